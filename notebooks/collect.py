@@ -1,0 +1,200 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium", app_title="tipbench · collect")
+
+
+@app.cell
+def _():
+    import sys
+
+    import marimo as mo
+    import polars as pl
+    from tipbench_lib.prompts import load_prompts
+    from tipbench_lib.scenarios import DEFAULT_N_SCENARIOS, load_scenarios
+
+    from tipbench_lib import cli, collect_run
+    from tipbench_lib.backends.base import GenerationOptions
+    from tipbench_lib.errors import TipbenchError
+
+    is_script = mo.app_meta().mode == "script"
+    return (
+        DEFAULT_N_SCENARIOS,
+        GenerationOptions,
+        TipbenchError,
+        cli,
+        collect_run,
+        is_script,
+        load_prompts,
+        load_scenarios,
+        mo,
+        pl,
+        sys,
+    )
+
+
+@app.cell
+def _(cli, is_script, sys):
+    # Script mode: `python notebooks/collect.py --models a,b ...` does the whole job and exits
+    # with 0 (all complete), 1 (some cells failed) or 2 (refused before loading any model).
+    if is_script:
+        sys.exit(cli.collect_main(sys.argv[1:]))
+    return
+
+
+@app.cell
+def _(mo):
+    mo.md(
+        """
+        # Collect candidate tips
+
+        Pick models, prompt versions and scenarios; **Run** generates several candidate tips per
+        cell, one model resident at a time, journals each tip before logging the cell to MLflow.
+        Rerunning the same selection resumes: complete cells are skipped, partial ones completed.
+        """
+    )
+    return
+
+
+@app.cell
+def _(mo):
+    backend_kind = mo.ui.dropdown(
+        options=["auto", "ollama", "embedded"], value="auto", label="Backend"
+    )
+    max_model_b = mo.ui.number(start=0.1, stop=70, step=0.1, value=4.0, label="Max parameters (B)")
+    experiment = mo.ui.text(value="tipbench", label="MLflow experiment")
+    mo.hstack([backend_kind, max_model_b, experiment], justify="start")
+    return backend_kind, experiment, max_model_b
+
+
+@app.cell
+def _(TipbenchError, backend_kind, mo):
+    from tipbench_lib.backends.select import choose_backend
+
+    try:
+        backend, backend_note = choose_backend(backend_kind.value)
+        backend_error = None
+    except TipbenchError as exc:
+        backend, backend_note, backend_error = None, "", str(exc)
+    mo.callout(mo.md(backend_error or backend_note), kind="danger" if backend_error else "info")
+    return (backend,)
+
+
+@app.cell
+def _(backend, collect_run, max_model_b, mo):
+    model_rows = collect_run.model_choices(backend, max_model_b.value) if backend else []
+    model_boxes = mo.ui.dictionary(
+        {
+            row["model"]: mo.ui.checkbox(
+                label=f"{row['model']} · {row['parameters']} · {row['quantization']}"
+                + (f" — disabled: {row['reason']}" if row["reason"] else ""),
+                disabled=not row["allowed"],
+            )
+            for row in model_rows
+        }
+    )
+    mo.vstack([mo.md("### Models"), model_boxes] if model_rows else [mo.md("No models found.")])
+    return (model_boxes,)
+
+
+@app.cell
+def _(DEFAULT_N_SCENARIOS, load_prompts, load_scenarios, mo):
+    prompt_versions = sorted(load_prompts())
+    all_scenarios = load_scenarios()
+    prompts_pick = mo.ui.multiselect(
+        prompt_versions, value=prompt_versions, label="Prompt versions"
+    )
+    n_scenarios = mo.ui.slider(
+        1, len(all_scenarios), value=DEFAULT_N_SCENARIOS, label="Scenarios", show_value=True
+    )
+    n_tips = mo.ui.slider(1, 10, value=3, label="Tips per cell", show_value=True)
+    temperature = mo.ui.slider(0.0, 1.5, step=0.05, value=0.8, label="Temperature", show_value=True)
+    max_tokens = mo.ui.number(start=16, stop=1024, step=8, value=96, label="Max tokens")
+    retry_failed = mo.ui.checkbox(label="Retry failed cells")
+    mo.vstack(
+        [
+            mo.md("### Grid"),
+            prompts_pick,
+            mo.hstack([n_scenarios, n_tips], justify="start"),
+            mo.hstack([temperature, max_tokens, retry_failed], justify="start"),
+        ]
+    )
+    return max_tokens, n_scenarios, n_tips, prompts_pick, retry_failed, temperature
+
+
+@app.cell
+def _(
+    GenerationOptions,
+    collect_run,
+    experiment,
+    max_model_b,
+    max_tokens,
+    mo,
+    model_boxes,
+    n_scenarios,
+    n_tips,
+    prompts_pick,
+    retry_failed,
+    temperature,
+):
+    chosen_models = tuple(name for name, on in model_boxes.value.items() if on)
+    request = collect_run.CollectRequest(
+        experiment=experiment.value.strip() or "tipbench",
+        models=chosen_models,
+        prompts=tuple(prompts_pick.value),
+        scenarios=str(n_scenarios.value),
+        n_tips=n_tips.value,
+        options=GenerationOptions(temperature=temperature.value, max_tokens=int(max_tokens.value)),
+        max_model_b=max_model_b.value,
+        retry_failed=retry_failed.value,
+    )
+    cells = len(chosen_models) * len(request.prompts) * n_scenarios.value
+    run_button = mo.ui.run_button(
+        label=f"Run {cells} cells × {n_tips.value} tips", disabled=cells == 0, kind="success"
+    )
+    run_button
+    return (request, run_button)
+
+
+@app.cell
+def _(backend, collect_run, mo, pl, request, run_button):
+    mo.stop(not run_button.value, mo.md("_Select models and press **Run**._"))
+    from tipbench_lib.tracking.client import MlflowClient
+    from tipbench_lib.tracking.server import tracking_url
+
+    arrived: list[dict] = []
+    with MlflowClient(tracking_url()) as client:
+        prepared = collect_run.prepare(request, backend, client)
+        _todo, total, _settled = collect_run.pending(prepared)
+        with mo.status.progress_bar(total=max(total, 1), title="Generating tips") as bar:
+
+            def on_progress(event):
+                bar.update(increment=1, subtitle=event.message)
+                arrived.append(
+                    {
+                        "cell": event.message,
+                        **{
+                            k: event.candidate[k]
+                            for k in ("text", "format_ok_auto", "overlong_auto", "tokens_per_s")
+                        },
+                    }
+                )
+                mo.output.replace(mo.ui.table(pl.DataFrame(arrived[-50:]), selection=None))
+
+            summary = collect_run.run_prepared(prepared, backend, client, on_progress)
+    mo.output.replace(
+        mo.vstack(
+            [
+                mo.callout(
+                    mo.md("\n".join(f"- {line.strip()}" for line in summary.lines())),
+                    kind="success" if summary.exit_code == 0 else "warn",
+                ),
+                mo.ui.table(pl.DataFrame(arrived), selection=None) if arrived else mo.md(""),
+            ]
+        )
+    )
+    return
+
+
+if __name__ == "__main__":
+    app.run()

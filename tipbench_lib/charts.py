@@ -1,0 +1,572 @@
+"""Altair charts of the compare phase: one function per chart, each fed by a stats frame.
+
+Design choices that hold for every chart here:
+
+- Data goes into the spec as plain inline values (a ``{"values": [...]}`` dict) of only the columns
+  the chart uses. Altair's row limit (``MaxRowsError`` above 5,000 rows) only guards data frames
+  handed to its data transformer, so inline values never trip it, and we change no global altair
+  state to get there. NaN and infinities become ``null`` because browsers reject them in JSON.
+- Colours are colour-blind-safe: Okabe-Ito as an explicit categorical range, viridis for the
+  heatmap's sequential scale, and a fixed verdict palette so "better" is always the same blue.
+- A cell of the grid is labelled ``model · prompt`` everywhere, so charts and tables read alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import altair as alt
+import polars as pl
+
+from tipbench_lib.errors import TipbenchError
+from tipbench_lib.schema import DIMENSIONS
+
+AnyChart = alt.Chart | alt.LayerChart
+"""What the chart functions return: a single view or a layered one; both serialise with to_dict."""
+
+OKABE_ITO: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#000000",  # black
+    "#F0E442",  # yellow: last, it is faint on white
+)
+"""Okabe & Ito (2008) palette, ordered so the faint yellow is used last."""
+
+VERDICTS: tuple[str, ...] = ("better", "worse", "indistinguishable", "underpowered")
+VERDICT_COLOURS: tuple[str, ...] = ("#0072B2", "#D55E00", "#999999", "#CC79A7")
+"""One fixed colour per verdict (Okabe-Ito blue, vermillion, grey, reddish purple)."""
+
+WIDTH = 560
+ROW_STEP = 18
+CELL_SEP = " · "
+
+# Krippendorff's conventional thresholds: >= 0.8 reliable, >= 0.667 tentative conclusions only.
+ALPHA_RELIABLE = 0.8
+ALPHA_TENTATIVE = 0.667
+
+
+def cell_label(model: str, prompt_version: str) -> str:
+    """The one way a (model, prompt) cell is named in charts and tables."""
+    return f"{model}{CELL_SEP}{prompt_version}"
+
+
+def _require(frame: pl.DataFrame, columns: Iterable[str], what: str) -> None:
+    """Fail with the missing columns named, instead of a KeyError deep inside altair."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise TipbenchError(
+            f"{what}: the frame lacks column(s) {', '.join(missing)}; pass the frame that "
+            "tipbench_lib.stats returns for this chart "
+            f"(it has {', '.join(frame.columns) or 'none'})"
+        )
+
+
+def _json_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """Null out NaN/inf and stringify dates, which JSON (and so the browser) cannot carry."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if dtype.is_float():
+            col = pl.col(name)
+            exprs.append(pl.when(col.is_finite()).then(col).otherwise(None).alias(name))
+        elif dtype.is_temporal():
+            exprs.append(pl.col(name).cast(pl.String))
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def _values(frame: pl.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
+    """Inline values of just these columns, as a plain ``{"values": [...]}`` dict.
+
+    A dict is neither passed through altair's data transformer (so no row limit) nor validated
+    row by row against the schema, which an ``alt.InlineData`` is: 6,000 rows cost 0.7 s that way.
+    """
+    return {"values": _json_safe(frame.select(columns)).to_dicts()}
+
+
+def _with_label(
+    frame: pl.DataFrame, model: str = "model", prompt: str = "prompt_version"
+) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.concat_str([pl.col(model), pl.lit(CELL_SEP), pl.col(prompt)]).alias("cell")
+    )
+
+
+def _title(text: str, subtitle: str) -> alt.TitleParams:
+    return alt.TitleParams(text=text, subtitle=subtitle, anchor="start")
+
+
+def _category_scale(domain: Sequence[str] | None = None) -> alt.Scale:
+    if domain is None:
+        return alt.Scale(range=list(OKABE_ITO))
+    return alt.Scale(domain=list(domain), range=list(OKABE_ITO))
+
+
+def _verdict_scale() -> alt.Scale:
+    return alt.Scale(domain=list(VERDICTS), range=list(VERDICT_COLOURS))
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def placeholder(title: str, message: str) -> alt.Chart:
+    """A chart that states why there is nothing to draw, so a report section never goes blank."""
+    data = alt.InlineData(values=[{"message": message}])
+    return (
+        alt.Chart(data, title=_title(title, "nothing to plot"))
+        .mark_text(fontSize=14, color="#444444", align="center")
+        .encode(text="message:N")
+        .properties(width=WIDTH, height=60)
+    )
+
+
+def _nonempty(frame: pl.DataFrame, what: str) -> None:
+    if frame.height == 0:
+        raise TipbenchError(
+            f"{what}: the frame has no rows; judge some candidates (or widen the filters) first"
+        )
+
+
+def heatmap(leaderboard: pl.DataFrame) -> alt.LayerChart:
+    """Model × prompt grid of the mean composite, each cell showing its interval in writing.
+
+    Writing the interval in the cell keeps a reader from ranking two cells by colour alone when
+    their intervals overlap.
+    """
+    cols = ["model", "prompt_version", "composite_mean", "composite_lo", "composite_hi"]
+    extra = [c for c in ("n_scenarios", "n_candidates") if c in leaderboard.columns]
+    _require(leaderboard, cols, "heatmap")
+    _nonempty(leaderboard, "heatmap")
+    labels = [
+        f"{_fmt(r['composite_mean'])}\n[{_fmt(r['composite_lo'])}, {_fmt(r['composite_hi'])}]"
+        for r in leaderboard.select(cols).iter_rows(named=True)
+    ]
+    frame = leaderboard.select(cols + extra).with_columns(pl.Series("label", labels))
+    means = [v for v in frame["composite_mean"].to_list() if v is not None and math.isfinite(v)]
+    middle = (min(means) + max(means)) / 2 if means else 0.0
+    tooltip = [
+        alt.Tooltip("model:N", title="Model"),
+        alt.Tooltip("prompt_version:N", title="Prompt"),
+        alt.Tooltip("composite_mean:Q", title="Mean composite", format=".2f"),
+        alt.Tooltip("composite_lo:Q", title="95% CI low", format=".2f"),
+        alt.Tooltip("composite_hi:Q", title="95% CI high", format=".2f"),
+    ] + [alt.Tooltip(f"{c}:Q", title=c.replace("_", " ")) for c in extra]
+    base = alt.Chart(_values(frame, frame.columns)).encode(
+        x=alt.X("prompt_version:N", title="Prompt version", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("model:N", title="Model"),
+        tooltip=tooltip,
+    )
+    rect = base.mark_rect(stroke="white", strokeWidth=2).encode(
+        color=alt.Color(
+            "composite_mean:Q",
+            title="Mean composite",
+            scale=alt.Scale(scheme="viridis", zero=False),
+        )
+    )
+    text = base.mark_text(lineBreak="\n", fontSize=12, lineHeight=15).encode(
+        text=alt.Text("label:N"),
+        color=alt.condition(
+            alt.datum.composite_mean < middle, alt.value("white"), alt.value("black")
+        ),
+    )
+    n_prompts = frame["prompt_version"].n_unique()
+    return alt.layer(rect, text).properties(
+        title=_title(
+            "Mean composite score by model and prompt",
+            "Each cell: mean composite (2–17) and its 95% cluster-bootstrap interval",
+        ),
+        width=max(110 * n_prompts, 240),
+        height=alt.Step(46),
+    )
+
+
+def _cell_order(frame: pl.DataFrame, value: str) -> list[str]:
+    """Cells from best to worst by ``value``, so every ranking chart reads top-down."""
+    return frame.sort(value, descending=True, nulls_last=True)["cell"].to_list()
+
+
+def forest_plot(leaderboard: pl.DataFrame) -> alt.LayerChart:
+    """Every cell's mean composite with its interval, best first: the leaderboard as a picture."""
+    cols = ["model", "prompt_version", "composite_mean", "composite_lo", "composite_hi"]
+    extra = [c for c in ("n_scenarios", "n_candidates", "rank") if c in leaderboard.columns]
+    _require(leaderboard, cols, "forest plot")
+    _nonempty(leaderboard, "forest plot")
+    frame = _with_label(leaderboard.select(cols + extra))
+    order = _cell_order(frame, "composite_mean")
+    y = alt.Y("cell:N", title="Model · prompt", sort=order)
+    tooltip = [
+        alt.Tooltip("cell:N", title="Cell"),
+        alt.Tooltip("composite_mean:Q", title="Mean composite", format=".2f"),
+        alt.Tooltip("composite_lo:Q", title="95% CI low", format=".2f"),
+        alt.Tooltip("composite_hi:Q", title="95% CI high", format=".2f"),
+    ] + [alt.Tooltip(f"{c}:Q", title=c.replace("_", " ")) for c in extra]
+    colour = alt.Color("prompt_version:N", title="Prompt", scale=_category_scale())
+    base = alt.Chart(_values(frame, frame.columns)).encode(y=y, tooltip=tooltip, color=colour)
+    bars = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X("composite_lo:Q", title="Mean composite (2–17)", scale=alt.Scale(zero=False)),
+        x2="composite_hi:Q",
+    )
+    dots = base.mark_point(filled=True, size=70).encode(x="composite_mean:Q")
+    return alt.layer(bars, dots).properties(
+        title=_title(
+            "Cell means with 95% intervals",
+            "Intervals resample scenarios, then tips within them; overlapping bars are not a test",
+        ),
+        width=WIDTH,
+        height=alt.Step(ROW_STEP),
+    )
+
+
+def _against_baseline(comparisons: pl.DataFrame, baseline: tuple[str, str]) -> pl.DataFrame:
+    """Rows comparing each cell with the baseline, flipped where needed so b is the baseline.
+
+    compare_pairs puts the baseline in b when asked for one; an all-pairs frame may have it on
+    either side, and flipping keeps "a − baseline" the one reading of every bar.
+    """
+    model, prompt = baseline
+    is_b = (pl.col("b_model") == model) & (pl.col("b_prompt") == prompt)
+    is_a = (pl.col("a_model") == model) & (pl.col("a_prompt") == prompt)
+    as_b = comparisons.filter(is_b)
+    flip = {"better": "worse", "worse": "better"}
+    as_a = comparisons.filter(is_a & ~is_b).select(
+        pl.col("b_model").alias("a_model"),
+        pl.col("b_prompt").alias("a_prompt"),
+        pl.col("a_model").alias("b_model"),
+        pl.col("a_prompt").alias("b_prompt"),
+        pl.col("n_scenarios"),
+        (-pl.col("diff_mean")).alias("diff_mean"),
+        (-pl.col("diff_hi")).alias("diff_lo"),
+        (-pl.col("diff_lo")).alias("diff_hi"),
+        pl.col("p_holm"),
+        pl.col("verdict").replace(flip),
+    )
+    keep = as_a.columns
+    return pl.concat([as_b.select(keep), as_a.select(keep)], how="vertical_relaxed")
+
+
+def baseline_differences(comparisons: pl.DataFrame, baseline: tuple[str, str]) -> AnyChart:
+    """Paired differences (cell − baseline) over shared scenarios, coloured by verdict."""
+    cols = [
+        "a_model",
+        "a_prompt",
+        "b_model",
+        "b_prompt",
+        "n_scenarios",
+        "diff_mean",
+        "diff_lo",
+        "diff_hi",
+        "p_holm",
+        "verdict",
+    ]
+    _require(comparisons, cols, "baseline differences")
+    title = f"Paired difference from the baseline {cell_label(*baseline)}"
+    frame = _against_baseline(comparisons, baseline)
+    if frame.height == 0:
+        return placeholder(title, f"No comparison involves {cell_label(*baseline)}.")
+    frame = _with_label(frame, "a_model", "a_prompt")
+    order = _cell_order(frame, "diff_mean")
+    base = alt.Chart(_values(frame, frame.columns)).encode(
+        y=alt.Y("cell:N", title="Model · prompt", sort=order),
+        color=alt.Color("verdict:N", title="Verdict", scale=_verdict_scale()),
+        tooltip=[
+            alt.Tooltip("cell:N", title="Cell"),
+            alt.Tooltip("diff_mean:Q", title="Mean difference", format="+.2f"),
+            alt.Tooltip("diff_lo:Q", title="95% CI low", format="+.2f"),
+            alt.Tooltip("diff_hi:Q", title="95% CI high", format="+.2f"),
+            alt.Tooltip("n_scenarios:Q", title="Shared scenarios"),
+            alt.Tooltip("p_holm:Q", title="p (Holm)", format=".3g"),
+            alt.Tooltip("verdict:N", title="Verdict"),
+        ],
+    )
+    zero = (
+        alt.Chart(alt.InlineData(values=[{"zero": 0}]))
+        .mark_rule(color="#555555", strokeDash=[4, 3])
+        .encode(x="zero:Q")
+    )
+    bars = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X("diff_lo:Q", title="Composite difference (cell − baseline)"), x2="diff_hi:Q"
+    )
+    dots = base.mark_point(filled=True, size=70).encode(x="diff_mean:Q")
+    return alt.layer(zero, bars, dots).properties(
+        title=_title(
+            title, "Mean of per-scenario differences with its paired 95% bootstrap interval"
+        ),
+        width=WIDTH,
+        height=alt.Step(ROW_STEP),
+    )
+
+
+def scenario_dots(scenario_means: pl.DataFrame) -> alt.LayerChart:
+    """One dot per scenario for each cell, with the cell mean as a tick.
+
+    Shows whether a mean is carried by a few scenarios, which an interval alone hides.
+    """
+    cols = ["model", "prompt_version", "scenario_id", "composite"]
+    extra = [c for c in ("n_tips",) if c in scenario_means.columns]
+    _require(scenario_means, cols, "per-scenario dots")
+    _nonempty(scenario_means, "per-scenario dots")
+    frame = _with_label(scenario_means.select(cols + extra))
+    means = frame.group_by("cell").agg(pl.col("composite").mean())
+    order = _cell_order(means, "composite")
+    y = alt.Y("cell:N", title="Model · prompt", sort=order)
+    x = alt.X(
+        "composite:Q",
+        title="Composite, averaged over a scenario's tips",
+        scale=alt.Scale(zero=False),
+    )
+    base = alt.Chart(_values(frame, frame.columns))
+    dots = base.mark_circle(size=36, opacity=0.55).encode(
+        x=x,
+        y=y,
+        color=alt.Color("prompt_version:N", title="Prompt", scale=_category_scale()),
+        tooltip=[
+            alt.Tooltip("cell:N", title="Cell"),
+            alt.Tooltip("scenario_id:N", title="Scenario"),
+            alt.Tooltip("composite:Q", title="Composite", format=".2f"),
+        ]
+        + [alt.Tooltip(f"{c}:Q", title="Tips") for c in extra],
+    )
+    ticks = base.mark_tick(color="black", thickness=2, size=14).encode(
+        x=alt.X("mean(composite):Q"),
+        y=y,
+        tooltip=[alt.Tooltip("mean(composite):Q", title="Cell mean", format=".2f")],
+    )
+    return alt.layer(dots, ticks).properties(
+        title=_title("Per-scenario scores", "Dots: one scenario each; black tick: the cell mean"),
+        width=WIDTH,
+        height=alt.Step(ROW_STEP),
+    )
+
+
+def dimension_breakdown(leaderboard: pl.DataFrame) -> alt.LayerChart:
+    """Relevance, actionability and tone side by side per cell, each with its interval."""
+    cols = ["model", "prompt_version", "composite_mean"]
+    for d in DIMENSIONS:
+        cols += [f"{d}_mean", f"{d}_lo", f"{d}_hi"]
+    _require(leaderboard, cols, "per-dimension breakdown")
+    _nonempty(leaderboard, "per-dimension breakdown")
+    wide = _with_label(leaderboard.select(cols))
+    order = _cell_order(wide, "composite_mean")
+    long = pl.concat(
+        [
+            wide.select(
+                "cell",
+                pl.lit(d).alias("dimension"),
+                pl.col(f"{d}_mean").alias("mean"),
+                pl.col(f"{d}_lo").alias("lo"),
+                pl.col(f"{d}_hi").alias("hi"),
+            )
+            for d in DIMENSIONS
+        ]
+    )
+    base = alt.Chart(_values(long, long.columns)).encode(
+        y=alt.Y("cell:N", title="Model · prompt", sort=order),
+        yOffset=alt.YOffset("dimension:N", sort=list(DIMENSIONS)),
+        color=alt.Color(
+            "dimension:N",
+            title="Dimension",
+            scale=_category_scale(DIMENSIONS),
+            sort=list(DIMENSIONS),
+        ),
+        tooltip=[
+            alt.Tooltip("cell:N", title="Cell"),
+            alt.Tooltip("dimension:N", title="Dimension"),
+            alt.Tooltip("mean:Q", title="Mean (1–5)", format=".2f"),
+            alt.Tooltip("lo:Q", title="95% CI low", format=".2f"),
+            alt.Tooltip("hi:Q", title="95% CI high", format=".2f"),
+        ],
+    )
+    scale = alt.Scale(domain=[1, 5])
+    bars = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X("lo:Q", title="Mean score (1–5)", scale=scale), x2="hi:Q"
+    )
+    dots = base.mark_point(filled=True, size=45).encode(x=alt.X("mean:Q", scale=scale))
+    return alt.layer(bars, dots).properties(
+        title=_title("Scores per rubric dimension", "Mean on the 1–5 scale with 95% intervals"),
+        width=WIDTH,
+        height=alt.Step(9),  # per dimension: three make one 27 px row per cell
+    )
+
+
+def _front_cells(front: pl.DataFrame) -> set[tuple[str, str]]:
+    """The (model, prompt) cells on the front, whether ``front`` holds only them or flags all."""
+    rows = front.filter(pl.col("pareto")) if "pareto" in front.columns else front
+    return set(zip(rows["model"].to_list(), rows["prompt_version"].to_list(), strict=True))
+
+
+def quality_latency(
+    leaderboard: pl.DataFrame, speed: pl.DataFrame, front: pl.DataFrame
+) -> AnyChart:
+    """Quality against median latency, with the Pareto front drawn as a line.
+
+    A cell off the front is beaten on both quality and speed by some cell on it, so the front is
+    the short list a team should choose from.
+    """
+    cols = ["model", "prompt_version", "composite_mean", "composite_lo", "composite_hi"]
+    _require(leaderboard, cols, "quality against latency")
+    _require(speed, ["model", "latency_s_median"], "quality against latency (speed)")
+    _require(front, ["model", "prompt_version"], "quality against latency (Pareto front)")
+    title = "Quality against latency"
+    speed_cols = ["model", "latency_s_median"] + [
+        c for c in ("tokens_per_s_median",) if c in speed.columns
+    ]
+    frame = leaderboard.select(cols).join(speed.select(speed_cols), on="model", how="inner")
+    frame = frame.filter(pl.col("latency_s_median").is_not_null())
+    if frame.height == 0:
+        return placeholder(title, "No latency was recorded for the judged cells.")
+    on_front = _front_cells(front)
+    flags = [
+        (m, p) in on_front
+        for m, p in zip(frame["model"].to_list(), frame["prompt_version"].to_list(), strict=True)
+    ]
+    frame = _with_label(frame).with_columns(
+        pl.Series("pareto", flags),
+        pl.Series("front", ["on the Pareto front" if f else "dominated" for f in flags]),
+    )
+    tooltip = [
+        alt.Tooltip("cell:N", title="Cell"),
+        alt.Tooltip("composite_mean:Q", title="Mean composite", format=".2f"),
+        alt.Tooltip("latency_s_median:Q", title="Median latency (s)", format=".2f"),
+        alt.Tooltip("front:N", title="Pareto"),
+    ]
+    if "tokens_per_s_median" in frame.columns:
+        tooltip.append(
+            alt.Tooltip("tokens_per_s_median:Q", title="Tokens/s (median)", format=".1f")
+        )
+    base = alt.Chart(_values(frame, frame.columns))
+    x = alt.X(
+        "latency_s_median:Q",
+        title="Median latency per tip (s), lower is better",
+        scale=alt.Scale(zero=False),
+    )
+    y = alt.Y(
+        "composite_mean:Q", title="Mean composite, higher is better", scale=alt.Scale(zero=False)
+    )
+    colour = alt.Color("model:N", title="Model", scale=_category_scale())
+    bars = base.mark_rule(opacity=0.5).encode(
+        x=x, y="composite_lo:Q", y2="composite_hi:Q", color=colour
+    )
+    line = (
+        base.transform_filter(alt.datum.pareto)
+        .mark_line(color="#333333", strokeDash=[5, 3], interpolate="step-after")
+        .encode(x=x, y=alt.Y("composite_mean:Q"), order="latency_s_median:Q")
+    )
+    dots = base.mark_point(size=80).encode(
+        x=x,
+        y=y,
+        color=colour,
+        shape=alt.Shape(
+            "front:N",
+            title="Pareto",
+            scale=alt.Scale(
+                domain=["on the Pareto front", "dominated"], range=["diamond", "circle"]
+            ),
+            legend=None,  # the subtitle says it; a shape legend beside fill drew blank symbols
+        ),
+        fill=alt.condition(
+            alt.datum.pareto,
+            alt.Fill("model:N", scale=_category_scale(), legend=None),
+            alt.value("white"),
+        ),
+        tooltip=tooltip,
+    )
+    labels = (
+        base.transform_filter(alt.datum.pareto)
+        .mark_text(align="left", dx=8, dy=-6, fontSize=11, color="#222222")
+        .encode(x=x, y=y, text="cell:N")
+    )
+    return alt.layer(bars, line, dots, labels).properties(
+        title=_title(
+            title,
+            "Filled diamonds on the dashed line: the Pareto front (no other cell is both better "
+            "and faster); vertical bars: 95% intervals",
+        ),
+        width=WIDTH,
+        height=360,
+    )
+
+
+def score_length(scores: pl.DataFrame) -> alt.LayerChart:
+    """Composite against tip length, with a linear fit, so a verbose winner is visible."""
+    cols = ["model", "prompt_version", "char_count", "composite"]
+    extra = [c for c in ("scenario_id",) if c in scores.columns]
+    _require(scores, cols, "score against length")
+    _nonempty(scores, "score against length")
+    frame = scores.select(cols + extra)
+    base = alt.Chart(_values(frame, frame.columns))
+    x = alt.X("char_count:Q", title="Tip length (characters)")
+    y = alt.Y("composite:Q", title="Composite (mean over judges)", scale=alt.Scale(zero=False))
+    dots = base.mark_circle(size=22, opacity=0.4).encode(
+        x=x,
+        y=y,
+        color=alt.Color("model:N", title="Model", scale=_category_scale()),
+        tooltip=[
+            alt.Tooltip("model:N", title="Model"),
+            alt.Tooltip("prompt_version:N", title="Prompt"),
+            alt.Tooltip("char_count:Q", title="Characters"),
+            alt.Tooltip("composite:Q", title="Composite", format=".2f"),
+        ]
+        + [alt.Tooltip(f"{c}:N", title="Scenario") for c in extra],
+    )
+    fit = (
+        base.transform_regression("char_count", "composite")
+        .mark_line(color="black", strokeWidth=2)
+        .encode(x=x, y=y)
+    )
+    return alt.layer(dots, fit).properties(
+        title=_title(
+            "Score against tip length",
+            "One dot per judged tip; black line: least-squares fit over all tips",
+        ),
+        width=WIDTH,
+        height=320,
+    )
+
+
+def judge_agreement(agreement: pl.DataFrame) -> AnyChart:
+    """Krippendorff's alpha per dimension, against the usual 0.667 and 0.8 thresholds."""
+    _require(agreement, ["dimension", "alpha", "n_items", "n_judges"], "judge agreement")
+    title = "Agreement between judges"
+    frame = agreement.filter(pl.col("alpha").is_not_null() & pl.col("alpha").is_finite())
+    if frame.height == 0:
+        return placeholder(title, "Needs two or more judges scoring the same tips; none did.")
+    base = alt.Chart(_values(frame, ["dimension", "alpha", "n_items", "n_judges"]))
+    x = alt.X(
+        "alpha:Q",
+        title="Krippendorff's alpha (ordinal)",
+        scale=alt.Scale(domain=[min(-0.2, frame["alpha"].min()), 1]),
+    )
+    y = alt.Y("dimension:N", title="Dimension", sort=list(DIMENSIONS))
+    bars = base.mark_bar(color=OKABE_ITO[0], height=22).encode(
+        x=x,
+        y=y,
+        tooltip=[
+            alt.Tooltip("dimension:N", title="Dimension"),
+            alt.Tooltip("alpha:Q", title="Alpha", format=".3f"),
+            alt.Tooltip("n_items:Q", title="Tips scored by 2+ judges"),
+            alt.Tooltip("n_judges:Q", title="Judges"),
+        ],
+    )
+    thresholds = alt.InlineData(
+        values=[
+            {"alpha": ALPHA_TENTATIVE, "meaning": "0.667: tentative"},
+            {"alpha": ALPHA_RELIABLE, "meaning": "0.8: reliable"},
+        ]
+    )
+    rules = (
+        alt.Chart(thresholds)
+        .mark_rule(strokeDash=[4, 3], color="#555555")
+        .encode(x="alpha:Q", tooltip=alt.Tooltip("meaning:N", title="Threshold"))
+    )
+    return alt.layer(bars, rules).properties(
+        title=_title(title, "Dashed lines: 0.667 (tentative conclusions) and 0.8 (reliable)"),
+        width=WIDTH,
+        height=alt.Step(30),
+    )

@@ -1,0 +1,348 @@
+"""The collect phase: plan the grid, generate candidates model by model, journal, log to MLflow.
+
+Safety first: every model is described and checked against the size limit before any model is
+loaded; the grid runs model-major so each model loads once; the backend keeps one model resident.
+Nothing is lost: each candidate reaches the journal before MLflow, and a cell is sent to MLflow only
+from the journal, so a crash or an MLflow outage is repaired by running the same command again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tipbench_lib.backends.base import (
+    DEFAULT_MAX_MODEL_B,
+    Backend,
+    GenerationOptions,
+    GenerationRequest,
+    ModelInfo,
+)
+from tipbench_lib.cell_log import CellRecord, CollectJournal, CollectState, candidate_record
+from tipbench_lib.errors import BackendError, GenerationError, ModelTooLargeError
+from tipbench_lib.hashing import content_hash
+from tipbench_lib.prompts import PromptVersion
+from tipbench_lib.rubric import Rubric, clean_tip
+from tipbench_lib.scenarios import Scenario
+from tipbench_lib.sync import CellSyncer, SyncReport
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """Everything a collect run is asked to do; the notebook and the script both build one."""
+
+    experiment: str
+    models: tuple[str, ...]
+    prompts: tuple[PromptVersion, ...]
+    scenarios: tuple[Scenario, ...]
+    n_tips: int = 3
+    seed: int = 0
+    options: GenerationOptions = field(default_factory=GenerationOptions)
+    max_model_b: float = DEFAULT_MAX_MODEL_B
+    retry_failed: bool = False
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (model, prompt version, scenario) with its options; the unit of an MLflow run."""
+
+    cell_id: str
+    model: ModelInfo
+    prompt: PromptVersion
+    scenario: Scenario
+    options: GenerationOptions
+    base_seed: int
+    n_tips: int
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.model.name} | {self.prompt.version} | {self.scenario.id}"
+
+    def seed(self, index: int) -> int:
+        """Per-candidate seed from (base seed, cell, index): stable across runs and machines."""
+        return int(content_hash([self.base_seed, self.cell_id, index]), 16) % (2**31 - 1)
+
+    def request(self, index: int) -> GenerationRequest:
+        """The chat form for instruct models, the raw-completion form for base models."""
+        if self.model.is_base:
+            return GenerationRequest(
+                seed=self.seed(index),
+                options=self.options,
+                prompt=self.prompt.render_raw(self.scenario),
+                stop=self.prompt.raw_stop,
+            )
+        messages = tuple(self.prompt.render_chat(self.scenario))
+        return GenerationRequest(seed=self.seed(index), options=self.options, messages=messages)
+
+    def prompt_text(self) -> str:
+        """The exact prompt sent, as logged in ``prompt.txt``."""
+        if self.model.is_base:
+            return self.prompt.render_raw(self.scenario)
+        return "\n\n".join(
+            f"[{m['role']}]\n{m['content']}" for m in self.prompt.render_chat(self.scenario)
+        )
+
+    def record(self, backend_name: str, backend_version: str, rubric_version: str) -> CellRecord:
+        """What the journal keeps about the cell, enough to log it to MLflow without replanning."""
+        return CellRecord(
+            cell_id=self.cell_id,
+            run_name=self.run_name,
+            n_tips=self.n_tips,
+            prompt_text=self.prompt_text(),
+            params={
+                **self.model.as_params(),
+                "backend_version": backend_version,
+                "prompt_version": self.prompt.version,
+                "prompt_hash": self.prompt.content_hash,
+                "scenario_id": self.scenario.id,
+                "persona": self.scenario.persona.id,
+                "time_slot": self.scenario.time_slot.id,
+                "options": content_options(self.options),
+                "seed": str(self.base_seed),
+                "rubric_version": rubric_version,
+            },
+        )
+
+
+def content_options(options: GenerationOptions) -> str:
+    """The generation options that change the text, as a compact stable string."""
+    d = options.as_dict()
+    keep = ("temperature", "top_p", "max_tokens", "num_ctx")
+    return ",".join(f"{k}={d[k]}" for k in keep)
+
+
+def cell_id_for(
+    experiment: str,
+    model: ModelInfo,
+    prompt: PromptVersion,
+    scenario: Scenario,
+    options: GenerationOptions,
+    base_seed: int,
+) -> str:
+    """The content hash that names a cell: change any input and it is a different cell."""
+    return content_hash(
+        {
+            "experiment": experiment,
+            "model": model.name,
+            "digest": model.digest,
+            "prompt": [prompt.version, prompt.content_hash],
+            "scenario": [scenario.id, scenario.content_hash],
+            "options": content_options(options),
+            "seed": base_seed,
+        }
+    )
+
+
+def describe_models(backend: Backend, names: Sequence[str], max_model_b: float) -> list[ModelInfo]:
+    """Describe every model and refuse the whole run if any is unknown or too large.
+
+    This happens before anything is loaded, so a typo or an 8B model never touches the GPU.
+    """
+    infos = [backend.describe(name) for name in names]
+    problems = [p for p in (info.size_problem(max_model_b) for info in infos) if p]
+    if problems:
+        raise ModelTooLargeError("; ".join(problems) + ". Nothing was loaded.")
+    return infos
+
+
+def plan_cells(config: CollectConfig, models: Sequence[ModelInfo]) -> list[Cell]:
+    """Cells in model-major order (each model's cells together, so it loads once)."""
+    cells = []
+    for model in models:
+        for prompt in config.prompts:
+            for scenario in config.scenarios:
+                cid = cell_id_for(
+                    config.experiment, model, prompt, scenario, config.options, config.seed
+                )
+                cells.append(
+                    Cell(cid, model, prompt, scenario, config.options, config.seed, config.n_tips)
+                )
+    return cells
+
+
+@dataclass
+class Progress:
+    """What a progress display needs after each candidate or cell."""
+
+    done: int
+    total: int
+    cell: Cell | None
+    message: str
+    candidate: dict[str, Any] | None = None
+
+
+@dataclass
+class ModelStats:
+    load_s: float = 0.0
+    tokens: int = 0
+    gen_s: float = 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.gen_s if self.gen_s > 0 else float("nan")
+
+
+@dataclass
+class CollectSummary:
+    """The end-of-run account: what finished, failed, was skipped, and how fast each model was."""
+
+    finished: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    models: dict[str, ModelStats] = field(default_factory=dict)
+    sync: SyncReport = field(default_factory=SyncReport)
+    run_names: dict[str, str] = field(default_factory=dict)
+    backend_note: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every cell is complete and in MLflow, 1 otherwise."""
+        return 1 if self.failed or self.sync.undelivered else 0
+
+    def lines(self) -> list[str]:
+        out = [
+            f"cells: {len(self.finished)} done, {len(self.failed)} failed, "
+            f"{len(self.skipped)} already complete (skipped)"
+        ]
+        for name, stats in self.models.items():
+            out.append(
+                f"  {name}: load {stats.load_s:.1f} s, {stats.tokens_per_s:.1f} tokens/s "
+                f"({stats.tokens} tokens generated)"
+            )
+        for cid, reason in self.failed.items():
+            out.append(f"  FAILED {self.run_names.get(cid, cid)}: {reason}")
+        if self.failed:
+            out.append("  rerun with --retry-failed to try the failed cells again")
+        out.extend(self.sync.lines())
+        return out
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def pending_work(
+    config: CollectConfig, models: Sequence[ModelInfo], state: CollectState
+) -> tuple[list[Cell], int, CollectSummary]:
+    """Cells with work left, how many tips remain, and a summary of the cells already settled.
+
+    A complete cell is skipped; a failed one is left alone unless ``retry_failed``; a partial one
+    is completed from the index where it stopped.
+    """
+    summary = CollectSummary()
+    todo = []
+    for cell in plan_cells(config, models):
+        summary.run_names[cell.cell_id] = cell.run_name
+        have = len(state.candidates.get(cell.cell_id, {}))
+        failure = state.failures.get(cell.cell_id)
+        if failure and not config.retry_failed:
+            summary.failed[cell.cell_id] = failure
+        elif have >= cell.n_tips:
+            summary.skipped.append(cell.cell_id)
+        else:
+            todo.append(cell)
+    total = sum(c.n_tips - len(state.candidates.get(c.cell_id, {})) for c in todo)
+    return todo, total, summary
+
+
+class Collector:
+    """Runs a planned grid on one backend and logs it; safe to rerun with the same arguments."""
+
+    def __init__(
+        self,
+        config: CollectConfig,
+        backend: Backend,
+        syncer: CellSyncer,
+        journal: CollectJournal,
+        rubric: Rubric,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.config = config
+        self.backend = backend
+        self.syncer = syncer
+        self.journal = journal
+        self.rubric = rubric
+        self.on_progress = on_progress or (lambda _p: None)
+
+    def run(self, models: Sequence[ModelInfo]) -> CollectSummary:
+        todo, total, summary = pending_work(self.config, models, self.journal.state())
+        state = self.journal.state()
+        done = 0
+        backend_version = self.backend.version()
+        for model, model_cells in _by_model(todo):
+            stats = summary.models.setdefault(model.name, ModelStats())
+            try:
+                stats.load_s = self.backend.load(model.name, self.config.options)
+            except BackendError as exc:
+                for cell in model_cells:
+                    self._fail(
+                        cell, f"could not load {model.name}: {exc}", summary, backend_version
+                    )
+                continue
+            try:
+                for cell in model_cells:
+                    done = self._run_cell(cell, state, summary, stats, done, total, backend_version)
+            finally:
+                self.backend.unload(model.name)
+        self.syncer.offline_error = ""  # one more try for whatever an outage held back
+        summary.sync = self.syncer.deliver(self.journal.state())
+        return summary
+
+    def _run_cell(
+        self,
+        cell: Cell,
+        state: CollectState,
+        summary: CollectSummary,
+        stats: ModelStats,
+        done: int,
+        total: int,
+        backend_version: str,
+    ) -> int:
+        self.journal.add_cell(cell.record(self.backend.name, backend_version, self.rubric.version))
+        have = state.candidates.get(cell.cell_id, {})
+        for index in range(cell.n_tips):
+            if index in have:
+                continue
+            try:
+                record = self._generate(cell, index, stats)
+            except GenerationError as exc:
+                self._fail(cell, str(exc), summary, backend_version)
+                return done
+            self.journal.add_candidate(record)
+            done += 1
+            self.on_progress(Progress(done, total, cell, cell.run_name, record))
+        self.journal.clear_failure(cell.cell_id)
+        summary.finished.append(cell.cell_id)
+        summary.failed.pop(cell.cell_id, None)
+        self.syncer.deliver(self.journal.state(), only=[cell.cell_id])
+        return done
+
+    def _generate(self, cell: Cell, index: int, stats: ModelStats) -> dict[str, Any]:
+        request = cell.request(index)
+        generation = self.backend.generate(cell.model.name, request)
+        if generation.truncated:
+            raise GenerationError(
+                "truncated",
+                f"the prompt ({generation.prompt_tokens} tokens) does not fit num_ctx="
+                f"{cell.options.num_ctx} of {cell.model.name}; raise --num-ctx or shorten it",
+            )
+        stats.tokens += generation.eval_tokens
+        stats.gen_s += generation.latency_s
+        text = clean_tip(generation.text)
+        checks = self.rubric.auto_checks(text)
+        return candidate_record(
+            cell.cell_id, index, request.seed, text, generation, checks, stats.load_s
+        )
+
+    def _fail(self, cell: Cell, reason: str, summary: CollectSummary, backend_version: str) -> None:
+        self.journal.add_cell(cell.record(self.backend.name, backend_version, self.rubric.version))
+        self.journal.add_failure(cell.cell_id, reason)
+        summary.failed[cell.cell_id] = reason
+        self.syncer.deliver(self.journal.state(), only=[cell.cell_id])
+
+
+def _by_model(cells: Iterable[Cell]) -> list[tuple[ModelInfo, list[Cell]]]:
+    groups: dict[str, tuple[ModelInfo, list[Cell]]] = {}
+    for cell in cells:
+        groups.setdefault(cell.model.name, (cell.model, []))[1].append(cell)
+    return list(groups.values())

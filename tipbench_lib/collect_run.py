@@ -1,0 +1,141 @@
+"""One collect job end to end: resolve the request, refuse early, lock, run, deliver, summarise.
+
+Shared by ``notebooks/collect.py`` in all three modes, so the browser's run button and the cron
+job do exactly the same thing. Everything that can refuse the job (an unknown prompt, model or
+scenario, a model above the limit, an unreachable service) does so before any model is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from tipbench_lib.backends.base import DEFAULT_MAX_MODEL_B, Backend, GenerationOptions, ModelInfo
+from tipbench_lib.cell_log import CollectJournal
+from tipbench_lib.collect import (
+    CollectConfig,
+    Collector,
+    CollectSummary,
+    ProgressCallback,
+    describe_models,
+    pending_work,
+)
+from tipbench_lib.journal import exclusive_lock
+from tipbench_lib.prompts import get_prompt
+from tipbench_lib.rubric import load_rubric
+from tipbench_lib.scenarios import DEFAULT_N_SCENARIOS, Scenario, scenarios_by_ids, select_scenarios
+from tipbench_lib.sync import CellSyncer
+from tipbench_lib.tracking.client import MlflowClient
+
+
+@dataclass(frozen=True)
+class CollectRequest:
+    """What the user asked for, in the words of the command line."""
+
+    experiment: str
+    models: tuple[str, ...]
+    prompts: tuple[str, ...] = ("v1", "v2-mentor", "v3-few-shot")
+    scenarios: str = str(DEFAULT_N_SCENARIOS)
+    """A count ("12") or a comma list of scenario ids."""
+    n_tips: int = 3
+    seed: int = 0
+    options: GenerationOptions = field(default_factory=GenerationOptions)
+    max_model_b: float = DEFAULT_MAX_MODEL_B
+    retry_failed: bool = False
+    rubric_version: str = "tip-v1"
+
+
+def resolve_scenarios(spec: str) -> list[Scenario]:
+    """``"12"`` selects 12 spread across personas; ``"a,b"`` picks those ids."""
+    spec = spec.strip()
+    if spec.isdigit():
+        return select_scenarios(int(spec))
+    return scenarios_by_ids([s.strip() for s in spec.split(",") if s.strip()])
+
+
+def resolve_config(request: CollectRequest) -> CollectConfig:
+    """Turn names into loaded prompts and scenarios; raises on anything unknown."""
+    if not request.models:
+        raise ValueError("no models given: pass --models with one or more names")
+    if request.n_tips < 1:
+        raise ValueError(f"--n-tips must be at least 1, got {request.n_tips}")
+    return CollectConfig(
+        experiment=request.experiment,
+        models=request.models,
+        prompts=tuple(get_prompt(v) for v in request.prompts),
+        scenarios=tuple(resolve_scenarios(request.scenarios)),
+        n_tips=request.n_tips,
+        seed=request.seed,
+        options=request.options,
+        max_model_b=request.max_model_b,
+        retry_failed=request.retry_failed,
+    )
+
+
+@dataclass
+class PreparedCollect:
+    """A job that passed every check and may now load models."""
+
+    config: CollectConfig
+    models: list[ModelInfo]
+    experiment_id: str
+
+
+def prepare(request: CollectRequest, backend: Backend, client: MlflowClient) -> PreparedCollect:
+    """Every refusal happens here, before a single model is loaded."""
+    config = resolve_config(request)
+    models = describe_models(backend, config.models, config.max_model_b)
+    experiment_id = client.ensure_experiment(config.experiment)
+    return PreparedCollect(config, models, experiment_id)
+
+
+def run_prepared(
+    prepared: PreparedCollect,
+    backend: Backend,
+    client: MlflowClient,
+    on_progress: ProgressCallback | None = None,
+    rubric_version: str = "tip-v1",
+) -> CollectSummary:
+    """Generate, journal and deliver; holds the experiment's lock so two runs never overlap."""
+    journal = CollectJournal(prepared.config.experiment)
+    syncer = CellSyncer(client, prepared.experiment_id)
+    with exclusive_lock(journal.lock_path, f"collecting into {prepared.config.experiment!r}"):
+        collector = Collector(
+            prepared.config, backend, syncer, journal, load_rubric(rubric_version), on_progress
+        )
+        return collector.run(prepared.models)
+
+
+def pending(prepared: PreparedCollect) -> tuple[list, int, CollectSummary]:
+    """What a run of ``prepared`` would still do, for sizing a progress bar before it starts."""
+    state = CollectJournal(prepared.config.experiment).state()
+    return pending_work(prepared.config, prepared.models, state)
+
+
+def model_choices(backend: Backend, max_model_b: float) -> list[dict[str, object]]:
+    """Rows for the notebook's model picker: every model with its size and why it is disabled."""
+    rows = []
+    for info in backend.list_models():
+        problem = info.size_problem(max_model_b)
+        rows.append(
+            {
+                "model": info.name,
+                "parameters": info.parameter_label
+                or ("?" if info.parameter_b is None else f"{info.parameter_b:.2f}B"),
+                "quantization": info.quantization,
+                "allowed": problem is None,
+                "reason": problem or "",
+            }
+        )
+    return rows
+
+
+def split_list(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"a,b"`` or ``["a", "b"]`` → ``("a", "b")``; blanks dropped."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(s.strip() for s in items if s and s.strip())
+
+
+Printer = Callable[[str], None]

@@ -1,0 +1,571 @@
+"""The judge phase: each judge's blind queue, saving journal-first, and the cell run's MLflow update.
+
+Judging is where people spend their time, so nothing here may lose a score: a save appends to the
+judge's own fsynced journal (``<experiment>/judgments/<judge>.jsonl``) before MLflow is touched,
+and everything a card shows (done or not, the previous scores) is read back from that file, never
+from widget state. One file per judge because ``marimo run`` gives every browser its own kernel:
+two judges never write the same file. The journal keeps every record; the latest one per
+(candidate, judge) counts, so revising a score is just saving again.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from statistics import fmean
+from typing import Any
+
+from tipbench_lib.cell_log import now_iso
+from tipbench_lib.errors import JudgingError, TrackingError
+from tipbench_lib.hashing import content_hash
+from tipbench_lib.journal import Journal, experiment_dir
+from tipbench_lib.schema import DIMENSIONS, JUDGE_KINDS
+from tipbench_lib.sync import PENDING_TAG
+
+JUDGMENT = "judgment"
+QUEUE = "queue"
+DEFAULT_REQUIRED_JUDGES = 1
+BOOL_FIELDS = ("format_ok", "overlong")
+SCORE_FIELDS = (*DIMENSIONS, *BOOL_FIELDS)
+METRICS = (*(f"{d}_mean" for d in SCORE_FIELDS), "composite_mean", "judged_count")
+
+
+# -- scores and records ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One judge's answer for one candidate, before it becomes a record."""
+
+    relevance: int
+    actionability: int
+    tone: int
+    format_ok: bool
+    overlong: bool
+    note: str = ""
+
+    def problems(self) -> list[str]:
+        """Why these scores cannot be stored; checked before anything is written."""
+        found = []
+        for name in DIMENSIONS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+                found.append(f"{name} must be an integer from 1 to 5, got {value!r}")
+        for name in BOOL_FIELDS:
+            if not isinstance(getattr(self, name), bool):
+                found.append(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.note, str):
+            found.append(f"note must be text, got {self.note!r}")
+        return found
+
+    def check(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise JudgingError("; ".join(problems) + "; correct the scores and save again")
+
+
+def safe_judge_id(judge_id: str) -> str:
+    """The judge id as a file name; refuses an empty id because scores must have an owner."""
+    if not isinstance(judge_id, str) or not judge_id.strip():
+        raise JudgingError("a judge id is needed (e.g. your initials) so scores have an owner")
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", judge_id.strip()).strip("._") or "judge"
+
+
+def judgments_dir(experiment: str, home: Path | None = None) -> Path:
+    return experiment_dir(experiment, home) / "judgments"
+
+
+def judgment_record(
+    candidate: Mapping[str, Any],
+    judge_id: str,
+    judge_kind: str,
+    rubric: Any,
+    scores: Scores,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The journal and MLflow form of one judgment (the fields results.judgments_frame reads)."""
+    if judge_kind not in JUDGE_KINDS:
+        raise JudgingError(f"judge kind {judge_kind!r} is not one of {', '.join(JUDGE_KINDS)}")
+    scores.check()
+    values = {name: getattr(scores, name) for name in SCORE_FIELDS}
+    return {
+        "type": JUDGMENT,
+        "candidate_id": candidate["candidate_id"],
+        "cell_id": candidate["cell_id"],
+        "judge_id": judge_id,
+        "judge_kind": judge_kind,
+        "rubric_version": rubric.version,
+        **values,
+        "composite": float(rubric.composite(**values)),
+        "note": scores.note,
+        "status": "ok",
+        "error": "",
+        "created_at": now_iso(),
+        **extra,
+    }
+
+
+def failed_record(
+    candidate: Mapping[str, Any], judge_id: str, rubric: Any, error: str, **extra: Any
+) -> dict[str, Any]:
+    """A judgment that could not be made (an LLM answer that never parsed): kept, never a score."""
+    return {
+        "type": JUDGMENT,
+        "candidate_id": candidate["candidate_id"],
+        "cell_id": candidate["cell_id"],
+        "judge_id": judge_id,
+        "judge_kind": "llm",
+        "rubric_version": rubric.version,
+        **dict.fromkeys(SCORE_FIELDS),
+        "composite": None,
+        "note": "",
+        "status": "failed",
+        "error": error,
+        "created_at": now_iso(),
+        **extra,
+    }
+
+
+def is_score(record: Mapping[str, Any]) -> bool:
+    return record.get("status", "ok") == "ok"
+
+
+def _stamp(value: Any) -> datetime:
+    """Records from journals carry ISO strings, records from frames datetimes; compare both."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not value:
+        return datetime.min.replace(tzinfo=UTC)
+    stamp = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def latest_per_pair(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The record that counts for each (candidate, judge): the newest; on a tie the later one."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for rec in records:
+        key = (rec["candidate_id"], rec["judge_id"])
+        if key not in latest or _stamp(rec.get("created_at")) >= _stamp(
+            latest[key].get("created_at")
+        ):
+            latest[key] = dict(rec)
+    return latest
+
+
+# -- journals -------------------------------------------------------------------------------------
+
+
+class JudgeJournal:
+    """One judge's append-only journal of judgments (and the queue seed it was given)."""
+
+    def __init__(self, experiment: str, judge_id: str, home: Path | None = None) -> None:
+        self.judge_id = judge_id
+        self.path = judgments_dir(experiment, home) / f"{safe_judge_id(judge_id)}.jsonl"
+        self._journal = Journal(self.path)
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        if record.get("judge_id") != self.judge_id:
+            raise JudgingError(
+                f"record for judge {record.get('judge_id')!r} sent to {self.judge_id!r}'s journal"
+            )
+        self._journal.append(dict(record))
+
+    def append_many(self, records: Sequence[Mapping[str, Any]]) -> None:
+        for record in records:
+            self.append(record)
+
+    def judgments(self) -> list[dict[str, Any]]:
+        """Every judgment ever saved, revisions included, in the order written."""
+        return [r for r in self._journal.records() if r.get("type") == JUDGMENT]
+
+    def latest(self) -> dict[str, dict[str, Any]]:
+        """candidate_id → the record that counts for this judge."""
+        return {cid: rec for (cid, _), rec in latest_per_pair(self.judgments()).items()}
+
+    def history(self, candidate_id: str) -> list[dict[str, Any]]:
+        return [r for r in self.judgments() if r["candidate_id"] == candidate_id]
+
+    def queue_seed(self, default: int) -> int:
+        """The seed this judge's order was shuffled with: recorded once, reused on every resume."""
+        for rec in self._journal.records():
+            if rec.get("type") == QUEUE:
+                return int(rec["seed"])
+        self._journal.append(
+            {"type": QUEUE, "judge_id": self.judge_id, "seed": default, "created_at": now_iso()}
+        )
+        return default
+
+
+def local_judgments(experiment: str, home: Path | None = None) -> list[dict[str, Any]]:
+    """Every judge's journalled judgments on this machine (all kernels, the LLM judge, imports)."""
+    folder = judgments_dir(experiment, home)
+    records: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*.jsonl")) if folder.exists() else []:
+        records.extend(r for r in Journal(path).records() if r.get("type") == JUDGMENT)
+    return records
+
+
+# -- the queue ------------------------------------------------------------------------------------
+
+
+def judge_seed(experiment: str, judge_id: str) -> int:
+    """A per-judge default seed, so two judges never see the same order."""
+    return int(content_hash([experiment, judge_id, "queue"]), 16) % (2**31 - 1)
+
+
+def interleaved_order(
+    rows: Sequence[Mapping[str, Any]], seed: int, group_key: str = "model"
+) -> list[Mapping[str, Any]]:
+    """A seeded shuffle in which no two neighbours share a group (model) whenever that is possible.
+
+    A plain shuffle leaves runs of one model's tips, which a judge starts to recognise; a strict
+    round-robin leaks the model through the position. So each step draws a group at random, weighted
+    by how many of its tips remain, among groups other than the previous one; a group holding more
+    than half of what remains is taken at once so the end of the queue cannot become one block.
+    """
+    rng = random.Random(seed)
+    groups: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: r["candidate_id"]):
+        groups[row.get(group_key)].append(row)
+    for members in groups.values():
+        rng.shuffle(members)
+    order: list[Mapping[str, Any]] = []
+    previous: Any = object()
+    while groups:
+        remaining = sum(len(m) for m in groups.values())
+        names = sorted(groups, key=str)
+        forced = [g for g in names if 2 * len(groups[g]) > remaining and g != previous]
+        choices = forced or [g for g in names if g != previous] or names
+        weights = [len(groups[g]) for g in choices]
+        pick = rng.choices(choices, weights=weights)[0]
+        order.append(groups[pick].pop())
+        if not groups[pick]:
+            del groups[pick]
+        previous = pick
+    return order
+
+
+# -- cards ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScenarioView:
+    """What a judge needs to know about the user the tip was written for."""
+
+    scenario_id: str
+    persona: str
+    persona_description: str
+    time_slot: str
+    time_slot_description: str
+    tasks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Card:
+    """Everything one judging card shows. Blind cards carry no model or prompt at all."""
+
+    candidate_id: str
+    cell_id: str
+    position: int
+    total: int
+    scenario: ScenarioView
+    text: str
+    format_ok_auto: bool
+    overlong_auto: bool
+    char_count: int
+    previous: dict[str, Any] | None = None
+    revealed: dict[str, str] = field(default_factory=dict)
+    """model and prompt_version, only when judging unblind."""
+
+
+def scenario_views(rows: Iterable[Mapping[str, Any]]) -> dict[str, ScenarioView]:
+    """scenario_id → persona, time slot and tasks from the shipped scenario data (read once).
+
+    An experiment collected with scenarios this checkout no longer ships still gets cards: the
+    cell's own params (persona and time-slot ids) stand in, with no task list.
+    """
+    from tipbench_lib.scenarios import load_scenarios
+
+    shipped = {s.id: s for s in load_scenarios()}
+    views: dict[str, ScenarioView] = {}
+    for row in rows:
+        sid = str(row.get("scenario_id", ""))
+        if sid in views:
+            continue
+        if sid in shipped:
+            views[sid] = view_of(shipped[sid])
+        else:
+            persona, slot = str(row.get("persona", "")), str(row.get("time_slot", ""))
+            views[sid] = ScenarioView(sid, persona, "", slot, "", ())
+    return views
+
+
+def view_of(scenario: Any) -> ScenarioView:
+    return ScenarioView(
+        scenario_id=scenario.id,
+        persona=scenario.persona.name,
+        persona_description=scenario.persona.description,
+        time_slot=scenario.time_slot.name,
+        time_slot_description=scenario.time_slot.description,
+        tasks=tuple(task.render().removeprefix("- ") for task in scenario.tasks),
+    )
+
+
+# -- cell metrics ---------------------------------------------------------------------------------
+
+
+def cell_summary(
+    candidate_ids: Sequence[str], records: Iterable[Mapping[str, Any]], required: int
+) -> tuple[dict[str, float], bool]:
+    """The cell run's judging metrics over every judge's latest score, and whether it is pending.
+
+    ``judged_count`` counts candidates with at least one score; the cell stops being pending when
+    every candidate has scores from ``required`` distinct judges. Failed LLM judgments never count.
+    """
+    wanted = set(candidate_ids)
+    scores = [
+        r for r in latest_per_pair(r for r in records if r["candidate_id"] in wanted).values()
+        if is_score(r)
+    ]
+    judges_per: Counter[str] = Counter(r["candidate_id"] for r in scores)
+    metrics: dict[str, float] = {"judged_count": float(len(judges_per))}
+    if scores:
+        for name in SCORE_FIELDS:
+            metrics[f"{name}_mean"] = fmean(float(r[name]) for r in scores)
+        metrics["composite_mean"] = fmean(float(r["composite"]) for r in scores)
+    pending = any(judges_per[c] < required for c in wanted)
+    return metrics, pending
+
+
+# -- the session ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What a save did: always journalled; ``synced`` False means MLflow gets it on the next save."""
+
+    record: dict[str, Any]
+    synced: bool
+    sync_error: str = ""
+    journal_ms: float = 0.0
+    mlflow_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class CellProgress:
+    cell_id: str
+    label: str
+    judged: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    judged: int
+    total: int
+    cells: tuple[CellProgress, ...]
+
+    @property
+    def done(self) -> bool:
+        return self.judged >= self.total
+
+
+class JudgeSession:
+    """One judge working on one experiment: the queue, the cards, saving and the MLflow update.
+
+    The experiment is read from MLflow once (``results.load_experiment``); after that every
+    question about this judge's progress is answered from the journal on disk.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        experiment: str,
+        judge_id: str,
+        *,
+        judge_kind: str = "human",
+        blind: bool = True,
+        required_judges: int = DEFAULT_REQUIRED_JUDGES,
+        seed: int | None = None,
+        home: Path | None = None,
+        data: Any = None,
+        rubric: Any = None,
+    ) -> None:
+        from tipbench_lib.results import candidates_with_cells, load_experiment
+        from tipbench_lib.rubric import load_rubric
+
+        safe_judge_id(judge_id)
+        if required_judges < 1:
+            raise JudgingError(f"required judges must be at least 1, got {required_judges}")
+        self.client = client
+        self.experiment = experiment
+        self.judge_id = judge_id.strip()
+        self.judge_kind = judge_kind
+        self.blind = blind
+        self.required_judges = required_judges
+        self.home = home
+        self.data = data if data is not None else load_experiment(client, experiment)
+        self.rubric = rubric if rubric is not None else load_rubric()
+        rows = candidates_with_cells(self.data).to_dicts()
+        if not rows:
+            raise JudgingError(
+                f"experiment {experiment!r} has no finished cells with candidates to judge; "
+                "run notebooks/collect.py for it first"
+            )
+        self.candidates: dict[str, dict[str, Any]] = {r["candidate_id"]: r for r in rows}
+        self.by_cell: dict[str, list[str]] = defaultdict(list)
+        for row in rows:
+            self.by_cell[row["cell_id"]].append(row["candidate_id"])
+        self.journal = JudgeJournal(experiment, self.judge_id, home)
+        default_seed = judge_seed(experiment, self.judge_id) if seed is None else seed
+        # Only a person works through the queue; an import or LLM run must not write to disk here.
+        self.seed = self.journal.queue_seed(default_seed) if judge_kind == "human" else default_seed
+        self.order = [r["candidate_id"] for r in interleaved_order(rows, self.seed)]
+        self.remote = self.data.judgments.to_dicts()
+        self.unsynced: set[str] = set()
+        self.views = scenario_views(rows)
+
+    # -- reading (always from disk) --
+
+    @property
+    def total(self) -> int:
+        return len(self.order)
+
+    def judged(self) -> dict[str, dict[str, Any]]:
+        """candidate_id → this judge's latest record, for candidates of this experiment."""
+        return {c: r for c, r in self.journal.latest().items() if c in self.candidates}
+
+    def done_ids(self) -> set[str]:
+        """Candidates this judge has scored; a failed LLM attempt leaves the candidate open."""
+        return {c for c, r in self.judged().items() if is_score(r)}
+
+    def queue(self) -> list[str]:
+        done = self.done_ids()
+        return [c for c in self.order if c not in done]
+
+    def next_card(self) -> Card | None:
+        queue = self.queue()
+        return self.card(queue[0]) if queue else None
+
+    def card(self, candidate_id: str) -> Card:
+        row = self.candidates.get(candidate_id)
+        if row is None:
+            raise JudgingError(f"candidate {candidate_id} is not part of {self.experiment!r}")
+        cell = row["cell_id"]
+        revealed = {} if self.blind else {
+            "model": str(row.get("model", "")), "prompt_version": str(row.get("prompt_version", ""))
+        }
+        return Card(
+            candidate_id=candidate_id,
+            cell_id=cell,
+            position=self.order.index(candidate_id) + 1,
+            total=self.total,
+            scenario=self.views[str(row.get("scenario_id", ""))],
+            text=str(row.get("text") or ""),
+            format_ok_auto=bool(row.get("format_ok_auto")),
+            overlong_auto=bool(row.get("overlong_auto")),
+            char_count=int(row.get("char_count") or len(str(row.get("text") or ""))),
+            previous=self.judged().get(candidate_id),
+            revealed=revealed,
+        )
+
+    def progress(self) -> Progress:
+        done = self.done_ids()
+        cells = []
+        for index, (cell, ids) in enumerate(sorted(self.by_cell.items()), start=1):
+            row = self.candidates[ids[0]]
+            label = f"{row.get('scenario_id', '')} · cell {index}" if self.blind else (
+                f"{row.get('model')} | {row.get('prompt_version')} | {row.get('scenario_id')}"
+            )
+            cells.append(CellProgress(cell, label, sum(c in done for c in ids), len(ids)))
+        return Progress(len(done & set(self.order)), self.total, tuple(cells))
+
+    # -- saving --
+
+    def record_for(self, candidate_id: str, scores: Scores, **extra: Any) -> dict[str, Any]:
+        row = self.candidates.get(candidate_id)
+        if row is None:
+            raise JudgingError(f"candidate {candidate_id} is not part of {self.experiment!r}")
+        return judgment_record(row, self.judge_id, self.judge_kind, self.rubric, scores, **extra)
+
+    def save(self, candidate_id: str, scores: Scores) -> SaveResult:
+        """Journal (fsync) first, then the cell's MLflow run; an MLflow outage loses nothing."""
+        return self.save_records([self.record_for(candidate_id, scores)])
+
+    def save_records(self, records: Sequence[dict[str, Any]], *, sync: bool = True) -> SaveResult:
+        import time
+
+        started = time.perf_counter()
+        self.journal.append_many(records)
+        journalled = time.perf_counter()
+        self.unsynced.update(r["cell_id"] for r in records)
+        error = self.sync_pending() if sync else "not sent yet"
+        finished = time.perf_counter()
+        return SaveResult(
+            record=records[-1] if records else {},
+            synced=not error,
+            sync_error=error,
+            journal_ms=(journalled - started) * 1000,
+            mlflow_ms=(finished - journalled) * 1000,
+        )
+
+    def sync_pending(self) -> str:
+        """Send every cell this session changed that MLflow has not got; '' when all arrived."""
+        for cell in sorted(self.unsynced):
+            try:
+                self.sync_cell(cell)
+            except TrackingError as exc:
+                return str(exc).splitlines()[0]
+            self.unsynced.discard(cell)
+        return ""
+
+    def sync_cell(self, cell_id: str) -> dict[str, float]:
+        """Upload this judge's latest judgments of the cell and refresh the run's metrics and tag."""
+        run_id = self.data.run_ids[cell_id]
+        ids = self.by_cell[cell_id]
+        mine = [r for c, r in self.journal.latest().items() if c in set(ids)]
+        artifact = [{k: v for k, v in r.items() if k != "type"} for r in mine]
+        self.client.log_artifact(
+            run_id,
+            f"judgments/{safe_judge_id(self.judge_id)}.json",
+            json.dumps(artifact, ensure_ascii=False, indent=1),
+        )
+        known = [r for r in self.remote if r["candidate_id"] in set(ids)]
+        known += [r for r in local_judgments(self.experiment, self.home) if r["cell_id"] == cell_id]
+        metrics, pending = cell_summary(ids, known, self.required_judges)
+        self.client.log_batch(
+            run_id, metrics=metrics, tags={PENDING_TAG: "true" if pending else "false"}
+        )
+        return metrics
+
+    def agreement(self) -> Any:
+        """Krippendorff's alpha per dimension over every judge known (see :func:`agreement`)."""
+        records = list(self.remote) + local_judgments(self.experiment, self.home)
+        return agreement(records)
+
+
+def agreement(records: Iterable[Mapping[str, Any]]) -> Any:
+    """Agreement per dimension between judges, computed by the stats module from latest scores."""
+    from tipbench_lib.results import judgments_frame
+    from tipbench_lib.stats import judge_agreement
+
+    latest = [r for r in latest_per_pair(records).values() if is_score(r)]
+    return judge_agreement(judgments_frame(latest))
+
+
+def scores_from_record(record: Mapping[str, Any]) -> Scores:
+    return Scores(**{k: record[k] for k in SCORE_FIELDS}, note=record.get("note") or "")
+
+
+def record_summary(record: Mapping[str, Any]) -> str:
+    """One line for a saved judgment, e.g. for the revise picker."""
+    if not is_score(record):
+        return f"failed: {record.get('error', '')}"
+    parts = [f"{d[:3]} {record[d]}" for d in DIMENSIONS]
+    return ", ".join(parts) + f" · composite {record['composite']:g}"

@@ -1,0 +1,382 @@
+"""Judging outside the app: export pending candidates as JSON, validate and apply a filled file.
+
+An outside judge edits a JSON file by hand or with their own tool, so the import trusts nothing:
+the whole file is checked first (format, experiment, judge id, known candidates, the tip text as
+exported, integer scores 1-5, booleans) and every problem is reported with the item's position
+and candidate id. Only a file with no problem is applied, all of it, through the same journal-first
+save as the app. A regenerated candidate has a new id, so a stale file can never score new text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tipbench_lib.errors import JudgingError
+from tipbench_lib.judge import (
+    BOOL_FIELDS,
+    SCORE_FIELDS,
+    JudgeSession,
+    SaveResult,
+    Scores,
+    interleaved_order,
+    is_score,
+    judge_seed,
+    latest_per_pair,
+    local_judgments,
+)
+from tipbench_lib.schema import DIMENSIONS
+
+FORMAT = "tipbench.judging/1"
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """One thing wrong with a filled file, located so the judge can find and fix it."""
+
+    position: int | None
+    candidate_id: str
+    message: str
+
+    def line(self) -> str:
+        where = "file" if self.position is None else f"item {self.position}"
+        who = f" (candidate {self.candidate_id})" if self.candidate_id else ""
+        return f"{where}{who}: {self.message}"
+
+
+class ImportRejected(JudgingError):
+    """The file has problems; nothing was stored."""
+
+    def __init__(self, path: object, problems: Sequence[ImportProblem]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  {p.line()}" for p in self.problems)
+        super().__init__(
+            f"{path}: {len(self.problems)} problem(s), nothing was stored; fix them and apply "
+            f"the file again:\n{lines}"
+        )
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """A file that passed every check: who judged, and the scores per candidate."""
+
+    judge_id: str
+    scores: dict[str, Scores]
+    skipped: int
+
+
+# -- export ---------------------------------------------------------------------------------------
+
+
+def pending_candidates(
+    rows: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]], required: int = 1
+) -> list[Mapping[str, Any]]:
+    """Candidates that still lack scores from ``required`` distinct judges."""
+    judges: dict[str, int] = {}
+    for (cid, _), rec in latest_per_pair(records).items():
+        if is_score(rec):
+            judges[cid] = judges.get(cid, 0) + 1
+    return [r for r in rows if judges.get(r["candidate_id"], 0) < required]
+
+
+def export_item(row: Mapping[str, Any], context: Mapping[str, Any], unblind: bool) -> dict:
+    item: dict[str, Any] = {
+        "candidate_id": row["candidate_id"],
+        "context": dict(context),
+        "tip": row["text"],
+        "auto": {"format_ok": bool(row["format_ok_auto"]), "overlong": bool(row["overlong_auto"])},
+        "scores": dict.fromkeys(SCORE_FIELDS),
+        "note": "",
+    }
+    if unblind:
+        item["model"] = row.get("model", "")
+        item["prompt_version"] = row.get("prompt_version", "")
+    return item
+
+
+def contexts(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """scenario_id → the export's context (persona, time_slot, tasks), from the shipped data."""
+    from tipbench_lib.scenarios import load_scenarios
+
+    shipped = {s.id: s for s in load_scenarios()}
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        sid = str(row.get("scenario_id", ""))
+        if sid in shipped:
+            found[sid] = shipped[sid].context()
+        else:
+            found[sid] = {"persona": row.get("persona", ""), "time_slot": row.get("time_slot", ""),
+                          "tasks": []}
+    return found
+
+
+def export_document(session: JudgeSession, *, unblind: bool = False) -> dict[str, Any]:
+    """The pending candidates of the session's experiment as a ``tipbench.judging/1`` document.
+
+    Items come in the same interleaved order as the app's queue (seeded per experiment), so a
+    blind file does not hand the judge one model's tips in a block.
+    """
+    rows = list(session.candidates.values())
+    records = list(session.remote) + local_judgments(session.experiment, session.home)
+    pending = pending_candidates(rows, records, session.required_judges)
+    ordered = interleaved_order(pending, judge_seed(session.experiment, "export"))
+    ctx = contexts(ordered)
+    return {
+        "format": FORMAT,
+        "experiment": session.experiment,
+        "rubric": {"version": session.rubric.version, "text": session.rubric.prompt_text()},
+        "judge_id": None,
+        "blind": not unblind,
+        "items": [export_item(r, ctx[str(r.get("scenario_id", ""))], unblind) for r in ordered],
+    }
+
+
+def write_export(session: JudgeSession, path: Path, *, unblind: bool = False) -> int:
+    """Write the export file; returns how many items it holds."""
+    doc = export_document(session, unblind=unblind)
+    Path(path).write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return len(doc["items"])
+
+
+# -- import: validation ---------------------------------------------------------------------------
+
+
+def read_document(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise JudgingError(f"{path}: no such file; pass the file written by --export") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ImportRejected(path, [ImportProblem(None, "", f"not valid JSON ({exc})")]) from exc
+
+
+def _file_problems(doc: Any, experiment: str, judge_id: str | None) -> list[ImportProblem]:
+    if not isinstance(doc, dict):
+        return [ImportProblem(None, "", "the file must hold one JSON object (as exported)")]
+    problems = []
+    if doc.get("format") != FORMAT:
+        problems.append(ImportProblem(None, "", f"format is {doc.get('format')!r}, expected {FORMAT!r}"))
+    if doc.get("experiment") != experiment:
+        problems.append(ImportProblem(
+            None, "", f"the file is for experiment {doc.get('experiment')!r}, not {experiment!r}"
+        ))
+    chosen = judge_id if judge_id is not None else doc.get("judge_id")
+    if not isinstance(chosen, str) or not chosen.strip():
+        problems.append(ImportProblem(
+            None, "", "no judge id: fill \"judge_id\" in the file or pass --judge-id"
+        ))
+    if not isinstance(doc.get("items"), list):
+        problems.append(ImportProblem(None, "", "\"items\" must be a list (as exported)"))
+    return problems
+
+
+def _score_problems(scores: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for name in DIMENSIONS:
+        value = scores.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+            problems.append(f"scores.{name} must be an integer from 1 to 5, got {value!r}")
+    for name in BOOL_FIELDS:
+        if not isinstance(scores.get(name), bool):
+            problems.append(f"scores.{name} must be true or false, got {scores.get(name)!r}")
+    return problems
+
+
+def _item_problems(
+    position: int, item: Any, candidates: Mapping[str, Mapping[str, Any]], seen: set[str]
+) -> tuple[list[ImportProblem], Scores | None]:
+    """Problems of one item, and its scores when it is complete and valid (None when skipped)."""
+    if not isinstance(item, dict):
+        return [ImportProblem(position, "", "an item must be a JSON object")], None
+    cid = item.get("candidate_id")
+    cid_text = cid if isinstance(cid, str) else ""
+
+    def problem(message: str) -> tuple[list[ImportProblem], None]:
+        return [ImportProblem(position, cid_text, message)], None
+
+    if not isinstance(cid, str) or cid not in candidates:
+        return problem(f"unknown candidate id {cid!r}: not a finished candidate of this experiment")
+    if cid in seen:
+        return problem("this candidate appears more than once in the file")
+    seen.add(cid)
+    if item.get("tip") != candidates[cid]["text"]:
+        return problem("the tip text differs from the candidate's text: it was changed since export")
+    scores = item.get("scores")
+    if not isinstance(scores, dict):
+        return problem("\"scores\" must be an object with relevance, actionability, tone, "
+                       "format_ok, overlong")
+    unknown = sorted(set(scores) - set(SCORE_FIELDS))
+    if unknown:
+        return problem(f"unknown score field(s): {', '.join(unknown)}")
+    filled = [k for k in SCORE_FIELDS if scores.get(k) is not None]
+    if not filled:
+        return [], None
+    if len(filled) < len(SCORE_FIELDS):
+        missing = [k for k in SCORE_FIELDS if scores.get(k) is None]
+        return problem(f"partly filled: {', '.join(missing)} still null (fill all five or none)")
+    note = item.get("note", "")
+    messages = _score_problems(scores)
+    if note is not None and not isinstance(note, str):
+        messages.append(f"note must be text, got {note!r}")
+    if messages:
+        return [ImportProblem(position, cid, m) for m in messages], None
+    values = {k: scores[k] for k in SCORE_FIELDS}
+    return [], Scores(**values, note=note or "")
+
+
+def validate_document(
+    doc: Any,
+    experiment: str,
+    candidates: Mapping[str, Mapping[str, Any]],
+    judge_id: str | None = None,
+    path: object = "import file",
+) -> ImportPlan:
+    """Check the whole file; raises :class:`ImportRejected` listing every problem found."""
+    problems = _file_problems(doc, experiment, judge_id)
+    if problems:
+        raise ImportRejected(path, problems)
+    plan: dict[str, Scores] = {}
+    skipped = 0
+    seen: set[str] = set()
+    for position, item in enumerate(doc["items"], start=1):
+        found, scores = _item_problems(position, item, candidates, seen)
+        problems.extend(found)
+        if scores is not None:
+            plan[item["candidate_id"]] = scores
+        elif not found:
+            skipped += 1
+    if problems:
+        raise ImportRejected(path, problems)
+    chosen = judge_id if judge_id is not None else doc["judge_id"]
+    return ImportPlan(chosen.strip(), plan, skipped)
+
+
+def apply_plan(session: JudgeSession, plan: ImportPlan) -> SaveResult | None:
+    """Store every judgment of a validated plan: journal first, then each touched cell's run."""
+    records = [session.record_for(cid, scores) for cid, scores in plan.scores.items()]
+    if not records:
+        return None
+    return session.save_records(records)
+
+
+def apply_file(
+    client: Any, experiment: str, path: Path, judge_id: str | None = None, **session_kw: Any
+) -> tuple[ImportPlan, SaveResult | None]:
+    """Validate ``path`` against the experiment, then apply all of it or (on any problem) none."""
+    from tipbench_lib.results import load_experiment
+
+    data = session_kw.pop("data", None) or load_experiment(client, experiment)
+    doc = read_document(path)
+    rows = {r["candidate_id"]: r for r in data.candidates.to_dicts()}
+    plan = validate_document(doc, experiment, rows, judge_id, path)
+    session = JudgeSession(client, experiment, plan.judge_id, judge_kind="import", data=data,
+                           **session_kw)
+    return plan, apply_plan(session, plan)
+
+
+# -- script mode of notebooks/judge.py ------------------------------------------------------------
+
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+
+
+def judge_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python notebooks/judge.py",
+        description="Judge an experiment's candidates without the app: with an LLM judge, or by "
+        "exporting them for outside judges and applying the filled file. For judging by hand, "
+        "run `marimo run notebooks/judge.py`.",
+    )
+    p.add_argument("--experiment", required=True, help="MLflow experiment name")
+    action = p.add_mutually_exclusive_group(required=True)
+    action.add_argument("--llm-judge", metavar="MODEL", help="score pending candidates with MODEL")
+    action.add_argument("--export", metavar="FILE", type=Path,
+                        help="write pending candidates as tipbench.judging/1 JSON")
+    action.add_argument("--apply", metavar="FILE", type=Path,
+                        help="validate a filled export and store all of it, or nothing")
+    p.add_argument("--backend", choices=("auto", "ollama", "embedded"), default="auto",
+                   help="for --llm-judge: where the judge model runs")
+    p.add_argument("--max-model-b", type=float, default=4.0,
+                   help="for --llm-judge: refuse a judge model above this many billion parameters")
+    p.add_argument("--retries", type=int, default=2,
+                   help="for --llm-judge: new attempts after an invalid answer")
+    p.add_argument("--unblind", action="store_true", help="for --export: include model and prompt")
+    p.add_argument("--judge-id", help="for --apply: who judged (overrides the file's judge_id)")
+    p.add_argument("--required-judges", type=int, default=1,
+                   help="judges each candidate needs before its cell stops being pending")
+    return p
+
+
+def _client() -> Any:
+    from tipbench_lib.tracking.client import MlflowClient
+
+    return MlflowClient.from_env()
+
+
+def run_export(client: Any, args: argparse.Namespace) -> int:
+    session = JudgeSession(client, args.experiment, "export", judge_kind="import",
+                           required_judges=args.required_judges)
+    count = write_export(session, args.export, unblind=args.unblind)
+    print(f"wrote {count} pending candidate(s) to {args.export} "
+          f"({'unblind' if args.unblind else 'blind'}); fill the scores, then run with --apply")
+    return EXIT_OK
+
+
+def run_apply(client: Any, args: argparse.Namespace) -> int:
+    try:
+        plan, result = apply_file(client, args.experiment, args.apply, args.judge_id,
+                                  required_judges=args.required_judges)
+    except ImportRejected as exc:
+        print(f"tipbench: refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"applied {len(plan.scores)} judgment(s) by {plan.judge_id!r}; "
+          f"{plan.skipped} item(s) left empty were skipped")
+    if result is not None and not result.synced:
+        print(f"MLflow has not got them yet ({result.sync_error}); they are safe in the journal "
+              "and go out on the next save or apply", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def run_llm(client: Any, args: argparse.Namespace) -> int:
+    from tipbench_lib.backends.select import choose_backend
+    from tipbench_lib.llm_judge import check_model, llm_judge_id, run_llm_judge
+
+    session = JudgeSession(client, args.experiment, llm_judge_id(args.llm_judge),
+                           judge_kind="llm", required_judges=args.required_judges)
+    backend, why = choose_backend(args.backend)
+    print(f"tipbench: {why}", file=sys.stderr)
+    try:
+        info = check_model(backend, args.llm_judge, args.max_model_b)
+        summary = run_llm_judge(session, backend, info, retries=args.retries)
+    finally:
+        backend.close()
+    for line in summary.lines():
+        print(line)
+    return EXIT_OK if summary.complete else EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None, client: Any = None) -> int:
+    """Script mode: 0 done, 1 some judgments failed or did not reach MLflow, 2 refused."""
+    from tipbench_lib.errors import TipbenchError
+
+    args = judge_parser().parse_args(list(argv) if argv is not None else None)
+    own = client is None
+    try:
+        client = client or _client()
+        if args.export:
+            return run_export(client, args)
+        if args.apply:
+            return run_apply(client, args)
+        return run_llm(client, args)
+    except (TipbenchError, ValueError) as exc:
+        print(f"tipbench: refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        if own and client is not None:
+            client.close()

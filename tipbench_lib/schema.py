@@ -1,0 +1,55 @@
+"""The three frames every phase after collection works on, with their fixed columns and types.
+
+Other tools read these columns by name (snapshots, CSVs), so they live in one place. More columns
+are allowed in a frame; these must be present with these types.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+DIMENSIONS: tuple[str, ...] = ("relevance", "actionability", "tone")
+"""The 1-5 rubric dimensions (tip-v1)."""
+
+CELLS: dict[str, pl.DataType] = {
+    "cell_id": pl.String(),
+    "model": pl.String(),
+    "prompt_version": pl.String(),
+    "scenario_id": pl.String(),
+    "persona": pl.String(),
+    "time_slot": pl.String(),
+}
+
+CANDIDATES: dict[str, pl.DataType] = {
+    "candidate_id": pl.String(),
+    "cell_id": pl.String(),
+    "sample_index": pl.Int64(),
+    "text": pl.String(),
+    "latency_s": pl.Float64(),
+    "eval_tokens": pl.Int64(),
+    "tokens_per_s": pl.Float64(),
+    "format_ok_auto": pl.Boolean(),
+    "overlong_auto": pl.Boolean(),
+}
+
+JUDGMENTS: dict[str, pl.DataType] = {
+    "candidate_id": pl.String(),
+    "judge_id": pl.String(),
+    "judge_kind": pl.String(),
+    "rubric_version": pl.String(),
+    "relevance": pl.Int64(),
+    "actionability": pl.Int64(),
+    "tone": pl.Int64(),
+    "format_ok": pl.Boolean(),
+    "overlong": pl.Boolean(),
+    "composite": pl.Float64(),
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+FRAMES: dict[str, dict[str, pl.DataType]] = {
+    "cells": CELLS,
+    "candidates": CANDIDATES,
+    "judgments": JUDGMENTS,
+}
+
+JUDGE_KINDS: tuple[str, ...] = ("human", "llm", "import")

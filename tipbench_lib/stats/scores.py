@@ -1,0 +1,118 @@
+"""From the three frames to one scored row per candidate, and to scenario means.
+
+Everything downstream (leaderboard, comparisons, power) starts from :func:`score_table`, so the
+rules that decide what a score *is* live here and nowhere else: a judge's latest judgment counts,
+a judgment without scores (a failed LLM judgment) is no score, an unjudged candidate is left out
+rather than counted as 0, and a candidate's score is the mean over the selected judges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import polars as pl
+
+from tipbench_lib.errors import TipbenchError
+from tipbench_lib.schema import DIMENSIONS
+
+CELL_KEYS: tuple[str, str] = ("model", "prompt_version")
+METRICS: tuple[str, ...] = ("composite", *DIMENSIONS)
+"""The scores that get intervals: the composite and the three rubric dimensions."""
+FRACTIONS: tuple[str, ...] = ("format_ok", "overlong")
+
+
+def require_columns(frame: pl.DataFrame, columns: Iterable[str], what: str) -> None:
+    """Fail with the missing columns named, not with a ColumnNotFoundError deep in a query."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise TipbenchError(
+            f"{what} lacks the column(s) {', '.join(missing)}; pass the frame that "
+            f"tipbench_lib.results (or tipbench_lib.stats) produces for it"
+        )
+
+
+def latest_judgments(judgments: pl.DataFrame) -> pl.DataFrame:
+    """One row per (candidate, judge): the latest, because a judge may revise a score."""
+    if "created_at" in judgments.columns:
+        judgments = judgments.sort("created_at", nulls_last=False, maintain_order=True)
+    return judgments.unique(subset=["candidate_id", "judge_id"], keep="last", maintain_order=True)
+
+
+def _composite_expr() -> pl.Expr:
+    """The stored composite, or tip-v1's formula when a row lacks one."""
+    formula = (
+        pl.sum_horizontal(*DIMENSIONS).cast(pl.Float64)
+        + 2 * pl.col("format_ok").cast(pl.Float64)
+        - pl.col("overlong").cast(pl.Float64)
+    )
+    return pl.col("composite").cast(pl.Float64).fill_null(formula)
+
+
+def score_table(
+    cells: pl.DataFrame,
+    candidates: pl.DataFrame,
+    judgments: pl.DataFrame,
+    *,
+    judges: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """One row per judged candidate with its scores averaged over the selected judges."""
+    require_columns(cells, ["cell_id", *CELL_KEYS, "scenario_id", "persona", "time_slot"], "cells")
+    require_columns(
+        candidates, ["candidate_id", "cell_id", "sample_index", "text", "latency_s",
+                     "tokens_per_s"], "candidates",
+    )
+    require_columns(
+        judgments, ["candidate_id", "judge_id", "judge_kind", *DIMENSIONS, *FRACTIONS,
+                    "composite"], "judgments",
+    )
+    chosen = judgments
+    if judges is not None:
+        chosen = chosen.filter(pl.col("judge_id").is_in(list(judges)))
+    if kinds is not None:
+        chosen = chosen.filter(pl.col("judge_kind").is_in(list(kinds)))
+    chosen = latest_judgments(chosen).filter(
+        pl.all_horizontal(pl.col(d).is_not_null() for d in DIMENSIONS)
+    )
+    per_candidate = (
+        chosen.with_columns(_composite_expr().alias("composite"))
+        .group_by("candidate_id")
+        .agg(
+            *(pl.col(d).cast(pl.Float64).mean() for d in DIMENSIONS),
+            *(pl.col(f).cast(pl.Float64).mean() for f in FRACTIONS),
+            pl.col("composite").mean(),
+            pl.col("judge_id").n_unique().cast(pl.Int64).alias("n_judges"),
+        )
+    )
+    orphans = candidates.join(cells, on="cell_id", how="anti")
+    if orphans.height:
+        raise TipbenchError(
+            f"{orphans.height} candidate(s) point at a cell_id missing from cells "
+            f"(first: {orphans['cell_id'][0]}); load cells and candidates from the same experiment"
+        )
+    cell_cols = ["cell_id", *CELL_KEYS, "scenario_id", "persona", "time_slot"]
+    return (
+        candidates.join(per_candidate, on="candidate_id", how="inner")
+        .join(cells.select(cell_cols), on="cell_id", how="inner")
+        .with_columns(pl.col("text").str.len_chars().cast(pl.Int64).alias("char_count"))
+        .select(
+            "candidate_id", "cell_id", *CELL_KEYS, "scenario_id", "persona", "time_slot",
+            "sample_index", "char_count",
+            pl.col("latency_s").cast(pl.Float64), pl.col("tokens_per_s").cast(pl.Float64),
+            *DIMENSIONS, *FRACTIONS, "composite", "n_judges",
+        )
+        .sort(*CELL_KEYS, "scenario_id", "sample_index", "candidate_id")
+    )
+
+
+def scenario_means(scores: pl.DataFrame) -> pl.DataFrame:
+    """Tips averaged within each scenario: the unit every comparison pairs and resamples."""
+    require_columns(scores, [*CELL_KEYS, "scenario_id", *METRICS, *FRACTIONS], "scores")
+    return (
+        scores.group_by(*CELL_KEYS, "scenario_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_tips"),
+            *(pl.col(m).mean() for m in (*METRICS, *FRACTIONS)),
+        )
+        .sort(*CELL_KEYS, "scenario_id")
+    )

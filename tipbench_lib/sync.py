@@ -1,0 +1,169 @@
+"""Sending journalled cells to MLflow: one run per cell, idempotent, safe to interrupt.
+
+A cell's run is found by its ``tipbench.cell_id`` tag and reused, never duplicated: a run left
+RUNNING by a ``kill -9`` mid-delivery is completed on the next run, a FAILED cell that succeeds on
+``--retry-failed`` becomes FINISHED. Params are derived from the cell id's inputs, so re-logging
+them sends the same values, which MLflow accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from statistics import fmean
+from typing import Any
+
+from tipbench_lib.cell_log import CellRecord, CollectState
+from tipbench_lib.errors import TrackingError
+from tipbench_lib.tracking.client import MlflowClient, Run
+
+CELL_TAG = "tipbench.cell_id"
+PENDING_TAG = "tipbench.judge_pending"
+COUNT_TAG = "tipbench.n_candidates"
+FAILURE_TAG = "tipbench.failure_reason"
+
+
+@dataclass
+class SyncReport:
+    """What reached MLflow in this delivery and what stays in the journal for the next run."""
+
+    delivered: list[str] = field(default_factory=list)
+    undelivered: list[str] = field(default_factory=list)
+    error: str = ""
+
+    def lines(self) -> list[str]:
+        if not self.undelivered:
+            return []
+        return [
+            f"  {len(self.undelivered)} cell(s) are safe in the journal but not yet in MLflow "
+            f"({self.error}); run the same command again to deliver them"
+        ]
+
+
+def candidates_json(candidates: list[dict[str, Any]]) -> str:
+    """The ``candidates.json`` artifact: a JSON list, one object per candidate."""
+    return json.dumps(candidates, ensure_ascii=False, indent=1)
+
+
+def cell_metrics(candidates: list[dict[str, Any]]) -> dict[str, float]:
+    """Per-cell speed and automatic-check summaries (judging adds the quality metrics later)."""
+    if not candidates:
+        return {}
+    return {
+        "latency_s": fmean(c["latency_s"] for c in candidates),
+        "tokens_per_s": fmean(c["tokens_per_s"] for c in candidates),
+        "load_s": max(c.get("load_s", 0.0) for c in candidates),
+        "eval_tokens": fmean(c["eval_tokens"] for c in candidates),
+        "format_ok_rate": fmean(float(c["format_ok_auto"]) for c in candidates),
+        "overlong_rate": fmean(float(c["overlong_auto"]) for c in candidates),
+        "n_candidates": float(len(candidates)),
+    }
+
+
+class CellSyncer:
+    """Delivers cells from the journal state to one MLflow experiment."""
+
+    def __init__(self, client: MlflowClient, experiment_id: str) -> None:
+        self.client = client
+        self.experiment_id = experiment_id
+        self._runs: dict[str, Run] | None = None
+        self.offline_error = ""
+
+    def runs_by_cell(self) -> dict[str, Run]:
+        """One search for the whole experiment instead of one per cell."""
+        if self._runs is None:
+            self._runs = {}
+            for run in self.client.search_runs([self.experiment_id]):
+                cid = run.tags.get(CELL_TAG)
+                if cid and (cid not in self._runs or _rank(run) > _rank(self._runs[cid])):
+                    self._runs[cid] = run
+        return self._runs
+
+    def deliver(self, state: CollectState, only: Iterable[str] | None = None) -> SyncReport:
+        """Send every finished or failed cell that MLflow lacks; never raises on an outage."""
+        report = SyncReport()
+        wanted = set(only) if only is not None else None
+        for cell_id, cell in state.cells.items():
+            if wanted is not None and cell_id not in wanted:
+                continue
+            status, reason = _desired_status(state, cell)
+            if status is None:
+                continue
+            if self.offline_error:
+                report.undelivered.append(cell_id)
+                continue
+            try:
+                if self._is_delivered(cell_id, status, len(state.candidates.get(cell_id, {}))):
+                    continue
+                self._deliver_cell(cell, state.candidate_list(cell_id), status, reason)
+                report.delivered.append(cell_id)
+            except TrackingError as exc:
+                self.offline_error = str(exc).splitlines()[0]
+                report.undelivered.append(cell_id)
+        report.error = self.offline_error
+        return report
+
+    def _is_delivered(self, cell_id: str, status: str, n_candidates: int) -> bool:
+        run = self.runs_by_cell().get(cell_id)
+        return (
+            run is not None
+            and run.status == status
+            and run.tags.get(COUNT_TAG) == str(n_candidates)
+        )
+
+    def _deliver_cell(
+        self, cell: CellRecord, candidates: list[dict[str, Any]], status: str, reason: str
+    ) -> None:
+        tags = {
+            CELL_TAG: cell.cell_id,
+            COUNT_TAG: str(len(candidates)),
+            "tipbench.n_tips": str(cell.n_tips),
+        }
+        run = self.runs_by_cell().get(cell.cell_id)
+        if run is None:
+            run = self.client.create_run(
+                self.experiment_id,
+                cell.run_name,
+                start_time_ms=_start_ms(candidates),
+                tags={CELL_TAG: cell.cell_id, PENDING_TAG: "true"},
+            )
+            self.runs_by_cell()[cell.cell_id] = run
+        self.client.log_artifact(run.run_id, "candidates.json", candidates_json(candidates))
+        self.client.log_artifact(run.run_id, "prompt.txt", cell.prompt_text)
+        if reason:
+            tags[FAILURE_TAG] = reason[:7000]
+        elif run.tags.get(FAILURE_TAG):
+            tags[FAILURE_TAG] = ""
+        # MLflow params are write-once; a reused run keeps the values it was first given.
+        params = {k: v for k, v in cell.params.items() if k not in run.params}
+        self.client.log_batch(
+            run.run_id, params=params, metrics=cell_metrics(candidates), tags=tags
+        )
+        self.client.update_run(run.run_id, status, end_time_ms=int(time.time() * 1000))
+        self.runs_by_cell()[cell.cell_id] = replace(
+            run, status=status, params={**run.params, **params}, tags={**run.tags, **tags}
+        )
+
+
+def _desired_status(state: CollectState, cell: CellRecord) -> tuple[str | None, str]:
+    """FINISHED for a complete cell, FAILED for an open failure, None for work still to do."""
+    if state.is_complete(cell.cell_id):
+        return "FINISHED", ""
+    if cell.cell_id in state.failures:
+        return "FAILED", state.failures[cell.cell_id]
+    return None, ""
+
+
+def _rank(run: Run) -> tuple[int, int]:
+    """Prefer a FINISHED run, then the newest, if a cell somehow has several."""
+    return (1 if run.status == "FINISHED" else 0, run.start_time or 0)
+
+
+def _start_ms(candidates: list[dict[str, Any]]) -> int | None:
+    stamps = [c.get("created_at") for c in candidates if c.get("created_at")]
+    if not stamps:
+        return None
+    return int(datetime.fromisoformat(min(stamps)).timestamp() * 1000)

@@ -1,0 +1,281 @@
+"""Seeded synthetic experiments with a known truth, for tests, benchmarks and chart previews.
+
+The statistics can only be checked against something whose answer is known. This module draws the
+three frames of :mod:`tipbench_lib.schema` from an explicit generative model and returns, beside
+them, the exact expected scores of every (model, prompt) cell, so a simulation can count how often
+an interval covers the truth or a test calls equal cells different.
+
+Generative model (per dimension d of one judged tip)::
+
+    latent = 3 + effect[model, prompt] + scenario[s] + interaction[cell, s] + tip + dim_noise
+             + length_slope * (chars - mean_chars) / 100 + judge_bias[j] + judge_noise
+    score  = clip(round(latent), 1, 5)
+
+``scenario`` is shared by every cell (that is what makes pairing on scenarios worth it); ``tip`` is
+shared by every judge and dimension of one candidate; the judge biases are fixed (evenly spread in
+``[-judge_bias, +judge_bias]``), so the truth does not change from one replicate to the next. All
+normal terms add up to one normal variable, so the expected rounded and clipped score has a closed
+form (:func:`expected_score`), and with it the expected composite of tip-v1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import polars as pl
+from scipy.special import ndtr
+
+from tipbench_lib.schema import CANDIDATES, CELLS, DIMENSIONS, JUDGMENTS
+
+MEAN_CHARS = 120.0
+SD_CHARS = 30.0
+PERSONAS = ("student", "nurse", "developer", "parent", "retiree", "chef", "driver", "teacher")
+TIME_SLOTS = ("morning", "afternoon", "evening")
+
+
+@dataclass(frozen=True)
+class SyntheticExperiment:
+    """The three frames plus the truth they were drawn from (one row per cell)."""
+
+    cells: pl.DataFrame
+    candidates: pl.DataFrame
+    judgments: pl.DataFrame
+    truth: pl.DataFrame
+    """model, prompt_version, experiment, effect, relevance, actionability, tone, format_ok,
+    overlong, composite: the expected values over the scenario population."""
+
+
+def model_names(n_models: int) -> list[str]:
+    return [f"model-{i:02d}" for i in range(n_models)]
+
+
+def prompt_names(n_prompts: int) -> list[str]:
+    return [f"v{i + 1}" for i in range(n_prompts)]
+
+
+def expected_score(mean: np.ndarray | float, sd: float) -> np.ndarray:
+    """E[clip(round(X), 1, 5)] for X ~ N(mean, sd^2): the exact truth of one rubric dimension."""
+    mean = np.asarray(mean, dtype=float)
+    if sd == 0:
+        return np.clip(np.floor(mean + 0.5), 1, 5)
+    # E = 1 + sum_{k=1..4} P(X >= k + 0.5), the tail-sum form of an expectation on 1..5.
+    cuts = np.arange(1, 5) + 0.5
+    return 1.0 + ndtr((mean[..., None] - cuts) / sd).sum(axis=-1)
+
+
+def _effects(
+    effects: Mapping[tuple[str, str], float] | np.ndarray | None,
+    models: list[str],
+    prompts: list[str],
+    effect_sd: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Cell effects as an (n_models, n_prompts) array: given, or drawn once from the seed."""
+    if effects is None:
+        return rng.normal(0.0, effect_sd, (len(models), len(prompts)))
+    if isinstance(effects, np.ndarray):
+        if effects.shape != (len(models), len(prompts)):
+            raise ValueError(
+                f"effects has shape {effects.shape}; expected (n_models, n_prompts) = "
+                f"({len(models)}, {len(prompts)})"
+            )
+        return effects.astype(float)
+    table = np.zeros((len(models), len(prompts)))
+    for (model, prompt), value in effects.items():
+        table[models.index(model), prompts.index(prompt)] = value
+    return table
+
+
+def generate(
+    n_models: int = 3,
+    n_prompts: int = 2,
+    n_scenarios: int = 12,
+    n_tips: int = 3,
+    n_judges: int = 1,
+    *,
+    effects: Mapping[tuple[str, str], float] | np.ndarray | None = None,
+    effect_sd: float = 0.5,
+    scenario_sd: float = 0.6,
+    interaction_sd: float = 0.2,
+    tip_sd: float = 0.5,
+    dim_sd: float = 0.3,
+    judge_sd: float = 0.3,
+    judge_bias: float = 0.0,
+    length_slope: float = 0.0,
+    p_format_ok: float = 0.9,
+    p_overlong: float = 0.1,
+    n_experiments: int = 1,
+    llm_judges: int = 0,
+    seed: int = 0,
+) -> SyntheticExperiment:
+    """Draw one (or ``n_experiments`` independent) synthetic experiments.
+
+    With ``n_experiments > 1`` every replicate gets its own models and scenarios, named
+    ``e0003/model-01`` and ``e0003/s007``, so the replicates share nothing and one call of the
+    statistics over the stacked frames treats them as independent experiments. The last
+    ``llm_judges`` of the ``n_judges`` judges get judge_kind ``llm``, the others ``human``.
+    """
+    rng = np.random.default_rng(seed)
+    models, prompts = model_names(n_models), prompt_names(n_prompts)
+    effect = _effects(effects, models, prompts, effect_sd, rng)
+    n_e, n_m, n_p, n_s, n_k, n_j, n_d = (
+        n_experiments, n_models, n_prompts, n_scenarios, n_tips, n_judges, len(DIMENSIONS),
+    )
+    biases = np.linspace(-judge_bias, judge_bias, n_j) if n_j > 1 else np.zeros(1)
+
+    scenario = rng.normal(0, scenario_sd, (n_e, 1, 1, n_s, 1))
+    interaction = rng.normal(0, interaction_sd, (n_e, n_m, n_p, n_s, 1))
+    tip = rng.normal(0, tip_sd, (n_e, n_m, n_p, n_s, n_k))
+    chars = np.maximum(20, np.rint(rng.normal(MEAN_CHARS, SD_CHARS, tip.shape))).astype(int)
+    quality = 3 + effect[None, :, :, None, None] + scenario + interaction + tip
+    quality = quality + length_slope * (chars - MEAN_CHARS) / 100
+    dim_noise = rng.normal(0, dim_sd, tip.shape + (1, n_d))
+    judge_noise = rng.normal(0, judge_sd, tip.shape + (n_j, n_d))
+    latent = quality[..., None, None] + dim_noise + judge_noise + biases[:, None]
+    scores = np.clip(np.floor(latent + 0.5), 1, 5).astype(np.int64)
+    format_ok = rng.random(tip.shape) < p_format_ok
+    overlong = rng.random(tip.shape) < p_overlong
+
+    cells = _cells_frame(n_e, models, prompts, n_s)
+    candidates = _candidates_frame(cells, n_k, chars, format_ok, overlong, effect, rng)
+    judgments = _judgments_frame(candidates, scores, format_ok, overlong, n_j, llm_judges)
+    total_sd = float(
+        np.sqrt(
+            scenario_sd**2 + interaction_sd**2 + tip_sd**2 + dim_sd**2 + judge_sd**2
+            + (length_slope * SD_CHARS / 100) ** 2
+        )
+    )
+    truth = _truth_frame(n_e, models, prompts, effect, biases, total_sd, p_format_ok, p_overlong)
+    return SyntheticExperiment(cells, candidates, judgments, truth)
+
+
+def _prefix(n_experiments: int) -> list[str]:
+    """Name prefixes that keep replicates apart (none for a single experiment)."""
+    return [""] if n_experiments == 1 else [f"e{e:04d}/" for e in range(n_experiments)]
+
+
+def _cells_frame(n_e: int, models: list[str], prompts: list[str], n_s: int) -> pl.DataFrame:
+    """One row per (experiment, model, prompt, scenario) in C order of the drawn arrays."""
+    prefixes = _prefix(n_e)
+    e, m, p, s = (a.ravel() for a in np.indices((n_e, len(models), len(prompts), n_s)))
+    frame = pl.DataFrame(
+        {
+            "experiment": np.array(prefixes)[e],
+            "model": np.array(models)[m],
+            "prompt_version": np.array(prompts)[p],
+            "scenario_id": [f"s{i:03d}" for i in s],
+            "persona": np.array(PERSONAS)[s % len(PERSONAS)],
+            "time_slot": np.array(TIME_SLOTS)[s % len(TIME_SLOTS)],
+            "load_s": 0.5 + 0.1 * m,
+        }
+    )
+    frame = frame.with_columns(
+        (pl.col("experiment") + pl.col("model")).alias("model"),
+        (pl.col("experiment") + pl.col("scenario_id")).alias("scenario_id"),
+    )
+    frame = frame.with_columns(
+        (
+            pl.lit("cell-") + pl.col("model") + "|" + pl.col("prompt_version") + "|"
+            + pl.col("scenario_id")
+        ).alias("cell_id")
+    )
+    return frame.select(*CELLS, "load_s", "experiment")
+
+
+def _candidates_frame(
+    cells: pl.DataFrame,
+    n_k: int,
+    chars: np.ndarray,
+    format_ok: np.ndarray,
+    overlong: np.ndarray,
+    effect: np.ndarray,
+    rng: np.random.Generator,
+) -> pl.DataFrame:
+    """n_k candidates per cell; text length is the drawn char count, speed depends on the model."""
+    n = chars.size
+    cell_index = np.repeat(np.arange(cells.height), n_k)
+    model_index = np.indices(chars.shape)[1].ravel()
+    tokens_per_s = 40.0 / (1 + 0.15 * model_index) * np.exp(rng.normal(0, 0.1, n))
+    eval_tokens = np.maximum(1, chars.ravel() // 4)
+    texts = ["Tip: " + "x" * (c - 5) for c in chars.ravel()]
+    frame = pl.DataFrame(
+        {
+            "cell_id": cells["cell_id"].gather(cell_index),
+            "sample_index": np.tile(np.arange(n_k), cells.height),
+            "text": texts,
+            "latency_s": 0.2 + eval_tokens / tokens_per_s,
+            "eval_tokens": eval_tokens,
+            "tokens_per_s": tokens_per_s,
+            "format_ok_auto": format_ok.ravel(),
+            "overlong_auto": overlong.ravel(),
+        }
+    )
+    frame = frame.with_columns(
+        (pl.col("cell_id") + "#" + pl.col("sample_index").cast(pl.String)).alias("candidate_id")
+    )
+    return frame.select(*CANDIDATES)
+
+
+def _judgments_frame(
+    candidates: pl.DataFrame,
+    scores: np.ndarray,
+    format_ok: np.ndarray,
+    overlong: np.ndarray,
+    n_j: int,
+    llm_judges: int,
+) -> pl.DataFrame:
+    """Every judge scores every candidate; format_ok and overlong follow the automatic checks."""
+    per_judge = scores.reshape(-1, n_j, len(DIMENSIONS))  # (candidates, judges, dims)
+    judge_ids = [f"judge-{j}" for j in range(n_j)]
+    kinds = ["human"] * (n_j - llm_judges) + ["llm"] * llm_judges
+    n = candidates.height
+    dims = {d: per_judge[:, :, i].T.ravel() for i, d in enumerate(DIMENSIONS)}
+    fo = np.tile(format_ok.ravel(), n_j)
+    ol = np.tile(overlong.ravel(), n_j)
+    composite = sum(dims.values()) + 2 * fo.astype(float) - ol.astype(float)
+    return pl.DataFrame(
+        {
+            "candidate_id": pl.concat([candidates["candidate_id"]] * n_j),
+            "judge_id": np.repeat(judge_ids, n),
+            "judge_kind": np.repeat(kinds, n),
+            "rubric_version": "tip-v1",
+            **dims,
+            "format_ok": fo,
+            "overlong": ol,
+            "composite": composite,
+            "created_at": datetime(2025, 1, 1, tzinfo=UTC),
+        },
+        schema_overrides=JUDGMENTS,
+    ).select(*JUDGMENTS)
+
+
+def _truth_frame(
+    n_e: int,
+    models: list[str],
+    prompts: list[str],
+    effect: np.ndarray,
+    biases: np.ndarray,
+    total_sd: float,
+    p_format_ok: float,
+    p_overlong: float,
+) -> pl.DataFrame:
+    """Expected scores per cell over the scenario population, averaged over the fixed judges."""
+    dim_truth = expected_score(3 + effect[..., None] + biases, total_sd).mean(axis=-1)
+    composite = len(DIMENSIONS) * dim_truth + 2 * p_format_ok - p_overlong
+    rows = []
+    for prefix in _prefix(n_e):
+        for mi, model in enumerate(models):
+            for pi, prompt in enumerate(prompts):
+                row = {
+                    "experiment": prefix,
+                    "model": prefix + model,
+                    "prompt_version": prompt,
+                    "effect": float(effect[mi, pi]),
+                }
+                row |= {d: float(dim_truth[mi, pi]) for d in DIMENSIONS}
+                row |= {"format_ok": p_format_ok, "overlong": p_overlong}
+                rows.append(row | {"composite": float(composite[mi, pi])})
+    return pl.DataFrame(rows)

@@ -1,0 +1,319 @@
+"""tipbench's MLflow client: the REST calls the phases need, over httpx.
+
+Not the mlflow Python client: that one pulls the whole mlflow package into every notebook and
+hides the server's limits (batch sizes, silent truncation, plain-text errors) that tipbench has
+to respect explicitly. See DESIGN.md "MLflow mapping".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from tipbench_lib.errors import TrackingError
+from tipbench_lib.tracking.batching import check_param_value, check_tag_value, split_batches
+from tipbench_lib.tracking.entities import (
+    Experiment,
+    FileInfo,
+    Metric,
+    Run,
+    parse_experiment,
+    parse_run,
+)
+from tipbench_lib.tracking.http import (
+    MlflowHttpError,
+    auth_from_env,
+    auth_kind,
+    json_or_error,
+    send_with_retries,
+    split_userinfo,
+)
+
+API = "/api/2.0/mlflow"
+ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
+ARTIFACT_SCHEME = "mlflow-artifacts:"
+LONG_TAG_PREFIX = "tipbench-artifact:"
+"""A tag value ``tipbench-artifact:tags/<key>.txt`` means: the real value is that artifact."""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class MlflowClient:
+    """A connection to one MLflow tracking server; use it as a context manager."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30,
+        retries: int = 4,
+        backoff: float = 0.5,
+        auth: httpx.Auth | None = None,
+        event_hooks: Mapping[str, list[Any]] | None = None,
+    ) -> None:
+        self.base_url, url_auth = split_userinfo(base_url)
+        chosen = auth or url_auth or auth_from_env()
+        self._auth_kind = auth_kind(chosen)
+        self.retries = retries
+        self.backoff = backoff
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            auth=chosen,
+            event_hooks=dict(event_hooks or {}),
+        )
+        self._artifact_roots: dict[str, str] = {}
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> MlflowClient:
+        """The server in MLFLOW_TRACKING_URI, or tipbench's embedded one when it is unset."""
+        from tipbench_lib.tracking.server import tracking_url
+
+        return cls(tracking_url(), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"MlflowClient({self.base_url!r}, auth={self._auth_kind})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> MlflowClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return send_with_retries(
+            lambda: self._http.request(method, path, **kwargs),
+            base_url=self.base_url,
+            what=f"{method} {path.split('?')[0]}",
+            retries=self.retries,
+            backoff=self.backoff,
+        )
+
+    def _call(
+        self, method: str, endpoint: str, body: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        path = f"{API}/{endpoint}"
+        if method == "GET":
+            response = self._send(method, path, params=body)
+        else:
+            response = self._send(method, path, json=body or {})
+        return json_or_error(response, self.base_url)
+
+    # -- experiments -------------------------------------------------------------------------
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment with this name, deleted ones included (see ``lifecycle_stage``)."""
+        try:
+            data = self._call("GET", "experiments/get-by-name", {"experiment_name": name})
+        except MlflowHttpError as err:
+            if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        return parse_experiment(data["experiment"])
+
+    def create_experiment(self, name: str) -> str:
+        return str(self._call("POST", "experiments/create", {"name": name})["experiment_id"])
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self._call("POST", "experiments/restore", {"experiment_id": experiment_id})
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self._call("POST", "experiments/delete", {"experiment_id": experiment_id})
+
+    def ensure_experiment(self, name: str) -> str:
+        """The id of a usable experiment with this name: found, restored, or created.
+
+        A deleted experiment keeps its name, so creating it again would fail; and another
+        process may create it between our lookup and our create, which is fine.
+        """
+        found = self.get_experiment_by_name(name)
+        if found is not None:
+            if found.deleted:
+                self.restore_experiment(found.experiment_id)
+            return found.experiment_id
+        try:
+            return self.create_experiment(name)
+        except MlflowHttpError as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        return self.ensure_experiment(name)
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        run_name: str,
+        *,
+        start_time_ms: int | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Run:
+        for key, value in (tags or {}).items():
+            check_tag_value(key, str(value))
+        body = {
+            "experiment_id": experiment_id,
+            "run_name": run_name,
+            "start_time": start_time_ms if start_time_ms is not None else now_ms(),
+            "tags": [{"key": k, "value": str(v)} for k, v in (tags or {}).items()],
+        }
+        run = parse_run(self._call("POST", "runs/create", body)["run"])
+        self._artifact_roots[run.run_id] = run.artifact_uri
+        return run
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Mapping[str, float] | Sequence[Metric] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> int:
+        """Log everything in as few calls as the server's limits allow; returns the call count.
+
+        Over-long values raise before anything is sent, so a batch never lands half-cut.
+        """
+        batches = split_batches(metrics, params or {}, tags or {})
+        for batch in batches:
+            self._call(
+                "POST",
+                "runs/log-batch",
+                {
+                    "run_id": run_id,
+                    "metrics": batch.metrics,
+                    "params": batch.params,
+                    "tags": batch.tags,
+                },
+            )
+        return len(batches)
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        check_tag_value(key, value)
+        self._call("POST", "runs/set-tag", {"run_id": run_id, "key": key, "value": value})
+
+    def log_param(self, run_id: str, key: str, value: str) -> None:
+        check_param_value(key, value)
+        self._call("POST", "runs/log-parameter", {"run_id": run_id, "key": key, "value": value})
+
+    def set_long_tag(self, run_id: str, key: str, value: str) -> None:
+        """A tag of any length: short ones as tags, long ones as ``tags/<key>.txt`` artifacts."""
+        try:
+            check_tag_value(key, value)
+        except TrackingError:
+            path = f"tags/{key}.txt"
+            self.log_artifact(run_id, path, value)
+            self.set_tag(run_id, key, f"{LONG_TAG_PREFIX}{path}")
+        else:
+            self.set_tag(run_id, key, value)
+
+    def get_long_tag(self, run: Run, key: str) -> str | None:
+        """A tag's full value, reading the artifact when ``set_long_tag`` put it there."""
+        value = run.tags.get(key)
+        if value is not None and value.startswith(LONG_TAG_PREFIX):
+            self._artifact_roots.setdefault(run.run_id, run.artifact_uri)
+            data = self.download_artifact(run.run_id, value[len(LONG_TAG_PREFIX) :])
+            return data.decode("utf-8")
+        return value
+
+    def update_run(self, run_id: str, status: str, end_time_ms: int | None = None) -> None:
+        """Set the run's status (RUNNING, FINISHED, FAILED, KILLED); terminal ones get an end."""
+        body: dict[str, Any] = {"run_id": run_id, "status": status}
+        if end_time_ms is None and status != "RUNNING":
+            end_time_ms = now_ms()
+        if end_time_ms is not None:
+            body["end_time"] = end_time_ms
+        self._call("POST", "runs/update", body)
+
+    def get_run(self, run_id: str) -> Run:
+        run = parse_run(self._call("GET", "runs/get", {"run_id": run_id})["run"])
+        self._artifact_roots[run.run_id] = run.artifact_uri
+        return run
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str = "",
+        order_by: Sequence[str] | None = None,
+        max_results: int | None = None,
+    ) -> list[Run]:
+        """Every matching run, following ``page_token``; ``max_results`` is the page size."""
+        body: dict[str, Any] = {"experiment_ids": list(experiment_ids), "filter": filter_string}
+        if order_by:
+            body["order_by"] = list(order_by)
+        if max_results is not None:
+            body["max_results"] = max_results
+        runs: list[Run] = []
+        while True:
+            data = self._call("POST", "runs/search", body)
+            runs.extend(parse_run(item) for item in data.get("runs", []))
+            token = data.get("next_page_token")
+            if not token:
+                return runs
+            body["page_token"] = token
+
+    def delete_run(self, run_id: str) -> None:
+        self._call("POST", "runs/delete", {"run_id": run_id})
+
+    # -- artifacts ---------------------------------------------------------------------------
+
+    def _artifact_root(self, run_id: str) -> str:
+        """``<experiment>/<run>/artifacts`` from ``mlflow-artifacts:/...``; refuse others."""
+        uri = self._artifact_roots.get(run_id) or self.get_run(run_id).artifact_uri
+        if not uri.startswith(ARTIFACT_SCHEME):
+            raise TrackingError(
+                f"run {run_id} stores artifacts at {uri!r}, which tipbench cannot reach through "
+                f"the server. Start `mlflow server` with artifact serving (the default; do not "
+                f"pass --no-serve-artifacts) and --artifacts-destination <dir or bucket>, and use "
+                f"a new experiment (an experiment keeps the artifact location it was created with)."
+            )
+        rest = uri[len(ARTIFACT_SCHEME) :]
+        if rest.startswith("//"):  # mlflow-artifacts://host:port/path
+            rest = rest[2:].split("/", 1)[1] if "/" in rest[2:] else ""
+        return rest.strip("/")
+
+    def _artifact_url(self, run_id: str, path: str) -> str:
+        full = f"{self._artifact_root(run_id)}/{path.strip('/')}".strip("/")
+        return f"{ARTIFACTS_API}/{quote(full, safe='/')}"
+
+    def log_artifact(self, run_id: str, path: str, data: bytes | str) -> None:
+        """Upload ``data`` as the run's artifact ``path`` (str is stored as UTF-8)."""
+        content = data.encode("utf-8") if isinstance(data, str) else data
+        response = self._send("PUT", self._artifact_url(run_id, path), content=content)
+        json_or_error(response, self.base_url)
+
+    def download_artifact(self, run_id: str, path: str) -> bytes:
+        response = self._send("GET", self._artifact_url(run_id, path))
+        if not response.is_success:
+            json_or_error(response, self.base_url)
+        return response.content
+
+    def list_artifacts(self, run_id: str, path: str = "") -> list[FileInfo]:
+        """The files and folders directly under ``path`` (paths relative to the run's root)."""
+        prefix = path.strip("/")
+        listing = f"{self._artifact_root(run_id)}/{prefix}".strip("/")
+        response = self._send("GET", ARTIFACTS_API, params={"path": listing})
+        files = json_or_error(response, self.base_url).get("files", [])
+        return [
+            FileInfo(
+                path=f"{prefix}/{item['path']}" if prefix else item["path"],
+                is_dir=bool(item.get("is_dir", False)),
+                file_size=int(item["file_size"]) if "file_size" in item else None,
+            )
+            for item in files
+        ]

@@ -1,4 +1,4 @@
-"""How long a judge waits: submit → next card ready, in a real browser and through the library alone.
+"""How long a judge waits from submit to the next card: in a real browser and in the library.
 
 Starts its own MLflow server and `marimo run notebooks/judge.py`, drives headless Chromium over 20
 cards, and prints the median and p95 in milliseconds; then times 20 saves through
@@ -40,8 +40,10 @@ def p95(values: list[float]) -> float:
 
 
 def line(name: str, values: list[float]) -> str:
-    return (f"{name:<44} median {statistics.median(values):8.1f} ms   p95 {p95(values):8.1f} ms"
-            f"   (n={len(values)})")
+    return (
+        f"{name:<44} median {statistics.median(values):8.1f} ms   p95 {p95(values):8.1f} ms"
+        f"   (n={len(values)})"
+    )
 
 
 def browser_latencies(env: dict[str, str], experiment: str, cards: int) -> list[float]:

@@ -55,7 +55,8 @@ def _(html):
         s = card.scenario
         tasks = "".join(f"<li>{esc(t)}</li>" for t in s.tasks) or "<li><em>no task list</em></li>"
         revealed = "".join(
-            f"<div class='tb-meta'>{esc(k)}: <b>{esc(v)}</b></div>" for k, v in card.revealed.items()
+            f"<div class='tb-meta'>{esc(k)}: <b>{esc(v)}</b></div>"
+            for k, v in card.revealed.items()
         )
         return (
             f"{CSS}<div class='tb-scenario'><div class='tb-label'>Scenario {esc(s.scenario_id)}</div>"
@@ -160,8 +161,11 @@ def _(get_last, mo, session):
             _label = f"#{_card.position}: {_text[:50]}… ({record_summary(_judged[_cid])})"
             _labels[_label] = _cid
     revise = mo.ui.dropdown(
-        options=_labels, value=None, label=f"Revise an earlier score ({len(_labels)} saved)",
-        searchable=True, full_width=True,
+        options=_labels,
+        value=None,
+        label=f"Revise an earlier score ({len(_labels)} saved)",
+        searchable=True,
+        full_width=True,
     )
     return (revise,)
 
@@ -176,13 +180,23 @@ def _(get_last, mo, progress_html, revise, scenario_html, session, tip_html):
     _progress = mo.Html(progress_html(session.progress()))
     if card is None:
         form = None
-        _view = mo.vstack([
-            _progress, _status, revise,
-            mo.callout(mo.md("**All done.** Every candidate has your score; pick one above to revise it."),
-                       "success"),
-        ])
+        _view = mo.vstack(
+            [
+                _progress,
+                _status,
+                revise,
+                mo.callout(
+                    mo.md(
+                        "**All done.** Every candidate has your score; pick one above to revise it."
+                    ),
+                    "success",
+                ),
+            ]
+        )
     else:
-        _prev = card.previous if card.previous and card.previous.get("status", "ok") == "ok" else None
+        _prev = (
+            card.previous if card.previous and card.previous.get("status", "ok") == "ok" else None
+        )
         _dims = {}
         for _dim in session.rubric.dimensions:
             _options = {f"{lv.score} · {lv.anchor}": lv.score for lv in _dim.levels}
@@ -197,9 +211,16 @@ def _(get_last, mo, progress_html, revise, scenario_html, session, tip_html):
         _limit = session.rubric.max_chars
         _elements = {
             **_dims,
-            "format_ok": mo.ui.checkbox(value=bool(_fmt), label=f"Well-formed (automatic check: {_auto_fmt})"),
-            "overlong": mo.ui.checkbox(value=bool(_long), label=f"Overlong: more than {_limit} characters (automatic: {_auto_long})"),
-            "note": mo.ui.text(value=(_prev or {}).get("note", ""), placeholder="optional note", full_width=True),
+            "format_ok": mo.ui.checkbox(
+                value=bool(_fmt), label=f"Well-formed (automatic check: {_auto_fmt})"
+            ),
+            "overlong": mo.ui.checkbox(
+                value=bool(_long),
+                label=f"Overlong: more than {_limit} characters (automatic: {_auto_long})",
+            ),
+            "note": mo.ui.text(
+                value=(_prev or {}).get("note", ""), placeholder="optional note", full_width=True
+            ),
         }
         _names = [d.id for d in session.rubric.dimensions]
 
@@ -222,16 +243,28 @@ def _(get_last, mo, progress_html, revise, scenario_html, session, tip_html):
                 bordered=False,
             )
         )
-        _revising = mo.md(f"*Revising tip #{card.position}; the journal keeps your earlier score too.*") if _prev else mo.md("")
-        _view = mo.vstack([
-            _progress,
-            _status,
-            mo.hstack(
-                [mo.Html(scenario_html(card)), mo.vstack([mo.Html(tip_html(card)), _revising, form])],
-                widths=[2, 5], gap=1.5, align="start",
-            ),
-            revise,
-        ], gap=1)
+        _revising = (
+            mo.md(f"*Revising tip #{card.position}; the journal keeps your earlier score too.*")
+            if _prev
+            else mo.md("")
+        )
+        _view = mo.vstack(
+            [
+                _progress,
+                _status,
+                mo.hstack(
+                    [
+                        mo.Html(scenario_html(card)),
+                        mo.vstack([mo.Html(tip_html(card)), _revising, form]),
+                    ],
+                    widths=[2, 5],
+                    gap=1.5,
+                    align="start",
+                ),
+                revise,
+            ],
+            gap=1,
+        )
     _view
     return card, form
 
@@ -245,19 +278,29 @@ def _(card, form, mo, session, set_last):
     try:
         _result = session.save(
             card.candidate_id,
-            Scores(_v["relevance"], _v["actionability"], _v["tone"], bool(_v["format_ok"]),
-                   bool(_v["overlong"]), _v["note"] or ""),
+            Scores(
+                _v["relevance"],
+                _v["actionability"],
+                _v["tone"],
+                bool(_v["format_ok"]),
+                bool(_v["overlong"]),
+                _v["note"] or "",
+            ),
         )
     except Exception as exc:  # a failed save must be visible, never silent
         set_last({"ok": False, "message": f"**Not saved:** {exc}"})
     else:
-        _where = "journal and MLflow" if _result.synced else (
-            f"journal only; MLflow will get it with the next save ({_result.sync_error})"
+        _where = (
+            "journal and MLflow"
+            if _result.synced
+            else (f"journal only; MLflow will get it with the next save ({_result.sync_error})")
         )
-        set_last({
-            "ok": _result.synced,
-            "message": f"Saved tip #{card.position} (composite {_result.record['composite']:g}) to the {_where}.",
-        })
+        set_last(
+            {
+                "ok": _result.synced,
+                "message": f"Saved tip #{card.position} (composite {_result.record['composite']:g}) to the {_where}.",
+            }
+        )
     return
 
 
@@ -265,20 +308,23 @@ def _(card, form, mo, session, set_last):
 def _(get_last, mo, session):
     get_last()
     _rows = [
-        {"cell": c.label, "judged": c.judged, "total": c.total}
-        for c in session.progress().cells
+        {"cell": c.label, "judged": c.judged, "total": c.total} for c in session.progress().cells
     ]
     try:
         _agreement = session.agreement()
-        _agree = mo.ui.table(_agreement, selection=None) if _agreement.height else mo.md(
-            "Agreement needs two or more judges who scored the same tips."
+        _agree = (
+            mo.ui.table(_agreement, selection=None)
+            if _agreement.height
+            else mo.md("Agreement needs two or more judges who scored the same tips.")
         )
     except Exception as exc:
         _agree = mo.md(f"Agreement unavailable: {exc}")
-    mo.accordion({
-        "Progress per cell": mo.ui.table(_rows, selection=None, page_size=12),
-        "Agreement between judges (Krippendorff's alpha, ordinal)": _agree,
-    })
+    mo.accordion(
+        {
+            "Progress per cell": mo.ui.table(_rows, selection=None, page_size=12),
+            "Agreement between judges (Krippendorff's alpha, ordinal)": _agree,
+        }
+    )
     return
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,7 @@ from tipbench_lib.cell_log import CellRecord, CollectState, candidate_record
 from tipbench_lib.hashing import content_hash
 from tipbench_lib.rubric import load_rubric
 from tipbench_lib.scenarios import load_scenarios
-from tipbench_lib.sync import CELL_TAG, PENDING_TAG, CellSyncer
+from tipbench_lib.sync import PENDING_TAG, CellSyncer
 from tipbench_lib.tracking.client import MlflowClient
 
 TIPS = (
@@ -52,17 +51,22 @@ def collected_experiment(
                     n_tips=n_tips,
                     prompt_text="(test prompt)",
                     params={
-                        "model": model, "model_digest": f"sha-{model}", "prompt_version": prompt,
-                        "scenario_id": scenario.id, "persona": scenario.persona.id,
-                        "time_slot": scenario.time_slot.id, "rubric_version": rubric.version,
+                        "model": model,
+                        "model_digest": f"sha-{model}",
+                        "prompt_version": prompt,
+                        "scenario_id": scenario.id,
+                        "persona": scenario.persona.id,
+                        "time_slot": scenario.time_slot.id,
+                        "rubric_version": rubric.version,
                     },
                 )
                 for index in range(n_tips):
                     text = f"{texts[counter % len(texts)]}"
                     counter += 1
                     gen = Generation(text, text, 50, 20, 0.4, 50.0, "stop")
-                    rec = candidate_record(cell_id, index, index, text, gen,
-                                           rubric.auto_checks(text), 1.0)
+                    rec = candidate_record(
+                        cell_id, index, index, text, gen, rubric.auto_checks(text), 1.0
+                    )
                     state.candidates.setdefault(cell_id, {})[index] = rec
     experiment_id = client.ensure_experiment(name)
     report = CellSyncer(client, experiment_id).deliver(state)
@@ -132,7 +136,9 @@ def test_cards_are_blind_by_default_and_the_seed_is_recorded(
 
     open_session = JudgeSession(mlflow_client, experiment_name, "bo", blind=False)
     revealed = open_session.card(card.candidate_id).revealed
-    assert revealed["model"] in ("smollm2-135m", "gemma3-270m") and revealed["prompt_version"] == "v1"
+    assert (
+        revealed["model"] in ("smollm2-135m", "gemma3-270m") and revealed["prompt_version"] == "v1"
+    )
     assert open_session.order != session.order, "each judge gets an own shuffle"
 
     journal = (judgments_dir(experiment_name) / "ana.jsonl").read_text()
@@ -245,10 +251,20 @@ def test_agreement_matches_krippendorffs_published_example():
         "D": [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
     }
     records = [
-        {"candidate_id": f"u{unit}", "judge_id": judge, "judge_kind": "human",
-         "rubric_version": "tip-v1", "relevance": v, "actionability": v, "tone": v,
-         "format_ok": True, "overlong": False, "composite": float(3 * v + 2),
-         "created_at": "2025-01-01T00:00:00+00:00", "status": "ok"}
+        {
+            "candidate_id": f"u{unit}",
+            "judge_id": judge,
+            "judge_kind": "human",
+            "rubric_version": "tip-v1",
+            "relevance": v,
+            "actionability": v,
+            "tone": v,
+            "format_ok": True,
+            "overlong": False,
+            "composite": float(3 * v + 2),
+            "created_at": "2025-01-01T00:00:00+00:00",
+            "status": "ok",
+        }
         for judge, values in table.items()
         for unit, v in enumerate(values)
         if v is not None
@@ -264,13 +280,39 @@ def test_failed_llm_judgments_never_count_and_latest_wins():
 
     base = {"judge_kind": "human", "format_ok": True, "overlong": False, "status": "ok"}
     records = [
-        {**base, "candidate_id": "a", "judge_id": "ana", "relevance": 1, "actionability": 1,
-         "tone": 1, "composite": 5.0, "created_at": "2025-01-01T00:00:00+00:00"},
-        {**base, "candidate_id": "a", "judge_id": "ana", "relevance": 5, "actionability": 5,
-         "tone": 5, "composite": 17.0, "created_at": "2025-01-02T00:00:00+00:00"},
-        {"candidate_id": "b", "judge_id": "llm:x", "judge_kind": "llm", "status": "failed",
-         "relevance": None, "actionability": None, "tone": None, "composite": None,
-         "format_ok": None, "overlong": None, "created_at": "2025-01-03T00:00:00+00:00"},
+        {
+            **base,
+            "candidate_id": "a",
+            "judge_id": "ana",
+            "relevance": 1,
+            "actionability": 1,
+            "tone": 1,
+            "composite": 5.0,
+            "created_at": "2025-01-01T00:00:00+00:00",
+        },
+        {
+            **base,
+            "candidate_id": "a",
+            "judge_id": "ana",
+            "relevance": 5,
+            "actionability": 5,
+            "tone": 5,
+            "composite": 17.0,
+            "created_at": "2025-01-02T00:00:00+00:00",
+        },
+        {
+            "candidate_id": "b",
+            "judge_id": "llm:x",
+            "judge_kind": "llm",
+            "status": "failed",
+            "relevance": None,
+            "actionability": None,
+            "tone": None,
+            "composite": None,
+            "format_ok": None,
+            "overlong": None,
+            "created_at": "2025-01-03T00:00:00+00:00",
+        },
     ]
     metrics, pending = cell_summary(["a", "b"], records, required=1)
     assert metrics["judged_count"] == 1.0

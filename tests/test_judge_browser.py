@@ -28,8 +28,12 @@ REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 HOSTILE = "<script>alert(1)</script> Try **bold** moves: finish the quiz first."
 
@@ -40,10 +44,26 @@ def judge_app(env: dict[str, str], experiment: str, judge_id: str) -> Iterator[s
     port = free_port()
     log = open(Path(env["TIPBENCH_HOME"]).parent / f"marimo-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "marimo"), "run", str(REPO / "notebooks/judge.py"),
-         "--headless", "--no-token", "--port", str(port), "--session-ttl", "5",
-         "--", "--experiment", experiment, "--judge-id", judge_id],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+        [
+            str(Path(sys.executable).parent / "marimo"),
+            "run",
+            str(REPO / "notebooks/judge.py"),
+            "--headless",
+            "--no-token",
+            "--port",
+            str(port),
+            "--session-ttl",
+            "5",
+            "--",
+            "--experiment",
+            experiment,
+            "--judge-id",
+            judge_id,
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -94,8 +114,9 @@ def pick_scores(page: object, scores: tuple[int, int, int]) -> None:
         groups.nth(index).locator(f'[role=radio][value^="{score} ·"]').click()
 
 
-def submit_and_wait(page: object, previous: str, *, keyboard: bool = False,
-                    timeout_ms: int = 30_000) -> str:
+def submit_and_wait(
+    page: object, previous: str, *, keyboard: bool = False, timeout_ms: int = 30_000
+) -> str:
     """Submit the card (button or Ctrl+Enter) and wait until a different card is on screen."""
     if keyboard:
         page.get_by_placeholder("optional note").press("Control+Enter")

@@ -1,4 +1,4 @@
-"""Export for outside judges, then apply the filled file: all of it or nothing, against real MLflow."""
+"""Export for outside judges, then apply the filled file: all or nothing, against real MLflow."""
 
 from __future__ import annotations
 
@@ -28,8 +28,13 @@ def _fill(doc: dict, judge_id: str | None = "outside") -> dict:
     filled = copy.deepcopy(doc)
     filled["judge_id"] = judge_id
     for index, item in enumerate(filled["items"]):
-        item["scores"] = {"relevance": 1 + index % 5, "actionability": 3, "tone": 4,
-                          "format_ok": item["auto"]["format_ok"], "overlong": False}
+        item["scores"] = {
+            "relevance": 1 + index % 5,
+            "actionability": 3,
+            "tone": 4,
+            "format_ok": item["auto"]["format_ok"],
+            "overlong": False,
+        }
     return filled
 
 
@@ -41,8 +46,9 @@ def _stored(client, experiment: str, home: Path) -> list:
     return journals + load_experiment(client, experiment).judgments.to_dicts()
 
 
-def test_export_is_blind_complete_and_pending_only(mlflow_client, experiment_name, tipbench_home,
-                                                   tmp_path):
+def test_export_is_blind_complete_and_pending_only(
+    mlflow_client, experiment_name, tipbench_home, tmp_path
+):
     collected_experiment(mlflow_client, experiment_name)
     doc = _export(mlflow_client, experiment_name, tmp_path / "out.json")
     assert doc["format"] == FORMAT and doc["experiment"] == experiment_name
@@ -52,7 +58,8 @@ def test_export_is_blind_complete_and_pending_only(mlflow_client, experiment_nam
     assert set(item) == {"candidate_id", "context", "tip", "auto", "scores", "note"}
     assert set(item["context"]) == {"persona", "time_slot", "tasks"} and item["context"]["tasks"]
     assert item["scores"] == dict.fromkeys(
-        ("relevance", "actionability", "tone", "format_ok", "overlong"))
+        ("relevance", "actionability", "tone", "format_ok", "overlong")
+    )
     assert "smollm2" not in json.dumps(doc)
     unblind = _export(mlflow_client, experiment_name, tmp_path / "open.json", "--unblind")
     assert {i["model"] for i in unblind["items"]} == {"smollm2-135m", "gemma3-270m"}
@@ -61,28 +68,44 @@ def test_export_is_blind_complete_and_pending_only(mlflow_client, experiment_nam
     for item in half["items"][6:]:
         item["scores"] = dict.fromkeys(item["scores"])
     (tmp_path / "half.json").write_text(json.dumps(half))
-    assert main(["--experiment", experiment_name, "--apply", str(tmp_path / "half.json")],
-                client=mlflow_client) == EXIT_OK
+    assert (
+        main(
+            ["--experiment", experiment_name, "--apply", str(tmp_path / "half.json")],
+            client=mlflow_client,
+        )
+        == EXIT_OK
+    )
     again = _export(mlflow_client, experiment_name, tmp_path / "rest.json")
     assert {i["candidate_id"] for i in again["items"]} == {
         i["candidate_id"] for i in doc["items"][6:]
     }, "the next export holds only what is still pending; empty items were skipped"
 
 
-def test_export_fill_apply_through_the_script(mlflow_env, mlflow_client, experiment_name,
-                                              tmp_path):
+def test_export_fill_apply_through_the_script(mlflow_env, mlflow_client, experiment_name, tmp_path):
     from tipbench_lib.results import load_experiment
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=2)
     out = tmp_path / "judging.json"
     script = [sys.executable, str(REPO / "notebooks/judge.py"), "--experiment", experiment_name]
-    done = subprocess.run([*script, "--export", str(out)], env=mlflow_env, capture_output=True,
-                          text=True, timeout=120, cwd=REPO)
+    done = subprocess.run(
+        [*script, "--export", str(out)],
+        env=mlflow_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stderr
     filled = _fill(json.loads(out.read_text()), judge_id=None)
     out.write_text(json.dumps(filled))
-    done = subprocess.run([*script, "--apply", str(out), "--judge-id", "ext-1"], env=mlflow_env,
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    done = subprocess.run(
+        [*script, "--apply", str(out), "--judge-id", "ext-1"],
+        env=mlflow_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stderr
     judgments = load_experiment(mlflow_client, experiment_name).judgments
     assert judgments.height == 6
@@ -90,15 +113,22 @@ def test_export_fill_apply_through_the_script(mlflow_env, mlflow_client, experim
     by_id = {r["candidate_id"]: r for r in judgments.to_dicts()}
     for item in filled["items"]:
         assert by_id[item["candidate_id"]]["relevance"] == item["scores"]["relevance"]
-    run = mlflow_client.search_runs([mlflow_client.get_experiment_by_name(experiment_name)
-                                     .experiment_id])[0]
+    run = mlflow_client.search_runs(
+        [mlflow_client.get_experiment_by_name(experiment_name).experiment_id]
+    )[0]
     assert run.tags["tipbench.judge_pending"] == "false" and run.metrics["judged_count"] == 3.0
 
     bad = copy.deepcopy(filled)
     bad["items"][0]["scores"]["tone"] = 9
     out.write_text(json.dumps(bad))
-    done = subprocess.run([*script, "--apply", str(out), "--judge-id", "ext-2"], env=mlflow_env,
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    done = subprocess.run(
+        [*script, "--apply", str(out), "--judge-id", "ext-2"],
+        env=mlflow_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert done.returncode == EXIT_REFUSED
     assert f"item 1 (candidate {bad['items'][0]['candidate_id']})" in done.stderr
     assert "tone must be an integer from 1 to 5, got 9" in done.stderr
@@ -136,8 +166,10 @@ def _break(kind: str, doc: dict) -> tuple[dict, list[str]]:
         return bad, [where, "partly filled: overlong still null"]
     if kind == "duplicate":
         bad["items"].append(copy.deepcopy(bad["items"][0]))
-        return bad, [f"item {len(bad['items'])} (candidate {bad['items'][0]['candidate_id']})",
-                     "more than once"]
+        return bad, [
+            f"item {len(bad['items'])} (candidate {bad['items'][0]['candidate_id']})",
+            "more than once",
+        ]
     if kind == "no judge id":
         bad["judge_id"] = None
         return bad, ["no judge id", "--judge-id"]
@@ -150,13 +182,25 @@ def _break(kind: str, doc: dict) -> tuple[dict, list[str]]:
     raise AssertionError(kind)
 
 
-KINDS = ("unknown candidate", "tip changed", "out of range", "not an integer", "string score",
-         "boolean as score", "not a boolean", "partly filled", "duplicate", "no judge id",
-         "wrong format", "other experiment")
+KINDS = (
+    "unknown candidate",
+    "tip changed",
+    "out of range",
+    "not an integer",
+    "string score",
+    "boolean as score",
+    "not a boolean",
+    "partly filled",
+    "duplicate",
+    "no judge id",
+    "wrong format",
+    "other experiment",
+)
 
 
-def test_every_rejection_stores_nothing(mlflow_client, experiment_name, tipbench_home, tmp_path,
-                                        capsys):
+def test_every_rejection_stores_nothing(
+    mlflow_client, experiment_name, tipbench_home, tmp_path, capsys
+):
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
     good = _fill(_export(mlflow_client, experiment_name, tmp_path / "out.json"))
     capsys.readouterr()
@@ -173,13 +217,17 @@ def test_every_rejection_stores_nothing(mlflow_client, experiment_name, tipbench
         assert _stored(mlflow_client, experiment_name, tipbench_home) == [], kind
 
     (tmp_path / "broken.json").write_text('{"format": ')
-    assert main(["--experiment", experiment_name, "--apply", str(tmp_path / "broken.json")],
-                client=mlflow_client) == EXIT_REFUSED
+    assert (
+        main(
+            ["--experiment", experiment_name, "--apply", str(tmp_path / "broken.json")],
+            client=mlflow_client,
+        )
+        == EXIT_REFUSED
+    )
     assert "not valid JSON" in capsys.readouterr().err
 
 
-def test_all_problems_are_reported_at_once(mlflow_client, experiment_name, tipbench_home,
-                                           tmp_path):
+def test_all_problems_are_reported_at_once(mlflow_client, experiment_name, tipbench_home, tmp_path):
     from tipbench_lib.judge_io import ImportRejected, apply_file
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
@@ -191,6 +239,7 @@ def test_all_problems_are_reported_at_once(mlflow_client, experiment_name, tipbe
     with pytest.raises(ImportRejected) as caught:
         apply_file(mlflow_client, experiment_name, path)
     assert [(p.position, p.candidate_id) for p in caught.value.problems] == [
-        (1, bad["items"][0]["candidate_id"]), (3, bad["items"][2]["candidate_id"])
+        (1, bad["items"][0]["candidate_id"]),
+        (3, bad["items"][2]["candidate_id"]),
     ]
     assert _stored(mlflow_client, experiment_name, tipbench_home) == []

@@ -15,8 +15,9 @@ from test_judge import collected_experiment  # noqa: E402
 
 from tipbench_lib.judge_io import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, main  # noqa: E402
 
-VALID = json.dumps({"relevance": 4, "actionability": 3, "tone": 5, "format_ok": True,
-                    "overlong": False})
+VALID = json.dumps(
+    {"relevance": 4, "actionability": 3, "tone": 5, "format_ok": True, "overlong": False}
+)
 MODELS = [
     FakeModel("gen-small", 135_000_000),
     FakeModel("judge-ok", 1_000_000_000, json_text=VALID),
@@ -34,8 +35,10 @@ def standin(monkeypatch):
 
 
 def _run(client, experiment, model, *extra):
-    return main(["--experiment", experiment, "--llm-judge", model, "--backend", "ollama", *extra],
-                client=client)
+    return main(
+        ["--experiment", experiment, "--llm-judge", model, "--backend", "ollama", *extra],
+        client=client,
+    )
 
 
 def _llm_records(client, experiment, judge_id):
@@ -68,8 +71,11 @@ def test_invalid_answers_are_retried_then_recorded_failed(
     assert run.tags["tipbench.judge_pending"] == "true"
     asked = standin.generation_requests()
     assert len(asked) == 9, "one try and two retries per candidate"
-    assert all(body["format"]["required"] == ["relevance", "actionability", "tone", "format_ok",
-                                              "overlong"] for body in asked)
+    assert all(
+        body["format"]["required"]
+        == ["relevance", "actionability", "tone", "format_ok", "overlong"]
+        for body in asked
+    )
     assert len({body["options"]["seed"] for body in asked}) == 9, "each retry draws anew"
 
 

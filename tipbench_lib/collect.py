@@ -25,7 +25,7 @@ from tipbench_lib.hashing import content_hash
 from tipbench_lib.prompts import PromptVersion
 from tipbench_lib.rubric import Rubric, clean_tip
 from tipbench_lib.scenarios import Scenario
-from tipbench_lib.sync import CellSyncer, SyncReport
+from tipbench_lib.sync import BackgroundSender, CellSyncer, SyncReport, deliveries
 
 
 @dataclass(frozen=True)
@@ -267,8 +267,26 @@ class Collector:
     def run(self, models: Sequence[ModelInfo]) -> CollectSummary:
         todo, total, summary = pending_work(self.config, models, self.journal.state())
         state = self.journal.state()
-        done = 0
         backend_version = self.backend.version()
+        self.sender = BackgroundSender(self.syncer)
+        try:
+            self._run_models(todo, state, summary, total, backend_version)
+        finally:
+            self.sender.close()
+        self.syncer.offline_error = ""  # one more try for whatever an outage held back
+        summary.sync = self.syncer.deliver(self.journal.state())
+        return summary
+
+    def _run_models(
+        self,
+        todo: list[Cell],
+        state: CollectState,
+        summary: CollectSummary,
+        total: int,
+        backend_version: str,
+    ) -> None:
+        """Model-major: load each model once, run its cells, unload it before the next."""
+        done = 0
         for model, model_cells in _by_model(todo):
             stats = summary.models.setdefault(model.name, ModelStats())
             try:
@@ -284,9 +302,6 @@ class Collector:
                     done = self._run_cell(cell, state, summary, stats, done, total, backend_version)
             finally:
                 self.backend.unload(model.name)
-        self.syncer.offline_error = ""  # one more try for whatever an outage held back
-        summary.sync = self.syncer.deliver(self.journal.state())
-        return summary
 
     def _run_cell(
         self,
@@ -314,7 +329,7 @@ class Collector:
         self.journal.clear_failure(cell.cell_id)
         summary.finished.append(cell.cell_id)
         summary.failed.pop(cell.cell_id, None)
-        self.syncer.deliver(self.journal.state(), only=[cell.cell_id])
+        self.sender.submit(deliveries(self.journal.state(), only=[cell.cell_id]))
         return done
 
     def _generate(self, cell: Cell, index: int, stats: ModelStats) -> dict[str, Any]:
@@ -338,7 +353,7 @@ class Collector:
         self.journal.add_cell(cell.record(self.backend.name, backend_version, self.rubric.version))
         self.journal.add_failure(cell.cell_id, reason)
         summary.failed[cell.cell_id] = reason
-        self.syncer.deliver(self.journal.state(), only=[cell.cell_id])
+        self.sender.submit(deliveries(self.journal.state(), only=[cell.cell_id]))
 
 
 def _by_model(cells: Iterable[Cell]) -> list[tuple[ModelInfo, list[Cell]]]:

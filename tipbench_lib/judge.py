@@ -1,4 +1,4 @@
-"""The judge phase: each judge's blind queue, saving journal-first, and the cell run's MLflow update.
+"""The judge phase: each judge's blind queue, journal-first saving, the cell run's MLflow update.
 
 Judging is where people spend their time, so nothing here may lose a score: a save appends to the
 judge's own fsynced journal (``<experiment>/judgments/<judge>.jsonl``) before MLflow is touched,
@@ -330,7 +330,8 @@ def cell_summary(
     """
     wanted = set(candidate_ids)
     scores = [
-        r for r in latest_per_pair(r for r in records if r["candidate_id"] in wanted).values()
+        r
+        for r in latest_per_pair(r for r in records if r["candidate_id"] in wanted).values()
         if is_score(r)
     ]
     judges_per: Counter[str] = Counter(r["candidate_id"] for r in scores)
@@ -348,7 +349,7 @@ def cell_summary(
 
 @dataclass(frozen=True)
 class SaveResult:
-    """What a save did: always journalled; ``synced`` False means MLflow gets it on the next save."""
+    """What a save did: always journalled; ``synced`` False: MLflow gets it with the next save."""
 
     record: dict[str, Any]
     synced: bool
@@ -458,9 +459,14 @@ class JudgeSession:
         if row is None:
             raise JudgingError(f"candidate {candidate_id} is not part of {self.experiment!r}")
         cell = row["cell_id"]
-        revealed = {} if self.blind else {
-            "model": str(row.get("model", "")), "prompt_version": str(row.get("prompt_version", ""))
-        }
+        revealed = (
+            {}
+            if self.blind
+            else {
+                "model": str(row.get("model", "")),
+                "prompt_version": str(row.get("prompt_version", "")),
+            }
+        )
         return Card(
             candidate_id=candidate_id,
             cell_id=cell,
@@ -480,8 +486,12 @@ class JudgeSession:
         cells = []
         for index, (cell, ids) in enumerate(sorted(self.by_cell.items()), start=1):
             row = self.candidates[ids[0]]
-            label = f"{row.get('scenario_id', '')} · cell {index}" if self.blind else (
-                f"{row.get('model')} | {row.get('prompt_version')} | {row.get('scenario_id')}"
+            label = (
+                f"{row.get('scenario_id', '')} · cell {index}"
+                if self.blind
+                else (
+                    f"{row.get('model')} | {row.get('prompt_version')} | {row.get('scenario_id')}"
+                )
             )
             cells.append(CellProgress(cell, label, sum(c in done for c in ids), len(ids)))
         return Progress(len(done & set(self.order)), self.total, tuple(cells))
@@ -526,7 +536,7 @@ class JudgeSession:
         return ""
 
     def sync_cell(self, cell_id: str) -> dict[str, float]:
-        """Upload this judge's latest judgments of the cell and refresh the run's metrics and tag."""
+        """Upload this judge's latest judgments of the cell; refresh the run's metrics and tag."""
         run_id = self.data.run_ids[cell_id]
         ids = self.by_cell[cell_id]
         mine = [r for c, r in self.journal.latest().items() if c in set(ids)]

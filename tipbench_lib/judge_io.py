@@ -110,8 +110,11 @@ def contexts(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
         if sid in shipped:
             found[sid] = shipped[sid].context()
         else:
-            found[sid] = {"persona": row.get("persona", ""), "time_slot": row.get("time_slot", ""),
-                          "tasks": []}
+            found[sid] = {
+                "persona": row.get("persona", ""),
+                "time_slot": row.get("time_slot", ""),
+                "tasks": [],
+            }
     return found
 
 
@@ -160,18 +163,24 @@ def _file_problems(doc: Any, experiment: str, judge_id: str | None) -> list[Impo
         return [ImportProblem(None, "", "the file must hold one JSON object (as exported)")]
     problems = []
     if doc.get("format") != FORMAT:
-        problems.append(ImportProblem(None, "", f"format is {doc.get('format')!r}, expected {FORMAT!r}"))
+        problems.append(
+            ImportProblem(None, "", f"format is {doc.get('format')!r}, expected {FORMAT!r}")
+        )
     if doc.get("experiment") != experiment:
-        problems.append(ImportProblem(
-            None, "", f"the file is for experiment {doc.get('experiment')!r}, not {experiment!r}"
-        ))
+        problems.append(
+            ImportProblem(
+                None,
+                "",
+                f"the file is for experiment {doc.get('experiment')!r}, not {experiment!r}",
+            )
+        )
     chosen = judge_id if judge_id is not None else doc.get("judge_id")
     if not isinstance(chosen, str) or not chosen.strip():
-        problems.append(ImportProblem(
-            None, "", "no judge id: fill \"judge_id\" in the file or pass --judge-id"
-        ))
+        problems.append(
+            ImportProblem(None, "", 'no judge id: fill "judge_id" in the file or pass --judge-id')
+        )
     if not isinstance(doc.get("items"), list):
-        problems.append(ImportProblem(None, "", "\"items\" must be a list (as exported)"))
+        problems.append(ImportProblem(None, "", '"items" must be a list (as exported)'))
     return problems
 
 
@@ -205,11 +214,14 @@ def _item_problems(
         return problem("this candidate appears more than once in the file")
     seen.add(cid)
     if item.get("tip") != candidates[cid]["text"]:
-        return problem("the tip text differs from the candidate's text: it was changed since export")
+        return problem(
+            "the tip text differs from the candidate's text: it was changed since export"
+        )
     scores = item.get("scores")
     if not isinstance(scores, dict):
-        return problem("\"scores\" must be an object with relevance, actionability, tone, "
-                       "format_ok, overlong")
+        return problem(
+            '"scores" must be an object with relevance, actionability, tone, format_ok, overlong'
+        )
     unknown = sorted(set(scores) - set(SCORE_FIELDS))
     if unknown:
         return problem(f"unknown score field(s): {', '.join(unknown)}")
@@ -274,8 +286,9 @@ def apply_file(
     doc = read_document(path)
     rows = {r["candidate_id"]: r for r in data.candidates.to_dicts()}
     plan = validate_document(doc, experiment, rows, judge_id, path)
-    session = JudgeSession(client, experiment, plan.judge_id, judge_kind="import", data=data,
-                           **session_kw)
+    session = JudgeSession(
+        client, experiment, plan.judge_id, judge_kind="import", data=data, **session_kw
+    )
     return plan, apply_plan(session, plan)
 
 
@@ -295,20 +308,44 @@ def judge_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", required=True, help="MLflow experiment name")
     action = p.add_mutually_exclusive_group(required=True)
     action.add_argument("--llm-judge", metavar="MODEL", help="score pending candidates with MODEL")
-    action.add_argument("--export", metavar="FILE", type=Path,
-                        help="write pending candidates as tipbench.judging/1 JSON")
-    action.add_argument("--apply", metavar="FILE", type=Path,
-                        help="validate a filled export and store all of it, or nothing")
-    p.add_argument("--backend", choices=("auto", "ollama", "embedded"), default="auto",
-                   help="for --llm-judge: where the judge model runs")
-    p.add_argument("--max-model-b", type=float, default=4.0,
-                   help="for --llm-judge: refuse a judge model above this many billion parameters")
-    p.add_argument("--retries", type=int, default=2,
-                   help="for --llm-judge: new attempts after an invalid answer")
+    action.add_argument(
+        "--export",
+        metavar="FILE",
+        type=Path,
+        help="write pending candidates as tipbench.judging/1 JSON",
+    )
+    action.add_argument(
+        "--apply",
+        metavar="FILE",
+        type=Path,
+        help="validate a filled export and store all of it, or nothing",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("auto", "ollama", "embedded"),
+        default="auto",
+        help="for --llm-judge: where the judge model runs",
+    )
+    p.add_argument(
+        "--max-model-b",
+        type=float,
+        default=4.0,
+        help="for --llm-judge: refuse a judge model above this many billion parameters",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="for --llm-judge: new attempts after an invalid answer",
+    )
     p.add_argument("--unblind", action="store_true", help="for --export: include model and prompt")
     p.add_argument("--judge-id", help="for --apply: who judged (overrides the file's judge_id)")
-    p.add_argument("--required-judges", type=int, default=1,
-                   help="judges each candidate needs before its cell stops being pending")
+    p.add_argument(
+        "--required-judges",
+        type=int,
+        default=1,
+        help="judges each candidate needs before its cell stops being pending",
+    )
     return p
 
 
@@ -319,26 +356,35 @@ def _client() -> Any:
 
 
 def run_export(client: Any, args: argparse.Namespace) -> int:
-    session = JudgeSession(client, args.experiment, "export", judge_kind="import",
-                           required_judges=args.required_judges)
+    session = JudgeSession(
+        client, args.experiment, "export", judge_kind="import", required_judges=args.required_judges
+    )
     count = write_export(session, args.export, unblind=args.unblind)
-    print(f"wrote {count} pending candidate(s) to {args.export} "
-          f"({'unblind' if args.unblind else 'blind'}); fill the scores, then run with --apply")
+    print(
+        f"wrote {count} pending candidate(s) to {args.export} "
+        f"({'unblind' if args.unblind else 'blind'}); fill the scores, then run with --apply"
+    )
     return EXIT_OK
 
 
 def run_apply(client: Any, args: argparse.Namespace) -> int:
     try:
-        plan, result = apply_file(client, args.experiment, args.apply, args.judge_id,
-                                  required_judges=args.required_judges)
+        plan, result = apply_file(
+            client, args.experiment, args.apply, args.judge_id, required_judges=args.required_judges
+        )
     except ImportRejected as exc:
         print(f"tipbench: refused: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    print(f"applied {len(plan.scores)} judgment(s) by {plan.judge_id!r}; "
-          f"{plan.skipped} item(s) left empty were skipped")
+    print(
+        f"applied {len(plan.scores)} judgment(s) by {plan.judge_id!r}; "
+        f"{plan.skipped} item(s) left empty were skipped"
+    )
     if result is not None and not result.synced:
-        print(f"MLflow has not got them yet ({result.sync_error}); they are safe in the journal "
-              "and go out on the next save or apply", file=sys.stderr)
+        print(
+            f"MLflow has not got them yet ({result.sync_error}); they are safe in the journal "
+            "and go out on the next save or apply",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     return EXIT_OK
 
@@ -347,8 +393,13 @@ def run_llm(client: Any, args: argparse.Namespace) -> int:
     from tipbench_lib.backends.select import choose_backend
     from tipbench_lib.llm_judge import check_model, llm_judge_id, run_llm_judge
 
-    session = JudgeSession(client, args.experiment, llm_judge_id(args.llm_judge),
-                           judge_kind="llm", required_judges=args.required_judges)
+    session = JudgeSession(
+        client,
+        args.experiment,
+        llm_judge_id(args.llm_judge),
+        judge_kind="llm",
+        required_judges=args.required_judges,
+    )
     backend, why = choose_backend(args.backend)
     print(f"tipbench: {why}", file=sys.stderr)
     try:

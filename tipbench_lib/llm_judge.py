@@ -90,8 +90,10 @@ def judge_instructions(rubric: Any) -> str:
 def judge_messages(rubric: Any, view: ScenarioView, tip: str) -> tuple[dict[str, str], ...]:
     """Chat form: the rubric as the system message, the case as the user message."""
     user = f"{context_text(view)}\n\nTip to judge (verbatim):\n<<<\n{tip}\n>>>\n\nYour JSON scores:"
-    return ({"role": "system", "content": judge_instructions(rubric)},
-            {"role": "user", "content": user})
+    return (
+        {"role": "system", "content": judge_instructions(rubric)},
+        {"role": "user", "content": user},
+    )
 
 
 def judge_prompt(rubric: Any, view: ScenarioView, tip: str) -> str:
@@ -101,7 +103,11 @@ def judge_prompt(rubric: Any, view: ScenarioView, tip: str) -> str:
 
 
 def judge_request(
-    info: ModelInfo, rubric: Any, view: ScenarioView, tip: str, seed: int,
+    info: ModelInfo,
+    rubric: Any,
+    view: ScenarioView,
+    tip: str,
+    seed: int,
     options: GenerationOptions,
 ) -> GenerationRequest:
     schema = rubric.json_schema()
@@ -146,8 +152,15 @@ def parse_answer(text: str, candidate: Mapping[str, Any]) -> Scores:
 
 
 def judge_one(
-    backend: Backend, info: ModelInfo, rubric: Any, view: ScenarioView,
-    candidate: Mapping[str, Any], *, retries: int, seed: int, options: GenerationOptions,
+    backend: Backend,
+    info: ModelInfo,
+    rubric: Any,
+    view: ScenarioView,
+    candidate: Mapping[str, Any],
+    *,
+    retries: int,
+    seed: int,
+    options: GenerationOptions,
 ) -> Verdict:
     """Ask up to ``1 + retries`` times (new seed each time); the first valid answer wins."""
     error = ""
@@ -196,14 +209,28 @@ def run_llm_judge(
             row = session.candidates[cid]
             view = session.views[str(row.get("scenario_id", ""))]
             seed = int(cid[:8], 16)
-            verdict = judge_one(backend, info, session.rubric, view, row, retries=retries,
-                                seed=seed, options=options)
+            verdict = judge_one(
+                backend,
+                info,
+                session.rubric,
+                view,
+                row,
+                retries=retries,
+                seed=seed,
+                options=options,
+            )
             if verdict.scores is not None:
                 record = session.record_for(cid, verdict.scores, attempts=verdict.attempts, **extra)
                 summary.ok += 1
             else:
-                record = failed_record(row, session.judge_id, session.rubric, verdict.error,
-                                       attempts=verdict.attempts, **extra)
+                record = failed_record(
+                    row,
+                    session.judge_id,
+                    session.rubric,
+                    verdict.error,
+                    attempts=verdict.attempts,
+                    **extra,
+                )
                 summary.failed.append(f"{cid}: {verdict.error}")
             session.save_records([record], sync=False)
             last_of_cell = done == len(pending) or (

@@ -9,6 +9,8 @@ them sends the same values, which MLflow accepts.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -63,6 +65,29 @@ def cell_metrics(candidates: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A snapshot of one cell as the journal has it, taken before handing it to another thread."""
+
+    cell: CellRecord
+    candidates: tuple[dict[str, Any], ...]
+    status: str
+    reason: str
+
+
+def deliveries(state: CollectState, only: Iterable[str] | None = None) -> list[Delivery]:
+    """The cells that are settled (complete or failed) and so ready for MLflow."""
+    wanted = set(only) if only is not None else None
+    out = []
+    for cell_id, cell in state.cells.items():
+        if wanted is not None and cell_id not in wanted:
+            continue
+        status, reason = _desired_status(state, cell)
+        if status is not None:
+            out.append(Delivery(cell, tuple(state.candidate_list(cell_id)), status, reason))
+    return out
+
+
 class CellSyncer:
     """Delivers cells from the journal state to one MLflow experiment."""
 
@@ -73,32 +98,45 @@ class CellSyncer:
         self.offline_error = ""
 
     def runs_by_cell(self) -> dict[str, Run]:
-        """One search for the whole experiment instead of one per cell."""
+        """One search for the whole experiment instead of one per cell.
+
+        A cell can have a second run only if a retried ``create_run`` reached the server twice;
+        the better run is kept and the other deleted, so each cell stays exactly one run.
+        """
         if self._runs is None:
             self._runs = {}
+            extras = []
             for run in self.client.search_runs([self.experiment_id]):
                 cid = run.tags.get(CELL_TAG)
-                if cid and (cid not in self._runs or _rank(run) > _rank(self._runs[cid])):
+                if not cid:
+                    continue
+                kept = self._runs.get(cid)
+                if kept is None or _rank(run) > _rank(kept):
                     self._runs[cid] = run
+                    run, kept = kept, run
+                if run is not None:
+                    extras.append(run)
+            for run in extras:
+                self.client.update_run(run.run_id, "KILLED")
+                self.client.delete_run(run.run_id)
         return self._runs
 
     def deliver(self, state: CollectState, only: Iterable[str] | None = None) -> SyncReport:
         """Send every finished or failed cell that MLflow lacks; never raises on an outage."""
+        return self.send(deliveries(state, only))
+
+    def send(self, items: Iterable[Delivery]) -> SyncReport:
+        """Deliver in order; after the first outage the rest are kept for the next run."""
         report = SyncReport()
-        wanted = set(only) if only is not None else None
-        for cell_id, cell in state.cells.items():
-            if wanted is not None and cell_id not in wanted:
-                continue
-            status, reason = _desired_status(state, cell)
-            if status is None:
-                continue
+        for item in items:
+            cell_id = item.cell.cell_id
             if self.offline_error:
                 report.undelivered.append(cell_id)
                 continue
             try:
-                if self._is_delivered(cell_id, status, len(state.candidates.get(cell_id, {}))):
+                if self._is_delivered(cell_id, item.status, len(item.candidates)):
                     continue
-                self._deliver_cell(cell, state.candidate_list(cell_id), status, reason)
+                self._deliver_cell(item.cell, list(item.candidates), item.status, item.reason)
                 report.delivered.append(cell_id)
             except TrackingError as exc:
                 self.offline_error = str(exc).splitlines()[0]
@@ -167,3 +205,35 @@ def _start_ms(candidates: list[dict[str, Any]]) -> int | None:
     if not stamps:
         return None
     return int(datetime.fromisoformat(min(stamps)).timestamp() * 1000)
+
+
+class BackgroundSender:
+    """Sends deliveries on one worker thread so MLflow's round trips overlap with generation.
+
+    The journal already holds everything, so the worker can lag or die with the process without
+    losing anything; :meth:`close` waits for it and reports what it did.
+    """
+
+    def __init__(self, syncer: CellSyncer) -> None:
+        self.syncer = syncer
+        self.report = SyncReport()
+        self._queue: queue.Queue[Delivery | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="tipbench-mlflow", daemon=True)
+        self.syncer.runs_by_cell()  # one search up front, from the caller's thread
+        self._thread.start()
+
+    def submit(self, items: Iterable[Delivery]) -> None:
+        for item in items:
+            self._queue.put(item)
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            partial = self.syncer.send([item])
+            self.report.delivered += partial.delivered
+            self.report.undelivered += partial.undelivered
+            self.report.error = partial.error or self.report.error
+
+    def close(self) -> SyncReport:
+        self._queue.put(None)
+        self._thread.join()
+        return self.report

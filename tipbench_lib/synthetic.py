@@ -122,7 +122,13 @@ def generate(
     models, prompts = model_names(n_models), prompt_names(n_prompts)
     effect = _effects(effects, models, prompts, effect_sd, rng)
     n_e, n_m, n_p, n_s, n_k, n_j, n_d = (
-        n_experiments, n_models, n_prompts, n_scenarios, n_tips, n_judges, len(DIMENSIONS),
+        n_experiments,
+        n_models,
+        n_prompts,
+        n_scenarios,
+        n_tips,
+        n_judges,
+        len(DIMENSIONS),
     )
     biases = np.linspace(-judge_bias, judge_bias, n_j) if n_j > 1 else np.zeros(1)
 
@@ -144,7 +150,11 @@ def generate(
     judgments = _judgments_frame(candidates, scores, format_ok, overlong, n_j, llm_judges)
     total_sd = float(
         np.sqrt(
-            scenario_sd**2 + interaction_sd**2 + tip_sd**2 + dim_sd**2 + judge_sd**2
+            scenario_sd**2
+            + interaction_sd**2
+            + tip_sd**2
+            + dim_sd**2
+            + judge_sd**2
             + (length_slope * SD_CHARS / 100) ** 2
         )
     )
@@ -178,7 +188,11 @@ def _cells_frame(n_e: int, models: list[str], prompts: list[str], n_s: int) -> p
     )
     frame = frame.with_columns(
         (
-            pl.lit("cell-") + pl.col("model") + "|" + pl.col("prompt_version") + "|"
+            pl.lit("cell-")
+            + pl.col("model")
+            + "|"
+            + pl.col("prompt_version")
+            + "|"
             + pl.col("scenario_id")
         ).alias("cell_id")
     )

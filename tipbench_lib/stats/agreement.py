@@ -2,8 +2,9 @@
 
 Krippendorff's alpha is computed here, vectorised, and held equal to the ``krippendorff`` package
 by the tests; missing values (a judge who skipped a candidate) are simply absent from the pairs.
-The rubric's 1-5 dimensions are ordinal, so that is the level used among judges. For the LLM-versus-people comparison each side may be several judges; their
-mean is no longer on the 1-5 grid, so that alpha is at the interval level.
+The rubric's 1-5 dimensions are ordinal, so that is the level used among judges. For the
+LLM-versus-people comparison each side may be several judges; their mean is no longer on the
+1-5 grid, so that alpha is at the interval level.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ from tipbench_lib.schema import DIMENSIONS
 from tipbench_lib.stats.scores import latest_judgments, require_columns
 
 AGREEMENT_SCHEMA = {
-    "dimension": pl.String, "alpha": pl.Float64, "n_items": pl.Int64, "n_judges": pl.Int64,
+    "dimension": pl.String,
+    "alpha": pl.Float64,
+    "n_items": pl.Int64,
+    "n_judges": pl.Int64,
 }
 LLM_VS_HUMAN_SCHEMA = {
-    "dimension": pl.String, "n_items": pl.Int64, "alpha": pl.Float64,
-    "mean_diff": pl.Float64, "spearman": pl.Float64,
+    "dimension": pl.String,
+    "n_items": pl.Int64,
+    "alpha": pl.Float64,
+    "mean_diff": pl.Float64,
+    "spearman": pl.Float64,
 }
 PEOPLE_KINDS: tuple[str, ...] = ("human", "import")
 """Judge kinds that are people: ``import`` holds scores of outside judges from a JSON file."""
@@ -53,9 +60,11 @@ def krippendorff_alpha(
     index = np.searchsorted(scale, np.where(present, values, scale[0]))
     n_items, n_values = values.shape[1], len(scale)
     items = np.broadcast_to(np.arange(n_items), values.shape)
-    counts = np.bincount(
-        (items * n_values + index)[present], minlength=n_items * n_values
-    ).reshape(n_items, n_values).astype(float)
+    counts = (
+        np.bincount((items * n_values + index)[present], minlength=n_items * n_values)
+        .reshape(n_items, n_values)
+        .astype(float)
+    )
     weight = 1.0 / (counts.sum(axis=1) - 1)
     coincidence = counts.T @ (counts * weight[:, None]) - np.diag(counts.T @ weight)
     totals = coincidence.sum(axis=1)
@@ -93,6 +102,21 @@ def _ordinal_distance(totals: np.ndarray) -> np.ndarray:
     return (between - (totals[:, None] + totals[None, :]) / 2) ** 2
 
 
+def _reliability_matrix(scored: pl.DataFrame, column: str) -> np.ndarray:
+    """(judges x candidates) scores with NaN where a judge did not score a candidate."""
+    coded = scored.with_columns(
+        (pl.col("judge_id").rank("dense").cast(pl.Int64) - 1).alias("_j"),
+        (pl.col("candidate_id").rank("dense").cast(pl.Int64) - 1).alias("_c"),
+    )
+    if coded.height == 0:
+        return np.empty((0, 0))
+    matrix = np.full((coded["_j"].max() + 1, coded["_c"].max() + 1), np.nan)
+    matrix[coded["_j"].to_numpy(), coded["_c"].to_numpy()] = (
+        coded[column].cast(pl.Float64).to_numpy()
+    )
+    return matrix
+
+
 def judge_agreement(judgments: pl.DataFrame) -> pl.DataFrame:
     """Ordinal alpha per dimension over the candidates that two or more judges scored."""
     require_columns(judgments, ["candidate_id", "judge_id", *DIMENSIONS], "judgments")
@@ -103,12 +127,7 @@ def judge_agreement(judgments: pl.DataFrame) -> pl.DataFrame:
     for dimension in DIMENSIONS:
         scored = latest.filter(pl.col(dimension).is_not_null())
         shared = scored.filter(pl.col("judge_id").count().over("candidate_id") >= 2)
-        table = shared.pivot(
-            on="candidate_id", index="judge_id", values=dimension, aggregate_function="first"
-        )
-        matrix = table.drop("judge_id").to_numpy().astype(float) if shared.height else np.empty(
-            (0, 0)
-        )
+        matrix = _reliability_matrix(shared, dimension)
         rows.append(
             {
                 "dimension": dimension,
@@ -122,15 +141,19 @@ def judge_agreement(judgments: pl.DataFrame) -> pl.DataFrame:
 
 def llm_vs_human(judgments: pl.DataFrame) -> pl.DataFrame:
     """Per dimension and composite, on candidates scored by both an LLM and a person."""
-    require_columns(judgments, ["candidate_id", "judge_id", "judge_kind", *DIMENSIONS,
-                                "composite"], "judgments")
+    require_columns(
+        judgments, ["candidate_id", "judge_id", "judge_kind", *DIMENSIONS, "composite"], "judgments"
+    )
     measures = [*DIMENSIONS, "composite"]
     side = (
         latest_judgments(judgments)
         .with_columns(
-            pl.when(pl.col("judge_kind") == "llm").then(pl.lit("llm"))
-            .when(pl.col("judge_kind").is_in(PEOPLE_KINDS)).then(pl.lit("human"))
-            .otherwise(None).alias("side")
+            pl.when(pl.col("judge_kind") == "llm")
+            .then(pl.lit("llm"))
+            .when(pl.col("judge_kind").is_in(PEOPLE_KINDS))
+            .then(pl.lit("human"))
+            .otherwise(None)
+            .alias("side")
         )
         .filter(pl.col("side").is_not_null())
         .group_by("candidate_id", "side")

@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from tipbench_lib.stats.pairs import composite_matrix, grouped_differences, pair_labels, pair_set
 from tipbench_lib.stats.paired import holm, min_p_attainable, permutation_p, wilcoxon_p
+from tipbench_lib.stats.pairs import composite_matrix, grouped_differences, pair_labels, pair_set
 from tipbench_lib.stats.power import mdd_many
 from tipbench_lib.stats.resampling import check_method, paired_intervals
 
@@ -83,8 +83,10 @@ def compare_pairs(
     verdict = verdicts(min_p, p_holm, columns["diff_lo"], columns["diff_hi"], alpha)
     mdd = mdd_many(pairs.n_scenarios, columns["sd_diff"], alpha, POWER)
     return pair_labels(matrix, pairs).with_columns(
-        *(pl.Series(name, columns[name], dtype=pl.Float64).fill_nan(None)
-          for name in ("diff_mean", "diff_lo", "diff_hi", "p_wilcoxon", "p_permutation")),
+        *(
+            pl.Series(name, columns[name], dtype=pl.Float64).fill_nan(None)
+            for name in ("diff_mean", "diff_lo", "diff_hi", "p_wilcoxon", "p_permutation")
+        ),
         pl.Series("p_holm", p_holm, dtype=pl.Float64).fill_nan(None),
         pl.Series("verdict", verdict.astype(str), dtype=pl.String),
         pl.Series("min_p_attainable", min_p, dtype=pl.Float64),

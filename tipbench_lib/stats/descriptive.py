@@ -28,7 +28,9 @@ def length_effect(scores: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(pl.col("spearman", "slope").fill_nan(None))
         .with_columns(
-            pl.when(pl.col("slope").is_infinite()).then(None).otherwise(pl.col("slope"))
+            pl.when(pl.col("slope").is_infinite())
+            .then(None)
+            .otherwise(pl.col("slope"))
             .alias("slope")
         )
         .sort(*CELL_KEYS)
@@ -70,9 +72,7 @@ def pareto_front(leaderboard: pl.DataFrame, speed: pl.DataFrame) -> pl.DataFrame
     """
     require_columns(leaderboard, [*CELL_KEYS, "composite_mean"], "leaderboard")
     require_columns(speed, ["model", "latency_s_median"], "speed")
-    frame = leaderboard.join(
-        speed.select("model", "latency_s_median"), on="model", how="left"
-    )
+    frame = leaderboard.join(speed.select("model", "latency_s_median"), on="model", how="left")
     quality = frame["composite_mean"].fill_null(np.nan).to_numpy().astype(float)
     latency = frame["latency_s_median"].fill_null(np.nan).to_numpy().astype(float)
     known = ~np.isnan(quality) & ~np.isnan(latency)

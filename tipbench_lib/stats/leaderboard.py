@@ -75,8 +75,11 @@ def leaderboard(
 ) -> pl.DataFrame:
     """Cells ranked by mean composite, with intervals that resample scenarios, then tips."""
     check_method(method)
-    require_columns(scores, [*CELL_KEYS, "scenario_id", "sample_index", "candidate_id",
-                             *METRICS, *FRACTIONS], "scores")
+    require_columns(
+        scores,
+        [*CELL_KEYS, "scenario_id", "sample_index", "candidate_id", *METRICS, *FRACTIONS],
+        "scores",
+    )
     means = (
         scenario_means(scores)
         .group_by(*CELL_KEYS)
@@ -93,9 +96,13 @@ def leaderboard(
         bounds[f"{metric}_lo"] = pl.Series(lo[:, i], dtype=pl.Float64).fill_nan(None)
         bounds[f"{metric}_hi"] = pl.Series(hi[:, i], dtype=pl.Float64).fill_nan(None)
     ordered = [
-        "rank", *CELL_KEYS, "n_scenarios", "n_candidates",
+        "rank",
+        *CELL_KEYS,
+        "n_scenarios",
+        "n_candidates",
         *(f"{m}_{part}" for m in ("composite", *DIMENSIONS) for part in ("mean", "lo", "hi")),
-        "format_ok_mean", "overlong_mean",
+        "format_ok_mean",
+        "overlong_mean",
     ]
     return (
         means.with_columns(**bounds)

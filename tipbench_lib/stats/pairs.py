@@ -37,7 +37,7 @@ class PairSet:
 
 
 def composite_matrix(scores: pl.DataFrame) -> CellMatrix:
-    """Cells ordered by mean composite (best first), so in a pair ``a`` is the higher-ranked cell."""
+    """Cells ordered by mean composite (best first), so in a pair ``a`` is the higher-ranked one."""
     means = scenario_means(scores)
     cells = (
         means.group_by(*CELL_KEYS)
@@ -111,7 +111,10 @@ def pair_labels(matrix: CellMatrix, pairs: PairSet) -> pl.DataFrame:
             "n_scenarios": pairs.n_scenarios.astype(np.int64),
         },
         schema={
-            "a_model": pl.String, "a_prompt": pl.String, "b_model": pl.String,
-            "b_prompt": pl.String, "n_scenarios": pl.Int64,
+            "a_model": pl.String,
+            "a_prompt": pl.String,
+            "b_model": pl.String,
+            "b_prompt": pl.String,
+            "n_scenarios": pl.Int64,
         },
     )

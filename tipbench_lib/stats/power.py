@@ -1,4 +1,4 @@
-"""How large a difference the scenarios at hand can detect, and how many scenarios a chosen one needs.
+"""How large a difference the scenarios at hand can detect, and how many a chosen one needs.
 
 Power is computed for the two-sided paired t-test on per-scenario differences (noncentral t, exact
 for normal differences). The signed-rank test the verdicts use is nearly as efficient (asymptotic
@@ -31,7 +31,9 @@ def _t_power(noncentrality: float, df: int, alpha: float) -> float:
     """Power of the two-sided t-test; the far tail is 0 when scipy's nct underflows to NaN."""
     critical = sps.t.ppf(1 - alpha / 2, df)
     far_tail = float(sps.nct.cdf(-critical, df, noncentrality))
-    return float(sps.nct.sf(critical, df, noncentrality)) + (0.0 if math.isnan(far_tail) else far_tail)
+    return float(sps.nct.sf(critical, df, noncentrality)) + (
+        0.0 if math.isnan(far_tail) else far_tail
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -44,9 +46,7 @@ def _noncentrality(n: int, alpha: float, power: float) -> float:
     high = 4.0
     while _t_power(high, df, alpha) < power:
         high *= 2
-    return float(
-        optimize.brentq(lambda nc: _t_power(nc, df, alpha) - power, 0.0, high, xtol=1e-10)
-    )
+    return float(optimize.brentq(lambda nc: _t_power(nc, df, alpha) - power, 0.0, high, xtol=1e-10))
 
 
 EXACT_UP_TO = 200
@@ -78,8 +78,9 @@ def minimum_detectable_difference(
     n_scenarios: int, sd_diff: float, alpha: float = 0.05, power: float = 0.8
 ) -> float:
     """The difference (composite points) detected with probability ``power`` at ``alpha``."""
-    return float(mdd_many(np.array([n_scenarios]), np.array([sd_diff], dtype=float), alpha,
-                          power)[0])
+    return float(
+        mdd_many(np.array([n_scenarios]), np.array([sd_diff], dtype=float), alpha, power)[0]
+    )
 
 
 def mdd_many(n: np.ndarray, sd_diff: np.ndarray, alpha: float, power: float) -> np.ndarray:

@@ -142,7 +142,5 @@ def two_stage_intervals(
         slot_means = np.matmul(weights[rows][:, :, None, :], flat[sigma[rows]])[:, :, 0, :]
         boot_mean[:, rows] = slot_means.mean(axis=1).T
         boot_se[:, rows] = (slot_means.std(axis=1, ddof=1) / np.sqrt(n_s)).T
-    lo, hi = interval(
-        point.ravel(), se.ravel(), boot_mean, boot_se, level, method
-    )
+    lo, hi = interval(point.ravel(), se.ravel(), boot_mean, boot_se, level, method)
     return lo.reshape(n_cells, n_x), hi.reshape(n_cells, n_x)

@@ -59,12 +59,14 @@ def score_table(
     """One row per judged candidate with its scores averaged over the selected judges."""
     require_columns(cells, ["cell_id", *CELL_KEYS, "scenario_id", "persona", "time_slot"], "cells")
     require_columns(
-        candidates, ["candidate_id", "cell_id", "sample_index", "text", "latency_s",
-                     "tokens_per_s"], "candidates",
+        candidates,
+        ["candidate_id", "cell_id", "sample_index", "text", "latency_s", "tokens_per_s"],
+        "candidates",
     )
     require_columns(
-        judgments, ["candidate_id", "judge_id", "judge_kind", *DIMENSIONS, *FRACTIONS,
-                    "composite"], "judgments",
+        judgments,
+        ["candidate_id", "judge_id", "judge_kind", *DIMENSIONS, *FRACTIONS, "composite"],
+        "judgments",
     )
     chosen = judgments
     if judges is not None:
@@ -96,10 +98,20 @@ def score_table(
         .join(cells.select(cell_cols), on="cell_id", how="inner")
         .with_columns(pl.col("text").str.len_chars().cast(pl.Int64).alias("char_count"))
         .select(
-            "candidate_id", "cell_id", *CELL_KEYS, "scenario_id", "persona", "time_slot",
-            "sample_index", "char_count",
-            pl.col("latency_s").cast(pl.Float64), pl.col("tokens_per_s").cast(pl.Float64),
-            *DIMENSIONS, *FRACTIONS, "composite", "n_judges",
+            "candidate_id",
+            "cell_id",
+            *CELL_KEYS,
+            "scenario_id",
+            "persona",
+            "time_slot",
+            "sample_index",
+            "char_count",
+            pl.col("latency_s").cast(pl.Float64),
+            pl.col("tokens_per_s").cast(pl.Float64),
+            *DIMENSIONS,
+            *FRACTIONS,
+            "composite",
+            "n_judges",
         )
         .sort(*CELL_KEYS, "scenario_id", "sample_index", "candidate_id")
     )

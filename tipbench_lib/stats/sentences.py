@@ -38,7 +38,7 @@ def _plural(n: int) -> str:
 
 
 def sentence(row: Mapping[str, Any]) -> str:
-    """One sentence for a row of :func:`compare_pairs` (a dict, e.g. ``frame.row(i, named=True)``)."""
+    """One sentence for a row of ``compare_pairs`` (a dict: ``frame.row(i, named=True)``)."""
     a = _cell(row["a_model"], row["a_prompt"])
     b = _cell(row["b_model"], row["b_prompt"])
     n = int(row["n_scenarios"])

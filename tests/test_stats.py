@@ -1,0 +1,465 @@
+"""tipbench_lib.stats against scipy, statsmodels and the krippendorff package on the same data."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import krippendorff
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
+
+from tipbench_lib import stats, synthetic
+from tipbench_lib.errors import TipbenchError
+from tipbench_lib.schema import CANDIDATES, CELLS, JUDGMENTS
+from tipbench_lib.stats.agreement import krippendorff_alpha
+from tipbench_lib.stats.paired import permutation_p, wilcoxon_p
+from tipbench_lib.stats.resampling import paired_intervals
+
+# ---------------------------------------------------------------- frames built by hand
+
+
+def _frames(composites: dict[tuple[str, str], list[list[float]]]) -> tuple[pl.DataFrame, ...]:
+    """Cells, candidates and judgments whose composites are exactly the numbers given.
+
+    ``composites[(model, prompt)]`` lists, per scenario, the composite of each tip. The rubric
+    dimensions are set so that relevance + actionability + tone + 2 = composite (format_ok true).
+    """
+    cells, candidates, judgments = [], [], []
+    for (model, prompt), scenarios in composites.items():
+        for s, tips in enumerate(scenarios):
+            cell_id = f"{model}|{prompt}|s{s:02d}"
+            cells.append(
+                {
+                    "cell_id": cell_id,
+                    "model": model,
+                    "prompt_version": prompt,
+                    "scenario_id": f"s{s:02d}",
+                    "persona": "nurse",
+                    "time_slot": "morning",
+                }
+            )
+            for k, value in enumerate(tips):
+                cid = f"{cell_id}#{k}"
+                candidates.append(
+                    {
+                        "candidate_id": cid,
+                        "cell_id": cell_id,
+                        "sample_index": k,
+                        "text": "x" * (50 + 10 * k),
+                        "latency_s": 1.0 + k,
+                        "eval_tokens": 20,
+                        "tokens_per_s": 30.0,
+                        "format_ok_auto": True,
+                        "overlong_auto": False,
+                    }
+                )
+                judgments.append(_judgment(cid, "ann", "human", value))
+    return (
+        pl.DataFrame(cells, schema=CELLS),
+        pl.DataFrame(candidates, schema=CANDIDATES),
+        pl.DataFrame(judgments, schema=JUDGMENTS),
+    )
+
+
+def _judgment(cid: str, judge: str, kind: str, composite: float, minute: int = 0) -> dict:
+    dims = composite - 2
+    relevance = int(round(dims / 3))
+    tone = int(round((dims - relevance) / 2))
+    actionability = int(dims - relevance - tone)
+    return {
+        "candidate_id": cid,
+        "judge_id": judge,
+        "judge_kind": kind,
+        "rubric_version": "tip-v1",
+        "relevance": relevance,
+        "actionability": actionability,
+        "tone": tone,
+        "format_ok": True,
+        "overlong": False,
+        "composite": float(composite),
+        "created_at": datetime(2025, 1, 1, 12, minute, tzinfo=UTC),
+    }
+
+
+def _scores(composites: dict[tuple[str, str], list[list[float]]]) -> pl.DataFrame:
+    return stats.score_table(*_frames(composites))
+
+
+# ---------------------------------------------------------------- score table
+
+
+def test_score_table_excludes_unjudged_uses_latest_and_averages_judges() -> None:
+    cells, candidates, judgments = _frames({("m", "v1"): [[11, 9], [8, 10]]})
+    unjudged = candidates.row(0, named=True) | {"candidate_id": "never-judged", "sample_index": 7}
+    candidates = pl.concat([candidates, pl.DataFrame([unjudged], schema=CANDIDATES)])
+    first = judgments["candidate_id"][0]
+    extra = pl.DataFrame(
+        [
+            _judgment(first, "ann", "human", 5, minute=30),  # ann revised her score: 11 -> 5
+            _judgment(first, "bob", "llm", 13),
+            _judgment(judgments["candidate_id"][1], "bob", "llm", 2)
+            | {"relevance": None},  # failed
+        ],
+        schema=JUDGMENTS,
+    )
+    scores = stats.score_table(cells, candidates, pl.concat([judgments, extra]))
+    assert "never-judged" not in scores["candidate_id"].to_list()
+    assert scores.height == 4
+    row = scores.filter(pl.col("candidate_id") == first).row(0, named=True)
+    assert row["composite"] == pytest.approx((5 + 13) / 2)
+    assert row["n_judges"] == 2
+    assert row["char_count"] == 50
+    failed = scores.filter(pl.col("candidate_id") == judgments["candidate_id"][1])
+    assert failed["n_judges"][0] == 1  # the judgment without scores does not count
+    only_llm = stats.score_table(cells, candidates, pl.concat([judgments, extra]), kinds=["llm"])
+    assert only_llm["composite"].to_list() == [13.0]
+    only_ann = stats.score_table(cells, candidates, pl.concat([judgments, extra]), judges=["ann"])
+    assert sorted(only_ann["composite"].to_list()) == [5.0, 8.0, 9.0, 10.0]
+
+
+def test_score_table_names_missing_columns_and_orphan_candidates() -> None:
+    cells, candidates, judgments = _frames({("m", "v1"): [[11]]})
+    with pytest.raises(TipbenchError, match="judgments lacks the column.*composite"):
+        stats.score_table(cells, candidates, judgments.drop("composite"))
+    with pytest.raises(TipbenchError, match="missing from cells"):
+        stats.score_table(cells.clear(), candidates, judgments)
+
+
+def test_scenario_means_average_tips_within_scenario() -> None:
+    means = stats.scenario_means(_scores({("m", "v1"): [[10, 12, 14], [6]]}))
+    assert means["n_tips"].to_list() == [3, 1]
+    assert means["composite"].to_list() == [12.0, 6.0]
+
+
+# ---------------------------------------------------------------- tests against scipy
+
+
+@pytest.mark.parametrize("n", [3, 5, 8, 12, 13, 14, 30, 50, 60])
+def test_wilcoxon_matches_scipy_row_by_row_with_ties_and_zeros(n: int) -> None:
+    rng = np.random.default_rng(n)
+    continuous = rng.normal(0.4, 1, (20, n))
+    discrete = np.round(rng.normal(0.4, 1, (6, n)) * 2) / 2  # ties and zeros (scipy: slow)
+    diffs = np.vstack([continuous, discrete, np.zeros((1, n))])
+    mine = wilcoxon_p(diffs)
+    reference = [1.0 if not row.any() else sps.wilcoxon(row).pvalue for row in diffs]
+    np.testing.assert_allclose(mine, reference, rtol=1e-10, atol=1e-12)
+
+
+def test_compare_pairs_p_values_are_scipys_on_the_scenario_differences() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.normal(12, 1, (9, 2)).round(1)
+    b = a - rng.normal(0.8, 1, (9, 1)).round(1)
+    scores = _scores({("ma", "v1"): a.tolist(), ("mb", "v1"): b.tolist()})
+    row = stats.compare_pairs(scores, n_perm=1000).row(0, named=True)
+    sign = 1 if row["a_model"] == "ma" else -1
+    diffs = sign * (a.mean(axis=1) - b.mean(axis=1))
+    assert row["diff_mean"] == pytest.approx(diffs.mean())
+    assert row["p_wilcoxon"] == pytest.approx(sps.wilcoxon(diffs).pvalue, rel=1e-10)
+    exact = sps.permutation_test(
+        (diffs,),
+        np.mean,
+        permutation_type="samples",
+        n_resamples=10_000,
+        vectorized=True,
+        axis=-1,
+    )
+    assert row["p_permutation"] == pytest.approx(exact.pvalue, rel=1e-10)  # 2^9 <= n_perm: exact
+
+
+def test_monte_carlo_permutation_p_is_close_to_scipys() -> None:
+    rng = np.random.default_rng(5)
+    diffs = rng.normal(0.35, 1, (1, 25))
+    mine = permutation_p(diffs, 20_000, np.random.default_rng(1))[0]
+    theirs = sps.permutation_test(
+        (diffs[0],),
+        np.mean,
+        permutation_type="samples",
+        n_resamples=20_000,
+        vectorized=True,
+        axis=-1,
+        rng=2,
+    ).pvalue
+    assert 0.01 < theirs < 0.5
+    assert mine == pytest.approx(theirs, abs=0.01)
+
+
+def test_holm_matches_statsmodels_and_skips_nan() -> None:
+    p = np.array([0.01, 0.04, np.nan, 0.03, 0.2, 0.001, 0.04])
+    present = ~np.isnan(p)
+    expected = multipletests(p[present], method="holm")[1]
+    adjusted = stats.holm(p)
+    np.testing.assert_allclose(adjusted[present], expected, rtol=1e-12)
+    assert np.isnan(adjusted[2])
+
+
+def test_leaderboard_percentile_matches_scipy_bootstrap_on_one_tip_per_scenario() -> None:
+    rng = np.random.default_rng(11)
+    values = rng.normal(11, 2, 15).round(1)
+    scores = _scores({("m", "v1"): [[v] for v in values]})  # one tip: two stages = one stage
+    board = stats.leaderboard(scores, n_boot=20_000, method="percentile", seed=4)
+    reference = sps.bootstrap(
+        (values,), np.mean, n_resamples=20_000, method="percentile", rng=9
+    ).confidence_interval
+    se = values.std(ddof=1) / math.sqrt(len(values))
+    assert board["composite_lo"][0] == pytest.approx(reference.low, abs=0.05 * se)
+    assert board["composite_hi"][0] == pytest.approx(reference.high, abs=0.05 * se)
+
+
+def test_studentized_interval_matches_bootstrap_t_built_on_scipy() -> None:
+    rng = np.random.default_rng(12)
+    diffs = rng.gamma(2.0, 1.0, 14)  # skewed, so bootstrap-t differs from a symmetric interval
+    mean, se = diffs.mean(), diffs.std(ddof=1) / math.sqrt(len(diffs))
+
+    def t_stat(x: np.ndarray, axis: int = -1) -> np.ndarray:
+        spread = x.std(axis=axis, ddof=1) / math.sqrt(x.shape[axis])
+        return (x.mean(axis=axis) - mean) / spread
+
+    t_star = sps.bootstrap(
+        (diffs,), t_stat, n_resamples=40_000, vectorized=True, rng=3
+    ).bootstrap_distribution
+    t_star = t_star[np.isfinite(t_star)]
+    ref_lo, ref_hi = mean - np.quantile(t_star, 0.975) * se, mean - np.quantile(t_star, 0.025) * se
+    lo, hi = paired_intervals(diffs[None, :], 40_000, np.random.default_rng(8), 0.95, "studentized")
+    assert lo[0] == pytest.approx(ref_lo, abs=0.05 * se)
+    assert hi[0] == pytest.approx(ref_hi, abs=0.05 * se)
+    assert (hi[0] - mean) > (mean - lo[0])  # right skew widens the upper side
+
+
+def test_two_stage_spread_counts_scenarios_and_tips_within_them() -> None:
+    # With replacement at both stages, Var*(mean) = (between + mean of within/K) / S, where
+    # between and within are population variances; the percentile interval is ~ +-1.96 sd*.
+    rng = np.random.default_rng(21)
+    tips = [
+        rng.normal(10 + rng.normal(0, 1), 1.5, size=rng.integers(1, 6)).round(1) for _ in range(40)
+    ]
+    scores = _scores({("m", "v1"): [t.tolist() for t in tips]})
+    board = stats.leaderboard(scores, n_boot=40_000, method="percentile", seed=2)
+    means = np.array([t.mean() for t in tips])
+    within = np.array([t.var() / len(t) for t in tips])
+    sd_star = math.sqrt((means.var() + within.mean()) / len(tips))
+    width = board["composite_hi"][0] - board["composite_lo"][0]
+    assert width == pytest.approx(2 * 1.96 * sd_star, rel=0.03)
+    assert board["composite_mean"][0] == pytest.approx(means.mean())
+
+
+# ---------------------------------------------------------------- verdicts
+
+
+def _two_cells(diffs: list[float], n_tips: int = 2) -> pl.DataFrame:
+    base = [[10.0 + (k % 2)] * 1 for k in range(len(diffs))]
+    a = [[b[0] + d] * n_tips for b, d in zip(base, diffs, strict=True)]
+    b = [[b[0]] * n_tips for b in base]
+    return _scores({("strong", "v2"): a, ("weak", "v1"): b})
+
+
+def test_four_scenarios_are_underpowered_whatever_the_difference() -> None:
+    row = stats.compare_pairs(_two_cells([3.0, 4.0, 5.0, 3.5])).row(0, named=True)
+    assert row["verdict"] == "underpowered"
+    assert row["min_p_attainable"] == pytest.approx(0.125)
+    assert row["p_holm"] is None
+    assert math.isinf(row["mdd"])
+    text = stats.sentence(row)
+    assert "With 4 shared scenarios no two-sided signed-rank test can reach p < 0.05" in text
+    assert "at least 6" in text
+
+
+def test_clear_difference_over_twelve_scenarios_is_better_and_worse_against_baseline() -> None:
+    diffs = [2.0, 2.5, 1.5, 3.0, 2.2, 1.8, 2.7, 2.1, 1.6, 2.4, 2.9, 2.3]
+    scores = _two_cells(diffs)
+    row = stats.compare_pairs(scores).row(0, named=True)
+    assert (row["a_model"], row["verdict"]) == ("strong", "better")
+    assert row["diff_lo"] > 0 and row["p_holm"] < 0.05
+    assert stats.sentence(row).startswith(
+        f"v2 on strong beats v1 on weak by {np.mean(diffs):.1f} points (95% CI "
+    )
+    against = stats.compare_pairs(scores, baseline=("strong", "v2")).row(0, named=True)
+    assert (against["a_model"], against["b_model"], against["verdict"]) == (
+        "weak",
+        "strong",
+        "worse",
+    )
+    assert against["diff_hi"] < 0
+    assert stats.sentence(against).startswith("v1 on weak trails v2 on strong by 2.2 points")
+
+
+def test_noise_around_zero_is_indistinguishable() -> None:
+    diffs = [0.5, -0.5, 1.0, -1.0, 0.2, -0.3, 0.4, -0.6, 0.1, 0.0, -0.2, 0.3]
+    row = stats.compare_pairs(_two_cells(diffs)).row(0, named=True)
+    assert row["verdict"] == "indistinguishable"
+    assert row["diff_lo"] < 0 < row["diff_hi"]
+    assert "cannot be told apart over 12 scenarios" in stats.sentence(row)
+
+
+def test_verdict_needs_both_holm_and_an_interval_excluding_zero() -> None:
+    verdicts = stats.compare.verdicts(
+        min_p=np.array([0.001, 0.001, 0.001, 0.2]),
+        p_holm=np.array([0.01, 0.01, 0.2, 0.001]),
+        lo=np.array([0.5, -0.1, 0.5, 0.5]),
+        hi=np.array([1.0, 1.0, 1.0, 1.0]),
+        alpha=0.05,
+    )
+    assert verdicts.tolist() == ["better", "indistinguishable", "indistinguishable", "underpowered"]
+
+
+def test_unknown_baseline_is_named() -> None:
+    with pytest.raises(TipbenchError, match="baseline nope/v9 is not a"):
+        stats.compare_pairs(_two_cells([1.0] * 6), baseline=("nope", "v9"))
+
+
+def test_pairs_use_only_shared_scenarios() -> None:
+    scores = _scores({("a", "v1"): [[12]] * 8, ("b", "v1"): [[10]] * 6})
+    row = stats.compare_pairs(scores).row(0, named=True)
+    assert row["n_scenarios"] == 6
+    assert row["diff_mean"] == pytest.approx(2.0)
+
+
+# ---------------------------------------------------------------- determinism
+
+
+def test_same_seed_same_frames_and_another_seed_other_intervals() -> None:
+    experiment = synthetic.generate(n_models=3, n_prompts=2, n_scenarios=10, seed=5)
+    again = synthetic.generate(n_models=3, n_prompts=2, n_scenarios=10, seed=5)
+    assert experiment.judgments.equals(again.judgments)
+    scores = stats.score_table(experiment.cells, experiment.candidates, experiment.judgments)
+    assert stats.leaderboard(scores, seed=1).equals(stats.leaderboard(scores, seed=1))
+    assert stats.compare_pairs(scores, seed=1).equals(stats.compare_pairs(scores, seed=1))
+    other = stats.leaderboard(scores, seed=2)
+    assert not other["composite_lo"].equals(stats.leaderboard(scores, seed=1)["composite_lo"])
+
+
+# ---------------------------------------------------------------- power
+
+
+@pytest.mark.parametrize("n", [6, 12, 30, 250])
+def test_minimum_detectable_difference_matches_statsmodels(n: int) -> None:
+    effect = TTestPower().solve_power(nobs=n, alpha=0.05, power=0.8, alternative="two-sided")
+    assert stats.minimum_detectable_difference(n, 1.7, 0.05, 0.8) == pytest.approx(
+        effect * 1.7, rel=2e-3
+    )
+
+
+def test_scenarios_needed_matches_statsmodels_and_the_signed_rank_floor() -> None:
+    nobs = TTestPower().solve_power(effect_size=0.5, alpha=0.05, power=0.8)
+    assert stats.scenarios_needed(1.0, 2.0) == math.ceil(nobs)
+    assert stats.scenarios_needed(5.0, 0.1) == 6  # huge effect: only 2/2^n <= 0.05 limits
+    assert stats.smallest_testable_n(0.05) == 6
+    assert math.isinf(stats.minimum_detectable_difference(5, 1.0))
+    assert stats.scenarios_needed(0.0, 1.0) is None
+
+
+def test_power_table_uses_target_difference() -> None:
+    scores = _two_cells([1.0, 2.0, 0.5, 1.5, 1.0, 2.5, 0.0, 1.2])
+    table = stats.power_table(scores, target_diff=0.5)
+    row = table.row(0, named=True)
+    assert row["scenarios_needed"] == stats.scenarios_needed(0.5, row["sd_diff"])
+    assert row["mdd"] == pytest.approx(stats.minimum_detectable_difference(8, row["sd_diff"]))
+
+
+# ---------------------------------------------------------------- judges
+
+
+def test_krippendorff_matches_package_with_missing_values() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        truth = rng.integers(1, 6, 40)
+        data = np.clip(truth + rng.integers(-1, 2, (3, 40)), 1, 5).astype(float)
+        data[rng.random(data.shape) < 0.25] = np.nan
+        for level, domain in (("ordinal", [1, 2, 3, 4, 5]), ("interval", None)):
+            expected = krippendorff.alpha(
+                reliability_data=data, level_of_measurement=level, value_domain=domain
+            )
+            assert krippendorff_alpha(data, level, domain) == pytest.approx(expected, abs=1e-12)
+
+
+def test_judge_agreement_counts_only_shared_candidates() -> None:
+    experiment = synthetic.generate(n_models=2, n_prompts=1, n_judges=3, seed=3)
+    judgments = experiment.judgments
+    dropped = judgments["candidate_id"].unique().sort()[:10]
+    thinned = judgments.filter(
+        ~(pl.col("candidate_id").is_in(dropped.implode()) & (pl.col("judge_id") != "judge-0"))
+    )
+    table = stats.judge_agreement(thinned)
+    n_candidates = judgments["candidate_id"].n_unique()
+    assert table["n_items"].to_list() == [n_candidates - 10] * 3
+    assert table["n_judges"].to_list() == [3] * 3
+    assert all(0.3 < a < 1 for a in table["alpha"])
+    one_judge = stats.judge_agreement(judgments.filter(pl.col("judge_id") == "judge-0"))
+    assert one_judge.height == 0
+    assert one_judge.columns == ["dimension", "alpha", "n_items", "n_judges"]
+
+
+def test_llm_vs_human_on_known_scores() -> None:
+    _, _, human = _frames({("m", "v1"): [[8, 11, 14, 5]]})
+    llm = human.with_columns(
+        pl.lit("judge-llm").alias("judge_id"),
+        pl.lit("llm").alias("judge_kind"),
+        (pl.col("composite") + 1).alias("composite"),
+    )
+    table = stats.llm_vs_human(pl.concat([human, llm]))
+    composite = table.filter(pl.col("dimension") == "composite").row(0, named=True)
+    assert composite["n_items"] == 4
+    assert composite["mean_diff"] == pytest.approx(1.0)
+    assert composite["spearman"] == pytest.approx(1.0)
+    data = np.array([[8, 11, 14, 5], [9, 12, 15, 6]], dtype=float)
+    expected = krippendorff.alpha(reliability_data=data, level_of_measurement="interval")
+    assert composite["alpha"] == pytest.approx(expected)
+
+
+# ---------------------------------------------------------------- length, speed, Pareto
+
+
+def test_length_effect_finds_a_verbose_advantage() -> None:
+    experiment = synthetic.generate(
+        n_models=1, n_prompts=1, n_scenarios=40, n_tips=5, length_slope=2.0, seed=8
+    )
+    scores = stats.score_table(experiment.cells, experiment.candidates, experiment.judgments)
+    row = stats.length_effect(scores).row(0, named=True)
+    assert row["spearman"] > 0.3
+    slope, *_ = np.polyfit(scores["char_count"].to_numpy(), scores["composite"].to_numpy(), 1)
+    assert row["slope"] == pytest.approx(100 * slope)
+    assert row["n"] == 200
+
+
+def test_speed_by_model_and_pareto_front() -> None:
+    experiment = synthetic.generate(n_models=3, n_prompts=2, n_scenarios=6, seed=2)
+    speed = stats.speed_by_model(experiment.candidates, experiment.cells)
+    joined = experiment.candidates.join(experiment.cells, on="cell_id")
+    latencies = joined.filter(pl.col("model") == "model-01")["latency_s"].to_numpy()
+    row = speed.filter(pl.col("model") == "model-01").row(0, named=True)
+    assert row["latency_s_median"] == pytest.approx(np.median(latencies))
+    assert row["latency_s_p95"] == pytest.approx(np.quantile(latencies, 0.95))
+    assert row["load_s"] == pytest.approx(0.6)
+    no_load = stats.speed_by_model(experiment.candidates, experiment.cells.drop("load_s"))
+    assert no_load["load_s"].null_count() == 3
+
+    board = pl.DataFrame(
+        {
+            "model": ["fast", "slow", "mid", "bad"],
+            "prompt_version": ["v1"] * 4,
+            "composite_mean": [10.0, 13.0, 11.0, 9.0],
+        }
+    )
+    lat = pl.DataFrame(
+        {"model": ["fast", "slow", "mid", "bad"], "latency_s_median": [0.5, 2.0, 1.0, 1.5]}
+    )
+    front = stats.pareto_front(board, lat)
+    assert dict(zip(front["model"], front["pareto"], strict=True)) == {
+        "fast": True,
+        "slow": True,
+        "mid": True,
+        "bad": False,
+    }
+
+
+# ---------------------------------------------------------------- the synthetic truth
+
+
+def test_synthetic_truth_is_the_expected_rounded_clipped_score() -> None:
+    rng = np.random.default_rng(0)
+    draws = np.clip(np.floor(rng.normal(3.4, 1.1, 400_000) + 0.5), 1, 5)
+    assert synthetic.expected_score(3.4, 1.1) == pytest.approx(draws.mean(), abs=0.01)

@@ -10,14 +10,14 @@ def _():
 
     import marimo as mo
     import polars as pl
+
+    from tipbench_lib import cli, collect_run, notebook
+    from tipbench_lib.backends.base import GenerationOptions
+    from tipbench_lib.errors import TipbenchError
     from tipbench_lib.prompts import load_prompts
     from tipbench_lib.scenarios import DEFAULT_N_SCENARIOS, load_scenarios
 
-    from tipbench_lib import cli, collect_run
-    from tipbench_lib.backends.base import GenerationOptions
-    from tipbench_lib.errors import TipbenchError
-
-    is_script = mo.app_meta().mode == "script"
+    is_script = notebook.is_script()
     return (
         DEFAULT_N_SCENARIOS,
         GenerationOptions,
@@ -44,15 +44,13 @@ def _(cli, is_script, sys):
 
 @app.cell
 def _(mo):
-    mo.md(
-        """
-        # Collect candidate tips
+    mo.md("""
+    # Collect candidate tips
 
-        Pick models, prompt versions and scenarios; **Run** generates several candidate tips per
-        cell, one model resident at a time, journals each tip before logging the cell to MLflow.
-        Rerunning the same selection resumes: complete cells are skipped, partial ones completed.
-        """
-    )
+    Pick models, prompt versions and scenarios; **Run** generates several candidate tips per
+    cell, one model resident at a time, journals each tip before logging the cell to MLflow.
+    Rerunning the same selection resumes: complete cells are skipped, partial ones completed.
+    """)
     return
 
 
@@ -157,33 +155,24 @@ def _(
 
 
 @app.cell
-def _(backend, collect_run, mo, pl, request, run_button):
-    mo.stop(not run_button.value, mo.md("_Select models and press **Run**._"))
-    from tipbench_lib.tracking.client import MlflowClient
-    from tipbench_lib.tracking.server import tracking_url
+def _(TipbenchError, backend, collect_run, mo, pl, request, run_button):
+    def _run():
+        arrived: list[dict] = []
 
-    arrived: list[dict] = []
-    with MlflowClient(tracking_url()) as client:
-        prepared = collect_run.prepare(request, backend, client)
-        _todo, total, _settled = collect_run.pending(prepared)
-        with mo.status.progress_bar(total=max(total, 1), title="Generating tips") as bar:
+        def show(bar, event):
+            bar.update(increment=1, subtitle=event.message)
+            arrived.append({"cell": event.message, **collect_run.candidate_row(event.candidate)})
+            mo.output.replace(mo.ui.table(pl.DataFrame(arrived[-50:]), selection=None))
 
-            def on_progress(event):
-                bar.update(increment=1, subtitle=event.message)
-                arrived.append(
-                    {
-                        "cell": event.message,
-                        **{
-                            k: event.candidate[k]
-                            for k in ("text", "format_ok_auto", "overlong_auto", "tokens_per_s")
-                        },
-                    }
-                )
-                mo.output.replace(mo.ui.table(pl.DataFrame(arrived[-50:]), selection=None))
-
-            summary = collect_run.run_prepared(prepared, backend, client, on_progress)
-    mo.output.replace(
-        mo.vstack(
+        try:
+            with (
+                collect_run.interactive_job(request, backend) as job,
+                mo.status.progress_bar(total=max(job.total, 1), title="Generating tips") as bar,
+            ):
+                summary = job.run(lambda event: show(bar, event))
+        except (TipbenchError, ValueError) as exc:
+            return mo.callout(mo.md(f"**Refused before loading any model:** {exc}"), kind="danger")
+        return mo.vstack(
             [
                 mo.callout(
                     mo.md("\n".join(f"- {line.strip()}" for line in summary.lines())),
@@ -192,7 +181,8 @@ def _(backend, collect_run, mo, pl, request, run_button):
                 mo.ui.table(pl.DataFrame(arrived), selection=None) if arrived else mo.md(""),
             ]
         )
-    )
+
+    mo.output.replace(_run() if run_button.value else mo.md("_Select models and press **Run**._"))
     return
 
 

@@ -6,18 +6,19 @@ app = marimo.App(width="full", app_title="tipbench · judge")
 
 @app.cell
 def _():
-    import html
     import sys
 
     import marimo as mo
 
-    return html, mo, sys
+    from tipbench_lib import judge_cards, notebook
+
+    return judge_cards, mo, notebook, sys
 
 
 @app.cell
-def _(mo, sys):
+def _(notebook, sys):
     # Script mode: python notebooks/judge.py --experiment X (--llm-judge M | --export F | --apply F)
-    if mo.app_meta().mode == "script":
+    if notebook.is_script():
         from tipbench_lib.judge_io import main as judge_main
 
         sys.exit(judge_main(sys.argv[1:]))
@@ -25,72 +26,9 @@ def _(mo, sys):
 
 
 @app.cell
-def _(html):
-    CSS = """
-    <style>
-    .tb-scenario { background: var(--slate-2, #f6f7f9); border: 1px solid var(--slate-6, #dde1e6);
-      border-radius: 10px; padding: 14px 18px; font-size: 0.95rem; line-height: 1.45; }
-    .tb-scenario h3 { margin: 0 0 4px 0; font-size: 1.15rem; }
-    .tb-scenario .tb-when { color: var(--slate-11, #555); margin: 8px 0; }
-    .tb-scenario ul { margin: 6px 0 0 0; padding-left: 1.1rem; }
-    .tb-scenario li { margin: 2px 0; }
-    .tb-label { text-transform: uppercase; letter-spacing: .06em; font-size: .72rem;
-      color: var(--slate-11, #666); margin-bottom: 4px; }
-    .tb-tip { white-space: pre-wrap; word-break: break-word; font-family: ui-sans-serif, system-ui,
-      sans-serif; font-size: 1.35rem; line-height: 1.5; margin: 0; padding: 16px 20px;
-      background: var(--amber-2, #fffbeb); border-left: 5px solid var(--amber-9, #f59e0b);
-      border-radius: 8px; color: var(--slate-12, #111); }
-    .tb-meta { color: var(--slate-11, #666); font-size: .85rem; margin-top: 6px; }
-    .tb-head { display: flex; justify-content: space-between; align-items: baseline; gap: 1rem; }
-    .tb-bar { height: 8px; background: var(--slate-4, #e5e7eb); border-radius: 4px; overflow: hidden; }
-    .tb-bar > div { height: 100%; background: var(--grass-9, #22a06b); }
-    </style>
-    """
-
-    def esc(value):
-        return html.escape(str(value), quote=True)
-
-    def scenario_html(card):
-        """The user the tip was written for; every string escaped (it came from a file)."""
-        s = card.scenario
-        tasks = "".join(f"<li>{esc(t)}</li>" for t in s.tasks) or "<li><em>no task list</em></li>"
-        revealed = "".join(
-            f"<div class='tb-meta'>{esc(k)}: <b>{esc(v)}</b></div>"
-            for k, v in card.revealed.items()
-        )
-        return (
-            f"{CSS}<div class='tb-scenario'><div class='tb-label'>Scenario {esc(s.scenario_id)}</div>"
-            f"<h3>{esc(s.persona)}</h3><div>{esc(s.persona_description)}</div>"
-            f"<div class='tb-when'><b>{esc(s.time_slot)}</b> — {esc(s.time_slot_description)}</div>"
-            f"<div class='tb-label'>Tasks</div><ul>{tasks}</ul>{revealed}</div>"
-        )
-
-    def tip_html(card):
-        """The tip exactly as written: escaped inside a pre-wrap block, so nothing renders or runs."""
-        auto = "well-formed" if card.format_ok_auto else "not well-formed"
-        length = "overlong" if card.overlong_auto else "length ok"
-        return (
-            f"{CSS}<div class='tb-card' data-candidate='{esc(card.candidate_id)}'>"
-            f"<div class='tb-head'><div class='tb-label'>Tip {card.position} of {card.total}</div>"
-            f"<div class='tb-meta'>automatic checks: {auto}, {length} ({card.char_count} chars)</div>"
-            f"</div><pre class='tb-tip'>{esc(card.text)}</pre></div>"
-        )
-
-    def progress_html(progress):
-        pct = 100 * progress.judged / max(progress.total, 1)
-        return (
-            f"{CSS}<div class='tb-head'><b class='tb-progress'>{progress.judged} / {progress.total} "
-            f"judged</b><span class='tb-meta'>{pct:.0f}%</span></div>"
-            f"<div class='tb-bar'><div style='width:{pct:.1f}%'></div></div>"
-        )
-
-    return CSS, esc, progress_html, scenario_html, tip_html
-
-
-@app.cell
-def _(mo):
-    args = mo.cli_args() or {}
-    query = mo.query_params()
+def _(mo, notebook):
+    args = notebook.cli_args()
+    query = notebook.query_params()
     default_experiment = str(args.get("experiment") or query.get("experiment") or "")
     default_judge = str(args.get("judge-id") or query.get("judge") or "")
     default_unblind = bool(args.get("unblind"))
@@ -120,24 +58,31 @@ def _(mo):
 def _(default_experiment, default_judge, default_unblind, mo, start):
     from tipbench_lib.judge import JudgeSession
     from tipbench_lib.tracking.client import MlflowClient
+    from tipbench_lib.tracking.server import tracking_url
 
     chosen = start.value or (
         {"experiment": default_experiment, "judge_id": default_judge, "unblind": default_unblind}
         if default_experiment and default_judge
         else None
     )
-    mo.stop(chosen is None, mo.callout(mo.md("Enter the experiment and your judge id."), "info"))
-    try:
-        session = JudgeSession(
-            MlflowClient.from_env(),
-            chosen["experiment"].strip(),
-            chosen["judge_id"],
-            blind=not chosen["unblind"],
-        )
-        session_error = None
-    except Exception as exc:  # shown to the judge: every tipbench error says what to do
-        session, session_error = None, str(exc)
-    mo.stop(session is None, mo.callout(mo.md(f"**Cannot start:** {session_error}"), "danger"))
+    session, session_error = None, None
+    if chosen is not None:
+        try:
+            session = JudgeSession(
+                MlflowClient(tracking_url()),
+                chosen["experiment"].strip(),
+                chosen["judge_id"],
+                blind=not chosen["unblind"],
+            )
+        except Exception as exc:  # shown to the judge: every tipbench error says what to do
+            session_error = str(exc)
+    if session_error:
+        _message = mo.callout(mo.md(f"**Cannot start:** {session_error}"), "danger")
+    elif session is None:
+        _message = mo.callout(mo.md("Enter the experiment and your judge id."), "info")
+    else:
+        _message = mo.md("")
+    _message
     return (session,)
 
 
@@ -152,9 +97,9 @@ def _(get_last, mo, session):
     from tipbench_lib.judge import record_summary
 
     get_last()  # rebuild after every save: the list is read from the journal on disk
-    _judged = session.judged()
+    _judged = session.judged() if session is not None else {}
     _labels = {}
-    for _cid in session.order:
+    for _cid in session.order if session is not None else ():
         if _cid in _judged:
             _card = session.card(_cid)
             _text = _card.text.replace("\n", " ")
@@ -171,14 +116,20 @@ def _(get_last, mo, session):
 
 
 @app.cell
-def _(get_last, mo, progress_html, revise, scenario_html, session, tip_html):
+def _(get_last, judge_cards, mo, revise, session):
     _last = get_last()
-    card = session.card(revise.value) if revise.value else session.next_card()
+    if session is None:
+        card = None
+    else:
+        card = session.card(revise.value) if revise.value else session.next_card()
     _status = mo.md("")
     if _last is not None:
         _status = mo.callout(mo.md(_last["message"]), "success" if _last["ok"] else "warn")
-    _progress = mo.Html(progress_html(session.progress()))
-    if card is None:
+    if session is None:
+        form = None
+        _view = mo.md("")
+    elif card is None:
+        _progress = mo.Html(judge_cards.progress_html(session.progress()))
         form = None
         _view = mo.vstack(
             [
@@ -194,6 +145,7 @@ def _(get_last, mo, progress_html, revise, scenario_html, session, tip_html):
             ]
         )
     else:
+        _progress = mo.Html(judge_cards.progress_html(session.progress()))
         _prev = (
             card.previous if card.previous and card.previous.get("status", "ok") == "ok" else None
         )
@@ -254,8 +206,8 @@ def _(get_last, mo, progress_html, revise, scenario_html, session, tip_html):
                 _status,
                 mo.hstack(
                     [
-                        mo.Html(scenario_html(card)),
-                        mo.vstack([mo.Html(tip_html(card)), _revising, form]),
+                        mo.Html(judge_cards.scenario_html(card)),
+                        mo.vstack([mo.Html(judge_cards.tip_html(card)), _revising, form]),
                     ],
                     widths=[2, 5],
                     gap=1.5,
@@ -273,52 +225,59 @@ def _(get_last, mo, progress_html, revise, scenario_html, session, tip_html):
 def _(card, form, mo, session, set_last):
     from tipbench_lib.judge import Scores
 
-    mo.stop(form is None or form.value is None)
-    _v = form.value
-    try:
-        _result = session.save(
-            card.candidate_id,
-            Scores(
-                _v["relevance"],
-                _v["actionability"],
-                _v["tone"],
-                bool(_v["format_ok"]),
-                bool(_v["overlong"]),
-                _v["note"] or "",
-            ),
-        )
-    except Exception as exc:  # a failed save must be visible, never silent
-        set_last({"ok": False, "message": f"**Not saved:** {exc}"})
-    else:
-        _where = (
-            "journal and MLflow"
-            if _result.synced
-            else (f"journal only; MLflow will get it with the next save ({_result.sync_error})")
-        )
-        set_last(
-            {
-                "ok": _result.synced,
-                "message": f"Saved tip #{card.position} (composite {_result.record['composite']:g}) to the {_where}.",
-            }
-        )
+    if form is not None and form.value is not None:
+        _v = form.value
+        try:
+            _result = session.save(
+                card.candidate_id,
+                Scores(
+                    _v["relevance"],
+                    _v["actionability"],
+                    _v["tone"],
+                    bool(_v["format_ok"]),
+                    bool(_v["overlong"]),
+                    _v["note"] or "",
+                ),
+            )
+        except Exception as exc:  # a failed save must be visible, never silent
+            set_last({"ok": False, "message": f"**Not saved:** {exc}"})
+        else:
+            _where = (
+                "journal and MLflow"
+                if _result.synced
+                else (f"journal only; MLflow will get it with the next save ({_result.sync_error})")
+            )
+            set_last(
+                {
+                    "ok": _result.synced,
+                    "message": f"Saved tip #{card.position} (composite {_result.record['composite']:g}) to the {_where}.",
+                }
+            )
     return
 
 
 @app.cell
 def _(get_last, mo, session):
     get_last()
-    _rows = [
-        {"cell": c.label, "judged": c.judged, "total": c.total} for c in session.progress().cells
-    ]
-    try:
-        _agreement = session.agreement()
-        _agree = (
-            mo.ui.table(_agreement, selection=None)
-            if _agreement.height
-            else mo.md("Agreement needs two or more judges who scored the same tips.")
-        )
-    except Exception as exc:
-        _agree = mo.md(f"Agreement unavailable: {exc}")
+    _rows = (
+        []
+        if session is None
+        else [
+            {"cell": c.label, "judged": c.judged, "total": c.total}
+            for c in session.progress().cells
+        ]
+    )
+    _agree = mo.md("")
+    if session is not None:
+        try:
+            _agreement = session.agreement()
+            _agree = (
+                mo.ui.table(_agreement, selection=None)
+                if _agreement.height
+                else mo.md("Agreement needs two or more judges who scored the same tips.")
+            )
+        except Exception as exc:
+            _agree = mo.md(f"Agreement unavailable: {exc}")
     mo.accordion(
         {
             "Progress per cell": mo.ui.table(_rows, selection=None, page_size=12),

@@ -7,8 +7,10 @@ scenario, a model above the limit, an unreachable service) does so before any mo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tipbench_lib.backends.base import DEFAULT_MAX_MODEL_B, Backend, GenerationOptions, ModelInfo
 from tipbench_lib.cell_log import CollectJournal
@@ -110,6 +112,36 @@ def pending(prepared: PreparedCollect) -> tuple[list, int, CollectSummary]:
     """What a run of ``prepared`` would still do, for sizing a progress bar before it starts."""
     state = CollectJournal(prepared.config.experiment).state()
     return pending_work(prepared.config, prepared.models, state)
+
+
+@dataclass
+class InteractiveJob:
+    """A prepared job with its size known, for a notebook that shows a progress bar first."""
+
+    prepared: PreparedCollect
+    backend: Backend
+    client: MlflowClient
+    total: int
+
+    def run(self, on_progress: ProgressCallback | None = None) -> CollectSummary:
+        return run_prepared(self.prepared, self.backend, self.client, on_progress)
+
+
+@contextlib.contextmanager
+def interactive_job(request: CollectRequest, backend: Backend) -> Iterator[InteractiveJob]:
+    """Prepare ``request`` against the configured MLflow (embedded unless one is set)."""
+    from tipbench_lib.tracking.server import tracking_url
+
+    with MlflowClient(tracking_url()) as client:
+        prepared = prepare(request, backend, client)
+        _todo, total, _settled = pending(prepared)
+        yield InteractiveJob(prepared, backend, client, total)
+
+
+def candidate_row(candidate: dict[str, Any] | None) -> dict[str, Any]:
+    """The columns of a candidate worth showing as it arrives."""
+    keys = ("text", "format_ok_auto", "overlong_auto", "tokens_per_s")
+    return {k: (candidate or {}).get(k) for k in keys}
 
 
 def model_choices(backend: Backend, max_model_b: float) -> list[dict[str, object]]:

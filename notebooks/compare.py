@@ -1,0 +1,197 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="full", app_title="tipbench · compare")
+
+
+@app.cell
+def _():
+    import sys
+    from pathlib import Path
+
+    import marimo as mo
+
+    from tipbench_lib import charts, compare_run, notebook, stats
+
+    is_script = notebook.is_script()
+    return Path, charts, compare_run, is_script, mo, notebook, stats, sys
+
+
+@app.cell
+def _(compare_run, is_script, sys):
+    # Script mode: `python notebooks/compare.py (--experiment NAME | --data DIR) --out DIR`
+    # writes report.html, leaderboard.csv and comparisons.csv; exit 2 when refused.
+    if is_script:
+        sys.exit(compare_run.compare_main(sys.argv[1:]))
+    return
+
+
+@app.cell
+def _(compare_run, mo, notebook):
+    _args = notebook.cli_args()
+    source_experiment = mo.ui.text(
+        value=str(_args.get("experiment") or ""), label="MLflow experiment", placeholder="name"
+    )
+    source_dir = mo.ui.text(
+        value=str(_args.get("data") or compare_run.SAMPLE_DIR),
+        label="or snapshot directory",
+        full_width=True,
+    )
+    mo.vstack(
+        [
+            mo.md(
+                "# Compare models and prompts\n"
+                "Paired on scenarios, tips averaged per scenario, bootstrap intervals that "
+                "resample scenarios then tips, Wilcoxon and sign-flip permutation tests with "
+                "Holm correction. Opens on the shipped sample; name an MLflow experiment to "
+                "analyse your own."
+            ),
+            mo.hstack([source_experiment, source_dir], widths=[1, 2]),
+        ]
+    )
+    return source_dir, source_experiment
+
+
+@app.cell
+def _(Path, compare_run, source_dir, source_experiment):
+    data = compare_run.load_source(
+        source_experiment.value.strip() or None,
+        None if source_experiment.value.strip() else Path(source_dir.value),
+    )
+    return (data,)
+
+
+@app.cell
+def _(data, mo):
+    _cells = data.cells
+    models = mo.ui.multiselect(sorted(set(_cells["model"])), label="Models")
+    prompts = mo.ui.multiselect(sorted(set(_cells["prompt_version"])), label="Prompts")
+    scenarios = mo.ui.multiselect(sorted(set(_cells["scenario_id"])), label="Scenarios")
+    judges = mo.ui.multiselect(sorted(set(data.judgments["judge_id"])), label="Judges")
+    _pairs = sorted(set(_cells.select("model", "prompt_version").iter_rows()))
+    baseline = mo.ui.dropdown(
+        {"best cell": None} | {f"{m} · {p}": (m, p) for m, p in _pairs},
+        value="best cell",
+        label="Baseline",
+    )
+    alpha = mo.ui.dropdown({"0.05": 0.05, "0.01": 0.01, "0.10": 0.10}, value="0.05", label="α")
+    mo.vstack(
+        [
+            mo.md("_Empty filters mean everything._"),
+            mo.hstack([models, prompts, scenarios, judges], justify="start", wrap=True),
+            mo.hstack([baseline, alpha], justify="start"),
+        ]
+    )
+    return alpha, baseline, judges, models, prompts, scenarios
+
+
+@app.cell
+def _(alpha, baseline, compare_run, data, judges, models, prompts, scenarios):
+    selection = compare_run.Selection(
+        tuple(models.value), tuple(prompts.value), tuple(scenarios.value), tuple(judges.value)
+    )
+    chosen = compare_run.apply_selection(data, selection)
+    analysis = compare_run.analyse(chosen, baseline=baseline.value, alpha=alpha.value)
+    return analysis, chosen
+
+
+@app.cell
+def _(analysis, baseline, mo, stats):
+    _rows = analysis.comparisons
+    _base = baseline.value or tuple(
+        analysis.leaderboard.row(0, named=True)[k] for k in ("model", "prompt_version")
+    )
+    _against = _rows.filter(
+        ((_rows["a_model"] == _base[0]) & (_rows["a_prompt"] == _base[1]))
+        | ((_rows["b_model"] == _base[0]) & (_rows["b_prompt"] == _base[1]))
+    )
+    _best = analysis.leaderboard.row(0, named=True)
+    mo.md(
+        f"## Verdicts\n**Best cell:** {_best['model']} · {_best['prompt_version']} — composite "
+        f"{_best['composite_mean']:.2f} (95% CI {_best['composite_lo']:.2f}–{_best['composite_hi']:.2f}) "
+        f"over {_best['n_scenarios']} scenarios, {_best['n_candidates']} tips.\n\n"
+        + "\n".join(f"- {stats.sentence(r)}" for r in _against.iter_rows(named=True))
+    )
+    return
+
+
+@app.cell
+def _(analysis, mo):
+    mo.vstack(
+        [
+            mo.md("## Leaderboard"),
+            mo.ui.table(analysis.leaderboard, selection=None, page_size=20),
+            mo.md("## All pairwise comparisons"),
+            mo.ui.table(analysis.comparisons, selection=None, page_size=15),
+        ]
+    )
+    return
+
+
+@app.cell
+def _(analysis, baseline, charts, mo):
+    _base = baseline.value or tuple(
+        analysis.leaderboard.row(0, named=True)[k] for k in ("model", "prompt_version")
+    )
+    mo.vstack(
+        [
+            mo.md("## Charts"),
+            mo.hstack(
+                [charts.heatmap(analysis.leaderboard), charts.forest_plot(analysis.leaderboard)],
+                wrap=True,
+            ),
+            charts.baseline_differences(analysis.comparisons, _base),
+            charts.scenario_dots(analysis.scenario_means),
+            charts.dimension_breakdown(analysis.leaderboard),
+            mo.hstack(
+                [
+                    charts.quality_latency(analysis.leaderboard, analysis.speed, analysis.front),
+                    charts.score_length(analysis.scores),
+                ],
+                wrap=True,
+            ),
+            charts.judge_agreement(analysis.agreement),
+        ]
+    )
+    return
+
+
+@app.cell
+def _(chosen, mo):
+    _prov = chosen.provenance
+    _judges = "\n".join(
+        f"- `{jid}` ({info.get('kind')}{', ' + info['model'] if info.get('model') else ''}): "
+        f"{info.get('ok', 0)} judgments"
+        + (f", {info['failed']} failed" if info.get("failed") else "")
+        for jid, info in (_prov.get("judges") or {}).items()
+    )
+    mo.md(
+        f"## Provenance\nExperiment **{_prov.get('experiment', '?')}** "
+        f"({_prov.get('source', '?')}); judges:\n{_judges or '- none'}\n\n"
+        f"{_prov.get('judged_by', '')}"
+    )
+    return
+
+
+@app.cell
+def _(mo):
+    out_dir = mo.ui.text(value="out/compare", label="Report folder")
+    write_button = mo.ui.run_button(label="Write report.html")
+    mo.hstack([out_dir, write_button], justify="start")
+    return out_dir, write_button
+
+
+@app.cell
+def _(Path, alpha, analysis, baseline, chosen, compare_run, mo, out_dir, write_button):
+    _done = mo.md("")
+    if write_button.value:
+        _path = compare_run.write_outputs(
+            Path(out_dir.value), analysis, chosen, baseline=baseline.value, alpha=alpha.value
+        )
+        _done = mo.md(f"Wrote `{_path.resolve()}` with `leaderboard.csv` and `comparisons.csv`.")
+    _done
+    return
+
+
+if __name__ == "__main__":
+    app.run()

@@ -19,16 +19,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
-from test_judge import collected_experiment  # noqa: E402
-from test_judge_browser import (  # noqa: E402
+from tests.test_judge import collected_experiment  # noqa: E402
+from tests.test_judge_browser import (  # noqa: E402
     browser_page,
     current_candidate,
     judge_app,
     pick_scores,
 )
-
 from tipbench_lib.judge import JudgeSession, Scores  # noqa: E402
 from tipbench_lib.tracking.client import MlflowClient  # noqa: E402
 from tipbench_lib.tracking.server import LocalMlflowServer  # noqa: E402

@@ -17,7 +17,7 @@ from tipbench_lib.collect_run import CollectRequest, prepare, run_prepared
 from tipbench_lib.errors import ModelTooLargeError, UnknownModelError
 from tipbench_lib.sync import CELL_TAG
 
-from .ollama_standin import Fault, FakeModel, OllamaStandIn
+from .ollama_standin import FakeModel, Fault, OllamaStandIn
 
 MODELS = [
     FakeModel("tiny-a", 1_200_000_000, texts=("Block 25 minutes for the budget draft now.",)),
@@ -74,9 +74,10 @@ def test_grid_logs_one_finished_run_per_cell_with_its_candidates(
     run = runs[0]
     for key in ("model", "prompt_version", "scenario_id", "model_digest", "prompt_hash"):
         assert run.params[key], key
-    assert run.run_name == f"{run.params['model']} | {run.params['prompt_version']} | " + run.params[
-        "scenario_id"
-    ]
+    assert (
+        run.run_name
+        == f"{run.params['model']} | {run.params['prompt_version']} | " + run.params["scenario_id"]
+    )
     candidates = json.loads(mlflow_client.download_artifact(run.run_id, "candidates.json"))
     assert [c["sample_index"] for c in candidates] == [0, 1]
     for c in candidates:
@@ -125,7 +126,9 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on_then_retry_fixes_it(
     again = collect(standin, mlflow_client, experiment_name, ["tiny-a", "tiny-b"])
     assert again.exit_code == 1 and not again.finished  # not retried without the flag
 
-    fixed = collect(standin, mlflow_client, experiment_name, ["tiny-a", "tiny-b"], retry_failed=True)
+    fixed = collect(
+        standin, mlflow_client, experiment_name, ["tiny-a", "tiny-b"], retry_failed=True
+    )
     assert fixed.exit_code == 0, fixed.lines()
     runs = cell_runs(mlflow_client, experiment_name)
     assert {r.status for r in runs} == {"FINISHED"} and len(runs) == 12

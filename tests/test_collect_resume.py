@@ -51,10 +51,22 @@ def test_kill_9_at_several_moments_then_resume(mlflow_env, mlflow_client, experi
     with OllamaStandIn(MODELS, load_s=0.05, gen_s=0.15) as standin:
         env = {**mlflow_env, "OLLAMA_HOST": standin.url}
         cmd = [
-            sys.executable, str(ROOT / "notebooks" / "collect.py"), "--backend", "ollama",
-            "--experiment", experiment_name, "--models", "tiny-a,tiny-b",
-            "--prompts", "v1,v2-mentor", "--scenarios", "3", "--n-tips", str(N_TIPS),
-            "--max-tokens", "16",
+            sys.executable,
+            str(ROOT / "notebooks" / "collect.py"),
+            "--backend",
+            "ollama",
+            "--experiment",
+            experiment_name,
+            "--models",
+            "tiny-a,tiny-b",
+            "--prompts",
+            "v1,v2-mentor",
+            "--scenarios",
+            "3",
+            "--n-tips",
+            str(N_TIPS),
+            "--max-tokens",
+            "16",
         ]
         # Kill when the journal has grown by a few lines each time: mid-cell, between cells,
         # and during MLflow delivery all happen at these points with this timing.
@@ -80,8 +92,12 @@ def test_mlflow_down_mid_run_finishes_into_the_journal_and_the_next_run_delivers
     url = server.start()
     options = GenerationOptions(max_tokens=16, timeout_s=10)
     request = CollectRequest(
-        experiment=experiment_name, models=("tiny-a", "tiny-b"), prompts=("v1", "v2-mentor"),
-        scenarios="3", n_tips=N_TIPS, options=options,
+        experiment=experiment_name,
+        models=("tiny-a", "tiny-b"),
+        prompts=("v1", "v2-mentor"),
+        scenarios="3",
+        n_tips=N_TIPS,
+        options=options,
     )
     with OllamaStandIn(MODELS, load_s=0.01, gen_s=0.005) as standin:
         backend = OllamaBackend(standin.url)

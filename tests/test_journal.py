@@ -36,10 +36,12 @@ def test_damage_in_the_middle_is_reported_with_the_line_number(tmp_path):
 
 def test_a_second_holder_of_the_lock_is_refused_with_a_message(tmp_path):
     lock = tmp_path / "x.lock"
-    with exclusive_lock(lock, "collecting into 'e'"):
-        with pytest.raises(TipbenchError, match="another process is already collecting"):
-            with exclusive_lock(lock, "collecting into 'e'"):
-                pass
+    with (
+        exclusive_lock(lock, "collecting into 'e'"),
+        pytest.raises(TipbenchError, match="another process is already collecting"),
+        exclusive_lock(lock, "collecting into 'e'"),
+    ):
+        pass
     with exclusive_lock(lock, "collecting into 'e'"):  # released afterwards
         pass
 

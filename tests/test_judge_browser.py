@@ -18,23 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from test_judge import TIPS, collected_experiment  # noqa: E402
-
 from tipbench_lib.tracking.server import free_port  # noqa: E402
+
+from .browser import CHROMIUM_ARGS, require_chromium
+from .test_judge import TIPS, collected_experiment  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 HOSTILE = "<script>alert(1)</script> Try **bold** moves: finish the quiz first."
 
 
@@ -90,10 +80,11 @@ def judge_app(env: dict[str, str], experiment: str, judge_id: str) -> Iterator[s
 @contextlib.contextmanager
 def browser_page() -> Iterator[object]:
     """A headless Chromium page (Debian's chromium through Playwright), with dialogs recorded."""
+    executable = require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.dialogs = []  # type: ignore[attr-defined]

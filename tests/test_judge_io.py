@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from test_judge import collected_experiment  # noqa: E402
-
 from tipbench_lib.judge_io import EXIT_OK, EXIT_REFUSED, FORMAT, main  # noqa: E402
+
+from .test_judge import collected_experiment  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from ollama_standin import FakeModel, OllamaStandIn  # noqa: E402
-from test_judge import collected_experiment  # noqa: E402
 
 from tipbench_lib.judge_io import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, main  # noqa: E402
+
+from .test_judge import collected_experiment  # noqa: E402
 
 VALID = json.dumps(
     {"relevance": 4, "actionability": 3, "tone": 5, "format_ok": True, "overlong": False}

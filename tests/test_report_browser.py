@@ -19,18 +19,11 @@ import pytest
 from tipbench_lib import report, stats, synthetic
 from tipbench_lib.report import ReportData
 
-CHROMIUM = Path("/usr/bin/chromium")
+from .browser import CHROMIUM_ARGS, require_chromium
+
 ARTIFACTS = Path(__file__).parent / "artifacts"
 NASTY_TIP = "<script>alert(1)</script> **bold** </script><script>alert(2)</script> & <b>x</b>"
 NASTY_SCENARIO = "s000</script><script>alert(3)</script>"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def build_data(
@@ -164,12 +157,11 @@ def test_page_shows_verdicts_provenance_and_weak_judge(page: Path, data: ReportD
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is absent: install Debian's chromium (.ci/run does)")
+    executable = require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             yield chromium
         finally:

@@ -463,3 +463,20 @@ def test_synthetic_truth_is_the_expected_rounded_clipped_score() -> None:
     rng = np.random.default_rng(0)
     draws = np.clip(np.floor(rng.normal(3.4, 1.1, 400_000) + 0.5), 1, 5)
     assert synthetic.expected_score(3.4, 1.1) == pytest.approx(draws.mean(), abs=0.01)
+
+
+def test_intervals_stay_finite_when_resamples_collapse_onto_tied_scenarios():
+    """Discrete scores and 6 scenarios: bootstrap-t can meet zero-spread resamples (t* = ±inf)."""
+    from tipbench_lib import stats as _stats
+    from tipbench_lib import synthetic as _synthetic
+
+    exp = _synthetic.generate(2, 3, 6, 2, n_judges=2, llm_judges=1, seed=7)
+    scores = _stats.score_table(exp.cells, exp.candidates, exp.judgments)
+    pairs = _stats.compare_pairs(scores, n_boot=200)
+    board = _stats.leaderboard(scores, n_boot=200)
+    for frame, cols in ((pairs, ("diff_lo", "diff_hi")), (board, ("composite_lo", "composite_hi"))):
+        for col in cols:
+            values = frame[col].drop_nulls().to_numpy()
+            assert np.isfinite(values).all(), col
+    assert (pairs["diff_lo"] <= pairs["diff_mean"]).all()
+    assert (pairs["diff_hi"] >= pairs["diff_mean"]).all()

@@ -202,7 +202,7 @@ def run_llm_judge(
     """
     summary = LlmJudgeSummary(info.name, session.judge_id)
     pending = sorted(session.queue(), key=lambda c: (session.candidates[c]["cell_id"], c))
-    extra = {"model": info.name, "digest": info.digest}
+    extra = {"model": info.name, "digest": info.digest, "parameter_count": info.parameter_count}
     backend.load(info.name, options)
     try:
         for done, cid in enumerate(pending, start=1):

@@ -164,6 +164,7 @@ def provenance(
             {
                 "kind": rec.get("judge_kind", "?"),
                 "model": rec.get("model", ""),
+                "weak": is_weak_judge(rec),
                 "ok": 0,
                 "failed": 0,
             },
@@ -183,6 +184,20 @@ def provenance(
         "collected_to": _ms_iso(max(starts)) if starts else None,
         "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+WEAK_JUDGE_PARAMETERS = 1_000_000_000
+"""An LLM judge below a billion parameters (the embedded ones) is a smoke test, not a verdict."""
+
+
+def is_weak_judge(record: dict[str, Any]) -> bool:
+    """True for an LLM judge small enough that its scores must be labelled as weak."""
+    count = record.get("parameter_count")
+    return (
+        record.get("judge_kind") == "llm"
+        and count is not None
+        and (int(count) < WEAK_JUDGE_PARAMETERS)
+    )
 
 
 def _ms_iso(ms: int) -> str:

@@ -44,8 +44,9 @@ def interval(
     """Lower and upper bounds from bootstrap replicates on the last axis.
 
     A replicate whose spread is 0 gives t* = 0 when its mean equals the estimate and +-inf
-    otherwise; an infinite quantile becomes an unbounded side, which is the honest answer when
-    resamples of a handful of scenarios often collapse onto one.
+    otherwise. With discrete scores and a handful of scenarios, resamples collapse onto tied
+    values often enough for a t quantile to be infinite; that side then falls back to the
+    percentile bound, which the data always bound, instead of reporting an interval to infinity.
     """
     tail = (1 - level) / 2
     if method == "percentile":
@@ -60,6 +61,10 @@ def interval(
     flat = se == 0
     lo = np.where(flat, point, lo)
     hi = np.where(flat, point, hi)
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        p_lo, p_hi = np.quantile(boot_mean, [tail, 1 - tail], axis=-1)
+        lo = np.where(np.isfinite(lo), lo, p_lo)
+        hi = np.where(np.isfinite(hi), hi, p_hi)
     return lo, hi
 
 

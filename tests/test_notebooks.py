@@ -20,7 +20,10 @@ BIN = Path(sys.executable).parent
 def test_marimo_check_is_clean():
     result = subprocess.run(
         [str(BIN / "marimo"), "check", "--strict", *(f"notebooks/{n}.py" for n in NOTEBOOKS)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -29,16 +32,41 @@ def test_marimo_check_is_clean():
 def test_exported_notebooks_run_under_jupyter(tmp_path, mlflow_env):
     for name in NOTEBOOKS:
         subprocess.run(
-            [str(BIN / "marimo"), "export", "ipynb", f"notebooks/{name}.py",
-             "-o", str(tmp_path / f"{name}.ipynb")],
-            cwd=ROOT, check=True, capture_output=True, timeout=120,
+            [
+                str(BIN / "marimo"),
+                "export",
+                "ipynb",
+                f"notebooks/{name}.py",
+                "-o",
+                str(tmp_path / f"{name}.ipynb"),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
     env = {**mlflow_env, "OLLAMA_HOST": "http://127.0.0.1:9"}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
-         "-p", "no:cacheprovider", "-o", "addopts=", "--rootdir", str(tmp_path),
-         *(str(tmp_path / f"{n}.ipynb") for n in NOTEBOOKS)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "--rootdir",
+            str(tmp_path),
+            *(str(tmp_path / f"{n}.ipynb") for n in NOTEBOOKS),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "failed" not in result.stdout

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ollama_standin import FakeModel, OllamaStandIn
 
 from tipbench_lib.backends.base import Backend, GenerationOptions, GenerationRequest
 from tipbench_lib.backends.embedded import MODELS, EmbeddedBackend, FileDigests
@@ -30,6 +29,8 @@ from tipbench_lib.errors import (
     TipbenchError,
     UnknownModelError,
 )
+
+from .ollama_standin import FakeModel, OllamaStandIn
 
 OPTIONS = GenerationOptions(temperature=0.8, top_p=0.95, max_tokens=24, num_ctx=512)
 CHAT = (

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from ollama_standin import FakeModel, OllamaStandIn  # noqa: E402
 
 from tipbench_lib.judge_io import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, main  # noqa: E402
 
+from .ollama_standin import FakeModel, OllamaStandIn
 from .test_judge import collected_experiment  # noqa: E402
 
 VALID = json.dumps(

@@ -32,10 +32,7 @@ from tipbench_lib.errors import (
     UnknownModelError,
 )
 
-try:  # tests/ may or may not be a package, depending on who added an __init__.py
-    from .ollama_standin import FakeModel, Fault, OllamaStandIn, parse_keep_alive
-except ImportError:
-    from ollama_standin import FakeModel, Fault, OllamaStandIn, parse_keep_alive
+from .ollama_standin import FakeModel, Fault, OllamaStandIn, parse_keep_alive
 
 TIP = "Plan tomorrow's first task before you close the laptop tonight."
 OPTIONS = GenerationOptions(temperature=0.7, top_p=0.9, max_tokens=40, num_ctx=512, timeout_s=10)

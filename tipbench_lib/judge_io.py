@@ -391,6 +391,8 @@ def run_apply(client: Any, args: argparse.Namespace) -> int:
 
 def run_llm(client: Any, args: argparse.Namespace) -> int:
     from tipbench_lib.backends.select import choose_backend
+    from tipbench_lib.cli import TerminalProgress
+    from tipbench_lib.collect import Progress
     from tipbench_lib.llm_judge import check_model, llm_judge_id, run_llm_judge
 
     session = JudgeSession(
@@ -402,10 +404,18 @@ def run_llm(client: Any, args: argparse.Namespace) -> int:
     )
     backend, why = choose_backend(args.backend)
     print(f"tipbench: {why}", file=sys.stderr)
+    progress = TerminalProgress(unit="judgment")
     try:
         info = check_model(backend, args.llm_judge, args.max_model_b)
-        summary = run_llm_judge(session, backend, info, retries=args.retries)
+        summary = run_llm_judge(
+            session,
+            backend,
+            info,
+            retries=args.retries,
+            on_progress=lambda done, total: progress(Progress(done, total, None, info.name)),
+        )
     finally:
+        progress.close()
         backend.close()
     for line in summary.lines():
         print(line)

@@ -91,7 +91,11 @@ def _(backend, collect_run, max_model_b, mo):
             for row in model_rows
         }
     )
-    mo.vstack([mo.md("### Models"), model_boxes] if model_rows else [mo.md("No models found.")])
+    mo.vstack(
+        [mo.md("### Models"), model_boxes.vstack()]
+        if model_rows
+        else [mo.md("### Models"), mo.md("No models found: pull one with `ollama pull NAME`.")]
+    )
     return (model_boxes,)
 
 
@@ -158,18 +162,23 @@ def _(
 def _(TipbenchError, backend, collect_run, mo, pl, request, run_button):
     def _run():
         arrived: list[dict] = []
+        clock = collect_run.Eta()
 
-        def show(bar, event):
-            bar.update(increment=1, subtitle=event.message)
-            arrived.append({"cell": event.message, **collect_run.candidate_row(event.candidate)})
-            mo.output.replace(mo.ui.table(pl.DataFrame(arrived[-50:]), selection=None))
+        def show(event):
+            arrived.insert(0, {"cell": event.message, **collect_run.candidate_row(event.candidate)})
+            mo.output.replace(
+                mo.vstack(
+                    [
+                        mo.md(clock.line(event.done, event.total)),
+                        mo.ui.table(pl.DataFrame(arrived[:50]), selection=None, page_size=10),
+                    ]
+                )
+            )
 
+        mo.output.replace(mo.md("_Loading the first model…_"))
         try:
-            with (
-                collect_run.interactive_job(request, backend) as job,
-                mo.status.progress_bar(total=max(job.total, 1), title="Generating tips") as bar,
-            ):
-                summary = job.run(lambda event: show(bar, event))
+            with collect_run.interactive_job(request, backend) as job:
+                summary = job.run(show)
         except (TipbenchError, ValueError) as exc:
             return mo.callout(mo.md(f"**Refused before loading any model:** {exc}"), kind="danger")
         return mo.vstack(
@@ -178,7 +187,9 @@ def _(TipbenchError, backend, collect_run, mo, pl, request, run_button):
                     mo.md("\n".join(f"- {line.strip()}" for line in summary.lines())),
                     kind="success" if summary.exit_code == 0 else "warn",
                 ),
-                mo.ui.table(pl.DataFrame(arrived), selection=None) if arrived else mo.md(""),
+                mo.ui.table(pl.DataFrame(arrived), selection=None, page_size=10)
+                if arrived
+                else mo.md(""),
             ]
         )
 

@@ -8,6 +8,7 @@ scenario, a model above the limit, an unreachable service) does so before any mo
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,10 +139,31 @@ def interactive_job(request: CollectRequest, backend: Backend) -> Iterator[Inter
         yield InteractiveJob(prepared, backend, client, total)
 
 
+class Eta:
+    """A progress line with an estimate of the time left, for the notebook's live view."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def line(self, done: int, total: int) -> str:
+        elapsed = time.monotonic() - self.started
+        left = elapsed / done * (total - done) if done else float("nan")
+        eta = f"about {_duration(left)} left" if done else "estimating time left"
+        share = 100 * done / total if total else 100.0
+        return f"**{done} / {total} tips** ({share:.0f}%) · {_duration(elapsed)} so far · {eta}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
 def candidate_row(candidate: dict[str, Any] | None) -> dict[str, Any]:
     """The columns of a candidate worth showing as it arrives."""
-    keys = ("text", "format_ok_auto", "overlong_auto", "tokens_per_s")
-    return {k: (candidate or {}).get(k) for k in keys}
+    row = {k: (candidate or {}).get(k) for k in ("text", "format_ok_auto", "overlong_auto")}
+    row["tokens_per_s"] = round(float((candidate or {}).get("tokens_per_s") or 0.0), 1)
+    return row
 
 
 def model_choices(backend: Backend, max_model_b: float) -> list[dict[str, object]]:

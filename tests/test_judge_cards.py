@@ -1,0 +1,40 @@
+"""The judging card's HTML shows model output and file text as literal characters."""
+
+from __future__ import annotations
+
+from tipbench_lib.judge import Card, Progress, ScenarioView
+from tipbench_lib.judge_cards import progress_html, scenario_html, tip_html
+
+HOSTILE = "<script>alert(1)</script> **bold** <img src=x onerror=alert(2)> & done"
+
+
+def card(text: str = HOSTILE, revealed: dict[str, str] | None = None) -> Card:
+    view = ScenarioView(
+        "nurse-<u>x</u>",
+        "Amara <i>",
+        "ICU nurse & night shifts",
+        "morning",
+        "7-11 am",
+        ("Renew <BLS>", "Call the landlord"),
+    )
+    return Card("c1", "cell", 3, 12, view, text, True, False, len(text), None, revealed or {})
+
+
+def test_a_tip_is_escaped_and_never_becomes_markup():
+    html = tip_html(card())
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; **bold** &lt;img" in html
+    assert "&amp; done" in html
+    assert "Tip 3 of 12" in html
+
+
+def test_scenario_text_from_files_is_escaped_too():
+    html = scenario_html(card(revealed={"model": "<evil>"}))
+    for raw in ("<u>x</u>", "Amara <i>", "Renew <BLS>", "<evil>"):
+        assert raw not in html
+    assert "Renew &lt;BLS&gt;" in html and "ICU nurse &amp; night shifts" in html
+
+
+def test_progress_reads_judged_of_total():
+    html = progress_html(Progress(judged=3, total=12, cells=()))
+    assert "3 / 12" in html and "width:25.0%" in html

@@ -116,13 +116,17 @@ def _(analysis, baseline, mo, stats):
 
 
 @app.cell
-def _(analysis, mo):
+def _(analysis, compare_run, mo):
     mo.vstack(
         [
             mo.md("## Leaderboard"),
-            mo.ui.table(analysis.leaderboard, selection=None, page_size=20),
+            mo.ui.table(
+                compare_run.for_display(analysis.leaderboard), selection=None, page_size=20
+            ),
             mo.md("## All pairwise comparisons"),
-            mo.ui.table(analysis.comparisons, selection=None, page_size=15),
+            mo.ui.table(
+                compare_run.for_display(analysis.comparisons, 3), selection=None, page_size=15
+            ),
         ]
     )
     return

@@ -64,6 +64,11 @@ def apply_selection(data: ExperimentData, selection: Selection) -> ExperimentDat
     return ExperimentData(cells, candidates, judgments, data.provenance, data.run_ids)
 
 
+def for_display(frame: pl.DataFrame, digits: int = 2) -> pl.DataFrame:
+    """Floats rounded for reading in a table; the CSVs and the report keep full precision."""
+    return frame.with_columns(pl.col(pl.Float64).round(digits))
+
+
 def parse_cell(text: str | None) -> tuple[str, str] | None:
     """``model:prompt`` → (model, prompt); the prompt version may not contain a colon."""
     if not text:

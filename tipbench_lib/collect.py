@@ -208,7 +208,7 @@ class CollectSummary:
         for name, stats in self.models.items():
             out.append(
                 f"  {name}: load {stats.load_s:.1f} s, {stats.tokens_per_s:.1f} tokens/s "
-                f"({stats.tokens} tokens generated)"
+                f"end to end ({stats.tokens} tokens, prompt processing included)"
             )
         for cid, reason in self.failed.items():
             out.append(f"  FAILED {self.run_names.get(cid, cid)}: {reason}")

@@ -12,10 +12,11 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
+from tipbench_lib.datafile import Table, read_toml
 from tipbench_lib.errors import DataFileError, TipbenchError
 from tipbench_lib.hashing import content_hash
 from tipbench_lib.paths import DATA_DIR
-from tipbench_lib.scenarios import Scenario, Table, read_toml
+from tipbench_lib.scenarios import Scenario
 
 PROMPTS_DIR = DATA_DIR / "prompts"
 PLACEHOLDERS: tuple[str, ...] = (

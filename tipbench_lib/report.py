@@ -26,32 +26,8 @@ import vl_convert
 
 from tipbench_lib import charts, stats
 from tipbench_lib.errors import TipbenchError
-from tipbench_lib.schema import DIMENSIONS
+from tipbench_lib.schema import COMPARISONS_CSV_COLUMNS, DIMENSIONS, LEADERBOARD_CSV_COLUMNS
 
-LEADERBOARD_CSV_COLUMNS: tuple[str, ...] = (
-    "model",
-    "prompt_version",
-    "n_scenarios",
-    "n_candidates",
-    "composite_mean",
-    "composite_lo",
-    "composite_hi",
-    *(f"{d}_mean" for d in DIMENSIONS),
-)
-COMPARISONS_CSV_COLUMNS: tuple[str, ...] = (
-    "a_model",
-    "a_prompt",
-    "b_model",
-    "b_prompt",
-    "n_scenarios",
-    "diff_mean",
-    "diff_lo",
-    "diff_hi",
-    "p_wilcoxon",
-    "p_permutation",
-    "p_holm",
-    "verdict",
-)
 MAX_TABLE_ROWS = 300
 """Comparison rows shown in the page; the CSV always has all of them."""
 MAX_SENTENCES = 60

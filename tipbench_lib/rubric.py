@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tipbench_lib.datafile import Table, read_toml
 from tipbench_lib.errors import JudgingError, TipbenchError
 from tipbench_lib.paths import DATA_DIR
-from tipbench_lib.scenarios import Table, read_toml
 
 RUBRIC_DIR = DATA_DIR / "rubric"
 RUBRIC_PAGE = DATA_DIR / "rubric.md"

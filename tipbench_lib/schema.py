@@ -53,3 +53,29 @@ FRAMES: dict[str, dict[str, pl.DataType]] = {
 }
 
 JUDGE_KINDS: tuple[str, ...] = ("human", "llm", "import")
+
+# The CSV files the compare script writes; other tools read these columns by name.
+LEADERBOARD_CSV_COLUMNS: tuple[str, ...] = (
+    "model",
+    "prompt_version",
+    "n_scenarios",
+    "n_candidates",
+    "composite_mean",
+    "composite_lo",
+    "composite_hi",
+    *(f"{d}_mean" for d in DIMENSIONS),
+)
+COMPARISONS_CSV_COLUMNS: tuple[str, ...] = (
+    "a_model",
+    "a_prompt",
+    "b_model",
+    "b_prompt",
+    "n_scenarios",
+    "diff_mean",
+    "diff_lo",
+    "diff_hi",
+    "p_wilcoxon",
+    "p_permutation",
+    "p_holm",
+    "verdict",
+)

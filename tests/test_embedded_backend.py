@@ -316,3 +316,46 @@ def test_explicit_embedded_never_asks_ollama(monkeypatch: pytest.MonkeyPatch) ->
 def test_bad_kind_lists_the_valid_ones() -> None:
     with pytest.raises(TipbenchError, match="auto, ollama, embedded"):
         choose_backend("vllm")
+
+
+def test_a_long_shared_prefix_is_reused_without_changing_any_text():
+    """Judge prompts share a ~600-token rubric: reuse it, never at the cost of determinism."""
+    from tipbench_lib import llm_judge
+    from tipbench_lib.judge import ScenarioView
+    from tipbench_lib.rubric import load_rubric
+
+    rubric = load_rubric()
+    view = ScenarioView(
+        "nurse-morning",
+        "Amara",
+        "ICU nurse",
+        "morning",
+        "7-11 am",
+        ("Renew BLS (high, 90 min, due Friday)", "Pharmacology quiz (high, 40 min, due tomorrow)"),
+    )
+    tips = [
+        "Finish the quiz before you sleep; it is due tomorrow.",
+        "Drink water.",
+        "Call the landlord now; it takes ten minutes.",
+    ]
+    options = llm_judge.JUDGE_OPTIONS
+
+    def judge(order):
+        with EmbeddedBackend() as backend:
+            backend.load("smollm2-135m", options)
+            info = backend.describe("smollm2-135m")
+            out = {}
+            for tip in order:
+                request = llm_judge.judge_request(info, rubric, view, tip, 7, options)
+                out[tip] = backend.generate("smollm2-135m", request)
+            return out
+
+    forward = judge(tips)
+    backward = judge(list(reversed(tips)))
+    fresh = judge([tips[1]])
+    assert {t: g.text for t, g in forward.items()} == {t: g.text for t, g in backward.items()}
+    assert fresh[tips[1]].text == forward[tips[1]].text
+    first, later = forward[tips[0]], forward[tips[2]]
+    assert first.prompt_tokens > 512  # the test is only meaningful past one batch
+    assert first.extra["prompt_tokens_evaluated"] >= first.prompt_tokens - 1
+    assert later.extra["prompt_tokens_evaluated"] <= later.prompt_tokens - 512

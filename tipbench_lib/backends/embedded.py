@@ -372,6 +372,7 @@ class EmbeddedBackend:
                 f"llama.cpp could not load {model} from {path} with num_ctx={options.num_ctx}: "
                 f"{exc}; try a smaller num_ctx or free memory"
             ) from exc
+        _reuse_whole_batches(llm)
         self._resident = _Resident(model, options.num_ctx, llm)
         return time.perf_counter() - started
 
@@ -412,7 +413,6 @@ class EmbeddedBackend:
     def generate(self, model: str, request: GenerationRequest) -> Generation:
         llm = self._loaded(model, request.options)
         kwargs = _sampling_kwargs(request, model)
-        llm.reset()  # no KV-cache reuse between requests: the same seed gives the same text
         _reset_perf(llm)
         started = time.perf_counter()
         with _llama_errors(model):
@@ -496,6 +496,35 @@ def _grammar(schema: dict[str, Any], model: str) -> Any:
         ) from exc
 
 
+def _reuse_whole_batches(llm: Any) -> None:
+    """Let a request reuse the KV cache of a shared prompt prefix, in whole batches only.
+
+    Every LLM-judge prompt starts with the same rubric (~600 tokens), so evaluating it afresh for
+    each tip was most of a judgment's time. llama.cpp evaluates a prompt in batches of
+    ``n_batch`` tokens; reusing the cache only up to a batch boundary means the rest is evaluated
+    in exactly the batches a fresh start would use, so the same request with the same seed gives
+    the same text whatever ran before it. Prompts shorter than one batch are evaluated afresh.
+    """
+    generate = llm.generate
+    n_batch = max(1, int(llm.n_batch))
+
+    def aligned_generate(tokens: Any, *args: Any, **kwargs: Any) -> Any:
+        tokens = list(tokens)
+        common = 0
+        for cached, wanted in zip(llm._input_ids, tokens[:-1], strict=False):
+            if cached != wanted:
+                break
+            common += 1
+        boundary = (common // n_batch) * n_batch
+        if boundary == 0:
+            llm.reset()
+        else:
+            llm.n_tokens = boundary
+        return generate(tokens, *args, **kwargs)
+
+    llm.generate = aligned_generate
+
+
 def _reset_perf(llm: Any) -> None:
     import llama_cpp
 
@@ -531,6 +560,7 @@ def _generation(
         truncated=cut_by_context,
         extra={
             "prompt_eval_s": perf.t_p_eval_ms / 1000.0,
+            "prompt_tokens_evaluated": int(perf.n_p_eval),
             "eval_s": decode_s,
             "n_ctx": llm.n_ctx(),
         },

@@ -83,7 +83,7 @@ class Cell:
             f"[{m['role']}]\n{m['content']}" for m in self.prompt.render_chat(self.scenario)
         )
 
-    def record(self, backend_name: str, backend_version: str, rubric_version: str) -> CellRecord:
+    def record(self, backend_version: str, rubric_version: str) -> CellRecord:
         """What the journal keeps about the cell, enough to log it to MLflow without replanning."""
         return CellRecord(
             cell_id=self.cell_id,
@@ -313,7 +313,7 @@ class Collector:
         total: int,
         backend_version: str,
     ) -> int:
-        self.journal.add_cell(cell.record(self.backend.name, backend_version, self.rubric.version))
+        self.journal.add_cell(cell.record(backend_version, self.rubric.version))
         have = state.candidates.get(cell.cell_id, {})
         for index in range(cell.n_tips):
             if index in have:
@@ -350,7 +350,7 @@ class Collector:
         )
 
     def _fail(self, cell: Cell, reason: str, summary: CollectSummary, backend_version: str) -> None:
-        self.journal.add_cell(cell.record(self.backend.name, backend_version, self.rubric.version))
+        self.journal.add_cell(cell.record(backend_version, self.rubric.version))
         self.journal.add_failure(cell.cell_id, reason)
         summary.failed[cell.cell_id] = reason
         self.sender.submit(deliveries(self.journal.state(), only=[cell.cell_id]))

@@ -56,7 +56,6 @@ class Result:
     name: str
     wall_s: float
     loads: int
-    peak_resident: int
     cells: int
 
 
@@ -70,7 +69,7 @@ def run_variant(name, backend_factory, standin, client, request) -> Result:
         backend.close()
     wall = time.perf_counter() - started
     assert summary.exit_code == 0, summary.lines()
-    return Result(name, wall, len(standin.loads()) - before, 0, len(summary.finished))
+    return Result(name, wall, len(standin.loads()) - before, len(summary.finished))
 
 
 def stand_in_bench(args, client) -> None:

@@ -193,7 +193,6 @@ class CollectSummary:
     models: dict[str, ModelStats] = field(default_factory=dict)
     sync: SyncReport = field(default_factory=SyncReport)
     run_names: dict[str, str] = field(default_factory=dict)
-    backend_note: str = ""
 
     @property
     def exit_code(self) -> int:

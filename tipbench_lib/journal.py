@@ -71,11 +71,8 @@ def _drop_torn_tail(fh: BinaryIO) -> None:
     fh.seek(size - 1)
     if fh.read(1) == b"\n":
         return
-    block = min(size, 1 << 20)
-    fh.seek(size - block)
-    tail = fh.read(block)
-    cut = tail.rfind(b"\n")
-    fh.truncate(size - block + cut + 1 if cut >= 0 else (size - block if block < size else 0))
+    fh.seek(0)
+    fh.truncate(fh.read().rfind(b"\n") + 1)  # 0 when the torn line is the only one
     fh.seek(0, os.SEEK_END)
 
 

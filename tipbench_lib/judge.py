@@ -569,10 +569,6 @@ def agreement(records: Iterable[Mapping[str, Any]]) -> Any:
     return judge_agreement(judgments_frame(latest))
 
 
-def scores_from_record(record: Mapping[str, Any]) -> Scores:
-    return Scores(**{k: record[k] for k in SCORE_FIELDS}, note=record.get("note") or "")
-
-
 def record_summary(record: Mapping[str, Any]) -> str:
     """One line for a saved judgment, e.g. for the revise picker."""
     if not is_score(record):

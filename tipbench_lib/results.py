@@ -251,12 +251,3 @@ def check_columns(frame: pl.DataFrame, schema: dict[str, pl.DataType], path: Pat
 def candidates_with_cells(data: ExperimentData) -> pl.DataFrame:
     """Each candidate with its cell's model, prompt and scenario (what a judging card needs)."""
     return data.candidates.join(data.cells, on="cell_id", how="inner")
-
-
-def load_candidates(client: MlflowClient, experiment: str) -> list[dict[str, Any]]:
-    """Every candidate of the finished cells, with its cell's params and MLflow run id."""
-    data = load_experiment(client, experiment)
-    rows = candidates_with_cells(data).to_dicts()
-    for row in rows:
-        row["run_id"] = data.run_ids[row["cell_id"]]
-    return rows

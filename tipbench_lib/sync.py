@@ -77,11 +77,10 @@ class Delivery:
 
 def deliveries(state: CollectState, only: Iterable[str] | None = None) -> list[Delivery]:
     """The cells that are settled (complete or failed) and so ready for MLflow."""
-    wanted = set(only) if only is not None else None
+    ids = state.cells if only is None else [c for c in only if c in state.cells]
     out = []
-    for cell_id, cell in state.cells.items():
-        if wanted is not None and cell_id not in wanted:
-            continue
+    for cell_id in ids:
+        cell = state.cells[cell_id]
         status, reason = _desired_status(state, cell)
         if status is not None:
             out.append(Delivery(cell, tuple(state.candidate_list(cell_id)), status, reason))

@@ -5,6 +5,13 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.tipbench-installed
+# llama.cpp is built once per machine into a wheel cache shared by every checkout. Built for a
+# portable x86-64 level (AVX2, no AVX-512/AMX): a native build turns on AMX tile instructions
+# wherever the CPU reports them, and inside virtual machines that do not grant AMX to processes
+# they crash with a general-protection fault on the first decode (docs/architecture.md).
+LLAMA_CPP_VERSION := $(shell sed -n 's/.*"llama-cpp-python==\([0-9.]*\)".*/\1/p' pyproject.toml)
+WHEELS ?= $(HOME)/.cache/tipbench/wheels
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 DEMO_EXPERIMENT ?= tipbench-demo
 DEMO_OUT ?= out/demo
 
@@ -21,8 +28,12 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tipbench needs Python 3.11 or newer; set PYTHON=python3.11")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	@echo "Installing tipbench and its dependencies into $(VENV) (first time: ~10 minutes, llama-cpp-python compiles)..."
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || { \
+		echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) into $(WHEELS) (once per machine: ~7 minutes on 2 cores)..."; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip wheel --quiet --no-deps --no-cache-dir \
+			--no-binary llama-cpp-python "llama-cpp-python==$(LLAMA_CPP_VERSION)" -w $(WHEELS); }
+	@echo "Installing tipbench and its dependencies into $(VENV)..."
+	$(PY) -m pip install --quiet --find-links $(WHEELS) -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)

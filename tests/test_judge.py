@@ -141,14 +141,15 @@ def test_cards_are_blind_by_default_and_the_seed_is_recorded(
     )
     assert open_session.order != session.order, "each judge gets an own shuffle"
 
-    journal = (judgments_dir(experiment_name) / "ana.jsonl").read_text()
+    journal = session.journal.path.read_text()
+    assert session.journal.path.parent == judgments_dir(experiment_name)
     assert f'"seed":{session.seed}' in journal
     again = JudgeSession(mlflow_client, experiment_name, "ana", seed=12345)
     assert again.seed == session.seed and again.order == session.order
 
 
 def test_save_resume_revise_and_cell_metrics(mlflow_client, experiment_name, tipbench_home):
-    from tipbench_lib.judge import JudgeSession, Scores
+    from tipbench_lib.judge import JudgeSession, Scores, judge_artifact_path
 
     collected_experiment(mlflow_client, experiment_name)
     session = JudgeSession(mlflow_client, experiment_name, "ana")
@@ -172,7 +173,9 @@ def test_save_resume_revise_and_cell_metrics(mlflow_client, experiment_name, tip
     assert run.metrics["composite_mean"] == 2 + 2 + 2 + 0 - 1
     assert run.metrics["overlong_mean"] == 1.0
     assert run.tags[PENDING_TAG] == "true"
-    artifact = json.loads(mlflow_client.download_artifact(run.run_id, "judgments/ana.json"))
+    artifact = json.loads(
+        mlflow_client.download_artifact(run.run_id, judge_artifact_path("ana"))
+    )
     assert [r["relevance"] for r in artifact] == [2], "MLflow holds the latest, the journal all"
 
     for cid in resumed.by_cell[cell]:
@@ -220,6 +223,34 @@ def test_an_mlflow_outage_loses_nothing(mlflow_client, experiment_name, tipbench
     assert session.sync_pending() == ""
     run = mlflow_client.get_run(session.data.run_ids[session.candidates[cid]["cell_id"]])
     assert run.metrics["tone_mean"] == 5.0
+
+
+def test_judges_whose_ids_shared_a_file_keep_their_own_queue_seed_and_scores(
+    mlflow_client, experiment_name, tipbench_home
+):
+    """``a b``, ``a_b`` and ``a/b`` once shared one journal file and one MLflow artifact."""
+    from tipbench_lib.judge import JudgeSession, Scores, judge_seed
+    from tipbench_lib.results import load_experiment
+
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=2)
+    first = JudgeSession(mlflow_client, experiment_name, "a b")
+    for cid in first.order:
+        first.save(cid, Scores(4, 4, 4, True, False))
+    total = first.total
+    for n, judge in enumerate(("a_b", "a/b"), start=1):
+        other = JudgeSession(mlflow_client, experiment_name, judge)
+        assert other.seed == judge_seed(experiment_name, judge), "its own order, not 'a b''s"
+        assert len(other.queue()) == total and other.progress().judged == 0
+        assert other.next_card().previous is None
+        other.save(other.order[0], Scores(1, 1, 1, False, True))
+        assert len(other.queue()) == total - 1
+        assert len(first.queue()) == 0 and first.progress().judged == total
+        scores = load_experiment(mlflow_client, experiment_name).judgments
+        per_judge = dict(scores.group_by("judge_id").len().iter_rows())
+        assert per_judge["a b"] == total, f"after {judge!r} saved, MLflow lost 'a b''s scores"
+        assert per_judge == {"a b": total, **dict.fromkeys(("a_b", "a/b")[:n], 1)}
+        mine = scores.filter(scores["judge_id"] == "a b")
+        assert set(mine["relevance"].to_list()) == {4}, "no score of another judge under 'a b'"
 
 
 def test_empty_judge_id_and_bad_scores_are_refused(mlflow_client, experiment_name, tipbench_home):

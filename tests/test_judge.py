@@ -173,9 +173,7 @@ def test_save_resume_revise_and_cell_metrics(mlflow_client, experiment_name, tip
     assert run.metrics["composite_mean"] == 2 + 2 + 2 + 0 - 1
     assert run.metrics["overlong_mean"] == 1.0
     assert run.tags[PENDING_TAG] == "true"
-    artifact = json.loads(
-        mlflow_client.download_artifact(run.run_id, judge_artifact_path("ana"))
-    )
+    artifact = json.loads(mlflow_client.download_artifact(run.run_id, judge_artifact_path("ana")))
     assert [r["relevance"] for r in artifact] == [2], "MLflow holds the latest, the journal all"
 
     for cid in resumed.by_cell[cell]:

@@ -251,6 +251,24 @@ def test_judges_whose_ids_shared_a_file_keep_their_own_queue_seed_and_scores(
         assert set(mine["relevance"].to_list()) == {4}, "no score of another judge under 'a b'"
 
 
+def test_a_record_of_another_judge_in_a_judge_file_is_never_counted(tipbench_home):
+    from tipbench_lib.journal import Journal, JournalWarning
+    from tipbench_lib.judge import QUEUE, JudgeJournal, local_judgments
+
+    journal = JudgeJournal("exp", "a b")
+    base = {"type": "judgment", "cell_id": "c", "status": "ok", "relevance": 4}
+    journal.append({**base, "candidate_id": "x", "judge_id": "a b", "created_at": "2025-01-01"})
+    stray = Journal(journal.path)  # a hand copy of another judge's lines into this file
+    stray.append({"type": QUEUE, "judge_id": "a_b", "seed": 5})
+    stray.append({**base, "candidate_id": "y", "judge_id": "a_b", "created_at": "2025-01-02"})
+    with pytest.warns(JournalWarning, match="2 of 'a_b'"):
+        assert set(journal.latest()) == {"x"}
+    with pytest.warns(JournalWarning):
+        assert journal.queue_seed(42) == 42, "another judge's seed is not this judge's order"
+    with pytest.warns(JournalWarning, match="does not match the file name"):
+        assert [r["candidate_id"] for r in local_judgments("exp")] == ["x"]
+
+
 def test_empty_judge_id_and_bad_scores_are_refused(mlflow_client, experiment_name, tipbench_home):
     from tipbench_lib.errors import JudgingError
     from tipbench_lib.judge import JudgeSession, Scores

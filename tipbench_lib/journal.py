@@ -188,7 +188,8 @@ def own_records(
     ``owner`` is the value itself, or a test of it when a file is keyed to a name it cannot spell
     out. A keyed file can only hold another owner's record after a hash collision or a hand edit;
     using it would mix two experiments (or judges), so it is left alone and named instead. A
-    record without the field is the owner's: only an adopted old-layout record can lack it.
+    record without the field is the owner's: only an old-layout file moved here by hand has such
+    records, and whoever moved it vouched for them.
     """
     owns = owner if callable(owner) else (lambda value: value == owner)
     foreign: dict[str, int] = {}

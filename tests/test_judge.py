@@ -251,6 +251,26 @@ def test_judges_whose_ids_shared_a_file_keep_their_own_queue_seed_and_scores(
         assert set(mine["relevance"].to_list()) == {4}, "no score of another judge under 'a b'"
 
 
+def test_a_last_score_without_its_newline_survives_the_next_save_and_reaches_mlflow(
+    mlflow_client, experiment_name, tipbench_home
+):
+    from tipbench_lib.judge import JudgeSession, Scores
+
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
+    session = JudgeSession(mlflow_client, experiment_name, "ana")
+    first, second = session.order[:2]
+    session.save(first, Scores(5, 5, 5, True, False))
+    path = session.journal.path
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))  # e.g. a copy that dropped the newline
+    assert first in session.done_ids(), "the reader counts the newline-less record"
+    session.save(second, Scores(2, 2, 2, True, False))
+    assert {first, second} <= session.done_ids(), "the next save must not delete it"
+    cell = session.candidates[first]["cell_id"]
+    run = mlflow_client.get_run(session.data.run_ids[cell])
+    assert run.metrics["judged_count"] == 2.0
+    assert run.metrics["relevance_mean"] == (5 + 2) / 2
+
+
 def test_a_record_of_another_judge_in_a_judge_file_is_never_counted(tipbench_home):
     from tipbench_lib.journal import Journal, JournalWarning
     from tipbench_lib.judge import QUEUE, JudgeJournal, local_judgments

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tipbench_lib.errors import TipbenchError
-from tipbench_lib.journal import Journal, exclusive_lock, experiment_dir
+from tipbench_lib.journal import (
+    Journal,
+    JournalWarning,
+    create_journal,
+    exclusive_lock,
+    experiment_dir,
+    name_key,
+    own_records,
+)
 
 
 def test_records_round_trip_in_order(tmp_path):
@@ -46,6 +56,86 @@ def test_a_second_holder_of_the_lock_is_refused_with_a_message(tmp_path):
         pass
 
 
-def test_experiment_names_become_safe_folder_names(tmp_path):
-    assert experiment_dir("a/b c", tmp_path).name == "a_b_c"
-    assert experiment_dir("../..", tmp_path).parent == tmp_path / "journal"
+def test_a_complete_last_line_without_its_newline_is_kept_by_the_next_append(tmp_path):
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b'{"i": 0}\n{"i": 1}')  # a hand edit or a copy that dropped the newline
+    journal = Journal(path)
+    assert [r["i"] for r in journal.records()] == [0, 1], "the reader counts the last record"
+    journal.append({"i": 2})
+    assert [r["i"] for r in journal.records()] == [0, 1, 2], "so the writer must keep it"
+    assert path.read_bytes() == b'{"i": 0}\n{"i": 1}\n{"i":2}\n'
+
+
+def test_a_torn_only_line_is_cut_and_a_lone_complete_one_is_kept(tmp_path):
+    torn, whole = tmp_path / "torn.jsonl", tmp_path / "whole.jsonl"
+    torn.write_bytes(b'{"i": 0, "te')
+    whole.write_bytes(b'{"i": 0}')
+    for path in (torn, whole):
+        Journal(path).append({"i": 9})
+    assert [r["i"] for r in Journal(torn).records()] == [9]
+    assert [r["i"] for r in Journal(whole).records()] == [0, 9]
+
+
+def test_a_json_value_that_is_not_a_record_is_damage_not_a_record(tmp_path):
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"i": 0}\n[1, 2]\n{"i": 2}\n', encoding="utf-8")
+    with pytest.raises(TipbenchError, match="line 2"):
+        list(Journal(path).records())
+
+
+def _fsynced_paths(monkeypatch) -> list[str]:
+    """Record the path behind every fsynced descriptor (Linux names them in /proc/self/fd)."""
+    seen: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        seen.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    return seen
+
+
+def test_creating_a_journal_file_fsyncs_the_folders_that_name_it(tmp_path, monkeypatch):
+    seen = _fsynced_paths(monkeypatch)
+    path = tmp_path / "journal" / "exp" / "judgments" / "ana.jsonl"
+    Journal(path).append({"i": 0})
+    assert str(path) in seen
+    for folder in (path.parent, path.parent.parent, tmp_path / "journal", tmp_path):
+        assert str(folder) in seen, f"{folder} holds a new entry but was not fsynced"
+    seen.clear()
+    Journal(path).append({"i": 1})
+    assert seen == [str(path)], "a plain append costs one fsync, as before"
+
+
+def test_names_that_shared_a_folder_get_their_own_and_stay_readable(tmp_path):
+    names = ["a b", "a_b", "a/b", "実験", "テスト", "Lab", "lab", "../..", "experiment"]
+    folders = [experiment_dir(name, tmp_path) for name in names]
+    assert len({f.name.lower() for f in folders}) == len(names), "even on case-blind disks"
+    assert all(f.parent == tmp_path / "journal" for f in folders)
+    assert folders[0].name.startswith("a_b-") and folders[3].name.startswith("実験-")
+    assert experiment_dir("a b", tmp_path) == folders[0], "the same name finds its folder again"
+
+
+def test_name_keys_fit_a_file_name_whatever_the_name(tmp_path):
+    for name in ("x" * 300, "実" * 300, "/" * 50, " "):
+        key = name_key(name, "experiment")
+        assert len(key.encode("utf-8")) <= 255 and "/" not in key and key.strip() == key
+
+
+def test_a_journal_is_created_whole_or_not_at_all(tmp_path):
+    path = tmp_path / "new" / "collect.jsonl"
+    assert create_journal(path, [{"i": 0}, {"i": 1}])
+    assert not create_journal(path, [{"i": 9}]), "an existing journal is never replaced"
+    assert [r["i"] for r in Journal(path).records()] == [0, 1]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["collect.jsonl"], "no spare left"
+
+
+def test_records_of_another_owner_are_skipped_with_a_warning(tmp_path):
+    journal = Journal(tmp_path / "j.jsonl")
+    for owner in ("a b", "a_b", "a b"):
+        journal.append({"experiment": owner})
+    journal.append({"no_owner_field": True})
+    with pytest.warns(JournalWarning, match="1 of 'a_b'"):
+        kept = list(own_records(journal, "experiment", "a b"))
+    assert [r.get("experiment") for r in kept] == ["a b", "a b", None]

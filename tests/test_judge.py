@@ -141,14 +141,15 @@ def test_cards_are_blind_by_default_and_the_seed_is_recorded(
     )
     assert open_session.order != session.order, "each judge gets an own shuffle"
 
-    journal = (judgments_dir(experiment_name) / "ana.jsonl").read_text()
+    journal = session.journal.path.read_text()
+    assert session.journal.path.parent == judgments_dir(experiment_name)
     assert f'"seed":{session.seed}' in journal
     again = JudgeSession(mlflow_client, experiment_name, "ana", seed=12345)
     assert again.seed == session.seed and again.order == session.order
 
 
 def test_save_resume_revise_and_cell_metrics(mlflow_client, experiment_name, tipbench_home):
-    from tipbench_lib.judge import JudgeSession, Scores
+    from tipbench_lib.judge import JudgeSession, Scores, judge_artifact_path
 
     collected_experiment(mlflow_client, experiment_name)
     session = JudgeSession(mlflow_client, experiment_name, "ana")
@@ -172,7 +173,7 @@ def test_save_resume_revise_and_cell_metrics(mlflow_client, experiment_name, tip
     assert run.metrics["composite_mean"] == 2 + 2 + 2 + 0 - 1
     assert run.metrics["overlong_mean"] == 1.0
     assert run.tags[PENDING_TAG] == "true"
-    artifact = json.loads(mlflow_client.download_artifact(run.run_id, "judgments/ana.json"))
+    artifact = json.loads(mlflow_client.download_artifact(run.run_id, judge_artifact_path("ana")))
     assert [r["relevance"] for r in artifact] == [2], "MLflow holds the latest, the journal all"
 
     for cid in resumed.by_cell[cell]:
@@ -220,6 +221,72 @@ def test_an_mlflow_outage_loses_nothing(mlflow_client, experiment_name, tipbench
     assert session.sync_pending() == ""
     run = mlflow_client.get_run(session.data.run_ids[session.candidates[cid]["cell_id"]])
     assert run.metrics["tone_mean"] == 5.0
+
+
+def test_judges_whose_ids_shared_a_file_keep_their_own_queue_seed_and_scores(
+    mlflow_client, experiment_name, tipbench_home
+):
+    """``a b``, ``a_b`` and ``a/b`` once shared one journal file and one MLflow artifact."""
+    from tipbench_lib.judge import JudgeSession, Scores, judge_seed
+    from tipbench_lib.results import load_experiment
+
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=2)
+    first = JudgeSession(mlflow_client, experiment_name, "a b")
+    for cid in first.order:
+        first.save(cid, Scores(4, 4, 4, True, False))
+    total = first.total
+    for n, judge in enumerate(("a_b", "a/b"), start=1):
+        other = JudgeSession(mlflow_client, experiment_name, judge)
+        assert other.seed == judge_seed(experiment_name, judge), "its own order, not 'a b''s"
+        assert len(other.queue()) == total and other.progress().judged == 0
+        assert other.next_card().previous is None
+        other.save(other.order[0], Scores(1, 1, 1, False, True))
+        assert len(other.queue()) == total - 1
+        assert len(first.queue()) == 0 and first.progress().judged == total
+        scores = load_experiment(mlflow_client, experiment_name).judgments
+        per_judge = dict(scores.group_by("judge_id").len().iter_rows())
+        assert per_judge["a b"] == total, f"after {judge!r} saved, MLflow lost 'a b''s scores"
+        assert per_judge == {"a b": total, **dict.fromkeys(("a_b", "a/b")[:n], 1)}
+        mine = scores.filter(scores["judge_id"] == "a b")
+        assert set(mine["relevance"].to_list()) == {4}, "no score of another judge under 'a b'"
+
+
+def test_a_last_score_without_its_newline_survives_the_next_save_and_reaches_mlflow(
+    mlflow_client, experiment_name, tipbench_home
+):
+    from tipbench_lib.judge import JudgeSession, Scores
+
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
+    session = JudgeSession(mlflow_client, experiment_name, "ana")
+    first, second = session.order[:2]
+    session.save(first, Scores(5, 5, 5, True, False))
+    path = session.journal.path
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))  # e.g. a copy that dropped the newline
+    assert first in session.done_ids(), "the reader counts the newline-less record"
+    session.save(second, Scores(2, 2, 2, True, False))
+    assert {first, second} <= session.done_ids(), "the next save must not delete it"
+    cell = session.candidates[first]["cell_id"]
+    run = mlflow_client.get_run(session.data.run_ids[cell])
+    assert run.metrics["judged_count"] == 2.0
+    assert run.metrics["relevance_mean"] == (5 + 2) / 2
+
+
+def test_a_record_of_another_judge_in_a_judge_file_is_never_counted(tipbench_home):
+    from tipbench_lib.journal import Journal, JournalWarning
+    from tipbench_lib.judge import QUEUE, JudgeJournal, local_judgments
+
+    journal = JudgeJournal("exp", "a b")
+    base = {"type": "judgment", "cell_id": "c", "status": "ok", "relevance": 4}
+    journal.append({**base, "candidate_id": "x", "judge_id": "a b", "created_at": "2025-01-01"})
+    stray = Journal(journal.path)  # a hand copy of another judge's lines into this file
+    stray.append({"type": QUEUE, "judge_id": "a_b", "seed": 5})
+    stray.append({**base, "candidate_id": "y", "judge_id": "a_b", "created_at": "2025-01-02"})
+    with pytest.warns(JournalWarning, match="2 of 'a_b'"):
+        assert set(journal.latest()) == {"x"}
+    with pytest.warns(JournalWarning):
+        assert journal.queue_seed(42) == 42, "another judge's seed is not this judge's order"
+    with pytest.warns(JournalWarning, match="does not match the file name"):
+        assert [r["candidate_id"] for r in local_judgments("exp")] == ["x"]
 
 
 def test_empty_judge_id_and_bad_scores_are_refused(mlflow_client, experiment_name, tipbench_home):

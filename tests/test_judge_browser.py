@@ -118,7 +118,9 @@ def submit_and_wait(
 
 
 def judgments_in_mlflow(client: object, run_id: str, judge_id: str) -> list[dict]:
-    return json.loads(client.download_artifact(run_id, f"judgments/{judge_id}.json"))
+    from tipbench_lib.judge import judge_artifact_path
+
+    return json.loads(client.download_artifact(run_id, judge_artifact_path(judge_id)))
 
 
 @pytest.mark.browser

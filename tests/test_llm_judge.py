@@ -38,13 +38,13 @@ def _run(client, experiment, model, *extra):
 
 
 def _llm_records(client, experiment, judge_id):
+    from tipbench_lib.judge import judge_artifact_path
     from tipbench_lib.results import load_experiment
 
     data = load_experiment(client, experiment)
     records = []
     for run_id in data.run_ids.values():
-        path = f"judgments/{judge_id.replace(':', '_')}.json"
-        records += json.loads(client.download_artifact(run_id, path))
+        records += json.loads(client.download_artifact(run_id, judge_artifact_path(judge_id)))
     return data, records
 
 

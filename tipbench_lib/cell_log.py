@@ -14,7 +14,8 @@ from typing import Any
 
 from tipbench_lib.backends.base import Generation
 from tipbench_lib.hashing import content_hash
-from tipbench_lib.journal import Journal, experiment_dir
+from tipbench_lib.journal import Journal, experiment_dir, legacy_experiment_dir, own_records
+from tipbench_lib.journal_legacy import adopt_collect
 
 
 @dataclass(frozen=True)
@@ -85,15 +86,18 @@ def candidate_record(
 
 
 class CollectJournal:
-    """``<home>/journal/<experiment>/collect.jsonl``, with its state kept in step in memory.
+    """``<home>/journal/<slug>-<hash>/collect.jsonl``, with its state kept in step in memory.
 
     The file is read once; every append updates the in-memory state too, so a long grid never
-    rereads its own journal.
+    rereads its own journal. Every record carries its experiment and only this experiment's
+    records make the state, so nothing of another experiment can be skipped or delivered here.
     """
 
     def __init__(self, experiment: str, home: Path | None = None) -> None:
+        self.experiment = experiment
         self.dir = experiment_dir(experiment, home)
         self.journal = Journal(self.dir / "collect.jsonl")
+        self.legacy_path = legacy_experiment_dir(experiment, home) / "collect.jsonl"
         self._state: CollectState | None = None
 
     @property
@@ -102,14 +106,17 @@ class CollectJournal:
 
     def state(self) -> CollectState:
         if self._state is None:
+            adopt_collect(self.experiment, self.legacy_path, self.journal.path)
             self._state = CollectState()
-            for rec in self.journal.records():
+            for rec in own_records(self.journal, "experiment", self.experiment):
                 _apply(self._state, rec)
         return self._state
 
     def _append(self, record: dict[str, Any]) -> None:
+        state = self.state()  # adopts an old-layout journal before the first new line
+        record = {"type": record["type"], "experiment": self.experiment, **record}
         self.journal.append(record)
-        _apply(self.state(), record)
+        _apply(state, record)
 
     def add_cell(self, cell: CellRecord) -> None:
         """Record a cell once; a cell already journalled with the same content is not repeated."""
@@ -134,7 +141,7 @@ def _apply(state: CollectState, rec: dict[str, Any]) -> None:
         fields = {k: rec[k] for k in ("cell_id", "run_name", "n_tips", "prompt_text", "params")}
         state.cells[rec["cell_id"]] = CellRecord(**fields)
     elif kind == "candidate":
-        body = {k: v for k, v in rec.items() if k != "type"}
+        body = {k: v for k, v in rec.items() if k not in ("type", "experiment")}
         state.candidates.setdefault(rec["cell_id"], {}).setdefault(rec["sample_index"], body)
     elif kind == "failure":
         state.failures[rec["cell_id"]] = rec["reason"]

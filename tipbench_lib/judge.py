@@ -1,20 +1,21 @@
 """The judge phase: each judge's blind queue, journal-first saving, the cell run's MLflow update.
 
 Judging is where people spend their time, so nothing here may lose a score: a save appends to the
-judge's own fsynced journal (``<experiment>/judgments/<judge>.jsonl``) before MLflow is touched,
+judge's own fsynced journal (``journal/<experiment key>/judgments/<judge key>.jsonl``, keys from
+:func:`journal.name_key`, so judges ``a b`` and ``a_b`` never share one) before MLflow is touched,
 and everything a card shows (done or not, the previous scores) is read back from that file, never
 from widget state. One file per judge because ``marimo run`` gives every browser its own kernel:
 two judges never write the same file. The journal keeps every record; the latest one per
-(candidate, judge) counts, so revising a score is just saving again.
+(candidate, judge) counts, so revising a score is just saving again. Every read also checks the
+``judge_id`` each record carries, so a record of another judge is never counted as this judge's.
 """
 
 from __future__ import annotations
 
 import json
 import random
-import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,14 @@ from typing import Any
 from tipbench_lib.cell_log import now_iso
 from tipbench_lib.errors import JudgingError, TrackingError
 from tipbench_lib.hashing import content_hash
-from tipbench_lib.journal import Journal, experiment_dir
+from tipbench_lib.journal import (
+    Journal,
+    experiment_dir,
+    legacy_experiment_dir,
+    name_key,
+    own_records,
+)
+from tipbench_lib.journal_legacy import adopt_judgments
 from tipbench_lib.schema import DIMENSIONS, JUDGE_KINDS
 from tipbench_lib.sync import PENDING_TAG
 
@@ -70,15 +78,42 @@ class Scores:
             raise JudgingError("; ".join(problems) + "; correct the scores and save again")
 
 
-def safe_judge_id(judge_id: str) -> str:
-    """The judge id as a file name; refuses an empty id because scores must have an owner."""
+def check_judge_id(judge_id: str) -> str:
+    """The judge id as scores record it; refuses an empty id because scores must have an owner."""
     if not isinstance(judge_id, str) or not judge_id.strip():
         raise JudgingError("a judge id is needed (e.g. your initials) so scores have an owner")
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", judge_id.strip()).strip("._") or "judge"
+    return judge_id.strip()
+
+
+def judge_key(judge_id: str) -> str:
+    """The judge's file name stem (journal and MLflow artifact): unique to the exact id."""
+    return name_key(check_judge_id(judge_id), "judge")
+
+
+def judge_artifact_path(judge_id: str) -> str:
+    """Where a cell run keeps this judge's latest judgments in MLflow."""
+    return f"judgments/{judge_key(judge_id)}.json"
 
 
 def judgments_dir(experiment: str, home: Path | None = None) -> Path:
     return experiment_dir(experiment, home) / "judgments"
+
+
+def adopt_legacy_judgments(
+    experiment: str, cell_ids: Collection[str], home: Path | None = None
+) -> None:
+    """Take this experiment's judgments out of the old layout's shared folder, once.
+
+    See :mod:`tipbench_lib.journal_legacy`: a judgment moves to the keyed journal of exactly the
+    judge id it carries, and only when its cell is one of this experiment's runs.
+    """
+    folder = judgments_dir(experiment, home)
+    adopt_judgments(
+        legacy_experiment_dir(experiment, home) / "judgments",
+        folder,
+        cell_ids,
+        lambda judge: folder / f"{judge_key(judge)}.jsonl",
+    )
 
 
 def judgment_record(
@@ -166,7 +201,7 @@ class JudgeJournal:
 
     def __init__(self, experiment: str, judge_id: str, home: Path | None = None) -> None:
         self.judge_id = judge_id
-        self.path = judgments_dir(experiment, home) / f"{safe_judge_id(judge_id)}.jsonl"
+        self.path = judgments_dir(experiment, home) / f"{judge_key(judge_id)}.jsonl"
         self._journal = Journal(self.path)
 
     def append(self, record: Mapping[str, Any]) -> None:
@@ -180,9 +215,12 @@ class JudgeJournal:
         for record in records:
             self.append(record)
 
+    def _records(self) -> list[dict[str, Any]]:
+        return list(own_records(self._journal, "judge_id", self.judge_id))
+
     def judgments(self) -> list[dict[str, Any]]:
-        """Every judgment ever saved, revisions included, in the order written."""
-        return [r for r in self._journal.records() if r.get("type") == JUDGMENT]
+        """Every judgment this judge ever saved, revisions included, in the order written."""
+        return [r for r in self._records() if r.get("type") == JUDGMENT]
 
     def latest(self) -> dict[str, dict[str, Any]]:
         """candidate_id → the record that counts for this judge."""
@@ -193,7 +231,7 @@ class JudgeJournal:
 
     def queue_seed(self, default: int) -> int:
         """The seed this judge's order was shuffled with: recorded once, reused on every resume."""
-        for rec in self._journal.records():
+        for rec in self._records():
             if rec.get("type") == QUEUE:
                 return int(rec["seed"])
         self._journal.append(
@@ -203,12 +241,25 @@ class JudgeJournal:
 
 
 def local_judgments(experiment: str, home: Path | None = None) -> list[dict[str, Any]]:
-    """Every judge's journalled judgments on this machine (all kernels, the LLM judge, imports)."""
+    """Every judge's journalled judgments on this machine (all kernels, the LLM judge, imports).
+
+    A file counts only for the judge its name is keyed to; a record of any other judge in it is
+    left out with a warning.
+    """
     folder = judgments_dir(experiment, home)
     records: list[dict[str, Any]] = []
     for path in sorted(folder.glob("*.jsonl")) if folder.exists() else []:
-        records.extend(r for r in Journal(path).records() if r.get("type") == JUDGMENT)
+        records.extend(
+            r
+            for r in own_records(Journal(path), "judge_id", _keyed_to(path.stem))
+            if r.get("type") == JUDGMENT
+        )
     return records
+
+
+def _keyed_to(stem: str) -> Callable[[Any], bool]:
+    """Whether a record's judge id is the one a journal file's name was made from."""
+    return lambda judge: isinstance(judge, str) and bool(judge.strip()) and judge_key(judge) == stem
 
 
 # -- the queue ------------------------------------------------------------------------------------
@@ -401,7 +452,7 @@ class JudgeSession:
         from tipbench_lib.results import candidates_with_cells, load_experiment
         from tipbench_lib.rubric import load_rubric
 
-        safe_judge_id(judge_id)
+        check_judge_id(judge_id)
         if required_judges < 1:
             raise JudgingError(f"required judges must be at least 1, got {required_judges}")
         self.client = client
@@ -423,6 +474,7 @@ class JudgeSession:
         self.by_cell: dict[str, list[str]] = defaultdict(list)
         for row in rows:
             self.by_cell[row["cell_id"]].append(row["candidate_id"])
+        adopt_legacy_judgments(experiment, set(self.by_cell) | set(self.data.run_ids), home)
         self.journal = JudgeJournal(experiment, self.judge_id, home)
         default_seed = judge_seed(experiment, self.judge_id) if seed is None else seed
         # Only a person works through the queue; an import or LLM run must not write to disk here.
@@ -543,7 +595,7 @@ class JudgeSession:
         artifact = [{k: v for k, v in r.items() if k != "type"} for r in mine]
         self.client.log_artifact(
             run_id,
-            f"judgments/{safe_judge_id(self.judge_id)}.json",
+            judge_artifact_path(self.judge_id),
             json.dumps(artifact, ensure_ascii=False, indent=1),
         )
         known = [r for r in self.remote if r["candidate_id"] in set(ids)]

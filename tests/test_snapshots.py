@@ -169,7 +169,8 @@ def test_partly_missing_integer_scores_written_as_floats_load(
     data = read_snapshot(snap)
     assert data.judgments.schema["relevance"] == pl.Int64
     assert data.judgments["relevance"][0] is None
-    assert data.judgments["relevance"][1:].to_list() == original.judgments["relevance"][1:].to_list()
+    loaded, expected = data.judgments["relevance"], original.judgments["relevance"]
+    assert loaded[1:].to_list() == expected[1:].to_list()
 
 
 def test_times_are_the_same_instants_in_utc(snap: Path, original: ExperimentData) -> None:

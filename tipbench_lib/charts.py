@@ -570,3 +570,90 @@ def judge_agreement(agreement: pl.DataFrame) -> AnyChart:
         width=WIDTH,
         height=alt.Step(30),
     )
+
+
+POOLED_JUDGES = "all judges (mean)"
+"""How the pooled rows of the length-adjusted view are labelled in place of a judge id."""
+
+
+def length_adjusted(cells: pl.DataFrame) -> AnyChart:
+    """Each cell's raw composite and its length-adjusted composite, joined as a dumbbell.
+
+    One row per cell, one dumbbell per judge (and one for the judges pooled, in black), so a
+    reader sees at a glance which cells owe their place to long tips: their filled dot (the
+    adjusted score) sits left of the open one (the raw score). Fed by
+    ``stats.length_adjusted(...).cells``; cells are ordered by the pooled adjusted composite.
+    """
+    cols = [
+        "judge_id",
+        "pooled",
+        "model",
+        "prompt_version",
+        "composite_raw",
+        "composite_adjusted",
+        "adjustment",
+    ]
+    extra = [c for c in ("mean_chars", "n_tips", "rank_raw", "rank_adjusted") if c in cells.columns]
+    _require(cells, cols, "length-adjusted composite")
+    title = "Composite with the length effect removed"
+    frame = cells.filter(pl.col("composite_adjusted").is_not_null())
+    if frame.height == 0:
+        return placeholder(
+            title, "No judge's length slope could be estimated (see the slopes table)."
+        )
+    frame = _with_label(frame.select(cols + extra)).with_columns(
+        pl.when(pl.col("pooled"))
+        .then(pl.lit(POOLED_JUDGES))
+        .otherwise(pl.col("judge_id"))
+        .alias("judge")
+    )
+    judges = sorted(frame.filter(~pl.col("pooled"))["judge"].unique().to_list())
+    domain = [POOLED_JUDGES, *judges] if frame["pooled"].any() else judges
+    colours = (["#000000"] if domain[:1] == [POOLED_JUDGES] else []) + [
+        c for c in OKABE_ITO if c != "#000000"
+    ]
+    order_source = frame.filter(pl.col("pooled")) if frame["pooled"].any() else frame
+    order = _cell_order(
+        order_source.group_by("cell").agg(pl.col("composite_adjusted").mean()),
+        "composite_adjusted",
+    )
+    base = alt.Chart(_values(frame, frame.columns)).encode(
+        y=alt.Y("cell:N", title="Model · prompt", sort=order),
+        yOffset=alt.YOffset("judge:N", sort=domain),
+        color=alt.Color(
+            "judge:N",
+            title="Judge",
+            scale=alt.Scale(domain=domain, range=colours[: len(domain)]),
+            sort=domain,
+        ),
+        tooltip=[
+            alt.Tooltip("cell:N", title="Cell"),
+            alt.Tooltip("judge:N", title="Judge"),
+            alt.Tooltip("composite_raw:Q", title="Raw composite", format=".2f"),
+            alt.Tooltip("composite_adjusted:Q", title="Length-adjusted", format=".2f"),
+            alt.Tooltip("adjustment:Q", title="Adjustment", format="+.2f"),
+        ]
+        + [alt.Tooltip(f"{c}:Q", title=c.replace("_", " "), format=".0f") for c in extra],
+    )
+    x_title = "Mean composite: open = raw, filled = at the mean tip length"
+    scale = alt.Scale(zero=False)
+    bars = base.mark_rule(strokeWidth=2, opacity=0.6).encode(
+        x=alt.X("composite_raw:Q", title=x_title, scale=scale), x2="composite_adjusted:Q"
+    )
+    raw = base.mark_point(filled=False, size=60).encode(x=alt.X("composite_raw:Q", scale=scale))
+    adjusted = base.mark_point(filled=True, size=60).encode(
+        x=alt.X("composite_adjusted:Q", scale=scale)
+    )
+    return alt.layer(bars, raw, adjusted).properties(
+        title=alt.TitleParams(
+            text=title,
+            subtitle=[
+                "Per judge: a cell's mean composite, raw (open) and with the judge's",
+                "verbosity slope removed at the mean tip length (filled).",
+                "A filled dot left of the open one: long tips lifted the cell.",
+            ],
+            anchor="start",
+        ),
+        width=WIDTH,
+        height=alt.Step(max(6, 30 // len(domain))),  # per judge: one row per cell holds all
+    )

@@ -411,17 +411,21 @@ def _spawn_keeper(home: Path, lock: _HomeLock, port: int | None) -> subprocess.P
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(PACKAGE_ROOT.parent), env.get("PYTHONPATH", "")) if p
     )
-    with (home / LOG_NAME).open("ab") as log_file:
-        keeper = subprocess.Popen(
-            command,
-            cwd=home,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            pass_fds=(lock.fd,),
-            start_new_session=True,
-        )
+    try:
+        with (home / LOG_NAME).open("ab") as log_file:
+            keeper = subprocess.Popen(
+                command,
+                cwd=home,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                pass_fds=(lock.fd,),
+                start_new_session=True,
+            )
+    except OSError as exc:
+        lock.release()  # else no other process could start one until this one ends
+        raise TrackingError(f"cannot start the embedded mlflow server's keeper: {exc}") from exc
     lock.hand_over()
     log.info("started a keeper (pid %d) for the embedded mlflow server of %s", keeper.pid, home)
     return keeper

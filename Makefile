@@ -15,12 +15,21 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 DEMO_EXPERIMENT ?= tipbench-demo
 DEMO_OUT ?= out/demo
 
-.PHONY: help install test demo mlflow-ui lint bench clean
+# The apps (make judge / compare-app / collect-app) listen on APP_HOST:APP_PORT behind a token.
+APP_HOST ?= 127.0.0.1
+APP_PORT ?= 2718
+TOKEN_FILE ?=
+
+.PHONY: help install test demo mlflow-ui judge compare-app collect-app lint bench clean
 
 help:
 	@echo "make demo       collect with the embedded models, LLM-judge, compare, write report.html"
 	@echo "make test       run the test suite (real MLflow server, real embedded models)"
 	@echo "make mlflow-ui  keep tipbench's MLflow server running to browse its UI"
+	@echo "make judge EXPERIMENT=name [JUDGE=id]   the judging app, behind a token (prints its URL)"
+	@echo "make compare-app [EXPERIMENT=name]      the compare app, behind a token"
+	@echo "make collect-app                        the collect app, behind a token"
+	@echo "  (APP_HOST=127.0.0.1 APP_PORT=2718 TOKEN_FILE=<file holding a token> to change)"
 	@echo "make lint       ruff"
 	@echo "make bench      run the benchmarks in bench/"
 
@@ -46,6 +55,26 @@ demo: $(STAMP)
 
 mlflow-ui: $(STAMP)
 	$(PY) -m tipbench_lib.tracking.server --port 5000
+
+# Every app gets a token: a fresh random one, or the first line of TOKEN_FILE. It reaches marimo on
+# stdin (never on a command line, which every local user can read with ps) and marimo prints the
+# URL holding it once. Anyone who can reach APP_HOST:APP_PORT and holds the token can use the app.
+define run_app
+	@{ if [ -n "$(TOKEN_FILE)" ]; then head -n 1 "$(TOKEN_FILE)"; \
+	   else $(PY) -c 'import secrets; print(secrets.token_urlsafe(24))'; fi; } | \
+	$(VENV)/bin/marimo run $(1) --headless --host $(APP_HOST) --port $(APP_PORT) \
+		--token-password-file - -- $(2)
+endef
+
+judge: $(STAMP)
+	@test -n "$(EXPERIMENT)" || { echo "usage: make judge EXPERIMENT=name [JUDGE=id]" >&2; exit 2; }
+	$(call run_app,notebooks/judge.py,--experiment '$(EXPERIMENT)' $(if $(JUDGE),--judge-id '$(JUDGE)'))
+
+compare-app: $(STAMP)
+	$(call run_app,notebooks/compare.py,$(if $(EXPERIMENT),--experiment '$(EXPERIMENT)'))
+
+collect-app: $(STAMP)
+	$(call run_app,notebooks/collect.py,)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

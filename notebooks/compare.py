@@ -11,10 +11,10 @@ def _():
 
     import marimo as mo
 
-    from tipbench_lib import charts, compare_run, notebook, stats
+    from tipbench_lib import charts, compare_run, escaping, notebook, report_folder, stats
 
     is_script = notebook.is_script()
-    return Path, charts, compare_run, is_script, mo, notebook, stats, sys
+    return Path, charts, compare_run, escaping, is_script, mo, notebook, report_folder, stats, sys
 
 
 @app.cell
@@ -96,7 +96,7 @@ def _(alpha, baseline, compare_run, data, judges, models, prompts, scenarios):
 
 
 @app.cell
-def _(analysis, baseline, mo, stats):
+def _(analysis, baseline, escaping, mo, stats):
     _rows = analysis.comparisons
     _base = baseline.value or tuple(
         analysis.leaderboard.row(0, named=True)[k] for k in ("model", "prompt_version")
@@ -106,25 +106,26 @@ def _(analysis, baseline, mo, stats):
         | ((_rows["b_model"] == _base[0]) & (_rows["b_prompt"] == _base[1]))
     )
     _best = analysis.leaderboard.row(0, named=True)
+    _md = escaping.md_text
     mo.md(
-        f"## Verdicts\n**Best cell:** {_best['model']} · {_best['prompt_version']} — composite "
+        f"## Verdicts\n**Best cell:** {_md(_best['model'])} · {_md(_best['prompt_version'])} — composite "
         f"{_best['composite_mean']:.2f} (95% CI {_best['composite_lo']:.2f}–{_best['composite_hi']:.2f}) "
         f"over {_best['n_scenarios']} scenarios, {_best['n_candidates']} tips.\n\n"
-        + "\n".join(f"- {stats.sentence(r)}" for r in _against.iter_rows(named=True))
+        + "\n".join(f"- {_md(stats.sentence(r))}" for r in _against.iter_rows(named=True))
     )
     return
 
 
 @app.cell
-def _(analysis, compare_run, mo):
+def _(analysis, compare_run, mo, notebook):
     mo.vstack(
         [
             mo.md("## Leaderboard"),
-            mo.ui.table(
+            notebook.text_table(
                 compare_run.for_display(analysis.leaderboard), selection=None, page_size=20
             ),
             mo.md("## All pairwise comparisons"),
-            mo.ui.table(
+            notebook.text_table(
                 compare_run.for_display(analysis.comparisons, 3), selection=None, page_size=15
             ),
         ]
@@ -161,38 +162,61 @@ def _(analysis, baseline, charts, mo):
 
 
 @app.cell
-def _(chosen, mo):
+def _(chosen, escaping, mo):
     _prov = chosen.provenance
+    _md = escaping.md_text
     _judges = "\n".join(
-        f"- `{jid}` ({info.get('kind')}{', ' + info['model'] if info.get('model') else ''}): "
-        f"{info.get('ok', 0)} judgments"
-        + (f", {info['failed']} failed" if info.get("failed") else "")
+        f"- <code>{_md(jid)}</code> ({_md(info.get('kind'))}"
+        f"{', ' + _md(info['model']) if info.get('model') else ''}): "
+        f"{_md(info.get('ok', 0))} judgments"
+        + (f", {_md(info['failed'])} failed" if info.get("failed") else "")
         for jid, info in (_prov.get("judges") or {}).items()
     )
     mo.md(
-        f"## Provenance\nExperiment **{_prov.get('experiment', '?')}** "
-        f"({_prov.get('source', '?')}); judges:\n{_judges or '- none'}\n\n"
-        f"{_prov.get('judged_by', '')}"
+        f"## Provenance\nExperiment **{_md(_prov.get('experiment', '?'))}** "
+        f"({_md(_prov.get('source', '?'))}); judges:\n{_judges or '- none'}\n\n"
+        f"{_md(_prov.get('judged_by', ''))}"
     )
     return
 
 
 @app.cell
-def _(mo):
-    out_dir = mo.ui.text(value="out/compare", label="Report folder")
+def _(escaping, mo, notebook, report_folder):
+    out_root = report_folder.output_root(notebook.cli_args().get("out-root"))
+    out_dir = mo.ui.text(value="compare", label=f"Report folder under {escaping.md_text(out_root)}")
     write_button = mo.ui.run_button(label="Write report.html")
     mo.hstack([out_dir, write_button], justify="start")
-    return out_dir, write_button
+    return out_dir, out_root, write_button
 
 
 @app.cell
-def _(Path, alpha, analysis, baseline, chosen, compare_run, mo, out_dir, write_button):
+def _(
+    alpha,
+    analysis,
+    baseline,
+    chosen,
+    compare_run,
+    escaping,
+    mo,
+    out_dir,
+    out_root,
+    report_folder,
+    write_button,
+):
     _done = mo.md("")
     if write_button.value:
-        _path = compare_run.write_outputs(
-            Path(out_dir.value), analysis, chosen, baseline=baseline.value, alpha=alpha.value
-        )
-        _done = mo.md(f"Wrote `{_path.resolve()}` with `leaderboard.csv` and `comparisons.csv`.")
+        try:
+            _folder = report_folder.report_folder(out_dir.value, out_root)
+        except report_folder.ReportFolderError as _exc:
+            _done = mo.callout(mo.md(f"**Not written:** {escaping.md_text(_exc)}"), "danger")
+        else:
+            _path = compare_run.write_outputs(
+                _folder, analysis, chosen, baseline=baseline.value, alpha=alpha.value
+            )
+            _done = mo.md(
+                f"Wrote {escaping.md_text(_path.resolve())} with `leaderboard.csv` and "
+                "`comparisons.csv`."
+            )
     _done
     return
 

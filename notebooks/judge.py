@@ -10,9 +10,9 @@ def _():
 
     import marimo as mo
 
-    from tipbench_lib import judge_cards, notebook
+    from tipbench_lib import escaping, judge_cards, notebook
 
-    return judge_cards, mo, notebook, sys
+    return escaping, judge_cards, mo, notebook, sys
 
 
 @app.cell
@@ -55,7 +55,7 @@ def _(mo, notebook):
 
 
 @app.cell
-def _(default_experiment, default_judge, default_unblind, mo, start):
+def _(default_experiment, default_judge, default_unblind, escaping, mo, start):
     from tipbench_lib.judge import JudgeSession
     from tipbench_lib.tracking.client import MlflowClient
     from tipbench_lib.tracking.server import tracking_url
@@ -77,7 +77,9 @@ def _(default_experiment, default_judge, default_unblind, mo, start):
         except Exception as exc:  # shown to the judge: every tipbench error says what to do
             session_error = str(exc)
     if session_error:
-        _message = mo.callout(mo.md(f"**Cannot start:** {session_error}"), "danger")
+        _message = mo.callout(
+            mo.md(f"**Cannot start:** {escaping.md_text(session_error)}"), "danger"
+        )
     elif session is None:
         _message = mo.callout(mo.md("Enter the experiment and your judge id."), "info")
     else:
@@ -116,7 +118,7 @@ def _(get_last, mo, session):
 
 
 @app.cell
-def _(get_last, judge_cards, mo, revise, session):
+def _(escaping, get_last, judge_cards, mo, revise, session):
     _last = get_last()
     if session is None:
         card = None
@@ -154,7 +156,9 @@ def _(get_last, judge_cards, mo, revise, session):
             _options = {f"{lv.score} · {lv.anchor}": lv.score for lv in _dim.levels}
             _value = next((k for k, v in _options.items() if _prev and v == _prev[_dim.id]), None)
             _dims[_dim.id] = mo.ui.radio(
-                options=_options, value=_value, label=f"**{_dim.name}** — {_dim.question}"
+                options=_options,
+                value=_value,
+                label=f"**{escaping.md_text(_dim.name)}** — {escaping.md_text(_dim.question)}",
             )
         _fmt = _prev["format_ok"] if _prev else card.format_ok_auto
         _long = _prev["overlong"] if _prev else card.overlong_auto
@@ -222,7 +226,7 @@ def _(get_last, judge_cards, mo, revise, session):
 
 
 @app.cell
-def _(card, form, mo, session, set_last):
+def _(card, escaping, form, mo, session, set_last):
     from tipbench_lib.judge import Scores
 
     if form is not None and form.value is not None:
@@ -240,12 +244,15 @@ def _(card, form, mo, session, set_last):
                 ),
             )
         except Exception as exc:  # a failed save must be visible, never silent
-            set_last({"ok": False, "message": f"**Not saved:** {exc}"})
+            set_last({"ok": False, "message": f"**Not saved:** {escaping.md_text(exc)}"})
         else:
             _where = (
                 "journal and MLflow"
                 if _result.synced
-                else (f"journal only; MLflow will get it with the next save ({_result.sync_error})")
+                else (
+                    "journal only; MLflow will get it with the next save "
+                    f"({escaping.md_text(_result.sync_error)})"
+                )
             )
             set_last(
                 {
@@ -257,7 +264,7 @@ def _(card, form, mo, session, set_last):
 
 
 @app.cell
-def _(get_last, mo, session):
+def _(escaping, get_last, mo, notebook, session):
     get_last()
     _rows = (
         []
@@ -272,15 +279,15 @@ def _(get_last, mo, session):
         try:
             _agreement = session.agreement()
             _agree = (
-                mo.ui.table(_agreement, selection=None)
+                notebook.text_table(_agreement, selection=None)
                 if _agreement.height
                 else mo.md("Agreement needs two or more judges who scored the same tips.")
             )
         except Exception as exc:
-            _agree = mo.md(f"Agreement unavailable: {exc}")
+            _agree = mo.md(f"Agreement unavailable: {escaping.md_text(exc)}")
     mo.accordion(
         {
-            "Progress per cell": mo.ui.table(_rows, selection=None, page_size=12),
+            "Progress per cell": notebook.text_table(_rows, selection=None, page_size=12),
             "Agreement between judges (Krippendorff's alpha, ordinal)": _agree,
         }
     )

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 from tipbench_lib.errors import TrackingError
 from tipbench_lib.tracking import LONG_TAG_PREFIX, LocalMlflowServer, Metric, MlflowClient
 from tipbench_lib.tracking.batching import MAX_TAG_VALUE, split_batches
-from tipbench_lib.tracking.server import HomeInUseError, free_port, tracking_url
+from tipbench_lib.tracking.server import HomeInUseError, free_port, stop_embedded, tracking_url
 
 # -- a tiny HTTP server for answers a real MLflow gives only in special setups -----------------
 
@@ -269,11 +270,12 @@ def test_a_refused_host_header_names_allowed_hosts(strict_host_server: str) -> N
     assert "JSONDecodeError" not in message and "Expecting value" not in message
 
 
-def test_embedded_server_is_shared_then_stopped_with_its_process(
+def test_embedded_server_is_shared_then_stopped_with_its_last_user(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One embedded server per home: a second process shares it; it stops when its owner ends,
-    and a client of the stopped server is told how to get one."""
+    """One embedded server per home: a second process shares it and keeps it after its starter
+    ends; it stops with its last user, and a client of the stopped server is told how to get one.
+    (Two processes without this test's: tests/test_shared_server.py.)"""
     code = (
         "import sys\n"
         "from tipbench_lib.tracking.server import tracking_url\n"
@@ -303,6 +305,16 @@ def test_embedded_server_is_shared_then_stopped_with_its_process(
     finally:
         owner.communicate(b"\n", timeout=60)
     assert owner.returncode == 0
+    with MlflowClient(url) as client:
+        assert client.get_experiment_by_name("shared") is not None  # kept for this process
+    stop_embedded()  # the last user lets go: the keeper stops the server within a second
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/health", timeout=1)
+        except httpx.TransportError:
+            break
+        time.sleep(0.2)
 
     with (
         MlflowClient(url, retries=1, backoff=0.01) as client,
@@ -319,6 +331,7 @@ def test_401_names_the_variables_and_never_the_secret(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", _url(scripted))  # credentials go there only
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "s3cret-pw")
     _script(scripted, (401, "text/html", "<html>You are not authenticated</html>"))
@@ -338,6 +351,7 @@ def test_401_names_the_variables_and_never_the_secret(
 def test_token_and_url_credentials_stay_out_of_reprs(
     scripted: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", _url(scripted))  # credentials go there only
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "tok-123")
     _script(scripted, (500, "text/plain", "boom"))
     with MlflowClient(_url(scripted), retries=0) as client, pytest.raises(TrackingError) as err:

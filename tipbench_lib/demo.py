@@ -67,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out.resolve()
     env = dict(os.environ)
-    env["MLFLOW_TRACKING_URI"] = tracking_url()  # the embedded server, unless one is configured
+    # Claim the embedded server (unless one is configured) for the whole demo: every step shares
+    # it through the tipbench home, so it starts once. Its address is not put in
+    # MLFLOW_TRACKING_URI, which would make the steps send the environment's credentials to it.
+    tracking_url()
     for name, cmd in steps(args.experiment, out, args.scenarios, args.n_tips):
         print(f"\n== {name}: python {' '.join(cmd)}", flush=True)
         code = subprocess.call([sys.executable, *cmd], env=env)

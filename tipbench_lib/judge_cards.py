@@ -2,12 +2,14 @@
 
 A tip is model output and a scenario comes from a file, so every string is escaped here, in one
 tested place: ``<script>`` or markdown in a tip must show as the characters the model wrote.
+The escaping itself is :func:`tipbench_lib.escaping.html_text`, shared with the notebooks.
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any
+
+from tipbench_lib.escaping import html_text as esc
 
 CSS = """
 <style>
@@ -29,10 +31,6 @@ CSS = """
 .tb-bar > div { height: 100%; background: var(--grass-9, #22a06b); }
 </style>
 """
-
-
-def esc(value):
-    return html.escape(str(value), quote=True)
 
 
 def scenario_html(card: Any) -> str:

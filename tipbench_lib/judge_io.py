@@ -5,12 +5,18 @@ the whole file is checked first (format, experiment, judge id, known candidates,
 exported, integer scores 1-5, booleans) and every problem is reported with the item's position
 and candidate id. Only a file with no problem is applied, all of it, through the same journal-first
 save as the app. A regenerated candidate has a new id, so a stale file can never score new text.
+
+The file is read as UTF-8 with or without the byte-order mark Windows editors write, up to
+:data:`MAX_APPLY_BYTES`; a larger file, one nested deeper than :data:`MAX_DEPTH` (an export is 5
+levels deep) or one Python's JSON reader cannot nest that far is refused by name, never with a
+traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +39,14 @@ from tipbench_lib.judge import (
 from tipbench_lib.schema import DIMENSIONS
 
 FORMAT = "tipbench.judging/1"
+MAX_APPLY_BYTES = 32 * 1024 * 1024
+"""The largest file ``--apply`` reads. An exported item takes 1.8 KB on average (2.1 KB at most,
+measured on data/sample: tip, scenario, tasks, indented), so this holds some 15,000 candidates,
+far beyond a grid one team judges by hand, while a wrong file (a video, a database dump) is
+refused before it is read into memory."""
+MAX_DEPTH = 32
+"""Nesting beyond this is not an export, which is 5 levels deep (items, item, context, tasks,
+task)."""
 
 
 @dataclass(frozen=True)
@@ -149,13 +163,78 @@ def write_export(session: JudgeSession, path: Path, *, unblind: bool = False) ->
 # -- import: validation ---------------------------------------------------------------------------
 
 
-def read_document(path: Path) -> Any:
+def _refused(path: object, message: str) -> ImportRejected:
+    return ImportRejected(path, [ImportProblem(None, "", message)])
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, refusing one over the limit before reading it whole."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > MAX_APPLY_BYTES:
+                raise _refused(path, _too_large(size))
+            data = file.read(MAX_APPLY_BYTES + 1)  # a pipe or device reports no size
     except FileNotFoundError as exc:
         raise JudgingError(f"{path}: no such file; pass the file written by --export") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ImportRejected(path, [ImportProblem(None, "", f"not valid JSON ({exc})")]) from exc
+    except OSError as exc:
+        raise JudgingError(
+            f"{path}: cannot be read ({exc.strerror}); pass the file written by --export"
+        ) from exc
+    if len(data) > MAX_APPLY_BYTES:
+        raise _refused(path, _too_large(len(data)))
+    return data
+
+
+def _too_large(size: int) -> str:
+    return (
+        f"the file holds {size:,} bytes or more, over the {MAX_APPLY_BYTES // 2**20} MB "
+        f"--apply reads; is it the file written by --export? Split a larger set of judgments "
+        f"into several files (export with fewer pending candidates, apply each)"
+    )
+
+
+def _depth(doc: Any) -> int:
+    """How deeply ``doc`` nests (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH and isinstance(value, dict | list):
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def read_document(path: Path) -> Any:
+    """The parsed file; every way it can be unreadable is an :class:`ImportRejected` or
+    :class:`JudgingError` naming the problem (the script exits 2, with no traceback)."""
+    path = Path(path)
+    data = _read_bytes(path)
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise _refused(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise _refused(path, f"not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise _refused(path, _too_deep()) from exc
+    if _depth(doc) > MAX_DEPTH:
+        raise _refused(path, _too_deep())
+    return doc
+
+
+def _too_deep() -> str:
+    return (
+        f"the JSON nests more than {MAX_DEPTH} levels deep; an export is 5 levels deep "
+        f"(items, item, context, tasks, task): apply the file written by --export"
+    )
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value as a message shows it: its repr, cut so a huge value cannot flood the terminal."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _file_problems(doc: Any, experiment: str, judge_id: str | None) -> list[ImportProblem]:
@@ -164,14 +243,14 @@ def _file_problems(doc: Any, experiment: str, judge_id: str | None) -> list[Impo
     problems = []
     if doc.get("format") != FORMAT:
         problems.append(
-            ImportProblem(None, "", f"format is {doc.get('format')!r}, expected {FORMAT!r}")
+            ImportProblem(None, "", f"format is {_shown(doc.get('format'))}, expected {FORMAT!r}")
         )
     if doc.get("experiment") != experiment:
         problems.append(
             ImportProblem(
                 None,
                 "",
-                f"the file is for experiment {doc.get('experiment')!r}, not {experiment!r}",
+                f"the file is for experiment {_shown(doc.get('experiment'))}, not {experiment!r}",
             )
         )
     chosen = judge_id if judge_id is not None else doc.get("judge_id")
@@ -189,10 +268,10 @@ def _score_problems(scores: Mapping[str, Any]) -> list[str]:
     for name in DIMENSIONS:
         value = scores.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-            problems.append(f"scores.{name} must be an integer from 1 to 5, got {value!r}")
+            problems.append(f"scores.{name} must be an integer from 1 to 5, got {_shown(value)}")
     for name in BOOL_FIELDS:
         if not isinstance(scores.get(name), bool):
-            problems.append(f"scores.{name} must be true or false, got {scores.get(name)!r}")
+            problems.append(f"scores.{name} must be true or false, got {_shown(scores.get(name))}")
     return problems
 
 
@@ -209,7 +288,9 @@ def _item_problems(
         return [ImportProblem(position, cid_text, message)], None
 
     if not isinstance(cid, str) or cid not in candidates:
-        return problem(f"unknown candidate id {cid!r}: not a finished candidate of this experiment")
+        return problem(
+            f"unknown candidate id {_shown(cid)}: not a finished candidate of this experiment"
+        )
     if cid in seen:
         return problem("this candidate appears more than once in the file")
     seen.add(cid)
@@ -234,7 +315,7 @@ def _item_problems(
     note = item.get("note", "")
     messages = _score_problems(scores)
     if note is not None and not isinstance(note, str):
-        messages.append(f"note must be text, got {note!r}")
+        messages.append(f"note must be text, got {_shown(note)}")
     if messages:
         return [ImportProblem(position, cid, m) for m in messages], None
     values = {k: scores[k] for k in SCORE_FIELDS}
@@ -282,8 +363,8 @@ def apply_file(
     """Validate ``path`` against the experiment, then apply all of it or (on any problem) none."""
     from tipbench_lib.results import load_experiment
 
+    doc = read_document(path)  # a bad file is refused before MLflow is asked for anything
     data = session_kw.pop("data", None) or load_experiment(client, experiment)
-    doc = read_document(path)
     rows = {r["candidate_id"]: r for r in data.candidates.to_dicts()}
     plan = validate_document(doc, experiment, rows, judge_id, path)
     session = JudgeSession(

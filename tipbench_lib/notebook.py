@@ -2,7 +2,7 @@
 
 The notebooks are exported to ipynb for Jupyter users (and checked with nbval); there marimo's
 runtime context does not exist, so reading the command line or stopping a cell must degrade to
-"no arguments" and "skip", never to a crash.
+"no arguments" and "skip", never to a crash. And tables of data go through :func:`text_table`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import marimo as mo
+import polars as pl
 
 
 def mode() -> str:
@@ -38,3 +39,41 @@ def query_params() -> dict[str, Any]:
         return dict(mo.query_params().to_dict())
     except Exception:
         return {}
+
+
+def text_table(data: Any, **kwargs: Any) -> Any:
+    """``mo.ui.table`` whose text cells show as text, whatever the data holds.
+
+    marimo's table turns every ``http(s)://`` inside a string cell into a link, and one ending
+    in an image extension into an image the browser fetches (measured with marimo 0.25: a model
+    named ``http://evil.example/x.png`` made the page request it), so a crafted snapshot could
+    place links and tracking pixels in the leaderboard. Text columns are therefore handed over as
+    escaped HTML, which the table shows as it is; sorting, search and download still use the raw
+    values.
+    """
+    from tipbench_lib.escaping import html_text
+
+    def as_text(value: Any) -> Any:
+        return value if value is None else mo.Html(f"<span>{html_text(value)}</span>")
+
+    mapping = {column: as_text for column in _text_columns(data)}
+    mapping.update(kwargs.pop("format_mapping", None) or {})
+    return mo.ui.table(data, format_mapping=mapping, **kwargs)
+
+
+def _text_columns(data: Any) -> list[str]:
+    """The columns holding strings: from a polars frame's schema, or from a list of dicts."""
+    schema = getattr(data, "schema", None)
+    if schema is not None:
+        return [name for name, dtype in schema.items() if dtype.is_(pl.String)]
+    if isinstance(data, list):
+        return sorted(
+            {
+                k
+                for row in data
+                if isinstance(row, dict)
+                for k, v in row.items()
+                if isinstance(v, str)
+            }
+        )
+    return []

@@ -2,7 +2,7 @@
 
 Not the mlflow Python client: that one pulls the whole mlflow package into every notebook and
 hides the server's limits (batch sizes, silent truncation, plain-text errors) that tipbench has
-to respect explicitly. See DESIGN.md "MLflow mapping".
+to respect explicitly.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tipbench_lib.tracking.entities import (
 )
 from tipbench_lib.tracking.http import (
     MlflowHttpError,
-    auth_from_env,
+    auth_for,
     auth_kind,
     json_or_error,
     send_with_retries,
@@ -59,7 +59,7 @@ class MlflowClient:
         event_hooks: Mapping[str, list[Any]] | None = None,
     ) -> None:
         self.base_url, url_auth = split_userinfo(base_url)
-        chosen = auth or url_auth or auth_from_env()
+        chosen = auth or url_auth or auth_for(self.base_url)
         self._auth_kind = auth_kind(chosen)
         self.retries = retries
         self.backoff = backoff

@@ -4,6 +4,8 @@ MLflow answers most failures in JSON, but not all: the Host-header check (MLflow
 authentication and unknown routes answer plain text or HTML. Every answer is turned into either
 parsed JSON or a :class:`TrackingError` that says what to change, never a JSON decode traceback.
 Credentials come only from the environment and are never put in a message, log line or repr.
+They go only to the server the user named in ``MLFLOW_TRACKING_URI`` (:func:`auth_for`): never to
+tipbench's embedded server, whose address is read from a file, nor to any other URL.
 """
 
 from __future__ import annotations
@@ -33,6 +35,34 @@ class MlflowHttpError(TrackingError):
         super().__init__(message)
         self.status = status
         self.error_code = error_code
+
+
+def _origin(url: str) -> tuple[str, str, int | None, str]:
+    """Scheme, host, port (default filled in) and path: what makes two URLs the same server."""
+    parsed = httpx.URL(url.strip())
+    return (
+        parsed.scheme,
+        parsed.host.lower(),
+        parsed.port or {"http": 80, "https": 443}.get(parsed.scheme),
+        parsed.path.rstrip("/"),
+    )
+
+
+def auth_for(base_url: str) -> httpx.Auth | None:
+    """The environment's credentials when ``base_url`` is the user's MLFLOW_TRACKING_URI, else None.
+
+    Credentials in the environment belong to the server the user configured; sending them to
+    any other address (e.g. one named in a file in the tipbench home) would hand them to
+    whoever wrote that address.
+    """
+    configured = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if not configured:
+        return None
+    try:
+        same = _origin(split_userinfo(configured)[0]) == _origin(base_url)
+    except httpx.InvalidURL:
+        return None
+    return auth_from_env() if same else None
 
 
 def auth_from_env() -> httpx.Auth | None:

@@ -8,8 +8,20 @@ Two servers must not share one store: started together on a fresh SQLite file th
 schema migration and one dies ("duplicate column name", 3 of 3 tries on this machine), while
 steady-state writes from two servers are merely serialised by SQLite's file lock. So a server
 holds an exclusive ``flock`` on ``<home>/mlflow-server.lock`` while it runs and writes its URL to
-``<home>/mlflow-server.url``; a second ``start()`` on that home raises :class:`HomeInUseError`,
-and ``tracking_url()`` then shares the running server instead of starting another.
+``<home>/mlflow-server.url``; a second ``start()`` on that home raises :class:`HomeInUseError`.
+
+Several tipbench processes share one server (a collect run, the judge app, a compare), and none
+of them may lose it because another one ended. ``tracking_url()`` therefore does not run the
+server inside the calling process: it starts a small *keeper* process (``--keep-while-used``)
+that owns the server, and every process using it holds a shared ``flock`` on
+``<home>/mlflow-server.users``. The keeper stops the server once it can take that lock
+exclusively, i.e. when the last user has gone. Reference counting with a lock, rather than
+taking over and restarting when the starter ends, was chosen because the kernel drops a lock
+when its holder dies, even by ``kill -9``, so the count can never be left wrong, and because a
+restart would cut requests in flight, move the server to a new port and cost ~5 s each time.
+
+What the home says is trusted only as far as :mod:`tipbench_lib.tracking.home` allows, and the
+environment's MLflow credentials are never sent to this server (see ``http.auth_for``).
 
 Run ``python -m tipbench_lib.tracking.server [--port 5000]`` to keep it up for browsing the UI.
 """
@@ -36,7 +48,14 @@ from typing import IO
 import httpx
 
 from tipbench_lib.errors import TrackingError
-from tipbench_lib.paths import tipbench_home
+from tipbench_lib.paths import PACKAGE_ROOT, tipbench_home
+from tipbench_lib.tracking.home import (
+    open_private,
+    private_home,
+    read_server_url,
+    remove_server_url,
+    write_server_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +64,11 @@ FAST_START_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 uses; turning it off, with one worker, brings a start on 2 cores from ~13 s down to ~5 s."""
 
 LOCK_NAME = "mlflow-server.lock"
-URL_NAME = "mlflow-server.url"
+USERS_NAME = "mlflow-server.users"
 LOG_NAME = "mlflow-server.log"
+KEEPER_POLL = 0.5
+"""Seconds between the keeper's checks for remaining users: the server outlives its last user
+by at most this long."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -72,8 +94,8 @@ class HomeInUseError(TrackingError):
         self.url = url
         super().__init__(
             f"another process already runs an MLflow server on {home} "
-            f"({url or 'still starting'}); use it (MLFLOW_TRACKING_URI={url or '<its url>'}), "
-            f"stop it, or set TIPBENCH_HOME to another directory"
+            f"({url or 'still starting'}); tipbench commands share it on their own "
+            f"(leave MLFLOW_TRACKING_URI unset), or set TIPBENCH_HOME to another directory"
         )
 
 
@@ -100,7 +122,9 @@ class LocalMlflowServer:
         host: str = "127.0.0.1",
         extra_args: Sequence[str] = (),
         start_timeout: float = 120.0,
+        lock_fd: int | None = None,
     ) -> None:
+        """``lock_fd``: the home's lock, already taken by the process that started this one."""
         self.home = Path(home).resolve()
         self.port = port
         self.host = host
@@ -109,7 +133,7 @@ class LocalMlflowServer:
         self.url: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
-        self._lock = _HomeLock(self.home)
+        self._lock = _HomeLock(self.home, lock_fd)
 
     def __repr__(self) -> str:
         return f"LocalMlflowServer(home={str(self.home)!r}, url={self.url!r})"
@@ -149,6 +173,7 @@ class LocalMlflowServer:
         """
         if self.url is not None:
             return self.url
+        private_home(self.home)
         if not self._lock.acquire():
             raise HomeInUseError(self.home, _read_url(self.home))
         attempts = 1 if self.port is not None else 3
@@ -157,7 +182,7 @@ class LocalMlflowServer:
             try:
                 self._spawn(port)
                 self.url = self._wait_healthy(f"http://{self.host}:{port}")
-                (self.home / URL_NAME).write_text(self.url, encoding="utf-8")
+                write_server_url(self.home, self.url)
                 return self.url
             except TrackingError:
                 self._stop_process()
@@ -172,8 +197,7 @@ class LocalMlflowServer:
 
     def _spawn(self, port: int) -> None:
         self._log_file = self.log_path.open("ab")
-        env = {**os.environ, **FAST_START_ENV}
-        env.pop("MLFLOW_TRACKING_URI", None)
+        env = _env_without_tracking() | FAST_START_ENV
         on_main_thread = threading.current_thread() is threading.main_thread()
         log.info("starting mlflow server on %s:%s (log: %s)", self.host, port, self.log_path)
         self._proc = subprocess.Popen(
@@ -209,7 +233,10 @@ class LocalMlflowServer:
         )
 
     def stop(self) -> None:
-        """Stop the server and give up the claim on its home."""
+        """Stop the server and give up the claim on its home (the URL goes first: no reader
+        should find the address of a server that is stopping)."""
+        if self._lock.fd is not None:
+            remove_server_url(self.home)
         self._stop_process()
         self._lock.release()
 
@@ -247,17 +274,27 @@ class LocalMlflowServer:
         self.stop()
 
 
+def _env_without_tracking() -> dict[str, str]:
+    """The environment minus MLFLOW_TRACKING_*: no configured server, no credentials to pass on."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")}
+
+
 class _HomeLock:
     """The exclusive claim of one process on a home's embedded server (see the module doc)."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, fd: int | None = None) -> None:
         self.home = home
-        self._fd: int | None = None
+        self._fd = fd
+
+    @property
+    def fd(self) -> int | None:
+        return self._fd
 
     def acquire(self) -> bool:
         """True when this process now owns the home; False when another process does."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.home / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        if self._fd is not None:
+            return True
+        fd = open_private(self.home / LOCK_NAME)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -266,96 +303,242 @@ class _HomeLock:
         self._fd = fd
         return True
 
+    def hand_over(self) -> None:
+        """Close this process's descriptor but keep the lock: a child inherited it."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def release(self) -> None:
         if self._fd is not None:
-            with contextlib.suppress(OSError):
-                (self.home / URL_NAME).unlink()
+            remove_server_url(self.home)
             os.close(self._fd)
             self._fd = None
 
 
-_embedded: LocalMlflowServer | None = None
-_embedded_guard = threading.Lock()
-
-
 def _read_url(home: Path) -> str | None:
-    with contextlib.suppress(OSError):
-        return (home / URL_NAME).read_text(encoding="utf-8").strip() or None
+    with contextlib.suppress(TrackingError, OSError):
+        return read_server_url(home)
     return None
 
 
-def _shared_url(home: Path, wait: float = 120.0) -> str:
-    """The URL of the server another process runs on ``home``, once it answers."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:  # the owner may still be starting it
-        url = _read_url(home)
-        with contextlib.suppress(httpx.TransportError):
-            if url and httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                log.info("sharing the embedded mlflow server of another process: %s", url)
+def _healthy(url: str) -> bool:
+    with contextlib.suppress(httpx.TransportError):
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    return False
+
+
+# -- sharing one server between processes -----------------------------------------------------
+
+
+class ServerClaim:
+    """This process's use of a home's shared server: a shared lock on ``mlflow-server.users``.
+
+    Held until :meth:`release` or the end of the process (the kernel drops it even after
+    ``kill -9``); the keeper stops the server once nobody holds one.
+    """
+
+    def __init__(self, home: Path, wait: float = 120.0) -> None:
+        self.home = home
+        self.url: str | None = None
+        self._keeper: subprocess.Popen[bytes] | None = None
+        self._fd: int | None = open_private(home / USERS_NAME)
+        deadline = time.monotonic() + wait
+        while True:  # a keeper holds it exclusively only while it stops its server
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    self.release()
+                    raise TrackingError(
+                        f"the embedded MLflow server of {home} has been stopping for "
+                        f"{wait:.0f} s; see {home / LOG_NAME}"
+                    ) from None
+                time.sleep(0.1)
+
+    def connect(self, port: int | None = None, wait: float = 120.0) -> str:
+        """The URL of the home's server, starting a keeper for it when none runs."""
+        deadline = time.monotonic() + wait
+        lock = _HomeLock(self.home)
+        while True:
+            if self._keeper is None and lock.acquire():
+                remove_server_url(self.home)  # left by a keeper that was killed
+                self._keeper = _spawn_keeper(self.home, lock, port)
+            elif (url := read_server_url(self.home)) and _healthy(url):
+                self.url = url
                 return url
-        time.sleep(0.2)
-    raise TrackingError(
-        f"another process holds {home / LOCK_NAME} but its mlflow server does not answer; "
-        f"stop that process, or set TIPBENCH_HOME to another directory, or set "
-        f"MLFLOW_TRACKING_URI to a running server"
+            if self._keeper is not None and self._keeper.poll() is not None:
+                raise TrackingError(
+                    f"the embedded mlflow server could not start (status "
+                    f"{self._keeper.returncode}); the end of its log "
+                    f"({self.home / LOG_NAME}):\n{_log_tail(self.home / LOG_NAME)}"
+                )
+            if time.monotonic() > deadline:
+                raise TrackingError(
+                    f"the embedded mlflow server of {self.home} does not answer after "
+                    f"{wait:.0f} s (see {self.home / LOG_NAME}); stop the tipbench processes "
+                    f"using {self.home}, set TIPBENCH_HOME to another directory, or set "
+                    f"MLFLOW_TRACKING_URI to a running server"
+                )
+            time.sleep(0.2)
+
+    def release(self) -> None:
+        """Stop using the server; the keeper stops it if this was the last user."""
+        self.url = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _spawn_keeper(home: Path, lock: _HomeLock, port: int | None) -> subprocess.Popen[bytes]:
+    """Start the keeper in its own session (Ctrl-C in this terminal must not stop a server
+    others use), handing it the home's lock so no second keeper can start meanwhile."""
+    assert lock.fd is not None
+    command = [
+        sys.executable,
+        "-m",
+        "tipbench_lib.tracking.server",
+        "--keep-while-used",
+        "--home",
+        str(home),
+        "--lock-fd",
+        str(lock.fd),
+    ]
+    if port is not None:
+        command += ["--port", str(port)]
+    env = _env_without_tracking()
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(PACKAGE_ROOT.parent), env.get("PYTHONPATH", "")) if p
     )
+    try:
+        with (home / LOG_NAME).open("ab") as log_file:
+            keeper = subprocess.Popen(
+                command,
+                cwd=home,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                pass_fds=(lock.fd,),
+                start_new_session=True,
+            )
+    except OSError as exc:
+        lock.release()  # else no other process could start one until this one ends
+        raise TrackingError(f"cannot start the embedded mlflow server's keeper: {exc}") from exc
+    lock.hand_over()
+    log.info("started a keeper (pid %d) for the embedded mlflow server of %s", keeper.pid, home)
+    return keeper
 
 
-def tracking_url() -> str:
-    """The MLflow server to use: ``MLFLOW_TRACKING_URI``, else the embedded one (started once)."""
-    global _embedded
-    configured = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
-    if configured:
-        return configured.rstrip("/")
-    with _embedded_guard:
-        if _embedded is not None and _embedded.url is not None:
-            return _embedded.url
-        server = LocalMlflowServer(tipbench_home())
-        try:
-            url = server.start()
-        except HomeInUseError:
-            return _shared_url(server.home)
-        _embedded = server
-        atexit.register(stop_embedded)
-        return url
+def keep_while_used(home: Path, lock_fd: int, port: int | None, poll: float = KEEPER_POLL) -> int:
+    """The keeper: run the server until no process holds a claim on it, then stop it.
 
-
-def stop_embedded() -> None:
-    """Stop this process's embedded server, if it started one (runs at exit too)."""
-    global _embedded
-    server, _embedded = _embedded, None
-    if server is not None:
-        server.stop()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Keep the embedded server in the foreground so the user can browse the MLflow UI."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tipbench_lib.tracking.server",
-        description="Run tipbench's embedded MLflow server until Ctrl-C, to browse the MLflow UI.",
-    )
-    parser.add_argument("--port", type=int, default=None, help="port (default: a free one)")
-    parser.add_argument("--home", type=Path, default=None, help="default: TIPBENCH_HOME")
-    args = parser.parse_args(argv)
-    server = LocalMlflowServer((args.home or tipbench_home()).resolve(), port=args.port)
+    The users lock is taken exclusively before the server stops and given up only after the
+    URL is removed and the home's lock released, so a process that claims meanwhile waits,
+    then finds no server and starts a new keeper instead of using a dying one.
+    """
+    server = LocalMlflowServer(home, port=port, lock_fd=lock_fd)
+    users = open_private(home / USERS_NAME)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         url = server.start()
-        print(f"MLflow UI: {url}  (store: {server.home}; Ctrl-C stops it)", flush=True)
+        print(f"keeper {os.getpid()}: mlflow server at {url}", flush=True)
         while server.running():
-            time.sleep(0.5)
-        print(f"mlflow server exited; see {server.log_path}", file=sys.stderr)
+            try:
+                fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                time.sleep(poll)
+                continue
+            print(f"keeper {os.getpid()}: no process uses {url} any more; stopping it", flush=True)
+            return 0
+        print(f"keeper {os.getpid()}: the mlflow server exited", file=sys.stderr, flush=True)
+        return 1
+    except TrackingError as err:
+        print(f"keeper {os.getpid()}: {err}", file=sys.stderr, flush=True)
+        return 2
+    finally:
+        server.stop()
+        os.close(users)
+
+
+_claim: ServerClaim | None = None
+_claim_guard = threading.Lock()
+
+
+def shared_server_url(home: Path, port: int | None = None) -> str:
+    """This process's claim on the embedded server of ``home`` (taken once), and its URL."""
+    global _claim
+    with _claim_guard:
+        if _claim is not None and _claim.url is not None and _claim.home == home:
+            return _claim.url
+        if _claim is not None:
+            _claim.release()
+        claim = ServerClaim(private_home(home))
+        try:
+            claim.connect(port)
+        except BaseException:
+            claim.release()
+            raise
+        _claim = claim
+        assert claim.url is not None
+        return claim.url
+
+
+def tracking_url() -> str:
+    """The MLflow server to use: ``MLFLOW_TRACKING_URI``, else the embedded one (shared)."""
+    configured = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if configured:
+        return configured.rstrip("/")
+    return shared_server_url(tipbench_home())
+
+
+def stop_embedded() -> None:
+    """Give up this process's use of the embedded server; it stops when nobody else uses it."""
+    global _claim
+    with _claim_guard:
+        claim, _claim = _claim, None
+    if claim is not None:
+        claim.release()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Keep the embedded server up so the user can browse the MLflow UI (or, hidden: keep it)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tipbench_lib.tracking.server",
+        description="Keep tipbench's embedded MLflow server up until Ctrl-C, to browse the "
+        "MLflow UI. It is shared with every other tipbench process using the same home.",
+    )
+    parser.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    parser.add_argument("--home", type=Path, default=None, help="default: TIPBENCH_HOME")
+    parser.add_argument("--keep-while-used", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    home = (args.home or tipbench_home()).resolve()
+    if args.keep_while_used:
+        return keep_while_used(home, args.lock_fd, args.port)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        url = shared_server_url(home, args.port)
+        elsewhere = args.port is not None and not url.endswith(f":{args.port}")
+        print(
+            f"MLflow UI: {url}  (store: {home}; Ctrl-C leaves it to the other tipbench "
+            f"processes using it, if any)",
+            flush=True,
+        )
+        if elsewhere:
+            print(f"It was already running, so --port {args.port} was not used.", flush=True)
+        while _healthy(url):
+            time.sleep(2)
+        print(f"the mlflow server stopped; see {home / LOG_NAME}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        return 0
-    except HomeInUseError as err:
-        print(f"tipbench's MLflow server for {server.home} already runs at {err.url}")
         return 0
     except TrackingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:
-        server.stop()
+        stop_embedded()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """One collect job end to end: resolve the request, refuse early, lock, run, deliver, summarise.
 
 Shared by ``notebooks/collect.py`` in all three modes, so the browser's run button and the cron
-job do exactly the same thing. Everything that can refuse the job (an unknown prompt, model or
-scenario, a model above the limit, an unreachable service) does so before any model is loaded.
+job do exactly the same thing. Everything that can refuse the job (a name too long to store, an
+unknown prompt, model or scenario, a model above the limit, an unreachable service) does so before
+any model is loaded and before the MLflow experiment or the journal folder is created.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tipbench_lib.collect import (
     pending_work,
 )
 from tipbench_lib.journal import exclusive_lock
+from tipbench_lib.names import check_experiment
 from tipbench_lib.prompts import get_prompt
 from tipbench_lib.rubric import load_rubric
 from tipbench_lib.scenarios import DEFAULT_N_SCENARIOS, Scenario, scenarios_by_ids, select_scenarios
@@ -57,13 +59,18 @@ def resolve_scenarios(spec: str) -> list[Scenario]:
 
 
 def resolve_config(request: CollectRequest) -> CollectConfig:
-    """Turn names into loaded prompts and scenarios; raises on anything unknown."""
+    """Turn names into loaded prompts and scenarios; raises on anything unknown.
+
+    Only the prompt versions and scenarios asked for are read, so a malformed file for another
+    version does not block this run.
+    """
+    experiment = check_experiment(request.experiment)
     if not request.models:
         raise ValueError("no models given: pass --models with one or more names")
     if request.n_tips < 1:
         raise ValueError(f"--n-tips must be at least 1, got {request.n_tips}")
     return CollectConfig(
-        experiment=request.experiment,
+        experiment=experiment,
         models=request.models,
         prompts=tuple(get_prompt(v) for v in request.prompts),
         scenarios=tuple(resolve_scenarios(request.scenarios)),

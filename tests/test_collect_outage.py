@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 from tipbench_lib.backends import ollama as ollama_backend
+from tipbench_lib.backends.base import GenerationOptions
+from tipbench_lib.backends.ollama import OllamaBackend
 from tipbench_lib.cell_log import CollectJournal
 from tipbench_lib.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, collect_main
+from tipbench_lib.collect_run import CollectRequest, prepare, run_prepared
 from tipbench_lib.names import MAX_EXPERIMENT_CHARS
 from tipbench_lib.sync import CELL_TAG
 from tipbench_lib.tracking.client import MlflowClient
@@ -110,21 +113,38 @@ def test_ollama_killed_mid_stream_then_restarted_a_plain_rerun_completes(
         assert sorted(c["sample_index"] for c in candidates) == list(range(N_TIPS))
 
 
-def test_ollama_gone_before_the_next_model_interrupts_instead_of_failing_its_cells(
-    scheduler_env, mlflow_client, experiment_name, capsys, monkeypatch
+def test_ollama_gone_between_two_models_interrupts_the_next_ones_instead_of_failing_them(
+    scheduler_env, mlflow_client, experiment_name
 ):
-    with OllamaStandIn(MODELS, load_s=0.01, gen_s=0.01) as standin:
-        standin.set_fault("tiny-a", Fault("crash", after_chunks=0, times=1))
-        code, out, err = run_collect(capsys, monkeypatch, standin, experiment_name)
-        assert code == EXIT_INTERRUPTED, out + err
-        assert "cells: 0 done, 0 failed" in out, out
-        state = CollectJournal(experiment_name).state()
-        assert not state.failures and len(state.interrupted) == 1
+    request = CollectRequest(
+        experiment=experiment_name,
+        models=("tiny-a", "tiny-b"),
+        prompts=("v1", "v2-mentor"),
+        scenarios="3",
+        n_tips=N_TIPS,
+        options=GenerationOptions(max_tokens=16, timeout_s=10),
+    )
+    with OllamaStandIn(MODELS, load_s=0.01, gen_s=0.005) as standin:
+        backend = OllamaBackend(standin.url, timeout=5)
+
+        def die_after_the_first_model(event):
+            if event.done == N_CELLS // 2 * N_TIPS:
+                standin.crash()  # tiny-a's unload and tiny-b's load find nobody
+
+        prepared = prepare(request, backend, mlflow_client)
+        summary = run_prepared(prepared, backend, mlflow_client, die_after_the_first_model)
+        assert summary.exit_code == EXIT_INTERRUPTED, summary.lines()
+        assert len(summary.finished) == 6 and not summary.failed, summary.lines()
+        assert len(summary.interrupted) == 6 and "ollama serve" in summary.stopped
+        assert not CollectJournal(experiment_name).state().failures
+
         standin.start()
-        code, out, err = run_collect(capsys, monkeypatch, standin, experiment_name)
-        assert code == EXIT_OK, out + err
-    assert not CollectJournal(experiment_name).state().interrupted
-    assert len(cell_runs(mlflow_client, experiment_name)) == N_CELLS
+        again = run_prepared(prepare(request, backend, mlflow_client), backend, mlflow_client)
+        assert again.exit_code == EXIT_OK, again.lines()
+        assert len(again.finished) == 6 and len(again.skipped) == 6
+        backend.close()
+    runs = cell_runs(mlflow_client, experiment_name)
+    assert len(runs) == N_CELLS and {r.status for r in runs} == {"FINISHED"}
 
 
 def test_the_latest_outcome_of_a_cell_wins_in_the_journal(tipbench_home):
@@ -180,6 +200,29 @@ def test_a_too_long_experiment_name_is_refused_before_anything_is_created(
     assert f"{length} characters" in err and str(MAX_EXPERIMENT_CHARS) in err, err
     assert "Traceback" not in err
     assert mlflow_client.get_experiment_by_name(name) is None
+    assert not (scheduler_env / "journal").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (("--experiment", "tab\tname"), "control characters"),
+        (("--experiment", "  "), "experiment name is empty"),
+        (("--prompts", ","), "no prompt versions given"),
+        (("--max-tokens", "0"), "--max-tokens must be at least 1"),
+        (("--timeout", "0"), "--timeout must be more than 0"),
+        (("--temperature", "-0.5"), "--temperature must be 0 or more"),
+    ],
+    ids=["control-char", "blank-name", "no-prompts", "max-tokens", "timeout", "temperature"],
+)
+def test_input_errors_are_named_and_refused_before_anything_is_created(
+    extra, needle, scheduler_env, capsys, monkeypatch
+):
+    with OllamaStandIn(MODELS) as standin:
+        code, out, err = run_collect(capsys, monkeypatch, standin, "probe", *extra)
+        assert standin.loads() == []
+    assert code == EXIT_REFUSED and needle in err, out + err
+    assert "Traceback" not in err
     assert not (scheduler_env / "journal").exists()
 
 

@@ -58,6 +58,24 @@ def resolve_scenarios(spec: str) -> list[Scenario]:
     return scenarios_by_ids([s.strip() for s in spec.split(",") if s.strip()])
 
 
+def request_problems(request: CollectRequest) -> list[str]:
+    """Numbers that would make a run meaningless or fail late, each with the option to fix.
+
+    Ollama reads 0 or a negative ``num_predict`` as "no limit" and a 0 ``num_ctx`` as its own
+    default, so such values would silently run something other than what was asked.
+    """
+    opts = request.options
+    checks = [
+        (request.n_tips >= 1, f"--n-tips must be at least 1, got {request.n_tips}"),
+        (opts.max_tokens >= 1, f"--max-tokens must be at least 1, got {opts.max_tokens}"),
+        (opts.num_ctx >= 1, f"--num-ctx must be at least 1, got {opts.num_ctx}"),
+        (opts.timeout_s > 0, f"--timeout must be more than 0 seconds, got {opts.timeout_s:g}"),
+        (opts.temperature >= 0, f"--temperature must be 0 or more, got {opts.temperature:g}"),
+        (request.max_model_b > 0, f"--max-model-b must be above 0, got {request.max_model_b:g}"),
+    ]
+    return [message for ok, message in checks if not ok]
+
+
 def resolve_config(request: CollectRequest) -> CollectConfig:
     """Turn names into loaded prompts and scenarios; raises on anything unknown.
 
@@ -67,8 +85,11 @@ def resolve_config(request: CollectRequest) -> CollectConfig:
     experiment = check_experiment(request.experiment)
     if not request.models:
         raise ValueError("no models given: pass --models with one or more names")
-    if request.n_tips < 1:
-        raise ValueError(f"--n-tips must be at least 1, got {request.n_tips}")
+    if not request.prompts:
+        raise ValueError("no prompt versions given: pass --prompts with one or more versions")
+    problems = request_problems(request)
+    if problems:
+        raise ValueError("; ".join(problems))
     return CollectConfig(
         experiment=experiment,
         models=request.models,

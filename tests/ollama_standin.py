@@ -525,7 +525,8 @@ def _model_list(
             else:
                 out.append(FakeModel(name=name, **dict(spec)))
         return out
-    return list(models)
+    # Copies: a fault set on one server must not follow a shared FakeModel into the next test.
+    return [replace(model) for model in models]
 
 
 def _details(model: FakeModel) -> dict[str, Any]:

@@ -188,6 +188,19 @@ def test_a_model_that_never_unloads_costs_one_wait_and_the_summary_still_comes(
     assert len(cell_runs(mlflow_client, experiment_name)) == 6
 
 
+def test_the_last_model_stuck_in_memory_is_a_warning_once_when_every_cell_is_done(
+    scheduler_env, mlflow_client, experiment_name, capsys, monkeypatch
+):
+    monkeypatch.setattr(ollama_backend, "UNLOAD_TIMEOUT_S", 0.3)
+    with OllamaStandIn(MODELS, load_s=0.01, gen_s=0.005) as standin:
+        standin.set_fault("tiny-b", Fault("stuck_unload"))
+        code, out, err = run_collect(capsys, monkeypatch, standin, experiment_name)
+    assert code == EXIT_OK, out + err  # every cell is complete and in MLflow
+    text = out + err
+    assert "cells: 12 done, 0 failed" in out and "WARNING: " in out, text
+    assert text.count("still lists tiny-b:latest") == 1 and "ollama stop" in text, text
+
+
 @pytest.mark.parametrize("length", [MAX_EXPERIMENT_CHARS + 1, 300])
 def test_a_too_long_experiment_name_is_refused_before_anything_is_created(
     length, scheduler_env, mlflow_client, capsys, monkeypatch

@@ -244,8 +244,8 @@ class CollectSummary:
             out.append(f"  FAILED {self.run_names.get(cid, cid)}: {reason}")
         if self.failed:
             out.append("  rerun with --retry-failed to try the failed cells again")
-        if self.stopped:
-            out.append(f"  STOPPED: {self.stopped}")
+        if self.stopped:  # a warning only when nothing was left to do (the last unload)
+            out.append(f"  {'STOPPED' if self.interrupted else 'WARNING'}: {self.stopped}")
         if self.interrupted:
             out.append(
                 f"  {len(self.interrupted)} cell(s) interrupted, none of them failed: fix the "

@@ -369,8 +369,7 @@ class Collector:
             for current in cells:
                 done = self._run_cell(current, state, summary, stats, done, total, backend_version)
         except BackendUnavailableError as exc:
-            self.journal.add_cell(current.record(backend_version, self.rubric.version))
-            self.journal.add_interruption(current.cell_id, str(exc))
+            self.journal.add_interruption(current.cell_id, str(exc))  # its cell record is there
             raise  # no unload: the server is gone, and a restarted one holds nothing
         except BaseException:
             with contextlib.suppress(BackendError):

@@ -327,10 +327,11 @@ class OllamaBackend:
             if still <= self._stuck or time.monotonic() >= deadline:
                 self._stuck |= still
                 names = ", ".join(sorted(still))
+                stop = "; ".join(f"`ollama stop {name}`" for name in sorted(still))
                 raise UnloadTimeoutError(
                     f"Ollama at {self.host} still lists {names} as loaded "
                     f"{self.unload_timeout_s:g}s after tipbench asked to unload it; a generation "
-                    f"may still be running. Stop it with `ollama stop NAME` and retry"
+                    f"may still be running. Free it with {stop} and retry"
                 )
             time.sleep(POLL_INTERVAL_S)
 

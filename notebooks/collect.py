@@ -14,19 +14,19 @@ def _():
     from tipbench_lib import cli, collect_run, notebook
     from tipbench_lib.backends.base import GenerationOptions
     from tipbench_lib.errors import TipbenchError
-    from tipbench_lib.prompts import load_prompts
-    from tipbench_lib.scenarios import DEFAULT_N_SCENARIOS, load_scenarios
+    from tipbench_lib.prompts import list_prompts
+    from tipbench_lib.scenarios import DEFAULT_N_SCENARIOS, ScenarioFile
 
     is_script = notebook.is_script()
     return (
         DEFAULT_N_SCENARIOS,
         GenerationOptions,
+        ScenarioFile,
         TipbenchError,
         cli,
         collect_run,
         is_script,
-        load_prompts,
-        load_scenarios,
+        list_prompts,
         mo,
         pl,
         sys,
@@ -36,7 +36,8 @@ def _():
 @app.cell
 def _(cli, is_script, sys):
     # Script mode: `python notebooks/collect.py --models a,b ...` does the whole job and exits
-    # with 0 (all complete), 1 (some cells failed) or 2 (refused before loading any model).
+    # with 0 (all complete), 1 (some cells failed), 2 (refused before anything ran) or
+    # 3 (interrupted by an outage: run the same command again to resume).
     if is_script:
         sys.exit(cli.collect_main(sys.argv[1:]))
     return
@@ -100,14 +101,21 @@ def _(backend, collect_run, max_model_b, mo):
 
 
 @app.cell
-def _(DEFAULT_N_SCENARIOS, load_prompts, load_scenarios, mo):
-    prompt_versions = sorted(load_prompts())
-    all_scenarios = load_scenarios()
+def _(DEFAULT_N_SCENARIOS, ScenarioFile, list_prompts, mo):
+    # A malformed data file is listed here and blocks only the runs that use it.
+    prompt_listing = list_prompts()
+    scenario_file = ScenarioFile.read()
+    data_problems = prompt_listing.problem_lines() + [str(p) for p in scenario_file.problems()]
+    prompt_versions = sorted(prompt_listing.prompts)
     prompts_pick = mo.ui.multiselect(
         prompt_versions, value=prompt_versions, label="Prompt versions"
     )
     n_scenarios = mo.ui.slider(
-        1, len(all_scenarios), value=DEFAULT_N_SCENARIOS, label="Scenarios", show_value=True
+        1,
+        len(scenario_file.pairs()),
+        value=DEFAULT_N_SCENARIOS,
+        label="Scenarios",
+        show_value=True,
     )
     n_tips = mo.ui.slider(1, 10, value=3, label="Tips per cell", show_value=True)
     temperature = mo.ui.slider(0.0, 1.5, step=0.05, value=0.8, label="Temperature", show_value=True)
@@ -116,6 +124,14 @@ def _(DEFAULT_N_SCENARIOS, load_prompts, load_scenarios, mo):
     mo.vstack(
         [
             mo.md("### Grid"),
+            mo.callout(
+                mo.vstack(
+                    [mo.md("**Data files with problems**"), mo.plain_text("\n".join(data_problems))]
+                ),
+                kind="warn",
+            )
+            if data_problems
+            else mo.md(""),
             prompts_pick,
             mo.hstack([n_scenarios, n_tips], justify="start"),
             mo.hstack([temperature, max_tokens, retry_failed], justify="start"),

@@ -20,7 +20,10 @@ Semantics copied from Ollama (docs/api.md and its scheduler):
 - streaming is NDJSON (chunked), the last object carries durations in nanoseconds; errors while
   streaming are an ``{"error": ...}`` line after status 200;
 - a prompt longer than ``num_ctx`` (fake tokens: whitespace-separated words) is cut silently and
-  ``prompt_eval_count`` reports ``num_ctx``.
+  ``prompt_eval_count`` reports ``num_ctx``;
+- a server that dies (``crash``, or the ``crash`` fault mid-stream) drops every connection and
+  forgets its resident models, as a killed process frees its memory; ``start`` again on the same
+  port is a restarted Ollama: same models pulled, nothing resident.
 
 It is a test double only: nothing in tipbench_lib may import it.
 """
@@ -33,10 +36,11 @@ import json
 import re
 import select
 import socket
+import struct
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,7 +53,7 @@ CHAT_MESSAGE_OVERHEAD_TOKENS = 4
 """Fake template tokens per chat message, so a chat prompt counts a little more than its words."""
 
 FAULT_KINDS = frozenset(
-    {"stream_error", "oom", "http_500", "slow", "rejects_think", "stuck_unload"}
+    {"stream_error", "oom", "http_500", "slow", "rejects_think", "stuck_unload", "crash"}
 )
 DEFAULT_FAULT_MESSAGES = {
     "stream_error": "an error was encountered while running the model: unexpected EOF",
@@ -69,7 +73,10 @@ class Fault:
     - ``http_500``: 500 ``{"error": message}`` after the model is loaded;
     - ``slow``: wait ``delay_s`` before the first byte (for client timeouts);
     - ``rejects_think``: 400 ``"NAME" does not support thinking`` when the body has ``think``;
-    - ``stuck_unload``: unload requests are acknowledged but the model never leaves ``/api/ps``.
+    - ``stuck_unload``: unload requests are acknowledged but the model never leaves ``/api/ps``;
+    - ``crash``: status 200, ``after_chunks`` chunks, then the whole server dies like a killed
+      Ollama (:meth:`OllamaStandIn.crash`); ``reset`` makes the streaming client see a TCP reset
+      instead of an orderly close (what a killed process sends when unread bytes are pending).
 
     ``times`` limits the fault to the next n requests that trigger it (None: every one).
     """
@@ -79,6 +86,7 @@ class Fault:
     after_chunks: int = 2
     delay_s: float = 0.0
     times: int | None = None
+    reset: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -207,7 +215,10 @@ class OllamaStandIn:
         unload_s: float = 0.02,
         max_loaded_models: int = 3,
         version: str = "0.12.6",
+        port: int = 0,
     ) -> None:
+        """``port`` 0 picks a free one; after the first start the server keeps its port, so a
+        restart is found where the client expects Ollama."""
         self._models: dict[str, FakeModel] = {}
         for model in _model_list(models):
             self._models[model.name] = model
@@ -216,6 +227,7 @@ class OllamaStandIn:
         self.unload_s = unload_s
         self.max_loaded_models = max_loaded_models
         self.version = version
+        self.port = port
         self._lock = threading.RLock()
         self._sched_lock = threading.Lock()
         self._stop = threading.Event()
@@ -231,8 +243,11 @@ class OllamaStandIn:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> OllamaStandIn:
+        """Serve on ``self.port``; call again after :meth:`stop` or :meth:`crash` to restart."""
+        self._stop.clear()
         handler = type("_BoundHandler", (_Handler,), {"standin": self})
-        self._server = _QuietServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", self.port), handler)
+        self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
@@ -240,18 +255,40 @@ class OllamaStandIn:
         return self
 
     def stop(self) -> None:
-        """Stop serving and cut kept-alive connections, so clients see a server that is gone."""
+        """Stop serving and cut kept-alive connections, so clients see a server that is gone.
+
+        The port is closed first, so a client that sees its connection drop finds nothing
+        listening (and a test may restart the server on the same port at once).
+        """
         self._stop.set()
+        self._close_listener()
         with self._lock:
             connections, self._connections = list(self._connections), set()
         for conn in connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+
+    def _close_listener(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def crash(self, reset: Callable[[], None] | None = None) -> None:
+        """Die like ``kill -9``: resident models are gone with the process (recorded as
+        ``unload`` events with detail ``crash``), the port stops answering, every connection
+        drops. ``reset`` cuts one connection with a TCP reset before the others close.
+        """
+        with self._lock:
+            for name in list(self._resident):
+                self._remove(name, "crash")
+        self._stop.set()
+        self._close_listener()
+        if reset is not None:
+            reset()
+        self.stop()
 
     def __enter__(self) -> OllamaStandIn:
         return self.start()
@@ -261,9 +298,9 @@ class OllamaStandIn:
 
     @property
     def url(self) -> str:
-        if self._server is None:
+        if not self.port:
             raise RuntimeError("the stand-in is not started; use it as a context manager")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     # -- what tests look at ----------------------------------------------------------------------
 
@@ -488,7 +525,8 @@ def _model_list(
             else:
                 out.append(FakeModel(name=name, **dict(spec)))
         return out
-    return list(models)
+    # Copies: a fault set on one server must not follow a shared FakeModel into the next test.
+    return [replace(model) for model in models]
 
 
 def _details(model: FakeModel) -> dict[str, Any]:
@@ -630,6 +668,14 @@ class _Handler(BaseHTTPRequestHandler):
                 return False
         return True
 
+    def _reset_connection(self) -> None:
+        """Close with SO_LINGER 0, so the client reads a TCP reset, not an end of stream."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.rfile.close()  # its reference would keep the socket open past close()
+            self.connection.close()
+
     def _guarded(self, route: Any) -> None:
         try:
             route()
@@ -707,6 +753,7 @@ class _Handler(BaseHTTPRequestHandler):
             failing = s._take_fault(req.model, "http_500")
             slow = s._take_fault(req.model, "slow")
             stream_error = s._take_fault(req.model, "stream_error")
+            crash = s._take_fault(req.model, "crash") if req.stream else None
             s._counter += 1
             counter = s._counter
         if failing is not None:
@@ -724,6 +771,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if stream_error is not None and i == stream_error.after_chunks:
                     self._write_line({"error": stream_error.message})
                     self._end_stream()
+                    return
+                if crash is not None and i == crash.after_chunks:
+                    self.close_connection = True
+                    s.crash(reset=self._reset_connection if crash.reset else None)
                     return
                 s._stop.wait(s.gen_s / max(1, len(pieces)))
                 self._write_line(req.chunk(piece, done=False))

@@ -8,13 +8,15 @@ in MLflow: one FINISHED run per cell with its candidates, failures recorded with
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
+from tipbench_lib import prompts as prompts_module
 from tipbench_lib.backends.base import GenerationOptions
 from tipbench_lib.backends.ollama import OllamaBackend
 from tipbench_lib.collect_run import CollectRequest, prepare, run_prepared
-from tipbench_lib.errors import ModelTooLargeError, UnknownModelError
+from tipbench_lib.errors import DataFileError, ModelTooLargeError, UnknownModelError
 from tipbench_lib.sync import CELL_TAG
 
 from .ollama_standin import FakeModel, Fault, OllamaStandIn
@@ -143,3 +145,20 @@ def test_rerunning_a_complete_grid_loads_nothing_and_logs_nothing_new(
     assert len(summary.skipped) == 6 and not summary.finished
     assert len(standin.loads()) == loads
     assert len(cell_runs(mlflow_client, experiment_name)) == 6
+
+
+def test_a_malformed_prompt_file_the_run_does_not_use_does_not_block_it(
+    standin, mlflow_client, experiment_name, home, tmp_path, monkeypatch
+):
+    folder = tmp_path / "prompts"
+    folder.mkdir()
+    for path in prompts_module.PROMPTS_DIR.glob("*.toml"):
+        shutil.copy(path, folder / path.name)
+    (folder / "draft.toml").write_text('version = "draft"\nsystem = {oops\n', encoding="utf-8")
+    monkeypatch.setattr(prompts_module, "PROMPTS_DIR", folder)
+    summary = collect(standin, mlflow_client, experiment_name, ["tiny-a"])
+    assert summary.exit_code == 0, summary.lines()
+    loads = len(standin.loads())
+    with pytest.raises(DataFileError, match="draft.toml"):
+        collect(standin, mlflow_client, experiment_name, ["tiny-a"], prompts=("v1", "draft"))
+    assert len(standin.loads()) == loads

@@ -19,7 +19,7 @@ import pytest
 
 from tipbench_lib.errors import DataFileError, JudgingError, TipbenchError
 from tipbench_lib.paths import DATA_DIR
-from tipbench_lib.prompts import PLACEHOLDERS, get_prompt, load_prompt, load_prompts
+from tipbench_lib.prompts import PLACEHOLDERS, get_prompt, list_prompts, load_prompt, load_prompts
 from tipbench_lib.rubric import (
     RUBRIC_PAGE,
     clean_tip,
@@ -244,6 +244,30 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
         load_scenarios(tmp_path / "nope.toml")
 
 
+def test_a_malformed_persona_blocks_only_the_scenarios_that_use_it(tmp_path: Path) -> None:
+    path = edited_copy(SCENARIOS_FILE, tmp_path / "scenarios.toml", 'name = "Daniel"', 'name = ""')
+    with pytest.raises(DataFileError) as info:
+        load_scenarios(path)  # the whole file, as a listing reads it, still reports it
+    assert_message(info.value, path, "personas[7].name", "is empty")
+    shipped = [s.id for s in select_scenarios(7)]
+    assert [s.id for s in select_scenarios(7, path=path)] == shipped, "the same spread order"
+    chosen = scenarios_by_ids(["nurse-evening", "founder-morning"], path=path)
+    assert [s.id for s in chosen] == ["nurse-evening", "founder-morning"]
+    with pytest.raises(DataFileError) as asked:
+        scenarios_by_ids(["nurse-evening", "teacher-morning"], path=path)
+    assert_message(asked.value, path, "personas[7].name", "is empty")
+    with pytest.raises(DataFileError):
+        select_scenarios(DEFAULT_N_SCENARIOS, path=path)  # 12 reaches the eighth persona
+
+
+def test_a_persona_without_a_readable_id_blocks_every_selection(tmp_path: Path) -> None:
+    """Without its id the spread order is unknown, so no selection could be trusted."""
+    path = edited_copy(SCENARIOS_FILE, tmp_path / "scenarios.toml", 'id = "teacher"', "id = 7")
+    with pytest.raises(DataFileError) as info:
+        select_scenarios(1, path=path)
+    assert_message(info.value, path, "personas[7].id", "expected a string")
+
+
 # --- prompts ---------------------------------------------------------------------------------
 
 
@@ -345,6 +369,35 @@ def test_malformed_prompt_files(
     with pytest.raises(DataFileError) as info:
         load_prompts(tmp_path)
     assert_message(info.value, path, where, expected)
+
+
+def prompts_with_a_broken_one(directory: Path) -> Path:
+    for path in PROMPTS_DIR.glob("*.toml"):
+        shutil.copy(path, directory / path.name)
+    (directory / "x.toml").write_text('version = "x"\nsystem = "unclosed\n', encoding="utf-8")
+    return directory
+
+
+def test_a_malformed_prompt_file_blocks_only_the_runs_that_ask_for_it(tmp_path: Path) -> None:
+    directory = prompts_with_a_broken_one(tmp_path)
+    assert get_prompt("v1", directory).version == "v1"
+    with pytest.raises(DataFileError) as asked:
+        get_prompt("x", directory)
+    assert_message(asked.value, directory / "x.toml", "line 2", "expected valid TOML")
+    listing = list_prompts(directory)
+    assert sorted(listing.prompts) == ["v1", "v2-mentor", "v3-few-shot"]
+    assert [p.path for p in listing.problems] == [str(directory / "x.toml")]
+    assert "x.toml" in listing.problem_lines()[0]
+    with pytest.raises(TipbenchError, match=r"unknown prompt version 'v9'.*v3-few-shot, x"):
+        get_prompt("v9", directory)
+
+
+def test_a_prompt_version_is_never_read_from_outside_the_prompts_folder(tmp_path: Path) -> None:
+    (tmp_path / "prompts").mkdir()
+    shutil.copy(PROMPTS_DIR / "v1.toml", tmp_path / "prompts" / "v1.toml")
+    shutil.copy(PROMPTS_DIR / "v1.toml", tmp_path / "outside.toml")
+    with pytest.raises(TipbenchError, match="unknown prompt version '../outside'"):
+        get_prompt("../outside", tmp_path / "prompts")
 
 
 def test_unknown_prompt_version_lists_known_ones() -> None:

@@ -365,6 +365,36 @@ def test_server_going_away_mid_run_is_reported() -> None:
     backend.close()
 
 
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_stream_cut_by_a_dying_server_is_an_outage_not_a_model_error(reset: bool) -> None:
+    with OllamaStandIn(fake_models(), load_s=0.01, gen_s=0.0) as server:
+        backend = OllamaBackend(server.url, timeout=2)
+        backend.load("smol", OPTIONS)
+        server.set_fault("smol", Fault("crash", after_chunks=2, reset=reset, times=1))
+        with pytest.raises(BackendUnavailableError, match="connection to Ollama.*broke"):
+            backend.generate("smol", chat())
+        assert server.resident() == [], "a killed Ollama holds nothing"
+        server.start()  # restarted on the same port
+        assert backend.generate("smol", chat()).text == TIP
+        assert server.load_count("smol") == 2 and server.max_resident == 1
+        backend.close()
+
+
+def test_an_unload_that_timed_out_is_not_waited_for_again(standin: OllamaStandIn) -> None:
+    backend = OllamaBackend(standin.url, unload_timeout_s=0.3)
+    backend.load("big", OPTIONS)
+    standin.set_fault("big", Fault("stuck_unload"))
+    with pytest.raises(BackendError, match="big:latest.*ollama stop"):
+        backend.unload("big")
+    polls_after_first_wait = sum(r["path"] == "/api/ps" for r in standin.requests)
+    with pytest.raises(BackendError, match="big:latest"):
+        backend.load("smol", OPTIONS)  # refuses at once: loading now would make two resident
+    backend.close()  # nothing left to unload: no second request, no second wait
+    polls = sum(r["path"] == "/api/ps" for r in standin.requests) - polls_after_first_wait
+    assert polls <= 2, f"{polls} more /api/ps polls: the stuck unload was waited for again"
+    assert standin.load_count("smol") == 0
+
+
 def test_available_and_version(standin: OllamaStandIn, backend: OllamaBackend) -> None:
     assert ollama_available(standin.url)
     assert backend.version() == "0.12.6"

@@ -1,4 +1,4 @@
-"""The collect journal: cells, candidates and failures as append-only records.
+"""The collect journal: cells, candidates, failures and interruptions as append-only records.
 
 The journal, not MLflow, is the record of what was generated; MLflow receives each cell from it.
 Reading the journal back gives a :class:`CollectState` that the runner uses to skip finished work
@@ -31,11 +31,15 @@ class CellRecord:
 
 @dataclass
 class CollectState:
-    """What the journal says: cells seen, candidates per cell by sample index, open failures."""
+    """What the journal says: cells seen, candidates per cell by sample index, open failures,
+    and cells an outage cut short (``interrupted``: retried by a plain rerun, never delivered as
+    FAILED). A cell's latest outcome wins: an interruption replaces an older failure and the
+    other way round."""
 
     cells: dict[str, CellRecord] = field(default_factory=dict)
     candidates: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    interrupted: dict[str, str] = field(default_factory=dict)
 
     def candidate_list(self, cell_id: str) -> list[dict[str, Any]]:
         return [self.candidates[cell_id][i] for i in sorted(self.candidates.get(cell_id, {}))]
@@ -129,8 +133,14 @@ class CollectJournal:
     def add_failure(self, cell_id: str, reason: str) -> None:
         self._append({"type": "failure", "cell_id": cell_id, "reason": reason, "at": now_iso()})
 
+    def add_interruption(self, cell_id: str, reason: str) -> None:
+        """The backend went away while this cell ran: not the cell's fault, so not a failure."""
+        self._append({"type": "interrupted", "cell_id": cell_id, "reason": reason, "at": now_iso()})
+
     def clear_failure(self, cell_id: str) -> None:
-        if cell_id in self.state().failures:
+        """The cell completed: close its open failure or interruption, if it has one."""
+        state = self.state()
+        if cell_id in state.failures or cell_id in state.interrupted:
             self._append({"type": "failure_cleared", "cell_id": cell_id, "at": now_iso()})
 
 
@@ -145,5 +155,10 @@ def _apply(state: CollectState, rec: dict[str, Any]) -> None:
         state.candidates.setdefault(rec["cell_id"], {}).setdefault(rec["sample_index"], body)
     elif kind == "failure":
         state.failures[rec["cell_id"]] = rec["reason"]
+        state.interrupted.pop(rec["cell_id"], None)
+    elif kind == "interrupted":
+        state.interrupted[rec["cell_id"]] = rec["reason"]
+        state.failures.pop(rec["cell_id"], None)
     elif kind == "failure_cleared":
         state.failures.pop(rec["cell_id"], None)
+        state.interrupted.pop(rec["cell_id"], None)

@@ -1,8 +1,17 @@
 """Command-line arguments of the notebooks' script mode, and the exit-status contract.
 
-Exit statuses (cron and Airflow read them): 0 everything complete; 1 some work failed (listed);
-2 refused before any model was loaded (bad argument, unknown or too-large model, unreachable
-service). Errors are one message naming the cause, never a traceback.
+Exit statuses (cron and Airflow read them):
+
+- 0 everything complete and in MLflow;
+- 1 some cells failed (listed; the model answered with an error, ran out of memory, got a prompt
+  too long or passed its timeout); ``--retry-failed`` tries them again;
+- 2 refused before anything ran (a bad argument or name, an unknown or too-large model, a
+  malformed data file the run needs, a service that does not answer at the start); nothing was
+  loaded and nothing was created;
+- 3 interrupted: Ollama or MLflow went away mid-run (or a model would not unload); the journal
+  keeps everything, the summary says what is left, and running the same command again resumes.
+
+Errors are one message naming the cause, never a traceback.
 """
 
 from __future__ import annotations
@@ -12,12 +21,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from tipbench_lib.backends.base import DEFAULT_MAX_MODEL_B, GenerationOptions
-from tipbench_lib.collect import CollectSummary, Progress
+from tipbench_lib.backends.base import DEFAULT_MAX_MODEL_B, Backend, GenerationOptions
+from tipbench_lib.collect import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CollectSummary, Progress
 from tipbench_lib.collect_run import CollectRequest, split_list
 from tipbench_lib.errors import TipbenchError
+from tipbench_lib.names import MAX_EXPERIMENT_CHARS
 
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+EXIT_REFUSED = 2
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REFUSED"]
 DEFAULT_EXPERIMENT = "tipbench"
 
 
@@ -29,7 +40,11 @@ def collect_parser() -> argparse.ArgumentParser:
         "one model resident at a time, journalled and logged to MLflow. Rerun the same "
         "command to resume.",
     )
-    p.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
+    p.add_argument(
+        "--experiment",
+        default=DEFAULT_EXPERIMENT,
+        help=f"MLflow experiment name (at most {MAX_EXPERIMENT_CHARS} characters)",
+    )
     p.add_argument("--models", required=True, help="comma list, e.g. smollm2-135m,gemma3-270m")
     p.add_argument("--prompts", default="v1,v2-mentor,v3-few-shot", help="comma list of versions")
     p.add_argument(
@@ -82,8 +97,8 @@ def collect_request(args: argparse.Namespace) -> CollectRequest:
     )
 
 
-def refuse(message: str, stream: TextIO = sys.stderr) -> int:
-    print(f"tipbench: refused: {message}", file=stream)
+def refuse(message: str, stream: TextIO | None = None) -> int:
+    print(f"tipbench: refused: {message}", file=stream or sys.stderr)
     return EXIT_REFUSED
 
 
@@ -127,9 +142,9 @@ class TerminalProgress:
             self._bar.close()
 
 
-def print_summary(summary: CollectSummary, stream: TextIO = sys.stdout) -> None:
+def print_summary(summary: CollectSummary, stream: TextIO | None = None) -> None:
     for line in summary.lines():
-        print(line, file=stream)
+        print(line, file=stream or sys.stdout)
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
@@ -160,6 +175,18 @@ def _collect(args: argparse.Namespace) -> int:
             finally:
                 progress.close()
     finally:
-        backend.close()
+        close_backend(backend)
     print_summary(summary)
     return summary.exit_code
+
+
+def close_backend(backend: Backend, stream: TextIO | None = None) -> None:
+    """Close the backend; a problem doing so is a warning, never the run's outcome.
+
+    The summary already says what happened to every cell, and the backend has already reported a
+    model it could not unload (once); a traceback here would hide the summary.
+    """
+    try:
+        backend.close()
+    except TipbenchError as exc:
+        print(f"tipbench: warning: {exc}", file=stream or sys.stderr)

@@ -4,10 +4,19 @@ Safety first: every model is described and checked against the size limit before
 loaded; the grid runs model-major so each model loads once; the backend keeps one model resident.
 Nothing is lost: each candidate reaches the journal before MLflow, and a cell is sent to MLflow only
 from the journal, so a crash or an MLflow outage is repaired by running the same command again.
+
+A backend outage (Ollama stopped or restarted, a stream cut mid-way, a reset connection) or a model
+that will not unload is not a failed cell: the run stops generating there, because nothing more can
+be generated safely (with the server gone every request would fail; with a model stuck in memory
+the next load would put two in VRAM). It records the cut cell as interrupted, delivers what the
+journal holds, and reports every unfinished cell as interrupted; a plain rerun resumes them. Only
+the model's own errors (an error answer, out of memory, a prompt too long, a generation over its
+timeout) fail a cell, which then waits for ``--retry-failed``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +27,15 @@ from tipbench_lib.backends.base import (
     GenerationOptions,
     GenerationRequest,
     ModelInfo,
+    UnloadTimeoutError,
 )
 from tipbench_lib.cell_log import CellRecord, CollectJournal, CollectState, candidate_record
-from tipbench_lib.errors import BackendError, GenerationError, ModelTooLargeError
+from tipbench_lib.errors import (
+    BackendError,
+    BackendUnavailableError,
+    GenerationError,
+    ModelTooLargeError,
+)
 from tipbench_lib.hashing import content_hash
 from tipbench_lib.prompts import PromptVersion
 from tipbench_lib.rubric import Rubric, clean_tip
@@ -183,28 +198,44 @@ class ModelStats:
         return self.tokens / self.gen_s if self.gen_s > 0 else float("nan")
 
 
+BACKEND_STOPS = (BackendUnavailableError, UnloadTimeoutError)
+"""Backend errors that stop a run without failing any cell (see the module docstring)."""
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 3
+"""Exit statuses of a run that started (2, "refused", belongs to the command line: cli.py)."""
+
+
 @dataclass
 class CollectSummary:
-    """The end-of-run account: what finished, failed, was skipped, and how fast each model was."""
+    """The end-of-run account: what finished, failed, was skipped or interrupted, and how fast
+    each model was. ``stopped`` says once why the backend could not go on, if it could not."""
 
     finished: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)
+    stopped: str = ""
     models: dict[str, ModelStats] = field(default_factory=dict)
     sync: SyncReport = field(default_factory=SyncReport)
     run_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
-        """0 when every cell is complete and in MLflow, 1 otherwise."""
-        return 1 if self.failed or self.sync.undelivered else 0
+        """3 when a rerun has work to resume (interrupted cells, cells not yet in MLflow), else
+        1 when some cells failed, else 0: every cell is complete and in MLflow."""
+        if self.interrupted or self.sync.undelivered:
+            return EXIT_INTERRUPTED
+        return EXIT_FAILED if self.failed else EXIT_OK
 
     def lines(self) -> list[str]:
+        interrupted = f", {len(self.interrupted)} interrupted" if self.interrupted else ""
         out = [
             f"cells: {len(self.finished)} done, {len(self.failed)} failed, "
-            f"{len(self.skipped)} already complete (skipped)"
+            f"{len(self.skipped)} already complete (skipped){interrupted}"
         ]
         for name, stats in self.models.items():
+            if not stats.tokens:
+                continue  # never generated (load failed, or the run stopped first)
             out.append(
                 f"  {name}: load {stats.load_s:.1f} s, {stats.tokens_per_s:.1f} tokens/s "
                 f"end to end ({stats.tokens} tokens, prompt processing included)"
@@ -213,6 +244,13 @@ class CollectSummary:
             out.append(f"  FAILED {self.run_names.get(cid, cid)}: {reason}")
         if self.failed:
             out.append("  rerun with --retry-failed to try the failed cells again")
+        if self.stopped:  # a warning only when nothing was left to do (the last unload)
+            out.append(f"  {'STOPPED' if self.interrupted else 'WARNING'}: {self.stopped}")
+        if self.interrupted:
+            out.append(
+                f"  {len(self.interrupted)} cell(s) interrupted, none of them failed: fix the "
+                "above, then run the same command again to resume them"
+            )
         out.extend(self.sync.lines())
         return out
 
@@ -226,7 +264,7 @@ def pending_work(
     """Cells with work left, how many tips remain, and a summary of the cells already settled.
 
     A complete cell is skipped; a failed one is left alone unless ``retry_failed``; a partial one
-    is completed from the index where it stopped.
+    (an interrupted one too) is completed from the index where it stopped.
     """
     summary = CollectSummary()
     todo = []
@@ -284,23 +322,61 @@ class Collector:
         total: int,
         backend_version: str,
     ) -> None:
-        """Model-major: load each model once, run its cells, unload it before the next."""
+        """Model-major: load each model once, run its cells, unload it before the next.
+
+        When the backend cannot go on, the run stops: every cell not finished is interrupted.
+        """
         done = 0
-        for model, model_cells in _by_model(todo):
-            stats = summary.models.setdefault(model.name, ModelStats())
+        groups = _by_model(todo)
+        for position, (model, model_cells) in enumerate(groups):
             try:
-                stats.load_s = self.backend.load(model.name, self.config.options)
-            except BackendError as exc:
-                for cell in model_cells:
-                    self._fail(
-                        cell, f"could not load {model.name}: {exc}", summary, backend_version
-                    )
-                continue
-            try:
-                for cell in model_cells:
-                    done = self._run_cell(cell, state, summary, stats, done, total, backend_version)
-            finally:
+                done = self._run_model(
+                    model, model_cells, state, summary, done, total, backend_version
+                )
+            except BACKEND_STOPS as exc:
+                summary.stopped = str(exc)
+                settled = {*summary.finished, *summary.failed}
+                left = [c.cell_id for _, cells in groups[position:] for c in cells]
+                summary.interrupted += [cid for cid in left if cid not in settled]
+                return
+
+    def _run_model(
+        self,
+        model: ModelInfo,
+        cells: list[Cell],
+        state: CollectState,
+        summary: CollectSummary,
+        done: int,
+        total: int,
+        backend_version: str,
+    ) -> int:
+        """One model's cells between its load and its unload; raises BACKEND_STOPS errors.
+
+        A load the model itself refuses (out of memory, unknown model) fails its cells and the
+        run goes on with the next model.
+        """
+        stats = summary.models.setdefault(model.name, ModelStats())
+        try:
+            stats.load_s = self.backend.load(model.name, self.config.options)
+        except BACKEND_STOPS:
+            raise
+        except BackendError as exc:
+            for cell in cells:
+                self._fail(cell, f"could not load {model.name}: {exc}", summary, backend_version)
+            return done
+        current = cells[0]
+        try:
+            for current in cells:
+                done = self._run_cell(current, state, summary, stats, done, total, backend_version)
+        except BackendUnavailableError as exc:
+            self.journal.add_interruption(current.cell_id, str(exc))  # its cell record is there
+            raise  # no unload: the server is gone, and a restarted one holds nothing
+        except BaseException:
+            with contextlib.suppress(BackendError):
                 self.backend.unload(model.name)
+            raise
+        self.backend.unload(model.name)
+        return done
 
     def _run_cell(
         self,

@@ -1,8 +1,9 @@
 """One collect job end to end: resolve the request, refuse early, lock, run, deliver, summarise.
 
 Shared by ``notebooks/collect.py`` in all three modes, so the browser's run button and the cron
-job do exactly the same thing. Everything that can refuse the job (an unknown prompt, model or
-scenario, a model above the limit, an unreachable service) does so before any model is loaded.
+job do exactly the same thing. Everything that can refuse the job (a name too long to store, an
+unknown prompt, model or scenario, a model above the limit, an unreachable service) does so before
+any model is loaded and before the MLflow experiment or the journal folder is created.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tipbench_lib.collect import (
     pending_work,
 )
 from tipbench_lib.journal import exclusive_lock
+from tipbench_lib.names import check_experiment
 from tipbench_lib.prompts import get_prompt
 from tipbench_lib.rubric import load_rubric
 from tipbench_lib.scenarios import DEFAULT_N_SCENARIOS, Scenario, scenarios_by_ids, select_scenarios
@@ -56,14 +58,40 @@ def resolve_scenarios(spec: str) -> list[Scenario]:
     return scenarios_by_ids([s.strip() for s in spec.split(",") if s.strip()])
 
 
+def request_problems(request: CollectRequest) -> list[str]:
+    """Numbers that would make a run meaningless or fail late, each with the option to fix.
+
+    Ollama reads 0 or a negative ``num_predict`` as "no limit" and a 0 ``num_ctx`` as its own
+    default, so such values would silently run something other than what was asked.
+    """
+    opts = request.options
+    checks = [
+        (request.n_tips >= 1, f"--n-tips must be at least 1, got {request.n_tips}"),
+        (opts.max_tokens >= 1, f"--max-tokens must be at least 1, got {opts.max_tokens}"),
+        (opts.num_ctx >= 1, f"--num-ctx must be at least 1, got {opts.num_ctx}"),
+        (opts.timeout_s > 0, f"--timeout must be more than 0 seconds, got {opts.timeout_s:g}"),
+        (opts.temperature >= 0, f"--temperature must be 0 or more, got {opts.temperature:g}"),
+        (request.max_model_b > 0, f"--max-model-b must be above 0, got {request.max_model_b:g}"),
+    ]
+    return [message for ok, message in checks if not ok]
+
+
 def resolve_config(request: CollectRequest) -> CollectConfig:
-    """Turn names into loaded prompts and scenarios; raises on anything unknown."""
+    """Turn names into loaded prompts and scenarios; raises on anything unknown.
+
+    Only the prompt versions and scenarios asked for are read, so a malformed file for another
+    version does not block this run.
+    """
+    experiment = check_experiment(request.experiment)
     if not request.models:
         raise ValueError("no models given: pass --models with one or more names")
-    if request.n_tips < 1:
-        raise ValueError(f"--n-tips must be at least 1, got {request.n_tips}")
+    if not request.prompts:
+        raise ValueError("no prompt versions given: pass --prompts with one or more versions")
+    problems = request_problems(request)
+    if problems:
+        raise ValueError("; ".join(problems))
     return CollectConfig(
-        experiment=request.experiment,
+        experiment=experiment,
         models=request.models,
         prompts=tuple(get_prompt(v) for v in request.prompts),
         scenarios=tuple(resolve_scenarios(request.scenarios)),

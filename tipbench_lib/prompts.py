@@ -150,25 +150,65 @@ def load_prompt(path: Path) -> PromptVersion:
     )
 
 
-def load_prompts(directory: Path = PROMPTS_DIR) -> dict[str, PromptVersion]:
-    """Every ``*.toml`` prompt in ``directory``, by version, in name order."""
-    directory = Path(directory)
-    files = sorted(directory.glob("*.toml"))
+def prompt_files(directory: Path) -> dict[str, Path]:
+    """Every ``*.toml`` in ``directory`` by version (the file name), without reading any."""
+    files = {path.stem: path for path in sorted(Path(directory).glob("*.toml"))}
     if not files:
         raise DataFileError(
             directory,
             "directory",
             "holds no *.toml prompt files; expected one file per prompt version, e.g. v1.toml",
         )
-    return {p.version: p for p in (load_prompt(f) for f in files)}
+    return files
 
 
-def get_prompt(version: str, directory: Path = PROMPTS_DIR) -> PromptVersion:
-    """The prompt named ``version``, or an error listing the versions that exist."""
-    prompts = load_prompts(directory)
-    if version not in prompts:
+def load_prompts(directory: Path | None = None) -> dict[str, PromptVersion]:
+    """Every prompt in ``directory``, by version, in name order; the first malformed file raises.
+
+    For checking the whole folder (tests, review). A run reads only the versions it asks for
+    (:func:`get_prompt`); a listing reports bad files beside the good ones (:func:`list_prompts`).
+    """
+    files = prompt_files(directory or PROMPTS_DIR)
+    return {p.version: p for p in (load_prompt(f) for f in files.values())}
+
+
+@dataclass(frozen=True)
+class PromptListing:
+    """The prompt versions that load, and the files that do not, each with its problem."""
+
+    prompts: dict[str, PromptVersion]
+    problems: tuple[DataFileError, ...]
+
+    def problem_lines(self) -> list[str]:
+        return [f"{p} (this version cannot be used until the file is fixed)" for p in self.problems]
+
+
+def list_prompts(directory: Path | None = None) -> PromptListing:
+    """Every prompt version for a picker: one malformed file is reported, not fatal to the rest."""
+    prompts: dict[str, PromptVersion] = {}
+    problems: list[DataFileError] = []
+    for path in prompt_files(directory or PROMPTS_DIR).values():
+        try:
+            prompt = load_prompt(path)
+        except DataFileError as exc:
+            problems.append(exc)
+        else:
+            prompts[prompt.version] = prompt
+    return PromptListing(prompts, tuple(problems))
+
+
+def get_prompt(version: str, directory: Path | None = None) -> PromptVersion:
+    """The prompt named ``version``, parsing only its own file.
+
+    A malformed file for another version must not block a run that does not use it. The version
+    is looked up among the folder's file names, never joined into a path, so ``../x`` cannot reach
+    a file outside the prompts folder.
+    """
+    directory = Path(directory or PROMPTS_DIR)
+    files = prompt_files(directory)
+    if version not in files:
         raise TipbenchError(
-            f"unknown prompt version {version!r}; known versions: {', '.join(prompts)} "
+            f"unknown prompt version {version!r}; known versions: {', '.join(files)} "
             f"(files in {directory})"
         )
-    return prompts[version]
+    return load_prompt(files[version])

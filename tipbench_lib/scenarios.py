@@ -3,20 +3,19 @@
 A scenario is (persona, time slot, tasks) with a stable id such as ``nurse-evening``. Ids and
 content hashes, not positions, identify scenarios, so a cell logged today can be matched to the
 same scenario next month, and an edited persona shows up as a different ``content_hash``.
-
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from math import gcd
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tipbench_lib.datafile import Table, read_toml, reject_duplicates
-from tipbench_lib.errors import TipbenchError
+from tipbench_lib.errors import DataFileError, TipbenchError
 from tipbench_lib.hashing import content_hash
 from tipbench_lib.paths import DATA_DIR
 
@@ -24,6 +23,7 @@ SCENARIOS_FILE = DATA_DIR / "scenarios.toml"
 DEFAULT_N_SCENARIOS = 12
 PRIORITIES: tuple[str, ...] = ("high", "medium", "low")
 MIN_TASKS, MAX_TASKS = 4, 7
+T = TypeVar("T")
 
 
 # --- The scenario data model ---------------------------------------------------------------
@@ -141,26 +141,81 @@ def _time_slot(table: Table) -> TimeSlot:
     )
 
 
-def load_scenarios(path: Path = SCENARIOS_FILE) -> list[Scenario]:
+def _parsed(parse: Callable[[Table], T], table: Table) -> T | DataFileError:
+    """The parsed entry, or the problem that stops it, kept until someone asks for the entry."""
+    try:
+        return parse(table)
+    except DataFileError as exc:
+        return exc
+
+
+@dataclass(frozen=True)
+class ScenarioFile:
+    """The scenario file with every persona and time slot checked on its own.
+
+    Ids are read for every entry because they fix the spread order and name the scenarios; the
+    rest of an entry is only needed by the scenarios that use it, so a mistake in one persona
+    blocks the runs that use that persona and no others. A listing still reports every problem.
+    """
+
+    path: Path
+    slot_ids: tuple[str, ...]
+    persona_ids: tuple[str, ...]
+    slots: dict[str, TimeSlot | DataFileError]
+    personas: dict[str, Persona | DataFileError]
+
+    @classmethod
+    def read(cls, path: Path | None = None) -> ScenarioFile:
+        path = Path(path or SCENARIOS_FILE)
+        root = Table(read_toml(path), path)
+        root.only("time_slots", "personas")
+        slot_tables = root.tables("time_slots")
+        persona_tables = root.tables("personas")
+        slot_ids = [t.identifier("id") for t in slot_tables]
+        persona_ids = [t.identifier("id") for t in persona_tables]
+        reject_duplicates(slot_tables, slot_ids)
+        reject_duplicates(persona_tables, persona_ids)
+        return cls(
+            path=path,
+            slot_ids=tuple(slot_ids),
+            persona_ids=tuple(persona_ids),
+            slots={i: _parsed(_time_slot, t) for i, t in zip(slot_ids, slot_tables, strict=True)},
+            personas={
+                i: _parsed(_persona, t) for i, t in zip(persona_ids, persona_tables, strict=True)
+            },
+        )
+
+    def pairs(self) -> dict[str, tuple[str, str]]:
+        """Every scenario id with its (persona id, time slot id), persona-major in file order."""
+        return {f"{p}-{s}": (p, s) for p in self.persona_ids for s in self.slot_ids}
+
+    def problems(self) -> list[DataFileError]:
+        """Every entry that cannot be used, time slots first, in file order."""
+        entries = [*self.slots.values(), *self.personas.values()]
+        return [e for e in entries if isinstance(e, DataFileError)]
+
+    def scenario(self, persona_id: str, slot_id: str) -> Scenario:
+        """One scenario; raises the problem of its persona or time slot if either has one."""
+        persona, slot = self.personas[persona_id], self.slots[slot_id]
+        for entry in (slot, persona):
+            if isinstance(entry, DataFileError):
+                raise entry
+        assert isinstance(persona, Persona) and isinstance(slot, TimeSlot)
+        return Scenario(
+            id=f"{persona.id}-{slot.id}", persona=persona, time_slot=slot, tasks=persona.tasks
+        )
+
+
+def load_scenarios(path: Path | None = None) -> list[Scenario]:
     """Every (persona, time slot) scenario in the file, persona-major in file order.
 
-    Everything is validated up front so a malformed file fails at load with its location, not
-    halfway through a grid run.
+    Everything is validated, so a malformed entry anywhere fails with its location; a run that
+    needs only some scenarios asks :func:`select_scenarios` or :func:`scenarios_by_ids` instead.
     """
-    path = Path(path)
-    root = Table(read_toml(path), path)
-    root.only("time_slots", "personas")
-    slot_tables = root.tables("time_slots")
-    persona_tables = root.tables("personas")
-    slots = [_time_slot(t) for t in slot_tables]
-    personas = [_persona(t) for t in persona_tables]
-    reject_duplicates(slot_tables, [s.id for s in slots])
-    reject_duplicates(persona_tables, [p.id for p in personas])
-    return [
-        Scenario(id=f"{p.id}-{s.id}", persona=p, time_slot=s, tasks=p.tasks)
-        for p in personas
-        for s in slots
-    ]
+    file = ScenarioFile.read(path)
+    if problems := file.problems():
+        raise problems[0]
+    return [file.scenario(p, s) for p, s in file.pairs().values()]
 
 
 # --- Selecting -------------------------------------------------------------------------------
@@ -173,47 +228,69 @@ def _first_seen(values: Iterable[str]) -> list[str]:
 def spread_order(scenarios: Sequence[Scenario]) -> list[Scenario]:
     """All scenarios in the fixed order ``select_scenarios`` takes a prefix of.
 
+    See :func:`spread_pairs`; scenarios whose (persona, slot) pair is missing are skipped.
+    """
+    personas = _first_seen(s.persona.id for s in scenarios)
+    slots = _first_seen(s.time_slot.id for s in scenarios)
+    by_pair = {(s.persona.id, s.time_slot.id): s for s in scenarios}
+    return [by_pair[pair] for pair in spread_pairs(personas, slots) if pair in by_pair]
+
+
+def spread_pairs(personas: Sequence[str], slots: Sequence[str]) -> list[tuple[str, str]]:
+    """Every (persona, slot) pair in the order a benchmark takes a prefix of.
+
     Position i pairs persona ``i mod P`` with slot ``(i + i // lcm(P, S)) mod S``: any prefix
     covers personas as evenly as possible (the first P are all distinct) and rotates slots evenly,
     and the whole order visits every (persona, slot) pair exactly once. Only arithmetic on file
     order is involved, so every machine gets the same list.
     """
-    personas = _first_seen(s.persona.id for s in scenarios)
-    slots = _first_seen(s.time_slot.id for s in scenarios)
-    by_pair = {(s.persona.id, s.time_slot.id): s for s in scenarios}
     n_p, n_s = len(personas), len(slots)
+    if not n_p or not n_s:
+        return []
     block = n_p * n_s // gcd(n_p, n_s)
-    ordered = []
-    for i in range(n_p * n_s):
-        pair = (personas[i % n_p], slots[(i + i // block) % n_s])
-        if pair in by_pair:
-            ordered.append(by_pair[pair])
-    return ordered
+    return [(personas[i % n_p], slots[(i + i // block) % n_s]) for i in range(n_p * n_s)]
 
 
-def select_scenarios(n: int, scenarios: Sequence[Scenario] | None = None) -> list[Scenario]:
+def _check_count(n: int, available: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise TipbenchError(f"the number of scenarios must be a positive integer, got {n!r}")
+    if n > available:
+        raise TipbenchError(
+            f"asked for {n} scenarios but only {available} exist; ask for at most {available} "
+            "or add personas or time slots to data/scenarios.toml"
+        )
+    return int(n)
+
+
+def select_scenarios(
+    n: int, scenarios: Sequence[Scenario] | None = None, *, path: Path | None = None
+) -> list[Scenario]:
     """The benchmark's first ``n`` scenarios: the same on every machine, spread across personas.
 
     With n at most the number of personas, every scenario has a different persona and the time
-    slots rotate, so a small benchmark is not eight variations of one user.
+    slots rotate, so a small benchmark is not eight variations of one user. Read from the file
+    (``path``, default the shipped one), only the chosen scenarios' entries must be valid.
     """
-    pool = list(scenarios) if scenarios is not None else load_scenarios()
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise TipbenchError(f"the number of scenarios must be a positive integer, got {n!r}")
-    if n > len(pool):
-        raise TipbenchError(
-            f"asked for {n} scenarios but only {len(pool)} exist; ask for at most {len(pool)} "
-            "or add personas or time slots to data/scenarios.toml"
-        )
-    return spread_order(pool)[: int(n)]
+    if scenarios is not None:
+        pool = list(scenarios)
+        return spread_order(pool)[: _check_count(n, len(pool))]
+    file = ScenarioFile.read(path)
+    order = spread_pairs(file.persona_ids, file.slot_ids)
+    return [file.scenario(p, s) for p, s in order[: _check_count(n, len(order))]]
 
 
 def scenarios_by_ids(
-    ids: Sequence[str], scenarios: Sequence[Scenario] | None = None
+    ids: Sequence[str], scenarios: Sequence[Scenario] | None = None, *, path: Path | None = None
 ) -> list[Scenario]:
-    """The named scenarios in the order given; unknown ids are all reported at once."""
-    pool = list(scenarios) if scenarios is not None else load_scenarios()
-    by_id = {s.id: s for s in pool}
+    """The named scenarios in the order given; unknown ids are all reported at once.
+
+    Read from the file, only the named scenarios' entries must be valid.
+    """
+    if scenarios is not None:
+        by_id: dict[str, Callable[[], Scenario]] = {s.id: (lambda s=s: s) for s in scenarios}
+    else:
+        file = ScenarioFile.read(path)
+        by_id = {i: (lambda p=p, s=s: file.scenario(p, s)) for i, (p, s) in file.pairs().items()}
     unknown = [i for i in ids if i not in by_id]
     if unknown:
         raise TipbenchError(
@@ -222,4 +299,4 @@ def scenarios_by_ids(
         )
     if not ids:
         raise TipbenchError("no scenario ids given; pass a count or a comma list of ids")
-    return [by_id[i] for i in _first_seen(ids)]
+    return [by_id[i]() for i in _first_seen(ids)]

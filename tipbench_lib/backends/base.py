@@ -10,7 +10,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from tipbench_lib.errors import BackendError
+
 DEFAULT_MAX_MODEL_B = 4.0
+
+
+class UnloadTimeoutError(BackendError):
+    """A model is still resident after the backend asked to unload it and waited its deadline.
+
+    Not a failure of any cell: loading the next model now would put two in memory, so a run
+    stops here and says how to free the model. The backend remembers the model and does not
+    wait for it a second time (not when loading another model, not when closing).
+    """
 
 
 @dataclass(frozen=True)
@@ -129,11 +140,17 @@ class Backend(Protocol):
         ...
 
     def generate(self, model: str, request: GenerationRequest) -> Generation:
-        """One generation on the loaded model; raises GenerationError on failure."""
+        """One generation on the loaded model.
+
+        Raises GenerationError when the model answered with an error (out of memory, a prompt
+        that does not fit, a generation over its timeout): the cell failed. Raises
+        BackendUnavailableError when the service went away or the connection broke (a stream cut
+        mid-way, a reset): nothing is wrong with the cell, the run was interrupted.
+        """
         ...
 
     def unload(self, model: str) -> None:
-        """Free ``model`` and confirm it is gone."""
+        """Free ``model`` and confirm it is gone; UnloadTimeoutError if it stays resident."""
         ...
 
     def close(self) -> None:

@@ -13,6 +13,10 @@ from something Ollama does on its own (DESIGN.md "Backends"):
 - A prompt longer than the context is cut silently with status 200; see :func:`is_truncated`.
 - Errors while streaming come as an ``{"error": ...}`` line after status 200, and out-of-memory
   has no code of its own, so it is recognised by its message.
+- A connection that breaks (Ollama killed or restarted, a stream cut mid-way, a reset) says
+  nothing about the model: it becomes :class:`BackendUnavailableError`, which a run treats as an
+  interruption to resume, never as a failed cell. Only the model's own errors and timeouts are
+  :class:`GenerationError`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from tipbench_lib.backends.base import (
     GenerationOptions,
     GenerationRequest,
     ModelInfo,
+    UnloadTimeoutError,
 )
 from tipbench_lib.errors import (
     BackendError,
@@ -146,6 +151,14 @@ def _unavailable(host: str, detail: object) -> BackendUnavailableError:
     )
 
 
+def _connection_lost(host: str, what: str, exc: Exception) -> BackendUnavailableError:
+    detail = str(exc) or type(exc).__name__
+    return BackendUnavailableError(
+        f"the connection to Ollama at {host} broke during {what} ({detail}); Ollama was probably "
+        "stopped or restarted. Check that `ollama serve` is running"
+    )
+
+
 def _generation_error(model: str, message: str) -> GenerationError:
     kind = "oom" if is_oom(message) else "error"
     hint = " (free GPU memory or pick a smaller model or quantization)" if kind == "oom" else ""
@@ -167,22 +180,25 @@ class OllamaBackend:
         timeout: float = 120,
         strict_unload: bool = False,
         max_model_b: float | None = None,
-        unload_timeout_s: float = UNLOAD_TIMEOUT_S,
+        unload_timeout_s: float | None = None,
     ) -> None:
         """``timeout`` bounds metadata and load calls; each generation uses its own
         ``options.timeout_s``. ``max_model_b``, when given, makes :meth:`load` refuse a model
-        above the limit as a last line of defence (callers should check before planning)."""
+        above the limit as a last line of defence (callers should check before planning).
+        ``unload_timeout_s`` defaults to :data:`UNLOAD_TIMEOUT_S`."""
         self.host = resolve_host(host)
         self.timeout = timeout
         self.strict_unload = strict_unload
         self.max_model_b = max_model_b
-        self.unload_timeout_s = unload_timeout_s
+        self.unload_timeout_s = UNLOAD_TIMEOUT_S if unload_timeout_s is None else unload_timeout_s
         self._clients: dict[float, ollama.Client] = {}
         self._info: dict[str, ModelInfo] = {}
         self._num_ctx: dict[str, int] = {}
         self._keep_alive: dict[str, int] = {}
         self._loaded: set[str] = set()
         self._no_think: set[str] = set()
+        self._stuck: set[str] = set()
+        """Canonical names whose unload already timed out: never waited for a second time."""
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -202,6 +218,8 @@ class OllamaBackend:
             raise GenerationError(
                 "timeout", f"Ollama did not answer {what} within the client timeout ({exc})"
             ) from None
+        except httpx.TransportError as exc:  # after timeouts: the connection itself broke
+            raise _connection_lost(self.host, what, exc) from None
         except ollama.ResponseError as exc:
             if exc.status_code == 404 and model is not None:
                 raise self._unknown(model) from None
@@ -228,6 +246,12 @@ class OllamaBackend:
             return str(response.json()["version"])
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise _unavailable(self.host, exc) from None
+        except httpx.TransportError as exc:
+            if not isinstance(exc, httpx.TimeoutException):
+                raise _connection_lost(self.host, "/api/version", exc) from None
+            raise BackendError(
+                f"Ollama at {self.host} did not answer /api/version in time ({exc})"
+            ) from None
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             raise BackendError(
                 f"{self.host}/api/version did not answer like Ollama ({exc}); "
@@ -289,18 +313,25 @@ class OllamaBackend:
         return sorted(canonical_name(m.model or m.name or "") for m in ps.models)
 
     def _wait_until_gone(self, models: set[str]) -> None:
-        """Poll ``/api/ps``: Ollama unloads asynchronously and only after running requests end."""
+        """Poll ``/api/ps``: Ollama unloads asynchronously and only after running requests end.
+
+        A model whose unload already timed out once is checked once, not waited for again: the
+        user has been told how to free it, and a second wait only delays the summary.
+        """
         deadline = time.monotonic() + self.unload_timeout_s
         while True:
             still = models & set(self.resident_models())
             if not still:
+                self._stuck -= models
                 return
-            if time.monotonic() >= deadline:
+            if still <= self._stuck or time.monotonic() >= deadline:
+                self._stuck |= still
                 names = ", ".join(sorted(still))
-                raise BackendError(
+                stop = "; ".join(f"`ollama stop {name}`" for name in sorted(still))
+                raise UnloadTimeoutError(
                     f"Ollama at {self.host} still lists {names} as loaded "
                     f"{self.unload_timeout_s:g}s after tipbench asked to unload it; a generation "
-                    f"may still be running. Stop it with `ollama stop NAME` and retry"
+                    f"may still be running. Free it with {stop} and retry"
                 )
             time.sleep(POLL_INTERVAL_S)
 
@@ -350,9 +381,17 @@ class OllamaBackend:
         return load_ns / 1e9 if load_ns else elapsed
 
     def unload(self, model: str) -> None:
-        """Ask Ollama to free ``model`` and wait until ``/api/ps`` no longer lists it."""
-        self._send_unload(model)
-        self._wait_until_gone({canonical_name(model)})
+        """Ask Ollama to free ``model`` and wait until ``/api/ps`` no longer lists it.
+
+        After a timeout the model no longer counts as loaded by this backend, so :meth:`close`
+        does not ask and wait again.
+        """
+        try:
+            self._send_unload(model)
+            self._wait_until_gone({canonical_name(model)})
+        except UnloadTimeoutError:
+            self._loaded.discard(model)
+            raise
         self._loaded.discard(model)
 
     def close(self) -> None:
@@ -419,10 +458,15 @@ class OllamaBackend:
         if model not in self._loaded or model not in self._num_ctx:
             self.load(model, request.options)
         try:
-            result = self._stream(model, request)
-        except _ThinkUnsupported:
-            self._no_think.add(model)
-            result = self._stream(model, request)
+            try:
+                result = self._stream(model, request)
+            except _ThinkUnsupported:
+                self._no_think.add(model)
+                result = self._stream(model, request)
+        except BackendUnavailableError:
+            # A restarted Ollama holds nothing: the next generation loads (and checks) again.
+            self._loaded.discard(model)
+            raise
         if self.strict_unload:
             self._wait_until_gone({canonical_name(model)})
             self._loaded.discard(model)
@@ -461,9 +505,11 @@ class OllamaBackend:
                 f"Ollama model {model!r} did not finish within {timeout_s:g}s ({exc}); raise "
                 "the timeout or lower --max-tokens",
             ) from None
+        except httpx.TransportError as exc:
+            raise _connection_lost(self.host, f"a generation of {model!r}", exc) from None
         except httpx.HTTPError as exc:
             raise GenerationError(
-                "error", f"the connection to Ollama broke during {model!r}: {exc}"
+                "error", f"Ollama's answer for {model!r} was garbled: {exc}"
             ) from None
         finally:
             if stream is not None and hasattr(stream, "close"):

@@ -93,3 +93,17 @@ def test_a_huge_value_is_shown_cut(mlflow_client, experiment, tmp_path, capsys):
     status, err = _apply(mlflow_client, experiment, path, capsys)
     assert status == EXIT_REFUSED and "tone must be an integer from 1 to 5, got 'xxx" in err
     assert len(err) < 2_000
+
+
+def test_a_judge_id_over_the_limit_is_refused_and_nothing_stored(
+    mlflow_client, experiment, tipbench_home, tmp_path, capsys
+):
+    filled = _fill(_export(mlflow_client, experiment, tmp_path / "out.json"))
+    filled["judge_id"] = "j" * 65
+    path = tmp_path / "long-judge.json"
+    path.write_text(json.dumps(filled), encoding="utf-8")
+    before = _stored(mlflow_client, experiment, tipbench_home)
+    status, err = _apply(mlflow_client, experiment, path, capsys)
+    assert status == EXIT_REFUSED
+    assert "judge id" in err and "64" in err and "Traceback" not in err
+    assert _stored(mlflow_client, experiment, tipbench_home) == before

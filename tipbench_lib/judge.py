@@ -22,6 +22,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from tipbench_lib import names
 from tipbench_lib.cell_log import now_iso
 from tipbench_lib.errors import JudgingError, TrackingError
 from tipbench_lib.hashing import content_hash
@@ -79,10 +80,14 @@ class Scores:
 
 
 def check_judge_id(judge_id: str) -> str:
-    """The judge id as scores record it; refuses an empty id because scores must have an owner."""
+    """The judge id as scores record it (surrounding spaces dropped), within the name rules.
+
+    An empty id is refused because scores must have an owner; the length and character limits
+    are those of :mod:`tipbench_lib.names`.
+    """
     if not isinstance(judge_id, str) or not judge_id.strip():
         raise JudgingError("a judge id is needed (e.g. your initials) so scores have an owner")
-    return judge_id.strip()
+    return names.check_judge_id(judge_id.strip())
 
 
 def judge_key(judge_id: str) -> str:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tipbench_lib import names
 from tipbench_lib.errors import JudgingError
 from tipbench_lib.judge import (
     BOOL_FIELDS,
@@ -258,6 +259,11 @@ def _file_problems(doc: Any, experiment: str, judge_id: str | None) -> list[Impo
         problems.append(
             ImportProblem(None, "", 'no judge id: fill "judge_id" in the file or pass --judge-id')
         )
+    else:
+        try:
+            names.check_judge_id(chosen.strip())
+        except names.InvalidNameError as exc:
+            problems.append(ImportProblem(None, "", str(exc)))
     if not isinstance(doc.get("items"), list):
         problems.append(ImportProblem(None, "", '"items" must be a list (as exported)'))
     return problems

@@ -24,13 +24,15 @@ the journal its killed attempt left.
 a task instance's pool when it creates it, from the operator's ``partial()`` arguments: a mapped
 task cannot pick its pool per map index (``expand_kwargs(pool=...)`` is accepted at parse time
 and ignored by the scheduler, which fills ``task_instance.pool`` from the unmapped operator), and
-a mapped task group cannot contain a second mapping (host × model). So the DAG has a fixed number
-of lanes, ``TIPBENCH_AIRFLOW_HOST_LANES`` (4 unless set where the DAG is parsed), each lane one
-task mapped over the models planned for its host and bound to the pool ``tipbench_host_<i>`` with
-ONE slot. Whatever the DAG's or the executor's concurrency, a host then runs one collect at a time,
-so it never holds two models; lanes without a host expand to nothing and are skipped. The pools
-must exist with one slot each (``make airflow`` creates them locally; elsewhere
-``airflow pools import pools-airflow.json``): a task whose pool is missing is never scheduled.
+a mapped task group cannot contain a second mapping (host × model). Nor can a task map over one
+key of another task's result, hence the small ``host_<i>_models`` task per lane that hands its
+lane its part of the plan. So the DAG has a fixed number of lanes, ``TIPBENCH_AIRFLOW_HOST_LANES``
+(4 unless set where the DAG is parsed), each lane one task mapped over the models planned for its
+host and bound to the pool ``tipbench_host_<i>`` with ONE slot. Whatever the DAG's or the
+executor's concurrency, a host then runs one collect at a time, so it never holds two models;
+lanes without a host expand to nothing and are skipped. The pools must exist with one slot each
+(``airflow pools import pools-airflow.json``, from the repository): a task whose pool is missing
+is never scheduled.
 ``max_active_runs=1`` keeps lane ``i`` meaning one host at a time: two runs with different host
 lists would otherwise map one host to two lanes. ``max_active_tis_per_dag=1`` on each lane keeps
 the rule even if a pool was given more slots by mistake.

@@ -45,6 +45,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def session_members(sessions: set[int]) -> list[int]:
+    """Live processes (zombies excluded) whose session id is one of ``sessions``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) in sessions:
+            members.append(int(entry.name))
+    return members
+
+
 def parse_time(value: Any) -> float | None:
     """A metadata-database timestamp (UTC) as seconds since the epoch."""
     if value in (None, ""):
@@ -165,17 +180,23 @@ class LocalAirflow:
         self._spawn("dag-processor", "dag-processor")
 
     def stop(self) -> None:
-        """SIGTERM to every process group we started, then SIGKILL what is left."""
+        """SIGTERM to everything in the sessions we started, then SIGKILL what is left.
+
+        Each process was started in a session of its own, and everything Airflow starts from it
+        (LocalExecutor workers, task processes in process groups of their own, tipbench under
+        them) stays in that session, so the session, not the process group, finds them all.
+        """
+        sessions = {proc.pid for proc in self.procs}
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in session_members(sessions):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + 20
+            while session_members(sessions) and time.monotonic() < deadline:
+                for proc in self.procs:
+                    proc.poll()
+                time.sleep(0.2)
         for proc in self.procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for proc in self.procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        for proc in self.procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
         self.procs.clear()

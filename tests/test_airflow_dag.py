@@ -35,6 +35,7 @@ from .airflow_harness import (
     TaskInstance,
     airflow_installed,
     airflow_python,
+    session_members,
 )
 from .ollama_standin import Event, FakeModel, Fault, GenerationSpan, OllamaStandIn
 
@@ -302,6 +303,8 @@ class DagRunResult:
     kill: Kill
     logs: str = ""
     conf: dict = field(default_factory=dict)
+    leftover: list[int] = field(default_factory=list)
+    """Processes of the Airflow sessions still alive after it was stopped (should be none)."""
 
 
 def host_models(without: tuple[str, ...] = ()) -> list[FakeModel]:
@@ -396,11 +399,12 @@ def dag_run(mlflow_server, tmp_path_factory) -> Iterator[DagRunResult]:
     }
     try:
         with airflow:
+            sessions = {proc.pid for proc in airflow.procs}
             airflow.wait_for_dag()
             killer.start()
             airflow.trigger(conf, run_id="e2e")
             state = airflow.wait_for_run("e2e", timeout=600)
-            yield DagRunResult(
+            result = DagRunResult(
                 state=state,
                 tis=airflow.task_instances("e2e"),
                 hosts={"A": host_a, "B": host_b},
@@ -410,6 +414,8 @@ def dag_run(mlflow_server, tmp_path_factory) -> Iterator[DagRunResult]:
                 logs=airflow.logs() if state != "success" else "",
                 conf=conf,
             )
+        result.leftover = session_members(sessions)
+        yield result
     finally:
         stop.set()
         host_a.stop()
@@ -530,3 +536,8 @@ def test_compare_writes_the_report_and_logs_the_summary_run(dag_run, mlflow_clie
     data = load_experiment(mlflow_client, dag_run.experiment)
     assert data.cells.height == len(GRID_MODELS) * CELLS_PER_MODEL
     assert summary.run_id not in data.run_ids.values()
+
+
+def test_every_process_airflow_started_is_gone_after_it_stops(dag_run):
+    """Scheduler, API server, DAG processor, their workers, task processes and tipbench."""
+    assert dag_run.leftover == []

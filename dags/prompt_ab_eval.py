@@ -64,7 +64,6 @@ import re
 import signal
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -182,6 +181,13 @@ def grid_from_params(params: Mapping[str, Any]) -> Grid:
             f"TIPBENCH_AIRFLOW_HOST_LANES={len(hosts)} where the DAG is parsed and create the "
             f"pools tipbench_host_0 … tipbench_host_{len(hosts) - 1} with one slot each"
         )
+    models = _names(params.get("models"), "models")
+    twice = sorted({m for m in models if [canonical(n) for n in models].count(canonical(m)) > 1})
+    if twice:
+        raise ValueError(
+            f"models lists {', '.join(twice)} more than once (a name without a tag is "
+            ":latest); each model runs once, so list it once"
+        )
     n_tips = int(params.get("n_tips") or 0)
     if n_tips < 1:
         raise ValueError(f"n_tips must be at least 1, got {params.get('n_tips')!r}")
@@ -190,7 +196,7 @@ def grid_from_params(params: Mapping[str, Any]) -> Grid:
         raise ValueError("experiment is empty: name the MLflow experiment")
     return Grid(
         experiment=experiment,
-        models=_names(params.get("models"), "models"),
+        models=models,
         prompts=_names(params.get("prompts"), "prompts"),
         scenarios=str(params.get("scenarios")).strip(),
         n_tips=n_tips,
@@ -226,9 +232,9 @@ def assign_models(
 ) -> dict[str, list[str]]:
     """Each model to one host that has it, biggest first to the least-loaded host.
 
-    Greedy longest-processing-time-first: with sizes as costs it finishes within 4/3 of the best
-    possible spread, and it is predictable (ties go to the host listed first). A model no host
-    has raises ValueError naming it.
+    Greedy longest-processing-time-first: when every host has every model, the busiest host gets
+    at most 4/3 of the work it would get in the best possible spread; and the plan is predictable
+    (ties go to the host listed first). A model no host has raises ValueError naming it.
     """
     hosts = list(inventories)
     missing = [m for m in models if not any(canonical(m) in inv for inv in inventories.values())]

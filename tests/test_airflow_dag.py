@@ -194,6 +194,7 @@ cases = {
     "repeated": {"hosts": ["127.0.0.1:1", "http://127.0.0.1:1/"]},
     "too_many": {"hosts": ["h1", "h2", "h3"]},
     "no_models": {"models": []},
+    "model_twice": {"models": ["a", "b", "a:latest"]},
     "no_tips": {"n_tips": 0},
 }
 out = {}
@@ -212,6 +213,7 @@ print(json.dumps(out))
     assert "http://127.0.0.1:1" in found["repeated"] and "more than once" in found["repeated"]
     assert "TIPBENCH_AIRFLOW_HOST_LANES=3" in found["too_many"]
     assert "models is empty" in found["no_models"]
+    assert "a, a:latest" in found["model_twice"] and "more than once" in found["model_twice"]
     assert "n_tips" in found["no_tips"]
     assert found["ok_hosts"] == ["http://127.0.0.1:1"]
 

@@ -12,6 +12,11 @@ STAMP  := $(VENV)/.tipbench-installed
 LLAMA_CPP_VERSION := $(shell sed -n 's/.*"llama-cpp-python==\([0-9.]*\)".*/\1/p' pyproject.toml)
 WHEELS ?= $(HOME)/.cache/tipbench/wheels
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+# Apache Airflow (dags/prompt_ab_eval.py) lives in an environment of its own: it pins its whole
+# dependency tree, which would fight tipbench's. Its tasks run tipbench from .venv by command line.
+AIRFLOW_VERSION := 3.3.2
+AIRFLOW_VENV    := .venv-airflow
+AIRFLOW_STAMP   := $(AIRFLOW_VENV)/.airflow-installed
 DEMO_EXPERIMENT ?= tipbench-demo
 DEMO_OUT ?= out/demo
 
@@ -20,11 +25,13 @@ APP_HOST ?= 127.0.0.1
 APP_PORT ?= 2718
 TOKEN_FILE ?=
 
-.PHONY: help install test demo mlflow-ui judge compare-app collect-app lint bench clean
+.PHONY: help install airflow airflow-test test demo mlflow-ui judge compare-app collect-app lint bench bench-scaleout clean
 
 help:
 	@echo "make demo       collect with the embedded models, LLM-judge, compare, write report.html"
-	@echo "make test       run the test suite (real MLflow server, real embedded models)"
+	@echo "make test       run the test suite (real MLflow server, real embedded models, Airflow)"
+	@echo "make airflow    create .venv-airflow with Apache Airflow $(AIRFLOW_VERSION) for dags/"
+	@echo "make airflow-test  run the prompt_ab_eval DAG end to end through a local Airflow"
 	@echo "make mlflow-ui  keep tipbench's MLflow server running to browse its UI"
 	@echo "make judge EXPERIMENT=name [JUDGE=id]   the judging app, behind a token (prints its URL)"
 	@echo "make compare-app [EXPERIMENT=name]      the compare app, behind a token"
@@ -47,7 +54,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+# Pinned by constraints-airflow.txt (Airflow's published constraints file is on the web; ours is
+# in the repository). ~1 minute with a warm pip cache.
+$(AIRFLOW_STAMP): constraints-airflow.txt
+	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	@echo "Installing apache-airflow $(AIRFLOW_VERSION) into $(AIRFLOW_VENV)..."
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)" \
+		-c constraints-airflow.txt
+	@touch $@
+
+airflow: $(AIRFLOW_STAMP)
+
+airflow-test: $(STAMP) $(AIRFLOW_STAMP)
+	$(PY) -m pytest tests/test_airflow_dag.py
+
+test: $(STAMP) $(AIRFLOW_STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
@@ -85,6 +106,9 @@ bench: $(STAMP)
 	$(PY) bench/collect_overhead.py
 	$(PY) bench/judge_latency.py
 	$(PY) bench/compare_scale.py
+
+bench-scaleout: $(STAMP) $(AIRFLOW_STAMP)
+	$(PY) bench/scaleout.py
 
 clean:
 	rm -rf .tipbench out .pytest_cache

@@ -118,6 +118,8 @@ class FakeModel:
     capabilities: tuple[str, ...] = ("completion",)
     size_bytes: int = 0
     fault: Fault | None = None
+    gen_s: float | None = None
+    """Seconds per generation for this model; None: the server's ``gen_s``."""
 
     def __post_init__(self) -> None:
         self.name = canonical_name(self.name)
@@ -137,6 +139,15 @@ class Event:
     model: str
     t: float
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class GenerationSpan:
+    """One request that generated text: from its first token's wait to its last (monotonic)."""
+
+    model: str
+    start: float
+    end: float
 
 
 @dataclass
@@ -235,6 +246,7 @@ class OllamaStandIn:
         self._resident: dict[str, _Resident] = {}
         self._events: list[Event] = []
         self._requests: list[dict[str, Any]] = []
+        self._spans: list[GenerationSpan] = []
         self._peak = 0
         self._counter = 0
         self._server: ThreadingHTTPServer | None = None
@@ -324,6 +336,12 @@ class OllamaStandIn:
             for r in self.requests
             if r["path"] in wants_text and (r["body"] or {}).get(wants_text[r["path"]])
         ]
+
+    def generation_spans(self, model: str | None = None) -> list[GenerationSpan]:
+        """When each generation ran, to tell whether two servers worked at the same time."""
+        name = None if model is None else canonical_name(model)
+        with self._lock:
+            return [s for s in self._spans if name is None or s.model == name]
 
     def loads(self, model: str | None = None) -> list[Event]:
         return self._events_of("load", model)
@@ -764,6 +782,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _HttpError(500, stream_error.message)
         prompt_tokens = min(req.prompt_tokens(), req.num_ctx)
         pieces, done_reason = _pieces(_pick_text(req, counter), req.options.get("num_predict"))
+        gen_s = s.gen_s if req.model.gen_s is None else req.model.gen_s
         gen_started = time.monotonic()
         if req.stream:
             self._start_stream()
@@ -776,11 +795,14 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
                     s.crash(reset=self._reset_connection if crash.reset else None)
                     return
-                s._stop.wait(s.gen_s / max(1, len(pieces)))
+                s._stop.wait(gen_s / max(1, len(pieces)))
                 self._write_line(req.chunk(piece, done=False))
         else:
-            s._stop.wait(s.gen_s)
-        gen_ns = int((time.monotonic() - gen_started) * 1e9)
+            s._stop.wait(gen_s)
+        gen_ended = time.monotonic()
+        with s._lock:
+            s._spans.append(GenerationSpan(req.model.name, gen_started, gen_ended))
+        gen_ns = int((gen_ended - gen_started) * 1e9)
         final = req.chunk(
             "" if req.stream else "".join(pieces),
             done=True,

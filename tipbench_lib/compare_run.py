@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tipbench_lib.errors import TipbenchError
+from tipbench_lib.errors import TipbenchError, TrackingError
 from tipbench_lib.paths import DATA_DIR
 from tipbench_lib.report import ReportData, write_report, write_tables
 from tipbench_lib.results import ExperimentData, load_experiment, read_snapshot, write_snapshot
@@ -139,6 +139,12 @@ def compare_parser() -> argparse.ArgumentParser:
     p.add_argument("--judges", default="", help="comma list: only these judge ids")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--log-summary",
+        action="store_true",
+        help="with --experiment and --out: log report.html, leaderboard.csv and comparisons.csv "
+        "to the experiment's summary run in MLflow (one run, updated by every compare)",
+    )
     return p
 
 
@@ -146,8 +152,19 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
+def log_summary_run(experiment: str, out: Path) -> str:
+    """The outputs in ``out`` as the experiment's summary run; returns the run id."""
+    from tipbench_lib.tracking.client import MlflowClient
+    from tipbench_lib.tracking.server import tracking_url
+    from tipbench_lib.tracking.summary import log_summary
+
+    with MlflowClient(tracking_url()) as client:
+        return log_summary(client, experiment, out).run_id
+
+
 def compare_main(argv: Sequence[str] | None = None) -> int:
-    """The script mode: exit 0 when the outputs were written, 2 when refused."""
+    """The script mode: exit 0 when the outputs were written, 2 when refused, 1 when the
+    outputs were written but MLflow did not take the summary run (run it again)."""
     args = compare_parser().parse_args(argv)
     if not (args.experiment or args.data):
         print("tipbench: refused: give --experiment NAME or --data DIR", file=sys.stderr)
@@ -157,6 +174,9 @@ def compare_main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.snapshot and not args.experiment:
         print("tipbench: refused: --snapshot needs --experiment", file=sys.stderr)
+        return 2
+    if args.log_summary and not (args.experiment and args.out):
+        print("tipbench: refused: --log-summary needs --experiment and --out", file=sys.stderr)
         return 2
     try:
         data = load_source(args.experiment, args.data)
@@ -181,4 +201,10 @@ def compare_main(argv: Sequence[str] | None = None) -> int:
     except (TipbenchError, ValueError) as exc:
         print(f"tipbench: refused: {exc}", file=sys.stderr)
         return 2
+    if args.log_summary:
+        try:
+            print(f"MLflow summary run: {log_summary_run(args.experiment, args.out)}")
+        except TrackingError as exc:  # the report is written; only MLflow has to catch up
+            print(f"tipbench: the summary run was not logged: {exc}", file=sys.stderr)
+            return 1
     return 0

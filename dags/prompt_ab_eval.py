@@ -1,0 +1,534 @@
+"""``prompt_ab_eval``: one tipbench grid over several Ollama hosts, one model per host at a time.
+
+    plan ─┬─ collect_host_0 [model a @ host 0] [model c @ host 0] ...   (pool tipbench_host_0)
+          ├─ collect_host_1 [model b @ host 1] ...                      (pool tipbench_host_1)
+          └─ ... one lane per possible host ───────────────────────────── llm_judge ── compare
+
+**plan** reads each host's ``/api/tags`` (one request per host: which models it has and their size
+on disk) and gives every model to exactly ONE host, model-major as tipbench collects on one
+machine, so each model is loaded once. Biggest model first, each to the host with the least work so
+far (longest-processing-time-first): the size in bytes is the cost guess, since a small model's
+token rate is bound by reading its weights, and every model runs the same cells. It refuses, before
+anything runs, a model that no host has, a repeated host, or more hosts than lanes.
+
+**collect_host_<i>** runs ``tipbench collect`` for one model on host ``i``
+(``OLLAMA_HOST`` set to it, ``--backend ollama``), one mapped task instance per model planned
+there. Every task writes the same MLflow experiment: MLflow is the shared store, so
+``MLFLOW_TRACKING_URI`` must name one server all workers reach (README, "Several GPU hosts").
+Each task keeps its journal in its own ``TIPBENCH_HOME`` on the worker that runs it
+(``<work dir>/collect/<model>``): tipbench locks an experiment's journal per process, and a
+per-model home lets tasks of other models run beside it while a retry of the same model finds
+the journal its killed attempt left.
+
+**Why lanes with one pool each.** Hosts are given when the DAG is triggered, but Airflow decides
+a task instance's pool when it creates it, from the operator's ``partial()`` arguments: a mapped
+task cannot pick its pool per map index (``expand_kwargs(pool=...)`` is accepted at parse time
+and ignored by the scheduler, which fills ``task_instance.pool`` from the unmapped operator), and
+a mapped task group cannot contain a second mapping (host × model). Nor can a task map over one
+key of another task's result, hence the small ``host_<i>_models`` task per lane that hands its
+lane its part of the plan. So the DAG has a fixed number of lanes, ``TIPBENCH_AIRFLOW_HOST_LANES``
+(4 unless set where the DAG is parsed), each lane one task mapped over the models planned for its
+host and bound to the pool ``tipbench_host_<i>`` with ONE slot. Whatever the DAG's or the
+executor's concurrency, a host then runs one collect at a time, so it never holds two models;
+lanes without a host expand to nothing and are skipped. The pools must exist with one slot each
+(``airflow pools import pools-airflow.json``, from the repository): a task whose pool is missing
+is never scheduled.
+``max_active_runs=1`` keeps lane ``i`` meaning one host at a time: two runs with different host
+lists would otherwise map one host to two lanes. ``max_active_tis_per_dag=1`` on each lane keeps
+the rule even if a pool was given more slots by mistake.
+
+**llm_judge** (only when ``llm_judge`` is given) scores every candidate on the first host, in lane
+0's pool, after all collects. **compare** writes ``report.html``, ``leaderboard.csv`` and
+``comparisons.csv`` and logs them to the experiment's summary run in MLflow.
+
+**Retries reuse tipbench's resume.** A retried collect runs the same command: the journal skips
+every complete cell, completes partial ones, and MLflow keeps one run per cell (found by its cell
+id tag), so nothing is duplicated; a retry also passes ``--retry-failed`` so cells a host failed
+(a timeout, a crashed runner) get another try. tipbench's exit status decides: 0 done; 2 refused
+(bad parameters: failing at once, since a retry cannot help); anything else (1 some cells failed,
+3 interrupted, killed by a signal) is retried. If the task's process is killed, tipbench dies
+with it (``PR_SET_PDEATHSIG``) so the retry never meets an orphan still holding the journal.
+
+The tasks start tipbench only through its command line (:func:`tipbench_command`), from
+tipbench's own virtual environment: Airflow pins its own dependency tree and lives in another
+environment (``make airflow``), so nothing here imports ``tipbench_lib``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+
+DAG_ID = "prompt_ab_eval"
+HOST_LANES = int(os.environ.get("TIPBENCH_AIRFLOW_HOST_LANES", "4"))
+RETRIES = int(os.environ.get("TIPBENCH_AIRFLOW_RETRIES", "2"))
+RETRY_DELAY_S = float(os.environ.get("TIPBENCH_AIRFLOW_RETRY_DELAY_S", "60"))
+INVENTORY_TIMEOUT_S = 15.0
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3
+EXIT_MEANING = {
+    EXIT_FAILED: "some cells failed",
+    EXIT_REFUSED: "refused",
+    EXIT_INTERRUPTED: "interrupted",
+    130: "interrupted",
+}
+
+
+# -- where tipbench is and how it is started --------------------------------------------------
+
+
+def checkout() -> Path:
+    """The tipbench checkout: this file's repository unless ``TIPBENCH_CHECKOUT`` names one
+    (when the DAG file is copied into a DAGs folder of its own)."""
+    default = Path(__file__).resolve().parents[1]
+    return Path(os.environ.get("TIPBENCH_CHECKOUT", default))
+
+
+def tipbench_python() -> Path:
+    """tipbench's interpreter: ``<checkout>/.venv/bin/python`` (``make install``) unless
+    ``TIPBENCH_PYTHON`` names another."""
+    return Path(os.environ.get("TIPBENCH_PYTHON", checkout() / ".venv" / "bin" / "python"))
+
+
+def tipbench_command(phase: str, args: Sequence[str]) -> list[str]:
+    """The one place that knows how to start tipbench: ``phase`` is collect, judge or compare,
+    ``args`` its command-line arguments (the same as on a terminal)."""
+    return [str(tipbench_python()), str(checkout() / "notebooks" / f"{phase}.py"), *args]
+
+
+def work_dir() -> Path:
+    """Where the tasks keep their journals and reports on a worker: ``TIPBENCH_AIRFLOW_HOME``,
+    else ``<checkout>/.tipbench/airflow``."""
+    default = checkout() / ".tipbench" / "airflow"
+    return Path(os.environ.get("TIPBENCH_AIRFLOW_HOME", default))
+
+
+def dir_key(name: str) -> str:
+    """A folder name for ``name`` that no other name gets: readable part plus a hash."""
+    slug = re.sub(r"[^\w.-]+", "_", name)[:40].strip("._-") or "x"
+    return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def pool_name(lane: int) -> str:
+    return f"tipbench_host_{lane}"
+
+
+# -- the grid and the plan --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The run's parameters, checked: what every task needs to build its command line."""
+
+    experiment: str
+    models: tuple[str, ...]
+    prompts: tuple[str, ...]
+    scenarios: str
+    n_tips: int
+    hosts: tuple[str, ...]
+    rubric: str | None = None
+    llm_judge: str | None = None
+    collect_args: tuple[str, ...] = ()
+    report_dir: str | None = None
+    mlflow_tracking_uri: str | None = None
+
+
+def _names(value: Any, what: str) -> tuple[str, ...]:
+    """A list of names from a JSON list or a comma string, blanks dropped."""
+    items = value.split(",") if isinstance(value, str) else list(value or [])
+    names = tuple(str(v).strip() for v in items if str(v).strip())
+    if not names:
+        raise ValueError(f"{what} is empty: give at least one")
+    return names
+
+
+def normalize_host(host: str) -> str:
+    """``gpu1:11434`` → ``http://gpu1:11434``, as Ollama reads ``OLLAMA_HOST``."""
+    host = host.strip().rstrip("/")
+    if not re.match(r"^https?://", host):
+        host = f"http://{host}"
+    return host
+
+
+def grid_from_params(params: Mapping[str, Any]) -> Grid:
+    """The DAG run's params as a :class:`Grid`; ValueError names the first problem."""
+    hosts = tuple(normalize_host(h) for h in _names(params.get("hosts"), "hosts"))
+    repeated = sorted({h for h in hosts if hosts.count(h) > 1})
+    if repeated:
+        raise ValueError(
+            f"hosts lists {', '.join(repeated)} more than once; one host is one GPU lane, so "
+            "list each once"
+        )
+    if len(hosts) > HOST_LANES:
+        raise ValueError(
+            f"{len(hosts)} hosts but this DAG has {HOST_LANES} lanes; set "
+            f"TIPBENCH_AIRFLOW_HOST_LANES={len(hosts)} where the DAG is parsed and create the "
+            f"pools tipbench_host_0 … tipbench_host_{len(hosts) - 1} with one slot each"
+        )
+    models = _names(params.get("models"), "models")
+    twice = sorted({m for m in models if [canonical(n) for n in models].count(canonical(m)) > 1})
+    if twice:
+        raise ValueError(
+            f"models lists {', '.join(twice)} more than once (a name without a tag is "
+            ":latest); each model runs once, so list it once"
+        )
+    n_tips = int(params.get("n_tips") or 0)
+    if n_tips < 1:
+        raise ValueError(f"n_tips must be at least 1, got {params.get('n_tips')!r}")
+    experiment = str(params.get("experiment") or "").strip()
+    if not experiment:
+        raise ValueError("experiment is empty: name the MLflow experiment")
+    return Grid(
+        experiment=experiment,
+        models=models,
+        prompts=_names(params.get("prompts"), "prompts"),
+        scenarios=str(params.get("scenarios")).strip(),
+        n_tips=n_tips,
+        hosts=hosts,
+        rubric=(params.get("rubric") or None),
+        llm_judge=(params.get("llm_judge") or None),
+        collect_args=tuple(str(a) for a in params.get("collect_args") or ()),
+        report_dir=(params.get("report_dir") or None),
+        mlflow_tracking_uri=(params.get("mlflow_tracking_uri") or None),
+    )
+
+
+def canonical(model: str) -> str:
+    """Ollama's naming rule: a name without a tag means ``:latest``."""
+    return model if ":" in model.rsplit("/", 1)[-1] else f"{model}:latest"
+
+
+def host_inventory(host: str, timeout: float = INVENTORY_TIMEOUT_S) -> dict[str, int]:
+    """The models ``host`` has and their size in bytes, from its ``/api/tags``."""
+    try:
+        with urllib.request.urlopen(f"{host}/api/tags", timeout=timeout) as response:
+            listing = json.load(response)
+    except (OSError, ValueError) as exc:
+        raise ConnectionError(f"Ollama at {host} did not answer /api/tags: {exc}") from exc
+    return {
+        canonical(str(m.get("name") or m.get("model"))): int(m.get("size") or 0)
+        for m in listing.get("models", [])
+    }
+
+
+def assign_models(
+    models: Sequence[str], inventories: Mapping[str, Mapping[str, int]]
+) -> dict[str, list[str]]:
+    """Each model to one host that has it, biggest first to the least-loaded host.
+
+    Greedy longest-processing-time-first: when every host has every model, the busiest host gets
+    at most 4/3 of the work it would get in the best possible spread; and the plan is predictable
+    (ties go to the host listed first). A model no host has raises ValueError naming it.
+    """
+    hosts = list(inventories)
+    missing = [m for m in models if not any(canonical(m) in inv for inv in inventories.values())]
+    if missing:
+        raise ValueError(
+            f"no host has {', '.join(missing)} (hosts: {', '.join(hosts)}); "
+            "`ollama pull` it on at least one host or drop it from models"
+        )
+
+    def cost(model: str) -> int:
+        return max(inv.get(canonical(model), 0) for inv in inventories.values())
+
+    load = dict.fromkeys(hosts, 0)
+    plan: dict[str, list[str]] = {h: [] for h in hosts}
+    for model in sorted(models, key=lambda m: (-cost(m), models.index(m))):
+        able = [h for h in hosts if canonical(model) in inventories[h]]
+        host = min(able, key=lambda h: (load[h], hosts.index(h)))
+        plan[host].append(model)
+        load[host] += inventories[host][canonical(model)]
+    return plan
+
+
+def lanes_of(grid: Grid, plan: Mapping[str, Sequence[str]]) -> dict[str, list[dict[str, Any]]]:
+    """The plan as the lanes' expansion lists: ``lane_<i>`` → [{model, host, lane}, ...]."""
+    lanes: dict[str, list[dict[str, Any]]] = {f"lane_{i}": [] for i in range(HOST_LANES)}
+    for lane, host in enumerate(grid.hosts):
+        lanes[f"lane_{lane}"] = [{"model": m, "host": host, "lane": lane} for m in plan[host]]
+    return lanes
+
+
+# -- running tipbench -------------------------------------------------------------------------
+
+
+def tipbench_env(grid: Grid, home: Path, ollama_host: str | None = None) -> dict[str, str]:
+    """The worker's environment for tipbench, minus the Airflow environment's Python settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
+    }
+    env["TIPBENCH_HOME"] = str(home)
+    env["PYTHONUNBUFFERED"] = "1"
+    if grid.mlflow_tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = grid.mlflow_tracking_uri
+    if ollama_host:
+        env["OLLAMA_HOST"] = ollama_host
+    return env
+
+
+def _die_with_parent(parent: int) -> Any:
+    """For ``preexec_fn``: the child gets SIGTERM when the task process dies, even by SIGKILL,
+    so a killed task never leaves tipbench running (and holding the journal lock) behind it."""
+
+    def arm() -> None:
+        if sys.platform.startswith("linux"):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(EXIT_INTERRUPTED)
+
+    return arm
+
+
+def run_tipbench(phase: str, args: Sequence[str], env: Mapping[str, str], cwd: Path) -> None:
+    """Run one tipbench command, its output into the task log; its exit status decides.
+
+    0 returns; 2 (refused: bad parameters) fails the task for good; anything else raises a
+    retryable error, and the retry resumes where this attempt stopped.
+    """
+    command = tipbench_command(phase, args)
+    print("running:", " ".join(command), flush=True)
+    cwd.mkdir(parents=True, exist_ok=True)
+    tail: deque[str] = deque(maxlen=15)
+    with subprocess.Popen(
+        command,
+        env=dict(env),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        preexec_fn=_die_with_parent(os.getpid()),
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                print(line, end="", flush=True)
+                tail.append(line.rstrip())
+            code = proc.wait()
+        except BaseException:  # Airflow stops the task (timeout, marked failed): stop tipbench too
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+    raise_for_exit(phase, code, list(tail))
+
+
+def raise_for_exit(phase: str, code: int, tail: Sequence[str]) -> None:
+    """Turn tipbench's exit status into the task's outcome (see the module docstring)."""
+    if code == EXIT_OK:
+        return
+    last = "\n".join(tail[-5:])
+    if code == EXIT_REFUSED:
+        raise AirflowFailException(
+            f"tipbench {phase} refused (exit 2): fix the DAG run's parameters; a retry cannot "
+            f"help.\n{last}"
+        )
+    meaning = EXIT_MEANING.get(code) or (
+        f"killed by signal {-code}" if code < 0 else "unexpected exit status"
+    )
+    raise AirflowException(
+        f"tipbench {phase} exited {code} ({meaning}); a retry resumes where it stopped.\n{last}"
+    )
+
+
+def collect_args(grid: Grid, model: str, retry: bool) -> list[str]:
+    args = [
+        "--experiment",
+        grid.experiment,
+        "--models",
+        model,
+        "--prompts",
+        ",".join(grid.prompts),
+        "--scenarios",
+        grid.scenarios,
+        "--n-tips",
+        str(grid.n_tips),
+        "--backend",
+        "ollama",
+    ]
+    if grid.rubric:
+        args += ["--rubric", grid.rubric]
+    if retry:
+        args.append("--retry-failed")
+    return args + list(grid.collect_args)
+
+
+def report_dir(grid: Grid) -> Path:
+    if grid.report_dir:
+        return Path(grid.report_dir)
+    return work_dir() / "reports" / dir_key(grid.experiment)
+
+
+def _grid() -> Grid:
+    """This run's grid; bad parameters fail the task without retries."""
+    try:
+        return grid_from_params(get_current_context()["params"])
+    except ValueError as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+# -- the DAG ----------------------------------------------------------------------------------
+
+
+@task
+def plan() -> dict[str, list[dict[str, Any]]]:
+    """Check the run's parameters and give each model to one host (see the module docstring)."""
+    grid = _grid()
+    if not (grid.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")):
+        raise AirflowFailException(
+            "MLFLOW_TRACKING_URI is not set on this worker and the run has no "
+            "mlflow_tracking_uri: every task must log to one shared `mlflow server` "
+            "(README, 'Several GPU hosts: Airflow'); without it each task would start its own"
+        )
+    if not tipbench_python().exists():
+        raise AirflowFailException(
+            f"tipbench's Python is not at {tipbench_python()}: run `make install` in "
+            f"{checkout()} or set TIPBENCH_PYTHON"
+        )
+    try:
+        inventories = {host: host_inventory(host) for host in grid.hosts}
+    except ConnectionError as exc:
+        raise AirflowException(f"{exc}; retrying") from exc
+    if grid.llm_judge and canonical(grid.llm_judge) not in inventories[grid.hosts[0]]:
+        raise AirflowFailException(
+            f"the LLM judge {grid.llm_judge} runs on the first host, {grid.hosts[0]}, which "
+            "does not have it: `ollama pull` it there or list first a host that has it"
+        )
+    try:
+        planned = assign_models(grid.models, inventories)
+    except ValueError as exc:
+        raise AirflowFailException(str(exc)) from None
+    for lane, host in enumerate(grid.hosts):
+        size_gb = sum(inventories[host][canonical(m)] for m in planned[host]) / 1e9
+        models = ", ".join(planned[host]) or "(nothing)"
+        print(f"lane {lane} ({pool_name(lane)}): {host}: {models} [{size_gb:.2f} GB]")
+    return lanes_of(grid, planned)
+
+
+@task
+def lane_models(lanes: dict[str, list[dict[str, Any]]], lane: int) -> list[dict[str, Any]]:
+    """One lane's part of the plan, as its own XCom: Airflow maps only over a task's whole
+    return value, never over one key of it."""
+    return lanes[f"lane_{lane}"]
+
+
+@task(map_index_template="{{ model_at_host }}")
+def collect(assignment: dict[str, Any]) -> None:
+    """``tipbench collect`` for one model on its host; its journal in a per-model home."""
+    context = get_current_context()
+    model, host = assignment["model"], assignment["host"]
+    context["model_at_host"] = f"{model} @ {host}"  # type: ignore[typeddict-unknown-key]
+    grid = _grid()
+    retry = context["ti"].try_number > 1
+    home = work_dir() / "collect" / dir_key(model)
+    env = tipbench_env(grid, home, ollama_host=host)
+    run_tipbench("collect", collect_args(grid, model, retry), env, cwd=home)
+
+
+@task(trigger_rule=TriggerRule.NONE_FAILED, pool=pool_name(0))
+def llm_judge() -> None:
+    """Score every candidate with the run's LLM judge on the first host, when one is asked."""
+    grid = _grid()
+    if not grid.llm_judge:
+        raise AirflowSkipException("no llm_judge in this run's parameters")
+    home = work_dir() / "judge"
+    args = ["--experiment", grid.experiment, "--llm-judge", grid.llm_judge, "--backend", "ollama"]
+    run_tipbench("judge", args, tipbench_env(grid, home, ollama_host=grid.hosts[0]), cwd=home)
+
+
+@task(trigger_rule=TriggerRule.NONE_FAILED)
+def compare() -> str:
+    """The report and its tables, also logged as the experiment's summary run in MLflow."""
+    grid = _grid()
+    out = report_dir(grid)
+    home = work_dir() / "compare"
+    args = ["--experiment", grid.experiment, "--out", str(out), "--log-summary"]
+    run_tipbench("compare", args, tipbench_env(grid, home), cwd=home)
+    return str(out / "report.html")
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["tipbench"],
+    default_args={"retries": RETRIES, "retry_delay": timedelta(seconds=RETRY_DELAY_S)},
+    params={
+        "experiment": Param("tipbench-airflow", type="string", minLength=1),
+        "models": Param(
+            ["smollm2:135m"],
+            type="array",
+            items={"type": "string"},
+            minItems=1,
+            description="Ollama model names; each runs on exactly one host",
+        ),
+        "prompts": Param(
+            ["v1", "v2-mentor", "v3-few-shot"], type="array", items={"type": "string"}
+        ),
+        "scenarios": Param(
+            "12",
+            type=["string", "integer"],
+            description="a count (spread across personas) or a comma list of scenario ids",
+        ),
+        "n_tips": Param(3, type="integer", minimum=1),
+        "rubric": Param(None, type=["null", "string"], description="passed as --rubric"),
+        "hosts": Param(
+            ["http://127.0.0.1:11434"],
+            type="array",
+            items={"type": "string"},
+            minItems=1,
+            description="Ollama base URLs, one per GPU host",
+        ),
+        "llm_judge": Param(
+            None, type=["null", "string"], description="judge model, run on the first host"
+        ),
+        "collect_args": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            description='more collect arguments, e.g. ["--max-tokens", "96"]',
+        ),
+        "report_dir": Param(None, type=["null", "string"]),
+        "mlflow_tracking_uri": Param(
+            None, type=["null", "string"], description="else the workers' MLFLOW_TRACKING_URI"
+        ),
+    },
+)
+def prompt_ab_eval() -> None:
+    planned = plan()
+    lanes = [
+        collect.override(
+            task_id=f"collect_host_{lane}", pool=pool_name(lane), max_active_tis_per_dag=1
+        ).expand(assignment=lane_models.override(task_id=f"host_{lane}_models")(planned, lane))
+        for lane in range(HOST_LANES)
+    ]
+    judged = llm_judge()
+    lanes >> judged
+    judged >> compare()
+
+
+prompt_ab_eval()

@@ -1,0 +1,92 @@
+"""The experiment-level summary run that ``compare --log-summary`` keeps in MLflow.
+
+One run per experiment, tagged ``tipbench.kind=summary``, holding the latest report and tables;
+the phases that read cells (results loading, the collect syncer) must never take it for a cell.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tipbench_lib.compare_run import compare_main
+from tipbench_lib.errors import TrackingError
+from tipbench_lib.results import load_experiment
+from tipbench_lib.sync import CELL_TAG, CellSyncer
+from tipbench_lib.tracking.summary import (
+    KIND_TAG,
+    SUMMARY_FILES,
+    SUMMARY_KIND,
+    find_summary_run,
+    log_summary,
+)
+
+from .test_judge import collected_experiment
+
+
+def write_outputs(folder, version: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in SUMMARY_FILES:
+        (folder / name).write_text(f"{name} {version}\n", encoding="utf-8")
+    return folder
+
+
+def summary_runs(client, experiment):
+    exp = client.get_experiment_by_name(experiment)
+    return [r for r in client.search_runs([exp.experiment_id]) if r.tags.get(KIND_TAG)]
+
+
+def test_results_load_ignores_the_summary_run(mlflow_client, experiment_name, tmp_path):
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=2)
+    before = load_experiment(mlflow_client, experiment_name)
+    run = log_summary(mlflow_client, experiment_name, write_outputs(tmp_path / "out", "v1"))
+    after = load_experiment(mlflow_client, experiment_name)
+    assert after.cells.height == before.cells.height == 2 * 2
+    assert after.candidates.height == before.candidates.height
+    assert run.run_id not in after.run_ids.values()
+    assert sorted(after.cells["cell_id"]) == sorted(before.cells["cell_id"])
+
+
+def test_one_summary_run_per_experiment_holding_the_latest_outputs(
+    mlflow_client, experiment_name, tmp_path
+):
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=1)
+    first = log_summary(mlflow_client, experiment_name, write_outputs(tmp_path / "a", "first"))
+    second = log_summary(mlflow_client, experiment_name, write_outputs(tmp_path / "b", "second"))
+    assert second.run_id == first.run_id
+    runs = summary_runs(mlflow_client, experiment_name)
+    assert [(r.run_id, r.tags[KIND_TAG], r.status) for r in runs] == [
+        (first.run_id, SUMMARY_KIND, "FINISHED")
+    ]
+    assert CELL_TAG not in runs[0].tags
+    for name in SUMMARY_FILES:
+        data = mlflow_client.download_artifact(first.run_id, name).decode()
+        assert data == f"{name} second\n"
+
+
+def test_the_collect_syncer_leaves_the_summary_run_alone(mlflow_client, experiment_name, tmp_path):
+    """The syncer deletes a cell's extra runs; a run without a cell id is none of its business."""
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=1)
+    run = log_summary(mlflow_client, experiment_name, write_outputs(tmp_path / "out", "v1"))
+    exp = mlflow_client.get_experiment_by_name(experiment_name)
+    syncer = CellSyncer(mlflow_client, exp.experiment_id)
+    assert run.run_id not in {r.run_id for r in syncer.runs_by_cell().values()}
+    assert find_summary_run(mlflow_client, exp.experiment_id).run_id == run.run_id
+    assert mlflow_client.get_run(run.run_id).status == "FINISHED"
+
+
+def test_log_summary_names_what_is_missing(mlflow_client, experiment_name, tmp_path):
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=1)
+    out = write_outputs(tmp_path / "out", "v1")
+    (out / "comparisons.csv").unlink()
+    with pytest.raises(TrackingError, match="comparisons.csv"):
+        log_summary(mlflow_client, experiment_name, out)
+    assert summary_runs(mlflow_client, experiment_name) == []
+    with pytest.raises(TrackingError, match="no experiment named"):
+        log_summary(mlflow_client, f"{experiment_name}-never", write_outputs(tmp_path / "b", "x"))
+
+
+def test_compare_refuses_log_summary_without_an_experiment_and_an_out_dir(tmp_path, capsys):
+    assert compare_main(["--data", str(tmp_path), "--out", str(tmp_path), "--log-summary"]) == 2
+    assert compare_main(["--experiment", "x", "--snapshot", str(tmp_path), "--log-summary"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("--log-summary needs --experiment and --out") == 2

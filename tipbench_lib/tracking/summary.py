@@ -1,0 +1,48 @@
+"""The experiment's summary run: the latest report and its tables, next to the cell runs.
+
+MLflow shows runs, not folders, so the compare phase's outputs (``report.html``,
+``leaderboard.csv``, ``comparisons.csv``) become artifacts of ONE run per experiment, found again by
+its ``tipbench.kind`` tag and overwritten on every compare: the MLflow UI then always opens the
+current leaderboard. The run has no ``tipbench.cell_id`` tag, so the collect, judge and compare
+phases, which read cells by that tag, never take it for a cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tipbench_lib.errors import TrackingError
+from tipbench_lib.tracking.client import MlflowClient, now_ms
+from tipbench_lib.tracking.entities import Run
+
+KIND_TAG = "tipbench.kind"
+SUMMARY_KIND = "summary"
+SUMMARY_RUN_NAME = "summary | report"
+SUMMARY_FILES = ("report.html", "leaderboard.csv", "comparisons.csv")
+
+
+def find_summary_run(client: MlflowClient, experiment_id: str) -> Run | None:
+    """The experiment's summary run; the oldest if two compares once raced to create one."""
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{KIND_TAG}` = '{SUMMARY_KIND}'"
+    )
+    return min(runs, key=lambda r: (r.start_time or 0, r.run_id)) if runs else None
+
+
+def log_summary(client: MlflowClient, experiment: str, out_dir: Path) -> Run:
+    """Upload the three compare outputs from ``out_dir`` to the summary run (made once)."""
+    missing = [name for name in SUMMARY_FILES if not (out_dir / name).is_file()]
+    if missing:
+        raise TrackingError(
+            f"{out_dir} lacks {', '.join(missing)}; write the report there first (--out)"
+        )
+    found = client.get_experiment_by_name(experiment)
+    if found is None or found.deleted:
+        raise TrackingError(f"MLflow has no experiment named {experiment!r} to log a summary to")
+    run = find_summary_run(client, found.experiment_id) or client.create_run(
+        found.experiment_id, SUMMARY_RUN_NAME, tags={KIND_TAG: SUMMARY_KIND}
+    )
+    for name in SUMMARY_FILES:
+        client.log_artifact(run.run_id, name, (out_dir / name).read_bytes())
+    client.update_run(run.run_id, "FINISHED", end_time_ms=now_ms())
+    return run

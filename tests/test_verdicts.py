@@ -1,0 +1,199 @@
+"""The verdicts in the cases researchers meet most: few scenarios, many cells, several judges.
+
+Each test here reproduces a finding of issue 8 on a snapshot built by hand (or drawn with a fixed
+seed) and goes through the same entry point as the notebook and the script,
+``ReportData.compute``; the page tests render the report of the shipped sample.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats as sps
+
+from tipbench_lib import compare_run, report, stats, synthetic
+from tipbench_lib.report import ReportData
+from tipbench_lib.stats.paired import wilcoxon_p
+
+from .handmade import frames
+
+
+def compute(scores, *, kinds=None, **options) -> ReportData:
+    options = {"n_boot": 400, "n_perm": 2000, "seed": 1} | options
+    return ReportData.compute(*frames(scores, kinds), **options)
+
+
+def one_judge(per_cell: dict[tuple[str, str], list]) -> dict:
+    return {cell: {"ann": values} for cell, values in per_cell.items()}
+
+
+# ---------------------------------------------------------------- finding 1: power and family
+
+
+def six_by_six() -> dict:
+    """6 cells x 6 scenarios; v1 on m0 is about 4 points better than every other cell."""
+    base = [8, 10, 9, 11, 8, 10]
+    noise = [[0, 1, -1, 0, 1, 0], [1, 0, 0, -1, 0, 1], [0, -1, 1, 1, 0, 0]]
+    cells = {("m0", "v1"): [b + 4 for b in base]}
+    for i in range(1, 6):
+        cells[(f"m{i}", "v1")] = [b + noise[i % 3][s] for s, b in enumerate(base)]
+    return one_judge(cells)
+
+
+def test_six_cells_six_scenarios_are_all_underpowered_even_with_a_clear_winner() -> None:
+    pairs = compute(six_by_six()).comparisons
+    assert pairs.height == 15
+    # Exact signed-rank at 6 scenarios cannot go below 1/32 > 0.05 / 15: no pair can pass Holm.
+    assert pairs["verdict"].unique().to_list() == ["underpowered"]
+    clear = pairs.filter(pl.col("a_model") == "m0")
+    assert (clear["diff_lo"] > 0).all()  # the difference is plain; the family cannot confirm it
+
+
+def test_hundred_cells_twelve_scenarios_are_all_underpowered() -> None:
+    exp = synthetic.generate(20, 5, 12, 1, seed=4)
+    data = ReportData.compute(exp.cells, exp.candidates, exp.judgments, n_boot=50, n_perm=100)
+    assert data.comparisons.height == 4950
+    assert data.comparisons["verdict"].unique().to_list() == ["underpowered"]
+
+
+def test_zero_differences_do_not_count_toward_the_attainable_p() -> None:
+    scores = one_judge({("a", "v1"): [12, 13, 11, 12, 14, 10], ("b", "v1"): [10, 10, 10, 10, 10, 10]})
+    row = compute(scores).comparisons.row(0, named=True)
+    assert row["min_p_attainable"] == pytest.approx(2 / 2**5)  # five nonzero differences
+    assert row["verdict"] == "underpowered"
+
+
+def test_the_attainable_p_follows_the_branch_the_test_takes() -> None:
+    # 14 tied differences: the test uses the normal approximation, so must its floor.
+    scores = one_judge({("a", "v1"): [11] * 14, ("b", "v1"): [10] * 14})
+    row = compute(scores).comparisons.row(0, named=True)
+    assert row["min_p_attainable"] == pytest.approx(sps.wilcoxon(np.ones(14)).pvalue, rel=1e-9)
+
+
+def test_reported_detectable_difference_has_80_percent_power_in_its_family() -> None:
+    exp = synthetic.generate(6, 1, 12, 2, seed=11)
+    pairs = ReportData.compute(exp.cells, exp.candidates, exp.judgments, n_perm=100).comparisons
+    row = pairs.row(0, named=True)
+    threshold = 0.05 / pairs.height  # Holm's first step across the 15 pairs
+    rng = np.random.default_rng(0)
+    diffs = rng.normal(row["mdd"], row["sd_diff"], (4000, 12))
+    power = (wilcoxon_p(diffs) < threshold).mean()
+    assert power == pytest.approx(0.80, abs=0.03)
+
+
+# ---------------------------------------------------------------- finding 2: judges
+
+
+def test_a_judge_confounded_with_a_cell_never_makes_a_verdict() -> None:
+    truth = [9, 11, 10, 12, 8, 10, 11, 9, 13, 10, 9, 12, 11, 10, 8, 12]
+    scores = {
+        ("a", "v1"): {"strict": [t - 1 for t in truth]},
+        ("b", "v1"): {"lenient": [t + 1 for t in truth]},
+    }
+    row = compute(scores).comparisons.row(0, named=True)
+    assert row["verdict"] == "confounded"
+    assert row["n_confounded_scenarios"] == 16
+    assert "judge" in stats.sentence(row)
+
+
+def test_cells_are_compared_on_the_judges_who_scored_both() -> None:
+    truth = [9, 11, 10, 12, 8, 10, 11, 9, 13, 10, 9, 12]
+    scores = {
+        ("a", "v1"): {"strict": [t - 2 for t in truth], "lenient": [t + 2 for t in truth]},
+        ("b", "v1"): {"lenient": [t + 2 for t in truth]},
+    }
+    row = compute(scores).comparisons.row(0, named=True)
+    assert row["diff_mean"] == pytest.approx(0.0)
+    assert row["verdict"] not in ("better", "worse")
+    assert row["judges"] == "lenient"
+
+
+# ---------------------------------------------------------------- finding 3: intervals
+
+
+@pytest.mark.parametrize("seed", [3, 23])
+@pytest.mark.parametrize("method", ["studentized", None])
+def test_intervals_stay_inside_the_rubric_range(seed: int, method: str | None) -> None:
+    """Seeds where bootstrap-t resamples of nearly tied scenarios had a spread of ~1e-17."""
+    exp = synthetic.generate(6, 1, 6, 3, n_judges=2, seed=seed)
+    scores = stats.score_table(exp.cells, exp.candidates, exp.judgments)
+    chosen = {} if method is None else {"method": method}
+    board = stats.leaderboard(scores, n_boot=2000, seed=seed, **chosen)
+    assert (board["composite_lo"] >= 2).all() and (board["composite_hi"] <= 17).all()
+    for d in ("relevance", "actionability", "tone"):
+        assert (board[f"{d}_lo"] >= 1).all() and (board[f"{d}_hi"] <= 5).all()
+    data = ReportData.compute(
+        exp.cells, exp.candidates, exp.judgments, n_boot=2000, n_perm=100, seed=seed, **chosen
+    )
+    pairs = data.comparisons
+    assert (pairs["diff_lo"] >= -15).all() and (pairs["diff_hi"] <= 15).all()
+    assert (pairs["diff_hi"] - pairs["diff_lo"] <= 15).all()
+    assert (pairs["diff_lo"] <= pairs["diff_mean"]).all()
+    assert (pairs["diff_mean"] <= pairs["diff_hi"]).all()
+
+
+def test_a_degenerate_interval_is_explained_in_words() -> None:
+    scores = one_judge({("a", "v1"): [11, 12, 10, 13, 11, 12], ("b", "v1"): [10, 11, 9, 12, 10, 11]})
+    row = compute(scores).comparisons.row(0, named=True)
+    text = stats.sentence(row)
+    assert "1.0–1.0" not in text and "1.0 to 1.0" not in text
+    assert "all 6 scenarios differ by exactly 1.0" in text
+    assert "few scenarios" in row["interval_note"]
+
+
+# ---------------------------------------------------------------- finding 4: the sample's wording
+
+
+@pytest.fixture(scope="module")
+def sample() -> compare_run.ExperimentData:
+    return compare_run.load_source(None, None)
+
+
+def page(sample, **options) -> str:
+    data = compare_run.analyse(sample, n_boot=300, **options)
+    return report.render(data, sample.provenance, **options)
+
+
+def visible(html: str) -> str:
+    """The page's text as a reader sees it: no scripts, no chart specs, no tags."""
+    body = re.sub(r"<script.*?</script>", "", html, flags=re.S).split("<body>", 1)[1]
+    return re.sub(r"<[^>]+>", "", body)
+
+
+def test_sample_headline_names_no_winner_the_runner_up_cannot_be_separated_from(sample) -> None:
+    html = page(sample)
+    headline = re.search(r"<p class='headline'>(.*?)</p>", html, re.S).group(1)
+    assert not headline.startswith("Best:")
+    assert "llm:claude-assistant" in headline and "provisional" in headline
+
+
+def test_sample_verdict_sentences_name_their_judges_family_and_provisional(sample) -> None:
+    html = page(sample)
+    sentences = re.findall(r"<li>(.*?)</li>", html.split("class='sentences'", 1)[1], re.S)
+    assert sentences
+    for said in sentences:
+        assert "llm:claude-assistant" in said
+        assert "provisional" in said
+        assert "Holm across the 15 primary comparisons" in said
+    assert "chosen after seeing the data" in visible(html)
+
+
+def test_sample_holm_family_size_counts_only_the_family(sample) -> None:
+    text = visible(page(sample, baseline=("gemma3-270m", "v1")))
+    assert "across the 5 primary comparisons" in text
+    assert "across 15 comparisons" not in text
+
+
+def test_interval_level_comes_from_alpha(sample) -> None:
+    text = visible(page(sample, alpha=0.1))
+    assert "90%" in text
+    assert "95%" not in text
+
+
+def test_permutation_p_is_labelled_unadjusted(sample) -> None:
+    text = visible(page(sample))
+    assert "p permutation" not in text
+    assert "unadjusted" in text

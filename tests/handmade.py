@@ -68,7 +68,8 @@ def frames(
                     if s >= len(per_scenario) or per_scenario[s] is None:
                         continue
                     value = _tips(per_scenario[s])[k]
-                    judgments.append(judgment(candidate_id, judge, kinds.get(judge, "human"), value))
+                    kind = kinds.get(judge, "human")
+                    judgments.append(judgment(candidate_id, judge, kind, value))
     return (
         pl.DataFrame(cells, schema=CELLS),
         pl.DataFrame(candidates, schema=CANDIDATES),

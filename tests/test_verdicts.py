@@ -60,7 +60,7 @@ def test_hundred_cells_twelve_scenarios_are_all_underpowered() -> None:
 
 
 def test_zero_differences_do_not_count_toward_the_attainable_p() -> None:
-    scores = one_judge({("a", "v1"): [12, 13, 11, 12, 14, 10], ("b", "v1"): [10, 10, 10, 10, 10, 10]})
+    scores = one_judge({("a", "v1"): [12, 13, 11, 12, 14, 10], ("b", "v1"): [10] * 6})
     row = compute(scores).comparisons.row(0, named=True)
     assert row["min_p_attainable"] == pytest.approx(2 / 2**5)  # five nonzero differences
     assert row["verdict"] == "underpowered"
@@ -137,7 +137,8 @@ def test_intervals_stay_inside_the_rubric_range(seed: int, method: str | None) -
 
 
 def test_a_degenerate_interval_is_explained_in_words() -> None:
-    scores = one_judge({("a", "v1"): [11, 12, 10, 13, 11, 12], ("b", "v1"): [10, 11, 9, 12, 10, 11]})
+    a = [11, 12, 10, 13, 11, 12]
+    scores = one_judge({("a", "v1"): a, ("b", "v1"): [v - 1 for v in a]})
     row = compute(scores).comparisons.row(0, named=True)
     text = stats.sentence(row)
     assert "1.0–1.0" not in text and "1.0 to 1.0" not in text

@@ -201,7 +201,7 @@ def num(value: Any, digits: int = 2) -> str:
 def pval(value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+    return "&lt; 0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def interval(mean: Any, lo: Any, hi: Any, digits: int = 2) -> str:
@@ -321,10 +321,11 @@ def summary_html(data: ReportData, alpha: float) -> str:
         f"{best.get('n_scenarios', '?')} scenarios and {best.get('n_candidates', '?')} tips of "
         f"its own; {n_scen} scenarios and {n_tips} judged tips in all.</p>",
     ]
-    lines += [f"<p class='sub'>{esc(line)}</p>" for line in summary.lines[:-1]]
+    lines += [f"<p class='sub'>{esc(line)}</p>" for line in summary.lines]
     if data.view is not None:
         lines.append(f"<p class='sub muted'>{esc(view_sentence(data))}</p>")
-    lines.append(f"<p class='sub muted'>{esc(summary.lines[-1])}</p>")
+    if summary.family_line:
+        lines.append(f"<p class='sub muted'>{esc(summary.family_line)}</p>")
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ judges), ``paired`` (signed-rank tests, floors, Holm), ``intervals`` and ``resam
 rubric's range from ``scale``.
 """
 
+from tipbench_lib.stats import headline, judges
 from tipbench_lib.stats.agreement import judge_agreement, llm_vs_human
 from tipbench_lib.stats.compare import FAMILIES, VERDICTS, compare_pairs, power_table
 from tipbench_lib.stats.descriptive import length_effect, pareto_front, speed_by_model
@@ -33,6 +34,8 @@ __all__ = [
     "VERDICTS",
     "ScoreScale",
     "compare_pairs",
+    "headline",
+    "judges",
     "holm",
     "judge_agreement",
     "judge_scores",

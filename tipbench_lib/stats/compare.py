@@ -113,7 +113,16 @@ def compare_pairs(
     if base_slot is not None:
         primary = (a == base_slot[diffs.e]) | (b == base_slot[diffs.e])
     family = _families(diffs.e, primary, values["floor"], values["p_wilcoxon"], alpha)
-    verdict = _verdicts(diffs, values, family, alpha)
+    verdict = verdicts(
+        family["rejected"],
+        values["diff_lo"],
+        values["diff_hi"],
+        values["floor"],
+        family["stop"],
+        diffs.n_shared,
+        diffs.n_usable,
+        alpha,
+    )
     mdd, needed, power_note = _power(diffs.n_usable, values, family, alpha)
     judges, provisional = _judges(grid, diffs.common, provisional_judges)
     return _frame(
@@ -249,18 +258,28 @@ def _families(
     }
 
 
-def _verdicts(
-    diffs: PairDiffs, values: dict[str, np.ndarray], family: dict[str, np.ndarray], alpha: float
+def verdicts(
+    rejected: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    floor: np.ndarray,
+    stop: np.ndarray,
+    n_shared: np.ndarray,
+    n_usable: np.ndarray,
+    alpha: float,
 ) -> np.ndarray:
-    """The verdict rule of the module docstring, applied to arrays."""
-    out = np.full(len(diffs.n_usable), "indistinguishable", dtype=object)
-    rejected = family["rejected"]
-    out[rejected & (values["diff_lo"] > 0)] = "better"
-    out[rejected & (values["diff_hi"] < 0)] = "worse"
-    stop = np.fmin(family["stop"], alpha)  # NaN when Holm rejected all it tested
-    hopeless = ~rejected & (values["floor"] > stop)
-    out[hopeless | (diffs.n_shared == 0)] = "underpowered"
-    out[(diffs.n_shared > 0) & (diffs.n_usable == 0)] = "confounded"
+    """The verdict rule of the module docstring, applied to arrays.
+
+    ``rejected``: Holm rejected the pair in its family; ``stop``: the threshold Holm stopped at
+    (NaN when it rejected everything it tested); ``n_shared``/``n_usable``: scenarios both cells
+    have / that have a judge in common.
+    """
+    out = np.full(len(rejected), "indistinguishable", dtype=object)
+    out[rejected & (lo > 0)] = "better"
+    out[rejected & (hi < 0)] = "worse"
+    hopeless = ~rejected & (floor > np.fmin(stop, alpha))
+    out[hopeless | (n_shared == 0)] = "underpowered"
+    out[(n_shared > 0) & (n_usable == 0)] = "confounded"
     return out.astype(str)
 
 
@@ -371,27 +390,33 @@ def power_table(
     judge_scores: pl.DataFrame,
     *,
     alpha: float = 0.05,
-    power: float = POWER,
     baseline: tuple[str, str] | None = None,
     target_diff: float | None = None,
 ) -> pl.DataFrame:
     """Per pair: what the scenarios at hand can detect, and how many a difference would need.
 
-    The same families and thresholds as :func:`compare_pairs`; ``scenarios_needed`` is for
-    ``target_diff`` when given, else for the observed difference (how many scenarios would
-    confirm it if it is real).
+    The columns of :func:`compare_pairs` that size a study; ``scenarios_needed`` is for
+    ``target_diff`` when given (at the family's threshold once every pair is testable), else
+    for the observed difference.
     """
     pairs = compare_pairs(judge_scores, alpha=alpha, baseline=baseline, n_perm=0)
-    n = pairs["n_scenarios"].to_numpy()
-    sd = pairs["sd_diff"].fill_null(np.nan).to_numpy()
-    tested = np.maximum(pairs["family_tested"].to_numpy(), 1)
-    size = np.maximum(pairs["family_size"].to_numpy(), 1)
-    observed = np.abs(pairs["diff_mean"].fill_null(np.nan).to_numpy())
-    goal = observed if target_diff is None else np.full(len(n), float(target_diff))
-    tied = pairs["ties"].to_numpy()
-    mdd = mdd_many(n, sd, alpha / tested, power, tied)
-    mdd[(n < 2) | (sd == 0)] = np.nan
-    needed = needed_many(goal, sd, alpha / size, power, tied=tied)
+    if target_diff is not None:
+        size = np.maximum(pairs["family_size"].to_numpy(), 1)
+        needed = needed_many(
+            np.full(pairs.height, float(target_diff)),
+            pairs["sd_diff"].fill_null(np.nan).to_numpy(),
+            alpha / size,
+            POWER,
+            tied=pairs["ties"].to_numpy(),
+        )
+        pairs = pairs.with_columns(
+            pl.Series("scenarios_needed", needed, dtype=pl.Int64).replace(-1, None)
+        )
+    goal = (
+        pl.lit(target_diff, dtype=pl.Float64)
+        if target_diff is not None
+        else pl.col("diff_mean").abs()
+    )
     return pairs.select(
         "a_model",
         "a_prompt",
@@ -403,8 +428,8 @@ def power_table(
         "diff_mean",
         "sd_diff",
         "min_p_attainable",
-    ).with_columns(
-        pl.Series("mdd", mdd, dtype=pl.Float64).fill_nan(None),
-        pl.Series("target_diff", goal, dtype=pl.Float64).fill_nan(None),
-        pl.Series("scenarios_needed", needed, dtype=pl.Int64).replace(-1, None),
+        "mdd",
+        goal.alias("target_diff"),
+        "scenarios_needed",
+        "power_note",
     )

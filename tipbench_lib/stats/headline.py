@@ -27,6 +27,9 @@ class Summary:
 
     headline: str
     lines: tuple[str, ...]
+    """Evidence under the headline: how far the best is from the runner-up."""
+    family_line: str
+    """Which comparisons Holm corrected together, at which alpha and interval level."""
     winner: Cell | None
     top_group: tuple[Cell, ...]
     shown_baseline: Cell
@@ -77,10 +80,12 @@ def summarize(
     base, base_note = shown_baseline(leaderboard, baseline)
     cells = [(r["model"], r["prompt_version"]) for r in leaderboard.iter_rows(named=True)]
     judged = _judged(view)
+    family = _family_line(comparisons, alpha, baseline)
     if len(cells) == 1:
         return Summary(
             f"Only one cell, {cell_label(*cells[0])}, {judged}: nothing to compare.",
             (),
+            "",
             None,
             tuple(cells),
             base,
@@ -92,22 +97,21 @@ def summarize(
     wins = [
         r is not None and r.get("family") == "primary" and beats(r, best) for r in rows.values()
     ]
-    lines = [_family_line(comparisons, alpha, baseline)]
     if all(wins):
         size = primary[0]["family_size"] if primary else 0
         headline = (
             f"Winner: {cell_label(*best)}, better than each of the other {len(others)} cells "
             f"(Holm across the {size} primary comparisons), {judged}."
         )
-        return Summary(headline, tuple(lines), best, (best,), base, base_note)
+        return Summary(headline, (), family, best, (best,), base, base_note)
     group = [best] + [c for c, r in rows.items() if r is None or not beats(r, best)]
     headline = (
         f"No single winner: {_group(group)} cannot be separated from the best by these "
         f"scenarios, {judged}."
     )
     runner = others[0]
-    lines.insert(0, _runner_up_line(best, runner, rows[runner]))
-    return Summary(headline, tuple(lines), None, tuple(group), base, base_note)
+    lines = (_runner_up_line(best, runner, rows[runner]),)
+    return Summary(headline, lines, family, None, tuple(group), base, base_note)
 
 
 def _judged(view: View) -> str:

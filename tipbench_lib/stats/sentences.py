@@ -150,9 +150,15 @@ def _underpowered(row: Mapping[str, Any]) -> str:
     alpha = float(row.get("alpha", 0.05))
     floor = float(row.get("min_p_attainable") or 1.0)
     threshold = row.get("holm_threshold")
-    if floor > alpha or threshold is None or math.isnan(threshold):
-        threshold = alpha
     size = max(1, int(row.get("family_size") or 1))
+    family = row.get("family") or "primary"
+    if floor > alpha or threshold is None or math.isnan(threshold):
+        bar = (
+            f"above α = {alpha:g}, so it could not enter the Holm correction of the {size} "
+            f"{family} {'comparison' if size == 1 else 'comparisons'}"
+        )
+    else:
+        bar = f"above the {threshold:.2g} it would have to beat ({family_text(row)})"
     first_possible = smallest_testable_n(alpha / size)
     more = (
         f" At least {first_possible} scenarios are needed before any pair of this family can pass."
@@ -160,14 +166,13 @@ def _underpowered(row: Mapping[str, Any]) -> str:
         else " Zero or tied differences raise that floor."
     )
     needed = row.get("scenarios_needed")
-    if needed is not None and int(needed) > n:
+    if needed is not None and int(needed) > max(n, first_possible):
         more += (
             f" About {int(needed)} scenarios would detect the observed difference 80% of the time."
         )
     return (
         f"{a} against {b} is undecided whatever the scores: with {scenarios(n)} the smallest "
-        f"p its signed-rank test can reach is {floor:.3g}, above the {threshold:.2g} it would "
-        f"have to beat ({family_text(row)}); observed difference "
+        f"p its signed-rank test can reach is {floor:.3g}, {bar}; observed difference "
         f"{number(row.get('diff_mean'))} points ({_ci(row)}).{more}"
     )
 

@@ -30,6 +30,7 @@ import polars as pl
 from scipy import optimize
 
 from tipbench_lib import stats, synthetic
+from tipbench_lib.schema import DIMENSIONS
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
 from tipbench_lib.stats.pairs import judge_grid, pair_differences
 
@@ -134,7 +135,12 @@ def analyse(design: Design, exp: synthetic.SyntheticExperiment, seed: int = 0) -
     expected = synthetic.expected_judgments(exp)
     true_board = stats.leaderboard(stats.score_table(exp.cells, exp.candidates, expected))
     board = board.join(
-        true_board.select("model", "prompt_version", pl.col("composite_mean").alias("truth")),
+        true_board.select(
+            "model",
+            "prompt_version",
+            pl.col("composite_mean").alias("truth"),
+            *(pl.col(f"{d}_mean").alias(f"{d}_truth") for d in DIMENSIONS),
+        ),
         on=["model", "prompt_version"],
     )
     true_pairs = _pair_means(_split(stats.judge_scores(exp.cells, exp.candidates, expected)))
@@ -197,9 +203,11 @@ def _with_truth(pairs: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
 # ---------------------------------------------------------------- the measures
 
 
-def cell_coverage(run: Run) -> float:
-    board = run.leaderboard.filter(pl.col("composite_lo").is_not_null())
-    inside = (board["composite_lo"] <= board["truth"]) & (board["truth"] <= board["composite_hi"])
+def cell_coverage(run: Run, metric: str = "composite") -> float:
+    """Share of cells whose interval of ``metric`` (composite or a dimension) holds the truth."""
+    truth = "truth" if metric == "composite" else f"{metric}_truth"
+    board = run.leaderboard.filter(pl.col(f"{metric}_lo").is_not_null())
+    inside = (board[f"{metric}_lo"] <= board[truth]) & (board[truth] <= board[f"{metric}_hi"])
     return float(inside.mean())
 
 

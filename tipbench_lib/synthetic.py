@@ -53,8 +53,8 @@ class SyntheticExperiment:
     """model, prompt_version, experiment, effect, relevance, actionability, tone, format_ok,
     overlong, composite: the expected values over the scenario population (all judges)."""
     judge_truth: pl.DataFrame
-    """model, prompt_version, judge_id, composite: the expected composite one judge gives a tip of
-    the cell, over the scenario population (that judge's bias included)."""
+    """model, prompt_version, judge_id, relevance, actionability, tone, composite: what one judge
+    gives a tip of the cell on average over the scenario population (its bias included)."""
 
 
 def expected_composite(
@@ -221,26 +221,26 @@ def one_judge_per_cell(n_models: int, n_prompts: int, n_judges: int) -> np.ndarr
 
 
 def expected_judgments(experiment: SyntheticExperiment) -> pl.DataFrame:
-    """The judgments with each composite replaced by its expectation for that (cell, judge).
+    """The judgments with each score replaced by its expectation for that (cell, judge).
 
     Fed to the same statistics as the real judgments, an estimator that is linear in the scores
     (a cell mean, a paired mean difference on shared judges) returns its exact expectation under
-    the realised design: which judges scored which tips, and which judgments failed.
+    the realised design: which judges scored which tips, and which judgments failed. The
+    rubric dimensions become floats (expectations are not whole scores).
     """
     cell_of = experiment.candidates.select("candidate_id", "cell_id").join(
         experiment.cells.select("cell_id", "model", "prompt_version"), on="cell_id"
     )
+    measures = [*DIMENSIONS, "composite"]
     truth = experiment.judge_truth.select(
-        "model", "prompt_version", "judge_id", pl.col("composite").alias("_expected")
+        "model", "prompt_version", "judge_id", *(pl.col(m).alias(f"_{m}") for m in measures)
     )
     return (
         experiment.judgments.join(cell_of, on="candidate_id", how="left")
         .join(truth, on=["model", "prompt_version", "judge_id"], how="left")
         .with_columns(
-            pl.when(pl.col("composite").is_null())
-            .then(None)
-            .otherwise(pl.col("_expected"))
-            .alias("composite")
+            pl.when(pl.col(m).is_null()).then(None).otherwise(pl.col(f"_{m}")).alias(m)
+            for m in measures
         )
         .select(experiment.judgments.columns)
     )
@@ -433,6 +433,7 @@ def _judge_truth_frame(
             "model": prefix + model,
             "prompt_version": prompt,
             "judge_id": f"judge-{j}",
+            **{d: float(dim_truth[mi, pi, j]) for d in DIMENSIONS},
             "composite": float(composite[mi, pi, j]),
         }
         for prefix in _prefix(n_e)

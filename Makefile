@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(PY) bench/collect_overhead.py
 	$(PY) bench/judge_latency.py
 	$(PY) bench/compare_scale.py
+	$(PY) bench/stats_validity.py
 
 clean:
 	rm -rf .tipbench out .pytest_cache

@@ -222,7 +222,7 @@ def forest_plot(leaderboard: pl.DataFrame, level: float = 0.95) -> alt.LayerChar
     return alt.layer(bars, dots).properties(
         title=_title(
             f"Cell means with {_pct(level)} intervals",
-            "Intervals resample scenarios, then tips within them; overlapping bars are not a test",
+            "Intervals over the scenario means; overlapping bars are not a test",
         ),
         width=WIDTH,
         height=alt.Step(ROW_STEP),

@@ -236,12 +236,15 @@ def null_run(design: Design, replicates: int, seed: int) -> Run:
 def reported_mdd(run: Run) -> float:
     """The detectable difference the procedure reports for a primary pair, on average.
 
-    NaN when no pair reports a finite one (the design cannot detect anything).
+    NaN when the design cannot detect anything: fewer than half of its primary pairs report a
+    finite difference (the rest could not pass their Holm threshold with any data). A few
+    finite ones then come from unusual replicates, where failed judgments shrank the family.
     """
-    mdd = run.comparisons.filter(
-        (pl.col("family") == "primary") & pl.col("mdd").is_not_null() & pl.col("mdd").is_finite()
-    )["mdd"]
-    return float(mdd.mean()) if mdd.len() else math.nan
+    primary = run.comparisons.filter((pl.col("family") == "primary") & pl.col("mdd").is_not_null())
+    finite = primary.filter(pl.col("mdd").is_finite())["mdd"]
+    if primary.height == 0 or finite.len() < primary.height / 2:
+        return math.nan
+    return float(finite.mean())
 
 
 def judges_of(design: Design, index: int) -> np.ndarray:
@@ -273,8 +276,9 @@ def cell_name(index: int) -> str:
     return f"model-{index // 2:02d}|v{index % 2 + 1}"
 
 
-def power_at(design: Design, difference: float, replicates: int, seed: int) -> float:
-    """Share of replicates whose one non-null pair is called ``better`` at ``difference`` apart.
+def power_at(design: Design, difference: float, replicates: int, seed: int) -> tuple[float, int]:
+    """Share of replicates whose one non-null pair is called ``better`` at ``difference`` apart,
+    and how many replicates that share is over.
 
     The reported detectable difference is the power of a pair facing its family's first Holm
     threshold, so the check puts exactly one real difference where it can be found: with a
@@ -303,7 +307,7 @@ def power_at(design: Design, difference: float, replicates: int, seed: int) -> f
     right = ((a == up) & (pl.col("verdict") == "better")) | (
         (a == down) & (pl.col("verdict") == "worse")
     )
-    return float(pair.select(right.mean()).item()) if pair.height else math.nan
+    return (float(pair.select(right.mean()).item()) if pair.height else math.nan), pair.height
 
 
 @dataclass(frozen=True)
@@ -316,6 +320,7 @@ class Row:
     familywise_error: float
     mdd: float
     power: float
+    power_pairs: int
     seconds: float
 
 
@@ -325,7 +330,9 @@ def validity_row(design: Design, replicates: int, seed: int = 0) -> Row:
     coverage = analyse(design, experiment(design, replicates, seed), seed)
     null = null_run(design, replicates, seed + 7)
     target = reported_mdd(null)
-    power = power_at(design, target, replicates, seed + 11) if math.isfinite(target) else math.nan
+    power, pairs = math.nan, 0
+    if math.isfinite(target):
+        power, pairs = power_at(design, target, replicates, seed + 11)
     return Row(
         design,
         cell_coverage(coverage),
@@ -333,5 +340,6 @@ def validity_row(design: Design, replicates: int, seed: int = 0) -> Row:
         familywise_error(null),
         target,
         power,
+        pairs,
         time.perf_counter() - start,
     )

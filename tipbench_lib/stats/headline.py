@@ -117,15 +117,16 @@ def summarize(
 def _judged(view: View) -> str:
     text = f"judged by {view.label}"
     if view.provisional:
-        weak = ", ".join(view.provisional_judges)
-        text += f"; provisional, because it rests on weak judges ({weak})"
+        noun = "judge" if len(view.provisional_judges) == 1 else "judges"
+        text += f" (provisional: weak {noun} {', '.join(view.provisional_judges)})"
     return text
 
 
 def _group(group: list[Cell]) -> str:
     names = [cell_label(*c) for c in group[:SHOWN_IN_GROUP]]
     if len(group) > SHOWN_IN_GROUP:
-        names.append(f"{len(group) - SHOWN_IN_GROUP} more cells")
+        more = len(group) - SHOWN_IN_GROUP
+        names.append(f"{more} more cell{'' if more == 1 else 's'}")
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 

@@ -5,22 +5,27 @@ per-scenario differences, at the Holm threshold a pair faces as its family's fir
 (alpha / m for m tests). A t-test at alpha, which this module used before, overstated power
 badly: at 12 scenarios in a family of 15 the "80%" difference was detected 0-25% of the time.
 
-The detectable difference per unit of the differences' standard deviation depends on the number
-of scenarios n and the threshold only, so one number serves every pair with that n:
+The detectable difference is a ratio times the spread of the pair's differences; the ratio
+depends on the number of scenarios n, the threshold and, for few scenarios, on how coarse the
+differences are:
 
-- up to :data:`SIMULATED_UP_TO` scenarios it is simulated, with a fixed seed: draws of n normal
-  differences, and for each the smallest shift at which the signed-rank statistic reaches the
-  test's critical value. The statistic counts the Walsh averages (x_i + x_j) / 2, i <= j, above
-  0, so that shift is minus the c-th largest Walsh average, and the detectable shift at 80% power
-  is the 80% quantile of those shifts: no grid over shifts, one sort per n;
-- above it, Lehmann's normal approximation of the statistic's distribution under a shift
-  (exact mean and variance from the probabilities p1..p4 of normal differences), which is within
-  1% of the simulation from 24 scenarios on.
+- differences of whole-number composites averaged over a few tips and judges lie on a grid
+  (:func:`grid_step`, e.g. 1/2 point). Up to :data:`SIMULATED_UP_TO` scenarios the grid decides
+  how often differences are zero or tied, which near the test's floor decides whether it can pass
+  at all, so :func:`discrete_ratio` simulates the test itself (:func:`.paired.wilcoxon_p`, every
+  branch) on normal differences rounded to the pair's grid, seeded, bisecting on the shift;
+- for continuous differences up to that size, :func:`detectable_ratio` simulates the exact
+  test without a grid: the statistic counts the Walsh averages (x_i + x_j) / 2 above 0, so the
+  smallest shift that reaches the critical value is minus the c-th largest Walsh average, and
+  the shift with 80% power is the 80% quantile of those (one sort, no grid over shifts);
+- above it, Lehmann's normal approximation of the statistic under a shift (exact mean and
+  variance from p1..p4 of normal differences), within 2% of the simulation from 24 scenarios.
 
-Normal differences are an assumption; the per-scenario differences of discrete 1-5 scores are
-means over tips and judges, and ``bench/stats_validity.py`` shows power 0.80 +- 0.05 at the
-reported difference on discrete, tied, judge-biased data. ``scenarios_needed`` searches the same
-table; above :data:`MAX_SCENARIOS` it gives up (None) rather than promise an impractical study.
+The pair's spread is its sample sd divided by c4(n), the unbiased estimate of sigma, so the figure
+is not 3-5% low at 6-12 scenarios. ``bench/stats_validity.py`` checks the result on discrete,
+tied, judge-biased data: power 0.76-0.85 at the reported difference across 6 and 20 cells and
+8-24 scenarios. ``scenarios_needed`` (a projection) searches the continuous ratios; above
+:data:`MAX_SCENARIOS` it gives up (None) rather than promise an impractical study.
 """
 
 from __future__ import annotations

@@ -199,3 +199,137 @@ def test_permutation_p_is_labelled_unadjusted(sample) -> None:
     text = visible(page(sample))
     assert "p permutation" not in text
     assert "unadjusted" in text
+
+
+# ---------------------------------------------------------------- families, views, headline
+
+
+def ladder(n_cells: int, n_scenarios: int, step: int = 2) -> dict:
+    """Cells step points apart on every scenario (with a little per-scenario wobble)."""
+    wobble = [0, 1, 0, -1, 1, 0, 0, 1, -1, 0, 1, 0, 0, -1, 1, 0]
+    return one_judge(
+        {
+            (f"m{i}", "v1"): [7 + step * i + wobble[(s + i) % 16] for s in range(n_scenarios)]
+            for i in range(n_cells)
+        }
+    )
+
+
+def test_a_baseline_makes_the_other_pairs_an_exploratory_family_with_its_own_holm() -> None:
+    pairs = compute(ladder(4, 12), baseline=("m0", "v1")).comparisons
+    primary = pairs.filter(pl.col("family") == "primary")
+    explore = pairs.filter(pl.col("family") == "exploratory")
+    assert primary.height == 3 and explore.height == 3
+    assert (primary["b_model"] == "m0").all()  # every cell against the baseline, as cell - base
+    assert primary["family_size"].to_list() == [3] * 3
+    assert explore["family_size"].to_list() == [3] * 3
+    raw = explore.sort("p_wilcoxon")["p_wilcoxon"].to_numpy()
+    adjusted = explore.sort("p_wilcoxon")["p_holm"].to_numpy()
+    assert adjusted[0] == pytest.approx(min(1, 3 * raw[0]))  # Holm over 3, not over 6
+    text = stats.sentence(explore.row(0, named=True))
+    assert "Holm across the 3 exploratory comparisons" in text
+
+
+def test_a_winner_is_named_only_when_it_beats_every_other_cell() -> None:
+    data = compute(ladder(3, 16, step=4))
+    assert data.summary().headline.startswith("Winner: v1 on m2, better than each of the other 2")
+    assert "judged by people (ann)" in data.summary().headline
+    close = compute(ladder(3, 16, step=0))
+    assert close.summary().winner is None
+    assert close.summary().headline.startswith("No single winner:")
+
+
+def test_underpowered_follows_the_threshold_holm_stopped_at() -> None:
+    """Two clear pairs are rejected; the third pair's floor (five nonzero differences: 1/16) is
+    above alpha / (m - r) = 0.05, so it is underpowered, not merely indistinguishable."""
+    clear = [14, 15, 13, 14, 15, 14, 13, 15]
+    scores = one_judge(
+        {
+            ("top", "v1"): clear,
+            ("mid", "v1"): [v - 5 for v in clear],
+            ("low", "v1"): [
+                v - 5 - d for v, d in zip(clear, [0, 0, 0, 1, 1, 1, 1, 1], strict=True)
+            ],
+        }
+    )
+    pairs = compute(scores).comparisons
+    verdict = {(r["a_model"], r["b_model"]): r["verdict"] for r in pairs.iter_rows(named=True)}
+    assert verdict[("top", "mid")] == "better" and verdict[("top", "low")] == "better"
+    assert verdict[("mid", "low")] == "underpowered"
+
+
+def judged_by(kinds: dict[str, str], **extra) -> ReportData:
+    truth = [9, 11, 10, 12, 8, 10, 11, 9, 13, 10, 9, 12]
+    scores = {
+        ("a", "v1"): {j: [t + 1 for t in truth] for j in kinds},
+        ("b", "v1"): {j: [t + (i % 3) - 1 for i, t in enumerate(truth)] for j in kinds},
+    }
+    return compute(scores, kinds=kinds, **extra)
+
+
+def test_people_are_the_default_view_and_an_llm_judge_is_its_own() -> None:
+    data = judged_by({"ann": "human", "bob": "import", "llm:big": "llm"})
+    assert data.view.name == "people" and data.view.judges == ("ann", "bob")
+    assert set(data.comparisons["judges"]) == {"ann, bob"}
+    alone = judged_by({"ann": "human", "llm:big": "llm"}, view="llm:big")
+    assert alone.view.judges == ("llm:big",)
+    assert set(alone.comparisons["judges"]) == {"llm:big"}
+    with pytest.raises(
+        report.TipbenchError, match="no judge view 'llm:nope'.*people, llm:big, all"
+    ):
+        judged_by({"ann": "human", "llm:big": "llm"}, view="llm:nope")
+
+
+def test_without_people_the_busiest_then_larger_llm_judge_is_the_default() -> None:
+    provenance = {
+        "judges": {
+            "llm:small": {"kind": "llm", "model": "tiny", "weak": True},
+            "llm:large": {"kind": "llm", "model": "big", "parameter_count": "3000000000"},
+        }
+    }
+    data = judged_by({"llm:small": "llm", "llm:large": "llm"}, provenance=provenance)
+    assert data.view.name == "llm:large"
+    panel = {r["judge_id"]: r for r in data.panel.iter_rows(named=True)}
+    assert panel["llm:small"]["small_model"] and panel["llm:small"]["provisional"]
+    assert panel["llm:large"]["parameter_count"] == 3_000_000_000
+
+
+def test_a_judge_that_disagrees_makes_its_verdicts_provisional_and_they_say_so() -> None:
+    truth = [9, 11, 10, 12, 8, 10, 11, 9, 13, 10, 9, 12]
+    contrary = [21 - t for t in truth]  # the reverse ordering: alpha far below 0.667
+    scores = {
+        ("a", "v1"): {
+            "ann": [t + 2 for t in truth],
+            "bob": [t + 2 for t in truth],
+            "llm:x": contrary,
+        },
+        ("b", "v1"): {"ann": truth, "bob": truth, "llm:x": [c + 1 for c in contrary]},
+    }
+    kinds = {"ann": "human", "bob": "human", "llm:x": "llm"}
+    people = compute(scores, kinds=kinds)
+    assert not people.view.provisional and not people.comparisons["provisional"].any()
+    llm = compute(scores, kinds=kinds, view="llm:x")
+    row = llm.comparisons.row(0, named=True)
+    assert row["provisional"] and "provisional" in stats.sentence(row)
+    panel = {r["judge_id"]: r for r in llm.panel.iter_rows(named=True)}
+    assert panel["llm:x"]["alpha"] < 0.667 and panel["llm:x"]["reference"].startswith("people")
+    assert panel["ann"]["alpha"] > 0.9 and not panel["ann"]["provisional"]
+
+
+def test_the_sample_readme_states_what_the_analysis_computes(sample) -> None:
+    readme = (compare_run.SAMPLE_DIR / "README.md").read_text(encoding="utf-8")
+    data = compare_run.analyse(sample, n_boot=100)
+    assert data.view.name == "llm:claude-assistant" and data.comparisons["provisional"].all()
+    counts = dict(data.comparisons.group_by("verdict").len().iter_rows())
+    assert f"({counts['better']} `better`)" in readme
+    assert f"({counts['indistinguishable']} pairs) are\n`indistinguishable`" in readme
+    best_vs_runner_up = stats.headline.pair_row(
+        data.comparisons, ("gemma3-270m", "v1"), ("gemma3-270m", "v3-few-shot")
+    )
+    needed = best_vs_runner_up["scenarios_needed"]
+    assert f"about {needed} scenarios would separate them" in readme
+    panel = {r["judge_id"]: r for r in data.panel.iter_rows(named=True)}
+    assert f"{panel['llm:claude-assistant']['alpha']:.2f} on the composite" in readme
+    alphas = dict(stats.judge_agreement(sample.judgments).select("dimension", "alpha").iter_rows())
+    for dimension, value in alphas.items():
+        assert f"{dimension} −{abs(value):.2f}" in readme

@@ -125,7 +125,7 @@ def compare_pairs(
     )
     mdd, needed, power_note = _power(diffs.n_usable, values, family, alpha)
     judges, provisional = _judges(grid, diffs.common, provisional_judges)
-    return _frame(
+    frame = _frame(
         grid,
         diffs,
         a,
@@ -138,6 +138,9 @@ def compare_pairs(
         alpha,
         by,
     )
+    rank = _ranks(grid)
+    order = np.lexsort((rank[diffs.e, b], rank[diffs.e, a], diffs.e))
+    return frame[order]
 
 
 def _baseline_slots(grid: JudgeGrid, baseline: tuple[str, str] | None) -> np.ndarray | None:
@@ -206,11 +209,23 @@ def _has_ties(d: np.ndarray) -> np.ndarray:
     return (ordered[:, 1:] == ordered[:, :-1]).any(axis=1) | (d == 0).any(axis=1)
 
 
-def _orientation(grid: JudgeGrid, diffs: PairDiffs, base_slot: np.ndarray | None) -> np.ndarray:
-    """True where a row must be flipped: the baseline goes in b, else the higher cell in a."""
+def _cell_means(grid: JudgeGrid) -> np.ndarray:
+    """(experiments, cell slots) mean composite, NaN for an empty slot."""
     n_e, n_c = grid.shape[:2]
     means = np.full((n_e, n_c), np.nan)
     means[grid.cells["e"].to_numpy(), grid.cells["c"].to_numpy()] = grid.cells["cell_mean"]
+    return means
+
+
+def _ranks(grid: JudgeGrid) -> np.ndarray:
+    """Each cell's place in its experiment's leaderboard (0: best), to order rows best first."""
+    means = _cell_means(grid)
+    return np.argsort(np.argsort(-np.nan_to_num(means, nan=-np.inf), axis=1, kind="stable"), axis=1)
+
+
+def _orientation(grid: JudgeGrid, diffs: PairDiffs, base_slot: np.ndarray | None) -> np.ndarray:
+    """True where a row must be flipped: the baseline goes in b, else the higher cell in a."""
+    means = _cell_means(grid)
     flip = means[diffs.e, diffs.b] > means[diffs.e, diffs.a]
     if base_slot is not None:
         base = base_slot[diffs.e]

@@ -39,7 +39,7 @@ from tipbench_lib.errors import TipbenchError
 from tipbench_lib.results import is_weak_judge
 from tipbench_lib.schema import DIMENSIONS
 from tipbench_lib.stats.agreement import PEOPLE_KINDS, krippendorff_alpha
-from tipbench_lib.stats.scores import latest_judgments, require_columns
+from tipbench_lib.stats.scores import FRACTIONS, composite_expr, latest_judgments, require_columns
 
 AGREEMENT_FLOOR = 0.667
 MIN_SHARED_TIPS = 10
@@ -87,10 +87,15 @@ def judge_panel(
     judgments: pl.DataFrame, provenance: Mapping[str, Any] | None = None
 ) -> pl.DataFrame:
     """One row per judge with scores: kind, size, agreement, and whether it is provisional."""
-    require_columns(judgments, ["candidate_id", "judge_id", "judge_kind", "composite"], "judgments")
-    scored = latest_judgments(judgments).filter(
-        pl.all_horizontal(pl.col(d).is_not_null() for d in DIMENSIONS if d in judgments.columns)
-        & pl.col("composite").is_not_null()
+    require_columns(
+        judgments,
+        ["candidate_id", "judge_id", "judge_kind", *DIMENSIONS, *FRACTIONS, "composite"],
+        "judgments",
+    )
+    scored = (
+        latest_judgments(judgments)
+        .filter(pl.all_horizontal(pl.col(d).is_not_null() for d in DIMENSIONS))
+        .with_columns(composite_expr().alias("composite"))
     )
     declared = _declared(provenance)
     counts = scored.group_by("judge_id").agg(

@@ -39,7 +39,7 @@ def latest_judgments(judgments: pl.DataFrame) -> pl.DataFrame:
     return judgments.unique(subset=["candidate_id", "judge_id"], keep="last", maintain_order=True)
 
 
-def _composite_expr() -> pl.Expr:
+def composite_expr() -> pl.Expr:
     """The stored composite, or tip-v1's formula when a row lacks one."""
     formula = (
         pl.sum_horizontal(*DIMENSIONS).cast(pl.Float64)
@@ -61,7 +61,7 @@ def _chosen_judgments(
     return (
         latest_judgments(chosen)
         .filter(pl.all_horizontal(pl.col(d).is_not_null() for d in DIMENSIONS))
-        .with_columns(_composite_expr().alias("composite"))
+        .with_columns(composite_expr().alias("composite"))
     )
 
 

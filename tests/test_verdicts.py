@@ -333,3 +333,11 @@ def test_the_sample_readme_states_what_the_analysis_computes(sample) -> None:
     alphas = dict(stats.judge_agreement(sample.judgments).select("dimension", "alpha").iter_rows())
     for dimension, value in alphas.items():
         assert f"{dimension} −{abs(value):.2f}" in readme
+
+
+def test_beating_everyone_only_in_exploratory_comparisons_is_no_winner() -> None:
+    data = compute(ladder(3, 16, step=4), baseline=("m0", "v1"))
+    headline = data.summary().headline
+    assert data.summary().winner is None
+    assert headline.startswith("No winner in the primary family: v1 on m2 beats every other")
+    assert "against the baseline v1 on m0" in headline

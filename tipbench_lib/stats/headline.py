@@ -105,6 +105,13 @@ def summarize(
         )
         return Summary(headline, (), family, best, (best,), base, base_note)
     group = [best] + [c for c, r in rows.items() if r is None or not beats(r, best)]
+    if len(group) == 1:  # it beats everyone, but not all in the primary family
+        headline = (
+            f"No winner in the primary family: {cell_label(*best)} beats every other cell, but "
+            f"only in exploratory comparisons (the primary family is every cell against the "
+            f"baseline {cell_label(*base)}), {judged}."
+        )
+        return Summary(headline, (), family, None, tuple(group), base, base_note)
     headline = (
         f"No single winner: {_group(group)} cannot be separated from the best by these "
         f"scenarios, {judged}."

@@ -97,7 +97,7 @@ def judge_grid(judge_scores: pl.DataFrame, by: str | None = None) -> JudgeGrid:
         .join(cells.select(GROUP, *CELL_KEYS, "e", "c"), on=[GROUP, *CELL_KEYS], nulls_equal=True)
         .join(scenarios, on=[GROUP, "scenario_id"], nulls_equal=True)
         .join(
-            pl.DataFrame({"judge_id": judges}).with_row_index("j"),
+            pl.DataFrame({"judge_id": judges}, schema={"judge_id": pl.String}).with_row_index("j"),
             on="judge_id",
         )
     )

@@ -106,6 +106,7 @@ bench: $(STAMP)
 	$(PY) bench/collect_overhead.py
 	$(PY) bench/judge_latency.py
 	$(PY) bench/compare_scale.py
+	$(PY) bench/stats_validity.py
 
 bench-scaleout: $(STAMP) $(AIRFLOW_STAMP)
 	$(PY) bench/scaleout.py

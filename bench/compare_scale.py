@@ -64,13 +64,16 @@ def time_statistics(frames: Frames) -> dict[str, Any]:
     cells, candidates, judgments = frames["cells"], frames["candidates"], frames["judgments"]
     seconds: dict[str, float] = {}
     scores = _timed(seconds, "score_table", lambda: stats.score_table(cells, candidates, judgments))
+    judged = _timed(
+        seconds, "judge_scores", lambda: stats.judge_scores(cells, candidates, judgments)
+    )
+    panel = _timed(seconds, "judge_panel", lambda: stats.judges.judge_panel(judgments))
     board = _timed(seconds, "leaderboard", lambda: stats.leaderboard(scores, n_boot=N_BOOT))
     pairs = _timed(
         seconds,
         "compare_pairs",
-        lambda: stats.compare_pairs(scores, n_boot=N_BOOT, n_perm=N_PERM),
+        lambda: stats.compare_pairs(judged, n_boot=N_BOOT, n_perm=N_PERM),
     )
-    power = _timed(seconds, "power_table", lambda: stats.power_table(scores))
     agreement = _timed(seconds, "judge_agreement", lambda: stats.judge_agreement(judgments))
     llm = _timed(seconds, "llm_vs_human", lambda: stats.llm_vs_human(judgments))
     length = _timed(seconds, "length_effect", lambda: stats.length_effect(scores))
@@ -83,7 +86,7 @@ def time_statistics(frames: Frames) -> dict[str, Any]:
             "scores": scores,
             "leaderboard": board,
             "comparisons": pairs,
-            "power": power,
+            "panel": panel,
             "agreement": agreement,
             "llm_vs_human": llm,
             "length": length,
@@ -179,6 +182,8 @@ def time_report(frames: Frames, results: Mapping[str, pl.DataFrame]) -> dict[str
             judgments=frames["judgments"],
             length=results["length"],
             llm_human=results["llm_vs_human"],
+            view=stats.judges.choose_view(results["panel"]),
+            panel=results["panel"],
         ),
     )
     with tempfile.TemporaryDirectory(prefix="tipbench-report-") as out:

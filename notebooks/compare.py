@@ -11,10 +11,22 @@ def _():
 
     import marimo as mo
 
-    from tipbench_lib import charts, compare_run, escaping, notebook, report_folder, stats
+    from tipbench_lib import charts, compare_run, escaping, notebook, report, report_folder, stats
 
     is_script = notebook.is_script()
-    return Path, charts, compare_run, escaping, is_script, mo, notebook, report_folder, stats, sys
+    return (
+        Path,
+        charts,
+        compare_run,
+        escaping,
+        is_script,
+        mo,
+        notebook,
+        report,
+        report_folder,
+        stats,
+        sys,
+    )
 
 
 @app.cell
@@ -41,10 +53,10 @@ def _(compare_run, mo, notebook):
         [
             mo.md(
                 "# Compare models and prompts\n"
-                "Paired on scenarios, tips averaged per scenario, bootstrap intervals that "
-                "resample scenarios then tips, Wilcoxon and sign-flip permutation tests with "
-                "Holm correction. Opens on the shipped sample; name an MLflow experiment to "
-                "analyse your own."
+                "Paired on scenarios and on the judges who scored both cells, tips averaged per "
+                "scenario, Student-t intervals over scenarios, signed-rank tests with Holm "
+                "correction within each family. Opens on the shipped sample; name an MLflow "
+                "experiment to analyse your own."
             ),
             mo.hstack([source_experiment, source_dir], widths=[1, 2]),
         ]
@@ -62,55 +74,57 @@ def _(Path, compare_run, source_dir, source_experiment):
 
 
 @app.cell
-def _(data, mo):
+def _(data, mo, stats):
     _cells = data.cells
     models = mo.ui.multiselect(sorted(set(_cells["model"])), label="Models")
     prompts = mo.ui.multiselect(sorted(set(_cells["prompt_version"])), label="Prompts")
     scenarios = mo.ui.multiselect(sorted(set(_cells["scenario_id"])), label="Scenarios")
     judges = mo.ui.multiselect(sorted(set(data.judgments["judge_id"])), label="Judges")
+    _panel = stats.judges.judge_panel(data.judgments, data.provenance)
+    view = mo.ui.dropdown(
+        stats.judges.available_views(_panel),
+        value=stats.judges.default_view_name(_panel),
+        label="Judge view",
+    )
     _pairs = sorted(set(_cells.select("model", "prompt_version").iter_rows()))
     baseline = mo.ui.dropdown(
-        {"best cell": None} | {f"{m} · {p}": (m, p) for m, p in _pairs},
-        value="best cell",
-        label="Baseline",
+        {"none: all pairs": None} | {f"{m} · {p}": (m, p) for m, p in _pairs},
+        value="none: all pairs",
+        label="Baseline (name it before looking at results)",
     )
     alpha = mo.ui.dropdown({"0.05": 0.05, "0.01": 0.01, "0.10": 0.10}, value="0.05", label="α")
     mo.vstack(
         [
             mo.md("_Empty filters mean everything._"),
             mo.hstack([models, prompts, scenarios, judges], justify="start", wrap=True),
-            mo.hstack([baseline, alpha], justify="start"),
+            mo.hstack([view, baseline, alpha], justify="start"),
         ]
     )
-    return alpha, baseline, judges, models, prompts, scenarios
+    return alpha, baseline, judges, models, prompts, scenarios, view
 
 
 @app.cell
-def _(alpha, baseline, compare_run, data, judges, models, prompts, scenarios):
+def _(alpha, baseline, compare_run, data, judges, models, prompts, scenarios, view):
     selection = compare_run.Selection(
         tuple(models.value), tuple(prompts.value), tuple(scenarios.value), tuple(judges.value)
     )
     chosen = compare_run.apply_selection(data, selection)
-    analysis = compare_run.analyse(chosen, baseline=baseline.value, alpha=alpha.value)
+    analysis = compare_run.analyse(
+        chosen, baseline=baseline.value, alpha=alpha.value, view=view.value
+    )
     return analysis, chosen
 
 
 @app.cell
-def _(analysis, baseline, escaping, mo, stats):
-    _rows = analysis.comparisons
-    _base = baseline.value or tuple(
-        analysis.leaderboard.row(0, named=True)[k] for k in ("model", "prompt_version")
-    )
-    _against = _rows.filter(
-        ((_rows["a_model"] == _base[0]) & (_rows["a_prompt"] == _base[1]))
-        | ((_rows["b_model"] == _base[0]) & (_rows["b_prompt"] == _base[1]))
-    )
-    _best = analysis.leaderboard.row(0, named=True)
+def _(analysis, escaping, mo, report, stats):
+    _summary = analysis.summary()
+    _against = stats.headline.involving(analysis.comparisons, _summary.shown_baseline)
     _md = escaping.md_text
     mo.md(
-        f"## Verdicts\n**Best cell:** {_md(_best['model'])} · {_md(_best['prompt_version'])} — composite "
-        f"{_best['composite_mean']:.2f} (95% CI {_best['composite_lo']:.2f}–{_best['composite_hi']:.2f}) "
-        f"over {_best['n_scenarios']} scenarios, {_best['n_candidates']} tips.\n\n"
+        f"## Verdicts\n**{_md(_summary.headline)}**\n\n"
+        + "".join(f"{_md(line)}\n\n" for line in _summary.lines)
+        + f"_{_md(report.view_sentence(analysis))}_\n\n_{_md(_summary.family_line)}_\n\n"
+        + f"Against {_md(' · '.join(_summary.shown_baseline))}, {_md(_summary.baseline_note)}:\n\n"
         + "\n".join(f"- {_md(stats.sentence(r))}" for r in _against.iter_rows(named=True))
     )
     return
@@ -134,23 +148,27 @@ def _(analysis, compare_run, mo, notebook):
 
 
 @app.cell
-def _(analysis, baseline, charts, mo):
-    _base = baseline.value or tuple(
-        analysis.leaderboard.row(0, named=True)[k] for k in ("model", "prompt_version")
-    )
+def _(analysis, charts, mo):
+    _base = analysis.summary().shown_baseline
+    _level = 1 - analysis.alpha
     mo.vstack(
         [
             mo.md("## Charts"),
             mo.hstack(
-                [charts.heatmap(analysis.leaderboard), charts.forest_plot(analysis.leaderboard)],
+                [
+                    charts.heatmap(analysis.leaderboard, _level),
+                    charts.forest_plot(analysis.leaderboard, _level),
+                ],
                 wrap=True,
             ),
-            charts.baseline_differences(analysis.comparisons, _base),
+            charts.baseline_differences(analysis.comparisons, _base, _level),
             charts.scenario_dots(analysis.scenario_means),
-            charts.dimension_breakdown(analysis.leaderboard),
+            charts.dimension_breakdown(analysis.leaderboard, _level),
             mo.hstack(
                 [
-                    charts.quality_latency(analysis.leaderboard, analysis.speed, analysis.front),
+                    charts.quality_latency(
+                        analysis.leaderboard, analysis.speed, analysis.front, _level
+                    ),
                     charts.score_length(analysis.scores),
                 ],
                 wrap=True,

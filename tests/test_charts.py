@@ -43,7 +43,12 @@ def frames_for(exp: synthetic.SyntheticExperiment, n_boot: int, n_perm: int) -> 
         scores=scores,
         scenario_means=stats.scenario_means(scores),
         leaderboard=leaderboard,
-        comparisons=stats.compare_pairs(scores, n_boot=n_boot, n_perm=n_perm, seed=1),
+        comparisons=stats.compare_pairs(
+            stats.judge_scores(exp.cells, exp.candidates, exp.judgments),
+            n_boot=n_boot,
+            n_perm=n_perm,
+            seed=1,
+        ),
         speed=speed,
         front=stats.pareto_front(leaderboard, speed),
         agreement=stats.judge_agreement(exp.judgments),

@@ -140,9 +140,11 @@ def test_hostile_strings_cannot_open_a_tag(page: Path, data: ReportData) -> None
 def test_page_shows_verdicts_provenance_and_weak_judge(page: Path, data: ReportData) -> None:
     text = page.read_text(encoding="utf-8")
     best = data.leaderboard.row(0, named=True)
-    headline = f"Best: <strong>{best['prompt_version']} on {best['model']}</strong>"
+    assert f"<p class='headline'>{report.esc(data.summary().headline)}</p>" in text
+    assert f"Highest mean: <strong>{best['prompt_version']} on {best['model']}</strong>" in text
     n_scen = data.scores["scenario_id"].n_unique()
-    assert f"{headline} — with {n_scen} scenarios, {data.scores.height} judged tips" in text
+    assert f"{n_scen} scenarios and {data.scores.height} judged tips in all" in text
+    assert "judged by people (judge-0)" in text
     row = data.comparisons.row(0, named=True)
     assert report.esc(stats.sentence(row)) in text
     assert "LLM judge (weak: a small model), gemma3-270m" in text
@@ -224,7 +226,7 @@ def test_report_renders_offline_in_chromium(browser: object, page: Path) -> None
         )
         assert NASTY_SCENARIO in visit.page.locator("#examples").inner_text()
         headline = visit.page.locator(".headline").inner_text()
-        assert headline.startswith("Best: ")
+        assert headline.startswith(("Winner: ", "No single winner: "))
         ARTIFACTS.mkdir(exist_ok=True)
         visit.page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     finally:
@@ -254,7 +256,7 @@ def test_single_cell_report_says_there_is_nothing_to_compare(tmp_path: Path) -> 
     data = build_data(1, 1, 4, 2)
     assert data.comparisons.height == 0
     text = report.write_report(tmp_path, data=data, provenance={}).read_text(encoding="utf-8")
-    assert "Best: <strong>v1 on model-00</strong>" in text
+    assert "Only one cell, v1 on model-00, judged by people (judge-0): nothing to compare" in text
     assert "No comparison involves model-00 · v1" in text
     assert "<ul class='sentences'>" not in text and "No comparisons." in text
 

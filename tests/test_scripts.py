@@ -126,6 +126,8 @@ def test_collect_judge_compare_as_scripts(env, experiment_name, tmp_path):
         str(out),
         "--snapshot",
         str(tmp_path / "snap"),
+        "--view",  # the person scored half the tips; mix everyone so both models are ranked
+        "all",
         env=env,
     )
     assert compared.returncode == 0, compared.stderr[-3000:]
@@ -154,7 +156,14 @@ def test_collect_judge_compare_as_scripts(env, experiment_name, tmp_path):
 
     # The snapshot reproduces the same leaderboard offline.
     offline = run(
-        "compare", "--data", str(tmp_path / "snap"), "--out", str(tmp_path / "off"), env=env
+        "compare",
+        "--data",
+        str(tmp_path / "snap"),
+        "--out",
+        str(tmp_path / "off"),
+        "--view",
+        "all",
+        env=env,
     )
     assert offline.returncode == 0, offline.stderr
     assert (tmp_path / "off" / "leaderboard.csv").read_text() == (
@@ -166,3 +175,7 @@ def test_compare_refuses_bad_arguments(env, tmp_path):
     assert run("compare", "--out", str(tmp_path), env=env).returncode == 2
     bad = run("compare", "--data", str(tmp_path / "missing"), "--out", str(tmp_path), env=env)
     assert bad.returncode == 2 and "cells.parquet" in bad.stderr
+    sample = str(ROOT / "data" / "sample")
+    view = run("compare", "--data", sample, "--out", str(tmp_path), "--view", "x", env=env)
+    assert view.returncode == 2 and "no judge view 'x'" in view.stderr
+    assert "llm:claude-assistant" in view.stderr and "Traceback" not in view.stderr

@@ -38,9 +38,9 @@ OKABE_ITO: tuple[str, ...] = (
 )
 """Okabe & Ito (2008) palette, ordered so the faint yellow is used last."""
 
-VERDICTS: tuple[str, ...] = ("better", "worse", "indistinguishable", "underpowered")
-VERDICT_COLOURS: tuple[str, ...] = ("#0072B2", "#D55E00", "#999999", "#CC79A7")
-"""One fixed colour per verdict (Okabe-Ito blue, vermillion, grey, reddish purple)."""
+VERDICTS: tuple[str, ...] = ("better", "worse", "indistinguishable", "underpowered", "confounded")
+VERDICT_COLOURS: tuple[str, ...] = ("#0072B2", "#D55E00", "#999999", "#CC79A7", "#E69F00")
+"""One fixed colour per verdict (Okabe-Ito blue, vermillion, grey, reddish purple, orange)."""
 
 WIDTH = 560
 ROW_STEP = 18
@@ -96,6 +96,11 @@ def _with_label(
     )
 
 
+def _pct(level: float) -> str:
+    """The interval level as people write it (0.95 -> '95%'): charts take it from alpha."""
+    return f"{100 * level:.1f}".rstrip("0").rstrip(".") + "%"
+
+
 def _title(text: str, subtitle: str) -> alt.TitleParams:
     return alt.TitleParams(text=text, subtitle=subtitle, anchor="start")
 
@@ -134,7 +139,7 @@ def _nonempty(frame: pl.DataFrame, what: str) -> None:
         )
 
 
-def heatmap(leaderboard: pl.DataFrame) -> alt.LayerChart:
+def heatmap(leaderboard: pl.DataFrame, level: float = 0.95) -> alt.LayerChart:
     """Model × prompt grid of the mean composite, each cell showing its interval in writing.
 
     Writing the interval in the cell keeps a reader from ranking two cells by colour alone when
@@ -155,8 +160,8 @@ def heatmap(leaderboard: pl.DataFrame) -> alt.LayerChart:
         alt.Tooltip("model:N", title="Model"),
         alt.Tooltip("prompt_version:N", title="Prompt"),
         alt.Tooltip("composite_mean:Q", title="Mean composite", format=".2f"),
-        alt.Tooltip("composite_lo:Q", title="95% CI low", format=".2f"),
-        alt.Tooltip("composite_hi:Q", title="95% CI high", format=".2f"),
+        alt.Tooltip("composite_lo:Q", title=f"{_pct(level)} CI low", format=".2f"),
+        alt.Tooltip("composite_hi:Q", title=f"{_pct(level)} CI high", format=".2f"),
     ] + [alt.Tooltip(f"{c}:Q", title=c.replace("_", " ")) for c in extra]
     base = alt.Chart(_values(frame, frame.columns)).encode(
         x=alt.X("prompt_version:N", title="Prompt version", axis=alt.Axis(labelAngle=0)),
@@ -180,7 +185,7 @@ def heatmap(leaderboard: pl.DataFrame) -> alt.LayerChart:
     return alt.layer(rect, text).properties(
         title=_title(
             "Mean composite score by model and prompt",
-            "Each cell: mean composite (2–17) and its 95% cluster-bootstrap interval",
+            f"Each cell: mean composite (2–17) and its {_pct(level)} interval over scenarios",
         ),
         width=max(110 * n_prompts, 240),
         height=alt.Step(46),
@@ -192,7 +197,7 @@ def _cell_order(frame: pl.DataFrame, value: str) -> list[str]:
     return frame.sort(value, descending=True, nulls_last=True)["cell"].to_list()
 
 
-def forest_plot(leaderboard: pl.DataFrame) -> alt.LayerChart:
+def forest_plot(leaderboard: pl.DataFrame, level: float = 0.95) -> alt.LayerChart:
     """Every cell's mean composite with its interval, best first: the leaderboard as a picture."""
     cols = ["model", "prompt_version", "composite_mean", "composite_lo", "composite_hi"]
     extra = [c for c in ("n_scenarios", "n_candidates", "rank") if c in leaderboard.columns]
@@ -204,8 +209,8 @@ def forest_plot(leaderboard: pl.DataFrame) -> alt.LayerChart:
     tooltip = [
         alt.Tooltip("cell:N", title="Cell"),
         alt.Tooltip("composite_mean:Q", title="Mean composite", format=".2f"),
-        alt.Tooltip("composite_lo:Q", title="95% CI low", format=".2f"),
-        alt.Tooltip("composite_hi:Q", title="95% CI high", format=".2f"),
+        alt.Tooltip("composite_lo:Q", title=f"{_pct(level)} CI low", format=".2f"),
+        alt.Tooltip("composite_hi:Q", title=f"{_pct(level)} CI high", format=".2f"),
     ] + [alt.Tooltip(f"{c}:Q", title=c.replace("_", " ")) for c in extra]
     colour = alt.Color("prompt_version:N", title="Prompt", scale=_category_scale())
     base = alt.Chart(_values(frame, frame.columns)).encode(y=y, tooltip=tooltip, color=colour)
@@ -216,8 +221,8 @@ def forest_plot(leaderboard: pl.DataFrame) -> alt.LayerChart:
     dots = base.mark_point(filled=True, size=70).encode(x="composite_mean:Q")
     return alt.layer(bars, dots).properties(
         title=_title(
-            "Cell means with 95% intervals",
-            "Intervals resample scenarios, then tips within them; overlapping bars are not a test",
+            f"Cell means with {_pct(level)} intervals",
+            "Intervals over the scenario means; overlapping bars are not a test",
         ),
         width=WIDTH,
         height=alt.Step(ROW_STEP),
@@ -251,7 +256,9 @@ def _against_baseline(comparisons: pl.DataFrame, baseline: tuple[str, str]) -> p
     return pl.concat([as_b.select(keep), as_a.select(keep)], how="vertical_relaxed")
 
 
-def baseline_differences(comparisons: pl.DataFrame, baseline: tuple[str, str]) -> AnyChart:
+def baseline_differences(
+    comparisons: pl.DataFrame, baseline: tuple[str, str], level: float = 0.95
+) -> AnyChart:
     """Paired differences (cell − baseline) over shared scenarios, coloured by verdict."""
     cols = [
         "a_model",
@@ -278,8 +285,8 @@ def baseline_differences(comparisons: pl.DataFrame, baseline: tuple[str, str]) -
         tooltip=[
             alt.Tooltip("cell:N", title="Cell"),
             alt.Tooltip("diff_mean:Q", title="Mean difference", format="+.2f"),
-            alt.Tooltip("diff_lo:Q", title="95% CI low", format="+.2f"),
-            alt.Tooltip("diff_hi:Q", title="95% CI high", format="+.2f"),
+            alt.Tooltip("diff_lo:Q", title=f"{_pct(level)} CI low", format="+.2f"),
+            alt.Tooltip("diff_hi:Q", title=f"{_pct(level)} CI high", format="+.2f"),
             alt.Tooltip("n_scenarios:Q", title="Shared scenarios"),
             alt.Tooltip("p_holm:Q", title="p (Holm)", format=".3g"),
             alt.Tooltip("verdict:N", title="Verdict"),
@@ -296,7 +303,7 @@ def baseline_differences(comparisons: pl.DataFrame, baseline: tuple[str, str]) -
     dots = base.mark_point(filled=True, size=70).encode(x="diff_mean:Q")
     return alt.layer(zero, bars, dots).properties(
         title=_title(
-            title, "Mean of per-scenario differences with its paired 95% bootstrap interval"
+            title, f"Mean of per-scenario differences on shared judges, {_pct(level)} interval"
         ),
         width=WIDTH,
         height=alt.Step(ROW_STEP),
@@ -345,7 +352,7 @@ def scenario_dots(scenario_means: pl.DataFrame) -> alt.LayerChart:
     )
 
 
-def dimension_breakdown(leaderboard: pl.DataFrame) -> alt.LayerChart:
+def dimension_breakdown(leaderboard: pl.DataFrame, level: float = 0.95) -> alt.LayerChart:
     """Relevance, actionability and tone side by side per cell, each with its interval."""
     cols = ["model", "prompt_version", "composite_mean"]
     for d in DIMENSIONS:
@@ -379,8 +386,8 @@ def dimension_breakdown(leaderboard: pl.DataFrame) -> alt.LayerChart:
             alt.Tooltip("cell:N", title="Cell"),
             alt.Tooltip("dimension:N", title="Dimension"),
             alt.Tooltip("mean:Q", title="Mean (1–5)", format=".2f"),
-            alt.Tooltip("lo:Q", title="95% CI low", format=".2f"),
-            alt.Tooltip("hi:Q", title="95% CI high", format=".2f"),
+            alt.Tooltip("lo:Q", title=f"{_pct(level)} CI low", format=".2f"),
+            alt.Tooltip("hi:Q", title=f"{_pct(level)} CI high", format=".2f"),
         ],
     )
     scale = alt.Scale(domain=[1, 5])
@@ -389,7 +396,9 @@ def dimension_breakdown(leaderboard: pl.DataFrame) -> alt.LayerChart:
     )
     dots = base.mark_point(filled=True, size=45).encode(x=alt.X("mean:Q", scale=scale))
     return alt.layer(bars, dots).properties(
-        title=_title("Scores per rubric dimension", "Mean on the 1–5 scale with 95% intervals"),
+        title=_title(
+            "Scores per rubric dimension", f"Mean on the 1–5 scale with {_pct(level)} intervals"
+        ),
         width=WIDTH,
         height=alt.Step(9),  # per dimension: three make one 27 px row per cell
     )
@@ -402,7 +411,7 @@ def _front_cells(front: pl.DataFrame) -> set[tuple[str, str]]:
 
 
 def quality_latency(
-    leaderboard: pl.DataFrame, speed: pl.DataFrame, front: pl.DataFrame
+    leaderboard: pl.DataFrame, speed: pl.DataFrame, front: pl.DataFrame, level: float = 0.95
 ) -> AnyChart:
     """Quality against median latency, with the Pareto front drawn as a line.
 
@@ -486,7 +495,7 @@ def quality_latency(
         title=_title(
             title,
             "Filled diamonds on the dashed line: the Pareto front (no other cell is both better "
-            "and faster); vertical bars: 95% intervals",
+            f"and faster); vertical bars: {_pct(level)} intervals",
         ),
         width=WIDTH,
         height=360,

@@ -84,10 +84,15 @@ def analyse(
     *,
     baseline: tuple[str, str] | None = None,
     alpha: float = 0.05,
+    view: str | None = None,
     n_boot: int = 2000,
     seed: int = 0,
 ) -> ReportData:
-    """All statistics the notebook and the report show, computed once."""
+    """All statistics the notebook and the report show, computed once.
+
+    ``view`` picks the judges: ``people``, ``all`` or an LLM judge's id (default: people when
+    any person judged, else the LLM judge with the most judgments).
+    """
     if baseline is not None:
         known = set(data.cells.select("model", "prompt_version").unique().iter_rows())
         if baseline not in known:
@@ -101,6 +106,8 @@ def analyse(
         data.judgments,
         baseline=baseline,
         alpha=alpha,
+        view=view,
+        provenance=data.provenance,
         n_boot=n_boot,
         seed=seed,
     )
@@ -132,12 +139,23 @@ def compare_parser() -> argparse.ArgumentParser:
     source.add_argument("--data", type=Path, help="snapshot directory (three parquet files)")
     p.add_argument("--out", type=Path, help="write report.html, leaderboard.csv, comparisons.csv")
     p.add_argument("--snapshot", type=Path, help="with --experiment: write a snapshot here")
-    p.add_argument("--baseline", help="MODEL:PROMPT to compare every cell against")
+    p.add_argument(
+        "--baseline",
+        help="MODEL:PROMPT named before seeing the data: the primary family is every cell "
+        "against it (without one, all pairs are the primary family)",
+    )
+    p.add_argument(
+        "--view",
+        help="whose scores: people, all, or an LLM judge id (default: people when any person "
+        "judged, else the LLM judge with the most judgments)",
+    )
     p.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (Holm)")
     p.add_argument("--models", default="", help="comma list: only these models")
     p.add_argument("--prompts", default="", help="comma list: only these prompt versions")
     p.add_argument("--judges", default="", help="comma list: only these judge ids")
-    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument(
+        "--n-boot", type=int, default=2000, help="bootstrap resamples (bootstrap intervals only)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--log-summary",
@@ -190,7 +208,12 @@ def compare_main(argv: Sequence[str] | None = None) -> int:
             chosen = apply_selection(data, selection)
             baseline = parse_cell(args.baseline)
             analysis = analyse(
-                chosen, baseline=baseline, alpha=args.alpha, n_boot=args.n_boot, seed=args.seed
+                chosen,
+                baseline=baseline,
+                alpha=args.alpha,
+                view=args.view,
+                n_boot=args.n_boot,
+                seed=args.seed,
             )
             path = write_outputs(args.out, analysis, chosen, baseline=baseline, alpha=args.alpha)
             print(f"report: {path.resolve()}")

@@ -27,6 +27,10 @@ import vl_convert
 from tipbench_lib import charts, stats
 from tipbench_lib.errors import TipbenchError
 from tipbench_lib.schema import COMPARISONS_CSV_COLUMNS, DIMENSIONS, LEADERBOARD_CSV_COLUMNS
+from tipbench_lib.stats.headline import Summary, involving, shown_baseline, summarize
+from tipbench_lib.stats.intervals import DEFAULT_METHOD
+from tipbench_lib.stats.judges import View, choose_view, judge_panel
+from tipbench_lib.stats.sentences import percent as level_text
 
 MAX_TABLE_ROWS = 300
 """Comparison rows shown in the page; the CSV always has all of them."""
@@ -56,6 +60,13 @@ class ReportData:
     """For the judges' summary (who scored how many, when); optional."""
     length: pl.DataFrame | None = None
     llm_human: pl.DataFrame | None = None
+    view: View | None = None
+    """The judges the leaderboard and the verdicts rest on."""
+    panel: pl.DataFrame | None = None
+    """One row per judge: kind, size, agreement, provisional (``stats.judges.judge_panel``)."""
+    alpha: float = 0.05
+    baseline: tuple[str, str] | None = None
+    """The baseline the user named before seeing the data (None: all pairs are primary)."""
 
     @classmethod
     def compute(
@@ -66,28 +77,49 @@ class ReportData:
         *,
         baseline: tuple[str, str] | None = None,
         alpha: float = 0.05,
+        view: str | None = None,
+        provenance: Mapping[str, Any] | None = None,
         judges: Sequence[str] | None = None,
+        method: str = DEFAULT_METHOD,
         n_boot: int = 2000,
         n_perm: int = 10000,
         seed: int = 0,
     ) -> ReportData:
-        """Run the statistics the report needs, for callers that have only the three frames."""
-        scores = stats.score_table(cells, candidates, judgments, judges=judges)
+        """Run the statistics the report needs, for callers that have only the three frames.
+
+        ``view`` picks the judges (``people``, ``all`` or an LLM judge's id; the default is
+        people when any person judged, else the busiest LLM judge).
+        """
+        chosen = judgments if judges is None else judgments.filter(pl.col("judge_id").is_in(judges))
+        panel = judge_panel(chosen, provenance)
+        picked = choose_view(panel, view)
+        scores = stats.score_table(cells, candidates, chosen, judges=picked.judges)
         if scores.height == 0:
             raise TipbenchError(
                 "no judged candidates to report on: judge some with notebooks/judge.py "
                 "(or widen the judge filter) before writing a report"
             )
-        leaderboard = stats.leaderboard(scores, n_boot=n_boot, seed=seed)
+        scale = stats.scale_of(chosen)
+        leaderboard = stats.leaderboard(
+            scores, n_boot=n_boot, seed=seed, level=1 - alpha, method=method, scale=scale
+        )
+        comparisons = stats.compare_pairs(
+            stats.judge_scores(cells, candidates, chosen, judges=picked.judges),
+            alpha=alpha,
+            baseline=baseline,
+            provisional_judges=picked.provisional_judges,
+            scale=scale,
+            method=method,
+            n_boot=n_boot,
+            n_perm=n_perm,
+            seed=seed,
+        )
         speed = stats.speed_by_model(candidates, cells)
-        chosen = judgments if judges is None else judgments.filter(pl.col("judge_id").is_in(judges))
         return cls(
             scores=scores,
             scenario_means=stats.scenario_means(scores),
             leaderboard=leaderboard,
-            comparisons=stats.compare_pairs(
-                scores, alpha=alpha, baseline=baseline, n_boot=n_boot, n_perm=n_perm, seed=seed
-            ),
+            comparisons=comparisons,
             agreement=stats.judge_agreement(chosen),
             speed=speed,
             front=stats.pareto_front(leaderboard, speed),
@@ -95,6 +127,21 @@ class ReportData:
             judgments=chosen,
             length=stats.length_effect(scores),
             llm_human=stats.llm_vs_human(chosen),
+            view=picked,
+            panel=panel,
+            alpha=alpha,
+            baseline=baseline,
+        )
+
+    def summary(self) -> Summary:
+        """The headline and its supporting lines (the notebook shows the same)."""
+        view = self.view or View("all", (), (), True)
+        return summarize(
+            self.leaderboard,
+            self.comparisons,
+            view=view,
+            alpha=self.alpha,
+            baseline=self.baseline,
         )
 
 
@@ -154,7 +201,7 @@ def num(value: Any, digits: int = 2) -> str:
 def pval(value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+    return "&lt; 0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def interval(mean: Any, lo: Any, hi: Any, digits: int = 2) -> str:
@@ -252,56 +299,55 @@ def cell_name(model: Any, prompt: Any) -> str:
 
 
 def effective_baseline(data: ReportData, baseline: tuple[str, str] | None) -> tuple[str, str]:
-    """The chosen baseline, or the leaderboard's best cell: "is anything as good as the best?"."""
-    if baseline is not None:
-        return baseline
-    top = data.leaderboard.row(0, named=True)
-    return (top["model"], top["prompt_version"])
-
-
-def involving(comparisons: pl.DataFrame, cell: tuple[str, str]) -> pl.DataFrame:
-    model, prompt = cell
-    return comparisons.filter(
-        ((pl.col("a_model") == model) & (pl.col("a_prompt") == prompt))
-        | ((pl.col("b_model") == model) & (pl.col("b_prompt") == prompt))
-    )
+    """The cell the verdict list is read against: the named baseline, or the best cell."""
+    return shown_baseline(data.leaderboard, baseline)[0]
 
 
 def summary_html(data: ReportData, alpha: float) -> str:
-    """The header: the best cell with its evidence, and whether the runner-up is any worse."""
-    lb = data.leaderboard
-    best = lb.row(0, named=True)
+    """The header: the headline (a winner only when it beats every cell), then its evidence."""
+    summary = data.summary()
+    best = data.leaderboard.row(0, named=True)
     n_scen = data.scores["scenario_id"].n_unique()
     n_tips = data.scores.height
+    level = level_text(1 - alpha)
     best_ci = interval(best["composite_mean"], best["composite_lo"], best["composite_hi"], 1)
+    scale = stats.scale_of(data.judgments) if data.judgments is not None else stats.scale_for([])
+    low, high = scale.composite
     lines = [
-        f"<p class='headline'>Best: <strong>{esc(cell_name(best['model'], best['prompt_version']))}"
-        f"</strong> — with {n_scen} scenarios, {n_tips} judged tips</p>",
-        f"<p class='sub'>Mean composite {best_ci}"
-        f" on the 2–17 scale, over {best.get('n_scenarios', '?')} scenarios and "
-        f"{best.get('n_candidates', '?')} tips of its own.</p>",
+        f"<p class='headline'>{esc(summary.headline)}</p>",
+        f"<p class='sub'>Highest mean: <strong>"
+        f"{esc(cell_name(best['model'], best['prompt_version']))}</strong>, composite {best_ci}"
+        f" ({level} interval) on the {low:g}–{high:g} scale, over "
+        f"{best.get('n_scenarios', '?')} scenarios and {best.get('n_candidates', '?')} tips of "
+        f"its own; {n_scen} scenarios and {n_tips} judged tips in all.</p>",
     ]
-    if lb.height > 1:
-        second = lb.row(1, named=True)
-        pair = involving(data.comparisons, (best["model"], best["prompt_version"]))
-        pair = involving(pair, (second["model"], second["prompt_version"]))
-        if pair.height:
-            said = stats.sentence(pair.row(0, named=True))
-            lines.append(f"<p class='sub'>Against the runner-up: {esc(said)}</p>")
-    lines.append(
-        f"<p class='sub muted'>Verdicts at α = {alpha:g} after Holm correction across "
-        f"{data.comparisons.height} comparisons.</p>"
-    )
+    lines += [f"<p class='sub'>{esc(line)}</p>" for line in summary.lines]
+    if data.view is not None:
+        lines.append(f"<p class='sub muted'>{esc(view_sentence(data))}</p>")
+    if summary.family_line:
+        lines.append(f"<p class='sub muted'>{esc(summary.family_line)}</p>")
     return "\n".join(lines)
 
 
-def leaderboard_html(lb: pl.DataFrame) -> str:
+def view_sentence(data: ReportData) -> str:
+    """Which judges the numbers rest on, and why some verdicts are provisional."""
+    view = data.view
+    text = f"Scores and verdicts rest on the judge view {view.label}"
+    text += " (the default)." if view.is_default else " (chosen)."
+    if data.panel is not None and view.provisional:
+        reasons = data.panel.filter(pl.col("judge_id").is_in(list(view.provisional_judges)))
+        why = "; ".join(f"{r['judge_id']}: {r['reason']}" for r in reasons.iter_rows(named=True))
+        text += f" Provisional, because of weak judges ({why})."
+    return text
+
+
+def leaderboard_html(lb: pl.DataFrame, level: float = 0.95) -> str:
     columns: list[Column] = [
         ("Rank", field("rank", num), "num"),
         ("Model", field("model"), ""),
         ("Prompt", field("prompt_version"), ""),
         (
-            "Composite [95% CI]",
+            f"Composite [{level_text(level)} CI]",
             lambda r: interval(r["composite_mean"], r["composite_lo"], r["composite_hi"]),
             "num",
         ),
@@ -320,6 +366,8 @@ def leaderboard_html(lb: pl.DataFrame) -> str:
         ("Scenarios", field("n_scenarios", num), "num"),
         ("Tips", field("n_candidates", num), "num"),
     ]
+    if "interval_note" in lb.columns:
+        columns.append(("Interval note", field("interval_note"), ""))
     return table(lb.iter_rows(named=True), columns)
 
 
@@ -328,33 +376,42 @@ def comparison_rows(data: ReportData, baseline: tuple[str, str] | None) -> pl.Da
     comps = data.comparisons
     if baseline is not None:
         comps = involving(comps, baseline)
-    order = {"better": 0, "worse": 0, "indistinguishable": 1, "underpowered": 2}
+    order = {"better": 0, "worse": 0, "indistinguishable": 1, "underpowered": 2, "confounded": 3}
     return comps.with_columns(
-        pl.col("verdict").replace_strict(order, default=3).alias("_order")
+        pl.col("verdict").replace_strict(order, default=4).alias("_order")
     ).sort(["_order", "p_holm", "p_wilcoxon"], nulls_last=True)
 
 
-def comparisons_html(rows: pl.DataFrame) -> str:
+def comparisons_html(rows: pl.DataFrame, level: float = 0.95) -> str:
     columns: list[Column] = [
         ("A", lambda r: esc(cell_name(r["a_model"], r["a_prompt"])), ""),
         ("B", lambda r: esc(cell_name(r["b_model"], r["b_prompt"])), ""),
+        ("Family", lambda r: esc(f"{r.get('family')} ({r.get('family_size')})"), ""),
         ("Scenarios", field("n_scenarios", num), "num"),
         (
-            "A − B [95% CI]",
+            f"A − B [{level_text(level)} CI]",
             lambda r: interval(r["diff_mean"], r["diff_lo"], r["diff_hi"]),
             "num",
         ),
-        ("p Wilcoxon", field("p_wilcoxon", pval), "num"),
-        ("p permutation", field("p_permutation", pval), "num"),
-        ("p Holm", field("p_holm", pval), "num"),
+        ("Signed-rank p", field("p_wilcoxon", pval), "num"),
+        ("Holm p (adjusted)", field("p_holm", pval), "num"),
+        ("Sign-flip p (unadjusted)", field("p_permutation", pval), "num"),
         (
             "Verdict",
-            lambda r: f"<span class='verdict {esc(r['verdict'])}'>{esc(r['verdict'])}</span>",
+            lambda r: (
+                f"<span class='verdict {esc(r['verdict'])}'>{esc(r['verdict'])}</span>"
+                + (" <span class='prov'>provisional</span>" if r.get("provisional") else "")
+            ),
             "",
         ),
+        ("Judges", field("judges"), ""),
     ]
     if "mdd" in rows.columns:
         columns.append(("Detectable diff.", field("mdd", num), "num"))
+    if "scenarios_needed" in rows.columns:
+        columns.append(("Scenarios needed", field("scenarios_needed", num), "num"))
+    if "interval_note" in rows.columns:
+        columns.append(("Note", field("interval_note"), ""))
     shown = rows.head(MAX_TABLE_ROWS)
     more = rows.height - shown.height
     note = (
@@ -363,7 +420,13 @@ def comparisons_html(rows: pl.DataFrame) -> str:
         if more > 0
         else ""
     )
-    return table(shown.iter_rows(named=True), columns) + note
+    legend = (
+        "<p class='note'>Verdicts use the Holm-adjusted signed-rank p within each family; the "
+        "sign-flip p of the mean difference is an unadjusted check and decides nothing. "
+        "Detectable diff.: the difference found 80% of the time at the family's first Holm "
+        "threshold; scenarios needed: to find the observed difference that often.</p>"
+    )
+    return legend + table(shown.iter_rows(named=True), columns) + note
 
 
 def sentences_html(data: ReportData, baseline: tuple[str, str]) -> str:
@@ -478,6 +541,23 @@ def judges_html(data: ReportData, provenance: Mapping[str, Any]) -> str:
         ("When", field("dates"), ""),
     ]
     parts = [table(judges_rows(data, provenance), columns)]
+    if data.view is not None:
+        parts.append(f"<p class='note'>{esc(view_sentence(data))}</p>")
+    if data.panel is not None and data.panel.height:
+        parts.append("<h3>Agreement on the composite, and provisional judges</h3>")
+        parts.append(
+            table(
+                data.panel.iter_rows(named=True),
+                [
+                    ("Judge", field("judge_id"), ""),
+                    ("Kind", field("kind"), ""),
+                    ("Judgments", field("n_judgments", num), "num"),
+                    ("Checked against", field("reference"), ""),
+                    ("Krippendorff α (composite)", field("alpha", lambda v: num(v, 3)), "num"),
+                    ("Provisional because", field("reason"), ""),
+                ],
+            )
+        )
     agreement = data.agreement
     if agreement.height:
         parts.append(
@@ -587,24 +667,29 @@ def provenance_html(provenance: Mapping[str, Any]) -> str:
 
 def chart_blocks(data: ReportData, baseline: tuple[str, str]) -> dict[str, ChartBlock]:
     """All charts of the report, keyed by the section that shows them."""
+    level = 1 - data.alpha
     return {
-        "heatmap": ChartBlock("chart-heatmap", "Heatmap", charts.heatmap(data.leaderboard)),
-        "forest": ChartBlock("chart-forest", "Cell means", charts.forest_plot(data.leaderboard)),
+        "heatmap": ChartBlock("chart-heatmap", "Heatmap", charts.heatmap(data.leaderboard, level)),
+        "forest": ChartBlock(
+            "chart-forest", "Cell means", charts.forest_plot(data.leaderboard, level)
+        ),
         "baseline": ChartBlock(
             "chart-baseline",
             "Differences from the baseline",
-            charts.baseline_differences(data.comparisons, baseline),
+            charts.baseline_differences(data.comparisons, baseline, level),
         ),
         "scenarios": ChartBlock(
             "chart-scenarios", "Per-scenario scores", charts.scenario_dots(data.scenario_means)
         ),
         "dimensions": ChartBlock(
-            "chart-dimensions", "Rubric dimensions", charts.dimension_breakdown(data.leaderboard)
+            "chart-dimensions",
+            "Rubric dimensions",
+            charts.dimension_breakdown(data.leaderboard, level),
         ),
         "latency": ChartBlock(
             "chart-latency",
             "Quality against latency",
-            charts.quality_latency(data.leaderboard, data.speed, data.front),
+            charts.quality_latency(data.leaderboard, data.speed, data.front, level),
         ),
         "length": ChartBlock(
             "chart-length", "Score against length", charts.score_length(data.scores)
@@ -629,7 +714,7 @@ def write_report(
     data: ReportData,
     provenance: Mapping[str, Any],
     baseline: tuple[str, str] | None = None,
-    alpha: float = 0.05,
+    alpha: float | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` (one self-contained file) and return its path."""
     if data.leaderboard.height == 0:
@@ -643,24 +728,42 @@ def write_report(
     return path
 
 
+def settled(
+    data: ReportData, alpha: float | None, baseline: tuple[str, str] | None
+) -> tuple[float, tuple[str, str] | None]:
+    """The analysis' alpha and baseline; a different one asked of the page is refused."""
+    if alpha is not None and not math.isclose(alpha, data.alpha):
+        raise TipbenchError(
+            f"the statistics were computed at alpha = {data.alpha:g}, not {alpha:g}; compute "
+            "them again with that alpha (ReportData.compute(..., alpha=...))"
+        )
+    if baseline is not None and tuple(baseline) != tuple(data.baseline or ()):
+        raise TipbenchError(
+            f"the statistics were computed with baseline {data.baseline}, not {baseline}; "
+            "compute them again with that baseline, which decides the Holm families"
+        )
+    return data.alpha, data.baseline
+
+
 def render(
     data: ReportData,
     provenance: Mapping[str, Any],
     *,
     baseline: tuple[str, str] | None = None,
-    alpha: float = 0.05,
+    alpha: float | None = None,
 ) -> str:
     """The report as one HTML string (see the module docstring for what makes it safe offline)."""
-    base = effective_baseline(data, baseline)
+    alpha, baseline = settled(data, alpha, baseline)
+    base, base_why = shown_baseline(data.leaderboard, baseline)
     blocks = chart_blocks(data, base)
     base_name = cell_name(*base)
-    base_why = "the chosen baseline" if baseline else "the best cell (no baseline was chosen)"
+    level = 1 - alpha
     experiment = provenance.get("experiment", "unnamed experiment")
     sections = [
         section(
             "leaderboard",
             "Leaderboard",
-            leaderboard_html(data.leaderboard),
+            leaderboard_html(data.leaderboard, level),
             blocks["heatmap"].html(),
             blocks["forest"].html(),
         ),
@@ -668,14 +771,15 @@ def render(
             "verdicts",
             f"Verdicts against {base_name}",
             f"<p class='note'>Against {esc(base_name)}, {esc(base_why)}. Differences are paired "
-            "on shared scenarios, with tips averaged per scenario first.</p>",
+            "on shared scenarios and on the judges who scored both cells, with tips averaged "
+            "per scenario first.</p>",
             sentences_html(data, base),
             blocks["baseline"].html(),
         ),
         section(
             "comparisons",
             "Comparisons",
-            comparisons_html(comparison_rows(data, baseline)),
+            comparisons_html(comparison_rows(data, baseline), level),
         ),
         section("scenarios", "Scenarios", blocks["scenarios"].html()),
         section("dimensions", "Rubric dimensions", blocks["dimensions"].html()),
@@ -781,6 +885,8 @@ span.mono, td.mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas,
 .verdict.worse { background: #f8ddd0; color: #8a3300; }
 .verdict.indistinguishable { background: #ececec; color: #444; }
 .verdict.underpowered { background: #f5e1ee; color: #7a2e5e; }
+.verdict.confounded { background: #fbe9c6; color: #6b4a00; }
+.prov { color: var(--muted); font-size: 11px; font-style: italic; }
 ul.sentences { padding-left: 20px; } ul.sentences li { margin: 3px 0; }
 figure.chart-block { margin: 14px 0 26px; background: #fff; border: 1px solid var(--line);
   border-radius: 6px; padding: 14px; overflow-x: auto; }

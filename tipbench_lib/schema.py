@@ -64,6 +64,7 @@ LEADERBOARD_CSV_COLUMNS: tuple[str, ...] = (
     "composite_lo",
     "composite_hi",
     *(f"{d}_mean" for d in DIMENSIONS),
+    "interval_note",
 )
 COMPARISONS_CSV_COLUMNS: tuple[str, ...] = (
     "a_model",
@@ -78,4 +79,21 @@ COMPARISONS_CSV_COLUMNS: tuple[str, ...] = (
     "p_permutation",
     "p_holm",
     "verdict",
+    # Added with issue 8 (after the original twelve, which keep their places):
+    "family",
+    "family_size",
+    "family_tested",
+    "holm_threshold",
+    "min_p_attainable",
+    "mdd",
+    "scenarios_needed",
+    "power_note",
+    "n_shared_scenarios",
+    "n_confounded_scenarios",
+    "judges",
+    "provisional",
+    "interval_note",
+    "alpha",
 )
+"""``p_permutation`` is the unadjusted sign-flip p; ``p_holm`` the Holm-adjusted signed-rank p
+within the row's ``family`` (primary or exploratory) of ``family_size`` comparisons."""

@@ -13,14 +13,20 @@ Generative model (per dimension d of one judged tip)::
 
 ``scenario`` is shared by every cell (that is what makes pairing on scenarios worth it); ``tip`` is
 shared by every judge and dimension of one candidate; the judge biases are fixed (evenly spread in
-``[-judge_bias, +judge_bias]``), so the truth does not change from one replicate to the next. All
-normal terms add up to one normal variable, so the expected rounded and clipped score has a closed
-form (:func:`expected_score`), and with it the expected composite of tip-v1.
+``[-judge_bias, +judge_bias]``, or given), so the truth does not change from one replicate to the
+next. All normal terms add up to one normal variable, so the expected rounded and clipped score has
+a closed form (:func:`expected_score`), and with it the expected composite of tip-v1.
+
+Who judges what is part of the design: ``assignment`` says which judges score each cell (for
+example :func:`one_judge_per_cell`, the design that confounds a judge's bias with a cell), and
+``p_fail`` drops judgments at random the way a failed LLM judgment leaves no score. Because the
+truth of a judge's score is known per (cell, judge), :func:`expected_judgments` gives the exact
+expectation of any estimator that is linear in the scores under the realised design.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -45,7 +51,44 @@ class SyntheticExperiment:
     judgments: pl.DataFrame
     truth: pl.DataFrame
     """model, prompt_version, experiment, effect, relevance, actionability, tone, format_ok,
-    overlong, composite: the expected values over the scenario population."""
+    overlong, composite: the expected values over the scenario population (all judges)."""
+    judge_truth: pl.DataFrame
+    """model, prompt_version, judge_id, relevance, actionability, tone, composite: what one judge
+    gives a tip of the cell on average over the scenario population (its bias included)."""
+
+
+def expected_composite(
+    effect: float | np.ndarray,
+    judge_biases: np.ndarray,
+    total_sd: float,
+    p_format_ok: float = 0.9,
+    p_overlong: float = 0.1,
+) -> np.ndarray:
+    """Expected tip-v1 composite of a cell with latent ``effect``, averaged over the judges."""
+    effect = np.asarray(effect, dtype=float)
+    dims = expected_score(3 + effect[..., None] + np.asarray(judge_biases), total_sd).mean(axis=-1)
+    return len(DIMENSIONS) * dims + 2 * p_format_ok - p_overlong
+
+
+def noise_sd(
+    scenario_sd: float = 0.6,
+    interaction_sd: float = 0.2,
+    tip_sd: float = 0.5,
+    dim_sd: float = 0.3,
+    judge_sd: float = 0.3,
+    length_slope: float = 0.0,
+) -> float:
+    """The sd of one judged score's latent around its cell's mean (defaults of :func:`generate`)."""
+    return float(
+        np.sqrt(
+            scenario_sd**2
+            + interaction_sd**2
+            + tip_sd**2
+            + dim_sd**2
+            + judge_sd**2
+            + (length_slope * SD_CHARS / 100) ** 2
+        )
+    )
 
 
 def model_names(n_models: int) -> list[str]:
@@ -109,6 +152,9 @@ def generate(
     p_overlong: float = 0.1,
     n_experiments: int = 1,
     llm_judges: int = 0,
+    judge_biases: Sequence[float] | None = None,
+    assignment: np.ndarray | None = None,
+    p_fail: float = 0.0,
     seed: int = 0,
 ) -> SyntheticExperiment:
     """Draw one (or ``n_experiments`` independent) synthetic experiments.
@@ -117,6 +163,10 @@ def generate(
     ``e0003/model-01`` and ``e0003/s007``, so the replicates share nothing and one call of the
     statistics over the stacked frames treats them as independent experiments. The last
     ``llm_judges`` of the ``n_judges`` judges get judge_kind ``llm``, the others ``human``.
+
+    ``judge_biases`` (one per judge, latent units) replaces the even spread of ``judge_bias``;
+    ``assignment`` (n_models, n_prompts, n_judges booleans) says which judges score each cell,
+    all of them by default; ``p_fail`` is the chance that a judgment fails and carries no scores.
     """
     rng = np.random.default_rng(seed)
     models, prompts = model_names(n_models), prompt_names(n_prompts)
@@ -130,7 +180,8 @@ def generate(
         n_judges,
         len(DIMENSIONS),
     )
-    biases = np.linspace(-judge_bias, judge_bias, n_j) if n_j > 1 else np.zeros(1)
+    biases = _biases(judge_biases, judge_bias, n_j)
+    assigned = _assignment(assignment, n_m, n_p, n_j)
 
     scenario = rng.normal(0, scenario_sd, (n_e, 1, 1, n_s, 1))
     interaction = rng.normal(0, interaction_sd, (n_e, n_m, n_p, n_s, 1))
@@ -148,18 +199,86 @@ def generate(
     cells = _cells_frame(n_e, models, prompts, n_s)
     candidates = _candidates_frame(cells, n_k, chars, format_ok, overlong, effect, rng)
     judgments = _judgments_frame(candidates, scores, format_ok, overlong, n_j, llm_judges)
-    total_sd = float(
-        np.sqrt(
-            scenario_sd**2
-            + interaction_sd**2
-            + tip_sd**2
-            + dim_sd**2
-            + judge_sd**2
-            + (length_slope * SD_CHARS / 100) ** 2
+    judgments = _assigned_only(judgments, assigned, (n_e, n_m, n_p, n_s, n_k))
+    if p_fail > 0:
+        failed = rng.random(judgments.height) < p_fail
+        judgments = judgments.with_columns(
+            pl.when(pl.Series(failed)).then(None).otherwise(pl.col(c)).alias(c)
+            for c in (*DIMENSIONS, "composite")
         )
-    )
+    total_sd = noise_sd(scenario_sd, interaction_sd, tip_sd, dim_sd, judge_sd, length_slope)
     truth = _truth_frame(n_e, models, prompts, effect, biases, total_sd, p_format_ok, p_overlong)
-    return SyntheticExperiment(cells, candidates, judgments, truth)
+    judge_truth = _judge_truth_frame(
+        n_e, models, prompts, effect, biases, total_sd, p_format_ok, p_overlong
+    )
+    return SyntheticExperiment(cells, candidates, judgments, truth, judge_truth)
+
+
+def one_judge_per_cell(n_models: int, n_prompts: int, n_judges: int) -> np.ndarray:
+    """Cell i (in model, prompt order) is scored by judge i mod n_judges alone."""
+    cell = np.arange(n_models * n_prompts).reshape(n_models, n_prompts)
+    return cell[..., None] % n_judges == np.arange(n_judges)
+
+
+def expected_judgments(experiment: SyntheticExperiment) -> pl.DataFrame:
+    """The judgments with each score replaced by its expectation for that (cell, judge).
+
+    Fed to the same statistics as the real judgments, an estimator that is linear in the scores
+    (a cell mean, a paired mean difference on shared judges) returns its exact expectation under
+    the realised design: which judges scored which tips, and which judgments failed. The
+    rubric dimensions become floats (expectations are not whole scores).
+    """
+    cell_of = experiment.candidates.select("candidate_id", "cell_id").join(
+        experiment.cells.select("cell_id", "model", "prompt_version"), on="cell_id"
+    )
+    measures = [*DIMENSIONS, "composite"]
+    truth = experiment.judge_truth.select(
+        "model", "prompt_version", "judge_id", *(pl.col(m).alias(f"_{m}") for m in measures)
+    )
+    return (
+        experiment.judgments.join(cell_of, on="candidate_id", how="left")
+        .join(truth, on=["model", "prompt_version", "judge_id"], how="left")
+        .with_columns(
+            pl.when(pl.col(m).is_null()).then(None).otherwise(pl.col(f"_{m}")).alias(m)
+            for m in measures
+        )
+        .select(experiment.judgments.columns)
+    )
+
+
+def _biases(given: Sequence[float] | None, spread: float, n_j: int) -> np.ndarray:
+    if given is None:
+        return np.linspace(-spread, spread, n_j) if n_j > 1 else np.zeros(1)
+    biases = np.asarray(given, dtype=float)
+    if biases.shape != (n_j,):
+        raise ValueError(f"judge_biases has {biases.size} values; expected one per judge ({n_j})")
+    return biases
+
+
+def _assignment(given: np.ndarray | None, n_m: int, n_p: int, n_j: int) -> np.ndarray:
+    if given is None:
+        return np.ones((n_m, n_p, n_j), dtype=bool)
+    assigned = np.asarray(given, dtype=bool)
+    if assigned.shape != (n_m, n_p, n_j):
+        raise ValueError(
+            f"assignment has shape {assigned.shape}; expected (n_models, n_prompts, n_judges) = "
+            f"({n_m}, {n_p}, {n_j})"
+        )
+    return assigned
+
+
+def _assigned_only(
+    judgments: pl.DataFrame, assigned: np.ndarray, shape: tuple[int, ...]
+) -> pl.DataFrame:
+    """Keep each judge's judgments of the cells assigned to it (rows are judge-major, C order)."""
+    if assigned.all():
+        return judgments
+    n_e, n_m, n_p, n_s, n_k = shape
+    per_candidate = np.broadcast_to(
+        assigned[None, :, :, None, None, :], (n_e, n_m, n_p, n_s, n_k, assigned.shape[-1])
+    )
+    keep = per_candidate.reshape(-1, assigned.shape[-1]).T.ravel()
+    return judgments.filter(pl.Series(keep))
 
 
 def _prefix(n_experiments: int) -> list[str]:
@@ -292,4 +411,34 @@ def _truth_frame(
                 row |= {d: float(dim_truth[mi, pi]) for d in DIMENSIONS}
                 row |= {"format_ok": p_format_ok, "overlong": p_overlong}
                 rows.append(row | {"composite": float(composite[mi, pi])})
+    return pl.DataFrame(rows)
+
+
+def _judge_truth_frame(
+    n_e: int,
+    models: list[str],
+    prompts: list[str],
+    effect: np.ndarray,
+    biases: np.ndarray,
+    total_sd: float,
+    p_format_ok: float,
+    p_overlong: float,
+) -> pl.DataFrame:
+    """Expected composite per (cell, judge): one judge's bias moves every dimension it scores."""
+    dim_truth = expected_score(3 + effect[..., None] + biases, total_sd)  # (m, p, j)
+    composite = len(DIMENSIONS) * dim_truth + 2 * p_format_ok - p_overlong
+    rows = [
+        {
+            "experiment": prefix,
+            "model": prefix + model,
+            "prompt_version": prompt,
+            "judge_id": f"judge-{j}",
+            **{d: float(dim_truth[mi, pi, j]) for d in DIMENSIONS},
+            "composite": float(composite[mi, pi, j]),
+        }
+        for prefix in _prefix(n_e)
+        for mi, model in enumerate(models)
+        for pi, prompt in enumerate(prompts)
+        for j in range(len(biases))
+    ]
     return pl.DataFrame(rows)

@@ -1,36 +1,47 @@
-"""The compare phase's statistics: paired, clustered on scenarios, bootstrap, seeded, vectorised.
+"""The compare phase's statistics: paired, clustered on scenarios, judge-aware, seeded, vectorised.
 
 A scenario is the unit: the tips of a cell are averaged per scenario before any comparison, and
-resampling draws scenarios (then tips within them for the leaderboard). Every function takes and
-returns polars frames with fixed column names that the charts and the report read.
+intervals and tests treat scenarios as the independent draws. Comparisons pair two cells on the
+judges who scored both, so a judge's bias cannot pass for a difference between cells. Every
+function takes and returns polars frames with fixed column names that the charts and the report
+read.
 
-Modules: ``scores`` (score table, scenario means), ``leaderboard``, ``compare`` (pairs, verdicts),
-``power``, ``agreement`` (judges), ``descriptive`` (length, speed, Pareto), ``length_adjusted``
-(each judge's verbosity slope and the composite at the mean tip length), ``sentences``; the
-numerical core is ``resampling`` (bootstrap) and ``paired`` (tests, Holm).
+Modules: ``scores`` (score tables, scenario means), ``leaderboard``, ``compare`` (pairs,
+families, verdicts), ``power`` (detectable difference, scenarios needed), ``judges`` (views,
+weak judges), ``agreement`` (Krippendorff's alpha), ``descriptive`` (length, speed, Pareto),
+``length_adjusted`` (each judge's verbosity slope and the composite at the mean tip length),
+``sentences`` and ``headline`` (the words); the numerical core is ``pairs`` (differences on shared
+judges), ``paired`` (signed-rank tests, floors, Holm), ``intervals`` and ``resampling``, with the
+rubric's range from ``scale``.
 """
 
+from tipbench_lib.stats import headline, judges
 from tipbench_lib.stats.agreement import judge_agreement, llm_vs_human
-from tipbench_lib.stats.compare import VERDICTS, compare_pairs
+from tipbench_lib.stats.compare import FAMILIES, VERDICTS, compare_pairs, power_table
 from tipbench_lib.stats.descriptive import length_effect, pareto_front, speed_by_model
 from tipbench_lib.stats.leaderboard import leaderboard
 from tipbench_lib.stats.length_adjusted import LengthAdjusted, judgment_scores, length_adjusted
-from tipbench_lib.stats.paired import holm, min_p_attainable
+from tipbench_lib.stats.paired import holm, min_p_attainable, signed_rank_floor
 from tipbench_lib.stats.power import (
     minimum_detectable_difference,
-    power_table,
     scenarios_needed,
     smallest_testable_n,
 )
-from tipbench_lib.stats.scores import scenario_means, score_table
+from tipbench_lib.stats.scale import ScoreScale, scale_for, scale_of
+from tipbench_lib.stats.scores import judge_scores, scenario_means, score_table
 from tipbench_lib.stats.sentences import sentence
 
 __all__ = [
+    "FAMILIES",
     "VERDICTS",
     "LengthAdjusted",
+    "ScoreScale",
     "compare_pairs",
+    "headline",
+    "judges",
     "holm",
     "judge_agreement",
+    "judge_scores",
     "judgment_scores",
     "leaderboard",
     "length_adjusted",
@@ -40,10 +51,13 @@ __all__ = [
     "minimum_detectable_difference",
     "pareto_front",
     "power_table",
+    "scale_for",
+    "scale_of",
     "scenario_means",
     "scenarios_needed",
     "score_table",
     "sentence",
+    "signed_rank_floor",
     "smallest_testable_n",
     "speed_by_model",
 ]

@@ -1,7 +1,11 @@
-"""One row per (model, prompt) cell: means over scenarios and two-stage bootstrap intervals.
+"""One row per (model, prompt) cell: means over scenarios with intervals that stay on the scale.
 
 A cell's mean is the mean of its scenario means, so a scenario with more surviving tips does not
-weigh more than one with fewer; the interval is centred on the same quantity.
+weigh more than one with fewer; the interval is centred on the same quantity. By default it is
+Student's t on the scenario means (:mod:`.intervals` says why); the two-stage bootstrap
+(scenarios, then tips within them) remains as ``method="studentized"`` or ``"percentile"``.
+Bounds are clipped to the rubric's range and ``interval_note`` flags intervals from few
+scenarios, from a percentile fallback, or with no spread.
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ import numpy as np
 import polars as pl
 
 from tipbench_lib.schema import DIMENSIONS
-from tipbench_lib.stats.resampling import check_method, two_stage_intervals
+from tipbench_lib.stats import intervals
+from tipbench_lib.stats.intervals import DEFAULT_METHOD, check_method
+from tipbench_lib.stats.resampling import two_stage_intervals
+from tipbench_lib.stats.scale import ScoreScale, scale_for
 from tipbench_lib.stats.scores import CELL_KEYS, FRACTIONS, METRICS, require_columns, scenario_means
 
 
@@ -35,14 +42,20 @@ def _positions(scores: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _intervals(
-    scores: pl.DataFrame, n_cells: int, n_boot: int, seed: int, level: float, method: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """(cells, metrics) bounds; cells in (model, prompt) order, metrics in METRICS order."""
+def _bootstrap(
+    scores: pl.DataFrame,
+    n_cells: int,
+    n_boot: int,
+    seed: int,
+    level: float,
+    method: str,
+    tolerance: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cells, metrics) bounds and fallbacks; cells in (model, prompt) order, metrics as METRICS."""
     located = _positions(scores)
     if located.height == 0:
         empty = np.empty((0, len(METRICS)))
-        return empty, empty.copy()
+        return empty, empty.copy(), empty.astype(bool)
     c, s, k = (located[name].to_numpy() for name in ("c", "s", "k"))
     values = np.full((n_cells, s.max() + 1, k.max() + 1, len(METRICS)), np.nan)
     values[c, s, k] = located.select(METRICS).to_numpy()
@@ -55,14 +68,43 @@ def _intervals(
         groups.setdefault(pattern, []).append(cell)
     lo = np.full((n_cells, len(METRICS)), np.nan)
     hi = lo.copy()
+    fallback = np.zeros(lo.shape, dtype=bool)
     rng = np.random.default_rng(seed)
     for pattern in sorted(groups):
         members = np.array(groups[pattern])
         n_s, k_max = len(pattern), max(pattern)
-        lo[members], hi[members] = two_stage_intervals(
-            values[members, :n_s, :k_max], np.array(pattern), n_boot, rng, level, method
+        lo[members], hi[members], fallback[members] = two_stage_intervals(
+            values[members, :n_s, :k_max],
+            np.array(pattern),
+            n_boot,
+            rng,
+            level,
+            method,
+            tolerance,
         )
-    return lo, hi
+    return lo, hi, fallback
+
+
+def _student(
+    means: pl.DataFrame, cells: pl.DataFrame, level: float, tolerance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cells, metrics) Student-t bounds on the scenario means, cells in ``cells`` order."""
+    stats_ = (
+        means.group_by(*CELL_KEYS)
+        .agg(*(pl.col(m).std(ddof=1).alias(f"{m}_sd") for m in METRICS))
+        .join(
+            cells.select(*CELL_KEYS, "n_scenarios", *(f"{m}_mean" for m in METRICS)), on=CELL_KEYS
+        )
+    )
+    ordered = cells.select(CELL_KEYS).join(stats_, on=CELL_KEYS, how="left", maintain_order="left")
+    n = ordered["n_scenarios"].to_numpy().astype(float)
+    sd = ordered.select(f"{m}_sd" for m in METRICS).to_numpy().astype(float)
+    sd = np.where(sd <= tolerance, 0.0, sd)
+    mean = ordered.select(f"{m}_mean" for m in METRICS).to_numpy().astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        quantile = np.where(n >= 2, intervals.t_quantile(level, n - 1), np.nan)
+        half = quantile[:, None] * sd / np.sqrt(n)[:, None]
+    return mean - half, mean + half
 
 
 def leaderboard(
@@ -71,18 +113,23 @@ def leaderboard(
     n_boot: int = 2000,
     seed: int = 0,
     level: float = 0.95,
-    method: str = "studentized",
+    method: str = DEFAULT_METHOD,
+    scale: ScoreScale | None = None,
 ) -> pl.DataFrame:
-    """Cells ranked by mean composite, with intervals that resample scenarios, then tips."""
+    """Cells ranked by mean composite, with (``level``) intervals clipped to the rubric's range.
+
+    ``level`` is ``1 - alpha`` of the analysis; ``scale`` defaults to the default rubric's.
+    """
     check_method(method)
+    scale = scale or scale_for([])
     require_columns(
         scores,
         [*CELL_KEYS, "scenario_id", "sample_index", "candidate_id", *METRICS, *FRACTIONS],
         "scores",
     )
+    per_scenario = scenario_means(scores)
     means = (
-        scenario_means(scores)
-        .group_by(*CELL_KEYS)
+        per_scenario.group_by(*CELL_KEYS)
         .agg(
             pl.len().cast(pl.Int64).alias("n_scenarios"),
             pl.col("n_tips").sum().cast(pl.Int64).alias("n_candidates"),
@@ -90,11 +137,21 @@ def leaderboard(
         )
         .sort(*CELL_KEYS)
     )
-    lo, hi = _intervals(scores, means.height, n_boot, seed, level, method)
+    if method == "t":
+        lo, hi = _student(per_scenario, means, level, scale.tolerance)
+        fallback = np.zeros(lo.shape, dtype=bool)
+    else:
+        lo, hi, fallback = _bootstrap(
+            scores, means.height, n_boot, seed, level, method, scale.tolerance
+        )
     bounds = {}
     for i, metric in enumerate(METRICS):
-        bounds[f"{metric}_lo"] = pl.Series(lo[:, i], dtype=pl.Float64).fill_nan(None)
-        bounds[f"{metric}_hi"] = pl.Series(hi[:, i], dtype=pl.Float64).fill_nan(None)
+        low, high = intervals.clip(lo[:, i], hi[:, i], *scale.bounds(metric))
+        bounds[f"{metric}_lo"] = pl.Series(low, dtype=pl.Float64).fill_nan(None)
+        bounds[f"{metric}_hi"] = pl.Series(high, dtype=pl.Float64).fill_nan(None)
+    n = means["n_scenarios"].to_numpy()
+    flat = np.isclose(lo[:, 0], hi[:, 0], rtol=0, atol=scale.tolerance)
+    note = intervals.notes(n, flat, fallback[:, 0])
     ordered = [
         "rank",
         *CELL_KEYS,
@@ -103,9 +160,10 @@ def leaderboard(
         *(f"{m}_{part}" for m in ("composite", *DIMENSIONS) for part in ("mean", "lo", "hi")),
         "format_ok_mean",
         "overlong_mean",
+        "interval_note",
     ]
     return (
-        means.with_columns(**bounds)
+        means.with_columns(**bounds, interval_note=pl.Series(note, dtype=pl.String))
         .sort("composite_mean", *CELL_KEYS, descending=[True, False, False])
         .with_columns(
             pl.col("composite_mean").rank("min", descending=True).cast(pl.Int64).alias("rank")

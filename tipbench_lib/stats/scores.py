@@ -1,9 +1,10 @@
-"""From the three frames to one scored row per candidate, and to scenario means.
+"""From the three frames to scored rows, and to scenario means.
 
-Everything downstream (leaderboard, comparisons, power) starts from :func:`score_table`, so the
-rules that decide what a score *is* live here and nowhere else: a judge's latest judgment counts,
-a judgment without scores (a failed LLM judgment) is no score, an unjudged candidate is left out
-rather than counted as 0, and a candidate's score is the mean over the selected judges.
+Everything downstream starts from :func:`score_table` (one row per candidate, the mean over the
+selected judges: leaderboard, length, charts) or :func:`judge_scores` (one row per candidate and
+judge: comparisons, which pair on judges), so the rules that decide what a score *is* live here
+and nowhere else: a judge's latest judgment counts, a judgment without scores (a failed LLM
+judgment) is no score, and an unjudged candidate is left out rather than counted as 0.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def latest_judgments(judgments: pl.DataFrame) -> pl.DataFrame:
     return judgments.unique(subset=["candidate_id", "judge_id"], keep="last", maintain_order=True)
 
 
-def _composite_expr() -> pl.Expr:
+def composite_expr() -> pl.Expr:
     """The stored composite, or tip-v1's formula when a row lacks one."""
     formula = (
         pl.sum_horizontal(*DIMENSIONS).cast(pl.Float64)
@@ -48,15 +49,23 @@ def _composite_expr() -> pl.Expr:
     return pl.col("composite").cast(pl.Float64).fill_null(formula)
 
 
-def score_table(
-    cells: pl.DataFrame,
-    candidates: pl.DataFrame,
-    judgments: pl.DataFrame,
-    *,
-    judges: Sequence[str] | None = None,
-    kinds: Sequence[str] | None = None,
+def _chosen_judgments(
+    judgments: pl.DataFrame, judges: Sequence[str] | None, kinds: Sequence[str] | None
 ) -> pl.DataFrame:
-    """One row per judged candidate with its scores averaged over the selected judges."""
+    """The selected judges' latest judgments that carry every score (failed ones are no score)."""
+    chosen = judgments
+    if judges is not None:
+        chosen = chosen.filter(pl.col("judge_id").is_in(list(judges)))
+    if kinds is not None:
+        chosen = chosen.filter(pl.col("judge_kind").is_in(list(kinds)))
+    return (
+        latest_judgments(chosen)
+        .filter(pl.all_horizontal(pl.col(d).is_not_null() for d in DIMENSIONS))
+        .with_columns(composite_expr().alias("composite"))
+    )
+
+
+def _check_frames(cells: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.DataFrame) -> None:
     require_columns(cells, ["cell_id", *CELL_KEYS, "scenario_id", "persona", "time_slot"], "cells")
     require_columns(
         candidates,
@@ -68,16 +77,26 @@ def score_table(
         ["candidate_id", "judge_id", "judge_kind", *DIMENSIONS, *FRACTIONS, "composite"],
         "judgments",
     )
-    chosen = judgments
-    if judges is not None:
-        chosen = chosen.filter(pl.col("judge_id").is_in(list(judges)))
-    if kinds is not None:
-        chosen = chosen.filter(pl.col("judge_kind").is_in(list(kinds)))
-    chosen = latest_judgments(chosen).filter(
-        pl.all_horizontal(pl.col(d).is_not_null() for d in DIMENSIONS)
-    )
+    orphans = candidates.join(cells, on="cell_id", how="anti")
+    if orphans.height:
+        raise TipbenchError(
+            f"{orphans.height} candidate(s) point at a cell_id missing from cells "
+            f"(first: {orphans['cell_id'][0]}); load cells and candidates from the same experiment"
+        )
+
+
+def score_table(
+    cells: pl.DataFrame,
+    candidates: pl.DataFrame,
+    judgments: pl.DataFrame,
+    *,
+    judges: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """One row per judged candidate with its scores averaged over the selected judges."""
+    _check_frames(cells, candidates, judgments)
     per_candidate = (
-        chosen.with_columns(_composite_expr().alias("composite"))
+        _chosen_judgments(judgments, judges, kinds)
         .group_by("candidate_id")
         .agg(
             *(pl.col(d).cast(pl.Float64).mean() for d in DIMENSIONS),
@@ -86,12 +105,6 @@ def score_table(
             pl.col("judge_id").n_unique().cast(pl.Int64).alias("n_judges"),
         )
     )
-    orphans = candidates.join(cells, on="cell_id", how="anti")
-    if orphans.height:
-        raise TipbenchError(
-            f"{orphans.height} candidate(s) point at a cell_id missing from cells "
-            f"(first: {orphans['cell_id'][0]}); load cells and candidates from the same experiment"
-        )
     cell_cols = ["cell_id", *CELL_KEYS, "scenario_id", "persona", "time_slot"]
     return (
         candidates.join(per_candidate, on="candidate_id", how="inner")
@@ -114,6 +127,40 @@ def score_table(
             "n_judges",
         )
         .sort(*CELL_KEYS, "scenario_id", "sample_index", "candidate_id")
+    )
+
+
+def judge_scores(
+    cells: pl.DataFrame,
+    candidates: pl.DataFrame,
+    judgments: pl.DataFrame,
+    *,
+    judges: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """One row per (judged candidate, judge): what comparisons pair on.
+
+    :func:`score_table` averages the judges of a candidate, which is right for a cell's mean but
+    not for comparing two cells: a judge's constant bias cancels only when both cells were scored
+    by that judge, so :func:`tipbench_lib.stats.compare_pairs` needs to know who scored what.
+    """
+    _check_frames(cells, candidates, judgments)
+    chosen = _chosen_judgments(judgments, judges, kinds).select(
+        "candidate_id", "judge_id", "judge_kind", "composite"
+    )
+    return (
+        chosen.join(candidates.select("candidate_id", "cell_id", "sample_index"), on="candidate_id")
+        .join(cells.select("cell_id", *CELL_KEYS, "scenario_id"), on="cell_id")
+        .select(
+            "candidate_id",
+            *CELL_KEYS,
+            "scenario_id",
+            "sample_index",
+            "judge_id",
+            "judge_kind",
+            pl.col("composite").cast(pl.Float64),
+        )
+        .sort(*CELL_KEYS, "scenario_id", "judge_id", "sample_index", "candidate_id")
     )
 
 

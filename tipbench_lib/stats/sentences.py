@@ -1,4 +1,10 @@
-"""Plain-language sentences for comparison rows, honest about what the data cannot say."""
+"""Plain-language sentences for comparison rows, honest about what the data cannot say.
+
+Every sentence names the family its Holm correction ran over and that family's size, the judges
+the comparison rests on, and "provisional" when one of them is weak; the interval's level comes
+from alpha. An interval with no spread is said in words ("all 6 scenarios differ by exactly
+1.0"), never printed as "1.0–1.0".
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,11 @@ from typing import Any
 from tipbench_lib.stats.power import smallest_testable_n
 
 
-def _cell(model: str, prompt: str) -> str:
+def cell_label(model: str, prompt: str) -> str:
     return f"{prompt} on {model}"
 
 
-def _num(value: float | None) -> str:
+def number(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if math.isinf(value):
@@ -21,62 +27,161 @@ def _num(value: float | None) -> str:
     return f"{value:.1f}"
 
 
-def _ci(lo: float | None, hi: float | None, level: float) -> str:
-    """'95% CI 0.8–3.4', or '95% CI -0.8 to 1.4' when a dash would read as a minus sign."""
+def percent(level: float) -> str:
+    """0.95 -> '95%', 0.975 -> '97.5%': the level as people write it."""
+    return f"{100 * level:.1f}".rstrip("0").rstrip(".") + "%"
+
+
+def interval_text(
+    lo: float | None, hi: float | None, level: float, note: str = "", n: int = 0, diff=None
+) -> str:
+    """'95% CI 0.8–3.4', '95% CI -0.8 to 1.4', or the words for an interval without spread."""
+    if "no spread" in note and diff is not None:
+        return f"all {n} scenarios differ by exactly {number(diff)}"
     joiner = " to " if (lo is not None and lo < 0) or (hi is not None and hi < 0) else "–"
-    return f"{level:.0%} CI {_num(lo)}{joiner}{_num(hi)}"
+    extra = [part for part in ("few scenarios", "percentile fallback") if part in note]
+    tail = f", {', '.join(extra)}" if extra else ""
+    return f"{percent(level)} CI {number(lo)}{joiner}{number(hi)}{tail}"
 
 
-def _p(value: float | None) -> str:
+def p_text(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "n/a"
     return "< 0.001" if value < 0.001 else f"= {value:.3f}"
 
 
-def _plural(n: int) -> str:
+def scenarios(n: int) -> str:
     return f"{n} scenario" if n == 1 else f"{n} scenarios"
+
+
+def family_text(row: Mapping[str, Any]) -> str:
+    """'Holm across the 15 primary comparisons' (with 'testable' when some could not enter)."""
+    family = row.get("family") or "primary"
+    size = int(row.get("family_size") or 0)
+    tested = int(row.get("family_tested") if row.get("family_tested") is not None else size)
+    noun = "comparison" if size == 1 else "comparisons"
+    if tested == size:
+        return f"Holm across the {size} {family} {noun}"
+    return f"Holm across the {tested} testable of the {size} {family} {noun}"
+
+
+def judges_text(row: Mapping[str, Any]) -> str:
+    judges = row.get("judges") or "no common judge"
+    if row.get("provisional"):
+        return f"Judged by {judges}; provisional, because it rests on a weak judge."
+    return f"Judged by {judges}."
 
 
 def sentence(row: Mapping[str, Any]) -> str:
     """One sentence for a row of ``compare_pairs`` (a dict: ``frame.row(i, named=True)``)."""
-    a = _cell(row["a_model"], row["a_prompt"])
-    b = _cell(row["b_model"], row["b_prompt"])
-    n = int(row["n_scenarios"])
-    alpha = float(row.get("alpha", 0.05))
-    level = 1 - alpha
-    diff, lo, hi = row.get("diff_mean"), row.get("diff_lo"), row.get("diff_hi")
     verdict = row["verdict"]
-    if verdict == "underpowered":
-        if n == 0:
-            return f"{a} and {b} share no scenarios, so they cannot be compared."
-        return (
-            f"With {n} shared {'scenario' if n == 1 else 'scenarios'} no two-sided signed-rank "
-            f"test can reach p < {alpha:g} (the smallest attainable p is "
-            f"{row['min_p_attainable']:.3g}), so {a} against {b} is undecided whatever the "
-            f"scores (observed difference {_num(diff)} points); at least "
-            f"{smallest_testable_n(alpha)} shared scenarios are needed."
-        )
-    if verdict == "better":
-        return (
-            f"{a} beats {b} by {_num(diff)} points ({_ci(lo, hi, level)}) over {_plural(n)}"
-            f" (Holm-adjusted signed-rank p {_p(row.get('p_holm'))})."
-        )
-    if verdict == "worse":
-        flipped_lo = None if hi is None else -hi
-        flipped_hi = None if lo is None else -lo
-        return (
-            f"{a} trails {b} by {_num(None if diff is None else -diff)} points "
-            f"({_ci(flipped_lo, flipped_hi, level)}) over {_plural(n)}"
-            f" (Holm-adjusted signed-rank p {_p(row.get('p_holm'))})."
-        )
-    mdd = row.get("mdd")
-    reach = (
-        f"; with this many scenarios a difference of about {_num(mdd)} points would be "
-        f"detected 80% of the time"
-        if mdd is not None and math.isfinite(mdd)
-        else ""
-    )
+    body = {
+        "better": _better,
+        "worse": _worse,
+        "indistinguishable": _indistinguishable,
+        "underpowered": _underpowered,
+        "confounded": _confounded,
+    }[verdict](row)
+    if verdict == "confounded" or int(row.get("n_shared_scenarios") or 0) == 0:
+        return body
+    left_out = int(row.get("n_confounded_scenarios") or 0)
+    if left_out:
+        body += f" {scenarios(left_out).capitalize()} had no judge in common and were left out."
+    return f"{body} {judges_text(row)}"
+
+
+def _names(row: Mapping[str, Any]) -> tuple[str, str]:
+    return cell_label(row["a_model"], row["a_prompt"]), cell_label(row["b_model"], row["b_prompt"])
+
+
+def _level(row: Mapping[str, Any]) -> float:
+    return 1 - float(row.get("alpha", 0.05))
+
+
+def _ci(row: Mapping[str, Any], flip: bool = False) -> str:
+    lo, hi, diff = row.get("diff_lo"), row.get("diff_hi"), row.get("diff_mean")
+    if flip:
+        lo, hi = (None if hi is None else -hi), (None if lo is None else -lo)
+        diff = None if diff is None else -diff
+    note = row.get("interval_note") or ""
+    return interval_text(lo, hi, _level(row), note, int(row["n_scenarios"]), diff)
+
+
+def _better(row: Mapping[str, Any]) -> str:
+    a, b = _names(row)
     return (
-        f"{a} and {b} cannot be told apart over {_plural(n)}: difference {_num(diff)} points "
-        f"({_ci(lo, hi, level)}), Holm-adjusted signed-rank p {_p(row.get('p_holm'))}{reach}."
+        f"{a} beats {b} by {number(row.get('diff_mean'))} points ({_ci(row)}) over "
+        f"{scenarios(int(row['n_scenarios']))} (signed-rank p {p_text(row.get('p_holm'))} "
+        f"after {family_text(row)})."
+    )
+
+
+def _worse(row: Mapping[str, Any]) -> str:
+    a, b = _names(row)
+    diff = row.get("diff_mean")
+    return (
+        f"{a} trails {b} by {number(None if diff is None else -diff)} points "
+        f"({_ci(row, flip=True)}) over {scenarios(int(row['n_scenarios']))} (signed-rank p "
+        f"{p_text(row.get('p_holm'))} after {family_text(row)})."
+    )
+
+
+def _indistinguishable(row: Mapping[str, Any]) -> str:
+    a, b = _names(row)
+    mdd = row.get("mdd")
+    reach = ""
+    if mdd is not None and math.isfinite(mdd):
+        reach = (
+            f"; with these scenarios a difference of about {number(mdd)} points would be "
+            f"detected 80% of the time"
+        )
+    return (
+        f"{a} and {b} cannot be told apart over {scenarios(int(row['n_scenarios']))}: "
+        f"difference {number(row.get('diff_mean'))} points ({_ci(row)}), signed-rank p "
+        f"{p_text(row.get('p_holm'))} after {family_text(row)}{reach}."
+    )
+
+
+def _underpowered(row: Mapping[str, Any]) -> str:
+    a, b = _names(row)
+    n = int(row["n_scenarios"])
+    if int(row.get("n_shared_scenarios", n) or 0) == 0:
+        return f"{a} and {b} share no scenarios, so they cannot be compared."
+    alpha = float(row.get("alpha", 0.05))
+    floor = float(row.get("min_p_attainable") or 1.0)
+    threshold = row.get("holm_threshold")
+    size = max(1, int(row.get("family_size") or 1))
+    family = row.get("family") or "primary"
+    if floor > alpha or threshold is None or math.isnan(threshold):
+        bar = (
+            f"above α = {alpha:g}, so it could not enter the Holm correction of the {size} "
+            f"{family} {'comparison' if size == 1 else 'comparisons'}"
+        )
+    else:
+        bar = f"above the {threshold:.2g} it would have to beat ({family_text(row)})"
+    first_possible = smallest_testable_n(alpha / size)
+    more = (
+        f" At least {first_possible} scenarios are needed before any pair of this family can pass."
+        if first_possible > n
+        else " Zero or tied differences raise that floor."
+    )
+    needed = row.get("scenarios_needed")
+    if needed is not None and int(needed) > max(n, first_possible):
+        more += (
+            f" About {int(needed)} scenarios would detect the observed difference 80% of the time."
+        )
+    return (
+        f"{a} against {b} is undecided whatever the scores: with {scenarios(n)} the smallest "
+        f"p its signed-rank test can reach is {floor:.3g}, {bar}; observed difference "
+        f"{number(row.get('diff_mean'))} points ({_ci(row)}).{more}"
+    )
+
+
+def _confounded(row: Mapping[str, Any]) -> str:
+    a, b = _names(row)
+    shared = int(row.get("n_shared_scenarios") or 0)
+    return (
+        f"{a} and {b} cannot be compared: no judge scored both in any of their "
+        f"{scenarios(shared)} in common, so the judge sets differ and a lenient judge could not "
+        f"be told from a better cell."
     )

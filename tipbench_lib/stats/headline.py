@@ -1,0 +1,181 @@
+"""The summary a reader sees first, in one place for the report and the notebook.
+
+The headline names a winner only when the best cell beats every other cell in the primary
+family; otherwise it names the top group, the cells that cannot be separated from the best, and
+how many scenarios would separate the best from the runner-up. It names the judges behind the
+verdicts and says "provisional" when they rest on a weak judge. A baseline the report picks for
+display (the best cell) is labelled as chosen after seeing the data; it is a view of the
+all-pairs family, whose Holm correction already counts that choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from tipbench_lib.stats.judges import View
+from tipbench_lib.stats.sentences import cell_label, number, percent, scenarios
+
+Cell = tuple[str, str]
+SHOWN_IN_GROUP = 5
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the top of the report (and of the notebook) says."""
+
+    headline: str
+    lines: tuple[str, ...]
+    """Evidence under the headline: how far the best is from the runner-up."""
+    family_line: str
+    """Which comparisons Holm corrected together, at which alpha and interval level."""
+    winner: Cell | None
+    top_group: tuple[Cell, ...]
+    shown_baseline: Cell
+    baseline_note: str
+    """Why the verdicts are shown against ``shown_baseline``."""
+
+
+def involving(comparisons: pl.DataFrame, cell: Cell) -> pl.DataFrame:
+    """The comparison rows with ``cell`` on either side."""
+    model, prompt = cell
+    return comparisons.filter(
+        ((pl.col("a_model") == model) & (pl.col("a_prompt") == prompt))
+        | ((pl.col("b_model") == model) & (pl.col("b_prompt") == prompt))
+    )
+
+
+def pair_row(comparisons: pl.DataFrame, first: Cell, second: Cell) -> dict | None:
+    rows = involving(involving(comparisons, first), second)
+    return rows.row(0, named=True) if rows.height else None
+
+
+def beats(row: dict, cell: Cell) -> bool:
+    """Whether the row's verdict says ``cell`` is the better one."""
+    on_a = (row["a_model"], row["a_prompt"]) == tuple(cell)
+    return row["verdict"] == ("better" if on_a else "worse")
+
+
+def shown_baseline(leaderboard: pl.DataFrame, baseline: Cell | None) -> tuple[Cell, str]:
+    """The cell the verdict list is read against, and how it was chosen."""
+    if baseline is not None:
+        return tuple(baseline), "the baseline named before seeing the data"
+    top = leaderboard.row(0, named=True)
+    return (top["model"], top["prompt_version"]), (
+        "the best cell, chosen after seeing the data; these rows belong to the all-pairs "
+        "family, whose Holm correction already counts that choice"
+    )
+
+
+def summarize(
+    leaderboard: pl.DataFrame,
+    comparisons: pl.DataFrame,
+    *,
+    view: View,
+    alpha: float,
+    baseline: Cell | None = None,
+) -> Summary:
+    """Headline and supporting lines for a leaderboard and its comparison rows."""
+    base, base_note = shown_baseline(leaderboard, baseline)
+    cells = [(r["model"], r["prompt_version"]) for r in leaderboard.iter_rows(named=True)]
+    judged = _judged(view)
+    family = _family_line(comparisons, alpha, baseline)
+    if len(cells) == 1:
+        return Summary(
+            f"Only one cell, {cell_label(*cells[0])}, {judged}: nothing to compare.",
+            (),
+            "",
+            None,
+            tuple(cells),
+            base,
+            base_note,
+        )
+    best, others = cells[0], cells[1:]
+    rows = {other: pair_row(comparisons, best, other) for other in others}
+    primary = [r for r in rows.values() if r is not None and r.get("family") == "primary"]
+    wins = [
+        r is not None and r.get("family") == "primary" and beats(r, best) for r in rows.values()
+    ]
+    if all(wins):
+        size = primary[0]["family_size"] if primary else 0
+        headline = (
+            f"Winner: {cell_label(*best)}, better than each of the other {len(others)} cells "
+            f"(Holm across the {size} primary comparisons), {judged}."
+        )
+        return Summary(headline, (), family, best, (best,), base, base_note)
+    group = [best] + [c for c, r in rows.items() if r is None or not beats(r, best)]
+    if len(group) == 1:  # it beats everyone, but not all in the primary family
+        headline = (
+            f"No winner in the primary family: {cell_label(*best)} beats every other cell, but "
+            f"only in exploratory comparisons (the primary family is every cell against the "
+            f"baseline {cell_label(*base)}), {judged}."
+        )
+        return Summary(headline, (), family, None, tuple(group), base, base_note)
+    headline = (
+        f"No single winner: {_group(group)} cannot be separated from the best by these "
+        f"scenarios, {judged}."
+    )
+    runner = others[0]
+    lines = (_runner_up_line(best, runner, rows[runner]),)
+    return Summary(headline, lines, family, None, tuple(group), base, base_note)
+
+
+def _judged(view: View) -> str:
+    text = f"judged by {view.label}"
+    if view.provisional:
+        noun = "judge" if len(view.provisional_judges) == 1 else "judges"
+        text += f" (provisional: weak {noun} {', '.join(view.provisional_judges)})"
+    return text
+
+
+def _group(group: list[Cell]) -> str:
+    names = [cell_label(*c) for c in group[:SHOWN_IN_GROUP]]
+    if len(group) > SHOWN_IN_GROUP:
+        more = len(group) - SHOWN_IN_GROUP
+        names.append(f"{more} more cell{'' if more == 1 else 's'}")
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _runner_up_line(best: Cell, runner: Cell, row: dict | None) -> str:
+    """How far the data are from separating the best cell from the runner-up."""
+    first, second = cell_label(*best), cell_label(*runner)
+    if row is None:
+        return f"{first} and the runner-up {second} were never compared."
+    if row["verdict"] == "confounded":
+        return (
+            f"{first} and the runner-up {second} were scored by different judges, so they "
+            "cannot be compared; have one judge score both."
+        )
+    diff = abs(row.get("diff_mean") or 0.0)
+    needed = row.get("scenarios_needed")
+    if needed is None:
+        reason = row.get("power_note") or "no observed difference"
+        return (
+            f"The observed difference between {first} and the runner-up {second} is "
+            f"{number(diff)} points; no practical number of scenarios would separate them "
+            f"({reason})."
+        )
+    return (
+        f"If the observed difference of {number(diff)} points between {first} and the "
+        f"runner-up {second} is real, about {needed} scenarios would separate them "
+        f"(80% power at this family's Holm threshold; now {scenarios(int(row['n_scenarios']))})."
+    )
+
+
+def _family_line(comparisons: pl.DataFrame, alpha: float, baseline: Cell | None) -> str:
+    level = percent(1 - alpha)
+    primary = comparisons.filter(pl.col("family") == "primary")
+    size = int(primary["family_size"].max() or 0) if primary.height else 0
+    if baseline is None:
+        return (
+            f"Verdicts at α = {alpha:g} with {level} intervals: Holm across the {size} primary "
+            "comparisons, every pair (no baseline was named before seeing the data)."
+        )
+    explore = comparisons.filter(pl.col("family") == "exploratory")
+    extra = int(explore["family_size"].max() or 0) if explore.height else 0
+    return (
+        f"Verdicts at α = {alpha:g} with {level} intervals: Holm across the {size} primary "
+        f"comparisons against the baseline {cell_label(*baseline)}, and separately across the "
+        f"{extra} exploratory comparisons of the other cells."
+    )

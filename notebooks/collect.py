@@ -11,11 +11,13 @@ def _():
     import marimo as mo
     import polars as pl
 
-    from tipbench_lib import cli, collect_run, notebook
+    from tipbench_lib import notebook
     from tipbench_lib.backends.base import GenerationOptions
-    from tipbench_lib.errors import TipbenchError
-    from tipbench_lib.prompts import list_prompts
-    from tipbench_lib.scenarios import DEFAULT_N_SCENARIOS, ScenarioFile
+    from tipbench_lib.collect import cli
+    from tipbench_lib.collect import job as collect_run
+    from tipbench_lib.core.errors import TipbenchError
+    from tipbench_lib.core.prompts import list_prompts
+    from tipbench_lib.core.scenarios import DEFAULT_N_SCENARIOS, ScenarioFile
 
     is_script = notebook.is_script()
     return (

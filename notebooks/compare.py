@@ -11,7 +11,10 @@ def _():
 
     import marimo as mo
 
-    from tipbench_lib import charts, compare_run, escaping, notebook, report, report_folder, stats
+    from tipbench_lib import notebook, stats
+    from tipbench_lib.compare import charts, report, report_folder
+    from tipbench_lib.compare import job as compare_run
+    from tipbench_lib.core import escaping
 
     is_script = notebook.is_script()
     return (

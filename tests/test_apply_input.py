@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tipbench_lib.judge_io import EXIT_OK, EXIT_REFUSED, MAX_APPLY_BYTES, main
+from tipbench_lib.judge.exchange import EXIT_OK, EXIT_REFUSED, MAX_APPLY_BYTES, main
 
 from .test_judge import collected_experiment
 from .test_judge_io import _export, _fill, _stored

@@ -12,12 +12,12 @@ import shutil
 
 import pytest
 
-from tipbench_lib import prompts as prompts_module
 from tipbench_lib.backends.base import GenerationOptions
 from tipbench_lib.backends.ollama import OllamaBackend
-from tipbench_lib.collect_run import CollectRequest, prepare, run_prepared
-from tipbench_lib.errors import DataFileError, ModelTooLargeError, UnknownModelError
-from tipbench_lib.sync import CELL_TAG
+from tipbench_lib.collect.delivery import CELL_TAG
+from tipbench_lib.collect.job import CollectRequest, prepare, run_prepared
+from tipbench_lib.core import prompts as prompts_module
+from tipbench_lib.core.errors import DataFileError, ModelTooLargeError, UnknownModelError
 
 from .ollama_standin import FakeModel, Fault, OllamaStandIn
 

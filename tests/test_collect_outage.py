@@ -16,11 +16,17 @@ import pytest
 from tipbench_lib.backends import ollama as ollama_backend
 from tipbench_lib.backends.base import GenerationOptions
 from tipbench_lib.backends.ollama import OllamaBackend
-from tipbench_lib.cell_log import CollectJournal
-from tipbench_lib.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, collect_main
-from tipbench_lib.collect_run import CollectRequest, prepare, run_prepared
-from tipbench_lib.names import MAX_EXPERIMENT_CHARS
-from tipbench_lib.sync import CELL_TAG
+from tipbench_lib.collect.cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    collect_main,
+)
+from tipbench_lib.collect.delivery import CELL_TAG
+from tipbench_lib.collect.job import CollectRequest, prepare, run_prepared
+from tipbench_lib.collect.journal import CollectJournal
+from tipbench_lib.core.names import MAX_EXPERIMENT_CHARS
 from tipbench_lib.tracking.client import MlflowClient
 
 from .ollama_standin import FakeModel, Fault, OllamaStandIn
@@ -250,7 +256,7 @@ def test_the_longest_allowed_experiment_name_runs(
 
 
 def test_exit_statuses_are_distinct_and_documented():
-    import tipbench_lib.cli as cli
+    import tipbench_lib.collect.cli as cli
 
     codes = {EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED}
     assert len(codes) == 4

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from tipbench_lib.backends.base import GenerationOptions
 from tipbench_lib.backends.ollama import OllamaBackend
-from tipbench_lib.collect import EXIT_INTERRUPTED
-from tipbench_lib.collect_run import CollectRequest, prepare, run_prepared
-from tipbench_lib.sync import CELL_TAG
+from tipbench_lib.collect.delivery import CELL_TAG
+from tipbench_lib.collect.job import CollectRequest, prepare, run_prepared
+from tipbench_lib.collect.runner import EXIT_INTERRUPTED
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.server import LocalMlflowServer
 

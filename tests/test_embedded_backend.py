@@ -22,7 +22,7 @@ from tipbench_lib.backends.base import Backend, GenerationOptions, GenerationReq
 from tipbench_lib.backends.embedded import MODELS, EmbeddedBackend, FileDigests
 from tipbench_lib.backends.ollama import OllamaBackend
 from tipbench_lib.backends.select import choose_backend
-from tipbench_lib.errors import (
+from tipbench_lib.core.errors import (
     BackendError,
     BackendUnavailableError,
     GenerationError,
@@ -320,9 +320,9 @@ def test_bad_kind_lists_the_valid_ones() -> None:
 
 def test_a_long_shared_prefix_is_reused_without_changing_any_text():
     """Judge prompts share a ~600-token rubric: reuse it, never at the cost of determinism."""
-    from tipbench_lib import llm_judge
-    from tipbench_lib.judge import ScenarioView
-    from tipbench_lib.rubric import load_rubric
+    from tipbench_lib.core.rubric import load_rubric
+    from tipbench_lib.judge import llm as llm_judge
+    from tipbench_lib.judge.session import ScenarioView
 
     rubric = load_rubric()
     view = ScenarioView(

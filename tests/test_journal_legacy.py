@@ -18,15 +18,15 @@ import pytest
 
 from tipbench_lib.backends.base import Generation, GenerationOptions, ModelInfo
 from tipbench_lib.backends.ollama import OllamaBackend
-from tipbench_lib.cell_log import CollectJournal, candidate_record
-from tipbench_lib.collect import Cell, CollectConfig, plan_cells
-from tipbench_lib.collect_run import CollectRequest, prepare, run_prepared
-from tipbench_lib.journal import JournalWarning, legacy_experiment_dir, legacy_slug
-from tipbench_lib.journal_legacy import cell_id_from_params
-from tipbench_lib.prompts import get_prompt
-from tipbench_lib.rubric import load_rubric
-from tipbench_lib.scenarios import select_scenarios
-from tipbench_lib.sync import CELL_TAG
+from tipbench_lib.collect.delivery import CELL_TAG
+from tipbench_lib.collect.job import CollectRequest, prepare, run_prepared
+from tipbench_lib.collect.journal import CollectJournal, candidate_record
+from tipbench_lib.collect.runner import Cell, CollectConfig, plan_cells
+from tipbench_lib.core.journal import JournalWarning, legacy_experiment_dir, legacy_slug
+from tipbench_lib.core.journal_legacy import cell_id_from_params
+from tipbench_lib.core.prompts import get_prompt
+from tipbench_lib.core.rubric import load_rubric
+from tipbench_lib.core.scenarios import select_scenarios
 
 from .ollama_standin import FakeModel, OllamaStandIn
 from .test_judge import collected_experiment
@@ -157,7 +157,7 @@ def test_a_name_that_only_shares_the_old_folder_takes_nothing_from_it(tipbench_h
 
 
 def test_old_judge_files_are_adopted_per_exact_judge_and_experiment(mlflow_client, tipbench_home):
-    from tipbench_lib.judge import (
+    from tipbench_lib.judge.session import (
         JudgeSession,
         Scores,
         judge_artifact_path,

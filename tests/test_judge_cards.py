@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tipbench_lib.judge import Card, Progress, ScenarioView
-from tipbench_lib.judge_cards import progress_html, scenario_html, tip_html
+from tipbench_lib.judge.cards import progress_html, scenario_html, tip_html
+from tipbench_lib.judge.session import Card, Progress, ScenarioView
 
 HOSTILE = "<script>alert(1)</script> **bold** <img src=x onerror=alert(2)> & done"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tipbench_lib.judge_io import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, main  # noqa: E402
+from tipbench_lib.judge.exchange import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, main  # noqa: E402
 
 from .ollama_standin import FakeModel, OllamaStandIn
 from .test_judge import collected_experiment  # noqa: E402
@@ -38,8 +38,8 @@ def _run(client, experiment, model, *extra):
 
 
 def _llm_records(client, experiment, judge_id):
-    from tipbench_lib.judge import judge_artifact_path
-    from tipbench_lib.results import load_experiment
+    from tipbench_lib.compare.load import load_experiment
+    from tipbench_lib.judge.session import judge_artifact_path
 
     data = load_experiment(client, experiment)
     records = []
@@ -111,8 +111,8 @@ def test_a_judge_model_above_the_limit_is_refused_before_loading(
 
 
 def test_parse_answer_names_the_problem():
-    from tipbench_lib.errors import JudgingError
-    from tipbench_lib.llm_judge import parse_answer
+    from tipbench_lib.core.errors import JudgingError
+    from tipbench_lib.judge.llm import parse_answer
 
     candidate = {"format_ok_auto": False, "overlong_auto": True}
     scores = parse_answer('{"relevance": 2, "actionability": 3.0, "tone": 4}', candidate)

@@ -16,8 +16,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tipbench_lib import report, stats, synthetic
-from tipbench_lib.report import ReportData
+from tipbench_lib import stats, synthetic
+from tipbench_lib.compare import report
+from tipbench_lib.compare.report import ReportData
 
 from .browser import CHROMIUM_ARGS, require_chromium
 

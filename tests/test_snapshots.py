@@ -20,17 +20,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from tipbench_lib import synthetic
-from tipbench_lib.compare_run import Selection, apply_selection, compare_main
-from tipbench_lib.errors import DataFileError
-from tipbench_lib.report import provenance_html
-from tipbench_lib.results import (
+from tipbench_lib.compare.job import Selection, apply_selection, compare_main
+from tipbench_lib.compare.load import (
     ExperimentData,
     load_experiment,
     read_snapshot,
     recompute_composites,
     write_snapshot,
 )
-from tipbench_lib.schema import FRAMES
+from tipbench_lib.compare.report import provenance_html
+from tipbench_lib.core.errors import DataFileError
+from tipbench_lib.core.schema import FRAMES
 
 from .test_judge import collected_experiment
 

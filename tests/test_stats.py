@@ -13,8 +13,8 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
 from tipbench_lib import stats, synthetic
-from tipbench_lib.errors import TipbenchError
-from tipbench_lib.schema import CANDIDATES, CELLS, JUDGMENTS
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.schema import CANDIDATES, CELLS, JUDGMENTS
 from tipbench_lib.stats import power
 from tipbench_lib.stats.agreement import krippendorff_alpha
 from tipbench_lib.stats.paired import permutation_p, wilcoxon_p

@@ -14,8 +14,10 @@ import polars as pl
 import pytest
 from scipy import stats as sps
 
-from tipbench_lib import compare_run, report, stats, synthetic
-from tipbench_lib.report import ReportData
+from tipbench_lib import stats, synthetic
+from tipbench_lib.compare import job as compare_run
+from tipbench_lib.compare import report
+from tipbench_lib.compare.report import ReportData
 from tipbench_lib.stats.paired import wilcoxon_p
 
 from .handmade import frames

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tipbench_lib.paths import REPO_ROOT
+from tipbench_lib.core.paths import REPO_ROOT
 from tipbench_lib.tracking.server import tracking_url
 
 DEMO_MODELS = "smollm2-135m,gemma3-270m"

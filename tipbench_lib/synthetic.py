@@ -1,9 +1,9 @@
 """Seeded synthetic experiments with a known truth, for tests, benchmarks and chart previews.
 
 The statistics can only be checked against something whose answer is known. This module draws the
-three frames of :mod:`tipbench_lib.schema` from an explicit generative model and returns, beside
-them, the exact expected scores of every (model, prompt) cell, so a simulation can count how often
-an interval covers the truth or a test calls equal cells different.
+three frames of :mod:`tipbench_lib.core.schema` from an explicit generative model and returns,
+beside them, the exact expected scores of every (model, prompt) cell, so a simulation can count how
+often an interval covers the truth or a test calls equal cells different.
 
 Generative model (per dimension d of one judged tip)::
 
@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 from scipy.special import ndtr
 
-from tipbench_lib.schema import CANDIDATES, CELLS, DIMENSIONS, JUDGMENTS
+from tipbench_lib.core.schema import CANDIDATES, CELLS, DIMENSIONS, JUDGMENTS
 
 MEAN_CHARS = 120.0
 SD_CHARS = 30.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from tipbench_lib.errors import BackendError
+from tipbench_lib.core.errors import BackendError
 
 DEFAULT_MAX_MODEL_B = 4.0
 

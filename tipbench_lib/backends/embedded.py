@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from tipbench_lib.backends.base import Generation, GenerationOptions, GenerationRequest, ModelInfo
-from tipbench_lib.errors import BackendError, GenerationError, UnknownModelError
-from tipbench_lib.paths import tipbench_home
+from tipbench_lib.core.errors import BackendError, GenerationError, UnknownModelError
+from tipbench_lib.core.paths import tipbench_home
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from tipbench_lib.backends.base import (
     ModelInfo,
     UnloadTimeoutError,
 )
-from tipbench_lib.errors import (
+from tipbench_lib.core.errors import (
     BackendError,
     BackendUnavailableError,
     GenerationError,

@@ -9,7 +9,7 @@ imported lazily: choosing one never pays for loading the other's libraries.
 from __future__ import annotations
 
 from tipbench_lib.backends.base import Backend
-from tipbench_lib.errors import BackendUnavailableError, TipbenchError
+from tipbench_lib.core.errors import BackendUnavailableError, TipbenchError
 
 BACKEND_KINDS: tuple[str, ...] = ("auto", "ollama", "embedded")
 

@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
-from tipbench_lib.schema import DIMENSIONS
+from tipbench_lib.core.schema import DIMENSIONS
 from tipbench_lib.stats.scores import latest_judgments, require_columns
 
 AGREEMENT_SCHEMA = {

@@ -3,7 +3,7 @@
 An interval for a cell's mean composite must lie inside the lowest and highest composite the
 rubric allows (2 and 17 for tip-v1), one for a rubric dimension inside the dimension's scale, and a
 difference of two cells inside plus or minus the composite's width. The numbers live in the rubric
-file (``tipbench_lib.rubric``); the statistics only ever receive a :class:`ScoreScale`.
+file (``tipbench_lib.core.rubric``); the statistics only ever receive a :class:`ScoreScale`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import polars as pl
 
-from tipbench_lib.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
+from tipbench_lib.core.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
 
 RELATIVE_TOLERANCE = 1e-6
 """A spread below this fraction of the composite's width is float noise, and counts as 0.

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 
 import polars as pl
 
-from tipbench_lib.errors import TipbenchError
-from tipbench_lib.schema import DIMENSIONS
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.schema import DIMENSIONS
 
 CELL_KEYS: tuple[str, str] = ("model", "prompt_version")
 METRICS: tuple[str, ...] = ("composite", *DIMENSIONS)
@@ -28,7 +28,7 @@ def require_columns(frame: pl.DataFrame, columns: Iterable[str], what: str) -> N
     if missing:
         raise TipbenchError(
             f"{what} lacks the column(s) {', '.join(missing)}; pass the frame that "
-            f"tipbench_lib.results (or tipbench_lib.stats) produces for it"
+            f"tipbench_lib.compare.load (or tipbench_lib.stats) produces for it"
         )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from tipbench_lib.errors import TrackingError
+from tipbench_lib.core.errors import TrackingError
 
 log = logging.getLogger("tipbench_lib.tracking")
 

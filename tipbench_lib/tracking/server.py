@@ -47,8 +47,8 @@ from typing import IO
 
 import httpx
 
-from tipbench_lib.errors import TrackingError
-from tipbench_lib.paths import PACKAGE_ROOT, tipbench_home
+from tipbench_lib.core.errors import TrackingError
+from tipbench_lib.core.paths import PACKAGE_ROOT, tipbench_home
 from tipbench_lib.tracking.home import (
     open_private,
     private_home,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tipbench_lib.errors import TrackingError
+from tipbench_lib.core.errors import TrackingError
 from tipbench_lib.tracking.client import MlflowClient, now_ms
 from tipbench_lib.tracking.entities import Run
 

@@ -12,11 +12,11 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from tipbench_lib.datafile import Table, read_toml
-from tipbench_lib.errors import DataFileError, TipbenchError
-from tipbench_lib.hashing import content_hash
-from tipbench_lib.paths import DATA_DIR
-from tipbench_lib.scenarios import Scenario
+from tipbench_lib.core.datafile import Table, read_toml
+from tipbench_lib.core.errors import DataFileError, TipbenchError
+from tipbench_lib.core.hashing import content_hash
+from tipbench_lib.core.paths import DATA_DIR
+from tipbench_lib.core.scenarios import Scenario
 
 PROMPTS_DIR = DATA_DIR / "prompts"
 PLACEHOLDERS: tuple[str, ...] = (

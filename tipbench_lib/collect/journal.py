@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from tipbench_lib.backends.base import Generation
-from tipbench_lib.hashing import content_hash
-from tipbench_lib.journal import Journal, experiment_dir, legacy_experiment_dir, own_records
-from tipbench_lib.journal_legacy import adopt_collect
+from tipbench_lib.core.hashing import content_hash
+from tipbench_lib.core.journal import Journal, experiment_dir, legacy_experiment_dir, own_records
+from tipbench_lib.core.journal_legacy import adopt_collect
 
 
 @dataclass(frozen=True)

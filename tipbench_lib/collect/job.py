@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tipbench_lib.backends.base import DEFAULT_MAX_MODEL_B, Backend, GenerationOptions, ModelInfo
-from tipbench_lib.cell_log import CollectJournal
-from tipbench_lib.collect import (
+from tipbench_lib.collect.delivery import CellSyncer
+from tipbench_lib.collect.journal import CollectJournal
+from tipbench_lib.collect.runner import (
     CollectConfig,
     Collector,
     CollectSummary,
@@ -24,12 +25,16 @@ from tipbench_lib.collect import (
     describe_models,
     pending_work,
 )
-from tipbench_lib.journal import exclusive_lock
-from tipbench_lib.names import check_experiment
-from tipbench_lib.prompts import get_prompt
-from tipbench_lib.rubric import load_rubric
-from tipbench_lib.scenarios import DEFAULT_N_SCENARIOS, Scenario, scenarios_by_ids, select_scenarios
-from tipbench_lib.sync import CellSyncer
+from tipbench_lib.core.journal import exclusive_lock
+from tipbench_lib.core.names import check_experiment
+from tipbench_lib.core.prompts import get_prompt
+from tipbench_lib.core.rubric import load_rubric
+from tipbench_lib.core.scenarios import (
+    DEFAULT_N_SCENARIOS,
+    Scenario,
+    scenarios_by_ids,
+    select_scenarios,
+)
 from tipbench_lib.tracking.client import MlflowClient
 
 

@@ -29,18 +29,18 @@ from tipbench_lib.backends.base import (
     ModelInfo,
     UnloadTimeoutError,
 )
-from tipbench_lib.cell_log import CellRecord, CollectJournal, CollectState, candidate_record
-from tipbench_lib.errors import (
+from tipbench_lib.collect.delivery import BackgroundSender, CellSyncer, SyncReport, deliveries
+from tipbench_lib.collect.journal import CellRecord, CollectJournal, CollectState, candidate_record
+from tipbench_lib.core.errors import (
     BackendError,
     BackendUnavailableError,
     GenerationError,
     ModelTooLargeError,
 )
-from tipbench_lib.hashing import content_hash
-from tipbench_lib.prompts import PromptVersion
-from tipbench_lib.rubric import Rubric, clean_tip
-from tipbench_lib.scenarios import Scenario
-from tipbench_lib.sync import BackgroundSender, CellSyncer, SyncReport, deliveries
+from tipbench_lib.core.hashing import content_hash
+from tipbench_lib.core.prompts import PromptVersion
+from tipbench_lib.core.rubric import Rubric, clean_tip
+from tipbench_lib.core.scenarios import Scenario
 
 
 @dataclass(frozen=True)

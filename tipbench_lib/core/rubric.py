@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tipbench_lib.datafile import Table, read_toml
-from tipbench_lib.errors import JudgingError, TipbenchError
-from tipbench_lib.paths import DATA_DIR
+from tipbench_lib.core.datafile import Table, read_toml
+from tipbench_lib.core.errors import JudgingError, TipbenchError
+from tipbench_lib.core.paths import DATA_DIR
 
 RUBRIC_DIR = DATA_DIR / "rubric"
 RUBRIC_PAGE = DATA_DIR / "rubric.md"
@@ -471,7 +471,7 @@ def render_rubric_markdown(rubric: Rubric) -> str:
         f"# Rubric {rubric.version}: {rubric.title}",
         "",
         f"<!-- Generated from {rubric.path.parent.name}/{rubric.path.name} by "
-        "`python -m tipbench_lib.rubric`; edit the TOML file, not this page. -->",
+        "`python -m tipbench_lib.core.rubric`; edit the TOML file, not this page. -->",
         "",
         rubric.summary,
         "",

@@ -14,10 +14,10 @@ from math import gcd
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tipbench_lib.datafile import Table, read_toml, reject_duplicates
-from tipbench_lib.errors import DataFileError, TipbenchError
-from tipbench_lib.hashing import content_hash
-from tipbench_lib.paths import DATA_DIR
+from tipbench_lib.core.datafile import Table, read_toml, reject_duplicates
+from tipbench_lib.core.errors import DataFileError, TipbenchError
+from tipbench_lib.core.hashing import content_hash
+from tipbench_lib.core.paths import DATA_DIR
 
 SCENARIOS_FILE = DATA_DIR / "scenarios.toml"
 DEFAULT_N_SCENARIOS = 12

@@ -22,10 +22,16 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from tipbench_lib.backends.base import DEFAULT_MAX_MODEL_B, Backend, GenerationOptions
-from tipbench_lib.collect import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CollectSummary, Progress
-from tipbench_lib.collect_run import CollectRequest, split_list
-from tipbench_lib.errors import TipbenchError
-from tipbench_lib.names import MAX_EXPERIMENT_CHARS
+from tipbench_lib.collect.job import CollectRequest, split_list
+from tipbench_lib.collect.runner import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CollectSummary,
+    Progress,
+)
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.names import MAX_EXPERIMENT_CHARS
 
 EXIT_REFUSED = 2
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REFUSED"]
@@ -159,7 +165,7 @@ def collect_main(argv: Sequence[str] | None = None) -> int:
 
 def _collect(args: argparse.Namespace) -> int:
     from tipbench_lib.backends.select import choose_backend
-    from tipbench_lib.collect_run import prepare, run_prepared
+    from tipbench_lib.collect.job import prepare, run_prepared
     from tipbench_lib.tracking.client import MlflowClient
     from tipbench_lib.tracking.server import tracking_url
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tipbench_lib.errors import TipbenchError
+from tipbench_lib.core.errors import TipbenchError
 
 DEFAULT_ROOT = Path("out")
 

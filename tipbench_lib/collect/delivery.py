@@ -18,8 +18,8 @@ from datetime import datetime
 from statistics import fmean
 from typing import Any
 
-from tipbench_lib.cell_log import CellRecord, CollectState
-from tipbench_lib.errors import TrackingError
+from tipbench_lib.collect.journal import CellRecord, CollectState
+from tipbench_lib.core.errors import TrackingError
 from tipbench_lib.tracking.client import MlflowClient, Run
 
 CELL_TAG = "tipbench.cell_id"

@@ -12,7 +12,7 @@ disagree about what the file holds.
 Folder and file names come from :func:`name_key`: a readable slug plus a hash of the exact name, so
 two different experiments (or judges) never share a journal, whatever characters their names use.
 Journals written before that keying (a slug only, see :func:`legacy_slug`) are adopted record by
-record by :mod:`tipbench_lib.journal_legacy`.
+record by :mod:`tipbench_lib.core.journal_legacy`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from tipbench_lib.errors import TipbenchError
-from tipbench_lib.paths import tipbench_home
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.paths import tipbench_home
 
 SLUG_CHARS = 40
 """Characters of the readable part of a key; the hash, not the slug, is what keeps names apart."""

@@ -2,14 +2,14 @@
 
 A tip is model output and a scenario comes from a file, so every string is escaped here, in one
 tested place: ``<script>`` or markdown in a tip must show as the characters the model wrote.
-The escaping itself is :func:`tipbench_lib.escaping.html_text`, shared with the notebooks.
+The escaping itself is :func:`tipbench_lib.core.escaping.html_text`, shared with the notebooks.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tipbench_lib.escaping import html_text as esc
+from tipbench_lib.core.escaping import html_text as esc
 
 CSS = """
 <style>

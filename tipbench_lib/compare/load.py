@@ -2,9 +2,9 @@
 
 The compare phase works on frames, never on MLflow directly, so analysis runs offline on a
 snapshot and a shared snapshot reproduces the same numbers. Columns and types are fixed in
-:mod:`tipbench_lib.schema`. A snapshot may come from another tool (pandas, pyarrow, a script), so
-reading one converts every type that converts without loss and refuses the others, naming the
-file, the column, the type found and the type expected (:func:`conform_columns`).
+:mod:`tipbench_lib.core.schema`. A snapshot may come from another tool (pandas, pyarrow, a
+script), so reading one converts every type that converts without loss and refuses the others,
+naming the file, the column, the type found and the type expected (:func:`conform_columns`).
 
 The composite is never taken on trust: it is recomputed from the rubric file that defines it, and
 any judgment whose stored composite disagrees is named in ``ExperimentData.warnings``
@@ -26,10 +26,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tipbench_lib.errors import DataFileError, TipbenchError, TrackingError
-from tipbench_lib.rubric import FLAGS, Rubric, load_rubric
-from tipbench_lib.schema import CANDIDATES, CELLS, FRAMES, JUDGMENTS
-from tipbench_lib.sync import CELL_TAG
+from tipbench_lib.collect.delivery import CELL_TAG
+from tipbench_lib.core.errors import DataFileError, TipbenchError, TrackingError
+from tipbench_lib.core.rubric import FLAGS, Rubric, load_rubric
+from tipbench_lib.core.schema import CANDIDATES, CELLS, FRAMES, JUDGMENTS
 from tipbench_lib.tracking.client import MlflowClient, Run
 
 CELL_PARAMS = ("model", "prompt_version", "scenario_id", "persona", "time_slot")
@@ -374,7 +374,7 @@ def conform_columns(
                 f"column {name!r}",
                 f"has type {column.dtype}, expected {expected}{exc}; write it with the expected "
                 "type (tipbench_lib/schema.py lists every column) or one that converts without "
-                "loss (see tipbench_lib.results.conform_columns)",
+                "loss (see tipbench_lib.compare.load.conform_columns)",
             ) from None
     return frame.with_columns(converted)
 

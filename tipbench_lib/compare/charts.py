@@ -20,8 +20,8 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from tipbench_lib.errors import TipbenchError
-from tipbench_lib.schema import DIMENSIONS
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.schema import DIMENSIONS
 
 AnyChart = alt.Chart | alt.LayerChart
 """What the chart functions return: a single view or a layered one; both serialise with to_dict."""

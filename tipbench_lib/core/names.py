@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from tipbench_lib.errors import TipbenchError
+from tipbench_lib.core.errors import TipbenchError
 
 MAX_EXPERIMENT_CHARS = 200
 """Longest experiment name accepted (MLflow's column holds 256)."""

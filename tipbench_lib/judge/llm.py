@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tipbench_lib.backends.base import Backend, GenerationOptions, GenerationRequest, ModelInfo
-from tipbench_lib.errors import GenerationError, JudgingError, ModelTooLargeError
-from tipbench_lib.judge import (
+from tipbench_lib.core.errors import GenerationError, JudgingError, ModelTooLargeError
+from tipbench_lib.core.schema import DIMENSIONS
+from tipbench_lib.judge.session import (
     BOOL_FIELDS,
     JudgeSession,
     ScenarioView,
     Scores,
     failed_record,
 )
-from tipbench_lib.schema import DIMENSIONS
 
 DEFAULT_RETRIES = 2
 JUDGE_OPTIONS = GenerationOptions(temperature=0.2, top_p=0.9, max_tokens=160, num_ctx=4096)

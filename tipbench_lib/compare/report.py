@@ -24,9 +24,10 @@ import altair as alt
 import polars as pl
 import vl_convert
 
-from tipbench_lib import charts, stats
-from tipbench_lib.errors import TipbenchError
-from tipbench_lib.schema import COMPARISONS_CSV_COLUMNS, DIMENSIONS, LEADERBOARD_CSV_COLUMNS
+from tipbench_lib import stats
+from tipbench_lib.compare import charts
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.schema import COMPARISONS_CSV_COLUMNS, DIMENSIONS, LEADERBOARD_CSV_COLUMNS
 from tipbench_lib.stats.headline import Summary, involving, shown_baseline, summarize
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
 from tipbench_lib.stats.judges import View, choose_view, judge_panel

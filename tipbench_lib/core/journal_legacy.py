@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tipbench_lib.hashing import content_hash
-from tipbench_lib.journal import Journal, JournalWarning, create_journal
+from tipbench_lib.core.hashing import content_hash
+from tipbench_lib.core.journal import Journal, JournalWarning, create_journal
 
 ADOPTED_MARKER = "legacy-adopted.json"
 """Written into a keyed judgments folder once its old-layout judgments were adopted."""
@@ -56,7 +56,7 @@ def cell_id_from_params(experiment: str, params: Mapping[str, Any], scenario_has
 
 
 def shipped_scenario_hashes() -> dict[str, str]:
-    from tipbench_lib.scenarios import load_scenarios
+    from tipbench_lib.core.scenarios import load_scenarios
 
     return {s.id: s.content_hash for s in load_scenarios()}
 

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tipbench_lib import names
-from tipbench_lib.errors import JudgingError
-from tipbench_lib.judge import (
+from tipbench_lib.core import names
+from tipbench_lib.core.errors import JudgingError
+from tipbench_lib.core.schema import DIMENSIONS
+from tipbench_lib.judge.session import (
     BOOL_FIELDS,
     SCORE_FIELDS,
     JudgeSession,
@@ -37,7 +38,6 @@ from tipbench_lib.judge import (
     latest_per_pair,
     local_judgments,
 )
-from tipbench_lib.schema import DIMENSIONS
 
 FORMAT = "tipbench.judging/1"
 MAX_APPLY_BYTES = 32 * 1024 * 1024
@@ -116,7 +116,7 @@ def export_item(row: Mapping[str, Any], context: Mapping[str, Any], unblind: boo
 
 def contexts(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """scenario_id → the export's context (persona, time_slot, tasks), from the shipped data."""
-    from tipbench_lib.scenarios import load_scenarios
+    from tipbench_lib.core.scenarios import load_scenarios
 
     shipped = {s.id: s for s in load_scenarios()}
     found: dict[str, dict[str, Any]] = {}
@@ -367,7 +367,7 @@ def apply_file(
     client: Any, experiment: str, path: Path, judge_id: str | None = None, **session_kw: Any
 ) -> tuple[ImportPlan, SaveResult | None]:
     """Validate ``path`` against the experiment, then apply all of it or (on any problem) none."""
-    from tipbench_lib.results import load_experiment
+    from tipbench_lib.compare.load import load_experiment
 
     doc = read_document(path)  # a bad file is refused before MLflow is asked for anything
     data = session_kw.pop("data", None) or load_experiment(client, experiment)
@@ -478,9 +478,9 @@ def run_apply(client: Any, args: argparse.Namespace) -> int:
 
 def run_llm(client: Any, args: argparse.Namespace) -> int:
     from tipbench_lib.backends.select import choose_backend
-    from tipbench_lib.cli import TerminalProgress
-    from tipbench_lib.collect import Progress
-    from tipbench_lib.llm_judge import check_model, llm_judge_id, run_llm_judge
+    from tipbench_lib.collect.cli import TerminalProgress
+    from tipbench_lib.collect.runner import Progress
+    from tipbench_lib.judge.llm import check_model, llm_judge_id, run_llm_judge
 
     session = JudgeSession(
         client,
@@ -511,7 +511,7 @@ def run_llm(client: Any, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None, client: Any = None) -> int:
     """Script mode: 0 done, 1 some judgments failed or did not reach MLflow, 2 refused."""
-    from tipbench_lib.errors import TipbenchError
+    from tipbench_lib.core.errors import TipbenchError
 
     args = judge_parser().parse_args(list(argv) if argv is not None else None)
     own = client is None

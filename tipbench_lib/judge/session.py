@@ -22,20 +22,20 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-from tipbench_lib import names
-from tipbench_lib.cell_log import now_iso
-from tipbench_lib.errors import JudgingError, TrackingError
-from tipbench_lib.hashing import content_hash
-from tipbench_lib.journal import (
+from tipbench_lib.collect.delivery import PENDING_TAG
+from tipbench_lib.collect.journal import now_iso
+from tipbench_lib.core import names
+from tipbench_lib.core.errors import JudgingError, TrackingError
+from tipbench_lib.core.hashing import content_hash
+from tipbench_lib.core.journal import (
     Journal,
     experiment_dir,
     legacy_experiment_dir,
     name_key,
     own_records,
 )
-from tipbench_lib.journal_legacy import adopt_judgments
-from tipbench_lib.schema import DIMENSIONS, JUDGE_KINDS
-from tipbench_lib.sync import PENDING_TAG
+from tipbench_lib.core.journal_legacy import adopt_judgments
+from tipbench_lib.core.schema import DIMENSIONS, JUDGE_KINDS
 
 JUDGMENT = "judgment"
 QUEUE = "queue"
@@ -83,7 +83,7 @@ def check_judge_id(judge_id: str) -> str:
     """The judge id as scores record it (surrounding spaces dropped), within the name rules.
 
     An empty id is refused because scores must have an owner; the length and character limits
-    are those of :mod:`tipbench_lib.names`.
+    are those of :mod:`tipbench_lib.core.names`.
     """
     if not isinstance(judge_id, str) or not judge_id.strip():
         raise JudgingError("a judge id is needed (e.g. your initials) so scores have an owner")
@@ -109,8 +109,8 @@ def adopt_legacy_judgments(
 ) -> None:
     """Take this experiment's judgments out of the old layout's shared folder, once.
 
-    See :mod:`tipbench_lib.journal_legacy`: a judgment moves to the keyed journal of exactly the
-    judge id it carries, and only when its cell is one of this experiment's runs.
+    See :mod:`tipbench_lib.core.journal_legacy`: a judgment moves to the keyed journal of exactly
+    the judge id it carries, and only when its cell is one of this experiment's runs.
     """
     folder = judgments_dir(experiment, home)
     adopt_judgments(
@@ -346,7 +346,7 @@ def scenario_views(rows: Iterable[Mapping[str, Any]]) -> dict[str, ScenarioView]
     An experiment collected with scenarios this checkout no longer ships still gets cards: the
     cell's own params (persona and time-slot ids) stand in, with no task list.
     """
-    from tipbench_lib.scenarios import load_scenarios
+    from tipbench_lib.core.scenarios import load_scenarios
 
     shipped = {s.id: s for s in load_scenarios()}
     views: dict[str, ScenarioView] = {}
@@ -454,8 +454,8 @@ class JudgeSession:
         data: Any = None,
         rubric: Any = None,
     ) -> None:
-        from tipbench_lib.results import candidates_with_cells, load_experiment
-        from tipbench_lib.rubric import load_rubric
+        from tipbench_lib.compare.load import candidates_with_cells, load_experiment
+        from tipbench_lib.core.rubric import load_rubric
 
         check_judge_id(judge_id)
         if required_judges < 1:
@@ -619,7 +619,7 @@ class JudgeSession:
 
 def agreement(records: Iterable[Mapping[str, Any]]) -> Any:
     """Agreement per dimension between judges, computed by the stats module from latest scores."""
-    from tipbench_lib.results import judgments_frame
+    from tipbench_lib.compare.load import judgments_frame
     from tipbench_lib.stats import judge_agreement
 
     latest = [r for r in latest_per_pair(records).values() if is_score(r)]

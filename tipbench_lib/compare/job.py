@@ -14,10 +14,10 @@ from pathlib import Path
 
 import polars as pl
 
-from tipbench_lib.errors import TipbenchError, TrackingError
-from tipbench_lib.paths import DATA_DIR
-from tipbench_lib.report import ReportData, write_report, write_tables
-from tipbench_lib.results import ExperimentData, load_experiment, read_snapshot, write_snapshot
+from tipbench_lib.compare.load import ExperimentData, load_experiment, read_snapshot, write_snapshot
+from tipbench_lib.compare.report import ReportData, write_report, write_tables
+from tipbench_lib.core.errors import TipbenchError, TrackingError
+from tipbench_lib.core.paths import DATA_DIR
 
 SAMPLE_DIR = DATA_DIR / "sample"
 

@@ -33,11 +33,13 @@ def _():
 
 
 @app.cell
-def _(compare_run, is_script, sys):
-    # Script mode: `python notebooks/compare.py (--experiment NAME | --data DIR) --out DIR`
-    # writes report.html, leaderboard.csv and comparisons.csv; exit 2 when refused.
+def _(is_script, sys):
+    # Script mode: `python notebooks/compare.py (--experiment NAME | --data DIR) --out DIR` is
+    # `tipbench compare ...`: report.html, leaderboard.csv and comparisons.csv; exit 2 when refused.
     if is_script:
-        sys.exit(compare_run.compare_main(sys.argv[1:]))
+        from tipbench_lib.compare.cli import main as compare_main
+
+        sys.exit(compare_main(sys.argv[1:], prog="python notebooks/compare.py"))
     return
 
 
@@ -48,7 +50,7 @@ def _(compare_run, mo, notebook):
         value=str(_args.get("experiment") or ""), label="MLflow experiment", placeholder="name"
     )
     source_dir = mo.ui.text(
-        value=str(_args.get("data") or compare_run.SAMPLE_DIR),
+        value=str(_args.get("data") or compare_run.sample_dir()),
         label="or snapshot directory",
         full_width=True,
     )

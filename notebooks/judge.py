@@ -19,11 +19,12 @@ def _():
 
 @app.cell
 def _(notebook, sys):
-    # Script mode: python notebooks/judge.py --experiment X (--llm-judge M | --export F | --apply F)
+    # Script mode: `python notebooks/judge.py --experiment X (--llm-judge M | --export F |
+    # --apply F)` is `tipbench judge ...` with the same arguments and exit statuses.
     if notebook.is_script():
-        from tipbench_lib.judge.exchange import main as judge_main
+        from tipbench_lib.judge.cli import main as judge_main
 
-        sys.exit(judge_main(sys.argv[1:]))
+        sys.exit(judge_main(sys.argv[1:], prog="python notebooks/judge.py"))
     return
 
 

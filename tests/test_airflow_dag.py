@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tipbench_lib.collect.delivery import CELL_TAG
 from tipbench_lib.compare.load import load_experiment
+from tipbench_lib.tracking.mapping import CELL_TAG
 from tipbench_lib.tracking.summary import KIND_TAG, SUMMARY_FILES, find_summary_run
 
 from .airflow_harness import (

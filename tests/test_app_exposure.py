@@ -33,6 +33,7 @@ import pytest
 import websockets
 
 from tipbench_lib.app_guard import HostOriginGuard, refusal
+from tipbench_lib.core.paths import SHIPPED_DATA
 from tipbench_lib.tracking.server import free_port
 
 from .browser import CHROMIUM_ARGS, require_chromium
@@ -267,7 +268,7 @@ HOSTILE_EXPERIMENT = 'tips <img src=x onerror="window.pwned=2"> [x](http://evil.
 
 def crafted_snapshot(directory: Path) -> Path:
     """The shipped sample with HTML and markdown in model, prompt, judge and experiment names."""
-    shutil.copytree(REPO / "data/sample", directory)
+    shutil.copytree(SHIPPED_DATA / "sample", directory)
     cells = pl.read_parquet(directory / "cells.parquet")
     first_model, first_prompt = (
         sorted(set(cells["model"]))[0],

@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 
 from tipbench_lib.core.errors import DataFileError, JudgingError, TipbenchError
-from tipbench_lib.core.paths import DATA_DIR
+from tipbench_lib.core.paths import SHIPPED_DATA as DATA_DIR
 from tipbench_lib.core.prompts import (
     PLACEHOLDERS,
     get_prompt,

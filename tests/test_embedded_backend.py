@@ -321,8 +321,8 @@ def test_bad_kind_lists_the_valid_ones() -> None:
 def test_a_long_shared_prefix_is_reused_without_changing_any_text():
     """Judge prompts share a ~600-token rubric: reuse it, never at the cost of determinism."""
     from tipbench_lib.core.rubric import load_rubric
+    from tipbench_lib.core.scenarios import ScenarioView, Task
     from tipbench_lib.judge import llm as llm_judge
-    from tipbench_lib.judge.session import ScenarioView
 
     rubric = load_rubric()
     view = ScenarioView(
@@ -331,7 +331,10 @@ def test_a_long_shared_prefix_is_reused_without_changing_any_text():
         "ICU nurse",
         "morning",
         "7-11 am",
-        ("Renew BLS (high, 90 min, due Friday)", "Pharmacology quiz (high, 40 min, due tomorrow)"),
+        (
+            Task("Renew BLS", "high", 90, "Friday"),
+            Task("Pharmacology quiz", "high", 40, "tomorrow"),
+        ),
     )
     tips = [
         "Finish the quiz before you sleep; it is due tomorrow.",

@@ -15,12 +15,12 @@ import pytest
 
 from tipbench_lib.backends.base import GenerationOptions
 from tipbench_lib.backends.ollama import OllamaBackend
-from tipbench_lib.collect.delivery import CELL_TAG
 from tipbench_lib.collect.job import CollectRequest, prepare, run_prepared
 from tipbench_lib.collect.journal import CellRecord, CollectJournal
-from tipbench_lib.collect.runner import plan_cells
+from tipbench_lib.collect.plan import plan_cells
 from tipbench_lib.compare.load import load_experiment
 from tipbench_lib.core.journal import JournalWarning
+from tipbench_lib.tracking.mapping import CELL_TAG
 
 from .ollama_standin import FakeModel, OllamaStandIn
 

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 import pytest
 
 from tipbench_lib.backends.base import Generation
-from tipbench_lib.collect.delivery import PENDING_TAG, CellSyncer
+from tipbench_lib.collect.delivery import CellSyncer
 from tipbench_lib.collect.journal import CellRecord, CollectState, candidate_record
 from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.core.rubric import load_rubric
 from tipbench_lib.core.scenarios import load_scenarios
 from tipbench_lib.tracking.client import MlflowClient
+from tipbench_lib.tracking.mapping import PENDING_TAG
 
 TIPS = (
     "Submit your timesheets tonight; it takes 15 minutes and they are due at 9 tomorrow.",

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tipbench_lib.judge.exchange import EXIT_OK, EXIT_REFUSED, FORMAT, main  # noqa: E402
+from tipbench_lib.core.errors import EXIT_OK, EXIT_REFUSED  # noqa: E402
+from tipbench_lib.judge.cli import main  # noqa: E402
+from tipbench_lib.judge.exchange import FORMAT  # noqa: E402
 
 from .test_judge import collected_experiment  # noqa: E402
 

@@ -319,7 +319,7 @@ def test_a_judge_that_disagrees_makes_its_verdicts_provisional_and_they_say_so()
 
 
 def test_the_sample_readme_states_what_the_analysis_computes(sample) -> None:
-    readme = (compare_run.SAMPLE_DIR / "README.md").read_text(encoding="utf-8")
+    readme = (compare_run.sample_dir() / "README.md").read_text(encoding="utf-8")
     data = compare_run.analyse(sample, n_boot=100)
     assert data.view.name == "llm:claude-assistant" and data.comparisons["provisional"].all()
     counts = dict(data.comparisons.group_by("verdict").len().iter_rows())

@@ -3,29 +3,34 @@
 A cell's run is found by its ``tipbench.cell_id`` tag and reused, never duplicated: a run left
 RUNNING by a ``kill -9`` mid-delivery is completed on the next run, a FAILED cell that succeeds on
 ``--retry-failed`` becomes FINISHED. Params are derived from the cell id's inputs, so re-logging
-them sends the same values, which MLflow accepts.
+them sends the same values, which MLflow accepts. What goes where in MLflow (names, tags, the
+four requests a new cell costs) is :mod:`tipbench_lib.tracking.mapping`.
 """
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from statistics import fmean
 from typing import Any
 
 from tipbench_lib.collect.journal import CellRecord, CollectState
 from tipbench_lib.core.errors import TrackingError
 from tipbench_lib.tracking.client import MlflowClient, Run
-
-CELL_TAG = "tipbench.cell_id"
-PENDING_TAG = "tipbench.judge_pending"
-COUNT_TAG = "tipbench.n_candidates"
-FAILURE_TAG = "tipbench.failure_reason"
+from tipbench_lib.tracking.mapping import (
+    CANDIDATES_ARTIFACT,
+    CELL_TAG,
+    COUNT_TAG,
+    FAILURE_TAG,
+    MAX_FAILURE_CHARS,
+    N_TIPS_TAG,
+    PENDING_TAG,
+    candidates_document,
+    cell_metrics,
+)
 
 
 @dataclass
@@ -43,26 +48,6 @@ class SyncReport:
             f"  {len(self.undelivered)} cell(s) are safe in the journal but not yet in MLflow "
             f"({self.error}); run the same command again to deliver them"
         ]
-
-
-def candidates_json(candidates: list[dict[str, Any]]) -> str:
-    """The ``candidates.json`` artifact: a JSON list, one object per candidate."""
-    return json.dumps(candidates, ensure_ascii=False, indent=1)
-
-
-def cell_metrics(candidates: list[dict[str, Any]]) -> dict[str, float]:
-    """Per-cell speed and automatic-check summaries (judging adds the quality metrics later)."""
-    if not candidates:
-        return {}
-    return {
-        "latency_s": fmean(c["latency_s"] for c in candidates),
-        "tokens_per_s": fmean(c["tokens_per_s"] for c in candidates),
-        "load_s": max(c.get("load_s", 0.0) for c in candidates),
-        "eval_tokens": fmean(c["eval_tokens"] for c in candidates),
-        "format_ok_rate": fmean(float(c["format_ok_auto"]) for c in candidates),
-        "overlong_rate": fmean(float(c["overlong_auto"]) for c in candidates),
-        "n_candidates": float(len(candidates)),
-    }
 
 
 @dataclass(frozen=True)
@@ -157,7 +142,7 @@ class CellSyncer:
         tags = {
             CELL_TAG: cell.cell_id,
             COUNT_TAG: str(len(candidates)),
-            "tipbench.n_tips": str(cell.n_tips),
+            N_TIPS_TAG: str(cell.n_tips),
         }
         run = self.runs_by_cell().get(cell.cell_id)
         if run is None:
@@ -168,10 +153,10 @@ class CellSyncer:
                 tags={CELL_TAG: cell.cell_id, PENDING_TAG: "true"},
             )
             self.runs_by_cell()[cell.cell_id] = run
-        self.client.log_artifact(run.run_id, "candidates.json", candidates_json(candidates))
-        self.client.log_artifact(run.run_id, "prompt.txt", cell.prompt_text)
+        document = candidates_document(cell.prompt_text, candidates)
+        self.client.log_artifact(run.run_id, CANDIDATES_ARTIFACT, document)
         if reason:
-            tags[FAILURE_TAG] = reason[:7000]
+            tags[FAILURE_TAG] = reason[:MAX_FAILURE_CHARS]
         elif run.tags.get(FAILURE_TAG):
             tags[FAILURE_TAG] = ""
         # MLflow params are write-once; a reused run keeps the values it was first given.

@@ -10,23 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from tipbench_lib.backends.base import DEFAULT_MAX_MODEL_B, Backend, GenerationOptions, ModelInfo
 from tipbench_lib.collect.delivery import CellSyncer
 from tipbench_lib.collect.journal import CollectJournal
-from tipbench_lib.collect.runner import (
-    CollectConfig,
-    Collector,
-    CollectSummary,
-    ProgressCallback,
-    describe_models,
-    pending_work,
-)
+from tipbench_lib.collect.plan import CollectConfig, describe_models
+from tipbench_lib.collect.runner import Collector, CollectSummary, pending_work
 from tipbench_lib.core.journal import exclusive_lock
 from tipbench_lib.core.names import check_experiment
+from tipbench_lib.core.progress import ProgressCallback
 from tipbench_lib.core.prompts import get_prompt
 from tipbench_lib.core.rubric import load_rubric
 from tipbench_lib.core.scenarios import (
@@ -215,11 +210,3 @@ def model_choices(backend: Backend, max_model_b: float) -> list[dict[str, object
             }
         )
     return rows
-
-
-def split_list(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    """``"a,b"`` or ``["a", "b"]`` → ``("a", "b")``; blanks dropped."""
-    if value is None:
-        return ()
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return tuple(s.strip() for s in items if s and s.strip())

@@ -1,9 +1,10 @@
-"""The collect phase: plan the grid, generate candidates model by model, journal, log to MLflow.
+"""The collect phase's runner: generate candidates model by model, journal them, deliver to MLflow.
 
 Safety first: every model is described and checked against the size limit before any model is
-loaded; the grid runs model-major so each model loads once; the backend keeps one model resident.
-Nothing is lost: each candidate reaches the journal before MLflow, and a cell is sent to MLflow only
-from the journal, so a crash or an MLflow outage is repaired by running the same command again.
+loaded (:mod:`.plan`); the grid runs model-major so each model loads once; the backend keeps one
+model resident. Nothing is lost: each candidate reaches the journal before MLflow, and a cell is
+sent to MLflow only from the journal, so a crash or an MLflow outage is repaired by running the
+same command again.
 
 A backend outage (Ollama stopped or restarted, a stream cut mid-way, a reset connection) or a model
 that will not unload is not a failed cell: the run stops generating there, because nothing more can
@@ -17,174 +18,24 @@ timeout) fail a cell, which then waits for ``--retry-failed``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tipbench_lib.backends.base import (
-    DEFAULT_MAX_MODEL_B,
-    Backend,
-    GenerationOptions,
-    GenerationRequest,
-    ModelInfo,
-    UnloadTimeoutError,
-)
+from tipbench_lib.backends.base import BACKEND_STOPS, Backend, ModelInfo
 from tipbench_lib.collect.delivery import BackgroundSender, CellSyncer, SyncReport, deliveries
-from tipbench_lib.collect.journal import CellRecord, CollectJournal, CollectState, candidate_record
+from tipbench_lib.collect.journal import CollectJournal, CollectState, candidate_record
+from tipbench_lib.collect.plan import Cell, CollectConfig, plan_cells
 from tipbench_lib.core.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
     BackendError,
     BackendUnavailableError,
     GenerationError,
-    ModelTooLargeError,
 )
-from tipbench_lib.core.hashing import content_hash
-from tipbench_lib.core.prompts import PromptVersion
+from tipbench_lib.core.progress import ProgressCallback, ProgressEvent
 from tipbench_lib.core.rubric import Rubric, clean_tip
-from tipbench_lib.core.scenarios import Scenario
-
-
-@dataclass(frozen=True)
-class CollectConfig:
-    """Everything a collect run is asked to do; the notebook and the script both build one."""
-
-    experiment: str
-    models: tuple[str, ...]
-    prompts: tuple[PromptVersion, ...]
-    scenarios: tuple[Scenario, ...]
-    n_tips: int = 3
-    seed: int = 0
-    options: GenerationOptions = field(default_factory=GenerationOptions)
-    max_model_b: float = DEFAULT_MAX_MODEL_B
-    retry_failed: bool = False
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One (model, prompt version, scenario) with its options; the unit of an MLflow run."""
-
-    cell_id: str
-    model: ModelInfo
-    prompt: PromptVersion
-    scenario: Scenario
-    options: GenerationOptions
-    base_seed: int
-    n_tips: int
-
-    @property
-    def run_name(self) -> str:
-        return f"{self.model.name} | {self.prompt.version} | {self.scenario.id}"
-
-    def seed(self, index: int) -> int:
-        """Per-candidate seed from (base seed, cell, index): stable across runs and machines."""
-        return int(content_hash([self.base_seed, self.cell_id, index]), 16) % (2**31 - 1)
-
-    def request(self, index: int) -> GenerationRequest:
-        """The chat form for instruct models, the raw-completion form for base models."""
-        if self.model.is_base:
-            return GenerationRequest(
-                seed=self.seed(index),
-                options=self.options,
-                prompt=self.prompt.render_raw(self.scenario),
-                stop=self.prompt.raw_stop,
-            )
-        messages = tuple(self.prompt.render_chat(self.scenario))
-        return GenerationRequest(seed=self.seed(index), options=self.options, messages=messages)
-
-    def prompt_text(self) -> str:
-        """The exact prompt sent, as logged in ``prompt.txt``."""
-        if self.model.is_base:
-            return self.prompt.render_raw(self.scenario)
-        return "\n\n".join(
-            f"[{m['role']}]\n{m['content']}" for m in self.prompt.render_chat(self.scenario)
-        )
-
-    def record(self, backend_version: str, rubric_version: str) -> CellRecord:
-        """What the journal keeps about the cell, enough to log it to MLflow without replanning."""
-        return CellRecord(
-            cell_id=self.cell_id,
-            run_name=self.run_name,
-            n_tips=self.n_tips,
-            prompt_text=self.prompt_text(),
-            params={
-                **self.model.as_params(),
-                "backend_version": backend_version,
-                "prompt_version": self.prompt.version,
-                "prompt_hash": self.prompt.content_hash,
-                "scenario_id": self.scenario.id,
-                "persona": self.scenario.persona.id,
-                "time_slot": self.scenario.time_slot.id,
-                "options": content_options(self.options),
-                "seed": str(self.base_seed),
-                "rubric_version": rubric_version,
-            },
-        )
-
-
-def content_options(options: GenerationOptions) -> str:
-    """The generation options that change the text, as a compact stable string."""
-    d = options.as_dict()
-    keep = ("temperature", "top_p", "max_tokens", "num_ctx")
-    return ",".join(f"{k}={d[k]}" for k in keep)
-
-
-def cell_id_for(
-    experiment: str,
-    model: ModelInfo,
-    prompt: PromptVersion,
-    scenario: Scenario,
-    options: GenerationOptions,
-    base_seed: int,
-) -> str:
-    """The content hash that names a cell: change any input and it is a different cell."""
-    return content_hash(
-        {
-            "experiment": experiment,
-            "model": model.name,
-            "digest": model.digest,
-            "prompt": [prompt.version, prompt.content_hash],
-            "scenario": [scenario.id, scenario.content_hash],
-            "options": content_options(options),
-            "seed": base_seed,
-        }
-    )
-
-
-def describe_models(backend: Backend, names: Sequence[str], max_model_b: float) -> list[ModelInfo]:
-    """Describe every model and refuse the whole run if any is unknown or too large.
-
-    This happens before anything is loaded, so a typo or an 8B model never touches the GPU.
-    """
-    infos = [backend.describe(name) for name in names]
-    problems = [p for p in (info.size_problem(max_model_b) for info in infos) if p]
-    if problems:
-        raise ModelTooLargeError("; ".join(problems) + ". Nothing was loaded.")
-    return infos
-
-
-def plan_cells(config: CollectConfig, models: Sequence[ModelInfo]) -> list[Cell]:
-    """Cells in model-major order (each model's cells together, so it loads once)."""
-    cells = []
-    for model in models:
-        for prompt in config.prompts:
-            for scenario in config.scenarios:
-                cid = cell_id_for(
-                    config.experiment, model, prompt, scenario, config.options, config.seed
-                )
-                cells.append(
-                    Cell(cid, model, prompt, scenario, config.options, config.seed, config.n_tips)
-                )
-    return cells
-
-
-@dataclass
-class Progress:
-    """What a progress display needs after each candidate or cell."""
-
-    done: int
-    total: int
-    cell: Cell | None
-    message: str
-    candidate: dict[str, Any] | None = None
 
 
 @dataclass
@@ -196,13 +47,6 @@ class ModelStats:
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.gen_s if self.gen_s > 0 else float("nan")
-
-
-BACKEND_STOPS = (BackendUnavailableError, UnloadTimeoutError)
-"""Backend errors that stop a run without failing any cell (see the module docstring)."""
-
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 3
-"""Exit statuses of a run that started (2, "refused", belongs to the command line: cli.py)."""
 
 
 @dataclass
@@ -253,9 +97,6 @@ class CollectSummary:
             )
         out.extend(self.sync.lines())
         return out
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 def pending_work(
@@ -400,7 +241,7 @@ class Collector:
                 return done
             self.journal.add_candidate(record)
             done += 1
-            self.on_progress(Progress(done, total, cell, cell.run_name, record))
+            self.on_progress(ProgressEvent(done, total, cell.label, cell, record))
         self.journal.clear_failure(cell.cell_id)
         summary.finished.append(cell.cell_id)
         summary.failed.pop(cell.cell_id, None)

@@ -26,24 +26,19 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tipbench_lib.collect.delivery import CELL_TAG
 from tipbench_lib.core.errors import DataFileError, TipbenchError, TrackingError
 from tipbench_lib.core.rubric import FLAGS, Rubric, load_rubric
 from tipbench_lib.core.schema import CANDIDATES, CELLS, FRAMES, JUDGMENTS
 from tipbench_lib.tracking.client import MlflowClient, Run
-
-CELL_PARAMS = ("model", "prompt_version", "scenario_id", "persona", "time_slot")
-CELL_EXTRA_PARAMS = (
-    "model_digest",
-    "quantization",
-    "parameter_count",
-    "backend",
-    "backend_version",
-    "prompt_hash",
-    "options",
-    "seed",
-    "rubric_version",
+from tipbench_lib.tracking.mapping import (
+    CELL_EXTRA_PARAMS,
+    CELL_PARAMS,
+    CELL_TAG,
+    is_cell_run,
+    read_cell_artifact,
+    read_judgments,
 )
+
 PROVENANCE_FILE = "provenance.json"
 WARNINGS_KEY = "warnings"
 """The provenance entry holding what loading found wrong (see ``ExperimentData.warnings``)."""
@@ -86,7 +81,7 @@ def load_experiment(client: MlflowClient, experiment: str, *, workers: int = 8) 
     runs = [
         r
         for r in client.search_runs([exp.experiment_id])
-        if r.tags.get(CELL_TAG) and r.status == "FINISHED"
+        if is_cell_run(r) and r.status == "FINISHED"
     ]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         loaded = list(pool.map(lambda r: _load_run(client, r), runs))
@@ -109,15 +104,7 @@ def load_experiment(client: MlflowClient, experiment: str, *, workers: int = 8) 
 
 
 def _load_run(client: MlflowClient, run: Run) -> tuple[list[dict], list[dict]]:
-    cell_id = run.tags[CELL_TAG]
-    candidates = json.loads(client.download_artifact(run.run_id, "candidates.json"))
-    for c in candidates:
-        c.setdefault("cell_id", cell_id)
-    judgments: list[dict] = []
-    for info in client.list_artifacts(run.run_id, "judgments"):
-        if info.path.endswith(".json") and not info.is_dir:
-            judgments.extend(json.loads(client.download_artifact(run.run_id, info.path)))
-    return candidates, judgments
+    return read_cell_artifact(client, run).candidates, read_judgments(client, run)
 
 
 def _cell_row(run: Run) -> dict[str, Any]:

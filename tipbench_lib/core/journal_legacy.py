@@ -22,6 +22,7 @@ exists the old folder is not read again for that name, so adoption happens once.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
@@ -55,10 +56,18 @@ def cell_id_from_params(experiment: str, params: Mapping[str, Any], scenario_has
     )
 
 
-def shipped_scenario_hashes() -> dict[str, str]:
-    from tipbench_lib.core.scenarios import load_scenarios
+def scenario_hashes() -> dict[str, str]:
+    """Content hash of every scenario of the scenario file that parses (one that does not cannot
+    prove any cell, and must not stop the others from being adopted)."""
+    from tipbench_lib.core.errors import DataFileError
+    from tipbench_lib.core.scenarios import ScenarioFile
 
-    return {s.id: s.content_hash for s in load_scenarios()}
+    file = ScenarioFile.read()
+    hashes = {}
+    for sid, pair in file.pairs().items():
+        with contextlib.suppress(DataFileError):
+            hashes[sid] = file.scenario(*pair).content_hash
+    return hashes
 
 
 def owned_cells(
@@ -91,7 +100,7 @@ def adopt_collect(experiment: str, legacy: Path, target: Path) -> None:
     if target.exists() or not legacy.is_file():
         return
     records = list(Journal(legacy).records())
-    owned = owned_cells(experiment, records, shipped_scenario_hashes())
+    owned = owned_cells(experiment, records, scenario_hashes())
     kept = [{**r, "experiment": experiment} for r in records if r.get("cell_id") in owned]
     left = {r["cell_id"] for r in records if r.get("type") == "cell"} - owned
     header = {

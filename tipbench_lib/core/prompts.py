@@ -1,4 +1,4 @@
-"""Prompt versions: one TOML file per version under ``data/prompts/``.
+"""Prompt versions: one TOML file per version in ``prompts/`` of the data directories.
 
 Each file holds a chat form (``system`` and ``user`` templates) for instruct models and a ``raw``
 completion template for base models, which continue text rather than follow instructions. The
@@ -15,10 +15,10 @@ from pathlib import Path
 from tipbench_lib.core.datafile import Table, read_toml
 from tipbench_lib.core.errors import DataFileError, TipbenchError
 from tipbench_lib.core.hashing import content_hash
-from tipbench_lib.core.paths import DATA_DIR
+from tipbench_lib.core.paths import data_dirs
 from tipbench_lib.core.scenarios import Scenario
 
-PROMPTS_DIR = DATA_DIR / "prompts"
+PROMPTS_FOLDER = "prompts"
 PLACEHOLDERS: tuple[str, ...] = (
     "persona_name",
     "persona_description",
@@ -150,12 +150,22 @@ def load_prompt(path: Path) -> PromptVersion:
     )
 
 
-def prompt_files(directory: Path) -> dict[str, Path]:
-    """Every ``*.toml`` in ``directory`` by version (the file name), without reading any."""
-    files = {path.stem: path for path in sorted(Path(directory).glob("*.toml"))}
+def prompt_files(directory: Path | None = None) -> dict[str, Path]:
+    """Every ``*.toml`` prompt file by version (the file name), without reading any.
+
+    From ``directory`` alone when given, else from the data directories (a user's file replaces
+    the shipped file of the same name).
+    """
+    if directory is not None:
+        files = {path.stem: path for path in sorted(Path(directory).glob("*.toml"))}
+        where = str(directory)
+    else:
+        dirs = data_dirs()
+        files = dirs.folder_files(PROMPTS_FOLDER)
+        where = dirs.where(PROMPTS_FOLDER)
     if not files:
         raise DataFileError(
-            directory,
+            where,
             "directory",
             "holds no *.toml prompt files; expected one file per prompt version, e.g. v1.toml",
         )
@@ -163,12 +173,12 @@ def prompt_files(directory: Path) -> dict[str, Path]:
 
 
 def load_prompts(directory: Path | None = None) -> dict[str, PromptVersion]:
-    """Every prompt in ``directory``, by version, in name order; the first malformed file raises.
+    """Every prompt, by version, in name order; the first malformed file raises.
 
     For checking the whole folder (tests, review). A run reads only the versions it asks for
     (:func:`get_prompt`); a listing reports bad files beside the good ones (:func:`list_prompts`).
     """
-    files = prompt_files(directory or PROMPTS_DIR)
+    files = prompt_files(directory)
     return {p.version: p for p in (load_prompt(f) for f in files.values())}
 
 
@@ -187,7 +197,7 @@ def list_prompts(directory: Path | None = None) -> PromptListing:
     """Every prompt version for a picker: one malformed file is reported, not fatal to the rest."""
     prompts: dict[str, PromptVersion] = {}
     problems: list[DataFileError] = []
-    for path in prompt_files(directory or PROMPTS_DIR).values():
+    for path in prompt_files(directory).values():
         try:
             prompt = load_prompt(path)
         except DataFileError as exc:
@@ -201,14 +211,14 @@ def get_prompt(version: str, directory: Path | None = None) -> PromptVersion:
     """The prompt named ``version``, parsing only its own file.
 
     A malformed file for another version must not block a run that does not use it. The version
-    is looked up among the folder's file names, never joined into a path, so ``../x`` cannot reach
-    a file outside the prompts folder.
+    is looked up among the folders' file names, never joined into a path, so ``../x`` cannot reach
+    a file outside the prompts folders.
     """
-    directory = Path(directory or PROMPTS_DIR)
     files = prompt_files(directory)
     if version not in files:
+        where = str(directory) if directory is not None else data_dirs().where(PROMPTS_FOLDER)
         raise TipbenchError(
             f"unknown prompt version {version!r}; known versions: {', '.join(files)} "
-            f"(files in {directory})"
+            f"(files in {where})"
         )
     return load_prompt(files[version])

@@ -1,6 +1,7 @@
 """The scoring rubric: dimensions with anchored levels, automatic checks, and the composite score.
 
-Everything a score depends on lives in the rubric file (``data/rubric/<version>.toml``): the
+Everything a score depends on lives in the rubric file (``rubric/<version>.toml`` in the data
+directories, see :mod:`tipbench_lib.core.paths`): the
 anchors judges read, the regexes and limits of the automatic checks, and the composite's weights.
 Changing how tips are scored therefore means editing one versioned file, never code, and the human
 page ``data/rubric.md`` is generated from the same file so the two cannot disagree.
@@ -17,10 +18,11 @@ from typing import Any
 
 from tipbench_lib.core.datafile import Table, read_toml
 from tipbench_lib.core.errors import JudgingError, TipbenchError
-from tipbench_lib.core.paths import DATA_DIR
+from tipbench_lib.core.paths import SHIPPED_DATA, data_dirs
 
-RUBRIC_DIR = DATA_DIR / "rubric"
-RUBRIC_PAGE = DATA_DIR / "rubric.md"
+RUBRIC_FOLDER = "rubric"
+RUBRIC_PAGE = SHIPPED_DATA / "rubric.md"
+"""The human page of the shipped default rubric (``python -m tipbench_lib.core.rubric``)."""
 DEFAULT_RUBRIC = "tip-v1"
 FLAGS: tuple[str, ...] = ("format_ok", "overlong")
 """The yes/no parts of a judgment, beside the scored dimensions."""
@@ -436,16 +438,25 @@ def load_rubric_file(path: Path) -> Rubric:
     )
 
 
-def load_rubric(version: str = DEFAULT_RUBRIC, directory: Path = RUBRIC_DIR) -> Rubric:
-    """The rubric named ``version`` from ``directory``, or an error listing the known ones."""
-    path = Path(directory) / f"{version}.toml"
-    if not path.is_file():
-        known = sorted(p.stem for p in Path(directory).glob("*.toml"))
+def load_rubric(version: str = DEFAULT_RUBRIC, directory: Path | None = None) -> Rubric:
+    """The rubric named ``version``, or an error listing the known ones.
+
+    From ``directory`` alone when given, else from the data directories (a user's file replaces
+    the shipped one of the same name).
+    """
+    if directory is not None:
+        files = {p.stem: p for p in sorted(Path(directory).glob("*.toml"))}
+        where = str(directory)
+    else:
+        dirs = data_dirs()
+        files = dirs.folder_files(RUBRIC_FOLDER)
+        where = dirs.where(RUBRIC_FOLDER)
+    if version not in files:
         raise TipbenchError(
-            f"unknown rubric version {version!r}; known versions: {', '.join(known) or 'none'} "
-            f"(files in {directory})"
+            f"unknown rubric version {version!r}; known versions: {', '.join(files) or 'none'} "
+            f"(files in {where})"
         )
-    return load_rubric_file(path)
+    return load_rubric_file(files[version])
 
 
 # --- The human page --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ same scenario next month, and an edited persona shows up as a different ``conten
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from math import gcd
 from pathlib import Path
@@ -17,9 +17,10 @@ from typing import Any, TypeVar
 from tipbench_lib.core.datafile import Table, read_toml, reject_duplicates
 from tipbench_lib.core.errors import DataFileError, TipbenchError
 from tipbench_lib.core.hashing import content_hash
-from tipbench_lib.core.paths import DATA_DIR
+from tipbench_lib.core.paths import data_dirs
 
-SCENARIOS_FILE = DATA_DIR / "scenarios.toml"
+SCENARIOS_FILE = "scenarios.toml"
+"""Its name in the data directories; a user's own file replaces the shipped one whole."""
 DEFAULT_N_SCENARIOS = 12
 PRIORITIES: tuple[str, ...] = ("high", "medium", "low")
 MIN_TASKS, MAX_TASKS = 4, 7
@@ -97,13 +98,55 @@ class Scenario:
         """The task list as bullet lines, the ``{tasks}`` placeholder of every prompt."""
         return "\n".join(task.render() for task in self.tasks)
 
-    def context(self) -> dict[str, Any]:
-        """A plain-JSON view for judging cards and exports (persona, time slot, tasks)."""
+
+@dataclass(frozen=True)
+class ScenarioView:
+    """What a judge is shown about the user a tip was written for: on a card, in an export, in
+    an LLM judge's prompt. All three read it from here, so they show the same scenario."""
+
+    scenario_id: str
+    persona: str
+    persona_description: str
+    time_slot: str
+    time_slot_description: str
+    tasks: tuple[Task, ...]
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> ScenarioView:
+        return cls(
+            scenario_id=scenario.id,
+            persona=scenario.persona.name,
+            persona_description=scenario.persona.description,
+            time_slot=scenario.time_slot.name,
+            time_slot_description=scenario.time_slot.description,
+            tasks=scenario.tasks,
+        )
+
+    @classmethod
+    def unknown(cls, scenario_id: str, persona_id: str, time_slot_id: str) -> ScenarioView:
+        """A scenario the scenario file does not have (any more): its cell's ids, no task list."""
+        return cls(scenario_id, persona_id, "", time_slot_id, "", ())
+
+    def task_lines(self) -> tuple[str, ...]:
+        """Each task as one line, without the bullet (a card shows them as a list)."""
+        return tuple(task.render().removeprefix("- ") for task in self.tasks)
+
+    def as_context(self) -> dict[str, Any]:
+        """The plain-JSON ``context`` of a ``tipbench.judging/1`` export item."""
         return {
-            "persona": {"name": self.persona.name, "description": self.persona.description},
-            "time_slot": {"name": self.time_slot.name, "description": self.time_slot.description},
+            "persona": {"name": self.persona, "description": self.persona_description},
+            "time_slot": {"name": self.time_slot, "description": self.time_slot_description},
             "tasks": [asdict(t) for t in self.tasks],
         }
+
+    def as_text(self) -> str:
+        """The scenario as plain text, for an LLM judge's prompt."""
+        tasks = "\n".join(f"- {t}" for t in self.task_lines()) or "- (no task list recorded)"
+        return (
+            f"User: {self.persona}. {self.persona_description}\n"
+            f"Time of day: {self.time_slot}. {self.time_slot_description}\n"
+            f"Their tasks:\n{tasks}"
+        )
 
 
 # --- Loading ---------------------------------------------------------------------------------
@@ -166,7 +209,8 @@ class ScenarioFile:
 
     @classmethod
     def read(cls, path: Path | None = None) -> ScenarioFile:
-        path = Path(path or SCENARIOS_FILE)
+        """``path``, or the scenario file of the data directories."""
+        path = Path(path) if path is not None else data_dirs().file(SCENARIOS_FILE)
         root = Table(read_toml(path), path)
         root.only("time_slots", "personas")
         slot_tables = root.tables("time_slots")
@@ -257,7 +301,7 @@ def _check_count(n: int, available: int) -> int:
     if n > available:
         raise TipbenchError(
             f"asked for {n} scenarios but only {available} exist; ask for at most {available} "
-            "or add personas or time slots to data/scenarios.toml"
+            "or add personas or time slots to the scenario file"
         )
     return int(n)
 
@@ -269,7 +313,8 @@ def select_scenarios(
 
     With n at most the number of personas, every scenario has a different persona and the time
     slots rotate, so a small benchmark is not eight variations of one user. Read from the file
-    (``path``, default the shipped one), only the chosen scenarios' entries must be valid.
+    (``path``, default the data directories' one), only the chosen scenarios' entries must be
+    valid.
     """
     if scenarios is not None:
         pool = list(scenarios)
@@ -300,3 +345,32 @@ def scenarios_by_ids(
     if not ids:
         raise TipbenchError("no scenario ids given; pass a count or a comma list of ids")
     return [by_id[i]() for i in _first_seen(ids)]
+
+
+def scenario_views(
+    rows: Iterable[Mapping[str, Any]], *, path: Path | None = None
+) -> dict[str, ScenarioView]:
+    """scenario_id → what a judge is shown, for the scenarios the rows (candidates) use.
+
+    Read from the scenario file (``path``, default the data directories' one) like a collect run
+    reads it: only the scenarios asked for must be valid, so a malformed persona that these rows
+    do not use blocks nothing. An experiment collected with a scenario the file no longer has
+    still gets cards: the cell's own persona and time-slot ids stand in, with no task list.
+    """
+    rows = list(rows)
+    if not rows:
+        return {}
+    file = ScenarioFile.read(path)
+    pairs = file.pairs()
+    views: dict[str, ScenarioView] = {}
+    for row in rows:
+        sid = str(row.get("scenario_id", ""))
+        if sid in views:
+            continue
+        if sid in pairs:
+            views[sid] = ScenarioView.of(file.scenario(*pairs[sid]))
+        else:
+            views[sid] = ScenarioView.unknown(
+                sid, str(row.get("persona", "")), str(row.get("time_slot", ""))
+            )
+    return views

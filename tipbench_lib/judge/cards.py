@@ -36,7 +36,9 @@ CSS = """
 def scenario_html(card: Any) -> str:
     """The user the tip was written for; every string escaped (it came from a file)."""
     s = card.scenario
-    tasks = "".join(f"<li>{esc(t)}</li>" for t in s.tasks) or "<li><em>no task list</em></li>"
+    tasks = (
+        "".join(f"<li>{esc(t)}</li>" for t in s.task_lines()) or "<li><em>no task list</em></li>"
+    )
     revealed = "".join(
         f"<div class='tb-meta'>{esc(k)}: <b>{esc(v)}</b></div>" for k, v in card.revealed.items()
     )

@@ -14,10 +14,8 @@ traceback.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,25 +112,6 @@ def export_item(row: Mapping[str, Any], context: Mapping[str, Any], unblind: boo
     return item
 
 
-def contexts(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """scenario_id → the export's context (persona, time_slot, tasks), from the shipped data."""
-    from tipbench_lib.core.scenarios import load_scenarios
-
-    shipped = {s.id: s for s in load_scenarios()}
-    found: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        sid = str(row.get("scenario_id", ""))
-        if sid in shipped:
-            found[sid] = shipped[sid].context()
-        else:
-            found[sid] = {
-                "persona": row.get("persona", ""),
-                "time_slot": row.get("time_slot", ""),
-                "tasks": [],
-            }
-    return found
-
-
 def export_document(session: JudgeSession, *, unblind: bool = False) -> dict[str, Any]:
     """The pending candidates of the session's experiment as a ``tipbench.judging/1`` document.
 
@@ -143,14 +122,16 @@ def export_document(session: JudgeSession, *, unblind: bool = False) -> dict[str
     records = list(session.remote) + local_judgments(session.experiment, session.home)
     pending = pending_candidates(rows, records, session.required_judges)
     ordered = interleaved_order(pending, judge_seed(session.experiment, "export"))
-    ctx = contexts(ordered)
     return {
         "format": FORMAT,
         "experiment": session.experiment,
         "rubric": {"version": session.rubric.version, "text": session.rubric.prompt_text()},
         "judge_id": None,
         "blind": not unblind,
-        "items": [export_item(r, ctx[str(r.get("scenario_id", ""))], unblind) for r in ordered],
+        "items": [
+            export_item(r, session.views[str(r.get("scenario_id", ""))].as_context(), unblind)
+            for r in ordered
+        ],
     }
 
 
@@ -377,154 +358,3 @@ def apply_file(
         client, experiment, plan.judge_id, judge_kind="import", data=data, **session_kw
     )
     return plan, apply_plan(session, plan)
-
-
-# -- script mode of notebooks/judge.py ------------------------------------------------------------
-
-
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
-
-
-def judge_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python notebooks/judge.py",
-        description="Judge an experiment's candidates without the app: with an LLM judge, or by "
-        "exporting them for outside judges and applying the filled file. For judging by hand, "
-        "run `marimo run notebooks/judge.py`.",
-    )
-    p.add_argument("--experiment", required=True, help="MLflow experiment name")
-    action = p.add_mutually_exclusive_group(required=True)
-    action.add_argument("--llm-judge", metavar="MODEL", help="score pending candidates with MODEL")
-    action.add_argument(
-        "--export",
-        metavar="FILE",
-        type=Path,
-        help="write pending candidates as tipbench.judging/1 JSON",
-    )
-    action.add_argument(
-        "--apply",
-        metavar="FILE",
-        type=Path,
-        help="validate a filled export and store all of it, or nothing",
-    )
-    p.add_argument(
-        "--backend",
-        choices=("auto", "ollama", "embedded"),
-        default="auto",
-        help="for --llm-judge: where the judge model runs",
-    )
-    p.add_argument(
-        "--max-model-b",
-        type=float,
-        default=4.0,
-        help="for --llm-judge: refuse a judge model above this many billion parameters",
-    )
-    p.add_argument(
-        "--retries",
-        type=int,
-        default=2,
-        help="for --llm-judge: new attempts after an invalid answer",
-    )
-    p.add_argument("--unblind", action="store_true", help="for --export: include model and prompt")
-    p.add_argument("--judge-id", help="for --apply: who judged (overrides the file's judge_id)")
-    p.add_argument(
-        "--required-judges",
-        type=int,
-        default=1,
-        help="judges each candidate needs before its cell stops being pending",
-    )
-    return p
-
-
-def _client() -> Any:
-    from tipbench_lib.tracking.client import MlflowClient
-
-    return MlflowClient.from_env()
-
-
-def run_export(client: Any, args: argparse.Namespace) -> int:
-    session = JudgeSession(
-        client, args.experiment, "export", judge_kind="import", required_judges=args.required_judges
-    )
-    count = write_export(session, args.export, unblind=args.unblind)
-    print(
-        f"wrote {count} pending candidate(s) to {args.export} "
-        f"({'unblind' if args.unblind else 'blind'}); fill the scores, then run with --apply"
-    )
-    return EXIT_OK
-
-
-def run_apply(client: Any, args: argparse.Namespace) -> int:
-    try:
-        plan, result = apply_file(
-            client, args.experiment, args.apply, args.judge_id, required_judges=args.required_judges
-        )
-    except ImportRejected as exc:
-        print(f"tipbench: refused: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    print(
-        f"applied {len(plan.scores)} judgment(s) by {plan.judge_id!r}; "
-        f"{plan.skipped} item(s) left empty were skipped"
-    )
-    if result is not None and not result.synced:
-        print(
-            f"MLflow has not got them yet ({result.sync_error}); they are safe in the journal "
-            "and go out on the next save or apply",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-def run_llm(client: Any, args: argparse.Namespace) -> int:
-    from tipbench_lib.backends.select import choose_backend
-    from tipbench_lib.collect.cli import TerminalProgress
-    from tipbench_lib.collect.runner import Progress
-    from tipbench_lib.judge.llm import check_model, llm_judge_id, run_llm_judge
-
-    session = JudgeSession(
-        client,
-        args.experiment,
-        llm_judge_id(args.llm_judge),
-        judge_kind="llm",
-        required_judges=args.required_judges,
-    )
-    backend, why = choose_backend(args.backend)
-    print(f"tipbench: {why}", file=sys.stderr)
-    progress = TerminalProgress(unit="judgment")
-    try:
-        info = check_model(backend, args.llm_judge, args.max_model_b)
-        summary = run_llm_judge(
-            session,
-            backend,
-            info,
-            retries=args.retries,
-            on_progress=lambda done, total: progress(Progress(done, total, None, info.name)),
-        )
-    finally:
-        progress.close()
-        backend.close()
-    for line in summary.lines():
-        print(line)
-    return EXIT_OK if summary.complete else EXIT_FAILED
-
-
-def main(argv: Sequence[str] | None = None, client: Any = None) -> int:
-    """Script mode: 0 done, 1 some judgments failed or did not reach MLflow, 2 refused."""
-    from tipbench_lib.core.errors import TipbenchError
-
-    args = judge_parser().parse_args(list(argv) if argv is not None else None)
-    own = client is None
-    try:
-        client = client or _client()
-        if args.export:
-            return run_export(client, args)
-        if args.apply:
-            return run_apply(client, args)
-        return run_llm(client, args)
-    except (TipbenchError, ValueError) as exc:
-        print(f"tipbench: refused: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    finally:
-        if own and client is not None:
-            client.close()

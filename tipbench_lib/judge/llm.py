@@ -5,25 +5,40 @@ backend's ``load`` frees every generation model before the judge's weights come 
 can still answer something that is not a valid score (a cut-off JSON object, a 7 on a 1-5 scale);
 that answer is retried and, if it stays invalid, recorded as a failed judgment with the error —
 never turned into a made-up score, and never counted in any mean.
+
+When the backend cannot go on (Ollama went away, or a model would not leave memory) the run stops
+where it is, like a collect run: nothing is counted as failed, what was judged is journalled and
+sent, and the summary says to run the same command again, which judges only what is left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tipbench_lib.backends.base import Backend, GenerationOptions, GenerationRequest, ModelInfo
-from tipbench_lib.core.errors import GenerationError, JudgingError, ModelTooLargeError
-from tipbench_lib.core.schema import DIMENSIONS
-from tipbench_lib.judge.session import (
-    BOOL_FIELDS,
-    JudgeSession,
-    ScenarioView,
-    Scores,
-    failed_record,
+from tipbench_lib.backends.base import (
+    BACKEND_STOPS,
+    Backend,
+    GenerationOptions,
+    GenerationRequest,
+    ModelInfo,
 )
+from tipbench_lib.core.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    BackendError,
+    BackendUnavailableError,
+    GenerationError,
+    JudgingError,
+    ModelTooLargeError,
+)
+from tipbench_lib.core.scenarios import ScenarioView
+from tipbench_lib.core.schema import DIMENSIONS
+from tipbench_lib.judge.session import BOOL_FIELDS, JudgeSession, Scores, failed_record
 
 DEFAULT_RETRIES = 2
 JUDGE_OPTIONS = GenerationOptions(temperature=0.2, top_p=0.9, max_tokens=160, num_ctx=4096)
@@ -49,14 +64,31 @@ class LlmJudgeSummary:
     ok: int = 0
     failed: list[str] = field(default_factory=list)
     sync_error: str = ""
+    stopped: str = ""
+    """Why the backend could not go on, when it could not: the run was interrupted."""
+    left: int = 0
+    """Candidates not judged because the run was interrupted."""
 
     @property
     def complete(self) -> bool:
-        return not self.failed and not self.sync_error
+        return not self.failed and not self.sync_error and not self.stopped
+
+    @property
+    def exit_code(self) -> int:
+        """3 when interrupted (a rerun resumes), 1 when judgments failed or are not in MLflow."""
+        if self.stopped:
+            return EXIT_INTERRUPTED
+        return EXIT_OK if self.complete else EXIT_FAILED
 
     def lines(self) -> list[str]:
         lines = [f"LLM judge {self.judge_id}: {self.ok} scored, {len(self.failed)} failed"]
         lines += [f"  failed: {line}" for line in self.failed]
+        if self.stopped:
+            lines += [
+                f"  STOPPED: {self.stopped}",
+                f"  {self.left} candidate(s) interrupted, none of them failed: fix the above, "
+                "then run the same command again to judge them",
+            ]
         if self.sync_error:
             lines.append(
                 f"  MLflow has not got every judgment yet ({self.sync_error}); they are safe in "
@@ -66,15 +98,6 @@ class LlmJudgeSummary:
 
 
 # -- prompt ---------------------------------------------------------------------------------------
-
-
-def context_text(view: ScenarioView) -> str:
-    tasks = "\n".join(f"- {t}" for t in view.tasks) or "- (no task list recorded)"
-    return (
-        f"User: {view.persona}. {view.persona_description}\n"
-        f"Time of day: {view.time_slot}. {view.time_slot_description}\n"
-        f"Their tasks:\n{tasks}"
-    )
 
 
 def judge_instructions(rubric: Any) -> str:
@@ -89,7 +112,7 @@ def judge_instructions(rubric: Any) -> str:
 
 def judge_messages(rubric: Any, view: ScenarioView, tip: str) -> tuple[dict[str, str], ...]:
     """Chat form: the rubric as the system message, the case as the user message."""
-    user = f"{context_text(view)}\n\nTip to judge (verbatim):\n<<<\n{tip}\n>>>\n\nYour JSON scores:"
+    user = f"{view.as_text()}\n\nTip to judge (verbatim):\n<<<\n{tip}\n>>>\n\nYour JSON scores:"
     return (
         {"role": "system", "content": judge_instructions(rubric)},
         {"role": "user", "content": user},
@@ -202,45 +225,63 @@ def run_llm_judge(
     """
     summary = LlmJudgeSummary(info.name, session.judge_id)
     pending = sorted(session.queue(), key=lambda c: (session.candidates[c]["cell_id"], c))
-    extra = {"model": info.name, "digest": info.digest, "parameter_count": info.parameter_count}
-    backend.load(info.name, options)
+    done = 0
     try:
-        for done, cid in enumerate(pending, start=1):
-            row = session.candidates[cid]
-            view = session.views[str(row.get("scenario_id", ""))]
-            seed = int(cid[:8], 16)
-            verdict = judge_one(
-                backend,
-                info,
-                session.rubric,
-                view,
-                row,
-                retries=retries,
-                seed=seed,
-                options=options,
-            )
-            if verdict.scores is not None:
-                record = session.record_for(cid, verdict.scores, attempts=verdict.attempts, **extra)
-                summary.ok += 1
-            else:
-                record = failed_record(
-                    row,
-                    session.judge_id,
-                    session.rubric,
-                    verdict.error,
-                    attempts=verdict.attempts,
-                    **extra,
+        backend.load(info.name, options)
+        try:
+            for cid in pending:
+                _judge_and_save(session, backend, info, cid, summary, retries, options)
+                done += 1
+                last_of_cell = done == len(pending) or (
+                    session.candidates[pending[done]]["cell_id"]
+                    != session.candidates[cid]["cell_id"]
                 )
-                summary.failed.append(f"{cid}: {verdict.error}")
-            session.save_records([record], sync=False)
-            last_of_cell = done == len(pending) or (
-                session.candidates[pending[done]]["cell_id"] != row["cell_id"]
-            )
-            if last_of_cell:
-                summary.sync_error = session.sync_pending()
-            if on_progress:
-                on_progress(done, len(pending))
-    finally:
+                if last_of_cell:
+                    summary.sync_error = session.sync_pending()
+                if on_progress:
+                    on_progress(done, len(pending))
+        except BackendUnavailableError:
+            raise  # no unload: the server is gone, and a restarted one holds nothing
+        except BaseException:
+            with contextlib.suppress(BackendError):
+                backend.unload(info.name)
+            raise
         backend.unload(info.name)
+    except BACKEND_STOPS as exc:
+        summary.stopped = str(exc)
+        summary.left = len(pending) - done
     summary.sync_error = session.sync_pending()
     return summary
+
+
+def _judge_and_save(
+    session: JudgeSession,
+    backend: Backend,
+    info: ModelInfo,
+    cid: str,
+    summary: LlmJudgeSummary,
+    retries: int,
+    options: GenerationOptions,
+) -> None:
+    """Judge one candidate and journal the verdict (a failed one too); MLflow comes per cell."""
+    row = session.candidates[cid]
+    extra = {"model": info.name, "digest": info.digest, "parameter_count": info.parameter_count}
+    verdict = judge_one(
+        backend,
+        info,
+        session.rubric,
+        session.views[str(row.get("scenario_id", ""))],
+        row,
+        retries=retries,
+        seed=int(cid[:8], 16),
+        options=options,
+    )
+    if verdict.scores is not None:
+        record = session.record_for(cid, verdict.scores, attempts=verdict.attempts, **extra)
+        summary.ok += 1
+    else:
+        record = failed_record(
+            row, session.judge_id, session.rubric, verdict.error, attempts=verdict.attempts, **extra
+        )
+        summary.failed.append(f"{cid}: {verdict.error}")
+    session.save_records([record], sync=False)

@@ -22,7 +22,6 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-from tipbench_lib.collect.delivery import PENDING_TAG
 from tipbench_lib.collect.journal import now_iso
 from tipbench_lib.core import names
 from tipbench_lib.core.errors import JudgingError, TrackingError
@@ -35,14 +34,20 @@ from tipbench_lib.core.journal import (
     own_records,
 )
 from tipbench_lib.core.journal_legacy import adopt_judgments
+from tipbench_lib.core.scenarios import ScenarioView, scenario_views
 from tipbench_lib.core.schema import DIMENSIONS, JUDGE_KINDS
+from tipbench_lib.tracking.mapping import (
+    JUDGED_COUNT,
+    PENDING_TAG,
+    judgments_artifact,
+    mean_metric,
+)
 
 JUDGMENT = "judgment"
 QUEUE = "queue"
 DEFAULT_REQUIRED_JUDGES = 1
 BOOL_FIELDS = ("format_ok", "overlong")
 SCORE_FIELDS = (*DIMENSIONS, *BOOL_FIELDS)
-METRICS = (*(f"{d}_mean" for d in SCORE_FIELDS), "composite_mean", "judged_count")
 
 
 # -- scores and records ---------------------------------------------------------------------------
@@ -97,7 +102,7 @@ def judge_key(judge_id: str) -> str:
 
 def judge_artifact_path(judge_id: str) -> str:
     """Where a cell run keeps this judge's latest judgments in MLflow."""
-    return f"judgments/{judge_key(judge_id)}.json"
+    return judgments_artifact(judge_key(judge_id))
 
 
 def judgments_dir(experiment: str, home: Path | None = None) -> Path:
@@ -311,18 +316,6 @@ def interleaved_order(
 
 
 @dataclass(frozen=True)
-class ScenarioView:
-    """What a judge needs to know about the user the tip was written for."""
-
-    scenario_id: str
-    persona: str
-    persona_description: str
-    time_slot: str
-    time_slot_description: str
-    tasks: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Card:
     """Everything one judging card shows. Blind cards carry no model or prompt at all."""
 
@@ -338,39 +331,6 @@ class Card:
     previous: dict[str, Any] | None = None
     revealed: dict[str, str] = field(default_factory=dict)
     """model and prompt_version, only when judging unblind."""
-
-
-def scenario_views(rows: Iterable[Mapping[str, Any]]) -> dict[str, ScenarioView]:
-    """scenario_id → persona, time slot and tasks from the shipped scenario data (read once).
-
-    An experiment collected with scenarios this checkout no longer ships still gets cards: the
-    cell's own params (persona and time-slot ids) stand in, with no task list.
-    """
-    from tipbench_lib.core.scenarios import load_scenarios
-
-    shipped = {s.id: s for s in load_scenarios()}
-    views: dict[str, ScenarioView] = {}
-    for row in rows:
-        sid = str(row.get("scenario_id", ""))
-        if sid in views:
-            continue
-        if sid in shipped:
-            views[sid] = view_of(shipped[sid])
-        else:
-            persona, slot = str(row.get("persona", "")), str(row.get("time_slot", ""))
-            views[sid] = ScenarioView(sid, persona, "", slot, "", ())
-    return views
-
-
-def view_of(scenario: Any) -> ScenarioView:
-    return ScenarioView(
-        scenario_id=scenario.id,
-        persona=scenario.persona.name,
-        persona_description=scenario.persona.description,
-        time_slot=scenario.time_slot.name,
-        time_slot_description=scenario.time_slot.description,
-        tasks=tuple(task.render().removeprefix("- ") for task in scenario.tasks),
-    )
 
 
 # -- cell metrics ---------------------------------------------------------------------------------
@@ -391,11 +351,11 @@ def cell_summary(
         if is_score(r)
     ]
     judges_per: Counter[str] = Counter(r["candidate_id"] for r in scores)
-    metrics: dict[str, float] = {"judged_count": float(len(judges_per))}
+    metrics: dict[str, float] = {JUDGED_COUNT: float(len(judges_per))}
     if scores:
         for name in SCORE_FIELDS:
-            metrics[f"{name}_mean"] = fmean(float(r[name]) for r in scores)
-        metrics["composite_mean"] = fmean(float(r["composite"]) for r in scores)
+            metrics[mean_metric(name)] = fmean(float(r[name]) for r in scores)
+        metrics[mean_metric("composite")] = fmean(float(r["composite"]) for r in scores)
     pending = any(judges_per[c] < required for c in wanted)
     return metrics, pending
 

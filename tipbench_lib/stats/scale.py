@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import polars as pl
 
+from tipbench_lib.core.paths import data_dirs
 from tipbench_lib.core.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
 
 RELATIVE_TOLERANCE = 1e-6
@@ -56,12 +58,16 @@ class ScoreScale:
 
 
 def scale_for(versions: Iterable[str]) -> ScoreScale:
-    """The union of the ranges of the named rubric versions (the default rubric when none)."""
-    return _scale_for(tuple(sorted({v for v in versions if v}) or [DEFAULT_RUBRIC]))
+    """The union of the ranges of the named rubric versions (the default rubric when none).
+
+    Cached per data directory: a user's rubric of the same name is another rubric.
+    """
+    names = tuple(sorted({v for v in versions if v}) or [DEFAULT_RUBRIC])
+    return _scale_for(names, data_dirs().roots)
 
 
 @lru_cache(maxsize=32)
-def _scale_for(names: tuple[str, ...]) -> ScoreScale:
+def _scale_for(names: tuple[str, ...], _roots: tuple[Path, ...]) -> ScoreScale:
     scales = [ScoreScale.from_rubric(load_rubric(name)) for name in names]
     return ScoreScale(
         composite=(min(s.composite[0] for s in scales), max(s.composite[1] for s in scales)),

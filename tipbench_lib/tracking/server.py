@@ -23,7 +23,7 @@ restart would cut requests in flight, move the server to a new port and cost ~5 
 What the home says is trusted only as far as :mod:`tipbench_lib.tracking.home` allows, and the
 environment's MLflow credentials are never sent to this server (see ``http.auth_for``).
 
-Run ``python -m tipbench_lib.tracking.server [--port 5000]`` to keep it up for browsing the UI.
+Run ``tipbench mlflow-ui [--port 5000]`` to keep it up for browsing the UI.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from typing import IO
 
 import httpx
 
-from tipbench_lib.core.errors import TrackingError
+from tipbench_lib.core.errors import TrackingError, refuse
 from tipbench_lib.core.paths import PACKAGE_ROOT, tipbench_home
 from tipbench_lib.tracking.home import (
     open_private,
@@ -502,10 +502,10 @@ def stop_embedded() -> None:
         claim.release()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str = "tipbench mlflow-ui") -> int:
     """Keep the embedded server up so the user can browse the MLflow UI (or, hidden: keep it)."""
     parser = argparse.ArgumentParser(
-        prog="python -m tipbench_lib.tracking.server",
+        prog=prog,
         description="Keep tipbench's embedded MLflow server up until Ctrl-C, to browse the "
         "MLflow UI. It is shared with every other tipbench process using the same home.",
     )
@@ -535,8 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     except TrackingError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return refuse(err)
     finally:
         stop_embedded()
 

@@ -39,6 +39,11 @@ def compare_parser(prog: str = PROG) -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--experiment", help="MLflow experiment name")
     source.add_argument("--data", type=Path, help="snapshot directory (three parquet files)")
+    source.add_argument(
+        "--sample",
+        action="store_true",
+        help="the sample experiment shipped with tipbench (a snapshot; see its README.md)",
+    )
     p.add_argument("--out", type=Path, help="write report.html, leaderboard.csv, comparisons.csv")
     p.add_argument("--snapshot", type=Path, help="with --experiment: write a snapshot here")
     p.add_argument(
@@ -71,8 +76,8 @@ def compare_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 def argument_problem(args: argparse.Namespace) -> str:
     """Why these arguments cannot make a report ('' when they can)."""
-    if not (args.experiment or args.data):
-        return "give --experiment NAME or --data DIR"
+    if not (args.experiment or args.data or args.sample):
+        return "give --experiment NAME, --data DIR or --sample"
     if not (args.out or args.snapshot):
         return "give --out DIR (report) and/or --snapshot DIR"
     if args.snapshot and not args.experiment:
@@ -103,7 +108,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     with data_dir_for(args.data_dir):
-        data = load_source(args.experiment, args.data)
+        data = load_source(args.experiment, args.data)  # neither: the sample
         if args.snapshot:
             write_snapshot(data, args.snapshot)
             print(f"snapshot: {args.snapshot.resolve()}")

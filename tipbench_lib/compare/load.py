@@ -75,8 +75,8 @@ def load_experiment(client: MlflowClient, experiment: str, *, workers: int = 8) 
     exp = client.get_experiment_by_name(experiment)
     if exp is None or getattr(exp, "lifecycle_stage", "active") == "deleted":
         raise TrackingError(
-            f"MLflow has no experiment named {experiment!r}; run notebooks/collect.py "
-            f"--experiment {experiment} first, or check MLFLOW_TRACKING_URI"
+            f"MLflow has no experiment named {experiment!r}; run `tipbench collect "
+            f"--experiment {experiment} ...` first, or check MLFLOW_TRACKING_URI"
         )
     runs = [
         r

@@ -97,8 +97,8 @@ class ReportData:
         scores = stats.score_table(cells, candidates, chosen, judges=picked.judges)
         if scores.height == 0:
             raise TipbenchError(
-                "no judged candidates to report on: judge some with notebooks/judge.py "
-                "(or widen the judge filter) before writing a report"
+                "no judged candidates to report on: judge some (`tipbench judge`, or the judge "
+                "app) or widen the judge filter before writing a report"
             )
         scale = stats.scale_of(chosen)
         leaderboard = stats.leaderboard(

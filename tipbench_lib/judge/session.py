@@ -433,7 +433,7 @@ class JudgeSession:
         if not rows:
             raise JudgingError(
                 f"experiment {experiment!r} has no finished cells with candidates to judge; "
-                "run notebooks/collect.py for it first"
+                "run `tipbench collect` for it first"
             )
         self.candidates: dict[str, dict[str, Any]] = {r["candidate_id"]: r for r in rows}
         self.by_cell: dict[str, list[str]] = defaultdict(list)

@@ -14,6 +14,7 @@ import pytest
 from tipbench_lib.backends.base import Generation
 from tipbench_lib.collect.delivery import CellSyncer
 from tipbench_lib.collect.journal import CellRecord, CollectState, candidate_record
+from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.core.rubric import load_rubric
 from tipbench_lib.core.scenarios import load_scenarios
@@ -185,6 +186,11 @@ def test_save_resume_revise_and_cell_metrics(mlflow_client, experiment_name, tip
     assert run.metrics["judged_count"] == 3.0
     assert run.metrics["relevance_mean"] == pytest.approx((2 + 5 + 5) / 3)
     assert resumed.progress().judged == 3
+    row = resumed.candidates[first.candidate_id]
+    unblind = JudgeSession(mlflow_client, experiment_name, "ana", blind=False)
+    labels = {c.cell_id: c.label for c in unblind.progress().cells}
+    assert labels[cell] == cell_label(row["model"], row["prompt_version"], row["scenario_id"])
+    assert row["model"] not in " ".join(c.label for c in resumed.progress().cells), "blind"
 
 
 def test_pending_until_the_required_number_of_judges(mlflow_client, experiment_name, tipbench_home):

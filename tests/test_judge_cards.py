@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tipbench_lib.core.scenarios import ScenarioView, Task
 from tipbench_lib.judge.cards import progress_html, scenario_html, tip_html
-from tipbench_lib.judge.session import Card, Progress
+from tipbench_lib.judge.session import Card, JudgingProgress
 
 HOSTILE = "<script>alert(1)</script> **bold** <img src=x onerror=alert(2)> & done"
 
@@ -37,5 +37,5 @@ def test_scenario_text_from_files_is_escaped_too():
 
 
 def test_progress_reads_judged_of_total():
-    html = progress_html(Progress(judged=3, total=12, cells=()))
+    html = progress_html(JudgingProgress(judged=3, total=12, cells=()))
     assert "3 / 12" in html and "width:25.0%" in html

@@ -8,18 +8,21 @@ Design choices that hold for every chart here:
   state to get there. NaN and infinities become ``null`` because browsers reject them in JSON.
 - Colours are colour-blind-safe: Okabe-Ito as an explicit categorical range, viridis for the
   heatmap's sequential scale, and a fixed verdict palette so "better" is always the same blue.
-- A cell of the grid is labelled ``model · prompt`` everywhere, so charts and tables read alike.
+- A cell of the grid is labelled ``model · prompt`` (:func:`tipbench_lib.core.cells.cell_label`), as
+  everywhere else, so charts, tables and sentences read alike.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import altair as alt
 import polars as pl
 
+from tipbench_lib.compare.load import require_columns
+from tipbench_lib.core.cells import CELL_SEP, cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.schema import DIMENSIONS
 
@@ -44,27 +47,10 @@ VERDICT_COLOURS: tuple[str, ...] = ("#0072B2", "#D55E00", "#999999", "#CC79A7", 
 
 WIDTH = 560
 ROW_STEP = 18
-CELL_SEP = " · "
 
 # Krippendorff's conventional thresholds: >= 0.8 reliable, >= 0.667 tentative conclusions only.
 ALPHA_RELIABLE = 0.8
 ALPHA_TENTATIVE = 0.667
-
-
-def cell_label(model: str, prompt_version: str) -> str:
-    """The one way a (model, prompt) cell is named in charts and tables."""
-    return f"{model}{CELL_SEP}{prompt_version}"
-
-
-def _require(frame: pl.DataFrame, columns: Iterable[str], what: str) -> None:
-    """Fail with the missing columns named, instead of a KeyError deep inside altair."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise TipbenchError(
-            f"{what}: the frame lacks column(s) {', '.join(missing)}; pass the frame that "
-            "tipbench_lib.stats returns for this chart "
-            f"(it has {', '.join(frame.columns) or 'none'})"
-        )
 
 
 def _json_safe(frame: pl.DataFrame) -> pl.DataFrame:
@@ -147,7 +133,7 @@ def heatmap(leaderboard: pl.DataFrame, level: float = 0.95) -> alt.LayerChart:
     """
     cols = ["model", "prompt_version", "composite_mean", "composite_lo", "composite_hi"]
     extra = [c for c in ("n_scenarios", "n_candidates") if c in leaderboard.columns]
-    _require(leaderboard, cols, "heatmap")
+    require_columns(leaderboard, cols, "heatmap")
     _nonempty(leaderboard, "heatmap")
     labels = [
         f"{_fmt(r['composite_mean'])}\n[{_fmt(r['composite_lo'])}, {_fmt(r['composite_hi'])}]"
@@ -201,7 +187,7 @@ def forest_plot(leaderboard: pl.DataFrame, level: float = 0.95) -> alt.LayerChar
     """Every cell's mean composite with its interval, best first: the leaderboard as a picture."""
     cols = ["model", "prompt_version", "composite_mean", "composite_lo", "composite_hi"]
     extra = [c for c in ("n_scenarios", "n_candidates", "rank") if c in leaderboard.columns]
-    _require(leaderboard, cols, "forest plot")
+    require_columns(leaderboard, cols, "forest plot")
     _nonempty(leaderboard, "forest plot")
     frame = _with_label(leaderboard.select(cols + extra))
     order = _cell_order(frame, "composite_mean")
@@ -272,7 +258,7 @@ def baseline_differences(
         "p_holm",
         "verdict",
     ]
-    _require(comparisons, cols, "baseline differences")
+    require_columns(comparisons, cols, "baseline differences")
     title = f"Paired difference from the baseline {cell_label(*baseline)}"
     frame = _against_baseline(comparisons, baseline)
     if frame.height == 0:
@@ -317,7 +303,7 @@ def scenario_dots(scenario_means: pl.DataFrame) -> alt.LayerChart:
     """
     cols = ["model", "prompt_version", "scenario_id", "composite"]
     extra = [c for c in ("n_tips",) if c in scenario_means.columns]
-    _require(scenario_means, cols, "per-scenario dots")
+    require_columns(scenario_means, cols, "per-scenario dots")
     _nonempty(scenario_means, "per-scenario dots")
     frame = _with_label(scenario_means.select(cols + extra))
     means = frame.group_by("cell").agg(pl.col("composite").mean())
@@ -357,7 +343,7 @@ def dimension_breakdown(leaderboard: pl.DataFrame, level: float = 0.95) -> alt.L
     cols = ["model", "prompt_version", "composite_mean"]
     for d in DIMENSIONS:
         cols += [f"{d}_mean", f"{d}_lo", f"{d}_hi"]
-    _require(leaderboard, cols, "per-dimension breakdown")
+    require_columns(leaderboard, cols, "per-dimension breakdown")
     _nonempty(leaderboard, "per-dimension breakdown")
     wide = _with_label(leaderboard.select(cols))
     order = _cell_order(wide, "composite_mean")
@@ -419,9 +405,9 @@ def quality_latency(
     the short list a team should choose from.
     """
     cols = ["model", "prompt_version", "composite_mean", "composite_lo", "composite_hi"]
-    _require(leaderboard, cols, "quality against latency")
-    _require(speed, ["model", "latency_s_median"], "quality against latency (speed)")
-    _require(front, ["model", "prompt_version"], "quality against latency (Pareto front)")
+    require_columns(leaderboard, cols, "quality against latency")
+    require_columns(speed, ["model", "latency_s_median"], "quality against latency (speed)")
+    require_columns(front, ["model", "prompt_version"], "quality against latency (Pareto front)")
     title = "Quality against latency"
     speed_cols = ["model", "latency_s_median"] + [
         c for c in ("tokens_per_s_median",) if c in speed.columns
@@ -506,7 +492,7 @@ def score_length(scores: pl.DataFrame) -> alt.LayerChart:
     """Composite against tip length, with a linear fit, so a verbose winner is visible."""
     cols = ["model", "prompt_version", "char_count", "composite"]
     extra = [c for c in ("scenario_id",) if c in scores.columns]
-    _require(scores, cols, "score against length")
+    require_columns(scores, cols, "score against length")
     _nonempty(scores, "score against length")
     frame = scores.select(cols + extra)
     base = alt.Chart(_values(frame, frame.columns))
@@ -541,7 +527,7 @@ def score_length(scores: pl.DataFrame) -> alt.LayerChart:
 
 def judge_agreement(agreement: pl.DataFrame) -> AnyChart:
     """Krippendorff's alpha per dimension, against the usual 0.667 and 0.8 thresholds."""
-    _require(agreement, ["dimension", "alpha", "n_items", "n_judges"], "judge agreement")
+    require_columns(agreement, ["dimension", "alpha", "n_items", "n_judges"], "judge agreement")
     title = "Agreement between judges"
     frame = agreement.filter(pl.col("alpha").is_not_null() & pl.col("alpha").is_finite())
     if frame.height == 0:
@@ -603,7 +589,7 @@ def length_adjusted(cells: pl.DataFrame) -> AnyChart:
         "adjustment",
     ]
     extra = [c for c in ("mean_chars", "n_tips", "rank_raw", "rank_adjusted") if c in cells.columns]
-    _require(cells, cols, "length-adjusted composite")
+    require_columns(cells, cols, "length-adjusted composite")
     title = "Composite with the length effect removed"
     frame = cells.filter(pl.col("composite_adjusted").is_not_null())
     if frame.height == 0:

@@ -66,6 +66,26 @@ class ExperimentData:
         return list(self.provenance.get(WARNINGS_KEY, []))
 
 
+def require_columns(
+    frame: pl.DataFrame,
+    columns: Iterable[str],
+    what: str,
+    source: str = "tipbench_lib.compare.load (or tipbench_lib.stats)",
+) -> None:
+    """Refuse a frame without ``columns``, naming them, before a query or a chart trips on them.
+
+    The statistics, the charts and the CSV tables all check their input here, so a frame from
+    another tool gets one kind of message wherever it goes wrong: what lacks which columns, and
+    which tipbench function makes the frame that has them.
+    """
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise TipbenchError(
+            f"{what} lacks the column(s) {', '.join(missing)}; pass the frame that {source} "
+            f"returns for it (this one has {', '.join(frame.columns) or 'no columns'})"
+        )
+
+
 def empty_frame(schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 

@@ -10,7 +10,6 @@ JSON blocks every ``<``, ``>`` and ``&`` is written as a ``\\u00XX`` escape, so 
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,7 +25,10 @@ import vl_convert
 
 from tipbench_lib import stats
 from tipbench_lib.compare import charts
+from tipbench_lib.compare.load import require_columns
+from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.escaping import html_text as esc
 from tipbench_lib.core.schema import COMPARISONS_CSV_COLUMNS, DIMENSIONS, LEADERBOARD_CSV_COLUMNS
 from tipbench_lib.stats.headline import Summary, involving, shown_baseline, summarize
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
@@ -160,12 +162,7 @@ def write_tables(
         ("leaderboard.csv", leaderboard, LEADERBOARD_CSV_COLUMNS, "leaderboard"),
         ("comparisons.csv", comparisons, COMPARISONS_CSV_COLUMNS, "compare_pairs"),
     ):
-        missing = [c for c in fixed if c not in frame.columns]
-        if missing:
-            raise TipbenchError(
-                f"cannot write {name}: the frame lacks {', '.join(missing)}; pass the frame "
-                f"that tipbench_lib.stats.{source} returns"
-            )
+        require_columns(frame, fixed, f"{name} (to write)", f"tipbench_lib.stats.{source}")
         extra = [
             c
             for c in frame.columns
@@ -178,11 +175,6 @@ def write_tables(
 
 
 # ---------------------------------------------------------------- escaping and formatting
-
-
-def esc(value: Any) -> str:
-    """HTML-escape anything (quotes included) so model output and file content stay text."""
-    return html.escape("" if value is None else str(value), quote=True)
 
 
 def script_json(value: Any) -> str:
@@ -294,11 +286,6 @@ EMBED_SCRIPT = """
 # ---------------------------------------------------------------- report sections
 
 
-def cell_name(model: Any, prompt: Any) -> str:
-    """Plain-text cell name (escape at the point of use)."""
-    return f"{prompt} on {model}"
-
-
 def effective_baseline(data: ReportData, baseline: tuple[str, str] | None) -> tuple[str, str]:
     """The cell the verdict list is read against: the named baseline, or the best cell."""
     return shown_baseline(data.leaderboard, baseline)[0]
@@ -317,7 +304,7 @@ def summary_html(data: ReportData, alpha: float) -> str:
     lines = [
         f"<p class='headline'>{esc(summary.headline)}</p>",
         f"<p class='sub'>Highest mean: <strong>"
-        f"{esc(cell_name(best['model'], best['prompt_version']))}</strong>, composite {best_ci}"
+        f"{esc(cell_label(best['model'], best['prompt_version']))}</strong>, composite {best_ci}"
         f" ({level} interval) on the {low:g}–{high:g} scale, over "
         f"{best.get('n_scenarios', '?')} scenarios and {best.get('n_candidates', '?')} tips of "
         f"its own; {n_scen} scenarios and {n_tips} judged tips in all.</p>",
@@ -385,8 +372,8 @@ def comparison_rows(data: ReportData, baseline: tuple[str, str] | None) -> pl.Da
 
 def comparisons_html(rows: pl.DataFrame, level: float = 0.95) -> str:
     columns: list[Column] = [
-        ("A", lambda r: esc(cell_name(r["a_model"], r["a_prompt"])), ""),
-        ("B", lambda r: esc(cell_name(r["b_model"], r["b_prompt"])), ""),
+        ("A", lambda r: esc(cell_label(r["a_model"], r["a_prompt"])), ""),
+        ("B", lambda r: esc(cell_label(r["b_model"], r["b_prompt"])), ""),
         ("Family", lambda r: esc(f"{r.get('family')} ({r.get('family_size')})"), ""),
         ("Scenarios", field("n_scenarios", num), "num"),
         (
@@ -478,7 +465,7 @@ def examples_html(data: ReportData) -> str:
             }
         )
     columns: list[Column] = [
-        ("Cell", lambda r: esc(cell_name(r["cell"][0], r["cell"][1])), ""),
+        ("Cell", lambda r: esc(cell_label(r["cell"][0], r["cell"][1])), ""),
         ("Highest-scored tip", lambda r: tip_html(r["top"]), "tipcol"),
         ("Lowest-scored tip", lambda r: tip_html(r["bottom"]), "tipcol"),
     ]
@@ -757,7 +744,7 @@ def render(
     alpha, baseline = settled(data, alpha, baseline)
     base, base_why = shown_baseline(data.leaderboard, baseline)
     blocks = chart_blocks(data, base)
-    base_name = cell_name(*base)
+    base_name = cell_label(*base)
     level = 1 - alpha
     experiment = provenance.get("experiment", "unnamed experiment")
     sections = [

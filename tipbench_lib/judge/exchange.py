@@ -23,17 +23,14 @@ from typing import Any
 
 from tipbench_lib.core import names
 from tipbench_lib.core.errors import JudgingError
-from tipbench_lib.core.schema import DIMENSIONS
+from tipbench_lib.core.judgments import pending_candidates
 from tipbench_lib.judge.session import (
-    BOOL_FIELDS,
     SCORE_FIELDS,
     JudgeSession,
     SaveResult,
     Scores,
     interleaved_order,
-    is_score,
     judge_seed,
-    latest_per_pair,
     local_judgments,
 )
 
@@ -86,17 +83,6 @@ class ImportPlan:
 # -- export ---------------------------------------------------------------------------------------
 
 
-def pending_candidates(
-    rows: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]], required: int = 1
-) -> list[Mapping[str, Any]]:
-    """Candidates that still lack scores from ``required`` distinct judges."""
-    judges: dict[str, int] = {}
-    for (cid, _), rec in latest_per_pair(records).items():
-        if is_score(rec):
-            judges[cid] = judges.get(cid, 0) + 1
-    return [r for r in rows if judges.get(r["candidate_id"], 0) < required]
-
-
 def export_item(row: Mapping[str, Any], context: Mapping[str, Any], unblind: bool) -> dict:
     item: dict[str, Any] = {
         "candidate_id": row["candidate_id"],
@@ -118,9 +104,9 @@ def export_document(session: JudgeSession, *, unblind: bool = False) -> dict[str
     Items come in the same interleaved order as the app's queue (seeded per experiment), so a
     blind file does not hand the judge one model's tips in a block.
     """
-    rows = list(session.candidates.values())
     records = list(session.remote) + local_judgments(session.experiment, session.home)
-    pending = pending_candidates(rows, records, session.required_judges)
+    ids = pending_candidates(session.candidates, records, session.required_judges)
+    pending = [session.candidates[cid] for cid in ids]
     ordered = interleaved_order(pending, judge_seed(session.experiment, "export"))
     return {
         "format": FORMAT,
@@ -250,18 +236,6 @@ def _file_problems(doc: Any, experiment: str, judge_id: str | None) -> list[Impo
     return problems
 
 
-def _score_problems(scores: Mapping[str, Any]) -> list[str]:
-    problems = []
-    for name in DIMENSIONS:
-        value = scores.get(name)
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-            problems.append(f"scores.{name} must be an integer from 1 to 5, got {_shown(value)}")
-    for name in BOOL_FIELDS:
-        if not isinstance(scores.get(name), bool):
-            problems.append(f"scores.{name} must be true or false, got {_shown(scores.get(name))}")
-    return problems
-
-
 def _item_problems(
     position: int, item: Any, candidates: Mapping[str, Mapping[str, Any]], seen: set[str]
 ) -> tuple[list[ImportProblem], Scores | None]:
@@ -300,13 +274,11 @@ def _item_problems(
         missing = [k for k in SCORE_FIELDS if scores.get(k) is None]
         return problem(f"partly filled: {', '.join(missing)} still null (fill all five or none)")
     note = item.get("note", "")
-    messages = _score_problems(scores)
-    if note is not None and not isinstance(note, str):
-        messages.append(f"note must be text, got {_shown(note)}")
+    filled_in = Scores(**{k: scores[k] for k in SCORE_FIELDS}, note="" if note is None else note)
+    messages = filled_in.problems(shown=_shown, prefix="scores.")
     if messages:
         return [ImportProblem(position, cid, m) for m in messages], None
-    values = {k: scores[k] for k in SCORE_FIELDS}
-    return [], Scores(**values, note=note or "")
+    return [], filled_in
 
 
 def validate_document(

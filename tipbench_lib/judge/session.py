@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import json
 import random
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from statistics import fmean
 from typing import Any
 
 from tipbench_lib.collect.journal import now_iso
 from tipbench_lib.core import names
+from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import JudgingError, TrackingError
 from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.core.journal import (
@@ -34,6 +34,7 @@ from tipbench_lib.core.journal import (
     own_records,
 )
 from tipbench_lib.core.journal_legacy import adopt_judgments
+from tipbench_lib.core.judgments import is_score, latest_per_pair, pending_candidates
 from tipbench_lib.core.scenarios import ScenarioView, scenario_views
 from tipbench_lib.core.schema import DIMENSIONS, JUDGE_KINDS
 from tipbench_lib.tracking.mapping import (
@@ -64,18 +65,23 @@ class Scores:
     overlong: bool
     note: str = ""
 
-    def problems(self) -> list[str]:
-        """Why these scores cannot be stored; checked before anything is written."""
+    def problems(self, shown: Callable[[Any], str] = repr, prefix: str = "") -> list[str]:
+        """Why these scores cannot be stored; checked before anything is written.
+
+        ``prefix`` says where the scores sit (``scores.`` in an import file) and ``shown`` how a
+        wrong value is quoted (an import cuts a huge one short).
+        """
         found = []
         for name in DIMENSIONS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-                found.append(f"{name} must be an integer from 1 to 5, got {value!r}")
+                found.append(f"{prefix}{name} must be an integer from 1 to 5, got {shown(value)}")
         for name in BOOL_FIELDS:
-            if not isinstance(getattr(self, name), bool):
-                found.append(f"{name} must be true or false, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                found.append(f"{prefix}{name} must be true or false, got {shown(value)}")
         if not isinstance(self.note, str):
-            found.append(f"note must be text, got {self.note!r}")
+            found.append(f"note must be text, got {shown(self.note)}")
         return found
 
     def check(self) -> None:
@@ -175,32 +181,6 @@ def failed_record(
         "created_at": now_iso(),
         **extra,
     }
-
-
-def is_score(record: Mapping[str, Any]) -> bool:
-    return record.get("status", "ok") == "ok"
-
-
-def _stamp(value: Any) -> datetime:
-    """Records from journals carry ISO strings, records from frames datetimes; compare both."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not value:
-        return datetime.min.replace(tzinfo=UTC)
-    stamp = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-
-
-def latest_per_pair(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """The record that counts for each (candidate, judge): the newest; on a tie the later one."""
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for rec in records:
-        key = (rec["candidate_id"], rec["judge_id"])
-        if key not in latest or _stamp(rec.get("created_at")) >= _stamp(
-            latest[key].get("created_at")
-        ):
-            latest[key] = dict(rec)
-    return latest
 
 
 # -- journals -------------------------------------------------------------------------------------
@@ -345,18 +325,14 @@ def cell_summary(
     every candidate has scores from ``required`` distinct judges. Failed LLM judgments never count.
     """
     wanted = set(candidate_ids)
-    scores = [
-        r
-        for r in latest_per_pair(r for r in records if r["candidate_id"] in wanted).values()
-        if is_score(r)
-    ]
-    judges_per: Counter[str] = Counter(r["candidate_id"] for r in scores)
-    metrics: dict[str, float] = {JUDGED_COUNT: float(len(judges_per))}
+    latest = latest_per_pair(r for r in records if r["candidate_id"] in wanted)
+    scores = [r for r in latest.values() if is_score(r)]
+    metrics: dict[str, float] = {JUDGED_COUNT: float(len({r["candidate_id"] for r in scores}))}
     if scores:
         for name in SCORE_FIELDS:
             metrics[mean_metric(name)] = fmean(float(r[name]) for r in scores)
         metrics[mean_metric("composite")] = fmean(float(r["composite"]) for r in scores)
-    pending = any(judges_per[c] < required for c in wanted)
+    pending = bool(pending_candidates(wanted, latest.values(), required))
     return metrics, pending
 
 
@@ -383,7 +359,9 @@ class CellProgress:
 
 
 @dataclass(frozen=True)
-class Progress:
+class JudgingProgress:
+    """How far one judge is: candidates judged of all, and per cell."""
+
     judged: int
     total: int
     cells: tuple[CellProgress, ...]
@@ -498,7 +476,7 @@ class JudgeSession:
             revealed=revealed,
         )
 
-    def progress(self) -> Progress:
+    def progress(self) -> JudgingProgress:
         done = self.done_ids()
         cells = []
         for index, (cell, ids) in enumerate(sorted(self.by_cell.items()), start=1):
@@ -506,12 +484,10 @@ class JudgeSession:
             label = (
                 f"{row.get('scenario_id', '')} · cell {index}"
                 if self.blind
-                else (
-                    f"{row.get('model')} | {row.get('prompt_version')} | {row.get('scenario_id')}"
-                )
+                else cell_label(row.get("model"), row.get("prompt_version"), row.get("scenario_id"))
             )
             cells.append(CellProgress(cell, label, sum(c in done for c in ids), len(ids)))
-        return Progress(len(done & set(self.order)), self.total, tuple(cells))
+        return JudgingProgress(len(done & set(self.order)), self.total, tuple(cells))
 
     # -- saving --
 

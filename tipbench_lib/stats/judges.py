@@ -35,11 +35,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tipbench_lib.compare.load import is_weak_judge
+from tipbench_lib.compare.load import is_weak_judge, require_columns
 from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.judgments import latest_judgments
 from tipbench_lib.core.schema import DIMENSIONS
 from tipbench_lib.stats.agreement import PEOPLE_KINDS, krippendorff_alpha
-from tipbench_lib.stats.scores import FRACTIONS, composite_expr, latest_judgments, require_columns
+from tipbench_lib.stats.scores import FRACTIONS, composite_expr
 
 AGREEMENT_FLOOR = 0.667
 MIN_SHARED_TIPS = 10

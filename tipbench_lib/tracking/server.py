@@ -47,7 +47,13 @@ from typing import IO
 
 import httpx
 
-from tipbench_lib.core.errors import TrackingError, refuse
+from tipbench_lib.core.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    TrackingError,
+    refuse,
+)
 from tipbench_lib.core.paths import PACKAGE_ROOT, tipbench_home
 from tipbench_lib.tracking.home import (
     open_private,
@@ -451,12 +457,12 @@ def keep_while_used(home: Path, lock_fd: int, port: int | None, poll: float = KE
                 time.sleep(poll)
                 continue
             print(f"keeper {os.getpid()}: no process uses {url} any more; stopping it", flush=True)
-            return 0
+            return EXIT_OK
         print(f"keeper {os.getpid()}: the mlflow server exited", file=sys.stderr, flush=True)
-        return 1
+        return EXIT_FAILED
     except TrackingError as err:
         print(f"keeper {os.getpid()}: {err}", file=sys.stderr, flush=True)
-        return 2
+        return EXIT_REFUSED
     finally:
         server.stop()
         os.close(users)
@@ -531,9 +537,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "tipbench mlflow-ui")
         while _healthy(url):
             time.sleep(2)
         print(f"the mlflow server stopped; see {home / LOG_NAME}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
+        return EXIT_FAILED
+    except KeyboardInterrupt:  # how a user leaves the UI: nothing to resume
+        return EXIT_OK
     except TrackingError as err:
         return refuse(err)
     finally:

@@ -8,18 +8,18 @@ and says why; ``prefix_reuse`` is the one place that touches llama-cpp-python's 
 
 from tipbench_lib.core.exports import lazy_exports
 
-_EXPORTS = {
-    "BACKEND_STOPS": "base",
-    "Backend": "base",
-    "Generation": "base",
-    "GenerationOptions": "base",
-    "GenerationRequest": "base",
-    "ModelInfo": "base",
-    "choose_backend": "select",
-    "close_backend": "select",
-    "EmbeddedBackend": "embedded",
-    "OllamaBackend": "ollama",
-    "reuse_whole_batches": "prefix_reuse",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    base=(
+        "BACKEND_STOPS",
+        "Backend",
+        "Generation",
+        "GenerationOptions",
+        "GenerationRequest",
+        "ModelInfo",
+    ),
+    select=("choose_backend", "close_backend"),
+    embedded=("EmbeddedBackend",),
+    ollama=("OllamaBackend",),
+    prefix_reuse=("reuse_whole_batches",),
+)

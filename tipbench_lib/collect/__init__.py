@@ -10,24 +10,12 @@ An outage interrupts the run without failing a cell; the same command resumes. `
 
 from tipbench_lib.core.exports import lazy_exports
 
-_EXPORTS = {
-    "CollectRequest": "job",
-    "interactive_job": "job",
-    "prepare": "job",
-    "run_prepared": "job",
-    "Cell": "plan",
-    "CollectConfig": "plan",
-    "describe_models": "plan",
-    "plan_cells": "plan",
-    "CollectSummary": "runner",
-    "Collector": "runner",
-    "pending_work": "runner",
-    "CellRecord": "journal",
-    "CollectJournal": "journal",
-    "CollectState": "journal",
-    "BackgroundSender": "delivery",
-    "CellSyncer": "delivery",
-    "main": "cli",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    job=("CollectRequest", "interactive_job", "prepare", "run_prepared"),
+    plan=("Cell", "CollectConfig", "describe_models", "plan_cells"),
+    runner=("CollectSummary", "Collector", "pending_work"),
+    journal=("CellRecord", "CollectJournal", "CollectState"),
+    delivery=("BackgroundSender", "CellSyncer"),
+    cli=("main",),
+)

@@ -9,23 +9,17 @@ CSV tables), and ``report_folder`` keeps the compare app's writes inside its out
 
 from tipbench_lib.core.exports import lazy_exports
 
-_EXPORTS = {
-    "ExperimentData": "load",
-    "load_experiment": "load",
-    "read_snapshot": "load",
-    "require_columns": "load",
-    "write_snapshot": "load",
-    "Selection": "job",
-    "analyse": "job",
-    "apply_selection": "job",
-    "load_source": "job",
-    "write_outputs": "job",
-    "ReportData": "report",
-    "write_report": "report",
-    "write_tables": "report",
-    "ReportFolderError": "report_folder",
-    "output_root": "report_folder",
-    "main": "cli",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    load=(
+        "ExperimentData",
+        "load_experiment",
+        "read_snapshot",
+        "require_columns",
+        "write_snapshot",
+    ),
+    job=("Selection", "analyse", "apply_selection", "load_source", "write_outputs"),
+    report=("ReportData", "write_report", "write_tables"),
+    report_folder=("ReportFolderError", "output_root"),
+    cli=("main",),
+)

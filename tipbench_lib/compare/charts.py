@@ -24,7 +24,7 @@ import polars as pl
 from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.cells import CELL_SEP, cell_label
 from tipbench_lib.core.errors import TipbenchError
-from tipbench_lib.core.schema import DIMENSIONS
+from tipbench_lib.core.schema import DIMENSIONS, PAIR_COLUMNS
 
 AnyChart = alt.Chart | alt.LayerChart
 """What the chart functions return: a single view or a layered one; both serialise with to_dict."""
@@ -246,18 +246,7 @@ def baseline_differences(
     comparisons: pl.DataFrame, baseline: tuple[str, str], level: float = 0.95
 ) -> AnyChart:
     """Paired differences (cell − baseline) over shared scenarios, coloured by verdict."""
-    cols = [
-        "a_model",
-        "a_prompt",
-        "b_model",
-        "b_prompt",
-        "n_scenarios",
-        "diff_mean",
-        "diff_lo",
-        "diff_hi",
-        "p_holm",
-        "verdict",
-    ]
+    cols = [*PAIR_COLUMNS, "n_scenarios", "diff_mean", "diff_lo", "diff_hi", "p_holm", "verdict"]
     require_columns(comparisons, cols, "baseline differences")
     title = f"Paired difference from the baseline {cell_label(*baseline)}"
     frame = _against_baseline(comparisons, baseline)

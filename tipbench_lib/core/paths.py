@@ -90,6 +90,18 @@ def data_dirs(data_dir: str | Path | None = None) -> DataDirs:
     return DataDirs(path)
 
 
+def data_files(folder: str, directory: Path | str | None = None) -> tuple[dict[str, Path], str]:
+    """Every ``*.toml`` of a data folder by name, and where they were looked for, in words.
+
+    ``directory`` alone when given (a caller's own folder), else ``folder`` of the data
+    directories (a user's file replaces the shipped one of the same name).
+    """
+    if directory is not None:
+        return {p.stem: p for p in sorted(Path(directory).glob("*.toml"))}, str(directory)
+    dirs = data_dirs()
+    return dirs.folder_files(folder), dirs.where(folder)
+
+
 def origin_of(path: Path | str) -> str:
     """:meth:`DataDirs.origin` under the current settings; empty if they cannot be read."""
     try:

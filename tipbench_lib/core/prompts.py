@@ -15,7 +15,7 @@ from pathlib import Path
 from tipbench_lib.core.datafile import Table, read_toml
 from tipbench_lib.core.errors import DataFileError, TipbenchError
 from tipbench_lib.core.hashing import content_hash
-from tipbench_lib.core.paths import data_dirs
+from tipbench_lib.core.paths import data_files
 from tipbench_lib.core.scenarios import Scenario
 
 PROMPTS_FOLDER = "prompts"
@@ -156,13 +156,7 @@ def prompt_files(directory: Path | None = None) -> dict[str, Path]:
     From ``directory`` alone when given, else from the data directories (a user's file replaces
     the shipped file of the same name).
     """
-    if directory is not None:
-        files = {path.stem: path for path in sorted(Path(directory).glob("*.toml"))}
-        where = str(directory)
-    else:
-        dirs = data_dirs()
-        files = dirs.folder_files(PROMPTS_FOLDER)
-        where = dirs.where(PROMPTS_FOLDER)
+    files, where = data_files(PROMPTS_FOLDER, directory)
     if not files:
         raise DataFileError(
             where,
@@ -216,7 +210,7 @@ def get_prompt(version: str, directory: Path | None = None) -> PromptVersion:
     """
     files = prompt_files(directory)
     if version not in files:
-        where = str(directory) if directory is not None else data_dirs().where(PROMPTS_FOLDER)
+        where = data_files(PROMPTS_FOLDER, directory)[1]
         raise TipbenchError(
             f"unknown prompt version {version!r}; known versions: {', '.join(files)} "
             f"(files in {where})"

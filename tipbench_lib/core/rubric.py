@@ -18,7 +18,7 @@ from typing import Any
 
 from tipbench_lib.core.datafile import Table, read_toml
 from tipbench_lib.core.errors import JudgingError, TipbenchError
-from tipbench_lib.core.paths import SHIPPED_DATA, data_dirs
+from tipbench_lib.core.paths import SHIPPED_DATA, data_files
 
 RUBRIC_FOLDER = "rubric"
 RUBRIC_PAGE = SHIPPED_DATA / "rubric.md"
@@ -444,13 +444,7 @@ def load_rubric(version: str = DEFAULT_RUBRIC, directory: Path | None = None) ->
     From ``directory`` alone when given, else from the data directories (a user's file replaces
     the shipped one of the same name).
     """
-    if directory is not None:
-        files = {p.stem: p for p in sorted(Path(directory).glob("*.toml"))}
-        where = str(directory)
-    else:
-        dirs = data_dirs()
-        files = dirs.folder_files(RUBRIC_FOLDER)
-        where = dirs.where(RUBRIC_FOLDER)
+    files, where = data_files(RUBRIC_FOLDER, directory)
     if version not in files:
         raise TipbenchError(
             f"unknown rubric version {version!r}; known versions: {', '.join(files) or 'none'} "

@@ -66,11 +66,10 @@ LEADERBOARD_CSV_COLUMNS: tuple[str, ...] = (
     *(f"{d}_mean" for d in DIMENSIONS),
     "interval_note",
 )
+PAIR_COLUMNS: tuple[str, ...] = ("a_model", "a_prompt", "b_model", "b_prompt")
+"""The two cells of a comparison row: A is compared against B."""
 COMPARISONS_CSV_COLUMNS: tuple[str, ...] = (
-    "a_model",
-    "a_prompt",
-    "b_model",
-    "b_prompt",
+    *PAIR_COLUMNS,
     "n_scenarios",
     "diff_mean",
     "diff_lo",

@@ -9,21 +9,11 @@ it or nothing; ``llm`` runs an LLM as one more judge through the same backends a
 
 from tipbench_lib.core.exports import lazy_exports
 
-_EXPORTS = {
-    "Card": "session",
-    "JudgeSession": "session",
-    "JudgingProgress": "session",
-    "Scores": "session",
-    "progress_html": "cards",
-    "scenario_html": "cards",
-    "tip_html": "cards",
-    "ImportRejected": "exchange",
-    "apply_file": "exchange",
-    "read_document": "exchange",
-    "write_export": "exchange",
-    "llm_judge_id": "llm",
-    "run_llm_judge": "llm",
-    "main": "cli",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    session=("Card", "JudgeSession", "JudgingProgress", "Scores"),
+    cards=("progress_html", "scenario_html", "tip_html"),
+    exchange=("ImportRejected", "apply_file", "read_document", "write_export"),
+    llm=("llm_judge_id", "run_llm_judge"),
+    cli=("main",),
+)

@@ -11,22 +11,12 @@ package (runpy warns about that).
 
 from tipbench_lib.core.exports import lazy_exports
 
-_EXPORTS = {
-    "LONG_TAG_PREFIX": "client",
-    "MlflowClient": "client",
-    "Experiment": "entities",
-    "FileInfo": "entities",
-    "Metric": "entities",
-    "Run": "entities",
-    "MlflowHttpError": "http",
-    "CELL_TAG": "mapping",
-    "run_name": "mapping",
-    "read_cell_artifact": "mapping",
-    "HomeInUseError": "server",
-    "LocalMlflowServer": "server",
-    "stop_embedded": "server",
-    "tracking_url": "server",
-    "log_summary": "summary",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    client=("LONG_TAG_PREFIX", "MlflowClient"),
+    entities=("Experiment", "FileInfo", "Metric", "Run"),
+    http=("MlflowHttpError",),
+    mapping=("CELL_TAG", "run_name", "read_cell_artifact"),
+    server=("HomeInUseError", "LocalMlflowServer", "stop_embedded", "tracking_url"),
+    summary=("log_summary",),
+)

@@ -2,12 +2,13 @@
 
 Judging is where people spend their time, so nothing here may lose a score: a save appends to the
 judge's own fsynced journal (``journal/<experiment key>/judgments/<judge key>.jsonl``, keys from
-:func:`journal.name_key`, so judges ``a b`` and ``a_b`` never share one) before MLflow is touched,
-and everything a card shows (done or not, the previous scores) is read back from that file, never
-from widget state. One file per judge because ``marimo run`` gives every browser its own kernel:
-two judges never write the same file. The journal keeps every record; the latest one per
-(candidate, judge) counts, so revising a score is just saving again. Every read also checks the
-``judge_id`` each record carries, so a record of another judge is never counted as this judge's.
+:func:`tipbench_lib.core.journal.name_key`, so judges ``a b`` and ``a_b`` never share one) before
+MLflow is touched, and everything a card shows (done or not, the previous scores) is read back from
+that file, never from widget state. One file per judge because ``marimo run`` gives every browser
+its own kernel: two judges never write the same file. The journal keeps every record; the latest
+one per (candidate, judge) counts (:mod:`tipbench_lib.core.judgments`), so revising a score is just
+saving again. Every read also checks the ``judge_id`` each record carries, so a record of another
+judge is never counted as this judge's.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def judgment_record(
     scores: Scores,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The journal and MLflow form of one judgment (the fields results.judgments_frame reads)."""
+    """The journal and MLflow form of one judgment (what ``compare.load.judgments_frame`` reads)."""
     if judge_kind not in JUDGE_KINDS:
         raise JudgingError(f"judge kind {judge_kind!r} is not one of {', '.join(JUDGE_KINDS)}")
     scores.check()
@@ -374,7 +375,7 @@ class JudgingProgress:
 class JudgeSession:
     """One judge working on one experiment: the queue, the cards, saving and the MLflow update.
 
-    The experiment is read from MLflow once (``results.load_experiment``); after that every
+    The experiment is read from MLflow once (``compare.load.load_experiment``); after that every
     question about this judge's progress is answered from the journal on disk.
     """
 

@@ -72,10 +72,10 @@ test: $(STAMP) $(AIRFLOW_STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(PY) -m tipbench_lib.demo --experiment $(DEMO_EXPERIMENT) --out $(DEMO_OUT)
+	$(VENV)/bin/tipbench demo --experiment $(DEMO_EXPERIMENT) --out $(DEMO_OUT)
 
 mlflow-ui: $(STAMP)
-	$(PY) -m tipbench_lib.tracking.server --port 5000
+	$(VENV)/bin/tipbench mlflow-ui --port 5000
 
 # Every app gets a token: a fresh random one, or the first line of TOKEN_FILE. It reaches marimo on
 # stdin (never on a command line, which every local user can read with ps) and marimo prints the

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from tests.ollama_standin import FakeModel, OllamaStandIn  # noqa: E402
 from tipbench_lib.backends.base import GenerationOptions  # noqa: E402
 from tipbench_lib.backends.ollama import OllamaBackend  # noqa: E402
-from tipbench_lib.collect_run import CollectRequest, prepare, run_prepared  # noqa: E402
+from tipbench_lib.collect.job import CollectRequest, prepare, run_prepared  # noqa: E402
 from tipbench_lib.tracking.client import MlflowClient  # noqa: E402
 from tipbench_lib.tracking.server import LocalMlflowServer  # noqa: E402
 
@@ -109,7 +109,7 @@ def stand_in_bench(args, client) -> None:
 
 def embedded_bench(client, scenarios: int, n_tips: int) -> None:
     from tipbench_lib.backends.embedded import EmbeddedBackend
-    from tipbench_lib.cell_log import CollectJournal
+    from tipbench_lib.collect.journal import CollectJournal
 
     experiment = f"bench-embedded-{time.time_ns()}"
     request = CollectRequest(

@@ -26,11 +26,12 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
-from tipbench_lib import report, stats, synthetic
-from tipbench_lib.schema import DIMENSIONS
+from tipbench_lib import stats, synthetic
+from tipbench_lib.compare import report
+from tipbench_lib.core.schema import DIMENSIONS
 
 Frames = Mapping[str, pl.DataFrame]
-"""``{"cells": ..., "candidates": ..., "judgments": ...}``, as tipbench_lib.results loads them."""
+"""``{"cells": ..., "candidates": ..., "judgments": ...}``, as ``compare.load`` loads them."""
 
 SHAPE = {"n_models": 20, "n_prompts": 5, "n_scenarios": 50, "n_tips": 5, "n_judges": 2}
 N_BOOT = 2000

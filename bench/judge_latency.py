@@ -28,7 +28,7 @@ from tests.test_judge_browser import (  # noqa: E402
     judge_app,
     pick_scores,
 )
-from tipbench_lib.judge import JudgeSession, Scores  # noqa: E402
+from tipbench_lib.judge.session import JudgeSession, Scores  # noqa: E402
 from tipbench_lib.tracking.client import MlflowClient  # noqa: E402
 from tipbench_lib.tracking.server import LocalMlflowServer  # noqa: E402
 

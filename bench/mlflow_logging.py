@@ -2,13 +2,17 @@
 
 Logs the same cells to a fresh local ``mlflow server`` side by side:
 
-  tipbench   tipbench's client as DESIGN.md's mapping asks: create_run carrying the tags, one
-             log_batch with params and metrics, candidates.json and prompt.txt, status FINISHED
-  merged     the same, but the prompt text travels inside candidates.json (one artifact)
+  tipbench   the collect phase's own delivery (``collect.delivery.CellSyncer`` with the layout of
+             ``tracking/mapping.py``): create_run carrying the cell tags, candidates.json holding
+             the prompt, one log_batch with params, metrics and tags, status FINISHED
+  separate   the layout before the prompt moved into candidates.json: the same, plus prompt.txt
   naive      one request per param, metric and tag (runs/log-parameter, log-metric, set-tag),
              plus the same run create, two artifacts and status update
 
 Requests are counted by an httpx event hook on the client that sends them.
+
+``req/cell`` leaves out the one ``runs/search`` a collect run makes for all of its cells (shown
+as ``searches``).
 
     .venv/bin/python bench/mlflow_logging.py [--cells 500]
 """
@@ -26,7 +30,10 @@ from typing import Any
 
 import httpx
 
+from tipbench_lib.collect.delivery import CellSyncer, Delivery
+from tipbench_lib.collect.journal import CellRecord
 from tipbench_lib.tracking.client import API, MlflowClient
+from tipbench_lib.tracking.mapping import cell_metrics
 from tipbench_lib.tracking.server import LocalMlflowServer
 
 Cell = dict[str, Any]
@@ -35,24 +42,40 @@ Cell = dict[str, Any]
 @dataclass
 class Counter:
     requests: int = 0
+    searches: int = 0
+    """``runs/search`` calls: a delivery makes one per run, for every cell at once."""
 
     def hook(self, request: httpx.Request) -> None:
         self.requests += 1
+        self.searches += request.url.path.endswith("/runs/search")
 
 
 def make_cell(i: int) -> Cell:
-    """A cell shaped like collect's: 14 params, 4 metrics, 2 tags, 2 artifacts."""
+    """A cell shaped like collect's: 14 params, 7 metrics, 5 tags, the prompt and 3 candidates."""
     model = ["smollm2-135m", "gemma3-270m"][i % 2]
     prompt = ["v1", "v2-mentor", "v3-few-shot"][i % 3]
     scenario = f"s{i % 12:02d}"
-    prompt_text = f"You write one short tip for a {scenario} user.\n" * 20
     candidates = [
-        {"candidate_id": f"{i}-{k}", "text": f"Tip {k}: block 25 minutes for the report.", "k": k}
+        {
+            "candidate_id": f"{i}-{k}",
+            "cell_id": f"cell{i:08d}",
+            "sample_index": k,
+            "text": f"Tip {k}: block 25 minutes for the report.",
+            "latency_s": 1.25,
+            "tokens_per_s": 41.0,
+            "load_s": 0.8,
+            "eval_tokens": 52,
+            "format_ok_auto": True,
+            "overlong_auto": False,
+        }
         for k in range(3)
     ]
-    return {
-        "name": f"{model} | {prompt} | {scenario}",
-        "params": {
+    record = CellRecord(
+        cell_id=f"cell{i:08d}",
+        run_name=f"{model} | {prompt} | {scenario}",
+        n_tips=3,
+        prompt_text=f"You write one short tip for a {scenario} user.\n" * 20,
+        params={
             "model": model,
             "model_digest": f"sha256:{i:064x}"[:71],
             "quantization": "Q4_K_M",
@@ -60,39 +83,34 @@ def make_cell(i: int) -> Cell:
             "prompt_version": prompt,
             "prompt_hash": f"{i:016x}",
             "scenario_id": scenario,
-            "options": json.dumps({"temperature": 0.7, "num_predict": 96, "num_ctx": 2048}),
+            "options": "temperature=0.8,top_p=0.95,max_tokens=96,num_ctx=2048",
             "seed": str(1000 + i),
             "backend": "embedded",
-            "backend_version": "0.3.16",
+            "backend_version": "llama-cpp-python 0.3.36",
             "rubric_version": "tip-v1",
-            "n_tips": "3",
             "persona": "student",
+            "time_slot": "morning",
         },
-        "metrics": {
-            "latency_s_mean": 1.25,
-            "tokens_per_s_mean": 41.0,
-            "load_s": 0.8,
-            "eval_tokens_mean": 52.0,
-        },
-        "tags": {"tipbench.cell_id": f"cell{i:08d}", "tipbench.judge_pending": "true"},
-        "candidates": candidates,
-        "prompt_text": prompt_text,
-    }
+    )
+    return {"record": record, "candidates": candidates}
 
 
-def log_tipbench(client: MlflowClient, exp: str, cell: Cell) -> None:
-    run = client.create_run(exp, cell["name"], tags=cell["tags"])
-    client.log_batch(run.run_id, params=cell["params"], metrics=cell["metrics"])
-    client.log_artifact(run.run_id, "candidates.json", json.dumps(cell["candidates"]))
-    client.log_artifact(run.run_id, "prompt.txt", cell["prompt_text"])
-    client.update_run(run.run_id, "FINISHED")
+def log_tipbench(syncer: CellSyncer, cell: Cell) -> None:
+    """The collect phase's delivery, exactly as a run sends a finished cell."""
+    report = syncer.send([Delivery(cell["record"], tuple(cell["candidates"]), "FINISHED", "")])
+    assert report.delivered and not report.undelivered, report.error
 
 
-def log_merged(client: MlflowClient, exp: str, cell: Cell) -> None:
-    run = client.create_run(exp, cell["name"], tags=cell["tags"])
-    client.log_batch(run.run_id, params=cell["params"], metrics=cell["metrics"])
-    body = {"prompt": cell["prompt_text"], "candidates": cell["candidates"]}
-    client.log_artifact(run.run_id, "candidates.json", json.dumps(body))
+def log_separate(client: MlflowClient, exp: str, cell: Cell) -> None:
+    """The layout before the merge: the prompt as an artifact of its own (five requests)."""
+    record: CellRecord = cell["record"]
+    tags = {"tipbench.cell_id": record.cell_id, "tipbench.judge_pending": "true"}
+    run = client.create_run(exp, record.run_name, tags=tags)
+    client.log_artifact(run.run_id, "candidates.json", json.dumps(cell["candidates"], indent=1))
+    client.log_artifact(run.run_id, "prompt.txt", record.prompt_text)
+    tags = {"tipbench.n_candidates": "3", "tipbench.n_tips": "3"}
+    metrics = cell_metrics(cell["candidates"])
+    client.log_batch(run.run_id, params=record.params, metrics=metrics, tags=tags)
     client.update_run(run.run_id, "FINISHED")
 
 
@@ -104,20 +122,29 @@ def log_naive(http: httpx.Client, exp: str, cell: Cell) -> None:
         response.raise_for_status()
         return response.json()
 
+    record: CellRecord = cell["record"]
     now = int(time.time() * 1000)
-    info = post("runs/create", {"experiment_id": exp, "run_name": cell["name"], "start_time": now})
+    info = post(
+        "runs/create", {"experiment_id": exp, "run_name": record.run_name, "start_time": now}
+    )
     run_id = info["run"]["info"]["run_id"]
     root = info["run"]["info"]["artifact_uri"].removeprefix("mlflow-artifacts:").strip("/")
-    for key, value in cell["tags"].items():
+    tags = {
+        "tipbench.cell_id": record.cell_id,
+        "tipbench.judge_pending": "true",
+        "tipbench.n_candidates": "3",
+        "tipbench.n_tips": "3",
+    }
+    for key, value in tags.items():
         post("runs/set-tag", {"run_id": run_id, "key": key, "value": value})
-    for key, value in cell["params"].items():
+    for key, value in record.params.items():
         post("runs/log-parameter", {"run_id": run_id, "key": key, "value": value})
-    for key, value in cell["metrics"].items():
+    for key, value in cell_metrics(cell["candidates"]).items():
         metric = {"run_id": run_id, "key": key, "value": value, "timestamp": now, "step": 0}
         post("runs/log-metric", metric)
     for name, data in (
         ("candidates.json", json.dumps(cell["candidates"])),
-        ("prompt.txt", cell["prompt_text"]),
+        ("prompt.txt", record.prompt_text),
     ):
         url = f"/api/2.0/mlflow-artifacts/artifacts/{root}/{name}"
         http.put(url, content=data.encode()).raise_for_status()
@@ -130,11 +157,13 @@ class Result:
     name: str
     cells: int
     requests: int
+    searches: int
     seconds: float
 
     @property
     def per_cell(self) -> float:
-        return self.requests / self.cells
+        """Requests per cell, besides the one search a run makes for all of its cells."""
+        return (self.requests - self.searches) / self.cells
 
     @property
     def cells_per_s(self) -> float:
@@ -144,11 +173,17 @@ class Result:
 def run_way(
     name: str, cells: list[Cell], log_one: Callable[[str, Cell], None], exp: str, counter: Counter
 ) -> Result:
-    start_count = counter.requests
+    start_count, start_searches = counter.requests, counter.searches
     start = time.perf_counter()
     for cell in cells:
         log_one(exp, cell)
-    return Result(name, len(cells), counter.requests - start_count, time.perf_counter() - start)
+    return Result(
+        name,
+        len(cells),
+        counter.requests - start_count,
+        counter.searches - start_searches,
+        time.perf_counter() - start,
+    )
 
 
 def check_logged(client: MlflowClient, exp: str, cells: list[Cell]) -> None:
@@ -157,8 +192,10 @@ def check_logged(client: MlflowClient, exp: str, cells: list[Cell]) -> None:
     assert len(runs) == len(cells), (len(runs), len(cells))
     sample = client.get_run(runs[0].run_id)
     assert sample.status == "FINISHED"
-    assert len(sample.params) == 14 and len(sample.metrics) == 4
-    assert {"tipbench.cell_id", "tipbench.judge_pending"} <= set(sample.tags)
+    assert len(sample.params) == 14 and len(sample.metrics) == 7, sample
+    assert {"tipbench.cell_id", "tipbench.judge_pending", "tipbench.n_candidates"} <= set(
+        sample.tags
+    )
     assert client.list_artifacts(sample.run_id)
 
 
@@ -187,9 +224,17 @@ def bench(url: str, cells: list[Cell]) -> list[Result]:
         MlflowClient(url, event_hooks=hooks) as client,
         httpx.Client(base_url=url, timeout=30, event_hooks=hooks) as http,
     ):
+        syncers: dict[str, CellSyncer] = {}
+
+        def tipbench(exp: str, cell: Cell) -> None:
+            if exp not in syncers:  # one search a run for the cells MLflow has (counted too)
+                syncers[exp] = CellSyncer(client, exp)
+                syncers[exp].runs_by_cell()
+            log_tipbench(syncers[exp], cell)
+
         ways: list[tuple[str, Callable[[str, Cell], None]]] = [
-            ("tipbench", lambda e, c: log_tipbench(client, e, c)),
-            ("merged", lambda e, c: log_merged(client, e, c)),
+            ("tipbench", tipbench),
+            ("separate", lambda e, c: log_separate(client, e, c)),
             ("naive", lambda e, c: log_naive(http, e, c)),
         ]
         results = []
@@ -201,22 +246,27 @@ def bench(url: str, cells: list[Cell]) -> list[Result]:
 
 
 def report(results: list[Result]) -> None:
-    print(f"{'way':<10}{'cells':>7}{'requests':>10}{'req/cell':>10}{'cells/s':>10}")
+    print(f"{'way':<10}{'cells':>7}{'requests':>10}{'searches':>10}{'req/cell':>10}{'cells/s':>10}")
     for r in results:
-        print(f"{r.name:<10}{r.cells:>7}{r.requests:>10}{r.per_cell:>10.1f}{r.cells_per_s:>10.1f}")
-    by_name = {r.name: r for r in results}
-    naive = by_name["naive"]
-    for name in ("tipbench", "merged"):
-        r = by_name[name]
         print(
-            f"{name} vs naive: {naive.per_cell / r.per_cell:.1f}x fewer requests, "
+            f"{r.name:<10}{r.cells:>7}{r.requests:>10}{r.searches:>10}{r.per_cell:>10.2f}"
+            f"{r.cells_per_s:>10.1f}"
+        )
+    by_name = {r.name: r for r in results}
+    naive, separate, ours = by_name["naive"], by_name["separate"], by_name["tipbench"]
+    for r in (ours, separate):
+        print(
+            f"{r.name} vs naive: {naive.per_cell / r.per_cell:.1f}x fewer requests, "
             f"{r.cells_per_s / naive.cells_per_s:.1f}x the cells per second"
         )
-    target = by_name["tipbench"].per_cell
     print(
-        f"target <= 4 requests/cell: DESIGN mapping {target:.0f} "
-        f"({'met' if target <= 4 else 'not met'}), "
-        f"merged artifact {by_name['merged'].per_cell:.0f}"
+        f"tipbench vs separate prompt.txt: {ours.cells_per_s / separate.cells_per_s:.2f}x the "
+        f"cells per second"
+    )
+    print(
+        f"target <= 4 requests/cell: tipbench {ours.per_cell:.1f} "
+        f"({'met' if ours.per_cell <= 4 else 'not met'}), separate prompt.txt "
+        f"{separate.per_cell:.1f}"
     )
 
 

@@ -106,10 +106,15 @@ def tipbench_python() -> Path:
     return Path(os.environ.get("TIPBENCH_PYTHON", checkout() / ".venv" / "bin" / "python"))
 
 
+def tipbench_script() -> Path:
+    """The ``tipbench`` command of tipbench's environment, installed beside its interpreter."""
+    return tipbench_python().parent / "tipbench"
+
+
 def tipbench_command(phase: str, args: Sequence[str]) -> list[str]:
-    """The one place that knows how to start tipbench: ``phase`` is collect, judge or compare,
-    ``args`` its command-line arguments (the same as on a terminal)."""
-    return [str(tipbench_python()), str(checkout() / "notebooks" / f"{phase}.py"), *args]
+    """The one place that knows how to start tipbench: ``tipbench <phase> args``, where ``phase``
+    is collect, judge or compare and ``args`` its command-line arguments (as on a terminal)."""
+    return [str(tipbench_script()), phase, *args]
 
 
 def work_dir() -> Path:
@@ -401,10 +406,10 @@ def plan() -> dict[str, list[dict[str, Any]]]:
             "mlflow_tracking_uri: every task must log to one shared `mlflow server` "
             "(README, 'Several GPU hosts: Airflow'); without it each task would start its own"
         )
-    if not tipbench_python().exists():
+    if not tipbench_script().exists():
         raise AirflowFailException(
-            f"tipbench's Python is not at {tipbench_python()}: run `make install` in "
-            f"{checkout()} or set TIPBENCH_PYTHON"
+            f"tipbench's command is not at {tipbench_script()}: run `make install` in "
+            f"{checkout()} or set TIPBENCH_PYTHON to the Python of an environment with tipbench"
         )
     try:
         inventories = {host: host_inventory(host) for host in grid.hosts}

@@ -9,13 +9,15 @@ def _():
     import sys
 
     import marimo as mo
-    import polars as pl
 
-    from tipbench_lib import cli, collect_run, notebook
+    from tipbench_lib import notebook
     from tipbench_lib.backends.base import GenerationOptions
-    from tipbench_lib.errors import TipbenchError
-    from tipbench_lib.prompts import list_prompts
-    from tipbench_lib.scenarios import DEFAULT_N_SCENARIOS, ScenarioFile
+    from tipbench_lib.collect import cli
+    from tipbench_lib.collect import job as collect_run
+    from tipbench_lib.core.errors import TipbenchError
+    from tipbench_lib.core.escaping import md_text
+    from tipbench_lib.core.prompts import list_prompts
+    from tipbench_lib.core.scenarios import DEFAULT_N_SCENARIOS, ScenarioFile
 
     is_script = notebook.is_script()
     return (
@@ -27,19 +29,20 @@ def _():
         collect_run,
         is_script,
         list_prompts,
+        md_text,
         mo,
-        pl,
+        notebook,
         sys,
     )
 
 
 @app.cell
 def _(cli, is_script, sys):
-    # Script mode: `python notebooks/collect.py --models a,b ...` does the whole job and exits
-    # with 0 (all complete), 1 (some cells failed), 2 (refused before anything ran) or
-    # 3 (interrupted by an outage: run the same command again to resume).
+    # Script mode: `python notebooks/collect.py --models a,b ...` is `tipbench collect --models a,b
+    # ...`: the whole job, exiting with 0 (all complete), 1 (some cells failed), 2 (refused before
+    # anything ran) or 3 (interrupted: run the same command again to resume).
     if is_script:
-        sys.exit(cli.collect_main(sys.argv[1:]))
+        sys.exit(cli.main(sys.argv[1:], prog="python notebooks/collect.py"))
     return
 
 
@@ -67,7 +70,7 @@ def _(mo):
 
 
 @app.cell
-def _(TipbenchError, backend_kind, mo):
+def _(TipbenchError, backend_kind, md_text, mo):
     from tipbench_lib.backends.select import choose_backend
 
     try:
@@ -75,18 +78,20 @@ def _(TipbenchError, backend_kind, mo):
         backend_error = None
     except TipbenchError as exc:
         backend, backend_note, backend_error = None, "", str(exc)
-    mo.callout(mo.md(backend_error or backend_note), kind="danger" if backend_error else "info")
+    mo.callout(
+        mo.md(md_text(backend_error or backend_note)), kind="danger" if backend_error else "info"
+    )
     return (backend,)
 
 
 @app.cell
-def _(backend, collect_run, max_model_b, mo):
+def _(backend, collect_run, max_model_b, md_text, mo):
     model_rows = collect_run.model_choices(backend, max_model_b.value) if backend else []
     model_boxes = mo.ui.dictionary(
         {
             row["model"]: mo.ui.checkbox(
-                label=f"{row['model']} · {row['parameters']} · {row['quantization']}"
-                + (f" — disabled: {row['reason']}" if row["reason"] else ""),
+                label=md_text(f"{row['model']} · {row['parameters']} · {row['quantization']}")
+                + (f" — disabled: {md_text(row['reason'])}" if row["reason"] else ""),
                 disabled=not row["allowed"],
             )
             for row in model_rows
@@ -175,7 +180,7 @@ def _(
 
 
 @app.cell
-def _(TipbenchError, backend, collect_run, mo, pl, request, run_button):
+def _(TipbenchError, backend, collect_run, md_text, mo, notebook, request, run_button):
     def _run():
         arrived: list[dict] = []
         clock = collect_run.Eta()
@@ -186,7 +191,7 @@ def _(TipbenchError, backend, collect_run, mo, pl, request, run_button):
                 mo.vstack(
                     [
                         mo.md(clock.line(event.done, event.total)),
-                        mo.ui.table(pl.DataFrame(arrived[:50]), selection=None, page_size=10),
+                        notebook.text_table(arrived[:50], selection=None, page_size=10),
                     ]
                 )
             )
@@ -196,14 +201,16 @@ def _(TipbenchError, backend, collect_run, mo, pl, request, run_button):
             with collect_run.interactive_job(request, backend) as job:
                 summary = job.run(show)
         except (TipbenchError, ValueError) as exc:
-            return mo.callout(mo.md(f"**Refused before loading any model:** {exc}"), kind="danger")
+            return mo.callout(
+                mo.md(f"**Refused before loading any model:** {md_text(exc)}"), kind="danger"
+            )
         return mo.vstack(
             [
                 mo.callout(
-                    mo.md("\n".join(f"- {line.strip()}" for line in summary.lines())),
+                    mo.md("\n".join(f"- {md_text(line.strip())}" for line in summary.lines())),
                     kind="success" if summary.exit_code == 0 else "warn",
                 ),
-                mo.ui.table(pl.DataFrame(arrived), selection=None, page_size=10)
+                notebook.text_table(arrived, selection=None, page_size=10)
                 if arrived
                 else mo.md(""),
             ]

@@ -11,11 +11,16 @@ def _():
 
     import marimo as mo
 
-    from tipbench_lib import charts, compare_run, escaping, notebook, report, report_folder, stats
+    from tipbench_lib import notebook, stats
+    from tipbench_lib.compare import charts, report, report_folder
+    from tipbench_lib.compare import job as compare_run
+    from tipbench_lib.core import escaping
+    from tipbench_lib.core.cells import cell_label
 
     is_script = notebook.is_script()
     return (
         Path,
+        cell_label,
         charts,
         compare_run,
         escaping,
@@ -30,11 +35,13 @@ def _():
 
 
 @app.cell
-def _(compare_run, is_script, sys):
-    # Script mode: `python notebooks/compare.py (--experiment NAME | --data DIR) --out DIR`
-    # writes report.html, leaderboard.csv and comparisons.csv; exit 2 when refused.
+def _(is_script, sys):
+    # Script mode: `python notebooks/compare.py (--experiment NAME | --data DIR) --out DIR` is
+    # `tipbench compare ...`: report.html, leaderboard.csv and comparisons.csv; exit 2 when refused.
     if is_script:
-        sys.exit(compare_run.compare_main(sys.argv[1:]))
+        from tipbench_lib.compare.cli import main as compare_main
+
+        sys.exit(compare_main(sys.argv[1:], prog="python notebooks/compare.py"))
     return
 
 
@@ -45,7 +52,7 @@ def _(compare_run, mo, notebook):
         value=str(_args.get("experiment") or ""), label="MLflow experiment", placeholder="name"
     )
     source_dir = mo.ui.text(
-        value=str(_args.get("data") or compare_run.SAMPLE_DIR),
+        value=str(_args.get("data") or compare_run.sample_dir()),
         label="or snapshot directory",
         full_width=True,
     )
@@ -74,7 +81,7 @@ def _(Path, compare_run, source_dir, source_experiment):
 
 
 @app.cell
-def _(data, mo, stats):
+def _(cell_label, data, mo, stats):
     _cells = data.cells
     models = mo.ui.multiselect(sorted(set(_cells["model"])), label="Models")
     prompts = mo.ui.multiselect(sorted(set(_cells["prompt_version"])), label="Prompts")
@@ -88,7 +95,7 @@ def _(data, mo, stats):
     )
     _pairs = sorted(set(_cells.select("model", "prompt_version").iter_rows()))
     baseline = mo.ui.dropdown(
-        {"none: all pairs": None} | {f"{m} · {p}": (m, p) for m, p in _pairs},
+        {"none: all pairs": None} | {cell_label(m, p): (m, p) for m, p in _pairs},
         value="none: all pairs",
         label="Baseline (name it before looking at results)",
     )
@@ -116,7 +123,7 @@ def _(alpha, baseline, compare_run, data, judges, models, prompts, scenarios, vi
 
 
 @app.cell
-def _(analysis, escaping, mo, report, stats):
+def _(analysis, cell_label, escaping, mo, report, stats):
     _summary = analysis.summary()
     _against = stats.headline.involving(analysis.comparisons, _summary.shown_baseline)
     _md = escaping.md_text
@@ -124,7 +131,7 @@ def _(analysis, escaping, mo, report, stats):
         f"## Verdicts\n**{_md(_summary.headline)}**\n\n"
         + "".join(f"{_md(line)}\n\n" for line in _summary.lines)
         + f"_{_md(report.view_sentence(analysis))}_\n\n_{_md(_summary.family_line)}_\n\n"
-        + f"Against {_md(' · '.join(_summary.shown_baseline))}, {_md(_summary.baseline_note)}:\n\n"
+        + f"Against {_md(cell_label(*_summary.shown_baseline))}, {_md(_summary.baseline_note)}:\n\n"
         + "\n".join(f"- {_md(stats.sentence(r))}" for r in _against.iter_rows(named=True))
     )
     return

@@ -10,18 +10,21 @@ def _():
 
     import marimo as mo
 
-    from tipbench_lib import escaping, judge_cards, notebook
+    from tipbench_lib import notebook
+    from tipbench_lib.core import escaping
+    from tipbench_lib.judge import cards as judge_cards
 
     return escaping, judge_cards, mo, notebook, sys
 
 
 @app.cell
 def _(notebook, sys):
-    # Script mode: python notebooks/judge.py --experiment X (--llm-judge M | --export F | --apply F)
+    # Script mode: `python notebooks/judge.py --experiment X (--llm-judge M | --export F |
+    # --apply F)` is `tipbench judge ...` with the same arguments and exit statuses.
     if notebook.is_script():
-        from tipbench_lib.judge_io import main as judge_main
+        from tipbench_lib.judge.cli import main as judge_main
 
-        sys.exit(judge_main(sys.argv[1:]))
+        sys.exit(judge_main(sys.argv[1:], prog="python notebooks/judge.py"))
     return
 
 
@@ -56,7 +59,7 @@ def _(mo, notebook):
 
 @app.cell
 def _(default_experiment, default_judge, default_unblind, escaping, mo, start):
-    from tipbench_lib.judge import JudgeSession
+    from tipbench_lib.judge.session import JudgeSession
     from tipbench_lib.tracking.client import MlflowClient
     from tipbench_lib.tracking.server import tracking_url
 
@@ -96,7 +99,7 @@ def _(mo):
 
 @app.cell
 def _(get_last, mo, session):
-    from tipbench_lib.judge import record_summary
+    from tipbench_lib.judge.session import record_summary
 
     get_last()  # rebuild after every save: the list is read from the journal on disk
     _judged = session.judged() if session is not None else {}
@@ -227,7 +230,7 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
 
 @app.cell
 def _(card, escaping, form, mo, session, set_last):
-    from tipbench_lib.judge import Scores
+    from tipbench_lib.judge.session import Scores
 
     if form is not None and form.value is not None:
         _v = form.value

@@ -2,7 +2,7 @@
 
 The statistics' hard cases (a judge confounded with a cell, zero spread, too few scenarios for the
 family) are easiest to see in frames whose every number was chosen, so these helpers build the
-three frames of ``tipbench_lib.schema`` from nested lists.
+three frames of ``tipbench_lib.core.schema`` from nested lists.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from tipbench_lib.schema import CANDIDATES, CELLS, JUDGMENTS
+from tipbench_lib.core.schema import CANDIDATES, CELLS, JUDGMENTS
 
 Scores = Mapping[tuple[str, str], Mapping[str, Sequence[float | Sequence[float]]]]
 """``scores[(model, prompt)][judge_id][s]``: scenario s's composite, or one per tip."""

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tipbench_lib.results import load_experiment
-from tipbench_lib.sync import CELL_TAG
+from tipbench_lib.compare.load import load_experiment
+from tipbench_lib.tracking.mapping import CELL_TAG
 from tipbench_lib.tracking.summary import KIND_TAG, SUMMARY_FILES, find_summary_run
 
 from .airflow_harness import (
@@ -235,8 +235,8 @@ print(json.dumps({
         TIPBENCH_CHECKOUT="/opt/tipbench",
     )
     assert found["first"] == [
-        "/opt/tipbench/.venv/bin/python",
-        "/opt/tipbench/notebooks/collect.py",
+        "/opt/tipbench/.venv/bin/tipbench",
+        "collect",
         "--experiment",
         "exp 1",
         "--models",
@@ -352,7 +352,9 @@ def kill_task_mid_model(host: OllamaStandIn, model: str, kill: Kill, stop: threa
         found = [
             pid
             for pid, args in _processes()
-            if any(a.endswith("notebooks/collect.py") for a in args) and model in args
+            if any(a.endswith("/bin/tipbench") for a in args)
+            and "collect" in args
+            and model in args
         ]
         if len(found) != 1:
             kill.error = f"expected one tipbench collect for {model}, found {found}"

@@ -33,6 +33,7 @@ import pytest
 import websockets
 
 from tipbench_lib.app_guard import HostOriginGuard, refusal
+from tipbench_lib.core.paths import SHIPPED_DATA
 from tipbench_lib.tracking.server import free_port
 
 from .browser import CHROMIUM_ARGS, require_chromium
@@ -267,7 +268,7 @@ HOSTILE_EXPERIMENT = 'tips <img src=x onerror="window.pwned=2"> [x](http://evil.
 
 def crafted_snapshot(directory: Path) -> Path:
     """The shipped sample with HTML and markdown in model, prompt, judge and experiment names."""
-    shutil.copytree(REPO / "data/sample", directory)
+    shutil.copytree(SHIPPED_DATA / "sample", directory)
     cells = pl.read_parquet(directory / "cells.parquet")
     first_model, first_prompt = (
         sorted(set(cells["model"]))[0],
@@ -367,4 +368,37 @@ def test_an_experiment_from_the_url_shows_as_text_in_the_judge_app(
         assert HOSTILE_EXPERIMENT in callout.inner_text()  # (marimo renders in a shadow root)
         assert page.evaluate("window.pwned") is None
         assert page.locator('img[src="x"], a[href*="evil.example"]').count() == 0
+        assert not [u for u in requested if urlsplit(u).hostname == "evil.example"]
+
+
+@pytest.mark.browser
+def test_service_addresses_and_refusals_show_as_text_in_the_collect_app(tmp_path: Path) -> None:
+    """The collect app shows the backend it chose and why a run was refused: both carry text
+    from the environment (OLLAMA_HOST, MLFLOW_TRACKING_URI), which must stay text."""
+    ollama = (
+        'http://127.0.0.1:9/<img src=x onerror="window.pwned=3">![p](http://evil.example/o.png)'
+    )
+    mlflow = "http://127.0.0.1:9/[click](http://evil.example/m)"
+    env = {"OLLAMA_HOST": ollama, "MLFLOW_TRACKING_URI": mlflow}
+    with (
+        marimo_app("notebooks/collect.py", tmp_path, env=env) as (url, token),
+        chromium() as browser,
+    ):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(f"{url}/?access_token={token}")
+        note = page.get_by_text("using the embedded llama.cpp models").first
+        note.wait_for(timeout=120_000)
+        assert ollama in note.inner_text()  # (marimo renders in a shadow root: not in body's text)
+
+        page.get_by_role("checkbox").first.click()
+        page.get_by_role("button", name="Run 36 cells").click()  # 1 model x 3 prompts x 12
+        refusal = page.get_by_text("Refused before loading any model").first
+        refusal.wait_for(timeout=120_000)
+        assert mlflow in refusal.locator("xpath=..").inner_text()
+
+        assert page.evaluate("window.pwned") is None, "an onerror handler ran"
+        assert page.locator('img[src="x"], img[src*="evil.example"]').count() == 0
+        assert page.locator('a[href*="evil.example"]').count() == 0
         assert not [u for u in requested if urlsplit(u).hostname == "evil.example"]

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tipbench_lib.judge_io import EXIT_OK, EXIT_REFUSED, MAX_APPLY_BYTES, main
+from tipbench_lib.core.errors import EXIT_OK, EXIT_REFUSED
+from tipbench_lib.judge.cli import main
+from tipbench_lib.judge.exchange import MAX_APPLY_BYTES
 
 from .test_judge import collected_experiment
 from .test_judge_io import _export, _fill, _stored

@@ -18,8 +18,9 @@ import polars as pl
 import pytest
 import vl_convert
 
-from tipbench_lib import charts, stats, synthetic
-from tipbench_lib.errors import TipbenchError
+from tipbench_lib import stats, synthetic
+from tipbench_lib.compare import charts
+from tipbench_lib.core.errors import TipbenchError
 
 
 @dataclass

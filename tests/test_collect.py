@@ -7,17 +7,13 @@ in MLflow: one FINISHED run per cell with its candidates, failures recorded with
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
 
-from tipbench_lib import prompts as prompts_module
 from tipbench_lib.backends.base import GenerationOptions
 from tipbench_lib.backends.ollama import OllamaBackend
-from tipbench_lib.collect_run import CollectRequest, prepare, run_prepared
-from tipbench_lib.errors import DataFileError, ModelTooLargeError, UnknownModelError
-from tipbench_lib.sync import CELL_TAG
+from tipbench_lib.collect.job import CollectRequest, prepare, run_prepared
+from tipbench_lib.core.errors import DataFileError, ModelTooLargeError, UnknownModelError
+from tipbench_lib.tracking.mapping import CANDIDATES_ARTIFACT, CELL_TAG, read_cell_artifact
 
 from .ollama_standin import FakeModel, Fault, OllamaStandIn
 
@@ -80,12 +76,15 @@ def test_grid_logs_one_finished_run_per_cell_with_its_candidates(
         run.run_name
         == f"{run.params['model']} | {run.params['prompt_version']} | " + run.params["scenario_id"]
     )
-    candidates = json.loads(mlflow_client.download_artifact(run.run_id, "candidates.json"))
+    artifact = read_cell_artifact(mlflow_client, run, prompt=True)
+    candidates = artifact.candidates
     assert [c["sample_index"] for c in candidates] == [0, 1]
     for c in candidates:
         assert c["text"] and c["candidate_id"]
         assert {"format_ok_auto", "overlong_auto", "latency_s", "tokens_per_s"} <= set(c)
-    assert mlflow_client.download_artifact(run.run_id, "prompt.txt")
+    assert "[system]" in artifact.prompt and "[user]" in artifact.prompt, "the exact prompt sent"
+    names = {f.path for f in mlflow_client.list_artifacts(run.run_id)}
+    assert names == {CANDIDATES_ARTIFACT}, "the prompt travels inside candidates.json"
 
 
 def test_one_model_resident_and_one_load_per_model(standin, mlflow_client, experiment_name, home):
@@ -150,15 +149,13 @@ def test_rerunning_a_complete_grid_loads_nothing_and_logs_nothing_new(
 def test_a_malformed_prompt_file_the_run_does_not_use_does_not_block_it(
     standin, mlflow_client, experiment_name, home, tmp_path, monkeypatch
 ):
-    folder = tmp_path / "prompts"
+    folder = tmp_path / "prompts"  # the user's data directory adds draft.toml to the shipped ones
     folder.mkdir()
-    for path in prompts_module.PROMPTS_DIR.glob("*.toml"):
-        shutil.copy(path, folder / path.name)
     (folder / "draft.toml").write_text('version = "draft"\nsystem = {oops\n', encoding="utf-8")
-    monkeypatch.setattr(prompts_module, "PROMPTS_DIR", folder)
+    monkeypatch.setenv("TIPBENCH_DATA", str(tmp_path))
     summary = collect(standin, mlflow_client, experiment_name, ["tiny-a"])
     assert summary.exit_code == 0, summary.lines()
     loads = len(standin.loads())
-    with pytest.raises(DataFileError, match="draft.toml"):
+    with pytest.raises(DataFileError, match="draft.toml .from your data directory"):
         collect(standin, mlflow_client, experiment_name, ["tiny-a"], prompts=("v1", "draft"))
     assert len(standin.loads()) == loads

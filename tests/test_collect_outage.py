@@ -16,12 +16,13 @@ import pytest
 from tipbench_lib.backends import ollama as ollama_backend
 from tipbench_lib.backends.base import GenerationOptions
 from tipbench_lib.backends.ollama import OllamaBackend
-from tipbench_lib.cell_log import CollectJournal
-from tipbench_lib.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, collect_main
-from tipbench_lib.collect_run import CollectRequest, prepare, run_prepared
-from tipbench_lib.names import MAX_EXPERIMENT_CHARS
-from tipbench_lib.sync import CELL_TAG
+from tipbench_lib.collect.cli import main as collect_main
+from tipbench_lib.collect.job import CollectRequest, prepare, run_prepared
+from tipbench_lib.collect.journal import CollectJournal
+from tipbench_lib.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED
+from tipbench_lib.core.names import MAX_EXPERIMENT_CHARS
 from tipbench_lib.tracking.client import MlflowClient
+from tipbench_lib.tracking.mapping import CELL_TAG, read_cell_artifact
 
 from .ollama_standin import FakeModel, Fault, OllamaStandIn
 
@@ -109,7 +110,7 @@ def test_ollama_killed_mid_stream_then_restarted_a_plain_rerun_completes(
     assert len(by_cell) == N_CELLS and set(by_cell.values()) == {1}, "a cell has two runs"
     assert {r.status for r in runs} == {"FINISHED"}
     for run in runs:
-        candidates = json.loads(mlflow_client.download_artifact(run.run_id, "candidates.json"))
+        candidates = read_cell_artifact(mlflow_client, run).candidates
         assert sorted(c["sample_index"] for c in candidates) == list(range(N_TIPS))
 
 
@@ -250,11 +251,13 @@ def test_the_longest_allowed_experiment_name_runs(
 
 
 def test_exit_statuses_are_distinct_and_documented():
-    import tipbench_lib.cli as cli
+    import tipbench_lib.collect.cli as cli
+    import tipbench_lib.core.errors as errors
 
     codes = {EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED}
     assert len(codes) == 4
     for code in codes:
+        assert f"({code})" in (errors.__doc__ or ""), code
         assert f"{code} " in (cli.__doc__ or ""), code
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert "interrupted" in readme and f"`{EXIT_INTERRUPTED}`" in readme

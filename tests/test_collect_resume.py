@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -11,10 +10,10 @@ from pathlib import Path
 
 from tipbench_lib.backends.base import GenerationOptions
 from tipbench_lib.backends.ollama import OllamaBackend
-from tipbench_lib.collect import EXIT_INTERRUPTED
-from tipbench_lib.collect_run import CollectRequest, prepare, run_prepared
-from tipbench_lib.sync import CELL_TAG
+from tipbench_lib.collect.job import CollectRequest, prepare, run_prepared
+from tipbench_lib.core.errors import EXIT_INTERRUPTED
 from tipbench_lib.tracking.client import MlflowClient
+from tipbench_lib.tracking.mapping import CELL_TAG, read_cell_artifact
 from tipbench_lib.tracking.server import LocalMlflowServer
 
 from .ollama_standin import FakeModel, OllamaStandIn
@@ -40,7 +39,7 @@ def assert_complete_in_mlflow(client: MlflowClient, experiment: str) -> None:
     assert {r.status for r in runs} == {"FINISHED"}, "a run stayed RUNNING or FAILED"
     seen: set[str] = set()
     for run in runs:
-        candidates = json.loads(client.download_artifact(run.run_id, "candidates.json"))
+        candidates = read_cell_artifact(client, run).candidates
         assert sorted(c["sample_index"] for c in candidates) == list(range(N_TIPS))
         ids = {c["candidate_id"] for c in candidates}
         assert len(ids) == N_TIPS and not ids & seen

@@ -17,17 +17,23 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tipbench_lib.errors import DataFileError, JudgingError, TipbenchError
-from tipbench_lib.paths import DATA_DIR
-from tipbench_lib.prompts import PLACEHOLDERS, get_prompt, list_prompts, load_prompt, load_prompts
-from tipbench_lib.rubric import (
+from tipbench_lib.core.errors import DataFileError, JudgingError, TipbenchError
+from tipbench_lib.core.paths import SHIPPED_DATA as DATA_DIR
+from tipbench_lib.core.prompts import (
+    PLACEHOLDERS,
+    get_prompt,
+    list_prompts,
+    load_prompt,
+    load_prompts,
+)
+from tipbench_lib.core.rubric import (
     RUBRIC_PAGE,
     clean_tip,
     load_rubric,
     load_rubric_file,
     render_rubric_markdown,
 )
-from tipbench_lib.scenarios import (
+from tipbench_lib.core.scenarios import (
     DEFAULT_N_SCENARIOS,
     MAX_TASKS,
     MIN_TASKS,
@@ -110,7 +116,7 @@ def test_select_is_spread_across_personas_and_slots() -> None:
 
 def test_select_is_the_same_in_other_processes_whatever_the_hash_seed() -> None:
     code = (
-        "from tipbench_lib.scenarios import select_scenarios;"
+        "from tipbench_lib.core.scenarios import select_scenarios;"
         "print(','.join(s.id for s in select_scenarios(12)))"
     )
     here = ",".join(s.id for s in select_scenarios(12))
@@ -430,7 +436,7 @@ def test_rubric_page_is_the_rendering_of_the_toml(rubric) -> None:
     # check parameter and weight on the page comes from the file.
     page = RUBRIC_PAGE.read_text(encoding="utf-8")
     assert page == render_rubric_markdown(rubric), (
-        "data/rubric.md is out of date; regenerate it with `python -m tipbench_lib.rubric`"
+        "data/rubric.md is out of date; regenerate it with `python -m tipbench_lib.core.rubric`"
     )
     for dim in rubric.dimensions:
         for lv in dim.levels:

@@ -22,7 +22,7 @@ from tipbench_lib.backends.base import Backend, GenerationOptions, GenerationReq
 from tipbench_lib.backends.embedded import MODELS, EmbeddedBackend, FileDigests
 from tipbench_lib.backends.ollama import OllamaBackend
 from tipbench_lib.backends.select import choose_backend
-from tipbench_lib.errors import (
+from tipbench_lib.core.errors import (
     BackendError,
     BackendUnavailableError,
     GenerationError,
@@ -320,9 +320,9 @@ def test_bad_kind_lists_the_valid_ones() -> None:
 
 def test_a_long_shared_prefix_is_reused_without_changing_any_text():
     """Judge prompts share a ~600-token rubric: reuse it, never at the cost of determinism."""
-    from tipbench_lib import llm_judge
-    from tipbench_lib.judge import ScenarioView
-    from tipbench_lib.rubric import load_rubric
+    from tipbench_lib.core.rubric import load_rubric
+    from tipbench_lib.core.scenarios import ScenarioView, Task
+    from tipbench_lib.judge import llm as llm_judge
 
     rubric = load_rubric()
     view = ScenarioView(
@@ -331,7 +331,10 @@ def test_a_long_shared_prefix_is_reused_without_changing_any_text():
         "ICU nurse",
         "morning",
         "7-11 am",
-        ("Renew BLS (high, 90 min, due Friday)", "Pharmacology quiz (high, 40 min, due tomorrow)"),
+        (
+            Task("Renew BLS", "high", 90, "Friday"),
+            Task("Pharmacology quiz", "high", 40, "tomorrow"),
+        ),
     )
     tips = [
         "Finish the quiz before you sleep; it is due tomorrow.",
@@ -359,3 +362,27 @@ def test_a_long_shared_prefix_is_reused_without_changing_any_text():
     assert first.prompt_tokens > 512  # the test is only meaningful past one batch
     assert first.extra["prompt_tokens_evaluated"] >= first.prompt_tokens - 1
     assert later.extra["prompt_tokens_evaluated"] <= later.prompt_tokens - 512
+
+
+def test_llama_cpp_internals_still_mean_what_the_prefix_reuse_needs():
+    """Fails, naming the installed llama-cpp-python, when an upgrade moves what the reuse reads."""
+    from tipbench_lib.backends.prefix_reuse import changed_message, internals_problems
+
+    with EmbeddedBackend() as backend:
+        backend.load("smollm2-135m", GenerationOptions(num_ctx=2048))
+        llm = backend._resident.llm  # the object the reuse wrapped at load
+        problems = internals_problems(llm)
+        assert not problems, changed_message(problems)
+        tokens = llm.tokenize(("Block 25 minutes for the budget draft. " * 60).encode())
+        assert len(tokens) > llm.n_batch, "the check needs more than one batch"
+        llm.eval(tokens)
+        moved = []
+        if list(llm._input_ids) != list(tokens) or llm.n_tokens != len(tokens):
+            moved.append("after eval, Llama._input_ids is not the evaluated tokens")
+        llm.n_tokens = llm.n_batch
+        if list(llm._input_ids) != list(tokens[: llm.n_batch]):
+            moved.append("setting Llama.n_tokens no longer cuts Llama._input_ids")
+        llm.reset()
+        if llm.n_tokens != 0 or len(llm._input_ids) != 0:
+            moved.append("Llama.reset() no longer empties Llama._input_ids")
+        assert not moved, changed_message(moved)

@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 import marimo as mo
 import pytest
 
-from tipbench_lib.escaping import html_text, md_text
+from tipbench_lib.core.escaping import html_text, md_text
 
 HOSTILE = [
     "<img src=x onerror=alert(1)>",

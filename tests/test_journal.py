@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from tipbench_lib.errors import TipbenchError
-from tipbench_lib.journal import (
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.journal import (
     Journal,
     JournalWarning,
     create_journal,

@@ -18,15 +18,15 @@ import pytest
 
 from tipbench_lib.backends.base import Generation, GenerationOptions, ModelInfo
 from tipbench_lib.backends.ollama import OllamaBackend
-from tipbench_lib.cell_log import CollectJournal, candidate_record
-from tipbench_lib.collect import Cell, CollectConfig, plan_cells
-from tipbench_lib.collect_run import CollectRequest, prepare, run_prepared
-from tipbench_lib.journal import JournalWarning, legacy_experiment_dir, legacy_slug
-from tipbench_lib.journal_legacy import cell_id_from_params
-from tipbench_lib.prompts import get_prompt
-from tipbench_lib.rubric import load_rubric
-from tipbench_lib.scenarios import select_scenarios
-from tipbench_lib.sync import CELL_TAG
+from tipbench_lib.collect.job import CollectRequest, prepare, run_prepared
+from tipbench_lib.collect.journal import CollectJournal, candidate_record
+from tipbench_lib.collect.plan import Cell, CollectConfig, plan_cells
+from tipbench_lib.core.journal import JournalWarning, legacy_experiment_dir, legacy_slug
+from tipbench_lib.core.journal_legacy import cell_id_from_params
+from tipbench_lib.core.prompts import get_prompt
+from tipbench_lib.core.rubric import load_rubric
+from tipbench_lib.core.scenarios import select_scenarios
+from tipbench_lib.tracking.mapping import CELL_TAG, read_cell_artifact
 
 from .ollama_standin import FakeModel, OllamaStandIn
 from .test_judge import collected_experiment
@@ -136,9 +136,9 @@ def test_an_old_folder_shared_by_two_experiments_is_split_by_what_each_cell_prov
         assert sorted(r.tags[CELL_TAG] for r in runs) == sorted(c.cell_id for c in planned[name])
         assert {r.status for r in runs} == {"FINISHED"}
     run = next(r for r in runs if r.tags[CELL_TAG] == planned[second][0].cell_id)
-    candidates = json.loads(mlflow_client.download_artifact(run.run_id, "candidates.json"))
+    candidates = read_cell_artifact(mlflow_client, run).candidates
     assert [c["text"] for c in candidates] == [OLD_TEXT] * N_TIPS, "the old tips were delivered"
-    assert "experiment" not in candidates[0], "candidates.json keeps its shape"
+    assert "experiment" not in candidates[0], "candidates keep their shape"
     assert (old_dir / "collect.jsonl").read_bytes() == old_bytes, "the old file is left as it was"
     new_records = list(CollectJournal(first).journal.records())
     assert new_records[0]["type"] == "adopted" and new_records[0]["cells_left"] == 3
@@ -157,7 +157,7 @@ def test_a_name_that_only_shares_the_old_folder_takes_nothing_from_it(tipbench_h
 
 
 def test_old_judge_files_are_adopted_per_exact_judge_and_experiment(mlflow_client, tipbench_home):
-    from tipbench_lib.judge import (
+    from tipbench_lib.judge.session import (
         JudgeSession,
         Scores,
         judge_artifact_path,

@@ -15,12 +15,12 @@ import pytest
 
 from tipbench_lib.backends.base import GenerationOptions
 from tipbench_lib.backends.ollama import OllamaBackend
-from tipbench_lib.cell_log import CellRecord, CollectJournal
-from tipbench_lib.collect import plan_cells
-from tipbench_lib.collect_run import CollectRequest, prepare, run_prepared
-from tipbench_lib.journal import JournalWarning
-from tipbench_lib.results import load_experiment
-from tipbench_lib.sync import CELL_TAG
+from tipbench_lib.collect.job import CollectRequest, prepare, run_prepared
+from tipbench_lib.collect.journal import CellRecord, CollectJournal
+from tipbench_lib.collect.plan import plan_cells
+from tipbench_lib.compare.load import load_experiment
+from tipbench_lib.core.journal import JournalWarning
+from tipbench_lib.tracking.mapping import CELL_TAG
 
 from .ollama_standin import FakeModel, OllamaStandIn
 

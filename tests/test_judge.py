@@ -12,12 +12,14 @@ from collections.abc import Sequence
 import pytest
 
 from tipbench_lib.backends.base import Generation
-from tipbench_lib.cell_log import CellRecord, CollectState, candidate_record
-from tipbench_lib.hashing import content_hash
-from tipbench_lib.rubric import load_rubric
-from tipbench_lib.scenarios import load_scenarios
-from tipbench_lib.sync import PENDING_TAG, CellSyncer
+from tipbench_lib.collect.delivery import CellSyncer
+from tipbench_lib.collect.journal import CellRecord, CollectState, candidate_record
+from tipbench_lib.core.cells import cell_label
+from tipbench_lib.core.hashing import content_hash
+from tipbench_lib.core.rubric import load_rubric
+from tipbench_lib.core.scenarios import load_scenarios
 from tipbench_lib.tracking.client import MlflowClient
+from tipbench_lib.tracking.mapping import PENDING_TAG
 
 TIPS = (
     "Submit your timesheets tonight; it takes 15 minutes and they are due at 9 tomorrow.",
@@ -90,7 +92,7 @@ def _same_model_neighbours(order: Sequence[dict]) -> int:
 
 
 def test_queue_is_seeded_shuffled_and_interleaves_models():
-    from tipbench_lib.judge import interleaved_order
+    from tipbench_lib.judge.session import interleaved_order
 
     rows = _rows({"smollm2": 12, "gemma3": 12, "qwen": 12})
     order = interleaved_order(rows, seed=7)
@@ -108,7 +110,7 @@ def test_queue_is_seeded_shuffled_and_interleaves_models():
 
 
 def test_queue_with_one_dominant_model_has_the_fewest_possible_blocks():
-    from tipbench_lib.judge import interleaved_order
+    from tipbench_lib.judge.session import interleaved_order
 
     order = interleaved_order(_rows({"big": 10, "small": 4}), seed=3)
     # 10 tips of one model can be split by at most 4 others: 5 same-model neighbours at least.
@@ -123,7 +125,7 @@ def test_cards_are_blind_by_default_and_the_seed_is_recorded(
 ):
     from dataclasses import asdict
 
-    from tipbench_lib.judge import JudgeSession, judgments_dir
+    from tipbench_lib.judge.session import JudgeSession, judgments_dir
 
     collected_experiment(mlflow_client, experiment_name)
     session = JudgeSession(mlflow_client, experiment_name, "ana")
@@ -149,7 +151,7 @@ def test_cards_are_blind_by_default_and_the_seed_is_recorded(
 
 
 def test_save_resume_revise_and_cell_metrics(mlflow_client, experiment_name, tipbench_home):
-    from tipbench_lib.judge import JudgeSession, Scores, judge_artifact_path
+    from tipbench_lib.judge.session import JudgeSession, Scores, judge_artifact_path
 
     collected_experiment(mlflow_client, experiment_name)
     session = JudgeSession(mlflow_client, experiment_name, "ana")
@@ -184,10 +186,15 @@ def test_save_resume_revise_and_cell_metrics(mlflow_client, experiment_name, tip
     assert run.metrics["judged_count"] == 3.0
     assert run.metrics["relevance_mean"] == pytest.approx((2 + 5 + 5) / 3)
     assert resumed.progress().judged == 3
+    row = resumed.candidates[first.candidate_id]
+    unblind = JudgeSession(mlflow_client, experiment_name, "ana", blind=False)
+    labels = {c.cell_id: c.label for c in unblind.progress().cells}
+    assert labels[cell] == cell_label(row["model"], row["prompt_version"], row["scenario_id"])
+    assert row["model"] not in " ".join(c.label for c in resumed.progress().cells), "blind"
 
 
 def test_pending_until_the_required_number_of_judges(mlflow_client, experiment_name, tipbench_home):
-    from tipbench_lib.judge import JudgeSession, Scores
+    from tipbench_lib.judge.session import JudgeSession, Scores
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
     ana = JudgeSession(mlflow_client, experiment_name, "ana", required_judges=2)
@@ -206,7 +213,7 @@ def test_pending_until_the_required_number_of_judges(mlflow_client, experiment_n
 
 
 def test_an_mlflow_outage_loses_nothing(mlflow_client, experiment_name, tipbench_home):
-    from tipbench_lib.judge import JudgeSession, Scores
+    from tipbench_lib.judge.session import JudgeSession, Scores
     from tipbench_lib.tracking.server import free_port
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
@@ -227,8 +234,8 @@ def test_judges_whose_ids_shared_a_file_keep_their_own_queue_seed_and_scores(
     mlflow_client, experiment_name, tipbench_home
 ):
     """``a b``, ``a_b`` and ``a/b`` once shared one journal file and one MLflow artifact."""
-    from tipbench_lib.judge import JudgeSession, Scores, judge_seed
-    from tipbench_lib.results import load_experiment
+    from tipbench_lib.compare.load import load_experiment
+    from tipbench_lib.judge.session import JudgeSession, Scores, judge_seed
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=2)
     first = JudgeSession(mlflow_client, experiment_name, "a b")
@@ -254,7 +261,7 @@ def test_judges_whose_ids_shared_a_file_keep_their_own_queue_seed_and_scores(
 def test_a_last_score_without_its_newline_survives_the_next_save_and_reaches_mlflow(
     mlflow_client, experiment_name, tipbench_home
 ):
-    from tipbench_lib.judge import JudgeSession, Scores
+    from tipbench_lib.judge.session import JudgeSession, Scores
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
     session = JudgeSession(mlflow_client, experiment_name, "ana")
@@ -272,8 +279,8 @@ def test_a_last_score_without_its_newline_survives_the_next_save_and_reaches_mlf
 
 
 def test_a_record_of_another_judge_in_a_judge_file_is_never_counted(tipbench_home):
-    from tipbench_lib.journal import Journal, JournalWarning
-    from tipbench_lib.judge import QUEUE, JudgeJournal, local_judgments
+    from tipbench_lib.core.journal import Journal, JournalWarning
+    from tipbench_lib.judge.session import QUEUE, JudgeJournal, local_judgments
 
     journal = JudgeJournal("exp", "a b")
     base = {"type": "judgment", "cell_id": "c", "status": "ok", "relevance": 4}
@@ -290,8 +297,8 @@ def test_a_record_of_another_judge_in_a_judge_file_is_never_counted(tipbench_hom
 
 
 def test_empty_judge_id_and_bad_scores_are_refused(mlflow_client, experiment_name, tipbench_home):
-    from tipbench_lib.errors import JudgingError
-    from tipbench_lib.judge import JudgeSession, Scores
+    from tipbench_lib.core.errors import JudgingError
+    from tipbench_lib.judge.session import JudgeSession, Scores
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
     with pytest.raises(JudgingError, match="judge id"):
@@ -308,7 +315,7 @@ def test_empty_judge_id_and_bad_scores_are_refused(mlflow_client, experiment_nam
 def test_agreement_matches_krippendorffs_published_example():
     """Krippendorff (2011), "Computing Krippendorff's alpha-reliability", 4 coders x 12 units:
     ordinal alpha 0.815."""
-    from tipbench_lib.judge import agreement
+    from tipbench_lib.judge.session import agreement
 
     nan = None
     table = {
@@ -343,7 +350,7 @@ def test_agreement_matches_krippendorffs_published_example():
 
 
 def test_failed_llm_judgments_never_count_and_latest_wins():
-    from tipbench_lib.judge import cell_summary
+    from tipbench_lib.judge.session import cell_summary
 
     base = {"judge_kind": "human", "format_ok": True, "overlong": False, "status": "ok"}
     records = [

@@ -118,14 +118,14 @@ def submit_and_wait(
 
 
 def judgments_in_mlflow(client: object, run_id: str, judge_id: str) -> list[dict]:
-    from tipbench_lib.judge import judge_artifact_path
+    from tipbench_lib.judge.session import judge_artifact_path
 
     return json.loads(client.download_artifact(run_id, judge_artifact_path(judge_id)))
 
 
 @pytest.mark.browser
 def test_judge_in_browser(mlflow_client, mlflow_env, experiment_name, tmp_path):
-    from tipbench_lib.results import load_experiment
+    from tipbench_lib.compare.load import load_experiment
 
     collected_experiment(mlflow_client, experiment_name, texts=(*TIPS, HOSTILE))
     data = load_experiment(mlflow_client, experiment_name)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from tipbench_lib.judge import Card, Progress, ScenarioView
-from tipbench_lib.judge_cards import progress_html, scenario_html, tip_html
+from tipbench_lib.core.scenarios import ScenarioView, Task
+from tipbench_lib.judge.cards import progress_html, scenario_html, tip_html
+from tipbench_lib.judge.session import Card, JudgingProgress
 
 HOSTILE = "<script>alert(1)</script> **bold** <img src=x onerror=alert(2)> & done"
 
@@ -15,7 +16,7 @@ def card(text: str = HOSTILE, revealed: dict[str, str] | None = None) -> Card:
         "ICU nurse & night shifts",
         "morning",
         "7-11 am",
-        ("Renew <BLS>", "Call the landlord"),
+        (Task("Renew <BLS>", "high", 90), Task("Call the landlord", "low", 10)),
     )
     return Card("c1", "cell", 3, 12, view, text, True, False, len(text), None, revealed or {})
 
@@ -36,5 +37,5 @@ def test_scenario_text_from_files_is_escaped_too():
 
 
 def test_progress_reads_judged_of_total():
-    html = progress_html(Progress(judged=3, total=12, cells=()))
+    html = progress_html(JudgingProgress(judged=3, total=12, cells=()))
     assert "3 / 12" in html and "width:25.0%" in html

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tipbench_lib.judge_io import EXIT_OK, EXIT_REFUSED, FORMAT, main  # noqa: E402
+from tipbench_lib.core.errors import EXIT_OK, EXIT_REFUSED  # noqa: E402
+from tipbench_lib.judge.cli import main  # noqa: E402
+from tipbench_lib.judge.exchange import FORMAT  # noqa: E402
 
 from .test_judge import collected_experiment  # noqa: E402
 
@@ -38,7 +40,7 @@ def _fill(doc: dict, judge_id: str | None = "outside") -> dict:
 
 def _stored(client, experiment: str, home: Path) -> list:
     """Every judgment anywhere: journals on disk and judgments/ artifacts in MLflow."""
-    from tipbench_lib.results import load_experiment
+    from tipbench_lib.compare.load import load_experiment
 
     journals = list((home / "journal").rglob("judgments/*.jsonl"))
     return journals + load_experiment(client, experiment).judgments.to_dicts()
@@ -80,7 +82,7 @@ def test_export_is_blind_complete_and_pending_only(
 
 
 def test_export_fill_apply_through_the_script(mlflow_env, mlflow_client, experiment_name, tmp_path):
-    from tipbench_lib.results import load_experiment
+    from tipbench_lib.compare.load import load_experiment
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=2)
     out = tmp_path / "judging.json"
@@ -226,7 +228,7 @@ def test_every_rejection_stores_nothing(
 
 
 def test_all_problems_are_reported_at_once(mlflow_client, experiment_name, tipbench_home, tmp_path):
-    from tipbench_lib.judge_io import ImportRejected, apply_file
+    from tipbench_lib.judge.exchange import ImportRejected, apply_file
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
     bad = _fill(_export(mlflow_client, experiment_name, tmp_path / "out.json"))

@@ -15,8 +15,9 @@ import statsmodels.formula.api as smf
 import vl_convert
 from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
-from tipbench_lib import charts, stats, synthetic
-from tipbench_lib.errors import TipbenchError
+from tipbench_lib import stats, synthetic
+from tipbench_lib.compare import charts
+from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.stats.length_adjusted import (
     CELL_COLUMNS,
     INPUT_COLUMNS,

@@ -6,9 +6,15 @@ import json
 
 import pytest
 
-from tipbench_lib.judge_io import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, main  # noqa: E402
+from tipbench_lib.core.errors import (  # noqa: E402
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+)
+from tipbench_lib.judge.cli import main  # noqa: E402
 
-from .ollama_standin import FakeModel, OllamaStandIn
+from .ollama_standin import FakeModel, Fault, OllamaStandIn
 from .test_judge import collected_experiment  # noqa: E402
 
 VALID = json.dumps(
@@ -38,8 +44,8 @@ def _run(client, experiment, model, *extra):
 
 
 def _llm_records(client, experiment, judge_id):
-    from tipbench_lib.judge import judge_artifact_path
-    from tipbench_lib.results import load_experiment
+    from tipbench_lib.compare.load import load_experiment
+    from tipbench_lib.judge.session import judge_artifact_path
 
     data = load_experiment(client, experiment)
     records = []
@@ -101,6 +107,25 @@ def test_valid_answers_become_llm_scores_with_one_resident_model(
     assert standin.load_count("judge-ok") == 2 and len(standin.generation_requests()) == 3
 
 
+def test_ollama_going_away_mid_run_interrupts_and_a_rerun_resumes(
+    standin, mlflow_client, experiment_name, tipbench_home, capsys
+):
+    """An outage is not a refusal (2) and fails no judgment: exit 3, and the rerun finishes."""
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
+    standin.set_fault("judge-ok", Fault("crash", after_chunks=1, times=1))
+    assert _run(mlflow_client, experiment_name, "judge-ok") == EXIT_INTERRUPTED
+    out, err = capsys.readouterr()
+    assert "refused" not in err and "Traceback" not in err, err
+    assert "0 failed" in out and "run the same command again" in out, out
+    assert "ollama serve" in out, "the summary says why it stopped"
+
+    standin.start()  # Ollama restarted on the same port
+    assert _run(mlflow_client, experiment_name, "judge-ok") == EXIT_OK
+    data, records = _llm_records(mlflow_client, experiment_name, "llm:judge-ok")
+    assert {r["status"] for r in records} == {"ok"} and len(records) == 3
+    assert data.judgments.height == 3
+
+
 def test_a_judge_model_above_the_limit_is_refused_before_loading(
     standin, mlflow_client, experiment_name, tipbench_home, capsys
 ):
@@ -111,8 +136,8 @@ def test_a_judge_model_above_the_limit_is_refused_before_loading(
 
 
 def test_parse_answer_names_the_problem():
-    from tipbench_lib.errors import JudgingError
-    from tipbench_lib.llm_judge import parse_answer
+    from tipbench_lib.core.errors import JudgingError
+    from tipbench_lib.judge.llm import parse_answer
 
     candidate = {"format_ok_auto": False, "overlong_auto": True}
     scores = parse_answer('{"relevance": 2, "actionability": 3.0, "tone": 4}', candidate)

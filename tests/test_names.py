@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tipbench_lib.names import (
+from tipbench_lib.core.names import (
     MAX_EXPERIMENT_CHARS,
     MAX_JUDGE_ID_CHARS,
     InvalidNameError,

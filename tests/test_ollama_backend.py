@@ -24,7 +24,7 @@ from tipbench_lib.backends.ollama import (
     parse_parameter_size,
     resolve_host,
 )
-from tipbench_lib.errors import (
+from tipbench_lib.core.errors import (
     BackendError,
     BackendUnavailableError,
     GenerationError,

@@ -16,8 +16,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from tipbench_lib.paths import REPO_ROOT
-
+REPO_ROOT = Path(__file__).resolve().parents[1]
 CONDA_ONLY = {"python", "pip", "cmake", "c-compiler", "cxx-compiler"}
 """Present in environment.yml only: the interpreter, pip, and what pip needs to build llama.cpp."""
 

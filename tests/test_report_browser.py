@@ -16,8 +16,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tipbench_lib import report, stats, synthetic
-from tipbench_lib.report import ReportData
+from tipbench_lib import stats, synthetic
+from tipbench_lib.compare import report
+from tipbench_lib.compare.report import ReportData
 
 from .browser import CHROMIUM_ARGS, require_chromium
 
@@ -141,7 +142,7 @@ def test_page_shows_verdicts_provenance_and_weak_judge(page: Path, data: ReportD
     text = page.read_text(encoding="utf-8")
     best = data.leaderboard.row(0, named=True)
     assert f"<p class='headline'>{report.esc(data.summary().headline)}</p>" in text
-    assert f"Highest mean: <strong>{best['prompt_version']} on {best['model']}</strong>" in text
+    assert f"Highest mean: <strong>{best['model']} · {best['prompt_version']}</strong>" in text
     n_scen = data.scores["scenario_id"].n_unique()
     assert f"{n_scen} scenarios and {data.scores.height} judged tips in all" in text
     assert "judged by people (judge-0)" in text
@@ -256,7 +257,7 @@ def test_single_cell_report_says_there_is_nothing_to_compare(tmp_path: Path) -> 
     data = build_data(1, 1, 4, 2)
     assert data.comparisons.height == 0
     text = report.write_report(tmp_path, data=data, provenance={}).read_text(encoding="utf-8")
-    assert "Only one cell, v1 on model-00, judged by people (judge-0): nothing to compare" in text
+    assert "Only one cell, model-00 · v1, judged by people (judge-0): nothing to compare" in text
     assert "No comparison involves model-00 · v1" in text
     assert "<ul class='sentences'>" not in text and "No comparisons." in text
 

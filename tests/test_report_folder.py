@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tipbench_lib.report_folder import ReportFolderError, output_root, report_folder
+from tipbench_lib.compare.report_folder import ReportFolderError, output_root, report_folder
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tipbench_lib.core.paths import SHIPPED_DATA
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
@@ -175,7 +177,7 @@ def test_compare_refuses_bad_arguments(env, tmp_path):
     assert run("compare", "--out", str(tmp_path), env=env).returncode == 2
     bad = run("compare", "--data", str(tmp_path / "missing"), "--out", str(tmp_path), env=env)
     assert bad.returncode == 2 and "cells.parquet" in bad.stderr
-    sample = str(ROOT / "data" / "sample")
+    sample = str(SHIPPED_DATA / "sample")
     view = run("compare", "--data", sample, "--out", str(tmp_path), "--view", "x", env=env)
     assert view.returncode == 2 and "no judge view 'x'" in view.stderr
     assert "llm:claude-assistant" in view.stderr and "Traceback" not in view.stderr

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tipbench_lib.errors import TrackingError
+from tipbench_lib.core.errors import TrackingError
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.home import (
     UntrustedHomeError,

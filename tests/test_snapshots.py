@@ -20,17 +20,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from tipbench_lib import synthetic
-from tipbench_lib.compare_run import Selection, apply_selection, compare_main
-from tipbench_lib.errors import DataFileError
-from tipbench_lib.report import provenance_html
-from tipbench_lib.results import (
+from tipbench_lib.compare.cli import main as compare_main
+from tipbench_lib.compare.job import Selection, apply_selection
+from tipbench_lib.compare.load import (
     ExperimentData,
     load_experiment,
     read_snapshot,
     recompute_composites,
     write_snapshot,
 )
-from tipbench_lib.schema import FRAMES
+from tipbench_lib.compare.report import provenance_html
+from tipbench_lib.core.errors import DataFileError
+from tipbench_lib.core.schema import FRAMES
+from tipbench_lib.tracking.mapping import read_cell_artifact
 
 from .test_judge import collected_experiment
 
@@ -359,7 +361,7 @@ def test_mlflow_judgments_get_the_same_check(mlflow_client, experiment_name) -> 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
     exp = mlflow_client.get_experiment_by_name(experiment_name)
     [run, *_] = mlflow_client.search_runs([exp.experiment_id])
-    candidates = json.loads(mlflow_client.download_artifact(run.run_id, "candidates.json"))
+    candidates = read_cell_artifact(mlflow_client, run).candidates
     record = {
         "candidate_id": candidates[0]["candidate_id"],
         "judge_id": "other-tool",

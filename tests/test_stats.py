@@ -13,8 +13,8 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
 from tipbench_lib import stats, synthetic
-from tipbench_lib.errors import TipbenchError
-from tipbench_lib.schema import CANDIDATES, CELLS, JUDGMENTS
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.schema import CANDIDATES, CELLS, JUDGMENTS
 from tipbench_lib.stats import power
 from tipbench_lib.stats.agreement import krippendorff_alpha
 from tipbench_lib.stats.paired import permutation_p, wilcoxon_p
@@ -284,7 +284,7 @@ def test_clear_difference_over_twelve_scenarios_is_better_and_worse_against_base
     assert (row["a_model"], row["verdict"]) == ("strong", "better")
     assert row["diff_lo"] > 0 and row["p_holm"] < 0.05
     assert stats.sentence(row).startswith(
-        f"v2 on strong beats v1 on weak by {np.mean(diffs):.1f} points (95% CI "
+        f"strong · v2 beats weak · v1 by {np.mean(diffs):.1f} points (95% CI "
     )
     against = stats.compare_pairs(scores, baseline=("strong", "v2")).row(0, named=True)
     assert (against["a_model"], against["b_model"], against["verdict"]) == (
@@ -293,7 +293,7 @@ def test_clear_difference_over_twelve_scenarios_is_better_and_worse_against_base
         "worse",
     )
     assert against["diff_hi"] < 0
-    assert stats.sentence(against).startswith("v1 on weak trails v2 on strong by 2.2 points")
+    assert stats.sentence(against).startswith("weak · v1 trails strong · v2 by 2.2 points")
 
 
 def test_noise_around_zero_is_indistinguishable() -> None:

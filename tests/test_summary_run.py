@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from tipbench_lib.compare_run import compare_main
-from tipbench_lib.errors import TrackingError
-from tipbench_lib.results import load_experiment
-from tipbench_lib.sync import CELL_TAG, CellSyncer
+from tipbench_lib.collect.delivery import CellSyncer
+from tipbench_lib.compare.cli import main as compare_main
+from tipbench_lib.compare.load import load_experiment
+from tipbench_lib.core.errors import TrackingError
+from tipbench_lib.tracking.mapping import CELL_TAG
 from tipbench_lib.tracking.summary import (
     KIND_TAG,
     SUMMARY_FILES,

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tipbench_lib.errors import TrackingError
+from tipbench_lib.core.errors import TrackingError
 from tipbench_lib.tracking import LONG_TAG_PREFIX, LocalMlflowServer, Metric, MlflowClient
 from tipbench_lib.tracking.batching import MAX_TAG_VALUE, split_batches
 from tipbench_lib.tracking.server import HomeInUseError, free_port, stop_embedded, tracking_url

@@ -14,8 +14,10 @@ import polars as pl
 import pytest
 from scipy import stats as sps
 
-from tipbench_lib import compare_run, report, stats, synthetic
-from tipbench_lib.report import ReportData
+from tipbench_lib import stats, synthetic
+from tipbench_lib.compare import job as compare_run
+from tipbench_lib.compare import report
+from tipbench_lib.compare.report import ReportData
 from tipbench_lib.stats.paired import wilcoxon_p
 
 from .handmade import frames
@@ -232,7 +234,7 @@ def test_a_baseline_makes_the_other_pairs_an_exploratory_family_with_its_own_hol
 
 def test_a_winner_is_named_only_when_it_beats_every_other_cell() -> None:
     data = compute(ladder(3, 16, step=4))
-    assert data.summary().headline.startswith("Winner: v1 on m2, better than each of the other 2")
+    assert data.summary().headline.startswith("Winner: m2 · v1, better than each of the other 2")
     assert "judged by people (ann)" in data.summary().headline
     close = compute(ladder(3, 16, step=0))
     assert close.summary().winner is None
@@ -317,7 +319,7 @@ def test_a_judge_that_disagrees_makes_its_verdicts_provisional_and_they_say_so()
 
 
 def test_the_sample_readme_states_what_the_analysis_computes(sample) -> None:
-    readme = (compare_run.SAMPLE_DIR / "README.md").read_text(encoding="utf-8")
+    readme = (compare_run.sample_dir() / "README.md").read_text(encoding="utf-8")
     data = compare_run.analyse(sample, n_boot=100)
     assert data.view.name == "llm:claude-assistant" and data.comparisons["provisional"].all()
     counts = dict(data.comparisons.group_by("verdict").len().iter_rows())
@@ -339,5 +341,5 @@ def test_beating_everyone_only_in_exploratory_comparisons_is_no_winner() -> None
     data = compute(ladder(3, 16, step=4), baseline=("m0", "v1"))
     headline = data.summary().headline
     assert data.summary().winner is None
-    assert headline.startswith("No winner in the primary family: v1 on m2 beats every other")
-    assert "against the baseline v1 on m0" in headline
+    assert headline.startswith("No winner in the primary family: m2 · v1 beats every other")
+    assert "against the baseline m0 · v1" in headline

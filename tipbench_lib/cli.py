@@ -1,192 +1,78 @@
-"""Command-line arguments of the notebooks' script mode, and the exit-status contract.
+"""``tipbench``: one command for every phase, installed with the package.
 
-Exit statuses (cron and Airflow read them):
+``tipbench collect|judge|compare ...`` takes exactly the arguments of ``python notebooks/<phase>.py
+...`` and returns the same exit status, because both call the phase's own ``main(argv)``
+(``tipbench_lib.<phase>.cli``); ``tipbench demo`` runs the whole job on the embedded models and
+``tipbench mlflow-ui`` keeps tipbench's MLflow server up for browsing. Exit statuses are those of
+:mod:`tipbench_lib.core.errors`: 0 done, 1 some work failed, 2 refused before anything ran,
+3 interrupted (run the same command again to resume).
 
-- 0 everything complete and in MLflow;
-- 1 some cells failed (listed; the model answered with an error, ran out of memory, got a prompt
-  too long or passed its timeout); ``--retry-failed`` tries them again;
-- 2 refused before anything ran (a bad argument or name, an unknown or too-large model, a
-  malformed data file the run needs, a service that does not answer at the start); nothing was
-  loaded and nothing was created;
-- 3 interrupted: Ollama or MLflow went away mid-run (or a model would not unload); the journal
-  keeps everything, the summary says what is left, and running the same command again resumes.
-
-Errors are one message naming the cause, never a traceback.
+Each phase's module is imported only when its command runs, so ``tipbench --help`` and a typo
+answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Callable, Sequence
-from typing import TextIO
+from collections.abc import Sequence
 
-from tipbench_lib.backends.base import DEFAULT_MAX_MODEL_B, Backend, GenerationOptions
-from tipbench_lib.collect import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CollectSummary, Progress
-from tipbench_lib.collect_run import CollectRequest, split_list
-from tipbench_lib.errors import TipbenchError
-from tipbench_lib.names import MAX_EXPERIMENT_CHARS
+from tipbench_lib import __version__
+from tipbench_lib.core.errors import refuse
 
-EXIT_REFUSED = 2
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REFUSED"]
-DEFAULT_EXPERIMENT = "tipbench"
+COMMANDS: dict[str, tuple[str, str]] = {
+    "collect": (
+        "tipbench_lib.collect.cli",
+        "generate candidate tips for a grid of model x prompt version x scenario",
+    ),
+    "judge": (
+        "tipbench_lib.judge.cli",
+        "score candidates with an LLM judge, or export them for outside judges and apply the file",
+    ),
+    "compare": (
+        "tipbench_lib.compare.cli",
+        "leaderboard, verdicts and an offline HTML report (an experiment or a snapshot)",
+    ),
+    "demo": (
+        "tipbench_lib.demo",
+        "the whole job on the embedded models: collect, LLM-judge, compare, report.html",
+    ),
+    "mlflow-ui": (
+        "tipbench_lib.tracking.server",
+        "keep tipbench's MLflow server up to browse its UI (Ctrl-C to leave it)",
+    ),
+}
+"""Command → (module with ``main(argv, *, prog)``, one line for ``tipbench --help``)."""
 
 
-def collect_parser() -> argparse.ArgumentParser:
-    defaults = GenerationOptions()
-    p = argparse.ArgumentParser(
-        prog="python notebooks/collect.py",
-        description="Generate candidate tips for a grid of model x prompt version x scenario, "
-        "one model resident at a time, journalled and logged to MLflow. Rerun the same "
-        "command to resume.",
+def top_parser() -> argparse.ArgumentParser:
+    width = max(len(name) for name in COMMANDS) + 2
+    listing = "\n".join(f"  {name:<{width}}{line}" for name, (_, line) in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="tipbench",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Decide, with evidence, which small local LLM and which prompt write the "
+        "best short tips.",
+        epilog=f"commands:\n{listing}\n\n"
+        "`tipbench COMMAND --help` lists a command's options.\n"
+        "Exit status: 0 done, 1 some work failed, 2 refused before anything ran,\n"
+        "3 interrupted (run the same command again to resume).",
     )
-    p.add_argument(
-        "--experiment",
-        default=DEFAULT_EXPERIMENT,
-        help=f"MLflow experiment name (at most {MAX_EXPERIMENT_CHARS} characters)",
-    )
-    p.add_argument("--models", required=True, help="comma list, e.g. smollm2-135m,gemma3-270m")
-    p.add_argument("--prompts", default="v1,v2-mentor,v3-few-shot", help="comma list of versions")
-    p.add_argument(
-        "--scenarios", default="12", help="a count (spread across personas) or a comma list of ids"
-    )
-    p.add_argument("--n-tips", type=int, default=3, help="candidate tips per cell")
-    p.add_argument("--backend", choices=("auto", "ollama", "embedded"), default="auto")
-    p.add_argument(
-        "--max-model-b",
-        type=float,
-        default=DEFAULT_MAX_MODEL_B,
-        help="refuse models above this many billion parameters (inclusive)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="base seed; per-tip seeds derive from it")
-    p.add_argument("--temperature", type=float, default=defaults.temperature)
-    p.add_argument(
-        "--max-tokens",
-        type=int,
-        default=defaults.max_tokens,
-        help="num_predict: the most tokens a tip may take",
-    )
-    p.add_argument("--num-ctx", type=int, default=defaults.num_ctx, help="context window per model")
-    p.add_argument(
-        "--timeout",
-        type=float,
-        default=defaults.timeout_s,
-        help="seconds one generation may take before the cell fails",
-    )
-    p.add_argument("--retry-failed", action="store_true", help="run cells that failed before again")
-    return p
+    parser.add_argument("--version", action="version", version=f"tipbench {__version__}")
+    parser.add_argument("command", metavar="COMMAND", help="one of: " + ", ".join(COMMANDS))
+    return parser
 
 
-def collect_request(args: argparse.Namespace) -> CollectRequest:
-    options = GenerationOptions(
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        num_ctx=args.num_ctx,
-        timeout_s=args.timeout,
-    )
-    return CollectRequest(
-        experiment=args.experiment,
-        models=split_list(args.models),
-        prompts=split_list(args.prompts),
-        scenarios=args.scenarios,
-        n_tips=args.n_tips,
-        seed=args.seed,
-        options=options,
-        max_model_b=args.max_model_b,
-        retry_failed=args.retry_failed,
-    )
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``tipbench COMMAND ARGS...``; returns the command's exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in COMMANDS:
+        module, _ = COMMANDS[args[0]]
+        return importlib.import_module(module).main(args[1:], prog=f"tipbench {args[0]}")
+    parsed = top_parser().parse_args(args)  # --help, --version and a missing command end here
+    return refuse(f"unknown command {parsed.command!r}; choose one of: {', '.join(COMMANDS)}")
 
 
-def refuse(message: str, stream: TextIO | None = None) -> int:
-    print(f"tipbench: refused: {message}", file=stream or sys.stderr)
-    return EXIT_REFUSED
-
-
-def guarded(step: Callable[[], int]) -> int:
-    """Run ``step``; any error we raise on purpose becomes a message and status 2."""
-    try:
-        return step()
-    except (TipbenchError, ValueError) as exc:
-        return refuse(str(exc))
-    except KeyboardInterrupt:
-        print("tipbench: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
-
-
-class TerminalProgress:
-    """A progress bar with ETA on stderr (tqdm), fed by the runner's progress events."""
-
-    def __init__(self, unit: str = "tip") -> None:
-        from tqdm import tqdm
-
-        self._tqdm = tqdm
-        self._bar = None
-        self.unit = unit
-
-    def __call__(self, event: Progress) -> None:
-        if self._bar is None:
-            # Under cron or Airflow stderr is a log file: a line every 30 s, not every tip.
-            interval = 0.2 if sys.stderr.isatty() else 30.0
-            self._bar = self._tqdm(
-                total=event.total,
-                unit=self.unit,
-                file=sys.stderr,
-                dynamic_ncols=True,
-                mininterval=interval,
-            )
-        self._bar.update(event.done - self._bar.n)
-        self._bar.set_postfix_str(event.message[:60], refresh=False)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
-def print_summary(summary: CollectSummary, stream: TextIO | None = None) -> None:
-    for line in summary.lines():
-        print(line, file=stream or sys.stdout)
-
-
-def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
-    return parser.parse_args(list(argv) if argv is not None else None)
-
-
-def collect_main(argv: Sequence[str] | None = None) -> int:
-    """``python notebooks/collect.py ...``: the whole collect job with a terminal progress bar."""
-    args = parse(collect_parser(), argv)
-    return guarded(lambda: _collect(args))
-
-
-def _collect(args: argparse.Namespace) -> int:
-    from tipbench_lib.backends.select import choose_backend
-    from tipbench_lib.collect_run import prepare, run_prepared
-    from tipbench_lib.tracking.client import MlflowClient
-    from tipbench_lib.tracking.server import tracking_url
-
-    request = collect_request(args)
-    backend, note = choose_backend(args.backend)
-    print(f"tipbench: {note}", file=sys.stderr)
-    try:
-        with MlflowClient(tracking_url()) as client:
-            prepared = prepare(request, backend, client)
-            progress = TerminalProgress()
-            try:
-                summary = run_prepared(prepared, backend, client, progress)
-            finally:
-                progress.close()
-    finally:
-        close_backend(backend)
-    print_summary(summary)
-    return summary.exit_code
-
-
-def close_backend(backend: Backend, stream: TextIO | None = None) -> None:
-    """Close the backend; a problem doing so is a warning, never the run's outcome.
-
-    The summary already says what happened to every cell, and the backend has already reported a
-    model it could not unload (once); a traceback here would hide the summary.
-    """
-    try:
-        backend.close()
-    except TipbenchError as exc:
-        print(f"tipbench: warning: {exc}", file=stream or sys.stderr)
+if __name__ == "__main__":
+    sys.exit(main())

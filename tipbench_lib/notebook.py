@@ -51,7 +51,7 @@ def text_table(data: Any, **kwargs: Any) -> Any:
     escaped HTML, which the table shows as it is; sorting, search and download still use the raw
     values.
     """
-    from tipbench_lib.escaping import html_text
+    from tipbench_lib.core.escaping import html_text
 
     def as_text(value: Any) -> Any:
         return value if value is None else mo.Html(f"<span>{html_text(value)}</span>")

@@ -1,9 +1,9 @@
 """Seeded synthetic experiments with a known truth, for tests, benchmarks and chart previews.
 
 The statistics can only be checked against something whose answer is known. This module draws the
-three frames of :mod:`tipbench_lib.schema` from an explicit generative model and returns, beside
-them, the exact expected scores of every (model, prompt) cell, so a simulation can count how often
-an interval covers the truth or a test calls equal cells different.
+three frames of :mod:`tipbench_lib.core.schema` from an explicit generative model and returns,
+beside them, the exact expected scores of every (model, prompt) cell, so a simulation can count how
+often an interval covers the truth or a test calls equal cells different.
 
 Generative model (per dimension d of one judged tip)::
 
@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 from scipy.special import ndtr
 
-from tipbench_lib.schema import CANDIDATES, CELLS, DIMENSIONS, JUDGMENTS
+from tipbench_lib.core.schema import CANDIDATES, CELLS, DIMENSIONS, JUDGMENTS
 
 MEAN_CHARS = 120.0
 SD_CHARS = 30.0
@@ -207,8 +207,7 @@ def generate(
             for c in (*DIMENSIONS, "composite")
         )
     total_sd = noise_sd(scenario_sd, interaction_sd, tip_sd, dim_sd, judge_sd, length_slope)
-    truth = _truth_frame(n_e, models, prompts, effect, biases, total_sd, p_format_ok, p_overlong)
-    judge_truth = _judge_truth_frame(
+    truth, judge_truth = _truth_frames(
         n_e, models, prompts, effect, biases, total_sd, p_format_ok, p_overlong
     )
     return SyntheticExperiment(cells, candidates, judgments, truth, judge_truth)
@@ -385,7 +384,7 @@ def _judgments_frame(
     ).select(*JUDGMENTS)
 
 
-def _truth_frame(
+def _truth_frames(
     n_e: int,
     models: list[str],
     prompts: list[str],
@@ -394,51 +393,31 @@ def _truth_frame(
     total_sd: float,
     p_format_ok: float,
     p_overlong: float,
-) -> pl.DataFrame:
-    """Expected scores per cell over the scenario population, averaged over the fixed judges."""
-    dim_truth = expected_score(3 + effect[..., None] + biases, total_sd).mean(axis=-1)
-    composite = len(DIMENSIONS) * dim_truth + 2 * p_format_ok - p_overlong
-    rows = []
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Expected scores per cell (over the scenario population and the fixed judges) and per
+    (cell, judge): one judge's bias moves every dimension it scores."""
+    per_judge = expected_score(3 + effect[..., None] + biases, total_sd)  # (m, p, j)
+    flags = 2 * p_format_ok - p_overlong
+    cell_dims = per_judge.mean(axis=-1)
+    cell_rows, judge_rows = [], []
     for prefix in _prefix(n_e):
         for mi, model in enumerate(models):
             for pi, prompt in enumerate(prompts):
-                row = {
-                    "experiment": prefix,
-                    "model": prefix + model,
-                    "prompt_version": prompt,
-                    "effect": float(effect[mi, pi]),
-                }
-                row |= {d: float(dim_truth[mi, pi]) for d in DIMENSIONS}
-                row |= {"format_ok": p_format_ok, "overlong": p_overlong}
-                rows.append(row | {"composite": float(composite[mi, pi])})
-    return pl.DataFrame(rows)
-
-
-def _judge_truth_frame(
-    n_e: int,
-    models: list[str],
-    prompts: list[str],
-    effect: np.ndarray,
-    biases: np.ndarray,
-    total_sd: float,
-    p_format_ok: float,
-    p_overlong: float,
-) -> pl.DataFrame:
-    """Expected composite per (cell, judge): one judge's bias moves every dimension it scores."""
-    dim_truth = expected_score(3 + effect[..., None] + biases, total_sd)  # (m, p, j)
-    composite = len(DIMENSIONS) * dim_truth + 2 * p_format_ok - p_overlong
-    rows = [
-        {
-            "experiment": prefix,
-            "model": prefix + model,
-            "prompt_version": prompt,
-            "judge_id": f"judge-{j}",
-            **{d: float(dim_truth[mi, pi, j]) for d in DIMENSIONS},
-            "composite": float(composite[mi, pi, j]),
-        }
-        for prefix in _prefix(n_e)
-        for mi, model in enumerate(models)
-        for pi, prompt in enumerate(prompts)
-        for j in range(len(biases))
-    ]
-    return pl.DataFrame(rows)
+                cell = {"experiment": prefix, "model": prefix + model, "prompt_version": prompt}
+                dims = float(cell_dims[mi, pi])
+                cell_rows.append(
+                    cell
+                    | {"effect": float(effect[mi, pi])}
+                    | dict.fromkeys(DIMENSIONS, dims)
+                    | {"format_ok": p_format_ok, "overlong": p_overlong}
+                    | {"composite": len(DIMENSIONS) * dims + flags}
+                )
+                for j in range(len(biases)):
+                    dim = float(per_judge[mi, pi, j])
+                    judge_rows.append(
+                        cell
+                        | {"judge_id": f"judge-{j}"}
+                        | dict.fromkeys(DIMENSIONS, dim)
+                        | {"composite": len(DIMENSIONS) * dim + flags}
+                    )
+    return pl.DataFrame(cell_rows), pl.DataFrame(judge_rows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from tipbench_lib.errors import BackendError
+from tipbench_lib.core.errors import BackendError, BackendUnavailableError
 
 DEFAULT_MAX_MODEL_B = 4.0
 
@@ -22,6 +22,12 @@ class UnloadTimeoutError(BackendError):
     stops here and says how to free the model. The backend remembers the model and does not
     wait for it a second time (not when loading another model, not when closing).
     """
+
+
+BACKEND_STOPS: tuple[type[BackendError], ...] = (BackendUnavailableError, UnloadTimeoutError)
+"""Errors after which a backend cannot go on safely: the service is gone, or a model would not
+leave memory. They interrupt a run (collecting or LLM judging) without failing any of its work;
+a rerun resumes."""
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from tipbench_lib.backends.base import Generation, GenerationOptions, GenerationRequest, ModelInfo
-from tipbench_lib.errors import BackendError, GenerationError, UnknownModelError
-from tipbench_lib.paths import tipbench_home
+from tipbench_lib.backends.prefix_reuse import reuse_whole_batches
+from tipbench_lib.core.errors import BackendError, GenerationError, UnknownModelError
+from tipbench_lib.core.paths import tipbench_home
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +373,7 @@ class EmbeddedBackend:
                 f"llama.cpp could not load {model} from {path} with num_ctx={options.num_ctx}: "
                 f"{exc}; try a smaller num_ctx or free memory"
             ) from exc
-        _reuse_whole_batches(llm)
+        reuse_whole_batches(llm)
         self._resident = _Resident(model, options.num_ctx, llm)
         return time.perf_counter() - started
 
@@ -494,35 +495,6 @@ def _grammar(schema: dict[str, Any], model: str) -> Any:
         raise GenerationError(
             "error", f"llama.cpp cannot turn the JSON schema for {model} into a grammar: {exc}"
         ) from exc
-
-
-def _reuse_whole_batches(llm: Any) -> None:
-    """Let a request reuse the KV cache of a shared prompt prefix, in whole batches only.
-
-    Every LLM-judge prompt starts with the same rubric (~600 tokens), so evaluating it afresh for
-    each tip was most of a judgment's time. llama.cpp evaluates a prompt in batches of
-    ``n_batch`` tokens; reusing the cache only up to a batch boundary means the rest is evaluated
-    in exactly the batches a fresh start would use, so the same request with the same seed gives
-    the same text whatever ran before it. Prompts shorter than one batch are evaluated afresh.
-    """
-    generate = llm.generate
-    n_batch = max(1, int(llm.n_batch))
-
-    def aligned_generate(tokens: Any, *args: Any, **kwargs: Any) -> Any:
-        tokens = list(tokens)
-        common = 0
-        for cached, wanted in zip(llm._input_ids, tokens[:-1], strict=False):
-            if cached != wanted:
-                break
-            common += 1
-        boundary = (common // n_batch) * n_batch
-        if boundary == 0:
-            llm.reset()
-        else:
-            llm.n_tokens = boundary
-        return generate(tokens, *args, **kwargs)
-
-    llm.generate = aligned_generate
 
 
 def _reset_perf(llm: Any) -> None:

@@ -1,7 +1,7 @@
 """The Ollama backend: the official ``ollama`` client, made safe for a small GPU.
 
 Ollama's defaults are built for chat, not for benchmarks on an 8 GB card, so every rule here comes
-from something Ollama does on its own (DESIGN.md "Backends"):
+from something Ollama does on its own (docs/architecture.md, "Backends"):
 
 - It keeps up to three models resident, so ``keep_alive`` alone never guarantees one model in
   VRAM: :meth:`OllamaBackend.load` unloads whatever ``/api/ps`` lists and polls until it is gone.
@@ -38,7 +38,7 @@ from tipbench_lib.backends.base import (
     ModelInfo,
     UnloadTimeoutError,
 )
-from tipbench_lib.errors import (
+from tipbench_lib.core.errors import (
     BackendError,
     BackendUnavailableError,
     GenerationError,

@@ -8,8 +8,11 @@ imported lazily: choosing one never pays for loading the other's libraries.
 
 from __future__ import annotations
 
+import sys
+from typing import TextIO
+
 from tipbench_lib.backends.base import Backend
-from tipbench_lib.errors import BackendUnavailableError, TipbenchError
+from tipbench_lib.core.errors import BackendUnavailableError, TipbenchError
 
 BACKEND_KINDS: tuple[str, ...] = ("auto", "ollama", "embedded")
 
@@ -42,3 +45,15 @@ def _embedded() -> Backend:
     from tipbench_lib.backends.embedded import EmbeddedBackend
 
     return EmbeddedBackend()
+
+
+def close_backend(backend: Backend, stream: TextIO | None = None) -> None:
+    """Close a command's backend; a problem doing so is a warning, never the command's outcome.
+
+    The summary already says what happened to every cell or judgment, and the backend has already
+    reported a model it could not unload (once); a traceback here would hide the summary.
+    """
+    try:
+        backend.close()
+    except TipbenchError as exc:
+        print(f"tipbench: warning: {exc}", file=stream or sys.stderr)

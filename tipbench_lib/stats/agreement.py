@@ -13,8 +13,9 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
-from tipbench_lib.schema import DIMENSIONS
-from tipbench_lib.stats.scores import latest_judgments, require_columns
+from tipbench_lib.compare.load import require_columns
+from tipbench_lib.core.judgments import latest_judgments
+from tipbench_lib.core.schema import DIMENSIONS
 
 AGREEMENT_SCHEMA = {
     "dimension": pl.String,

@@ -52,7 +52,7 @@ from collections.abc import Collection
 import numpy as np
 import polars as pl
 
-from tipbench_lib.errors import TipbenchError
+from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.stats import intervals
 from tipbench_lib.stats.intervals import DEFAULT_METHOD, check_method
 from tipbench_lib.stats.paired import permutation_p, signed_rank_floor, wilcoxon_p

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from tipbench_lib.stats.scores import CELL_KEYS, require_columns
+from tipbench_lib.compare.load import require_columns
+from tipbench_lib.stats.scores import CELL_KEYS
 
 
 def length_effect(scores: pl.DataFrame) -> pl.DataFrame:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from tipbench_lib.core.cells import cell_label
 from tipbench_lib.stats.judges import View
-from tipbench_lib.stats.sentences import cell_label, number, percent, scenarios
+from tipbench_lib.stats.sentences import number, percent, scenarios
 
 Cell = tuple[str, str]
 SHOWN_IN_GROUP = 5

@@ -13,7 +13,7 @@ any measured one: it is an outside model such as a hosted assistant).
 **Provisional.** A verdict is provisional when it rests on a weak judge:
 
 - an LLM judge under one billion parameters (flagged at load time by
-  :func:`tipbench_lib.results.is_weak_judge`, recorded as ``weak`` in the provenance), or
+  :func:`tipbench_lib.compare.load.is_weak_judge`, recorded as ``weak`` in the provenance), or
 - a judge whose Krippendorff's alpha is below :data:`AGREEMENT_FLOOR` (0.667, the lowest value
   Krippendorff accepts for tentative conclusions). Alpha is measured on the *composite*, the
   number every verdict compares, at the interval level, between the judge and the mean of its
@@ -35,11 +35,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tipbench_lib.errors import TipbenchError
-from tipbench_lib.results import is_weak_judge
-from tipbench_lib.schema import DIMENSIONS
+from tipbench_lib.compare.load import is_weak_judge, require_columns
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.judgments import latest_judgments
+from tipbench_lib.core.schema import DIMENSIONS
 from tipbench_lib.stats.agreement import PEOPLE_KINDS, krippendorff_alpha
-from tipbench_lib.stats.scores import FRACTIONS, composite_expr, latest_judgments, require_columns
+from tipbench_lib.stats.scores import FRACTIONS, composite_expr
 
 AGREEMENT_FLOOR = 0.667
 MIN_SHARED_TIPS = 10

@@ -13,12 +13,13 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from tipbench_lib.schema import DIMENSIONS
+from tipbench_lib.compare.load import require_columns
+from tipbench_lib.core.schema import DIMENSIONS
 from tipbench_lib.stats import intervals
 from tipbench_lib.stats.intervals import DEFAULT_METHOD, check_method
 from tipbench_lib.stats.resampling import two_stage_intervals
 from tipbench_lib.stats.scale import ScoreScale, scale_for
-from tipbench_lib.stats.scores import CELL_KEYS, FRACTIONS, METRICS, require_columns, scenario_means
+from tipbench_lib.stats.scores import CELL_KEYS, FRACTIONS, METRICS, scenario_means
 
 
 def _positions(scores: pl.DataFrame) -> pl.DataFrame:

@@ -48,9 +48,11 @@ import polars as pl
 from scipy import linalg
 from scipy import stats as sps
 
-from tipbench_lib.errors import TipbenchError
-from tipbench_lib.schema import DIMENSIONS
-from tipbench_lib.stats.scores import CELL_KEYS, latest_judgments, require_columns
+from tipbench_lib.compare.load import require_columns
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.judgments import latest_judgments
+from tipbench_lib.core.schema import DIMENSIONS
+from tipbench_lib.stats.scores import CELL_KEYS
 
 INPUT_COLUMNS: tuple[str, ...] = (
     "judge_id",

@@ -3,7 +3,7 @@
 An interval for a cell's mean composite must lie inside the lowest and highest composite the
 rubric allows (2 and 17 for tip-v1), one for a rubric dimension inside the dimension's scale, and a
 difference of two cells inside plus or minus the composite's width. The numbers live in the rubric
-file (``tipbench_lib.rubric``); the statistics only ever receive a :class:`ScoreScale`.
+file (``tipbench_lib.core.rubric``); the statistics only ever receive a :class:`ScoreScale`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import polars as pl
 
-from tipbench_lib.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
+from tipbench_lib.core.paths import data_dirs
+from tipbench_lib.core.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
 
 RELATIVE_TOLERANCE = 1e-6
 """A spread below this fraction of the composite's width is float noise, and counts as 0.
@@ -56,12 +58,16 @@ class ScoreScale:
 
 
 def scale_for(versions: Iterable[str]) -> ScoreScale:
-    """The union of the ranges of the named rubric versions (the default rubric when none)."""
-    return _scale_for(tuple(sorted({v for v in versions if v}) or [DEFAULT_RUBRIC]))
+    """The union of the ranges of the named rubric versions (the default rubric when none).
+
+    Cached per data directory: a user's rubric of the same name is another rubric.
+    """
+    names = tuple(sorted({v for v in versions if v}) or [DEFAULT_RUBRIC])
+    return _scale_for(names, data_dirs().roots)
 
 
 @lru_cache(maxsize=32)
-def _scale_for(names: tuple[str, ...]) -> ScoreScale:
+def _scale_for(names: tuple[str, ...], _roots: tuple[Path, ...]) -> ScoreScale:
     scales = [ScoreScale.from_rubric(load_rubric(name)) for name in names]
     return ScoreScale(
         composite=(min(s.composite[0] for s in scales), max(s.composite[1] for s in scales)),

@@ -9,34 +9,19 @@ judgment) is no score, and an unjudged candidate is left out rather than counted
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import polars as pl
 
-from tipbench_lib.errors import TipbenchError
-from tipbench_lib.schema import DIMENSIONS
+from tipbench_lib.compare.load import require_columns
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.judgments import latest_judgments
+from tipbench_lib.core.schema import DIMENSIONS
 
 CELL_KEYS: tuple[str, str] = ("model", "prompt_version")
 METRICS: tuple[str, ...] = ("composite", *DIMENSIONS)
 """The scores that get intervals: the composite and the three rubric dimensions."""
 FRACTIONS: tuple[str, ...] = ("format_ok", "overlong")
-
-
-def require_columns(frame: pl.DataFrame, columns: Iterable[str], what: str) -> None:
-    """Fail with the missing columns named, not with a ColumnNotFoundError deep in a query."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise TipbenchError(
-            f"{what} lacks the column(s) {', '.join(missing)}; pass the frame that "
-            f"tipbench_lib.results (or tipbench_lib.stats) produces for it"
-        )
-
-
-def latest_judgments(judgments: pl.DataFrame) -> pl.DataFrame:
-    """One row per (candidate, judge): the latest, because a judge may revise a score."""
-    if "created_at" in judgments.columns:
-        judgments = judgments.sort("created_at", nulls_last=False, maintain_order=True)
-    return judgments.unique(subset=["candidate_id", "judge_id"], keep="last", maintain_order=True)
 
 
 def composite_expr() -> pl.Expr:

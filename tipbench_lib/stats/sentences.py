@@ -12,11 +12,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from tipbench_lib.core.cells import cell_label
 from tipbench_lib.stats.power import smallest_testable_n
-
-
-def cell_label(model: str, prompt: str) -> str:
-    return f"{prompt} on {model}"
 
 
 def number(value: float | None) -> str:

@@ -1,33 +1,22 @@
-"""MLflow over REST (``client``) and the embedded local server (``server``).
+"""MLflow for every phase: the REST client, the layout of an experiment, and the embedded server.
 
-The server names are imported lazily so that ``python -m tipbench_lib.tracking.server`` does not
-find its own module already imported by this package (runpy warns about that).
+``client`` speaks MLflow's REST API over httpx within the server's limits (``batching``,
+``http``, ``entities``); ``mapping`` is the one description of how an experiment lives in MLflow
+(a run per cell, its params, tags, metrics and artifacts); ``summary`` keeps the compare phase's
+report in one summary run; ``server`` and ``home`` run and trust tipbench's own ``mlflow server``
+when no ``MLFLOW_TRACKING_URI`` is set. Names are imported on first use, so that
+``python -m tipbench_lib.tracking.server`` does not find its own module already imported by this
+package (runpy warns about that).
 """
 
-from __future__ import annotations
+from tipbench_lib.core.exports import lazy_exports
 
-import importlib
-from typing import Any
-
-from tipbench_lib.tracking.client import LONG_TAG_PREFIX, MlflowClient
-from tipbench_lib.tracking.entities import Experiment, FileInfo, Metric, Run
-from tipbench_lib.tracking.http import MlflowHttpError
-
-_SERVER_NAMES = ("HomeInUseError", "LocalMlflowServer", "stop_embedded", "tracking_url")
-
-__all__ = [
-    "LONG_TAG_PREFIX",
-    "Experiment",
-    "FileInfo",
-    "Metric",
-    "MlflowClient",
-    "MlflowHttpError",
-    "Run",
-    *_SERVER_NAMES,
-]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _SERVER_NAMES:
-        return getattr(importlib.import_module("tipbench_lib.tracking.server"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    client=("LONG_TAG_PREFIX", "MlflowClient"),
+    entities=("Experiment", "FileInfo", "Metric", "Run"),
+    http=("MlflowHttpError",),
+    mapping=("CELL_TAG", "run_name", "read_cell_artifact"),
+    server=("HomeInUseError", "LocalMlflowServer", "stop_embedded", "tracking_url"),
+    summary=("log_summary",),
+)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tipbench_lib.errors import TrackingError
+from tipbench_lib.core.errors import TrackingError
 from tipbench_lib.tracking.entities import Metric
 
 MAX_METRICS = 1000
@@ -61,23 +61,35 @@ def as_metrics(metrics: Mapping[str, float] | Sequence[Metric]) -> list[Metric]:
     return list(metrics)
 
 
-def check_tag_value(key: str, value: str) -> None:
-    """Refuse a tag the server would cut silently; say where such a value belongs."""
-    if len(value) > MAX_TAG_VALUE:
+def _check_length(kind: str, key: str, value: str, limit: int, remedy: str) -> None:
+    """Refuse a value the server would cut silently; ``remedy`` says where such a value belongs."""
+    if len(value) > limit:
         raise TrackingError(
-            f"tag {key!r} is {len(value)} characters; MLflow cuts tag values above "
-            f"{MAX_TAG_VALUE} silently. Use MlflowClient.set_long_tag(), which stores the value "
-            f"as the artifact tags/{key}.txt and a short tag pointing to it."
+            f"{kind} {key!r} is {len(value)} characters; MLflow cuts {kind} values above "
+            f"{limit} silently. {remedy}"
         )
+
+
+def check_tag_value(key: str, value: str) -> None:
+    _check_length(
+        "tag",
+        key,
+        value,
+        MAX_TAG_VALUE,
+        f"Use MlflowClient.set_long_tag(), which stores the value as the artifact "
+        f"tags/{key}.txt and a short tag pointing to it.",
+    )
 
 
 def check_param_value(key: str, value: str) -> None:
-    if len(value) > MAX_PARAM_VALUE:
-        raise TrackingError(
-            f"param {key!r} is {len(value)} characters; MLflow cuts param values above "
-            f"{MAX_PARAM_VALUE} silently. Log a short value (e.g. a hash) as the param and the "
-            f"full text as an artifact (MlflowClient.log_artifact)."
-        )
+    _check_length(
+        "param",
+        key,
+        value,
+        MAX_PARAM_VALUE,
+        "Log a short value (e.g. a hash) as the param and the full text as an artifact "
+        "(MlflowClient.log_artifact).",
+    )
 
 
 def split_batches(

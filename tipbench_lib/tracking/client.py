@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from tipbench_lib.errors import TrackingError
+from tipbench_lib.core.errors import TrackingError
 from tipbench_lib.tracking.batching import check_param_value, check_tag_value, split_batches
 from tipbench_lib.tracking.entities import (
     Experiment,

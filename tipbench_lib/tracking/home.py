@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from tipbench_lib.errors import TrackingError
+from tipbench_lib.core.errors import TrackingError
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from tipbench_lib.errors import TrackingError
+from tipbench_lib.core.errors import TrackingError
 
 log = logging.getLogger("tipbench_lib.tracking")
 
@@ -176,7 +176,7 @@ def server_down(base_url: str, err: Exception) -> TrackingError:
     return TrackingError(
         f"no MLflow server answers at {base_url} ({type(err).__name__}). Start one "
         f"(`mlflow server --host 127.0.0.1 --port {httpx.URL(base_url).port or 5000}`, or "
-        f"`python -m tipbench_lib.tracking.server`), or unset MLFLOW_TRACKING_URI so tipbench "
+        f"`tipbench mlflow-ui`), or unset MLFLOW_TRACKING_URI so tipbench "
         f"starts its embedded server."
     )
 

@@ -23,7 +23,7 @@ restart would cut requests in flight, move the server to a new port and cost ~5 
 What the home says is trusted only as far as :mod:`tipbench_lib.tracking.home` allows, and the
 environment's MLflow credentials are never sent to this server (see ``http.auth_for``).
 
-Run ``python -m tipbench_lib.tracking.server [--port 5000]`` to keep it up for browsing the UI.
+Run ``tipbench mlflow-ui [--port 5000]`` to keep it up for browsing the UI.
 """
 
 from __future__ import annotations
@@ -47,8 +47,14 @@ from typing import IO
 
 import httpx
 
-from tipbench_lib.errors import TrackingError
-from tipbench_lib.paths import PACKAGE_ROOT, tipbench_home
+from tipbench_lib.core.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    TrackingError,
+    refuse,
+)
+from tipbench_lib.core.paths import PACKAGE_ROOT, tipbench_home
 from tipbench_lib.tracking.home import (
     open_private,
     private_home,
@@ -451,12 +457,12 @@ def keep_while_used(home: Path, lock_fd: int, port: int | None, poll: float = KE
                 time.sleep(poll)
                 continue
             print(f"keeper {os.getpid()}: no process uses {url} any more; stopping it", flush=True)
-            return 0
+            return EXIT_OK
         print(f"keeper {os.getpid()}: the mlflow server exited", file=sys.stderr, flush=True)
-        return 1
+        return EXIT_FAILED
     except TrackingError as err:
         print(f"keeper {os.getpid()}: {err}", file=sys.stderr, flush=True)
-        return 2
+        return EXIT_REFUSED
     finally:
         server.stop()
         os.close(users)
@@ -502,10 +508,10 @@ def stop_embedded() -> None:
         claim.release()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str = "tipbench mlflow-ui") -> int:
     """Keep the embedded server up so the user can browse the MLflow UI (or, hidden: keep it)."""
     parser = argparse.ArgumentParser(
-        prog="python -m tipbench_lib.tracking.server",
+        prog=prog,
         description="Keep tipbench's embedded MLflow server up until Ctrl-C, to browse the "
         "MLflow UI. It is shared with every other tipbench process using the same home.",
     )
@@ -531,12 +537,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         while _healthy(url):
             time.sleep(2)
         print(f"the mlflow server stopped; see {home / LOG_NAME}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
+        return EXIT_FAILED
+    except KeyboardInterrupt:  # how a user leaves the UI: nothing to resume
+        return EXIT_OK
     except TrackingError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return refuse(err)
     finally:
         stop_embedded()
 

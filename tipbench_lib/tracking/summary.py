@@ -11,14 +11,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tipbench_lib.errors import TrackingError
+from tipbench_lib.core.errors import TrackingError
 from tipbench_lib.tracking.client import MlflowClient, now_ms
 from tipbench_lib.tracking.entities import Run
+from tipbench_lib.tracking.mapping import KIND_TAG, SUMMARY_FILES, SUMMARY_KIND, SUMMARY_RUN_NAME
 
-KIND_TAG = "tipbench.kind"
-SUMMARY_KIND = "summary"
-SUMMARY_RUN_NAME = "summary | report"
-SUMMARY_FILES = ("report.html", "leaderboard.csv", "comparisons.csv")
+__all__ = [
+    "KIND_TAG",
+    "SUMMARY_FILES",
+    "SUMMARY_KIND",
+    "SUMMARY_RUN_NAME",
+    "find_summary_run",
+    "log_summary",
+]
+"""The tag and file names are re-exported from :mod:`.mapping`, where every MLflow name lives."""
 
 
 def find_summary_run(client: MlflowClient, experiment_id: str) -> Run | None:

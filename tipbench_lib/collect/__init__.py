@@ -1,0 +1,21 @@
+"""The collect phase: a grid of model x prompt version x scenario, several candidate tips a cell.
+
+A request (``job``) is checked and refused before any model is loaded; the plan (``plan``) names
+every cell by a hash of its inputs and orders the grid model by model; the runner (``runner``)
+keeps one model resident, writes each candidate to the collect journal (``journal``) first and
+hands finished cells to the delivery (``delivery``), which makes each cell exactly one MLflow run.
+An outage interrupts the run without failing a cell; the same command resumes. ``cli`` is
+``tipbench collect``.
+"""
+
+from tipbench_lib.core.exports import lazy_exports
+
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    job=("CollectRequest", "interactive_job", "prepare", "run_prepared"),
+    plan=("Cell", "CollectConfig", "describe_models", "plan_cells"),
+    runner=("CollectSummary", "Collector", "pending_work"),
+    journal=("CellRecord", "CollectJournal", "CollectState"),
+    delivery=("BackgroundSender", "CellSyncer"),
+    cli=("main",),
+)

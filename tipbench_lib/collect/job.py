@@ -1,0 +1,212 @@
+"""One collect job end to end: resolve the request, refuse early, lock, run, deliver, summarise.
+
+Shared by ``notebooks/collect.py`` in all three modes, so the browser's run button and the cron
+job do exactly the same thing. Everything that can refuse the job (a name too long to store, an
+unknown prompt, model or scenario, a model above the limit, an unreachable service) does so before
+any model is loaded and before the MLflow experiment or the journal folder is created.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tipbench_lib.backends.base import DEFAULT_MAX_MODEL_B, Backend, GenerationOptions, ModelInfo
+from tipbench_lib.collect.delivery import CellSyncer
+from tipbench_lib.collect.journal import CollectJournal
+from tipbench_lib.collect.plan import CollectConfig, describe_models
+from tipbench_lib.collect.runner import Collector, CollectSummary, pending_work
+from tipbench_lib.core.journal import exclusive_lock
+from tipbench_lib.core.names import check_experiment
+from tipbench_lib.core.progress import ProgressCallback
+from tipbench_lib.core.prompts import get_prompt
+from tipbench_lib.core.rubric import load_rubric
+from tipbench_lib.core.scenarios import (
+    DEFAULT_N_SCENARIOS,
+    Scenario,
+    scenarios_by_ids,
+    select_scenarios,
+)
+from tipbench_lib.tracking.client import MlflowClient
+
+
+@dataclass(frozen=True)
+class CollectRequest:
+    """What the user asked for, in the words of the command line."""
+
+    experiment: str
+    models: tuple[str, ...]
+    prompts: tuple[str, ...] = ("v1", "v2-mentor", "v3-few-shot")
+    scenarios: str = str(DEFAULT_N_SCENARIOS)
+    """A count ("12") or a comma list of scenario ids."""
+    n_tips: int = 3
+    seed: int = 0
+    options: GenerationOptions = field(default_factory=GenerationOptions)
+    max_model_b: float = DEFAULT_MAX_MODEL_B
+    retry_failed: bool = False
+    rubric_version: str = "tip-v1"
+
+
+def resolve_scenarios(spec: str) -> list[Scenario]:
+    """``"12"`` selects 12 spread across personas; ``"a,b"`` picks those ids."""
+    spec = spec.strip()
+    if spec.isdigit():
+        return select_scenarios(int(spec))
+    return scenarios_by_ids([s.strip() for s in spec.split(",") if s.strip()])
+
+
+def request_problems(request: CollectRequest) -> list[str]:
+    """Numbers that would make a run meaningless or fail late, each with the option to fix.
+
+    Ollama reads 0 or a negative ``num_predict`` as "no limit" and a 0 ``num_ctx`` as its own
+    default, so such values would silently run something other than what was asked.
+    """
+    opts = request.options
+    checks = [
+        (request.n_tips >= 1, f"--n-tips must be at least 1, got {request.n_tips}"),
+        (opts.max_tokens >= 1, f"--max-tokens must be at least 1, got {opts.max_tokens}"),
+        (opts.num_ctx >= 1, f"--num-ctx must be at least 1, got {opts.num_ctx}"),
+        (opts.timeout_s > 0, f"--timeout must be more than 0 seconds, got {opts.timeout_s:g}"),
+        (opts.temperature >= 0, f"--temperature must be 0 or more, got {opts.temperature:g}"),
+        (request.max_model_b > 0, f"--max-model-b must be above 0, got {request.max_model_b:g}"),
+    ]
+    return [message for ok, message in checks if not ok]
+
+
+def resolve_config(request: CollectRequest) -> CollectConfig:
+    """Turn names into loaded prompts and scenarios; raises on anything unknown.
+
+    Only the prompt versions and scenarios asked for are read, so a malformed file for another
+    version does not block this run.
+    """
+    experiment = check_experiment(request.experiment)
+    if not request.models:
+        raise ValueError("no models given: pass --models with one or more names")
+    if not request.prompts:
+        raise ValueError("no prompt versions given: pass --prompts with one or more versions")
+    problems = request_problems(request)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return CollectConfig(
+        experiment=experiment,
+        models=request.models,
+        prompts=tuple(get_prompt(v) for v in request.prompts),
+        scenarios=tuple(resolve_scenarios(request.scenarios)),
+        n_tips=request.n_tips,
+        seed=request.seed,
+        options=request.options,
+        max_model_b=request.max_model_b,
+        retry_failed=request.retry_failed,
+    )
+
+
+@dataclass
+class PreparedCollect:
+    """A job that passed every check and may now load models."""
+
+    config: CollectConfig
+    models: list[ModelInfo]
+    experiment_id: str
+
+
+def prepare(request: CollectRequest, backend: Backend, client: MlflowClient) -> PreparedCollect:
+    """Every refusal happens here, before a single model is loaded."""
+    config = resolve_config(request)
+    models = describe_models(backend, config.models, config.max_model_b)
+    experiment_id = client.ensure_experiment(config.experiment)
+    return PreparedCollect(config, models, experiment_id)
+
+
+def run_prepared(
+    prepared: PreparedCollect,
+    backend: Backend,
+    client: MlflowClient,
+    on_progress: ProgressCallback | None = None,
+    rubric_version: str = "tip-v1",
+) -> CollectSummary:
+    """Generate, journal and deliver; holds the experiment's lock so two runs never overlap."""
+    journal = CollectJournal(prepared.config.experiment)
+    syncer = CellSyncer(client, prepared.experiment_id)
+    with exclusive_lock(journal.lock_path, f"collecting into {prepared.config.experiment!r}"):
+        collector = Collector(
+            prepared.config, backend, syncer, journal, load_rubric(rubric_version), on_progress
+        )
+        return collector.run(prepared.models)
+
+
+def pending(prepared: PreparedCollect) -> tuple[list, int, CollectSummary]:
+    """What a run of ``prepared`` would still do, for sizing a progress bar before it starts."""
+    state = CollectJournal(prepared.config.experiment).state()
+    return pending_work(prepared.config, prepared.models, state)
+
+
+@dataclass
+class InteractiveJob:
+    """A prepared job with its size known, for a notebook that shows a progress bar first."""
+
+    prepared: PreparedCollect
+    backend: Backend
+    client: MlflowClient
+    total: int
+
+    def run(self, on_progress: ProgressCallback | None = None) -> CollectSummary:
+        return run_prepared(self.prepared, self.backend, self.client, on_progress)
+
+
+@contextlib.contextmanager
+def interactive_job(request: CollectRequest, backend: Backend) -> Iterator[InteractiveJob]:
+    """Prepare ``request`` against the configured MLflow (embedded unless one is set)."""
+    from tipbench_lib.tracking.server import tracking_url
+
+    with MlflowClient(tracking_url()) as client:
+        prepared = prepare(request, backend, client)
+        _todo, total, _settled = pending(prepared)
+        yield InteractiveJob(prepared, backend, client, total)
+
+
+class Eta:
+    """A progress line with an estimate of the time left, for the notebook's live view."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def line(self, done: int, total: int) -> str:
+        elapsed = time.monotonic() - self.started
+        left = elapsed / done * (total - done) if done else float("nan")
+        eta = f"about {_duration(left)} left" if done else "estimating time left"
+        share = 100 * done / total if total else 100.0
+        return f"**{done} / {total} tips** ({share:.0f}%) · {_duration(elapsed)} so far · {eta}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def candidate_row(candidate: dict[str, Any] | None) -> dict[str, Any]:
+    """The columns of a candidate worth showing as it arrives."""
+    row = {k: (candidate or {}).get(k) for k in ("text", "format_ok_auto", "overlong_auto")}
+    row["tokens_per_s"] = round(float((candidate or {}).get("tokens_per_s") or 0.0), 1)
+    return row
+
+
+def model_choices(backend: Backend, max_model_b: float) -> list[dict[str, object]]:
+    """Rows for the notebook's model picker: every model with its size and why it is disabled."""
+    rows = []
+    for info in backend.list_models():
+        problem = info.size_problem(max_model_b)
+        rows.append(
+            {
+                "model": info.name,
+                "parameters": info.parameter_label
+                or ("?" if info.parameter_b is None else f"{info.parameter_b:.2f}B"),
+                "quantization": info.quantization,
+                "allowed": problem is None,
+                "reason": problem or "",
+            }
+        )
+    return rows

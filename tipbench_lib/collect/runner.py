@@ -1,0 +1,279 @@
+"""The collect phase's runner: generate candidates model by model, journal them, deliver to MLflow.
+
+Safety first: every model is described and checked against the size limit before any model is
+loaded (:mod:`.plan`); the grid runs model-major so each model loads once; the backend keeps one
+model resident. Nothing is lost: each candidate reaches the journal before MLflow, and a cell is
+sent to MLflow only from the journal, so a crash or an MLflow outage is repaired by running the
+same command again.
+
+A backend outage (Ollama stopped or restarted, a stream cut mid-way, a reset connection) or a model
+that will not unload is not a failed cell: the run stops generating there, because nothing more can
+be generated safely (with the server gone every request would fail; with a model stuck in memory
+the next load would put two in VRAM). It records the cut cell as interrupted, delivers what the
+journal holds, and reports every unfinished cell as interrupted; a plain rerun resumes them. Only
+the model's own errors (an error answer, out of memory, a prompt too long, a generation over its
+timeout) fail a cell, which then waits for ``--retry-failed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tipbench_lib.backends.base import BACKEND_STOPS, Backend, ModelInfo
+from tipbench_lib.collect.delivery import BackgroundSender, CellSyncer, SyncReport, deliveries
+from tipbench_lib.collect.journal import CollectJournal, CollectState, candidate_record
+from tipbench_lib.collect.plan import Cell, CollectConfig, plan_cells
+from tipbench_lib.core.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    BackendError,
+    BackendUnavailableError,
+    GenerationError,
+)
+from tipbench_lib.core.progress import ProgressCallback, ProgressEvent
+from tipbench_lib.core.rubric import Rubric, clean_tip
+
+
+@dataclass
+class ModelStats:
+    load_s: float = 0.0
+    tokens: int = 0
+    gen_s: float = 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.gen_s if self.gen_s > 0 else float("nan")
+
+
+@dataclass
+class CollectSummary:
+    """The end-of-run account: what finished, failed, was skipped or interrupted, and how fast
+    each model was. ``stopped`` says once why the backend could not go on, if it could not."""
+
+    finished: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)
+    stopped: str = ""
+    models: dict[str, ModelStats] = field(default_factory=dict)
+    sync: SyncReport = field(default_factory=SyncReport)
+    run_names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """3 when a rerun has work to resume (interrupted cells, cells not yet in MLflow), else
+        1 when some cells failed, else 0: every cell is complete and in MLflow."""
+        if self.interrupted or self.sync.undelivered:
+            return EXIT_INTERRUPTED
+        return EXIT_FAILED if self.failed else EXIT_OK
+
+    def lines(self) -> list[str]:
+        interrupted = f", {len(self.interrupted)} interrupted" if self.interrupted else ""
+        out = [
+            f"cells: {len(self.finished)} done, {len(self.failed)} failed, "
+            f"{len(self.skipped)} already complete (skipped){interrupted}"
+        ]
+        for name, stats in self.models.items():
+            if not stats.tokens:
+                continue  # never generated (load failed, or the run stopped first)
+            out.append(
+                f"  {name}: load {stats.load_s:.1f} s, {stats.tokens_per_s:.1f} tokens/s "
+                f"end to end ({stats.tokens} tokens, prompt processing included)"
+            )
+        for cid, reason in self.failed.items():
+            out.append(f"  FAILED {self.run_names.get(cid, cid)}: {reason}")
+        if self.failed:
+            out.append("  rerun with --retry-failed to try the failed cells again")
+        if self.stopped:  # a warning only when nothing was left to do (the last unload)
+            out.append(f"  {'STOPPED' if self.interrupted else 'WARNING'}: {self.stopped}")
+        if self.interrupted:
+            out.append(
+                f"  {len(self.interrupted)} cell(s) interrupted, none of them failed: fix the "
+                "above, then run the same command again to resume them"
+            )
+        out.extend(self.sync.lines())
+        return out
+
+
+def pending_work(
+    config: CollectConfig, models: Sequence[ModelInfo], state: CollectState
+) -> tuple[list[Cell], int, CollectSummary]:
+    """Cells with work left, how many tips remain, and a summary of the cells already settled.
+
+    A complete cell is skipped; a failed one is left alone unless ``retry_failed``; a partial one
+    (an interrupted one too) is completed from the index where it stopped.
+    """
+    summary = CollectSummary()
+    todo = []
+    for cell in plan_cells(config, models):
+        summary.run_names[cell.cell_id] = cell.run_name
+        have = len(state.candidates.get(cell.cell_id, {}))
+        failure = state.failures.get(cell.cell_id)
+        if failure and not config.retry_failed:
+            summary.failed[cell.cell_id] = failure
+        elif have >= cell.n_tips:
+            summary.skipped.append(cell.cell_id)
+        else:
+            todo.append(cell)
+    total = sum(c.n_tips - len(state.candidates.get(c.cell_id, {})) for c in todo)
+    return todo, total, summary
+
+
+class Collector:
+    """Runs a planned grid on one backend and logs it; safe to rerun with the same arguments."""
+
+    def __init__(
+        self,
+        config: CollectConfig,
+        backend: Backend,
+        syncer: CellSyncer,
+        journal: CollectJournal,
+        rubric: Rubric,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.config = config
+        self.backend = backend
+        self.syncer = syncer
+        self.journal = journal
+        self.rubric = rubric
+        self.on_progress = on_progress or (lambda _p: None)
+
+    def run(self, models: Sequence[ModelInfo]) -> CollectSummary:
+        todo, total, summary = pending_work(self.config, models, self.journal.state())
+        state = self.journal.state()
+        backend_version = self.backend.version()
+        self.sender = BackgroundSender(self.syncer)
+        try:
+            self._run_models(todo, state, summary, total, backend_version)
+        finally:
+            self.sender.close()
+        self.syncer.offline_error = ""  # one more try for whatever an outage held back
+        summary.sync = self.syncer.deliver(self.journal.state())
+        return summary
+
+    def _run_models(
+        self,
+        todo: list[Cell],
+        state: CollectState,
+        summary: CollectSummary,
+        total: int,
+        backend_version: str,
+    ) -> None:
+        """Model-major: load each model once, run its cells, unload it before the next.
+
+        When the backend cannot go on, the run stops: every cell not finished is interrupted.
+        """
+        done = 0
+        groups = _by_model(todo)
+        for position, (model, model_cells) in enumerate(groups):
+            try:
+                done = self._run_model(
+                    model, model_cells, state, summary, done, total, backend_version
+                )
+            except BACKEND_STOPS as exc:
+                summary.stopped = str(exc)
+                settled = {*summary.finished, *summary.failed}
+                left = [c.cell_id for _, cells in groups[position:] for c in cells]
+                summary.interrupted += [cid for cid in left if cid not in settled]
+                return
+
+    def _run_model(
+        self,
+        model: ModelInfo,
+        cells: list[Cell],
+        state: CollectState,
+        summary: CollectSummary,
+        done: int,
+        total: int,
+        backend_version: str,
+    ) -> int:
+        """One model's cells between its load and its unload; raises BACKEND_STOPS errors.
+
+        A load the model itself refuses (out of memory, unknown model) fails its cells and the
+        run goes on with the next model.
+        """
+        stats = summary.models.setdefault(model.name, ModelStats())
+        try:
+            stats.load_s = self.backend.load(model.name, self.config.options)
+        except BACKEND_STOPS:
+            raise
+        except BackendError as exc:
+            for cell in cells:
+                self._fail(cell, f"could not load {model.name}: {exc}", summary, backend_version)
+            return done
+        current = cells[0]
+        try:
+            for current in cells:
+                done = self._run_cell(current, state, summary, stats, done, total, backend_version)
+        except BackendUnavailableError as exc:
+            self.journal.add_interruption(current.cell_id, str(exc))  # its cell record is there
+            raise  # no unload: the server is gone, and a restarted one holds nothing
+        except BaseException:
+            with contextlib.suppress(BackendError):
+                self.backend.unload(model.name)
+            raise
+        self.backend.unload(model.name)
+        return done
+
+    def _run_cell(
+        self,
+        cell: Cell,
+        state: CollectState,
+        summary: CollectSummary,
+        stats: ModelStats,
+        done: int,
+        total: int,
+        backend_version: str,
+    ) -> int:
+        self.journal.add_cell(cell.record(backend_version, self.rubric.version))
+        have = state.candidates.get(cell.cell_id, {})
+        for index in range(cell.n_tips):
+            if index in have:
+                continue
+            try:
+                record = self._generate(cell, index, stats)
+            except GenerationError as exc:
+                self._fail(cell, str(exc), summary, backend_version)
+                return done
+            self.journal.add_candidate(record)
+            done += 1
+            self.on_progress(ProgressEvent(done, total, cell.label, cell, record))
+        self.journal.clear_failure(cell.cell_id)
+        summary.finished.append(cell.cell_id)
+        summary.failed.pop(cell.cell_id, None)
+        self.sender.submit(deliveries(self.journal.state(), only=[cell.cell_id]))
+        return done
+
+    def _generate(self, cell: Cell, index: int, stats: ModelStats) -> dict[str, Any]:
+        request = cell.request(index)
+        generation = self.backend.generate(cell.model.name, request)
+        if generation.truncated:
+            raise GenerationError(
+                "truncated",
+                f"the prompt ({generation.prompt_tokens} tokens) does not fit num_ctx="
+                f"{cell.options.num_ctx} of {cell.model.name}; raise --num-ctx or shorten it",
+            )
+        stats.tokens += generation.eval_tokens
+        stats.gen_s += generation.latency_s
+        text = clean_tip(generation.text)
+        checks = self.rubric.auto_checks(text)
+        return candidate_record(
+            cell.cell_id, index, request.seed, text, generation, checks, stats.load_s
+        )
+
+    def _fail(self, cell: Cell, reason: str, summary: CollectSummary, backend_version: str) -> None:
+        self.journal.add_cell(cell.record(backend_version, self.rubric.version))
+        self.journal.add_failure(cell.cell_id, reason)
+        summary.failed[cell.cell_id] = reason
+        self.sender.submit(deliveries(self.journal.state(), only=[cell.cell_id]))
+
+
+def _by_model(cells: Iterable[Cell]) -> list[tuple[ModelInfo, list[Cell]]]:
+    groups: dict[str, tuple[ModelInfo, list[Cell]]] = {}
+    for cell in cells:
+        groups.setdefault(cell.model.name, (cell.model, []))[1].append(cell)
+    return list(groups.values())

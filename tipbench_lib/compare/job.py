@@ -1,0 +1,131 @@
+"""The compare phase end to end: load (MLflow or snapshot), filter, analyse, write the outputs.
+
+Shared by ``notebooks/compare.py`` in every mode and by ``tipbench compare`` (:mod:`.cli`): the
+notebook's filters and the command's flags build the same :class:`Selection`, and both write the
+report through the same function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from tipbench_lib.compare.load import ExperimentData, load_experiment, read_snapshot
+from tipbench_lib.compare.report import ReportData, write_report, write_tables
+from tipbench_lib.core.paths import data_dirs
+
+SAMPLE = "sample"
+"""The shipped sample experiment, in the data directories (a snapshot directory)."""
+
+
+def sample_dir() -> Path:
+    """Where the sample snapshot is: the user's ``sample/`` if they have one, else the shipped."""
+    return data_dirs().file(SAMPLE)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which part of the experiment to analyse; empty means everything."""
+
+    models: tuple[str, ...] = ()
+    prompts: tuple[str, ...] = ()
+    scenarios: tuple[str, ...] = ()
+    judges: tuple[str, ...] = ()
+
+
+def load_source(experiment: str | None = None, snapshot: Path | None = None) -> ExperimentData:
+    """An experiment from MLflow (by name) or a snapshot directory; the sample when neither."""
+    if experiment and snapshot:
+        raise ValueError("give either --experiment or --data, not both")
+    if experiment:
+        from tipbench_lib.tracking.client import MlflowClient
+        from tipbench_lib.tracking.server import tracking_url
+
+        with MlflowClient(tracking_url()) as client:
+            return load_experiment(client, experiment)
+    return read_snapshot(snapshot or sample_dir())
+
+
+def apply_selection(data: ExperimentData, selection: Selection) -> ExperimentData:
+    """Keep the chosen models, prompts, scenarios and judges; provenance is kept as it was."""
+    cells = data.cells
+    for column, wanted in (
+        ("model", selection.models),
+        ("prompt_version", selection.prompts),
+        ("scenario_id", selection.scenarios),
+    ):
+        if wanted:
+            cells = cells.filter(pl.col(column).is_in(list(wanted)))
+    candidates = data.candidates.filter(pl.col("cell_id").is_in(cells["cell_id"].implode()))
+    judgments = data.judgments.filter(
+        pl.col("candidate_id").is_in(candidates["candidate_id"].implode())
+    )
+    if selection.judges:
+        judgments = judgments.filter(pl.col("judge_id").is_in(list(selection.judges)))
+    return ExperimentData(cells, candidates, judgments, data.provenance, data.run_ids)
+
+
+def for_display(frame: pl.DataFrame, digits: int = 2) -> pl.DataFrame:
+    """Floats rounded for reading in a table; the CSVs and the report keep full precision."""
+    return frame.with_columns(pl.col(pl.Float64).round(digits))
+
+
+def parse_cell(text: str | None) -> tuple[str, str] | None:
+    """``model:prompt`` → (model, prompt); the prompt version may not contain a colon."""
+    if not text:
+        return None
+    model, sep, prompt = text.rpartition(":")
+    if not sep or not model or not prompt:
+        raise ValueError(f"--baseline takes MODEL:PROMPT (e.g. smollm2-135m:v1), got {text!r}")
+    return model, prompt
+
+
+def analyse(
+    data: ExperimentData,
+    *,
+    baseline: tuple[str, str] | None = None,
+    alpha: float = 0.05,
+    view: str | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> ReportData:
+    """All statistics the notebook and the report show, computed once.
+
+    ``view`` picks the judges: ``people``, ``all`` or an LLM judge's id (default: people when
+    any person judged, else the LLM judge with the most judgments).
+    """
+    if baseline is not None:
+        known = set(data.cells.select("model", "prompt_version").unique().iter_rows())
+        if baseline not in known:
+            cells = ", ".join(f"{m}:{p}" for m, p in sorted(known))
+            raise ValueError(
+                f"the baseline {baseline[0]}:{baseline[1]} is not a cell here; known cells: {cells}"
+            )
+    return ReportData.compute(
+        data.cells,
+        data.candidates,
+        data.judgments,
+        baseline=baseline,
+        alpha=alpha,
+        view=view,
+        provenance=data.provenance,
+        n_boot=n_boot,
+        seed=seed,
+    )
+
+
+def write_outputs(
+    out: Path,
+    analysis: ReportData,
+    data: ExperimentData,
+    *,
+    baseline: tuple[str, str] | None,
+    alpha: float,
+) -> Path:
+    """``report.html``, ``leaderboard.csv`` and ``comparisons.csv`` in ``out``."""
+    write_tables(out, analysis.leaderboard, analysis.comparisons)
+    return write_report(
+        out, data=analysis, provenance=data.provenance, baseline=baseline, alpha=alpha
+    )

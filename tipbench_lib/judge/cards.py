@@ -1,0 +1,71 @@
+"""The judging card's HTML: the scenario, the tip as literal text, and the progress bar.
+
+A tip is model output and a scenario comes from a file, so every string is escaped here, in one
+tested place: ``<script>`` or markdown in a tip must show as the characters the model wrote.
+The escaping itself is :func:`tipbench_lib.core.escaping.html_text`, shared with the notebooks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tipbench_lib.core.escaping import html_text as esc
+
+CSS = """
+<style>
+.tb-scenario { background: var(--slate-2, #f6f7f9); border: 1px solid var(--slate-6, #dde1e6);
+  border-radius: 10px; padding: 14px 18px; font-size: 0.95rem; line-height: 1.45; }
+.tb-scenario h3 { margin: 0 0 4px 0; font-size: 1.15rem; }
+.tb-scenario .tb-when { color: var(--slate-11, #555); margin: 8px 0; }
+.tb-scenario ul { margin: 6px 0 0 0; padding-left: 1.1rem; }
+.tb-scenario li { margin: 2px 0; }
+.tb-label { text-transform: uppercase; letter-spacing: .06em; font-size: .72rem;
+  color: var(--slate-11, #666); margin-bottom: 4px; }
+.tb-tip { white-space: pre-wrap; word-break: break-word; font-family: ui-sans-serif, system-ui,
+  sans-serif; font-size: 1.35rem; line-height: 1.5; margin: 0; padding: 16px 20px;
+  background: var(--amber-2, #fffbeb); border-left: 5px solid var(--amber-9, #f59e0b);
+  border-radius: 8px; color: var(--slate-12, #111); }
+.tb-meta { color: var(--slate-11, #666); font-size: .85rem; margin-top: 6px; }
+.tb-head { display: flex; justify-content: space-between; align-items: baseline; gap: 1rem; }
+.tb-bar { height: 8px; background: var(--slate-4, #e5e7eb); border-radius: 4px; overflow: hidden; }
+.tb-bar > div { height: 100%; background: var(--grass-9, #22a06b); }
+</style>
+"""
+
+
+def scenario_html(card: Any) -> str:
+    """The user the tip was written for; every string escaped (it came from a file)."""
+    s = card.scenario
+    tasks = (
+        "".join(f"<li>{esc(t)}</li>" for t in s.task_lines()) or "<li><em>no task list</em></li>"
+    )
+    revealed = "".join(
+        f"<div class='tb-meta'>{esc(k)}: <b>{esc(v)}</b></div>" for k, v in card.revealed.items()
+    )
+    return (
+        f"{CSS}<div class='tb-scenario'><div class='tb-label'>Scenario {esc(s.scenario_id)}</div>"
+        f"<h3>{esc(s.persona)}</h3><div>{esc(s.persona_description)}</div>"
+        f"<div class='tb-when'><b>{esc(s.time_slot)}</b> — {esc(s.time_slot_description)}</div>"
+        f"<div class='tb-label'>Tasks</div><ul>{tasks}</ul>{revealed}</div>"
+    )
+
+
+def tip_html(card: Any) -> str:
+    """The tip exactly as written: escaped inside a pre-wrap block, so nothing renders or runs."""
+    auto = "well-formed" if card.format_ok_auto else "not well-formed"
+    length = "overlong" if card.overlong_auto else "length ok"
+    return (
+        f"{CSS}<div class='tb-card' data-candidate='{esc(card.candidate_id)}'>"
+        f"<div class='tb-head'><div class='tb-label'>Tip {card.position} of {card.total}</div>"
+        f"<div class='tb-meta'>automatic checks: {auto}, {length} ({card.char_count} chars)</div>"
+        f"</div><pre class='tb-tip'>{esc(card.text)}</pre></div>"
+    )
+
+
+def progress_html(progress: Any) -> str:
+    pct = 100 * progress.judged / max(progress.total, 1)
+    return (
+        f"{CSS}<div class='tb-head'><b class='tb-progress'>{progress.judged} / {progress.total} "
+        f"judged</b><span class='tb-meta'>{pct:.0f}%</span></div>"
+        f"<div class='tb-bar'><div style='width:{pct:.1f}%'></div></div>"
+    )

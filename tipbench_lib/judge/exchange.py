@@ -1,0 +1,332 @@
+"""Judging outside the app: export pending candidates as JSON, validate and apply a filled file.
+
+An outside judge edits a JSON file by hand or with their own tool, so the import trusts nothing:
+the whole file is checked first (format, experiment, judge id, known candidates, the tip text as
+exported, integer scores 1-5, booleans) and every problem is reported with the item's position
+and candidate id. Only a file with no problem is applied, all of it, through the same journal-first
+save as the app. A regenerated candidate has a new id, so a stale file can never score new text.
+
+The file is read as UTF-8 with or without the byte-order mark Windows editors write, up to
+:data:`MAX_APPLY_BYTES`; a larger file, one nested deeper than :data:`MAX_DEPTH` (an export is 5
+levels deep) or one Python's JSON reader cannot nest that far is refused by name, never with a
+traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tipbench_lib.core import names
+from tipbench_lib.core.errors import JudgingError
+from tipbench_lib.core.judgments import pending_candidates
+from tipbench_lib.judge.session import (
+    SCORE_FIELDS,
+    JudgeSession,
+    SaveResult,
+    Scores,
+    interleaved_order,
+    judge_seed,
+    local_judgments,
+)
+
+FORMAT = "tipbench.judging/1"
+MAX_APPLY_BYTES = 32 * 1024 * 1024
+"""The largest file ``--apply`` reads. An exported item takes 1.8 KB on average (2.1 KB at most,
+measured on data/sample: tip, scenario, tasks, indented), so this holds some 15,000 candidates,
+far beyond a grid one team judges by hand, while a wrong file (a video, a database dump) is
+refused before it is read into memory."""
+MAX_DEPTH = 32
+"""Nesting beyond this is not an export, which is 5 levels deep (items, item, context, tasks,
+task)."""
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """One thing wrong with a filled file, located so the judge can find and fix it."""
+
+    position: int | None
+    candidate_id: str
+    message: str
+
+    def line(self) -> str:
+        where = "file" if self.position is None else f"item {self.position}"
+        who = f" (candidate {self.candidate_id})" if self.candidate_id else ""
+        return f"{where}{who}: {self.message}"
+
+
+class ImportRejected(JudgingError):
+    """The file has problems; nothing was stored."""
+
+    def __init__(self, path: object, problems: Sequence[ImportProblem]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  {p.line()}" for p in self.problems)
+        super().__init__(
+            f"{path}: {len(self.problems)} problem(s), nothing was stored; fix them and apply "
+            f"the file again:\n{lines}"
+        )
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """A file that passed every check: who judged, and the scores per candidate."""
+
+    judge_id: str
+    scores: dict[str, Scores]
+    skipped: int
+
+
+# -- export ---------------------------------------------------------------------------------------
+
+
+def export_item(row: Mapping[str, Any], context: Mapping[str, Any], unblind: bool) -> dict:
+    item: dict[str, Any] = {
+        "candidate_id": row["candidate_id"],
+        "context": dict(context),
+        "tip": row["text"],
+        "auto": {"format_ok": bool(row["format_ok_auto"]), "overlong": bool(row["overlong_auto"])},
+        "scores": dict.fromkeys(SCORE_FIELDS),
+        "note": "",
+    }
+    if unblind:
+        item["model"] = row.get("model", "")
+        item["prompt_version"] = row.get("prompt_version", "")
+    return item
+
+
+def export_document(session: JudgeSession, *, unblind: bool = False) -> dict[str, Any]:
+    """The pending candidates of the session's experiment as a ``tipbench.judging/1`` document.
+
+    Items come in the same interleaved order as the app's queue (seeded per experiment), so a
+    blind file does not hand the judge one model's tips in a block.
+    """
+    records = list(session.remote) + local_judgments(session.experiment, session.home)
+    ids = pending_candidates(session.candidates, records, session.required_judges)
+    pending = [session.candidates[cid] for cid in ids]
+    ordered = interleaved_order(pending, judge_seed(session.experiment, "export"))
+    return {
+        "format": FORMAT,
+        "experiment": session.experiment,
+        "rubric": {"version": session.rubric.version, "text": session.rubric.prompt_text()},
+        "judge_id": None,
+        "blind": not unblind,
+        "items": [
+            export_item(r, session.views[str(r.get("scenario_id", ""))].as_context(), unblind)
+            for r in ordered
+        ],
+    }
+
+
+def write_export(session: JudgeSession, path: Path, *, unblind: bool = False) -> int:
+    """Write the export file; returns how many items it holds."""
+    doc = export_document(session, unblind=unblind)
+    Path(path).write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return len(doc["items"])
+
+
+# -- import: validation ---------------------------------------------------------------------------
+
+
+def _refused(path: object, message: str) -> ImportRejected:
+    return ImportRejected(path, [ImportProblem(None, "", message)])
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, refusing one over the limit before reading it whole."""
+    try:
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > MAX_APPLY_BYTES:
+                raise _refused(path, _too_large(size))
+            data = file.read(MAX_APPLY_BYTES + 1)  # a pipe or device reports no size
+    except FileNotFoundError as exc:
+        raise JudgingError(f"{path}: no such file; pass the file written by --export") from exc
+    except OSError as exc:
+        raise JudgingError(
+            f"{path}: cannot be read ({exc.strerror}); pass the file written by --export"
+        ) from exc
+    if len(data) > MAX_APPLY_BYTES:
+        raise _refused(path, _too_large(len(data)))
+    return data
+
+
+def _too_large(size: int) -> str:
+    return (
+        f"the file holds {size:,} bytes or more, over the {MAX_APPLY_BYTES // 2**20} MB "
+        f"--apply reads; is it the file written by --export? Split a larger set of judgments "
+        f"into several files (export with fewer pending candidates, apply each)"
+    )
+
+
+def _depth(doc: Any) -> int:
+    """How deeply ``doc`` nests (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH and isinstance(value, dict | list):
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def read_document(path: Path) -> Any:
+    """The parsed file; every way it can be unreadable is an :class:`ImportRejected` or
+    :class:`JudgingError` naming the problem (the script exits 2, with no traceback)."""
+    path = Path(path)
+    data = _read_bytes(path)
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise _refused(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise _refused(path, f"not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise _refused(path, _too_deep()) from exc
+    if _depth(doc) > MAX_DEPTH:
+        raise _refused(path, _too_deep())
+    return doc
+
+
+def _too_deep() -> str:
+    return (
+        f"the JSON nests more than {MAX_DEPTH} levels deep; an export is 5 levels deep "
+        f"(items, item, context, tasks, task): apply the file written by --export"
+    )
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value as a message shows it: its repr, cut so a huge value cannot flood the terminal."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _file_problems(doc: Any, experiment: str, judge_id: str | None) -> list[ImportProblem]:
+    if not isinstance(doc, dict):
+        return [ImportProblem(None, "", "the file must hold one JSON object (as exported)")]
+    problems = []
+    if doc.get("format") != FORMAT:
+        problems.append(
+            ImportProblem(None, "", f"format is {_shown(doc.get('format'))}, expected {FORMAT!r}")
+        )
+    if doc.get("experiment") != experiment:
+        problems.append(
+            ImportProblem(
+                None,
+                "",
+                f"the file is for experiment {_shown(doc.get('experiment'))}, not {experiment!r}",
+            )
+        )
+    chosen = judge_id if judge_id is not None else doc.get("judge_id")
+    if not isinstance(chosen, str) or not chosen.strip():
+        problems.append(
+            ImportProblem(None, "", 'no judge id: fill "judge_id" in the file or pass --judge-id')
+        )
+    else:
+        try:
+            names.check_judge_id(chosen.strip())
+        except names.InvalidNameError as exc:
+            problems.append(ImportProblem(None, "", str(exc)))
+    if not isinstance(doc.get("items"), list):
+        problems.append(ImportProblem(None, "", '"items" must be a list (as exported)'))
+    return problems
+
+
+def _item_problems(
+    position: int, item: Any, candidates: Mapping[str, Mapping[str, Any]], seen: set[str]
+) -> tuple[list[ImportProblem], Scores | None]:
+    """Problems of one item, and its scores when it is complete and valid (None when skipped)."""
+    if not isinstance(item, dict):
+        return [ImportProblem(position, "", "an item must be a JSON object")], None
+    cid = item.get("candidate_id")
+    cid_text = cid if isinstance(cid, str) else ""
+
+    def problem(message: str) -> tuple[list[ImportProblem], None]:
+        return [ImportProblem(position, cid_text, message)], None
+
+    if not isinstance(cid, str) or cid not in candidates:
+        return problem(
+            f"unknown candidate id {_shown(cid)}: not a finished candidate of this experiment"
+        )
+    if cid in seen:
+        return problem("this candidate appears more than once in the file")
+    seen.add(cid)
+    if item.get("tip") != candidates[cid]["text"]:
+        return problem(
+            "the tip text differs from the candidate's text: it was changed since export"
+        )
+    scores = item.get("scores")
+    if not isinstance(scores, dict):
+        return problem(
+            '"scores" must be an object with relevance, actionability, tone, format_ok, overlong'
+        )
+    unknown = sorted(set(scores) - set(SCORE_FIELDS))
+    if unknown:
+        return problem(f"unknown score field(s): {', '.join(unknown)}")
+    filled = [k for k in SCORE_FIELDS if scores.get(k) is not None]
+    if not filled:
+        return [], None
+    if len(filled) < len(SCORE_FIELDS):
+        missing = [k for k in SCORE_FIELDS if scores.get(k) is None]
+        return problem(f"partly filled: {', '.join(missing)} still null (fill all five or none)")
+    note = item.get("note", "")
+    filled_in = Scores(**{k: scores[k] for k in SCORE_FIELDS}, note="" if note is None else note)
+    messages = filled_in.problems(shown=_shown, prefix="scores.")
+    if messages:
+        return [ImportProblem(position, cid, m) for m in messages], None
+    return [], filled_in
+
+
+def validate_document(
+    doc: Any,
+    experiment: str,
+    candidates: Mapping[str, Mapping[str, Any]],
+    judge_id: str | None = None,
+    path: object = "import file",
+) -> ImportPlan:
+    """Check the whole file; raises :class:`ImportRejected` listing every problem found."""
+    problems = _file_problems(doc, experiment, judge_id)
+    if problems:
+        raise ImportRejected(path, problems)
+    plan: dict[str, Scores] = {}
+    skipped = 0
+    seen: set[str] = set()
+    for position, item in enumerate(doc["items"], start=1):
+        found, scores = _item_problems(position, item, candidates, seen)
+        problems.extend(found)
+        if scores is not None:
+            plan[item["candidate_id"]] = scores
+        elif not found:
+            skipped += 1
+    if problems:
+        raise ImportRejected(path, problems)
+    chosen = judge_id if judge_id is not None else doc["judge_id"]
+    return ImportPlan(chosen.strip(), plan, skipped)
+
+
+def apply_plan(session: JudgeSession, plan: ImportPlan) -> SaveResult | None:
+    """Store every judgment of a validated plan: journal first, then each touched cell's run."""
+    records = [session.record_for(cid, scores) for cid, scores in plan.scores.items()]
+    if not records:
+        return None
+    return session.save_records(records)
+
+
+def apply_file(
+    client: Any, experiment: str, path: Path, judge_id: str | None = None, **session_kw: Any
+) -> tuple[ImportPlan, SaveResult | None]:
+    """Validate ``path`` against the experiment, then apply all of it or (on any problem) none."""
+    from tipbench_lib.compare.load import load_experiment
+
+    doc = read_document(path)  # a bad file is refused before MLflow is asked for anything
+    data = session_kw.pop("data", None) or load_experiment(client, experiment)
+    rows = {r["candidate_id"]: r for r in data.candidates.to_dicts()}
+    plan = validate_document(doc, experiment, rows, judge_id, path)
+    session = JudgeSession(
+        client, experiment, plan.judge_id, judge_kind="import", data=data, **session_kw
+    )
+    return plan, apply_plan(session, plan)

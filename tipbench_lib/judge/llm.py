@@ -1,0 +1,287 @@
+"""An LLM as one more judge: the rubric in the prompt, the answer constrained to the scores' schema.
+
+It goes through the same :class:`Backend` as generation, so the one-resident-model rule holds: the
+backend's ``load`` frees every generation model before the judge's weights come in. A small model
+can still answer something that is not a valid score (a cut-off JSON object, a 7 on a 1-5 scale);
+that answer is retried and, if it stays invalid, recorded as a failed judgment with the error —
+never turned into a made-up score, and never counted in any mean.
+
+When the backend cannot go on (Ollama went away, or a model would not leave memory) the run stops
+where it is, like a collect run: nothing is counted as failed, what was judged is journalled and
+sent, and the summary says to run the same command again, which judges only what is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tipbench_lib.backends.base import (
+    BACKEND_STOPS,
+    Backend,
+    GenerationOptions,
+    GenerationRequest,
+    ModelInfo,
+)
+from tipbench_lib.core.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    BackendError,
+    BackendUnavailableError,
+    GenerationError,
+    JudgingError,
+    ModelTooLargeError,
+)
+from tipbench_lib.core.scenarios import ScenarioView
+from tipbench_lib.core.schema import DIMENSIONS
+from tipbench_lib.judge.session import BOOL_FIELDS, JudgeSession, Scores, failed_record
+
+DEFAULT_RETRIES = 2
+JUDGE_OPTIONS = GenerationOptions(temperature=0.2, top_p=0.9, max_tokens=160, num_ctx=4096)
+
+
+def llm_judge_id(model: str) -> str:
+    return f"llm:{model}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One candidate's outcome: scores, or the error of the last attempt."""
+
+    scores: Scores | None
+    error: str
+    attempts: int
+
+
+@dataclass
+class LlmJudgeSummary:
+    model: str
+    judge_id: str
+    ok: int = 0
+    failed: list[str] = field(default_factory=list)
+    sync_error: str = ""
+    stopped: str = ""
+    """Why the backend could not go on, when it could not: the run was interrupted."""
+    left: int = 0
+    """Candidates not judged because the run was interrupted."""
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed and not self.sync_error and not self.stopped
+
+    @property
+    def exit_code(self) -> int:
+        """3 when interrupted (a rerun resumes), 1 when judgments failed or are not in MLflow."""
+        if self.stopped:
+            return EXIT_INTERRUPTED
+        return EXIT_OK if self.complete else EXIT_FAILED
+
+    def lines(self) -> list[str]:
+        lines = [f"LLM judge {self.judge_id}: {self.ok} scored, {len(self.failed)} failed"]
+        lines += [f"  failed: {line}" for line in self.failed]
+        if self.stopped:
+            lines += [
+                f"  STOPPED: {self.stopped}",
+                f"  {self.left} candidate(s) interrupted, none of them failed: fix the above, "
+                "then run the same command again to judge them",
+            ]
+        if self.sync_error:
+            lines.append(
+                f"  MLflow has not got every judgment yet ({self.sync_error}); they are safe in "
+                "the journal; run the same command again to send them"
+            )
+        return lines
+
+
+# -- prompt ---------------------------------------------------------------------------------------
+
+
+def judge_instructions(rubric: Any) -> str:
+    return (
+        "You are a strict, fair judge of short tips that a productivity app shows its users. "
+        "Score the tip with this rubric.\n\n"
+        f"{rubric.prompt_text()}\n\n"
+        "Answer with one JSON object and nothing else, using the rubric's keys and integer "
+        "scores from 1 to 5."
+    )
+
+
+def judge_messages(rubric: Any, view: ScenarioView, tip: str) -> tuple[dict[str, str], ...]:
+    """Chat form: the rubric as the system message, the case as the user message."""
+    user = f"{view.as_text()}\n\nTip to judge (verbatim):\n<<<\n{tip}\n>>>\n\nYour JSON scores:"
+    return (
+        {"role": "system", "content": judge_instructions(rubric)},
+        {"role": "user", "content": user},
+    )
+
+
+def judge_prompt(rubric: Any, view: ScenarioView, tip: str) -> str:
+    """Raw-completion form for base models, ending where the JSON answer starts."""
+    system, user = judge_messages(rubric, view, tip)
+    return f"{system['content']}\n\n{user['content']}\n"
+
+
+def judge_request(
+    info: ModelInfo,
+    rubric: Any,
+    view: ScenarioView,
+    tip: str,
+    seed: int,
+    options: GenerationOptions,
+) -> GenerationRequest:
+    schema = rubric.json_schema()
+    if info.is_base:
+        return GenerationRequest(
+            seed=seed, options=options, prompt=judge_prompt(rubric, view, tip), json_schema=schema
+        )
+    return GenerationRequest(
+        seed=seed, options=options, messages=judge_messages(rubric, view, tip), json_schema=schema
+    )
+
+
+# -- answer ---------------------------------------------------------------------------------------
+
+
+def parse_answer(text: str, candidate: Mapping[str, Any]) -> Scores:
+    """The scores in a model's answer; raises JudgingError naming what is wrong with it.
+
+    format_ok and overlong fall back to the automatic checks when the answer leaves them out (a
+    schema may ask the model only for the three 1-5 dimensions).
+    """
+    try:
+        answer = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JudgingError(f"the answer is not valid JSON ({exc.msg}): {text[:120]!r}") from exc
+    if not isinstance(answer, dict):
+        raise JudgingError(f"the answer is not a JSON object: {text[:120]!r}")
+    values: dict[str, Any] = {}
+    for name in DIMENSIONS:
+        value = answer.get(name)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        values[name] = value
+    for name in BOOL_FIELDS:
+        values[name] = answer.get(name, bool(candidate.get(f"{name}_auto")))
+    note = answer.get("reason") or answer.get("note") or ""
+    scores = Scores(**values, note=str(note)[:500])
+    problems = scores.problems()
+    if problems:
+        raise JudgingError("; ".join(problems))
+    return scores
+
+
+def judge_one(
+    backend: Backend,
+    info: ModelInfo,
+    rubric: Any,
+    view: ScenarioView,
+    candidate: Mapping[str, Any],
+    *,
+    retries: int,
+    seed: int,
+    options: GenerationOptions,
+) -> Verdict:
+    """Ask up to ``1 + retries`` times (new seed each time); the first valid answer wins."""
+    error = ""
+    for attempt in range(retries + 1):
+        request = judge_request(info, rubric, view, str(candidate["text"]), seed + attempt, options)
+        try:
+            answer = backend.generate(info.name, request)
+            return Verdict(parse_answer(answer.text, candidate), "", attempt + 1)
+        except (JudgingError, GenerationError) as exc:
+            error = str(exc)
+    return Verdict(None, f"no valid answer after {retries + 1} attempt(s): {error}", retries + 1)
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def check_model(backend: Backend, model: str, max_model_b: float) -> ModelInfo:
+    """Describe the judge model and refuse one above the size limit before it is ever loaded."""
+    info = backend.describe(model)
+    problem = info.size_problem(max_model_b)
+    if problem:
+        raise ModelTooLargeError(problem)
+    return info
+
+
+def run_llm_judge(
+    session: JudgeSession,
+    backend: Backend,
+    info: ModelInfo,
+    *,
+    retries: int = DEFAULT_RETRIES,
+    options: GenerationOptions = JUDGE_OPTIONS,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> LlmJudgeSummary:
+    """Score every candidate the LLM judge has not scored yet, cell by cell.
+
+    Each verdict is journalled as it comes; a cell's MLflow run is updated once its candidates are
+    done, so an interrupted run keeps everything and the next one resumes with what is left.
+    """
+    summary = LlmJudgeSummary(info.name, session.judge_id)
+    pending = sorted(session.queue(), key=lambda c: (session.candidates[c]["cell_id"], c))
+    done = 0
+    try:
+        backend.load(info.name, options)
+        try:
+            for cid in pending:
+                _judge_and_save(session, backend, info, cid, summary, retries, options)
+                done += 1
+                last_of_cell = done == len(pending) or (
+                    session.candidates[pending[done]]["cell_id"]
+                    != session.candidates[cid]["cell_id"]
+                )
+                if last_of_cell:
+                    summary.sync_error = session.sync_pending()
+                if on_progress:
+                    on_progress(done, len(pending))
+        except BackendUnavailableError:
+            raise  # no unload: the server is gone, and a restarted one holds nothing
+        except BaseException:
+            with contextlib.suppress(BackendError):
+                backend.unload(info.name)
+            raise
+        backend.unload(info.name)
+    except BACKEND_STOPS as exc:
+        summary.stopped = str(exc)
+        summary.left = len(pending) - done
+    summary.sync_error = session.sync_pending()
+    return summary
+
+
+def _judge_and_save(
+    session: JudgeSession,
+    backend: Backend,
+    info: ModelInfo,
+    cid: str,
+    summary: LlmJudgeSummary,
+    retries: int,
+    options: GenerationOptions,
+) -> None:
+    """Judge one candidate and journal the verdict (a failed one too); MLflow comes per cell."""
+    row = session.candidates[cid]
+    extra = {"model": info.name, "digest": info.digest, "parameter_count": info.parameter_count}
+    verdict = judge_one(
+        backend,
+        info,
+        session.rubric,
+        session.views[str(row.get("scenario_id", ""))],
+        row,
+        retries=retries,
+        seed=int(cid[:8], 16),
+        options=options,
+    )
+    if verdict.scores is not None:
+        record = session.record_for(cid, verdict.scores, attempts=verdict.attempts, **extra)
+        summary.ok += 1
+    else:
+        record = failed_record(
+            row, session.judge_id, session.rubric, verdict.error, attempts=verdict.attempts, **extra
+        )
+        summary.failed.append(f"{cid}: {verdict.error}")
+    session.save_records([record], sync=False)

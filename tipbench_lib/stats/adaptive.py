@@ -40,8 +40,9 @@ would need if the current mean and spread were the truth (the first count at whi
 half-width is below ``max(|mean|, delta - |mean|)``), capped at the scenarios left; with fewer
 than two scenarios observed, the spread is the prior's (1/4 on the [0, 1] scale, the widest). The
 experiment's estimate is the number of distinct cards of those scenarios not yet scored by any
-person (the next scenarios of the experiment's seeded order), shared cards counted once. A
-comparison that cannot be decided with the scenarios left costs all of them.
+person (the next scenarios of the experiment's seeded order), shared cards counted once, plus
+the cards already planned for someone. A comparison that cannot be decided with the scenarios
+left costs all of them.
 """
 
 from __future__ import annotations
@@ -595,7 +596,8 @@ def _cards_for(state: QueueState, needed: np.ndarray) -> np.ndarray:
 
 
 def _cards_union(state: QueueState, needed: np.ndarray) -> int:
-    cards: set[str] = set()
+    """Distinct cards of the scenarios still needed, plus those already planned for someone."""
+    cards = {c for judge in state.judges.values() for c in judge.pending if not state.scored(c)}
     for k in range(state.design.n_comparisons):
         cards |= _open_cards(state, k, _next_scenarios(state, k, int(needed[k])))
     return len(cards)

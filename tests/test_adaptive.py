@@ -1,0 +1,269 @@
+"""Anytime-valid sequences, the adaptive queue and its status (issue 11), on small hand-made data.
+
+The error rates and coverage under simulated people are in ``test_adaptive_simulation.py``
+(slow) and ``bench/adaptive_judging.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tipbench_lib.errors import TipbenchError
+from tipbench_lib.stats import adaptive, anytime
+from tipbench_lib.stats.scale import ScoreScale
+
+# Reference values from confseq 0.0.11, predmix_empbern_twosided_cs(x, alpha, truncation,
+# running_intersection), on the two inputs of _reference_inputs, at steps 1, 5, 20, 60, 150, 300.
+CONFSEQ = {
+    ("golden", 0.05, 0.5, False): [
+        (0.0, 1.0),
+        (0.0, 1.0),
+        (0.1599363114, 0.9252093054),
+        (0.416059563, 0.6825733389),
+        (0.4923492987, 0.6086553499),
+        (0.5169667687, 0.5834069751),
+    ],
+    ("golden", 0.01, 0.75, True): [
+        (0.0, 1.0),
+        (0.0, 1.0),
+        (0.1566377985, 0.9234701635),
+        (0.4099149102, 0.6888257777),
+        (0.4834844765, 0.6166597532),
+        (0.5079224308, 0.59196696),
+    ],
+    ("skewed", 0.05, 0.5, False): [
+        (0.0, 1.0),
+        (0.0, 1.0),
+        (0.2103506901, 0.9749191049),
+        (0.4744849727, 0.7437139738),
+        (0.5526012001, 0.6725214267),
+        (0.577744678, 0.6484477687),
+    ],
+    ("skewed", 0.01, 0.75, True): [
+        (0.0, 1.0),
+        (0.0, 1.0),
+        (0.2082129981, 0.9734979429),
+        (0.4651757612, 0.7518369006),
+        (0.5416540419, 0.6828378377),
+        (0.5677007637, 0.6588196963),
+    ],
+}
+STEPS = (1, 5, 20, 60, 150, 300)
+
+
+def _reference_inputs() -> dict[str, np.ndarray]:
+    t = np.arange(1, 301)
+    return {
+        "golden": 0.3 + 0.5 * np.mod(t * 0.6180339887498949, 1.0),
+        "skewed": np.where(np.mod(t, 7) == 0, 1.0, 0.55 + 0.05 * np.cos(t)),
+    }
+
+
+@pytest.mark.parametrize("key", sorted(CONFSEQ))
+def test_prpl_eb_equals_confseq(key: tuple) -> None:
+    name, alpha, truncation, running = key
+    lower, upper = anytime.predmix_cs(
+        _reference_inputs()[name][None], alpha, truncation, running_intersection=running
+    )
+    got = [(lower[0, s - 1], upper[0, s - 1]) for s in STEPS]
+    np.testing.assert_allclose(got, CONFSEQ[key], atol=1e-9)
+
+
+def test_rows_of_different_lengths_are_computed_as_if_alone() -> None:
+    x = _reference_inputs()
+    padded = np.vstack([x["golden"], np.r_[x["skewed"][:40], np.full(260, np.nan)]])
+    lower, upper = anytime.predmix_cs(padded, 0.05)
+    alone_lo, alone_hi = anytime.predmix_cs(x["skewed"][None, :40], 0.05)
+    np.testing.assert_allclose(lower[1, :40], alone_lo[0])
+    np.testing.assert_allclose(upper[1, :40], alone_hi[0])
+    assert np.isnan(lower[1, 40:]).all() and np.isnan(upper[1, 40:]).all()
+    assert (np.diff(lower[0]) >= 0).all() and (np.diff(upper[0]) <= 0).all()
+
+
+def test_differences_are_mapped_with_the_rubric_range_and_back() -> None:
+    diffs = np.array([[1.0, 2.0, np.nan], [0.0, -3.0, 1.0]])
+    seq = anytime.paired_sequences(diffs, width=15.0, alpha=0.05)
+    lo, hi = anytime.predmix_cs((diffs + 15) / 30, 0.05)
+    np.testing.assert_allclose(seq.lower[:, :2], lo[:, :2] * 30 - 15)
+    np.testing.assert_allclose(seq.mean, [1.5, -2 / 3])
+    assert list(seq.n) == [2, 3]
+    now_lo, now_hi = seq.current()
+    assert now_lo[0] == seq.lower[0, 1] and now_hi[1] == seq.upper[1, 2]
+    with pytest.raises(TipbenchError, match="outside ±15"):
+        anytime.paired_sequences(np.array([[16.0]]), width=15.0, alpha=0.05)
+
+
+def test_decision_rule() -> None:
+    lower = np.array([0.2, -3.0, -0.5, -2.0, -2.0, np.nan, 0.1])
+    upper = np.array([3.0, -0.1, 0.6, 2.0, 2.0, np.nan, 0.5])
+    left = np.array([5, 5, 5, 5, 0, 3, 5])
+    got = anytime.decide(lower, upper, delta=1.0, left=left)
+    assert list(got) == [
+        "better",
+        "worse",
+        "equivalent",
+        "undecided",
+        "exhausted",
+        "undecided",
+        "better",  # positive and inside delta: the sign is reported
+    ]
+    with pytest.raises(TipbenchError, match="delta"):
+        anytime.decide(lower, upper, delta=-1)
+
+
+def test_the_floor_is_what_no_spread_reaches() -> None:
+    flat = np.full((1, 24), 0.5)
+    lower, upper = anytime.predmix_cs(flat, 0.05 / 8)
+    # With no spread the bound is log(2/alpha) over the bets' sum, up to the first step's term.
+    half_points = (upper[0, -1] - lower[0, -1]) / 2 * 30
+    assert half_points == pytest.approx(anytime.floor_points(24, 15.0, 0.05 / 8), rel=0.02)
+
+
+# ---------------------------------------------------------------- the queue
+
+
+def rows(models: int = 2, prompts: int = 2, scenarios: int = 6, tips: int = 2) -> list[dict]:
+    return [
+        {
+            "candidate_id": f"m{m}-p{p}-s{s:02d}-t{k}",
+            "model": f"m{m}",
+            "prompt_version": f"p{p}",
+            "scenario_id": f"s{s:02d}",
+        }
+        for m in range(models)
+        for p in range(prompts)
+        for s in range(scenarios)
+        for k in range(tips)
+    ]
+
+
+def test_families_follow_compare_pairs() -> None:
+    design = adaptive.queue_design(rows(3, 2), baseline=("m0", "p0"))
+    assert design.n_comparisons == 5
+    assert set(design.b) == {0} and 0 not in set(design.a)
+    assert adaptive.queue_design(rows(3, 2)).n_comparisons == 15
+    with pytest.raises(TipbenchError, match="pick one of: m0/p0"):
+        adaptive.queue_design(rows(), baseline=("m9", "p0"))
+
+
+def test_units_are_both_arms_of_the_next_scenarios_of_the_judges_order() -> None:
+    design = adaptive.queue_design(rows(2, 1, scenarios=8), baseline=("m0", "p0"))
+    state = adaptive.QueueState(design)
+    state.add_judge("ann", seed=5)
+    cards = adaptive.next_cards(state, "ann", adaptive.PLAN_CARDS)
+    units = len(cards) // 4  # 2 tips of each arm per scenario
+    first = {int(s) for s in adaptive.scenario_order(8, 5)[:units]}
+    assert {design.where[c][1] for c in cards} == first
+    per = np.zeros((2, 8), dtype=int)
+    for c in cards:
+        per[design.where[c]] += 1
+    assert (per[:, sorted(first)] == 2).all()
+    models = [design.cells[design.where[c][0]][0] for c in cards]
+    assert all(x != y for x, y in zip(models, models[1:], strict=False))
+
+
+def test_the_plan_is_stable_between_scores_and_resumes_the_same() -> None:
+    design = adaptive.queue_design(rows(3, 1, scenarios=10))
+    state = adaptive.QueueState(design)
+    state.add_judge("ann", seed=3)
+    planned = adaptive.next_cards(state, "ann", 5)
+    state.record("ann", planned[0], 9.0)
+    assert adaptive.next_cards(state, "ann", 4) == planned[1:5]
+    again = adaptive.QueueState(design)
+    again.add_judge("ann", seed=3)
+    assert adaptive.next_cards(again, "ann", 5) == planned
+    with pytest.raises(TipbenchError, match="recorded seed"):
+        again.add_judge("ann", seed=4)
+
+
+def test_a_decided_comparison_gets_no_more_cards() -> None:
+    # A 0-2 composite: differences of 2 points are the whole range, so few scenarios decide.
+    scale = ScoreScale(composite=(0.0, 2.0), dimension=(1.0, 5.0))
+    design = adaptive.queue_design(rows(3, 1, scenarios=60, tips=1), baseline=("m0", "p0"))
+    state = adaptive.QueueState(design, scale=scale)
+    state.add_judge("ann", seed=1)
+    value = {0: 0.0, 1: 2.0, 2: 1.0}  # m1 always 2 above the baseline; m2 noisy around it
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        cards = adaptive.next_cards(state, "ann", 1)
+        if not cards:
+            break
+        cell, _ = design.where[cards[0]]
+        noise = rng.choice([-1.0, 1.0]) if cell == 2 else 0.0
+        state.record("ann", cards[0], value[cell] + noise)
+    status = adaptive.comparison_status(state)
+    by_arm = {row["a_model"]: row for row in status}
+    assert by_arm["m1"]["decision"] == "better"
+    decided_at = by_arm["m1"]["n_scenarios"]
+    assert decided_at < by_arm["m2"]["n_scenarios"] <= 60
+    assert by_arm["m1"]["cs_lo"] > 0
+
+
+def test_status_counts_and_estimates() -> None:
+    design = adaptive.queue_design(rows(2, 2, scenarios=6), baseline=("m0", "p0"))
+    state = adaptive.QueueState(design)
+    state.add_judge("ann", seed=2)
+    state.add_judge("bob", seed=9)
+    for card in adaptive.next_cards(state, "ann", 8):
+        state.record("ann", card, 10.0)
+    state.record("bob", next(iter(design.where)), 11.0)
+    status = adaptive.status(state)
+    assert set(status) == {
+        "comparisons",
+        "decided",
+        "undecided",
+        "cards_judged",
+        "cards_left_estimate",
+    }
+    assert status["comparisons"] == 3 and status["decided"] == 0 and status["undecided"] == 3
+    assert status["cards_judged"] == 9
+    planned = set(adaptive.next_cards(state, "ann", 100))
+    unseen = {c for c in design.where if design.where[c][1] not in _observed(state)}
+    # Nothing can be decided in 6 scenarios on the 2-17 composite: every scenario not observed
+    # yet is needed, and the rest of the units already planned.
+    assert status["cards_left_estimate"] == len(
+        {c for c in unseen | planned if not state.scored(c)}
+    )
+    assert not adaptive.can_stop(state)
+
+
+def _observed(state: adaptive.QueueState) -> set[int]:
+    """Scenario slots every comparison has observed."""
+    return {
+        s for s in range(len(state.design.scenarios)) if np.isfinite(state._first_seen[:, s]).all()
+    }
+
+
+def test_a_revision_replaces_the_score() -> None:
+    design = adaptive.queue_design(rows(2, 1, scenarios=3, tips=1))
+    state = adaptive.QueueState(design)
+    a0, b0 = "m0-p0-s00-t0", "m1-p0-s00-t0"
+    state.record("ann", a0, 10.0)
+    state.record("ann", b0, 8.0)
+    state.record("ann", a0, 12.0)
+    assert state.cards_judged == 2
+    assert state.evaluate().mean[0] == pytest.approx(4.0)
+    state.record("ann", a0, None)
+    assert state.evaluate().n[0] == 0
+
+
+def test_uniform_and_ppi_orders() -> None:
+    design = adaptive.queue_design(rows(2, 1, scenarios=4))
+    state = adaptive.QueueState(design, seed=7)
+    order = sorted(design.where, reverse=True)
+    state.add_judge("ann", seed=1, uniform_order=order)
+    state.add_judge("bob", seed=2)
+    state.record("ann", order[0], 9.0)
+    assert adaptive.next_cards(state, "ann", 3, "uniform") == order[1:4]
+    with pytest.raises(TipbenchError, match="shuffled order"):
+        adaptive.next_cards(state, "bob", 3, "uniform")
+    first, second = (int(s) for s in adaptive.scenario_order(4, 7)[:2])
+    ann = adaptive.next_cards(state, "ann", 4, "ppi-uniform")
+    bob = adaptive.next_cards(state, "bob", 4, "ppi-uniform")
+    assert {design.where[c][1] for c in ann} == {first}
+    assert {design.where[c][1] for c in bob} == {second}
+    with pytest.raises(TipbenchError, match="order must be one of"):
+        adaptive.next_cards(state, "ann", 1, "random")
+    with pytest.raises(TipbenchError, match="no queue yet"):
+        adaptive.next_cards(state, "cy", 1)

@@ -104,7 +104,7 @@ def test_decision_rule() -> None:
         "worse",
         "equivalent",
         "undecided",
-        "exhausted",
+        "out of reach",
         "undecided",
         "better",  # positive and inside delta: the sign is reported
     ]
@@ -178,26 +178,74 @@ def test_the_plan_is_stable_between_scores_and_resumes_the_same() -> None:
 
 
 def test_a_decided_comparison_gets_no_more_cards() -> None:
-    # A 0-2 composite: differences of 2 points are the whole range, so few scenarios decide.
-    scale = ScoreScale(composite=(0.0, 2.0), dimension=(1.0, 5.0))
-    design = adaptive.queue_design(rows(3, 1, scenarios=60, tips=1), baseline=("m0", "p0"))
-    state = adaptive.QueueState(design, scale=scale)
+    design = adaptive.queue_design(rows(3, 1, scenarios=24, tips=1), baseline=("m0", "p0"))
+    state = adaptive.QueueState(design)
     state.add_judge("ann", seed=1)
-    value = {0: 0.0, 1: 2.0, 2: 1.0}  # m1 always 2 above the baseline; m2 noisy around it
+    value = {0: 8.0, 1: 11.0, 2: 8.0}  # m1 always 3 above the baseline; m2 noisy around it
     rng = np.random.default_rng(0)
-    for _ in range(400):
+    for _ in range(200):
         cards = adaptive.next_cards(state, "ann", 1)
         if not cards:
             break
         cell, _ = design.where[cards[0]]
-        noise = rng.choice([-1.0, 1.0]) if cell == 2 else 0.0
+        noise = rng.choice([-3.0, 3.0]) if cell == 2 else 0.0
         state.record("ann", cards[0], value[cell] + noise)
-    status = adaptive.comparison_status(state)
-    by_arm = {row["a_model"]: row for row in status}
-    assert by_arm["m1"]["decision"] == "better"
-    decided_at = by_arm["m1"]["n_scenarios"]
-    assert decided_at < by_arm["m2"]["n_scenarios"] <= 60
-    assert by_arm["m1"]["cs_lo"] > 0
+    by_arm = {row["a_model"]: row for row in adaptive.comparison_status(state)}
+    assert by_arm["m1"]["decision"] == "better" and by_arm["m1"]["cs_lo"] >= 0
+    assert by_arm["m1"]["n_scenarios"] < by_arm["m2"]["n_scenarios"] <= 24
+    assert "m1/p0 is better than m0/p0" in by_arm["m1"]["note"]
+
+
+def test_a_scenario_enters_once_complete_and_its_value_never_changes() -> None:
+    """Only when one person has scored every tip of both arms; later scores, revisions and
+    other people's scores of that scenario leave the value the sequence took as it was."""
+    design = adaptive.queue_design(rows(2, 1, scenarios=3, tips=2))
+    state = adaptive.QueueState(design)
+    a0, a1, b0, b1 = "m0-p0-s00-t0", "m0-p0-s00-t1", "m1-p0-s00-t0", "m1-p0-s00-t1"
+    state.record("ann", a0, 10.0)
+    state.record("ann", b0, 8.0)
+    state.record("ann", a1, 12.0)
+    assert state.evaluate().n[0] == 0  # b1 not scored yet: the scenario is not complete
+    state.record("ann", a0, 11.0)  # a revision before it enters counts
+    state.record("ann", b1, 8.0)
+    assert state.observations() == [[("s00", 3.5)]]
+    state.record("ann", a0, 4.0)  # revision after entering
+    state.record("ann", b1, None)  # withdrawn after entering
+    for card, value in ((a0, 16.0), (a1, 16.0), (b0, 2.0), (b1, 2.0)):
+        state.record("bob", card, value)
+    assert state.observations() == [[("s00", 3.5)]]
+    assert state.evaluate().n[0] == 1 and state.evaluate().mean[0] == pytest.approx(3.5)
+    assert state.cards_judged == 7
+
+
+def test_a_comparison_out_of_reach_gets_no_cards_and_the_queue_says_stop() -> None:
+    """Equal cells whose differences swing +-3: with 12 scenarios neither a difference nor
+    equivalence within 1 point can be shown, and the queue says so before the scenarios run
+    out."""
+    design = adaptive.queue_design(rows(3, 1, scenarios=12, tips=1), baseline=("m0", "p0"))
+    state = adaptive.QueueState(design)
+    state.add_judge("ann", seed=4)
+    rng = np.random.default_rng(2)
+    swing = {s: rng.choice([-1.5, 1.5], size=3) for s in range(12)}
+    while not adaptive.can_stop(state):
+        cards = adaptive.next_cards(state, "ann", 2)
+        assert cards, "the queue ran dry before it could stop"
+        for card in cards:
+            cell, scenario = design.where[card]
+            state.record("ann", card, 9.0 + swing[scenario][cell])
+    rows_ = adaptive.comparison_status(state)
+    assert [r["decision"] for r in rows_] == ["out of reach", "out of reach"]
+    assert all(r["scenarios_left"] > 0 and r["cards_left_estimate"] == 0 for r in rows_)
+    left = rows_[0]["scenarios_left"]
+    assert rows_[0]["note"] == (
+        f"cannot be decided with the {left} scenarios left at δ = 1; "
+        "add scenarios or widen δ"
+    )
+    assert adaptive.next_cards(state, "ann", 5) == []
+    assert state.cards_judged < len(design.where)
+    status = adaptive.status(state)
+    assert status["out_of_reach"] == 2 and status["decided"] == 0
+    assert status["undecided"] == 2 and status["cards_left_estimate"] == 0
 
 
 def test_status_counts_and_estimates() -> None:
@@ -213,39 +261,36 @@ def test_status_counts_and_estimates() -> None:
         "comparisons",
         "decided",
         "undecided",
+        "out_of_reach",
         "cards_judged",
         "cards_left_estimate",
     }
     assert status["comparisons"] == 3 and status["decided"] == 0 and status["undecided"] == 3
     assert status["cards_judged"] == 9
-    planned = set(adaptive.next_cards(state, "ann", 100))
-    unseen = {c for c in design.where if design.where[c][1] not in _observed(state)}
-    # Nothing can be decided in 6 scenarios on the 2-17 composite: every scenario not observed
-    # yet is needed, and the rest of the units already planned.
-    assert status["cards_left_estimate"] == len(
-        {c for c in unseen | planned if not state.scored(c)}
-    )
+    unscored = [c for c in design.where if not state.scored(c)]
+    assert 0 < status["cards_left_estimate"] <= len(unscored)
+    for row in adaptive.comparison_status(state):
+        assert row["decision"] == "undecided"
+        assert 0 < row["scenarios_left_estimate"] <= row["scenarios_left"]
+        assert row["note"].startswith("undecided after")
     assert not adaptive.can_stop(state)
 
 
-def _observed(state: adaptive.QueueState) -> set[int]:
-    """Scenario slots every comparison has observed."""
-    return {
-        s for s in range(len(state.design.scenarios)) if np.isfinite(state._first_seen[:, s]).all()
-    }
-
-
-def test_a_revision_replaces_the_score() -> None:
-    design = adaptive.queue_design(rows(2, 1, scenarios=3, tips=1))
-    state = adaptive.QueueState(design)
-    a0, b0 = "m0-p0-s00-t0", "m1-p0-s00-t0"
-    state.record("ann", a0, 10.0)
-    state.record("ann", b0, 8.0)
-    state.record("ann", a0, 12.0)
-    assert state.cards_judged == 2
-    assert state.evaluate().mean[0] == pytest.approx(4.0)
-    state.record("ann", a0, None)
-    assert state.evaluate().n[0] == 0
+def test_the_bounded_sequence_is_the_documented_alternative() -> None:
+    design = adaptive.queue_design(rows(2, 1, scenarios=6, tips=1))
+    state = adaptive.QueueState(design, sequence="bounded")
+    for s in range(6):
+        state.record("ann", f"m0-p0-s{s:02d}-t0", 12.0)
+        state.record("ann", f"m1-p0-s{s:02d}-t0", 8.0)
+    row = adaptive.comparison_status(state)[0]
+    assert row["decision"] == "out of reach" and row["n_scenarios"] == 6  # +4 each time: too few
+    sign_flip = adaptive.QueueState(design)
+    for s in range(6):
+        sign_flip.record("ann", f"m0-p0-s{s:02d}-t0", 12.0)
+        sign_flip.record("ann", f"m1-p0-s{s:02d}-t0", 8.0)
+    assert adaptive.comparison_status(sign_flip)[0]["decision"] == "better"
+    with pytest.raises(TipbenchError, match="sequence must be one of"):
+        adaptive.QueueState(design, sequence="normal")
 
 
 def test_uniform_and_ppi_orders() -> None:

@@ -11,7 +11,6 @@ import pytest
 
 from tipbench_lib.errors import TipbenchError
 from tipbench_lib.stats import adaptive, anytime
-from tipbench_lib.stats.scale import ScoreScale
 
 # Reference values from confseq 0.0.11, predmix_empbern_twosided_cs(x, alpha, truncation,
 # running_intersection), on the two inputs of _reference_inputs, at steps 1, 5, 20, 60, 150, 300.
@@ -238,8 +237,7 @@ def test_a_comparison_out_of_reach_gets_no_cards_and_the_queue_says_stop() -> No
     assert all(r["scenarios_left"] > 0 and r["cards_left_estimate"] == 0 for r in rows_)
     left = rows_[0]["scenarios_left"]
     assert rows_[0]["note"] == (
-        f"cannot be decided with the {left} scenarios left at δ = 1; "
-        "add scenarios or widen δ"
+        f"cannot be decided with the {left} scenarios left at δ = 1; add scenarios or widen δ"
     )
     assert adaptive.next_cards(state, "ann", 5) == []
     assert state.cards_judged < len(design.where)
@@ -249,7 +247,7 @@ def test_a_comparison_out_of_reach_gets_no_cards_and_the_queue_says_stop() -> No
 
 
 def test_status_counts_and_estimates() -> None:
-    design = adaptive.queue_design(rows(2, 2, scenarios=6), baseline=("m0", "p0"))
+    design = adaptive.queue_design(rows(2, 2, scenarios=12), baseline=("m0", "p0"))
     state = adaptive.QueueState(design)
     state.add_judge("ann", seed=2)
     state.add_judge("bob", seed=9)
@@ -274,6 +272,19 @@ def test_status_counts_and_estimates() -> None:
         assert 0 < row["scenarios_left_estimate"] <= row["scenarios_left"]
         assert row["note"].startswith("undecided after")
     assert not adaptive.can_stop(state)
+
+
+def test_too_few_scenarios_are_out_of_reach_from_the_start() -> None:
+    """At alpha / 3, no bettor can reach 2 * 3 / 0.05 = 120 in 6 scenarios (at most 1.98 each):
+    the queue says so at once instead of asking for cards that cannot decide anything."""
+    design = adaptive.queue_design(rows(2, 2, scenarios=6), baseline=("m0", "p0"))
+    state = adaptive.QueueState(design)
+    state.add_judge("ann", seed=2)
+    assert adaptive.can_stop(state) and adaptive.next_cards(state, "ann", 5) == []
+    notes = {row["note"] for row in adaptive.comparison_status(state)}
+    assert notes == {
+        "cannot be decided with the 6 scenarios left at δ = 1; add scenarios or widen δ"
+    }
 
 
 def test_the_bounded_sequence_is_the_documented_alternative() -> None:

@@ -107,12 +107,12 @@ def test_the_sequence_covers_the_mean_on_skewed_discrete_differences() -> None:
     differences is covered only approximately. Measured on the synthetic model's scenario
     differences, where the better cell's scores pile up near 5 (clipped, skewed): time-uniform,
     for the whole family of 8 at alpha = 0.05."""
-    runs = 300
+    runs = 200
     data = qs.draw(qs.Experiment(people_biases=(0.0,), difference=3.0), runs, seed=4)
     diffs = qs.scenario_differences(data, np.zeros((runs, 24), dtype=np.int64))
     truth = data.truth[data.design.a] - data.truth[data.design.b]
     m = len(truth)
-    seq = SignFlipSequences(runs * m, WIDTH, 0.05 / m, delta=1.0, grid_step=0.1)
+    seq = SignFlipSequences(runs * m, WIDTH, 0.05 / m, delta=1.0, grid_step=0.25)
     seq.extend(diffs.reshape(runs * m, 24))
     lower, upper = (b.reshape(runs, m) for b in seq.bounds())
     covered = (lower < truth) & (truth < upper)  # the final interval is inside every earlier one

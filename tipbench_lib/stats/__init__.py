@@ -10,14 +10,16 @@ Modules: ``scores`` (score tables, scenario means), ``leaderboard``, ``compare``
 families, verdicts), ``power`` (detectable difference, scenarios needed), ``judges`` (views,
 weak judges), ``agreement`` (Krippendorff's alpha), ``descriptive`` (length, speed, Pareto),
 ``length_adjusted`` (each judge's verbosity slope and the composite at the mean tip length),
-``sentences`` and ``headline`` (the words), ``anytime`` (confidence sequences valid under optional
-stopping), ``adaptive`` (the judging queue and its status), ``ppi`` (LLM judge plus people),
-``calibration`` (LLM judge against people, length slopes) and ``queue_simulation``; the
+``sentences`` and ``headline`` (the words), ``signflip`` and ``anytime`` (confidence sequences
+valid under optional stopping: sign-flip betting, the default, and the bounded PrPl-EB one),
+``adaptive`` (the judging queue, its decisions, out-of-reach comparisons and status), ``ppi``
+(LLM judge plus people), ``calibration`` (LLM judge against people, length slopes) and
+``queue_simulation``; the
 numerical core is ``pairs`` (differences on shared judges), ``paired`` (signed-rank tests,
 floors, Holm), ``intervals`` and ``resampling``, with the rubric's range from ``scale``.
 """
 
-from tipbench_lib.stats import adaptive, anytime, calibration, headline, judges, ppi
+from tipbench_lib.stats import adaptive, anytime, calibration, headline, judges, ppi, signflip
 from tipbench_lib.stats.adaptive import (
     QueueState,
     can_stop,
@@ -27,6 +29,7 @@ from tipbench_lib.stats.adaptive import (
     status,
 )
 from tipbench_lib.stats.agreement import judge_agreement, llm_vs_human
+from tipbench_lib.stats.anytime import DECISIONS, SEQUENCES
 from tipbench_lib.stats.calibration import length_slopes, llm_calibration
 from tipbench_lib.stats.compare import FAMILIES, VERDICTS, compare_pairs, power_table
 from tipbench_lib.stats.descriptive import length_effect, pareto_front, speed_by_model
@@ -44,10 +47,12 @@ from tipbench_lib.stats.scores import judge_scores, scenario_means, score_table
 from tipbench_lib.stats.sentences import sentence
 
 __all__ = [
+    "DECISIONS",
     "FAMILIES",
     "VERDICTS",
     "LengthAdjusted",
     "QueueState",
+    "SEQUENCES",
     "ScoreScale",
     "adaptive",
     "anytime",
@@ -84,6 +89,7 @@ __all__ = [
     "score_table",
     "sentence",
     "signed_rank_floor",
+    "signflip",
     "smallest_testable_n",
     "speed_by_model",
     "status",

@@ -2,47 +2,56 @@
 
 Pure functions over plain data, no I/O: the judge app keeps one :class:`QueueState` per
 experiment, feeds it every person's scores (:meth:`QueueState.record`) and asks it for a judge's
-next cards (:func:`next_cards`) and for the status (:func:`status`, :func:`comparison_status`).
+next cards (:func:`next_cards`) and for the status (:func:`status`, :func:`comparison_status`,
+:func:`can_stop`).
 
 **What is compared.** The primary family of :func:`tipbench_lib.stats.compare_pairs`: every cell
 against the baseline when one was named before judging, else all pairs. Each comparison a - b is
-followed by an anytime-valid confidence sequence (:mod:`.anytime`) at level alpha / m, so a
-verdict read at any moment, and stopping there, keeps the family-wise error within alpha.
+followed by an anytime-valid sequence at level alpha / m (:mod:`.signflip` by default, the
+bounded one of :mod:`.anytime` on request), so a verdict read at any moment, and stopping there,
+keeps the family-wise error within alpha.
 
-**Observations.** As in :mod:`.pairs`: in a scenario, a judge who scored at least one tip of each
-arm gives the difference of their tip means (their constant bias cancels); the scenario's value
-is the mean over such judges. A comparison's sequence takes its scenarios in the order they were
-first observed; a scenario's value is refined when more of its tips are scored (the queue shows
-all tips of both arms together, so that window is short).
+**Observations: once, complete, never changed.** A scenario enters a comparison's sequence when one
+person has scored every tip of both arms there; its value is that person's tip mean of a minus
+their tip mean of b (their constant bias cancels, as in :mod:`.pairs`). It enters once, in the
+order scenarios complete, and never changes: later revisions, withdrawals and other people's
+scores of the scenario are for the fixed-sample comparison of the compare phase, not for the
+sequence, whose bets were placed on the value it had. A scenario where a cell has no tip never
+enters.
 
 **The policy** (``order="adaptive"``). A judge's next cards come from a small plan of *units*, a
 unit being one (comparison, scenario): all tips of both arms there that this judge has not
 scored, each a separate blind card. Units are picked greedily:
 
-- only comparisons still ``undecided`` with a scenario left that nobody has observed or planned;
+- only comparisons still ``undecided`` (not decided, not out of reach) with a scenario left that
+  has not entered and is not planned for someone;
 - the scenario is the next one in the judge's own seeded permutation of the scenarios, so within
-  a comparison scenarios come uniformly at random without replacement, whatever the data say;
-  and because all comparisons follow the same permutation, a cell shared by several comparisons
-  (the baseline) is judged once per scenario and serves them all;
-- among comparisons, the largest expected shrinkage of the sequence per card: the half-width
-  the sequence would have after one more scenario, with the current spread taken as the truth,
-  subtracted from the one it has now, divided by the cards the unit costs (Chatbot Arena's
-  active sampling rule, weighted by cost). A planned unit counts as observed for the next pick,
-  so a plan spreads over comparisons;
+  a comparison scenarios come in a random order fixed before any score, whatever the data say
+  (this is what keeps the sequences exact); and because all comparisons follow the same
+  permutation, a cell shared by several comparisons (the baseline) is judged once per scenario
+  and serves them all;
+- among comparisons, the largest expected shrinkage of the interval per card (Chatbot Arena's
+  active-sampling rule, weighted by cost): a sequence's width falls roughly as sd / sqrt(n), so
+  one more scenario is worth sd (1/sqrt(n + 1) - 1/sqrt(n + 2)), divided by the cards the unit
+  costs this judge. A planned unit counts as observed for the next pick, so a plan spreads over
+  comparisons;
 - the plan's cards are mixed so that no two neighbours share a model whenever possible.
 
-``order="uniform"`` serves the order the caller gives (the app's shuffled, interleaved order of
-every card); ``order="ppi-uniform"`` serves whole scenarios in one seeded order shared by all
-people (:mod:`.ppi` needs people's scenarios to be a uniform random sample).
+A comparison that is decided or out of reach gets no more cards: its planned units are dropped
+(their cards stay only if another open comparison needs them). Once none is undecided the queue
+is empty and :func:`can_stop` is true.
 
-**Cards left** (:func:`comparison_status`). Per undecided comparison: the scenarios the sequence
-would need if the current mean and spread were the truth (the first count at which the predicted
-half-width is below ``max(|mean|, delta - |mean|)``), capped at the scenarios left; with fewer
-than two scenarios observed, the spread is the prior's (1/4 on the [0, 1] scale, the widest). The
-experiment's estimate is the number of distinct cards of those scenarios not yet scored by any
-person (the next scenarios of the experiment's seeded order), shared cards counted once, plus
-the cards already planned for someone. A comparison that cannot be decided with the scenarios
-left costs all of them.
+``order="uniform"`` serves the order the caller gives (the app's shuffled, interleaved order of
+every card); the sequences follow the same rules, so the two orders are compared fairly.
+``order="ppi-uniform"`` serves whole scenarios in one seeded order shared by all people
+(:mod:`.ppi` needs people's scenarios to be a uniform random sample).
+
+**Cards left** (:func:`comparison_status`). Per undecided comparison, the sequence's own estimate of
+the scenarios until it is decided or out of reach, if the scenarios to come look like those seen
+so far (:meth:`.signflip.SignFlipSequences.scenarios_needed`); the experiment's estimate is the
+number of distinct cards of those scenarios not yet scored by any person (the next scenarios of
+the experiment's seeded order), shared cards counted once, plus the cards already planned for
+someone. It is an estimate for the progress display, nothing rests on it.
 """
 
 from __future__ import annotations
@@ -57,18 +66,19 @@ import numpy as np
 
 from tipbench_lib.errors import TipbenchError
 from tipbench_lib.stats.anytime import (
+    DECIDED,
     DEFAULT_DELTA,
-    DEFAULT_TRUNCATION,
+    DEFAULT_SEQUENCE,
+    SEQUENCES,
+    BoundedSequences,
     check_level,
-    decide,
-    paired_sequences,
 )
 from tipbench_lib.stats.scale import ScoreScale, scale_for
+from tipbench_lib.stats.signflip import SignFlipSequences
 
 ORDERS: tuple[str, ...] = ("adaptive", "uniform", "ppi-uniform")
 PLAN_CARDS = 12
 """A plan holds at least this many cards, so its cards can be mixed across models and units."""
-DECIDED: tuple[str, ...] = ("better", "worse", "equivalent")
 
 
 @dataclass(frozen=True)
@@ -170,17 +180,17 @@ class Evaluation:
     upper: np.ndarray
     decision: np.ndarray
     sd: np.ndarray
-    """Spread of the observed differences on the [0, 1] scale (the prior's 1/2 below 2)."""
+    """Standard deviation of the entered differences (the sequence's prior below 2)."""
     left: np.ndarray
-    """Scenarios nobody has observed yet."""
+    """Scenarios that have not entered the comparison's sequence yet (and can)."""
 
 
 class QueueState:
-    """Scores of the people so far, per judge, and what the queue has planned for each judge.
+    """Scores of the people so far, per judge, the comparisons' sequences, and what the queue
+    has planned for each judge.
 
-    ``record`` costs a few array updates; the sequences are recomputed, for every comparison at
-    once, only when a status or a plan is asked for after new scores (a few hundred microseconds
-    for tens of comparisons).
+    ``record`` costs a few array updates, plus one update of the sequences when a scenario
+    completes; decisions are read from the sequences (cached until the next score).
     """
 
     def __init__(
@@ -190,19 +200,27 @@ class QueueState:
         scale: ScoreScale | None = None,
         alpha: float = 0.05,
         delta: float = DEFAULT_DELTA,
-        truncation: float = DEFAULT_TRUNCATION,
+        sequence: str = DEFAULT_SEQUENCE,
         seed: int = 0,
     ) -> None:
         check_level(alpha)
         if delta < 0:
             raise TipbenchError(f"delta must be 0 or more composite points, got {delta}")
+        if sequence not in SEQUENCES:
+            raise TipbenchError(
+                f"sequence must be one of {', '.join(SEQUENCES)}, got {sequence!r}; "
+                f"{DEFAULT_SEQUENCE!r} is the default"
+            )
         self.design = design
         self.scale = scale or scale_for([])
         self.alpha = alpha
         self.delta = delta
-        self.truncation = truncation
+        self.sequence = sequence
         self.seed = seed
-        self.level = alpha / max(design.n_comparisons, 1)
+        m = design.n_comparisons
+        self.level = alpha / max(m, 1)
+        builder = SignFlipSequences if sequence == "sign-flip" else BoundedSequences
+        self.sequences = builder(m, self.scale.width, self.level, delta)
         n_c, n_s = len(design.cells), len(design.scenarios)
         self.judges: dict[str, _Judge] = {}
         self._slot: dict[str, int] = {}
@@ -212,9 +230,13 @@ class QueueState:
         self._judged: dict[str, set[str]] = defaultdict(set)
         self._people: dict[str, int] = defaultdict(int)
         """candidate id -> how many people scored it."""
-        self._events = 0
-        self._first_seen = np.full((design.n_comparisons, n_s), np.inf)
-        self._planned = np.zeros((design.n_comparisons, n_s), dtype=bool)
+        self._tips = np.zeros((n_c, n_s), dtype=np.int64)
+        for (cell, scenario), tips in design.tips.items():
+            self._tips[cell, scenario] = len(tips)
+        self._possible = (self._tips[design.a] > 0) & (self._tips[design.b] > 0)
+        self._entered = np.zeros((m, n_s), dtype=bool)
+        self._observations: list[list[tuple[int, float]]] = [[] for _ in range(m)]
+        self._planned = np.zeros((m, n_s), dtype=bool)
         self._of_cell = [np.flatnonzero((design.a == c) | (design.b == c)) for c in range(n_c)]
         self._experiment_order = scenario_order(n_s, seed)
         self._ppi_taken: dict[int, str] = {}
@@ -258,10 +280,21 @@ class QueueState:
         return self._slot[judge_id]
 
     def record(self, judge_id: str, candidate_id: str, composite: float | None) -> None:
-        """A person's latest composite for a card (None: no score, e.g. withdrawn)."""
+        """A person's latest composite for a card (None: no score, e.g. withdrawn).
+
+        A composite outside the rubric's range is refused before anything changes.
+        """
         where = self.design.where.get(candidate_id)
         if where is None:
             raise TipbenchError(f"candidate {candidate_id} is not part of this experiment")
+        if composite is not None:
+            low, high = self.scale.composite
+            value = float(composite)
+            if not low - 1e-9 <= value <= high + 1e-9:
+                raise TipbenchError(
+                    f"composite {value:g} for {candidate_id} lies outside the rubric's range "
+                    f"{low:g}-{high:g}; score the card with the experiment's rubric"
+                )
         cell, scenario = where
         j = self._slot_of(judge_id)
         old = self._scores.pop((judge_id, candidate_id), None)
@@ -271,19 +304,33 @@ class QueueState:
             self._judged[judge_id].discard(candidate_id)
             self._people[candidate_id] -= 1
         if composite is not None:
-            value = float(composite)
             self._scores[(judge_id, candidate_id)] = value
             self._sums[j, cell, scenario] += value
             self._counts[j, cell, scenario] += 1
             self._judged[judge_id].add(candidate_id)
             self._people[candidate_id] += 1
-        self._events += 1
-        rows = self._of_cell[cell]
-        a, b = self.design.a[rows], self.design.b[rows]
-        seen = ((self._counts[:, a, scenario] > 0) & (self._counts[:, b, scenario] > 0)).any(axis=0)
-        fresh = seen & np.isinf(self._first_seen[rows, scenario])
-        self._first_seen[rows[fresh], scenario] = self._events
+        self._enter_complete(j, cell, scenario)
         self._cache = None
+
+    def _enter_complete(self, j: int, cell: int, scenario: int) -> None:
+        """Enter the scenario into every comparison of ``cell`` that judge j has just completed."""
+        rows = self._of_cell[cell]
+        rows = rows[~self._entered[rows, scenario] & self._possible[rows, scenario]]
+        if rows.size == 0:
+            return
+        a, b = self.design.a[rows], self.design.b[rows]
+        counts, tips = self._counts[j, :, scenario], self._tips[:, scenario]
+        done = (counts[a] == tips[a]) & (counts[b] == tips[b])
+        if not done.any():
+            return
+        rows, a, b = rows[done], a[done], b[done]
+        sums = self._sums[j, :, scenario]
+        values = sums[a] / tips[a] - sums[b] / tips[b]
+        self.sequences.add(rows, values)
+        self._entered[rows, scenario] = True
+        self._planned[rows, scenario] = False
+        for k, value in zip(rows, values, strict=True):
+            self._observations[int(k)].append((scenario, float(value)))
 
     def record_many(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Latest score records (judge_id, candidate_id, composite), e.g. read from journals."""
@@ -302,59 +349,28 @@ class QueueState:
     def cards_judged(self) -> int:
         return len(self._scores)
 
+    def observations(self) -> list[list[tuple[str, float]]]:
+        """Per comparison, the (scenario id, difference) its sequence took, in entry order."""
+        names = self.design.scenarios
+        return [[(names[s], value) for s, value in rows] for rows in self._observations]
+
     # -- the sequences -----------------------------------------------------------------------
 
     def evaluate(self) -> Evaluation:
-        """Every comparison's running sequence and decision (cached until the next score)."""
+        """Every comparison's sequence and decision now (cached until the next score)."""
         if self._cache is None:
-            self._cache = self._evaluate()
+            left = (self._possible & ~self._entered).sum(axis=1)
+            seq = self.sequences
+            lower, upper = seq.bounds()
+            decision = seq.decisions(left)
+            self._cache = Evaluation(
+                seq.n.copy(), seq.mean(), lower, upper, decision, seq.sd(), left
+            )
         return self._cache
 
-    def _values(self) -> np.ndarray:
-        """(comparisons, scenarios) mean over judges of their paired tip-mean differences."""
-        a, b = self.design.a, self.design.b
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = self._sums / self._counts
-        both = (self._counts[:, a] > 0) & (self._counts[:, b] > 0)  # (J, m, S)
-        diff = np.where(both, means[:, a] - means[:, b], 0.0).sum(axis=0)
-        count = both.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(count > 0, diff / count, np.nan)
-
-    def _evaluate(self) -> Evaluation:
-        values = self._values()
-        order = np.argsort(self._first_seen, axis=1, kind="stable")
-        ordered = np.take_along_axis(values, order, axis=1)
-        seen = np.take_along_axis(np.isfinite(self._first_seen), order, axis=1)
-        ordered = np.where(seen, ordered, np.nan)
-        width = self.scale.width
-        seq = paired_sequences(ordered, width, self.level, self.truncation)
-        lower, upper = seq.current()
-        n = seq.n
-        left = len(self.design.scenarios) - n
-        decision = decide(lower, upper, self.delta, left)
-        x = (ordered + width) / (2 * width)
-        sd = np.full(len(n), 0.5)
-        several = n >= 2
-        if several.any():
-            sd[several] = np.nanstd(x[several], axis=1, ddof=1)
-        return Evaluation(n, seq.mean, lower, upper, decision, sd, left)
-
-    def predicted_halfwidth(self, sd: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        """PrPl-EB half-width (composite points) after ``steps`` scenarios if the spread were
-        ``sd`` (on [0, 1]) at every step: the quantity the policy and the estimates use."""
-        sd = np.maximum(np.asarray(sd, dtype=float), 1e-6)
-        steps = np.asarray(steps, dtype=np.int64)
-        horizon = int(max(int(steps.max(initial=1)), 1))
-        t = np.arange(1, horizon + 1, dtype=float)
-        log_term = np.log(2 / self.level)
-        var = (sd**2)[:, None]
-        bets = np.minimum(np.sqrt(2 * log_term / (t * np.log1p(t) * var)), self.truncation)
-        psi = -np.log1p(-bets) - bets
-        half = (log_term + np.cumsum(var * psi, axis=1)) / np.cumsum(bets, axis=1)
-        index = np.clip(steps - 1, 0, horizon - 1)
-        out = half[np.arange(len(sd)), index] * 2 * self.scale.width
-        return np.where(steps > 0, np.minimum(out, 2 * self.scale.width), 2 * self.scale.width)
+    def scenarios_needed(self) -> np.ndarray:
+        """The sequence's estimate of the scenarios each comparison still needs (0: closed)."""
+        return self.sequences.scenarios_needed(self.evaluate().left)
 
     # -- plans -------------------------------------------------------------------------------
 
@@ -362,8 +378,16 @@ class QueueState:
         return evaluation.decision == "undecided"
 
     def _available(self, k: int) -> np.ndarray:
-        """Scenario slots comparison k has not observed and nobody has planned for it."""
-        return np.isinf(self._first_seen[k]) & ~self._planned[k]
+        """Scenario slots comparison k can still take and nobody has planned for it."""
+        return self._possible[k] & ~self._entered[k] & ~self._planned[k]
+
+    def _candidate(self, judge: _Judge, k: int, judged: set[str]) -> tuple[int, list[str]] | None:
+        """Comparison k's next unit for this judge: the first free scenario of their order."""
+        free = np.flatnonzero(self._available(k))
+        if free.size == 0:
+            return None
+        scenario = int(free[np.argmin(judge.rank[free])])
+        return scenario, self._unit_cards(k, scenario, judged)
 
     def _unit_cards(self, k: int, scenario: int, judged: set[str]) -> list[str]:
         cards = []
@@ -380,30 +404,30 @@ class QueueState:
         open_ = self._open(evaluation)
         batch: list[str] = []
         units: list[tuple[int, int]] = []
+        candidates = {int(k): self._candidate(judge, int(k), judged) for k in np.flatnonzero(open_)}
         while len(batch) < want:
-            candidates = []
-            for k in np.flatnonzero(open_):
-                free = np.flatnonzero(self._available(k))
-                if free.size == 0:
-                    continue
-                scenario = int(free[np.argmin(judge.rank[free])])
-                cards = self._unit_cards(k, scenario, judged)
-                candidates.append((int(k), scenario, cards))
-            if not candidates:
+            ks = np.array([k for k, c in candidates.items() if c is not None], dtype=np.int64)
+            if ks.size == 0:
                 break
-            ks = np.array([c[0] for c in candidates])
             steps = evaluation.n[ks] + extra[ks]
-            now = self.predicted_halfwidth(evaluation.sd[ks], steps)
-            after = self.predicted_halfwidth(evaluation.sd[ks], steps + 1)
-            cost = np.array([max(len(c[2]), 0.5) for c in candidates])
-            gain = (now - after) / cost
+            shrink = 1 / np.sqrt(steps + 1) - 1 / np.sqrt(steps + 2)
+            cost = np.array([max(len(candidates[int(k)][1]), 0.5) for k in ks])
+            gain = evaluation.sd[ks] * shrink / cost
             best = np.flatnonzero(gain >= gain.max() - 1e-12)
-            k, scenario, cards = candidates[int(best[judge.rng.randrange(len(best))])]
+            k = int(ks[best[judge.rng.randrange(len(best))]])
+            scenario, cards = candidates[k]
             self._planned[k, scenario] = True
             extra[k] += 1
             units.append((k, scenario))
             batch += cards
             judged.update(cards)
+            # Only the picked comparison's next scenario, and the cost of units sharing a cell
+            # with it at the same scenario (those cards are now planned), have changed.
+            arms = {int(self.design.a[k]), int(self.design.b[k])}
+            for other, found in candidates.items():
+                shares = {int(self.design.a[other]), int(self.design.b[other])} & arms
+                if other == k or (found is not None and found[0] == scenario and shares):
+                    candidates[other] = self._candidate(judge, other, judged)
         judge.pending += self._mix(batch, judge.rng)
         judge.units += units
 
@@ -432,10 +456,13 @@ class QueueState:
         """Drop pending cards already scored, or serving only comparisons no longer open."""
         judge = self.judges[judge_id]
         evaluation = self.evaluate()
-        # An exhausted comparison keeps its started units: their last tips refine its values.
-        live_units = [u for u in judge.units if evaluation.decision[u[0]] not in DECIDED]
+        live_units = [
+            u
+            for u in judge.units
+            if evaluation.decision[u[0]] == "undecided" and not self._entered[u]
+        ]
         for k, s in judge.units:
-            if (k, s) not in live_units and not np.isfinite(self._first_seen[k, s]):
+            if (k, s) not in live_units:
                 self._planned[k, s] = False
         judged = self._judged.get(judge_id, set())
         units, wanted = [], set()
@@ -502,15 +529,17 @@ def next_cards(state: QueueState, judge_id: str, n: int, order: str = "adaptive"
 
 
 def comparison_status(state: QueueState) -> list[dict[str, Any]]:
-    """Per primary comparison: arms, scenarios observed and left, mean, the sequence's current
-    bounds (composite points), the decision and the estimated cards left (module docstring)."""
+    """Per primary comparison: arms, scenarios entered and left, mean, the sequence's current
+    bounds (composite points), the decision, the estimated scenarios and cards left (module
+    docstring) and a sentence saying where it stands."""
     evaluation = state.evaluate()
-    scenarios_needed = _scenarios_needed(state, evaluation)
-    cards = _cards_for(state, scenarios_needed)
+    needed = state.scenarios_needed()
+    cards = _cards_for(state, needed)
     design = state.design
     rows = []
     for k in range(design.n_comparisons):
         a, b = design.cells[design.a[k]], design.cells[design.b[k]]
+        decision = str(evaluation.decision[k])
         rows.append(
             {
                 "a_model": a[0],
@@ -522,33 +551,66 @@ def comparison_status(state: QueueState) -> list[dict[str, Any]]:
                 "diff_mean": _number(evaluation.mean[k]),
                 "cs_lo": _number(evaluation.lower[k]),
                 "cs_hi": _number(evaluation.upper[k]),
-                "decision": str(evaluation.decision[k]),
-                "decided": str(evaluation.decision[k]) in DECIDED,
-                "scenarios_left_estimate": int(scenarios_needed[k]),
+                "decision": decision,
+                "decided": decision in DECIDED,
+                "scenarios_left_estimate": int(needed[k]),
                 "cards_left_estimate": int(cards[k]),
+                "note": _note(state, k, evaluation, int(needed[k]), int(cards[k])),
                 "level": state.level,
                 "delta": state.delta,
+                "sequence": state.sequence,
             }
         )
     return rows
 
 
+def _note(state: QueueState, k: int, evaluation: Evaluation, needed: int, cards: int) -> str:
+    """Where comparison k stands, in a researcher's words."""
+    design = state.design
+    a = "/".join(design.cells[design.a[k]])
+    b = "/".join(design.cells[design.b[k]])
+    n, left = int(evaluation.n[k]), int(evaluation.left[k])
+    delta = f"δ = {state.delta:g}"
+    after = f"decided after {n} scenario{'s' if n != 1 else ''}"
+    decision = str(evaluation.decision[k])
+    if decision == "better":
+        return f"{a} is better than {b}: {after}"
+    if decision == "worse":
+        return f"{a} is worse than {b}: {after}"
+    if decision == "equivalent":
+        return f"{a} and {b} differ by less than {delta}: {after}"
+    if decision == "out of reach":
+        if left == 0:
+            return f"undecided with every scenario judged at {delta}; add scenarios or widen δ"
+        return (
+            f"cannot be decided with the {left} scenarios left at {delta}; add scenarios or widen δ"
+        )
+    return (
+        f"undecided after {n} scenario{'s' if n != 1 else ''}; about {needed} more "
+        f"scenario{'s' if needed != 1 else ''} ({cards} cards) to a decision or to out of reach"
+    )
+
+
 def status(state: QueueState) -> dict[str, int]:
-    """The experiment's status, the object ``judge.py --status`` prints."""
+    """The experiment's status, the object ``judge.py --status`` prints.
+
+    ``undecided`` counts every comparison not decided, ``out_of_reach`` those of them that no
+    more cards can decide.
+    """
     evaluation = state.evaluate()
     decided = int(np.isin(evaluation.decision, DECIDED).sum())
-    needed = _scenarios_needed(state, evaluation)
     return {
         "comparisons": int(state.design.n_comparisons),
         "decided": decided,
         "undecided": int(state.design.n_comparisons - decided),
+        "out_of_reach": int((evaluation.decision == "out of reach").sum()),
         "cards_judged": int(state.cards_judged),
-        "cards_left_estimate": int(_cards_union(state, needed)),
+        "cards_left_estimate": int(_cards_union(state, state.scenarios_needed())),
     }
 
 
 def can_stop(state: QueueState) -> bool:
-    """True once no primary comparison is undecided with scenarios left to judge."""
+    """True once every primary comparison is decided or out of reach."""
     return not bool((state.evaluate().decision == "undecided").any())
 
 
@@ -556,24 +618,10 @@ def _number(value: float) -> float | None:
     return None if not np.isfinite(value) else float(value)
 
 
-def _scenarios_needed(state: QueueState, evaluation: Evaluation) -> np.ndarray:
-    """Scenarios still to observe per comparison before the predicted sequence decides."""
-    n_s = len(state.design.scenarios)
-    steps = np.arange(1, n_s + 1)
-    m = state.design.n_comparisons
-    sd = np.repeat(evaluation.sd, n_s)
-    half = state.predicted_halfwidth(sd, np.tile(steps, m)).reshape(m, n_s)
-    gap = np.abs(np.nan_to_num(evaluation.mean, nan=0.0))
-    target = np.maximum(gap, state.delta - gap)[:, None]
-    reach = (half < target) & (steps[None, :] > evaluation.n[:, None])
-    first = np.where(reach.any(axis=1), reach.argmax(axis=1) + 1, n_s)
-    needed = np.clip(first - evaluation.n, 0, evaluation.left)
-    return np.where(evaluation.decision == "undecided", needed, 0)
-
-
 def _next_scenarios(state: QueueState, k: int, count: int) -> list[int]:
-    unseen = [int(s) for s in state._experiment_order if np.isinf(state._first_seen[k, int(s)])]
-    return unseen[:count]
+    """The next ``count`` scenarios comparison k can take, in the experiment's seeded order."""
+    order = [int(s) for s in state._experiment_order]
+    return [s for s in order if state._possible[k, s] and not state._entered[k, s]][:count]
 
 
 def _open_cards(state: QueueState, k: int, scenarios: Iterable[int]) -> set[str]:
@@ -596,8 +644,12 @@ def _cards_for(state: QueueState, needed: np.ndarray) -> np.ndarray:
 
 
 def _cards_union(state: QueueState, needed: np.ndarray) -> int:
-    """Distinct cards of the scenarios still needed, plus those already planned for someone."""
-    cards = {c for judge in state.judges.values() for c in judge.pending if not state.scored(c)}
+    """Distinct cards of the scenarios still needed, plus those planned for open comparisons."""
+    evaluation = state.evaluate()
+    cards = set()
+    for judge in state.judges.values():
+        if any(evaluation.decision[k] == "undecided" for k, _ in judge.units):
+            cards.update(c for c in judge.pending if not state.scored(c))
     for k in range(state.design.n_comparisons):
         cards |= _open_cards(state, k, _next_scenarios(state, k, int(needed[k])))
     return len(cards)

@@ -6,10 +6,20 @@ stopping). A *confidence sequence* holds the truth at every step at once with pr
 least 1 - alpha, so a verdict read at any moment, and the decision to stop there, keep their
 error rate.
 
-**The sequence.** The predictable-mixture empirical-Bernstein (PrPl-EB) confidence sequence of
-Waudby-Smith and Ramdas, "Estimating means of bounded random variables by betting" (JRSS-B 2024,
-Theorem 2), in the form of ``confseq``'s ``predmix_empbern_twosided_cs`` (the tests hold the two
-equal). For observations x_1, x_2, ... in [0, 1] with a common conditional mean::
+Two sequences, chosen by name (:data:`SEQUENCES`):
+
+- ``"sign-flip"`` (the default, :mod:`.signflip`): betting on the signs of the differences,
+  exact under the signed-rank test's own assumption (equal cells have exchangeable tips); it
+  decides a 2-point difference within the 6-24 scenarios of a tipbench experiment;
+- ``"bounded"`` (this module): the predictable-mixture empirical-Bernstein sequence, valid for
+  *any* distribution on the rubric's range and therefore wide - it needs a few hundred
+  scenarios before it decides anything (the bench prints where). Use it when the symmetry
+  assumption cannot be defended, e.g. to check a verdict on a very large experiment.
+
+**The bounded sequence.** The predictable-mixture empirical-Bernstein (PrPl-EB) confidence
+sequence of Waudby-Smith and Ramdas, "Estimating means of bounded random variables by betting"
+(JRSS-B 2024, Theorem 2), in the form of ``confseq``'s ``predmix_empbern_twosided_cs`` (the
+tests hold the two equal). For observations x_1, x_2, ... in [0, 1] with a common conditional mean::
 
     lambda_i = min(sqrt(2 log(2/alpha) / (sigma2_{i-1} i log(1 + i))), truncation)
     v_i      = (x_i - mean of x_1..x_{i-1})^2            (0 for the first)
@@ -32,13 +42,16 @@ is exact, not optimistic: with the rubric's range it is simply wide at tipbench'
 primary comparisons of :func:`tipbench_lib.stats.compare_pairs`), so the chance that any
 sequence of the family ever misses its truth is at most alpha.
 
-**Decision** (per comparison, read from the running intersection [lower, upper]):
+**Decision** (per comparison, read from the running intersection [lower, upper]; the sign-flip
+sequence uses the same words):
 
 - ``better`` / ``worse``: the sequence lies above / below 0 (checked first: a difference known
   to be positive is reported as such even when it is also smaller than delta);
 - ``equivalent``: it lies inside (-delta, +delta), delta = :data:`DEFAULT_DELTA` composite
   points unless set: the cells differ by less than a difference worth acting on;
-- ``undecided`` otherwise, and ``exhausted`` when undecided with no scenario left to judge.
+- ``out of reach``: no decision is possible with the scenarios left (for this sequence: none
+  left; the sign-flip sequence knows earlier), so the comparison needs no more cards;
+- ``undecided`` otherwise.
 """
 
 from __future__ import annotations
@@ -49,7 +62,10 @@ import numpy as np
 
 from tipbench_lib.errors import TipbenchError
 
-DECISIONS: tuple[str, ...] = ("better", "worse", "equivalent", "undecided", "exhausted")
+DECISIONS: tuple[str, ...] = ("better", "worse", "equivalent", "undecided", "out of reach")
+DECIDED: tuple[str, ...] = ("better", "worse", "equivalent")
+SEQUENCES: tuple[str, ...] = ("sign-flip", "bounded")
+DEFAULT_SEQUENCE = "sign-flip"
 DEFAULT_DELTA = 1.0
 """Composite points: two cells closer than this are ``equivalent`` once the sequence says so.
 One point on the 2-17 composite is one rubric step on one of the three dimensions, the smallest
@@ -184,14 +200,14 @@ def decide(
 ) -> np.ndarray:
     """The decision rule of the module docstring; ``left``: scenarios each comparison has left.
 
-    NaN bounds (no scenario yet) are undecided, or exhausted when nothing is left.
+    NaN bounds (no scenario yet) are undecided, or out of reach when nothing is left.
     """
     if delta < 0:
         raise TipbenchError(f"delta must be 0 or more composite points, got {delta}")
     lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
     out = np.full(lower.shape, "undecided", dtype=object)
     if left is not None:
-        out[np.asarray(left) <= 0] = "exhausted"
+        out[np.asarray(left) <= 0] = "out of reach"
     with np.errstate(invalid="ignore"):
         out[(lower > -delta) & (upper < delta)] = "equivalent"
         out[upper < 0] = "worse"
@@ -209,3 +225,98 @@ def floor_points(
     can never be decided in ``n`` scenarios.
     """
     return 2 * width * np.log(2 / alpha) / (truncation * n)
+
+
+class BoundedSequences:
+    """PrPl-EB sequences of several comparisons, fed one scenario at a time like
+    :class:`tipbench_lib.stats.signflip.SignFlipSequences` (the same reading methods).
+
+    The differences are kept and the sequences recomputed when read: PrPl-EB's bets depend on
+    the whole past, and at tipbench's sizes the recomputation costs well under a millisecond.
+    """
+
+    def __init__(
+        self,
+        n_comparisons: int,
+        width: float,
+        level: float,
+        delta: float,
+        truncation: float = DEFAULT_TRUNCATION,
+    ) -> None:
+        check_level(level)
+        if delta < 0:
+            raise TipbenchError(f"delta must be 0 or more composite points, got {delta}")
+        self.width, self.level, self.delta, self.truncation = width, level, delta, truncation
+        self.n = np.zeros(n_comparisons, dtype=np.int64)
+        self._values = np.full((n_comparisons, 0), np.nan)
+        self._cache: Sequences | None = None
+
+    def add(self, rows: np.ndarray | int, values: np.ndarray | float) -> None:
+        rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
+        values = np.atleast_1d(np.asarray(values, dtype=float))
+        if len(np.unique(rows)) != len(rows):
+            raise TipbenchError("add one difference per comparison at a time")
+        need = int(self.n[rows].max(initial=-1)) + 1
+        if need > self._values.shape[1]:
+            grow = max(need, 2 * self._values.shape[1], 8) - self._values.shape[1]
+            self._values = np.hstack([self._values, np.full((len(self.n), grow), np.nan)])
+        self._values[rows, self.n[rows]] = values
+        self.n[rows] += 1
+        self._cache = None
+
+    def _sequences(self) -> Sequences:
+        if self._cache is None:
+            self._cache = paired_sequences(self._values, self.width, self.level, self.truncation)
+        return self._cache
+
+    def mean(self) -> np.ndarray:
+        return self._sequences().mean
+
+    def sd(self) -> np.ndarray:
+        """Standard deviation of each comparison's differences (width / 2 below 2: the widest)."""
+        out = np.full(len(self.n), self.width / 2)
+        several = self.n >= 2
+        if several.any():
+            out[several] = np.nanstd(self._values[several], axis=1, ddof=1)
+        return out
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        lower, upper = self._sequences().current()
+        return np.nan_to_num(lower, nan=-self.width), np.nan_to_num(upper, nan=self.width)
+
+    def decisions(self, left: np.ndarray) -> np.ndarray:
+        lower, upper = self._sequences().current()
+        return decide(lower, upper, self.delta, left)
+
+    def scenarios_needed(self, left: np.ndarray) -> np.ndarray:
+        """Scenarios until the predicted half-width (current spread taken as the truth) is
+        below max(|mean|, delta - |mean|), capped at ``left``; 0 for a closed comparison."""
+        left = np.maximum(np.asarray(left, dtype=np.int64), 0)
+        open_ = self.decisions(left) == "undecided"
+        horizon = int(left.max(initial=0))
+        if horizon == 0 or not open_.any():
+            return np.where(open_, left, 0)
+        steps = self.n[:, None] + np.arange(1, horizon + 1)[None, :]
+        sd01 = np.maximum(self.sd() / (2 * self.width), 1e-6)
+        half = predicted_halfwidth(sd01, steps, self.width, self.level, self.truncation)
+        gap = np.abs(np.nan_to_num(self.mean(), nan=0.0))
+        reach = half < np.maximum(gap, self.delta - gap)[:, None]
+        first = np.where(reach.any(axis=1), reach.argmax(axis=1) + 1, left)
+        return np.where(open_, np.minimum(first, left), 0)
+
+
+def predicted_halfwidth(
+    sd: np.ndarray, steps: np.ndarray, width: float, level: float, truncation: float
+) -> np.ndarray:
+    """PrPl-EB half-width (composite points) after ``steps`` (comparisons, k) scenarios if the
+    spread on [0, 1] were ``sd`` (comparisons,) at every step."""
+    steps = np.asarray(steps, dtype=np.int64)
+    horizon = int(max(int(steps.max(initial=1)), 1))
+    t = np.arange(1, horizon + 1, dtype=float)
+    log_term = np.log(2 / level)
+    var = (np.asarray(sd, dtype=float) ** 2)[:, None]
+    bets = np.minimum(np.sqrt(2 * log_term / (t * np.log1p(t) * var)), truncation)
+    half = (log_term + np.cumsum(var * (-np.log1p(-bets) - bets), axis=1)) / np.cumsum(bets, axis=1)
+    index = np.clip(steps - 1, 0, horizon - 1)
+    out = np.take_along_axis(half, index, axis=1) * 2 * width
+    return np.minimum(out, 2 * width)

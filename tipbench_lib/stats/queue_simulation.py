@@ -7,8 +7,9 @@ an LLM judge with its own bias and noise) and drives the real queue with them:
 
 - :func:`queue_run`: people take turns asking :func:`.adaptive.next_cards` for a few cards and
   scoring them (their scores are the synthetic ones), until :func:`.adaptive.can_stop`; it
-  records the cards used, every decision, and whether each comparison's running sequence held
-  its truth at every step;
+  records the cards used, the cards when the real difference was found, every decision, and
+  whether each comparison's sequence held its truth (the sequences only shrink, so holding it at
+  the end is holding it at every step);
 - :func:`ppi_widths`: for growing human budgets (whole scenarios in a random order), the PPI++
   and people-only intervals of every primary comparison.
 
@@ -147,9 +148,13 @@ def design_of(exp: Experiment) -> adaptive.QueueDesign:
 @dataclass(frozen=True)
 class QueueRun:
     cards: int
+    """Cards judged (one person's score of one card) until the queue said stop."""
+    cards_found: float
+    """Cards judged when every comparison with a true difference was decided in its direction
+    (NaN: not before the stop)."""
     decisions: tuple[str, ...]
     covered: np.ndarray
-    """Per comparison: its running sequence held the truth at every step."""
+    """Per comparison: its sequence held the truth at every step."""
     false_call: bool
     """Any better/worse on a comparison of equal cells, or of the wrong sign."""
     wrong_equivalent: bool
@@ -167,10 +172,11 @@ def queue_run(
     delta: float = DEFAULT_DELTA,
     batch: int = 6,
     seed: int = 0,
+    sequence: str = "sign-flip",
 ) -> QueueRun:
     """People take turns judging ``batch`` cards of their queue until they may stop."""
     design = data.design
-    state = adaptive.QueueState(design, alpha=alpha, delta=delta, seed=seed)
+    state = adaptive.QueueState(design, alpha=alpha, delta=delta, seed=seed, sequence=sequence)
     people = [f"person-{j}" for j in range(data.n_people)]
     rng = np.random.default_rng(seed)
     for j, person in enumerate(people):
@@ -178,25 +184,23 @@ def queue_run(
         if order == "uniform":
             uniform = [str(c) for c in rng.permutation(sorted(design.where))]
         state.add_judge(person, seed=seed * 100 + j, uniform_order=uniform)
-    a, b = design.a, design.b
-    truth = data.truth[a] - data.truth[b]
-    covered = np.ones(design.n_comparisons, dtype=bool)
+    truth = data.truth[design.a] - data.truth[design.b]
+    real = np.flatnonzero(np.abs(truth) > 1e-9)
+    direction = np.where(truth[real] > 0, "better", "worse")
+    cards_found = float("nan")
     idle = 0
     turn = 0
     while not adaptive.can_stop(state) and idle < len(people):
-        person = people[turn % len(people)]
+        j = turn % len(people)
         turn += 1
-        cards = adaptive.next_cards(state, person, batch, order)
+        cards = adaptive.next_cards(state, people[j], batch, order)
         idle = idle + 1 if not cards else 0
-        j = people.index(person)
         for card in cards:
             cell, scenario = design.where[card]
             tip = int(card.rsplit("/", 1)[1])
-            state.record(person, card, float(data.scores[replicate, cell, scenario, tip, j]))
-        evaluation = state.evaluate()
-        seen = evaluation.n > 0
-        inside = (evaluation.lower <= truth + 1e-9) & (truth - 1e-9 <= evaluation.upper)
-        covered &= ~seen | inside
+            state.record(people[j], card, float(data.scores[replicate, cell, scenario, tip, j]))
+        if np.isnan(cards_found) and (state.evaluate().decision[real] == direction).all():
+            cards_found = float(state.cards_judged)
     evaluation = state.evaluate()
     decision = evaluation.decision
     null = np.abs(truth) < 1e-9
@@ -206,9 +210,16 @@ def queue_run(
         | ((decision == "worse") & (truth > 0)).any()
     )
     wrong_equivalent = bool(((decision == "equivalent") & (np.abs(truth) >= delta)).any())
+    covered = (evaluation.lower < truth) & (truth < evaluation.upper)
     half = (evaluation.upper - evaluation.lower) / 2
     return QueueRun(
-        state.cards_judged, tuple(decision), covered, false_call, wrong_equivalent, half
+        state.cards_judged,
+        cards_found,
+        tuple(decision),
+        covered,
+        false_call,
+        wrong_equivalent,
+        half,
     )
 
 

@@ -217,6 +217,19 @@ def test_a_scenario_enters_once_complete_and_its_value_never_changes() -> None:
     assert state.cards_judged == 7
 
 
+def test_a_composite_outside_the_rubric_is_refused_and_changes_nothing() -> None:
+    design = adaptive.queue_design(rows(2, 1, scenarios=3, tips=1))
+    state = adaptive.QueueState(design)
+    state.record("ann", "m0-p0-s00-t0", 10.0)
+    with pytest.raises(TipbenchError, match="outside the rubric's range 2-17"):
+        state.record("ann", "m1-p0-s00-t0", 30.0)
+    with pytest.raises(TipbenchError, match="not part of this experiment"):
+        state.record("ann", "nope", 10.0)
+    assert state.cards_judged == 1 and state.evaluate().n[0] == 0
+    state.record("ann", "m1-p0-s00-t0", 8.0)
+    assert state.observations() == [[("s00", 2.0)]]
+
+
 def test_a_comparison_out_of_reach_gets_no_cards_and_the_queue_says_stop() -> None:
     """Equal cells whose differences swing +-3: with 12 scenarios neither a difference nor
     equivalence within 1 point can be shown, and the queue says so before the scenarios run

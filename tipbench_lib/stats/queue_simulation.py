@@ -161,6 +161,9 @@ class QueueRun:
     """Any equivalent on a comparison whose true difference is delta or more."""
     halfwidth: np.ndarray
     """Per comparison: the half-width of its sequence at the end (composite points)."""
+    decisions_after_all: tuple[str, ...] | None = None
+    """With ``finish``: the decisions once the first person has judged every card after the
+    stop (an out-of-reach comparison must still be out of reach then)."""
 
 
 def queue_run(
@@ -173,8 +176,10 @@ def queue_run(
     batch: int = 6,
     seed: int = 0,
     sequence: str = "sign-flip",
+    finish: bool = False,
 ) -> QueueRun:
-    """People take turns judging ``batch`` cards of their queue until they may stop."""
+    """People take turns judging ``batch`` cards of their queue until they may stop (with
+    ``finish``, the first person then judges every card left, see :class:`QueueRun`)."""
     design = data.design
     state = adaptive.QueueState(design, alpha=alpha, delta=delta, seed=seed, sequence=sequence)
     people = [f"person-{j}" for j in range(data.n_people)]
@@ -212,14 +217,23 @@ def queue_run(
     wrong_equivalent = bool(((decision == "equivalent") & (np.abs(truth) >= delta)).any())
     covered = (evaluation.lower < truth) & (truth < evaluation.upper)
     half = (evaluation.upper - evaluation.lower) / 2
+    after = None
+    cards = state.cards_judged
+    if finish:
+        for card in sorted(set(design.where) - state.judged_by(people[0])):
+            cell, scenario = design.where[card]
+            tip = int(card.rsplit("/", 1)[1])
+            state.record(people[0], card, float(data.scores[replicate, cell, scenario, tip, 0]))
+        after = tuple(state.evaluate().decision)
     return QueueRun(
-        state.cards_judged,
+        cards,
         cards_found,
         tuple(decision),
         covered,
         false_call,
         wrong_equivalent,
         half,
+        after,
     )
 
 
@@ -308,14 +322,40 @@ def cards_for_width(budgets: Sequence[int], widths: np.ndarray, target: float) -
     return float(x0 + (y0 - target) * (x1 - x0) / (y0 - y1))
 
 
-def llm_sd_for(correlation: float, exp: Experiment, seed: int = 0) -> float:
-    """The LLM judge's per-dimension noise that makes its tip composites correlate
-    ``correlation`` with a person's (measured on a draw; the draw's own noise is small)."""
+def correlations(data: Draw, seed: int = 0) -> tuple[float, float]:
+    """The LLM judge's correlation with a person: on tip composites, and on the scenario-level
+    paired differences PPI works on (a person drawn at random per scenario, as in
+    :func:`ppi_widths`)."""
+    replicates, _, n_s = data.scores.shape[:3]
+    judge = np.random.default_rng(seed).integers(0, data.n_people, (replicates, n_s))
+    people = scenario_differences(data, judge)
+    llm = scenario_differences(data, np.full((replicates, n_s), data.scores.shape[-1] - 1))
+    person = data.scores[..., 0].reshape(-1)
+    tip = float(np.corrcoef(person, data.scores[..., -1].reshape(-1))[0, 1])
+    return tip, float(np.corrcoef(people.ravel(), llm.ravel())[0, 1])
+
+
+def llm_sd_for(correlation: float, exp: Experiment, seed: int = 0, level: str = "tip") -> float:
+    """The LLM judge's per-dimension noise that makes its correlation with a person
+    ``correlation``, on tips (``level="tip"``) or on scenario differences (``"scenario"``),
+    measured on a draw of 40 experiments."""
+    which = {"tip": 0, "scenario": 1}[level]
 
     def gap(sd: float) -> float:
         trial = Experiment(**{**exp.__dict__, "llm_sd": sd})
-        data = draw(trial, 40, seed)
-        person = data.scores[..., 1].reshape(-1)
-        return float(np.corrcoef(person, data.scores[..., -1].reshape(-1))[0, 1]) - correlation
+        return correlations(draw(trial, 40, seed), seed)[which] - correlation
 
-    return float(optimize.brentq(gap, 0.05, 5.0, xtol=0.01))
+    return float(optimize.brentq(gap, 0.01, 5.0, xtol=0.005))
+
+
+def ppi_ratio_bound(rho: float, n_ref: float, n_total: float = float("inf")) -> float:
+    """The fewest human scenarios PPI++ can need, as a fraction of the ``n_ref`` people alone
+    need for the same standard error, at scenario-level correlation ``rho``.
+
+    With n labelled of n_total scenarios the best PPI++ variance is var(y)/n (1 - rho^2 (n_total
+    - n)/n_total) (Angelopoulos, Duchi and Zrnic 2023), so n = n_ref (1 - rho^2) / (1 - rho^2
+    n_ref / n_total); with unlimited LLM-only scenarios the fraction is 1 - rho^2. Large-sample:
+    the t quantiles of small n only make it worse.
+    """
+    r2 = rho**2
+    return (1 - r2) / (1 - r2 * n_ref / n_total)

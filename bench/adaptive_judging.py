@@ -198,14 +198,15 @@ def skew_table(runs: int) -> None:
     1.7, in thirds of a point) except that it fails badly in a share of scenarios."""
     rng = np.random.default_rng(9)
     width = scale_for([]).width
-    print("coverage of the mean difference when differences are skewed (24 scenarios, 0.05/8):")
+    print("coverage of the mean difference when differences are skewed (alpha 0.05/8):")
     print(
-        f"{'failures':>8} {'by':>4} {'mean':>6} {'median':>6} {'coverage':>8} {'halfw':>5} "
-        f"{'worse':>5} {'equiv':>5}"
+        f"{'scen.':>5} {'failures':>8} {'by':>4} {'mean':>6} {'median':>6} {'coverage':>8} "
+        f"{'halfw':>5} {'worse':>5} {'equiv':>5}"
     )
-    for share, size in ((0.0, 0.0), (0.1, -6.0), (0.3, -6.0), (0.1, -12.0), (0.05, -15.0)):
-        noise = np.round(rng.normal(0, 1.7, (runs, 24)) * 3) / 3
-        failed = rng.random((runs, 24)) < share
+    cases = ((24, 0.0, 0.0), (24, 0.1, -6.0), (24, 0.3, -6.0), (24, 0.1, -12.0))
+    for n, share, size in (*cases, (24, 0.05, -15.0), (96, 0.1, -12.0)):
+        noise = np.round(rng.normal(0, 1.7, (runs, n)) * 3) / 3
+        failed = rng.random((runs, n)) < share
         diffs = np.clip(noise + size * failed, -width, width)
         mean = size * share
         seq = SignFlipSequences(runs, width, ALPHA / 8, 1.0, grid_step=0.1)
@@ -213,7 +214,7 @@ def skew_table(runs: int) -> None:
         lower, upper = seq.bounds()
         decision = seq.decisions(np.zeros(runs, dtype=np.int64))
         print(
-            f"{share:>8.0%} {size:>4g} {mean:>6.2f} {np.median(diffs):>6.2f} "
+            f"{n:>5} {share:>8.0%} {size:>4g} {mean:>6.2f} {np.median(diffs):>6.2f} "
             f"{np.mean((lower < mean) & (mean < upper)):>8.3f} "
             f"{np.median(upper - lower) / 2:>5.2f} {np.mean(decision == 'worse'):>5.2f} "
             f"{np.mean(decision == 'equivalent'):>5.2f}"
@@ -221,8 +222,9 @@ def skew_table(runs: int) -> None:
     print(
         "the sequence inverts tests of symmetry about a centre: with moderate skew it still "
         "covers the mean, but rare large failures (10% of scenarios 12 points worse) pull the "
-        "mean away from the centre and coverage drops below 95%; 'worse' (the test at 0) stays "
-        "exact, an 'equivalent' could then be wrong. delta = 1."
+        "mean away from the centre: coverage sits at the 95% edge at 24 scenarios and falls "
+        "below it as the sequence narrows (96 scenarios); 'worse' (the test at 0) stays exact, "
+        "an 'equivalent' could then be wrong. delta = 1."
     )
 
 
@@ -256,7 +258,9 @@ def ppi_table(runs: int) -> None:
         "ratio: human scenarios (= cards / 27) PPI++ needs for the 95% interval width people "
         "alone reach with 'ref scen', over 'ref scen' (target <= 0.6); bound: the best any "
         "PPI can do at that scenario-level correlation, 1 - rho^2 with unlimited LLM-only "
-        "scenarios, and with the 24 there are. The issue's correlation of 0.6 per tip is about "
+        "scenarios, and with the 24 there are; both are large-sample bounds, and the t "
+        "quantile of few human scenarios (n - 1 degrees of freedom) costs more below about 8. "
+        "The issue's correlation of 0.6 per tip is about "
         "0.53 on the scenario differences PPI corrects, where the bound is 0.72x: 0.6x is "
         "impossible there, and needs rho >= 0.63 even with unlimited LLM-only data (more with "
         "24 scenarios). PPI pays where the LLM judge tracks people closely (0.8-0.9)."

@@ -217,6 +217,24 @@ def test_a_scenario_enters_once_complete_and_its_value_never_changes() -> None:
     assert state.cards_judged == 7
 
 
+def test_replaying_the_history_rebuilds_the_same_sequences() -> None:
+    design = adaptive.queue_design(rows(2, 1, scenarios=4, tips=2))
+    events = []
+    for s in (2, 0, 3):
+        for card in (f"m0-p0-s{s:02d}-t0", f"m0-p0-s{s:02d}-t1", f"m1-p0-s{s:02d}-t0"):
+            events.append({"judge_id": "ann", "candidate_id": card, "composite": 9.0 + s})
+        events.append({"judge_id": "ann", "candidate_id": f"m1-p0-s{s:02d}-t1", "composite": 7.0})
+        events.append({"judge_id": "ann", "candidate_id": f"m0-p0-s{s:02d}-t0", "composite": 2.0})
+    live = adaptive.QueueState(design)
+    for event in events:
+        live.record(event["judge_id"], event["candidate_id"], event["composite"])
+    resumed = adaptive.QueueState(design)
+    resumed.record_many(events)
+    assert resumed.observations() == live.observations()
+    assert [s for s, _ in live.observations()[0]] == ["s02", "s00", "s03"]
+    assert live.evaluate().lower[0] == resumed.evaluate().lower[0]
+
+
 def test_a_composite_outside_the_rubric_is_refused_and_changes_nothing() -> None:
     design = adaptive.queue_design(rows(2, 1, scenarios=3, tips=1))
     state = adaptive.QueueState(design)

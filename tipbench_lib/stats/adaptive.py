@@ -333,7 +333,12 @@ class QueueState:
             self._observations[int(k)].append((scenario, float(value)))
 
     def record_many(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """Latest score records (judge_id, candidate_id, composite), e.g. read from journals."""
+        """Score events (judge_id, candidate_id, composite) in the order they were made.
+
+        A resumed queue must replay the journal's history, revisions and withdrawals included,
+        not only each card's latest score: a sequence took each scenario's value when it
+        completed, in the order scenarios completed, and only the history reproduces that.
+        """
         for rec in records:
             self.record(str(rec["judge_id"]), str(rec["candidate_id"]), rec.get("composite"))
 

@@ -153,6 +153,7 @@ def generate(
     n_experiments: int = 1,
     llm_judges: int = 0,
     judge_biases: Sequence[float] | None = None,
+    judge_sds: Sequence[float] | None = None,
     assignment: np.ndarray | None = None,
     p_fail: float = 0.0,
     seed: int = 0,
@@ -165,6 +166,7 @@ def generate(
     ``llm_judges`` of the ``n_judges`` judges get judge_kind ``llm``, the others ``human``.
 
     ``judge_biases`` (one per judge, latent units) replaces the even spread of ``judge_bias``;
+    ``judge_sds`` (one per judge) replaces ``judge_sd``, e.g. a noisier LLM judge beside people;
     ``assignment`` (n_models, n_prompts, n_judges booleans) says which judges score each cell,
     all of them by default; ``p_fail`` is the chance that a judgment fails and carries no scores.
     """
@@ -190,7 +192,10 @@ def generate(
     quality = 3 + effect[None, :, :, None, None] + scenario + interaction + tip
     quality = quality + length_slope * (chars - MEAN_CHARS) / 100
     dim_noise = rng.normal(0, dim_sd, tip.shape + (1, n_d))
-    judge_noise = rng.normal(0, judge_sd, tip.shape + (n_j, n_d))
+    if judge_sds is None:
+        judge_noise = rng.normal(0, judge_sd, tip.shape + (n_j, n_d))
+    else:
+        judge_noise = rng.normal(0, 1, tip.shape + (n_j, n_d)) * _judge_sds(judge_sds, n_j)[:, None]
     latent = quality[..., None, None] + dim_noise + judge_noise + biases[:, None]
     scores = np.clip(np.floor(latent + 0.5), 1, 5).astype(np.int64)
     format_ok = rng.random(tip.shape) < p_format_ok
@@ -206,7 +211,10 @@ def generate(
             pl.when(pl.Series(failed)).then(None).otherwise(pl.col(c)).alias(c)
             for c in (*DIMENSIONS, "composite")
         )
-    total_sd = noise_sd(scenario_sd, interaction_sd, tip_sd, dim_sd, judge_sd, length_slope)
+    sds = _judge_sds(judge_sds, n_j) if judge_sds is not None else np.full(n_j, judge_sd)
+    total_sd = np.array(
+        [noise_sd(scenario_sd, interaction_sd, tip_sd, dim_sd, sd, length_slope) for sd in sds]
+    )
     truth, judge_truth = _truth_frames(
         n_e, models, prompts, effect, biases, total_sd, p_format_ok, p_overlong
     )
@@ -252,6 +260,20 @@ def _biases(given: Sequence[float] | None, spread: float, n_j: int) -> np.ndarra
     if biases.shape != (n_j,):
         raise ValueError(f"judge_biases has {biases.size} values; expected one per judge ({n_j})")
     return biases
+
+
+def _judge_sds(given: Sequence[float], n_j: int) -> np.ndarray:
+    sds = np.asarray(given, dtype=float)
+    if sds.shape != (n_j,) or (sds < 0).any():
+        raise ValueError(f"judge_sds needs one sd of 0 or more per judge ({n_j}), got {given}")
+    return sds
+
+
+def _per_judge_scores(mean: np.ndarray, total_sd: np.ndarray) -> np.ndarray:
+    """Expected dimension score per judge: ``mean[..., j]`` with judge j's own total sd."""
+    return np.stack(
+        [expected_score(mean[..., j], float(total_sd[j])) for j in range(mean.shape[-1])], axis=-1
+    )
 
 
 def _assignment(given: np.ndarray | None, n_m: int, n_p: int, n_j: int) -> np.ndarray:
@@ -390,13 +412,13 @@ def _truth_frames(
     prompts: list[str],
     effect: np.ndarray,
     biases: np.ndarray,
-    total_sd: float,
+    total_sd: np.ndarray,
     p_format_ok: float,
     p_overlong: float,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Expected scores per cell (over the scenario population and the fixed judges) and per
     (cell, judge): one judge's bias moves every dimension it scores."""
-    per_judge = expected_score(3 + effect[..., None] + biases, total_sd)  # (m, p, j)
+    per_judge = _per_judge_scores(3 + effect[..., None] + biases, total_sd)  # (m, p, j)
     flags = 2 * p_format_ok - p_overlong
     cell_dims = per_judge.mean(axis=-1)
     cell_rows, judge_rows = [], []

@@ -10,13 +10,27 @@ Modules: ``scores`` (score tables, scenario means), ``leaderboard``, ``compare``
 families, verdicts), ``power`` (detectable difference, scenarios needed), ``judges`` (views,
 weak judges), ``agreement`` (Krippendorff's alpha), ``descriptive`` (length, speed, Pareto),
 ``length_adjusted`` (each judge's verbosity slope and the composite at the mean tip length),
-``sentences`` and ``headline`` (the words); the numerical core is ``pairs`` (differences on shared
-judges), ``paired`` (signed-rank tests, floors, Holm), ``intervals`` and ``resampling``, with the
-rubric's range from ``scale``.
+``sentences`` and ``headline`` (the words), ``signflip`` and ``anytime`` (confidence sequences
+valid under optional stopping: sign-flip betting, the default, and the bounded PrPl-EB one),
+``adaptive`` (the judging queue, its decisions, out-of-reach comparisons and status), ``ppi``
+(LLM judge plus people), ``calibration`` (LLM judge against people, length slopes) and
+``queue_simulation``; the
+numerical core is ``pairs`` (differences on shared judges), ``paired`` (signed-rank tests,
+floors, Holm), ``intervals`` and ``resampling``, with the rubric's range from ``scale``.
 """
 
-from tipbench_lib.stats import headline, judges
+from tipbench_lib.stats import adaptive, anytime, calibration, headline, judges, ppi, signflip
+from tipbench_lib.stats.adaptive import (
+    QueueState,
+    can_stop,
+    comparison_status,
+    next_cards,
+    queue_design,
+    status,
+)
 from tipbench_lib.stats.agreement import judge_agreement, llm_vs_human
+from tipbench_lib.stats.anytime import DECISIONS, SEQUENCES
+from tipbench_lib.stats.calibration import length_slopes, llm_calibration
 from tipbench_lib.stats.compare import FAMILIES, VERDICTS, compare_pairs, power_table
 from tipbench_lib.stats.descriptive import length_effect, pareto_front, speed_by_model
 from tipbench_lib.stats.leaderboard import leaderboard
@@ -27,15 +41,25 @@ from tipbench_lib.stats.power import (
     scenarios_needed,
     smallest_testable_n,
 )
+from tipbench_lib.stats.ppi import check_ppi_sample, ppi_compare, ppi_design
 from tipbench_lib.stats.scale import ScoreScale, scale_for, scale_of
 from tipbench_lib.stats.scores import judge_scores, scenario_means, score_table
 from tipbench_lib.stats.sentences import sentence
 
 __all__ = [
+    "DECISIONS",
     "FAMILIES",
     "VERDICTS",
     "LengthAdjusted",
+    "QueueState",
+    "SEQUENCES",
     "ScoreScale",
+    "adaptive",
+    "anytime",
+    "calibration",
+    "can_stop",
+    "check_ppi_sample",
+    "comparison_status",
     "compare_pairs",
     "headline",
     "judges",
@@ -46,11 +70,18 @@ __all__ = [
     "leaderboard",
     "length_adjusted",
     "length_effect",
+    "length_slopes",
+    "llm_calibration",
     "llm_vs_human",
     "min_p_attainable",
     "minimum_detectable_difference",
+    "next_cards",
     "pareto_front",
     "power_table",
+    "ppi",
+    "ppi_compare",
+    "ppi_design",
+    "queue_design",
     "scale_for",
     "scale_of",
     "scenario_means",
@@ -58,6 +89,8 @@ __all__ = [
     "score_table",
     "sentence",
     "signed_rank_floor",
+    "signflip",
     "smallest_testable_n",
     "speed_by_model",
+    "status",
 ]

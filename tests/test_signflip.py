@@ -1,0 +1,169 @@
+"""The sign-flip betting sequence (issue 11, stage 1b): exact type-I control, coverage, futility.
+
+Fast checks on exact enumerations and small simulations; the queue's use of them is in
+``test_adaptive.py`` and, with simulated people, ``test_adaptive_simulation.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from tipbench_lib.errors import TipbenchError
+from tipbench_lib.stats import anytime
+from tipbench_lib.stats import queue_simulation as qs
+from tipbench_lib.stats.signflip import SignFlipSequences
+
+WIDTH = 15.0
+
+
+def all_signs(magnitudes: np.ndarray) -> np.ndarray:
+    """Every sign pattern of ``magnitudes``: (2^n, n), each equally likely under symmetry."""
+    signs = np.array(list(itertools.product((-1.0, 1.0), repeat=len(magnitudes))))
+    return signs * magnitudes
+
+
+@pytest.mark.parametrize(
+    "magnitudes",
+    [
+        # tip-mean differences of 3 tips: multiples of 1/3, with ties and zeros
+        np.array([0, 1 / 3, 1 / 3, 2 / 3, 1, 1, 4 / 3, 0, 2, 1 / 3, 5 / 3, 3]),
+        np.array([2.0, 2.0, 2.0, 2.0, 0.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]),
+        np.array([0.5, 6.0, 1.0, 0.0, 0.0, 3.0, 0.5]),
+    ],
+)
+def test_exact_type_one_error_over_every_sign_pattern(magnitudes: np.ndarray) -> None:
+    """Under symmetry every sign pattern of the magnitudes is equally likely, so the share of
+    patterns on which the bettor ever says ``better`` is the exact probability of a false
+    ``better`` at any moment up to n; Ville's inequality bounds it by level / 2."""
+    diffs = all_signs(magnitudes)
+    for level in (0.2, 0.05):
+        seq = SignFlipSequences(len(diffs), WIDTH, level, delta=1.0, grid_step=None)
+        ever = np.zeros(len(diffs), dtype=bool)
+        for t in range(diffs.shape[1]):
+            seq.add(np.arange(len(diffs)), diffs[:, t])
+            ever |= seq.decisions(np.full(len(diffs), 100)) == "better"
+        rate = ever.mean()
+        assert rate <= level / 2, (level, rate)
+        if level == 0.2 and magnitudes[0] == 2.0:
+            assert rate > 0.005  # the bettor does bet: an all-positive run decides
+
+
+def test_familywise_false_calls_stay_below_alpha_at_6_to_24_scenarios() -> None:
+    """Eight equal comparisons at alpha / 8 each, discrete symmetric differences with many
+    zeros, read after every scenario (time-uniform): any better/worse is a false call."""
+    rng = np.random.default_rng(3)
+    runs, m, alpha = 3000, 8, 0.2
+    values = np.array([-2, -1, -2 / 3, -1 / 3, 0, 1 / 3, 2 / 3, 1, 2], dtype=float)
+    probs = np.array([1, 2, 3, 4, 6, 4, 3, 2, 1], dtype=float)
+    diffs = rng.choice(values, p=probs / probs.sum(), size=(runs * m, 24))
+    seq = SignFlipSequences(runs * m, WIDTH, alpha / m, delta=1.0, grid_step=None)
+    called = np.zeros(runs * m, dtype=bool)
+    for t in range(24):
+        seq.add(np.arange(runs * m), diffs[:, t])
+        called |= np.isin(seq.decisions(np.full(runs * m, 24 - t - 1)), ("better", "worse"))
+    familywise = called.reshape(runs, m).any(axis=1).mean()
+    assert familywise <= alpha, familywise
+
+
+def test_a_clear_difference_is_decided_within_24_scenarios() -> None:
+    """The benchmark's difference (2 points, scenario differences with sd about 1.7) at the
+    family's level 0.05 / 8: decided in most runs, most of them before the 24th scenario."""
+    data = qs.draw(qs.Experiment(people_biases=(0.0,)), 200, seed=8)
+    diffs = qs.scenario_differences(data, np.zeros((200, 24), dtype=np.int64))[:, 3]
+    seq = SignFlipSequences(200, WIDTH, 0.05 / 8, delta=1.0, grid_step=None)
+    first = np.full(200, 0)
+    for t in range(24):
+        seq.add(np.arange(200), diffs[:, t])
+        better = seq.decisions(np.full(200, 24 - t - 1)) == "better"
+        first[(first == 0) & better] = t + 1
+    assert (first > 0).mean() >= 0.8
+    assert np.median(first[first > 0]) <= 18
+
+
+def test_the_sequence_is_an_interval_that_only_shrinks_and_agrees_with_the_decisions() -> None:
+    rng = np.random.default_rng(0)
+    diffs = np.round(rng.normal([[2.0], [0.0], [-0.3]], 1.7, (3, 24)) * 3) / 3
+    seq = SignFlipSequences(3, WIDTH, 0.05 / 3, delta=2.0)
+    previous = (np.full(3, -WIDTH), np.full(3, WIDTH))
+    for t in range(24):
+        seq.add(np.arange(3), diffs[:, t])
+        lower, upper = seq.bounds()
+        assert (lower >= previous[0]).all() and (upper <= previous[1]).all()
+        assert (lower < upper).all()
+        decision = seq.decisions(np.full(3, 24 - t - 1))
+        assert ((decision == "better") == (lower >= 0)).all()
+        assert ((decision == "worse") == (upper <= 0)).all()
+        eq = (lower >= -2.0) & (upper <= 2.0) & (lower < 0) & (upper > 0)
+        assert ((decision == "equivalent") == eq).all()
+        previous = (lower, upper)
+    assert decision[0] == "better" and decision[1] == "equivalent"
+
+
+def test_the_sequence_covers_the_mean_on_skewed_discrete_differences() -> None:
+    """Inverting 'symmetric about theta' covers the centre of symmetry; the mean of skewed
+    differences is covered only approximately. Measured on the synthetic model's scenario
+    differences, where the better cell's scores pile up near 5 (clipped, skewed): time-uniform,
+    for the whole family of 8 at alpha = 0.05."""
+    runs = 200
+    data = qs.draw(qs.Experiment(people_biases=(0.0,), difference=3.0), runs, seed=4)
+    diffs = qs.scenario_differences(data, np.zeros((runs, 24), dtype=np.int64))
+    truth = data.truth[data.design.a] - data.truth[data.design.b]
+    m = len(truth)
+    seq = SignFlipSequences(runs * m, WIDTH, 0.05 / m, delta=1.0, grid_step=0.25)
+    seq.extend(diffs.reshape(runs * m, 24))
+    lower, upper = (b.reshape(runs, m) for b in seq.bounds())
+    covered = (lower < truth) & (truth < upper)  # the final interval is inside every earlier one
+    assert covered.all(axis=1).mean() >= 0.95
+    assert np.median(upper - lower) < 4.0  # not vacuous: far narrower than the +-15 range
+
+
+def test_out_of_reach_never_stops_a_comparison_that_would_still_decide() -> None:
+    """Feed whole sequences; whenever a comparison is out of reach with r scenarios left, the
+    remaining r differences - and the most favourable ones possible - must not decide it."""
+    rng = np.random.default_rng(5)
+    n, steps = 400, 24
+    shift = rng.choice([0.0, 0.5, 1.0, 2.0], size=(n, 1))
+    diffs = np.round(rng.normal(shift, 1.7, (n, steps)) * 3) / 3
+    for delta in (1.0, 2.0):
+        seq = SignFlipSequences(n, WIDTH, 0.05 / 8, delta=delta, grid_step=None)
+        stopped_at = np.full(n, -1)
+        for t in range(steps):
+            seq.add(np.arange(n), diffs[:, t])
+            out = seq.decisions(np.full(n, steps - t - 1)) == "out of reach"
+            stopped_at[(stopped_at < 0) & out] = t + 1
+        final = seq.decisions(np.zeros(n, dtype=np.int64))
+        stopped = stopped_at > 0
+        assert stopped.mean() > 0.2  # the rule does stop comparisons
+        assert not np.isin(final[stopped], ("better", "worse", "equivalent")).any()
+        # The best case: every remaining scenario a full-range difference in one direction.
+        for sign in (1.0, -1.0):
+            best = SignFlipSequences(n, WIDTH, 0.05 / 8, delta=delta, grid_step=None)
+            for t in range(steps):
+                column = np.where(stopped & (t >= stopped_at), sign * WIDTH, diffs[:, t])
+                best.add(np.arange(n), column)
+            decided = np.isin(best.decisions(np.zeros(n, dtype=np.int64)), ("better", "worse"))
+            assert not decided[stopped].any()
+
+
+def test_equivalence_needs_the_whole_sequence_inside_delta() -> None:
+    diffs = np.tile([0.0, 1 / 3, -1 / 3, 0.0, 2 / 3, -2 / 3], (2, 10))
+    near = SignFlipSequences(2, WIDTH, 0.05, delta=2.0, grid_step=0.1)
+    near.extend(diffs)
+    assert list(near.decisions(np.zeros(2))) == ["equivalent", "equivalent"]
+    strict = SignFlipSequences(2, WIDTH, 0.05, delta=0.0, grid_step=0.1)
+    strict.extend(diffs)
+    assert list(strict.decisions(np.zeros(2))) == ["out of reach", "out of reach"]
+
+
+def test_bad_input_is_named() -> None:
+    seq = SignFlipSequences(2, WIDTH, 0.05, delta=1.0)
+    with pytest.raises(TipbenchError, match="outside ±15"):
+        seq.add([0], [16.0])
+    with pytest.raises(TipbenchError, match="one difference per comparison"):
+        seq.add([0, 0], [1.0, 2.0])
+    with pytest.raises(TipbenchError, match="delta"):
+        SignFlipSequences(2, WIDTH, 0.05, delta=-1.0)
+    assert "out of reach" in anytime.DECISIONS and "exhausted" not in anytime.DECISIONS

@@ -1,0 +1,270 @@
+"""Prediction-powered inference: an LLM judge on every scenario, people on a random subset.
+
+People's scores are what a verdict should rest on, but they are expensive; an LLM judge is cheap
+but biased and noisy. Prediction-powered inference (Angelopoulos, Bates, Fannjiang, Jordan and
+Zrnic, Science 2023) uses the LLM's scores everywhere and corrects them with the people's scores
+where both exist; PPI++ (Angelopoulos, Duchi and Zrnic 2023) scales the LLM's part by a tuned
+lambda so the result is, for large samples, never worse than the people's scores alone.
+
+**Per comparison a - b,** on scenario-level paired differences (:mod:`.pairs`): ``y`` the people's
+difference in the n scenarios they judged (the labelled set), ``yhat`` the LLM judge's difference
+in those scenarios, ``yhat_u`` the LLM judge's in the N other scenarios. As ``ppi-python``'s
+``ppi_mean_ci`` with ``lam=None``::
+
+    lambda = clip(cov(y, yhat) / ((1 + n/N) var(yhat, yhat_u)), 0, 1)
+    theta  = lambda mean(yhat_u) + mean(y - lambda yhat)
+    se^2   = lambda^2 var(yhat_u) / N + var(y - lambda yhat) / n
+
+with two changes for 6-24 scenarios: variances with n - 1 (not n) in the denominator, and a
+Student-t quantile and p-value with n - 1 degrees of freedom instead of the normal ones. lambda = 0
+gives the people-only mean and its t interval, which is reported beside it. The *effective
+number of human scenarios* is how many the people alone would need for the same standard error,
+``var(y) / se^2``; times the cards per scenario it is the effective number of human cards.
+
+**Random subset, or no PPI.** The correction is unbiased only if the labelled scenarios are a
+uniform random sample of the experiment's scenarios, drawn before any score was seen, and with a
+size that does not depend on the scores. The queue's ``ppi-uniform`` order draws them: one
+seeded permutation of the scenarios for the experiment (:func:`ppi_design`), whole scenarios
+taken in that order. :func:`check_ppi_sample` refuses PPI unless the scenarios people judged are
+exactly the first k of that permutation.
+
+**Family.** The p-values of the primary family are Holm-adjusted as in
+:func:`tipbench_lib.stats.compare_pairs`; a verdict is ``better``/``worse`` when the adjusted
+p-value is below alpha and the (1 - alpha) interval excludes 0, else ``indistinguishable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+from tipbench_lib.errors import TipbenchError
+from tipbench_lib.stats.adaptive import scenario_order
+from tipbench_lib.stats.paired import holm
+
+PPI_ORDER = "ppi-uniform"
+
+
+@dataclass(frozen=True)
+class PPIResult:
+    """One comparison's PPI++ and people-only estimates (composite points)."""
+
+    estimate: float
+    lo: float
+    hi: float
+    p_value: float
+    se: float
+    lam: float
+    n_labelled: int
+    n_unlabelled: int
+    effective_scenarios: float
+    people_estimate: float
+    people_lo: float
+    people_hi: float
+    people_p_value: float
+    people_se: float
+
+
+def ppi_mean(
+    y: np.ndarray,
+    yhat: np.ndarray,
+    yhat_unlabelled: np.ndarray,
+    alpha: float = 0.05,
+    lam: float | None = None,
+) -> PPIResult:
+    """PPI++ mean of ``y`` from its LLM predictions ``yhat`` and the unlabelled ``yhat_u``.
+
+    ``lam`` None tunes it (module docstring); 0 is the people alone, 1 plain PPI.
+    """
+    y, yhat = np.asarray(y, dtype=float), np.asarray(yhat, dtype=float)
+    yhat_u = np.asarray(yhat_unlabelled, dtype=float)
+    n, big_n = len(y), len(yhat_u)
+    if len(yhat) != n:
+        raise TipbenchError(
+            "people's and the LLM judge's differences must cover the same scenarios"
+        )
+    if n < 2:
+        raise TipbenchError(
+            f"PPI needs people's scores on at least 2 scenarios of the comparison, got {n}"
+        )
+    if big_n == 0:
+        lam = 0.0
+    if lam is None:
+        pooled = np.concatenate([yhat, yhat_u])
+        spread = pooled.var(ddof=1)
+        cov = np.cov(y, yhat, ddof=1)[0, 1]
+        lam = 0.0 if spread <= 0 else float(np.clip(cov / ((1 + n / big_n) * spread), 0.0, 1.0))
+    rectified = y - lam * yhat
+    estimate = (lam * yhat_u.mean() if big_n else 0.0) + rectified.mean()
+    imputed = lam**2 * yhat_u.var(ddof=1) / big_n if big_n > 1 else 0.0
+    se = float(np.sqrt(imputed + rectified.var(ddof=1) / n))
+    lo, hi, p = _t_interval(estimate, se, n - 1, alpha)
+    people_se = float(y.std(ddof=1) / np.sqrt(n))
+    people_lo, people_hi, people_p = _t_interval(float(y.mean()), people_se, n - 1, alpha)
+    effective = float(y.var(ddof=1) / se**2) if se > 0 else float("inf")
+    return PPIResult(
+        float(estimate),
+        lo,
+        hi,
+        p,
+        se,
+        float(lam),
+        n,
+        big_n,
+        effective,
+        float(y.mean()),
+        people_lo,
+        people_hi,
+        people_p,
+        people_se,
+    )
+
+
+def _t_interval(estimate: float, se: float, df: int, alpha: float) -> tuple[float, float, float]:
+    if se <= 0:
+        return estimate, estimate, (1.0 if estimate == 0 else 0.0)
+    half = float(sps.t.ppf(1 - alpha / 2, df)) * se
+    p = float(2 * sps.t.sf(abs(estimate) / se, df))
+    return float(estimate - half), float(estimate + half), p
+
+
+@dataclass(frozen=True)
+class PPIDesign:
+    """The record of a ``ppi-uniform`` sampling design: what the queue journals once."""
+
+    seed: int
+    population: tuple[str, ...]
+    """Every scenario id of the experiment, sorted: the population the sample is drawn from."""
+    order: str = PPI_ORDER
+
+    def permutation(self) -> list[str]:
+        """The scenarios in the order people judge them."""
+        return [self.population[int(i)] for i in scenario_order(len(self.population), self.seed)]
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "type": "sampling",
+            "order": self.order,
+            "seed": self.seed,
+            "population": list(self.population),
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> PPIDesign:
+        try:
+            return cls(
+                int(record["seed"]),
+                tuple(str(s) for s in record["population"]),
+                str(record.get("order", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TipbenchError(
+                f"the sampling record lacks or garbles {exc}; PPI needs the record the "
+                "ppi-uniform queue wrote (seed and population)"
+            ) from None
+
+
+def ppi_design(scenarios: Iterable[str], seed: int) -> PPIDesign:
+    """The ``ppi-uniform`` design over an experiment's scenarios (the queue's order uses the
+    same seeded permutation: :meth:`tipbench_lib.stats.adaptive.QueueState.next_ppi`)."""
+    return PPIDesign(seed, tuple(sorted({str(s) for s in scenarios})))
+
+
+def check_ppi_sample(
+    design: PPIDesign | Mapping[str, Any] | None,
+    people_scenarios: Iterable[str],
+    scenarios: Iterable[str],
+) -> None:
+    """Refuse PPI unless people's scenarios are a prefix of the recorded random order.
+
+    ``people_scenarios``: scenarios where any person scored a tip; ``scenarios``: all of the
+    experiment's. The message names what is wrong and what to do instead.
+    """
+    if design is None:
+        raise TipbenchError(
+            "PPI needs people's scenarios drawn at random, and no ppi-uniform sampling record "
+            "exists for this experiment; judge with --order ppi-uniform, or compare people "
+            "and the LLM judge as separate views"
+        )
+    if not isinstance(design, PPIDesign):
+        design = PPIDesign.from_record(design)
+    if design.order != PPI_ORDER:
+        raise TipbenchError(
+            f"the sampling record is for order {design.order!r}, not {PPI_ORDER!r}; PPI "
+            "needs scenarios drawn uniformly at random"
+        )
+    population = set(design.population)
+    if population != {str(s) for s in scenarios}:
+        raise TipbenchError(
+            "the sampling record's scenarios are not this experiment's; PPI needs the record "
+            "written for these scenarios"
+        )
+    judged = {str(s) for s in people_scenarios}
+    prefix = design.permutation()[: len(judged)]
+    outside = sorted(judged - set(prefix))
+    if outside:
+        shown = ", ".join(outside[:5]) + (" ..." if len(outside) > 5 else "")
+        raise TipbenchError(
+            f"people judged scenario(s) {shown} outside the random order's first "
+            f"{len(judged)}, so their subset is not a uniform random sample and PPI would be "
+            "biased; use the people-only and LLM-only views instead"
+        )
+
+
+def ppi_compare(
+    people: np.ndarray,
+    llm: np.ndarray,
+    alpha: float = 0.05,
+    cards_per_scenario: Sequence[float] | None = None,
+) -> list[dict[str, Any]]:
+    """PPI++ beside people-only for a family of comparisons.
+
+    ``people`` and ``llm`` are (comparisons, scenarios) paired differences, NaN where missing
+    (people: the scenarios they did not judge; the LLM judge should have them all). Returns one
+    row per comparison with both results, Holm-adjusted p-values and verdicts.
+    """
+    people, llm = np.atleast_2d(people), np.atleast_2d(llm)
+    results = []
+    for k in range(len(people)):
+        labelled = ~np.isnan(people[k]) & ~np.isnan(llm[k])
+        unlabelled = np.isnan(people[k]) & ~np.isnan(llm[k])
+        results.append(ppi_mean(people[k, labelled], llm[k, labelled], llm[k, unlabelled], alpha))
+    p_ppi = holm(np.array([r.p_value for r in results]))
+    p_people = holm(np.array([r.people_p_value for r in results]))
+    rows = []
+    for k, r in enumerate(results):
+        cards = cards_per_scenario[k] if cards_per_scenario is not None else float("nan")
+        rows.append(
+            {
+                "diff_ppi": r.estimate,
+                "lo_ppi": r.lo,
+                "hi_ppi": r.hi,
+                "p_ppi": r.p_value,
+                "p_holm_ppi": float(p_ppi[k]),
+                "verdict_ppi": _verdict(p_ppi[k], r.lo, r.hi, alpha),
+                "lambda": r.lam,
+                "n_human_scenarios": r.n_labelled,
+                "n_llm_only_scenarios": r.n_unlabelled,
+                "effective_human_scenarios": r.effective_scenarios,
+                "effective_human_cards": r.effective_scenarios * cards,
+                "diff_people": r.people_estimate,
+                "lo_people": r.people_lo,
+                "hi_people": r.people_hi,
+                "p_people": r.people_p_value,
+                "p_holm_people": float(p_people[k]),
+                "verdict_people": _verdict(p_people[k], r.people_lo, r.people_hi, alpha),
+            }
+        )
+    return rows
+
+
+def _verdict(p_holm: float, lo: float, hi: float, alpha: float) -> str:
+    if p_holm < alpha and lo > 0:
+        return "better"
+    if p_holm < alpha and hi < 0:
+        return "worse"
+    return "indistinguishable"

@@ -1,0 +1,302 @@
+"""Sign-flip betting: anytime-valid tests and confidence sequences for paired differences.
+
+tipbench's default sequence (:mod:`.anytime` keeps the distribution-free PrPl-EB one as the
+alternative). It rests on the assumption the fixed-sample signed-rank test of
+:func:`tipbench_lib.stats.compare_pairs` makes: when two cells do not differ, their tips in a
+scenario are exchangeable, so the scenario's paired difference d (judge-aware, as in
+:mod:`.pairs`) is symmetric about 0 - a positive and a negative d of the same size are equally
+likely, whatever the spread, the ties or the zeros.
+
+**Testing symmetry by betting.** A bettor starts with wealth 1 and, before each scenario, stakes
+part of it on the sign of the next difference, more on a large difference than on a small one::
+
+    K_n = prod_{i <= n} (1 + b * tanh(a * d_i / s_i))
+
+with s_i the running standard deviation of the differences before scenario i (shrunk towards a
+prior of width / 8 worth one scenario), fixed before d_i is seen. The payoff is odd in d and never
+decreasing, so under symmetry about 0 each factor has conditional mean exactly 1: K is a
+nonnegative martingale, and by Ville's inequality it ever reaches 1/q with probability at most
+q - at any moment, however the judging was stopped or continued. This is testing by betting
+(Shafer 2021; the survey of Ramdas, Grunwald, Vovk and Shafer, "Game-theoretic statistics and
+safe anytime-valid inference", Statistical Science 2023); testing symmetry this way is the worked
+example of Ramdas, Ruf, Larsson and Koolen, "Admissible anytime-valid sequential inference must
+rely on nonnegative martingales" (arXiv 2009.03167), and Shaer, Maman and Romano bet the same way
+on a symmetric null ("Model-X sequential testing for conditional independence via testing by
+betting", AISTATS 2023).
+The same bet loses on average when d is symmetric about any centre below 0, so crossing 1/q also
+rejects every smaller centre: ``better`` is a directional claim. The tanh shape is the
+growth-optimal stake on a sign given the size of a normal difference (tanh(mu d / sigma^2)).
+
+**The bet.** No single slope suits every difference, so the wealth is the average over fixed
+slopes a_g (:data:`SLOPES`), each with stake b = :data:`DEFAULT_MAX_BET` (a discrete mixture, as
+the "diversified" bettors of Waudby-Smith and Ramdas, "Estimating means of bounded random
+variables by betting", JRSS-B 2024): an average of martingales is one, and it is never far below
+the best fixed slope in hindsight.
+
+**The sequence.** Testing "symmetric about theta" for every theta of a grid (every 0.1 points over
+the difference's range, with 0 and +-delta added) inverts into a confidence sequence: theta stays
+in it while neither bettor on d - theta - one on positive, one on negative signs, each at level
+alpha / 2 - has ever reached 2 / alpha. With fixed slopes and a payoff scale that does not depend on
+theta, each bettor's wealth is monotone in theta, so the excluded values are a half-line on each
+side and the sequence is an interval (lower, upper) that only shrinks (the largest wealth so far
+counts). Its coverage of the *mean* difference needs more than the exact null: the differences
+must be symmetric about their centre. Scores on a 1-5 scale clipped near a bound are not exactly
+symmetric; on the synthetic model's scenario differences the coverage holds
+(``tests/test_signflip.py``), and it holds with moderate one-sided failures, but rare large
+ones (a cell 12 points worse in 10% of scenarios) pull the mean away from the centre: coverage
+of the mean is at the 95% edge at 24 scenarios and 0.87 at 96, where 7% of such comparisons are
+wrongly called ``equivalent`` at delta = 1 (``bench/adaptive_judging.py`` prints the table).
+``better``/``worse`` stay exact.
+
+**What is exact.** ``better``/``worse`` (the bettors at theta = 0) have family-wise error at most
+alpha under the null of exchangeable arms, with ties and zeros (a zero difference pays nothing),
+at 6 or 600 scenarios: no range term, no large-sample approximation. This holds when the order in
+which a comparison's scenarios enter, and who judges them, do not depend on their differences:
+one person working through the queue's seeded scenario order (:mod:`.adaptive`). With several
+people, who completes a scenario first depends on how the queue went, which can depend on scores
+of other comparisons in that scenario; the simulation measures that case.
+
+**Out of reach.** A scenario multiplies any bettor's wealth by at most 1 + b, so with r scenarios
+left the wealth can at most grow by (1 + b)^r. When even that average stays below 2 / alpha for
+every decision, no outcome of the remaining scenarios can decide the comparison: it is ``out of
+reach``. The rule is exact in that direction - it never stops a comparison that could still be
+decided (``tests/test_signflip.py`` and ``tests/test_adaptive_simulation.py`` check it on
+continued data).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tipbench_lib.errors import TipbenchError
+
+DEFAULT_MAX_BET = 0.98
+"""The largest fraction of the wealth staked on one scenario. Below 1 so that one scenario going
+against the bet cannot wipe the wealth out; the out-of-reach rule assumes this stake wins every
+remaining scenario, so a smaller one would close hopeless comparisons sooner and decide clear ones
+later."""
+SLOPES: tuple[float, ...] = tuple(float(x) for x in np.geomspace(0.25, 4.0, 12))
+"""The bettors' slopes a_g, per running standard deviation of the differences: from a cautious
+near-linear bet (a small difference) to an almost pure bet on the sign (a large one)."""
+DEFAULT_GRID_STEP = 0.1
+"""Composite points between the centres tested for the displayed sequence."""
+PRIOR_FRACTION = 1 / 8
+"""The running standard deviation's prior, as a fraction of the difference's range (+-width),
+worth one scenario: about two points for tip-v1, so the first bets are neither timid nor
+reckless."""
+
+PLUS, MINUS = 0, 1
+"""Index of the bettor on positive and on negative signs of d - theta."""
+
+
+def log_mean_exp(x: np.ndarray) -> np.ndarray:
+    """log(mean(exp(x))) over the last axis, without overflow: the log wealth of the average
+    bettor from its bettors' log wealths."""
+    top = x.max(axis=-1, keepdims=True)
+    return (top + np.log(np.exp(x - top).mean(axis=-1, keepdims=True)))[..., 0]
+
+
+class SignFlipSequences:
+    """The sign-flip bettors of several comparisons, updated one scenario at a time.
+
+    ``level`` is each comparison's two-sided level (alpha / m for a family of m); ``width`` the
+    composite's width (a difference lies in +-width). A scenario's difference is added once
+    (:meth:`add`) and never changed: the wealth is a product over the differences in the order
+    they came, so changing one would change every bet after it.
+    """
+
+    def __init__(
+        self,
+        n_comparisons: int,
+        width: float,
+        level: float,
+        delta: float,
+        *,
+        max_bet: float = DEFAULT_MAX_BET,
+        slopes: tuple[float, ...] = SLOPES,
+        grid_step: float | None = DEFAULT_GRID_STEP,
+    ) -> None:
+        if not 0 < level < 1:
+            raise TipbenchError(f"the level must be between 0 and 1, got {level}")
+        if width <= 0:
+            raise TipbenchError(f"the composite's width must be positive, got {width}")
+        if delta < 0:
+            raise TipbenchError(f"delta must be 0 or more composite points, got {delta}")
+        if not 0 < max_bet < 1:
+            raise TipbenchError(f"the largest bet must lie in (0, 1), got {max_bet}")
+        self.width, self.level, self.delta = float(width), float(level), float(delta)
+        self.threshold = float(np.log(2 / level))
+        self.max_bet = float(max_bet)
+        self.slopes = np.asarray(slopes, dtype=float)
+        grid = np.arange(-width, width + grid_step / 2, grid_step) if grid_step else []
+        points = np.clip(np.r_[grid, 0.0, -delta, delta], -width, width)
+        self.theta = np.unique(np.round(points, 10))
+        self._zero = int(np.flatnonzero(self.theta == 0.0)[0])
+        self._plus_delta = int(np.flatnonzero(self.theta == np.round(min(delta, width), 10))[0])
+        self._minus_delta = int(np.flatnonzero(self.theta == np.round(-min(delta, width), 10))[0])
+        shape = (n_comparisons, 2, len(self.theta))
+        self.log_wealth = np.zeros((*shape, len(self.slopes)))
+        self.peak = np.zeros(shape)
+        """Largest log wealth (of the average over slopes) so far, per comparison, side, theta."""
+        self.n = np.zeros(n_comparisons, dtype=np.int64)
+        self._sum = np.zeros(n_comparisons)
+        self._squares = np.zeros(n_comparisons)
+        self._prior_var = (PRIOR_FRACTION * width) ** 2
+
+    @property
+    def n_comparisons(self) -> int:
+        return len(self.n)
+
+    # -- updates -------------------------------------------------------------------------------
+
+    def payoff_scale(self) -> np.ndarray:
+        """s for each comparison's next difference: fixed by the differences already seen."""
+        mean = np.where(self.n > 0, self._sum / np.maximum(self.n, 1), 0.0)
+        spread = np.maximum(self._squares - self.n * mean**2, 0.0)
+        return np.sqrt((self._prior_var + spread) / (self.n + 1))
+
+    def add(self, rows: np.ndarray | int, values: np.ndarray | float) -> None:
+        """Add one difference to each comparison in ``rows`` (distinct), composite points."""
+        rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
+        values = np.atleast_1d(np.asarray(values, dtype=float))
+        if len(np.unique(rows)) != len(rows):
+            raise TipbenchError("add one difference per comparison at a time")
+        if np.any(~np.isfinite(values)) or np.any(np.abs(values) > self.width * (1 + 1e-12)):
+            raise TipbenchError(
+                f"a scenario difference is missing or outside ±{self.width:g}, the rubric's "
+                "range; check that the composites come from the rubric given as scale"
+            )
+        scale = self.payoff_scale()[rows]
+        x = (values[:, None] - self.theta[None, :]) / scale[:, None]  # (rows, theta)
+        stake = self.max_bet * np.tanh(x[..., None] * self.slopes)  # (rows, theta, slopes)
+        self.log_wealth[rows, PLUS] += np.log1p(stake)
+        self.log_wealth[rows, MINUS] += np.log1p(-stake)
+        mixture = log_mean_exp(self.log_wealth[rows])
+        self.peak[rows] = np.maximum(self.peak[rows], mixture)
+        self.n[rows] += 1
+        self._sum[rows] += values
+        self._squares[rows] += values**2
+
+    def extend(self, diffs: np.ndarray) -> None:
+        """Add the columns of ``diffs`` (comparisons, steps; NaN: no difference) in order."""
+        diffs = np.atleast_2d(np.asarray(diffs, dtype=float))
+        for column in diffs.T:
+            present = np.flatnonzero(~np.isnan(column))
+            if present.size:
+                self.add(present, column[present])
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def mean(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.n > 0, self._sum / self.n, np.nan)
+
+    def sd(self) -> np.ndarray:
+        """Standard deviation of each comparison's differences (the prior's below 2)."""
+        mean = np.where(self.n > 0, self._sum / np.maximum(self.n, 1), 0.0)
+        spread = np.maximum(self._squares - self.n * mean**2, 0.0)
+        return np.where(
+            self.n >= 2, np.sqrt(spread / np.maximum(self.n - 1, 1)), np.sqrt(self._prior_var)
+        )
+
+    def rejected(self) -> np.ndarray:
+        """(comparisons, side, theta): the bettor has reached its threshold at some point."""
+        return self.peak >= self.threshold
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The sequence now: the open interval (lower, upper) of centres not rejected.
+
+        lower is the largest centre the bettor on positive signs has rejected (all below it are
+        rejected too), -width if none; upper likewise from above.
+        """
+        rejected = self.rejected()
+        plus, minus = rejected[:, PLUS], rejected[:, MINUS]
+        theta = self.theta[None, :]
+        lower = np.where(plus, theta, -np.inf).max(axis=1)
+        upper = np.where(minus, theta, np.inf).min(axis=1)
+        return np.maximum(lower, -self.width), np.minimum(upper, self.width)
+
+    def _tests(self) -> dict[str, tuple[tuple[int, int], ...]]:
+        """The (side, theta index) bettors each decision needs, all of them."""
+        return {
+            "better": ((PLUS, self._zero),),
+            "worse": ((MINUS, self._zero),),
+            "equivalent": ((MINUS, self._plus_delta), (PLUS, self._minus_delta)),
+        }
+
+    def decisions(self, left: np.ndarray) -> np.ndarray:
+        """better/worse (checked first), equivalent, undecided or out of reach per comparison.
+
+        ``left``: scenarios each comparison can still get.
+        """
+        rejected = self.rejected()
+        done = {
+            name: np.all([rejected[:, side, i] for side, i in tests], axis=0)
+            for name, tests in self._tests().items()
+        }
+        out = np.full(self.n_comparisons, "undecided", dtype=object)
+        out[~self.reachable(left)] = "out of reach"
+        out[done["equivalent"]] = "equivalent"
+        out[done["worse"]] = "worse"
+        out[done["better"]] = "better"
+        return out.astype(str)
+
+    def _can_reach(self, side: int, i: int, left: np.ndarray) -> np.ndarray:
+        """Whether the bettor could still reach its threshold if every one of the ``left``
+        scenarios paid it the most a scenario can (each slope's wealth times (1 + b))."""
+        best = self.log_wealth[:, side, i] + np.asarray(left)[:, None] * np.log1p(self.max_bet)
+        future = log_mean_exp(best)
+        return (self.peak[:, side, i] >= self.threshold) | (future >= self.threshold)
+
+    def reachable(self, left: np.ndarray) -> np.ndarray:
+        """Whether any decision is still possible with ``left`` scenarios to come."""
+        left = np.maximum(np.asarray(left, dtype=float), 0)
+        out = np.zeros(self.n_comparisons, dtype=bool)
+        for tests in self._tests().values():
+            out |= np.all([self._can_reach(side, i, left) for side, i in tests], axis=0)
+        return out
+
+    def scenarios_needed(self, left: np.ndarray) -> np.ndarray:
+        """Scenarios until each comparison is decided or out of reach, if the ones to come
+        paid each bet what the ones so far paid on average (nothing, before two were seen).
+
+        An estimate for the status, not a promise: 0 for a comparison already closed.
+        """
+        left = np.maximum(np.asarray(left, dtype=np.int64), 0)
+        horizon = int(left.max(initial=0))
+        needed = left.copy()
+        decisions = self.decisions(left)
+        open_ = decisions == "undecided"
+        needed[~open_] = 0
+        if horizon == 0 or not open_.any():
+            return needed
+        rows = np.flatnonzero(open_)
+        steps = np.arange(1, horizon + 1)  # r scenarios from now
+        rate = np.where(
+            (self.n[rows] >= 2)[:, None, None, None],
+            self.log_wealth[rows] / np.maximum(self.n[rows], 1)[:, None, None, None],
+            0.0,
+        )  # (rows, side, theta, slopes)
+        closed = np.zeros((len(rows), horizon), dtype=bool)
+        possible = np.zeros((len(rows), horizon), dtype=bool)
+        for tests in self._tests().values():
+            decided = np.ones((len(rows), horizon), dtype=bool)
+            reach = np.ones((len(rows), horizon), dtype=bool)
+            for side, i in tests:
+                now = self.log_wealth[rows, side, i][:, None, :]  # (rows, 1, slopes)
+                then = now + steps[None, :, None] * rate[:, side, i][:, None, :]
+                grown = log_mean_exp(then)
+                passed = (self.peak[rows, side, i][:, None] >= self.threshold) | (
+                    np.maximum.accumulate(grown, axis=1) >= self.threshold
+                )
+                rest = np.maximum(left[rows][:, None] - steps[None, :], 0)
+                hope = grown + rest * np.log1p(self.max_bet)
+                decided &= passed
+                reach &= passed | (hope >= self.threshold)
+            closed |= decided
+            possible |= reach
+        closed |= ~possible
+        closed &= steps[None, :] <= left[rows][:, None]
+        first = np.where(closed.any(axis=1), closed.argmax(axis=1) + 1, left[rows])
+        needed[rows] = np.minimum(first, left[rows])
+        return needed

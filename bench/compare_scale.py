@@ -28,7 +28,7 @@ from scipy import stats as sps
 
 from tipbench_lib import stats, synthetic
 from tipbench_lib.compare import report
-from tipbench_lib.core.schema import DIMENSIONS
+from tipbench_lib.synthetic import DIMENSIONS
 
 Frames = Mapping[str, pl.DataFrame]
 """``{"cells": ..., "candidates": ..., "judgments": ...}``, as ``compare.load`` loads them."""

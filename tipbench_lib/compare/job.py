@@ -7,7 +7,7 @@ report through the same function.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -64,7 +64,7 @@ def apply_selection(data: ExperimentData, selection: Selection) -> ExperimentDat
     )
     if selection.judges:
         judgments = judgments.filter(pl.col("judge_id").is_in(list(selection.judges)))
-    return ExperimentData(cells, candidates, judgments, data.provenance, data.run_ids)
+    return replace(data, cells=cells, candidates=candidates, judgments=judgments)
 
 
 def for_display(frame: pl.DataFrame, digits: int = 2) -> pl.DataFrame:

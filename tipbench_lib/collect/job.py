@@ -127,7 +127,7 @@ def chosen_rubric(spec: str | None, journal: CollectJournal) -> Rubric | None:
     held = journal.state()
     rubric = resolve_rubric(spec) if spec else held.recorded_rubric()
     if rubric is not None:
-        held.rubric_conflict(rubric)
+        held.refuse_other_rubric(journal.experiment, rubric)
     return rubric
 
 

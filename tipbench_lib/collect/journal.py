@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tipbench_lib.backends.base import Generation
-from tipbench_lib.core.errors import RubricConflict
+from tipbench_lib.core.experiment import refuse_rubric
 from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.core.journal import Journal, experiment_dir, legacy_experiment_dir, own_records
 from tipbench_lib.core.journal_legacy import adopt_collect
@@ -49,16 +49,10 @@ class CollectState:
             return None
         return recorded_rubric(self.rubric, self.rubric_text, "the collect journal")
 
-    def rubric_conflict(self, rubric: Rubric) -> None:
+    def refuse_other_rubric(self, experiment: str, rubric: Rubric) -> None:
         """Refuse ``rubric`` when the journal holds cells scored on another one."""
-        held = self.rubric
-        if held is not None and held != rubric.ref:
-            raise RubricConflict(
-                f"the collect journal holds cells scored on rubric {held.version!r} (content "
-                f"hash {held.content_hash}), not on {rubric.version!r} ({rubric.content_hash}); "
-                f"collect into a new experiment (--experiment NEW) for another rubric, or pass "
-                f"--rubric {held.name}"
-            )
+        if self.rubric is not None:
+            refuse_rubric(experiment, self.rubric, rubric.ref, "its collect journal")
 
     def candidate_list(self, cell_id: str) -> list[Candidate]:
         return [self.candidates[cell_id][i] for i in sorted(self.candidates.get(cell_id, {}))]
@@ -139,7 +133,7 @@ class CollectJournal:
     def use_rubric(self, rubric: Rubric) -> None:
         """Record the experiment's rubric (with its text) once; refuse one of another rubric."""
         state = self.state()
-        state.rubric_conflict(rubric)
+        state.refuse_other_rubric(self.experiment, rubric)
         if state.rubric is None:
             record = {"format": FORMAT_VERSION, "rubric": rubric.ref.to_json(), "text": rubric.text}
             self._append("experiment", record)

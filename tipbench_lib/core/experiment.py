@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tipbench_lib.core.errors import JudgingError
+from tipbench_lib.core.errors import JudgingError, RubricConflict
 from tipbench_lib.core.judgments import latest_per_pair
 from tipbench_lib.core.records import Candidate, Cell, Judgment, RubricRef
 from tipbench_lib.core.rubric import DEFAULT_RUBRIC, Rubric
@@ -23,6 +23,32 @@ def legacy_note(where: str) -> str:
         f"{where} recorded no rubric (it was collected before tipbench recorded one): "
         f"read as {DEFAULT_RUBRIC}, the rubric every experiment used then"
     )
+
+
+def rubric_conflict(experiment: str, recorded: RubricRef, asked: RubricRef, where: str) -> str:
+    """Why ``asked`` cannot score more of ``experiment``, which is scored on ``recorded`` ('' if
+    it can). ``where`` says where the experiment's rubric is recorded."""
+    if asked == recorded:
+        return ""
+    said = f"rubric {asked.version!r} ({asked.content_hash})"
+    if asked.version == recorded.version:
+        said += (
+            ", a copy edited since the experiment recorded it: save the edited rubric under a new "
+            "version for a new experiment"
+        )
+    return (
+        f"experiment {experiment!r} is scored on rubric {recorded.version!r} (content hash "
+        f"{recorded.content_hash}, recorded in {where}); you asked for {said}. Collect into a new "
+        f"experiment for another rubric (--experiment NEW), or leave --rubric out (or pass "
+        f"--rubric {recorded.name}) to add cells scored on {recorded.version!r}"
+    )
+
+
+def refuse_rubric(experiment: str, recorded: RubricRef, asked: RubricRef, where: str) -> None:
+    """Raise :class:`RubricConflict` when :func:`rubric_conflict` finds one."""
+    problem = rubric_conflict(experiment, recorded, asked, where)
+    if problem:
+        raise RubricConflict(problem)
 
 
 @dataclass

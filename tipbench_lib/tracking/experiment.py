@@ -12,8 +12,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from tipbench_lib.core.errors import RubricConflict, TrackingError
-from tipbench_lib.core.experiment import ExperimentRecords, legacy_note
+from tipbench_lib.core.errors import TrackingError
+from tipbench_lib.core.experiment import ExperimentRecords, legacy_note, refuse_rubric
 from tipbench_lib.core.records import Candidate, Cell, Judgment
 from tipbench_lib.core.rubric import DEFAULT_RUBRIC, Rubric, recorded_rubric, shipped_rubric
 from tipbench_lib.tracking.client import LONG_TAG_PREFIX, MlflowClient
@@ -67,14 +67,17 @@ def record_rubric(client: MlflowClient, name: str, rubric: Rubric | None) -> tup
     ``rubric`` None means "whatever the experiment records, else tip-v1". Asking for another
     rubric than the recorded one is refused before anything is created or changed, as is a new
     rubric for an experiment that already holds cells from before rubrics were recorded (those
-    were scored on tip-v1).
+    were scored on tip-v1, which is then recorded for them).
     """
     found = client.get_experiment_by_name(name)
+    held = None
     if found is not None and not found.deleted:
-        recorded = _recorded_or_legacy(client, found)
-        if recorded is not None:
+        if recorded_reference(found.tags) is not None:
+            recorded = experiment_rubric(client, found)[0]
             return found.experiment_id, _same_rubric(recorded, rubric, name)
-    chosen = rubric if rubric is not None else shipped_rubric(DEFAULT_RUBRIC)
+        if client.has_runs(found.experiment_id):
+            held = _same_rubric(shipped_rubric(DEFAULT_RUBRIC), rubric, name)
+    chosen = held or rubric or shipped_rubric(DEFAULT_RUBRIC)
     experiment_id = client.ensure_experiment(name)
     experiment = client.get_experiment_by_name(name)
     assert experiment is not None  # ensure_experiment made it
@@ -82,32 +85,10 @@ def record_rubric(client: MlflowClient, name: str, rubric: Rubric | None) -> tup
     return experiment_id, chosen
 
 
-def _recorded_or_legacy(client: MlflowClient, experiment: Experiment) -> Rubric | None:
-    """The experiment's rubric when it has one: recorded, or tip-v1 for cells collected before
-    rubrics were recorded; None for an experiment with neither (nothing to agree with)."""
-    if recorded_reference(experiment.tags) is not None:
-        return experiment_rubric(client, experiment)[0]
-    if client.has_runs(experiment.experiment_id):
-        return shipped_rubric(DEFAULT_RUBRIC)
-    return None
-
-
 def _same_rubric(recorded: Rubric, asked: Rubric | None, name: str) -> Rubric:
-    if asked is None or asked.ref == recorded.ref:
-        return recorded
-    if asked.version == recorded.version:
-        why = (
-            f"rubric {asked.version!r} as you have it (content hash {asked.content_hash}) differs "
-            f"from the one the experiment recorded ({recorded.content_hash}): the file was edited "
-            "since. Save the edited rubric under a new version, or"
-        )
-    else:
-        why = f"you asked for rubric {asked.version!r}; "
-    raise RubricConflict(
-        f"experiment {name!r} is scored on rubric {recorded.version!r}; {why} collect into a new "
-        f"experiment for it (--experiment NEW), or leave --rubric out (or pass --rubric "
-        f"{recorded.name}) to add cells scored on {recorded.version!r}"
-    )
+    if asked is not None:
+        refuse_rubric(name, recorded.ref, asked.ref, f"MLflow experiment {name!r}")
+    return recorded
 
 
 def _write_rubric(client: MlflowClient, experiment: Experiment, rubric: Rubric) -> None:

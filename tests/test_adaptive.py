@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tipbench_lib.errors import TipbenchError
+from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.stats import adaptive, anytime
 
 # Reference values from confseq 0.0.11, predmix_empbern_twosided_cs(x, alpha, truncation,

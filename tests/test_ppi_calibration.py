@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as sps
 
 from tipbench_lib import synthetic
-from tipbench_lib.errors import TipbenchError
+from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.stats import calibration, ppi
 
 

@@ -11,7 +11,7 @@ import itertools
 import numpy as np
 import pytest
 
-from tipbench_lib.errors import TipbenchError
+from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.stats import anytime
 from tipbench_lib.stats import queue_simulation as qs
 from tipbench_lib.stats.signflip import SignFlipSequences

@@ -64,7 +64,7 @@ from typing import Any
 
 import numpy as np
 
-from tipbench_lib.errors import TipbenchError
+from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.stats.anytime import (
     DECIDED,
     DEFAULT_DELTA,

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tipbench_lib.errors import TipbenchError
+from tipbench_lib.core.errors import TipbenchError
 
 DECISIONS: tuple[str, ...] = ("better", "worse", "equivalent", "undecided", "out of reach")
 DECIDED: tuple[str, ...] = ("better", "worse", "equivalent")

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from tipbench_lib.errors import TipbenchError
+from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.stats.adaptive import scenario_order
 from tipbench_lib.stats.paired import holm
 

@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tipbench_lib.errors import TipbenchError
+from tipbench_lib.core.errors import TipbenchError
 
 DEFAULT_MAX_BET = 0.98
 """The largest fraction of the wealth staked on one scenario. Below 1 so that one scenario going

@@ -272,7 +272,21 @@ def _(analysis, charts, compare_run, escaping, mo, notebook):
         [
             mo.md(f"## Judges\n{_md(analysis.view_note)}"),
             notebook.text_table(analysis.judges, selection=None),
-            notebook.text_table(compare_run.for_display(analysis.panel, 3), selection=None),
+            notebook.text_table(
+                compare_run.for_display(
+                    analysis.panel.select(
+                        "judge_id",
+                        "kind",
+                        "n_judgments",
+                        "reference",
+                        "alpha",
+                        "provisional",
+                        "reason",
+                    ),
+                    3,
+                ),
+                selection=None,
+            ),
             charts["agreement"].chart,
             mo.md(f"## Speed\n{_md(analysis.front_note)}"),
             notebook.text_table(compare_run.for_display(analysis.speed), selection=None),
@@ -282,14 +296,23 @@ def _(analysis, charts, compare_run, escaping, mo, notebook):
 
 
 @app.cell
-def _(analysis, escaping, mo, report):
+def _(analysis, escaping, mo, notebook):
+    _md = escaping.md_text
+    _tables = [
+        notebook.text_table(rows, selection=None)
+        for rows in (analysis.models, analysis.prompts)
+        if rows
+    ]
     mo.vstack(
         [
             mo.md(
-                f"## Provenance\nExperiment **{escaping.md_text(analysis.experiment)}**, rubric "
-                f"{escaping.md_text(analysis.rubric.version)}."
+                f"## Provenance\nExperiment **{_md(analysis.experiment)}**, rubric "
+                f"{_md(analysis.rubric.version)}.\n\n"
+                + "\n".join(
+                    f"- {_md(name)}: {_md(value)}" for name, value in analysis.provenance_entries
+                )
             ),
-            mo.Html(report.provenance_html(analysis.provenance)),
+            *_tables,
         ]
     )
     return

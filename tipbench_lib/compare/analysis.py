@@ -15,6 +15,7 @@ never from literals. See ``docs/architecture.md`` for the statistics behind each
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,7 @@ from tipbench_lib.compare.load import WARNINGS_KEY, ExperimentData
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
+from tipbench_lib.core.schema import PAIR_COLUMNS
 from tipbench_lib.stats.headline import Summary, involving, summarize
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
 from tipbench_lib.stats.judges import View, choose_view, judge_panel
@@ -40,6 +42,21 @@ VERDICTS_SHOWN = 60
 """Verdict sentences listed against the baseline; the comparisons table and CSV hold them all."""
 VERDICT_ORDER = {"better": 0, "worse": 0, "indistinguishable": 1, "underpowered": 2}
 """Clearest results first in the comparisons table; anything else (confounded) last."""
+READING_COLUMNS = (
+    *PAIR_COLUMNS,
+    "diff_mean",
+    "diff_lo",
+    "diff_hi",
+    "verdict",
+    "provisional",
+    "p_holm",
+    "family",
+    "family_size",
+    "n_scenarios",
+)
+"""What a reader of the comparisons table needs first; the other columns follow."""
+LAID_OUT = ("models", "prompts", "judges")
+"""Provenance entries shown as tables of their own (the judges in ``Analysis.judges``)."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +188,35 @@ class Analysis:
     def experiment(self) -> str:
         return str(self.provenance.get("experiment") or "unnamed experiment")
 
+    @property
+    def provenance_entries(self) -> tuple[tuple[str, str], ...]:
+        """(name, value as one line) for every provenance entry not laid out as a table."""
+        return tuple(
+            (key.replace("_", " "), plain(value))
+            for key, value in self.provenance.items()
+            if key not in LAID_OUT
+        )
+
+    @property
+    def models(self) -> list[dict[str, Any]]:
+        """One row per collected model: its name and whatever the provenance says of it."""
+        models = self.provenance.get("models") or {}
+        if isinstance(models, Mapping):
+            models = [
+                {"model": k, **(v if isinstance(v, Mapping) else {"model_digest": v})}
+                for k, v in models.items()
+            ]
+        keys = sorted({k for m in models for k in m} - {"model"})
+        return [{"model": m.get("model"), **{k: plain(m.get(k, "")) for k in keys}} for m in models]
+
+    @property
+    def prompts(self) -> list[dict[str, str]]:
+        """One row per prompt version with its content hash."""
+        prompts = self.provenance.get("prompts") or {}
+        if isinstance(prompts, Mapping):
+            prompts = [{"version": k, "hash": v} for k, v in prompts.items()]
+        return [{"version": plain(p.get("version")), "hash": plain(p.get("hash"))} for p in prompts]
+
 
 # ---------------------------------------------------------------- the builder
 
@@ -295,12 +341,14 @@ def check_baseline(data: ExperimentData, baseline: Cell | None) -> None:
 
 
 def reading_order(comparisons: pl.DataFrame) -> pl.DataFrame:
-    """Primary family first, then better/worse, indistinguishable, underpowered, confounded."""
+    """Primary family first, then better/worse, indistinguishable, underpowered, confounded;
+    the columns a reader needs first (:data:`READING_COLUMNS`)."""
     family = pl.col("family").replace_strict({"primary": 0}, default=1, return_dtype=pl.Int8)
     verdict = pl.col("verdict").replace_strict(VERDICT_ORDER, default=3, return_dtype=pl.Int8)
+    first = [c for c in READING_COLUMNS if c in comparisons.columns]
     return comparisons.sort(
         [family, verdict, pl.col("p_holm"), pl.col("p_wilcoxon")], nulls_last=True
-    )
+    ).select(*first, pl.exclude(first))
 
 
 def example_tips(scores: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
@@ -361,6 +409,17 @@ def judge_rows(judgments: pl.DataFrame, provenance: Mapping[str, Any]) -> pl.Dat
         "dates": pl.String,
     }
     return pl.DataFrame(rows, schema=schema)
+
+
+def plain(value: Any) -> str:
+    """A provenance value as one line of text: lists joined, anything nested as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple) and all(isinstance(v, str | int | float) for v in value):
+        return ", ".join(str(v) for v in value)
+    return json.dumps(value, default=str, ensure_ascii=False)
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -468,47 +468,27 @@ def length_html(analysis: Analysis) -> str:
     )
 
 
-def plain(value: Any) -> str:
-    """A provenance value as one line of text: lists joined, anything nested as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list | tuple) and all(isinstance(v, str | int | float) for v in value):
-        return ", ".join(str(v) for v in value)
-    return json.dumps(value, default=str, ensure_ascii=False)
-
-
-def provenance_html(provenance: Mapping[str, Any]) -> str:
-    """Every provenance entry, known ones laid out, the rest shown as escaped JSON."""
-    items = [
-        f"<dt>{esc(key.replace('_', ' '))}</dt><dd>{esc(plain(value))}</dd>"
-        for key, value in provenance.items()
-        if key not in {"models", "prompts", "judges"}
-    ]
-    parts = [f"<dl class='prov'>{''.join(items)}</dl>"]
-    models = provenance.get("models") or {}
-    if isinstance(models, Mapping):
-        models = [
-            {"model": k, **(v if isinstance(v, Mapping) else {"model_digest": v})}
-            for k, v in models.items()
-        ]
-    if models:
-        keys = sorted({k for m in models for k in m} - {"model"})
+def provenance_html(analysis: Analysis) -> str:
+    """Every provenance entry: the models and prompts as tables, the rest as a list."""
+    items = "".join(
+        f"<dt>{esc(name)}</dt><dd>{esc(value)}</dd>" for name, value in analysis.provenance_entries
+    )
+    parts = [f"<dl class='prov'>{items}</dl>"]
+    if analysis.models:
+        keys = [k for k in analysis.models[0] if k != "model"]
         parts.append("<h3>Models</h3>")
         parts.append(
             table(
-                models,
+                analysis.models,
                 [("Model", field("model"), "")]
                 + [(k.replace("_", " "), field(k), "mono") for k in keys],
             )
         )
-    prompts = provenance.get("prompts") or {}
-    if isinstance(prompts, Mapping):
-        prompts = [{"version": k, "hash": v} for k, v in prompts.items()]
-    if prompts:
+    if analysis.prompts:
         parts.append("<h3>Prompts</h3>")
         parts.append(
             table(
-                prompts,
+                analysis.prompts,
                 [("Version", field("version"), ""), ("Content hash", field("hash"), "mono")],
             )
         )
@@ -556,7 +536,7 @@ def sections(analysis: Analysis) -> list[tuple[str, str, str]]:
         ),
         ("judges", "Judges", "Judges", blocks["agreement"], judges_html(analysis)),
         ("examples", "Examples", "Example tips", examples_html(analysis)),
-        ("provenance", "Provenance", "Provenance", provenance_html(analysis.provenance)),
+        ("provenance", "Provenance", "Provenance", provenance_html(analysis)),
     ]
     return [(anchor, nav, section(anchor, title, *body)) for anchor, nav, title, *body in parts]
 

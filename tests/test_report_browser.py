@@ -19,9 +19,10 @@ import pytest
 from tipbench_lib import synthetic
 from tipbench_lib.compare import charts, report
 from tipbench_lib.compare.analysis import Analysis, Options, analyse
+from tipbench_lib.compare.cli import main as compare_main
 from tipbench_lib.compare.load import ExperimentData
 from tipbench_lib.compare.tables import write_tables
-from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.errors import EXIT_OK, TipbenchError
 from tipbench_lib.core.escaping import html_text
 from tipbench_lib.core.schema import COMPARISONS_CSV_COLUMNS, LEADERBOARD_CSV_COLUMNS
 
@@ -255,6 +256,39 @@ def test_large_report_renders_offline(browser: object, tmp_path: Path) -> None:
         assert "CANVAS" in drawn  # the 6,000-dot chart
         assert visit.console == [] and visit.dialogs == [] and visit.blocked == []
         assert "comparisons.csv has them all" in visit.page.locator("#comparisons").inner_text()
+    finally:
+        visit.close()
+
+
+@pytest.mark.browser
+def test_the_sample_report_reads_well_offline(browser: object, tmp_path: Path) -> None:
+    """The shipped sample as ``tipbench compare --sample`` writes it, looked at in Chromium."""
+    out = tmp_path / "sample"
+    assert compare_main(["--sample", "--out", str(out)]) == EXIT_OK
+    visit = Visit(browser, out / "report.html")
+    try:
+        drawn = visit.page.eval_on_selector_all(
+            ".chart", "els => els.map(el => !!el.querySelector('svg, canvas'))"
+        )
+        assert len(drawn) == 9 and all(drawn), drawn
+        assert visit.console == [] and visit.dialogs == [] and visit.blocked == []
+        # The provenance reads as body text, not in the small italics of a "provisional" label.
+        style = visit.page.eval_on_selector(
+            "dl.prov dd", "el => [getComputedStyle(el).fontStyle, getComputedStyle(el).fontSize]"
+        )
+        assert style[0] == "normal" and float(style[1].rstrip("px")) >= 13, style
+        # A comparison's verdict is in view without scrolling the table sideways.
+        first = visit.page.locator("#comparisons tbody tr").first
+        box = first.locator(".verdict").bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1280, box
+        # A cell's name stays on one line.
+        lines = first.locator("td.cell").first.evaluate(
+            "el => { const r = document.createRange(); r.selectNodeContents(el);"
+            " return r.getClientRects().length; }"
+        )
+        assert lines == 1, lines
+        ARTIFACTS.mkdir(exist_ok=True)
+        visit.page.screenshot(path=str(ARTIFACTS / "report-sample.png"), full_page=True)
     finally:
         visit.close()
 

@@ -243,24 +243,21 @@ def analyse(
             "no judged candidates to report on: judge some (`tipbench judge`, or the judge "
             "app) or widen the judge filter before writing a report"
         )
-    leaderboard = stats.leaderboard(
-        scores,
-        n_boot=options.n_boot,
-        seed=options.seed,
-        level=options.level,
-        method=options.method,
-        scale=scale,
-    )
+    # Both resample scenarios the same way, on the rubric's scale.
+    resampling: dict[str, Any] = {
+        "scale": scale,
+        "method": options.method,
+        "n_boot": options.n_boot,
+        "seed": options.seed,
+    }
+    leaderboard = stats.leaderboard(scores, level=options.level, **resampling)
     comparisons = stats.compare_pairs(
         stats.judge_scores(cells, candidates, judgments, judges=view.judges),
         alpha=options.alpha,
         baseline=options.baseline,
         provisional_judges=view.provisional_judges,
-        scale=scale,
-        method=options.method,
-        n_boot=options.n_boot,
         n_perm=options.n_perm,
-        seed=options.seed,
+        **resampling,
     )
     summary = summarize(
         leaderboard, comparisons, view=view, alpha=options.alpha, baseline=options.baseline

@@ -341,6 +341,17 @@ def test_the_sample_readme_states_what_the_analysis_computes(sample) -> None:
     alphas = dict(stats.judge_agreement(sample.judgments).select("dimension", "alpha").iter_rows())
     for dimension, value in alphas.items():
         assert f"{dimension} −{abs(value):.2f}" in readme
+    [slope] = data.length_adjusted.slopes.iter_rows(named=True)
+    assert slope["gamma"] < 0 and f"(−{abs(slope['gamma']):.2f} points per standard" in readme
+    assert "ranking of the cells is unchanged" in data.length_note
+    assert "the ranking is unchanged" in readme
+    chars = data.length_adjusted.cells.filter(pl.col("pooled"))
+    by_model = chars.group_by("model").agg(
+        pl.col("mean_chars").min().alias("lo"), pl.col("mean_chars").max().alias("hi")
+    )
+    spans = {r["model"]: (round(r["lo"]), round(r["hi"])) for r in by_model.iter_rows(named=True)}
+    assert spans["smollm2-135m"][0] >= 300 and spans["smollm2-135m"][1] <= 380, spans
+    assert spans["gemma3-270m"][0] >= 85 and spans["gemma3-270m"][1] <= 111, spans
 
 
 def test_beating_everyone_only_in_exploratory_comparisons_is_no_winner() -> None:

@@ -171,8 +171,7 @@ def _(analysis, escaping, mo):
             ),
             *_warnings,
             mo.md(
-                f"### Against {_md(analysis.baseline.label)}\n"
-                f"Against {_md(analysis.baseline.label)}, {_md(analysis.baseline.note)}.\n\n"
+                f"### Against {_md(analysis.baseline.label)}\n{_md(analysis.baseline_intro)}\n\n"
                 + _against
                 + _more
             ),
@@ -183,14 +182,9 @@ def _(analysis, escaping, mo):
 
 @app.cell
 def _(analysis, compare_run, escaping, mo, notebook):
-    _low, _high = analysis.scale.composite
     mo.vstack(
         [
-            mo.md(
-                "## Leaderboard\n"
-                f"Composite on the {_low:g}–{_high:g} scale of rubric "
-                f"{escaping.md_text(analysis.rubric.version)}."
-            ),
+            mo.md(f"## Leaderboard\n{escaping.md_text(analysis.scale_note)}"),
             notebook.text_table(
                 compare_run.for_display(analysis.leaderboard), selection=None, page_size=20
             ),
@@ -226,17 +220,14 @@ def _(analysis, mo, report):
 
 
 @app.cell
-def _(analysis, charts, compare_run, escaping, mo, notebook):
+def _(analysis, charts, compare_analysis, compare_run, escaping, mo, notebook):
     _md = escaping.md_text
     _pooled = analysis.length_adjusted.cells.filter(analysis.length_adjusted.cells["pooled"])
     mo.vstack(
         [
             mo.md(
                 "## Length: a sensitivity view\n"
-                "Each judge's verbosity slope is fitted within scenarios and cells (composite "
-                "points per standard deviation of log tip length, errors clustered on "
-                "scenarios); a cell's adjusted composite is its score moved to the mean tip "
-                "length.\n\n"
+                f"{_md(compare_analysis.LENGTH_METHOD)}\n\n"
                 + "\n".join(f"- {_md(line)}" for line in analysis.slopes)
                 + f"\n\n{_md(analysis.length_note)}"
             ),

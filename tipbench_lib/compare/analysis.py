@@ -55,6 +55,12 @@ READING_COLUMNS = (
     "n_scenarios",
 )
 """What a reader of the comparisons table needs first; the other columns follow."""
+LENGTH_METHOD = (
+    "Each judge's verbosity slope is fitted within scenarios and cells (composite points per "
+    "standard deviation of log tip length, errors clustered on scenarios); a cell's adjusted "
+    "composite is its score moved to the mean tip length."
+)
+"""How the length-adjusted view is made, in a sentence (``stats.length_adjusted`` in full)."""
 LAID_OUT = ("models", "prompts", "judges")
 """Provenance entries shown as tables of their own (the judges in ``Analysis.judges``)."""
 
@@ -178,6 +184,21 @@ class Analysis:
     def family_note(self) -> str:
         """Which comparisons Holm corrected together, at which alpha and interval level."""
         return self.summary.family_line
+
+    @property
+    def scale_note(self) -> str:
+        """The ranges the numbers live in, from the rubric."""
+        low, high = self.scale.composite
+        dim_low, dim_high = self.scale.dimension
+        return (
+            f"Composite on the {low:g}–{high:g} scale of rubric {self.rubric.version}; "
+            f"dimensions on {dim_low:g}–{dim_high:g}."
+        )
+
+    @property
+    def baseline_intro(self) -> str:
+        """Why the verdict sentences are read against the baseline."""
+        return f"Against {self.baseline.label}, {self.baseline.note}."
 
     @property
     def provisional(self) -> bool:

@@ -32,7 +32,7 @@ import polars as pl
 import vl_convert
 
 from tipbench_lib.compare import charts
-from tipbench_lib.compare.analysis import Analysis
+from tipbench_lib.compare.analysis import LENGTH_METHOD, Analysis
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.escaping import html_text as esc
@@ -253,12 +253,7 @@ def leaderboard_html(analysis: Analysis) -> str:
         ("Tips", field("n_candidates", num), "num"),
         ("Interval note", field("interval_note"), ""),
     ]
-    low, high = analysis.scale.composite
-    scale = (
-        f"Composite on the {low:g}–{high:g} scale of rubric {analysis.rubric.version}; "
-        f"dimensions on {analysis.scale.dimension[0]:g}–{analysis.scale.dimension[1]:g}."
-    )
-    return note(scale) + table(board.iter_rows(named=True), columns)
+    return note(analysis.scale_note) + table(board.iter_rows(named=True), columns)
 
 
 def verdict_badge(row: Mapping[str, Any]) -> str:
@@ -309,8 +304,8 @@ def comparisons_html(analysis: Analysis) -> str:
 def verdicts_html(analysis: Analysis) -> str:
     base = analysis.baseline
     intro = note(
-        f"Against {base.label}, {base.note}. Differences are paired on shared scenarios and on "
-        "the judges who scored both cells, with tips averaged per scenario first."
+        f"{analysis.baseline_intro} Differences are paired on shared scenarios and on the judges "
+        "who scored both cells, with tips averaged per scenario first."
     )
     if not analysis.verdicts:
         return intro + f"<p>No comparison involves {esc(base.label)}. No comparisons.</p>"
@@ -456,11 +451,7 @@ def length_html(analysis: Analysis) -> str:
         [
             per_cell,
             "<h3>Length-adjusted composite (a sensitivity view)</h3>",
-            note(
-                "Each judge's verbosity slope is fitted within scenarios and cells (composite "
-                "points per standard deviation of log tip length, errors clustered on scenarios); "
-                "a cell's adjusted composite is its score moved to the mean tip length."
-            ),
+            note(LENGTH_METHOD),
             bullets(analysis.slopes, "slopes"),
             f"<p>{esc(analysis.length_note)}</p>",
             adjusted,

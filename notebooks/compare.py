@@ -12,19 +12,18 @@ def _():
     import marimo as mo
 
     from tipbench_lib import notebook, stats
-    from tipbench_lib.compare import charts, report, report_folder
+    from tipbench_lib.compare import analysis as compare_analysis
     from tipbench_lib.compare import job as compare_run
+    from tipbench_lib.compare import report, report_folder
     from tipbench_lib.core import escaping
     from tipbench_lib.core.cells import cell_label
 
-    is_script = notebook.is_script()
     return (
         Path,
         cell_label,
-        charts,
+        compare_analysis,
         compare_run,
         escaping,
-        is_script,
         mo,
         notebook,
         report,
@@ -32,6 +31,13 @@ def _():
         stats,
         sys,
     )
+
+
+@app.cell
+def _(notebook):
+    # Its own cell, so that a test can run the notebook with `app.run(defs={"is_script": False})`.
+    is_script = notebook.is_script()
+    return (is_script,)
 
 
 @app.cell
@@ -63,7 +69,8 @@ def _(compare_run, mo, notebook):
                 "Paired on scenarios and on the judges who scored both cells, tips averaged per "
                 "scenario, Student-t intervals over scenarios, signed-rank tests with Holm "
                 "correction within each family. Opens on the shipped sample; name an MLflow "
-                "experiment to analyse your own."
+                "experiment to analyse your own. The report written at the bottom says exactly "
+                "what this page says."
             ),
             mo.hstack([source_experiment, source_dir], widths=[1, 2]),
         ]
@@ -111,43 +118,85 @@ def _(cell_label, data, mo, stats):
 
 
 @app.cell
-def _(alpha, baseline, compare_run, data, judges, models, prompts, scenarios, view):
-    selection = compare_run.Selection(
+def _(
+    alpha,
+    baseline,
+    compare_analysis,
+    compare_run,
+    data,
+    judges,
+    models,
+    prompts,
+    scenarios,
+    view,
+):
+    _selection = compare_run.Selection(
         tuple(models.value), tuple(prompts.value), tuple(scenarios.value), tuple(judges.value)
     )
-    chosen = compare_run.apply_selection(data, selection)
-    analysis = compare_run.analyse(
-        chosen, baseline=baseline.value, alpha=alpha.value, view=view.value
+    analysis = compare_analysis.analyse(
+        compare_run.apply_selection(data, _selection),
+        compare_analysis.Options(baseline=baseline.value, alpha=alpha.value, view=view.value),
     )
-    return analysis, chosen
+    return (analysis,)
 
 
 @app.cell
-def _(analysis, cell_label, escaping, mo, report, stats):
-    _summary = analysis.summary()
-    _against = stats.headline.involving(analysis.comparisons, _summary.shown_baseline)
+def _(analysis, escaping, mo):
     _md = escaping.md_text
-    mo.md(
-        f"## Verdicts\n**{_md(_summary.headline)}**\n\n"
-        + "".join(f"{_md(line)}\n\n" for line in _summary.lines)
-        + f"_{_md(report.view_sentence(analysis))}_\n\n_{_md(_summary.family_line)}_\n\n"
-        + f"Against {_md(cell_label(*_summary.shown_baseline))}, {_md(_summary.baseline_note)}:\n\n"
-        + "\n".join(f"- {_md(stats.sentence(r))}" for r in _against.iter_rows(named=True))
+    _notes = [analysis.view_note, analysis.family_note]
+    _more = (
+        f"\n\n_{analysis.verdicts_left_out} more in the comparisons table._"
+        if analysis.verdicts_left_out
+        else ""
+    )
+    _against = (
+        "\n".join(f"- {_md(line)}" for line in analysis.verdicts)
+        or f"No comparison involves {_md(analysis.baseline.label)}."
+    )
+    _warnings = (
+        [
+            mo.callout(
+                mo.md("**Loading found:** " + "<br>".join(map(_md, analysis.warnings))), "warn"
+            )
+        ]
+        if analysis.warnings
+        else []
+    )
+    mo.vstack(
+        [
+            mo.md(
+                f"## Verdicts\n**{_md(analysis.headline)}**\n\n"
+                + "".join(f"{_md(line)}\n\n" for line in analysis.evidence)
+                + "".join(f"_{_md(line)}_\n\n" for line in _notes if line)
+            ),
+            *_warnings,
+            mo.md(
+                f"### Against {_md(analysis.baseline.label)}\n{_md(analysis.baseline_intro)}\n\n"
+                + _against
+                + _more
+            ),
+        ]
     )
     return
 
 
 @app.cell
-def _(analysis, compare_run, mo, notebook):
+def _(analysis, compare_run, escaping, mo, notebook):
     mo.vstack(
         [
-            mo.md("## Leaderboard"),
+            mo.md(f"## Leaderboard\n{escaping.md_text(analysis.scale_note)}"),
             notebook.text_table(
                 compare_run.for_display(analysis.leaderboard), selection=None, page_size=20
             ),
-            mo.md("## All pairwise comparisons"),
+            mo.md(
+                "## All pairwise comparisons\nPrimary family first, clearest verdicts first; "
+                "`p_permutation` is the unadjusted sign-flip p, `p_holm` the Holm-adjusted "
+                "signed-rank p that decides."
+            ),
             notebook.text_table(
-                compare_run.for_display(analysis.comparisons, 3), selection=None, page_size=15
+                compare_run.for_display(analysis.comparison_rows, 3),
+                selection=None,
+                page_size=15,
             ),
         ]
     )
@@ -155,52 +204,107 @@ def _(analysis, compare_run, mo, notebook):
 
 
 @app.cell
-def _(analysis, charts, mo):
-    _base = analysis.summary().shown_baseline
-    _level = 1 - analysis.alpha
+def _(analysis, mo, report):
+    charts = report.chart_blocks(analysis)
     mo.vstack(
         [
             mo.md("## Charts"),
-            mo.hstack(
-                [
-                    charts.heatmap(analysis.leaderboard, _level),
-                    charts.forest_plot(analysis.leaderboard, _level),
-                ],
-                wrap=True,
+            mo.hstack([charts["heatmap"].chart, charts["forest"].chart], wrap=True),
+            charts["baseline"].chart,
+            charts["scenarios"].chart,
+            charts["dimensions"].chart,
+            mo.hstack([charts["latency"].chart, charts["length"].chart], wrap=True),
+        ]
+    )
+    return (charts,)
+
+
+@app.cell
+def _(analysis, charts, compare_analysis, compare_run, escaping, mo, notebook):
+    _md = escaping.md_text
+    _pooled = analysis.length_adjusted.cells.filter(analysis.length_adjusted.cells["pooled"])
+    mo.vstack(
+        [
+            mo.md(
+                "## Length: a sensitivity view\n"
+                f"{_md(compare_analysis.LENGTH_METHOD)}\n\n"
+                + "\n".join(f"- {_md(line)}" for line in analysis.slopes)
+                + f"\n\n{_md(analysis.length_note)}"
             ),
-            charts.baseline_differences(analysis.comparisons, _base, _level),
-            charts.scenario_dots(analysis.scenario_means),
-            charts.dimension_breakdown(analysis.leaderboard, _level),
             mo.hstack(
                 [
-                    charts.quality_latency(
-                        analysis.leaderboard, analysis.speed, analysis.front, _level
+                    charts["length_adjusted"].chart,
+                    notebook.text_table(
+                        compare_run.for_display(
+                            _pooled.select(
+                                "model",
+                                "prompt_version",
+                                "mean_chars",
+                                "composite_raw",
+                                "composite_adjusted",
+                                "rank_raw",
+                                "rank_adjusted",
+                            )
+                        ),
+                        selection=None,
                     ),
-                    charts.score_length(analysis.scores),
                 ],
                 wrap=True,
             ),
-            charts.judge_agreement(analysis.agreement),
         ]
     )
     return
 
 
 @app.cell
-def _(chosen, escaping, mo):
-    _prov = chosen.provenance
+def _(analysis, charts, compare_run, escaping, mo, notebook):
     _md = escaping.md_text
-    _judges = "\n".join(
-        f"- <code>{_md(jid)}</code> ({_md(info.get('kind'))}"
-        f"{', ' + _md(info['model']) if info.get('model') else ''}): "
-        f"{_md(info.get('ok', 0))} judgments"
-        + (f", {_md(info['failed'])} failed" if info.get("failed") else "")
-        for jid, info in (_prov.get("judges") or {}).items()
+    mo.vstack(
+        [
+            mo.md(f"## Judges\n{_md(analysis.view_note)}"),
+            notebook.text_table(analysis.judges, selection=None),
+            notebook.text_table(
+                compare_run.for_display(
+                    analysis.panel.select(
+                        "judge_id",
+                        "kind",
+                        "n_judgments",
+                        "reference",
+                        "alpha",
+                        "provisional",
+                        "reason",
+                    ),
+                    3,
+                ),
+                selection=None,
+            ),
+            charts["agreement"].chart,
+            mo.md(f"## Speed\n{_md(analysis.front_note)}"),
+            notebook.text_table(compare_run.for_display(analysis.speed), selection=None),
+        ]
     )
-    mo.md(
-        f"## Provenance\nExperiment **{_md(_prov.get('experiment', '?'))}** "
-        f"({_md(_prov.get('source', '?'))}); judges:\n{_judges or '- none'}\n\n"
-        f"{_md(_prov.get('judged_by', ''))}"
+    return
+
+
+@app.cell
+def _(analysis, escaping, mo, notebook):
+    _md = escaping.md_text
+    _tables = [
+        notebook.text_table(rows, selection=None)
+        for rows in (analysis.models, analysis.prompts)
+        if rows
+    ]
+    mo.vstack(
+        [
+            mo.md(
+                f"## Provenance\nExperiment **{_md(analysis.experiment)}**, rubric "
+                f"{_md(analysis.rubric.version)}.\n\n"
+                + "\n".join(
+                    f"- {_md(name)}: {_md(value)}" for name, value in analysis.provenance_entries
+                )
+            ),
+            *_tables,
+        ]
     )
     return
 
@@ -215,19 +319,7 @@ def _(escaping, mo, notebook, report_folder):
 
 
 @app.cell
-def _(
-    alpha,
-    analysis,
-    baseline,
-    chosen,
-    compare_run,
-    escaping,
-    mo,
-    out_dir,
-    out_root,
-    report_folder,
-    write_button,
-):
+def _(analysis, compare_run, escaping, mo, out_dir, out_root, report_folder, write_button):
     _done = mo.md("")
     if write_button.value:
         try:
@@ -235,9 +327,7 @@ def _(
         except report_folder.ReportFolderError as _exc:
             _done = mo.callout(mo.md(f"**Not written:** {escaping.md_text(_exc)}"), "danger")
         else:
-            _path = compare_run.write_outputs(
-                _folder, analysis, chosen, baseline=baseline.value, alpha=alpha.value
-            )
+            _path = compare_run.write_outputs(_folder, analysis)
             _done = mo.md(
                 f"Wrote {escaping.md_text(_path.resolve())} with `leaderboard.csv` and "
                 "`comparisons.csv`."

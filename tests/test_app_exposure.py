@@ -303,7 +303,7 @@ def test_a_crafted_snapshot_renders_as_text_in_the_compare_app(tmp_path: Path) -
         page.on("request", lambda request: requested.append(request.url))
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         page.goto(f"{url}/?access_token={token}")
-        page.get_by_text("Best cell").first.wait_for(timeout=120_000)
+        page.get_by_text("Highest mean").first.wait_for(timeout=120_000)
         page.get_by_text("All pairwise comparisons").first.wait_for(timeout=120_000)
         page.wait_for_timeout(2_000)  # let the tables and charts draw
         text = page.locator("body").inner_text()

@@ -12,6 +12,8 @@ import pytest
 
 from tipbench_lib import stats, synthetic
 from tipbench_lib.compare import charts, report
+from tipbench_lib.compare.analysis import Options, analyse
+from tipbench_lib.compare.load import ExperimentData
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.tracking.mapping import run_name
 
@@ -56,17 +58,20 @@ def test_exit_statuses_are_defined_once_and_never_written_as_numbers():
 
 def test_a_cell_is_named_the_same_in_sentences_headlines_tables_and_charts():
     experiment = synthetic.generate(n_models=2, n_prompts=2, n_scenarios=6, seed=3)
-    data = report.ReportData.compute(
-        experiment.cells, experiment.candidates, experiment.judgments, n_boot=50
+    data = analyse(
+        ExperimentData(
+            experiment.cells, experiment.candidates, experiment.judgments, {"experiment": "x"}
+        ),
+        Options(n_boot=50),
     )
     best = data.leaderboard.row(0, named=True)
     label = cell_label(best["model"], best["prompt_version"])
     assert label == f"{best['model']} · {best['prompt_version']}"
     row = data.comparisons.row(0, named=True)
     assert stats.sentence(row).startswith(cell_label(row["a_model"], row["a_prompt"]))
-    assert label in data.summary().headline, "the headline names the best cell"
-    page = report.render(data, {"experiment": "x"})
-    assert f"<strong>{label}</strong>" in page
+    assert label in data.headline, "the headline names the best cell"
+    page = report.render(data)
+    assert f"Highest mean: {label}, composite" in page
     spec = json.dumps(charts.forest_plot(data.leaderboard).to_dict(), ensure_ascii=False)
     assert f'"cell": "{label}"' in spec, "the chart's rows carry the same label"
     assert run_name("m", "p", "s") == "m | p | s", "MLflow's run name keeps its documented form"

@@ -16,9 +16,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tipbench_lib import stats, synthetic
-from tipbench_lib.compare import report
-from tipbench_lib.compare.report import ReportData
+from tipbench_lib import synthetic
+from tipbench_lib.compare import charts, report
+from tipbench_lib.compare.analysis import Analysis, Options, analyse
+from tipbench_lib.compare.cli import main as compare_main
+from tipbench_lib.compare.load import ExperimentData
+from tipbench_lib.compare.tables import write_tables
+from tipbench_lib.core.errors import EXIT_OK, TipbenchError
+from tipbench_lib.core.escaping import html_text
+from tipbench_lib.core.schema import COMPARISONS_CSV_COLUMNS, LEADERBOARD_CSV_COLUMNS
 
 from .browser import CHROMIUM_ARGS, require_chromium
 
@@ -35,10 +41,13 @@ def build_data(
     *,
     n_judges: int = 2,
     n_boot: int = 200,
-) -> ReportData:
+    provenance: dict | None = None,
+) -> Analysis:
     """A synthetic experiment with a hostile scenario id and one hostile top tip.
 
-    With two judges the second is an LLM judge, so agreement and LLM-vs-people have data.
+    With two judges the second is an LLM judge, so agreement and LLM-vs-people have data. The
+    hostile tip replaces the text of the tip the first analysis shows as a cell's best, and the
+    analysis is run again on the changed data, so the text travels the way a model's would.
     """
     exp = synthetic.generate(
         n_models, n_prompts, n_scenarios, n_tips, n_judges=n_judges, llm_judges=n_judges - 1, seed=7
@@ -49,18 +58,17 @@ def build_data(
         .otherwise(pl.col("scenario_id"))
         .alias("scenario_id")
     )
-    data = ReportData.compute(
-        cells, exp.candidates, exp.judgments, n_boot=n_boot, n_perm=500, seed=1
-    )
-    top = report.example_tips(data.scores, data.candidates).filter(pl.col("which") == "top")
-    target = top["candidate_id"][0]
+    options = Options(n_boot=n_boot, n_perm=500, seed=1)
+    data = ExperimentData(cells, exp.candidates, exp.judgments, dict(provenance or {}))
+    first = analyse(data, options)
+    target = first.examples.filter(pl.col("which") == "top")["candidate_id"][0]
     data.candidates = data.candidates.with_columns(
         pl.when(pl.col("candidate_id") == target)
         .then(pl.lit(NASTY_TIP))
         .otherwise(pl.col("text"))
         .alias("text")
     )
-    return data
+    return analyse(data, options)
 
 
 PROVENANCE = {
@@ -81,40 +89,38 @@ PROVENANCE = {
 
 
 @pytest.fixture(scope="module")
-def data() -> ReportData:
-    return build_data(2, 3, 6, 2)
+def data() -> Analysis:
+    return build_data(2, 3, 6, 2, provenance=PROVENANCE)
 
 
 @pytest.fixture(scope="module")
-def page(data: ReportData, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return report.write_report(
-        tmp_path_factory.mktemp("report"), data=data, provenance=PROVENANCE, alpha=0.05
-    )
+def page(data: Analysis, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return report.write_report(tmp_path_factory.mktemp("report"), data)
 
 
 # ---------------------------------------------------------------- files and escaping
 
 
-def test_write_tables_fixed_columns_first(data: ReportData, tmp_path: Path) -> None:
-    lb_path, cmp_path = report.write_tables(tmp_path, data.leaderboard, data.comparisons)
+def test_write_tables_fixed_columns_first(data: Analysis, tmp_path: Path) -> None:
+    lb_path, cmp_path = write_tables(tmp_path, data.leaderboard, data.comparisons)
     with lb_path.open() as f:
         lb_rows = list(csv.DictReader(f))
     with cmp_path.open() as f:
         cmp_rows = list(csv.DictReader(f))
-    fixed_lb = list(report.LEADERBOARD_CSV_COLUMNS)
-    fixed_cmp = list(report.COMPARISONS_CSV_COLUMNS)
+    fixed_lb = list(LEADERBOARD_CSV_COLUMNS)
+    fixed_cmp = list(COMPARISONS_CSV_COLUMNS)
     assert list(lb_rows[0])[: len(fixed_lb)] == fixed_lb
     assert list(cmp_rows[0])[: len(fixed_cmp)] == fixed_cmp
     assert len(lb_rows) == 6 and len(cmp_rows) == 15  # 6 cells, 6·5/2 pairs
     best = data.leaderboard.row(0, named=True)
     assert lb_rows[0]["model"] == best["model"]
     assert float(lb_rows[0]["composite_mean"]) == pytest.approx(best["composite_mean"])
-    assert {r["verdict"] for r in cmp_rows} <= set(report.charts.VERDICTS)
+    assert {r["verdict"] for r in cmp_rows} <= set(charts.VERDICTS)
 
 
-def test_write_tables_names_a_missing_column(data: ReportData, tmp_path: Path) -> None:
-    with pytest.raises(report.TipbenchError, match="p_holm"):
-        report.write_tables(tmp_path, data.leaderboard, data.comparisons.drop("p_holm"))
+def test_write_tables_names_a_missing_column(data: Analysis, tmp_path: Path) -> None:
+    with pytest.raises(TipbenchError, match="p_holm"):
+        write_tables(tmp_path, data.leaderboard, data.comparisons.drop("p_holm"))
 
 
 def test_page_is_self_contained(page: Path) -> None:
@@ -126,9 +132,9 @@ def test_page_is_self_contained(page: Path) -> None:
     assert "@import" not in markup and "url(" not in markup
 
 
-def test_hostile_strings_cannot_open_a_tag(page: Path, data: ReportData) -> None:
+def test_hostile_strings_cannot_open_a_tag(page: Path, data: Analysis) -> None:
     text = page.read_text(encoding="utf-8")
-    n_charts = len(report.chart_blocks(data, report.effective_baseline(data, None)))
+    n_charts = len(report.chart_blocks(data))
     # the bundle, one JSON block per chart, the embed script: nothing else opened a script
     assert len(re.findall(r"<script", text, re.I)) == n_charts + 2
     assert "alert(" in text  # the strings are there, as text
@@ -138,16 +144,16 @@ def test_hostile_strings_cannot_open_a_tag(page: Path, data: ReportData) -> None
         assert "<" not in block and ">" not in block
 
 
-def test_page_shows_verdicts_provenance_and_weak_judge(page: Path, data: ReportData) -> None:
+def test_page_shows_verdicts_provenance_and_weak_judge(page: Path, data: Analysis) -> None:
     text = page.read_text(encoding="utf-8")
     best = data.leaderboard.row(0, named=True)
-    assert f"<p class='headline'>{report.esc(data.summary().headline)}</p>" in text
-    assert f"Highest mean: <strong>{best['model']} · {best['prompt_version']}</strong>" in text
+    assert f"<p class='headline'>{html_text(data.headline)}</p>" in text
+    assert f"Highest mean: {best['model']} · {best['prompt_version']}, composite" in text
     n_scen = data.scores["scenario_id"].n_unique()
     assert f"{n_scen} scenarios and {data.scores.height} judged tips in all" in text
     assert "judged by people (judge-0)" in text
-    row = data.comparisons.row(0, named=True)
-    assert report.esc(stats.sentence(row)) in text
+    for sentence in data.verdicts:
+        assert f"<li>{html_text(sentence)}</li>" in text
     assert "LLM judge (weak: a small model), gemma3-270m" in text
     for needle in ("sha256:abc", "Q4_K_M", "2222bbbb", "tip-v1", "2025-01-01"):
         assert needle in text
@@ -209,13 +215,14 @@ class Visit:
 
 
 @pytest.mark.browser
-def test_report_renders_offline_in_chromium(browser: object, page: Path) -> None:
+def test_report_renders_offline_in_chromium(browser: object, page: Path, data: Analysis) -> None:
     visit = Visit(browser, page)
     try:
         charts_drawn = visit.page.eval_on_selector_all(
             ".chart", "els => els.map(el => !!el.querySelector('svg, canvas'))"
         )
-        assert len(charts_drawn) == 8 and all(charts_drawn), charts_drawn
+        assert len(charts_drawn) == len(report.chart_blocks(data)) == 9
+        assert all(charts_drawn), charts_drawn
         assert visit.console == []
         assert visit.dialogs == []
         assert visit.blocked == []  # it never even tried the network
@@ -237,15 +244,15 @@ def test_report_renders_offline_in_chromium(browser: object, page: Path) -> None
 @pytest.mark.browser
 def test_large_report_renders_offline(browser: object, tmp_path: Path) -> None:
     """60 cells, 6,000 judged tips: every chart still draws (the busy ones on canvas)."""
-    data = build_data(10, 6, 50, 2, n_judges=1, n_boot=50)
+    data = build_data(10, 6, 50, 2, n_judges=1, n_boot=50, provenance={"experiment": "large"})
     assert data.scores.height == 6000
-    path = report.write_report(tmp_path, data=data, provenance={"experiment": "large"})
+    path = report.write_report(tmp_path, data)
     visit = Visit(browser, path)
     try:
         drawn = visit.page.eval_on_selector_all(
             ".chart", "els => els.map(el => el.querySelector('svg, canvas')?.tagName)"
         )
-        assert len(drawn) == 8 and all(drawn), drawn
+        assert len(drawn) == 9 and all(drawn), drawn
         assert "CANVAS" in drawn  # the 6,000-dot chart
         assert visit.console == [] and visit.dialogs == [] and visit.blocked == []
         assert "comparisons.csv has them all" in visit.page.locator("#comparisons").inner_text()
@@ -253,10 +260,43 @@ def test_large_report_renders_offline(browser: object, tmp_path: Path) -> None:
         visit.close()
 
 
+@pytest.mark.browser
+def test_the_sample_report_reads_well_offline(browser: object, tmp_path: Path) -> None:
+    """The shipped sample as ``tipbench compare --sample`` writes it, looked at in Chromium."""
+    out = tmp_path / "sample"
+    assert compare_main(["--sample", "--out", str(out)]) == EXIT_OK
+    visit = Visit(browser, out / "report.html")
+    try:
+        drawn = visit.page.eval_on_selector_all(
+            ".chart", "els => els.map(el => !!el.querySelector('svg, canvas'))"
+        )
+        assert len(drawn) == 9 and all(drawn), drawn
+        assert visit.console == [] and visit.dialogs == [] and visit.blocked == []
+        # The provenance reads as body text, not in the small italics of a "provisional" label.
+        style = visit.page.eval_on_selector(
+            "dl.prov dd", "el => [getComputedStyle(el).fontStyle, getComputedStyle(el).fontSize]"
+        )
+        assert style[0] == "normal" and float(style[1].rstrip("px")) >= 13, style
+        # A comparison's verdict is in view without scrolling the table sideways.
+        first = visit.page.locator("#comparisons tbody tr").first
+        box = first.locator(".verdict").bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1280, box
+        # A cell's name stays on one line.
+        lines = first.locator("td.cell").first.evaluate(
+            "el => { const r = document.createRange(); r.selectNodeContents(el);"
+            " return r.getClientRects().length; }"
+        )
+        assert lines == 1, lines
+        ARTIFACTS.mkdir(exist_ok=True)
+        visit.page.screenshot(path=str(ARTIFACTS / "report-sample.png"), full_page=True)
+    finally:
+        visit.close()
+
+
 def test_single_cell_report_says_there_is_nothing_to_compare(tmp_path: Path) -> None:
     data = build_data(1, 1, 4, 2)
     assert data.comparisons.height == 0
-    text = report.write_report(tmp_path, data=data, provenance={}).read_text(encoding="utf-8")
+    text = report.write_report(tmp_path, data).read_text(encoding="utf-8")
     assert "Only one cell, model-00 · v1, judged by people (judge-0): nothing to compare" in text
     assert "No comparison involves model-00 · v1" in text
     assert "<ul class='sentences'>" not in text and "No comparisons." in text
@@ -264,5 +304,6 @@ def test_single_cell_report_says_there_is_nothing_to_compare(tmp_path: Path) -> 
 
 def test_compute_without_judged_candidates_says_what_to_do() -> None:
     exp = synthetic.generate(1, 1, 4, 2, seed=2)
-    with pytest.raises(report.TipbenchError, match="judge some"):
-        ReportData.compute(exp.cells, exp.candidates, exp.judgments.head(0))
+    data = ExperimentData(exp.cells, exp.candidates, exp.judgments.head(0))
+    with pytest.raises(TipbenchError, match="judge some"):
+        analyse(data)

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tipbench_lib import synthetic
+from tipbench_lib.compare.analysis import Options, analyse
 from tipbench_lib.compare.cli import main as compare_main
 from tipbench_lib.compare.job import Selection, apply_selection
 from tipbench_lib.compare.load import (
@@ -29,7 +30,7 @@ from tipbench_lib.compare.load import (
     recompute_composites,
     write_snapshot,
 )
-from tipbench_lib.compare.report import provenance_html
+from tipbench_lib.compare.report import render
 from tipbench_lib.core.errors import DataFileError
 from tipbench_lib.core.rubric import shipped_rubric
 from tipbench_lib.core.schema import frame_schemas
@@ -355,7 +356,10 @@ def test_warnings_survive_a_selection_and_reach_the_report(snap: Path) -> None:
     data = read_snapshot(snap)
     chosen = apply_selection(data, Selection(models=("model-00",)))
     assert chosen.warnings == data.warnings and len(data.warnings) == 1
-    assert "stored 99 vs recomputed" in provenance_html(chosen.provenance)
+    analysis = analyse(chosen, Options(n_boot=50, n_perm=100))
+    assert analysis.warnings == tuple(data.warnings)
+    header = render(analysis).split("<main>", 1)[0]
+    assert "stored 99 vs recomputed" in header, "the warning is shown above the findings"
 
 
 def test_mlflow_judgments_get_the_same_check(mlflow_client, experiment_name) -> None:

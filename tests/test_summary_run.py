@@ -6,6 +6,8 @@ the phases that read cells (results loading, the collect syncer) must never take
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tipbench_lib.collect.delivery import CellSyncer
@@ -91,3 +93,30 @@ def test_compare_refuses_log_summary_without_an_experiment_and_an_out_dir(tmp_pa
     assert compare_main(["--experiment", "x", "--snapshot", str(tmp_path), "--log-summary"]) == 2
     err = capsys.readouterr().err
     assert err.count("--log-summary needs --experiment and --out") == 2
+
+
+def test_compare_with_log_summary_writes_the_report_and_logs_the_same_files(
+    mlflow_client, mlflow_server, experiment_name, tipbench_home, tmp_path, monkeypatch
+):
+    """What the Airflow DAG's compare task runs: the report from the analysis, then MLflow."""
+    from tipbench_lib.judge.cli import main as judge_main
+
+    from .test_judge_io import _export, _fill
+
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=2)
+    exported = _export(mlflow_client, experiment_name, tmp_path / "judging.json")
+    (tmp_path / "filled.json").write_text(json.dumps(_fill(exported)), encoding="utf-8")
+    applied = judge_main(
+        ["--experiment", experiment_name, "--apply", str(tmp_path / "filled.json")],
+        client=mlflow_client,
+    )
+    assert applied == 0
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    out = tmp_path / "out"
+    argv = ["--experiment", experiment_name, "--out", str(out), "--log-summary", "--n-boot", "200"]
+    assert compare_main(argv) == 0
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "judged by people (outside)" in report and "verbosity slope" in report
+    [run] = summary_runs(mlflow_client, experiment_name)
+    for name in SUMMARY_FILES:
+        assert mlflow_client.download_artifact(run.run_id, name) == (out / name).read_bytes()

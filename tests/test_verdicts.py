@@ -2,7 +2,8 @@
 
 Each test here reproduces a finding of issue 8 on a snapshot built by hand (or drawn with a fixed
 seed) and goes through the same entry point as the notebook and the script,
-``ReportData.compute``; the page tests render the report of the shipped sample.
+:func:`tipbench_lib.compare.analysis.analyse`; the page tests render the report of the shipped
+sample.
 """
 
 from __future__ import annotations
@@ -17,15 +18,24 @@ from scipy import stats as sps
 from tipbench_lib import stats, synthetic
 from tipbench_lib.compare import job as compare_run
 from tipbench_lib.compare import report
-from tipbench_lib.compare.report import ReportData
+from tipbench_lib.compare.analysis import Analysis, Options, analyse
+from tipbench_lib.compare.load import ExperimentData
+from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.stats.paired import wilcoxon_p
 
 from .handmade import frames
 
 
-def compute(scores, *, kinds=None, **options) -> ReportData:
+def run(exp, provenance=None, **options) -> Analysis:
+    """The analysis of a synthetic experiment (or anything with the three frames)."""
+    data = ExperimentData(exp.cells, exp.candidates, exp.judgments, dict(provenance or {}))
+    return analyse(data, Options(**options))
+
+
+def compute(scores, *, kinds=None, provenance=None, **options) -> Analysis:
     options = {"n_boot": 400, "n_perm": 2000, "seed": 1} | options
-    return ReportData.compute(*frames(scores, kinds), **options)
+    cells, candidates, judgments = frames(scores, kinds)
+    return run(ExperimentData(cells, candidates, judgments), provenance, **options)
 
 
 def one_judge(per_cell: dict[tuple[str, str], list]) -> dict:
@@ -56,7 +66,7 @@ def test_six_cells_six_scenarios_are_all_underpowered_even_with_a_clear_winner()
 
 def test_hundred_cells_twelve_scenarios_are_all_underpowered() -> None:
     exp = synthetic.generate(20, 5, 12, 1, seed=4)
-    data = ReportData.compute(exp.cells, exp.candidates, exp.judgments, n_boot=50, n_perm=100)
+    data = run(exp, n_boot=50, n_perm=100)
     assert data.comparisons.height == 4950
     assert data.comparisons["verdict"].unique().to_list() == ["underpowered"]
 
@@ -77,7 +87,7 @@ def test_the_attainable_p_follows_the_branch_the_test_takes() -> None:
 
 def test_reported_detectable_difference_has_80_percent_power_in_its_family() -> None:
     exp = synthetic.generate(6, 1, 12, 2, seed=11)
-    pairs = ReportData.compute(exp.cells, exp.candidates, exp.judgments, n_perm=100).comparisons
+    pairs = run(exp, n_perm=100).comparisons
     row = pairs.row(0, named=True)
     threshold = 0.05 / pairs.height  # Holm's first step across the 15 pairs
     rng = np.random.default_rng(0)
@@ -127,9 +137,7 @@ def test_intervals_stay_inside_the_rubric_range(seed: int, method: str | None) -
     assert (board["composite_lo"] >= 2).all() and (board["composite_hi"] <= 17).all()
     for d in ("relevance", "actionability", "tone"):
         assert (board[f"{d}_lo"] >= 1).all() and (board[f"{d}_hi"] <= 5).all()
-    data = ReportData.compute(
-        exp.cells, exp.candidates, exp.judgments, n_boot=2000, n_perm=100, seed=seed, **chosen
-    )
+    data = run(exp, n_boot=2000, n_perm=100, seed=seed, **chosen)
     pairs = data.comparisons
     assert (pairs["diff_lo"] >= -15).all() and (pairs["diff_hi"] <= 15).all()
     if method is None:  # bootstrap-t at 6 scenarios can still be absurdly wide, though in range
@@ -157,8 +165,7 @@ def sample() -> compare_run.ExperimentData:
 
 
 def page(sample, **options) -> str:
-    data = compare_run.analyse(sample, n_boot=300, **options)
-    return report.render(data, sample.provenance, **options)
+    return report.render(analyse(sample, Options(n_boot=300, **options)))
 
 
 def visible(html: str) -> str:
@@ -176,7 +183,8 @@ def test_sample_headline_names_no_winner_the_runner_up_cannot_be_separated_from(
 
 def test_sample_verdict_sentences_name_their_judges_family_and_provisional(sample) -> None:
     html = page(sample)
-    sentences = re.findall(r"<li>(.*?)</li>", html.split("class='sentences'", 1)[1], re.S)
+    listed = re.search(r"<ul class='sentences'>(.*?)</ul>", html, re.S).group(1)
+    sentences = re.findall(r"<li>(.*?)</li>", listed, re.S)
     assert sentences
     for said in sentences:
         assert "llm:claude-assistant" in said
@@ -234,11 +242,11 @@ def test_a_baseline_makes_the_other_pairs_an_exploratory_family_with_its_own_hol
 
 def test_a_winner_is_named_only_when_it_beats_every_other_cell() -> None:
     data = compute(ladder(3, 16, step=4))
-    assert data.summary().headline.startswith("Winner: m2 · v1, better than each of the other 2")
-    assert "judged by people (ann)" in data.summary().headline
+    assert data.summary.headline.startswith("Winner: m2 · v1, better than each of the other 2")
+    assert "judged by people (ann)" in data.summary.headline
     close = compute(ladder(3, 16, step=0))
-    assert close.summary().winner is None
-    assert close.summary().headline.startswith("No single winner:")
+    assert close.summary.winner is None
+    assert close.summary.headline.startswith("No single winner:")
 
 
 def test_underpowered_follows_the_threshold_holm_stopped_at() -> None:
@@ -260,7 +268,7 @@ def test_underpowered_follows_the_threshold_holm_stopped_at() -> None:
     assert verdict[("mid", "low")] == "underpowered"
 
 
-def judged_by(kinds: dict[str, str], **extra) -> ReportData:
+def judged_by(kinds: dict[str, str], **extra) -> Analysis:
     truth = [9, 11, 10, 12, 8, 10, 11, 9, 13, 10, 9, 12]
     scores = {
         ("a", "v1"): {j: [t + 1 for t in truth] for j in kinds},
@@ -276,9 +284,7 @@ def test_people_are_the_default_view_and_an_llm_judge_is_its_own() -> None:
     alone = judged_by({"ann": "human", "llm:big": "llm"}, view="llm:big")
     assert alone.view.judges == ("llm:big",)
     assert set(alone.comparisons["judges"]) == {"llm:big"}
-    with pytest.raises(
-        report.TipbenchError, match="no judge view 'llm:nope'.*people, llm:big, all"
-    ):
+    with pytest.raises(TipbenchError, match="no judge view 'llm:nope'.*people, llm:big, all"):
         judged_by({"ann": "human", "llm:big": "llm"}, view="llm:nope")
 
 
@@ -320,7 +326,7 @@ def test_a_judge_that_disagrees_makes_its_verdicts_provisional_and_they_say_so()
 
 def test_the_sample_readme_states_what_the_analysis_computes(sample) -> None:
     readme = (compare_run.sample_dir() / "README.md").read_text(encoding="utf-8")
-    data = compare_run.analyse(sample, n_boot=100)
+    data = analyse(sample, Options(n_boot=100))
     assert data.view.name == "llm:claude-assistant" and data.comparisons["provisional"].all()
     counts = dict(data.comparisons.group_by("verdict").len().iter_rows())
     assert f"({counts['better']} `better`)" in readme
@@ -335,11 +341,22 @@ def test_the_sample_readme_states_what_the_analysis_computes(sample) -> None:
     alphas = dict(stats.judge_agreement(sample.judgments).select("dimension", "alpha").iter_rows())
     for dimension, value in alphas.items():
         assert f"{dimension} −{abs(value):.2f}" in readme
+    [slope] = data.length_adjusted.slopes.iter_rows(named=True)
+    assert slope["gamma"] < 0 and f"(−{abs(slope['gamma']):.2f} points per standard" in readme
+    assert "ranking of the cells is unchanged" in data.length_note
+    assert "the ranking is unchanged" in readme
+    chars = data.length_adjusted.cells.filter(pl.col("pooled"))
+    by_model = chars.group_by("model").agg(
+        pl.col("mean_chars").min().alias("lo"), pl.col("mean_chars").max().alias("hi")
+    )
+    spans = {r["model"]: (round(r["lo"]), round(r["hi"])) for r in by_model.iter_rows(named=True)}
+    assert spans["smollm2-135m"][0] >= 300 and spans["smollm2-135m"][1] <= 380, spans
+    assert spans["gemma3-270m"][0] >= 85 and spans["gemma3-270m"][1] <= 111, spans
 
 
 def test_beating_everyone_only_in_exploratory_comparisons_is_no_winner() -> None:
     data = compute(ladder(3, 16, step=4), baseline=("m0", "v1"))
-    headline = data.summary().headline
-    assert data.summary().winner is None
+    headline = data.summary.headline
+    assert data.summary.winner is None
     assert headline.startswith("No winner in the primary family: m2 · v1 beats every other")
     assert "against the baseline m0 · v1" in headline

@@ -1,10 +1,11 @@
 """The compare phase: which cell is best, by how much, and how sure, as a notebook and a report.
 
 An experiment is loaded (``load``) from MLflow or a snapshot into three frames whose columns are
-checked; ``job`` filters them and runs the statistics (:mod:`tipbench_lib.stats`) once for the
-notebook and the report alike; ``charts`` and ``report`` draw them (an offline HTML file and two
-CSV tables), and ``report_folder`` keeps the compare app's writes inside its output folder.
-``cli`` is ``tipbench compare``.
+checked; ``job`` filters them; ``analysis`` runs the statistics (:mod:`tipbench_lib.stats`) and
+words the results once, into one ``Analysis`` that the notebook and the report both display;
+``charts`` draws it, ``report`` renders it as one offline HTML file (its skeleton and CSS in
+``templates/``), ``tables`` writes the two CSV tables, and ``report_folder`` keeps the compare
+app's writes inside its output folder. ``cli`` is ``tipbench compare``.
 """
 
 from tipbench_lib.core.exports import lazy_exports
@@ -18,8 +19,10 @@ __all__, __getattr__ = lazy_exports(
         "require_columns",
         "write_snapshot",
     ),
-    job=("Selection", "analyse", "apply_selection", "load_source", "write_outputs"),
-    report=("ReportData", "write_report", "write_tables"),
+    analysis=("Analysis", "Baseline", "Options", "analyse", "experiment_rubric"),
+    job=("Selection", "apply_selection", "load_source", "write_outputs"),
+    report=("chart_blocks", "render", "write_report"),
+    tables=("write_tables",),
     report_folder=("ReportFolderError", "output_root"),
     cli=("main",),
 )

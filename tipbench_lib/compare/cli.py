@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tipbench_lib.compare.analysis import Options, analyse
 from tipbench_lib.compare.job import (
     Selection,
-    analyse,
     apply_selection,
     load_source,
     parse_cell,
@@ -117,16 +117,14 @@ def _compare(args: argparse.Namespace) -> int:
                 split_list(args.models), split_list(args.prompts), (), split_list(args.judges)
             )
             chosen = apply_selection(data, selection)
-            baseline = parse_cell(args.baseline)
-            analysis = analyse(
-                chosen,
-                baseline=baseline,
+            options = Options(
+                baseline=parse_cell(args.baseline),
                 alpha=args.alpha,
                 view=args.view,
                 n_boot=args.n_boot,
                 seed=args.seed,
             )
-            path = write_outputs(args.out, analysis, chosen, baseline=baseline, alpha=args.alpha)
+            path = write_outputs(args.out, analyse(chosen, options))
             print(f"report: {path.resolve()}")
             print(
                 f"tables: {(args.out / 'leaderboard.csv').resolve()}, "

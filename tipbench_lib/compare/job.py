@@ -1,8 +1,10 @@
 """The compare phase end to end: load (MLflow or snapshot), filter, analyse, write the outputs.
 
 Shared by ``notebooks/compare.py`` in every mode and by ``tipbench compare`` (:mod:`.cli`): the
-notebook's filters and the command's flags build the same :class:`Selection`, and both write the
-report through the same function.
+notebook's filters and the command's flags build the same :class:`Selection` and the same
+:class:`~tipbench_lib.compare.analysis.Options`, both analyse with
+:func:`~tipbench_lib.compare.analysis.analyse`, and both write the outputs through
+:func:`write_outputs`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from pathlib import Path
 
 import polars as pl
 
+from tipbench_lib.compare.analysis import Analysis
 from tipbench_lib.compare.load import ExperimentData, load_experiment, read_snapshot
-from tipbench_lib.compare.report import ReportData, write_report, write_tables
+from tipbench_lib.compare.report import write_report
+from tipbench_lib.compare.tables import write_tables
 from tipbench_lib.core.paths import data_dirs
 
 SAMPLE = "sample"
@@ -82,50 +86,7 @@ def parse_cell(text: str | None) -> tuple[str, str] | None:
     return model, prompt
 
 
-def analyse(
-    data: ExperimentData,
-    *,
-    baseline: tuple[str, str] | None = None,
-    alpha: float = 0.05,
-    view: str | None = None,
-    n_boot: int = 2000,
-    seed: int = 0,
-) -> ReportData:
-    """All statistics the notebook and the report show, computed once.
-
-    ``view`` picks the judges: ``people``, ``all`` or an LLM judge's id (default: people when
-    any person judged, else the LLM judge with the most judgments).
-    """
-    if baseline is not None:
-        known = set(data.cells.select("model", "prompt_version").unique().iter_rows())
-        if baseline not in known:
-            cells = ", ".join(f"{m}:{p}" for m, p in sorted(known))
-            raise ValueError(
-                f"the baseline {baseline[0]}:{baseline[1]} is not a cell here; known cells: {cells}"
-            )
-    return ReportData.compute(
-        data.cells,
-        data.candidates,
-        data.judgments,
-        baseline=baseline,
-        alpha=alpha,
-        view=view,
-        provenance=data.provenance,
-        n_boot=n_boot,
-        seed=seed,
-    )
-
-
-def write_outputs(
-    out: Path,
-    analysis: ReportData,
-    data: ExperimentData,
-    *,
-    baseline: tuple[str, str] | None,
-    alpha: float,
-) -> Path:
-    """``report.html``, ``leaderboard.csv`` and ``comparisons.csv`` in ``out``."""
+def write_outputs(out: Path, analysis: Analysis) -> Path:
+    """``report.html``, ``leaderboard.csv`` and ``comparisons.csv`` in ``out``; the page's path."""
     write_tables(out, analysis.leaderboard, analysis.comparisons)
-    return write_report(
-        out, data=analysis, provenance=data.provenance, baseline=baseline, alpha=alpha
-    )
+    return write_report(out, analysis)

@@ -1,0 +1,54 @@
+"""The compare app as a user opens it: ``marimo run notebooks/compare.py`` in headless Chromium.
+
+The app must say what the report says (both display one analysis), draw its charts, and leave a
+screenshot in tests/artifacts/compare-app.png for a person to look at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tipbench_lib.compare.analysis import analyse
+from tipbench_lib.compare.job import load_source
+
+from .test_app_exposure import chromium, marimo_app
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.mark.browser
+def test_the_compare_app_shows_what_the_report_says(tmp_path: Path) -> None:
+    expected = analyse(load_source(None, None))  # the app's defaults: the sample, every option
+    with marimo_app("notebooks/compare.py", tmp_path) as (url, token), chromium() as browser:
+        # Tall enough for the whole app: marimo scrolls inside its own element, so a full-page
+        # screenshot shows only the viewport, and charts out of view may wait to be drawn.
+        page = browser.new_page(viewport={"width": 1400, "height": 9000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/?access_token={token}")
+        page.get_by_text("Highest mean").first.wait_for(timeout=120_000)
+        page.get_by_text("verbosity slope").first.wait_for(timeout=120_000)
+        charts = page.locator("canvas.marks")  # Playwright's locators see into shadow roots
+        for _ in range(240):
+            if charts.count() >= 9:
+                break
+            page.wait_for_timeout(500)
+        assert charts.count() == 9, "every chart of the analysis is drawn"
+        text = " ".join(page.locator("body").inner_text().split())
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "compare-app.png"), full_page=True)
+    said = (
+        expected.headline,
+        *expected.evidence,
+        expected.view_note,
+        expected.family_note,
+        *expected.verdicts,
+        *expected.slopes,
+        expected.length_note,
+        expected.front_note,
+    )
+    for line in said:
+        assert line in text, line
+    assert errors == []

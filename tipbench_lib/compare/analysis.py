@@ -1,0 +1,552 @@
+"""The compare analysis: everything the notebook and the report show, computed once.
+
+The notebook (``notebooks/compare.py``) and the offline report (:mod:`.report`) are two displays
+of one :class:`Analysis`, built by :func:`analyse` from a loaded experiment and the user's
+:class:`Options`. Every number AND every sentence a reader meets (the headline, the evidence
+under it, the verdict sentences, which judges the numbers rest on, why the baseline is what it
+is, each judge's verbosity slope, the quality/latency front, what loading found wrong) is made
+here, so the two displays can only differ in layout, never in what they claim. The displays
+escape the text for their medium (:mod:`tipbench_lib.core.escaping`); nothing here is markup.
+
+Rubric values (the dimensions, their names, the composite's range) come from the experiment's
+:class:`~tipbench_lib.core.rubric.Rubric`, passed in or read from the judgments' rubric version,
+never from literals. See ``docs/architecture.md`` for the statistics behind each part.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from tipbench_lib import stats
+from tipbench_lib.compare.load import WARNINGS_KEY, ExperimentData
+from tipbench_lib.core.cells import cell_label
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
+from tipbench_lib.core.schema import PAIR_COLUMNS
+from tipbench_lib.stats.headline import Summary, involving, summarize
+from tipbench_lib.stats.intervals import DEFAULT_METHOD
+from tipbench_lib.stats.judges import View, choose_view, judge_panel
+from tipbench_lib.stats.length_adjusted import LengthAdjusted
+from tipbench_lib.stats.scale import ScoreScale
+from tipbench_lib.stats.sentences import number, percent, scenarios
+
+Cell = tuple[str, str]
+
+VERDICTS_SHOWN = 60
+"""Verdict sentences listed against the baseline; the comparisons table and CSV hold them all."""
+VERDICT_ORDER = {"better": 0, "worse": 0, "indistinguishable": 1, "underpowered": 2}
+"""Clearest results first in the comparisons table; anything else (confounded) last."""
+READING_COLUMNS = (
+    *PAIR_COLUMNS,
+    "diff_mean",
+    "diff_lo",
+    "diff_hi",
+    "verdict",
+    "provisional",
+    "p_holm",
+    "family",
+    "family_size",
+    "n_scenarios",
+)
+"""What a reader of the comparisons table needs first; the other columns follow."""
+LENGTH_METHOD = (
+    "Each judge's verbosity slope is fitted within scenarios and cells (composite points per "
+    "standard deviation of log tip length, errors clustered on scenarios); a cell's adjusted "
+    "composite is its score moved to the mean tip length."
+)
+"""How the length-adjusted view is made, in a sentence (``stats.length_adjusted`` in full)."""
+LAID_OUT = ("models", "prompts", "judges")
+"""Provenance entries shown as tables of their own (the judges in ``Analysis.judges``)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user chooses before the statistics run: the notebook's controls, the flags.
+
+    ``baseline`` is a cell named before seeing the data (it makes the primary family "every
+    cell against it"); ``view`` picks the judges (``people``, ``all`` or an LLM judge's id; the
+    default is people when any person judged, else the busiest LLM judge).
+    """
+
+    baseline: Cell | None = None
+    alpha: float = 0.05
+    view: str | None = None
+    method: str = DEFAULT_METHOD
+    n_boot: int = 2000
+    n_perm: int = 10000
+    seed: int = 0
+
+    @property
+    def level(self) -> float:
+        """The level of every interval: 1 - alpha."""
+        return 1 - self.alpha
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The cell the verdict sentences are read against, and how it came to be that cell."""
+
+    cell: Cell
+    named: bool
+    """True when the user named it before seeing the data; False: the best cell, picked after."""
+    note: str
+    """Why the verdicts are shown against it (a clause: "the best cell, chosen after ...")."""
+
+    @property
+    def label(self) -> str:
+        return cell_label(*self.cell)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One compare analysis: what the notebook and the report both show.
+
+    Frames are those of :mod:`tipbench_lib.stats` (their columns are documented there); the
+    ``str`` fields and tuples of ``str`` are the sentences, plain text, to be escaped by whoever
+    displays them.
+    """
+
+    options: Options
+    rubric: Rubric
+    scale: ScoreScale
+    """The composite's and the dimensions' ranges, from ``rubric``."""
+
+    # -- who the numbers rest on
+    view: View
+    panel: pl.DataFrame
+    """One row per judge: kind, size, agreement, provisional and why (``stats.judges``)."""
+    judges: pl.DataFrame
+    """One row per judge for display: judge_id, description, n_judgments, n_failed, dates."""
+    agreement: pl.DataFrame
+    """Krippendorff's alpha per rubric dimension over all selected judges."""
+    llm_human: pl.DataFrame
+    """Each LLM judge against the people, per dimension; only rows where both scored a tip."""
+
+    # -- the numbers
+    scores: pl.DataFrame
+    scenario_means: pl.DataFrame
+    leaderboard: pl.DataFrame
+    comparisons: pl.DataFrame
+    """Every pair, in the order ``stats.compare_pairs`` returns (the CSV's order)."""
+    comparison_rows: pl.DataFrame
+    """The same rows for reading: primary family first, clearest verdicts first."""
+    against_baseline: pl.DataFrame
+    """The rows with the baseline on either side (the verdict sentences' rows)."""
+    length: pl.DataFrame
+    """Per cell: Spearman of score and length, points per 100 characters."""
+    length_adjusted: LengthAdjusted
+    """Each view judge's verbosity slope and every cell's length-adjusted composite."""
+    speed: pl.DataFrame
+    front: pl.DataFrame
+    """The leaderboard with each model's median latency and ``pareto`` (not dominated)."""
+    examples: pl.DataFrame
+    """The highest- and lowest-scored tip of every cell with its text (``which``: top/bottom)."""
+
+    # -- the words
+    summary: Summary
+    baseline: Baseline
+    highest: str
+    """The best cell's mean and interval on the rubric's scale, and how much data there is."""
+    view_note: str
+    """Which judges the numbers rest on and why verdicts are provisional."""
+    verdicts: tuple[str, ...]
+    """Sentences for the first :data:`VERDICTS_SHOWN` rows of ``against_baseline``."""
+    verdicts_left_out: int
+    slopes: tuple[str, ...]
+    """One sentence per view judge: its verbosity slope and what it means."""
+    length_note: str
+    """Whether the ranking survives the length adjustment."""
+    front_note: str
+    """Which cells no other cell beats on both quality and latency."""
+
+    # -- where the data came from
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    """What loading found wrong but could still use (e.g. composites the rubric disagrees with)."""
+
+    @property
+    def headline(self) -> str:
+        """A winner only when it beats every other cell; otherwise the top group."""
+        return self.summary.headline
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        """The lines under the headline: the best cell's numbers, then how far the runner-up is."""
+        return (self.highest, *self.summary.lines)
+
+    @property
+    def family_note(self) -> str:
+        """Which comparisons Holm corrected together, at which alpha and interval level."""
+        return self.summary.family_line
+
+    @property
+    def scale_note(self) -> str:
+        """The ranges the numbers live in, from the rubric."""
+        low, high = self.scale.composite
+        dim_low, dim_high = self.scale.dimension
+        return (
+            f"Composite on the {low:g}–{high:g} scale of rubric {self.rubric.version}; "
+            f"dimensions on {dim_low:g}–{dim_high:g}."
+        )
+
+    @property
+    def baseline_intro(self) -> str:
+        """Why the verdict sentences are read against the baseline."""
+        return f"Against {self.baseline.label}, {self.baseline.note}."
+
+    @property
+    def provisional(self) -> bool:
+        """Whether the verdicts rest on a weak judge."""
+        return self.view.provisional
+
+    @property
+    def experiment(self) -> str:
+        return str(self.provenance.get("experiment") or "unnamed experiment")
+
+    @property
+    def provenance_entries(self) -> tuple[tuple[str, str], ...]:
+        """(name, value as one line) for every provenance entry not laid out as a table."""
+        return tuple(
+            (key.replace("_", " "), plain(value))
+            for key, value in self.provenance.items()
+            if key not in LAID_OUT
+        )
+
+    @property
+    def models(self) -> list[dict[str, Any]]:
+        """One row per collected model: its name and whatever the provenance says of it."""
+        models = self.provenance.get("models") or {}
+        if isinstance(models, Mapping):
+            models = [
+                {"model": k, **(v if isinstance(v, Mapping) else {"model_digest": v})}
+                for k, v in models.items()
+            ]
+        keys = sorted({k for m in models for k in m} - {"model"})
+        return [{"model": m.get("model"), **{k: plain(m.get(k, "")) for k in keys}} for m in models]
+
+    @property
+    def prompts(self) -> list[dict[str, str]]:
+        """One row per prompt version with its content hash."""
+        prompts = self.provenance.get("prompts") or {}
+        if isinstance(prompts, Mapping):
+            prompts = [{"version": k, "hash": v} for k, v in prompts.items()]
+        return [{"version": plain(p.get("version")), "hash": plain(p.get("hash"))} for p in prompts]
+
+
+# ---------------------------------------------------------------- the builder
+
+
+def analyse(
+    data: ExperimentData, options: Options | None = None, *, rubric: Rubric | None = None
+) -> Analysis:
+    """Run every statistic the notebook and the report show, and word the results.
+
+    ``rubric`` defaults to the one the judgments were scored on (:func:`experiment_rubric`).
+    Refused (:class:`TipbenchError`): a baseline that is not a cell of the data, a view with no
+    judges, and data without a single judged tip.
+    """
+    options = options or Options()
+    rubric = rubric or experiment_rubric(data)
+    scale = ScoreScale.from_rubric(rubric)
+    check_baseline(data, options.baseline)
+    panel = judge_panel(data.judgments, data.provenance)
+    view = choose_view(panel, options.view)
+    cells, candidates, judgments = data.cells, data.candidates, data.judgments
+    scores = stats.score_table(cells, candidates, judgments, judges=view.judges)
+    if scores.height == 0:
+        raise TipbenchError(
+            "no judged candidates to report on: judge some (`tipbench judge`, or the judge "
+            "app) or widen the judge filter before writing a report"
+        )
+    # Both resample scenarios the same way, on the rubric's scale.
+    resampling: dict[str, Any] = {
+        "scale": scale,
+        "method": options.method,
+        "n_boot": options.n_boot,
+        "seed": options.seed,
+    }
+    leaderboard = stats.leaderboard(scores, level=options.level, **resampling)
+    comparisons = stats.compare_pairs(
+        stats.judge_scores(cells, candidates, judgments, judges=view.judges),
+        alpha=options.alpha,
+        baseline=options.baseline,
+        provisional_judges=view.provisional_judges,
+        n_perm=options.n_perm,
+        **resampling,
+    )
+    summary = summarize(
+        leaderboard, comparisons, view=view, alpha=options.alpha, baseline=options.baseline
+    )
+    baseline = Baseline(summary.shown_baseline, options.baseline is not None, summary.baseline_note)
+    against = involving(comparisons, baseline.cell)
+    length_adjusted = stats.length_adjusted(
+        stats.judgment_scores(cells, candidates, judgments, judges=view.judges),
+        alpha=options.alpha,
+    )
+    speed = stats.speed_by_model(candidates, cells)
+    front = stats.pareto_front(leaderboard, speed)
+    return Analysis(
+        options=options,
+        rubric=rubric,
+        scale=scale,
+        view=view,
+        panel=panel,
+        judges=judge_rows(judgments, data.provenance),
+        agreement=stats.judge_agreement(judgments),
+        llm_human=stats.llm_vs_human(judgments).filter(pl.col("n_items") > 0),
+        scores=scores,
+        scenario_means=stats.scenario_means(scores),
+        leaderboard=leaderboard,
+        comparisons=comparisons,
+        comparison_rows=reading_order(comparisons),
+        against_baseline=against,
+        length=stats.length_effect(scores),
+        length_adjusted=length_adjusted,
+        speed=speed,
+        front=front,
+        examples=example_tips(scores, candidates),
+        summary=summary,
+        baseline=baseline,
+        highest=highest_line(leaderboard, scores, scale, options.level),
+        view_note=view_note(view, panel),
+        verdicts=tuple(
+            stats.sentence(r) for r in against.head(VERDICTS_SHOWN).iter_rows(named=True)
+        ),
+        verdicts_left_out=max(0, against.height - VERDICTS_SHOWN),
+        slopes=slope_lines(length_adjusted),
+        length_note=length_note(length_adjusted),
+        front_note=front_note(front),
+        provenance={k: v for k, v in data.provenance.items() if k != WARNINGS_KEY},
+        warnings=tuple(data.warnings),
+    )
+
+
+def experiment_rubric(data: ExperimentData) -> Rubric:
+    """The rubric the experiment's judgments were scored on (the default when none says).
+
+    Judgments under two rubric versions have no common scale, so they are refused with the
+    versions named; so is a version not found in the data directories.
+    """
+    column = data.judgments.get_column("rubric_version", default=None)
+    versions = sorted(set(column.drop_nulls().to_list())) if column is not None else []
+    if len(versions) > 1:
+        raise TipbenchError(
+            f"the judgments were scored under rubric versions {', '.join(versions)}, which "
+            "have no common scale; compare the judges of one version (--judges) or re-judge"
+        )
+    return load_rubric(versions[0] if versions else DEFAULT_RUBRIC)
+
+
+def check_baseline(data: ExperimentData, baseline: Cell | None) -> None:
+    """A baseline must be a cell of the data (it decides the families)."""
+    if baseline is None:
+        return
+    known = set(data.cells.select("model", "prompt_version").unique().iter_rows())
+    if tuple(baseline) not in known:
+        cells = ", ".join(f"{m}:{p}" for m, p in sorted(known))
+        raise TipbenchError(
+            f"the baseline {baseline[0]}:{baseline[1]} is not a cell here; known cells: {cells}"
+        )
+
+
+# ---------------------------------------------------------------- frames for reading
+
+
+def reading_order(comparisons: pl.DataFrame) -> pl.DataFrame:
+    """Primary family first, then better/worse, indistinguishable, underpowered, confounded;
+    the columns a reader needs first (:data:`READING_COLUMNS`)."""
+    family = pl.col("family").replace_strict({"primary": 0}, default=1, return_dtype=pl.Int8)
+    verdict = pl.col("verdict").replace_strict(VERDICT_ORDER, default=3, return_dtype=pl.Int8)
+    first = [c for c in READING_COLUMNS if c in comparisons.columns]
+    return comparisons.sort(
+        [family, verdict, pl.col("p_holm"), pl.col("p_wilcoxon")], nulls_last=True
+    ).select(*first, pl.exclude(first))
+
+
+def example_tips(scores: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
+    """The top and bottom judged tip of every cell, with its text (ties broken by id)."""
+    judged = scores.select("candidate_id", "model", "prompt_version", "scenario_id", "composite")
+    judged = judged.join(candidates.select("candidate_id", "text"), on="candidate_id", how="left")
+    ranked = judged.sort(["composite", "candidate_id"], descending=[True, False])
+    keys = ["model", "prompt_version"]
+    top = ranked.group_by(keys, maintain_order=True).first().with_columns(which=pl.lit("top"))
+    bottom = ranked.group_by(keys, maintain_order=True).last().with_columns(which=pl.lit("bottom"))
+    return pl.concat([top, bottom])
+
+
+def judge_description(kind: Any, entry: Mapping[str, Any]) -> str:
+    """How a judge is described; an LLM judge flagged weak says so plainly."""
+    if kind == "llm":
+        model = entry.get("model")
+        base = "LLM judge (weak: a small model)" if entry.get("weak") else "LLM judge"
+        return f"{base}, {model}" if model else base
+    return {"human": "person", "import": "imported scores"}.get(str(kind), str(kind))
+
+
+def judge_rows(judgments: pl.DataFrame, provenance: Mapping[str, Any]) -> pl.DataFrame:
+    """One row per judge: what the provenance declares merged with what the judgments show."""
+    declared = provenance.get("judges") or {}
+    if isinstance(declared, list):
+        declared = {str(j.get("judge_id", i)): j for i, j in enumerate(declared)}
+    counts: dict[str, dict[str, Any]] = {}
+    if judgments.height:
+        seen = judgments.group_by("judge_id").agg(
+            pl.col("judge_kind").first(),
+            pl.len().alias("n"),
+            pl.col("created_at").min().alias("first"),
+            pl.col("created_at").max().alias("last"),
+        )
+        counts = {r["judge_id"]: r for r in seen.iter_rows(named=True)}
+    rows = []
+    for judge_id in sorted(set(declared) | set(counts)):
+        entry = declared.get(judge_id)
+        entry = entry if isinstance(entry, Mapping) else {}
+        seen_row = counts.get(judge_id, {})
+        rows.append(
+            {
+                "judge_id": str(judge_id),
+                "description": judge_description(
+                    entry.get("kind") or seen_row.get("judge_kind"), entry
+                ),
+                "n_judgments": _int_or_none(seen_row.get("n", entry.get("ok"))),
+                "n_failed": _int_or_none(entry.get("failed")),
+                "dates": date_range(seen_row.get("first"), seen_row.get("last")),
+            }
+        )
+    schema = {
+        "judge_id": pl.String,
+        "description": pl.String,
+        "n_judgments": pl.Int64,
+        "n_failed": pl.Int64,
+        "dates": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def plain(value: Any) -> str:
+    """A provenance value as one line of text: lists joined, anything nested as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple) and all(isinstance(v, str | int | float) for v in value):
+        return ", ".join(str(v) for v in value)
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def date_range(first: Any, last: Any) -> str:
+    if first is None:
+        return ""
+    a, b = (
+        v.isoformat(timespec="seconds") if isinstance(v, datetime) else str(v)
+        for v in (first, last)
+    )
+    return a if a == b else f"{a} – {b}"
+
+
+# ---------------------------------------------------------------- the words
+
+
+def highest_line(
+    leaderboard: pl.DataFrame, scores: pl.DataFrame, scale: ScoreScale, level: float
+) -> str:
+    """The best cell by point estimate, its interval, the scale, and the data behind it."""
+    best = leaderboard.row(0, named=True)
+    low, high = scale.composite
+    interval = f"{number(best['composite_lo'])} to {number(best['composite_hi'])}"
+    return (
+        f"Highest mean: {cell_label(best['model'], best['prompt_version'])}, composite "
+        f"{number(best['composite_mean'])} ({percent(level)} interval {interval}) on the "
+        f"{low:g}–{high:g} scale, over {scenarios(int(best['n_scenarios']))} and "
+        f"{best['n_candidates']} tips of its own; {scenarios(scores['scenario_id'].n_unique())} "
+        f"and {scores.height} judged tips in all."
+    )
+
+
+def view_note(view: View, panel: pl.DataFrame) -> str:
+    """Which judges the numbers rest on, and why some verdicts are provisional."""
+    text = f"Scores and verdicts rest on the judge view {view.label}"
+    text += " (the default)." if view.is_default else " (chosen)."
+    if view.provisional:
+        weak = panel.filter(pl.col("judge_id").is_in(list(view.provisional_judges)))
+        why = "; ".join(f"{r['judge_id']}: {r['reason']}" for r in weak.iter_rows(named=True))
+        text += f" Provisional, because of weak judges ({why})."
+    return text
+
+
+def slope_lines(fit: LengthAdjusted) -> tuple[str, ...]:
+    """Each judge's verbosity slope in words: points per SD of log length, and its interval."""
+    level = percent(1 - fit.alpha)
+    lines = []
+    for row in fit.slopes.iter_rows(named=True):
+        judge = row["judge_id"]
+        if row["gamma"] is None:
+            lines.append(f"{judge}: no verbosity slope ({row['note']}).")
+            continue
+        gamma = row["gamma"]
+        span = ""
+        if row["gamma_lo"] is not None:
+            span = f" ({level} CI {row['gamma_lo']:+.2f} to {row['gamma_hi']:+.2f})"
+        if row["gamma_lo"] is not None and row["gamma_lo"] > 0:
+            meaning = "it scores longer tips higher"
+        elif row["gamma_hi"] is not None and row["gamma_hi"] < 0:
+            meaning = "it scores longer tips lower"
+        else:
+            meaning = "no clear preference for length either way"
+        note = f"; {row['note']}" if row["note"] else ""
+        lines.append(
+            f"{judge}: verbosity slope {gamma:+.2f} points per SD of tip length{span} within "
+            f"a scenario and a cell, over {row['n_tips']} tips: {meaning}{note}."
+        )
+    return tuple(lines)
+
+
+def length_note(fit: LengthAdjusted) -> str:
+    """Whether the ranking (of the judges pooled) survives moving every cell to mean length."""
+    pooled = fit.cells.filter(pl.col("pooled") & pl.col("composite_adjusted").is_not_null())
+    if pooled.height == 0:
+        return "No judge's verbosity slope could be estimated, so there is no adjusted ranking."
+    moved = pooled.filter(pl.col("rank_raw") != pl.col("rank_adjusted")).sort("rank_raw")
+    if moved.height == 0:
+        return (
+            "With each judge's length effect removed (every cell at the mean tip length), the "
+            "ranking of the cells is unchanged: length does not carry it."
+        )
+    changes = "; ".join(
+        f"{cell_label(r['model'], r['prompt_version'])} from {r['rank_raw']} to "
+        f"{r['rank_adjusted']}"
+        for r in moved.head(5).iter_rows(named=True)
+    )
+    more = f" and {moved.height - 5} more" if moved.height > 5 else ""
+    return (
+        f"With each judge's length effect removed (every cell at the mean tip length), "
+        f"{moved.height} of {pooled.height} cells change rank: {changes}{more}. A sensitivity "
+        "view: the verdicts above stay those of the raw scores."
+    )
+
+
+def front_note(front: pl.DataFrame) -> str:
+    """The cells no other cell beats on both mean composite and median latency."""
+    best = front.filter(pl.col("pareto"))
+    if best.height == 0:
+        return "No latency was recorded, so there is no quality/latency front."
+    names = ", ".join(
+        cell_label(r["model"], r["prompt_version"]) for r in best.iter_rows(named=True)
+    )
+    return (
+        f"Quality/latency front: {names} (no other cell has a higher mean composite and a "
+        "lower median latency of its model at once)."
+    )

@@ -1,0 +1,39 @@
+"""The two CSV tables of the compare phase, for tools that read them by column name.
+
+``leaderboard.csv`` and ``comparisons.csv`` start with the fixed columns of
+:mod:`tipbench_lib.core.schema` in their fixed order (other tools index them), followed by any
+further numeric columns the statistics return, so a new statistic reaches the CSV without
+moving an old one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from tipbench_lib.compare.load import require_columns
+from tipbench_lib.core.schema import COMPARISONS_CSV_COLUMNS, LEADERBOARD_CSV_COLUMNS
+
+
+def write_tables(
+    out_dir: Path, leaderboard: pl.DataFrame, comparisons: pl.DataFrame
+) -> tuple[Path, Path]:
+    """Write leaderboard.csv and comparisons.csv, fixed columns first (other tools read them)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame, fixed, source in (
+        ("leaderboard.csv", leaderboard, LEADERBOARD_CSV_COLUMNS, "leaderboard"),
+        ("comparisons.csv", comparisons, COMPARISONS_CSV_COLUMNS, "compare_pairs"),
+    ):
+        require_columns(frame, fixed, f"{name} (to write)", f"tipbench_lib.stats.{source}")
+        extra = [
+            c
+            for c in frame.columns
+            if c not in fixed and c != "rank" and frame.schema[c].is_numeric()
+        ]
+        path = out_dir / name
+        frame.select(*fixed, *extra).write_csv(path)
+        written.append(path)
+    return written[0], written[1]

@@ -33,7 +33,7 @@ from tipbench_lib.compare import report
 from tipbench_lib.compare.analysis import Options, analyse
 from tipbench_lib.compare.load import ExperimentData
 from tipbench_lib.compare.tables import write_tables
-from tipbench_lib.core.schema import DIMENSIONS
+from tipbench_lib.synthetic import DIMENSIONS
 
 Frames = Mapping[str, pl.DataFrame]
 """``{"cells": ..., "candidates": ..., "judgments": ...}``, as ``compare.load`` loads them."""
@@ -188,7 +188,12 @@ def time_report(frames: Frames) -> dict[str, Any]:
         _timed(
             seconds,
             "write_tables",
-            lambda: write_tables(Path(out), analysis.leaderboard, analysis.comparisons),
+            lambda: write_tables(
+                Path(out),
+                analysis.leaderboard,
+                analysis.comparisons,
+                dimensions=analysis.rubric.dimension_ids,
+            ),
         )
     return {"seconds": seconds, "total_s": sum(seconds.values()), "html_bytes": size}
 

@@ -21,14 +21,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.test_judge import collected_experiment  # noqa: E402
+from tests.test_judge import collected_experiment, tip  # noqa: E402
 from tests.test_judge_browser import (  # noqa: E402
     browser_page,
     current_candidate,
     judge_app,
     pick_scores,
 )
-from tipbench_lib.judge.session import JudgeSession, Scores  # noqa: E402
+from tipbench_lib.judge.session import JudgeSession  # noqa: E402
 from tipbench_lib.tracking.client import MlflowClient  # noqa: E402
 from tipbench_lib.tracking.server import LocalMlflowServer  # noqa: E402
 
@@ -68,7 +68,7 @@ def library_latencies(client: MlflowClient, experiment: str, cards: int) -> dict
     for _ in range(cards):
         card = session.next_card()
         started = time.perf_counter()
-        result = session.save(card.candidate_id, Scores(4, 3, 5, True, False))
+        result = session.save(card.candidate_id, tip(4, 3, 5, True, False))
         saved = time.perf_counter()
         session.next_card()
         out["next"].append((time.perf_counter() - saved) * 1000)

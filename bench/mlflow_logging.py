@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from tipbench_lib.collect.delivery import CellSyncer, Delivery
-from tipbench_lib.collect.journal import CellRecord
+from tipbench_lib.core.records import Candidate, CellRecord
 from tipbench_lib.tracking.client import API, MlflowClient
 from tipbench_lib.tracking.mapping import cell_metrics
 from tipbench_lib.tracking.server import LocalMlflowServer
@@ -56,18 +56,17 @@ def make_cell(i: int) -> Cell:
     prompt = ["v1", "v2-mentor", "v3-few-shot"][i % 3]
     scenario = f"s{i % 12:02d}"
     candidates = [
-        {
-            "candidate_id": f"{i}-{k}",
-            "cell_id": f"cell{i:08d}",
-            "sample_index": k,
-            "text": f"Tip {k}: block 25 minutes for the report.",
-            "latency_s": 1.25,
-            "tokens_per_s": 41.0,
-            "load_s": 0.8,
-            "eval_tokens": 52,
-            "format_ok_auto": True,
-            "overlong_auto": False,
-        }
+        Candidate(
+            candidate_id=f"{i}-{k}",
+            cell_id=f"cell{i:08d}",
+            sample_index=k,
+            text=f"Tip {k}: block 25 minutes for the report.",
+            latency_s=1.25,
+            tokens_per_s=41.0,
+            load_s=0.8,
+            eval_tokens=52,
+            auto={"format_ok": True, "overlong": False},
+        )
         for k in range(3)
     ]
     record = CellRecord(
@@ -106,7 +105,8 @@ def log_separate(client: MlflowClient, exp: str, cell: Cell) -> None:
     record: CellRecord = cell["record"]
     tags = {"tipbench.cell_id": record.cell_id, "tipbench.judge_pending": "true"}
     run = client.create_run(exp, record.run_name, tags=tags)
-    client.log_artifact(run.run_id, "candidates.json", json.dumps(cell["candidates"], indent=1))
+    listed = [c.to_json() for c in cell["candidates"]]
+    client.log_artifact(run.run_id, "candidates.json", json.dumps(listed, indent=1))
     client.log_artifact(run.run_id, "prompt.txt", record.prompt_text)
     tags = {"tipbench.n_candidates": "3", "tipbench.n_tips": "3"}
     metrics = cell_metrics(cell["candidates"])
@@ -143,7 +143,7 @@ def log_naive(http: httpx.Client, exp: str, cell: Cell) -> None:
         metric = {"run_id": run_id, "key": key, "value": value, "timestamp": now, "step": 0}
         post("runs/log-metric", metric)
     for name, data in (
-        ("candidates.json", json.dumps(cell["candidates"])),
+        ("candidates.json", json.dumps([c.to_json() for c in cell["candidates"]])),
         ("prompt.txt", record.prompt_text),
     ):
         url = f"/api/2.0/mlflow-artifacts/artifacts/{root}/{name}"

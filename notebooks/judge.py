@@ -108,7 +108,8 @@ def _(get_last, mo, session):
         if _cid in _judged:
             _card = session.card(_cid)
             _text = _card.text.replace("\n", " ")
-            _label = f"#{_card.position}: {_text[:50]}… ({record_summary(_judged[_cid])})"
+            _summary = record_summary(_judged[_cid], session.rubric)
+            _label = f"#{_card.position}: {_text[:50]}… ({_summary})"
             _labels[_label] = _cid
     revise = mo.ui.dropdown(
         options=_labels,
@@ -151,48 +152,49 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
         )
     else:
         _progress = mo.Html(judge_cards.progress_html(session.progress()))
-        _prev = (
-            card.previous if card.previous and card.previous.get("status", "ok") == "ok" else None
-        )
+        _prev = card.previous if card.previous is not None and card.previous.ok else None
+        _rubric = session.rubric
         _dims = {}
-        for _dim in session.rubric.dimensions:
+        for _dim in _rubric.dimensions:
             _options = {f"{lv.score} · {lv.anchor}": lv.score for lv in _dim.levels}
-            _value = next((k for k, v in _options.items() if _prev and v == _prev[_dim.id]), None)
+            _value = next(
+                (k for k, v in _options.items() if _prev and v == _prev.scores[_dim.id]), None
+            )
             _dims[_dim.id] = mo.ui.radio(
                 options=_options,
                 value=_value,
                 label=f"**{escaping.md_text(_dim.name)}** — {escaping.md_text(_dim.question)}",
             )
-        _fmt = _prev["format_ok"] if _prev else card.format_ok_auto
-        _long = _prev["overlong"] if _prev else card.overlong_auto
-        _auto_fmt = "yes" if card.format_ok_auto else "no"
-        _auto_long = "yes" if card.overlong_auto else "no"
-        _limit = session.rubric.max_chars
+        _flags = {}
+        for _flag in _rubric.flags:
+            _auto = card.auto.get(_flag.id)
+            _shown = bool(_prev.scores[_flag.id]) if _prev else bool(_auto)
+            _hint = "" if _auto is None else f" (automatic check: {'yes' if _auto else 'no'})"
+            _flags[_flag.id] = mo.ui.checkbox(
+                value=_shown, label=f"{escaping.md_text(_flag.label)}{_hint}"
+            )
         _elements = {
             **_dims,
-            "format_ok": mo.ui.checkbox(
-                value=bool(_fmt), label=f"Well-formed (automatic check: {_auto_fmt})"
-            ),
-            "overlong": mo.ui.checkbox(
-                value=bool(_long),
-                label=f"Overlong: more than {_limit} characters (automatic: {_auto_long})",
-            ),
+            **_flags,
             "note": mo.ui.text(
-                value=(_prev or {}).get("note", ""), placeholder="optional note", full_width=True
+                value=_prev.note if _prev else "", placeholder="optional note", full_width=True
             ),
         }
-        _names = [d.id for d in session.rubric.dimensions]
+        _names = list(_rubric.dimension_ids)
 
         def _validate(value):
             missing = [n for n in _names if value is None or value.get(n) is None]
             return f"Pick a score for {', '.join(missing)}." if missing else None
 
+        _columns = min(len(_names), 3)
         form = (
             mo.Html(
-                "<div style='display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:18px'>"
+                "<div style='display:grid;grid-template-columns:"
+                f"repeat({_columns},minmax(0,1fr));gap:18px'>"
                 + "".join(f"<div>{{{n}}}</div>" for n in _names)
-                + "</div><div style='display:flex;gap:28px;margin-top:12px'>{format_ok}{overlong}</div>"
-                "<div style='margin-top:10px'>{note}</div>"
+                + "</div><div style='display:flex;flex-wrap:wrap;gap:28px;margin-top:12px'>"
+                + "".join(f"{{{f}}}" for f in _rubric.flag_ids)
+                + "</div><div style='margin-top:10px'>{note}</div>"
             )
             .batch(**_elements)
             .form(
@@ -214,7 +216,20 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
                 mo.hstack(
                     [
                         mo.Html(judge_cards.scenario_html(card)),
-                        mo.vstack([mo.Html(judge_cards.tip_html(card)), _revising, form]),
+                        mo.vstack(
+                            [
+                                mo.Html(judge_cards.tip_html(card, _rubric)),
+                                _revising,
+                                form,
+                                mo.accordion(
+                                    {
+                                        "The rubric's levels": mo.Html(
+                                            judge_cards.levels_html(_rubric)
+                                        )
+                                    }
+                                ),
+                            ]
+                        ),
                     ],
                     widths=[2, 5],
                     gap=1.5,
@@ -234,18 +249,11 @@ def _(card, escaping, form, mo, session, set_last):
 
     if form is not None and form.value is not None:
         _v = form.value
+        _rubric = session.rubric
+        _values = {d: _v[d] for d in _rubric.dimension_ids}
+        _values |= {f: bool(_v[f]) for f in _rubric.flag_ids}
         try:
-            _result = session.save(
-                card.candidate_id,
-                Scores(
-                    _v["relevance"],
-                    _v["actionability"],
-                    _v["tone"],
-                    bool(_v["format_ok"]),
-                    bool(_v["overlong"]),
-                    _v["note"] or "",
-                ),
-            )
+            _result = session.save(card.candidate_id, Scores(_values, _v["note"] or ""))
         except Exception as exc:  # a failed save must be visible, never silent
             set_last({"ok": False, "message": f"**Not saved:** {escaping.md_text(exc)}"})
         else:
@@ -260,7 +268,7 @@ def _(card, escaping, form, mo, session, set_last):
             set_last(
                 {
                     "ok": _result.synced,
-                    "message": f"Saved tip #{card.position} (composite {_result.record['composite']:g}) to the {_where}.",
+                    "message": f"Saved tip #{card.position} (composite {_result.record.composite:g}) to the {_where}.",
                 }
             )
     return

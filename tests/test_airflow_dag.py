@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from tipbench_lib.collect.cli import collect_parser
 from tipbench_lib.compare.load import load_experiment
 from tipbench_lib.tracking.mapping import CELL_TAG
 from tipbench_lib.tracking.summary import KIND_TAG, SUMMARY_FILES, find_summary_run
@@ -255,6 +256,7 @@ print(json.dumps({
     assert "--rubric" not in found["first"]
     assert found["retry"][-3:] == ["--retry-failed", "--max-tokens", "64"]
     assert found["ruled"][found["ruled"].index("--rubric") + 1] == "tip-v2"
+    assert collect_parser().parse_args(found["ruled"]).rubric == "tip-v2", "collect takes it"
 
 
 def test_exit_status_decides_between_retry_and_failing_for_good(tmp_path):
@@ -398,6 +400,7 @@ def dag_run(mlflow_server, tmp_path_factory) -> Iterator[DagRunResult]:
         "n_tips": N_TIPS,
         "hosts": [host_a.url, host_b.url],
         "llm_judge": JUDGE,
+        "rubric": "tip-v1",
         "collect_args": ["--max-tokens", "32", "--timeout", "60"],
         "report_dir": str(base / "report"),
     }
@@ -449,6 +452,17 @@ def test_every_cell_ends_as_exactly_one_finished_run(dag_run, mlflow_client):
     assert per_model == dict.fromkeys(GRID_MODELS, CELLS_PER_MODEL)
     others = [r for r in runs if not r.tags.get(CELL_TAG)]
     assert [r.tags.get(KIND_TAG) for r in others] == ["summary"]
+
+
+def test_the_experiment_records_the_rubric_the_dag_was_given(dag_run, mlflow_client):
+    """The ``rubric`` param reaches every collect task as ``--rubric`` and the experiment."""
+    from tipbench_lib.core.rubric import shipped_rubric
+    from tipbench_lib.tracking.mapping import RUBRIC_HASH_TAG, RUBRIC_TAG
+
+    assert dag_run.conf["rubric"] == "tip-v1"
+    tags = mlflow_client.get_experiment_by_name(dag_run.experiment).tags
+    assert tags[RUBRIC_TAG] == "tip-v1"
+    assert tags[RUBRIC_HASH_TAG] == shipped_rubric().content_hash
 
 
 def test_no_host_ever_holds_two_models(dag_run):

@@ -93,7 +93,8 @@ def test_a_huge_value_is_shown_cut(mlflow_client, experiment, tmp_path, capsys):
     path = tmp_path / "long.json"
     path.write_text(json.dumps(filled))
     status, err = _apply(mlflow_client, experiment, path, capsys)
-    assert status == EXIT_REFUSED and "tone must be an integer from 1 to 5, got 'xxx" in err
+    assert status == EXIT_REFUSED
+    assert "tone must be an integer from 1 to 5 (rubric tip-v1), got 'xxx" in err
     assert len(err) < 2_000
 
 

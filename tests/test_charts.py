@@ -200,7 +200,7 @@ def test_dimension_breakdown_has_three_dimensions_per_cell(small: Frames) -> Non
     spec = check_spec(charts.dimension_breakdown(small.leaderboard))
     values = datasets(spec)[0]
     assert len(values) == 3 * small.leaderboard.height
-    assert {v["dimension"] for v in values} == {"relevance", "actionability", "tone"}
+    assert {v["dimension"] for v in values} == {"Relevance", "Actionability", "Tone"}
 
 
 def test_judge_agreement_draws_alpha_per_dimension(small: Frames) -> None:

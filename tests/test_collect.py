@@ -78,10 +78,10 @@ def test_grid_logs_one_finished_run_per_cell_with_its_candidates(
     )
     artifact = read_cell_artifact(mlflow_client, run, prompt=True)
     candidates = artifact.candidates
-    assert [c["sample_index"] for c in candidates] == [0, 1]
+    assert [c.sample_index for c in candidates] == [0, 1]
     for c in candidates:
-        assert c["text"] and c["candidate_id"]
-        assert {"format_ok_auto", "overlong_auto", "latency_s", "tokens_per_s"} <= set(c)
+        assert c.text and c.candidate_id and c.latency_s > 0 and c.tokens_per_s > 0
+        assert set(c.auto) == {"format_ok", "overlong"}, "every automatic check of tip-v1"
     assert "[system]" in artifact.prompt and "[user]" in artifact.prompt, "the exact prompt sent"
     names = {f.path for f in mlflow_client.list_artifacts(run.run_id)}
     assert names == {CANDIDATES_ARTIFACT}, "the prompt travels inside candidates.json"

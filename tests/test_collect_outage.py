@@ -111,7 +111,7 @@ def test_ollama_killed_mid_stream_then_restarted_a_plain_rerun_completes(
     assert {r.status for r in runs} == {"FINISHED"}
     for run in runs:
         candidates = read_cell_artifact(mlflow_client, run).candidates
-        assert sorted(c["sample_index"] for c in candidates) == list(range(N_TIPS))
+        assert sorted(c.sample_index for c in candidates) == list(range(N_TIPS))
 
 
 def test_ollama_gone_between_two_models_interrupts_the_next_ones_instead_of_failing_them(

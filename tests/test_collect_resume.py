@@ -40,8 +40,8 @@ def assert_complete_in_mlflow(client: MlflowClient, experiment: str) -> None:
     seen: set[str] = set()
     for run in runs:
         candidates = read_cell_artifact(client, run).candidates
-        assert sorted(c["sample_index"] for c in candidates) == list(range(N_TIPS))
-        ids = {c["candidate_id"] for c in candidates}
+        assert sorted(c.sample_index for c in candidates) == list(range(N_TIPS))
+        ids = {c.candidate_id for c in candidates}
         assert len(ids) == N_TIPS and not ids & seen
         seen |= ids
 

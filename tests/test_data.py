@@ -428,7 +428,8 @@ def test_rubric_has_three_dimensions_with_five_anchored_levels(rubric) -> None:
     for dim in rubric.dimensions:
         assert [lv.score for lv in dim.levels] == [1, 2, 3, 4, 5]
         assert all(lv.anchor and lv.example for lv in dim.levels)
-    assert rubric.max_chars == 200
+    assert rubric.flag_ids == ("format_ok", "overlong")
+    assert rubric.flag("overlong").longer_than == 200
 
 
 def test_rubric_page_is_the_rendering_of_the_toml(rubric) -> None:
@@ -441,16 +442,17 @@ def test_rubric_page_is_the_rendering_of_the_toml(rubric) -> None:
     for dim in rubric.dimensions:
         for lv in dim.levels:
             assert lv.anchor in page and lv.example in page
-    assert f"more than {rubric.max_chars} characters" in page
+    assert f"more than {rubric.flag('overlong').longer_than} characters" in page
     assert "from 2 to 17" in page
 
 
 def test_every_format_example_in_the_file_gets_its_verdict(rubric) -> None:
-    assert rubric.format_rule.examples
-    for example in rubric.format_rule.examples:
+    examples = rubric.flag("format_ok").format.examples
+    assert examples
+    for example in examples:
         checks = rubric.auto_checks(example.text)
-        assert checks.format_ok == example.format_ok, (example.text, checks.reasons)
-        assert bool(checks.reasons) != example.format_ok
+        assert checks.flags["format_ok"] == example.passes, (example.text, checks.reasons)
+        assert bool(checks.reasons) != example.passes
 
 
 def test_high_level_example_tips_are_well_formed(rubric) -> None:
@@ -458,7 +460,10 @@ def test_high_level_example_tips_are_well_formed(rubric) -> None:
         for lv in dim.levels:
             if lv.score >= 4:
                 checks = rubric.auto_checks(lv.example)
-                assert checks.format_ok and not checks.overlong, (lv.example, checks.reasons)
+                assert checks.flags == {"format_ok": True, "overlong": False}, (
+                    lv.example,
+                    checks.reasons,
+                )
 
 
 @pytest.mark.parametrize(
@@ -479,7 +484,7 @@ def test_high_level_example_tips_are_well_formed(rubric) -> None:
 )
 def test_auto_checks_flag_ill_formed_tips(rubric, text: str, reason: str) -> None:
     checks = rubric.auto_checks(text)
-    assert not checks.format_ok
+    assert not checks.flags["format_ok"]
     assert any(reason in r for r in checks.reasons), checks.reasons
 
 
@@ -490,40 +495,45 @@ def test_auto_checks_accept_plain_tips_and_whole_word_prefixes(rubric) -> None:
         "Block 25 minutes before lunch for the budget draft. It is due tomorrow!",
     ):
         checks = rubric.auto_checks(text)
-        assert checks.format_ok and not checks.overlong, (text, checks.reasons)
+        assert checks.flags == {"format_ok": True, "overlong": False}, (text, checks.reasons)
         assert checks.char_count == len(text)
 
 
 def test_overlong_threshold_comes_from_the_file(rubric, tmp_path: Path) -> None:
-    at_limit = ("Block time for the draft " * 20)[: rubric.max_chars - 1] + "."
-    assert not rubric.auto_checks(at_limit).overlong
+    limit = rubric.flag("overlong").longer_than
+    at_limit = ("Block time for the draft " * 20)[: limit - 1] + "."
+    assert not rubric.auto_checks(at_limit).flags["overlong"]
     over = rubric.auto_checks(at_limit[:-1] + "s.")
-    assert over.overlong and over.char_count == rubric.max_chars + 1
+    assert over.flags["overlong"] and over.char_count == limit + 1
     assert any("overlong" in r for r in over.reasons)
     strict = load_rubric_file(
-        edited_copy(RUBRIC_FILE, tmp_path / "tip-v1.toml", "max_chars = 200", "max_chars = 40")
+        edited_copy(RUBRIC_FILE, tmp_path / "tip-v1.toml", "longer_than = 200", "longer_than = 40")
     )
-    assert strict.auto_checks("Block 25 minutes for the budget draft now.").overlong
+    assert strict.auto_checks("Block 25 minutes for the budget draft now.").flags["overlong"]
 
 
 def test_format_parameters_come_from_the_file(rubric, tmp_path: Path) -> None:
     two = "Do the quiz now. It is due tomorrow."
-    assert rubric.auto_checks(two).format_ok
+    assert rubric.auto_checks(two).flags["format_ok"]
     path = edited_copy(
         RUBRIC_FILE, tmp_path / "tip-v1.toml", "max_sentences = 2", "max_sentences = 1"
     )
-    assert not load_rubric_file(path).auto_checks(two).format_ok
+    assert not load_rubric_file(path).auto_checks(two).flags["format_ok"]
+
+
+def composite(rubric, *values: object) -> float:
+    return rubric.composite_of(dict(zip(rubric.part_ids, values, strict=True)))
 
 
 def test_composite_range_and_values(rubric) -> None:
     values = [
-        rubric.composite(r, a, t, f, o)
+        composite(rubric, r, a, t, f, o)
         for r, a, t in itertools.product(range(1, 6), repeat=3)
         for f, o in itertools.product((False, True), repeat=2)
     ]
     assert (min(values), max(values)) == rubric.composite_range == (2.0, 17.0)
-    assert rubric.composite(4, 3, 5, True, False) == 14.0
-    assert rubric.composite(4, 3, 5, False, True) == 11.0
+    assert composite(rubric, 4, 3, 5, True, False) == 14.0
+    assert composite(rubric, 4, 3, 5, False, True) == 11.0
 
 
 @pytest.mark.parametrize(
@@ -539,7 +549,7 @@ def test_composite_range_and_values(rubric) -> None:
 )
 def test_composite_rejects_out_of_range_inputs(rubric, args: tuple, match: str) -> None:
     with pytest.raises(JudgingError, match=match):
-        rubric.composite(*args)
+        composite(rubric, *args)
 
 
 def test_json_schema_accepts_judgments_and_rejects_bad_ones(rubric) -> None:
@@ -579,9 +589,9 @@ def test_prompt_text_carries_every_anchor(rubric) -> None:
             id="level-missing",
         ),
         pytest.param(
-            "max_chars = 200",
-            'max_chars = "200"',
-            "overlong.max_chars",
+            "longer_than = 200",
+            'longer_than = "200"',
+            "flags[1].longer_than",
             "expected an integer",
             id="wrong-type",
         ),
@@ -591,7 +601,7 @@ def test_prompt_text_carries_every_anchor(rubric) -> None:
         pytest.param(
             "pattern = '\\n'",
             "pattern = '(unclosed'",
-            "format_ok.banned_patterns[0].pattern",
+            "flags[0].format.banned_patterns[0].pattern",
             "invalid regular expression",
             id="bad-regex",
         ),

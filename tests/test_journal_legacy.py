@@ -20,7 +20,7 @@ from tipbench_lib.backends.base import Generation, GenerationOptions, ModelInfo
 from tipbench_lib.backends.ollama import OllamaBackend
 from tipbench_lib.collect.job import CollectRequest, prepare, run_prepared
 from tipbench_lib.collect.journal import CollectJournal, candidate_record
-from tipbench_lib.collect.plan import Cell, CollectConfig, plan_cells
+from tipbench_lib.collect.plan import CollectConfig, PlannedCell, plan_cells
 from tipbench_lib.core.journal import JournalWarning, legacy_experiment_dir, legacy_slug
 from tipbench_lib.core.journal_legacy import cell_id_from_params
 from tipbench_lib.core.prompts import get_prompt
@@ -29,7 +29,7 @@ from tipbench_lib.core.scenarios import select_scenarios
 from tipbench_lib.tracking.mapping import CELL_TAG, read_cell_artifact
 
 from .ollama_standin import FakeModel, OllamaStandIn
-from .test_judge import collected_experiment
+from .test_judge import collected_experiment, tip
 
 MODELS = [FakeModel("tiny-a", 1_000_000_000, texts=("Start the budget draft at 9 sharp.",))]
 N_TIPS = 2
@@ -46,14 +46,23 @@ def write_old_journal(path: Path, records: list[dict]) -> bytes:
     return data
 
 
-def old_cell_records(cell: Cell, backend_version: str, indices: range) -> list[dict]:
+NEW_KEYS = ("format", "rubric_name", "rubric_hash")
+"""Keys records gained with format 2: the first layout's records never had them."""
+
+
+def old_form(record: dict) -> dict:
+    """A record as the first layout's code wrote it (format 1)."""
+    return {k: v for k, v in record.items() if k not in NEW_KEYS}
+
+
+def old_cell_records(cell: PlannedCell, backend_version: str, indices: range) -> list[dict]:
     rubric = load_rubric()
     records = [{"type": "cell", **asdict(cell.record(backend_version, rubric.version))}]
     for index in indices:
         gen = Generation(OLD_TEXT, OLD_TEXT, 40, 12, 0.3, 40.0, "stop")
         checks = rubric.auto_checks(OLD_TEXT)
         rec = candidate_record(cell.cell_id, index, cell.seed(index), OLD_TEXT, gen, checks, 0.5)
-        records.append({"type": "candidate", **rec})
+        records.append({"type": "candidate", **old_form(rec.to_json())})
     return records
 
 
@@ -137,8 +146,9 @@ def test_an_old_folder_shared_by_two_experiments_is_split_by_what_each_cell_prov
         assert {r.status for r in runs} == {"FINISHED"}
     run = next(r for r in runs if r.tags[CELL_TAG] == planned[second][0].cell_id)
     candidates = read_cell_artifact(mlflow_client, run).candidates
-    assert [c["text"] for c in candidates] == [OLD_TEXT] * N_TIPS, "the old tips were delivered"
-    assert "experiment" not in candidates[0], "candidates keep their shape"
+    assert [c.text for c in candidates] == [OLD_TEXT] * N_TIPS, "the old tips were delivered"
+    raw = json.loads(mlflow_client.download_artifact(run.run_id, "candidates.json"))
+    assert not {"experiment", "type"} & set(raw["candidates"][0]), "candidates keep their shape"
     assert (old_dir / "collect.jsonl").read_bytes() == old_bytes, "the old file is left as it was"
     new_records = list(CollectJournal(first).journal.records())
     assert new_records[0]["type"] == "adopted" and new_records[0]["cells_left"] == 3
@@ -157,9 +167,9 @@ def test_a_name_that_only_shares_the_old_folder_takes_nothing_from_it(tipbench_h
 
 
 def test_old_judge_files_are_adopted_per_exact_judge_and_experiment(mlflow_client, tipbench_home):
+    from tipbench_lib.core.records import JudgeSource
     from tipbench_lib.judge.session import (
         JudgeSession,
-        Scores,
         judge_artifact_path,
         judgment_record,
         local_judgments,
@@ -176,13 +186,12 @@ def test_old_judge_files_are_adopted_per_exact_judge_and_experiment(mlflow_clien
         name: [c for cell in s.candidates.values() for c in cell.values()]
         for name, s in state.items()
     }
-    by_id = {c["candidate_id"]: c for name in rows for c in rows[name]}
+    by_id = {c.candidate_id: c for name in rows for c in rows[name]}
 
-    def old(judge: str, candidate: dict, score: int, at: str) -> dict:
-        rec = judgment_record(
-            candidate, judge, "human", rubric, Scores(score, score, score, True, False)
-        )
-        return {**rec, "created_at": at}
+    def old(judge: str, candidate, score: int, at: str) -> dict:
+        scores = tip(score, score, score, True, False)
+        rec = judgment_record(candidate, JudgeSource("human", judge), rubric, scores)
+        return {**old_form(rec.to_json()), "created_at": at}
 
     records = [
         {
@@ -208,25 +217,26 @@ def test_old_judge_files_are_adopted_per_exact_judge_and_experiment(mlflow_clien
     with pytest.warns(JournalWarning, match=r"holds 3 judgment\(s\) of cells that are not in"):
         ab = JudgeSession(mlflow_client, first, "a b")
     assert ab.seed == 777, "the order the judge was working through is kept"
-    assert ab.done_ids() == {c["candidate_id"] for c in rows[first][:4]}
-    assert ab.judged()[rows[first][0]["candidate_id"]]["relevance"] == 2, "the revision counts"
+    assert ab.done_ids() == {c.candidate_id for c in rows[first][:4]}
+    assert ab.judged()[rows[first][0].candidate_id].scores["relevance"] == 2, "revision counts"
     with warnings.catch_warnings():
         warnings.simplefilter("error", JournalWarning)
         a_b = JudgeSession(mlflow_client, first, "a_b")
     assert a_b.seed == 888
-    assert a_b.done_ids() == {c["candidate_id"] for c in rows[first][:2]}
-    assert {r["relevance"] for r in a_b.judged().values()} == {1}
-    assert {by_id[r["candidate_id"]]["cell_id"] for r in local_judgments(first)} <= set(ab.by_cell)
+    assert a_b.done_ids() == {c.candidate_id for c in rows[first][:2]}
+    assert {j.scores["relevance"] for j in a_b.judged().values()} == {1}
+    local = local_judgments(first, rubric.part_ids)
+    assert {by_id[j.candidate_id].cell_id for j in local} <= set(ab.by_cell)
 
     fifth = rows[first][4]
-    ab.save(fifth["candidate_id"], Scores(4, 4, 4, True, False))
-    run_id = ab.data.run_ids[fifth["cell_id"]]
+    ab.save(fifth.candidate_id, tip(4, 4, 4, True, False))
+    run_id = ab.records.run_ids[fifth.cell_id]
     uploaded = json.loads(mlflow_client.download_artifact(run_id, judge_artifact_path("a b")))
-    mine = {c["candidate_id"] for c in rows[first][:5] if c["cell_id"] == fifth["cell_id"]}
+    mine = {c.candidate_id for c in rows[first][:5] if c.cell_id == fifth.cell_id}
     assert {r["candidate_id"] for r in uploaded} == mine, "adopted scores reach MLflow too"
     assert {r["judge_id"] for r in uploaded} == {"a b"}
 
     with pytest.warns(JournalWarning, match=r"holds 7 judgment\(s\)"):
         other = JudgeSession(mlflow_client, second, "a b")
-    assert other.done_ids() == {c["candidate_id"] for c in rows[second][:3]}
+    assert other.done_ids() == {c.candidate_id for c in rows[second][:3]}
     assert old_file.read_bytes() == old_bytes

@@ -13,10 +13,11 @@ import pytest
 
 from tipbench_lib.backends.base import Generation
 from tipbench_lib.collect.delivery import CellSyncer
-from tipbench_lib.collect.journal import CellRecord, CollectState, candidate_record
+from tipbench_lib.collect.journal import CollectState, candidate_record
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.hashing import content_hash
-from tipbench_lib.core.rubric import load_rubric
+from tipbench_lib.core.records import CellRecord, Judgment
+from tipbench_lib.core.rubric import Rubric, load_rubric
 from tipbench_lib.core.scenarios import load_scenarios
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.mapping import PENDING_TAG
@@ -29,6 +30,14 @@ TIPS = (
 )
 
 
+def tip(relevance, actionability, tone, format_ok, overlong, note=""):
+    """tip-v1 scores, by name, as the judge app builds them from its widgets."""
+    from tipbench_lib.judge.session import Scores
+
+    values = {"relevance": relevance, "actionability": actionability, "tone": tone}
+    return Scores({**values, "format_ok": format_ok, "overlong": overlong}, note)
+
+
 def collected_experiment(
     client: MlflowClient,
     name: str,
@@ -37,9 +46,18 @@ def collected_experiment(
     n_scenarios: int = 2,
     n_tips: int = 3,
     texts: Sequence[str] = TIPS,
+    rubric: Rubric | None = None,
 ) -> CollectState:
-    """Cells and candidates as the collect phase journals them, delivered by its real syncer."""
-    rubric = load_rubric()
+    """Cells and candidates as the collect phase journals them, delivered by its real syncer.
+
+    With ``rubric`` the experiment records it first, as a collect run does; without one it is an
+    experiment collected before rubrics were recorded (read as tip-v1).
+    """
+    from tipbench_lib.tracking.experiment import record_rubric
+
+    if rubric is not None:
+        record_rubric(client, name, rubric)
+    scored_on = rubric or load_rubric()
     state = CollectState()
     scenarios = load_scenarios()[:n_scenarios]
     counter = 0
@@ -59,7 +77,7 @@ def collected_experiment(
                         "scenario_id": scenario.id,
                         "persona": scenario.persona.id,
                         "time_slot": scenario.time_slot.id,
-                        "rubric_version": rubric.version,
+                        "rubric_version": scored_on.version,
                     },
                 )
                 for index in range(n_tips):
@@ -67,7 +85,7 @@ def collected_experiment(
                     counter += 1
                     gen = Generation(text, text, 50, 20, 0.4, 50.0, "stop")
                     rec = candidate_record(
-                        cell_id, index, index, text, gen, rubric.auto_checks(text), 1.0
+                        cell_id, index, index, text, gen, scored_on.auto_checks(text), 1.0
                     )
                     state.candidates.setdefault(cell_id, {})[index] = rec
     experiment_id = client.ensure_experiment(name)
@@ -151,26 +169,27 @@ def test_cards_are_blind_by_default_and_the_seed_is_recorded(
 
 
 def test_save_resume_revise_and_cell_metrics(mlflow_client, experiment_name, tipbench_home):
-    from tipbench_lib.judge.session import JudgeSession, Scores, judge_artifact_path
+    from tipbench_lib.judge.session import JudgeSession, judge_artifact_path
 
     collected_experiment(mlflow_client, experiment_name)
     session = JudgeSession(mlflow_client, experiment_name, "ana")
     first = session.next_card()
     cell = first.cell_id
-    result = session.save(first.candidate_id, Scores(4, 3, 5, True, False, "good"))
-    assert result.synced and result.record["composite"] == 4 + 3 + 5 + 2 - 0
+    result = session.save(first.candidate_id, tip(4, 3, 5, True, False, "good"))
+    assert result.synced and result.record.composite == 4 + 3 + 5 + 2 - 0
 
     resumed = JudgeSession(mlflow_client, experiment_name, "ana")
     assert first.candidate_id not in resumed.queue()
     assert resumed.next_card().candidate_id == session.queue()[0]
-    assert resumed.card(first.candidate_id).previous["tone"] == 5
+    assert resumed.card(first.candidate_id).previous.scores["tone"] == 5
 
-    resumed.save(first.candidate_id, Scores(2, 2, 2, False, True))  # revise
+    resumed.save(first.candidate_id, tip(2, 2, 2, False, True))  # revise
     latest = resumed.judged()[first.candidate_id]
-    assert (latest["relevance"], latest["format_ok"], latest["overlong"]) == (2, False, True)
-    assert [r["relevance"] for r in resumed.journal.history(first.candidate_id)] == [4, 2]
+    assert (latest.scores["relevance"], latest.scores["format_ok"]) == (2, False)
+    assert latest.scores["overlong"] is True
+    assert [j.scores["relevance"] for j in resumed.journal.history(first.candidate_id)] == [4, 2]
 
-    run = mlflow_client.get_run(resumed.data.run_ids[cell])
+    run = mlflow_client.get_run(resumed.records.run_ids[cell])
     assert run.metrics["judged_count"] == 1.0
     assert run.metrics["composite_mean"] == 2 + 2 + 2 + 0 - 1
     assert run.metrics["overlong_mean"] == 1.0
@@ -180,32 +199,32 @@ def test_save_resume_revise_and_cell_metrics(mlflow_client, experiment_name, tip
 
     for cid in resumed.by_cell[cell]:
         if cid != first.candidate_id:
-            resumed.save(cid, Scores(5, 5, 5, True, False))
+            resumed.save(cid, tip(5, 5, 5, True, False))
     run = mlflow_client.get_run(run.run_id)
     assert run.tags[PENDING_TAG] == "false"
     assert run.metrics["judged_count"] == 3.0
     assert run.metrics["relevance_mean"] == pytest.approx((2 + 5 + 5) / 3)
     assert resumed.progress().judged == 3
-    row = resumed.candidates[first.candidate_id]
+    row = resumed.cells[resumed.candidates[first.candidate_id].cell_id]
     unblind = JudgeSession(mlflow_client, experiment_name, "ana", blind=False)
     labels = {c.cell_id: c.label for c in unblind.progress().cells}
-    assert labels[cell] == cell_label(row["model"], row["prompt_version"], row["scenario_id"])
-    assert row["model"] not in " ".join(c.label for c in resumed.progress().cells), "blind"
+    assert labels[cell] == cell_label(row.model, row.prompt_version, row.scenario_id)
+    assert row.model not in " ".join(c.label for c in resumed.progress().cells), "blind"
 
 
 def test_pending_until_the_required_number_of_judges(mlflow_client, experiment_name, tipbench_home):
-    from tipbench_lib.judge.session import JudgeSession, Scores
+    from tipbench_lib.judge.session import JudgeSession
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
     ana = JudgeSession(mlflow_client, experiment_name, "ana", required_judges=2)
     for cid in ana.order:
-        ana.save(cid, Scores(4, 4, 4, True, False))
+        ana.save(cid, tip(4, 4, 4, True, False))
     (cell,) = ana.by_cell
-    run_id = ana.data.run_ids[cell]
+    run_id = ana.records.run_ids[cell]
     assert mlflow_client.get_run(run_id).tags[PENDING_TAG] == "true"
     bo = JudgeSession(mlflow_client, experiment_name, "bo", required_judges=2)
     for cid in bo.order:
-        bo.save(cid, Scores(2, 2, 2, True, False))
+        bo.save(cid, tip(2, 2, 2, True, False))
     run = mlflow_client.get_run(run_id)
     assert run.tags[PENDING_TAG] == "false"
     assert run.metrics["relevance_mean"] == 3.0, "the means cover every judge"
@@ -213,7 +232,7 @@ def test_pending_until_the_required_number_of_judges(mlflow_client, experiment_n
 
 
 def test_an_mlflow_outage_loses_nothing(mlflow_client, experiment_name, tipbench_home):
-    from tipbench_lib.judge.session import JudgeSession, Scores
+    from tipbench_lib.judge.session import JudgeSession
     from tipbench_lib.tracking.server import free_port
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
@@ -221,12 +240,12 @@ def test_an_mlflow_outage_loses_nothing(mlflow_client, experiment_name, tipbench
     cid = session.order[0]
     with MlflowClient(f"http://127.0.0.1:{free_port()}", retries=0, timeout=2) as dead:
         session.client = dead
-        result = session.save(cid, Scores(3, 4, 5, True, False))
+        result = session.save(cid, tip(3, 4, 5, True, False))
     assert not result.synced and result.sync_error
-    assert session.judged()[cid]["tone"] == 5, "the journal has it"
+    assert session.judged()[cid].scores["tone"] == 5, "the journal has it"
     session.client = mlflow_client
     assert session.sync_pending() == ""
-    run = mlflow_client.get_run(session.data.run_ids[session.candidates[cid]["cell_id"]])
+    run = mlflow_client.get_run(session.records.run_ids[session.candidates[cid].cell_id])
     assert run.metrics["tone_mean"] == 5.0
 
 
@@ -235,19 +254,19 @@ def test_judges_whose_ids_shared_a_file_keep_their_own_queue_seed_and_scores(
 ):
     """``a b``, ``a_b`` and ``a/b`` once shared one journal file and one MLflow artifact."""
     from tipbench_lib.compare.load import load_experiment
-    from tipbench_lib.judge.session import JudgeSession, Scores, judge_seed
+    from tipbench_lib.judge.session import JudgeSession, judge_seed
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=2)
     first = JudgeSession(mlflow_client, experiment_name, "a b")
     for cid in first.order:
-        first.save(cid, Scores(4, 4, 4, True, False))
+        first.save(cid, tip(4, 4, 4, True, False))
     total = first.total
     for n, judge in enumerate(("a_b", "a/b"), start=1):
         other = JudgeSession(mlflow_client, experiment_name, judge)
         assert other.seed == judge_seed(experiment_name, judge), "its own order, not 'a b''s"
         assert len(other.queue()) == total and other.progress().judged == 0
         assert other.next_card().previous is None
-        other.save(other.order[0], Scores(1, 1, 1, False, True))
+        other.save(other.order[0], tip(1, 1, 1, False, True))
         assert len(other.queue()) == total - 1
         assert len(first.queue()) == 0 and first.progress().judged == total
         scores = load_experiment(mlflow_client, experiment_name).judgments
@@ -261,19 +280,19 @@ def test_judges_whose_ids_shared_a_file_keep_their_own_queue_seed_and_scores(
 def test_a_last_score_without_its_newline_survives_the_next_save_and_reaches_mlflow(
     mlflow_client, experiment_name, tipbench_home
 ):
-    from tipbench_lib.judge.session import JudgeSession, Scores
+    from tipbench_lib.judge.session import JudgeSession
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
     session = JudgeSession(mlflow_client, experiment_name, "ana")
     first, second = session.order[:2]
-    session.save(first, Scores(5, 5, 5, True, False))
+    session.save(first, tip(5, 5, 5, True, False))
     path = session.journal.path
     path.write_bytes(path.read_bytes().rstrip(b"\n"))  # e.g. a copy that dropped the newline
     assert first in session.done_ids(), "the reader counts the newline-less record"
-    session.save(second, Scores(2, 2, 2, True, False))
+    session.save(second, tip(2, 2, 2, True, False))
     assert {first, second} <= session.done_ids(), "the next save must not delete it"
-    cell = session.candidates[first]["cell_id"]
-    run = mlflow_client.get_run(session.data.run_ids[cell])
+    cell = session.candidates[first].cell_id
+    run = mlflow_client.get_run(session.records.run_ids[cell])
     assert run.metrics["judged_count"] == 2.0
     assert run.metrics["relevance_mean"] == (5 + 2) / 2
 
@@ -282,30 +301,32 @@ def test_a_record_of_another_judge_in_a_judge_file_is_never_counted(tipbench_hom
     from tipbench_lib.core.journal import Journal, JournalWarning
     from tipbench_lib.judge.session import QUEUE, JudgeJournal, local_judgments
 
-    journal = JudgeJournal("exp", "a b")
+    parts = load_rubric().part_ids
+    journal = JudgeJournal("exp", "a b", parts)
     base = {"type": "judgment", "cell_id": "c", "status": "ok", "relevance": 4}
-    journal.append({**base, "candidate_id": "x", "judge_id": "a b", "created_at": "2025-01-01"})
-    stray = Journal(journal.path)  # a hand copy of another judge's lines into this file
-    stray.append({"type": QUEUE, "judge_id": "a_b", "seed": 5})
-    stray.append({**base, "candidate_id": "y", "judge_id": "a_b", "created_at": "2025-01-02"})
+    lines = Journal(journal.path)
+    lines.append({**base, "candidate_id": "x", "judge_id": "a b", "created_at": "2025-01-01"})
+    # a hand copy of another judge's lines into this file
+    lines.append({"type": QUEUE, "judge_id": "a_b", "seed": 5})
+    lines.append({**base, "candidate_id": "y", "judge_id": "a_b", "created_at": "2025-01-02"})
     with pytest.warns(JournalWarning, match="2 of 'a_b'"):
         assert set(journal.latest()) == {"x"}
     with pytest.warns(JournalWarning):
         assert journal.queue_seed(42) == 42, "another judge's seed is not this judge's order"
     with pytest.warns(JournalWarning, match="does not match the file name"):
-        assert [r["candidate_id"] for r in local_judgments("exp")] == ["x"]
+        assert [j.candidate_id for j in local_judgments("exp", parts)] == ["x"]
 
 
 def test_empty_judge_id_and_bad_scores_are_refused(mlflow_client, experiment_name, tipbench_home):
     from tipbench_lib.core.errors import JudgingError
-    from tipbench_lib.judge.session import JudgeSession, Scores
+    from tipbench_lib.judge.session import JudgeSession
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
     with pytest.raises(JudgingError, match="judge id"):
         JudgeSession(mlflow_client, experiment_name, "  ")
     session = JudgeSession(mlflow_client, experiment_name, "ana")
     with pytest.raises(JudgingError, match="relevance must be an integer from 1 to 5"):
-        session.save(session.order[0], Scores(6, 3, 3, True, False))
+        session.save(session.order[0], tip(6, 3, 3, True, False))
     assert session.judged() == {}
 
 
@@ -343,7 +364,8 @@ def test_agreement_matches_krippendorffs_published_example():
         for unit, v in enumerate(values)
         if v is not None
     ]
-    result = agreement(records)
+    rubric = load_rubric()
+    result = agreement([Judgment.from_json(r, rubric.part_ids) for r in records], rubric)
     alphas = dict(zip(result["dimension"], result["alpha"], strict=True))
     assert alphas["relevance"] == pytest.approx(0.815, abs=5e-4)
     assert alphas["tone"] == pytest.approx(0.815, abs=5e-4)
@@ -388,7 +410,9 @@ def test_failed_llm_judgments_never_count_and_latest_wins():
             "created_at": "2025-01-03T00:00:00+00:00",
         },
     ]
-    metrics, pending = cell_summary(["a", "b"], records, required=1)
+    parts = load_rubric().part_ids
+    judgments = [Judgment.from_json({"cell_id": "c", **r}, parts) for r in records]
+    metrics, pending = cell_summary(["a", "b"], judgments, 1, parts)
     assert metrics["judged_count"] == 1.0
     assert metrics["composite_mean"] == 17.0
     assert pending, "b has only a failed judgment"

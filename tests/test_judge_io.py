@@ -131,7 +131,7 @@ def test_export_fill_apply_through_the_script(mlflow_env, mlflow_client, experim
     )
     assert done.returncode == EXIT_REFUSED
     assert f"item 1 (candidate {bad['items'][0]['candidate_id']})" in done.stderr
-    assert "tone must be an integer from 1 to 5, got 9" in done.stderr
+    assert "tone must be an integer from 1 to 5 (rubric tip-v1), got 9" in done.stderr
 
 
 def _break(kind: str, doc: dict) -> tuple[dict, list[str]]:
@@ -148,16 +148,16 @@ def _break(kind: str, doc: dict) -> tuple[dict, list[str]]:
         return bad, [where, "changed since export"]
     if kind == "out of range":
         item["scores"]["relevance"] = 0
-        return bad, [where, "relevance must be an integer from 1 to 5, got 0"]
+        return bad, [where, "relevance must be an integer from 1 to 5 (rubric tip-v1), got 0"]
     if kind == "not an integer":
         item["scores"]["actionability"] = 3.5
-        return bad, [where, "actionability must be an integer from 1 to 5, got 3.5"]
+        return bad, [where, "actionability must be an integer from 1 to 5 (rubric tip-v1), got 3.5"]
     if kind == "string score":
         item["scores"]["tone"] = "4"
-        return bad, [where, "tone must be an integer from 1 to 5, got '4'"]
+        return bad, [where, "tone must be an integer from 1 to 5 (rubric tip-v1), got '4'"]
     if kind == "boolean as score":
         item["scores"]["tone"] = True
-        return bad, [where, "tone must be an integer from 1 to 5, got True"]
+        return bad, [where, "tone must be an integer from 1 to 5 (rubric tip-v1), got True"]
     if kind == "not a boolean":
         item["scores"]["format_ok"] = "yes"
         return bad, [where, "format_ok must be true or false, got 'yes'"]
@@ -179,6 +179,15 @@ def _break(kind: str, doc: dict) -> tuple[dict, list[str]]:
     if kind == "other experiment":
         bad["experiment"] = "another"
         return bad, ["for experiment 'another'"]
+    if kind == "other rubric":
+        bad["rubric"] = {**bad["rubric"], "version": "tip-v2", "content_hash": "0" * 16}
+        return bad, ["scored on rubric 'tip-v1'", "the judgment says rubric 'tip-v2'"]
+    if kind == "edited rubric":
+        bad["rubric"]["content_hash"] = "0" * 16
+        return bad, ["with content hash 0000000000000000", "judge it again"]
+    if kind == "no rubric":
+        del bad["rubric"]
+        return bad, ["does not say which rubric", "export a new file"]
     raise AssertionError(kind)
 
 
@@ -195,6 +204,9 @@ KINDS = (
     "no judge id",
     "wrong format",
     "other experiment",
+    "other rubric",
+    "edited rubric",
+    "no rubric",
 )
 
 

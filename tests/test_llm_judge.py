@@ -12,6 +12,8 @@ from tipbench_lib.core.errors import (  # noqa: E402
     EXIT_OK,
     EXIT_REFUSED,
 )
+from tipbench_lib.core.records import Candidate
+from tipbench_lib.core.rubric import load_rubric
 from tipbench_lib.judge.cli import main  # noqa: E402
 
 from .ollama_standin import FakeModel, Fault, OllamaStandIn
@@ -66,7 +68,7 @@ def test_invalid_answers_are_retried_then_recorded_failed(
     for rec in records:
         assert rec["status"] == "failed" and rec["judge_kind"] == "llm"
         assert rec["model"] == model and rec["attempts"] == 3 and rec["error"]
-        assert rec["relevance"] is None and rec["composite"] is None
+        assert rec.get("relevance") is None and rec["composite"] is None
     assert data.judgments.height == 0, "a failed judgment is never a score"
     run = mlflow_client.get_run(next(iter(data.run_ids.values())))
     assert run.metrics["judged_count"] == 0.0 and "composite_mean" not in run.metrics
@@ -139,10 +141,19 @@ def test_parse_answer_names_the_problem():
     from tipbench_lib.core.errors import JudgingError
     from tipbench_lib.judge.llm import parse_answer
 
-    candidate = {"format_ok_auto": False, "overlong_auto": True}
-    scores = parse_answer('{"relevance": 2, "actionability": 3.0, "tone": 4}', candidate)
-    assert (scores.actionability, scores.format_ok, scores.overlong) == (3, False, True)
+    rubric = load_rubric()
+    candidate = Candidate(
+        "c1", "cell", 0, "tip", 1.0, 10, 10.0, auto={"format_ok": False, "overlong": True}
+    )
+    scores = parse_answer('{"relevance": 2, "actionability": 3.0, "tone": 4}', candidate, rubric)
+    assert scores.values == {
+        "relevance": 2,
+        "actionability": 3,
+        "tone": 4,
+        "format_ok": False,
+        "overlong": True,
+    }, "whole floats count, and flags left out come from the automatic checks"
     with pytest.raises(JudgingError, match="not valid JSON"):
-        parse_answer('{"relevance": ', candidate)
+        parse_answer('{"relevance": ', candidate, rubric)
     with pytest.raises(JudgingError, match="tone must be an integer from 1 to 5"):
-        parse_answer('{"relevance": 2, "actionability": 3, "tone": "good"}', candidate)
+        parse_answer('{"relevance": 2, "actionability": 3, "tone": "good"}', candidate, rubric)

@@ -8,9 +8,10 @@ import json
 import httpx
 
 from tipbench_lib.collect.delivery import CellSyncer
-from tipbench_lib.collect.journal import CellRecord, CollectState
+from tipbench_lib.collect.journal import CollectState
 from tipbench_lib.compare.load import load_experiment
-from tipbench_lib.judge.session import JudgeSession, Scores
+from tipbench_lib.core.records import CellRecord
+from tipbench_lib.judge.session import JudgeSession
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.mapping import (
     CANDIDATES_ARTIFACT,
@@ -20,7 +21,7 @@ from tipbench_lib.tracking.mapping import (
     read_cell_artifact,
 )
 
-from .test_judge import collected_experiment
+from .test_judge import collected_experiment, tip
 
 
 class Requests:
@@ -54,9 +55,11 @@ def test_a_new_cell_costs_at_most_four_requests(mlflow_server, experiment_name, 
 
 
 def _old_layout_run(client: MlflowClient, experiment_id: str, cell: CellRecord, candidates) -> str:
-    """A cell as deliveries before the merge wrote it: a bare list and a separate prompt.txt."""
+    """A cell as deliveries before the merge wrote it: a bare list and a separate prompt.txt,
+    candidates as format 1 held them (no ``format`` field)."""
     run = client.create_run(experiment_id, cell.run_name, tags={CELL_TAG: cell.cell_id})
-    client.log_artifact(run.run_id, CANDIDATES_ARTIFACT, json.dumps(candidates, indent=1))
+    old = [{k: v for k, v in c.to_json().items() if k != "format"} for c in candidates]
+    client.log_artifact(run.run_id, CANDIDATES_ARTIFACT, json.dumps(old, indent=1))
     client.log_artifact(run.run_id, LEGACY_PROMPT_ARTIFACT, "the old prompt")
     client.log_batch(run.run_id, params=cell.params, tags={PENDING_TAG: "true"})
     client.update_run(run.run_id, "FINISHED")
@@ -82,6 +85,6 @@ def test_runs_of_the_old_layout_still_load_judge_and_show_their_prompt(
     session = JudgeSession(mlflow_client, experiment_name, "ana")
     card = session.next_card()
     assert card is not None
-    saved = session.save(card.candidate_id, Scores(4, 4, 4, True, False))
+    saved = session.save(card.candidate_id, tip(4, 4, 4, True, False))
     assert saved.synced, saved.sync_error
     assert load_experiment(mlflow_client, experiment_name).judgments.height == 1

@@ -32,11 +32,13 @@ from tipbench_lib.compare.load import (
 )
 from tipbench_lib.compare.report import render
 from tipbench_lib.core.errors import DataFileError
-from tipbench_lib.core.schema import FRAMES
+from tipbench_lib.core.rubric import shipped_rubric
+from tipbench_lib.core.schema import frame_schemas
 from tipbench_lib.tracking.mapping import read_cell_artifact
 
 from .test_judge import collected_experiment
 
+FRAMES = frame_schemas(shipped_rubric())
 Change = Callable[[pd.DataFrame], None]
 
 
@@ -323,27 +325,26 @@ def test_a_score_outside_the_scale_is_refused(snap: Path, original: ExperimentDa
     assert "outside 1-5 of rubric tip-v1" in message and "'tone'" in message
 
 
-def test_an_unknown_rubric_keeps_stored_composites_with_a_warning(
+def test_judgments_under_another_rubric_are_left_out_and_named(
     snap: Path, original: ExperimentData
 ) -> None:
     def other_rubric(frame: pd.DataFrame) -> None:
-        frame["rubric_version"] = "tip-v99"
-        frame["composite"] = frame["composite"] + 100
+        frame.loc[:9, "rubric_version"] = "tip-v99"
+        frame.loc[:9, "composite"] = frame.loc[:9, "composite"] + 100
 
     rewrite(snap, "judgments", other_rubric)
     data = read_snapshot(snap)
-    assert data.judgments["composite"].to_list() == [
-        c + 100 for c in original.judgments["composite"].to_list()
-    ]
+    assert data.judgments["composite"].to_list() == original.judgments["composite"].to_list()[10:]
     [warning] = data.warnings
-    assert "48 judgment(s) name a rubric version this checkout does not have" in warning
+    for part in ("10 judgment(s) name rubric tip-v99", "not the experiment's tip-v1", "left out"):
+        assert part in warning, warning
 
 
 def test_failed_judgments_keep_their_empty_scores(original: ExperimentData) -> None:
     failed = original.judgments.head(2).with_columns(
         pl.lit(None, pl.Int64).alias("relevance"), pl.lit(None, pl.Float64).alias("composite")
     )
-    judgments, warnings = recompute_composites(failed, "test")
+    judgments, warnings = recompute_composites(failed, "test", shipped_rubric())
     assert judgments["composite"].to_list() == [None, None] and warnings == []
 
 
@@ -367,7 +368,7 @@ def test_mlflow_judgments_get_the_same_check(mlflow_client, experiment_name) -> 
     [run, *_] = mlflow_client.search_runs([exp.experiment_id])
     candidates = read_cell_artifact(mlflow_client, run).candidates
     record = {
-        "candidate_id": candidates[0]["candidate_id"],
+        "candidate_id": candidates[0].candidate_id,
         "judge_id": "other-tool",
         "judge_kind": "import",
         "rubric_version": "tip-v1",

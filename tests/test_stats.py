@@ -14,11 +14,12 @@ from statsmodels.stats.multitest import multipletests
 
 from tipbench_lib import stats, synthetic
 from tipbench_lib.core.errors import TipbenchError
-from tipbench_lib.core.schema import CANDIDATES, CELLS, JUDGMENTS
+from tipbench_lib.core.schema import CELLS
 from tipbench_lib.stats import power
 from tipbench_lib.stats.agreement import krippendorff_alpha
 from tipbench_lib.stats.paired import permutation_p, wilcoxon_p
 from tipbench_lib.stats.resampling import paired_intervals
+from tipbench_lib.synthetic import CANDIDATES, JUDGMENTS
 
 # ---------------------------------------------------------------- frames built by hand
 

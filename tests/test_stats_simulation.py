@@ -18,7 +18,7 @@ import pytest
 from scipy import stats as sps
 
 from tipbench_lib import simulation as sim
-from tipbench_lib.core.schema import DIMENSIONS
+from tipbench_lib.synthetic import DIMENSIONS
 
 pytestmark = pytest.mark.slow
 

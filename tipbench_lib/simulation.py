@@ -30,9 +30,9 @@ import polars as pl
 from scipy import optimize
 
 from tipbench_lib import stats, synthetic
-from tipbench_lib.core.schema import DIMENSIONS
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
 from tipbench_lib.stats.pairs import judge_grid, pair_differences
+from tipbench_lib.synthetic import DIMENSIONS
 
 REPLICATE = "replicate"
 JUDGE_DESIGNS = ("shared", "one_per_cell")

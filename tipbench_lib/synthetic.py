@@ -34,7 +34,16 @@ import numpy as np
 import polars as pl
 from scipy.special import ndtr
 
-from tipbench_lib.core.schema import CANDIDATES, CELLS, DIMENSIONS, JUDGMENTS
+from tipbench_lib.core.rubric import shipped_rubric
+from tipbench_lib.core.schema import CELLS, candidates_schema, judgments_schema
+
+RUBRIC = shipped_rubric("tip-v1")
+"""The rubric a synthetic experiment is scored on: tip-v1, as shipped (the generative model below
+draws its three dimensions and its two flags, ``format_ok`` and ``overlong``)."""
+DIMENSIONS: tuple[str, ...] = RUBRIC.dimension_ids
+CANDIDATES = candidates_schema(RUBRIC)
+JUDGMENTS = judgments_schema(RUBRIC)
+WEIGHTS = RUBRIC.weights
 
 MEAN_CHARS = 120.0
 SD_CHARS = 30.0
@@ -67,7 +76,17 @@ def expected_composite(
     """Expected tip-v1 composite of a cell with latent ``effect``, averaged over the judges."""
     effect = np.asarray(effect, dtype=float)
     dims = expected_score(3 + effect[..., None] + np.asarray(judge_biases), total_sd).mean(axis=-1)
-    return len(DIMENSIONS) * dims + 2 * p_format_ok - p_overlong
+    return _composite(dims, p_format_ok, p_overlong)
+
+
+def _composite(dims: np.ndarray | float, format_ok: float, overlong: float) -> np.ndarray:
+    """tip-v1's composite of a mean dimension score and flag rates, from the rubric's weights."""
+    dims_weight = sum(WEIGHTS[d] for d in DIMENSIONS)
+    return (
+        dims_weight * np.asarray(dims)
+        + WEIGHTS["format_ok"] * format_ok
+        + WEIGHTS["overlong"] * overlong
+    )
 
 
 def noise_sd(
@@ -389,7 +408,9 @@ def _judgments_frame(
     dims = {d: per_judge[:, :, i].T.ravel() for i, d in enumerate(DIMENSIONS)}
     fo = np.tile(format_ok.ravel(), n_j)
     ol = np.tile(overlong.ravel(), n_j)
-    composite = sum(dims.values()) + 2 * fo.astype(float) - ol.astype(float)
+    composite = sum(WEIGHTS[d] * v for d, v in dims.items()) + _composite(
+        0.0, fo.astype(float), ol.astype(float)
+    )
     return pl.DataFrame(
         {
             "candidate_id": pl.concat([candidates["candidate_id"]] * n_j),
@@ -419,7 +440,8 @@ def _truth_frames(
     """Expected scores per cell (over the scenario population and the fixed judges) and per
     (cell, judge): one judge's bias moves every dimension it scores."""
     per_judge = _per_judge_scores(3 + effect[..., None] + biases, total_sd)  # (m, p, j)
-    flags = 2 * p_format_ok - p_overlong
+    flags = float(_composite(0.0, p_format_ok, p_overlong))
+    dims_weight = sum(WEIGHTS[d] for d in DIMENSIONS)
     cell_dims = per_judge.mean(axis=-1)
     cell_rows, judge_rows = [], []
     for prefix in _prefix(n_e):
@@ -432,7 +454,7 @@ def _truth_frames(
                     | {"effect": float(effect[mi, pi])}
                     | dict.fromkeys(DIMENSIONS, dims)
                     | {"format_ok": p_format_ok, "overlong": p_overlong}
-                    | {"composite": len(DIMENSIONS) * dims + flags}
+                    | {"composite": dims_weight * dims + flags}
                 )
                 for j in range(len(biases)):
                     dim = float(per_judge[mi, pi, j])
@@ -440,6 +462,6 @@ def _truth_frames(
                         cell
                         | {"judge_id": f"judge-{j}"}
                         | dict.fromkeys(DIMENSIONS, dim)
-                        | {"composite": len(DIMENSIONS) * dim + flags}
+                        | {"composite": dims_weight * dim + flags}
                     )
     return pl.DataFrame(cell_rows), pl.DataFrame(judge_rows)

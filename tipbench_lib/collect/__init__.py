@@ -13,9 +13,9 @@ from tipbench_lib.core.exports import lazy_exports
 __all__, __getattr__ = lazy_exports(
     __name__,
     job=("CollectRequest", "interactive_job", "prepare", "run_prepared"),
-    plan=("Cell", "CollectConfig", "describe_models", "plan_cells"),
+    plan=("PlannedCell", "CollectConfig", "describe_models", "plan_cells"),
     runner=("CollectSummary", "Collector", "pending_work"),
-    journal=("CellRecord", "CollectJournal", "CollectState"),
+    journal=("CollectJournal", "CollectState"),
     delivery=("BackgroundSender", "CellSyncer"),
     cli=("main",),
 )

@@ -77,6 +77,13 @@ def collect_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="seconds one generation may take before the cell fails",
     )
     p.add_argument("--retry-failed", action="store_true", help="run cells that failed before again")
+    p.add_argument(
+        "--rubric",
+        metavar="NAME|PATH",
+        help="the rubric the experiment is scored on: a name in the data directories (your "
+        "--data-dir, then the shipped ones) or a .toml file; recorded with the experiment, which "
+        "judging and comparing read (default: the experiment's recorded rubric, else tip-v1)",
+    )
     add_data_dir(p)
     return p
 
@@ -98,6 +105,7 @@ def collect_request(args: argparse.Namespace) -> CollectRequest:
         options=options,
         max_model_b=args.max_model_b,
         retry_failed=args.retry_failed,
+        rubric=args.rubric,
     )
 
 

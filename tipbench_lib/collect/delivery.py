@@ -15,10 +15,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
-from tipbench_lib.collect.journal import CellRecord, CollectState
+from tipbench_lib.collect.journal import CollectState
 from tipbench_lib.core.errors import TrackingError
+from tipbench_lib.core.records import Candidate, CellRecord
 from tipbench_lib.tracking.client import MlflowClient, Run
 from tipbench_lib.tracking.mapping import (
     CANDIDATES_ARTIFACT,
@@ -55,7 +55,7 @@ class Delivery:
     """A snapshot of one cell as the journal has it, taken before handing it to another thread."""
 
     cell: CellRecord
-    candidates: tuple[dict[str, Any], ...]
+    candidates: tuple[Candidate, ...]
     status: str
     reason: str
 
@@ -137,7 +137,7 @@ class CellSyncer:
         )
 
     def _deliver_cell(
-        self, cell: CellRecord, candidates: list[dict[str, Any]], status: str, reason: str
+        self, cell: CellRecord, candidates: list[Candidate], status: str, reason: str
     ) -> None:
         tags = {
             CELL_TAG: cell.cell_id,
@@ -184,8 +184,8 @@ def _rank(run: Run) -> tuple[int, int]:
     return (1 if run.status == "FINISHED" else 0, run.start_time or 0)
 
 
-def _start_ms(candidates: list[dict[str, Any]]) -> int | None:
-    stamps = [c.get("created_at") for c in candidates if c.get("created_at")]
+def _start_ms(candidates: list[Candidate]) -> int | None:
+    stamps = [c.created_at for c in candidates if c.created_at]
     if not stamps:
         return None
     return int(datetime.fromisoformat(min(stamps)).timestamp() * 1000)

@@ -23,14 +23,17 @@ from tipbench_lib.core.journal import exclusive_lock
 from tipbench_lib.core.names import check_experiment
 from tipbench_lib.core.progress import ProgressCallback
 from tipbench_lib.core.prompts import get_prompt
-from tipbench_lib.core.rubric import load_rubric
+from tipbench_lib.core.records import Candidate
+from tipbench_lib.core.rubric import Rubric, resolve_rubric
 from tipbench_lib.core.scenarios import (
     DEFAULT_N_SCENARIOS,
     Scenario,
     scenarios_by_ids,
     select_scenarios,
 )
+from tipbench_lib.core.schema import auto_column
 from tipbench_lib.tracking.client import MlflowClient
+from tipbench_lib.tracking.experiment import record_rubric
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,8 @@ class CollectRequest:
     options: GenerationOptions = field(default_factory=GenerationOptions)
     max_model_b: float = DEFAULT_MAX_MODEL_B
     retry_failed: bool = False
-    rubric_version: str = "tip-v1"
+    rubric: str | None = None
+    """``--rubric NAME|PATH``; None: the experiment's recorded rubric, else tip-v1."""
 
 
 def resolve_scenarios(spec: str) -> list[Scenario]:
@@ -110,14 +114,34 @@ class PreparedCollect:
     config: CollectConfig
     models: list[ModelInfo]
     experiment_id: str
+    rubric: Rubric
+    """The experiment's rubric, recorded in MLflow: its automatic checks run on every tip."""
+
+
+def chosen_rubric(spec: str | None, journal: CollectJournal) -> Rubric | None:
+    """The rubric ``--rubric`` names, or the one this experiment's journal recorded (None: none).
+
+    A journal that recorded another rubric than the one asked for refuses the run here, before
+    anything is created.
+    """
+    held = journal.state()
+    rubric = resolve_rubric(spec) if spec else held.recorded_rubric()
+    if rubric is not None:
+        held.refuse_other_rubric(journal.experiment, rubric)
+    return rubric
 
 
 def prepare(request: CollectRequest, backend: Backend, client: MlflowClient) -> PreparedCollect:
-    """Every refusal happens here, before a single model is loaded."""
+    """Every refusal happens here, before a single model is loaded.
+
+    The rubric is recorded with the MLflow experiment (created here if new) once every check has
+    passed, so judging and comparing read it from the experiment.
+    """
     config = resolve_config(request)
+    rubric = chosen_rubric(request.rubric, CollectJournal(config.experiment))
     models = describe_models(backend, config.models, config.max_model_b)
-    experiment_id = client.ensure_experiment(config.experiment)
-    return PreparedCollect(config, models, experiment_id)
+    experiment_id, rubric = record_rubric(client, config.experiment, rubric)
+    return PreparedCollect(config, models, experiment_id, rubric)
 
 
 def run_prepared(
@@ -125,14 +149,14 @@ def run_prepared(
     backend: Backend,
     client: MlflowClient,
     on_progress: ProgressCallback | None = None,
-    rubric_version: str = "tip-v1",
 ) -> CollectSummary:
     """Generate, journal and deliver; holds the experiment's lock so two runs never overlap."""
     journal = CollectJournal(prepared.config.experiment)
     syncer = CellSyncer(client, prepared.experiment_id)
     with exclusive_lock(journal.lock_path, f"collecting into {prepared.config.experiment!r}"):
+        journal.use_rubric(prepared.rubric)
         collector = Collector(
-            prepared.config, backend, syncer, journal, load_rubric(rubric_version), on_progress
+            prepared.config, backend, syncer, journal, prepared.rubric, on_progress
         )
         return collector.run(prepared.models)
 
@@ -187,11 +211,15 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
-def candidate_row(candidate: dict[str, Any] | None) -> dict[str, Any]:
-    """The columns of a candidate worth showing as it arrives."""
-    row = {k: (candidate or {}).get(k) for k in ("text", "format_ok_auto", "overlong_auto")}
-    row["tokens_per_s"] = round(float((candidate or {}).get("tokens_per_s") or 0.0), 1)
-    return row
+def candidate_row(candidate: Candidate | None) -> dict[str, Any]:
+    """The columns of a candidate worth showing as it arrives: its text, automatic checks, speed."""
+    if candidate is None:
+        return {"text": None, "tokens_per_s": 0.0}
+    return {
+        "text": candidate.text,
+        **{auto_column(flag): value for flag, value in candidate.auto.items()},
+        "tokens_per_s": round(candidate.tokens_per_s, 1),
+    }
 
 
 def model_choices(backend: Backend, max_model_b: float) -> list[dict[str, object]]:

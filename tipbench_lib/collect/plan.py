@@ -18,11 +18,11 @@ from tipbench_lib.backends.base import (
     GenerationRequest,
     ModelInfo,
 )
-from tipbench_lib.collect.journal import CellRecord
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import ModelTooLargeError
 from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.core.prompts import PromptVersion
+from tipbench_lib.core.records import CellRecord
 from tipbench_lib.core.scenarios import Scenario
 from tipbench_lib.tracking import mapping
 
@@ -43,7 +43,7 @@ class CollectConfig:
 
 
 @dataclass(frozen=True)
-class Cell:
+class PlannedCell:
     """One (model, prompt version, scenario) with its options; the unit of an MLflow run."""
 
     cell_id: str
@@ -151,7 +151,7 @@ def describe_models(backend: Backend, names: Sequence[str], max_model_b: float) 
     return infos
 
 
-def plan_cells(config: CollectConfig, models: Sequence[ModelInfo]) -> list[Cell]:
+def plan_cells(config: CollectConfig, models: Sequence[ModelInfo]) -> list[PlannedCell]:
     """Cells in model-major order (each model's cells together, so it loads once)."""
     cells = []
     for model in models:
@@ -161,6 +161,8 @@ def plan_cells(config: CollectConfig, models: Sequence[ModelInfo]) -> list[Cell]
                     config.experiment, model, prompt, scenario, config.options, config.seed
                 )
                 cells.append(
-                    Cell(cid, model, prompt, scenario, config.options, config.seed, config.n_tips)
+                    PlannedCell(
+                        cid, model, prompt, scenario, config.options, config.seed, config.n_tips
+                    )
                 )
     return cells

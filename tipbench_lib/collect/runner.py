@@ -20,12 +20,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from tipbench_lib.backends.base import BACKEND_STOPS, Backend, ModelInfo
 from tipbench_lib.collect.delivery import BackgroundSender, CellSyncer, SyncReport, deliveries
 from tipbench_lib.collect.journal import CollectJournal, CollectState, candidate_record
-from tipbench_lib.collect.plan import Cell, CollectConfig, plan_cells
+from tipbench_lib.collect.plan import CollectConfig, PlannedCell, plan_cells
 from tipbench_lib.core.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -35,6 +34,7 @@ from tipbench_lib.core.errors import (
     GenerationError,
 )
 from tipbench_lib.core.progress import ProgressCallback, ProgressEvent
+from tipbench_lib.core.records import Candidate
 from tipbench_lib.core.rubric import Rubric, clean_tip
 
 
@@ -101,7 +101,7 @@ class CollectSummary:
 
 def pending_work(
     config: CollectConfig, models: Sequence[ModelInfo], state: CollectState
-) -> tuple[list[Cell], int, CollectSummary]:
+) -> tuple[list[PlannedCell], int, CollectSummary]:
     """Cells with work left, how many tips remain, and a summary of the cells already settled.
 
     A complete cell is skipped; a failed one is left alone unless ``retry_failed``; a partial one
@@ -157,7 +157,7 @@ class Collector:
 
     def _run_models(
         self,
-        todo: list[Cell],
+        todo: list[PlannedCell],
         state: CollectState,
         summary: CollectSummary,
         total: int,
@@ -184,7 +184,7 @@ class Collector:
     def _run_model(
         self,
         model: ModelInfo,
-        cells: list[Cell],
+        cells: list[PlannedCell],
         state: CollectState,
         summary: CollectSummary,
         done: int,
@@ -221,7 +221,7 @@ class Collector:
 
     def _run_cell(
         self,
-        cell: Cell,
+        cell: PlannedCell,
         state: CollectState,
         summary: CollectSummary,
         stats: ModelStats,
@@ -248,7 +248,7 @@ class Collector:
         self.sender.submit(deliveries(self.journal.state(), only=[cell.cell_id]))
         return done
 
-    def _generate(self, cell: Cell, index: int, stats: ModelStats) -> dict[str, Any]:
+    def _generate(self, cell: PlannedCell, index: int, stats: ModelStats) -> Candidate:
         request = cell.request(index)
         generation = self.backend.generate(cell.model.name, request)
         if generation.truncated:
@@ -265,15 +265,17 @@ class Collector:
             cell.cell_id, index, request.seed, text, generation, checks, stats.load_s
         )
 
-    def _fail(self, cell: Cell, reason: str, summary: CollectSummary, backend_version: str) -> None:
+    def _fail(
+        self, cell: PlannedCell, reason: str, summary: CollectSummary, backend_version: str
+    ) -> None:
         self.journal.add_cell(cell.record(backend_version, self.rubric.version))
         self.journal.add_failure(cell.cell_id, reason)
         summary.failed[cell.cell_id] = reason
         self.sender.submit(deliveries(self.journal.state(), only=[cell.cell_id]))
 
 
-def _by_model(cells: Iterable[Cell]) -> list[tuple[ModelInfo, list[Cell]]]:
-    groups: dict[str, tuple[ModelInfo, list[Cell]]] = {}
+def _by_model(cells: Iterable[PlannedCell]) -> list[tuple[ModelInfo, list[PlannedCell]]]:
+    groups: dict[str, tuple[ModelInfo, list[PlannedCell]]] = {}
     for cell in cells:
         groups.setdefault(cell.model.name, (cell.model, []))[1].append(cell)
     return list(groups.values())

@@ -10,6 +10,8 @@ Design choices that hold for every chart here:
   heatmap's sequential scale, and a fixed verdict palette so "better" is always the same blue.
 - A cell of the grid is labelled ``model · prompt`` (:func:`tipbench_lib.core.cells.cell_label`), as
   everywhere else, so charts, tables and sentences read alike.
+- Every range, dimension and title that depends on the scores is the experiment's rubric's
+  (``rubric``; an experiment that recorded none was scored on tip-v1, the default).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import polars as pl
 from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.cells import CELL_SEP, cell_label
 from tipbench_lib.core.errors import TipbenchError
-from tipbench_lib.core.schema import DIMENSIONS, PAIR_COLUMNS
+from tipbench_lib.core.rubric import Rubric, shipped_rubric
+from tipbench_lib.core.schema import PAIR_COLUMNS
 
 AnyChart = alt.Chart | alt.LayerChart
 """What the chart functions return: a single view or a layered one; both serialise with to_dict."""
@@ -118,6 +121,11 @@ def placeholder(title: str, message: str) -> alt.Chart:
     )
 
 
+def _rubric(rubric: Rubric | None) -> Rubric:
+    """The experiment's rubric; tip-v1 for an experiment that recorded none."""
+    return rubric if rubric is not None else shipped_rubric()
+
+
 def _nonempty(frame: pl.DataFrame, what: str) -> None:
     if frame.height == 0:
         raise TipbenchError(
@@ -125,7 +133,9 @@ def _nonempty(frame: pl.DataFrame, what: str) -> None:
         )
 
 
-def heatmap(leaderboard: pl.DataFrame, level: float = 0.95) -> alt.LayerChart:
+def heatmap(
+    leaderboard: pl.DataFrame, level: float = 0.95, *, rubric: Rubric | None = None
+) -> alt.LayerChart:
     """Model × prompt grid of the mean composite, each cell showing its interval in writing.
 
     Writing the interval in the cell keeps a reader from ranking two cells by colour alone when
@@ -171,7 +181,8 @@ def heatmap(leaderboard: pl.DataFrame, level: float = 0.95) -> alt.LayerChart:
     return alt.layer(rect, text).properties(
         title=_title(
             "Mean composite score by model and prompt",
-            f"Each cell: mean composite (2–17) and its {_pct(level)} interval over scenarios",
+            f"Each cell: mean composite ({_rubric(rubric).composite_text}) and its "
+            f"{_pct(level)} interval over scenarios",
         ),
         width=max(110 * n_prompts, 240),
         height=alt.Step(46),
@@ -183,7 +194,9 @@ def _cell_order(frame: pl.DataFrame, value: str) -> list[str]:
     return frame.sort(value, descending=True, nulls_last=True)["cell"].to_list()
 
 
-def forest_plot(leaderboard: pl.DataFrame, level: float = 0.95) -> alt.LayerChart:
+def forest_plot(
+    leaderboard: pl.DataFrame, level: float = 0.95, *, rubric: Rubric | None = None
+) -> alt.LayerChart:
     """Every cell's mean composite with its interval, best first: the leaderboard as a picture."""
     cols = ["model", "prompt_version", "composite_mean", "composite_lo", "composite_hi"]
     extra = [c for c in ("n_scenarios", "n_candidates", "rank") if c in leaderboard.columns]
@@ -201,7 +214,11 @@ def forest_plot(leaderboard: pl.DataFrame, level: float = 0.95) -> alt.LayerChar
     colour = alt.Color("prompt_version:N", title="Prompt", scale=_category_scale())
     base = alt.Chart(_values(frame, frame.columns)).encode(y=y, tooltip=tooltip, color=colour)
     bars = base.mark_rule(strokeWidth=2).encode(
-        x=alt.X("composite_lo:Q", title="Mean composite (2–17)", scale=alt.Scale(zero=False)),
+        x=alt.X(
+            "composite_lo:Q",
+            title=f"Mean composite ({_rubric(rubric).composite_text})",
+            scale=alt.Scale(zero=False),
+        ),
         x2="composite_hi:Q",
     )
     dots = base.mark_point(filled=True, size=70).encode(x="composite_mean:Q")
@@ -327,10 +344,15 @@ def scenario_dots(scenario_means: pl.DataFrame) -> alt.LayerChart:
     )
 
 
-def dimension_breakdown(leaderboard: pl.DataFrame, level: float = 0.95) -> alt.LayerChart:
-    """Relevance, actionability and tone side by side per cell, each with its interval."""
+def dimension_breakdown(
+    leaderboard: pl.DataFrame, level: float = 0.95, *, rubric: Rubric | None = None
+) -> alt.LayerChart:
+    """Every dimension of the rubric side by side per cell, each with its interval."""
+    rubric = _rubric(rubric)
+    dims = rubric.dimension_ids
+    names = [rubric.dimension(d).name for d in dims]
     cols = ["model", "prompt_version", "composite_mean"]
-    for d in DIMENSIONS:
+    for d in dims:
         cols += [f"{d}_mean", f"{d}_lo", f"{d}_hi"]
     require_columns(leaderboard, cols, "per-dimension breakdown")
     _nonempty(leaderboard, "per-dimension breakdown")
@@ -340,39 +362,41 @@ def dimension_breakdown(leaderboard: pl.DataFrame, level: float = 0.95) -> alt.L
         [
             wide.select(
                 "cell",
-                pl.lit(d).alias("dimension"),
+                pl.lit(name).alias("dimension"),
                 pl.col(f"{d}_mean").alias("mean"),
                 pl.col(f"{d}_lo").alias("lo"),
                 pl.col(f"{d}_hi").alias("hi"),
             )
-            for d in DIMENSIONS
+            for d, name in zip(dims, names, strict=True)
         ]
     )
+    scale_text = rubric.scale_text
     base = alt.Chart(_values(long, long.columns)).encode(
         y=alt.Y("cell:N", title="Model · prompt", sort=order),
-        yOffset=alt.YOffset("dimension:N", sort=list(DIMENSIONS)),
+        yOffset=alt.YOffset("dimension:N", sort=names),
         color=alt.Color(
             "dimension:N",
             title="Dimension",
-            scale=_category_scale(DIMENSIONS),
-            sort=list(DIMENSIONS),
+            scale=_category_scale(names),
+            sort=names,
         ),
         tooltip=[
             alt.Tooltip("cell:N", title="Cell"),
             alt.Tooltip("dimension:N", title="Dimension"),
-            alt.Tooltip("mean:Q", title="Mean (1–5)", format=".2f"),
+            alt.Tooltip("mean:Q", title=f"Mean ({scale_text})", format=".2f"),
             alt.Tooltip("lo:Q", title=f"{_pct(level)} CI low", format=".2f"),
             alt.Tooltip("hi:Q", title=f"{_pct(level)} CI high", format=".2f"),
         ],
     )
-    scale = alt.Scale(domain=[1, 5])
+    scale = alt.Scale(domain=[rubric.scale_min, rubric.scale_max])
     bars = base.mark_rule(strokeWidth=2).encode(
-        x=alt.X("lo:Q", title="Mean score (1–5)", scale=scale), x2="hi:Q"
+        x=alt.X("lo:Q", title=f"Mean score ({scale_text})", scale=scale), x2="hi:Q"
     )
     dots = base.mark_point(filled=True, size=45).encode(x=alt.X("mean:Q", scale=scale))
     return alt.layer(bars, dots).properties(
         title=_title(
-            "Scores per rubric dimension", f"Mean on the 1–5 scale with {_pct(level)} intervals"
+            "Scores per rubric dimension",
+            f"Mean on the {scale_text} scale with {_pct(level)} intervals",
         ),
         width=WIDTH,
         height=alt.Step(9),  # per dimension: three make one 27 px row per cell
@@ -514,7 +538,7 @@ def score_length(scores: pl.DataFrame) -> alt.LayerChart:
     )
 
 
-def judge_agreement(agreement: pl.DataFrame) -> AnyChart:
+def judge_agreement(agreement: pl.DataFrame, *, rubric: Rubric | None = None) -> AnyChart:
     """Krippendorff's alpha per dimension, against the usual 0.667 and 0.8 thresholds."""
     require_columns(agreement, ["dimension", "alpha", "n_items", "n_judges"], "judge agreement")
     title = "Agreement between judges"
@@ -527,7 +551,7 @@ def judge_agreement(agreement: pl.DataFrame) -> AnyChart:
         title="Krippendorff's alpha (ordinal)",
         scale=alt.Scale(domain=[min(-0.2, frame["alpha"].min()), 1]),
     )
-    y = alt.Y("dimension:N", title="Dimension", sort=list(DIMENSIONS))
+    y = alt.Y("dimension:N", title="Dimension", sort=list(_rubric(rubric).dimension_ids))
     bars = base.mark_bar(color=OKABE_ITO[0], height=22).encode(
         x=x,
         y=y,

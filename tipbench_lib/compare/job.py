@@ -9,7 +9,7 @@ notebook's filters and the command's flags build the same :class:`Selection` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -68,7 +68,7 @@ def apply_selection(data: ExperimentData, selection: Selection) -> ExperimentDat
     )
     if selection.judges:
         judgments = judgments.filter(pl.col("judge_id").is_in(list(selection.judges)))
-    return ExperimentData(cells, candidates, judgments, data.provenance, data.run_ids)
+    return replace(data, cells=cells, candidates=candidates, judgments=judgments)
 
 
 def for_display(frame: pl.DataFrame, digits: int = 2) -> pl.DataFrame:
@@ -88,5 +88,7 @@ def parse_cell(text: str | None) -> tuple[str, str] | None:
 
 def write_outputs(out: Path, analysis: Analysis) -> Path:
     """``report.html``, ``leaderboard.csv`` and ``comparisons.csv`` in ``out``; the page's path."""
-    write_tables(out, analysis.leaderboard, analysis.comparisons)
+    write_tables(
+        out, analysis.leaderboard, analysis.comparisons, dimensions=analysis.rubric.dimension_ids
+    )
     return write_report(out, analysis)

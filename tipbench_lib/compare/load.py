@@ -1,13 +1,19 @@
 """An experiment as three polars frames, from MLflow or from a snapshot directory of parquet files.
 
 The compare phase works on frames, never on MLflow directly, so analysis runs offline on a
-snapshot and a shared snapshot reproduces the same numbers. Columns and types are fixed in
-:mod:`tipbench_lib.core.schema`. A snapshot may come from another tool (pandas, pyarrow, a
-script), so reading one converts every type that converts without loss and refuses the others,
-naming the file, the column, the type found and the type expected (:func:`conform_columns`).
+snapshot and a shared snapshot reproduces the same numbers. The frames are built from the
+experiment model (:mod:`tipbench_lib.core.records`, read from MLflow by
+:mod:`tipbench_lib.tracking.experiment`), and their columns are the experiment's rubric's
+(:func:`tipbench_lib.core.schema.frame_schemas`). This module is the snapshot's recorder: a
+snapshot holds the three frames, the rubric file the experiment was scored on (``rubric.toml``)
+and the provenance; one without ``rubric.toml`` was written before rubrics were recorded and is
+read as tip-v1, and says so. A snapshot may come from another tool (pandas, pyarrow, a script), so
+reading one converts every type that converts without loss and refuses the others, naming the
+file, the column, the type found and the type expected (:func:`conform_columns`).
 
-The composite is never taken on trust: it is recomputed from the rubric file that defines it, and
-any judgment whose stored composite disagrees is named in ``ExperimentData.warnings``
+The composite is never taken on trust: it is recomputed from the rubric that defines it, and any
+judgment whose stored composite disagrees is named in ``ExperimentData.warnings``; judgments made
+under another rubric than the experiment's are left out, and named too
 (:func:`recompute_composites`).
 """
 
@@ -16,8 +22,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,27 +31,39 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tipbench_lib.core.errors import DataFileError, TipbenchError, TrackingError
-from tipbench_lib.core.rubric import FLAGS, Rubric, load_rubric
-from tipbench_lib.core.schema import CANDIDATES, CELLS, FRAMES, JUDGMENTS
-from tipbench_lib.tracking.client import MlflowClient, Run
-from tipbench_lib.tracking.mapping import (
-    CELL_EXTRA_PARAMS,
-    CELL_PARAMS,
-    CELL_TAG,
-    is_cell_run,
-    read_cell_artifact,
-    read_judgments,
+from tipbench_lib.core.datafile import read_text
+from tipbench_lib.core.errors import DataFileError, TipbenchError
+from tipbench_lib.core.experiment import legacy_note
+from tipbench_lib.core.provenance import JudgeEntry, ModelEntry, Provenance
+from tipbench_lib.core.records import Candidate, Cell, Judgment, parse_time
+from tipbench_lib.core.rubric import (
+    DEFAULT_RUBRIC,
+    Rubric,
+    parse_rubric,
+    recorded_rubric,
+    shipped_rubric,
 )
+from tipbench_lib.core.schema import (
+    CELLS,
+    auto_column,
+    candidates_schema,
+    frame_schemas,
+    judgments_schema,
+)
+from tipbench_lib.tracking.client import MlflowClient, Run
+from tipbench_lib.tracking.experiment import StoredExperiment, read_experiment
+from tipbench_lib.tracking.mapping import CELL_TAG
 
 PROVENANCE_FILE = "provenance.json"
+RUBRIC_FILE = "rubric.toml"
+"""The experiment's rubric in a snapshot directory: the file's exact text."""
 WARNINGS_KEY = "warnings"
 """The provenance entry holding what loading found wrong (see ``ExperimentData.warnings``)."""
 
 
 @dataclass
 class ExperimentData:
-    """The three frames of an experiment and where they came from."""
+    """An experiment's three frames, the rubric they are scored on, and where they came from."""
 
     cells: pl.DataFrame
     candidates: pl.DataFrame
@@ -54,6 +71,10 @@ class ExperimentData:
     provenance: dict[str, Any] = field(default_factory=dict)
     run_ids: dict[str, str] = field(default_factory=dict)
     """cell_id → MLflow run id (empty for a snapshot)."""
+    rubric: Rubric = field(default_factory=shipped_rubric)
+    """The experiment's rubric: the frames' score columns and every range are its."""
+    rubric_note: str = ""
+    """'' when the experiment recorded its rubric; else why it is read as tip-v1."""
 
     def frames(self) -> dict[str, pl.DataFrame]:
         return {"cells": self.cells, "candidates": self.candidates, "judgments": self.judgments}
@@ -90,50 +111,68 @@ def empty_frame(schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
+# --- From MLflow -------------------------------------------------------------------------------
+
+
 def load_experiment(client: MlflowClient, experiment: str, *, workers: int = 8) -> ExperimentData:
-    """Read every finished cell run of ``experiment``: params, candidates and judgments."""
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None or getattr(exp, "lifecycle_stage", "active") == "deleted":
-        raise TrackingError(
-            f"MLflow has no experiment named {experiment!r}; run `tipbench collect "
-            f"--experiment {experiment} ...` first, or check MLFLOW_TRACKING_URI"
-        )
-    runs = [
-        r
-        for r in client.search_runs([exp.experiment_id])
-        if is_cell_run(r) and r.status == "FINISHED"
-    ]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        loaded = list(pool.map(lambda r: _load_run(client, r), runs))
-    cell_rows = [_cell_row(r) for r in runs]
-    candidate_rows = [c for cands, _ in loaded for c in cands]
-    judgment_rows = [j for _, judgments in loaded for j in judgments]
+    """Read every finished cell run of ``experiment``: params, candidates, judgments, rubric."""
+    return experiment_frames(read_experiment(client, experiment, workers=workers))
+
+
+def experiment_frames(stored: StoredExperiment) -> ExperimentData:
+    """The frames of an experiment read from MLflow, with its provenance."""
+    records = stored.records
+    rubric = records.rubric
     judgments, warnings = recompute_composites(
-        judgments_frame(judgment_rows), f"MLflow experiment {experiment!r} (judgments)"
+        judgments_frame(records.judgments, rubric),
+        f"MLflow experiment {records.name!r} (judgments)",
+        rubric,
     )
     data = ExperimentData(
-        cells=_frame(cell_rows, CELLS),
-        candidates=_frame(candidate_rows, CANDIDATES),
+        cells=cells_frame(stored.runs),
+        candidates=candidates_frame(records.candidates, rubric),
         judgments=judgments,
-        run_ids={r.tags[CELL_TAG]: r.run_id for r in runs},
+        run_ids=dict(records.run_ids),
+        rubric=rubric,
+        rubric_note=records.rubric_note,
     )
-    data.provenance = provenance(experiment, data, runs, judgment_rows)
-    if warnings:
-        data.provenance[WARNINGS_KEY] = warnings
+    prov = provenance(records.name, data, stored.runs, records.judgments)
+    prov.warnings = warnings
+    data.provenance = prov.to_dict()
     return data
 
 
-def _load_run(client: MlflowClient, run: Run) -> tuple[list[dict], list[dict]]:
-    return read_cell_artifact(client, run).candidates, read_judgments(client, run)
+def cells_frame(runs: Iterable[Run]) -> pl.DataFrame:
+    """One row per cell run: which cell, how it was made, and the run's own facts."""
+    rows = []
+    for run in runs:
+        cell = Cell.from_params(run.tags[CELL_TAG], run.params)
+        rows.append(
+            {
+                **cell.row(),
+                "run_id": run.run_id,
+                "load_s": run.metrics.get("load_s"),
+                "started_at": run.start_time,
+            }
+        )
+    return _frame(rows, CELLS)
 
 
-def _cell_row(run: Run) -> dict[str, Any]:
-    row: dict[str, Any] = {"cell_id": run.tags[CELL_TAG], "run_id": run.run_id}
-    for key in CELL_PARAMS + CELL_EXTRA_PARAMS:
-        row[key] = run.params.get(key, "")
-    row["load_s"] = run.metrics.get("load_s")
-    row["started_at"] = run.start_time
-    return row
+def candidates_frame(candidates: Iterable[Candidate], rubric: Rubric) -> pl.DataFrame:
+    """Candidates to the candidates frame: one ``<flag>_auto`` column per automatic flag."""
+    rows = []
+    for c in candidates:
+        row = {k: v for k, v in c.to_json().items() if k != "format"}
+        for flag in rubric.automatic_flag_ids:
+            row.setdefault(auto_column(flag), None)
+        rows.append(row)
+    return _frame(rows, candidates_schema(rubric))
+
+
+def judgments_frame(judgments: Iterable[Judgment], rubric: Rubric) -> pl.DataFrame:
+    """Judgments to the judgments frame; failed LLM judgments are never scores."""
+    rows = [j.row(rubric.part_ids) for j in judgments if j.ok]
+    return _frame(rows, judgments_schema(rubric))
 
 
 def _frame(rows: list[dict[str, Any]], schema: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -149,85 +188,50 @@ def _frame(rows: list[dict[str, Any]], schema: dict[str, pl.DataType]) -> pl.Dat
     return frame.select(fixed + extra)
 
 
-def judgments_frame(records: Iterable[dict[str, Any]]) -> pl.DataFrame:
-    """Judgment records to the judgments frame; failed LLM judgments are never scores."""
-    rows = []
-    for rec in records:
-        if rec.get("status", "ok") != "ok":
-            continue
-        row = {k: rec.get(k) for k in JUDGMENTS}
-        row["created_at"] = _parse_time(rec.get("created_at"))
-        row["note"] = rec.get("note", "") or ""
-        row["judge_model"] = rec.get("model", "") or ""
-        rows.append(row)
-    return _frame(rows, JUDGMENTS)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    stamp = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-
-
 def provenance(
-    experiment: str, data: ExperimentData, runs: list[Run], judgment_records: list[dict]
-) -> dict[str, Any]:
+    experiment: str, data: ExperimentData, runs: list[Run], judgments: list[Judgment]
+) -> Provenance:
     """Who and what produced the data: models and digests, prompt hashes, rubric, judges, dates."""
     cells = data.cells
-    models = {}
+    models: dict[str, ModelEntry] = {}
+    prompts: dict[str, str] = {}
     if cells.height:
-        for row in (
-            cells.select("model", "model_digest", "quantization", "parameter_count", "backend")
-            .unique()
-            .sort("model")
-            .iter_rows(named=True)
-        ):
-            models[row["model"]] = row
-    prompts = {}
-    if cells.height:
+        model_columns = ("model", "model_digest", "quantization", "parameter_count", "backend")
+        for row in cells.select(model_columns).unique().sort("model").iter_rows(named=True):
+            count = row["parameter_count"]
+            models[row["model"]] = ModelEntry(
+                **{**row, "parameter_count": int(count) if count else None}
+            )
         for row in cells.select("prompt_version", "prompt_hash").unique().iter_rows(named=True):
             prompts[row["prompt_version"]] = row["prompt_hash"]
-    judges: dict[str, dict[str, Any]] = {}
-    for rec in judgment_records:
-        entry = judges.setdefault(
-            rec.get("judge_id", "?"),
-            {
-                "kind": rec.get("judge_kind", "?"),
-                "model": rec.get("model", ""),
-                "weak": is_weak_judge(rec),
-                "ok": 0,
-                "failed": 0,
-            },
+    judges: dict[str, JudgeEntry] = {}
+    for j in judgments:
+        entry = judges.get(j.judge_id) or JudgeEntry(
+            kind=j.source.kind,
+            model=j.source.model,
+            weak=j.source.is_weak,
+            parameter_count=j.source.parameter_count,
         )
-        entry["ok" if rec.get("status", "ok") == "ok" else "failed"] += 1
+        judges[j.judge_id] = replace(entry, ok=entry.ok + j.ok, failed=entry.failed + (not j.ok))
     starts = [r.start_time for r in runs if r.start_time]
-    return {
-        "experiment": experiment,
-        "source": "mlflow",
-        "models": models,
-        "prompts": prompts,
-        "rubric_versions": sorted(set(cells["rubric_version"].to_list())) if cells.height else [],
-        "judges": judges,
-        "n_cells": cells.height,
-        "n_candidates": data.candidates.height,
-        "collected_from": _ms_iso(min(starts)) if starts else None,
-        "collected_to": _ms_iso(max(starts)) if starts else None,
-        "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-WEAK_JUDGE_PARAMETERS = 1_000_000_000
-"""An LLM judge below a billion parameters (the embedded ones) is a smoke test, not a verdict."""
-
-
-def is_weak_judge(record: dict[str, Any]) -> bool:
-    """True for an LLM judge small enough that its scores must be labelled as weak."""
-    count = record.get("parameter_count")
-    return (
-        record.get("judge_kind") == "llm"
-        and count is not None
-        and (int(count) < WEAK_JUDGE_PARAMETERS)
+    return Provenance(
+        experiment=experiment,
+        source="mlflow",
+        models=models,
+        prompts=prompts,
+        rubric=data.rubric.ref,
+        rubric_note=data.rubric_note,
+        judges=judges,
+        extra={
+            "rubric_versions": sorted(set(cells["rubric_version"].to_list()))
+            if cells.height
+            else [],
+            "n_cells": cells.height,
+            "n_candidates": data.candidates.height,
+            "collected_from": _ms_iso(min(starts)) if starts else None,
+            "collected_to": _ms_iso(max(starts)) if starts else None,
+            "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
     )
 
 
@@ -235,13 +239,20 @@ def _ms_iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
+# --- Snapshots ---------------------------------------------------------------------------------
+
+
 def write_snapshot(data: ExperimentData, directory: Path) -> Path:
-    """Three parquet files and the provenance, so analysis can run with no MLflow at all."""
+    """Three parquet files, the rubric and the provenance: analysis with no MLflow at all."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, frame in data.frames().items():
         frame.write_parquet(directory / f"{name}.parquet")
+    (directory / RUBRIC_FILE).write_text(data.rubric.text, encoding="utf-8")
+    prov = Provenance.from_dict(data.provenance)
+    prov.rubric = data.rubric.ref
+    prov.rubric_note = data.rubric_note
     (directory / PROVENANCE_FILE).write_text(
-        json.dumps({**data.provenance, "source": "snapshot"}, indent=2, default=str) + "\n",
+        json.dumps({**prov.to_dict(), "source": "snapshot"}, indent=2, default=str) + "\n",
         encoding="utf-8",
     )
     return directory
@@ -255,23 +266,50 @@ def read_snapshot(directory: Path) -> ExperimentData:
     changed is listed in ``ExperimentData.warnings``.
     """
     directory = Path(directory)
+    prov = read_provenance(directory / PROVENANCE_FILE)
+    rubric, note = snapshot_rubric(directory, prov)
     frames = {}
-    for name, schema in FRAMES.items():
+    for name, schema in frame_schemas(rubric).items():
         path = directory / f"{name}.parquet"
         if not path.exists():
             raise DataFileError(
-                path, "file", f"missing; a snapshot holds {', '.join(FRAMES)} .parquet"
+                path, "file", "missing; a snapshot holds cells, candidates and judgments .parquet"
             )
         frames[name] = conform_columns(read_parquet(path), schema, path)
     judgments, warnings = recompute_composites(
-        frames["judgments"], str(directory / "judgments.parquet")
+        frames["judgments"], str(directory / "judgments.parquet"), rubric
     )
-    prov = read_provenance(directory / PROVENANCE_FILE)
     prov.setdefault("source", "snapshot")
     prov["snapshot_dir"] = str(directory)
+    if note:
+        prov["rubric_note"] = note
     if warnings:
         prov[WARNINGS_KEY] = [*prov.get(WARNINGS_KEY, []), *warnings]
-    return ExperimentData(frames["cells"], frames["candidates"], judgments, prov)
+    return ExperimentData(
+        frames["cells"], frames["candidates"], judgments, prov, rubric=rubric, rubric_note=note
+    )
+
+
+def snapshot_rubric(directory: Path, prov: dict[str, Any]) -> tuple[Rubric, str]:
+    """The rubric a snapshot recorded (``rubric.toml``), or tip-v1 and a note saying so."""
+    path = directory / RUBRIC_FILE
+    if not path.exists():
+        return shipped_rubric(DEFAULT_RUBRIC), legacy_note(f"the snapshot {directory}")
+    text = read_text(path)
+    ref = Provenance.from_dict(prov).rubric
+    if ref is None:
+        return parse_rubric(text, _declared_version(text), path), ""
+    return recorded_rubric(ref, text, str(path)), ""
+
+
+def _declared_version(text: str) -> str:
+    """The ``version`` a rubric's text declares (for a snapshot whose provenance lacks it)."""
+    import tomllib
+
+    try:
+        return str(tomllib.loads(text).get("version") or "")
+    except tomllib.TOMLDecodeError:
+        return ""  # the parse that follows names the syntax error
 
 
 def read_provenance(path: Path) -> dict[str, Any]:
@@ -380,8 +418,8 @@ def conform_columns(
                 path,
                 f"column {name!r}",
                 f"has type {column.dtype}, expected {expected}{exc}; write it with the expected "
-                "type (tipbench_lib/schema.py lists every column) or one that converts without "
-                "loss (see tipbench_lib.compare.load.conform_columns)",
+                "type (tipbench_lib.core.schema.frame_schemas lists every column) or one that "
+                "converts without loss (see tipbench_lib.compare.load.conform_columns)",
             ) from None
     return frame.with_columns(converted)
 
@@ -441,7 +479,7 @@ def _iso_times(column: pl.Series) -> pl.Series:
     stamps = []
     for index, value in enumerate(column.to_list()):
         try:
-            stamps.append(_parse_time(value))
+            stamps.append(parse_time(value) if value else None)
         except ValueError:
             raise _Refused(
                 f" (row {index}: {value!r} is not an ISO 8601 time such as "
@@ -456,60 +494,58 @@ MAX_NAMED_MISMATCHES = 10
 COMPOSITE_TOLERANCE = 1e-9
 
 
-def recompute_composites(judgments: pl.DataFrame, source: str) -> tuple[pl.DataFrame, list[str]]:
-    """The judgments with ``composite`` recomputed from their rubric, and what that changed.
+def recompute_composites(
+    judgments: pl.DataFrame, source: str, rubric: Rubric
+) -> tuple[pl.DataFrame, list[str]]:
+    """The judgments with ``composite`` recomputed from the experiment's rubric, and what changed.
 
-    The rubric file is the composite's definition, so the recomputed value is the one used; a
-    stored value that disagrees (a tool with its own formula, a rubric edited after judging) is
-    not fixed silently but named, row by row, in the returned warnings. A missing composite is
-    filled. Rows without every score and flag (a failed judgment) keep what they hold, and a
-    rubric version this checkout does not have is used as stored, with a warning. A score outside
-    the rubric's scale is refused: no composite can be computed from it.
+    The rubric defines the composite, so the recomputed value is the one used; a stored value
+    that disagrees (a tool with its own formula, a rubric edited after judging) is not fixed
+    silently but named, row by row, in the returned warnings. A missing composite is filled. Rows
+    without every score and flag (a failed judgment) keep what they hold. A score outside the
+    rubric's scale is refused: no composite can be computed from it. Judgments naming another
+    rubric version than the experiment's are no scores on its rubric: they are left out, and the
+    warnings say how many, under which rubric, and what to do. A row that names no rubric is read
+    as the experiment's.
     """
     if judgments.height == 0:
         return judgments, []
     warnings = []
+    version = pl.col("rubric_version")
+    foreign = judgments.filter(version.is_not_null() & (version != rubric.version))
+    if foreign.height:
+        warnings.append(_foreign_warning(foreign, rubric, source))
+        judgments = judgments.filter(version.is_null() | (version == rubric.version))
+    parts = rubric.part_ids
+    _check_scale(judgments, rubric, source)
     composite = pl.col("composite")
-    versions = judgments["rubric_version"].drop_nulls().unique().sort().to_list()
-    unchecked = judgments.filter(pl.col("rubric_version").is_null()).height
-    for version in versions:
-        rubric = _rubric_or_none(version)
-        parts = (*rubric.dimension_ids, *FLAGS) if rubric else ()
-        if rubric is None or any(p not in judgments.columns for p in parts):
-            unchecked += judgments.filter(pl.col("rubric_version") == version).height
-            continue
-        rows = pl.col("rubric_version") == version
-        _check_scale(judgments.filter(rows), rubric, source)
-        scored = rows & pl.all_horizontal(pl.col(p).is_not_null() for p in parts)
-        formula = pl.sum_horizontal(rubric.weights[p] * pl.col(p).cast(pl.Float64) for p in parts)
-        with_formula = judgments.with_columns(formula.alias("_recomputed"), scored.alias("_scored"))
-        mismatches = with_formula.filter(
-            pl.col("_scored")
-            & composite.is_not_null()
-            & ((composite - pl.col("_recomputed")).abs() > COMPOSITE_TOLERANCE)
-        )
-        if mismatches.height:
-            warnings.append(_mismatch_warning(mismatches, rubric, source, judgments.height))
-        judgments = with_formula.with_columns(
-            pl.when(pl.col("_scored"))
-            .then(pl.col("_recomputed"))
-            .otherwise(composite)
-            .alias("composite")
-        ).drop("_recomputed", "_scored")
-    if unchecked:
-        warnings.append(
-            f"{source}: {unchecked} judgment(s) name a rubric version this checkout does not "
-            f"have (or none); their stored composite is used unchecked. Add the rubric file under "
-            "data/rubric/ to have it recomputed."
-        )
+    scored = pl.all_horizontal(pl.col(p).is_not_null() for p in parts)
+    formula = pl.sum_horizontal(rubric.weights[p] * pl.col(p).cast(pl.Float64) for p in parts)
+    with_formula = judgments.with_columns(formula.alias("_recomputed"), scored.alias("_scored"))
+    mismatches = with_formula.filter(
+        pl.col("_scored")
+        & composite.is_not_null()
+        & ((composite - pl.col("_recomputed")).abs() > COMPOSITE_TOLERANCE)
+    )
+    if mismatches.height:
+        warnings.append(_mismatch_warning(mismatches, rubric, source, judgments.height))
+    judgments = with_formula.with_columns(
+        pl.when(pl.col("_scored"))
+        .then(pl.col("_recomputed"))
+        .otherwise(composite)
+        .alias("composite")
+    ).drop("_recomputed", "_scored")
     return judgments, warnings
 
 
-def _rubric_or_none(version: str) -> Rubric | None:
-    try:
-        return load_rubric(version)
-    except TipbenchError:
-        return None
+def _foreign_warning(foreign: pl.DataFrame, rubric: Rubric, source: str) -> str:
+    versions = ", ".join(sorted(foreign["rubric_version"].unique().to_list()))
+    return (
+        f"{source}: {foreign.height} judgment(s) name rubric {versions}, not the experiment's "
+        f"{rubric.version}; they were left out (scores on another rubric are not comparable). "
+        f"Judge those tips again under {rubric.version}, or analyse them in an experiment "
+        "collected with their rubric."
+    )
 
 
 def _check_scale(rows: pl.DataFrame, rubric: Rubric, source: str) -> None:

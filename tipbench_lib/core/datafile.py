@@ -29,22 +29,40 @@ _TYPE_NAMES = {
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file, turning syntax errors into a DataFileError with line and column.
+    """Parse a TOML file, turning syntax errors into a DataFileError with line and column."""
+    return parse_toml(read_text(path), path)
+
+
+def read_text(path: Path) -> str:
+    """A data file's text; a missing or non-UTF-8 file is a DataFileError naming it."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise DataFileError(path, "file", "not found; expected a TOML data file here") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(
+            path, "file", f"not UTF-8 text ({exc.reason}); save it as UTF-8"
+        ) from exc
+
+
+def parse_toml(text: str, source: Path | str) -> dict[str, Any]:
+    """Parse TOML text (a file's, or one recorded elsewhere such as an experiment's rubric).
 
     tomllib in Python 3.11-3.13 carries the position only inside its message, so it is parsed out
     of the text to give the user a location they can jump to.
     """
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise DataFileError(path, "file", "not found; expected a TOML data file here") from exc
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = _TOML_POSITION.search(message)
         where = f"line {match[1]}, column {match[2]}" if match else "TOML syntax"
         problem = _TOML_POSITION.sub("", message).strip()
-        raise DataFileError(path, where, f"invalid TOML ({problem}); expected valid TOML") from exc
+        raise DataFileError(
+            source, where, f"invalid TOML ({problem}); expected valid TOML"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -52,7 +70,7 @@ class Table:
     """A TOML table with the file and key path it came from, so every error can name both."""
 
     data: dict[str, Any]
-    file: Path
+    file: Path | str
     where: str = ""
 
     def key_path(self, key: str) -> str:

@@ -83,6 +83,10 @@ class GenerationError(BackendError):
         super().__init__(f"{kind}: {message}")
 
 
+class RubricConflict(TipbenchError):
+    """An experiment is scored on another rubric than the one asked for; nothing was changed."""
+
+
 class JudgingError(TipbenchError):
     """A judgment could not be accepted (score out of range, unknown candidate, ...)."""
 

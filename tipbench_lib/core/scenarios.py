@@ -8,7 +8,7 @@ same scenario next month, and an edited persona shows up as a different ``conten
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from math import gcd
 from pathlib import Path
@@ -18,6 +18,7 @@ from tipbench_lib.core.datafile import Table, read_toml, reject_duplicates
 from tipbench_lib.core.errors import DataFileError, TipbenchError
 from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.core.paths import data_dirs
+from tipbench_lib.core.records import Cell
 
 SCENARIOS_FILE = "scenarios.toml"
 """Its name in the data directories; a user's own file replaces the shipped one whole."""
@@ -347,30 +348,26 @@ def scenarios_by_ids(
     return [by_id[i]() for i in _first_seen(ids)]
 
 
-def scenario_views(
-    rows: Iterable[Mapping[str, Any]], *, path: Path | None = None
-) -> dict[str, ScenarioView]:
-    """scenario_id → what a judge is shown, for the scenarios the rows (candidates) use.
+def scenario_views(cells: Iterable[Cell], *, path: Path | None = None) -> dict[str, ScenarioView]:
+    """scenario_id → what a judge is shown, for the scenarios the cells use.
 
     Read from the scenario file (``path``, default the data directories' one) like a collect run
-    reads it: only the scenarios asked for must be valid, so a malformed persona that these rows
+    reads it: only the scenarios asked for must be valid, so a malformed persona that these cells
     do not use blocks nothing. An experiment collected with a scenario the file no longer has
     still gets cards: the cell's own persona and time-slot ids stand in, with no task list.
     """
-    rows = list(rows)
-    if not rows:
+    cells = list(cells)
+    if not cells:
         return {}
     file = ScenarioFile.read(path)
     pairs = file.pairs()
     views: dict[str, ScenarioView] = {}
-    for row in rows:
-        sid = str(row.get("scenario_id", ""))
+    for cell in cells:
+        sid = cell.scenario_id
         if sid in views:
             continue
         if sid in pairs:
             views[sid] = ScenarioView.of(file.scenario(*pairs[sid]))
         else:
-            views[sid] = ScenarioView.unknown(
-                sid, str(row.get("persona", "")), str(row.get("time_slot", ""))
-            )
+            views[sid] = ScenarioView.unknown(sid, cell.persona, cell.time_slot)
     return views

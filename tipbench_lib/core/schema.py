@@ -1,15 +1,19 @@
-"""The three frames every phase after collection works on, with their fixed columns and types.
+"""The three frames every phase after collection works on, with their columns and types.
 
-Other tools read these columns by name (snapshots, CSVs), so they live in one place. More columns
-are allowed in a frame; these must be present with these types.
+Other tools read these columns by name (snapshots, CSVs), so they are decided here. The fixed
+columns are the same for every experiment; the score columns are the experiment's rubric's: one
+``Int64`` column per dimension and one ``Boolean`` column per flag in the judgments frame, and one
+``<flag>_auto`` column per flag with an automatic check in the candidates frame
+(:func:`frame_schemas`). More columns are allowed in a frame; these must be present with these
+types.
 """
 
 from __future__ import annotations
 
-import polars as pl
+from collections.abc import Sequence
+from typing import Protocol
 
-DIMENSIONS: tuple[str, ...] = ("relevance", "actionability", "tone")
-"""The 1-5 rubric dimensions (tip-v1)."""
+import polars as pl
 
 CELLS: dict[str, pl.DataType] = {
     "cell_id": pl.String(),
@@ -20,7 +24,7 @@ CELLS: dict[str, pl.DataType] = {
     "time_slot": pl.String(),
 }
 
-CANDIDATES: dict[str, pl.DataType] = {
+CANDIDATE_COLUMNS: dict[str, pl.DataType] = {
     "candidate_id": pl.String(),
     "cell_id": pl.String(),
     "sample_index": pl.Int64(),
@@ -28,44 +32,123 @@ CANDIDATES: dict[str, pl.DataType] = {
     "latency_s": pl.Float64(),
     "eval_tokens": pl.Int64(),
     "tokens_per_s": pl.Float64(),
-    "format_ok_auto": pl.Boolean(),
-    "overlong_auto": pl.Boolean(),
 }
+"""The candidates frame's columns that do not depend on the rubric."""
 
-JUDGMENTS: dict[str, pl.DataType] = {
-    "candidate_id": pl.String(),
-    "judge_id": pl.String(),
-    "judge_kind": pl.String(),
-    "rubric_version": pl.String(),
-    "relevance": pl.Int64(),
-    "actionability": pl.Int64(),
-    "tone": pl.Int64(),
-    "format_ok": pl.Boolean(),
-    "overlong": pl.Boolean(),
-    "composite": pl.Float64(),
-    "created_at": pl.Datetime("us", "UTC"),
-}
-
-FRAMES: dict[str, dict[str, pl.DataType]] = {
-    "cells": CELLS,
-    "candidates": CANDIDATES,
-    "judgments": JUDGMENTS,
-}
+AUTO_SUFFIX = "_auto"
+"""``<flag>_auto``: the automatic check's verdict on a candidate, for a flag that has one."""
 
 JUDGE_KINDS: tuple[str, ...] = ("human", "llm", "import")
 
-# The CSV files the compare script writes; other tools read these columns by name.
-LEADERBOARD_CSV_COLUMNS: tuple[str, ...] = (
-    "model",
-    "prompt_version",
-    "n_scenarios",
-    "n_candidates",
-    "composite_mean",
-    "composite_lo",
-    "composite_hi",
-    *(f"{d}_mean" for d in DIMENSIONS),
-    "interval_note",
+RESERVED_SCORE_IDS: frozenset[str] = frozenset(
+    {
+        # the frames' and the records' own columns and keys
+        *CELLS,
+        *CANDIDATE_COLUMNS,
+        "judge_id",
+        "judge_kind",
+        "judge_model",
+        "rubric_version",
+        "rubric_name",
+        "rubric_hash",
+        "composite",
+        "created_at",
+        "note",
+        "status",
+        "error",
+        "model",
+        "digest",
+        "parameter_count",
+        "attempts",
+        "format",
+        "type",
+        "experiment",
+        "raw",
+        "seed",
+        "load_s",
+        "prompt_tokens",
+        "done_reason",
+        "truncated",
+        "char_count",
+        "auto_reasons",
+        "run_id",
+        # what the statistics add beside the scores
+        "n_judges",
+        "n_tips",
+        "n_scenarios",
+        "n_candidates",
+        "rank",
+        "interval_note",
+        "dimension",
+        "judged_count",
+    }
 )
+"""Ids a rubric's dimension or flag may not take: they name columns every frame already has."""
+RESERVED_SUFFIXES: tuple[str, ...] = (AUTO_SUFFIX, "_mean", "_lo", "_hi", "_rate", "_sd")
+"""Endings a score id may not have: the statistics and MLflow metrics add them to score ids."""
+
+
+class ScoreParts(Protocol):
+    """What the frames need to know about a rubric (``tipbench_lib.core.rubric.Rubric``)."""
+
+    @property
+    def dimension_ids(self) -> tuple[str, ...]: ...
+
+    @property
+    def flag_ids(self) -> tuple[str, ...]: ...
+
+    @property
+    def automatic_flag_ids(self) -> tuple[str, ...]: ...
+
+
+def auto_column(flag: str) -> str:
+    return f"{flag}{AUTO_SUFFIX}"
+
+
+def candidates_schema(rubric: ScoreParts) -> dict[str, pl.DataType]:
+    """The candidates frame: the fixed columns, then the rubric's automatic checks."""
+    autos = {auto_column(f): pl.Boolean() for f in rubric.automatic_flag_ids}
+    return {**CANDIDATE_COLUMNS, **autos}
+
+
+def judgments_schema(rubric: ScoreParts) -> dict[str, pl.DataType]:
+    """The judgments frame: who judged under which rubric, one column per score, the composite."""
+    return {
+        "candidate_id": pl.String(),
+        "judge_id": pl.String(),
+        "judge_kind": pl.String(),
+        "rubric_version": pl.String(),
+        **{d: pl.Int64() for d in rubric.dimension_ids},
+        **{f: pl.Boolean() for f in rubric.flag_ids},
+        "composite": pl.Float64(),
+        "created_at": pl.Datetime("us", "UTC"),
+    }
+
+
+def frame_schemas(rubric: ScoreParts) -> dict[str, dict[str, pl.DataType]]:
+    """Every frame's columns for an experiment scored on ``rubric``."""
+    return {
+        "cells": CELLS,
+        "candidates": candidates_schema(rubric),
+        "judgments": judgments_schema(rubric),
+    }
+
+
+def leaderboard_csv_columns(dimension_ids: Sequence[str]) -> tuple[str, ...]:
+    """The columns of ``leaderboard.csv`` for a rubric with these dimensions."""
+    return (
+        "model",
+        "prompt_version",
+        "n_scenarios",
+        "n_candidates",
+        "composite_mean",
+        "composite_lo",
+        "composite_hi",
+        *(f"{d}_mean" for d in dimension_ids),
+        "interval_note",
+    )
+
+
 PAIR_COLUMNS: tuple[str, ...] = ("a_model", "a_prompt", "b_model", "b_prompt")
 """The two cells of a comparison row: A is compared against B."""
 COMPARISONS_CSV_COLUMNS: tuple[str, ...] = (

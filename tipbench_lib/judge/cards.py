@@ -1,4 +1,4 @@
-"""The judging card's HTML: the scenario, the tip as literal text, and the progress bar.
+"""The judging card's HTML: the scenario, the tip as literal text, the rubric, the progress bar.
 
 A tip is model output and a scenario comes from a file, so every string is escaped here, in one
 tested place: ``<script>`` or markdown in a tip must show as the characters the model wrote.
@@ -7,9 +7,13 @@ The escaping itself is :func:`tipbench_lib.core.escaping.html_text`, shared with
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tipbench_lib.core.escaping import html_text as esc
+
+if TYPE_CHECKING:
+    from tipbench_lib.core.rubric import Rubric
+    from tipbench_lib.judge.session import Card, JudgingProgress
 
 CSS = """
 <style>
@@ -29,11 +33,14 @@ CSS = """
 .tb-head { display: flex; justify-content: space-between; align-items: baseline; gap: 1rem; }
 .tb-bar { height: 8px; background: var(--slate-4, #e5e7eb); border-radius: 4px; overflow: hidden; }
 .tb-bar > div { height: 100%; background: var(--grass-9, #22a06b); }
+.tb-rubric { font-size: .85rem; line-height: 1.35; margin-top: 8px; }
+.tb-rubric ol { margin: 2px 0 8px 0; padding-left: 0; list-style: none; }
+.tb-rubric ul { margin: 2px 0; padding-left: 1.1rem; }
 </style>
 """
 
 
-def scenario_html(card: Any) -> str:
+def scenario_html(card: Card) -> str:
     """The user the tip was written for; every string escaped (it came from a file)."""
     s = card.scenario
     tasks = (
@@ -50,19 +57,42 @@ def scenario_html(card: Any) -> str:
     )
 
 
-def tip_html(card: Any) -> str:
+def auto_text(card: Card, rubric: Rubric) -> str:
+    """The automatic checks' verdicts in words, named as the rubric names its flags."""
+    verdicts = [f"{rubric.flag(f).name}: {'yes' if v else 'no'}" for f, v in card.auto.items()]
+    return ", ".join([*verdicts, f"{card.char_count} chars"])
+
+
+def tip_html(card: Card, rubric: Rubric) -> str:
     """The tip exactly as written: escaped inside a pre-wrap block, so nothing renders or runs."""
-    auto = "well-formed" if card.format_ok_auto else "not well-formed"
-    length = "overlong" if card.overlong_auto else "length ok"
     return (
         f"{CSS}<div class='tb-card' data-candidate='{esc(card.candidate_id)}'>"
         f"<div class='tb-head'><div class='tb-label'>Tip {card.position} of {card.total}</div>"
-        f"<div class='tb-meta'>automatic checks: {auto}, {length} ({card.char_count} chars)</div>"
+        f"<div class='tb-meta'>automatic checks: {esc(auto_text(card, rubric))}</div>"
         f"</div><pre class='tb-tip'>{esc(card.text)}</pre></div>"
     )
 
 
-def progress_html(progress: Any) -> str:
+def levels_html(rubric: Rubric) -> str:
+    """The rubric's dimensions with their anchored levels, for a judge to read beside the card."""
+    parts = []
+    for dim in rubric.dimensions:
+        levels = "".join(f"<li><b>{lv.score}</b> {esc(lv.anchor)}</li>" for lv in dim.levels)
+        parts.append(
+            f"<div class='tb-dim' data-dimension='{esc(dim.id)}'><b>{esc(dim.name)}</b> "
+            f"<span class='tb-meta'>{esc(dim.question)}</span><ol>{levels}</ol></div>"
+        )
+    flags = "".join(
+        f"<li><b>{esc(f.name)}</b> ({esc(f.id)}): {esc(f.meaning())}</li>" for f in rubric.flags
+    )
+    head = (
+        f"<div class='tb-label'>Rubric {esc(rubric.version)}: scores "
+        f"{rubric.scale_min} to {rubric.scale_max}</div>"
+    )
+    return f"{CSS}<div class='tb-rubric'>{head}{''.join(parts)}<ul>{flags}</ul></div>"
+
+
+def progress_html(progress: JudgingProgress) -> str:
     pct = 100 * progress.judged / max(progress.total, 1)
     return (
         f"{CSS}<div class='tb-head'><b class='tb-progress'>{progress.judged} / {progress.total} "

@@ -1,10 +1,12 @@
 """Judging outside the app: export pending candidates as JSON, validate and apply a filled file.
 
 An outside judge edits a JSON file by hand or with their own tool, so the import trusts nothing:
-the whole file is checked first (format, experiment, judge id, known candidates, the tip text as
-exported, integer scores 1-5, booleans) and every problem is reported with the item's position
-and candidate id. Only a file with no problem is applied, all of it, through the same journal-first
-save as the app. A regenerated candidate has a new id, so a stale file can never score new text.
+the whole file is checked first (format, experiment, the rubric it was exported under, judge id,
+known candidates, the tip text as exported, and every score by the experiment's rubric, the one
+validator of :meth:`tipbench_lib.core.rubric.Rubric.problems`) and every problem is reported with
+the item's position and candidate id. Only a file with no problem is applied, all of it, through
+the same journal-first save as the app. A regenerated candidate has a new id, so a stale file can
+never score new text, and a file exported under another rubric is refused as a whole.
 
 The file is read as UTF-8 with or without the byte-order mark Windows editors write, up to
 :data:`MAX_APPLY_BYTES`; a larger file, one nested deeper than :data:`MAX_DEPTH` (an export is 5
@@ -24,15 +26,16 @@ from typing import Any
 from tipbench_lib.core import names
 from tipbench_lib.core.errors import JudgingError
 from tipbench_lib.core.judgments import pending_candidates
+from tipbench_lib.core.records import Candidate, Cell
+from tipbench_lib.core.rubric import Rubric
 from tipbench_lib.judge.session import (
-    SCORE_FIELDS,
     JudgeSession,
     SaveResult,
     Scores,
     interleaved_order,
     judge_seed,
-    local_judgments,
 )
+from tipbench_lib.tracking.experiment import read_experiment
 
 FORMAT = "tipbench.judging/1"
 MAX_APPLY_BYTES = 32 * 1024 * 1024
@@ -83,18 +86,20 @@ class ImportPlan:
 # -- export ---------------------------------------------------------------------------------------
 
 
-def export_item(row: Mapping[str, Any], context: Mapping[str, Any], unblind: bool) -> dict:
+def export_item(
+    candidate: Candidate, cell: Cell, context: Mapping[str, Any], rubric: Rubric, unblind: bool
+) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "candidate_id": row["candidate_id"],
+        "candidate_id": candidate.candidate_id,
         "context": dict(context),
-        "tip": row["text"],
-        "auto": {"format_ok": bool(row["format_ok_auto"]), "overlong": bool(row["overlong_auto"])},
-        "scores": dict.fromkeys(SCORE_FIELDS),
+        "tip": candidate.text,
+        "auto": {f: candidate.auto.get(f, False) for f in rubric.automatic_flag_ids},
+        "scores": dict.fromkeys(rubric.part_ids),
         "note": "",
     }
     if unblind:
-        item["model"] = row.get("model", "")
-        item["prompt_version"] = row.get("prompt_version", "")
+        item["model"] = cell.model
+        item["prompt_version"] = cell.prompt_version
     return item
 
 
@@ -102,22 +107,24 @@ def export_document(session: JudgeSession, *, unblind: bool = False) -> dict[str
     """The pending candidates of the session's experiment as a ``tipbench.judging/1`` document.
 
     Items come in the same interleaved order as the app's queue (seeded per experiment), so a
-    blind file does not hand the judge one model's tips in a block.
+    blind file does not hand the judge one model's tips in a block. The rubric travels with the
+    file (its reference, and its text for the judge to read), and an apply checks it.
     """
-    records = list(session.remote) + local_judgments(session.experiment, session.home)
-    ids = pending_candidates(session.candidates, records, session.required_judges)
-    pending = [session.candidates[cid] for cid in ids]
-    ordered = interleaved_order(pending, judge_seed(session.experiment, "export"))
+    ids = pending_candidates(session.candidates, session.known().values(), session.required_judges)
+    ordered = interleaved_order(session.queue_rows(ids), judge_seed(session.experiment, "export"))
+    items = []
+    for row in ordered:
+        candidate = session.candidates[row["candidate_id"]]
+        cell = session.cells[candidate.cell_id]
+        context = session.views[cell.scenario_id].as_context()
+        items.append(export_item(candidate, cell, context, session.rubric, unblind))
     return {
         "format": FORMAT,
         "experiment": session.experiment,
-        "rubric": {"version": session.rubric.version, "text": session.rubric.prompt_text()},
+        "rubric": {**session.rubric.ref.to_json(), "text": session.rubric.prompt_text()},
         "judge_id": None,
         "blind": not unblind,
-        "items": [
-            export_item(r, session.views[str(r.get("scenario_id", ""))].as_context(), unblind)
-            for r in ordered
-        ],
+        "items": items,
     }
 
 
@@ -205,7 +212,9 @@ def _shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
-def _file_problems(doc: Any, experiment: str, judge_id: str | None) -> list[ImportProblem]:
+def _file_problems(
+    doc: Any, experiment: str, judge_id: str | None, rubric: Rubric
+) -> list[ImportProblem]:
     if not isinstance(doc, dict):
         return [ImportProblem(None, "", "the file must hold one JSON object (as exported)")]
     problems = []
@@ -221,6 +230,9 @@ def _file_problems(doc: Any, experiment: str, judge_id: str | None) -> list[Impo
                 f"the file is for experiment {_shown(doc.get('experiment'))}, not {experiment!r}",
             )
         )
+    other = _rubric_problem(doc.get("rubric"), rubric)
+    if other:
+        problems.append(ImportProblem(None, "", other))
     chosen = judge_id if judge_id is not None else doc.get("judge_id")
     if not isinstance(chosen, str) or not chosen.strip():
         problems.append(
@@ -236,8 +248,29 @@ def _file_problems(doc: Any, experiment: str, judge_id: str | None) -> list[Impo
     return problems
 
 
+def _rubric_problem(declared: Any, rubric: Rubric) -> str:
+    """Why the file's rubric is not the experiment's ('' when it is).
+
+    An export names its rubric by ``version`` (and, since records of format 2, its
+    ``content_hash``); a file that names none cannot say what its scores mean.
+    """
+    if not isinstance(declared, dict) or not isinstance(declared.get("version"), str):
+        return (
+            'the file does not say which rubric it was scored on ("rubric": {"version": ...}); '
+            f"export a new file (this experiment is scored on {rubric.version!r})"
+        )
+    content_hash = declared.get("content_hash")
+    return rubric.other_rubric(
+        declared["version"], content_hash if isinstance(content_hash, str) else ""
+    )
+
+
 def _item_problems(
-    position: int, item: Any, candidates: Mapping[str, Mapping[str, Any]], seen: set[str]
+    position: int,
+    item: Any,
+    candidates: Mapping[str, Candidate],
+    seen: set[str],
+    rubric: Rubric,
 ) -> tuple[list[ImportProblem], Scores | None]:
     """Problems of one item, and its scores when it is complete and valid (None when skipped)."""
     if not isinstance(item, dict):
@@ -255,27 +288,25 @@ def _item_problems(
     if cid in seen:
         return problem("this candidate appears more than once in the file")
     seen.add(cid)
-    if item.get("tip") != candidates[cid]["text"]:
+    if item.get("tip") != candidates[cid].text:
         return problem(
             "the tip text differs from the candidate's text: it was changed since export"
         )
     scores = item.get("scores")
     if not isinstance(scores, dict):
-        return problem(
-            '"scores" must be an object with relevance, actionability, tone, format_ok, overlong'
-        )
-    unknown = sorted(set(scores) - set(SCORE_FIELDS))
-    if unknown:
-        return problem(f"unknown score field(s): {', '.join(unknown)}")
-    filled = [k for k in SCORE_FIELDS if scores.get(k) is not None]
+        return problem(f'"scores" must be an object with {", ".join(rubric.part_ids)}')
+    filled = {k: v for k, v in scores.items() if v is not None}
     if not filled:
         return [], None
-    if len(filled) < len(SCORE_FIELDS):
-        missing = [k for k in SCORE_FIELDS if scores.get(k) is None]
-        return problem(f"partly filled: {', '.join(missing)} still null (fill all five or none)")
+    missing = [k for k in rubric.part_ids if scores.get(k) is None]
+    if missing and set(scores) <= set(rubric.part_ids):
+        return problem(
+            f"partly filled: {', '.join(missing)} still null "
+            f"(fill all {len(rubric.part_ids)} or none)"
+        )
     note = item.get("note", "")
-    filled_in = Scores(**{k: scores[k] for k in SCORE_FIELDS}, note="" if note is None else note)
-    messages = filled_in.problems(shown=_shown, prefix="scores.")
+    filled_in = Scores(filled, note="" if note is None else note)
+    messages = filled_in.problems(rubric, shown=_shown, prefix="scores.")
     if messages:
         return [ImportProblem(position, cid, m) for m in messages], None
     return [], filled_in
@@ -284,19 +315,20 @@ def _item_problems(
 def validate_document(
     doc: Any,
     experiment: str,
-    candidates: Mapping[str, Mapping[str, Any]],
+    candidates: Mapping[str, Candidate],
+    rubric: Rubric,
     judge_id: str | None = None,
     path: object = "import file",
 ) -> ImportPlan:
     """Check the whole file; raises :class:`ImportRejected` listing every problem found."""
-    problems = _file_problems(doc, experiment, judge_id)
+    problems = _file_problems(doc, experiment, judge_id, rubric)
     if problems:
         raise ImportRejected(path, problems)
     plan: dict[str, Scores] = {}
     skipped = 0
     seen: set[str] = set()
     for position, item in enumerate(doc["items"], start=1):
-        found, scores = _item_problems(position, item, candidates, seen)
+        found, scores = _item_problems(position, item, candidates, seen, rubric)
         problems.extend(found)
         if scores is not None:
             plan[item["candidate_id"]] = scores
@@ -320,13 +352,12 @@ def apply_file(
     client: Any, experiment: str, path: Path, judge_id: str | None = None, **session_kw: Any
 ) -> tuple[ImportPlan, SaveResult | None]:
     """Validate ``path`` against the experiment, then apply all of it or (on any problem) none."""
-    from tipbench_lib.compare.load import load_experiment
-
     doc = read_document(path)  # a bad file is refused before MLflow is asked for anything
-    data = session_kw.pop("data", None) or load_experiment(client, experiment)
-    rows = {r["candidate_id"]: r for r in data.candidates.to_dicts()}
-    plan = validate_document(doc, experiment, rows, judge_id, path)
+    stored = session_kw.pop("stored", None) or read_experiment(client, experiment)
+    records = stored.records
+    candidates = {c.candidate_id: c for c in records.candidates}
+    plan = validate_document(doc, experiment, candidates, records.rubric, judge_id, path)
     session = JudgeSession(
-        client, experiment, plan.judge_id, judge_kind="import", data=data, **session_kw
+        client, experiment, plan.judge_id, judge_kind="import", stored=stored, **session_kw
     )
     return plan, apply_plan(session, plan)

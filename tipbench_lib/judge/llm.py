@@ -1,10 +1,11 @@
 """An LLM as one more judge: the rubric in the prompt, the answer constrained to the scores' schema.
 
 It goes through the same :class:`Backend` as generation, so the one-resident-model rule holds: the
-backend's ``load`` frees every generation model before the judge's weights come in. A small model
-can still answer something that is not a valid score (a cut-off JSON object, a 7 on a 1-5 scale);
-that answer is retried and, if it stays invalid, recorded as a failed judgment with the error —
-never turned into a made-up score, and never counted in any mean.
+backend's ``load`` frees every generation model before the judge's weights come in. The prompt and
+the JSON schema are the experiment's rubric's (its dimensions, scale and flags). A small model can
+still answer something that is not a valid score (a cut-off JSON object, a score off the rubric's
+scale); that answer is retried and, if it stays invalid, recorded as a failed judgment with the
+error — never turned into a made-up score, and never counted in any mean.
 
 When the backend cannot go on (Ollama went away, or a model would not leave memory) the run stops
 where it is, like a collect run: nothing is counted as failed, what was judged is journalled and
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,9 +37,10 @@ from tipbench_lib.core.errors import (
     JudgingError,
     ModelTooLargeError,
 )
+from tipbench_lib.core.records import Candidate, JudgeSource
+from tipbench_lib.core.rubric import Rubric
 from tipbench_lib.core.scenarios import ScenarioView
-from tipbench_lib.core.schema import DIMENSIONS
-from tipbench_lib.judge.session import BOOL_FIELDS, JudgeSession, Scores, failed_record
+from tipbench_lib.judge.session import JudgeSession, Scores, failed_record
 
 DEFAULT_RETRIES = 2
 JUDGE_OPTIONS = GenerationOptions(temperature=0.2, top_p=0.9, max_tokens=160, num_ctx=4096)
@@ -100,17 +102,17 @@ class LlmJudgeSummary:
 # -- prompt ---------------------------------------------------------------------------------------
 
 
-def judge_instructions(rubric: Any) -> str:
+def judge_instructions(rubric: Rubric) -> str:
+    """The system message: the rubric, and how to answer in its keys and range."""
     return (
         "You are a strict, fair judge of short tips that a productivity app shows its users. "
         "Score the tip with this rubric.\n\n"
         f"{rubric.prompt_text()}\n\n"
-        "Answer with one JSON object and nothing else, using the rubric's keys and integer "
-        "scores from 1 to 5."
+        f"{rubric.answer_rule()}"
     )
 
 
-def judge_messages(rubric: Any, view: ScenarioView, tip: str) -> tuple[dict[str, str], ...]:
+def judge_messages(rubric: Rubric, view: ScenarioView, tip: str) -> tuple[dict[str, str], ...]:
     """Chat form: the rubric as the system message, the case as the user message."""
     user = f"{view.as_text()}\n\nTip to judge (verbatim):\n<<<\n{tip}\n>>>\n\nYour JSON scores:"
     return (
@@ -119,7 +121,7 @@ def judge_messages(rubric: Any, view: ScenarioView, tip: str) -> tuple[dict[str,
     )
 
 
-def judge_prompt(rubric: Any, view: ScenarioView, tip: str) -> str:
+def judge_prompt(rubric: Rubric, view: ScenarioView, tip: str) -> str:
     """Raw-completion form for base models, ending where the JSON answer starts."""
     system, user = judge_messages(rubric, view, tip)
     return f"{system['content']}\n\n{user['content']}\n"
@@ -127,7 +129,7 @@ def judge_prompt(rubric: Any, view: ScenarioView, tip: str) -> str:
 
 def judge_request(
     info: ModelInfo,
-    rubric: Any,
+    rubric: Rubric,
     view: ScenarioView,
     tip: str,
     seed: int,
@@ -146,11 +148,12 @@ def judge_request(
 # -- answer ---------------------------------------------------------------------------------------
 
 
-def parse_answer(text: str, candidate: Mapping[str, Any]) -> Scores:
+def parse_answer(text: str, candidate: Candidate, rubric: Rubric) -> Scores:
     """The scores in a model's answer; raises JudgingError naming what is wrong with it.
 
-    format_ok and overlong fall back to the automatic checks when the answer leaves them out (a
-    schema may ask the model only for the three 1-5 dimensions).
+    A flag the answer leaves out falls back to the candidate's automatic check when the rubric
+    has one for it (a schema may ask the model only for the dimensions). Whole floats (``4.0``)
+    count as integers; everything else is checked by the rubric, as any judgment is.
     """
     try:
         answer = json.loads(text)
@@ -159,16 +162,17 @@ def parse_answer(text: str, candidate: Mapping[str, Any]) -> Scores:
     if not isinstance(answer, dict):
         raise JudgingError(f"the answer is not a JSON object: {text[:120]!r}")
     values: dict[str, Any] = {}
-    for name in DIMENSIONS:
+    for name in rubric.dimension_ids:
         value = answer.get(name)
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        values[name] = value
-    for name in BOOL_FIELDS:
-        values[name] = answer.get(name, bool(candidate.get(f"{name}_auto")))
+        values[name] = int(value) if isinstance(value, float) and value.is_integer() else value
+    for name in rubric.flag_ids:
+        if name in answer or name not in candidate.auto:
+            values[name] = answer.get(name)
+        else:
+            values[name] = candidate.auto[name]
     note = answer.get("reason") or answer.get("note") or ""
-    scores = Scores(**values, note=str(note)[:500])
-    problems = scores.problems()
+    scores = Scores(values, note=str(note)[:500])
+    problems = scores.problems(rubric)
     if problems:
         raise JudgingError("; ".join(problems))
     return scores
@@ -177,9 +181,9 @@ def parse_answer(text: str, candidate: Mapping[str, Any]) -> Scores:
 def judge_one(
     backend: Backend,
     info: ModelInfo,
-    rubric: Any,
+    rubric: Rubric,
     view: ScenarioView,
-    candidate: Mapping[str, Any],
+    candidate: Candidate,
     *,
     retries: int,
     seed: int,
@@ -188,10 +192,10 @@ def judge_one(
     """Ask up to ``1 + retries`` times (new seed each time); the first valid answer wins."""
     error = ""
     for attempt in range(retries + 1):
-        request = judge_request(info, rubric, view, str(candidate["text"]), seed + attempt, options)
+        request = judge_request(info, rubric, view, candidate.text, seed + attempt, options)
         try:
             answer = backend.generate(info.name, request)
-            return Verdict(parse_answer(answer.text, candidate), "", attempt + 1)
+            return Verdict(parse_answer(answer.text, candidate, rubric), "", attempt + 1)
         except (JudgingError, GenerationError) as exc:
             error = str(exc)
     return Verdict(None, f"no valid answer after {retries + 1} attempt(s): {error}", retries + 1)
@@ -224,7 +228,7 @@ def run_llm_judge(
     done, so an interrupted run keeps everything and the next one resumes with what is left.
     """
     summary = LlmJudgeSummary(info.name, session.judge_id)
-    pending = sorted(session.queue(), key=lambda c: (session.candidates[c]["cell_id"], c))
+    pending = sorted(session.queue(), key=lambda c: (session.candidates[c].cell_id, c))
     done = 0
     try:
         backend.load(info.name, options)
@@ -233,8 +237,7 @@ def run_llm_judge(
                 _judge_and_save(session, backend, info, cid, summary, retries, options)
                 done += 1
                 last_of_cell = done == len(pending) or (
-                    session.candidates[pending[done]]["cell_id"]
-                    != session.candidates[cid]["cell_id"]
+                    session.candidates[pending[done]].cell_id != session.candidates[cid].cell_id
                 )
                 if last_of_cell:
                     summary.sync_error = session.sync_pending()
@@ -264,24 +267,24 @@ def _judge_and_save(
     options: GenerationOptions,
 ) -> None:
     """Judge one candidate and journal the verdict (a failed one too); MLflow comes per cell."""
-    row = session.candidates[cid]
-    extra = {"model": info.name, "digest": info.digest, "parameter_count": info.parameter_count}
+    candidate = session.candidates[cid]
+    source = JudgeSource("llm", session.judge_id, info.name, info.digest, info.parameter_count)
     verdict = judge_one(
         backend,
         info,
         session.rubric,
-        session.views[str(row.get("scenario_id", ""))],
-        row,
+        session.views[session.cells[candidate.cell_id].scenario_id],
+        candidate,
         retries=retries,
         seed=int(cid[:8], 16),
         options=options,
     )
     if verdict.scores is not None:
-        record = session.record_for(cid, verdict.scores, attempts=verdict.attempts, **extra)
+        record = session.record_for(cid, verdict.scores, source=source, attempts=verdict.attempts)
         summary.ok += 1
     else:
         record = failed_record(
-            row, session.judge_id, session.rubric, verdict.error, attempts=verdict.attempts, **extra
+            candidate, source, session.rubric, verdict.error, attempts=verdict.attempts
         )
         summary.failed.append(f"{cid}: {verdict.error}")
     session.save_records([record], sync=False)

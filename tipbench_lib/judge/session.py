@@ -13,8 +13,8 @@ judge is never counted as this judge's.
 
 from __future__ import annotations
 
-import json
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,10 +22,10 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-from tipbench_lib.collect.journal import now_iso
 from tipbench_lib.core import names
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import JudgingError, TrackingError
+from tipbench_lib.core.experiment import ExperimentRecords
 from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.core.journal import (
     Journal,
@@ -35,21 +35,30 @@ from tipbench_lib.core.journal import (
     own_records,
 )
 from tipbench_lib.core.journal_legacy import adopt_judgments
-from tipbench_lib.core.judgments import is_score, latest_per_pair, pending_candidates
+from tipbench_lib.core.judgments import latest_per_pair, pending_candidates
+from tipbench_lib.core.records import (
+    FAILED,
+    Candidate,
+    Cell,
+    JudgeSource,
+    Judgment,
+    now_iso,
+)
+from tipbench_lib.core.rubric import Rubric
 from tipbench_lib.core.scenarios import ScenarioView, scenario_views
-from tipbench_lib.core.schema import DIMENSIONS, JUDGE_KINDS
+from tipbench_lib.tracking.client import MlflowClient
+from tipbench_lib.tracking.experiment import StoredExperiment, read_experiment
 from tipbench_lib.tracking.mapping import (
     JUDGED_COUNT,
     PENDING_TAG,
     judgments_artifact,
+    judgments_document,
     mean_metric,
 )
 
 JUDGMENT = "judgment"
 QUEUE = "queue"
 DEFAULT_REQUIRED_JUDGES = 1
-BOOL_FIELDS = ("format_ok", "overlong")
-SCORE_FIELDS = (*DIMENSIONS, *BOOL_FIELDS)
 
 
 # -- scores and records ---------------------------------------------------------------------------
@@ -57,38 +66,21 @@ SCORE_FIELDS = (*DIMENSIONS, *BOOL_FIELDS)
 
 @dataclass(frozen=True)
 class Scores:
-    """One judge's answer for one candidate, before it becomes a record."""
+    """One judge's answer for one candidate, before it becomes a record: a value for every
+    dimension and flag of the rubric, by id, and a note. The rubric checks it
+    (:meth:`tipbench_lib.core.rubric.Rubric.problems`) before anything is written."""
 
-    relevance: int
-    actionability: int
-    tone: int
-    format_ok: bool
-    overlong: bool
+    values: Mapping[str, Any]
     note: str = ""
 
-    def problems(self, shown: Callable[[Any], str] = repr, prefix: str = "") -> list[str]:
-        """Why these scores cannot be stored; checked before anything is written.
-
-        ``prefix`` says where the scores sit (``scores.`` in an import file) and ``shown`` how a
-        wrong value is quoted (an import cuts a huge one short).
-        """
-        found = []
-        for name in DIMENSIONS:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-                found.append(f"{prefix}{name} must be an integer from 1 to 5, got {shown(value)}")
-        for name in BOOL_FIELDS:
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                found.append(f"{prefix}{name} must be true or false, got {shown(value)}")
+    def problems(
+        self, rubric: Rubric, shown: Callable[[Any], str] = repr, prefix: str = ""
+    ) -> list[str]:
+        """Why these scores cannot be stored under ``rubric`` (empty when they can)."""
+        found = rubric.problems(self.values, shown=shown, prefix=prefix)
         if not isinstance(self.note, str):
             found.append(f"note must be text, got {shown(self.note)}")
         return found
-
-    def check(self) -> None:
-        problems = self.problems()
-        if problems:
-            raise JudgingError("; ".join(problems) + "; correct the scores and save again")
 
 
 def check_judge_id(judge_id: str) -> str:
@@ -134,54 +126,47 @@ def adopt_legacy_judgments(
 
 
 def judgment_record(
-    candidate: Mapping[str, Any],
-    judge_id: str,
-    judge_kind: str,
-    rubric: Any,
+    candidate: Candidate,
+    source: JudgeSource,
+    rubric: Rubric,
     scores: Scores,
-    **extra: Any,
-) -> dict[str, Any]:
-    """The journal and MLflow form of one judgment (what ``compare.load.judgments_frame`` reads)."""
-    if judge_kind not in JUDGE_KINDS:
-        raise JudgingError(f"judge kind {judge_kind!r} is not one of {', '.join(JUDGE_KINDS)}")
-    scores.check()
-    values = {name: getattr(scores, name) for name in SCORE_FIELDS}
-    return {
-        "type": JUDGMENT,
-        "candidate_id": candidate["candidate_id"],
-        "cell_id": candidate["cell_id"],
-        "judge_id": judge_id,
-        "judge_kind": judge_kind,
-        "rubric_version": rubric.version,
-        **values,
-        "composite": float(rubric.composite(**values)),
-        "note": scores.note,
-        "status": "ok",
-        "error": "",
-        "created_at": now_iso(),
-        **extra,
-    }
+    *,
+    attempts: int | None = None,
+) -> Judgment:
+    """A judge's scores as the judgment record the journal and MLflow keep."""
+    problems = scores.problems(rubric)
+    if problems:
+        raise JudgingError("; ".join(problems) + "; correct the scores and save again")
+    values = rubric.check(scores.values)
+    return Judgment(
+        candidate_id=candidate.candidate_id,
+        cell_id=candidate.cell_id,
+        source=source,
+        rubric=rubric.ref,
+        scores=values,
+        composite=rubric.composite_of(values),
+        note=scores.note,
+        attempts=attempts,
+        created_at=now_iso(),
+    )
 
 
 def failed_record(
-    candidate: Mapping[str, Any], judge_id: str, rubric: Any, error: str, **extra: Any
-) -> dict[str, Any]:
+    candidate: Candidate, source: JudgeSource, rubric: Rubric, error: str, attempts: int
+) -> Judgment:
     """A judgment that could not be made (an LLM answer that never parsed): kept, never a score."""
-    return {
-        "type": JUDGMENT,
-        "candidate_id": candidate["candidate_id"],
-        "cell_id": candidate["cell_id"],
-        "judge_id": judge_id,
-        "judge_kind": "llm",
-        "rubric_version": rubric.version,
-        **dict.fromkeys(SCORE_FIELDS),
-        "composite": None,
-        "note": "",
-        "status": "failed",
-        "error": error,
-        "created_at": now_iso(),
-        **extra,
-    }
+    return Judgment(
+        candidate_id=candidate.candidate_id,
+        cell_id=candidate.cell_id,
+        source=source,
+        rubric=rubric.ref,
+        scores={},
+        composite=None,
+        status=FAILED,
+        error=error,
+        attempts=attempts,
+        created_at=now_iso(),
+    )
 
 
 # -- journals -------------------------------------------------------------------------------------
@@ -190,35 +175,40 @@ def failed_record(
 class JudgeJournal:
     """One judge's append-only journal of judgments (and the queue seed it was given)."""
 
-    def __init__(self, experiment: str, judge_id: str, home: Path | None = None) -> None:
+    def __init__(
+        self, experiment: str, judge_id: str, parts: Sequence[str], home: Path | None = None
+    ) -> None:
         self.judge_id = judge_id
+        self.parts = tuple(parts)
         self.path = judgments_dir(experiment, home) / f"{judge_key(judge_id)}.jsonl"
         self._journal = Journal(self.path)
 
-    def append(self, record: Mapping[str, Any]) -> None:
-        if record.get("judge_id") != self.judge_id:
+    def append(self, judgment: Judgment) -> None:
+        if judgment.judge_id != self.judge_id:
             raise JudgingError(
-                f"record for judge {record.get('judge_id')!r} sent to {self.judge_id!r}'s journal"
+                f"record for judge {judgment.judge_id!r} sent to {self.judge_id!r}'s journal"
             )
-        self._journal.append(dict(record))
+        self._journal.append(judgment.to_json())
 
-    def append_many(self, records: Sequence[Mapping[str, Any]]) -> None:
-        for record in records:
-            self.append(record)
+    def append_many(self, judgments: Sequence[Judgment]) -> None:
+        for judgment in judgments:
+            self.append(judgment)
 
     def _records(self) -> list[dict[str, Any]]:
         return list(own_records(self._journal, "judge_id", self.judge_id))
 
-    def judgments(self) -> list[dict[str, Any]]:
+    def judgments(self) -> list[Judgment]:
         """Every judgment this judge ever saved, revisions included, in the order written."""
-        return [r for r in self._records() if r.get("type") == JUDGMENT]
+        return [
+            Judgment.from_json(r, self.parts) for r in self._records() if r.get("type") == JUDGMENT
+        ]
 
-    def latest(self) -> dict[str, dict[str, Any]]:
-        """candidate_id → the record that counts for this judge."""
-        return {cid: rec for (cid, _), rec in latest_per_pair(self.judgments()).items()}
+    def latest(self) -> dict[str, Judgment]:
+        """candidate_id → the judgment that counts for this judge."""
+        return {cid: j for (cid, _), j in latest_per_pair(self.judgments()).items()}
 
-    def history(self, candidate_id: str) -> list[dict[str, Any]]:
-        return [r for r in self.judgments() if r["candidate_id"] == candidate_id]
+    def history(self, candidate_id: str) -> list[Judgment]:
+        return [j for j in self.judgments() if j.candidate_id == candidate_id]
 
     def queue_seed(self, default: int) -> int:
         """The seed this judge's order was shuffled with: recorded once, reused on every resume."""
@@ -231,21 +221,23 @@ class JudgeJournal:
         return default
 
 
-def local_judgments(experiment: str, home: Path | None = None) -> list[dict[str, Any]]:
+def local_judgments(
+    experiment: str, parts: Sequence[str], home: Path | None = None
+) -> list[Judgment]:
     """Every judge's journalled judgments on this machine (all kernels, the LLM judge, imports).
 
     A file counts only for the judge its name is keyed to; a record of any other judge in it is
-    left out with a warning.
+    left out with a warning. ``parts`` are the score ids of the experiment's rubric.
     """
     folder = judgments_dir(experiment, home)
-    records: list[dict[str, Any]] = []
+    judgments: list[Judgment] = []
     for path in sorted(folder.glob("*.jsonl")) if folder.exists() else []:
-        records.extend(
-            r
+        judgments.extend(
+            Judgment.from_json(r, parts)
             for r in own_records(Journal(path), "judge_id", _keyed_to(path.stem))
             if r.get("type") == JUDGMENT
         )
-    return records
+    return judgments
 
 
 def _keyed_to(stem: str) -> Callable[[Any], bool]:
@@ -306,10 +298,10 @@ class Card:
     total: int
     scenario: ScenarioView
     text: str
-    format_ok_auto: bool
-    overlong_auto: bool
+    auto: dict[str, bool]
+    """The rubric's automatic verdicts on the tip, by flag id (flags with a check only)."""
     char_count: int
-    previous: dict[str, Any] | None = None
+    previous: Judgment | None = None
     revealed: dict[str, str] = field(default_factory=dict)
     """model and prompt_version, only when judging unblind."""
 
@@ -318,21 +310,26 @@ class Card:
 
 
 def cell_summary(
-    candidate_ids: Sequence[str], records: Iterable[Mapping[str, Any]], required: int
+    candidate_ids: Sequence[str],
+    judgments: Iterable[Judgment],
+    required: int,
+    parts: Sequence[str],
 ) -> tuple[dict[str, float], bool]:
     """The cell run's judging metrics over every judge's latest score, and whether it is pending.
 
-    ``judged_count`` counts candidates with at least one score; the cell stops being pending when
-    every candidate has scores from ``required`` distinct judges. Failed LLM judgments never count.
+    ``judged_count`` counts candidates with at least one score; ``<part>_mean`` is the mean of
+    each dimension and flag of the rubric (``parts``) and of the composite. The cell stops being
+    pending when every candidate has scores from ``required`` distinct judges. Failed LLM
+    judgments never count.
     """
     wanted = set(candidate_ids)
-    latest = latest_per_pair(r for r in records if r["candidate_id"] in wanted)
-    scores = [r for r in latest.values() if is_score(r)]
-    metrics: dict[str, float] = {JUDGED_COUNT: float(len({r["candidate_id"] for r in scores}))}
+    latest = latest_per_pair(j for j in judgments if j.candidate_id in wanted)
+    scores = [j for j in latest.values() if j.ok]
+    metrics: dict[str, float] = {JUDGED_COUNT: float(len({j.candidate_id for j in scores}))}
     if scores:
-        for name in SCORE_FIELDS:
-            metrics[mean_metric(name)] = fmean(float(r[name]) for r in scores)
-        metrics[mean_metric("composite")] = fmean(float(r["composite"]) for r in scores)
+        for name in parts:
+            metrics[mean_metric(name)] = fmean(float(j.scores[name]) for j in scores)
+        metrics[mean_metric("composite")] = fmean(float(j.composite or 0.0) for j in scores)
     pending = bool(pending_candidates(wanted, latest.values(), required))
     return metrics, pending
 
@@ -344,7 +341,7 @@ def cell_summary(
 class SaveResult:
     """What a save did: always journalled; ``synced`` False: MLflow gets it with the next save."""
 
-    record: dict[str, Any]
+    record: Judgment | None
     synced: bool
     sync_error: str = ""
     journal_ms: float = 0.0
@@ -375,13 +372,15 @@ class JudgingProgress:
 class JudgeSession:
     """One judge working on one experiment: the queue, the cards, saving and the MLflow update.
 
-    The experiment is read from MLflow once (``compare.load.load_experiment``); after that every
-    question about this judge's progress is answered from the journal on disk.
+    The experiment, its rubric included, is read from MLflow once
+    (:func:`tipbench_lib.tracking.experiment.read_experiment`); after that every question about
+    this judge's progress is answered from the journal on disk, and what MLflow has and what the
+    journals have meet in :meth:`known`.
     """
 
     def __init__(
         self,
-        client: Any,
+        client: MlflowClient,
         experiment: str,
         judge_id: str,
         *,
@@ -390,57 +389,81 @@ class JudgeSession:
         required_judges: int = DEFAULT_REQUIRED_JUDGES,
         seed: int | None = None,
         home: Path | None = None,
-        data: Any = None,
-        rubric: Any = None,
+        stored: StoredExperiment | None = None,
     ) -> None:
-        from tipbench_lib.compare.load import candidates_with_cells, load_experiment
-        from tipbench_lib.core.rubric import load_rubric
-
         check_judge_id(judge_id)
         if required_judges < 1:
             raise JudgingError(f"required judges must be at least 1, got {required_judges}")
         self.client = client
         self.experiment = experiment
         self.judge_id = judge_id.strip()
-        self.judge_kind = judge_kind
+        self.source = JudgeSource(judge_kind, self.judge_id)
         self.blind = blind
         self.required_judges = required_judges
         self.home = home
-        self.data = data if data is not None else load_experiment(client, experiment)
-        self.rubric = rubric if rubric is not None else load_rubric()
-        rows = candidates_with_cells(self.data).to_dicts()
-        if not rows:
+        stored = stored if stored is not None else read_experiment(client, experiment)
+        self.records: ExperimentRecords = stored.records
+        self.rubric: Rubric = self.records.rubric
+        self.cells: dict[str, Cell] = self.records.cells
+        self.candidates: dict[str, Candidate] = {
+            c.candidate_id: c for c in self.records.candidates if c.cell_id in self.cells
+        }
+        if not self.candidates:
             raise JudgingError(
                 f"experiment {experiment!r} has no finished cells with candidates to judge; "
                 "run `tipbench collect` for it first"
             )
-        self.candidates: dict[str, dict[str, Any]] = {r["candidate_id"]: r for r in rows}
         self.by_cell: dict[str, list[str]] = defaultdict(list)
-        for row in rows:
-            self.by_cell[row["cell_id"]].append(row["candidate_id"])
-        adopt_legacy_judgments(experiment, set(self.by_cell) | set(self.data.run_ids), home)
-        self.journal = JudgeJournal(experiment, self.judge_id, home)
+        for candidate in self.candidates.values():
+            self.by_cell[candidate.cell_id].append(candidate.candidate_id)
+        adopt_legacy_judgments(experiment, set(self.by_cell) | set(self.records.run_ids), home)
+        self.journal = JudgeJournal(experiment, self.judge_id, self.rubric.part_ids, home)
+        self._refuse_other_rubrics()
         default_seed = judge_seed(experiment, self.judge_id) if seed is None else seed
         # Only a person works through the queue; an import or LLM run must not write to disk here.
         self.seed = self.journal.queue_seed(default_seed) if judge_kind == "human" else default_seed
-        self.order = [r["candidate_id"] for r in interleaved_order(rows, self.seed)]
-        self.remote = self.data.judgments.to_dicts()
+        self.order = [r["candidate_id"] for r in interleaved_order(self.queue_rows(), self.seed)]
         self.unsynced: set[str] = set()
-        self.views = scenario_views(rows)
+        self.views = scenario_views(self.cells.values())
+
+    def queue_rows(self, candidate_ids: Iterable[str] | None = None) -> list[dict[str, str]]:
+        """What the interleaved order needs of each candidate: its id and its model."""
+        ids = self.candidates if candidate_ids is None else candidate_ids
+        return [
+            {"candidate_id": cid, "model": self.cells[self.candidates[cid].cell_id].model}
+            for cid in ids
+        ]
+
+    def _refuse_other_rubrics(self) -> None:
+        """Judgments journalled here under another rubric cannot join this experiment's."""
+        for judgment in self.local():
+            self.records.check_rubric(
+                judgment.rubric,
+                f"a judgment by {judgment.judge_id!r} journalled on this machine (in "
+                f"{judgments_dir(self.experiment, self.home)})",
+            )
 
     # -- reading (always from disk) --
+
+    def local(self) -> list[Judgment]:
+        """Every judge's judgments journalled on this machine for this experiment."""
+        return local_judgments(self.experiment, self.rubric.part_ids, self.home)
+
+    def known(self) -> dict[tuple[str, str], Judgment]:
+        """The judgment that counts per (candidate, judge): MLflow's and this machine's merged."""
+        return self.records.latest(self.local())
 
     @property
     def total(self) -> int:
         return len(self.order)
 
-    def judged(self) -> dict[str, dict[str, Any]]:
-        """candidate_id → this judge's latest record, for candidates of this experiment."""
-        return {c: r for c, r in self.journal.latest().items() if c in self.candidates}
+    def judged(self) -> dict[str, Judgment]:
+        """candidate_id → this judge's latest judgment, for candidates of this experiment."""
+        return {c: j for c, j in self.journal.latest().items() if c in self.candidates}
 
     def done_ids(self) -> set[str]:
         """Candidates this judge has scored; a failed LLM attempt leaves the candidate open."""
-        return {c for c, r in self.judged().items() if is_score(r)}
+        return {c for c, j in self.judged().items() if j.ok}
 
     def queue(self) -> list[str]:
         done = self.done_ids()
@@ -450,29 +473,27 @@ class JudgeSession:
         queue = self.queue()
         return self.card(queue[0]) if queue else None
 
-    def card(self, candidate_id: str) -> Card:
-        row = self.candidates.get(candidate_id)
-        if row is None:
+    def candidate(self, candidate_id: str) -> Candidate:
+        found = self.candidates.get(candidate_id)
+        if found is None:
             raise JudgingError(f"candidate {candidate_id} is not part of {self.experiment!r}")
-        cell = row["cell_id"]
+        return found
+
+    def card(self, candidate_id: str) -> Card:
+        candidate = self.candidate(candidate_id)
+        cell = self.cells[candidate.cell_id]
         revealed = (
-            {}
-            if self.blind
-            else {
-                "model": str(row.get("model", "")),
-                "prompt_version": str(row.get("prompt_version", "")),
-            }
+            {} if self.blind else {"model": cell.model, "prompt_version": cell.prompt_version}
         )
         return Card(
             candidate_id=candidate_id,
-            cell_id=cell,
+            cell_id=candidate.cell_id,
             position=self.order.index(candidate_id) + 1,
             total=self.total,
-            scenario=self.views[str(row.get("scenario_id", ""))],
-            text=str(row.get("text") or ""),
-            format_ok_auto=bool(row.get("format_ok_auto")),
-            overlong_auto=bool(row.get("overlong_auto")),
-            char_count=int(row.get("char_count") or len(str(row.get("text") or ""))),
+            scenario=self.views[cell.scenario_id],
+            text=candidate.text,
+            auto={f: candidate.auto.get(f, False) for f in self.rubric.automatic_flag_ids},
+            char_count=candidate.char_count or len(candidate.text),
             previous=self.judged().get(candidate_id),
             revealed=revealed,
         )
@@ -480,39 +501,48 @@ class JudgeSession:
     def progress(self) -> JudgingProgress:
         done = self.done_ids()
         cells = []
-        for index, (cell, ids) in enumerate(sorted(self.by_cell.items()), start=1):
-            row = self.candidates[ids[0]]
+        for index, (cell_id, ids) in enumerate(sorted(self.by_cell.items()), start=1):
+            cell = self.cells[cell_id]
             label = (
-                f"{row.get('scenario_id', '')} · cell {index}"
+                f"{cell.scenario_id} · cell {index}"
                 if self.blind
-                else cell_label(row.get("model"), row.get("prompt_version"), row.get("scenario_id"))
+                else cell_label(cell.model, cell.prompt_version, cell.scenario_id)
             )
-            cells.append(CellProgress(cell, label, sum(c in done for c in ids), len(ids)))
+            cells.append(CellProgress(cell_id, label, sum(c in done for c in ids), len(ids)))
         return JudgingProgress(len(done & set(self.order)), self.total, tuple(cells))
 
     # -- saving --
 
-    def record_for(self, candidate_id: str, scores: Scores, **extra: Any) -> dict[str, Any]:
-        row = self.candidates.get(candidate_id)
-        if row is None:
-            raise JudgingError(f"candidate {candidate_id} is not part of {self.experiment!r}")
-        return judgment_record(row, self.judge_id, self.judge_kind, self.rubric, scores, **extra)
+    def record_for(
+        self,
+        candidate_id: str,
+        scores: Scores,
+        *,
+        source: JudgeSource | None = None,
+        attempts: int | None = None,
+    ) -> Judgment:
+        """The judgment these scores make, under the experiment's rubric (checked first)."""
+        return judgment_record(
+            self.candidate(candidate_id),
+            source or self.source,
+            self.rubric,
+            scores,
+            attempts=attempts,
+        )
 
     def save(self, candidate_id: str, scores: Scores) -> SaveResult:
         """Journal (fsync) first, then the cell's MLflow run; an MLflow outage loses nothing."""
         return self.save_records([self.record_for(candidate_id, scores)])
 
-    def save_records(self, records: Sequence[dict[str, Any]], *, sync: bool = True) -> SaveResult:
-        import time
-
+    def save_records(self, records: Sequence[Judgment], *, sync: bool = True) -> SaveResult:
         started = time.perf_counter()
         self.journal.append_many(records)
         journalled = time.perf_counter()
-        self.unsynced.update(r["cell_id"] for r in records)
+        self.unsynced.update(r.cell_id for r in records)
         error = self.sync_pending() if sync else "not sent yet"
         finished = time.perf_counter()
         return SaveResult(
-            record=records[-1] if records else {},
+            record=records[-1] if records else None,
             synced=not error,
             sync_error=error,
             journal_ms=(journalled - started) * 1000,
@@ -531,18 +561,16 @@ class JudgeSession:
 
     def sync_cell(self, cell_id: str) -> dict[str, float]:
         """Upload this judge's latest judgments of the cell; refresh the run's metrics and tag."""
-        run_id = self.data.run_ids[cell_id]
-        ids = self.by_cell[cell_id]
-        mine = [r for c, r in self.journal.latest().items() if c in set(ids)]
-        artifact = [{k: v for k, v in r.items() if k != "type"} for r in mine]
+        run_id = self.records.run_ids[cell_id]
+        ids = set(self.by_cell[cell_id])
+        mine = [j for c, j in self.journal.latest().items() if c in ids]
         self.client.log_artifact(
-            run_id,
-            judge_artifact_path(self.judge_id),
-            json.dumps(artifact, ensure_ascii=False, indent=1),
+            run_id, judge_artifact_path(self.judge_id), judgments_document(mine)
         )
-        known = [r for r in self.remote if r["candidate_id"] in set(ids)]
-        known += [r for r in local_judgments(self.experiment, self.home) if r["cell_id"] == cell_id]
-        metrics, pending = cell_summary(ids, known, self.required_judges)
+        known = [j for j in self.known().values() if j.candidate_id in ids]
+        metrics, pending = cell_summary(
+            self.by_cell[cell_id], known, self.required_judges, self.rubric.part_ids
+        )
         self.client.log_batch(
             run_id, metrics=metrics, tags={PENDING_TAG: "true" if pending else "false"}
         )
@@ -550,22 +578,22 @@ class JudgeSession:
 
     def agreement(self) -> Any:
         """Krippendorff's alpha per dimension over every judge known (see :func:`agreement`)."""
-        records = list(self.remote) + local_judgments(self.experiment, self.home)
-        return agreement(records)
+        return agreement(self.known().values(), self.rubric)
 
 
-def agreement(records: Iterable[Mapping[str, Any]]) -> Any:
+def agreement(judgments: Iterable[Judgment], rubric: Rubric) -> Any:
     """Agreement per dimension between judges, computed by the stats module from latest scores."""
     from tipbench_lib.compare.load import judgments_frame
     from tipbench_lib.stats import judge_agreement
+    from tipbench_lib.stats.scale import ScoreScale
 
-    latest = [r for r in latest_per_pair(records).values() if is_score(r)]
-    return judge_agreement(judgments_frame(latest))
+    latest = [j for j in latest_per_pair(judgments).values() if j.ok]
+    return judge_agreement(judgments_frame(latest, rubric), scale=ScoreScale.from_rubric(rubric))
 
 
-def record_summary(record: Mapping[str, Any]) -> str:
+def record_summary(judgment: Judgment, rubric: Rubric) -> str:
     """One line for a saved judgment, e.g. for the revise picker."""
-    if not is_score(record):
-        return f"failed: {record.get('error', '')}"
-    parts = [f"{d[:3]} {record[d]}" for d in DIMENSIONS]
-    return ", ".join(parts) + f" · composite {record['composite']:g}"
+    if not judgment.ok:
+        return f"failed: {judgment.error}"
+    parts = [f"{d[:3]} {judgment.scores[d]}" for d in rubric.dimension_ids]
+    return ", ".join(parts) + f" · composite {judgment.composite:g}"

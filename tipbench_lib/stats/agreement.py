@@ -2,9 +2,9 @@
 
 Krippendorff's alpha is computed here, vectorised, and held equal to the ``krippendorff`` package
 by the tests; missing values (a judge who skipped a candidate) are simply absent from the pairs.
-The rubric's 1-5 dimensions are ordinal, so that is the level used among judges. For the
-LLM-versus-people comparison each side may be several judges; their mean is no longer on the
-1-5 grid, so that alpha is at the interval level.
+The rubric's dimensions are ordinal (on the rubric's scale), so that is the level used among
+judges. For the LLM-versus-people comparison each side may be several judges; their mean is no
+longer on the rubric's grid, so that alpha is at the interval level.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from scipy import stats as sps
 
 from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.judgments import latest_judgments
-from tipbench_lib.core.schema import DIMENSIONS
+from tipbench_lib.stats.scale import ScoreScale, scale_of
 
 AGREEMENT_SCHEMA = {
     "dimension": pl.String,
@@ -118,21 +118,23 @@ def _reliability_matrix(scored: pl.DataFrame, column: str) -> np.ndarray:
     return matrix
 
 
-def judge_agreement(judgments: pl.DataFrame) -> pl.DataFrame:
-    """Ordinal alpha per dimension over the candidates that two or more judges scored."""
-    require_columns(judgments, ["candidate_id", "judge_id", *DIMENSIONS], "judgments")
+def judge_agreement(judgments: pl.DataFrame, scale: ScoreScale | None = None) -> pl.DataFrame:
+    """Ordinal alpha per dimension of the rubric (``scale``: the experiment's; default the one
+    the judgments name) over the candidates that two or more judges scored."""
+    scale = scale or scale_of(judgments)
+    require_columns(judgments, ["candidate_id", "judge_id", *scale.dimensions], "judgments")
     latest = latest_judgments(judgments)
     if latest["judge_id"].n_unique() < 2:
         return pl.DataFrame(schema=AGREEMENT_SCHEMA)
     rows = []
-    for dimension in DIMENSIONS:
+    for dimension in scale.dimensions:
         scored = latest.filter(pl.col(dimension).is_not_null())
         shared = scored.filter(pl.col("judge_id").count().over("candidate_id") >= 2)
         matrix = _reliability_matrix(shared, dimension)
         rows.append(
             {
                 "dimension": dimension,
-                "alpha": krippendorff_alpha(matrix, "ordinal", np.arange(1, 6)),
+                "alpha": krippendorff_alpha(matrix, "ordinal", scale.values),
                 "n_items": shared["candidate_id"].n_unique(),
                 "n_judges": shared["judge_id"].n_unique(),
             }
@@ -140,12 +142,15 @@ def judge_agreement(judgments: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=AGREEMENT_SCHEMA).with_columns(pl.col("alpha").fill_nan(None))
 
 
-def llm_vs_human(judgments: pl.DataFrame) -> pl.DataFrame:
+def llm_vs_human(judgments: pl.DataFrame, scale: ScoreScale | None = None) -> pl.DataFrame:
     """Per dimension and composite, on candidates scored by both an LLM and a person."""
+    scale = scale or scale_of(judgments)
     require_columns(
-        judgments, ["candidate_id", "judge_id", "judge_kind", *DIMENSIONS, "composite"], "judgments"
+        judgments,
+        ["candidate_id", "judge_id", "judge_kind", *scale.dimensions, "composite"],
+        "judgments",
     )
-    measures = [*DIMENSIONS, "composite"]
+    measures = [*scale.dimensions, "composite"]
     side = (
         latest_judgments(judgments)
         .with_columns(

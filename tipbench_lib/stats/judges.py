@@ -12,8 +12,9 @@ any measured one: it is an outside model such as a hosted assistant).
 
 **Provisional.** A verdict is provisional when it rests on a weak judge:
 
-- an LLM judge under one billion parameters (flagged at load time by
-  :func:`tipbench_lib.compare.load.is_weak_judge`, recorded as ``weak`` in the provenance), or
+- an LLM judge under one billion parameters (its source says so,
+  :attr:`tipbench_lib.core.records.JudgeSource.is_weak`, recorded as ``weak`` in the
+  provenance), or
 - a judge whose Krippendorff's alpha is below :data:`AGREEMENT_FLOOR` (0.667, the lowest value
   Krippendorff accepts for tentative conclusions). Alpha is measured on the *composite*, the
   number every verdict compares, at the interval level, between the judge and the mean of its
@@ -35,12 +36,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tipbench_lib.compare.load import is_weak_judge, require_columns
+from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.judgments import latest_judgments
-from tipbench_lib.core.schema import DIMENSIONS
+from tipbench_lib.core.provenance import Provenance
+from tipbench_lib.core.records import WEAK_JUDGE_PARAMETERS
 from tipbench_lib.stats.agreement import PEOPLE_KINDS, krippendorff_alpha
-from tipbench_lib.stats.scores import FRACTIONS, composite_expr
+from tipbench_lib.stats.scale import ScoreScale, scale_of
 
 AGREEMENT_FLOOR = 0.667
 MIN_SHARED_TIPS = 10
@@ -85,20 +87,27 @@ class View:
 
 
 def judge_panel(
-    judgments: pl.DataFrame, provenance: Mapping[str, Any] | None = None
+    judgments: pl.DataFrame,
+    provenance: Provenance | Mapping[str, Any] | None = None,
+    scale: ScoreScale | None = None,
 ) -> pl.DataFrame:
-    """One row per judge with scores: kind, size, agreement, and whether it is provisional."""
+    """One row per judge with scores: kind, size, agreement, and whether it is provisional.
+
+    ``provenance`` says what the judgments frame may not (an LLM judge's model and size);
+    ``scale`` is the experiment's rubric's (default: the one the judgments name).
+    """
+    scale = scale or scale_of(judgments)
     require_columns(
         judgments,
-        ["candidate_id", "judge_id", "judge_kind", *DIMENSIONS, *FRACTIONS, "composite"],
+        ["candidate_id", "judge_id", "judge_kind", *scale.parts, "composite"],
         "judgments",
     )
     scored = (
         latest_judgments(judgments)
-        .filter(pl.all_horizontal(pl.col(d).is_not_null() for d in DIMENSIONS))
-        .with_columns(composite_expr().alias("composite"))
+        .filter(scale.scored())
+        .with_columns(scale.composite_expr().alias("composite"))
     )
-    declared = _declared(provenance)
+    prov = provenance if isinstance(provenance, Provenance) else Provenance.from_dict(provenance)
     counts = scored.group_by("judge_id").agg(
         pl.col("judge_kind").first().alias("kind"), pl.len().cast(pl.Int64).alias("n")
     )
@@ -107,17 +116,20 @@ def judge_panel(
     wide = _composites(scored)
     rows = []
     for judge, n in sorted(zip(counts["judge_id"], counts["n"], strict=True)):
-        info = declared.get(judge, {})
-        model = str(info.get("model") or _column_value(scored, judge, "judge_model") or "")
-        small = bool(info.get("weak")) or _weak_in_rows(scored, judge)
+        declared = prov.judges.get(judge)
+        model = (declared.model if declared else "") or _column_value(scored, judge, "judge_model")
+        size = _parameter_count(prov, judge, str(model or ""), scored)
+        small = bool(declared and declared.weak) or (
+            kinds[judge] == "llm" and size is not None and size < WEAK_JUDGE_PARAMETERS
+        )
         reference, alpha, n_tips = _agreement(wide, judge, people)
         rows.append(
             {
                 "judge_id": judge,
                 "kind": kinds[judge],
                 "n_judgments": n,
-                "model": model,
-                "parameter_count": _parameter_count(info, model, provenance),
+                "model": str(model or ""),
+                "parameter_count": size,
                 "small_model": small,
                 "reference": reference,
                 "alpha": alpha,
@@ -128,13 +140,6 @@ def judge_panel(
     return pl.DataFrame(rows, schema=PANEL_SCHEMA)
 
 
-def _declared(provenance: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
-    judges = (provenance or {}).get("judges") or {}
-    if isinstance(judges, list):
-        judges = {str(j.get("judge_id", i)): j for i, j in enumerate(judges)}
-    return {str(k): v for k, v in judges.items() if isinstance(v, Mapping)}
-
-
 def _column_value(scored: pl.DataFrame, judge: str, column: str) -> Any:
     if column not in scored.columns:
         return None
@@ -142,26 +147,16 @@ def _column_value(scored: pl.DataFrame, judge: str, column: str) -> Any:
     return values[0] if values.len() else None
 
 
-def _weak_in_rows(scored: pl.DataFrame, judge: str) -> bool:
-    """A judgments frame that carries parameter counts says itself which LLM judges are small."""
-    if "parameter_count" not in scored.columns:
-        return False
-    rows = scored.filter(pl.col("judge_id") == judge).select("judge_kind", "parameter_count")
-    return any(is_weak_judge(r) for r in rows.head(1).iter_rows(named=True))
-
-
-def _parameter_count(
-    info: Mapping[str, Any], model: str, provenance: Mapping[str, Any] | None
-) -> int | None:
-    """The judge's size: declared with the judge, or that of the collected model of that name."""
-    for source in (info, ((provenance or {}).get("models") or {}).get(model) or {}):
-        value = source.get("parameter_count") if isinstance(source, Mapping) else None
-        if value not in (None, ""):
-            try:
-                return int(value)
-            except (TypeError, ValueError):
-                continue
-    return None
+def _parameter_count(prov: Provenance, judge: str, model: str, scored: pl.DataFrame) -> int | None:
+    """The judge's size: declared with the judge, in the judgments frame, or that of the
+    collected model of that name."""
+    declared = prov.judges.get(judge)
+    if declared is not None and declared.parameter_count is not None:
+        return declared.parameter_count
+    in_rows = _column_value(scored, judge, "parameter_count")
+    if in_rows not in (None, ""):
+        return int(in_rows)
+    return prov.model_size(model)
 
 
 def _composites(scored: pl.DataFrame) -> pl.DataFrame:

@@ -14,12 +14,11 @@ import numpy as np
 import polars as pl
 
 from tipbench_lib.compare.load import require_columns
-from tipbench_lib.core.schema import DIMENSIONS
 from tipbench_lib.stats import intervals
 from tipbench_lib.stats.intervals import DEFAULT_METHOD, check_method
 from tipbench_lib.stats.resampling import two_stage_intervals
 from tipbench_lib.stats.scale import ScoreScale, scale_for
-from tipbench_lib.stats.scores import CELL_KEYS, FRACTIONS, METRICS, scenario_means
+from tipbench_lib.stats.scores import CELL_KEYS, scenario_means
 
 
 def _positions(scores: pl.DataFrame) -> pl.DataFrame:
@@ -45,6 +44,7 @@ def _positions(scores: pl.DataFrame) -> pl.DataFrame:
 
 def _bootstrap(
     scores: pl.DataFrame,
+    metrics: tuple[str, ...],
     n_cells: int,
     n_boot: int,
     seed: int,
@@ -52,14 +52,14 @@ def _bootstrap(
     method: str,
     tolerance: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(cells, metrics) bounds and fallbacks; cells in (model, prompt) order, metrics as METRICS."""
+    """(cells, metrics) bounds and fallbacks; cells in (model, prompt) order, metrics as given."""
     located = _positions(scores)
     if located.height == 0:
-        empty = np.empty((0, len(METRICS)))
+        empty = np.empty((0, len(metrics)))
         return empty, empty.copy(), empty.astype(bool)
     c, s, k = (located[name].to_numpy() for name in ("c", "s", "k"))
-    values = np.full((n_cells, s.max() + 1, k.max() + 1, len(METRICS)), np.nan)
-    values[c, s, k] = located.select(METRICS).to_numpy()
+    values = np.full((n_cells, s.max() + 1, k.max() + 1, len(metrics)), np.nan)
+    values[c, s, k] = located.select(metrics).to_numpy()
     tips = np.zeros((n_cells, s.max() + 1), dtype=np.int64)
     tips[c, s] = located["n_tips"].to_numpy()
 
@@ -67,7 +67,7 @@ def _bootstrap(
     for cell in range(n_cells):
         pattern = tuple(int(t) for t in tips[cell] if t > 0)
         groups.setdefault(pattern, []).append(cell)
-    lo = np.full((n_cells, len(METRICS)), np.nan)
+    lo = np.full((n_cells, len(metrics)), np.nan)
     hi = lo.copy()
     fallback = np.zeros(lo.shape, dtype=bool)
     rng = np.random.default_rng(seed)
@@ -87,21 +87,25 @@ def _bootstrap(
 
 
 def _student(
-    means: pl.DataFrame, cells: pl.DataFrame, level: float, tolerance: float
+    means: pl.DataFrame,
+    cells: pl.DataFrame,
+    metrics: tuple[str, ...],
+    level: float,
+    tolerance: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(cells, metrics) Student-t bounds on the scenario means, cells in ``cells`` order."""
     stats_ = (
         means.group_by(*CELL_KEYS)
-        .agg(*(pl.col(m).std(ddof=1).alias(f"{m}_sd") for m in METRICS))
+        .agg(*(pl.col(m).std(ddof=1).alias(f"{m}_sd") for m in metrics))
         .join(
-            cells.select(*CELL_KEYS, "n_scenarios", *(f"{m}_mean" for m in METRICS)), on=CELL_KEYS
+            cells.select(*CELL_KEYS, "n_scenarios", *(f"{m}_mean" for m in metrics)), on=CELL_KEYS
         )
     )
     ordered = cells.select(CELL_KEYS).join(stats_, on=CELL_KEYS, how="left", maintain_order="left")
     n = ordered["n_scenarios"].to_numpy().astype(float)
-    sd = ordered.select(f"{m}_sd" for m in METRICS).to_numpy().astype(float)
+    sd = ordered.select(f"{m}_sd" for m in metrics).to_numpy().astype(float)
     sd = np.where(sd <= tolerance, 0.0, sd)
-    mean = ordered.select(f"{m}_mean" for m in METRICS).to_numpy().astype(float)
+    mean = ordered.select(f"{m}_mean" for m in metrics).to_numpy().astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         quantile = np.where(n >= 2, intervals.t_quantile(level, n - 1), np.nan)
         half = quantile[:, None] * sd / np.sqrt(n)[:, None]
@@ -119,34 +123,36 @@ def leaderboard(
 ) -> pl.DataFrame:
     """Cells ranked by mean composite, with (``level``) intervals clipped to the rubric's range.
 
-    ``level`` is ``1 - alpha`` of the analysis; ``scale`` defaults to the default rubric's.
+    ``level`` is ``1 - alpha`` of the analysis; ``scale`` is the experiment's rubric's (its
+    dimensions get intervals beside the composite, its flags a mean); it defaults to tip-v1's.
     """
     check_method(method)
     scale = scale or scale_for([])
+    metrics, flags = scale.metrics, scale.flags
     require_columns(
         scores,
-        [*CELL_KEYS, "scenario_id", "sample_index", "candidate_id", *METRICS, *FRACTIONS],
+        [*CELL_KEYS, "scenario_id", "sample_index", "candidate_id", *metrics, *flags],
         "scores",
     )
-    per_scenario = scenario_means(scores)
+    per_scenario = scenario_means(scores, scale)
     means = (
         per_scenario.group_by(*CELL_KEYS)
         .agg(
             pl.len().cast(pl.Int64).alias("n_scenarios"),
             pl.col("n_tips").sum().cast(pl.Int64).alias("n_candidates"),
-            *(pl.col(m).mean().alias(f"{m}_mean") for m in (*METRICS, *FRACTIONS)),
+            *(pl.col(m).mean().alias(f"{m}_mean") for m in (*metrics, *flags)),
         )
         .sort(*CELL_KEYS)
     )
     if method == "t":
-        lo, hi = _student(per_scenario, means, level, scale.tolerance)
+        lo, hi = _student(per_scenario, means, metrics, level, scale.tolerance)
         fallback = np.zeros(lo.shape, dtype=bool)
     else:
         lo, hi, fallback = _bootstrap(
-            scores, means.height, n_boot, seed, level, method, scale.tolerance
+            scores, metrics, means.height, n_boot, seed, level, method, scale.tolerance
         )
     bounds = {}
-    for i, metric in enumerate(METRICS):
+    for i, metric in enumerate(metrics):
         low, high = intervals.clip(lo[:, i], hi[:, i], *scale.bounds(metric))
         bounds[f"{metric}_lo"] = pl.Series(low, dtype=pl.Float64).fill_nan(None)
         bounds[f"{metric}_hi"] = pl.Series(high, dtype=pl.Float64).fill_nan(None)
@@ -158,9 +164,8 @@ def leaderboard(
         *CELL_KEYS,
         "n_scenarios",
         "n_candidates",
-        *(f"{m}_{part}" for m in ("composite", *DIMENSIONS) for part in ("mean", "lo", "hi")),
-        "format_ok_mean",
-        "overlong_mean",
+        *(f"{m}_{part}" for m in metrics for part in ("mean", "lo", "hi")),
+        *(f"{f}_mean" for f in flags),
         "interval_note",
     ]
     return (

@@ -51,7 +51,7 @@ from scipy import stats as sps
 from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.judgments import latest_judgments
-from tipbench_lib.core.schema import DIMENSIONS
+from tipbench_lib.stats.scale import ScoreScale, scale_of
 from tipbench_lib.stats.scores import CELL_KEYS
 
 INPUT_COLUMNS: tuple[str, ...] = (
@@ -161,6 +161,7 @@ def judgment_scores(
     *,
     judges: Sequence[str] | None = None,
     kinds: Sequence[str] | None = None,
+    scale: ScoreScale | None = None,
 ) -> pl.DataFrame:
     """One row per (judge, judged tip) with the columns :func:`length_adjusted` needs.
 
@@ -170,16 +171,16 @@ def judgment_scores(
     """
     require_columns(cells, ["cell_id", *CELL_KEYS, "scenario_id"], "cells")
     require_columns(candidates, ["candidate_id", "cell_id", "text"], "candidates")
-    require_columns(judgments, ["candidate_id", "judge_id", *DIMENSIONS, "composite"], "judgments")
+    scale = scale or scale_of(judgments)
+    require_columns(
+        judgments, ["candidate_id", "judge_id", *scale.dimensions, "composite"], "judgments"
+    )
     chosen = judgments
     if judges is not None:
         chosen = chosen.filter(pl.col("judge_id").is_in(list(judges)))
     if kinds is not None:
         chosen = chosen.filter(pl.col("judge_kind").is_in(list(kinds)))
-    chosen = latest_judgments(chosen).filter(
-        pl.all_horizontal(pl.col(d).is_not_null() for d in DIMENSIONS)
-        & pl.col("composite").is_not_null()
-    )
+    chosen = latest_judgments(chosen).filter(scale.scored() & pl.col("composite").is_not_null())
     tips = candidates.select(
         "candidate_id",
         "cell_id",

@@ -4,7 +4,10 @@ Everything downstream starts from :func:`score_table` (one row per candidate, th
 selected judges: leaderboard, length, charts) or :func:`judge_scores` (one row per candidate and
 judge: comparisons, which pair on judges), so the rules that decide what a score *is* live here
 and nowhere else: a judge's latest judgment counts, a judgment without scores (a failed LLM
-judgment) is no score, and an unjudged candidate is left out rather than counted as 0.
+judgment) is no score, and an unjudged candidate is left out rather than counted as 0. Which
+columns are scores, and the composite of a row that lacks one, are the rubric's
+(:class:`~tipbench_lib.stats.scale.ScoreScale`): the frames are wide, one column per dimension
+and flag of the experiment's rubric.
 """
 
 from __future__ import annotations
@@ -16,26 +19,16 @@ import polars as pl
 from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.judgments import latest_judgments
-from tipbench_lib.core.schema import DIMENSIONS
+from tipbench_lib.stats.scale import ScoreScale, scale_for, scale_of
 
 CELL_KEYS: tuple[str, str] = ("model", "prompt_version")
-METRICS: tuple[str, ...] = ("composite", *DIMENSIONS)
-"""The scores that get intervals: the composite and the three rubric dimensions."""
-FRACTIONS: tuple[str, ...] = ("format_ok", "overlong")
-
-
-def composite_expr() -> pl.Expr:
-    """The stored composite, or tip-v1's formula when a row lacks one."""
-    formula = (
-        pl.sum_horizontal(*DIMENSIONS).cast(pl.Float64)
-        + 2 * pl.col("format_ok").cast(pl.Float64)
-        - pl.col("overlong").cast(pl.Float64)
-    )
-    return pl.col("composite").cast(pl.Float64).fill_null(formula)
 
 
 def _chosen_judgments(
-    judgments: pl.DataFrame, judges: Sequence[str] | None, kinds: Sequence[str] | None
+    judgments: pl.DataFrame,
+    judges: Sequence[str] | None,
+    kinds: Sequence[str] | None,
+    scale: ScoreScale,
 ) -> pl.DataFrame:
     """The selected judges' latest judgments that carry every score (failed ones are no score)."""
     chosen = judgments
@@ -45,12 +38,14 @@ def _chosen_judgments(
         chosen = chosen.filter(pl.col("judge_kind").is_in(list(kinds)))
     return (
         latest_judgments(chosen)
-        .filter(pl.all_horizontal(pl.col(d).is_not_null() for d in DIMENSIONS))
-        .with_columns(composite_expr().alias("composite"))
+        .filter(scale.scored())
+        .with_columns(scale.composite_expr().alias("composite"))
     )
 
 
-def _check_frames(cells: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.DataFrame) -> None:
+def _check_frames(
+    cells: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.DataFrame, scale: ScoreScale
+) -> None:
     require_columns(cells, ["cell_id", *CELL_KEYS, "scenario_id", "persona", "time_slot"], "cells")
     require_columns(
         candidates,
@@ -59,7 +54,7 @@ def _check_frames(cells: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.D
     )
     require_columns(
         judgments,
-        ["candidate_id", "judge_id", "judge_kind", *DIMENSIONS, *FRACTIONS, "composite"],
+        ["candidate_id", "judge_id", "judge_kind", *scale.parts, "composite"],
         "judgments",
     )
     orphans = candidates.join(cells, on="cell_id", how="anti")
@@ -77,15 +72,20 @@ def score_table(
     *,
     judges: Sequence[str] | None = None,
     kinds: Sequence[str] | None = None,
+    scale: ScoreScale | None = None,
 ) -> pl.DataFrame:
-    """One row per judged candidate with its scores averaged over the selected judges."""
-    _check_frames(cells, candidates, judgments)
+    """One row per judged candidate with its scores averaged over the selected judges.
+
+    ``scale`` is the experiment's rubric's (default: the rubric the judgments name); a flag's
+    mean is the share of judges who set it.
+    """
+    scale = scale or scale_of(judgments)
+    _check_frames(cells, candidates, judgments, scale)
     per_candidate = (
-        _chosen_judgments(judgments, judges, kinds)
+        _chosen_judgments(judgments, judges, kinds, scale)
         .group_by("candidate_id")
         .agg(
-            *(pl.col(d).cast(pl.Float64).mean() for d in DIMENSIONS),
-            *(pl.col(f).cast(pl.Float64).mean() for f in FRACTIONS),
+            *(pl.col(p).cast(pl.Float64).mean() for p in scale.parts),
             pl.col("composite").mean(),
             pl.col("judge_id").n_unique().cast(pl.Int64).alias("n_judges"),
         )
@@ -106,8 +106,7 @@ def score_table(
             "char_count",
             pl.col("latency_s").cast(pl.Float64),
             pl.col("tokens_per_s").cast(pl.Float64),
-            *DIMENSIONS,
-            *FRACTIONS,
+            *scale.parts,
             "composite",
             "n_judges",
         )
@@ -122,6 +121,7 @@ def judge_scores(
     *,
     judges: Sequence[str] | None = None,
     kinds: Sequence[str] | None = None,
+    scale: ScoreScale | None = None,
 ) -> pl.DataFrame:
     """One row per (judged candidate, judge): what comparisons pair on.
 
@@ -129,8 +129,9 @@ def judge_scores(
     not for comparing two cells: a judge's constant bias cancels only when both cells were scored
     by that judge, so :func:`tipbench_lib.stats.compare_pairs` needs to know who scored what.
     """
-    _check_frames(cells, candidates, judgments)
-    chosen = _chosen_judgments(judgments, judges, kinds).select(
+    scale = scale or scale_of(judgments)
+    _check_frames(cells, candidates, judgments, scale)
+    chosen = _chosen_judgments(judgments, judges, kinds, scale).select(
         "candidate_id", "judge_id", "judge_kind", "composite"
     )
     return (
@@ -149,14 +150,20 @@ def judge_scores(
     )
 
 
-def scenario_means(scores: pl.DataFrame) -> pl.DataFrame:
-    """Tips averaged within each scenario: the unit every comparison pairs and resamples."""
-    require_columns(scores, [*CELL_KEYS, "scenario_id", *METRICS, *FRACTIONS], "scores")
+def scenario_means(scores: pl.DataFrame, scale: ScoreScale | None = None) -> pl.DataFrame:
+    """Tips averaged within each scenario: the unit every comparison pairs and resamples.
+
+    ``scale`` names the score columns (default: tip-v1's, for a scores frame from before
+    rubrics were recorded).
+    """
+    scale = scale or scale_for([])
+    measures = (*scale.metrics, *scale.flags)
+    require_columns(scores, [*CELL_KEYS, "scenario_id", *measures], "scores")
     return (
         scores.group_by(*CELL_KEYS, "scenario_id")
         .agg(
             pl.len().cast(pl.Int64).alias("n_tips"),
-            *(pl.col(m).mean() for m in (*METRICS, *FRACTIONS)),
+            *(pl.col(m).mean() for m in measures),
         )
         .sort(*CELL_KEYS, "scenario_id")
     )

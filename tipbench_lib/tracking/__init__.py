@@ -2,7 +2,9 @@
 
 ``client`` speaks MLflow's REST API over httpx within the server's limits (``batching``,
 ``http``, ``entities``); ``mapping`` is the one description of how an experiment lives in MLflow
-(a run per cell, its params, tags, metrics and artifacts); ``summary`` keeps the compare phase's
+(a run per cell, its params, tags, metrics and artifacts, the experiment's rubric tags);
+``experiment`` records the rubric and reads an experiment into the experiment model of
+:mod:`tipbench_lib.core.records`; ``summary`` keeps the compare phase's
 report in one summary run; ``server`` and ``home`` run and trust tipbench's own ``mlflow server``
 when no ``MLFLOW_TRACKING_URI`` is set. Names are imported on first use, so that
 ``python -m tipbench_lib.tracking.server`` does not find its own module already imported by this
@@ -17,6 +19,7 @@ __all__, __getattr__ = lazy_exports(
     entities=("Experiment", "FileInfo", "Metric", "Run"),
     http=("MlflowHttpError",),
     mapping=("CELL_TAG", "run_name", "read_cell_artifact"),
+    experiment=("StoredExperiment", "read_experiment", "record_rubric", "experiment_rubric"),
     server=("HomeInUseError", "LocalMlflowServer", "stop_embedded", "tracking_url"),
     summary=("log_summary",),
 )

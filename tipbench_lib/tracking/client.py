@@ -137,6 +137,17 @@ class MlflowClient:
     def delete_experiment(self, experiment_id: str) -> None:
         self._call("POST", "experiments/delete", {"experiment_id": experiment_id})
 
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        """One experiment tag (the server refuses a value over its limit: 5,000 characters
+        before MLflow 3.x's migration 17e22815139b, 20,000 after)."""
+        body = {"experiment_id": experiment_id, "key": key, "value": value}
+        self._call("POST", "experiments/set-experiment-tag", body)
+
+    def has_runs(self, experiment_id: str) -> bool:
+        """Whether the experiment holds any run, from one page of one run."""
+        body = {"experiment_ids": [experiment_id], "max_results": 1}
+        return bool(self._call("POST", "runs/search", body).get("runs"))
+
     def ensure_experiment(self, name: str) -> str:
         """The id of a usable experiment with this name: found, restored, or created.
 
@@ -275,21 +286,24 @@ class MlflowClient:
     def _artifact_root(self, run_id: str) -> str:
         """``<experiment>/<run>/artifacts`` from ``mlflow-artifacts:/...``; refuse others."""
         uri = self._artifact_roots.get(run_id) or self.get_run(run_id).artifact_uri
-        if not uri.startswith(ARTIFACT_SCHEME):
-            raise TrackingError(
-                f"run {run_id} stores artifacts at {uri!r}, which tipbench cannot reach through "
-                f"the server. Start `mlflow server` with artifact serving (the default; do not "
-                f"pass --no-serve-artifacts) and --artifacts-destination <dir or bucket>, and use "
-                f"a new experiment (an experiment keeps the artifact location it was created with)."
-            )
-        rest = uri[len(ARTIFACT_SCHEME) :]
-        if rest.startswith("//"):  # mlflow-artifacts://host:port/path
-            rest = rest[2:].split("/", 1)[1] if "/" in rest[2:] else ""
-        return rest.strip("/")
+        return proxied_path(uri, f"run {run_id}")
 
     def _artifact_url(self, run_id: str, path: str) -> str:
-        full = f"{self._artifact_root(run_id)}/{path.strip('/')}".strip("/")
-        return f"{ARTIFACTS_API}/{quote(full, safe='/')}"
+        return _proxied_url(self._artifact_root(run_id), path)
+
+    def log_experiment_artifact(self, experiment: Experiment, path: str, data: bytes | str) -> None:
+        """Upload ``data`` under the experiment's own artifact location (beside its runs')."""
+        root = proxied_path(experiment.artifact_location, f"experiment {experiment.name!r}")
+        content = data.encode("utf-8") if isinstance(data, str) else data
+        response = self._send("PUT", _proxied_url(root, path), content=content)
+        json_or_error(response, self.base_url)
+
+    def download_experiment_artifact(self, experiment: Experiment, path: str) -> bytes:
+        root = proxied_path(experiment.artifact_location, f"experiment {experiment.name!r}")
+        response = self._send("GET", _proxied_url(root, path))
+        if not response.is_success:
+            json_or_error(response, self.base_url)
+        return response.content
 
     def log_artifact(self, run_id: str, path: str, data: bytes | str) -> None:
         """Upload ``data`` as the run's artifact ``path`` (str is stored as UTF-8)."""
@@ -317,3 +331,27 @@ class MlflowClient:
             )
             for item in files
         ]
+
+
+def proxied_path(uri: str, owner: str) -> str:
+    """The path under the server's artifact proxy of a ``mlflow-artifacts:/...`` location.
+
+    Any other location (a bucket the client would have to reach itself) is refused: tipbench
+    talks to MLflow only.
+    """
+    if not uri.startswith(ARTIFACT_SCHEME):
+        raise TrackingError(
+            f"{owner} stores artifacts at {uri!r}, which tipbench cannot reach through "
+            f"the server. Start `mlflow server` with artifact serving (the default; do not "
+            f"pass --no-serve-artifacts) and --artifacts-destination <dir or bucket>, and use "
+            f"a new experiment (an experiment keeps the artifact location it was created with)."
+        )
+    rest = uri[len(ARTIFACT_SCHEME) :]
+    if rest.startswith("//"):  # mlflow-artifacts://host:port/path
+        rest = rest[2:].split("/", 1)[1] if "/" in rest[2:] else ""
+    return rest.strip("/")
+
+
+def _proxied_url(root: str, path: str) -> str:
+    full = f"{root}/{path.strip('/')}".strip("/")
+    return f"{ARTIFACTS_API}/{quote(full, safe='/')}"

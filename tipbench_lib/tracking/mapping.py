@@ -21,10 +21,20 @@ all three take the names from here, so the layout can be read (and changed) in o
   judgments of the cell (:func:`judgments_artifact`). Runs delivered before the prompt moved into
   ``candidates.json`` hold a plain list there and the prompt in :data:`LEGACY_PROMPT_ARTIFACT`;
   :func:`read_cell_artifact` reads both shapes.
+- **The experiment's own tags** (:func:`rubric_tags`): the rubric it is scored on
+  (:data:`RUBRIC_TAG`, :data:`RUBRIC_VERSION_TAG`, :data:`RUBRIC_HASH_TAG`) and the rubric file's
+  text (:data:`RUBRIC_TEXT_TAG`), so another machine judges and compares with the same rubric;
+  and :data:`FORMAT_TAG`, the format of the records (:data:`tipbench_lib.core.records.
+  FORMAT_VERSION`). The text is a tag when the server takes a value that long (20,000
+  characters since MLflow 3.x's migration 17e22815139b, 5,000 before), else the experiment-level
+  artifact :data:`RUBRIC_ARTIFACT` that the tag then points at. An experiment without these tags
+  was collected before rubrics were recorded: it is read as tip-v1
+  (:mod:`tipbench_lib.tracking.experiment`).
 - **The summary run**: one per experiment, tagged ``tipbench.kind=summary`` and never a cell (it
   has no cell tag); the compare phase keeps its report and tables there.
 
-A new cell costs four requests: ``runs/create`` (carrying the cell tag), one artifact upload,
+Recording the rubric costs a few requests once per experiment, none per cell: a new cell still
+costs four requests: ``runs/create`` (carrying the cell tag), one artifact upload,
 one ``runs/log-batch`` (params, metrics and tags together) and ``runs/update`` (its status).
 The prompt travels inside ``candidates.json`` because a separate ``prompt.txt`` was a fifth
 request per cell (``bench/mlflow_logging.py`` measures both).
@@ -36,9 +46,16 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import fmean
-from typing import Any
 
 from tipbench_lib.core.errors import TrackingError
+from tipbench_lib.core.records import (
+    CELL_KEYS,
+    FORMAT_VERSION,
+    PROVENANCE_PARAMS,
+    Candidate,
+    Judgment,
+    RubricRef,
+)
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.entities import Run
 
@@ -70,20 +87,11 @@ def is_cell_run(run: Run) -> bool:
 
 # -- params -------------------------------------------------------------------------------------
 
-CELL_PARAMS = ("model", "prompt_version", "scenario_id", "persona", "time_slot")
+CELL_PARAMS = CELL_KEYS
 """Which cell a run is: the compare phase's ``cells`` frame is built from these."""
-CELL_EXTRA_PARAMS = (
-    "model_digest",
-    "quantization",
-    "parameter_count",
-    "backend",
-    "backend_version",
-    "prompt_hash",
-    "options",
-    "seed",
-    "rubric_version",
-)
-"""How the cell was made: provenance, read back into the ``cells`` frame beside the above."""
+CELL_EXTRA_PARAMS = PROVENANCE_PARAMS
+"""How the cell was made: provenance (:class:`tipbench_lib.core.records.CellProvenance`), read
+back into the ``cells`` frame beside the above."""
 
 
 def cell_params(
@@ -125,19 +133,28 @@ def mean_metric(score: str) -> str:
     return f"{score}_mean"
 
 
-def cell_metrics(candidates: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """Per-cell speed and automatic-check summaries (judging adds the quality metrics later)."""
+def cell_metrics(candidates: Sequence[Candidate]) -> dict[str, float]:
+    """Per-cell speed and automatic-check summaries (judging adds the quality metrics later).
+
+    ``<flag>_rate`` is the share of candidates the flag's automatic check set, for each flag of
+    the experiment's rubric that has one.
+    """
     if not candidates:
         return {}
+    flags = sorted({flag for c in candidates for flag in c.auto})
     return {
-        "latency_s": fmean(c["latency_s"] for c in candidates),
-        "tokens_per_s": fmean(c["tokens_per_s"] for c in candidates),
-        "load_s": max(c.get("load_s", 0.0) for c in candidates),
-        "eval_tokens": fmean(c["eval_tokens"] for c in candidates),
-        "format_ok_rate": fmean(float(c["format_ok_auto"]) for c in candidates),
-        "overlong_rate": fmean(float(c["overlong_auto"]) for c in candidates),
+        "latency_s": fmean(c.latency_s for c in candidates),
+        "tokens_per_s": fmean(c.tokens_per_s for c in candidates),
+        "load_s": max(c.load_s for c in candidates),
+        "eval_tokens": fmean(c.eval_tokens for c in candidates),
+        **{rate_metric(f): fmean(float(c.auto.get(f, False)) for c in candidates) for f in flags},
         "n_candidates": float(len(candidates)),
     }
+
+
+def rate_metric(flag: str) -> str:
+    """The metric holding the share of a cell's candidates an automatic check flagged."""
+    return f"{flag}_rate"
 
 
 # -- artifacts ----------------------------------------------------------------------------------
@@ -155,9 +172,13 @@ def judgments_artifact(judge_key: str) -> str:
     return f"{JUDGMENTS_FOLDER}/{judge_key}.json"
 
 
-def candidates_document(prompt: str, candidates: Sequence[Mapping[str, Any]]) -> str:
+def candidates_document(prompt: str, candidates: Sequence[Candidate]) -> str:
     """``candidates.json``: the prompt first, so MLflow's artifact viewer shows it on top."""
-    document = {"format": CANDIDATES_FORMAT, "prompt": prompt, "candidates": list(candidates)}
+    document = {
+        "format": CANDIDATES_FORMAT,
+        "prompt": prompt,
+        "candidates": [c.to_json() for c in candidates],
+    }
     return json.dumps(document, ensure_ascii=False, indent=1)
 
 
@@ -165,44 +186,92 @@ def candidates_document(prompt: str, candidates: Sequence[Mapping[str, Any]]) ->
 class CellArtifact:
     """What a cell run's ``candidates.json`` holds; ``prompt`` is None when it was not read."""
 
-    candidates: list[dict[str, Any]]
+    candidates: list[Candidate]
     prompt: str | None
 
 
-def parse_candidates(data: bytes | str, where: str = CANDIDATES_ARTIFACT) -> CellArtifact:
+def parse_candidates(
+    data: bytes | str, where: str = CANDIDATES_ARTIFACT, cell_id: str | None = None
+) -> CellArtifact:
     """Either shape of ``candidates.json``: the object with the prompt, or an old bare list."""
     document = json.loads(data)
-    if isinstance(document, list):
-        return CellArtifact(document, None)
     if isinstance(document, dict) and isinstance(document.get("candidates"), list):
-        return CellArtifact(document["candidates"], document.get("prompt"))
-    raise TrackingError(
-        f"{where} is neither a list of candidates nor a {CANDIDATES_FORMAT} object; it was not "
-        "written by tipbench's collect phase"
-    )
+        items, prompt = document["candidates"], document.get("prompt")
+    elif isinstance(document, list):
+        items, prompt = document, None
+    else:
+        raise TrackingError(
+            f"{where} is neither a list of candidates nor a {CANDIDATES_FORMAT} object; it was "
+            "not written by tipbench's collect phase"
+        )
+    return CellArtifact([Candidate.from_json(c, cell_id) for c in items], prompt)
 
 
 def read_cell_artifact(client: MlflowClient, run: Run, *, prompt: bool = False) -> CellArtifact:
-    """A cell run's candidates (each with its ``cell_id``), and its prompt when ``prompt``.
+    """A cell run's candidates, and its prompt when ``prompt``.
 
     The prompt of an older run is in its own artifact, read only when asked for: loading an
     experiment needs the candidates, not the prompts.
     """
     where = f"run {run.run_id} {CANDIDATES_ARTIFACT}"
-    artifact = parse_candidates(client.download_artifact(run.run_id, CANDIDATES_ARTIFACT), where)
-    cell_id = run.tags.get(CELL_TAG)
-    for candidate in artifact.candidates:
-        candidate.setdefault("cell_id", cell_id)
+    data = client.download_artifact(run.run_id, CANDIDATES_ARTIFACT)
+    artifact = parse_candidates(data, where, run.tags.get(CELL_TAG))
     if prompt and artifact.prompt is None:
         text = client.download_artifact(run.run_id, LEGACY_PROMPT_ARTIFACT).decode("utf-8")
         return CellArtifact(artifact.candidates, text)
     return artifact
 
 
-def read_judgments(client: MlflowClient, run: Run) -> list[dict[str, Any]]:
-    """Every judge's judgments of one cell run, as their artifacts hold them."""
-    records: list[dict[str, Any]] = []
+def judgments_document(judgments: Sequence[Judgment]) -> str:
+    """``judgments/<judge key>.json``: one judge's latest judgments of a cell."""
+    records = [{k: v for k, v in j.to_json().items() if k != "type"} for j in judgments]
+    return json.dumps(records, ensure_ascii=False, indent=1)
+
+
+def read_judgments(client: MlflowClient, run: Run, parts: Sequence[str]) -> list[Judgment]:
+    """Every judge's judgments of one cell run, as their artifacts hold them.
+
+    ``parts`` are the score ids of the experiment's rubric (a record of any format is read).
+    """
+    judgments: list[Judgment] = []
     for info in client.list_artifacts(run.run_id, JUDGMENTS_FOLDER):
         if info.path.endswith(".json") and not info.is_dir:
-            records.extend(json.loads(client.download_artifact(run.run_id, info.path)))
-    return records
+            records = json.loads(client.download_artifact(run.run_id, info.path))
+            judgments += [Judgment.from_json(r, parts) for r in records]
+    return judgments
+
+
+# -- the experiment's rubric ---------------------------------------------------------------------
+
+RUBRIC_TAG = "tipbench.rubric"
+"""The rubric's name; written last, so its presence means the record is complete."""
+RUBRIC_VERSION_TAG = "tipbench.rubric_version"
+RUBRIC_HASH_TAG = "tipbench.rubric_hash"
+RUBRIC_TEXT_TAG = "tipbench.rubric_toml"
+"""The rubric file's text, or :data:`tipbench_lib.tracking.client.LONG_TAG_PREFIX` and the path
+of the experiment-level artifact that holds it."""
+FORMAT_TAG = "tipbench.format"
+RUBRIC_ARTIFACT = "tipbench/rubric.toml"
+"""Under the experiment's artifact location (not a run's): the rubric text too long for a tag."""
+MAX_EXPERIMENT_TAG_VALUE = 20_000
+"""MLflow's limit on an experiment tag's value since MLflow 3.x (5,000 before: such a server
+refuses the tag, and the text goes to :data:`RUBRIC_ARTIFACT` instead)."""
+
+
+def rubric_reference_tags(ref: RubricRef) -> dict[str, str]:
+    """The tags naming the experiment's rubric, in the order they are written (name last)."""
+    return {
+        FORMAT_TAG: str(FORMAT_VERSION),
+        RUBRIC_VERSION_TAG: ref.version,
+        RUBRIC_HASH_TAG: ref.content_hash,
+        RUBRIC_TAG: ref.name,
+    }
+
+
+def recorded_reference(tags: Mapping[str, str]) -> RubricRef | None:
+    """The rubric an experiment's tags name, or None when it recorded none (before format 2)."""
+    if not tags.get(RUBRIC_TAG):
+        return None
+    return RubricRef(
+        tags[RUBRIC_TAG], tags.get(RUBRIC_VERSION_TAG, ""), tags.get(RUBRIC_HASH_TAG, "")
+    )

@@ -44,7 +44,7 @@ DIVERSITY_COLUMNS: tuple[str, ...] = (
     "distinct_2_min",
     "near_repeat_share",
 )
-""":func:`cell_diversity`'s columns: one row per (model, prompt) cell, keyed like the leaderboard."""
+""":func:`cell_diversity`'s columns: a row per (model, prompt) cell, keyed like the leaderboard."""
 
 
 def distinct_2(texts: Sequence[str]) -> float | None:

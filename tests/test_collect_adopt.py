@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tipbench_lib.collect.cli import main as collect_main
-from tipbench_lib.core.errors import EXIT_INTERRUPTED, EXIT_OK
+from tipbench_lib.core.errors import EXIT_INTERRUPTED, EXIT_OK, TrackingError
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.mapping import CELL_TAG, read_cell_artifact
 
@@ -133,3 +133,24 @@ def test_mlflow_wins_over_a_partial_journal_and_an_unreadable_run_is_generated(
     state = journal_records(tmp_path / "worker-1")
     adopted = {r["cell_id"] for r in state if r["type"] == "adopted"}
     assert adopted == set(finished) - {broken.tags[CELL_TAG]}
+
+
+def test_mlflow_gone_while_adopting_stops_before_generating_anything(
+    worker, mlflow_client, experiment_name, monkeypatch, capsys
+):
+    with OllamaStandIn(FIRST_GPU, load_s=0.01, gen_s=0.005) as first:
+        assert worker("worker-1", first, experiment_name) == EXIT_OK
+    before = candidate_ids(mlflow_client, experiment_name)
+
+    def gone(self, run_id, path):
+        raise TrackingError(f"cannot reach MLflow at {self.base_url}: connection refused")
+
+    capsys.readouterr()
+    with OllamaStandIn(OTHER_GPU, load_s=0.01, gen_s=0.005) as other, monkeypatch.context() as m:
+        m.setattr(MlflowClient, "download_artifact", gone)
+        code = worker("worker-2", other, experiment_name)
+        out = capsys.readouterr().out
+        assert other.generation_requests() == [] and other.loads() == []
+    assert code == EXIT_INTERRUPTED, out
+    assert "MLflow stopped answering" in out and "run the same command again" in out, out
+    assert candidate_ids(mlflow_client, experiment_name) == before

@@ -71,6 +71,7 @@ RESERVED_SCORE_IDS: frozenset[str] = frozenset(
         "truncated",
         "char_count",
         "auto_reasons",
+        "regenerations",
         "run_id",
         # what the statistics add beside the scores
         "n_judges",

@@ -26,6 +26,7 @@ from tipbench_lib.compare import report
 from tipbench_lib.compare.analysis import Options, analyse
 from tipbench_lib.compare.cli import main as compare_main
 from tipbench_lib.compare.job import load_source
+from tipbench_lib.compare.tables import write_tables
 from tipbench_lib.core.errors import EXIT_OK, TipbenchError
 from tipbench_lib.core.rubric import load_rubric
 
@@ -193,3 +194,49 @@ def test_a_baseline_named_before_seeing_the_data_is_labelled_so() -> None:
     assert not picked.baseline.named and "chosen after seeing the data" in picked.baseline.note
     with pytest.raises(TipbenchError, match="not a cell here"):
         analyse(sample, Options(baseline=("nope", "v1")))
+
+
+def test_a_cell_that_repeats_its_tip_shows_it_beside_its_quality(tmp_path: Path) -> None:
+    """Every tip of one cell made identical: its distinct-2 falls to 1/K and every tip after the
+    first is a near repeat, in the analysis, the report's leaderboard and leaderboard.csv; the
+    other cells keep theirs."""
+    sample = load_source(None, None)
+    repeated = sample.cells.row(0, named=True)
+    cell_ids = sample.cells.filter(
+        (pl.col("model") == repeated["model"])
+        & (pl.col("prompt_version") == repeated["prompt_version"])
+    )["cell_id"]
+    candidates = sample.candidates.with_columns(
+        pl.when(pl.col("cell_id").is_in(cell_ids.implode()))
+        .then(pl.lit("Take a short walk after lunch to clear your head before the meeting."))
+        .otherwise(pl.col("text"))
+        .alias("text")
+    )
+    data = dataclasses.replace(sample, candidates=candidates)
+    result = analyse(data, Options(n_boot=100, n_perm=200))
+    board = result.leaderboard
+    key = (pl.col("model") == repeated["model"]) & (
+        pl.col("prompt_version") == repeated["prompt_version"]
+    )
+    tips_per_scenario = (
+        candidates.join(sample.cells, on="cell_id").filter(key).group_by("scenario_id").len()
+    )["len"].max()
+    row = board.filter(key).row(0, named=True)
+    assert row["distinct_2"] == pytest.approx(1 / tips_per_scenario)
+    assert row["near_repeat_share"] == pytest.approx(1 - 1 / tips_per_scenario)
+    before = analyse(sample, Options(n_boot=100, n_perm=200)).leaderboard
+    columns = ["model", "prompt_version", "distinct_2", "near_repeat_share"]
+    assert (
+        board.filter(~key)
+        .select(columns)
+        .sort(columns[:2])
+        .equals(before.filter(~key).select(columns).sort(columns[:2]))
+    )
+    assert (before.filter(key)["distinct_2"] > 2 / tips_per_scenario).all()
+    page = report.render(result)
+    assert ">Distinct-2</th>" in page and ">Near repeats</th>" in page
+    leaderboard_csv, _ = write_tables(
+        tmp_path, board, result.comparisons, dimensions=result.rubric.dimension_ids
+    )
+    written = pl.read_csv(leaderboard_csv)
+    assert {"distinct_2", "distinct_2_min", "near_repeat_share"} <= set(written.columns)

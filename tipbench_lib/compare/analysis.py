@@ -31,11 +31,13 @@ from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.rubric import Rubric
 from tipbench_lib.core.schema import PAIR_COLUMNS
+from tipbench_lib.stats.diversity import cell_diversity
 from tipbench_lib.stats.headline import Summary, involving, summarize
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
 from tipbench_lib.stats.judges import View, choose_view, judge_panel
 from tipbench_lib.stats.length_adjusted import LengthAdjusted
 from tipbench_lib.stats.scale import ScoreScale
+from tipbench_lib.stats.scores import CELL_KEYS
 from tipbench_lib.stats.sentences import number, percent, scenarios
 
 Cell = tuple[str, str]
@@ -277,7 +279,9 @@ def analyse(
         "n_boot": options.n_boot,
         "seed": options.seed,
     }
-    leaderboard = stats.leaderboard(scores, level=options.level, **resampling)
+    leaderboard = with_diversity(
+        stats.leaderboard(scores, level=options.level, **resampling), candidates, cells
+    )
     comparisons = stats.compare_pairs(
         stats.judge_scores(cells, candidates, judgments, judges=view.judges, scale=scale),
         alpha=options.alpha,
@@ -332,6 +336,19 @@ def analyse(
         warnings=tuple(data.warnings),
         rubric_note=data.rubric_note,
     )
+
+
+def with_diversity(
+    leaderboard: pl.DataFrame, candidates: pl.DataFrame, cells: pl.DataFrame
+) -> pl.DataFrame:
+    """The leaderboard with each cell's distinct-2 beside its quality.
+
+    A prompt that makes a model write one tip K times can still score well; the repetition shows
+    only next to the scores. The figures count every tip of the cell, judged or not (they need no
+    judge), so they come from the candidates rather than the score table.
+    """
+    diversity = cell_diversity(candidates, cells).drop("n_scenarios")
+    return leaderboard.join(diversity, on=list(CELL_KEYS), how="left")
 
 
 def experiment_rubric(data: ExperimentData) -> Rubric:

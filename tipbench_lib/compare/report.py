@@ -252,11 +252,19 @@ def leaderboard_html(analysis: Analysis) -> str:
         if f"{flag.id}_mean" in board.columns
     ]
     columns += [
+        ("Distinct-2", field("distinct_2", num), "num"),
+        ("Near repeats", field("near_repeat_share", percent), "num"),
         ("Scenarios", field("n_scenarios", num), "num"),
         ("Tips", field("n_candidates", num), "num"),
         ("Interval note", field("interval_note"), ""),
     ]
-    return note(analysis.scale_note) + table(board.iter_rows(named=True), columns)
+    legend = note(
+        "Distinct-2: unique word pairs over all word pairs of a scenario's tips, averaged over "
+        "scenarios (1 = the tips share no word pair, 1/K = one tip repeated K times); near "
+        "repeats: tips whose word pairs overlap an earlier tip of their scenario by 80% or more. "
+        "Both count every tip, judged or not."
+    )
+    return note(analysis.scale_note) + table(board.iter_rows(named=True), columns) + legend
 
 
 def verdict_badge(row: Mapping[str, Any]) -> str:

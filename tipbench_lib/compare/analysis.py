@@ -196,7 +196,8 @@ class Analysis:
         """The ranges the numbers live in, from the rubric."""
         low, high = self.scale.composite
         dim_low, dim_high = self.scale.dimension
-        note = f" The experiment {self.rubric_note}." if self.rubric_note else ""
+        said = self.rubric_note
+        note = f" {said[:1].upper()}{said[1:]}." if said else ""
         return (
             f"Composite on the {low:g}–{high:g} scale of rubric {self.rubric.version}; "
             f"dimensions on {dim_low:g}–{dim_high:g}.{note}"

@@ -70,6 +70,10 @@ MAX_FAILURE_CHARS = 7000
 """A failure reason is cut here, well inside MLflow's 8,000-character tag limit."""
 
 KIND_TAG = "tipbench.kind"
+QUEUE_FAMILY_TAG = "tipbench.queue_family"
+"""Experiment tag: the primary family people judge under, and when it was named (JSON)."""
+PPI_SAMPLING_TAG = "tipbench.ppi_sampling"
+"""Experiment tag: the ``ppi-uniform`` design (seed, scenario population) compare's PPI checks."""
 SUMMARY_KIND = "summary"
 SUMMARY_RUN_NAME = "summary | report"
 SUMMARY_FILES = ("report.html", "leaderboard.csv", "comparisons.csv")

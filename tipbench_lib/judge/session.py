@@ -613,8 +613,17 @@ class JudgeSession:
         return self.people is not None and self.queue_order != "uniform" and not self.upcoming(1)
 
     def next_card(self) -> Card | None:
-        queue = self.upcoming(1) or self.uniform_queue()[:1]
-        return self.card(queue[0]) if queue else None
+        return self.serve()[0]
+
+    def serve(self) -> tuple[Card | None, bool]:
+        """The next card, and whether it is an extra one: the order's queue has none now (every
+        comparison decided or out of reach, or its units planned for others), so it comes from
+        the uniform order, which the judge may follow or stop."""
+        queued = self.upcoming(1)
+        if queued:
+            return self.card(queued[0]), False
+        rest = self.uniform_queue()[:1]
+        return (self.card(rest[0]) if rest else None), bool(rest)
 
     def can_stop(self) -> bool:
         """Every primary comparison decided or out of reach (the judge may stop)."""

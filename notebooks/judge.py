@@ -176,6 +176,13 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
             ),
             "success" if session.can_stop() else "info",
         )
+    # Where the primary comparisons stand, in the same cell as the card: one cell to re-run
+    # and send per save keeps submit -> next card fast (bench/judge_latency.py).
+    _panel = mo.md("")
+    if session is not None and session.people is not None:
+        _panel = mo.Html(
+            judge_cards.status_html(session.status(), session.comparisons(), session.queue_order)
+        )
     _status = mo.md("")
     if _last is not None:
         _status = mo.callout(mo.md(_last["message"]), "success" if _last["ok"] else "warn")
@@ -201,6 +208,7 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
                     if session.can_stop()
                     else ""
                 ),
+                _panel,
             ]
         )
     else:
@@ -289,6 +297,7 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
                     gap=1.5,
                     align="start",
                 ),
+                _panel,
                 revise,
             ],
             gap=1,
@@ -325,19 +334,6 @@ def _(card, escaping, form, mo, session, set_last):
                     "message": f"Saved tip #{card.position} (composite {_result.record.composite:g}) to the {_where}.",
                 }
             )
-    return
-
-
-@app.cell
-def _(get_last, judge_cards, mo, session):
-    get_last()  # where things stand changes with every save
-    if session is None or session.people is None:
-        _panel = mo.md("")
-    else:
-        _panel = mo.Html(
-            judge_cards.status_html(session.status(), session.comparisons(), session.queue_order)
-        )
-    _panel
     return
 
 

@@ -5,8 +5,12 @@ side by side in one run, with MLflow logging to a real local server in all three
   tipbench   one resident model, model-major order, each model loaded once
   keep0      keep_alive=0 on every request (the common "safe" approach: a reload per request)
   defaults   Ollama's defaults, no unloading (fast, but several models pile up in memory)
-Then a small grid on the embedded backend with the real models: tokens per second and the ratio
-of wall time to (sum of generation times + load times).
+Then ``--diversity`` on models that often repeat themselves (a few texts, picked by seed): the
+extra generations it asks for and their cost against the same grid without it, and the cells'
+distinct ratio; and the same grid rerun with an empty journal (another worker), which adopts every
+cell from MLflow instead of generating it. Last, a small grid on the embedded backend with the
+real models: tokens per second and the ratio of wall time to (sum of generation times + load
+times).
 
     python bench/collect_overhead.py [--load-s 1.0] [--gen-s 0.2] [--skip-embedded]
 """
@@ -28,10 +32,26 @@ from tests.ollama_standin import FakeModel, OllamaStandIn  # noqa: E402
 from tipbench_lib.backends.base import GenerationOptions  # noqa: E402
 from tipbench_lib.backends.ollama import OllamaBackend  # noqa: E402
 from tipbench_lib.collect.job import CollectRequest, prepare, run_prepared  # noqa: E402
+from tipbench_lib.collect.journal import CollectJournal  # noqa: E402
+from tipbench_lib.core.bigrams import distinct_ratio  # noqa: E402
 from tipbench_lib.tracking.client import MlflowClient  # noqa: E402
 from tipbench_lib.tracking.server import LocalMlflowServer  # noqa: E402
 
 MODELS = [FakeModel(f"bench-{c}", 1_500_000_000) for c in "abc"]
+REPEATING = [
+    FakeModel(
+        f"bench-rep-{c}",
+        1_500_000_000,
+        texts=(
+            "Put your phone in a drawer for the next half hour of focused work.",
+            "Put your phone in a drawer for the next half hour of focused work!",
+            "Write the three tasks for tomorrow on a sticky note before you leave.",
+            "Take a ten minute walk outside after lunch to reset your attention.",
+            "Answer the two oldest emails first, then close the inbox until noon.",
+        ),
+    )
+    for c in "abc"
+]
 
 
 class NoUnloadBackend(OllamaBackend):
@@ -107,9 +127,58 @@ def stand_in_bench(args, client) -> None:
     print("\n(tipbench target: <= 1.10x the ideal with MLflow logging included, peak resident 1)")
 
 
+def diversity_bench(args, client) -> None:
+    """--diversity's extra generations and their cost, then a rerun on an empty journal."""
+    n_tips = max(3, args.n_tips)
+    print(
+        f"\n--diversity: {len(REPEATING)} models that often repeat (5 texts, 2 near repeats) x 2 "
+        f"prompts x {args.scenarios} scenarios x {n_tips} tips"
+    )
+    print(f"{'run':<22} {'wall s':>8} {'generations':>12} {'mean distinct ratio':>20}")
+    walls = {}
+    with OllamaStandIn(REPEATING, load_s=args.load_s, gen_s=args.gen_s) as standin:
+        for name, diversity in (("without --diversity", False), ("with --diversity", True)):
+            request = CollectRequest(
+                experiment=f"bench-diversity-{diversity}-{time.time_ns()}",
+                models=tuple(m.name for m in REPEATING),
+                prompts=("v1", "v2-mentor"),
+                scenarios=str(args.scenarios),
+                n_tips=n_tips,
+                options=GenerationOptions(max_tokens=32),
+                diversity=diversity,
+            )
+            before = len(standin.generation_requests())
+            result = run_variant(name, OllamaBackend, standin, client, request)
+            generations = len(standin.generation_requests()) - before
+            state = CollectJournal(request.experiment).state()
+            ratios = [
+                distinct_ratio([c.text for c in state.candidate_list(cid)]) for cid in state.cells
+            ]
+            walls[name] = result.wall_s
+            print(
+                f"{name:<22} {result.wall_s:8.2f} {generations:12d} "
+                f"{sum(ratios) / len(ratios):20.3f}"
+            )
+        print(
+            f"--diversity costs {walls['with --diversity'] / walls['without --diversity']:.2f}x "
+            "the wall time of the same grid without it"
+        )
+        home = os.environ["TIPBENCH_HOME"]
+        os.environ["TIPBENCH_HOME"] = f"{home}-other-worker"
+        try:
+            before = len(standin.generation_requests())
+            again = run_variant("adopt", OllamaBackend, standin, client, request)
+        finally:
+            os.environ["TIPBENCH_HOME"] = home
+        print(
+            f"rerun on an empty journal (another worker): {again.wall_s:.2f} s, "
+            f"{len(standin.generation_requests()) - before} generations, {again.loads} loads "
+            f"({again.wall_s / walls['with --diversity']:.3f}x the run that generated the cells)"
+        )
+
+
 def embedded_bench(client, scenarios: int, n_tips: int) -> None:
     from tipbench_lib.backends.embedded import EmbeddedBackend
-    from tipbench_lib.collect.journal import CollectJournal
 
     experiment = f"bench-embedded-{time.time_ns()}"
     request = CollectRequest(
@@ -129,7 +198,7 @@ def embedded_bench(client, scenarios: int, n_tips: int) -> None:
         backend.close()
     wall = time.perf_counter() - started
     state = CollectJournal(experiment).state()
-    gen = sum(c["latency_s"] for cands in state.candidates.values() for c in cands.values())
+    gen = sum(c.latency_s for cands in state.candidates.values() for c in cands.values())
     loads = sum(s.load_s for s in summary.models.values())
     ideal = gen + loads
     print(f"\nembedded grid: 2 models x 2 prompts x {scenarios} scenarios x {n_tips} tips")
@@ -153,6 +222,7 @@ def main() -> None:
         os.environ["TIPBENCH_HOME"] = str(Path(tmp) / "home")
         with LocalMlflowServer(Path(tmp) / "mlflow") as server, MlflowClient(server.url) as client:
             stand_in_bench(args, client)
+            diversity_bench(args, client)
             if not args.skip_embedded:
                 embedded_bench(client, scenarios=2, n_tips=2)
 

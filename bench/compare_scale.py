@@ -188,7 +188,12 @@ def time_report(frames: Frames) -> dict[str, Any]:
         _timed(
             seconds,
             "write_tables",
-            lambda: write_tables(Path(out), analysis.leaderboard, analysis.comparisons),
+            lambda: write_tables(
+                Path(out),
+                analysis.leaderboard,
+                analysis.comparisons,
+                dimensions=analysis.rubric.dimension_ids,
+            ),
         )
     return {"seconds": seconds, "total_s": sum(seconds.values()), "html_bytes": size}
 

@@ -18,7 +18,8 @@ there. Every task writes the same MLflow experiment: MLflow is the shared store,
 Each task keeps its journal in its own ``TIPBENCH_HOME`` on the worker that runs it
 (``<work dir>/collect/<model>``): tipbench locks an experiment's journal per process, and a
 per-model home lets tasks of other models run beside it while a retry of the same model finds
-the journal its killed attempt left.
+the journal its killed attempt left; a retry on another worker first takes from MLflow the cells
+an earlier attempt finished (tipbench's adoption), so it generates only what is missing anywhere.
 
 **Why lanes with one pool each.** Hosts are given when the DAG is triggered, but Airflow decides
 a task instance's pool when it creates it, from the operator's ``partial()`` arguments: a mapped

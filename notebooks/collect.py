@@ -126,6 +126,9 @@ def _(DEFAULT_N_SCENARIOS, ScenarioFile, list_prompts, mo):
     temperature = mo.ui.slider(0.0, 1.5, step=0.05, value=0.8, label="Temperature", show_value=True)
     max_tokens = mo.ui.number(start=16, stop=1024, step=8, value=96, label="Max tokens")
     retry_failed = mo.ui.checkbox(label="Retry failed cells")
+    diversity = mo.ui.checkbox(
+        label="Diversity: generate a tip again when it nearly repeats an earlier one of its cell"
+    )
     mo.vstack(
         [
             mo.md("### Grid"),
@@ -140,15 +143,25 @@ def _(DEFAULT_N_SCENARIOS, ScenarioFile, list_prompts, mo):
             prompts_pick,
             mo.hstack([n_scenarios, n_tips], justify="start"),
             mo.hstack([temperature, max_tokens, retry_failed], justify="start"),
+            diversity,
         ]
     )
-    return max_tokens, n_scenarios, n_tips, prompts_pick, retry_failed, temperature
+    return (
+        diversity,
+        max_tokens,
+        n_scenarios,
+        n_tips,
+        prompts_pick,
+        retry_failed,
+        temperature,
+    )
 
 
 @app.cell
 def _(
     GenerationOptions,
     collect_run,
+    diversity,
     experiment,
     max_model_b,
     max_tokens,
@@ -170,6 +183,7 @@ def _(
         options=GenerationOptions(temperature=temperature.value, max_tokens=int(max_tokens.value)),
         max_model_b=max_model_b.value,
         retry_failed=retry_failed.value,
+        diversity=diversity.value,
     )
     cells = len(chosen_models) * len(request.prompts) * n_scenarios.value
     run_button = mo.ui.run_button(

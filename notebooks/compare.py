@@ -94,7 +94,9 @@ def _(cell_label, data, mo, stats):
     prompts = mo.ui.multiselect(sorted(set(_cells["prompt_version"])), label="Prompts")
     scenarios = mo.ui.multiselect(sorted(set(_cells["scenario_id"])), label="Scenarios")
     judges = mo.ui.multiselect(sorted(set(data.judgments["judge_id"])), label="Judges")
-    _panel = stats.judges.judge_panel(data.judgments, data.provenance)
+    _panel = stats.judges.judge_panel(
+        data.judgments, data.provenance, stats.ScoreScale.from_rubric(data.rubric)
+    )
     view = mo.ui.dropdown(
         stats.judges.available_views(_panel),
         value=stats.judges.default_view_name(_panel),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tipbench_lib.core.rubric import shipped_rubric
 from tipbench_lib.core.scenarios import ScenarioView, Task
 from tipbench_lib.judge.cards import progress_html, scenario_html, tip_html
 from tipbench_lib.judge.session import Card, JudgingProgress
@@ -18,12 +19,15 @@ def card(text: str = HOSTILE, revealed: dict[str, str] | None = None) -> Card:
         "7-11 am",
         (Task("Renew <BLS>", "high", 90), Task("Call the landlord", "low", 10)),
     )
-    return Card("c1", "cell", 3, 12, view, text, True, False, len(text), None, revealed or {})
+    auto = {"format_ok": True, "overlong": False}
+    return Card("c1", "cell", 3, 12, view, text, auto, len(text), None, revealed or {})
 
 
 def test_a_tip_is_escaped_and_never_becomes_markup():
-    html = tip_html(card())
+    rubric = shipped_rubric()
+    html = tip_html(card(), rubric)
     assert "<script>" not in html and "<img" not in html
+    assert f"{rubric.flag('format_ok').name}: yes" in html  # the checks, named by the rubric
     assert "&lt;script&gt;alert(1)&lt;/script&gt; **bold** &lt;img" in html
     assert "&amp; done" in html
     assert "Tip 3 of 12" in html

@@ -184,6 +184,29 @@ def test_a_new_rubric_runs_every_phase_without_code(
     for row in board:
         assert low <= float(row["composite_lo"]) <= float(row["composite_hi"]) <= high
     report = (out / "report.html").read_text(encoding="utf-8")
-    assert f"{low:g}–{high:g}" in report and "2–17" not in report
-    assert "Clarity" in report and "Kindness" in report
-    assert os.path.getsize(out / "report.html") > 0
+    assert f"Composite on the {low:g}–{high:g} scale of rubric {BRIEF}; dimensions on 1–7" in report
+    assert "2–17" not in report and "1–5" not in report and "Relevance" not in report
+    for header in ("Clarity", "Kindness", "Too long"):
+        assert f">{header}</th>" in report, header
+
+    # -- the leaderboard's composite is brief-v1's weighted sum, worked out here by hand ----------
+    outside = tmp_path / "outside"
+    assert (
+        compare_main(
+            ["--experiment", experiment_name, "--out", str(outside), "--judges", "outside"]
+        )
+        == EXIT_OK
+    )
+    with open(outside / "leaderboard.csv", encoding="utf-8") as fh:
+        [cell] = list(csv.DictReader(fh))
+    scenario_of = dict(zip(data.cells["cell_id"], data.cells["scenario_id"], strict=True))
+    per_scenario: dict[str, list[float]] = {}
+    for item in doc["items"]:
+        s = item["scores"]
+        scenario = scenario_of[cell_of[item["candidate_id"]]]
+        per_scenario.setdefault(scenario, []).append(
+            brief_composite(s["clarity"], s["kindness"], s["too_long"])
+        )
+    means = [sum(v) / len(v) for v in per_scenario.values()]
+    assert float(cell["composite_mean"]) == pytest.approx(sum(means) / len(means))
+    assert os.path.getsize(outside / "report.html") > 0

@@ -24,7 +24,7 @@ from tipbench_lib.compare.load import ExperimentData
 from tipbench_lib.compare.tables import write_tables
 from tipbench_lib.core.errors import EXIT_OK, TipbenchError
 from tipbench_lib.core.escaping import html_text
-from tipbench_lib.core.schema import COMPARISONS_CSV_COLUMNS, LEADERBOARD_CSV_COLUMNS
+from tipbench_lib.core.schema import COMPARISONS_CSV_COLUMNS, leaderboard_csv_columns
 
 from .browser import CHROMIUM_ARGS, require_chromium
 
@@ -102,12 +102,14 @@ def page(data: Analysis, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_write_tables_fixed_columns_first(data: Analysis, tmp_path: Path) -> None:
-    lb_path, cmp_path = write_tables(tmp_path, data.leaderboard, data.comparisons)
+    dims = data.rubric.dimension_ids
+    lb_path, cmp_path = write_tables(tmp_path, data.leaderboard, data.comparisons, dimensions=dims)
     with lb_path.open() as f:
         lb_rows = list(csv.DictReader(f))
     with cmp_path.open() as f:
         cmp_rows = list(csv.DictReader(f))
-    fixed_lb = list(LEADERBOARD_CSV_COLUMNS)
+    fixed_lb = list(leaderboard_csv_columns(dims))
+    assert fixed_lb[7:10] == ["relevance_mean", "actionability_mean", "tone_mean"]  # tip-v1's
     fixed_cmp = list(COMPARISONS_CSV_COLUMNS)
     assert list(lb_rows[0])[: len(fixed_lb)] == fixed_lb
     assert list(cmp_rows[0])[: len(fixed_cmp)] == fixed_cmp
@@ -120,7 +122,12 @@ def test_write_tables_fixed_columns_first(data: Analysis, tmp_path: Path) -> Non
 
 def test_write_tables_names_a_missing_column(data: Analysis, tmp_path: Path) -> None:
     with pytest.raises(TipbenchError, match="p_holm"):
-        write_tables(tmp_path, data.leaderboard, data.comparisons.drop("p_holm"))
+        write_tables(
+            tmp_path,
+            data.leaderboard,
+            data.comparisons.drop("p_holm"),
+            dimensions=data.rubric.dimension_ids,
+        )
 
 
 def test_page_is_self_contained(page: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,8 +21,11 @@ import polars as pl
 import pytest
 
 from tipbench_lib import stats
-from tipbench_lib.compare import charts
-from tipbench_lib.core.errors import DataFileError, JudgingError
+from tipbench_lib.compare import charts, report
+from tipbench_lib.compare.analysis import Options, analyse, experiment_rubric
+from tipbench_lib.compare.load import ExperimentData
+from tipbench_lib.compare.tables import write_tables
+from tipbench_lib.core.errors import DataFileError, JudgingError, TipbenchError
 from tipbench_lib.core.paths import DATA_ENV
 from tipbench_lib.core.records import Candidate
 from tipbench_lib.core.rubric import load_rubric, parse_rubric, render_rubric_markdown
@@ -272,3 +276,39 @@ def _domains(spec: dict) -> list:
         if "scale" in x and "domain" in x["scale"]:
             found.append(x["scale"]["domain"])
     return found
+
+
+def test_the_compare_analysis_report_and_tables_are_the_experiments_rubric(
+    tmp_path: Path,
+) -> None:
+    """The compare phase reads brief-v1 from the experiment (here: as the loader hands it over),
+    with no file of that name on this machine: no lookup by name, no tip-v1 column or range."""
+    recorded = parse_rubric(BRIEF_TEXT, BRIEF, "the experiment's record")
+    cells, candidates, judgments = brief_frames(recorded)
+    data = ExperimentData(cells, candidates, judgments, {"experiment": "brief"}, rubric=recorded)
+    assert experiment_rubric(data) is recorded
+    analysis = analyse(data, Options(n_boot=200, n_perm=200))
+    assert analysis.scale.composite == BRIEF_RANGE and analysis.scale.dimension == (1.0, 7.0)
+    assert "Composite on the 1–28 scale of rubric brief-v1; dimensions on 1–7." in (
+        analysis.scale_note
+    )
+    assert "on the 1–28 scale" in analysis.highest
+    assert analysis.agreement["dimension"].to_list() == ["clarity", "kindness"]
+    page = report.render(analysis)
+    for header in ("Clarity", "Kindness", "Too long"):
+        assert f">{header}</th>" in page
+    assert "Relevance" not in page and "2–17" not in page and "1–5" not in page
+    board_csv, _ = write_tables(
+        tmp_path, analysis.leaderboard, analysis.comparisons, dimensions=recorded.dimension_ids
+    )
+    header = board_csv.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert [c for c in header[:10] if c.endswith("_mean")] == [
+        "composite_mean",
+        "clarity_mean",
+        "kindness_mean",
+    ]
+    assert header[9] == "interval_note" and "relevance_mean" not in header
+    # judgments under another rubric than the experiment's are refused, naming both
+    mixed = replace(data, judgments=judgments.with_columns(rubric_version=pl.lit("tip-v1")))
+    with pytest.raises(TipbenchError, match="experiment is scored on brief-v1"):
+        analyse(mixed)

@@ -16,9 +16,11 @@ from typing import TextIO
 
 from tipbench_lib.backends.base import DEFAULT_MAX_MODEL_B, GenerationOptions
 from tipbench_lib.backends.select import BACKEND_KINDS, close_backend
+from tipbench_lib.collect.diversity import MAX_REGENERATIONS
 from tipbench_lib.collect.job import CollectRequest
 from tipbench_lib.collect.runner import CollectSummary
 from tipbench_lib.core.arguments import add_data_dir, parse, split_list
+from tipbench_lib.core.bigrams import NEAR_REPEAT_JACCARD
 from tipbench_lib.core.errors import guarded
 from tipbench_lib.core.names import MAX_EXPERIMENT_CHARS
 from tipbench_lib.core.paths import data_dir_for
@@ -78,6 +80,14 @@ def collect_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     p.add_argument("--retry-failed", action="store_true", help="run cells that failed before again")
     p.add_argument(
+        "--diversity",
+        action="store_true",
+        help=f"generate a candidate again (up to {MAX_REGENERATIONS} more tries, each with a seed "
+        "derived from its own) when it nearly repeats an earlier one of its cell (word-bigram "
+        f"Jaccard >= {NEAR_REPEAT_JACCARD:g}); part of the cells' options, so an experiment is "
+        "collected all with it or all without it",
+    )
+    p.add_argument(
         "--rubric",
         metavar="NAME|PATH",
         help="the rubric the experiment is scored on: a name in the data directories (your "
@@ -106,6 +116,7 @@ def collect_request(args: argparse.Namespace) -> CollectRequest:
         max_model_b=args.max_model_b,
         retry_failed=args.retry_failed,
         rubric=args.rubric,
+        diversity=args.diversity,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from tipbench_lib.backends.base import DEFAULT_MAX_MODEL_B, Backend, GenerationOptions, ModelInfo
 from tipbench_lib.collect.delivery import CellSyncer
+from tipbench_lib.collect.diversity import Diversity, refuse_mixed_setting
 from tipbench_lib.collect.journal import CollectJournal
 from tipbench_lib.collect.plan import CollectConfig, describe_models
 from tipbench_lib.collect.runner import Collector, CollectSummary, pending_work
@@ -34,6 +35,7 @@ from tipbench_lib.core.scenarios import (
 from tipbench_lib.core.schema import auto_column
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.experiment import record_rubric
+from tipbench_lib.tracking.mapping import is_cell_run
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class CollectRequest:
     retry_failed: bool = False
     rubric: str | None = None
     """``--rubric NAME|PATH``; None: the experiment's recorded rubric, else tip-v1."""
+    diversity: bool = False
+    """``--diversity``: regenerate a candidate that nearly repeats an earlier one of its cell."""
 
 
 def resolve_scenarios(spec: str) -> list[Scenario]:
@@ -104,6 +108,7 @@ def resolve_config(request: CollectRequest) -> CollectConfig:
         options=request.options,
         max_model_b=request.max_model_b,
         retry_failed=request.retry_failed,
+        diversity=Diversity() if request.diversity else None,
     )
 
 
@@ -138,10 +143,32 @@ def prepare(request: CollectRequest, backend: Backend, client: MlflowClient) -> 
     passed, so judging and comparing read it from the experiment.
     """
     config = resolve_config(request)
-    rubric = chosen_rubric(request.rubric, CollectJournal(config.experiment))
+    journal = CollectJournal(config.experiment)
+    rubric = chosen_rubric(request.rubric, journal)
+    held = held_options(journal, client, config.experiment)
+    refuse_mixed_setting(config.experiment, config.diversity, held)
     models = describe_models(backend, config.models, config.max_model_b)
     experiment_id, rubric = record_rubric(client, config.experiment, rubric)
     return PreparedCollect(config, models, experiment_id, rubric)
+
+
+def held_options(
+    journal: CollectJournal, client: MlflowClient, experiment: str
+) -> list[tuple[str, str]]:
+    """(where, ``options`` param) of every cell the experiment holds, in the journal and MLflow.
+
+    One ``runs/search`` when the experiment exists; none when it does not yet.
+    """
+    cells = journal.state().cells.values()
+    held = [("the journal", cell.params.get("options", "")) for cell in cells]
+    found = client.get_experiment_by_name(experiment)
+    if found is not None and not found.deleted:
+        held += [
+            ("MLflow", run.params.get("options", ""))
+            for run in client.search_runs([found.experiment_id])
+            if is_cell_run(run)
+        ]
+    return held
 
 
 def run_prepared(

@@ -42,6 +42,10 @@ class CollectState:
     candidates: dict[str, dict[int, Candidate]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     interrupted: dict[str, str] = field(default_factory=dict)
+    attempts: dict[tuple[str, int], dict[int, Candidate]] = field(default_factory=dict)
+    """(cell, sample index) → try number → a try ``--diversity`` rejected as a near repeat."""
+    adopted: dict[str, str] = field(default_factory=dict)
+    """cell → the MLflow run its candidates were adopted from (another worker made them)."""
 
     def recorded_rubric(self) -> Rubric | None:
         """The rubric the journal recorded (its text is kept too), or None."""
@@ -146,6 +150,24 @@ class CollectJournal:
     def add_candidate(self, candidate: Candidate) -> None:
         self._append("candidate", candidate.to_json())
 
+    def add_attempt(self, candidate: Candidate, attempt: int, similarity: float) -> None:
+        """A try ``--diversity`` rejected: kept so a resumed run goes on at the next try."""
+        self._append(
+            "attempt", {**candidate.to_json(), "attempt": attempt, "similarity": similarity}
+        )
+
+    def adopt(self, cell: CellRecord, candidates: list[Candidate], run_id: str) -> None:
+        """Take a cell another worker finished from its MLflow run, before generating anything.
+
+        The ``adopted`` record comes first and replaces whatever the journal held of the cell
+        (a partial cell, a failure, rejected tries): MLflow's run is what judges see, so its
+        candidates win. A crash mid-adoption leaves a partial cell, adopted again next time.
+        """
+        self._append("adopted", {"cell_id": cell.cell_id, "run_id": run_id, "at": now_iso()})
+        self.add_cell(cell)
+        for candidate in candidates:
+            self.add_candidate(candidate)
+
     def add_failure(self, cell_id: str, reason: str) -> None:
         self._append("failure", {"cell_id": cell_id, "reason": reason, "at": now_iso()})
 
@@ -182,3 +204,19 @@ def _apply(state: CollectState, rec: dict[str, Any]) -> None:
     elif kind == "failure_cleared":
         state.failures.pop(rec["cell_id"], None)
         state.interrupted.pop(rec["cell_id"], None)
+    elif kind == "attempt":
+        tried = Candidate.from_json(rec)
+        key = (tried.cell_id, tried.sample_index)
+        state.attempts.setdefault(key, {}).setdefault(int(rec["attempt"]), tried)
+    elif kind == "adopted" and "cell_id" in rec:  # the first layout's header has no cell
+        _forget_cell(state, rec["cell_id"])
+        state.adopted[rec["cell_id"]] = str(rec.get("run_id") or "")
+
+
+def _forget_cell(state: CollectState, cell_id: str) -> None:
+    """Drop the cell's candidates, tries and open outcomes (an adoption replaces them)."""
+    state.candidates.pop(cell_id, None)
+    state.failures.pop(cell_id, None)
+    state.interrupted.pop(cell_id, None)
+    for key in [k for k in state.attempts if k[0] == cell_id]:
+        del state.attempts[key]

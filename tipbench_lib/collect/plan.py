@@ -1,9 +1,10 @@
 """The collect phase's plan: which cells a request makes, and what names each one.
 
-A cell is one (model, prompt version, scenario) with its generation options; its id hashes all of
-them and the experiment's name, so a changed prompt or scenario is a new cell and a rerun of the
-same request finds the same cells. Models are described and checked against the size limit here,
-before any is loaded, and cells come model-major so the runner loads each model once.
+A cell is one (model, prompt version, scenario) with its generation options (``--diversity``'s
+rule among them, :mod:`.diversity`); its id hashes all of them and the experiment's name, so a
+changed prompt or scenario is a new cell and a rerun of the same request finds the same cells.
+Models are described and checked against the size limit here, before any is loaded, and cells
+come model-major so the runner loads each model once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tipbench_lib.backends.base import (
     GenerationRequest,
     ModelInfo,
 )
+from tipbench_lib.collect.diversity import OPTION_KEY, Diversity
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import ModelTooLargeError
 from tipbench_lib.core.hashing import content_hash
@@ -40,6 +42,8 @@ class CollectConfig:
     options: GenerationOptions = field(default_factory=GenerationOptions)
     max_model_b: float = DEFAULT_MAX_MODEL_B
     retry_failed: bool = False
+    diversity: Diversity | None = None
+    """``--diversity``: regenerate near repeats within a cell (None: off)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class PlannedCell:
     options: GenerationOptions
     base_seed: int
     n_tips: int
+    diversity: Diversity | None = None
 
     @property
     def run_name(self) -> str:
@@ -68,17 +73,21 @@ class PlannedCell:
         """Per-candidate seed from (base seed, cell, index): stable across runs and machines."""
         return int(content_hash([self.base_seed, self.cell_id, index]), 16) % (2**31 - 1)
 
-    def request(self, index: int) -> GenerationRequest:
-        """The chat form for instruct models, the raw-completion form for base models."""
+    def request(self, index: int, seed: int | None = None) -> GenerationRequest:
+        """The chat form for instruct models, the raw-completion form for base models.
+
+        ``seed`` overrides the candidate's own seed (a ``--diversity`` regeneration).
+        """
+        seed = self.seed(index) if seed is None else seed
         if self.model.is_base:
             return GenerationRequest(
-                seed=self.seed(index),
+                seed=seed,
                 options=self.options,
                 prompt=self.prompt.render_raw(self.scenario),
                 stop=self.prompt.raw_stop,
             )
         messages = tuple(self.prompt.render_chat(self.scenario))
-        return GenerationRequest(seed=self.seed(index), options=self.options, messages=messages)
+        return GenerationRequest(seed=seed, options=self.options, messages=messages)
 
     def prompt_text(self) -> str:
         """The exact prompt sent, as delivered at the top of the cell's ``candidates.json``."""
@@ -103,18 +112,25 @@ class PlannedCell:
                 scenario_id=self.scenario.id,
                 persona=self.scenario.persona.id,
                 time_slot=self.scenario.time_slot.id,
-                options=content_options(self.options),
+                options=content_options(self.options, self.diversity),
                 seed=self.base_seed,
                 rubric_version=rubric_version,
             ),
         )
 
 
-def content_options(options: GenerationOptions) -> str:
-    """The generation options that change the text, as a compact stable string."""
+def content_options(options: GenerationOptions, diversity: Diversity | None = None) -> str:
+    """The generation options that change the text, as a compact stable string.
+
+    ``--diversity``'s rule is appended only when it is on, so cells collected without it keep
+    the ids (and the ``options`` param) they always had.
+    """
     d = options.as_dict()
     keep = ("temperature", "top_p", "max_tokens", "num_ctx")
-    return ",".join(f"{k}={d[k]}" for k in keep)
+    text = ",".join(f"{k}={d[k]}" for k in keep)
+    if diversity is not None:
+        text += f",{OPTION_KEY}={diversity.option_text()}"
+    return text
 
 
 def cell_id_for(
@@ -124,6 +140,7 @@ def cell_id_for(
     scenario: Scenario,
     options: GenerationOptions,
     base_seed: int,
+    diversity: Diversity | None = None,
 ) -> str:
     """The content hash that names a cell: change any input and it is a different cell."""
     return content_hash(
@@ -133,7 +150,7 @@ def cell_id_for(
             "digest": model.digest,
             "prompt": [prompt.version, prompt.content_hash],
             "scenario": [scenario.id, scenario.content_hash],
-            "options": content_options(options),
+            "options": content_options(options, diversity),
             "seed": base_seed,
         }
     )
@@ -158,11 +175,24 @@ def plan_cells(config: CollectConfig, models: Sequence[ModelInfo]) -> list[Plann
         for prompt in config.prompts:
             for scenario in config.scenarios:
                 cid = cell_id_for(
-                    config.experiment, model, prompt, scenario, config.options, config.seed
+                    config.experiment,
+                    model,
+                    prompt,
+                    scenario,
+                    config.options,
+                    config.seed,
+                    config.diversity,
                 )
                 cells.append(
                     PlannedCell(
-                        cid, model, prompt, scenario, config.options, config.seed, config.n_tips
+                        cid,
+                        model,
+                        prompt,
+                        scenario,
+                        config.options,
+                        config.seed,
+                        config.n_tips,
+                        config.diversity,
                     )
                 )
     return cells

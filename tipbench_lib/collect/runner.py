@@ -4,7 +4,9 @@ Safety first: every model is described and checked against the size limit before
 loaded (:mod:`.plan`); the grid runs model-major so each model loads once; the backend keeps one
 model resident. Nothing is lost: each candidate reaches the journal before MLflow, and a cell is
 sent to MLflow only from the journal, so a crash or an MLflow outage is repaired by running the
-same command again.
+same command again. Before generating, cells another worker finished are taken from MLflow
+(:mod:`.adoption`), so a cell is never generated twice anywhere; with ``--diversity`` a candidate
+that nearly repeats an earlier one of its cell is generated again (:mod:`.diversity`).
 
 A backend outage (Ollama stopped or restarted, a stream cut mid-way, a reset connection) or a model
 that will not unload is not a failed cell: the run stops generating there, because nothing more can
@@ -19,12 +21,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tipbench_lib.backends.base import BACKEND_STOPS, Backend, ModelInfo
+from tipbench_lib.collect.adoption import adopt_finished_cells
 from tipbench_lib.collect.delivery import BackgroundSender, CellSyncer, SyncReport, deliveries
 from tipbench_lib.collect.journal import CollectJournal, CollectState, candidate_record
 from tipbench_lib.collect.plan import CollectConfig, PlannedCell, plan_cells
+from tipbench_lib.core.bigrams import max_similarity
 from tipbench_lib.core.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -32,6 +36,7 @@ from tipbench_lib.core.errors import (
     BackendError,
     BackendUnavailableError,
     GenerationError,
+    TrackingError,
 )
 from tipbench_lib.core.progress import ProgressCallback, ProgressEvent
 from tipbench_lib.core.records import Candidate
@@ -62,6 +67,10 @@ class CollectSummary:
     models: dict[str, ModelStats] = field(default_factory=dict)
     sync: SyncReport = field(default_factory=SyncReport)
     run_names: dict[str, str] = field(default_factory=dict)
+    adopted: list[str] = field(default_factory=list)
+    """Cells taken from MLflow, finished by another worker (:mod:`.adoption`)."""
+    unadoptable: dict[str, str] = field(default_factory=dict)
+    """Finished runs whose candidates could not be read, so their cells were generated."""
 
     @property
     def exit_code(self) -> int:
@@ -73,9 +82,10 @@ class CollectSummary:
 
     def lines(self) -> list[str]:
         interrupted = f", {len(self.interrupted)} interrupted" if self.interrupted else ""
+        adopted = f" ({len(self.adopted)} taken from MLflow)" if self.adopted else ""
         out = [
             f"cells: {len(self.finished)} done, {len(self.failed)} failed, "
-            f"{len(self.skipped)} already complete (skipped){interrupted}"
+            f"{len(self.skipped)} already complete (skipped){adopted}{interrupted}"
         ]
         for name, stats in self.models.items():
             if not stats.tokens:
@@ -84,6 +94,9 @@ class CollectSummary:
                 f"  {name}: load {stats.load_s:.1f} s, {stats.tokens_per_s:.1f} tokens/s "
                 f"end to end ({stats.tokens} tokens, prompt processing included)"
             )
+        for cid, reason in self.unadoptable.items():
+            name = self.run_names.get(cid, cid)
+            out.append(f"  generated again, its finished MLflow run unreadable: {name}: {reason}")
         for cid, reason in self.failed.items():
             out.append(f"  FAILED {self.run_names.get(cid, cid)}: {reason}")
         if self.failed:
@@ -143,16 +156,32 @@ class Collector:
         self.on_progress = on_progress or (lambda _p: None)
 
     def run(self, models: Sequence[ModelInfo]) -> CollectSummary:
-        todo, total, summary = pending_work(self.config, models, self.journal.state())
+        """Adopt what MLflow already holds, then generate the rest model by model, deliver."""
         state = self.journal.state()
         backend_version = self.backend.version()
-        self.sender = BackgroundSender(self.syncer)
+        self.sender = BackgroundSender(self.syncer)  # the experiment's one runs/search
         try:
+            try:
+                adoption = adopt_finished_cells(
+                    plan_cells(self.config, models), self.journal, self.syncer
+                )
+            except TrackingError as exc:
+                return self._stopped_before_generating(models, str(exc))
+            todo, total, summary = pending_work(self.config, models, state)
+            summary.adopted, summary.unadoptable = adoption.adopted, adoption.unreadable
             self._run_models(todo, state, summary, total, backend_version)
         finally:
             self.sender.close()
         self.syncer.offline_error = ""  # one more try for whatever an outage held back
         summary.sync = self.syncer.deliver(self.journal.state())
+        return summary
+
+    def _stopped_before_generating(self, models: Sequence[ModelInfo], error: str) -> CollectSummary:
+        """MLflow went away while cells were being adopted: generate nothing, since any cell
+        might be one MLflow holds; a rerun adopts and goes on."""
+        todo, _total, summary = pending_work(self.config, models, self.journal.state())
+        summary.interrupted = [c.cell_id for c in todo]
+        summary.stopped = f"MLflow stopped answering while finished cells were read: {error}"
         return summary
 
     def _run_models(
@@ -235,7 +264,10 @@ class Collector:
             if index in have:
                 continue
             try:
-                record = self._generate(cell, index, stats)
+                if cell.diversity is None:
+                    record = self._generate(cell, index, stats)
+                else:
+                    record = self._distinct(cell, index, stats, state)
             except GenerationError as exc:
                 self._fail(cell, str(exc), summary, backend_version)
                 return done
@@ -248,8 +280,37 @@ class Collector:
         self.sender.submit(deliveries(self.journal.state(), only=[cell.cell_id]))
         return done
 
-    def _generate(self, cell: PlannedCell, index: int, stats: ModelStats) -> Candidate:
-        request = cell.request(index)
+    def _distinct(
+        self, cell: PlannedCell, index: int, stats: ModelStats, state: CollectState
+    ) -> Candidate:
+        """The candidate ``--diversity`` keeps: the first try that repeats no earlier candidate.
+
+        Tries come from the journal when a killed run already made them, so a resumed run asks
+        only for the tries still missing and keeps the same candidate.
+        """
+        rule = cell.diversity
+        assert rule is not None
+        earlier = [c.text for c in state.candidate_list(cell.cell_id) if c.sample_index < index]
+        journalled = state.attempts.get((cell.cell_id, index), {})
+        rejected: list[tuple[float, int, Candidate]] = []
+        for attempt in range(rule.max_regenerations + 1):
+            tried = journalled.get(attempt)
+            if tried is None:
+                seed = rule.seed(cell.seed(index), attempt)
+                tried = self._generate(cell, index, stats, seed)
+            closest = max_similarity(tried.text, earlier)
+            if closest < rule.threshold:
+                return replace(tried, regenerations=attempt)
+            if attempt not in journalled:
+                self.journal.add_attempt(tried, attempt, closest)
+            rejected.append((closest, attempt, tried))
+        _closest, _attempt, kept = min(rejected, key=lambda r: (r[0], r[1]))
+        return replace(kept, regenerations=rule.max_regenerations)
+
+    def _generate(
+        self, cell: PlannedCell, index: int, stats: ModelStats, seed: int | None = None
+    ) -> Candidate:
+        request = cell.request(index, seed)
         generation = self.backend.generate(cell.model.name, request)
         if generation.truncated:
             raise GenerationError(

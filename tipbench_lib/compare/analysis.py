@@ -8,9 +8,11 @@ is, each judge's verbosity slope, the quality/latency front, what loading found 
 here, so the two displays can only differ in layout, never in what they claim. The displays
 escape the text for their medium (:mod:`tipbench_lib.core.escaping`); nothing here is markup.
 
-Rubric values (the dimensions, their names, the composite's range) come from the experiment's
-:class:`~tipbench_lib.core.rubric.Rubric`, passed in or read from the judgments' rubric version,
-never from literals. See ``docs/architecture.md`` for the statistics behind each part.
+Rubric values (the dimensions, their names, the flags, the composite's range) come from the
+experiment's :class:`~tipbench_lib.core.rubric.Rubric`, the one the experiment recorded and the
+loader read with it (``ExperimentData.rubric``), never from literals or a local default: every
+statistic is handed its :class:`~tipbench_lib.stats.scale.ScoreScale`. See
+``docs/architecture.md`` for the statistics behind each part.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from tipbench_lib import stats
 from tipbench_lib.compare.load import WARNINGS_KEY, ExperimentData
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
-from tipbench_lib.core.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
+from tipbench_lib.core.rubric import Rubric
 from tipbench_lib.core.schema import PAIR_COLUMNS
 from tipbench_lib.stats.headline import Summary, involving, summarize
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
@@ -169,6 +171,8 @@ class Analysis:
     provenance: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     """What loading found wrong but could still use (e.g. composites the rubric disagrees with)."""
+    rubric_note: str = ""
+    """'' when the experiment recorded its rubric; else why it is read as tip-v1."""
 
     @property
     def headline(self) -> str:
@@ -190,9 +194,10 @@ class Analysis:
         """The ranges the numbers live in, from the rubric."""
         low, high = self.scale.composite
         dim_low, dim_high = self.scale.dimension
+        note = f" The experiment {self.rubric_note}." if self.rubric_note else ""
         return (
             f"Composite on the {low:g}–{high:g} scale of rubric {self.rubric.version}; "
-            f"dimensions on {dim_low:g}–{dim_high:g}."
+            f"dimensions on {dim_low:g}–{dim_high:g}.{note}"
         )
 
     @property
@@ -247,7 +252,8 @@ def analyse(
 ) -> Analysis:
     """Run every statistic the notebook and the report show, and word the results.
 
-    ``rubric`` defaults to the one the judgments were scored on (:func:`experiment_rubric`).
+    ``rubric`` defaults to the experiment's (:func:`experiment_rubric`); every statistic gets its
+    scale, so none looks a rubric up by name.
     Refused (:class:`TipbenchError`): a baseline that is not a cell of the data, a view with no
     judges, and data without a single judged tip.
     """
@@ -255,10 +261,10 @@ def analyse(
     rubric = rubric or experiment_rubric(data)
     scale = ScoreScale.from_rubric(rubric)
     check_baseline(data, options.baseline)
-    panel = judge_panel(data.judgments, data.provenance)
+    panel = judge_panel(data.judgments, data.provenance, scale)
     view = choose_view(panel, options.view)
     cells, candidates, judgments = data.cells, data.candidates, data.judgments
-    scores = stats.score_table(cells, candidates, judgments, judges=view.judges)
+    scores = stats.score_table(cells, candidates, judgments, judges=view.judges, scale=scale)
     if scores.height == 0:
         raise TipbenchError(
             "no judged candidates to report on: judge some (`tipbench judge`, or the judge "
@@ -273,7 +279,7 @@ def analyse(
     }
     leaderboard = stats.leaderboard(scores, level=options.level, **resampling)
     comparisons = stats.compare_pairs(
-        stats.judge_scores(cells, candidates, judgments, judges=view.judges),
+        stats.judge_scores(cells, candidates, judgments, judges=view.judges, scale=scale),
         alpha=options.alpha,
         baseline=options.baseline,
         provisional_judges=view.provisional_judges,
@@ -286,7 +292,7 @@ def analyse(
     baseline = Baseline(summary.shown_baseline, options.baseline is not None, summary.baseline_note)
     against = involving(comparisons, baseline.cell)
     length_adjusted = stats.length_adjusted(
-        stats.judgment_scores(cells, candidates, judgments, judges=view.judges),
+        stats.judgment_scores(cells, candidates, judgments, judges=view.judges, scale=scale),
         alpha=options.alpha,
     )
     speed = stats.speed_by_model(candidates, cells)
@@ -298,10 +304,10 @@ def analyse(
         view=view,
         panel=panel,
         judges=judge_rows(judgments, data.provenance),
-        agreement=stats.judge_agreement(judgments),
-        llm_human=stats.llm_vs_human(judgments).filter(pl.col("n_items") > 0),
+        agreement=stats.judge_agreement(judgments, scale),
+        llm_human=stats.llm_vs_human(judgments, scale).filter(pl.col("n_items") > 0),
         scores=scores,
-        scenario_means=stats.scenario_means(scores),
+        scenario_means=stats.scenario_means(scores, scale),
         leaderboard=leaderboard,
         comparisons=comparisons,
         comparison_rows=reading_order(comparisons),
@@ -324,23 +330,27 @@ def analyse(
         front_note=front_note(front),
         provenance={k: v for k, v in data.provenance.items() if k != WARNINGS_KEY},
         warnings=tuple(data.warnings),
+        rubric_note=data.rubric_note,
     )
 
 
 def experiment_rubric(data: ExperimentData) -> Rubric:
-    """The rubric the experiment's judgments were scored on (the default when none says).
+    """The rubric the experiment recorded (read with it by the loader), never a local default.
 
-    Judgments under two rubric versions have no common scale, so they are refused with the
-    versions named; so is a version not found in the data directories.
+    Judgments naming another rubric version have no common scale with it, so they are refused
+    with the versions named (the loader leaves such judgments out; this catches frames put
+    together by hand or by another tool).
     """
     column = data.judgments.get_column("rubric_version", default=None)
     versions = sorted(set(column.drop_nulls().to_list())) if column is not None else []
-    if len(versions) > 1:
+    if any(v != data.rubric.version for v in versions):
         raise TipbenchError(
-            f"the judgments were scored under rubric versions {', '.join(versions)}, which "
-            "have no common scale; compare the judges of one version (--judges) or re-judge"
+            f"the judgments were scored under rubric versions {', '.join(versions)}, but the "
+            f"experiment is scored on {data.rubric.version}; scores on two rubrics have no common "
+            "scale: compare the judges of one version (--judges) or judge again under "
+            f"{data.rubric.version}"
         )
-    return load_rubric(versions[0] if versions else DEFAULT_RUBRIC)
+    return data.rubric
 
 
 def check_baseline(data: ExperimentData, baseline: Cell | None) -> None:

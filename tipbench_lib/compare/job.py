@@ -88,5 +88,7 @@ def parse_cell(text: str | None) -> tuple[str, str] | None:
 
 def write_outputs(out: Path, analysis: Analysis) -> Path:
     """``report.html``, ``leaderboard.csv`` and ``comparisons.csv`` in ``out``; the page's path."""
-    write_tables(out, analysis.leaderboard, analysis.comparisons)
+    write_tables(
+        out, analysis.leaderboard, analysis.comparisons, dimensions=analysis.rubric.dimension_ids
+    )
     return write_report(out, analysis)

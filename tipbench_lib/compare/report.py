@@ -36,7 +36,6 @@ from tipbench_lib.compare.analysis import LENGTH_METHOD, Analysis
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.escaping import html_text as esc
-from tipbench_lib.core.rubric import FLAGS
 from tipbench_lib.stats.sentences import percent as level_text
 
 MAX_TABLE_ROWS = 300
@@ -165,10 +164,10 @@ class ChartBlock:
 
 def chart_blocks(analysis: Analysis) -> dict[str, ChartBlock]:
     """Every chart of the analysis, keyed by name; the notebook shows the same charts."""
-    a, level = analysis, analysis.options.level
+    a, level, rubric = analysis, analysis.options.level, analysis.rubric
     made = {
-        "heatmap": ("Heatmap", lambda: charts.heatmap(a.leaderboard, level)),
-        "forest": ("Cell means", lambda: charts.forest_plot(a.leaderboard, level)),
+        "heatmap": ("Heatmap", lambda: charts.heatmap(a.leaderboard, level, rubric=rubric)),
+        "forest": ("Cell means", lambda: charts.forest_plot(a.leaderboard, level, rubric=rubric)),
         "baseline": (
             "Differences from the baseline",
             lambda: charts.baseline_differences(a.comparisons, a.baseline.cell, level),
@@ -176,7 +175,7 @@ def chart_blocks(analysis: Analysis) -> dict[str, ChartBlock]:
         "scenarios": ("Per-scenario scores", lambda: charts.scenario_dots(a.scenario_means)),
         "dimensions": (
             "Rubric dimensions",
-            lambda: charts.dimension_breakdown(a.leaderboard, level),
+            lambda: charts.dimension_breakdown(a.leaderboard, level, rubric=rubric),
         ),
         "latency": (
             "Quality against latency",
@@ -187,7 +186,10 @@ def chart_blocks(analysis: Analysis) -> dict[str, ChartBlock]:
             "Length-adjusted composite",
             lambda: charts.length_adjusted(length_chart_rows(a)),
         ),
-        "agreement": ("Judge agreement", lambda: charts.judge_agreement(a.agreement)),
+        "agreement": (
+            "Judge agreement",
+            lambda: charts.judge_agreement(a.agreement, rubric=rubric),
+        ),
     }
     return {
         key: ChartBlock(f"chart-{key.replace('_', '-')}", title, draw())
@@ -234,19 +236,20 @@ def leaderboard_html(analysis: Analysis) -> str:
             "num",
         ),
     ]
-    for d in analysis.rubric.dimension_ids:
+    rubric = analysis.rubric
+    for d in rubric.dimension_ids:
         columns.append(
             (
-                analysis.rubric.dimension(d).name,
+                rubric.dimension(d).name,
                 lambda r, d=d: interval(r[f"{d}_mean"], r[f"{d}_lo"], r[f"{d}_hi"]),
                 "num",
             )
         )
     board = analysis.leaderboard
     columns += [
-        (flag.replace("_", " ").capitalize(), field(f"{flag}_mean", percent), "num")
-        for flag in FLAGS
-        if f"{flag}_mean" in board.columns
+        (flag.name, field(f"{flag.id}_mean", percent), "num")
+        for flag in rubric.flags
+        if f"{flag.id}_mean" in board.columns
     ]
     columns += [
         ("Scenarios", field("n_scenarios", num), "num"),

@@ -3,28 +3,39 @@
 ``leaderboard.csv`` and ``comparisons.csv`` start with the fixed columns of
 :mod:`tipbench_lib.core.schema` in their fixed order (other tools index them), followed by any
 further numeric columns the statistics return, so a new statistic reaches the CSV without
-moving an old one.
+moving an old one. The leaderboard's fixed columns include one ``<dimension>_mean`` per
+dimension of the experiment's rubric, in the rubric's order
+(:func:`~tipbench_lib.core.schema.leaderboard_csv_columns`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
 from tipbench_lib.compare.load import require_columns
-from tipbench_lib.core.schema import COMPARISONS_CSV_COLUMNS, LEADERBOARD_CSV_COLUMNS
+from tipbench_lib.core.schema import COMPARISONS_CSV_COLUMNS, leaderboard_csv_columns
 
 
 def write_tables(
-    out_dir: Path, leaderboard: pl.DataFrame, comparisons: pl.DataFrame
+    out_dir: Path,
+    leaderboard: pl.DataFrame,
+    comparisons: pl.DataFrame,
+    *,
+    dimensions: Sequence[str],
 ) -> tuple[Path, Path]:
-    """Write leaderboard.csv and comparisons.csv, fixed columns first (other tools read them)."""
+    """Write leaderboard.csv and comparisons.csv, fixed columns first (other tools read them).
+
+    ``dimensions`` are the experiment's rubric's (``rubric.dimension_ids``): the leaderboard has
+    a mean per dimension, and which those are is the rubric's, not this module's.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, frame, fixed, source in (
-        ("leaderboard.csv", leaderboard, LEADERBOARD_CSV_COLUMNS, "leaderboard"),
+        ("leaderboard.csv", leaderboard, leaderboard_csv_columns(dimensions), "leaderboard"),
         ("comparisons.csv", comparisons, COMPARISONS_CSV_COLUMNS, "compare_pairs"),
     ):
         require_columns(frame, fixed, f"{name} (to write)", f"tipbench_lib.stats.{source}")

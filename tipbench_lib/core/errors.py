@@ -87,6 +87,10 @@ class RubricConflict(TipbenchError):
     """An experiment is scored on another rubric than the one asked for; nothing was changed."""
 
 
+class DiversityConflict(TipbenchError):
+    """An experiment holds cells collected with another ``--diversity`` setting; nothing changed."""
+
+
 class JudgingError(TipbenchError):
     """A judgment could not be accepted (score out of range, unknown candidate, ...)."""
 

@@ -257,6 +257,9 @@ class Candidate:
     done_reason: str = ""
     truncated: bool = False
     created_at: str = ""
+    regenerations: int = 0
+    """Tries generated and rejected as near repeats before this one was kept (``--diversity``,
+    :mod:`tipbench_lib.collect.diversity`); 0 without it."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -277,6 +280,7 @@ class Candidate:
             "char_count": self.char_count,
             "auto_reasons": list(self.auto_reasons),
             "created_at": self.created_at,
+            "regenerations": self.regenerations,
             "format": FORMAT_VERSION,
         }
 
@@ -306,6 +310,7 @@ class Candidate:
             done_reason=str(data.get("done_reason") or ""),
             truncated=bool(data.get("truncated")),
             created_at=str(data.get("created_at") or ""),
+            regenerations=int(data.get("regenerations") or 0),
         )
 
 

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tipbench_lib.core.datafile import Table, parse_toml, read_text
 from tipbench_lib.core.errors import DataFileError, JudgingError, TipbenchError
@@ -161,6 +161,9 @@ class Flag:
         return self.description
 
 
+Part = TypeVar("Part", Dimension, Flag)
+
+
 @dataclass(frozen=True)
 class ExampleContext:
     """The user every level example was written for, so examples can be compared."""
@@ -235,21 +238,19 @@ class Rubric:
         return RubricRef(self.name, self.version, self.content_hash)
 
     def dimension(self, dimension_id: str) -> Dimension:
-        for dim in self.dimensions:
-            if dim.id == dimension_id:
-                return dim
-        raise JudgingError(
-            f"rubric {self.version} has no dimension {dimension_id!r}; "
-            f"its dimensions are {', '.join(self.dimension_ids)}"
-        )
+        return self._part(self.dimensions, dimension_id, "dimension")
 
     def flag(self, flag_id: str) -> Flag:
-        for flag in self.flags:
-            if flag.id == flag_id:
-                return flag
+        return self._part(self.flags, flag_id, "flag")
+
+    def _part(self, parts: tuple[Part, ...], wanted: str, what: str) -> Part:
+        """The dimension or flag ``wanted``, or an error listing the rubric's own."""
+        for part in parts:
+            if part.id == wanted:
+                return part
+        known = ", ".join(p.id for p in parts) or "none"
         raise JudgingError(
-            f"rubric {self.version} has no flag {flag_id!r}; its flags are "
-            f"{', '.join(self.flag_ids) or 'none'}"
+            f"rubric {self.version} has no {what} {wanted!r}; its {what}s are {known}"
         )
 
     def label(self, part: str) -> str:

@@ -71,6 +71,7 @@ RESERVED_SCORE_IDS: frozenset[str] = frozenset(
         "truncated",
         "char_count",
         "auto_reasons",
+        "regenerations",
         "run_id",
         # what the statistics add beside the scores
         "n_judges",
@@ -148,13 +149,6 @@ def leaderboard_csv_columns(dimension_ids: Sequence[str]) -> tuple[str, ...]:
         "interval_note",
     )
 
-
-DIMENSIONS: tuple[str, ...] = ("relevance", "actionability", "tone")
-"""tip-v1's dimensions, kept only for ``compare/report.py`` until it reads them from the
-experiment's rubric (issue 10, stage C); nothing else may use it: scores are the rubric's."""
-LEADERBOARD_CSV_COLUMNS: tuple[str, ...] = leaderboard_csv_columns(DIMENSIONS)
-"""tip-v1's ``leaderboard.csv`` columns; like :data:`DIMENSIONS`, for ``compare/report.py`` only
-(:func:`leaderboard_csv_columns` gives any rubric's)."""
 
 PAIR_COLUMNS: tuple[str, ...] = ("a_model", "a_prompt", "b_model", "b_prompt")
 """The two cells of a comparison row: A is compared against B."""

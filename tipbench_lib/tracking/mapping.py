@@ -14,7 +14,8 @@ all three take the names from here, so the layout can be read (and changed) in o
 - **Tags**: :data:`CELL_TAG`; :data:`PENDING_TAG` (``true`` until every candidate has enough
   judges); :data:`COUNT_TAG` and :data:`N_TIPS_TAG` (candidates delivered and asked for);
   :data:`FAILURE_TAG` (why a FAILED cell failed).
-- **Metrics**: speed and automatic checks at collect (:func:`cell_metrics`); after judging the
+- **Metrics**: speed, automatic checks, :data:`DISTINCT_RATIO` and :data:`REGENERATIONS` at
+  collect (:func:`cell_metrics`); after judging the
   mean of every score (``<score>_mean``, :func:`mean_metric`) and :data:`JUDGED_COUNT`.
 - **Artifacts**: :data:`CANDIDATES_ARTIFACT` holds the exact prompt the model was sent and the
   candidates (:func:`candidates_document`); ``judgments/<judge key>.json`` each judge's latest
@@ -47,6 +48,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import fmean
 
+from tipbench_lib.core.bigrams import distinct_ratio
 from tipbench_lib.core.errors import TrackingError
 from tipbench_lib.core.records import (
     CELL_KEYS,
@@ -130,6 +132,10 @@ def cell_params(
 
 JUDGED_COUNT = "judged_count"
 """Candidates of the cell with at least one score."""
+DISTINCT_RATIO = "distinct_ratio"
+"""Share of the cell's candidates that nearly repeat no earlier one (``--diversity`` raises it)."""
+REGENERATIONS = "regenerations"
+"""Generations ``--diversity`` rejected in the cell as near repeats of an earlier candidate."""
 
 
 def mean_metric(score: str) -> str:
@@ -141,11 +147,14 @@ def cell_metrics(candidates: Sequence[Candidate]) -> dict[str, float]:
     """Per-cell speed and automatic-check summaries (judging adds the quality metrics later).
 
     ``<flag>_rate`` is the share of candidates the flag's automatic check set, for each flag of
-    the experiment's rubric that has one.
+    the experiment's rubric that has one. :data:`DISTINCT_RATIO` is the share of candidates that
+    nearly repeat no earlier one of the cell (:func:`tipbench_lib.core.bigrams.distinct_ratio`),
+    :data:`REGENERATIONS` the tries ``--diversity`` rejected as near repeats (0 without it).
     """
     if not candidates:
         return {}
     flags = sorted({flag for c in candidates for flag in c.auto})
+    ordered = sorted(candidates, key=lambda c: c.sample_index)
     return {
         "latency_s": fmean(c.latency_s for c in candidates),
         "tokens_per_s": fmean(c.tokens_per_s for c in candidates),
@@ -153,6 +162,8 @@ def cell_metrics(candidates: Sequence[Candidate]) -> dict[str, float]:
         "eval_tokens": fmean(c.eval_tokens for c in candidates),
         **{rate_metric(f): fmean(float(c.auto.get(f, False)) for c in candidates) for f in flags},
         "n_candidates": float(len(candidates)),
+        DISTINCT_RATIO: distinct_ratio([c.text for c in ordered]),
+        REGENERATIONS: float(sum(c.regenerations for c in candidates)),
     }
 
 

@@ -113,3 +113,83 @@ def test_calibration_names_the_dimensions_an_llm_judge_can_be_trusted_on():
     ]
     assert found.slopes.height == 3 and set(found.slopes["kind"]) == {"human", "llm"}
     assert found.note.startswith(f"{_llm(data)} agrees with people")
+
+
+# -- through the product: the ppi-uniform queue, an LLM judge, `tipbench compare` ---------------
+
+
+def _llm_scores(client, experiment: str, cells: dict, seed: int) -> None:
+    """A simulated LLM judge (a noisy reading of the same truth) scores every tip, through the
+    judge session's own save path, as `tipbench judge --llm-judge` records its judgments."""
+    from tipbench_lib.core.records import JudgeSource
+    from tipbench_lib.judge.session import JudgeSession
+
+    from .test_judge_queue import Person
+
+    session = JudgeSession(client, experiment, "llm:sim", judge_kind="llm")
+    person = Person(cells, 0.5, seed)
+    source = JudgeSource("llm", "llm:sim", model="sim", parameter_count=3_000_000_000)
+    records = [session.record_for(cid, _scores(person.scores(cid)), source=source) for cid in cells]
+    assert session.save_records(records).synced
+
+
+def _scores(values: dict):
+    from tipbench_lib.judge.session import Scores
+
+    return Scores(values)
+
+
+def test_compare_shows_ppi_for_the_ppi_uniform_queue_and_refuses_a_chosen_subset(
+    mlflow_server, mlflow_client, experiment_name, tipbench_home, tmp_path, capsys, monkeypatch
+):
+    import json
+
+    from tipbench_lib.compare.cli import main as compare
+    from tipbench_lib.judge.cli import main as judge
+    from tipbench_lib.stats.ppi import PPIDesign
+    from tipbench_lib.tracking.mapping import PPI_SAMPLING_TAG
+
+    from .test_judge_queue import Person, _apply, _experiment, _export
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    cells = _experiment(mlflow_client, experiment_name, n_scenarios=8)
+    _llm_scores(mlflow_client, experiment_name, cells, seed=4)
+    doc = _export(
+        mlflow_client, experiment_name, tmp_path / "p.json", "ana", "--next", "16",
+        "--order", "ppi-uniform",
+    )  # fmt: skip
+    _apply(mlflow_client, experiment_name, doc, Person(cells, 0.0, 1), tmp_path / "p.json")
+    out = tmp_path / "report"
+    assert compare(["--experiment", experiment_name, "--out", str(out)]) == 0
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "People scored 4 of 8 scenarios" in html and "Worth human cards" in html
+    assert compare(["--experiment", experiment_name, "--out", str(out), "--ppi", "llm:sim"]) == 0
+
+    # A subset chosen by hand (the random order's last scenario) is no random sample.
+    other = f"{experiment_name}-chosen"
+    cells = _experiment(mlflow_client, other, n_scenarios=8)
+    _llm_scores(mlflow_client, other, cells, seed=4)
+    _export(
+        mlflow_client, other, tmp_path / "q.json", "ana", "--next", "4", "--order", "ppi-uniform"
+    )
+    tag = mlflow_client.get_experiment_by_name(other).tags[PPI_SAMPLING_TAG]
+    last = PPIDesign.from_record(json.loads(tag)).permutation()[-1]
+    doc = _export(
+        mlflow_client, other, tmp_path / "u.json", "bo", "--next", "32", "--order", "uniform"
+    )
+    from tipbench_lib.tracking.experiment import read_experiment
+
+    records = read_experiment(mlflow_client, other).records
+    scenario = {c.candidate_id: records.cells[c.cell_id].scenario_id for c in records.candidates}
+    doc["items"] = [i for i in doc["items"] if scenario[i["candidate_id"]] == last]
+    assert len(doc["items"]) == 4
+    _apply(mlflow_client, other, doc, Person(cells, 0.0, 2), tmp_path / "u.json")
+    capsys.readouterr()
+    refused = compare(["--experiment", other, "--out", str(tmp_path / "r2"), "--ppi", "llm:sim"])
+    err = capsys.readouterr().err
+    assert refused == 2 and "not a uniform random sample" in err and "Traceback" not in err
+    assert not (tmp_path / "r2" / "report.html").exists()
+    assert compare(["--experiment", other, "--out", str(tmp_path / "r3")]) == 0
+    html = (tmp_path / "r3" / "report.html").read_text(encoding="utf-8")
+    assert "No prediction-powered view" in html and "not a uniform random sample" in html
+    assert judge(["--experiment", other, "--status"], client=mlflow_client) == 0

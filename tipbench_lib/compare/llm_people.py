@@ -19,7 +19,6 @@ baseline named before the data, else all pairs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +30,8 @@ from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.stats.agreement import PEOPLE_KINDS
 from tipbench_lib.stats.scale import ScoreScale
+from tipbench_lib.tracking.mapping import SAMPLING_KEY
 
-SAMPLING_KEY = "ppi_sampling"
-"""The provenance entry holding the ``ppi-uniform`` design (from the MLflow experiment tag)."""
-FAMILY_KEY = "queue_family"
-"""The provenance entry holding the family people judged under, and when it was named."""
 PPI_COLUMNS = (
     "a_model",
     "a_prompt",
@@ -300,19 +296,3 @@ def calibration_note(llm: pl.DataFrame) -> str:
             + (", ".join(trusted) if trusted else "no dimension")
         )
     return "; ".join(parts) + "."
-
-
-def queue_provenance(tags: Mapping[str, str]) -> dict[str, Any]:
-    """The judging queue's records an experiment's MLflow tags hold, for the provenance."""
-    import json
-
-    from tipbench_lib.tracking.mapping import PPI_SAMPLING_TAG, QUEUE_FAMILY_TAG
-
-    out: dict[str, Any] = {}
-    for key, tag in ((SAMPLING_KEY, PPI_SAMPLING_TAG), (FAMILY_KEY, QUEUE_FAMILY_TAG)):
-        if tags.get(tag):
-            try:
-                out[key] = json.loads(tags[tag])
-            except json.JSONDecodeError:
-                continue
-    return out

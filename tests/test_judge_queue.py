@@ -141,8 +141,6 @@ def test_batches_of_simulated_people_reach_the_true_verdicts(
 def test_exported_cards_are_planned_for_their_judge_not_judged(
     mlflow_client, experiment_name, tipbench_home, tmp_path, capsys
 ):
-    from tipbench_lib.judge.queue import open_queue
-
     cells = _experiment(mlflow_client, experiment_name)
     ana = _export(
         mlflow_client, experiment_name, tmp_path / "a.json", "ana", "--next", "6",
@@ -153,12 +151,7 @@ def test_exported_cards_are_planned_for_their_judge_not_judged(
     bo_ids = {i["candidate_id"] for i in bo["items"]}
     assert len(ana_ids) == len(bo_ids) == 6
 
-    def units(ids: set[str]) -> set[tuple]:
-        queue = open_queue(mlflow_client, experiment_name)
-        where = queue.state.design.where
-        return {where[c][1] for c in ids}
-
-    assert not units(ana_ids) & units(bo_ids), "two judges were sent the same scenarios"
+    assert not ana_ids & bo_ids, "two judges were sent the same cards"
     assert _status(mlflow_client, experiment_name, capsys)["cards_judged"] == 0
     again = _export(mlflow_client, experiment_name, tmp_path / "a2.json", "ana", "--next", "6")
     assert [i["candidate_id"] for i in again["items"]] == [
@@ -171,17 +164,29 @@ def test_exported_cards_are_planned_for_their_judge_not_judged(
 
 
 def test_a_plan_expires_so_an_absent_judge_blocks_nothing(
-    mlflow_client, experiment_name, tipbench_home, tmp_path
+    mlflow_client, experiment_name, tipbench_home, tmp_path, capsys
 ):
+    from tipbench_lib.judge.queue import open_queue
+    from tipbench_lib.judge.session import judge_seed
+
     _experiment(mlflow_client, experiment_name)
     gone = _export(
-        mlflow_client, experiment_name, tmp_path / "g.json", "gone", "--next", "8",
-        "--hold-hours", "0.0003", "--baseline", BASELINE,
+        mlflow_client, experiment_name, tmp_path / "g.json", "gone", "--next", "200",
+        "--baseline", BASELINE,
     )  # fmt: skip
-    assert gone["items"]
-    time.sleep(1.5)  # the plan lives about a second
+    assert gone["items"], "every unit the queue has is now planned for 'gone'"
     ana = _export(mlflow_client, experiment_name, tmp_path / "a.json", "ana", "--next", "8")
-    assert {i["candidate_id"] for i in gone["items"]} & {i["candidate_id"] for i in ana["items"]}
+    assert ana["items"] == [] and "planned for other judges" in capsys.readouterr().out
+
+    def ana_next(hours_later: float) -> list[str]:
+        queue = open_queue(mlflow_client, experiment_name)
+        queue.clock = lambda: time.time() + hours_later * 3600
+        queue.apply_plans()
+        queue.resume("ana", judge_seed(experiment_name, "ana"), [])
+        return queue.next_cards(8, "adaptive")
+
+    assert ana_next(23) == [], "gone's plan holds for 24 hours after the export"
+    assert len(ana_next(25)) == 8, "then its units go back to everyone"
 
 
 def test_the_family_is_fixed_once_people_have_scored(

@@ -180,8 +180,11 @@ def run_queue_export(client: Any, args: argparse.Namespace) -> int:
         plan_ttl=args.hold_hours * 3600,
     )
     count = args.next or NEXT_CARDS
-    cards = session.upcoming(count) if order != "uniform" else session.uniform_queue()[:count]
-    session.hold(cards, args.hold_hours * 3600)
+    if order == "uniform":
+        cards = session.uniform_queue()[:count]
+    else:
+        cards = session.upcoming(count, hold=False)
+        session.hold(cards, args.hold_hours * 3600, renew=True)
     written = write_export(
         session, args.export, unblind=args.unblind, cards=cards, judge_id=session.judge_id
     )
@@ -194,6 +197,11 @@ def run_queue_export(client: Any, args: argparse.Namespace) -> int:
         print(
             "every primary comparison is decided or out of reach: you can stop here "
             "(--order uniform exports the other cards)"
+        )
+    elif not written and order != "uniform":
+        print(
+            "the cards the queue needs now are planned for other judges: export again later, "
+            "or --order uniform for other cards"
         )
     print(json.dumps(status), file=sys.stderr)
     return EXIT_OK

@@ -239,6 +239,8 @@ class PeopleQueue:
     active: dict[str, float] = field(default_factory=dict)
     """judge id -> time (epoch seconds) of their latest score seen."""
     _written: tuple[str, ...] = ()
+    clock: Any = time.time
+    """Seconds since the epoch, now (a test moves it to see plans expire)."""
 
     @classmethod
     def build(
@@ -329,7 +331,7 @@ class PeopleQueue:
 
     def apply_plans(self, now: float | None = None) -> None:
         """Hold every other judge's live plan; release the expired ones (module docstring)."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         for judge, plan in self.plans.items():
             if judge == self.own:
                 continue
@@ -348,7 +350,7 @@ class PeopleQueue:
         plan = self.plans.get(judge_id)
         if plan is not None:
             last = max(plan.made_at, self.active.get(judge_id, 0.0))
-            if time.time() <= last + plan.ttl:
+            if self.clock() <= last + plan.ttl:
                 self.state.hold(judge_id, plan.cards)
                 self._written = tuple(plan.cards)
 
@@ -359,13 +361,16 @@ class PeopleQueue:
             raise JudgingError("this queue plans for no judge; open it for a judge id")
         return adaptive.next_cards(self.state, self.own, n, order)
 
-    def plan_record(self, cards: Sequence[str], ttl: float) -> dict[str, Any] | None:
-        """The ``plan`` record to journal when the judge's plan gained cards (None: no news)."""
+    def plan_record(
+        self, cards: Sequence[str], ttl: float, *, renew: bool = False
+    ) -> dict[str, Any] | None:
+        """The ``plan`` record to journal when the judge's plan gained cards, or always with
+        ``renew`` (an export hands out exactly these, from now); None: no news."""
         fresh = tuple(cards)
-        if not fresh or set(fresh) <= set(self._written):
+        if not fresh or (not renew and set(fresh) <= set(self._written)):
             return None
         self._written = fresh
-        self.plans[self.own or ""] = _Plan(list(fresh), time.time(), ttl)
+        self.plans[self.own or ""] = _Plan(list(fresh), self.clock(), ttl)
         return {
             "type": PLAN,
             "judge_id": self.own,

@@ -570,12 +570,13 @@ class JudgeSession:
         done = self.done_ids()
         return [c for c in self.order if c not in done]
 
-    def upcoming(self, n: int = 1) -> list[str]:
+    def upcoming(self, n: int = 1, *, hold: bool = True) -> list[str]:
         """The next ``n`` cards of this session's order (fewer: the order has no more now).
 
         Adaptive and ``ppi-uniform`` ask the people's queue, after taking in what the journals
         gained (this judge's last save, other judges' scores and plans), and journal this judge's
-        plan when it grew, so other processes leave those units alone.
+        plan when it grew (unless ``hold`` is False: an export holds what it hands out), so other
+        processes leave those units alone.
         """
         if self.people is None or self.queue_order == "uniform":
             return self.uniform_queue()[:n]
@@ -586,13 +587,15 @@ class JudgeSession:
         else:
             plan = self.people.next_cards(max(n, PLAN_CARDS), "ppi-uniform")
             cards = plan[:n]
-        self.hold(plan, self.plan_ttl)
+        if hold:
+            self.hold(plan, self.plan_ttl)
         return cards
 
-    def hold(self, cards: Sequence[str], ttl: float) -> None:
-        """Journal ``cards`` as planned for this judge for ``ttl`` seconds (when they are news)."""
+    def hold(self, cards: Sequence[str], ttl: float, *, renew: bool = False) -> None:
+        """Journal ``cards`` as planned for this judge for ``ttl`` seconds (when they are news,
+        or always with ``renew``)."""
         if self.people is not None:
-            record = self.people.plan_record(cards, ttl)
+            record = self.people.plan_record(cards, ttl, renew=renew)
             if record is not None:
                 self.journal.append_record(record)
 

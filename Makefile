@@ -33,7 +33,8 @@ help:
 	@echo "make airflow    create .venv-airflow with Apache Airflow $(AIRFLOW_VERSION) for dags/"
 	@echo "make airflow-test  run the prompt_ab_eval DAG end to end through a local Airflow"
 	@echo "make mlflow-ui  keep tipbench's MLflow server running to browse its UI"
-	@echo "make judge EXPERIMENT=name [JUDGE=id]   the judging app, behind a token (prints its URL)"
+	@echo "make judge EXPERIMENT=name [JUDGE=id] [ORDER=adaptive|uniform|ppi-uniform] [BASELINE=model:prompt]"
+	@echo "                                        the judging app, behind a token (prints its URL)"
 	@echo "make compare-app [EXPERIMENT=name]      the compare app, behind a token"
 	@echo "make collect-app                        the collect app, behind a token"
 	@echo "  (APP_HOST=127.0.0.1 APP_PORT=2718 TOKEN_FILE=<file holding a token> to change)"
@@ -89,7 +90,7 @@ endef
 
 judge: $(STAMP)
 	@test -n "$(EXPERIMENT)" || { echo "usage: make judge EXPERIMENT=name [JUDGE=id]" >&2; exit 2; }
-	$(call run_app,notebooks/judge.py,--experiment '$(EXPERIMENT)' $(if $(JUDGE),--judge-id '$(JUDGE)'))
+	$(call run_app,notebooks/judge.py,--experiment '$(EXPERIMENT)' $(if $(JUDGE),--judge-id '$(JUDGE)') $(if $(ORDER),--order '$(ORDER)') $(if $(BASELINE),--baseline '$(BASELINE)'))
 
 compare-app: $(STAMP)
 	$(call run_app,notebooks/compare.py,$(if $(EXPERIMENT),--experiment '$(EXPERIMENT)'))

@@ -289,6 +289,47 @@ def _(analysis, charts, compare_run, escaping, mo, notebook):
 
 
 @app.cell
+def _(analysis, charts, compare_run, escaping, mo, notebook):
+    # PPI appears by itself when its conditions hold (`tipbench compare --ppi` asks for it).
+    _md = escaping.md_text
+    _found = analysis.calibration
+    _ppi = (
+        [notebook.text_table(compare_run.for_display(analysis.ppi.rows, 3), selection=None)]
+        if analysis.ppi is not None
+        else []
+    )
+    _calibration = (
+        [notebook.text_table(compare_run.for_display(_found.llm, 3), selection=None)]
+        if _found is not None and _found.llm.height
+        else []
+    )
+    _slopes = (
+        [notebook.text_table(compare_run.for_display(_found.slopes, 3), selection=None)]
+        if _found is not None and _found.slopes.height
+        else []
+    )
+    mo.vstack(
+        [
+            mo.md(
+                "## The LLM judge beside people\n### Prediction-powered intervals\n"
+                + _md(analysis.ppi_note or "No LLM judge and people judged this experiment.")
+                + "".join(f"\n- {_md(line)}" for line in analysis.ppi_lines)
+            ),
+            *_ppi,
+            mo.md(
+                "### Calibration against people\n"
+                + (_md(_found.note) if _found is not None else "")
+            ),
+            charts["calibration"].chart,
+            *_calibration,
+            mo.md("### Verbosity slope of every judge"),
+            *_slopes,
+        ]
+    )
+    return
+
+
+@app.cell
 def _(analysis, escaping, mo, notebook):
     _md = escaping.md_text
     _tables = [

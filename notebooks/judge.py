@@ -20,7 +20,7 @@ def _():
 @app.cell
 def _(notebook, sys):
     # Script mode: `python notebooks/judge.py --experiment X (--llm-judge M | --export F |
-    # --apply F)` is `tipbench judge ...` with the same arguments and exit statuses.
+    # --apply F | --status)` is `tipbench judge ...` with the same arguments and exit statuses.
     if notebook.is_script():
         from tipbench_lib.judge.cli import main as judge_main
 
@@ -33,32 +33,58 @@ def _(mo, notebook):
     args = notebook.cli_args()
     query = notebook.query_params()
     default_experiment = str(args.get("experiment") or query.get("experiment") or "")
-    default_judge = str(args.get("judge-id") or query.get("judge") or "")
-    default_unblind = bool(args.get("unblind"))
+    # What the app's starter chose is locked: a judge id given with --judge-id cannot be changed
+    # in the page, and unblinding exists only when the app was started with --unblind.
+    locked_judge = str(args.get("judge-id") or "")
+    default_judge = locked_judge or str(query.get("judge") or "")
+    # marimo reads a bare `--unblind` as "" (a flag with no value), so its presence counts.
+    default_unblind = "unblind" in args and args["unblind"] not in (False, 0, "false")
+    queue_options = {
+        "order": str(args.get("order") or "adaptive"),
+        "baseline": args.get("baseline"),
+        "delta": args.get("delta"),
+    }
+    _fields = {
+        "experiment": mo.ui.text(value=default_experiment, label="Experiment", full_width=False),
+        "judge_id": mo.ui.text(
+            value=default_judge,
+            label="Your judge id" + (" (set when the app was started)" if locked_judge else ""),
+            placeholder="e.g. ana",
+            disabled=bool(locked_judge),
+        ),
+    }
+    if default_unblind:
+        _fields["unblind"] = mo.ui.checkbox(value=True, label="Show model and prompt (unblind)")
     start = (
         mo.md(
             """
             ## tipbench · judge
 
-            Score each tip on the rubric. Model and prompt stay hidden unless you unblind.
+            Score each tip on the rubric. Model and prompt stay hidden.
             Every save goes to your journal on disk first, then to MLflow.
 
-            {experiment} {judge_id} {unblind}
             """
+            + " ".join(f"{{{name}}}" for name in _fields)
         )
-        .batch(
-            experiment=mo.ui.text(value=default_experiment, label="Experiment", full_width=False),
-            judge_id=mo.ui.text(value=default_judge, label="Your judge id", placeholder="e.g. ana"),
-            unblind=mo.ui.checkbox(value=default_unblind, label="Show model and prompt (unblind)"),
-        )
+        .batch(**_fields)
         .form(submit_button_label="Start judging", bordered=False)
     )
     start
-    return default_experiment, default_judge, default_unblind, start
+    return default_experiment, default_judge, default_unblind, locked_judge, queue_options, start
 
 
 @app.cell
-def _(default_experiment, default_judge, default_unblind, escaping, mo, start):
+def _(
+    default_experiment,
+    default_judge,
+    default_unblind,
+    escaping,
+    locked_judge,
+    mo,
+    queue_options,
+    start,
+):
+    from tipbench_lib.judge.queue import parse_baseline
     from tipbench_lib.judge.session import JudgeSession
     from tipbench_lib.tracking.client import MlflowClient
     from tipbench_lib.tracking.server import tracking_url
@@ -71,11 +97,18 @@ def _(default_experiment, default_judge, default_unblind, escaping, mo, start):
     session, session_error = None, None
     if chosen is not None:
         try:
+            _extra = {}
+            if queue_options["delta"] is not None:
+                _extra["delta"] = float(queue_options["delta"])
             session = JudgeSession(
                 MlflowClient(tracking_url()),
                 chosen["experiment"].strip(),
-                chosen["judge_id"],
-                blind=not chosen["unblind"],
+                # The page cannot override what the app was started with (see the form above).
+                locked_judge or chosen["judge_id"],
+                blind=not (default_unblind and chosen.get("unblind", False)),
+                order=queue_options["order"],
+                baseline=parse_baseline(queue_options["baseline"]),
+                **_extra,
             )
         except Exception as exc:  # shown to the judge: every tipbench error says what to do
             session_error = str(exc)
@@ -125,9 +158,31 @@ def _(get_last, mo, session):
 def _(escaping, get_last, judge_cards, mo, revise, session):
     _last = get_last()
     if session is None:
-        card = None
+        card, _extra = None, False
+    elif revise.value:
+        card, _extra = session.card(revise.value), False
     else:
-        card = session.card(revise.value) if revise.value else session.next_card()
+        card, _extra = session.serve()
+    _stop = mo.md("")
+    if session is not None and _extra and card is not None:
+        _stop = mo.callout(
+            mo.md(
+                "**You can stop: every primary comparison is decided or out of reach.** "
+                "Your scores are saved. If you go on, the cards below come in uniform order "
+                "and only add to the compare phase's analysis."
+                if session.can_stop()
+                else "**The cards that decide the comparisons now are with other judges.** "
+                "Cards below come in uniform order; come back later for queued ones."
+            ),
+            "success" if session.can_stop() else "info",
+        )
+    # Where the primary comparisons stand, in the same cell as the card: one cell to re-run
+    # and send per save keeps submit -> next card fast (bench/judge_latency.py).
+    _panel = mo.md("")
+    if session is not None and session.people is not None:
+        _panel = mo.Html(
+            judge_cards.status_html(session.status(), session.comparisons(), session.queue_order)
+        )
     _status = mo.md("")
     if _last is not None:
         _status = mo.callout(mo.md(_last["message"]), "success" if _last["ok"] else "warn")
@@ -148,6 +203,12 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
                     ),
                     "success",
                 ),
+                mo.md(
+                    "*Every primary comparison is decided or out of reach.*"
+                    if session.can_stop()
+                    else ""
+                ),
+                _panel,
             ]
         )
     else:
@@ -212,6 +273,7 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
         _view = mo.vstack(
             [
                 _progress,
+                _stop,
                 _status,
                 mo.hstack(
                     [
@@ -235,6 +297,7 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
                     gap=1.5,
                     align="start",
                 ),
+                _panel,
                 revise,
             ],
             gap=1,

@@ -32,10 +32,10 @@ def test_the_compare_app_shows_what_the_report_says(tmp_path: Path) -> None:
         page.get_by_text("verbosity slope").first.wait_for(timeout=120_000)
         charts = page.locator("canvas.marks")  # Playwright's locators see into shadow roots
         for _ in range(240):
-            if charts.count() >= 9:
+            if charts.count() >= 10:
                 break
             page.wait_for_timeout(500)
-        assert charts.count() == 9, "every chart of the analysis is drawn"
+        assert charts.count() == 10, "every chart of the analysis is drawn"
         text = " ".join(page.locator("body").inner_text().split())
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "compare-app.png"), full_page=True)
@@ -48,6 +48,7 @@ def test_the_compare_app_shows_what_the_report_says(tmp_path: Path) -> None:
         *expected.slopes,
         expected.length_note,
         expected.front_note,
+        expected.calibration.note,
     )
     for line in said:
         assert line in text, line

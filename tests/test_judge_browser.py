@@ -29,8 +29,9 @@ HOSTILE = "<script>alert(1)</script> Try **bold** moves: finish the quiz first."
 
 
 @contextlib.contextmanager
-def judge_app(env: dict[str, str], experiment: str, judge_id: str) -> Iterator[str]:
-    """`marimo run notebooks/judge.py` on a free port for one judge; stopped on exit."""
+def judge_app(env: dict[str, str], experiment: str, judge_id: str, *extra: str) -> Iterator[str]:
+    """`marimo run notebooks/judge.py` on a free port for one judge (``extra``: more of the
+    app's arguments); stopped on exit."""
     port = free_port()
     log = open(Path(env["TIPBENCH_HOME"]).parent / f"marimo-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -49,6 +50,7 @@ def judge_app(env: dict[str, str], experiment: str, judge_id: str) -> Iterator[s
             experiment,
             "--judge-id",
             judge_id,
+            *extra,
         ],
         env=env,
         stdout=log,

@@ -228,7 +228,7 @@ def test_report_renders_offline_in_chromium(browser: object, page: Path, data: A
         charts_drawn = visit.page.eval_on_selector_all(
             ".chart", "els => els.map(el => !!el.querySelector('svg, canvas'))"
         )
-        assert len(charts_drawn) == len(report.chart_blocks(data)) == 9
+        assert len(charts_drawn) == len(report.chart_blocks(data)) == 10
         assert all(charts_drawn), charts_drawn
         assert visit.console == []
         assert visit.dialogs == []
@@ -259,7 +259,7 @@ def test_large_report_renders_offline(browser: object, tmp_path: Path) -> None:
         drawn = visit.page.eval_on_selector_all(
             ".chart", "els => els.map(el => el.querySelector('svg, canvas')?.tagName)"
         )
-        assert len(drawn) == 9 and all(drawn), drawn
+        assert len(drawn) == 10 and all(drawn), drawn
         assert "CANVAS" in drawn  # the 6,000-dot chart
         assert visit.console == [] and visit.dialogs == [] and visit.blocked == []
         assert "comparisons.csv has them all" in visit.page.locator("#comparisons").inner_text()
@@ -277,7 +277,7 @@ def test_the_sample_report_reads_well_offline(browser: object, tmp_path: Path) -
         drawn = visit.page.eval_on_selector_all(
             ".chart", "els => els.map(el => !!el.querySelector('svg, canvas'))"
         )
-        assert len(drawn) == 9 and all(drawn), drawn
+        assert len(drawn) == 10 and all(drawn), drawn
         assert visit.console == [] and visit.dialogs == [] and visit.blocked == []
         # The provenance reads as body text, not in the small italics of a "provisional" label.
         style = visit.page.eval_on_selector(

@@ -26,6 +26,14 @@ from typing import Any
 import polars as pl
 
 from tipbench_lib import stats
+from tipbench_lib.compare.llm_people import (
+    Calibration,
+    PPIView,
+    calibration,
+    ppi_absent_note,
+    ppi_sentences,
+    ppi_view,
+)
 from tipbench_lib.compare.load import WARNINGS_KEY, ExperimentData
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
@@ -81,6 +89,9 @@ class Options:
     baseline: Cell | None = None
     alpha: float = 0.05
     view: str | None = None
+    ppi: str | None = None
+    """An LLM judge id: PPI with it, refused when its conditions do not hold; None: PPI shown
+    automatically whenever they hold (:mod:`tipbench_lib.compare.llm_people`)."""
     method: str = DEFAULT_METHOD
     n_boot: int = 2000
     n_perm: int = 10000
@@ -175,6 +186,18 @@ class Analysis:
     """What loading found wrong but could still use (e.g. composites the rubric disagrees with)."""
     rubric_note: str = ""
     """'' when the experiment recorded its rubric; else why it is read as tip-v1."""
+
+    # -- an LLM judge beside the people
+    ppi: PPIView | None = None
+    """PPI beside people-only per primary comparison (None: its conditions do not hold)."""
+    ppi_note: str = ""
+    """What the PPI view rests on, or why there is none ('' when no LLM judge and people)."""
+    calibration: Calibration | None = None
+    """Each LLM judge against people per dimension, every judge's verbosity slope."""
+
+    @property
+    def ppi_lines(self) -> tuple[str, ...]:
+        return ppi_sentences(self.ppi) if self.ppi is not None else ()
 
     @property
     def headline(self) -> str:
@@ -302,6 +325,9 @@ def analyse(
     )
     speed = stats.speed_by_model(candidates, cells)
     front = stats.pareto_front(leaderboard, speed)
+    ppi = ppi_view(
+        data, scale, llm_judge=options.ppi, baseline=options.baseline, alpha=options.alpha
+    )
     return Analysis(
         options=options,
         rubric=rubric,
@@ -336,6 +362,9 @@ def analyse(
         provenance={k: v for k, v in data.provenance.items() if k != WARNINGS_KEY},
         warnings=tuple(data.warnings),
         rubric_note=data.rubric_note,
+        ppi=ppi,
+        ppi_note=ppi.note if ppi is not None else ppi_absent(data, scale),
+        calibration=calibration(data, options.alpha),
     )
 
 
@@ -350,6 +379,14 @@ def with_diversity(
     """
     diversity = cell_diversity(candidates, cells).drop("n_scenarios")
     return leaderboard.join(diversity, on=list(CELL_KEYS), how="left")
+
+
+def ppi_absent(data: ExperimentData, scale: ScoreScale) -> str:
+    """Why no PPI view, when an LLM judge and people both judged ('' otherwise: nothing to say)."""
+    kinds = set(data.judgments["judge_kind"].to_list()) if data.judgments.height else set()
+    if "llm" not in kinds or not kinds & {"human", "import"}:
+        return ""
+    return ppi_absent_note(data, scale)
 
 
 def experiment_rubric(data: ExperimentData) -> Rubric:

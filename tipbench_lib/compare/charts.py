@@ -665,3 +665,43 @@ def length_adjusted(cells: pl.DataFrame) -> AnyChart:
         width=WIDTH,
         height=alt.Step(max(6, 30 // len(domain))),  # per judge: one row per cell holds all
     )
+
+
+def llm_calibration(calibration: pl.DataFrame) -> AnyChart:
+    """Each LLM judge's alpha against the people per dimension (and the composite), against the
+    0.667 floor: the dimensions where it could stand in for people reach the line."""
+    require_columns(
+        calibration, ["judge_id", "dimension", "alpha", "mean_bias", "n_items"], "calibration"
+    )
+    title = "LLM judge against people"
+    frame = calibration.filter(pl.col("alpha").is_not_null() & pl.col("alpha").is_finite())
+    if frame.height == 0:
+        return placeholder(title, "Needs an LLM judge and a person scoring the same tips.")
+    base = alt.Chart(_values(frame, ["judge_id", "dimension", "alpha", "mean_bias", "n_items"]))
+    bars = base.mark_bar(height=14).encode(
+        x=alt.X(
+            "alpha:Q",
+            title="Krippendorff's alpha against the people's mean (interval)",
+            scale=alt.Scale(domain=[min(-0.2, frame["alpha"].min()), 1]),
+        ),
+        y=alt.Y("dimension:N", title="Dimension"),
+        yOffset=alt.YOffset("judge_id:N"),
+        color=alt.Color("judge_id:N", title="LLM judge", scale=alt.Scale(range=list(OKABE_ITO))),
+        tooltip=[
+            alt.Tooltip("judge_id:N", title="LLM judge"),
+            alt.Tooltip("dimension:N", title="Dimension"),
+            alt.Tooltip("alpha:Q", title="Alpha", format=".3f"),
+            alt.Tooltip("mean_bias:Q", title="Mean bias (LLM − people)", format="+.2f"),
+            alt.Tooltip("n_items:Q", title="Tips"),
+        ],
+    )
+    rule = (
+        alt.Chart(alt.InlineData(values=[{"alpha": ALPHA_TENTATIVE}]))
+        .mark_rule(strokeDash=[4, 3], color="#555555")
+        .encode(x="alpha:Q")
+    )
+    return alt.layer(bars, rule).properties(
+        title=_title(title, "Dashed line: 0.667, the floor for trusting it on a dimension"),
+        width=WIDTH,
+        height=alt.Step(34),
+    )

@@ -56,6 +56,13 @@ def compare_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="whose scores: people, all, or an LLM judge id (default: people when any person "
         "judged, else the LLM judge with the most judgments)",
     )
+    p.add_argument(
+        "--ppi",
+        metavar="LLM_JUDGE_ID",
+        help="combine this LLM judge (on every tip) with people's randomly drawn scenarios "
+        "(judged in ppi-uniform order) by prediction-powered inference; refused when people's "
+        "scenarios are not that random order's. Without it, PPI is shown whenever valid",
+    )
     p.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (Holm)")
     p.add_argument("--models", default="", help="comma list: only these models")
     p.add_argument("--prompts", default="", help="comma list: only these prompt versions")
@@ -121,6 +128,7 @@ def _compare(args: argparse.Namespace) -> int:
                 baseline=parse_cell(args.baseline),
                 alpha=args.alpha,
                 view=args.view,
+                ppi=args.ppi,
                 n_boot=args.n_boot,
                 seed=args.seed,
             )

@@ -52,7 +52,7 @@ from tipbench_lib.core.schema import (
 )
 from tipbench_lib.tracking.client import MlflowClient, Run
 from tipbench_lib.tracking.experiment import StoredExperiment, read_experiment
-from tipbench_lib.tracking.mapping import CELL_TAG
+from tipbench_lib.tracking.mapping import CELL_TAG, queue_provenance
 
 PROVENANCE_FILE = "provenance.json"
 RUBRIC_FILE = "rubric.toml"
@@ -137,6 +137,7 @@ def experiment_frames(stored: StoredExperiment) -> ExperimentData:
         rubric_note=records.rubric_note,
     )
     prov = provenance(records.name, data, stored.runs, records.judgments)
+    prov.extra.update(queue_provenance(stored.experiment.tags))
     prov.warnings = warnings
     data.provenance = prov.to_dict()
     return data

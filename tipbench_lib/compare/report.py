@@ -36,6 +36,7 @@ from tipbench_lib.compare.analysis import LENGTH_METHOD, Analysis
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.escaping import html_text as esc
+from tipbench_lib.stats.calibration import CALIBRATION_SCHEMA
 from tipbench_lib.stats.sentences import percent as level_text
 
 MAX_TABLE_ROWS = 300
@@ -85,6 +86,9 @@ def percent(value: Any) -> str:
 def signed(value: Any) -> str:
     return "–" if value is None else f"{value:+.2f}"
 
+
+CALIBRATION0 = pl.DataFrame(schema=CALIBRATION_SCHEMA)
+"""No calibration rows: the chart says what it needs."""
 
 Column = tuple[str, Callable[[dict[str, Any]], str], str]
 """(header, row → already-escaped cell HTML, css class)."""
@@ -189,6 +193,10 @@ def chart_blocks(analysis: Analysis) -> dict[str, ChartBlock]:
         "agreement": (
             "Judge agreement",
             lambda: charts.judge_agreement(a.agreement, rubric=rubric),
+        ),
+        "calibration": (
+            "LLM judge against people",
+            lambda: charts.llm_calibration(a.calibration.llm if a.calibration else CALIBRATION0),
         ),
     }
     return {
@@ -418,6 +426,78 @@ def judges_html(analysis: Analysis) -> str:
     return "\n".join(parts)
 
 
+def ppi_html(analysis: Analysis) -> str:
+    """PPI beside people alone per primary comparison, or why there is none."""
+    if analysis.ppi is None:
+        return note(analysis.ppi_note or "No LLM judge and people judged the same experiment.")
+    rows = analysis.ppi.rows.iter_rows(named=True)
+    return note(analysis.ppi_note) + table(
+        rows,
+        [
+            ("Cell", cell_of("a_model", "a_prompt"), "cell"),
+            ("against", cell_of("b_model", "b_prompt"), "cell"),
+            (
+                "People alone",
+                lambda r: interval(r["diff_people"], r["lo_people"], r["hi_people"]),
+                "num",
+            ),
+            ("Holm p", field("p_holm_people", pval), "num"),
+            ("Verdict", field("verdict_people"), ""),
+            (
+                "With the LLM judge (PPI)",
+                lambda r: interval(r["diff_ppi"], r["lo_ppi"], r["hi_ppi"]),
+                "num",
+            ),
+            ("Holm p", field("p_holm_ppi", pval), "num"),
+            ("Verdict", field("verdict_ppi"), ""),
+            ("Human scenarios", field("n_human_scenarios", num), "num"),
+            ("Worth human cards", field("effective_human_cards", lambda v: num(v, 0)), "num"),
+            ("λ", field("lambda", num), "num"),
+        ],
+    )
+
+
+def calibration_html(analysis: Analysis) -> str:
+    """Where the LLM judge can be trusted: per dimension against people, and length slopes."""
+    found = analysis.calibration
+    if found is None:
+        return ""
+    parts = [note(found.note)]
+    if found.llm.height:
+        parts.append(
+            table(
+                found.llm.iter_rows(named=True),
+                [
+                    ("LLM judge", field("judge_id"), ""),
+                    ("Dimension", field("dimension"), ""),
+                    ("Tips", field("n_items", num), "num"),
+                    ("α against people", field("alpha", lambda v: num(v, 3)), "num"),
+                    ("Mean bias (LLM − people)", field("mean_bias", signed), "num"),
+                    ("Spearman", field("spearman", num), "num"),
+                ],
+            )
+        )
+    if found.slopes.height:
+        parts.append("<h3>Verbosity slope of every judge</h3>")
+        parts.append(
+            table(
+                found.slopes.iter_rows(named=True),
+                [
+                    ("Judge", field("judge_id"), ""),
+                    ("Kind", field("kind"), ""),
+                    (
+                        "Points per SD of log length",
+                        lambda r: interval(r["gamma"], r["gamma_lo"], r["gamma_hi"]),
+                        "num",
+                    ),
+                    ("Tips", field("n_tips", num), "num"),
+                    ("Note", field("note"), ""),
+                ],
+            )
+        )
+    return "\n".join(parts)
+
+
 def speed_html(analysis: Analysis) -> str:
     columns: list[Column] = [
         ("Model", field("model"), ""),
@@ -537,6 +617,16 @@ def sections(analysis: Analysis) -> list[tuple[str, str, str]]:
             blocks["length_adjusted"],
         ),
         ("judges", "Judges", "Judges", blocks["agreement"], judges_html(analysis)),
+        (
+            "llm-judge",
+            "LLM judge",
+            "The LLM judge beside people",
+            "<h3>Prediction-powered intervals</h3>",
+            ppi_html(analysis),
+            "<h3>Calibration against people</h3>",
+            blocks["calibration"],
+            calibration_html(analysis),
+        ),
         ("examples", "Examples", "Example tips", examples_html(analysis)),
         ("provenance", "Provenance", "Provenance", provenance_html(analysis)),
     ]

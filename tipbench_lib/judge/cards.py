@@ -7,7 +7,7 @@ The escaping itself is :func:`tipbench_lib.core.escaping.html_text`, shared with
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tipbench_lib.core.escaping import html_text as esc
 
@@ -36,6 +36,8 @@ CSS = """
 .tb-rubric { font-size: .85rem; line-height: 1.35; margin-top: 8px; }
 .tb-rubric ol { margin: 2px 0 8px 0; padding-left: 0; list-style: none; }
 .tb-rubric ul { margin: 2px 0; padding-left: 1.1rem; }
+.tb-status { border: 1px solid var(--slate-6, #dde1e6); border-radius: 10px; padding: 10px 14px; }
+.tb-status td { padding: 2px 16px 2px 0; }
 </style>
 """
 
@@ -98,4 +100,45 @@ def progress_html(progress: JudgingProgress) -> str:
         f"{CSS}<div class='tb-head'><b class='tb-progress'>{progress.judged} / {progress.total} "
         f"judged</b><span class='tb-meta'>{pct:.0f}%</span></div>"
         f"<div class='tb-bar'><div style='width:{pct:.1f}%'></div></div>"
+    )
+
+
+DECISION_WORDS = {
+    "better": "decided: better",
+    "worse": "decided: worse",
+    "equivalent": "decided: equivalent",
+    "out of reach": "out of reach",
+    "undecided": "undecided",
+}
+
+
+def status_html(status: dict[str, Any], rows: list[dict[str, Any]], order: str) -> str:
+    """Where the primary comparisons stand: the headline, then one line per comparison with its
+    decision, the sequence's interval and the cards it may still need. Arms are named only when
+    the rows carry them (the session blanks them for a blind judge)."""
+    head = (
+        f"{status['decided']} of {status['comparisons']} primary comparisons decided"
+        f" · {status['out_of_reach']} out of reach · about {status['cards_left_estimate']} "
+        f"cards left · {status['cards_judged']} scored by people ({esc(order)} order)"
+    )
+    lines = []
+    for index, row in enumerate(rows, start=1):
+        arms = (
+            f"{row['a_model']}/{row['a_prompt']} − {row['b_model']}/{row['b_prompt']}"
+            if row.get("a_model")
+            else f"comparison {index}"
+        )
+        lo, hi = row.get("cs_lo"), row.get("cs_hi")
+        interval = "—" if lo is None or hi is None else f"[{lo:+.1f}, {hi:+.1f}]"
+        left = "" if row["decided"] else f"{row['cards_left_estimate']} cards left"
+        lines.append(
+            f"<tr data-decision='{esc(row['decision'])}'><td>{esc(arms)}</td>"
+            f"<td><b>{esc(DECISION_WORDS.get(row['decision'], row['decision']))}</b></td>"
+            f"<td>{esc(interval)}</td><td>{row['n_scenarios']} scenarios</td>"
+            f"<td>{esc(left)}</td></tr>"
+        )
+    return (
+        f"{CSS}<div class='tb-status' data-can-stop='{str(status['can_stop']).lower()}'>"
+        f"<div class='tb-meta'><b>{esc(head)}</b></div>"
+        f"<table class='tb-meta'>{''.join(lines)}</table></div>"
     )

@@ -1,8 +1,11 @@
 """``tipbench judge`` (and ``python notebooks/judge.py``): judging without the app.
 
-Three ways in: an LLM judge scores every pending candidate (``--llm-judge MODEL``); ``--export``
-writes the pending candidates for outside judges; ``--apply`` stores a filled export, all of it or
-nothing. Judging by hand happens in the app (``marimo run notebooks/judge.py``).
+Four ways in: an LLM judge scores every pending candidate (``--llm-judge MODEL``); ``--export``
+writes candidates for outside judges: every pending one, or with ``--judge-id ID --next N`` the
+next N cards of that judge's queue (adaptive by default, :mod:`tipbench_lib.judge.queue`), so an
+outside judge works in batches; ``--apply`` stores a filled export, all of it or nothing;
+``--status`` prints where the primary comparisons stand as one JSON object. Judging by hand
+happens in the app (``marimo run notebooks/judge.py``).
 
 The exit status follows :mod:`tipbench_lib.core.errors`: 0 done; 1 some LLM judgments failed (they
 are recorded as failed, never as scores) or MLflow has not taken every judgment yet (they are safe
@@ -14,6 +17,7 @@ resumes with the candidates still unscored.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,10 +26,14 @@ from typing import Any
 from tipbench_lib.backends.base import DEFAULT_MAX_MODEL_B
 from tipbench_lib.backends.select import BACKEND_KINDS
 from tipbench_lib.core.arguments import add_data_dir, parse
-from tipbench_lib.core.errors import EXIT_FAILED, EXIT_OK, guarded, refuse
+from tipbench_lib.core.errors import EXIT_FAILED, EXIT_OK, JudgingError, guarded, refuse
 from tipbench_lib.core.paths import data_dir_for
 from tipbench_lib.judge.exchange import ImportRejected, apply_file, write_export
+from tipbench_lib.judge.queue import DEFAULT_ORDER, EXPORT_PLAN_TTL, ORDERS, parse_baseline
 from tipbench_lib.judge.session import DEFAULT_REQUIRED_JUDGES, JudgeSession
+from tipbench_lib.stats.anytime import DEFAULT_DELTA
+
+NEXT_CARDS = 20
 
 PROG = "tipbench judge"
 
@@ -54,6 +62,12 @@ def judge_parser(prog: str = PROG) -> argparse.ArgumentParser:
         type=Path,
         help="validate a filled export and store all of it, or nothing",
     )
+    action.add_argument(
+        "--status",
+        action="store_true",
+        help="print one JSON object: comparisons, decided, undecided, cards_judged, "
+        "cards_left_estimate (then out_of_reach, can_stop, family)",
+    )
     p.add_argument(
         "--backend",
         choices=BACKEND_KINDS,
@@ -73,7 +87,43 @@ def judge_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="for --llm-judge: new attempts after an invalid answer",
     )
     p.add_argument("--unblind", action="store_true", help="for --export: include model and prompt")
-    p.add_argument("--judge-id", help="for --apply: who judged (overrides the file's judge_id)")
+    p.add_argument(
+        "--judge-id",
+        help="for --apply: who judged (overrides the file's judge_id); for --export: the judge "
+        "whose queue the next cards come from",
+    )
+    p.add_argument(
+        "--next",
+        type=int,
+        metavar="N",
+        help=f"for --export --judge-id: how many cards of the judge's queue (default {NEXT_CARDS})",
+    )
+    p.add_argument(
+        "--order",
+        choices=ORDERS,
+        help="for --export --judge-id: adaptive (default: the cards that decide the primary "
+        "comparisons soonest), uniform (every card, shuffled), ppi-uniform (whole scenarios in "
+        "the experiment's random order, for prediction-powered inference in compare)",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="MODEL:PROMPT",
+        help="for the queue: compare every cell against this one (named before people score; "
+        "recorded), else all pairs",
+    )
+    p.add_argument(
+        "--hold-hours",
+        type=float,
+        default=EXPORT_PLAN_TTL / 3600,
+        help="for --export --judge-id: hours the exported cards stay planned for the judge "
+        "after the export or their last score (then others may get them)",
+    )
+    p.add_argument(
+        "--delta",
+        type=float,
+        default=DEFAULT_DELTA,
+        help="composite points within which two cells count as equivalent",
+    )
     p.add_argument(
         "--required-judges",
         type=int,
@@ -84,7 +134,82 @@ def judge_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return p
 
 
+def check_queue_args(args: argparse.Namespace) -> None:
+    """Refuse queue options that would be silently ignored."""
+    if args.judge_id is None and args.export and (args.next is not None or args.order):
+        raise JudgingError("--next and --order pick cards from a judge's queue: add --judge-id ID")
+    if args.next is not None and args.next < 1:
+        raise JudgingError(f"--next must be 1 or more cards, got {args.next}")
+    if args.hold_hours <= 0:
+        raise JudgingError(f"--hold-hours must be above 0, got {args.hold_hours:g}")
+
+
+def queue_session(client: Any, args: argparse.Namespace, judge_id: str, **kw: Any) -> JudgeSession:
+    return JudgeSession(
+        client,
+        args.experiment,
+        judge_id,
+        required_judges=args.required_judges,
+        baseline=parse_baseline(args.baseline),
+        delta=args.delta,
+        **kw,
+    )
+
+
+def run_status(client: Any, args: argparse.Namespace) -> int:
+    """One JSON object on standard output; nothing is written anywhere."""
+    from tipbench_lib.judge.queue import status_of
+
+    found = status_of(
+        client, args.experiment, baseline=parse_baseline(args.baseline), delta=args.delta
+    )
+    print(json.dumps(found))
+    return EXIT_OK
+
+
+def run_queue_export(client: Any, args: argparse.Namespace) -> int:
+    """The judge's next cards in queue order; they stay planned for the judge until applied."""
+    order = args.order or DEFAULT_ORDER
+    session = queue_session(
+        client,
+        args,
+        args.judge_id,
+        judge_kind="import",
+        queue=True,
+        order=order,
+        plan_ttl=args.hold_hours * 3600,
+    )
+    count = args.next or NEXT_CARDS
+    if order == "uniform":
+        cards = session.uniform_queue()[:count]
+    else:
+        cards = session.upcoming(count, hold=False)
+        session.hold(cards, args.hold_hours * 3600, renew=True)
+    written = write_export(
+        session, args.export, unblind=args.unblind, cards=cards, judge_id=session.judge_id
+    )
+    status = session.status()
+    print(
+        f"wrote the next {written} card(s) of {session.judge_id!r}'s {order} queue to "
+        f"{args.export}; fill the scores, then run with --apply"
+    )
+    if not written and status["can_stop"]:
+        print(
+            "every primary comparison is decided or out of reach: you can stop here "
+            "(--order uniform exports the other cards)"
+        )
+    elif not written and order != "uniform":
+        print(
+            "the cards the queue needs now are planned for other judges: export again later, "
+            "or --order uniform for other cards"
+        )
+    print(json.dumps(status), file=sys.stderr)
+    return EXIT_OK
+
+
 def run_export(client: Any, args: argparse.Namespace) -> int:
+    if args.judge_id is not None:
+        return run_queue_export(client, args)
     session = JudgeSession(
         client, args.experiment, "export", judge_kind="import", required_judges=args.required_judges
     )
@@ -163,6 +288,9 @@ def _judge(args: argparse.Namespace, client: Any) -> int:
                 from tipbench_lib.tracking.client import MlflowClient
 
                 client = MlflowClient.from_env()
+            check_queue_args(args)
+            if args.status:
+                return run_status(client, args)
             if args.export:
                 return run_export(client, args)
             if args.apply:

@@ -103,18 +103,30 @@ def export_item(
     return item
 
 
-def export_document(session: JudgeSession, *, unblind: bool = False) -> dict[str, Any]:
-    """The pending candidates of the session's experiment as a ``tipbench.judging/1`` document.
+def export_document(
+    session: JudgeSession,
+    *,
+    unblind: bool = False,
+    cards: Sequence[str] | None = None,
+    judge_id: str | None = None,
+) -> dict[str, Any]:
+    """Candidates of the session's experiment as a ``tipbench.judging/1`` document.
 
-    Items come in the same interleaved order as the app's queue (seeded per experiment), so a
-    blind file does not hand the judge one model's tips in a block. The rubric travels with the
-    file (its reference, and its text for the judge to read), and an apply checks it.
+    Without ``cards``: every pending candidate, in an interleaved order seeded per experiment,
+    so a blind file does not hand the judge one model's tips in a block. With ``cards``: those,
+    in that order (a judge's next batch from their queue), and the file names ``judge_id``. The
+    rubric travels with the file (its reference, and its text for the judge to read), and an
+    apply checks it.
     """
-    ids = pending_candidates(session.candidates, session.known().values(), session.required_judges)
-    ordered = interleaved_order(session.queue_rows(ids), judge_seed(session.experiment, "export"))
+    if cards is None:
+        ids = pending_candidates(
+            session.candidates, session.known().values(), session.required_judges
+        )
+        rows = interleaved_order(session.queue_rows(ids), judge_seed(session.experiment, "export"))
+        cards = [row["candidate_id"] for row in rows]
     items = []
-    for row in ordered:
-        candidate = session.candidates[row["candidate_id"]]
+    for cid in cards:
+        candidate = session.candidates[cid]
         cell = session.cells[candidate.cell_id]
         context = session.views[cell.scenario_id].as_context()
         items.append(export_item(candidate, cell, context, session.rubric, unblind))
@@ -122,15 +134,22 @@ def export_document(session: JudgeSession, *, unblind: bool = False) -> dict[str
         "format": FORMAT,
         "experiment": session.experiment,
         "rubric": {**session.rubric.ref.to_json(), "text": session.rubric.prompt_text()},
-        "judge_id": None,
+        "judge_id": judge_id,
         "blind": not unblind,
         "items": items,
     }
 
 
-def write_export(session: JudgeSession, path: Path, *, unblind: bool = False) -> int:
+def write_export(
+    session: JudgeSession,
+    path: Path,
+    *,
+    unblind: bool = False,
+    cards: Sequence[str] | None = None,
+    judge_id: str | None = None,
+) -> int:
     """Write the export file; returns how many items it holds."""
-    doc = export_document(session, unblind=unblind)
+    doc = export_document(session, unblind=unblind, cards=cards, judge_id=judge_id)
     Path(path).write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return len(doc["items"])
 

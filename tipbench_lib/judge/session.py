@@ -13,6 +13,7 @@ judge is never counted as this judge's.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections import defaultdict
@@ -46,11 +47,28 @@ from tipbench_lib.core.records import (
 )
 from tipbench_lib.core.rubric import Rubric
 from tipbench_lib.core.scenarios import ScenarioView, scenario_views
+from tipbench_lib.judge.queue import (
+    APP_PLAN_TTL,
+    DEFAULT_ORDER,
+    ORDERS,
+    SAMPLING,
+    JournalFeed,
+    PeopleQueue,
+    choose_family,
+    experiment_seed,
+    recorded_family,
+    sampling_record,
+)
+from tipbench_lib.stats.adaptive import PLAN_CARDS
+from tipbench_lib.stats.agreement import PEOPLE_KINDS
+from tipbench_lib.stats.anytime import DEFAULT_DELTA
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.experiment import StoredExperiment, read_experiment
 from tipbench_lib.tracking.mapping import (
     JUDGED_COUNT,
     PENDING_TAG,
+    PPI_SAMPLING_TAG,
+    QUEUE_FAMILY_TAG,
     judgments_artifact,
     judgments_document,
     mean_metric,
@@ -209,6 +227,14 @@ class JudgeJournal:
 
     def history(self, candidate_id: str) -> list[Judgment]:
         return [j for j in self.judgments() if j.candidate_id == candidate_id]
+
+    def records_of(self, kind: str) -> list[dict[str, Any]]:
+        """This judge's records of one type (``queue``, ``plan``, ``family``, ``sampling``)."""
+        return [r for r in self._records() if r.get("type") == kind]
+
+    def append_record(self, record: dict[str, Any]) -> None:
+        """A queue record (plan, family, sampling) of this judge, journalled like a score."""
+        self._journal.append({**record, "judge_id": self.judge_id})
 
     def queue_seed(self, default: int) -> int:
         """The seed this judge's order was shuffled with: recorded once, reused on every resume."""
@@ -390,8 +416,16 @@ class JudgeSession:
         seed: int | None = None,
         home: Path | None = None,
         stored: StoredExperiment | None = None,
+        order: str = DEFAULT_ORDER,
+        baseline: tuple[str, str] | None = None,
+        queue: bool | None = None,
+        plan_ttl: float = APP_PLAN_TTL,
+        alpha: float = 0.05,
+        delta: float = DEFAULT_DELTA,
     ) -> None:
         check_judge_id(judge_id)
+        if order not in ORDERS:
+            raise JudgingError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
         if required_judges < 1:
             raise JudgingError(f"required judges must be at least 1, got {required_judges}")
         self.client = client
@@ -420,11 +454,77 @@ class JudgeSession:
         self.journal = JudgeJournal(experiment, self.judge_id, self.rubric.part_ids, home)
         self._refuse_other_rubrics()
         default_seed = judge_seed(experiment, self.judge_id) if seed is None else seed
-        # Only a person works through the queue; an import or LLM run must not write to disk here.
-        self.seed = self.journal.queue_seed(default_seed) if judge_kind == "human" else default_seed
+        # Only a person works through a queue (in the app, or an outside judge's batches); an
+        # import or LLM run must not write to disk here.
+        keeps_queue = judge_kind == "human" if queue is None else queue
+        self.seed = self.journal.queue_seed(default_seed) if keeps_queue else default_seed
         self.order = [r["candidate_id"] for r in interleaved_order(self.queue_rows(), self.seed)]
         self.unsynced: set[str] = set()
         self.views = scenario_views(self.cells.values())
+        self.queue_order = order
+        self.plan_ttl = plan_ttl
+        self.people: PeopleQueue | None = None
+        if keeps_queue:
+            self.people = self._open_queue(stored, baseline, alpha, delta)
+
+    def _open_queue(
+        self,
+        stored: StoredExperiment,
+        baseline: tuple[str, str] | None,
+        alpha: float,
+        delta: float,
+    ) -> PeopleQueue:
+        """The people's queue (:mod:`tipbench_lib.judge.queue`), its family fixed and recorded,
+        this judge's own plan resumed; in ``ppi-uniform`` order the sampling record written."""
+        feed = JournalFeed(judgments_dir(self.experiment, self.home), judge_key)
+        journalled = feed.read()
+        recorded = recorded_family(stored.experiment.tags.get(QUEUE_FAMILY_TAG), journalled)
+        people_scored = sum(
+            1 for j in self.records.judgments if j.source.kind in PEOPLE_KINDS and j.ok
+        ) + sum(
+            1
+            for r in journalled
+            if r.get("type") == JUDGMENT and r.get("judge_kind", "human") in PEOPLE_KINDS
+        )
+        family, new = choose_family(recorded, baseline, people_scored, self.judge_id)
+        seed = experiment_seed(self.experiment)
+        queue = PeopleQueue.build(
+            self.records,
+            feed,
+            journalled,
+            family=family,
+            alpha=alpha,
+            delta=delta,
+            seed=seed,
+        )
+        if new:
+            self.journal.append_record(family.as_record(self.judge_id))
+            self._tag(QUEUE_FAMILY_TAG, json.dumps(family.to_json()))
+        if self.queue_order == "ppi-uniform":
+            self._record_sampling(stored, seed)
+        queue.resume(self.judge_id, self.seed, self.order)
+        return queue
+
+    def _record_sampling(self, stored: StoredExperiment, seed: int) -> None:
+        """Journal the ppi-uniform design once, and keep MLflow's copy (compare reads it)."""
+        record = sampling_record(self.records, seed, self.judge_id)
+        design = {k: record[k] for k in ("type", "order", "seed", "population")}
+        if not any(
+            {k: r.get(k) for k in design} == design for r in self.journal.records_of(SAMPLING)
+        ):
+            self.journal.append_record(record)
+        text = json.dumps(design)
+        if stored.experiment.tags.get(PPI_SAMPLING_TAG) != text:
+            self._tag(PPI_SAMPLING_TAG, text)
+
+    def _tag(self, key: str, value: str) -> None:
+        """An experiment tag; the journal holds the record, so an outage only delays the copy."""
+        try:
+            experiment = self.client.get_experiment_by_name(self.experiment)
+            if experiment is not None:
+                self.client.set_experiment_tag(experiment.experiment_id, key, value)
+        except TrackingError:
+            pass
 
     def queue_rows(self, candidate_ids: Iterable[str] | None = None) -> list[dict[str, str]]:
         """What the interleaved order needs of each candidate: its id and its model."""
@@ -465,13 +565,92 @@ class JudgeSession:
         """Candidates this judge has scored; a failed LLM attempt leaves the candidate open."""
         return {c for c, j in self.judged().items() if j.ok}
 
-    def queue(self) -> list[str]:
+    def uniform_queue(self) -> list[str]:
+        """Every card this judge has not scored, in their shuffled, interleaved order."""
         done = self.done_ids()
         return [c for c in self.order if c not in done]
 
+    def upcoming(self, n: int = 1, *, hold: bool = True) -> list[str]:
+        """The next ``n`` cards of this session's order (fewer: the order has no more now).
+
+        Adaptive and ``ppi-uniform`` ask the people's queue, after taking in what the journals
+        gained (this judge's last save, other judges' scores and plans), and journal this judge's
+        plan when it grew (unless ``hold`` is False: an export holds what it hands out), so other
+        processes leave those units alone.
+        """
+        if self.people is None or self.queue_order == "uniform":
+            return self.uniform_queue()[:n]
+        self.people.refresh()
+        if self.queue_order == "adaptive":
+            cards = self.people.next_cards(n, "adaptive")
+            plan = self.people.planned()
+        else:
+            plan = self.people.next_cards(max(n, PLAN_CARDS), "ppi-uniform")
+            cards = plan[:n]
+        if hold:
+            self.hold(plan, self.plan_ttl)
+        return cards
+
+    def hold(self, cards: Sequence[str], ttl: float, *, renew: bool = False) -> None:
+        """Journal ``cards`` as planned for this judge for ``ttl`` seconds (when they are news,
+        or always with ``renew``)."""
+        if self.people is not None:
+            record = self.people.plan_record(cards, ttl, renew=renew)
+            if record is not None:
+                self.journal.append_record(record)
+
+    def queue(self) -> list[str]:
+        """The cards this judge sees next: the order's current plan, or, once it has none (every
+        comparison decided or out of reach, or the rest planned for others), the uniform order."""
+        if self.people is None or self.queue_order == "uniform":
+            return self.uniform_queue()
+        first = self.upcoming(1)
+        if not first:
+            return self.uniform_queue()
+        if self.queue_order == "adaptive":
+            return self.people.planned()
+        return self.upcoming(PLAN_CARDS)
+
+    def extra(self) -> bool:
+        """Whether the next card is beyond the order's queue (served in uniform order)."""
+        return self.people is not None and self.queue_order != "uniform" and not self.upcoming(1)
+
     def next_card(self) -> Card | None:
-        queue = self.queue()
-        return self.card(queue[0]) if queue else None
+        return self.serve()[0]
+
+    def serve(self) -> tuple[Card | None, bool]:
+        """The next card, and whether it is an extra one: the order's queue has none now (every
+        comparison decided or out of reach, or its units planned for others), so it comes from
+        the uniform order, which the judge may follow or stop."""
+        queued = self.upcoming(1)
+        if queued:
+            return self.card(queued[0]), False
+        rest = self.uniform_queue()[:1]
+        return (self.card(rest[0]) if rest else None), bool(rest)
+
+    def can_stop(self) -> bool:
+        """Every primary comparison decided or out of reach (the judge may stop)."""
+        return self.people is not None and self.people.can_stop()
+
+    def status(self) -> dict[str, Any]:
+        """Where the experiment stands (``--status``'s object)."""
+        if self.people is None:
+            raise JudgingError("this session keeps no queue; open it for a person")
+        self.people.refresh()
+        return self.people.status()
+
+    def comparisons(self) -> list[dict[str, Any]]:
+        """Per primary comparison: its sequence, decision and cards left (arms hidden when
+        blind: a judge who knew which cell leads could favour it)."""
+        if self.people is None:
+            return []
+        rows = self.people.comparisons()
+        if self.blind:
+            for index, row in enumerate(rows, start=1):
+                for key in ("a_model", "a_prompt", "b_model", "b_prompt"):
+                    row[key] = ""
+                row["note"] = f"comparison {index}: {row['decision']}"
+        return rows
 
     def candidate(self, candidate_id: str) -> Candidate:
         found = self.candidates.get(candidate_id)

@@ -240,6 +240,8 @@ class QueueState:
         self._of_cell = [np.flatnonzero((design.a == c) | (design.b == c)) for c in range(n_c)]
         self._experiment_order = scenario_order(n_s, seed)
         self._ppi_taken: dict[int, str] = {}
+        self._held: dict[str, list[tuple[int, int]]] = {}
+        """judge id -> units planned for a judge this state does not plan for (:meth:`hold`)."""
         self._cache: Evaluation | None = None
 
     # -- judges and scores -------------------------------------------------------------------
@@ -479,8 +481,60 @@ class QueueState:
         judge.units = units
         judge.pending = [c for c in judge.pending if c in wanted]
 
+    def hold(self, judge_id: str, cards: Sequence[str]) -> None:
+        """Mark ``cards`` as planned for ``judge_id``, replacing what was held for them before.
+
+        Plans made elsewhere (another browser's kernel, an exported file not applied yet) reach
+        this state only as the cards handed out; the units those cards serve are taken out of
+        everyone else's plans, as :meth:`plan_adaptive` does for its own, and so are their
+        scenarios in the ``ppi-uniform`` order. For a judge registered here (a resumed queue)
+        the cards become their pending plan again, so the next card is the one they were shown.
+        """
+        self.release(judge_id)
+        scenarios: set[int] = set()
+        units: set[tuple[int, int]] = set()
+        for card in cards:
+            where = self.design.where.get(str(card))
+            if where is None:
+                continue
+            cell, scenario = where
+            scenarios.add(scenario)
+            for k in self._of_cell[cell]:
+                if self._possible[k, scenario] and not self._entered[k, scenario]:
+                    units.add((int(k), scenario))
+        for k, scenario in units:
+            self._planned[k, scenario] = True
+        for scenario in scenarios:
+            self._ppi_taken.setdefault(scenario, judge_id)
+        judge = self.judges.get(judge_id)
+        if judge is None:
+            self._held[judge_id] = sorted(units)
+        else:
+            judged = self.judged_by(judge_id)
+            judge.pending = [str(c) for c in cards if str(c) in self.design.where]
+            judge.pending = [c for c in judge.pending if c not in judged]
+            judge.units = sorted(units)
+        self._cache = None
+
+    def release(self, judge_id: str) -> None:
+        """Forget what was planned for ``judge_id`` (their plan expired): its units and
+        scenarios go back to everyone."""
+        judge = self.judges.get(judge_id)
+        units = self._held.pop(judge_id, [])
+        if judge is not None:
+            units = units + judge.units
+            judge.units, judge.pending = [], []
+        for k, scenario in units:
+            self._planned[k, scenario] = False
+        for scenario in [s for s, owner in self._ppi_taken.items() if owner == judge_id]:
+            del self._ppi_taken[scenario]
+
     def next_ppi(self, judge_id: str, want: int) -> list[str]:
-        """Whole scenarios in the experiment's seeded order, one judge per scenario."""
+        """Whole scenarios in the experiment's seeded order, one judge per scenario.
+
+        A scenario another person has already scored completely is done (this state may have
+        learnt of it from their journal rather than from their own queue).
+        """
         judge = self.judges[judge_id]
         judged = self.judged_by(judge_id)
         out: list[str] = []
@@ -489,12 +543,14 @@ class QueueState:
             owner = self._ppi_taken.get(s)
             if owner not in (None, judge_id):
                 continue
-            cards = [
+            every = [
                 c
                 for cell in range(len(self.design.cells))
                 for c in self.design.tips.get((cell, s), ())
-                if c not in judged
             ]
+            if owner is None and every and all(self.scored(c) for c in every):
+                continue
+            cards = [c for c in every if c not in judged]
             if not cards:
                 continue
             self._ppi_taken[s] = judge_id

@@ -47,6 +47,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import fmean
+from typing import Any
 
 from tipbench_lib.core.bigrams import distinct_ratio
 from tipbench_lib.core.errors import TrackingError
@@ -72,6 +73,30 @@ MAX_FAILURE_CHARS = 7000
 """A failure reason is cut here, well inside MLflow's 8,000-character tag limit."""
 
 KIND_TAG = "tipbench.kind"
+QUEUE_FAMILY_TAG = "tipbench.queue_family"
+"""Experiment tag: the primary family people judge under, and when it was named (JSON)."""
+PPI_SAMPLING_TAG = "tipbench.ppi_sampling"
+"""Experiment tag: the ``ppi-uniform`` design (seed, scenario population) compare's PPI checks."""
+SAMPLING_KEY = "ppi_sampling"
+"""The provenance entry holding the ``ppi-uniform`` design (from :data:`PPI_SAMPLING_TAG`)."""
+FAMILY_KEY = "queue_family"
+"""The provenance entry holding the family people judged under (from :data:`QUEUE_FAMILY_TAG`)."""
+
+
+def queue_provenance(tags: Mapping[str, str]) -> dict[str, Any]:
+    """The judging queue's records an experiment's tags hold, as provenance entries (a snapshot
+    keeps them in provenance.json, so compare checks PPI without MLflow too)."""
+    out: dict[str, Any] = {}
+    for key, tag in ((SAMPLING_KEY, PPI_SAMPLING_TAG), (FAMILY_KEY, QUEUE_FAMILY_TAG)):
+        try:
+            value = json.loads(tags.get(tag) or "null")
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            out[key] = value
+    return out
+
+
 SUMMARY_KIND = "summary"
 SUMMARY_RUN_NAME = "summary | report"
 SUMMARY_FILES = ("report.html", "leaderboard.csv", "comparisons.csv")

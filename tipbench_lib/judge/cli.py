@@ -42,8 +42,9 @@ def judge_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog,
         description="Judge an experiment's candidates without the app: with an LLM judge, or by "
-        "exporting them for outside judges and applying the filled file. For judging by hand, "
-        "run `marimo run notebooks/judge.py`.",
+        "exporting them for outside judges and applying the filled file; --status says where the "
+        "comparisons stand. For judging by hand, start the app from a checkout with "
+        "`make judge EXPERIMENT=X JUDGE=you` (marimo run behind a token, loopback only).",
         epilog="Exit status: 0 done, 1 some judgments failed or are not in MLflow yet, 2 refused "
         "(nothing stored), 3 interrupted (run the same command again to resume).",
     )

@@ -364,7 +364,7 @@ def analyse(
         rubric_note=data.rubric_note,
         ppi=ppi,
         ppi_note=ppi.note if ppi is not None else ppi_absent(data, scale),
-        calibration=calibration(data, options.alpha),
+        calibration=calibration(data, options.alpha, scale),
     )
 
 

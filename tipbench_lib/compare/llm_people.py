@@ -269,11 +269,13 @@ TRUSTED_ALPHA = 0.667
 """Krippendorff's conventional floor for tentative conclusions (as ``stats.judges`` uses)."""
 
 
-def calibration(data: Any, alpha: float) -> Calibration:
+def calibration(data: Any, alpha: float, scale: ScoreScale | None = None) -> Calibration:
     """The LLM judges against people per dimension, and each judge's length slope, with a
     sentence saying on which dimensions an LLM judge agrees with people well enough."""
-    llm = stats.llm_calibration(data.judgments)
-    slopes = stats.length_slopes(data.cells, data.candidates, data.judgments, alpha=alpha)
+    llm = stats.llm_calibration(data.judgments, scale)
+    slopes = stats.length_slopes(
+        data.cells, data.candidates, data.judgments, alpha=alpha, scale=scale
+    )
     return Calibration(llm, slopes, calibration_note(llm))
 
 

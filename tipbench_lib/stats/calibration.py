@@ -17,6 +17,7 @@ import polars as pl
 
 from tipbench_lib.stats.agreement import PEOPLE_KINDS, llm_vs_human
 from tipbench_lib.stats.length_adjusted import judgment_scores, length_adjusted
+from tipbench_lib.stats.scale import ScoreScale
 from tipbench_lib.stats.scores import latest_judgments, require_columns
 
 CALIBRATION_SCHEMA = {
@@ -38,9 +39,12 @@ SLOPE_SCHEMA = {
 }
 
 
-def llm_calibration(judgments: pl.DataFrame) -> pl.DataFrame:
+def llm_calibration(judgments: pl.DataFrame, scale: ScoreScale | None = None) -> pl.DataFrame:
     """Per LLM judge and dimension (and the composite): alpha, mean bias and Spearman against
-    the people's mean score of the same tips. Empty when no LLM judge or no person judged."""
+    the people's mean score of the same tips. Empty when no LLM judge or no person judged.
+
+    ``scale`` is the experiment's rubric's; without it the rubric the judgments name is looked
+    up on this machine, which fails for a rubric only the experiment carries."""
     require_columns(judgments, ["candidate_id", "judge_id", "judge_kind"], "judgments")
     latest = latest_judgments(judgments)
     people = latest.filter(pl.col("judge_kind").is_in(PEOPLE_KINDS))
@@ -49,7 +53,7 @@ def llm_calibration(judgments: pl.DataFrame) -> pl.DataFrame:
     if people.height:
         for judge in llm_ids:
             one = pl.concat([latest.filter(pl.col("judge_id") == judge), people])
-            rows = llm_vs_human(one).rename({"mean_diff": "mean_bias"})
+            rows = llm_vs_human(one, scale).rename({"mean_diff": "mean_bias"})
             frames.append(rows.with_columns(pl.lit(judge).alias("judge_id")))
     if not frames:
         return pl.DataFrame(schema=CALIBRATION_SCHEMA)
@@ -57,10 +61,15 @@ def llm_calibration(judgments: pl.DataFrame) -> pl.DataFrame:
 
 
 def length_slopes(
-    cells: pl.DataFrame, candidates: pl.DataFrame, judgments: pl.DataFrame, alpha: float = 0.05
+    cells: pl.DataFrame,
+    candidates: pl.DataFrame,
+    judgments: pl.DataFrame,
+    alpha: float = 0.05,
+    scale: ScoreScale | None = None,
 ) -> pl.DataFrame:
-    """Every judge's verbosity slope (people and LLM judges alike), with its kind."""
-    scores = judgment_scores(cells, candidates, judgments)
+    """Every judge's verbosity slope (people and LLM judges alike), with its kind (``scale`` as
+    for :func:`llm_calibration`)."""
+    scores = judgment_scores(cells, candidates, judgments, scale=scale)
     if scores.height == 0:
         return pl.DataFrame(schema=SLOPE_SCHEMA)
     slopes = length_adjusted(scores, alpha=alpha).slopes

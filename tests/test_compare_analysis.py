@@ -240,3 +240,30 @@ def test_a_cell_that_repeats_its_tip_shows_it_beside_its_quality(tmp_path: Path)
     )
     written = pl.read_csv(leaderboard_csv)
     assert {"distinct_2", "distinct_2_min", "near_repeat_share"} <= set(written.columns)
+
+
+def test_the_baseline_people_judged_under_is_the_named_baseline() -> None:
+    """The judge phase records the family before any score; compare takes its baseline as named
+    before the data, and a different --baseline is used but warned about."""
+    sample = load_source(None, None)
+    recorded = {
+        "baseline": ["smollm2-135m", "v1"],
+        "named_at": "2026-12-01T10:00:00+00:00",
+        "named_by": "ana",
+    }
+    data = dataclasses.replace(sample, provenance={**sample.provenance, "queue_family": recorded})
+    options = Options(n_boot=100, n_perm=200)
+    taken = analyse(data, options)
+    assert taken.baseline.named and taken.baseline.cell == ("smollm2-135m", "v1")
+    assert "named when judging began (ana, 2026-12-01T10:00:00+00:00)" in taken.baseline.note
+    assert (taken.comparison_rows["family"].head(5) == "primary").all()
+    assert taken.against_baseline.height == 5
+    assert "named when judging began" in report.render(taken)
+    other = analyse(data, dataclasses.replace(options, baseline=("gemma3-270m", "v1")))
+    assert other.baseline.cell == ("gemma3-270m", "v1")
+    assert any("people judged with smollm2-135m · v1" in w for w in other.warnings)
+    # A recorded baseline outside the cells analysed (e.g. filtered out) is not forced on them.
+    gone = dataclasses.replace(
+        data, provenance={**sample.provenance, "queue_family": {**recorded, "baseline": ["x", "y"]}}
+    )
+    assert not analyse(gone, options).baseline.named

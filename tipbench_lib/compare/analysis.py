@@ -17,6 +17,7 @@ statistic is handed its :class:`~tipbench_lib.stats.scale.ScoreScale`. See
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from tipbench_lib.stats.length_adjusted import LengthAdjusted
 from tipbench_lib.stats.scale import ScoreScale
 from tipbench_lib.stats.scores import CELL_KEYS
 from tipbench_lib.stats.sentences import number, percent, scenarios
+from tipbench_lib.tracking.mapping import FAMILY_KEY
 
 Cell = tuple[str, str]
 
@@ -287,6 +289,7 @@ def analyse(
     rubric = rubric or experiment_rubric(data)
     scale = ScoreScale.from_rubric(rubric)
     check_baseline(data, options.baseline)
+    options, family_note, family_warning = with_recorded_family(data, options)
     panel = judge_panel(data.judgments, data.provenance, scale)
     view = choose_view(panel, options.view)
     cells, candidates, judgments = data.cells, data.candidates, data.judgments
@@ -317,7 +320,11 @@ def analyse(
     summary = summarize(
         leaderboard, comparisons, view=view, alpha=options.alpha, baseline=options.baseline
     )
-    baseline = Baseline(summary.shown_baseline, options.baseline is not None, summary.baseline_note)
+    baseline = Baseline(
+        summary.shown_baseline,
+        options.baseline is not None,
+        family_note or summary.baseline_note,
+    )
     against = involving(comparisons, baseline.cell)
     length_adjusted = stats.length_adjusted(
         stats.judgment_scores(cells, candidates, judgments, judges=view.judges, scale=scale),
@@ -360,7 +367,7 @@ def analyse(
         length_note=length_note(length_adjusted),
         front_note=front_note(front),
         provenance={k: v for k, v in data.provenance.items() if k != WARNINGS_KEY},
-        warnings=tuple(data.warnings),
+        warnings=(*data.warnings, *family_warning),
         rubric_note=data.rubric_note,
         ppi=ppi,
         ppi_note=ppi.note if ppi is not None else ppi_absent(data, scale),
@@ -406,6 +413,47 @@ def experiment_rubric(data: ExperimentData) -> Rubric:
             f"{data.rubric.version}"
         )
     return data.rubric
+
+
+def with_recorded_family(
+    data: ExperimentData, options: Options
+) -> tuple[Options, str, tuple[str, ...]]:
+    """The options with the baseline people judged under, when none was given here.
+
+    The judge phase records the primary family once, before any person's score
+    (``docs/architecture.md`` section 9), so a baseline found there was named before seeing the
+    data, which is what makes "every cell against it" a valid primary family; compare uses it
+    and says so. A baseline given to compare wins, with a warning when it differs from the
+    recorded one (the adaptive queue spent its cards on the recorded family's comparisons).
+    Returns the options, the baseline's note ('' when not taken from the record) and warnings.
+    """
+    recorded = data.provenance.get(FAMILY_KEY)
+    base = recorded.get("baseline") if isinstance(recorded, Mapping) else None
+    if not (isinstance(base, list | tuple) and len(base) == 2):
+        return options, "", ()
+    cell: Cell = (str(base[0]), str(base[1]))
+    if options.baseline is not None:
+        if tuple(options.baseline) == cell:
+            return options, "", ()
+        return (
+            options,
+            "",
+            (
+                f"people judged with {cell_label(*cell)} as the baseline (recorded when judging "
+                f"began); this report uses {cell_label(*options.baseline)} instead, so its "
+                "primary family is not the one the judging queue decided",
+            ),
+        )
+    known = set(data.cells.select("model", "prompt_version").unique().iter_rows())
+    if cell not in known:
+        return options, "", ()
+    who = recorded.get("named_by") or "the first judge"
+    when = recorded.get("named_at") or "an unrecorded time"
+    note = (
+        f"the baseline named when judging began ({who}, {when}), before any score, as the "
+        "experiment records"
+    )
+    return dataclasses.replace(options, baseline=cell), note, ()
 
 
 def check_baseline(data: ExperimentData, baseline: Cell | None) -> None:

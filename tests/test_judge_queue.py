@@ -222,6 +222,19 @@ def test_the_family_is_fixed_once_people_have_scored(
     assert status == EXIT_REFUSED
     assert "could be chosen after seeing data" in err and "baseline smollm2-135m:v2-mentor" in err
     assert not (tmp_path / "c.json").exists()
+    # δ is part of the family: a wider one now would turn undecided pairs into "equivalent".
+    recorded = json.loads(
+        mlflow_client.get_experiment_by_name(experiment_name).tags[QUEUE_FAMILY_TAG]
+    )
+    assert recorded["delta"] == 1.0
+    args = ["--experiment", experiment_name, "--export", str(tmp_path / "e.json"), "--judge-id"]
+    assert main([*args, "cy", "--delta", "2"], client=mlflow_client) == EXIT_REFUSED
+    assert "δ = 2 now could be chosen after seeing data" in capsys.readouterr().err
+    assert main([*args, "cy", "--delta", "1"], client=mlflow_client) == EXIT_OK
+    assert main(
+        ["--experiment", experiment_name, "--status", "--delta", "2"], client=mlflow_client
+    ) == EXIT_REFUSED  # fmt: skip
+    assert "leave --baseline and --delta out" in capsys.readouterr().err
     assert main(
         ["--experiment", experiment_name, "--export", str(tmp_path / "d.json"), "--next", "2"],
         client=mlflow_client,

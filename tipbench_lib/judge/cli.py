@@ -122,8 +122,9 @@ def judge_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument(
         "--delta",
         type=float,
-        default=DEFAULT_DELTA,
-        help="composite points within which two cells count as equivalent",
+        default=None,
+        help="composite points within which two cells count as equivalent (default: the value "
+        f"recorded when judging began, else {DEFAULT_DELTA:g}; fixed once people have scored)",
     )
     p.add_argument(
         "--required-judges",

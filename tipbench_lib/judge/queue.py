@@ -93,6 +93,8 @@ class Family:
     baseline: tuple[str, str] | None
     named_at: str
     named_by: str
+    delta: float = DEFAULT_DELTA
+    """The equivalence margin: part of the family, since ``equivalent`` verdicts depend on it."""
 
     def as_record(self, judge_id: str) -> dict[str, Any]:
         return {"type": FAMILY, "judge_id": judge_id, **self.to_json()}
@@ -102,6 +104,7 @@ class Family:
             "baseline": list(self.baseline) if self.baseline else None,
             "named_at": self.named_at,
             "named_by": self.named_by,
+            "delta": self.delta,
         }
 
     @classmethod
@@ -109,14 +112,22 @@ class Family:
         base = data.get("baseline")
         if base is not None and not (isinstance(base, list) and len(base) == 2):
             return None
+        try:  # records written before δ was part of the family used the default
+            delta = float(data.get("delta", DEFAULT_DELTA))
+        except (TypeError, ValueError):
+            return None
         return cls(
             tuple(str(x) for x in base) if base else None,  # type: ignore[arg-type]
             str(data.get("named_at") or ""),
             str(data.get("named_by") or ""),
+            delta,
         )
 
     def describe(self) -> str:
-        return f"{baseline_text(self.baseline)}, named by {self.named_by} at {self.named_at}"
+        return (
+            f"{baseline_text(self.baseline)} with δ = {self.delta:g}, named by {self.named_by} "
+            f"at {self.named_at}"
+        )
 
 
 def recorded_family(tag: str | None, records: Iterable[Mapping[str, Any]]) -> Family | None:
@@ -134,22 +145,30 @@ def recorded_family(tag: str | None, records: Iterable[Mapping[str, Any]]) -> Fa
 
 
 def choose_family(
-    recorded: Family | None, asked: tuple[str, str] | None, people_scored: int, judge_id: str
+    recorded: Family | None,
+    asked: tuple[str, str] | None,
+    people_scored: int,
+    judge_id: str,
+    delta: float | None = None,
 ) -> tuple[Family, bool]:
     """The family to judge under, and whether it is new (to be recorded).
 
-    ``asked`` None keeps what was recorded; a different baseline is accepted only while no
-    person has scored a card, since after that it could have been chosen by looking.
+    ``asked`` and ``delta`` None keep what was recorded (else all pairs, δ = 1); a different
+    baseline or δ is accepted only while no person has scored a card, since after that it could
+    have been chosen by looking (a wider δ turns undecided pairs into ``equivalent``).
     """
-    if recorded is not None and (asked is None or asked == recorded.baseline):
+    baseline = asked if asked is not None else (recorded.baseline if recorded else None)
+    margin = delta if delta is not None else (recorded.delta if recorded else DEFAULT_DELTA)
+    if recorded is not None and (baseline, margin) == (recorded.baseline, recorded.delta):
         return recorded, False
     if recorded is not None and people_scored:
         raise JudgingError(
             f"judging began under {recorded.describe()}; {people_scored} score(s) by people "
-            f"exist, so {baseline_text(asked)} now could be chosen after seeing data. Leave "
-            "--baseline out (or repeat the recorded one), or collect a new experiment"
+            f"exist, so {baseline_text(baseline)} with δ = {margin:g} now could be chosen after "
+            "seeing data. Leave --baseline and --delta out (or repeat the recorded ones), or "
+            "collect a new experiment"
         )
-    return Family(asked, now_iso(), judge_id), True
+    return Family(baseline, now_iso(), judge_id, margin), True
 
 
 # -- reading the journals as they grow ------------------------------------------------------------
@@ -419,7 +438,7 @@ def open_queue(
     client: Any,
     experiment: str,
     baseline: tuple[str, str] | None = None,
-    delta: float = DEFAULT_DELTA,
+    delta: float | None = None,
     home: Path | None = None,
 ) -> PeopleQueue:
     """The experiment's queue as MLflow and this machine's journals have it, every judge's live
@@ -433,16 +452,21 @@ def open_queue(
     feed = JournalFeed(judgments_dir(experiment, home), judge_key)
     journalled = feed.read()
     family = recorded_family(stored.experiment.tags.get(QUEUE_FAMILY_TAG), journalled)
-    if family is not None and baseline is not None and baseline != family.baseline:
+    if family is not None and (
+        (baseline is not None and baseline != family.baseline)
+        or (delta is not None and delta != family.delta)
+    ):
         raise JudgingError(
-            f"judging runs under {family.describe()}; leave --baseline out to see its status"
+            f"judging runs under {family.describe()}; leave --baseline and --delta out to see "
+            "its status"
         )
+    family = family or Family(baseline, "", "", DEFAULT_DELTA if delta is None else delta)
     queue = PeopleQueue.build(
         stored.records,
         feed,
         journalled,
-        family=family or Family(baseline, "", ""),
-        delta=delta,
+        family=family,
+        delta=family.delta,
         seed=experiment_seed(experiment),
     )
     queue.apply_plans()

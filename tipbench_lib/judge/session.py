@@ -61,7 +61,6 @@ from tipbench_lib.judge.queue import (
 )
 from tipbench_lib.stats.adaptive import PLAN_CARDS
 from tipbench_lib.stats.agreement import PEOPLE_KINDS
-from tipbench_lib.stats.anytime import DEFAULT_DELTA
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.experiment import StoredExperiment, read_experiment
 from tipbench_lib.tracking.mapping import (
@@ -421,7 +420,7 @@ class JudgeSession:
         queue: bool | None = None,
         plan_ttl: float = APP_PLAN_TTL,
         alpha: float = 0.05,
-        delta: float = DEFAULT_DELTA,
+        delta: float | None = None,
     ) -> None:
         check_judge_id(judge_id)
         if order not in ORDERS:
@@ -472,7 +471,7 @@ class JudgeSession:
         stored: StoredExperiment,
         baseline: tuple[str, str] | None,
         alpha: float,
-        delta: float,
+        delta: float | None,
     ) -> PeopleQueue:
         """The people's queue (:mod:`tipbench_lib.judge.queue`), its family fixed and recorded,
         this judge's own plan resumed; in ``ppi-uniform`` order the sampling record written."""
@@ -486,7 +485,7 @@ class JudgeSession:
             for r in journalled
             if r.get("type") == JUDGMENT and r.get("judge_kind", "human") in PEOPLE_KINDS
         )
-        family, new = choose_family(recorded, baseline, people_scored, self.judge_id)
+        family, new = choose_family(recorded, baseline, people_scored, self.judge_id, delta)
         seed = experiment_seed(self.experiment)
         queue = PeopleQueue.build(
             self.records,
@@ -494,7 +493,7 @@ class JudgeSession:
             journalled,
             family=family,
             alpha=alpha,
-            delta=delta,
+            delta=family.delta,
             seed=seed,
         )
         if new:

@@ -444,7 +444,7 @@ def with_recorded_family(
                 "primary family is not the one the judging queue decided",
             ),
         )
-    known = set(data.cells.select("model", "prompt_version").unique().iter_rows())
+    known = cells_of(data)
     if cell not in known:
         return options, "", ()
     who = recorded.get("named_by") or "the first judge"
@@ -456,11 +456,16 @@ def with_recorded_family(
     return dataclasses.replace(options, baseline=cell), note, ()
 
 
+def cells_of(data: ExperimentData) -> set[Cell]:
+    """The (model, prompt) cells the data holds."""
+    return set(data.cells.select(*CELL_KEYS).unique().iter_rows())
+
+
 def check_baseline(data: ExperimentData, baseline: Cell | None) -> None:
     """A baseline must be a cell of the data (it decides the families)."""
     if baseline is None:
         return
-    known = set(data.cells.select("model", "prompt_version").unique().iter_rows())
+    known = cells_of(data)
     if tuple(baseline) not in known:
         cells = ", ".join(f"{m}:{p}" for m, p in sorted(known))
         raise TipbenchError(

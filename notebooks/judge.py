@@ -84,6 +84,7 @@ def _(
     queue_options,
     start,
 ):
+    from tipbench_lib.judge.delivery import BackgroundDelivery
     from tipbench_lib.judge.queue import parse_baseline
     from tipbench_lib.judge.session import JudgeSession
     from tipbench_lib.tracking.client import MlflowClient
@@ -112,6 +113,11 @@ def _(
             )
         except Exception as exc:  # shown to the judge: every tipbench error says what to do
             session_error = str(exc)
+    # MLflow's half of every save goes out from a thread of its own, so the next card never
+    # waits for it; scores a former session journalled but never delivered go out now.
+    delivery = BackgroundDelivery(session) if session is not None else None
+    if delivery is not None and session.undelivered():
+        delivery.request()
     if session_error:
         _message = mo.callout(
             mo.md(f"**Cannot start:** {escaping.md_text(session_error)}"), "danger"
@@ -121,46 +127,27 @@ def _(
     else:
         _message = mo.md("")
     _message
-    return (session,)
+    return delivery, session
 
 
 @app.cell
 def _(mo):
+    # What the last save said (and, when it was refused, the judge's picks to show again), and
+    # the card picked for revising. States, so the card cell depends on neither the revise list
+    # nor the save cell's widgets: after a save it runs first and the next card shows sooner.
     get_last, set_last = mo.state(None)
-    return get_last, set_last
+    get_revising, set_revising = mo.state(None)
+    return get_last, get_revising, set_last, set_revising
 
 
 @app.cell
-def _(get_last, mo, session):
-    from tipbench_lib.judge.session import record_summary
-
-    get_last()  # rebuild after every save: the list is read from the journal on disk
-    _judged = session.judged() if session is not None else {}
-    _labels = {}
-    for _cid in session.order if session is not None else ():
-        if _cid in _judged:
-            _card = session.card(_cid)
-            _text = _card.text.replace("\n", " ")
-            _summary = record_summary(_judged[_cid], session.rubric)
-            _label = f"#{_card.position}: {_text[:50]}… ({_summary})"
-            _labels[_label] = _cid
-    revise = mo.ui.dropdown(
-        options=_labels,
-        value=None,
-        label=f"Revise an earlier score ({len(_labels)} saved)",
-        searchable=True,
-        full_width=True,
-    )
-    return (revise,)
-
-
-@app.cell
-def _(escaping, get_last, judge_cards, mo, revise, session):
+def _(escaping, get_last, get_revising, judge_cards, mo, session):
     _last = get_last()
+    _revising = get_revising()
     if session is None:
         card, _extra = None, False
-    elif revise.value:
-        card, _extra = session.card(revise.value), False
+    elif _revising:
+        card, _extra = session.card(_revising), False
     else:
         card, _extra = session.serve()
     _stop = mo.md("")
@@ -196,10 +183,9 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
             [
                 _progress,
                 _status,
-                revise,
                 mo.callout(
                     mo.md(
-                        "**All done.** Every candidate has your score; pick one above to revise it."
+                        "**All done.** Every candidate has your score; pick one below to revise it."
                     ),
                     "success",
                 ),
@@ -214,13 +200,18 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
     else:
         _progress = mo.Html(judge_cards.progress_html(session.progress()))
         _prev = card.previous if card.previous is not None and card.previous.ok else None
+        # A save refused for missing scores shows the same card again with the judge's picks.
+        _draft = (
+            _last["draft"]
+            if _last is not None and _last.get("candidate_id") == card.candidate_id
+            else {}
+        )
         _rubric = session.rubric
         _dims = {}
         for _dim in _rubric.dimensions:
             _options = {f"{lv.score} · {lv.anchor}": lv.score for lv in _dim.levels}
-            _value = next(
-                (k for k, v in _options.items() if _prev and v == _prev.scores[_dim.id]), None
-            )
+            _chosen = _draft.get(_dim.id, _prev.scores[_dim.id] if _prev else None)
+            _value = next((k for k, v in _options.items() if v == _chosen), None)
             _dims[_dim.id] = mo.ui.radio(
                 options=_options,
                 value=_value,
@@ -229,7 +220,7 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
         _flags = {}
         for _flag in _rubric.flags:
             _auto = card.auto.get(_flag.id)
-            _shown = bool(_prev.scores[_flag.id]) if _prev else bool(_auto)
+            _shown = bool(_draft.get(_flag.id, _prev.scores[_flag.id] if _prev else bool(_auto)))
             _hint = "" if _auto is None else f" (automatic check: {'yes' if _auto else 'no'})"
             _flags[_flag.id] = mo.ui.checkbox(
                 value=_shown, label=f"{escaping.md_text(_flag.label)}{_hint}"
@@ -238,15 +229,14 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
             **_dims,
             **_flags,
             "note": mo.ui.text(
-                value=_prev.note if _prev else "", placeholder="optional note", full_width=True
+                value=_draft.get("note", _prev.note if _prev else ""),
+                placeholder="optional note",
+                full_width=True,
             ),
         }
+        # No `validate=` on the form: marimo runs it as a round trip to the kernel before the
+        # value is sent (~12 ms per save); the save cell checks the scores instead.
         _names = list(_rubric.dimension_ids)
-
-        def _validate(value):
-            missing = [n for n in _names if value is None or value.get(n) is None]
-            return f"Pick a score for {', '.join(missing)}." if missing else None
-
         _columns = min(len(_names), 3)
         form = (
             mo.Html(
@@ -261,11 +251,10 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
             .form(
                 submit_button_label="Save and next  (Ctrl+Enter)",
                 submit_button_tooltip="Saves to your journal, then MLflow",
-                validate=_validate,
                 bordered=False,
             )
         )
-        _revising = (
+        _revising_note = (
             mo.md(f"*Revising tip #{card.position}; the journal keeps your earlier score too.*")
             if _prev
             else mo.md("")
@@ -281,7 +270,7 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
                         mo.vstack(
                             [
                                 mo.Html(judge_cards.tip_html(card, _rubric)),
-                                _revising,
+                                _revising_note,
                                 form,
                                 mo.accordion(
                                     {
@@ -298,7 +287,6 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
                     align="start",
                 ),
                 _panel,
-                revise,
             ],
             gap=1,
         )
@@ -307,33 +295,64 @@ def _(escaping, get_last, judge_cards, mo, revise, session):
 
 
 @app.cell
-def _(card, escaping, form, mo, session, set_last):
+def _(card, delivery, escaping, form, session, set_last, set_revising):
     from tipbench_lib.judge.session import Scores
 
     if form is not None and form.value is not None:
         _v = form.value
         _rubric = session.rubric
-        _values = {d: _v[d] for d in _rubric.dimension_ids}
-        _values |= {f: bool(_v[f]) for f in _rubric.flag_ids}
-        try:
-            _result = session.save(card.candidate_id, Scores(_values, _v["note"] or ""))
-        except Exception as exc:  # a failed save must be visible, never silent
-            set_last({"ok": False, "message": f"**Not saved:** {escaping.md_text(exc)}"})
-        else:
-            _where = (
-                "journal and MLflow"
-                if _result.synced
-                else (
-                    "journal only; MLflow will get it with the next save "
-                    f"({escaping.md_text(_result.sync_error)})"
-                )
-            )
+        _missing = [d for d in _rubric.dimension_ids if _v.get(d) is None]
+        if _missing:
             set_last(
                 {
-                    "ok": _result.synced,
-                    "message": f"Saved tip #{card.position} (composite {_result.record.composite:g}) to the {_where}.",
+                    "ok": False,
+                    "message": f"**Not saved:** pick a score for {', '.join(_missing)}.",
+                    "candidate_id": card.candidate_id,
+                    "draft": {k: v for k, v in _v.items() if v is not None},
                 }
             )
+        else:
+            _values = {d: _v[d] for d in _rubric.dimension_ids}
+            _values |= {f: bool(_v[f]) for f in _rubric.flag_ids}
+            try:
+                # The journal's fsync here; MLflow's half from the sender (judge/delivery.py).
+                _result = session.save(
+                    card.candidate_id, Scores(_values, _v["note"] or ""), sync=False
+                )
+            except Exception as exc:  # a failed save must be visible, never silent
+                set_last({"ok": False, "message": f"**Not saved:** {escaping.md_text(exc)}"})
+            else:
+                delivery.request()
+                _sent = delivery.state()
+                set_revising(None)
+                set_last(
+                    {
+                        "ok": not _sent.error,
+                        "message": (
+                            f"Saved tip #{card.position} (composite "
+                            f"{_result.record.composite:g}) to your journal; "
+                            f"{escaping.md_text(_sent.sentence())}."
+                        ),
+                    }
+                )
+    return
+
+
+@app.cell
+def _(get_last, mo, session, set_revising):
+    get_last()  # rebuild after every save: the list is read from the journal on disk
+    # Picking a tip sets the revising state the card cell reads; this cell comes after the
+    # card so that a save shows the next card before the list is rebuilt.
+    _labels = dict(session.revisable()) if session is not None else {}
+    revise = mo.ui.dropdown(
+        options=_labels,
+        value=None,
+        label=f"Revise an earlier score ({len(_labels)} saved)",
+        searchable=True,
+        full_width=True,
+        on_change=set_revising,
+    )
+    revise
     return
 
 

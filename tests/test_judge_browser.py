@@ -29,16 +29,19 @@ HOSTILE = "<script>alert(1)</script> Try **bold** moves: finish the quiz first."
 
 
 @contextlib.contextmanager
-def judge_app(env: dict[str, str], experiment: str, judge_id: str, *extra: str) -> Iterator[str]:
+def judge_app(
+    env: dict[str, str], experiment: str, judge_id: str, *extra: str, repo: Path = REPO
+) -> Iterator[str]:
     """`marimo run notebooks/judge.py` on a free port for one judge (``extra``: more of the
-    app's arguments); stopped on exit."""
+    app's arguments; ``repo``: another checkout's notebook, for the latency bench); stopped on
+    exit."""
     port = free_port()
     log = open(Path(env["TIPBENCH_HOME"]).parent / f"marimo-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "marimo"),
             "run",
-            str(REPO / "notebooks/judge.py"),
+            str(repo / "notebooks/judge.py"),
             "--headless",
             "--no-token",
             "--port",
@@ -55,7 +58,7 @@ def judge_app(env: dict[str, str], experiment: str, judge_id: str, *extra: str) 
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
-        cwd=REPO,
+        cwd=repo,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -119,10 +122,26 @@ def submit_and_wait(
     return current_candidate(page)
 
 
-def judgments_in_mlflow(client: object, run_id: str, judge_id: str) -> list[dict]:
+def judgments_in_mlflow(
+    client: object, run_id: str, judge_id: str, candidate_id: str | None = None, timeout: float = 30
+) -> list[dict]:
+    """The judge's judgments MLflow holds for the run; with ``candidate_id``, wait (the app
+    delivers to MLflow from a thread of its own, a moment after the save) until one of it is
+    there."""
+    from tipbench_lib.core.errors import TrackingError
     from tipbench_lib.judge.session import judge_artifact_path
 
-    return json.loads(client.download_artifact(run_id, judge_artifact_path(judge_id)))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            saved = json.loads(client.download_artifact(run_id, judge_artifact_path(judge_id)))
+        except TrackingError:
+            saved = []
+        if candidate_id is None or any(r["candidate_id"] == candidate_id for r in saved):
+            return saved
+        if time.monotonic() > deadline:
+            raise AssertionError(f"MLflow did not get {judge_id}'s score of {candidate_id}")
+        time.sleep(0.1)
 
 
 @pytest.mark.browser
@@ -147,7 +166,7 @@ def test_judge_in_browser(mlflow_client, mlflow_env, experiment_name, tmp_path):
         assert second != first
 
         run_id = data.run_ids[run_of[first]]
-        saved = judgments_in_mlflow(mlflow_client, run_id, "ana")
+        saved = judgments_in_mlflow(mlflow_client, run_id, "ana", first)
         mine = [r for r in saved if r["candidate_id"] == first]
         assert len(mine) == 1
         assert (mine[0]["relevance"], mine[0]["actionability"], mine[0]["tone"]) == (4, 3, 5)
@@ -180,7 +199,80 @@ def test_judge_in_browser(mlflow_client, mlflow_env, experiment_name, tmp_path):
         assert page.dialogs == []  # type: ignore[attr-defined]
         page.screenshot(path=str(ARTIFACTS / "judge-literal.png"), full_page=True)
 
-    second_saved = judgments_in_mlflow(mlflow_client, data.run_ids[run_of[second]], "ana")
+    second_saved = judgments_in_mlflow(mlflow_client, data.run_ids[run_of[second]], "ana", second)
     keyboard = [r for r in second_saved if r["candidate_id"] == second]
     assert keyboard and keyboard[0]["note"] == "keyboard save"
     assert os.path.exists(Path(mlflow_env["TIPBENCH_HOME"]) / "journal")
+
+
+@pytest.mark.browser
+def test_a_card_missing_a_score_is_refused_with_its_picks_kept_and_a_score_is_revised(
+    mlflow_client, mlflow_env, experiment_name
+):
+    """The form asks nothing of the kernel before it sends (no `validate=` round trip): the save
+    cell refuses a card missing a score, and the same card comes back with the judge's picks. A
+    saved score is then revised through the list below the card."""
+    collected_experiment(mlflow_client, experiment_name)
+    Path(mlflow_env["TIPBENCH_HOME"]).mkdir(parents=True, exist_ok=True)
+    with judge_app(mlflow_env, experiment_name, "ana") as url, browser_page() as page:
+        page.goto(url)
+        first = current_candidate(page)
+        groups = page.get_by_role("radiogroup")
+        groups.nth(0).locator('[role=radio][value^="4 ·"]').click()
+        groups.nth(2).locator('[role=radio][value^="5 ·"]').click()
+        page.get_by_placeholder("optional note").fill("draft kept")
+        page.get_by_role("button", name="Save and next").click()
+        page.get_by_text("Not saved: pick a score for actionability.").wait_for(timeout=30_000)
+        assert current_candidate(page) == first
+        kept = page.get_by_role("radiogroup")
+        assert kept.nth(0).locator('[role=radio][value^="4 ·"]').is_checked()
+        assert kept.nth(2).locator('[role=radio][value^="5 ·"]').is_checked()
+        assert page.get_by_placeholder("optional note").input_value() == "draft kept"
+
+        kept.nth(1).locator('[role=radio][value^="3 ·"]').click()
+        second = submit_and_wait(page, first)
+        assert second != first
+        page.get_by_text("to your journal; MLflow").first.wait_for()
+        data = load_run_ids(mlflow_client, experiment_name)
+        [saved] = [
+            r
+            for r in judgments_in_mlflow(mlflow_client, data[first], "ana", first)
+            if r["candidate_id"] == first
+        ]
+        assert (saved["relevance"], saved["actionability"], saved["tone"]) == (4, 3, 5)
+        assert saved["note"] == "draft kept"
+
+        # Revise the first tip: pick it in the list, change a score, save; the queue goes on.
+        page.get_by_text("Revise an earlier score (1 saved)").wait_for()
+        page.get_by_label("Revise an earlier score (1 saved)").click()
+        page.get_by_role("option").filter(has_text="#").first.click()
+        page.wait_for_selector(f".tb-card[data-candidate='{first}']", timeout=30_000)
+        page.get_by_text("Revising tip #").first.wait_for()
+        revised = page.get_by_role("radiogroup")
+        assert revised.nth(0).locator('[role=radio][value^="4 ·"]').is_checked()
+        revised.nth(0).locator('[role=radio][value^="1 ·"]').click()
+        after = submit_and_wait(page, first)
+        assert after == second, "after a revision the queue resumes where it was"
+        [again] = [
+            r
+            for r in judgments_in_mlflow(mlflow_client, data[first], "ana")
+            if r["candidate_id"] == first
+        ]
+        deadline = time.monotonic() + 30
+        while again["relevance"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            [again] = [
+                r
+                for r in judgments_in_mlflow(mlflow_client, data[first], "ana")
+                if r["candidate_id"] == first
+            ]
+        assert again["relevance"] == 1, "the revision reached MLflow"
+
+
+def load_run_ids(client: object, experiment: str) -> dict[str, str]:
+    """candidate id -> its cell's run id."""
+    from tipbench_lib.compare.load import load_experiment
+
+    data = load_experiment(client, experiment)
+    cells = dict(zip(data.candidates["candidate_id"], data.candidates["cell_id"], strict=True))
+    return {cid: data.run_ids[cell] for cid, cell in cells.items()}

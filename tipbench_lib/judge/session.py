@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -458,7 +459,10 @@ class JudgeSession:
         keeps_queue = judge_kind == "human" if queue is None else queue
         self.seed = self.journal.queue_seed(default_seed) if keeps_queue else default_seed
         self.order = [r["candidate_id"] for r in interleaved_order(self.queue_rows(), self.seed)]
-        self.unsynced: set[str] = set()
+        # cell -> how many saves touched it since MLflow last had it (a sender in another thread
+        # drops a cell only if no save came in while it was sending: see sync_pending).
+        self.unsynced: dict[str, int] = self._undelivered()
+        self._unsynced_lock = threading.Lock()
         self.views = scenario_views(self.cells.values())
         self.queue_order = order
         self.plan_ttl = plan_ttl
@@ -559,6 +563,20 @@ class JudgeSession:
     def judged(self) -> dict[str, Judgment]:
         """candidate_id → this judge's latest judgment, for candidates of this experiment."""
         return {c: j for c, j in self.journal.latest().items() if c in self.candidates}
+
+    def revisable(self) -> list[tuple[str, str]]:
+        """(label, candidate id) per tip this judge scored, in queue order, for the revise list.
+
+        One journal read for the lot (a card per tip would read it once per tip).
+        """
+        judged = self.judged()
+        out = []
+        for position, candidate_id in enumerate(self.order, start=1):
+            if candidate_id in judged:
+                text = self.candidates[candidate_id].text.replace("\n", " ")
+                summary = record_summary(judged[candidate_id], self.rubric)
+                out.append((f"#{position}: {text[:50]}… ({summary})", candidate_id))
+        return out
 
     def done_ids(self) -> set[str]:
         """Candidates this judge has scored; a failed LLM attempt leaves the candidate open."""
@@ -708,15 +726,20 @@ class JudgeSession:
             attempts=attempts,
         )
 
-    def save(self, candidate_id: str, scores: Scores) -> SaveResult:
-        """Journal (fsync) first, then the cell's MLflow run; an MLflow outage loses nothing."""
-        return self.save_records([self.record_for(candidate_id, scores)])
+    def save(self, candidate_id: str, scores: Scores, *, sync: bool = True) -> SaveResult:
+        """Journal (fsync) first, then the cell's MLflow run; an MLflow outage loses nothing.
+
+        ``sync=False`` leaves MLflow to :meth:`sync_pending` (the app's sender thread).
+        """
+        return self.save_records([self.record_for(candidate_id, scores)], sync=sync)
 
     def save_records(self, records: Sequence[Judgment], *, sync: bool = True) -> SaveResult:
         started = time.perf_counter()
         self.journal.append_many(records)
         journalled = time.perf_counter()
-        self.unsynced.update(r.cell_id for r in records)
+        with self._unsynced_lock:
+            for record in records:
+                self.unsynced[record.cell_id] = self.unsynced.get(record.cell_id, 0) + 1
         error = self.sync_pending() if sync else "not sent yet"
         finished = time.perf_counter()
         return SaveResult(
@@ -728,14 +751,43 @@ class JudgeSession:
         )
 
     def sync_pending(self) -> str:
-        """Send every cell this session changed that MLflow has not got; '' when all arrived."""
-        for cell in sorted(self.unsynced):
+        """Send every cell whose journalled scores MLflow has not got; '' when all arrived.
+
+        Safe to call from a sender thread while the judge saves on (:mod:`judge.delivery`): it
+        sends what it saw when it started, and keeps a cell pending when a save touched it
+        meanwhile, so the next call sends that save too.
+        """
+        with self._unsynced_lock:
+            todo = dict(self.unsynced)
+        for cell, saves in sorted(todo.items()):
             try:
                 self.sync_cell(cell)
             except TrackingError as exc:
                 return str(exc).splitlines()[0]
-            self.unsynced.discard(cell)
+            with self._unsynced_lock:
+                if self.unsynced.get(cell) == saves:
+                    del self.unsynced[cell]
         return ""
+
+    def undelivered(self) -> int:
+        """How many cells hold journalled scores MLflow has not got yet."""
+        with self._unsynced_lock:
+            return len(self.unsynced)
+
+    def _undelivered(self) -> dict[str, int]:
+        """Cells whose latest journalled judgment of this judge MLflow lacks (or has older).
+
+        A score whose MLflow half never happened (MLflow was down, the app closed before its
+        sender ran) is found again here when the judge comes back, and sent with the next sync.
+        """
+        stored = latest_per_pair(j for j in self.records.judgments if j.judge_id == self.judge_id)
+        missing: dict[str, int] = {}
+        for candidate_id, judgment in self.judged().items():
+            have = stored.get((candidate_id, self.judge_id))
+            if have is None or have.time < judgment.time:
+                cell = self.candidates[candidate_id].cell_id
+                missing[cell] = missing.get(cell, 0) + 1
+        return missing
 
     def sync_cell(self, cell_id: str) -> dict[str, float]:
         """Upload this judge's latest judgments of the cell; refresh the run's metrics and tag."""

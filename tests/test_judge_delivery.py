@@ -1,0 +1,143 @@
+"""The judge app's MLflow sender (tipbench_lib.judge.delivery) against a real MLflow server.
+
+A save in the app journals and returns; MLflow gets the score from a thread a moment later. These
+tests hold it to "nothing lost": every score arrives, saves racing a delivery included, an outage
+is reported and retried, a process that exits right after a save still delivers, and a session
+opened later finds what never arrived.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tipbench_lib.tracking.client import MlflowClient
+
+from .test_judge import collected_experiment, tip
+from .test_judge_browser import judgments_in_mlflow
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def judged_count(client: MlflowClient, session: object, candidate_id: str) -> float | None:
+    run_id = session.records.run_ids[session.candidates[candidate_id].cell_id]
+    return client.get_run(run_id).metrics.get("judged_count")
+
+
+def test_saves_during_deliveries_all_reach_mlflow(mlflow_client, experiment_name, tipbench_home):
+    from tipbench_lib.judge.delivery import BackgroundDelivery
+    from tipbench_lib.judge.session import JudgeSession
+
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=2)
+    session = JudgeSession(mlflow_client, experiment_name, "ana", order="uniform")
+    # No quiet wait: deliveries start at once, so saves land while one is sending.
+    delivery = BackgroundDelivery(session, quiet=0.0)
+    for n, cid in enumerate(session.order):
+        session.save(cid, tip(1 + n % 5, 3, 3, True, False), sync=False)
+        delivery.request()
+    state = delivery.settle()
+    assert state.error == "" and state.pending == 0, state
+    assert state.sentence() == "MLflow has every score"
+    for run_id in set(session.records.run_ids.values()):
+        saved = {r["candidate_id"]: r for r in judgments_in_mlflow(mlflow_client, run_id, "ana")}
+        for cid in session.by_cell[
+            next(c for c, r in session.records.run_ids.items() if r == run_id)
+        ]:
+            assert saved[cid]["relevance"] == session.judged()[cid].scores["relevance"]
+
+
+def test_saves_close_together_share_one_delivery(mlflow_client, experiment_name, tipbench_home):
+    from tipbench_lib.judge.delivery import BackgroundDelivery
+    from tipbench_lib.judge.session import JudgeSession
+
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
+    session = JudgeSession(mlflow_client, experiment_name, "ana", order="uniform")
+    calls = []
+    send = session.sync_pending
+    session.sync_pending = lambda: calls.append(1) or send()  # type: ignore[method-assign]
+    delivery = BackgroundDelivery(session, quiet=0.5)
+    for cid in session.order:
+        session.save(cid, tip(4, 4, 4, True, False), sync=False)
+        delivery.request()
+        assert delivery.state().sentence() == "MLflow gets it in the background"
+    assert delivery.settle().pending == 0
+    assert len(calls) == 1, "saves within the quiet spell share one delivery"
+    assert judged_count(mlflow_client, session, session.order[0]) == 3.0
+
+
+def test_an_outage_is_reported_and_the_next_save_delivers(
+    mlflow_client, experiment_name, tipbench_home
+):
+    from tipbench_lib.judge.delivery import BackgroundDelivery
+    from tipbench_lib.judge.session import JudgeSession
+    from tipbench_lib.tracking.server import free_port
+
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
+    session = JudgeSession(mlflow_client, experiment_name, "ana", order="uniform")
+    delivery = BackgroundDelivery(session, quiet=0.0)
+    first, second = session.order[:2]
+    with MlflowClient(f"http://127.0.0.1:{free_port()}", retries=0, timeout=2) as dead:
+        session.client = dead
+        session.save(first, tip(2, 2, 2, True, False), sync=False)
+        delivery.request()
+        state = delivery.settle()
+    assert state.pending == 1 and state.error, state
+    assert state.sentence().startswith("MLflow is behind (")
+    assert session.judged()[first].scores["relevance"] == 2, "the journal has it"
+    assert judged_count(mlflow_client, session, first) is None
+    session.client = mlflow_client
+    session.save(second, tip(5, 5, 5, True, False), sync=False)
+    delivery.request()
+    state = delivery.settle()
+    assert state.pending == 0 and state.error == "", state
+    assert judged_count(mlflow_client, session, first) == 2.0, "both scores arrived"
+
+
+def test_a_session_opened_later_sends_what_never_arrived(
+    mlflow_client, experiment_name, tipbench_home
+):
+    from tipbench_lib.judge.session import JudgeSession
+
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
+    closed = JudgeSession(mlflow_client, experiment_name, "ana", order="uniform")
+    delivered, lost = closed.order[:2]
+    closed.save(delivered, tip(3, 3, 3, True, False))
+    closed.save(lost, tip(1, 1, 1, True, False), sync=False)  # the app stopped before sending
+    assert judged_count(mlflow_client, closed, lost) == 1.0
+
+    reopened = JudgeSession(mlflow_client, experiment_name, "ana", order="uniform")
+    assert reopened.undelivered() == 1
+    assert reopened.sync_pending() == ""
+    assert judged_count(mlflow_client, reopened, lost) == 2.0
+    again = JudgeSession(mlflow_client, experiment_name, "ana", order="uniform")
+    assert again.undelivered() == 0, "what MLflow has is not sent again"
+
+
+def test_an_app_that_exits_right_after_a_save_still_delivers(
+    mlflow_server, mlflow_client, experiment_name, tipbench_home
+):
+    from tipbench_lib.judge.session import JudgeSession
+
+    collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1)
+    script = textwrap.dedent(
+        f"""
+        from tests.test_judge import tip
+        from tipbench_lib.judge.delivery import BackgroundDelivery
+        from tipbench_lib.judge.session import JudgeSession
+        from tipbench_lib.tracking.client import MlflowClient
+
+        session = JudgeSession(MlflowClient({mlflow_server!r}), {experiment_name!r}, "ana",
+                               order="uniform")
+        delivery = BackgroundDelivery(session, quiet=30.0)
+        session.save(session.order[0], tip(4, 2, 5, True, False), sync=False)
+        delivery.request()
+        """
+    )
+    env = {**os.environ, "TIPBENCH_HOME": str(tipbench_home)}
+    subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, check=True, timeout=120)
+    session = JudgeSession(mlflow_client, experiment_name, "ana", order="uniform")
+    assert session.undelivered() == 0
+    assert judged_count(mlflow_client, session, session.order[0]) == 1.0

@@ -301,12 +301,14 @@ def _(card, delivery, escaping, form, session, set_last, set_revising):
     if form is not None and form.value is not None:
         _v = form.value
         _rubric = session.rubric
-        _missing = [d for d in _rubric.dimension_ids if _v.get(d) is None]
+        _missing = [d.name for d in _rubric.dimensions if _v.get(d.id) is None]
         if _missing:
             set_last(
                 {
                     "ok": False,
-                    "message": f"**Not saved:** pick a score for {', '.join(_missing)}.",
+                    "message": (
+                        f"**Not saved:** pick a score for {escaping.md_text(', '.join(_missing))}."
+                    ),
                     "candidate_id": card.candidate_id,
                     "draft": {k: v for k, v in _v.items() if v is not None},
                 }

@@ -222,7 +222,7 @@ def test_a_card_missing_a_score_is_refused_with_its_picks_kept_and_a_score_is_re
         groups.nth(2).locator('[role=radio][value^="5 ·"]').click()
         page.get_by_placeholder("optional note").fill("draft kept")
         page.get_by_role("button", name="Save and next").click()
-        page.get_by_text("Not saved: pick a score for actionability.").wait_for(timeout=30_000)
+        page.get_by_text("Not saved: pick a score for Actionability.").wait_for(timeout=30_000)
         assert current_candidate(page) == first
         kept = page.get_by_role("radiogroup")
         assert kept.nth(0).locator('[role=radio][value^="4 ·"]').is_checked()

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -123,25 +123,38 @@ def submit_and_wait(
 
 
 def judgments_in_mlflow(
-    client: object, run_id: str, judge_id: str, candidate_id: str | None = None, timeout: float = 30
+    client: object,
+    run_id: str,
+    judge_id: str,
+    candidate_id: str | None = None,
+    *,
+    until: Callable[[list[dict]], bool] | None = None,
+    timeout: float = 30,
 ) -> list[dict]:
-    """The judge's judgments MLflow holds for the run; with ``candidate_id``, wait (the app
-    delivers to MLflow from a thread of its own, a moment after the save) until one of it is
-    there."""
+    """The judge's judgments MLflow holds for the run. The app delivers to MLflow from a thread
+    of its own, a moment after the save: with ``candidate_id`` (or ``until``), wait until MLflow
+    has a judgment of that candidate (or ``until`` holds)."""
     from tipbench_lib.core.errors import TrackingError
     from tipbench_lib.judge.session import judge_artifact_path
 
+    if candidate_id is not None:
+        until = lambda saved: any(r["candidate_id"] == candidate_id for r in saved)  # noqa: E731
     deadline = time.monotonic() + timeout
     while True:
         try:
             saved = json.loads(client.download_artifact(run_id, judge_artifact_path(judge_id)))
         except TrackingError:
             saved = []
-        if candidate_id is None or any(r["candidate_id"] == candidate_id for r in saved):
+        if until is None or until(saved):
             return saved
         if time.monotonic() > deadline:
-            raise AssertionError(f"MLflow did not get {judge_id}'s score of {candidate_id}")
+            raise AssertionError(f"MLflow did not get what was expected of {judge_id}: {saved}")
         time.sleep(0.1)
+
+
+def judgment_of(saved: list[dict], candidate_id: str) -> dict:
+    [found] = [r for r in saved if r["candidate_id"] == candidate_id]
+    return found
 
 
 @pytest.mark.browser
@@ -234,11 +247,7 @@ def test_a_card_missing_a_score_is_refused_with_its_picks_kept_and_a_score_is_re
         assert second != first
         page.get_by_text("to your journal; MLflow").first.wait_for()
         data = load_run_ids(mlflow_client, experiment_name)
-        [saved] = [
-            r
-            for r in judgments_in_mlflow(mlflow_client, data[first], "ana", first)
-            if r["candidate_id"] == first
-        ]
+        saved = judgment_of(judgments_in_mlflow(mlflow_client, data[first], "ana", first), first)
         assert (saved["relevance"], saved["actionability"], saved["tone"]) == (4, 3, 5)
         assert saved["note"] == "draft kept"
 
@@ -253,19 +262,15 @@ def test_a_card_missing_a_score_is_refused_with_its_picks_kept_and_a_score_is_re
         revised.nth(0).locator('[role=radio][value^="1 ·"]').click()
         after = submit_and_wait(page, first)
         assert after == second, "after a revision the queue resumes where it was"
-        [again] = [
-            r
-            for r in judgments_in_mlflow(mlflow_client, data[first], "ana")
-            if r["candidate_id"] == first
-        ]
-        deadline = time.monotonic() + 30
-        while again["relevance"] != 1 and time.monotonic() < deadline:
-            time.sleep(0.2)
-            [again] = [
-                r
-                for r in judgments_in_mlflow(mlflow_client, data[first], "ana")
-                if r["candidate_id"] == first
-            ]
+        again = judgment_of(
+            judgments_in_mlflow(
+                mlflow_client,
+                data[first],
+                "ana",
+                until=lambda saved: judgment_of(saved, first)["relevance"] == 1,
+            ),
+            first,
+        )
         assert again["relevance"] == 1, "the revision reached MLflow"
 
 

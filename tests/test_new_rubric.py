@@ -123,7 +123,7 @@ def test_a_new_rubric_runs_every_phase_without_code(
 
     [saved] = [
         r
-        for r in judgments_in_mlflow(mlflow_client, data.run_ids[cell_of[first]], "ana")
+        for r in judgments_in_mlflow(mlflow_client, data.run_ids[cell_of[first]], "ana", first)
         if r["candidate_id"] == first
     ]
     # the flag's box came pre-filled from the automatic check, and was saved as shown

@@ -64,11 +64,14 @@ def fmt(value: float | None, digits: int = 3) -> str:
 
 
 def queue_table(runs: int) -> None:
-    print("\nPart 1: the queue (sign-flip sequences at alpha/m; cards = one person's score)")
+    print(
+        "\nPart 1: the queue (sign-flip sequences at alpha/m, out of reach exact or projected "
+        f"at {DEFAULT_FUTILITY:.0%}, the default; cards = one person's score)"
+    )
     header = (
         f"{'people':>6} {'family':>9} {'delta':>5} {'order':>9} {'cards':>6} {'ratio':>5} "
         f"{'found':>5} {'cards@found':>11} {'ratio':>5} {'better':>6} {'equiv':>6} "
-        f"{'o.o.r.':>6} {'FWER':>6} {'eq.err':>6} {'cov.cmp':>7} {'cov.fam':>7} "
+        f"{'o.o.r.':>6} {'proj.':>5} {'FWER':>6} {'eq.err':>6} {'cov.cmp':>7} {'cov.fam':>7} "
         f"{'ms/call':>7} {'sec':>5}"
     )
     print(header)
@@ -101,6 +104,7 @@ def queue_table(runs: int) -> None:
                         f"{np.isin(decisions, ('better', 'worse')).sum(axis=1).mean():>6.2f} "
                         f"{(decisions == 'equivalent').sum(axis=1).mean():>6.2f} "
                         f"{(decisions == 'out of reach').sum(axis=1).mean():>6.2f} "
+                        f"{(decisions == anytime.PROJECTED).sum(axis=1).mean():>5.2f} "
                         f"{fmt(np.mean([r.false_call for r in results])):>6} "
                         f"{fmt(np.mean([r.wrong_equivalent for r in results])):>6} "
                         f"{fmt(covered.mean()):>7} {fmt(covered.all(axis=1).mean()):>7} "
@@ -111,12 +115,13 @@ def queue_table(runs: int) -> None:
         "cards: mean cards judged until the queue says stop; ratio: adaptive / this row "
         "(target <= 0.5); found: share of runs where every comparison of the +2 cell was "
         "decided in its direction before the stop; cards@found: median cards until then; "
-        "better/equiv/o.o.r.: mean number of comparisons decided better-or-worse, equivalent, "
-        "out of reach at the stop; FWER: any false better/worse; eq.err: any equivalent where "
-        "|truth| >= delta; cov.cmp/cov.fam: the true mean difference inside the sequence at every "
-        "step, per comparison / all of the family at once; ms/call: median next_cards call after "
-        "a score, one person. With 3 people the uniform order has every person judge every card "
-        "(today's app), so part of the 3-people saving is not judging each card three times."
+        "better/equiv/o.o.r./proj.: mean number of comparisons decided better-or-worse, "
+        "equivalent, out of reach, out of reach (projected, part 1b) at the stop; FWER: any "
+        "false better/worse; eq.err: any equivalent where |truth| >= delta; cov.cmp/cov.fam: "
+        "the true mean difference inside the sequence at every step, per comparison / all of "
+        "the family at once; ms/call: median next_cards call after a score, one person. With "
+        "3 people the uniform order has every person judge every card (today's app), so part "
+        "of the 3-people saving is not judging each card three times."
     )
 
 

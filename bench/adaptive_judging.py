@@ -31,7 +31,12 @@ scenario-level correlations 0.8 and 0.9: the human cards PPI++ needs for the wid
 reach with 8, 12 and 16 scenarios, against the theoretical best (1 - rho^2 with unlimited
 LLM-only data, and with the 24 scenarios there are).
 
-Run: ``.venv/bin/python bench/adaptive_judging.py [--runs 500] [--quick]``
+Part 1b, out of reach exact or projected: the queue's projected out-of-reach rule (a futility rule,
+:mod:`tipbench_lib.stats.signflip`) against the exact one, on four shapes (one person or three,
+baseline or all pairs, 24 or 12 scenarios): cards until stop in both orders under the same rule,
+and the cost, the real difference's decisions lost against judging every card.
+
+Run: ``.venv/bin/python bench/adaptive_judging.py [--runs 500] [--quick] [--parts futility]``
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from scipy import stats as sps
 from tipbench_lib.stats import adaptive, anytime
 from tipbench_lib.stats import queue_simulation as qs
 from tipbench_lib.stats.scale import scale_for
-from tipbench_lib.stats.signflip import DEFAULT_MAX_BET, SignFlipSequences
+from tipbench_lib.stats.signflip import DEFAULT_FUTILITY, DEFAULT_MAX_BET, SignFlipSequences
 
 ALPHA = 0.05
 DELTAS = (1.0, 2.0)
@@ -59,11 +64,14 @@ def fmt(value: float | None, digits: int = 3) -> str:
 
 
 def queue_table(runs: int) -> None:
-    print("\nPart 1: the queue (sign-flip sequences at alpha/m; cards = one person's score)")
+    print(
+        "\nPart 1: the queue (sign-flip sequences at alpha/m, out of reach exact or projected "
+        f"at {DEFAULT_FUTILITY:.0%}, the default; cards = one person's score)"
+    )
     header = (
         f"{'people':>6} {'family':>9} {'delta':>5} {'order':>9} {'cards':>6} {'ratio':>5} "
         f"{'found':>5} {'cards@found':>11} {'ratio':>5} {'better':>6} {'equiv':>6} "
-        f"{'o.o.r.':>6} {'FWER':>6} {'eq.err':>6} {'cov.cmp':>7} {'cov.fam':>7} "
+        f"{'o.o.r.':>6} {'proj.':>5} {'FWER':>6} {'eq.err':>6} {'cov.cmp':>7} {'cov.fam':>7} "
         f"{'ms/call':>7} {'sec':>5}"
     )
     print(header)
@@ -96,6 +104,7 @@ def queue_table(runs: int) -> None:
                         f"{np.isin(decisions, ('better', 'worse')).sum(axis=1).mean():>6.2f} "
                         f"{(decisions == 'equivalent').sum(axis=1).mean():>6.2f} "
                         f"{(decisions == 'out of reach').sum(axis=1).mean():>6.2f} "
+                        f"{(decisions == anytime.PROJECTED).sum(axis=1).mean():>5.2f} "
                         f"{fmt(np.mean([r.false_call for r in results])):>6} "
                         f"{fmt(np.mean([r.wrong_equivalent for r in results])):>6} "
                         f"{fmt(covered.mean()):>7} {fmt(covered.all(axis=1).mean()):>7} "
@@ -106,12 +115,85 @@ def queue_table(runs: int) -> None:
         "cards: mean cards judged until the queue says stop; ratio: adaptive / this row "
         "(target <= 0.5); found: share of runs where every comparison of the +2 cell was "
         "decided in its direction before the stop; cards@found: median cards until then; "
-        "better/equiv/o.o.r.: mean number of comparisons decided better-or-worse, equivalent, "
-        "out of reach at the stop; FWER: any false better/worse; eq.err: any equivalent where "
-        "|truth| >= delta; cov.cmp/cov.fam: the true mean difference inside the sequence at every "
-        "step, per comparison / all of the family at once; ms/call: median next_cards call after "
-        "a score, one person. With 3 people the uniform order has every person judge every card "
-        "(today's app), so part of the 3-people saving is not judging each card three times."
+        "better/equiv/o.o.r./proj.: mean number of comparisons decided better-or-worse, "
+        "equivalent, out of reach, out of reach (projected, part 1b) at the stop; FWER: any "
+        "false better/worse; eq.err: any equivalent where |truth| >= delta; cov.cmp/cov.fam: "
+        "the true mean difference inside the sequence at every step, per comparison / all of "
+        "the family at once; ms/call: median next_cards call after a score, one person. With "
+        "3 people the uniform order has every person judge every card (today's app), so part "
+        "of the 3-people saving is not judging each card three times."
+    )
+
+
+FUTILITY_SHAPES = {
+    "main": (qs.Experiment(people_biases=(0.0,)), "1 person, baseline, 24 scenarios"),
+    "12": (qs.Experiment(people_biases=(0.0,), n_scenarios=12), "1 person, baseline, 12 scen."),
+    "3people": (qs.Experiment(), "3 people, baseline, 24 scenarios"),
+    "allpairs": (qs.Experiment(people_biases=(0.0,), baseline=None), "1 person, all pairs, 24"),
+}
+FUTILITY_RULES: dict[str, float | None] = {"exact": None, "t95": 0.95, "t99": DEFAULT_FUTILITY}
+
+
+def futility_table(runs: int, other_runs: int, shapes: list[str]) -> None:
+    """The projected out-of-reach rule against the exact one, both orders under the same rule,
+    at delta = 1: what it saves and the decisions it loses (every run is finished: after the
+    stop the first person judges every card left, and a real difference decided then but not
+    at the stop is a lost decision)."""
+    print(
+        "\nPart 1b: out of reach, exact or projected (delta 1; exact: no outcome of the scenarios "
+        "left could decide; t95/t99: scenarios like those seen, mean at the favourable end of "
+        "the 95%/99% t interval, would not)"
+    )
+    print(
+        f"{'shape':>33} {'runs':>4} {'rule':>5} {'order':>8} {'cards':>6} {'ratio':>5} "
+        f"{'vs exact':>8} {'found':>5} {'lost':>5} {'runs lost':>9} {'o.o.r.':>6} "
+        f"{'proj.':>5} {'FWER':>5} {'eq.err':>6} {'cov.cmp':>7} {'cov.fam':>7} {'sec':>4}"
+    )
+    for key in shapes:
+        exp, label = FUTILITY_SHAPES[key]
+        n = runs if key in ("main", "12") else other_runs
+        data = qs.draw(exp, n, seed=31 + len(key))
+        truth = data.truth[data.design.a] - data.truth[data.design.b]
+        real = np.abs(truth) > 1e-9
+        direction = np.where(truth > 0, "better", "worse")[real]
+        rules = FUTILITY_RULES if key == "main" else {"exact": None, "t99": 0.99}
+        exact: dict[str, float] = {}
+        for rule, futility in rules.items():
+            mean_cards: dict[str, float] = {}
+            for order in ("adaptive", "uniform"):
+                start = time.perf_counter()
+                results = [
+                    qs.queue_run(data, r, order, seed=r, finish=True, futility=futility)
+                    for r in range(n)
+                ]
+                seconds = time.perf_counter() - start
+                decisions = np.array([r.decisions for r in results])
+                after = np.array([r.decisions_after_all for r in results])
+                could = after[:, real] == direction
+                lost = could & (decisions[:, real] != direction)
+                covered = np.array([r.covered for r in results])
+                mean_cards[order] = float(np.mean([r.cards for r in results]))
+                exact.setdefault(order, mean_cards[order])
+                print(
+                    f"{label:>33} {n:>4} {rule:>5} {order:>8} {mean_cards[order]:>6.0f} "
+                    f"{mean_cards['adaptive'] / mean_cards[order]:>5.2f} "
+                    f"{mean_cards[order] / exact[order]:>8.2f} "
+                    f"{(decisions[:, real] == direction).all(axis=1).mean():>5.3f} "
+                    f"{lost.sum() / max(could.sum(), 1):>5.3f} {lost.any(axis=1).mean():>9.3f} "
+                    f"{(decisions == 'out of reach').sum(axis=1).mean():>6.2f} "
+                    f"{(decisions == anytime.PROJECTED).sum(axis=1).mean():>5.2f} "
+                    f"{np.mean([r.false_call for r in results]):>5.3f} "
+                    f"{np.mean([r.wrong_equivalent for r in results]):>6.3f} "
+                    f"{covered.mean():>7.3f} {covered.all(axis=1).mean():>7.3f} {seconds:>4.0f}",
+                    flush=True,
+                )
+    print(
+        "cards: mean cards until the queue says stop; ratio: adaptive / this row, same rule; "
+        "vs exact: this row / the exact rule's, same order; found: share of runs with every "
+        "real difference decided in its direction at the stop; lost: of the real difference's "
+        "decisions that judging every card makes, the share not made at the stop; runs lost: "
+        "runs with at least one; o.o.r./proj.: mean comparisons out of reach, exact / "
+        "projected, at the stop; FWER, eq.err, cov.cmp, cov.fam as in part 1."
     )
 
 
@@ -271,16 +353,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--quick", action="store_true", help="50 runs")
+    parser.add_argument(
+        "--parts",
+        default="queue,futility,sequences,ppi",
+        help="comma-separated parts to run: queue (1), futility (1b), sequences (2), ppi (3)",
+    )
+    parser.add_argument(
+        "--futility-shapes",
+        default=",".join(FUTILITY_SHAPES),
+        help=f"part 1b's shapes, of {', '.join(FUTILITY_SHAPES)}",
+    )
+    parser.add_argument(
+        "--other-runs",
+        type=int,
+        default=None,
+        help="runs of part 1b's slower shapes (3 people, all pairs); default --runs",
+    )
     args = parser.parse_args()
     runs = 50 if args.quick else args.runs
+    other_runs = runs if args.other_runs is None or args.quick else args.other_runs
+    parts = set(args.parts.split(","))
+    shapes = [s for s in args.futility_shapes.split(",") if s]
+    unknown = (parts - {"queue", "futility", "sequences", "ppi"}) | (
+        set(shapes) - set(FUTILITY_SHAPES)
+    )
+    if unknown:
+        parser.error(f"unknown part or shape: {', '.join(sorted(unknown))}")
     print(qs.Experiment().label())
     print(
         f"{runs} runs per row; alpha {ALPHA} family-wise (Bonferroni over the primary family); "
         f"delta {' and '.join(f'{d:g}' for d in DELTAS)} points; sequence: sign-flip betting"
     )
-    queue_table(runs)
-    sequence_table(runs)
-    ppi_table(runs)
+    if "queue" in parts:
+        queue_table(runs)
+    if "futility" in parts:
+        futility_table(runs, other_runs, shapes)
+    if "sequences" in parts:
+        sequence_table(runs)
+    if "ppi" in parts:
+        ppi_table(runs)
 
 
 if __name__ == "__main__":

@@ -178,7 +178,8 @@ def test_the_plan_is_stable_between_scores_and_resumes_the_same() -> None:
 
 def test_a_decided_comparison_gets_no_more_cards() -> None:
     design = adaptive.queue_design(rows(3, 1, scenarios=24, tips=1), baseline=("m0", "p0"))
-    state = adaptive.QueueState(design)
+    # The exact rule alone, so the hopeless m2 goes on (the projection gives it up after 6).
+    state = adaptive.QueueState(design, futility=None)
     state.add_judge("ann", seed=1)
     value = {0: 8.0, 1: 11.0, 2: 8.0}  # m1 always 3 above the baseline; m2 noisy around it
     rng = np.random.default_rng(0)
@@ -253,7 +254,7 @@ def test_a_comparison_out_of_reach_gets_no_cards_and_the_queue_says_stop() -> No
     equivalence within 1 point can be shown, and the queue says so before the scenarios run
     out."""
     design = adaptive.queue_design(rows(3, 1, scenarios=12, tips=1), baseline=("m0", "p0"))
-    state = adaptive.QueueState(design)
+    state = adaptive.QueueState(design, futility=None)  # the exact rule alone
     state.add_judge("ann", seed=4)
     rng = np.random.default_rng(2)
     swing = {s: rng.choice([-1.5, 1.5], size=3) for s in range(12)}
@@ -274,7 +275,62 @@ def test_a_comparison_out_of_reach_gets_no_cards_and_the_queue_says_stop() -> No
     assert state.cards_judged < len(design.where)
     status = adaptive.status(state)
     assert status["out_of_reach"] == 2 and status["decided"] == 0
+    assert status["out_of_reach_projected"] == 0
     assert status["undecided"] == 2 and status["cards_left_estimate"] == 0
+
+
+def _judge_swinging_cells(futility: float | None, scenarios: int = 24) -> adaptive.QueueState:
+    """Equal cells whose one-tip differences swing by +-3 around 0, judged until stop."""
+    design = adaptive.queue_design(rows(3, 1, scenarios=scenarios, tips=1), baseline=("m0", "p0"))
+    state = adaptive.QueueState(design, futility=futility)
+    state.add_judge("ann", seed=4)
+    rng = np.random.default_rng(2)
+    swing = {s: rng.choice([-1.5, 1.5], size=3) for s in range(scenarios)}
+    while not adaptive.can_stop(state):
+        cards = adaptive.next_cards(state, "ann", 2)
+        assert cards, "the queue ran dry before it could stop"
+        for card in cards:
+            cell, scenario = design.where[card]
+            state.record("ann", card, 9.0 + swing[scenario][cell])
+    return state
+
+
+def test_the_projection_gives_up_sooner_and_says_it_was_a_projection() -> None:
+    """The same swinging equal cells over 24 scenarios: the exact rule needs most of them before
+    it can say neither a difference nor equivalence within 1 point will come; by default the
+    queue gives up once the scenarios seen say so, and names it as a projection."""
+    exact = _judge_swinging_cells(None)
+    projected = _judge_swinging_cells(adaptive.DEFAULT_FUTILITY)
+    assert projected.cards_judged <= 0.65 * exact.cards_judged, (
+        projected.cards_judged,
+        exact.cards_judged,
+    )
+    rows_ = adaptive.comparison_status(projected)
+    assert [r["decision"] for r in rows_] == [anytime.PROJECTED] * 2
+    assert all(not r["decided"] and r["cards_left_estimate"] == 0 for r in rows_)
+    n, left = rows_[0]["n_scenarios"], rows_[0]["scenarios_left"]
+    assert left > 0 and rows_[0]["note"] == (
+        f"given up after {n} scenarios: the {left} left would not decide it at δ = 1 if they "
+        "look like these (the best ones still could); add scenarios or widen δ"
+    )
+    status = adaptive.status(projected)
+    assert status["out_of_reach_projected"] == 2 and status["out_of_reach"] == 0
+    assert status["decided"] == 0 and status["undecided"] == 2
+    assert adaptive.can_stop(projected) and adaptive.next_cards(projected, "ann", 5) == []
+
+
+def test_the_projection_does_not_give_up_a_clear_difference() -> None:
+    """One cell 3 points better in every scenario but with a spread: decided better with the
+    projection on, as without it."""
+    design = adaptive.queue_design(rows(2, 1, scenarios=24, tips=1), baseline=("m0", "p0"))
+    rng = np.random.default_rng(8)
+    noise = np.round(rng.normal(0, 1.5, 24) * 3) / 3
+    for futility in (None, 0.95, 0.99):
+        state = adaptive.QueueState(design, futility=futility)
+        for s in range(24):
+            state.record("ann", f"m0-p0-s{s:02d}-t0", 9.0)
+            state.record("ann", f"m1-p0-s{s:02d}-t0", float(np.clip(12.0 + noise[s], 2, 17)))
+        assert adaptive.comparison_status(state)[0]["decision"] == "better", futility
 
 
 def test_status_counts_and_estimates() -> None:
@@ -291,6 +347,7 @@ def test_status_counts_and_estimates() -> None:
         "decided",
         "undecided",
         "out_of_reach",
+        "out_of_reach_projected",
         "cards_judged",
         "cards_left_estimate",
     }

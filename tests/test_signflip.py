@@ -148,6 +148,50 @@ def test_out_of_reach_never_stops_a_comparison_that_would_still_decide() -> None
             assert not decided[stopped].any()
 
 
+def _first_projected(futility: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """200 equal and 200 two-point comparisons over 24 scenarios (sd 1.7, thirds of a point):
+    the scenario each is first ``out of reach (projected)`` (-1: never), its decision with
+    every scenario, and which are real."""
+    rng = np.random.default_rng(7)
+    n, steps = 400, 24
+    shift = np.repeat([0.0, 2.0], n // 2)[:, None]
+    diffs = np.round(rng.normal(shift, 1.7, (n, steps)) * 3) / 3
+    seq = SignFlipSequences(n, WIDTH, 0.05 / 8, delta=1.0, grid_step=None, futility=futility)
+    first = np.full(n, -1)
+    for t in range(steps):
+        seq.add(np.arange(n), diffs[:, t])
+        decision = seq.decisions(np.full(n, steps - t - 1))
+        exact = ~seq.reachable(np.full(n, steps - t - 1))
+        assert not (decision[exact] == anytime.PROJECTED).any()  # the exact word wins
+        first[(first < 0) & (decision == anytime.PROJECTED)] = t + 1
+    return first, seq.decisions(np.zeros(n, dtype=np.int64)), shift[:, 0] > 0
+
+
+def test_the_projection_gives_up_equal_cells_early_and_rarely_a_real_difference() -> None:
+    """Equal cells cannot be shown within delta = 1 in 24 scenarios here, and the projection
+    says so for most of them by scenario 12, where the exact rule says nothing yet; of the
+    two-point differences the whole sequence decides, it gives up about 2% at 99% (6% at 95%): the
+    decisions a projected stop would lose (the bench measures them in the queue)."""
+    first, final, real = _first_projected(0.99)
+    assert np.mean((first[~real] > 0) & (first[~real] <= 12)) > 0.8
+    decided = final[real] == "better"
+    assert decided.mean() > 0.85
+    assert np.mean(first[real][decided] > 0) <= 0.04
+    first95, _, _ = _first_projected(0.95)
+    assert np.mean(first95[real][decided] > 0) <= 0.08
+    assert np.mean(first95[~real] > 0) >= np.mean(first[~real] > 0)
+    never, _, _ = _first_projected(None)
+    assert (never < 0).all()
+
+
+def test_a_decision_is_never_overruled_by_the_projection() -> None:
+    seq = SignFlipSequences(1, WIDTH, 0.05, delta=1.0, futility=0.99)
+    seq.extend(np.full((1, 8), 3.0))
+    assert list(seq.decisions(np.array([16]))) == ["better"]
+    seq.extend(np.array([[-3.0, 3.0, -3.0, 3.0]]))
+    assert list(seq.decisions(np.array([12]))) == ["better"]
+
+
 def test_equivalence_needs_the_whole_sequence_inside_delta() -> None:
     diffs = np.tile([0.0, 1 / 3, -1 / 3, 0.0, 2 / 3, -2 / 3], (2, 10))
     near = SignFlipSequences(2, WIDTH, 0.05, delta=2.0, grid_step=0.1)
@@ -166,4 +210,9 @@ def test_bad_input_is_named() -> None:
         seq.add([0, 0], [1.0, 2.0])
     with pytest.raises(TipbenchError, match="delta"):
         SignFlipSequences(2, WIDTH, 0.05, delta=-1.0)
+    with pytest.raises(TipbenchError, match="futility confidence"):
+        SignFlipSequences(2, WIDTH, 0.05, delta=1.0, futility=1.0)
+    with pytest.raises(TipbenchError, match="at least 3 scenarios"):
+        SignFlipSequences(2, WIDTH, 0.05, delta=1.0, futility=0.99, futility_after=2)
+    assert anytime.PROJECTED in anytime.DECISIONS and anytime.PROJECTED not in anytime.DECIDED
     assert "out of reach" in anytime.DECISIONS and "exhausted" not in anytime.DECISIONS

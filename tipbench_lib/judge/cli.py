@@ -67,7 +67,7 @@ def judge_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "--status",
         action="store_true",
         help="print one JSON object: comparisons, decided, undecided, cards_judged, "
-        "cards_left_estimate (then out_of_reach, can_stop, family)",
+        "cards_left_estimate (then out_of_reach, out_of_reach_projected, can_stop, family)",
     )
     p.add_argument(
         "--backend",
@@ -197,7 +197,8 @@ def run_queue_export(client: Any, args: argparse.Namespace) -> int:
     )
     if not written and status["can_stop"]:
         print(
-            "every primary comparison is decided or out of reach: you can stop here "
+            "every primary comparison is decided or out of reach (exactly or by projection): "
+            "you can stop here "
             "(--order uniform exports the other cards)"
         )
     elif not written and order != "uniform":

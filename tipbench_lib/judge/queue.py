@@ -413,6 +413,7 @@ class PeopleQueue:
             for k in ("comparisons", "decided", "undecided", "cards_judged", "cards_left_estimate")
         }
         out["out_of_reach"] = found["out_of_reach"]
+        out["out_of_reach_projected"] = found["out_of_reach_projected"]
         out["can_stop"] = adaptive.can_stop(self.state)
         out["family"] = baseline_text(self.family.baseline if self.family else None)
         return out

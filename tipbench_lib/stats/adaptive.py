@@ -41,6 +41,15 @@ A comparison that is decided or out of reach gets no more cards: its planned uni
 (their cards stay only if another open comparison needs them). Once none is undecided the queue
 is empty and :func:`can_stop` is true.
 
+**Out of reach, exact or projected.** ``out of reach`` is exact: no outcome of the scenarios left
+could decide the comparison. With the sign-flip sequence the queue also gives up, by default,
+on a comparison that is ``out of reach (projected)``: the scenarios left would not decide it if
+they looked like those seen so far, even with their mean at the favourable end of its 99% t
+interval (:mod:`.signflip`; ``futility=None`` turns it off, ``futility=0.95`` gives up sooner
+and loses more). Stopping never changes the error rates of better/worse/equivalent; what it costs
+is a decision more cards would have made, which ``bench/adaptive_judging.py`` measures (part 1b).
+:func:`status` counts the two apart.
+
 ``order="uniform"`` serves the order the caller gives (the app's shuffled, interleaved order of
 every card); the sequences follow the same rules, so the two orders are compared fairly.
 ``order="ppi-uniform"`` serves whole scenarios in one seeded order shared by all people
@@ -69,12 +78,13 @@ from tipbench_lib.stats.anytime import (
     DECIDED,
     DEFAULT_DELTA,
     DEFAULT_SEQUENCE,
+    PROJECTED,
     SEQUENCES,
     BoundedSequences,
     check_level,
 )
 from tipbench_lib.stats.scale import ScoreScale, scale_for
-from tipbench_lib.stats.signflip import SignFlipSequences
+from tipbench_lib.stats.signflip import DEFAULT_FUTILITY, SignFlipSequences
 
 ORDERS: tuple[str, ...] = ("adaptive", "uniform", "ppi-uniform")
 PLAN_CARDS = 12
@@ -202,6 +212,7 @@ class QueueState:
         delta: float = DEFAULT_DELTA,
         sequence: str = DEFAULT_SEQUENCE,
         seed: int = 0,
+        futility: float | None = DEFAULT_FUTILITY,
     ) -> None:
         check_level(alpha)
         if delta < 0:
@@ -219,8 +230,13 @@ class QueueState:
         self.seed = seed
         m = design.n_comparisons
         self.level = alpha / max(m, 1)
-        builder = SignFlipSequences if sequence == "sign-flip" else BoundedSequences
-        self.sequences = builder(m, self.scale.width, self.level, delta)
+        self.futility = futility if sequence == "sign-flip" else None
+        if sequence == "sign-flip":
+            self.sequences: SignFlipSequences | BoundedSequences = SignFlipSequences(
+                m, self.scale.width, self.level, delta, futility=futility
+            )
+        else:
+            self.sequences = BoundedSequences(m, self.scale.width, self.level, delta)
         n_c, n_s = len(design.cells), len(design.scenarios)
         self.judges: dict[str, _Judge] = {}
         self._slot: dict[str, int] = {}
@@ -646,6 +662,12 @@ def _note(state: QueueState, k: int, evaluation: Evaluation, needed: int, cards:
         return (
             f"cannot be decided with the {left} scenarios left at {delta}; add scenarios or widen δ"
         )
+    if decision == PROJECTED:
+        return (
+            f"given up after {n} scenario{'s' if n != 1 else ''}: the {left} left would not "
+            f"decide it at {delta} if they look like these (the best ones still could); "
+            "add scenarios or widen δ"
+        )
     return (
         f"undecided after {n} scenario{'s' if n != 1 else ''}; about {needed} more "
         f"scenario{'s' if needed != 1 else ''} ({cards} cards) to a decision or to out of reach"
@@ -656,7 +678,9 @@ def status(state: QueueState) -> dict[str, int]:
     """The experiment's status, the object ``judge.py --status`` prints.
 
     ``undecided`` counts every comparison not decided, ``out_of_reach`` those of them that no
-    more cards can decide.
+    more cards can decide, ``out_of_reach_projected`` those the projection gave up on (more cards
+    could still decide them, cards like those so far would not); the queue is done when
+    ``undecided == out_of_reach + out_of_reach_projected``.
     """
     evaluation = state.evaluate()
     decided = int(np.isin(evaluation.decision, DECIDED).sum())
@@ -665,13 +689,14 @@ def status(state: QueueState) -> dict[str, int]:
         "decided": decided,
         "undecided": int(state.design.n_comparisons - decided),
         "out_of_reach": int((evaluation.decision == "out of reach").sum()),
+        "out_of_reach_projected": int((evaluation.decision == PROJECTED).sum()),
         "cards_judged": int(state.cards_judged),
         "cards_left_estimate": int(_cards_union(state, state.scenarios_needed())),
     }
 
 
 def can_stop(state: QueueState) -> bool:
-    """True once every primary comparison is decided or out of reach."""
+    """True once every primary comparison is decided or out of reach (exact or projected)."""
     return not bool((state.evaluate().decision == "undecided").any())
 
 

@@ -51,6 +51,10 @@ sequence uses the same words):
   points unless set: the cells differ by less than a difference worth acting on;
 - ``out of reach``: no decision is possible with the scenarios left (for this sequence: none
   left; the sign-flip sequence knows earlier), so the comparison needs no more cards;
+- ``out of reach (projected)`` (sign-flip sequence only, the queue's default): some outcome of
+  the scenarios left could still decide it, but not if they look like the ones seen so far,
+  even with their mean at the favourable end of its 99% t interval - a futility rule that
+  saves cards at the cost of a few decisions more scenarios would have made;
 - ``undecided`` otherwise.
 """
 
@@ -62,7 +66,17 @@ import numpy as np
 
 from tipbench_lib.core.errors import TipbenchError
 
-DECISIONS: tuple[str, ...] = ("better", "worse", "equivalent", "undecided", "out of reach")
+PROJECTED = "out of reach (projected)"
+"""A comparison the sign-flip sequence's projection gives up on (:mod:`.signflip`), not one that
+no data could decide: that is ``out of reach``."""
+DECISIONS: tuple[str, ...] = (
+    "better",
+    "worse",
+    "equivalent",
+    "undecided",
+    "out of reach",
+    PROJECTED,
+)
 DECIDED: tuple[str, ...] = ("better", "worse", "equivalent")
 SEQUENCES: tuple[str, ...] = ("sign-flip", "bounded")
 DEFAULT_SEQUENCE = "sign-flip"

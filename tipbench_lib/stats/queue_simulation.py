@@ -27,6 +27,7 @@ from scipy import optimize
 from tipbench_lib import synthetic
 from tipbench_lib.stats import adaptive, ppi
 from tipbench_lib.stats.anytime import DEFAULT_DELTA
+from tipbench_lib.stats.signflip import DEFAULT_FUTILITY
 
 PEOPLE_BIASES: tuple[float, ...] = (-0.4, 0.0, 0.4)
 """Latent biases of the three simulated people (a strict, a neutral and a kind judge)."""
@@ -163,7 +164,8 @@ class QueueRun:
     """Per comparison: the half-width of its sequence at the end (composite points)."""
     decisions_after_all: tuple[str, ...] | None = None
     """With ``finish``: the decisions once the first person has judged every card after the
-    stop (an out-of-reach comparison must still be out of reach then)."""
+    stop (an out-of-reach comparison must still be out of reach then; one out of reach by
+    projection may be decided then: a decision the projection lost)."""
 
 
 def queue_run(
@@ -177,11 +179,15 @@ def queue_run(
     seed: int = 0,
     sequence: str = "sign-flip",
     finish: bool = False,
+    futility: float | None = DEFAULT_FUTILITY,
 ) -> QueueRun:
     """People take turns judging ``batch`` cards of their queue until they may stop (with
-    ``finish``, the first person then judges every card left, see :class:`QueueRun`)."""
+    ``finish``, the first person then judges every card left, see :class:`QueueRun`).
+    ``futility``: the queue's projected out-of-reach rule (None: only the exact one)."""
     design = data.design
-    state = adaptive.QueueState(design, alpha=alpha, delta=delta, seed=seed, sequence=sequence)
+    state = adaptive.QueueState(
+        design, alpha=alpha, delta=delta, seed=seed, sequence=sequence, futility=futility
+    )
     people = [f"person-{j}" for j in range(data.n_people)]
     rng = np.random.default_rng(seed)
     for j, person in enumerate(people):

@@ -62,13 +62,32 @@ every decision, no outcome of the remaining scenarios can decide the comparison:
 reach``. The rule is exact in that direction - it never stops a comparison that could still be
 decided (``tests/test_signflip.py`` and ``tests/test_adaptive_simulation.py`` check it on
 continued data).
+
+**Out of reach, projected** (``futility``, off unless asked; the queue asks by default). The exact
+rule waits until not even the best possible scenarios could decide - for two equal cells at
+delta = 1, which 24 scenarios rarely make ``equivalent``, that is late, and the queue spends most
+of its cards there. The projection gives up sooner, on the data's evidence: from
+:data:`FUTILITY_AFTER` scenarios on, each bettor a decision needs is grown by the scenarios left
+times its expected log payoff per scenario, the differences to come taken as normal with the
+spread seen so far and the mean at the end of the ``futility`` t interval of the mean (99% by
+default, :data:`DEFAULT_FUTILITY`) most favourable to that decision (above the mean for
+``better``, below for ``worse``, towards 0 for ``equivalent``); when no decision's bettors all
+reach the threshold that way, the comparison is ``out of reach (projected)`` and gets no more
+cards. It is a futility rule in the sense of group-sequential trials, not a test: it never makes
+a verdict - stopping a sequence at any moment keeps every better/worse/equivalent exactly as
+valid - but it can give up a comparison that more scenarios would have decided. That is its
+cost, and the bench measures it (the share of the real difference's decisions lost against
+judging every card). It is re-read after every scenario: a comparison that gets more scenarios
+anyway (a cell it shares with an open one) can come back to ``undecided``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats as sps
 
 from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.stats.anytime import PROJECTED
 
 DEFAULT_MAX_BET = 0.98
 """The largest fraction of the wealth staked on one scenario. Below 1 so that one scenario going
@@ -84,6 +103,16 @@ PRIOR_FRACTION = 1 / 8
 """The running standard deviation's prior, as a fraction of the difference's range (+-width),
 worth one scenario: about two points for tip-v1, so the first bets are neither timid nor
 reckless."""
+
+DEFAULT_FUTILITY = 0.99
+"""Confidence of the t interval whose favourable end the projected out-of-reach rule takes as the
+mean of the differences to come (module docstring); what the queue uses unless told otherwise."""
+FUTILITY_AFTER = 3
+"""Scenarios a comparison must have before it is projected (two degrees of freedom for the
+spread)."""
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
+_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+"""Gauss-Hermite nodes and weights of a standard normal, for a bettor's expected log payoff."""
 
 PLUS, MINUS = 0, 1
 """Index of the bettor on positive and on negative signs of d - theta."""
@@ -115,6 +144,8 @@ class SignFlipSequences:
         max_bet: float = DEFAULT_MAX_BET,
         slopes: tuple[float, ...] = SLOPES,
         grid_step: float | None = DEFAULT_GRID_STEP,
+        futility: float | None = None,
+        futility_after: int = FUTILITY_AFTER,
     ) -> None:
         if not 0 < level < 1:
             raise TipbenchError(f"the level must be between 0 and 1, got {level}")
@@ -142,6 +173,14 @@ class SignFlipSequences:
         self._sum = np.zeros(n_comparisons)
         self._squares = np.zeros(n_comparisons)
         self._prior_var = (PRIOR_FRACTION * width) ** 2
+        if futility is not None and not 0 <= futility < 1:
+            raise TipbenchError(f"the futility confidence must lie in [0, 1), got {futility}")
+        if futility_after < 3:
+            raise TipbenchError(
+                f"a projection needs at least 3 scenarios (a spread), got {futility_after}"
+            )
+        self.futility = None if futility is None else float(futility)
+        self.futility_after = int(futility_after)
 
     @property
     def n_comparisons(self) -> int:
@@ -225,7 +264,8 @@ class SignFlipSequences:
         }
 
     def decisions(self, left: np.ndarray) -> np.ndarray:
-        """better/worse (checked first), equivalent, undecided or out of reach per comparison.
+        """better/worse (checked first), equivalent, undecided, out of reach or (with
+        ``futility``) out of reach (projected) per comparison.
 
         ``left``: scenarios each comparison can still get.
         """
@@ -235,6 +275,8 @@ class SignFlipSequences:
             for name, tests in self._tests().items()
         }
         out = np.full(self.n_comparisons, "undecided", dtype=object)
+        if self.futility is not None:
+            out[~self.projected_reachable(left)] = PROJECTED
         out[~self.reachable(left)] = "out of reach"
         out[done["equivalent"]] = "equivalent"
         out[done["worse"]] = "worse"
@@ -254,6 +296,50 @@ class SignFlipSequences:
         out = np.zeros(self.n_comparisons, dtype=bool)
         for tests in self._tests().values():
             out |= np.all([self._can_reach(side, i, left) for side, i in tests], axis=0)
+        return out
+
+    def _expected_growth(self, side: int, i: int, centre: np.ndarray) -> np.ndarray:
+        """(comparisons, slopes): the mean log payoff per scenario of bettor (side, theta i) if
+        the differences to come were normal with mean ``centre`` and the spread seen so far,
+        bet at today's payoff scale (Gauss-Hermite quadrature)."""
+        d = centre[:, None] + self.sd()[:, None] * _NODES[None, :]  # (rows, nodes)
+        x = (d - self.theta[i]) / self.payoff_scale()[:, None]
+        stake = self.max_bet * np.tanh(x[..., None] * self.slopes)  # (rows, nodes, slopes)
+        sign = 1.0 if side == PLUS else -1.0
+        return np.einsum("n,rns->rs", _WEIGHTS, np.log1p(sign * stake))
+
+    def projected_reachable(self, left: np.ndarray) -> np.ndarray:
+        """Whether some decision is still in sight with ``left`` scenarios to come, projecting
+        the spread and mean seen so far (module docstring, "Out of reach, projected").
+
+        Each bettor a decision needs is grown by ``left`` times its expected log payoff per
+        scenario (every slope on its own, then averaged as the wealth is), the future
+        differences taken as normal with the spread seen so far and the mean at the end of the
+        ``futility`` t interval of the mean most favourable to that decision; a bettor that has
+        reached its threshold counts as reached. True for comparisons with fewer than
+        ``futility_after`` scenarios, and always when futility is off.
+        """
+        left = np.maximum(np.asarray(left, dtype=float), 0)
+        if self.futility is None:
+            return np.ones(self.n_comparisons, dtype=bool)
+        mean = np.nan_to_num(self.mean(), nan=0.0)
+        quantile = sps.t.ppf(0.5 + self.futility / 2, np.maximum(self.n - 1, 1))
+        shift = quantile * self.sd() / np.sqrt(np.maximum(self.n, 1))
+        toward_zero = np.sign(mean) * np.maximum(np.abs(mean) - shift, 0.0)
+        centres = {"better": mean + shift, "worse": mean - shift, "equivalent": toward_zero}
+        out = self.n < self.futility_after
+        # The projected log wealth of the average bettor is convex in the scenarios to come, so
+        # if it ever reaches the threshold it does so now (the peak) or after the last one.
+        for name, tests in self._tests().items():
+            hit = np.ones(self.n_comparisons, dtype=bool)
+            for side, i in tests:
+                grown = self.log_wealth[:, side, i] + left[:, None] * self._expected_growth(
+                    side, i, centres[name]
+                )
+                hit &= (self.peak[:, side, i] >= self.threshold) | (
+                    log_mean_exp(grown) >= self.threshold
+                )
+            out |= hit
         return out
 
     def scenarios_needed(self, left: np.ndarray) -> np.ndarray:

@@ -150,25 +150,19 @@ def _(escaping, get_last, get_revising, judge_cards, mo, session):
         card, _extra = session.card(_revising), False
     else:
         card, _extra = session.serve()
-    _stop = mo.md("")
-    if session is not None and _extra and card is not None:
-        _stop = mo.callout(
-            mo.md(
-                "**You can stop: every primary comparison is decided or out of reach.** "
-                "Your scores are saved. If you go on, the cards below come in uniform order "
-                "and only add to the compare phase's analysis."
-                if session.can_stop()
-                else "**The cards that decide the comparisons now are with other judges.** "
-                "Cards below come in uniform order; come back later for queued ones."
-            ),
-            "success" if session.can_stop() else "info",
-        )
     # Where the primary comparisons stand, in the same cell as the card: one cell to re-run
     # and send per save keeps submit -> next card fast (bench/judge_latency.py).
+    _standing = session.status() if session is not None and session.people is not None else None
     _panel = mo.md("")
-    if session is not None and session.people is not None:
+    if _standing is not None:
         _panel = mo.Html(
-            judge_cards.status_html(session.status(), session.comparisons(), session.queue_order)
+            judge_cards.status_html(_standing, session.comparisons(), session.queue_order)
+        )
+    _stop = mo.md("")
+    if _standing is not None and _extra and card is not None:
+        _stop = mo.callout(
+            mo.md(judge_cards.stop_text(_standing)),
+            "success" if _standing["can_stop"] else "info",
         )
     _status = mo.md("")
     if _last is not None:
@@ -191,7 +185,7 @@ def _(escaping, get_last, get_revising, judge_cards, mo, session):
                 ),
                 mo.md(
                     "*Every primary comparison is decided or out of reach.*"
-                    if session.can_stop()
+                    if _standing is not None and _standing["can_stop"]
                     else ""
                 ),
                 _panel,

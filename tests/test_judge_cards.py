@@ -1,4 +1,5 @@
-"""The judging card's HTML shows model output and file text as literal characters."""
+"""The judging card's HTML shows model output and file text as literal characters; the status
+panel and the stop message say what the queue did."""
 
 from __future__ import annotations
 
@@ -43,3 +44,41 @@ def test_scenario_text_from_files_is_escaped_too():
 def test_progress_reads_judged_of_total():
     html = progress_html(JudgingProgress(judged=3, total=12, cells=()))
     assert "3 / 12" in html and "width:25.0%" in html
+
+
+def test_the_status_panel_and_stop_message_name_comparisons_given_up_by_projection():
+    """A comparison the projection gave up on is named as such, gets no cards-left estimate,
+    and the "you can stop" message says more cards could still decide it."""
+    from tipbench_lib.judge.cards import status_html, stop_text
+    from tipbench_lib.stats.anytime import PROJECTED
+
+    status = {
+        "comparisons": 2,
+        "decided": 1,
+        "undecided": 1,
+        "out_of_reach": 0,
+        "out_of_reach_projected": 1,
+        "cards_judged": 40,
+        "cards_left_estimate": 0,
+        "can_stop": True,
+    }
+    rows = [
+        {"decision": "better", "decided": True, "n_scenarios": 9, "cs_lo": 0.4, "cs_hi": 3.1},
+        {
+            "decision": PROJECTED,
+            "decided": False,
+            "n_scenarios": 8,
+            "cs_lo": -2.0,
+            "cs_hi": 2.2,
+            "cards_left_estimate": 12,
+        },
+    ]
+    html = status_html(status, rows, "adaptive")
+    assert "1 given up (projected out of reach)" in html
+    assert "given up: out of reach (projected)" in html
+    assert "12 cards left" not in html and "no more cards" in html
+    message = stop_text(status)
+    assert message.startswith("**You can stop")
+    assert "1 of them was given up by projection" in message and "more cards still could" in message
+    assert "projection" not in stop_text({**status, "out_of_reach_projected": 0})
+    assert "with other judges" in stop_text({**status, "can_stop": False})

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tipbench_lib.core.escaping import html_text as esc
+from tipbench_lib.stats.anytime import PROJECTED
 
 if TYPE_CHECKING:
     from tipbench_lib.core.rubric import Rubric
@@ -108,18 +109,45 @@ DECISION_WORDS = {
     "worse": "decided: worse",
     "equivalent": "decided: equivalent",
     "out of reach": "out of reach",
+    PROJECTED: "given up: out of reach (projected)",
     "undecided": "undecided",
 }
+
+
+def stop_text(status: dict[str, Any]) -> str:
+    """The message above a card served beyond the queue (markdown): the judge may stop, or the
+    deciding cards are with other judges."""
+    if not status["can_stop"]:
+        return (
+            "**The cards that decide the comparisons now are with other judges.** "
+            "Cards below come in uniform order; come back later for queued ones."
+        )
+    projected = status.get("out_of_reach_projected", 0)
+    given_up = (
+        f" {projected} of them {'was' if projected == 1 else 'were'} given up by projection: "
+        f"cards like those so far would not decide {'it' if projected == 1 else 'them'}, "
+        "though more cards still could."
+        if projected
+        else ""
+    )
+    return (
+        "**You can stop: every primary comparison is decided or out of reach.**"
+        f"{given_up} Your scores are saved. If you go on, the cards below come in uniform "
+        "order and only add to the compare phase's analysis."
+    )
 
 
 def status_html(status: dict[str, Any], rows: list[dict[str, Any]], order: str) -> str:
     """Where the primary comparisons stand: the headline, then one line per comparison with its
     decision, the sequence's interval and the cards it may still need. Arms are named only when
     the rows carry them (the session blanks them for a blind judge)."""
+    projected = status.get("out_of_reach_projected", 0)
     head = (
         f"{status['decided']} of {status['comparisons']} primary comparisons decided"
-        f" · {status['out_of_reach']} out of reach · about {status['cards_left_estimate']} "
-        f"cards left · {status['cards_judged']} scored by people ({esc(order)} order)"
+        f" · {status['out_of_reach']} out of reach"
+        + (f" · {projected} given up (projected out of reach)" if projected else "")
+        + f" · about {status['cards_left_estimate']} cards left"
+        f" · {status['cards_judged']} scored by people ({esc(order)} order)"
     )
     lines = []
     for index, row in enumerate(rows, start=1):
@@ -130,7 +158,12 @@ def status_html(status: dict[str, Any], rows: list[dict[str, Any]], order: str) 
         )
         lo, hi = row.get("cs_lo"), row.get("cs_hi")
         interval = "—" if lo is None or hi is None else f"[{lo:+.1f}, {hi:+.1f}]"
-        left = "" if row["decided"] else f"{row['cards_left_estimate']} cards left"
+        if row["decided"]:
+            left = ""
+        elif row["decision"] in ("out of reach", PROJECTED):
+            left = "no more cards"
+        else:
+            left = f"{row['cards_left_estimate']} cards left"
         lines.append(
             f"<tr data-decision='{esc(row['decision'])}'><td>{esc(arms)}</td>"
             f"<td><b>{esc(DECISION_WORDS.get(row['decision'], row['decision']))}</b></td>"

@@ -392,8 +392,11 @@ class QueueState:
         return self._cache
 
     def scenarios_needed(self) -> np.ndarray:
-        """The sequence's estimate of the scenarios each comparison still needs (0: closed)."""
-        return self.sequences.scenarios_needed(self.evaluate().left)
+        """The sequence's estimate of the scenarios each comparison still needs (0: closed,
+        given up by the projection included: the queue sends it no more cards)."""
+        evaluation = self.evaluate()
+        needed = self.sequences.scenarios_needed(evaluation.left)
+        return np.where(evaluation.decision == PROJECTED, 0, needed)
 
     # -- plans -------------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from tipbench_lib.core.schema import PAIR_COLUMNS
 from tipbench_lib.stats.diversity import cell_diversity
 from tipbench_lib.stats.headline import Summary, involving, summarize
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
+from tipbench_lib.stats.judge_adjusted import judge_adjusted
 from tipbench_lib.stats.judge_mix import JudgeMix, judge_mix
 from tipbench_lib.stats.judges import View, choose_view, judge_panel
 from tipbench_lib.stats.length_adjusted import LengthAdjusted
@@ -319,6 +320,7 @@ def analyse(
             stats.leaderboard(scores, level=options.level, **resampling), candidates, cells
         ),
         mix,
+        judge_adjusted(by_judge),
     )
     comparisons = stats.compare_pairs(
         by_judge,
@@ -375,7 +377,7 @@ def analyse(
         baseline=baseline,
         highest=highest_line(leaderboard, scores, scale, options.level, mixed=mix.mixed),
         view_note=view_note(view, panel),
-        judge_note=mix.sentence,
+        judge_note=judge_note(mix, leaderboard),
         judge_mix=mix,
         verdicts=tuple(
             stats.sentence(r) for r in against.head(VERDICTS_SHOWN).iter_rows(named=True)
@@ -406,13 +408,41 @@ def with_diversity(
     return leaderboard.join(diversity, on=list(CELL_KEYS), how="left")
 
 
-def with_judges(leaderboard: pl.DataFrame, mix: JudgeMix) -> pl.DataFrame:
-    """The leaderboard with each cell's judges (count and weight in its mean) and its mark.
+def with_judges(leaderboard: pl.DataFrame, mix: JudgeMix, adjusted: pl.DataFrame) -> pl.DataFrame:
+    """The leaderboard with each cell's judge-adjusted composite, its judges (count and weight
+    in its mean) and its mark.
 
     The columns go last, so the leaderboard's own keep their order (``leaderboard.csv`` too).
     """
-    return leaderboard.join(mix.cells, on=list(CELL_KEYS), how="left").with_columns(
-        pl.col("judges").fill_null(""), pl.col("judge_note").fill_null("")
+    return (
+        leaderboard.join(
+            adjusted.select(*CELL_KEYS, "composite_judge_adjusted"), on=list(CELL_KEYS), how="left"
+        )
+        .join(mix.cells, on=list(CELL_KEYS), how="left")
+        .with_columns(pl.col("judges").fill_null(""), pl.col("judge_note").fill_null(""))
+    )
+
+
+def judge_note(mix: JudgeMix, leaderboard: pl.DataFrame) -> str:
+    """The mixed-judges warning and what the judge-adjusted means say ('' when not mixed)."""
+    if not mix.mixed:
+        return ""
+    adjusted = leaderboard.filter(pl.col("composite_judge_adjusted").is_not_null())
+    if adjusted.height < leaderboard.height:
+        missing = leaderboard.height - adjusted.height
+        return (
+            f"{mix.sentence} No judge-adjusted mean for {missing} of {leaderboard.height} "
+            "cells: the judges are not linked by cells they both scored, so no judge's leniency "
+            "can be told from the cells' quality."
+        )
+    top = adjusted.sort(
+        ["composite_judge_adjusted", *CELL_KEYS], descending=[True, False, False]
+    ).row(0, named=True)
+    return (
+        f"{mix.sentence} Beside each raw mean, a judge-adjusted mean (cell + scenario + judge, "
+        "fitted on scenario means: every cell as if each judge had scored it) is a sensitivity "
+        f"view; it puts {cell_label(top['model'], top['prompt_version'])} first at "
+        f"{number(top['composite_judge_adjusted'])}."
     )
 
 

@@ -254,9 +254,11 @@ def leaderboard_html(analysis: Analysis) -> str:
             lambda r: interval(r["composite_mean"], r["composite_lo"], r["composite_hi"]),
             "num",
         ),
-        # beside the mean it qualifies (the table scrolls sideways on a narrow page)
-        ("Judges", field("judges"), "judges"),
     ]
+    if analysis.judge_note:
+        columns.append(("Judge-adjusted", field("composite_judge_adjusted", num), "num"))
+    # beside the mean they qualify (the table scrolls sideways on a narrow page)
+    columns.append(("Judges", field("judges"), "judges"))
     if analysis.judge_note:
         columns.append(("Judge note", field("judge_note"), "judge-note"))
     rubric = analysis.rubric
@@ -287,6 +289,13 @@ def leaderboard_html(analysis: Analysis) -> str:
         "repeats: tips whose word pairs overlap an earlier tip of their scenario by 80% or more. "
         "Both count every tip, judged or not. Judges: who scored the cell, with their number of "
         "scores and their weight in the cell's mean."
+        + (
+            " Judge-adjusted: the composite of an additive model (cell + scenario + judge) "
+            "fitted on scenario means, as if each judge had scored the cell; – when the judges "
+            "are not linked by cells they both scored."
+            if analysis.judge_note
+            else ""
+        )
     )
     return (
         note(analysis.scale_note)

@@ -10,6 +10,7 @@ Modules: ``scores`` (score tables, scenario means), ``leaderboard``, ``compare``
 families, verdicts), ``power`` (detectable difference, scenarios needed), ``judges`` (views,
 weak judges), ``agreement`` (Krippendorff's alpha), ``descriptive`` (length, speed, Pareto),
 ``judge_mix`` (who each cell's mean rests on, and whether the cells share their judges),
+``judge_adjusted`` (cell means with each judge's leniency fitted out, a sensitivity view),
 ``length_adjusted`` (each judge's verbosity slope and the composite at the mean tip length),
 ``sentences`` and ``headline`` (the words), ``signflip`` and ``anytime`` (confidence sequences
 valid under optional stopping: sign-flip betting, the default, and the bounded PrPl-EB one),
@@ -25,6 +26,7 @@ from tipbench_lib.stats import (
     anytime,
     calibration,
     headline,
+    judge_adjusted,
     judge_mix,
     judges,
     ppi,
@@ -72,6 +74,7 @@ __all__ = [
     "comparison_status",
     "compare_pairs",
     "headline",
+    "judge_adjusted",
     "judge_mix",
     "judges",
     "holm",

@@ -126,8 +126,8 @@ def judge_mix(judge_scores: pl.DataFrame, tolerance: float = TOLERANCE) -> Judge
         off = group.filter((pl.col("weight") - pl.col("typical")).abs() > tolerance / 2 + 1e-9)
         note = ""
         if spread and off.height:
-            note = "judges differ from the other cells: " + "; ".join(
-                f"{r['judge_id']} {_pct(r['weight'])} here (typical {_pct(r['typical'])})"
+            note = "other judges than most cells: " + ", ".join(
+                f"{r['judge_id']} {_pct(r['weight'])} (cells' median {_pct(r['typical'])})"
                 for r in off.iter_rows(named=True)
             )
         rows.append(

@@ -61,15 +61,21 @@ def judge_adjusted(judge_scores: pl.DataFrame) -> pl.DataFrame:
     x[rows, c_idx] = 1.0
     x[rows, n_c + s_idx] = 1.0
     x[rows, n_c + n_s + j_idx] = 1.0
-    beta, *_ = np.linalg.lstsq(x, y["composite"].to_numpy(), rcond=None)
+    # Normal equations: small (cells + scenarios + judges) square, whatever the number of rows;
+    # X'X has the row space of X, so estimability is read from it too. The relative cut-off
+    # drops the eigenvalues that are zero up to rounding (the model has at least two free
+    # directions: a constant moved between cells, scenarios and judges).
+    gram = x.T @ x
+    inverse = np.linalg.pinv(gram, 1e-10, hermitian=True)
+    beta = inverse @ (x.T @ y["composite"].to_numpy())
     # The quantity each cell reports, as a combination of the parameters.
     wanted = np.zeros((n_c, x.shape[1]))
     wanted[np.arange(n_c), np.arange(n_c)] = 1.0
     wanted[:, n_c : n_c + n_s] = 1.0 / n_s
     wanted[:, n_c + n_s :] = 1.0 / n_j
     # Estimable exactly when it lies in the row space of the design.
-    projected = wanted @ np.linalg.pinv(x) @ x
-    estimable = np.abs(projected - wanted).max(axis=1) < 1e-8
+    projected = wanted @ inverse @ gram
+    estimable = np.abs(projected - wanted).max(axis=1) < 1e-6
     values = wanted @ beta
     return cells.with_columns(
         composite_judge_adjusted=pl.Series(np.where(estimable, values, np.nan)).fill_nan(None),

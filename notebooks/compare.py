@@ -164,6 +164,11 @@ def _(analysis, escaping, mo):
         if analysis.warnings
         else []
     )
+    _judge_mix = (
+        [mo.callout(mo.md(f"**Judges differ between cells:** {_md(analysis.judge_note)}"), "warn")]
+        if analysis.judge_note
+        else []
+    )
     mo.vstack(
         [
             mo.md(
@@ -171,6 +176,7 @@ def _(analysis, escaping, mo):
                 + "".join(f"{_md(line)}\n\n" for line in analysis.evidence)
                 + "".join(f"_{_md(line)}_\n\n" for line in _notes if line)
             ),
+            *_judge_mix,
             *_warnings,
             mo.md(
                 f"### Against {_md(analysis.baseline.label)}\n{_md(analysis.baseline_intro)}\n\n"
@@ -184,9 +190,20 @@ def _(analysis, escaping, mo):
 
 @app.cell
 def _(analysis, compare_run, escaping, mo, notebook):
+    _judge_mix = (
+        [
+            mo.callout(
+                mo.md(f"**Judges differ between cells:** {escaping.md_text(analysis.judge_note)}"),
+                "warn",
+            )
+        ]
+        if analysis.judge_note
+        else []
+    )
     mo.vstack(
         [
             mo.md(f"## Leaderboard\n{escaping.md_text(analysis.scale_note)}"),
+            *_judge_mix,
             notebook.text_table(
                 compare_run.for_display(analysis.leaderboard), selection=None, page_size=20
             ),

@@ -43,6 +43,8 @@ from tipbench_lib.core.schema import PAIR_COLUMNS
 from tipbench_lib.stats.diversity import cell_diversity
 from tipbench_lib.stats.headline import Summary, involving, summarize
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
+from tipbench_lib.stats.judge_adjusted import judge_adjusted
+from tipbench_lib.stats.judge_mix import JudgeMix, judge_mix
 from tipbench_lib.stats.judges import View, choose_view, judge_panel
 from tipbench_lib.stats.length_adjusted import LengthAdjusted
 from tipbench_lib.stats.scale import ScoreScale
@@ -172,6 +174,8 @@ class Analysis:
     """The best cell's mean and interval on the rubric's scale, and how much data there is."""
     view_note: str
     """Which judges the numbers rest on and why verdicts are provisional."""
+    judge_note: str
+    """'' when every cell's mean rests on the same judges; else why the ranking is no verdict."""
     verdicts: tuple[str, ...]
     """Sentences for the first :data:`VERDICTS_SHOWN` rows of ``against_baseline``."""
     verdicts_left_out: int
@@ -181,6 +185,9 @@ class Analysis:
     """Whether the ranking survives the length adjustment."""
     front_note: str
     """Which cells no other cell beats on both quality and latency."""
+
+    judge_mix: JudgeMix | None = None
+    """Each cell's judges and their weights in its mean (``stats.judge_mix``)."""
 
     # -- where the data came from
     provenance: Mapping[str, Any] = field(default_factory=dict)
@@ -306,11 +313,17 @@ def analyse(
         "n_boot": options.n_boot,
         "seed": options.seed,
     }
-    leaderboard = with_diversity(
-        stats.leaderboard(scores, level=options.level, **resampling), candidates, cells
+    by_judge = stats.judge_scores(cells, candidates, judgments, judges=view.judges, scale=scale)
+    mix = judge_mix(by_judge)
+    leaderboard = with_judges(
+        with_diversity(
+            stats.leaderboard(scores, level=options.level, **resampling), candidates, cells
+        ),
+        mix,
+        judge_adjusted(by_judge),
     )
     comparisons = stats.compare_pairs(
-        stats.judge_scores(cells, candidates, judgments, judges=view.judges, scale=scale),
+        by_judge,
         alpha=options.alpha,
         baseline=options.baseline,
         provisional_judges=view.provisional_judges,
@@ -318,7 +331,12 @@ def analyse(
         **resampling,
     )
     summary = summarize(
-        leaderboard, comparisons, view=view, alpha=options.alpha, baseline=options.baseline
+        leaderboard,
+        comparisons,
+        view=view,
+        alpha=options.alpha,
+        baseline=options.baseline,
+        mixed_judges=mix.mixed,
     )
     baseline = Baseline(
         summary.shown_baseline,
@@ -357,8 +375,10 @@ def analyse(
         examples=example_tips(scores, candidates),
         summary=summary,
         baseline=baseline,
-        highest=highest_line(leaderboard, scores, scale, options.level),
+        highest=highest_line(leaderboard, scores, scale, options.level, mixed=mix.mixed),
         view_note=view_note(view, panel),
+        judge_note=judge_note(mix, leaderboard),
+        judge_mix=mix,
         verdicts=tuple(
             stats.sentence(r) for r in against.head(VERDICTS_SHOWN).iter_rows(named=True)
         ),
@@ -386,6 +406,44 @@ def with_diversity(
     """
     diversity = cell_diversity(candidates, cells).drop("n_scenarios")
     return leaderboard.join(diversity, on=list(CELL_KEYS), how="left")
+
+
+def with_judges(leaderboard: pl.DataFrame, mix: JudgeMix, adjusted: pl.DataFrame) -> pl.DataFrame:
+    """The leaderboard with each cell's judge-adjusted composite, its judges (count and weight
+    in its mean) and its mark.
+
+    The columns go last, so the leaderboard's own keep their order (``leaderboard.csv`` too).
+    """
+    return (
+        leaderboard.join(
+            adjusted.select(*CELL_KEYS, "composite_judge_adjusted"), on=list(CELL_KEYS), how="left"
+        )
+        .join(mix.cells, on=list(CELL_KEYS), how="left")
+        .with_columns(pl.col("judges").fill_null(""), pl.col("judge_note").fill_null(""))
+    )
+
+
+def judge_note(mix: JudgeMix, leaderboard: pl.DataFrame) -> str:
+    """The mixed-judges warning and what the judge-adjusted means say ('' when not mixed)."""
+    if not mix.mixed:
+        return ""
+    adjusted = leaderboard.filter(pl.col("composite_judge_adjusted").is_not_null())
+    if adjusted.height < leaderboard.height:
+        missing = leaderboard.height - adjusted.height
+        return (
+            f"{mix.sentence} No judge-adjusted mean for {missing} of {leaderboard.height} "
+            "cells: the judges are not linked by cells they both scored, so no judge's leniency "
+            "can be told from the cells' quality."
+        )
+    top = adjusted.sort(
+        ["composite_judge_adjusted", *CELL_KEYS], descending=[True, False, False]
+    ).row(0, named=True)
+    return (
+        f"{mix.sentence} Beside each raw mean, a judge-adjusted mean (cell + scenario + judge, "
+        "fitted on scenario means: every cell as if each judge had scored it) is a sensitivity "
+        f"view; it puts {cell_label(top['model'], top['prompt_version'])} first at "
+        f"{number(top['composite_judge_adjusted'])}."
+    )
 
 
 def ppi_absent(data: ExperimentData, scale: ScoreScale) -> str:
@@ -579,14 +637,26 @@ def date_range(first: Any, last: Any) -> str:
 
 
 def highest_line(
-    leaderboard: pl.DataFrame, scores: pl.DataFrame, scale: ScoreScale, level: float
+    leaderboard: pl.DataFrame,
+    scores: pl.DataFrame,
+    scale: ScoreScale,
+    level: float,
+    *,
+    mixed: bool = False,
 ) -> str:
-    """The best cell by point estimate, its interval, the scale, and the data behind it."""
+    """The best cell by point estimate, its interval, the scale, and the data behind it.
+
+    ``mixed``: the cells' means rest on different judges, so the line says the top mean is no
+    verdict.
+    """
     best = leaderboard.row(0, named=True)
     low, high = scale.composite
     interval = f"{number(best['composite_lo'])} to {number(best['composite_hi'])}"
+    said = (
+        "Highest mean (over different judges per cell, so no verdict)" if mixed else "Highest mean"
+    )
     return (
-        f"Highest mean: {cell_label(best['model'], best['prompt_version'])}, composite "
+        f"{said}: {cell_label(best['model'], best['prompt_version'])}, composite "
         f"{number(best['composite_mean'])} ({percent(level)} interval {interval}) on the "
         f"{low:g}–{high:g} scale, over {scenarios(int(best['n_scenarios']))} and "
         f"{best['n_candidates']} tips of its own; {scenarios(scores['scenario_id'].n_unique())} "

@@ -224,12 +224,23 @@ def summary_html(analysis: Analysis) -> str:
         for line in (analysis.view_note, analysis.family_note)
         if line
     ]
+    lines.append(judge_warning(analysis))
     if analysis.warnings:
         said = "".join(f"<p>{esc(w)}</p>" for w in analysis.warnings)
         lines.append(
             f"<div class='warnings' role='note'><p><strong>Loading found:</strong></p>{said}</div>"
         )
     return "\n".join(lines)
+
+
+def judge_warning(analysis: Analysis) -> str:
+    """The mixed-judges warning, where the ranking is shown ('' when the cells share judges)."""
+    if not analysis.judge_note:
+        return ""
+    return (
+        "<div class='warnings judge-mix' role='note'><p><strong>Judges differ between "
+        f"cells:</strong> {esc(analysis.judge_note)}</p></div>"
+    )
 
 
 def leaderboard_html(analysis: Analysis) -> str:
@@ -244,6 +255,12 @@ def leaderboard_html(analysis: Analysis) -> str:
             "num",
         ),
     ]
+    if analysis.judge_note:
+        columns.append(("Judge-adjusted", field("composite_judge_adjusted", num), "num"))
+    # beside the mean they qualify (the table scrolls sideways on a narrow page)
+    columns.append(("Judges", field("judges"), "judges"))
+    if analysis.judge_note:
+        columns.append(("Judge note", field("judge_note"), "judge-note"))
     rubric = analysis.rubric
     for d in rubric.dimension_ids:
         columns.append(
@@ -270,9 +287,22 @@ def leaderboard_html(analysis: Analysis) -> str:
         "Distinct-2: unique word pairs over all word pairs of a scenario's tips, averaged over "
         "scenarios (1 = the tips share no word pair, 1/K = one tip repeated K times); near "
         "repeats: tips whose word pairs overlap an earlier tip of their scenario by 80% or more. "
-        "Both count every tip, judged or not."
+        "Both count every tip, judged or not. Judges: who scored the cell, with their number of "
+        "scores and their weight in the cell's mean."
+        + (
+            " Judge-adjusted: the composite of an additive model (cell + scenario + judge) "
+            "fitted on scenario means, as if each judge had scored the cell; – when the judges "
+            "are not linked by cells they both scored."
+            if analysis.judge_note
+            else ""
+        )
     )
-    return note(analysis.scale_note) + table(board.iter_rows(named=True), columns) + legend
+    return (
+        note(analysis.scale_note)
+        + judge_warning(analysis)
+        + table(board.iter_rows(named=True), columns)
+        + legend
+    )
 
 
 def verdict_badge(row: Mapping[str, Any]) -> str:

@@ -3,9 +3,10 @@
 ``leaderboard.csv`` and ``comparisons.csv`` start with the fixed columns of
 :mod:`tipbench_lib.core.schema` in their fixed order (other tools index them), followed by any
 further numeric columns the statistics return, so a new statistic reaches the CSV without
-moving an old one. The leaderboard's fixed columns include one ``<dimension>_mean`` per
-dimension of the experiment's rubric, in the rubric's order
-(:func:`~tipbench_lib.core.schema.leaderboard_csv_columns`).
+moving an old one; the leaderboard ends with the text columns ``judges`` and ``judge_note`` (who
+scored each cell, and its mark when the cells rest on different judges), when present. The
+leaderboard's fixed columns include one ``<dimension>_mean`` per dimension of the experiment's
+rubric, in the rubric's order (:func:`~tipbench_lib.core.schema.leaderboard_csv_columns`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import polars as pl
 
 from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.schema import COMPARISONS_CSV_COLUMNS, leaderboard_csv_columns
+
+TRAILING_TEXT = {"leaderboard.csv": ("judges", "judge_note")}
+"""Text columns written after every numeric one (added later, so old readers keep working)."""
 
 
 def write_tables(
@@ -44,7 +48,8 @@ def write_tables(
             for c in frame.columns
             if c not in fixed and c != "rank" and frame.schema[c].is_numeric()
         ]
+        trailing = [c for c in TRAILING_TEXT.get(name, ()) if c in frame.columns]
         path = out_dir / name
-        frame.select(*fixed, *extra).write_csv(path)
+        frame.select(*fixed, *extra, *trailing).write_csv(path)
         written.append(path)
     return written[0], written[1]

@@ -9,6 +9,8 @@ read.
 Modules: ``scores`` (score tables, scenario means), ``leaderboard``, ``compare`` (pairs,
 families, verdicts), ``power`` (detectable difference, scenarios needed), ``judges`` (views,
 weak judges), ``agreement`` (Krippendorff's alpha), ``descriptive`` (length, speed, Pareto),
+``judge_mix`` (who each cell's mean rests on, and whether the cells share their judges),
+``judge_adjusted`` (cell means with each judge's leniency fitted out, a sensitivity view),
 ``length_adjusted`` (each judge's verbosity slope and the composite at the mean tip length),
 ``sentences`` and ``headline`` (the words), ``signflip`` and ``anytime`` (confidence sequences
 valid under optional stopping: sign-flip betting, the default, and the bounded PrPl-EB one),
@@ -19,7 +21,17 @@ numerical core is ``pairs`` (differences on shared judges), ``paired`` (signed-r
 floors, Holm), ``intervals`` and ``resampling``, with the rubric's range from ``scale``.
 """
 
-from tipbench_lib.stats import adaptive, anytime, calibration, headline, judges, ppi, signflip
+from tipbench_lib.stats import (
+    adaptive,
+    anytime,
+    calibration,
+    headline,
+    judge_adjusted,
+    judge_mix,
+    judges,
+    ppi,
+    signflip,
+)
 from tipbench_lib.stats.adaptive import (
     QueueState,
     can_stop,
@@ -62,6 +74,8 @@ __all__ = [
     "comparison_status",
     "compare_pairs",
     "headline",
+    "judge_adjusted",
+    "judge_mix",
     "judges",
     "holm",
     "judge_agreement",

@@ -6,6 +6,11 @@ how many scenarios would separate the best from the runner-up. It names the judg
 verdicts and says "provisional" when they rest on a weak judge. A baseline the report picks for
 display (the best cell) is labelled as chosen after seeing the data; it is a view of the
 all-pairs family, whose Holm correction already counts that choice.
+
+When the cells' means rest on different judges (``mixed_judges``, :mod:`.judge_mix`), the order
+of the means is no verdict: the best cell is called "the cell with the highest mean" and the
+wording says the order of the means decides nothing; a winner still needs the comparisons, which
+pair on shared judges.
 """
 
 from __future__ import annotations
@@ -58,13 +63,20 @@ def beats(row: dict, cell: Cell) -> bool:
     return row["verdict"] == ("better" if on_a else "worse")
 
 
-def shown_baseline(leaderboard: pl.DataFrame, baseline: Cell | None) -> tuple[Cell, str]:
+def shown_baseline(
+    leaderboard: pl.DataFrame, baseline: Cell | None, mixed_judges: bool = False
+) -> tuple[Cell, str]:
     """The cell the verdict list is read against, and how it was chosen."""
     if baseline is not None:
         return tuple(baseline), "the baseline named before seeing the data"
     top = leaderboard.row(0, named=True)
+    best = (
+        "the cell with the highest mean over different judges (no verdict)"
+        if mixed_judges
+        else "the best cell"
+    )
     return (top["model"], top["prompt_version"]), (
-        "the best cell, chosen after seeing the data; these rows belong to the all-pairs "
+        f"{best}, chosen after seeing the data; these rows belong to the all-pairs "
         "family, whose Holm correction already counts that choice"
     )
 
@@ -76,9 +88,14 @@ def summarize(
     view: View,
     alpha: float,
     baseline: Cell | None = None,
+    mixed_judges: bool = False,
 ) -> Summary:
-    """Headline and supporting lines for a leaderboard and its comparison rows."""
-    base, base_note = shown_baseline(leaderboard, baseline)
+    """Headline and supporting lines for a leaderboard and its comparison rows.
+
+    ``mixed_judges``: the cells' means rest on different judges (:mod:`.judge_mix`), so the
+    leaderboard's order is not presented as a finding.
+    """
+    base, base_note = shown_baseline(leaderboard, baseline, mixed_judges)
     cells = [(r["model"], r["prompt_version"]) for r in leaderboard.iter_rows(named=True)]
     judged = _judged(view)
     family = _family_line(comparisons, alpha, baseline)
@@ -113,12 +130,19 @@ def summarize(
             f"baseline {cell_label(*base)}), {judged}."
         )
         return Summary(headline, (), family, None, tuple(group), base, base_note)
-    headline = (
-        f"No single winner: {_group(group)} cannot be separated from the best by these "
-        f"scenarios, {judged}."
-    )
+    if mixed_judges:
+        headline = (
+            f"No single winner: the comparisons cannot separate {_group(group[1:])} from "
+            f"{cell_label(*best)}, the cell with the highest mean over different judges (an "
+            f"order that is no verdict), {judged}."
+        )
+    else:
+        headline = (
+            f"No single winner: {_group(group)} cannot be separated from the best by these "
+            f"scenarios, {judged}."
+        )
     runner = others[0]
-    lines = (_runner_up_line(best, runner, rows[runner]),)
+    lines = (_runner_up_line(best, runner, rows[runner], mixed_judges),)
     return Summary(headline, lines, family, None, tuple(group), base, base_note)
 
 
@@ -138,14 +162,15 @@ def _group(group: list[Cell]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _runner_up_line(best: Cell, runner: Cell, row: dict | None) -> str:
+def _runner_up_line(best: Cell, runner: Cell, row: dict | None, mixed: bool = False) -> str:
     """How far the data are from separating the best cell from the runner-up."""
     first, second = cell_label(*best), cell_label(*runner)
+    second = f"the next cell by mean, {second}," if mixed else f"the runner-up {second}"
     if row is None:
-        return f"{first} and the runner-up {second} were never compared."
+        return f"{first} and {second} were never compared."
     if row["verdict"] == "confounded":
         return (
-            f"{first} and the runner-up {second} were scored by different judges, so they "
+            f"{first} and {second} were scored by different judges, so they "
             "cannot be compared; have one judge score both."
         )
     diff = abs(row.get("diff_mean") or 0.0)
@@ -153,13 +178,13 @@ def _runner_up_line(best: Cell, runner: Cell, row: dict | None) -> str:
     if needed is None:
         reason = row.get("power_note") or "no observed difference"
         return (
-            f"The observed difference between {first} and the runner-up {second} is "
+            f"The observed difference between {first} and {second} is "
             f"{number(diff)} points; no practical number of scenarios would separate them "
             f"({reason})."
         )
     return (
-        f"If the observed difference of {number(diff)} points between {first} and the "
-        f"runner-up {second} is real, about {needed} scenarios would separate them "
+        f"If the observed difference of {number(diff)} points between {first} and "
+        f"{second} is real, about {needed} scenarios would separate them "
         f"(80% power at this family's Holm threshold; now {scenarios(int(row['n_scenarios']))})."
     )
 

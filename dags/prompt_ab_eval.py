@@ -39,8 +39,11 @@ lists would otherwise map one host to two lanes. ``max_active_tis_per_dag=1`` on
 the rule even if a pool was given more slots by mistake.
 
 **llm_judge** (only when ``llm_judge`` is given) scores every candidate on the first host, in lane
-0's pool, after all collects. **compare** writes ``report.html``, ``leaderboard.csv`` and
-``comparisons.csv`` and logs them to the experiment's summary run in MLflow.
+0's pool, after all collects. **compare** first asks ``tipbench status`` whether any candidate
+has a score yet: when none has (a grid without ``llm_judge``, before people judge), it succeeds
+without a report and logs what to do (judge, then clear the task), since the run itself went
+well; otherwise it runs ``tipbench compare``, which writes ``report.html``, ``leaderboard.csv``
+and ``comparisons.csv`` and logs them to the experiment's summary run in MLflow.
 
 **Retries reuse tipbench's resume.** A retried collect runs the same command: the journal skips
 every complete cell, completes partial ones, and MLflow keeps one run per cell (found by its cell
@@ -304,15 +307,16 @@ def _die_with_parent(parent: int) -> Any:
     return arm
 
 
-def run_tipbench(phase: str, args: Sequence[str], env: Mapping[str, str], cwd: Path) -> None:
+def run_tipbench(phase: str, args: Sequence[str], env: Mapping[str, str], cwd: Path) -> list[str]:
     """Run one tipbench command, its output into the task log; its exit status decides.
 
-    0 returns; 2 (refused: bad parameters) fails the task for good; anything else raises a
-    retryable error, and the retry resumes where this attempt stopped.
+    0 returns the output's lines; 2 (refused: bad parameters) fails the task for good; anything
+    else raises a retryable error, and the retry resumes where this attempt stopped.
     """
     command = tipbench_command(phase, args)
     print("running:", " ".join(command), flush=True)
     cwd.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
     tail: deque[str] = deque(maxlen=15)
     with subprocess.Popen(
         command,
@@ -328,6 +332,7 @@ def run_tipbench(phase: str, args: Sequence[str], env: Mapping[str, str], cwd: P
             assert proc.stdout is not None
             for line in proc.stdout:
                 print(line, end="", flush=True)
+                lines.append(line.rstrip())
                 tail.append(line.rstrip())
             code = proc.wait()
         except BaseException:  # Airflow stops the task (timeout, marked failed): stop tipbench too
@@ -338,6 +343,7 @@ def run_tipbench(phase: str, args: Sequence[str], env: Mapping[str, str], cwd: P
                 proc.kill()
             raise
     raise_for_exit(phase, code, list(tail))
+    return lines
 
 
 def raise_for_exit(phase: str, code: int, tail: Sequence[str]) -> None:
@@ -378,6 +384,45 @@ def collect_args(grid: Grid, model: str, retry: bool) -> list[str]:
     if retry:
         args.append("--retry-failed")
     return args + list(grid.collect_args)
+
+
+def experiment_status(grid: Grid, env: Mapping[str, str], cwd: Path) -> dict[str, Any]:
+    """``tipbench status``'s object for the run's experiment: its last output line that is one."""
+    lines = run_tipbench("status", ["--experiment", grid.experiment], env, cwd)
+    for line in reversed(lines):
+        if line.startswith("{"):
+            found = json.loads(line)
+            if isinstance(found, dict) and "judged_candidates" in found:
+                return found
+    raise AirflowException("tipbench status printed no status object; retrying")
+
+
+def nothing_judged_yet(grid: Grid, status: Mapping[str, Any], out: Path) -> str:
+    """The compare task's summary when no candidate has a score: what to do, and then what."""
+    name = grid.experiment
+    return (
+        f"nothing judged yet: experiment {name!r} holds {status.get('candidates')} candidate "
+        f"tip(s) in {status.get('cells')} cell(s) and none has a score, so there is no report "
+        f"yet. Judge with `tipbench judge --experiment {name} --llm-judge MODEL` (or give the "
+        f"DAG run an llm_judge), or by people in the judge app (`make judge EXPERIMENT={name} "
+        f"JUDGE=ID`), then rerun compare: clear this task in Airflow (or run `tipbench compare "
+        f"--experiment {name} --out {out} --log-summary`)."
+    )
+
+
+def compare_grid(grid: Grid) -> str | None:
+    """The compare task's work: the report's path, or None (and a summary in the log) when
+    nothing is judged yet."""
+    out = report_dir(grid)
+    home = work_dir() / "compare"
+    env = tipbench_env(grid, home)
+    status = experiment_status(grid, env, home)
+    if not status["judged_candidates"]:
+        print(nothing_judged_yet(grid, status, out), flush=True)
+        return None
+    args = ["--experiment", grid.experiment, "--out", str(out), "--log-summary"]
+    run_tipbench("compare", args, env, cwd=home)
+    return str(out / "report.html")
 
 
 def report_dir(grid: Grid) -> Path:
@@ -464,14 +509,10 @@ def llm_judge() -> None:
 
 
 @task(trigger_rule=TriggerRule.NONE_FAILED)
-def compare() -> str:
-    """The report and its tables, also logged as the experiment's summary run in MLflow."""
-    grid = _grid()
-    out = report_dir(grid)
-    home = work_dir() / "compare"
-    args = ["--experiment", grid.experiment, "--out", str(out), "--log-summary"]
-    run_tipbench("compare", args, tipbench_env(grid, home), cwd=home)
-    return str(out / "report.html")
+def compare() -> str | None:
+    """The report and its tables, also logged as the experiment's summary run in MLflow; when no
+    candidate is judged yet, no report and a summary saying how to judge (the task succeeds)."""
+    return compare_grid(_grid())
 
 
 @dag(

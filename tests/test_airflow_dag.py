@@ -283,6 +283,54 @@ print(json.dumps(out))
     assert "killed by signal 9" in found["-9"]
 
 
+def test_compare_with_nothing_judged_yet_succeeds_and_says_how_to_judge(
+    tmp_path, mlflow_server, mlflow_client, experiment_name, monkeypatch
+):
+    """A grid without ``llm_judge``, before people judge: no report, a green task, what to do."""
+    from tipbench_lib.collect.cli import main as collect_main
+
+    with OllamaStandIn(host_models(), load_s=0.01, gen_s=0.0) as host:
+        monkeypatch.setenv("TIPBENCH_HOME", str(tmp_path / "collect-home"))
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+        monkeypatch.setenv("OLLAMA_HOST", host.url)
+        grid = ["--experiment", experiment_name, "--backend", "ollama", "--models", "gen-a:1b"]
+        grid += ["--prompts", "v1", "--scenarios", "1", "--n-tips", "2", "--max-tokens", "16"]
+        assert collect_main(grid) == 0
+    params = {"experiment": experiment_name, "models": ["gen-a:1b"], "prompts": ["v1"]}
+    params |= {"scenarios": "1", "n_tips": 2, "hosts": [host.url]}
+    params |= {"report_dir": str(tmp_path / "report"), "mlflow_tracking_uri": mlflow_server}
+    found = in_airflow(
+        f"""
+import contextlib, io
+log = io.StringIO()
+with contextlib.redirect_stdout(log):
+    report = d.compare_grid(d.grid_from_params({params!r}))
+print(json.dumps({{"report": report, "log": log.getvalue()}}))
+""",
+        tmp_path,
+        TIPBENCH_AIRFLOW_HOME=str(tmp_path / "work"),
+    )
+    assert found["report"] is None, found["log"]
+    log = found["log"]
+    ran = [line for line in log.splitlines() if line.startswith("running: ")]
+    assert ran == [f"running: {tipbench_dir()}/tipbench status --experiment {experiment_name}"]
+    assert (
+        f"nothing judged yet: experiment {experiment_name!r} holds 2 candidate tip(s) in 1 cell(s)"
+        in log
+    ), log
+    assert f"tipbench judge --experiment {experiment_name} --llm-judge MODEL" in log, log
+    assert "clear this task in Airflow" in log, log
+    assert not (tmp_path / "report").exists()
+    exp = mlflow_client.get_experiment_by_name(experiment_name)
+    assert find_summary_run(mlflow_client, exp.experiment_id) is None
+
+
+def tipbench_dir() -> str:
+    """Where the DAG finds the ``tipbench`` command (``TIPBENCH_PYTHON``, else the checkout's)."""
+    python = os.environ.get("TIPBENCH_PYTHON") or str(ROOT / ".venv" / "bin" / "python")
+    return str(Path(python).parent)
+
+
 # -- the DAG end to end -------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from tipbench_lib.collect.journal import CollectJournal
 from tipbench_lib.collect.plan import PlannedCell, content_options, plan_cells
 from tipbench_lib.collect.runner import Collector
 from tipbench_lib.core.bigrams import NEAR_REPEAT_JACCARD, max_similarity
-from tipbench_lib.core.errors import EXIT_OK, EXIT_REFUSED, DiversityConflict
+from tipbench_lib.core.errors import EXIT_OK, EXIT_REFUSED, SettingsConflict
 from tipbench_lib.tracking.mapping import CELL_TAG, read_cell_artifact
 
 from .ollama_standin import FakeModel, OllamaStandIn
@@ -280,7 +280,7 @@ def test_a_run_with_another_setting_than_the_experiment_holds_is_refused_untouch
     before = (journal.read_bytes(), len(runs_of(mlflow_client, experiment_name)))
     loads = len(standin.loads())
 
-    with pytest.raises(DiversityConflict, match="without --diversity .in MLflow, the journal"):
+    with pytest.raises(SettingsConflict, match="without --diversity .in MLflow, the journal"):
         collect(standin, mlflow_client, request_for(experiment_name, ("few",), diversity=True))
     # On another machine, with no journal, MLflow alone says what the experiment holds.
     monkeypatch.setenv("TIPBENCH_HOME", str(tmp_path / "elsewhere"))

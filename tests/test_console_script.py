@@ -75,6 +75,23 @@ def test_collect_judge_compare_through_the_console_script(env, experiment_name, 
         assert refused.returncode == EXIT_REFUSED
         assert "tipbench: refused: --n-tips must be at least 1" in refused.stderr
 
+        # Nothing judged yet: status says so and what to do; compare still refuses, saying why.
+        status = ["status", "--experiment", experiment_name]
+        unjudged = tipbench(*status, env=env, cwd=tmp_path)
+        assert unjudged.returncode == EXIT_OK, unjudged.stderr
+        assert json.loads(unjudged.stdout) == {
+            "experiment": experiment_name,
+            "cells": 2,
+            "candidates": 4,
+            "judged_candidates": 0,
+            "judges": [],
+        }
+        assert "tipbench: nothing judged yet" in unjudged.stderr
+        assert f"tipbench judge --experiment {experiment_name} --llm-judge" in unjudged.stderr
+        early = tipbench("compare", *status[1:], "--out", "early", env=env, cwd=tmp_path)
+        assert early.returncode == EXIT_REFUSED
+        assert "tipbench: refused: no judged candidates to report on" in early.stderr
+
         export = tmp_path / "to-judge.json"
         judge = ["judge", "--experiment", experiment_name]
         exported = tipbench(*judge, "--export", str(export), env=env, cwd=tmp_path)
@@ -94,6 +111,11 @@ def test_collect_judge_compare_through_the_console_script(env, experiment_name, 
         judged = tipbench(*judge, *llm, env=env, cwd=tmp_path)
         assert judged.returncode == EXIT_OK, judged.stderr[-3000:]
         assert "LLM judge llm:judge-ok: 4 scored, 0 failed" in judged.stdout
+        after = tipbench(*status, env=env, cwd=tmp_path)
+        assert after.returncode == EXIT_OK and "nothing judged" not in after.stderr
+        found = json.loads(after.stdout)
+        assert found["judged_candidates"] == 4 and "ana" in found["judges"], found
+        assert len(found["judges"]) == 2, found
 
     out = tmp_path / "report"
     compared = tipbench(

@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "tipbench_lib.compare.cli",
         "leaderboard, verdicts and an offline HTML report (an experiment or a snapshot)",
     ),
+    "status": (
+        "tipbench_lib.tracking.status",
+        "where an experiment stands in MLflow (cells, tips, judged tips) as JSON; writes nothing",
+    ),
     "demo": (
         "tipbench_lib.demo",
         "the whole job on the embedded models: collect, LLM-judge, compare, report.html",

@@ -4,6 +4,7 @@ A request (``job``) is checked and refused before any model is loaded; the plan 
 every cell by a hash of its inputs and orders the grid model by model; the runner (``runner``)
 keeps one model resident, writes each candidate to the collect journal (``journal``) first and
 hands finished cells to the delivery (``delivery``), which makes each cell exactly one MLflow run.
+An experiment keeps one set of generation settings (``settings``): a run with others is refused.
 An outage interrupts the run without failing a cell; the same command resumes. ``cli`` is
 ``tipbench collect``.
 """
@@ -17,5 +18,6 @@ __all__, __getattr__ = lazy_exports(
     runner=("CollectSummary", "Collector", "pending_work"),
     journal=("CollectJournal", "CollectState"),
     delivery=("BackgroundSender", "CellSyncer"),
+    settings=("held_cells", "planned_settings", "refuse_mixed_settings"),
     cli=("main",),
 )

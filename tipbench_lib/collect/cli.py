@@ -36,7 +36,8 @@ def collect_parser(prog: str = PROG) -> argparse.ArgumentParser:
         prog=prog,
         description="Generate candidate tips for a grid of model x prompt version x scenario, "
         "one model resident at a time, journalled and logged to MLflow. Rerun the same "
-        "command to resume.",
+        "command to resume. An experiment keeps one set of generation settings (--temperature, "
+        "--max-tokens, --num-ctx, --seed, --diversity): a run with others is refused.",
         epilog="Exit status: 0 done, 1 some cells failed (--retry-failed), 2 refused before "
         "anything ran, 3 interrupted (run the same command again to resume).",
     )

@@ -18,19 +18,17 @@ crash mid-regeneration resumes at the next try with nothing generated twice and 
 options in the cell id and in the ``options`` param (:func:`tipbench_lib.collect.plan.
 content_options`): candidates drawn with the rule are a different sample from those drawn without
 it, so a run with ``--diversity`` never completes a cell begun without it. Cells without the flag
-keep the ids they always had. An experiment holds one setting: a run whose setting differs from
-the cells the experiment already holds (in the journal or in MLflow) is refused before anything is
-loaded (:func:`refuse_mixed_setting`), since the compare phase would otherwise pool both kinds of
-cells into one row.
+keep the ids they always had. An experiment holds one setting, like its other generation
+settings: a run whose setting differs from the cells the experiment already holds (in the journal
+or in MLflow) is refused before anything is loaded (:mod:`tipbench_lib.collect.settings`), since
+the compare phase would otherwise pool both kinds of cells into one row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tipbench_lib.core.bigrams import NEAR_REPEAT_JACCARD
-from tipbench_lib.core.errors import DiversityConflict
 from tipbench_lib.core.hashing import content_hash
 
 MAX_REGENERATIONS = 3
@@ -58,47 +56,3 @@ class Diversity:
         if attempt == 0:
             return candidate_seed
         return int(content_hash([candidate_seed, OPTION_KEY, attempt]), 16) % (2**31 - 1)
-
-
-def setting_of(options: str) -> str:
-    """The diversity setting recorded in a cell's ``options`` param, or :data:`OFF`."""
-    for part in options.split(","):
-        key, _, value = part.partition("=")
-        if key.strip() == OPTION_KEY:
-            return value.strip()
-    return OFF
-
-
-def setting_text(diversity: Diversity | None) -> str:
-    return OFF if diversity is None else diversity.option_text()
-
-
-def refuse_mixed_setting(
-    experiment: str, asked: Diversity | None, held: Iterable[tuple[str, str]]
-) -> None:
-    """Refuse a run whose diversity setting differs from cells the experiment already holds.
-
-    ``held`` gives (where, options param) for every cell found; nothing is changed either way.
-    """
-    wanted = setting_text(asked)
-    other: dict[str, set[str]] = {}
-    for where, options in held:
-        setting = setting_of(options)
-        if setting != wanted:
-            other.setdefault(setting, set()).add(where)
-    if not other:
-        return
-    found = "; ".join(
-        f"{_described(setting)} (in {', '.join(sorted(where))})"
-        for setting, where in sorted(other.items())
-    )
-    flag = "without --diversity" if asked is None else "with --diversity"
-    raise DiversityConflict(
-        f"experiment {experiment!r} already holds cells collected {found}; a run {flag} would "
-        "mix the two kinds of cells in one comparison. Collect into a new --experiment, or run "
-        f"{'with' if asked is None else 'without'} --diversity as before. Nothing was changed."
-    )
-
-
-def _described(setting: str) -> str:
-    return "without --diversity" if setting == OFF else f"with --diversity ({setting})"

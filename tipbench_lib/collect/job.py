@@ -2,7 +2,8 @@
 
 Shared by ``notebooks/collect.py`` in all three modes, so the browser's run button and the cron
 job do exactly the same thing. Everything that can refuse the job (a name too long to store, an
-unknown prompt, model or scenario, a model above the limit, an unreachable service) does so before
+unknown prompt, model or scenario, a model above the limit, an unreachable service, another rubric
+or other generation settings than the experiment's cells were collected with) does so before
 any model is loaded and before the MLflow experiment or the journal folder is created.
 """
 
@@ -16,10 +17,11 @@ from typing import Any
 
 from tipbench_lib.backends.base import DEFAULT_MAX_MODEL_B, Backend, GenerationOptions, ModelInfo
 from tipbench_lib.collect.delivery import CellSyncer
-from tipbench_lib.collect.diversity import Diversity, refuse_mixed_setting
+from tipbench_lib.collect.diversity import Diversity
 from tipbench_lib.collect.journal import CollectJournal
 from tipbench_lib.collect.plan import CollectConfig, describe_models
 from tipbench_lib.collect.runner import Collector, CollectSummary, pending_work
+from tipbench_lib.collect.settings import held_cells, planned_settings, refuse_mixed_settings
 from tipbench_lib.core.journal import exclusive_lock
 from tipbench_lib.core.names import check_experiment
 from tipbench_lib.core.progress import ProgressCallback
@@ -35,7 +37,6 @@ from tipbench_lib.core.scenarios import (
 from tipbench_lib.core.schema import auto_column
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.experiment import record_rubric
-from tipbench_lib.tracking.mapping import is_cell_run
 
 
 @dataclass(frozen=True)
@@ -145,30 +146,11 @@ def prepare(request: CollectRequest, backend: Backend, client: MlflowClient) -> 
     config = resolve_config(request)
     journal = CollectJournal(config.experiment)
     rubric = chosen_rubric(request.rubric, journal)
-    held = held_options(journal, client, config.experiment)
-    refuse_mixed_setting(config.experiment, config.diversity, held)
+    held = held_cells(journal, client, config.experiment)
+    refuse_mixed_settings(config.experiment, planned_settings(config), held)
     models = describe_models(backend, config.models, config.max_model_b)
     experiment_id, rubric = record_rubric(client, config.experiment, rubric)
     return PreparedCollect(config, models, experiment_id, rubric)
-
-
-def held_options(
-    journal: CollectJournal, client: MlflowClient, experiment: str
-) -> list[tuple[str, str]]:
-    """(where, ``options`` param) of every cell the experiment holds, in the journal and MLflow.
-
-    One ``runs/search`` when the experiment exists; none when it does not yet.
-    """
-    cells = journal.state().cells.values()
-    held = [("the journal", cell.params.get("options", "")) for cell in cells]
-    found = client.get_experiment_by_name(experiment)
-    if found is not None and not found.deleted:
-        held += [
-            ("MLflow", run.params.get("options", ""))
-            for run in client.search_runs([found.experiment_id])
-            if is_cell_run(run)
-        ]
-    return held
 
 
 def run_prepared(

@@ -87,8 +87,9 @@ class RubricConflict(TipbenchError):
     """An experiment is scored on another rubric than the one asked for; nothing was changed."""
 
 
-class DiversityConflict(TipbenchError):
-    """An experiment holds cells collected with another ``--diversity`` setting; nothing changed."""
+class SettingsConflict(TipbenchError):
+    """An experiment holds cells collected with other generation settings (``--temperature``,
+    ``--max-tokens``, ``--num-ctx``, ``--seed``, ``--diversity``, ...); nothing was changed."""
 
 
 class JudgingError(TipbenchError):

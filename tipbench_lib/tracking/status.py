@@ -1,0 +1,90 @@
+"""``tipbench status``: where an experiment stands in MLflow, as one JSON object; writes nothing.
+
+``{"experiment", "cells", "candidates", "judged_candidates", "judges"}``: the finished cell runs,
+their candidate tips, how many of those have a score that counts (a judge's latest, not a failed
+LLM judgment, on the experiment's rubric: what ``tipbench compare`` reports on) and the ids of the
+judges who gave one. It reads what compare reads (:func:`~tipbench_lib.tracking.experiment.
+read_experiment`), so ``judged_candidates`` 0 means compare has nothing to report on yet; the
+command then also says, on standard error, how to judge and that compare comes after. That is how
+a scheduler tells "nothing judged yet" from a failed compare (the Airflow DAG's compare task,
+README "Several GPU hosts").
+
+Exit status (:mod:`tipbench_lib.core.errors`): 0 the status was read, whatever it says; 2 refused
+(no such experiment, MLflow does not answer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from tipbench_lib.core.arguments import parse
+from tipbench_lib.core.errors import EXIT_OK, guarded
+from tipbench_lib.core.experiment import ExperimentRecords
+
+PROG = "tipbench status"
+
+
+def status_of(records: ExperimentRecords) -> dict[str, Any]:
+    """The status object of an experiment's records (see the module docstring)."""
+    version = records.rubric.version
+    candidates = {c.candidate_id for c in records.candidates}
+    counting = [
+        j
+        for j in records.latest().values()
+        if j.ok and j.scores and j.rubric.version in ("", version) and j.candidate_id in candidates
+    ]
+    return {
+        "experiment": records.name,
+        "cells": len(records.cells),
+        "candidates": len(candidates),
+        "judged_candidates": len({j.candidate_id for j in counting}),
+        "judges": sorted({j.judge_id for j in counting}),
+    }
+
+
+def nothing_judged(experiment: str, status: dict[str, Any]) -> str:
+    """What to do when no candidate has a score yet: judge, then compare."""
+    return (
+        f"nothing judged yet: experiment {experiment!r} holds {status['candidates']} candidate "
+        f"tip(s) in {status['cells']} cell(s) and none has a score, so compare has nothing to "
+        f"report on. Judge with `tipbench judge --experiment {experiment} --llm-judge MODEL`, or "
+        f"by people in the judge app (`make judge EXPERIMENT={experiment} JUDGE=ID`) or "
+        "`tipbench judge --export`/`--apply`, then run `tipbench compare --experiment "
+        f"{experiment} --out DIR`"
+    )
+
+
+def status_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Where an experiment stands in MLflow, as one JSON object on standard "
+        "output: cells, candidate tips, judged candidates (what compare reports on) and "
+        "judges. Writes nothing.",
+        epilog="Exit status: 0 read (whatever it says; judged_candidates 0: nothing to compare "
+        "yet), 2 refused (no such experiment, or MLflow does not answer).",
+    )
+    p.add_argument("--experiment", required=True, help="MLflow experiment name")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
+    """Print the experiment's status; returns the exit status (see the module docstring)."""
+    args = parse(status_parser(prog), argv)
+    return guarded(lambda: _status(args.experiment))
+
+
+def _status(experiment: str) -> int:
+    from tipbench_lib.tracking.client import MlflowClient
+    from tipbench_lib.tracking.experiment import read_experiment
+    from tipbench_lib.tracking.server import tracking_url
+
+    with MlflowClient(tracking_url()) as client:
+        status = status_of(read_experiment(client, experiment).records)
+    if not status["judged_candidates"]:
+        print(f"tipbench: {nothing_judged(experiment, status)}", file=sys.stderr)
+    print(json.dumps(status))
+    return EXIT_OK

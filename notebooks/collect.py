@@ -180,7 +180,11 @@ def _(
         prompts=tuple(prompts_pick.value),
         scenarios=str(n_scenarios.value),
         n_tips=n_tips.value,
-        options=GenerationOptions(temperature=temperature.value, max_tokens=int(max_tokens.value)),
+        # The slider's steps come from the browser as binary fractions (0.8500000000000001);
+        # rounded, the same temperature typed on the command line makes the same cells.
+        options=GenerationOptions(
+            temperature=round(float(temperature.value), 2), max_tokens=int(max_tokens.value)
+        ),
         max_model_b=max_model_b.value,
         retry_failed=retry_failed.value,
         diversity=diversity.value,

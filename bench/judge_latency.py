@@ -7,12 +7,15 @@ and drives headless Chromium over the cards, one card per app in turn, so a slow
 shared machine hits every app alike. Two times per card:
 
 - **in the page**: from the click on "Save and next" to the new card in the DOM (a listener and a
-  MutationObserver in the page, `performance.now()`): what the judge waits for;
+  MutationObserver in the page, `performance.now()`), and **on screen**: to the frame that
+  paints it, what the judge waits for;
 - **round trip**: Playwright's `click()` until its `wait_for_selector` sees the new card, which
-  adds Playwright's own checks and polling (the measure the issue's 148 ms was taken with).
+  adds Playwright's own checks and polling (the measure the issue's 148 ms was taken with); the
+  same calls on a static page whose button swaps the card at once give the harness's floor.
 
 ``--against REV`` adds the judge app of another revision (a temporary `git worktree`, run with
-its own library through PYTHONPATH and its default order), so a change is measured against the
+its own library through PYTHONPATH and the adaptive app's arguments, which a revision
+before the adaptive queue ignores), so a change is measured against the
 code it replaces in the same run. Then it times saves through ``JudgeSession.save`` (journal
 fsync + MLflow artifact and metrics), split into the journal part and the MLflow part, and the
 next card and the status panel's numbers from the library, per order.
@@ -64,15 +67,17 @@ def line(name: str, values: list[float]) -> str:
 ORDERS = ("adaptive", "uniform")
 BASELINE = "smollm2-135m:v1"
 
-# In the page: the time of the click on the submit button, and of the first new card after it.
+# In the page, on the wall clock (ms since the epoch, as Python's time.time() * 1000): the click
+# on the submit button, the first new card in the DOM after it, and the frame that paints it.
 TIMER = """
-window.__tb = {click: null, card: null, seen: null};
+const now = () => performance.timeOrigin + performance.now();
+window.__tb = {click: null, card: null, painted: null, seen: null};
 document.addEventListener('click', (event) => {
   // marimo's form lives in a shadow root: the event's path, not its target, names the button.
   const button = event.composedPath().find((node) => node.tagName === 'BUTTON');
   if (button && /Save and next/.test(button.innerText)) {
-    window.__tb.click = performance.now();
-    window.__tb.card = null;
+    window.__tb.click = now();
+    window.__tb.card = window.__tb.painted = null;
   }
 }, true);
 new MutationObserver(() => {
@@ -81,11 +86,19 @@ new MutationObserver(() => {
   if (id && id !== window.__tb.seen) {
     window.__tb.seen = id;
     if (window.__tb.click !== null && window.__tb.card === null) {
-      window.__tb.card = performance.now();
+      window.__tb.card = now();
+      // The next frame's callbacks run before it paints; a task queued from them runs after.
+      requestAnimationFrame(() => setTimeout(() => { window.__tb.painted = now(); }, 0));
     }
   }
 }).observe(document, {subtree: true, childList: true, attributes: true});
 """
+
+FLOOR_PAGE = """<!doctype html><html><body>
+<div class='tb-card' data-candidate='c0'>a card</div>
+<button onclick="document.querySelector('.tb-card').outerHTML =
+  `<div class='tb-card' data-candidate='c${++window.cards}'>a card</div>`">Save and next</button>
+<script>window.cards = 0;</script></body></html>"""
 
 
 @dataclass
@@ -95,20 +108,37 @@ class App:
     name: str
     page: object
     current: str = ""
+    scores: bool = True
     in_page: list[float] = field(default_factory=list)
     round_trip: list[float] = field(default_factory=list)
+    painted: list[float] = field(default_factory=list)
+    parts: dict[str, list[float]] = field(default_factory=dict)
+    """Where the round trip went: Playwright before the click, the app (click -> card in the
+    DOM), the browser (card -> painted), Playwright after the paint."""
 
     def judge_one(self) -> None:
-        pick_scores(self.page, (4, 3, 5))
+        if self.scores:
+            pick_scores(self.page, (4, 3, 5))
         button = self.page.get_by_role("button", name="Save and next")
-        started = time.perf_counter()
+        started, wall = time.perf_counter(), time.time() * 1000
         button.click()
         self.page.wait_for_selector(
             f".tb-card:not([data-candidate='{self.current}'])", timeout=30_000
         )
-        self.round_trip.append((time.perf_counter() - started) * 1000)
+        ended = time.perf_counter()
+        self.round_trip.append((ended - started) * 1000)
+        self.page.wait_for_function("window.__tb.painted !== null")
         timer = self.page.evaluate("window.__tb")
         self.in_page.append(timer["card"] - timer["click"])
+        seen = wall + (ended - started) * 1000
+        self.painted.append(timer["painted"] - timer["click"])
+        for name, value in (
+            ("Playwright before the click", timer["click"] - wall),
+            ("app: click -> card in the DOM", timer["card"] - timer["click"]),
+            ("browser: card -> painted", timer["painted"] - timer["card"]),
+            ("Playwright after the paint", seen - timer["painted"]),
+        ):
+            self.parts.setdefault(name, []).append(value)
         self.current = current_candidate(self.page)
 
 
@@ -138,8 +168,14 @@ def browser_latencies(
     with contextlib.ExitStack() as stack:
         if against:
             checkout = stack.enter_context(worktree(against))
+            # The same arguments as the adaptive app (a revision before --order ignores them).
             variants.append(
-                (f"{against} (its default)", {**env, "PYTHONPATH": str(checkout)}, (), checkout)
+                (
+                    f"{against}",
+                    {**env, "PYTHONPATH": str(checkout)},
+                    ("--order", "adaptive", "--baseline", BASELINE),
+                    checkout,
+                )
             )
         apps = []
         for index, (name, app_env, extra, repo) in enumerate(variants):
@@ -161,6 +197,12 @@ def browser_latencies(
             page.add_init_script(TIMER)
             page.goto(url)
             apps.append(App(name, page, current_candidate(page)))
+        # The harness's own floor: the same clicks and waits on a static page whose button
+        # swaps the card at once, so "round trip" minus this is the app's share.
+        floor = apps[0].page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+        floor.set_content(FLOOR_PAGE)
+        floor.add_script_tag(content=TIMER)
+        apps.append(App("harness floor: no app", floor, "c0", scores=False))
         for _ in range(cards):
             for app in apps:
                 app.judge_one()
@@ -234,18 +276,32 @@ def main() -> None:
     for app in apps:
         print(line(f"in the page ({app.name}): click -> next card", app.in_page))
     for app in apps:
+        print(line(f"on screen ({app.name}): click -> card painted", app.painted))
+    for app in apps:
         print(line(f"round trip ({app.name}): Playwright click -> card", app.round_trip))
     by_name = {app.name: app for app in apps}
-    for label, pick in (("in the page", "in_page"), ("round trip", "round_trip")):
+    for label, pick in (
+        ("in the page", "in_page"),
+        ("on screen", "painted"),
+        ("round trip", "round_trip"),
+    ):
         ratio = statistics.median(getattr(by_name["adaptive"], pick)) / statistics.median(
             getattr(by_name["uniform"], pick)
         )
         print(f"{label + ': adaptive / uniform median':<50} {ratio:8.2f}x")
         if args.against:
             ratio = statistics.median(getattr(by_name["adaptive"], pick)) / statistics.median(
-                getattr(apps[-1], pick)
+                getattr(by_name[args.against], pick)
             )
             print(f"{label + f': adaptive / {args.against} median':<50} {ratio:8.2f}x")
+    print("where the round trip went (medians, ms):")
+    for app in apps:
+        parts = "   ".join(f"{k} {statistics.median(v):6.1f}" for k, v in app.parts.items())
+        print(f"  {app.name:<24} {parts}")
+    floor = statistics.median(by_name["harness floor: no app"].round_trip)
+    for app in apps[:-1]:
+        share = statistics.median(app.round_trip) - floor
+        print(f"{f'round trip - harness floor ({app.name})':<50} {share:8.1f} ms")
     for order in ORDERS:
         lib = library[order]
         print(line(f"library ({order}): save (journal + MLflow)", lib["total"]))

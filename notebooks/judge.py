@@ -132,16 +132,19 @@ def _(
 
 @app.cell
 def _(mo):
-    # What the last save said (and, when it was refused, the judge's picks to show again), and
-    # the card picked for revising. States, so the card cell depends on neither the revise list
-    # nor the save cell's widgets: after a save it runs first and the next card shows sooner.
-    get_last, set_last = mo.state(None)
-    get_revising, set_revising = mo.state(None)
+    # What the last submit did (judge/app.py `Outcome`: its message, and the picks of a refused
+    # one), and the card picked for revising. The card cell reads both and its form's on_change
+    # sets them, so it re-runs itself (self loops) in the pass that takes the submit, before the
+    # revise list: the next card shows sooner.
+    get_last, set_last = mo.state(None, allow_self_loops=True)
+    get_revising, set_revising = mo.state(None, allow_self_loops=True)
     return get_last, get_revising, set_last, set_revising
 
 
 @app.cell
-def _(escaping, get_last, get_revising, judge_cards, mo, session):
+def _(delivery, escaping, get_last, get_revising, judge_cards, mo, session, set_last, set_revising):
+    from tipbench_lib.judge.app import submit as submit_card
+
     _last = get_last()
     _revising = get_revising()
     if session is None:
@@ -166,7 +169,7 @@ def _(escaping, get_last, get_revising, judge_cards, mo, session):
         )
     _status = mo.md("")
     if _last is not None:
-        _status = mo.callout(mo.md(_last["message"]), "success" if _last["ok"] else "warn")
+        _status = mo.callout(mo.md(_last.message), "success" if _last.ok else "warn")
     if session is None:
         form = None
         _view = mo.md("")
@@ -195,11 +198,7 @@ def _(escaping, get_last, get_revising, judge_cards, mo, session):
         _progress = mo.Html(judge_cards.progress_html(session.progress()))
         _prev = card.previous if card.previous is not None and card.previous.ok else None
         # A save refused for missing scores shows the same card again with the judge's picks.
-        _draft = (
-            _last["draft"]
-            if _last is not None and _last.get("candidate_id") == card.candidate_id
-            else {}
-        )
+        _draft = _last.draft_for(card.candidate_id) if _last is not None else {}
         _rubric = session.rubric
         _dims = {}
         for _dim in _rubric.dimensions:
@@ -228,8 +227,14 @@ def _(escaping, get_last, get_revising, judge_cards, mo, session):
                 full_width=True,
             ),
         }
-        # No `validate=` on the form: marimo runs it as a round trip to the kernel before the
-        # value is sent (~12 ms per save); the save cell checks the scores instead.
+
+        def _submit(value, card=card):
+            # Saves while marimo takes the value (judge/app.py); no `validate=` round trip.
+            outcome = submit_card(session, card, value, delivery)
+            if outcome.saved:
+                set_revising(None)
+            set_last(outcome)
+
         _names = list(_rubric.dimension_ids)
         _columns = min(len(_names), 3)
         form = (
@@ -245,6 +250,7 @@ def _(escaping, get_last, get_revising, judge_cards, mo, session):
             .form(
                 submit_button_label="Save and next  (Ctrl+Enter)",
                 submit_button_tooltip="Saves to your journal, then MLflow",
+                on_change=_submit,
                 bordered=False,
             )
         )
@@ -286,52 +292,6 @@ def _(escaping, get_last, get_revising, judge_cards, mo, session):
         )
     _view
     return card, form
-
-
-@app.cell
-def _(card, delivery, escaping, form, session, set_last, set_revising):
-    from tipbench_lib.judge.session import Scores
-
-    if form is not None and form.value is not None:
-        _v = form.value
-        _rubric = session.rubric
-        _missing = [d.name for d in _rubric.dimensions if _v.get(d.id) is None]
-        if _missing:
-            set_last(
-                {
-                    "ok": False,
-                    "message": (
-                        f"**Not saved:** pick a score for {escaping.md_text(', '.join(_missing))}."
-                    ),
-                    "candidate_id": card.candidate_id,
-                    "draft": {k: v for k, v in _v.items() if v is not None},
-                }
-            )
-        else:
-            _values = {d: _v[d] for d in _rubric.dimension_ids}
-            _values |= {f: bool(_v[f]) for f in _rubric.flag_ids}
-            try:
-                # The journal's fsync here; MLflow's half from the sender (judge/delivery.py).
-                _result = session.save(
-                    card.candidate_id, Scores(_values, _v["note"] or ""), sync=False
-                )
-            except Exception as exc:  # a failed save must be visible, never silent
-                set_last({"ok": False, "message": f"**Not saved:** {escaping.md_text(exc)}"})
-            else:
-                delivery.request()
-                _sent = delivery.state()
-                set_revising(None)
-                set_last(
-                    {
-                        "ok": not _sent.error,
-                        "message": (
-                            f"Saved tip #{card.position} (composite "
-                            f"{_result.record.composite:g}) to your journal; "
-                            f"{escaping.md_text(_sent.sentence())}."
-                        ),
-                    }
-                )
-    return
 
 
 @app.cell

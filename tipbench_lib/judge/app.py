@@ -1,0 +1,78 @@
+"""What the judge app does when a card is submitted: check, save, hand MLflow to the sender, and
+say what happened.
+
+Kept out of the notebook so tests reach it without a browser, and so the notebook can run it as
+the form's ``on_change`` handler: marimo calls that while it takes the submitted value, so the
+card cell re-runs in the same pass instead of after a save cell of its own
+(docs/architecture.md, section 10).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tipbench_lib.core.escaping import md_text
+from tipbench_lib.judge.delivery import BackgroundDelivery
+from tipbench_lib.judge.session import Card, JudgeSession, Scores
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a submit did, as the card shows it next."""
+
+    ok: bool
+    message: str
+    """Markdown, data escaped."""
+    saved: bool = False
+    candidate_id: str = ""
+    """The card a refused submit came from (its picks are shown again)."""
+    draft: dict[str, Any] = field(default_factory=dict)
+    """The judge's picks of a refused submit."""
+
+    def draft_for(self, candidate_id: str) -> dict[str, Any]:
+        """The picks to show again on this card ({} for any other card)."""
+        return self.draft if candidate_id == self.candidate_id else {}
+
+
+def submit(
+    session: JudgeSession, card: Card, value: dict[str, Any], delivery: BackgroundDelivery
+) -> Outcome:
+    """Save the form's ``value`` for ``card``: journal now, MLflow from ``delivery``'s thread.
+
+    A value missing a dimension's score is refused (the form has no ``validate=``: that would be
+    one more round trip to the kernel per submit), naming the dimensions and keeping the picks.
+    Anything that goes wrong comes back as a refused outcome: marimo prints an exception from
+    an ``on_change`` handler to the server's log only, and the judge must see it.
+    """
+    try:
+        return _submit(session, card, value, delivery)
+    except Exception as exc:
+        return Outcome(ok=False, message=f"**Not saved:** {md_text(exc)}")
+
+
+def _submit(
+    session: JudgeSession, card: Card, value: dict[str, Any], delivery: BackgroundDelivery
+) -> Outcome:
+    rubric = session.rubric
+    missing = [d.name for d in rubric.dimensions if value.get(d.id) is None]
+    if missing:
+        return Outcome(
+            ok=False,
+            message=f"**Not saved:** pick a score for {md_text(', '.join(missing))}.",
+            candidate_id=card.candidate_id,
+            draft={k: v for k, v in value.items() if v is not None},
+        )
+    scores = {d: value[d] for d in rubric.dimension_ids}
+    scores |= {f: bool(value[f]) for f in rubric.flag_ids}
+    result = session.save(card.candidate_id, Scores(scores, value.get("note") or ""), sync=False)
+    delivery.request()
+    sent = delivery.state()
+    return Outcome(
+        ok=not sent.error,
+        saved=True,
+        message=(
+            f"Saved tip #{card.position} (composite {result.record.composite:g}) to your "
+            f"journal; {md_text(sent.sentence())}."
+        ),
+    )

@@ -59,7 +59,7 @@ def _submit(
     if missing:
         return Outcome(
             ok=False,
-            message=f"**Not saved:** pick a score for {md_text(', '.join(missing))}.",
+            message=f"**Not saved:** pick a score for {', '.join(md_text(m) for m in missing)}.",
             candidate_id=card.candidate_id,
             draft={k: v for k, v in value.items() if v is not None},
         )

@@ -216,3 +216,26 @@ def test_bad_input_is_named() -> None:
         SignFlipSequences(2, WIDTH, 0.05, delta=1.0, futility=0.99, futility_after=2)
     assert anytime.PROJECTED in anytime.DECISIONS and anytime.PROJECTED not in anytime.DECIDED
     assert "out of reach" in anytime.DECISIONS and "exhausted" not in anytime.DECISIONS
+
+
+def test_the_scenarios_needed_count_the_projection_when_it_is_on() -> None:
+    """The status's cards-left estimate: with the projection on, equal cells need about as many
+    scenarios as the projection takes to give them up, not the exact rule's whole horizon; a
+    clear difference's estimate does not change."""
+    rng = np.random.default_rng(11)
+    n, seen, steps = 200, 5, 24
+    shift = np.repeat([0.0, 3.0], n // 2)[:, None]
+    diffs = np.round(rng.normal(shift, 1.7, (n, seen)) * 3) / 3
+    left = np.full(n, steps - seen)
+    needed = {}
+    for futility in (None, 0.99):
+        seq = SignFlipSequences(n, WIDTH, 0.05 / 8, delta=1.0, grid_step=None, futility=futility)
+        seq.extend(diffs)
+        open_ = seq.decisions(left) == "undecided"
+        needed[futility] = np.where(open_, seq.scenarios_needed(left), -1)
+    equal = np.arange(n) < n // 2
+    both = (needed[None] >= 0) & (needed[0.99] >= 0)
+    assert (needed[0.99][both] <= needed[None][both]).all()
+    assert np.median(needed[0.99][equal & both]) < np.median(needed[None][equal & both])
+    clear = ~equal & both
+    assert np.median(needed[0.99][clear]) == np.median(needed[None][clear])

@@ -310,6 +310,15 @@ class SignFlipSequences:
         sign = 1.0 if side == PLUS else -1.0
         return np.einsum("n,rns->rs", _WEIGHTS, np.log1p(sign * stake))
 
+    def _projection_centres(self) -> dict[str, np.ndarray]:
+        """Per decision, the mean the projection gives the differences to come: the end of the
+        ``futility`` t interval of the mean most favourable to that decision."""
+        mean = np.nan_to_num(self.mean(), nan=0.0)
+        quantile = sps.t.ppf(0.5 + self.futility / 2, np.maximum(self.n - 1, 1))
+        shift = quantile * self.sd() / np.sqrt(np.maximum(self.n, 1))
+        toward_zero = np.sign(mean) * np.maximum(np.abs(mean) - shift, 0.0)
+        return {"better": mean + shift, "worse": mean - shift, "equivalent": toward_zero}
+
     def projected_reachable(self, left: np.ndarray) -> np.ndarray:
         """Whether some decision is still in sight with ``left`` scenarios to come, projecting
         the spread and mean seen so far (module docstring, "Out of reach, projected").
@@ -324,11 +333,7 @@ class SignFlipSequences:
         left = np.maximum(np.asarray(left, dtype=float), 0)
         if self.futility is None:
             return np.ones(self.n_comparisons, dtype=bool)
-        mean = np.nan_to_num(self.mean(), nan=0.0)
-        quantile = sps.t.ppf(0.5 + self.futility / 2, np.maximum(self.n - 1, 1))
-        shift = quantile * self.sd() / np.sqrt(np.maximum(self.n, 1))
-        toward_zero = np.sign(mean) * np.maximum(np.abs(mean) - shift, 0.0)
-        centres = {"better": mean + shift, "worse": mean - shift, "equivalent": toward_zero}
+        centres = self._projection_centres()
         out = self.n < self.futility_after
         # The projected log wealth of the average bettor is convex in the scenarios to come, so
         # if it ever reaches the threshold it does so now (the peak) or after the last one.
@@ -345,8 +350,9 @@ class SignFlipSequences:
         return out
 
     def scenarios_needed(self, left: np.ndarray) -> np.ndarray:
-        """Scenarios until each comparison is decided or out of reach, if the ones to come
-        paid each bet what the ones so far paid on average (nothing, before two were seen).
+        """Scenarios until each comparison is decided or out of reach (exact, or with
+        ``futility`` projected), if the ones to come paid each bet what the ones so far paid on
+        average (nothing, before two were seen).
 
         An estimate for the status, not a promise: 0 for a comparison already closed.
         """
@@ -367,9 +373,15 @@ class SignFlipSequences:
         )  # (rows, side, theta, slopes)
         closed = np.zeros((len(rows), horizon), dtype=bool)
         possible = np.zeros((len(rows), horizon), dtype=bool)
-        for tests in self._tests().values():
+        # With the projection on, a comparison also closes once the scenarios then left would
+        # not decide it if they looked like these (its centres held where they are now).
+        projects = self.futility is not None
+        in_sight = np.zeros((len(rows), horizon), dtype=bool)
+        centres = self._projection_centres() if projects else {}
+        for name, tests in self._tests().items():
             decided = np.ones((len(rows), horizon), dtype=bool)
             reach = np.ones((len(rows), horizon), dtype=bool)
+            sight = np.ones((len(rows), horizon), dtype=bool)
             for side, i in tests:
                 now = self.log_wealth[rows, side, i][:, None, :]  # (rows, 1, slopes)
                 then = now + steps[None, :, None] * rate[:, side, i][:, None, :]
@@ -381,9 +393,17 @@ class SignFlipSequences:
                 hope = grown + rest * np.log1p(self.max_bet)
                 decided &= passed
                 reach &= passed | (hope >= self.threshold)
+                if projects:
+                    growth = self._expected_growth(side, i, centres[name])[rows]  # (rows, slopes)
+                    projected = log_mean_exp(then + rest[..., None] * growth[:, None, :])
+                    sight &= passed | (projected >= self.threshold)
             closed |= decided
             possible |= reach
+            in_sight |= sight
         closed |= ~possible
+        if projects:
+            young = self.n[rows][:, None] + steps[None, :] < self.futility_after
+            closed |= ~(in_sight | young)
         closed &= steps[None, :] <= left[rows][:, None]
         first = np.where(closed.any(axis=1), closed.argmax(axis=1) + 1, left[rows])
         needed[rows] = np.minimum(first, left[rows])

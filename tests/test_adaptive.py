@@ -253,17 +253,8 @@ def test_a_comparison_out_of_reach_gets_no_cards_and_the_queue_says_stop() -> No
     """Equal cells whose differences swing +-3: with 12 scenarios neither a difference nor
     equivalence within 1 point can be shown, and the queue says so before the scenarios run
     out."""
-    design = adaptive.queue_design(rows(3, 1, scenarios=12, tips=1), baseline=("m0", "p0"))
-    state = adaptive.QueueState(design, futility=None)  # the exact rule alone
-    state.add_judge("ann", seed=4)
-    rng = np.random.default_rng(2)
-    swing = {s: rng.choice([-1.5, 1.5], size=3) for s in range(12)}
-    while not adaptive.can_stop(state):
-        cards = adaptive.next_cards(state, "ann", 2)
-        assert cards, "the queue ran dry before it could stop"
-        for card in cards:
-            cell, scenario = design.where[card]
-            state.record("ann", card, 9.0 + swing[scenario][cell])
+    state = _judge_swinging_cells(None, scenarios=12)  # the exact rule alone
+    design = state.design
     rows_ = adaptive.comparison_status(state)
     assert [r["decision"] for r in rows_] == ["out of reach", "out of reach"]
     assert all(r["scenarios_left"] > 0 and r["cards_left_estimate"] == 0 for r in rows_)

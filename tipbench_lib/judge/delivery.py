@@ -8,7 +8,7 @@ shows the next card, and this sender delivers a moment later, one delivery at a 
 delivery among saves that come close together. Nothing is lost when a delivery fails or the app
 stops first: the cells stay pending in the session and the next delivery retries them, the
 process delivers what is pending when it exits normally, and a session opened later finds any
-journalled score MLflow lacks (:meth:`JudgeSession.sync_pending`, ``_undelivered``).
+journalled score MLflow lacks (:meth:`JudgeSession.sync_pending`, ``_missing_in_mlflow``).
 """
 
 from __future__ import annotations

@@ -461,7 +461,7 @@ class JudgeSession:
         self.order = [r["candidate_id"] for r in interleaved_order(self.queue_rows(), self.seed)]
         # cell -> how many saves touched it since MLflow last had it (a sender in another thread
         # drops a cell only if no save came in while it was sending: see sync_pending).
-        self.unsynced: dict[str, int] = self._undelivered()
+        self.unsynced: dict[str, int] = self._missing_in_mlflow()
         self._unsynced_lock = threading.Lock()
         self.views = scenario_views(self.cells.values())
         self.queue_order = order
@@ -774,7 +774,7 @@ class JudgeSession:
         with self._unsynced_lock:
             return len(self.unsynced)
 
-    def _undelivered(self) -> dict[str, int]:
+    def _missing_in_mlflow(self) -> dict[str, int]:
         """Cells whose latest journalled judgment of this judge MLflow lacks (or has older).
 
         A score whose MLflow half never happened (MLflow was down, the app closed before its

@@ -73,7 +73,10 @@ def time_statistics(frames: Frames) -> dict[str, Any]:
     judged = _timed(
         seconds, "judge_scores", lambda: stats.judge_scores(cells, candidates, judgments)
     )
-    panel = _timed(seconds, "judge_panel", lambda: stats.judges.judge_panel(judgments))
+    tips = stats.judges.tip_scenarios(cells, candidates)
+    panel = _timed(
+        seconds, "judge_panel", lambda: stats.judges.judge_panel(judgments, scenarios=tips)
+    )
     board = _timed(seconds, "leaderboard", lambda: stats.leaderboard(scores, n_boot=N_BOOT))
     pairs = _timed(
         seconds,

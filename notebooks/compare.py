@@ -95,7 +95,10 @@ def _(cell_label, data, mo, stats):
     scenarios = mo.ui.multiselect(sorted(set(_cells["scenario_id"])), label="Scenarios")
     judges = mo.ui.multiselect(sorted(set(data.judgments["judge_id"])), label="Judges")
     _panel = stats.judges.judge_panel(
-        data.judgments, data.provenance, stats.ScoreScale.from_rubric(data.rubric)
+        data.judgments,
+        data.provenance,
+        stats.ScoreScale.from_rubric(data.rubric),
+        scenarios=stats.judges.tip_scenarios(data.cells, data.candidates),
     )
     view = mo.ui.dropdown(
         stats.judges.available_views(_panel),

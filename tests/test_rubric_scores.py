@@ -244,7 +244,8 @@ def test_the_statistics_work_on_the_rubrics_dimensions_and_weights(brief) -> Non
     assert board["clarity_hi"].max() <= 7 and board["clarity_lo"].min() >= 1
     agreement = stats.judge_agreement(judgments, scale=scale)
     assert agreement["dimension"].to_list() == ["clarity", "kindness"]
-    panel = stats.judges.judge_panel(judgments, {}, scale=scale)
+    tips = stats.judges.tip_scenarios(cells, candidates)
+    panel = stats.judges.judge_panel(judgments, {}, scale=scale, scenarios=tips)
     assert sorted(panel["judge_id"].to_list()) == ["ana", "bo"]
 
 

@@ -45,7 +45,7 @@ from tipbench_lib.stats.headline import Summary, involving, summarize
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
 from tipbench_lib.stats.judge_adjusted import judge_adjusted
 from tipbench_lib.stats.judge_mix import JudgeMix, judge_mix
-from tipbench_lib.stats.judges import View, choose_view, judge_panel
+from tipbench_lib.stats.judges import View, choose_view, judge_panel, tip_scenarios
 from tipbench_lib.stats.length_adjusted import LengthAdjusted
 from tipbench_lib.stats.scale import ScoreScale
 from tipbench_lib.stats.scores import CELL_KEYS
@@ -297,7 +297,12 @@ def analyse(
     scale = ScoreScale.from_rubric(rubric)
     check_baseline(data, options.baseline)
     options, family_note, family_warning = with_recorded_family(data, options)
-    panel = judge_panel(data.judgments, data.provenance, scale)
+    panel = judge_panel(
+        data.judgments,
+        data.provenance,
+        scale,
+        scenarios=tip_scenarios(data.cells, data.candidates),
+    )
     view = choose_view(panel, options.view)
     cells, candidates, judgments = data.cells, data.candidates, data.judgments
     scores = stats.score_table(cells, candidates, judgments, judges=view.judges, scale=scale)

@@ -422,7 +422,11 @@ def judges_html(analysis: Analysis) -> str:
                     ("Kind", field("kind"), ""),
                     ("Judgments", field("n_judgments", num), "num"),
                     ("Checked against", field("reference"), ""),
-                    ("Krippendorff α (composite)", field("alpha", lambda v: num(v, 3)), "num"),
+                    (
+                        "Krippendorff α within scenarios (composite)",
+                        field("alpha", lambda v: num(v, 3)),
+                        "num",
+                    ),
                     ("Provisional because", field("reason"), ""),
                 ],
             )

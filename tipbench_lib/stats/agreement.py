@@ -77,6 +77,33 @@ def krippendorff_alpha(
     return float(1 - (totals.sum() - 1) * (coincidence * distance).sum() / denominator)
 
 
+def within_scenario_alpha(
+    mine: np.ndarray, reference: np.ndarray, scenario: np.ndarray
+) -> tuple[float, int]:
+    """Interval alpha of two judges' scores of the same tips, each centred within scenario.
+
+    ``mine`` and ``reference`` are per tip (NaN where that side did not score it), ``scenario``
+    the tip's scenario code. Over the tips both scored, each side's mean per scenario is taken
+    away before alpha is computed, so what is left is what the paired verdicts compare: how a
+    judge orders the tips *of one scenario*. A judge's constant leniency and everything the
+    judges agree on about scenarios as a whole are gone. Scenarios with fewer than two such tips
+    say nothing about that and are left out. Returns (alpha, tips used); alpha is NaN when
+    undefined (no spread, or no scenario with two tips).
+    """
+    mine, reference = np.asarray(mine, dtype=float), np.asarray(reference, dtype=float)
+    both = ~np.isnan(mine) & ~np.isnan(reference)
+    codes = np.unique(np.asarray(scenario)[both], return_inverse=True)[1]
+    counts = np.bincount(codes)
+    kept = counts[codes] >= 2
+    if not kept.any():
+        return float("nan"), 0
+    codes = np.unique(codes[kept], return_inverse=True)[1]
+    sides = np.vstack([mine[both][kept], reference[both][kept]])
+    sums = np.stack([np.bincount(codes, weights=side) for side in sides])
+    centred = sides - (sums / np.bincount(codes))[:, codes]
+    return krippendorff_alpha(centred, "interval"), int(kept.sum())
+
+
 def _interval_alpha(values: np.ndarray, present: np.ndarray) -> float:
     """Interval alpha from sums of squares: no values x values matrix for continuous scores.
 

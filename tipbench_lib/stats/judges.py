@@ -15,14 +15,23 @@ any measured one: it is an outside model such as a hosted assistant).
 - an LLM judge under one billion parameters (its source says so,
   :attr:`tipbench_lib.core.records.JudgeSource.is_weak`, recorded as ``weak`` in the
   provenance), or
-- a judge whose Krippendorff's alpha is below :data:`AGREEMENT_FLOOR` (0.667, the lowest value
-  Krippendorff accepts for tentative conclusions). Alpha is measured on the *composite*, the
-  number every verdict compares, at the interval level, between the judge and the mean of its
-  reference judges over the tips both scored: the people (other than itself) when people scored
-  at least :data:`MIN_SHARED_TIPS` of the same tips, else all other judges. Per dimension a judge
-  may disagree in ways that cancel in the composite; the verdicts never see those.
-- an LLM judge that no other judge can be checked against is provisional too (agreement
-  unknown); a lone person is not: people are the reference the rubric was written for.
+- a judge whose agreement is below :data:`AGREEMENT_FLOOR` (0.667, the lowest Krippendorff's
+  alpha Krippendorff accepts for tentative conclusions). Agreement is what the paired verdicts
+  need: interval alpha on the *composite* (the number every verdict compares) after each judge's
+  mean per scenario is taken away (:func:`tipbench_lib.stats.agreement.within_scenario_alpha`),
+  so a judge's constant leniency, which the paired comparison cancels, is not counted as
+  disagreement (docs/architecture.md section 8, "Provisional"; ``bench/judge_consistency.py``
+  chose it by simulation). Per dimension a judge may disagree in ways that cancel in the
+  composite; the verdicts never see those.
+- **People** are checked against each other only: a person's agreement is the best one with
+  any other person over at least :data:`MIN_SHARED_TIPS` tips both scored, so one random or
+  noisy person does not drag down everyone else, and two people who disagree are both flagged
+  (nobody can tell which is right). A lone person is never provisional: people are the reference
+  the rubric was written for, and an LLM judge's disagreement says nothing about the person.
+- **An LLM judge** is checked against the mean of the people who passed (all people when none
+  did) over the tips they scored, else, with no person on enough of its tips, against the
+  other judge it agrees with best; an LLM judge that nobody can be checked against is
+  provisional too (agreement unknown).
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.judgments import latest_judgments
 from tipbench_lib.core.provenance import Provenance
 from tipbench_lib.core.records import WEAK_JUDGE_PARAMETERS
-from tipbench_lib.stats.agreement import PEOPLE_KINDS, krippendorff_alpha
+from tipbench_lib.stats.agreement import PEOPLE_KINDS, within_scenario_alpha
 from tipbench_lib.stats.scale import ScoreScale, scale_of
 
 AGREEMENT_FLOOR = 0.667
@@ -86,15 +95,32 @@ class View:
         return bool(self.provisional_judges)
 
 
+def tip_scenarios(cells: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
+    """candidate_id -> scenario_id, what :func:`judge_panel` needs to compare judges within
+    scenarios."""
+    require_columns(cells, ["cell_id", "scenario_id"], "cells")
+    require_columns(candidates, ["candidate_id", "cell_id"], "candidates")
+    return (
+        candidates.select("candidate_id", "cell_id")
+        .join(cells.select("cell_id", "scenario_id"), on="cell_id")
+        .select("candidate_id", "scenario_id")
+        .unique("candidate_id")
+    )
+
+
 def judge_panel(
     judgments: pl.DataFrame,
     provenance: Provenance | Mapping[str, Any] | None = None,
     scale: ScoreScale | None = None,
+    *,
+    scenarios: pl.DataFrame,
 ) -> pl.DataFrame:
     """One row per judge with scores: kind, size, agreement, and whether it is provisional.
 
     ``provenance`` says what the judgments frame may not (an LLM judge's model and size);
-    ``scale`` is the experiment's rubric's (default: the one the judgments name).
+    ``scale`` is the experiment's rubric's (default: the one the judgments name);
+    ``scenarios`` maps candidate_id to scenario_id (:func:`tip_scenarios`): agreement is
+    measured within scenarios, the unit the verdicts pair on.
     """
     scale = scale or scale_of(judgments)
     require_columns(
@@ -102,6 +128,7 @@ def judge_panel(
         ["candidate_id", "judge_id", "judge_kind", *scale.parts, "composite"],
         "judgments",
     )
+    require_columns(scenarios, ["candidate_id", "scenario_id"], "scenarios")
     scored = (
         latest_judgments(judgments)
         .filter(scale.scored())
@@ -112,8 +139,7 @@ def judge_panel(
         pl.col("judge_kind").first().alias("kind"), pl.len().cast(pl.Int64).alias("n")
     )
     kinds = dict(zip(counts["judge_id"], counts["kind"], strict=True))
-    people = [j for j, k in kinds.items() if k in PEOPLE_KINDS]
-    wide = _composites(scored)
+    agreement = _agreements(_composites(scored, scenarios), kinds)
     rows = []
     for judge, n in sorted(zip(counts["judge_id"], counts["n"], strict=True)):
         declared = prov.judges.get(judge)
@@ -122,7 +148,7 @@ def judge_panel(
         small = bool(declared and declared.weak) or (
             kinds[judge] == "llm" and size is not None and size < WEAK_JUDGE_PARAMETERS
         )
-        reference, alpha, n_tips = _agreement(wide, judge, people)
+        found = agreement[judge]
         rows.append(
             {
                 "judge_id": judge,
@@ -131,11 +157,11 @@ def judge_panel(
                 "model": str(model or ""),
                 "parameter_count": size,
                 "small_model": small,
-                "reference": reference,
-                "alpha": alpha,
-                "n_alpha_tips": n_tips,
+                "reference": found.reference,
+                "alpha": found.alpha,
+                "n_alpha_tips": found.n_tips,
             }
-            | _provisional(kinds[judge], small, reference, alpha)
+            | _provisional(kinds[judge], small, found)
         )
     return pl.DataFrame(rows, schema=PANEL_SCHEMA)
 
@@ -159,49 +185,91 @@ def _parameter_count(prov: Provenance, judge: str, model: str, scored: pl.DataFr
     return prov.model_size(model)
 
 
-def _composites(scored: pl.DataFrame) -> pl.DataFrame:
-    """candidate_id x judge_id composites (null where a judge did not score the candidate)."""
+@dataclass(frozen=True)
+class _Tips:
+    """Per tip (rows): its scenario code and every judge's composite (NaN: not scored)."""
+
+    scenario: np.ndarray
+    scores: dict[str, np.ndarray]
+
+
+def _composites(scored: pl.DataFrame, scenarios: pl.DataFrame) -> _Tips:
+    """Every judge's composites of the tips whose scenario is known."""
     if scored.height == 0:
-        return pl.DataFrame({"candidate_id": []}, schema={"candidate_id": pl.String})
-    return scored.select("candidate_id", "judge_id", pl.col("composite").cast(pl.Float64)).pivot(
-        on="judge_id", index="candidate_id", values="composite"
+        return _Tips(np.empty(0, dtype=np.int64), {})
+    wide = (
+        scored.select("candidate_id", "judge_id", pl.col("composite").cast(pl.Float64))
+        .pivot(on="judge_id", index="candidate_id", values="composite")
+        .join(scenarios.select("candidate_id", "scenario_id"), on="candidate_id")
     )
+    judges = [c for c in wide.columns if c not in ("candidate_id", "scenario_id")]
+    codes = wide["scenario_id"].cast(pl.String).rank("dense").to_numpy().astype(np.int64)
+    return _Tips(codes, {j: wide[j].cast(pl.Float64).fill_null(np.nan).to_numpy() for j in judges})
 
 
-def _agreement(
-    wide: pl.DataFrame, judge: str, people: Sequence[str]
-) -> tuple[str | None, float | None, int]:
-    """(reference, alpha, shared tips): the judge against people, else against the others."""
-    others = [c for c in wide.columns if c not in ("candidate_id", judge)]
-    candidates = [("people", [p for p in people if p != judge]), ("other judges", others)]
-    for name, reference in candidates:
-        if not reference:
+@dataclass(frozen=True)
+class _Agreement:
+    reference: str | None = None
+    alpha: float | None = None
+    n_tips: int = 0
+
+
+def _agreements(tips: _Tips, kinds: Mapping[str, str]) -> dict[str, _Agreement]:
+    """Each judge's agreement (module docstring): people against the other person who agrees
+    best; other judges against the people who passed, else the other judge who agrees best."""
+    people = [j for j in tips.scores if kinds.get(j) in PEOPLE_KINDS]
+    found = {j: _best_of(tips, j, [p for p in people if p != j]) for j in people}
+    passed = [p for p in people if not _below_floor(found[p].alpha)] or people
+    for judge in tips.scores:
+        if judge in found:
             continue
-        mine = wide[judge].to_numpy().astype(float)
-        theirs = wide.select(reference).to_numpy().astype(float)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # tips no reference judge scored
-            consensus = np.nanmean(theirs, axis=1)
-        both = ~np.isnan(mine) & ~np.isnan(consensus)
-        if both.sum() < MIN_SHARED_TIPS:
+        against_people = _against_mean(tips, judge, passed)
+        others = [j for j in tips.scores if j != judge]
+        found[judge] = against_people if against_people.reference else _best_of(tips, judge, others)
+    return {j: found.get(j, _Agreement()) for j in kinds}
+
+
+def _best_of(tips: _Tips, judge: str, others: Sequence[str]) -> _Agreement:
+    """Agreement with the one of ``others`` who agrees best, over enough shared tips."""
+    best = _Agreement()
+    for other in others:
+        alpha, n = within_scenario_alpha(tips.scores[judge], tips.scores[other], tips.scenario)
+        if n < MIN_SHARED_TIPS or math.isnan(alpha):
             continue
-        alpha = krippendorff_alpha(np.vstack([mine[both], consensus[both]]), "interval")
-        label = f"{name} ({', '.join(reference)})"
-        return label, (None if math.isnan(alpha) else alpha), int(both.sum())
-    return None, None, 0
+        if best.alpha is None or alpha > best.alpha:
+            label = other if len(others) == 1 else f"{other} (best of {', '.join(others)})"
+            best = _Agreement(label, alpha, n)
+    return best
 
 
-def _provisional(
-    kind: str, small: bool, reference: str | None, alpha: float | None
-) -> dict[str, object]:
+def _against_mean(tips: _Tips, judge: str, people: Sequence[str]) -> _Agreement:
+    """Agreement with the mean of ``people`` per tip (over those who scored it)."""
+    if not people:
+        return _Agreement()
+    theirs = np.vstack([tips.scores[p] for p in people])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # tips none of them scored
+        consensus = np.nanmean(theirs, axis=0)
+    alpha, n = within_scenario_alpha(tips.scores[judge], consensus, tips.scenario)
+    if n < MIN_SHARED_TIPS or math.isnan(alpha):
+        return _Agreement()
+    return _Agreement(f"people ({', '.join(people)})", alpha, n)
+
+
+def _below_floor(alpha: float | None) -> bool:
+    return alpha is not None and alpha < AGREEMENT_FLOOR
+
+
+def _provisional(kind: str, small: bool, found: _Agreement) -> dict[str, object]:
     reasons = []
     if small:
         reasons.append("an LLM under 1B parameters")
-    if alpha is not None and alpha < AGREEMENT_FLOOR:
+    if _below_floor(found.alpha):
         reasons.append(
-            f"Krippendorff's alpha {alpha:.2f} against {reference}, below {AGREEMENT_FLOOR}"
+            f"Krippendorff's alpha {found.alpha:.2f} within scenarios against {found.reference}, "
+            f"below {AGREEMENT_FLOOR}"
         )
-    if reference is None and kind not in PEOPLE_KINDS:
+    if found.reference is None and kind not in PEOPLE_KINDS:
         reasons.append("no other judge scored the same tips, so its agreement is unknown")
     return {"provisional": bool(reasons), "reason": "; ".join(reasons)}
 

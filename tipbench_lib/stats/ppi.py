@@ -8,18 +8,32 @@ lambda so the result is, for large samples, never worse than the people's scores
 
 **Per comparison a - b,** on scenario-level paired differences (:mod:`.pairs`): ``y`` the people's
 difference in the n scenarios they judged (the labelled set), ``yhat`` the LLM judge's difference
-in those scenarios, ``yhat_u`` the LLM judge's in the N other scenarios. As ``ppi-python``'s
-``ppi_mean_ci`` with ``lam=None``::
+in those scenarios, ``yhat_u`` the LLM judge's in the N other scenarios. PPI++ with a fixed
+lambda is::
 
-    lambda = clip(cov(y, yhat) / ((1 + n/N) var(yhat, yhat_u)), 0, 1)
     theta  = lambda mean(yhat_u) + mean(y - lambda yhat)
     se^2   = lambda^2 var(yhat_u) / N + var(y - lambda yhat) / n
 
-with two changes for 6-24 scenarios: variances with n - 1 (not n) in the denominator, and a
-Student-t quantile and p-value with n - 1 degrees of freedom instead of the normal ones. lambda = 0
-gives the people-only mean and its t interval, which is reported beside it. The *effective
-number of human scenarios* is how many the people alone would need for the same standard error,
-``var(y) / se^2``; times the cards per scenario it is the effective number of human cards.
+and ``ppi-python``'s ``ppi_mean_ci`` tunes lambda on the same data:
+``clip(cov(y, yhat) / ((1 + n/N) var(yhat, yhat_u)), 0, 1)``. With the 4-12 people-scenarios of
+a small experiment that lambda fits the noise of the very scenarios it corrects, so
+``var(y - lambda yhat)`` comes out too small: coverage fell to 0.93 and an LLM judge unrelated
+to the people was reported as worth more human scenarios than were judged (issue 18.4). Here
+lambda is **cross-fitted**: scenario i's ``lambda_i`` is tuned on the other n - 1 labelled
+scenarios (and the unlabelled ones), so it has never seen scenario i::
+
+    z_i    = y_i - lambda_i yhat_i
+    theta  = mean(lambda_i) mean(yhat_u) + mean(z)
+    se^2   = mean(lambda_i)^2 var(yhat_u) / N + var(z) / n
+
+Variances use n - 1, the quantile and p-value Student's t with n - 1 degrees of freedom. With
+fewer than 3 people-scenarios no lambda_i can be tuned (it needs two others): lambda is 0, the
+people alone. ``bench/ppi_small_samples.py`` measures coverage, family-wise error and the
+reported against the realised gain at 4, 6 and 12 people-scenarios (docs/architecture.md
+section 8, "LLM judge + people"). lambda = 0 gives the people-only mean and its t interval,
+which is reported beside it. The *effective number of human scenarios* is how many the people
+alone would need for the same standard error, ``var(y) / se^2``; times the cards per scenario
+it is the effective number of human cards.
 
 **Random subset, or no PPI.** The correction is unbiased only if the labelled scenarios are a
 uniform random sample of the experiment's scenarios, drawn before any score was seen, and with a
@@ -78,7 +92,8 @@ def ppi_mean(
 ) -> PPIResult:
     """PPI++ mean of ``y`` from its LLM predictions ``yhat`` and the unlabelled ``yhat_u``.
 
-    ``lam`` None tunes it (module docstring); 0 is the people alone, 1 plain PPI.
+    ``lam`` None cross-fits it (module docstring); 0 is the people alone, 1 plain PPI. The
+    reported ``lam`` is the mean of the scenarios' lambdas.
     """
     y, yhat = np.asarray(y, dtype=float), np.asarray(yhat, dtype=float)
     yhat_u = np.asarray(yhat_unlabelled, dtype=float)
@@ -93,14 +108,11 @@ def ppi_mean(
         )
     if big_n == 0:
         lam = 0.0
-    if lam is None:
-        pooled = np.concatenate([yhat, yhat_u])
-        spread = pooled.var(ddof=1)
-        cov = np.cov(y, yhat, ddof=1)[0, 1]
-        lam = 0.0 if spread <= 0 else float(np.clip(cov / ((1 + n / big_n) * spread), 0.0, 1.0))
-    rectified = y - lam * yhat
-    estimate = (lam * yhat_u.mean() if big_n else 0.0) + rectified.mean()
-    imputed = lam**2 * yhat_u.var(ddof=1) / big_n if big_n > 1 else 0.0
+    lams = cross_fitted_lambdas(y, yhat, yhat_u) if lam is None else np.full(n, float(lam))
+    rectified = y - lams * yhat
+    mean_lam = float(lams.mean())
+    estimate = (mean_lam * yhat_u.mean() if big_n else 0.0) + rectified.mean()
+    imputed = mean_lam**2 * yhat_u.var(ddof=1) / big_n if big_n > 1 else 0.0
     se = float(np.sqrt(imputed + rectified.var(ddof=1) / n))
     lo, hi, p = _t_interval(estimate, se, n - 1, alpha)
     people_se = float(y.std(ddof=1) / np.sqrt(n))
@@ -112,7 +124,7 @@ def ppi_mean(
         hi,
         p,
         se,
-        float(lam),
+        mean_lam,
         n,
         big_n,
         effective,
@@ -122,6 +134,26 @@ def ppi_mean(
         people_p,
         people_se,
     )
+
+
+def cross_fitted_lambdas(y: np.ndarray, yhat: np.ndarray, yhat_u: np.ndarray) -> np.ndarray:
+    """Per labelled scenario i, PPI++'s lambda tuned without scenario i:
+    ``clip(cov(y, yhat) / ((1 + m/N) var(yhat, yhat_u)), 0, 1)`` over the m = n - 1 others
+    (and every unlabelled scenario for the variance); 0 where fewer than two others exist."""
+    n, big_n = len(y), len(yhat_u)
+    if n < 3 or big_n == 0:
+        return np.zeros(n)
+    m = n - 1
+    # Leave-one-out sums: each statistic over the labelled scenarios minus scenario i's part.
+    sy, sh, syh = y.sum() - y, yhat.sum() - yhat, (y * yhat).sum() - y * yhat
+    cov = (syh - sy * sh / m) / (m - 1)
+    pooled_sum = sh + yhat_u.sum()
+    pooled_sq = (yhat * yhat).sum() - yhat * yhat + (yhat_u * yhat_u).sum()
+    count = m + big_n
+    spread = (pooled_sq - pooled_sum**2 / count) / (count - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lams = np.where(spread > 0, cov / ((1 + m / big_n) * spread), 0.0)
+    return np.clip(np.nan_to_num(lams), 0.0, 1.0)
 
 
 def _t_interval(estimate: float, se: float, df: int, alpha: float) -> tuple[float, float, float]:

@@ -332,7 +332,7 @@ def _(analysis, charts, compare_run, escaping, mo, notebook):
         [
             mo.md(
                 "## The LLM judge beside people\n### Prediction-powered intervals\n"
-                + _md(analysis.ppi_note or "No LLM judge and people judged this experiment.")
+                + _md(analysis.ppi_note)
                 + "".join(f"\n- {_md(line)}" for line in analysis.ppi_lines)
             ),
             *_ppi,

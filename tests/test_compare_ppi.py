@@ -193,3 +193,39 @@ def test_compare_shows_ppi_for_the_ppi_uniform_queue_and_refuses_a_chosen_subset
     html = (tmp_path / "r3" / "report.html").read_text(encoding="utf-8")
     assert "No prediction-powered view" in html and "not a uniform random sample" in html
     assert judge(["--experiment", other, "--status"], client=mlflow_client) == 0
+
+
+# -- the words (issue 18.7) ----------------------------------------------------------------------
+
+
+def _only(kinds: set[str], disjoint: bool = False) -> ExperimentData:
+    data = _data(None, None)
+    judgments = data.judgments.filter(pl.col("judge_kind").is_in(sorted(kinds)))
+    if disjoint:  # people on the first half of the tips, the LLM judge on the rest
+        tips = sorted(set(judgments["candidate_id"].to_list()))
+        first = set(tips[: len(tips) // 2])
+        person = pl.col("judge_kind") == "human"
+        judgments = judgments.filter(person == pl.col("candidate_id").is_in(sorted(first)))
+    return ExperimentData(data.cells, data.candidates, judgments, provenance={})
+
+
+def test_the_calibration_note_says_what_is_missing_in_each_case() -> None:
+    people_only = calibration(_only({"human"}), alpha=0.05).note
+    assert people_only.startswith("No LLM judge scored this experiment")
+    assert "same tips" not in people_only
+    llm_only = calibration(_only({"llm"}), alpha=0.05).note
+    assert llm_only.startswith("No person scored a tip") and "judge-2" in llm_only
+    apart = calibration(_only({"human", "llm"}, disjoint=True), alpha=0.05).note
+    assert apart.startswith("No LLM judge and person scored the same tips")
+    scale = ScoreScale.from_rubric(_data(None, None).rubric)
+    assert ppi_absent_note(_only({"human"}), scale).startswith("No LLM judge scored this")
+    assert ppi_absent_note(_only({"llm"}), scale).startswith("No person scored a tip")
+
+
+def test_the_ppi_note_claims_no_more_than_the_simulation_shows() -> None:
+    design = ppi_design(_scenarios(), seed=5)
+    data = _data(design.permutation()[:8], design.as_record())
+    scale = ScoreScale.from_rubric(data.rubric)
+    view = ppi_view(data, scale, llm_judge=None, baseline=None, alpha=0.05)
+    assert "never rest" not in view.note
+    assert "cross-fitted" in view.note and "approximate" in view.note

@@ -200,7 +200,8 @@ class Analysis:
     ppi: PPIView | None = None
     """PPI beside people-only per primary comparison (None: its conditions do not hold)."""
     ppi_note: str = ""
-    """What the PPI view rests on, or why there is none ('' when no LLM judge and people)."""
+    """What the PPI view rests on, or why there is none (no LLM judge, no person, or the
+    condition that fails)."""
     calibration: Calibration | None = None
     """Each LLM judge against people per dimension, every judge's verbosity slope."""
 
@@ -395,7 +396,7 @@ def analyse(
         warnings=(*data.warnings, *family_warning),
         rubric_note=data.rubric_note,
         ppi=ppi,
-        ppi_note=ppi.note if ppi is not None else ppi_absent(data, scale),
+        ppi_note=ppi.note if ppi is not None else ppi_absent_note(data, scale),
         calibration=calibration(data, options.alpha, scale),
     )
 
@@ -449,14 +450,6 @@ def judge_note(mix: JudgeMix, leaderboard: pl.DataFrame) -> str:
         f"view; it puts {cell_label(top['model'], top['prompt_version'])} first at "
         f"{number(top['composite_judge_adjusted'])}."
     )
-
-
-def ppi_absent(data: ExperimentData, scale: ScoreScale) -> str:
-    """Why no PPI view, when an LLM judge and people both judged ('' otherwise: nothing to say)."""
-    kinds = set(data.judgments["judge_kind"].to_list()) if data.judgments.height else set()
-    if "llm" not in kinds or not kinds & {"human", "import"}:
-        return ""
-    return ppi_absent_note(data, scale)
 
 
 def experiment_rubric(data: ExperimentData) -> Rubric:

@@ -463,7 +463,7 @@ def judges_html(analysis: Analysis) -> str:
 def ppi_html(analysis: Analysis) -> str:
     """PPI beside people alone per primary comparison, or why there is none."""
     if analysis.ppi is None:
-        return note(analysis.ppi_note or "No LLM judge and people judged the same experiment.")
+        return note(analysis.ppi_note)
     rows = analysis.ppi.rows.iter_rows(named=True)
     return note(analysis.ppi_note) + table(
         rows,

@@ -41,7 +41,8 @@ SLOPE_SCHEMA = {
 
 def llm_calibration(judgments: pl.DataFrame, scale: ScoreScale | None = None) -> pl.DataFrame:
     """Per LLM judge and dimension (and the composite): alpha, mean bias and Spearman against
-    the people's mean score of the same tips. Empty when no LLM judge or no person judged.
+    the people's mean score of the same tips. An LLM judge that scored no tip a person scored
+    has no rows; empty when no LLM judge or no person judged.
 
     ``scale`` is the experiment's rubric's; without it the rubric the judgments name is looked
     up on this machine, which fails for a rubric only the experiment carries."""
@@ -54,6 +55,7 @@ def llm_calibration(judgments: pl.DataFrame, scale: ScoreScale | None = None) ->
         for judge in llm_ids:
             one = pl.concat([latest.filter(pl.col("judge_id") == judge), people])
             rows = llm_vs_human(one, scale).rename({"mean_diff": "mean_bias"})
+            rows = rows.filter(pl.col("n_items") > 0)
             frames.append(rows.with_columns(pl.lit(judge).alias("judge_id")))
     if not frames:
         return pl.DataFrame(schema=CALIBRATION_SCHEMA)

@@ -3,9 +3,12 @@
 Issue 18.4: PPI++ tuned its lambda on the same 4-6 people-scenarios it corrects, so its interval
 was too narrow (coverage 1-2.5 points low, family-wise error above the people-only one) and
 "worth N human cards" overstated the realised gain by up to 22%. :mod:`tipbench_lib.stats.ppi`
-now cross-fits lambda (each scenario's lambda tuned without it). This benchmark runs the old
-rule (re-implemented here) and the product's :func:`tipbench_lib.stats.ppi_compare` on the same
-draws, side by side (docs/architecture.md section 8, "LLM judge + people").
+now takes the labelled part of its standard error from the jackknife over people-scenarios
+(lambda tuned again without each), so lambda's own uncertainty is in the interval. This
+benchmark runs the old rule (re-implemented here), the cross-fitted estimate that was the other
+candidate (each scenario corrected with a lambda tuned without it) and the product's
+:func:`tipbench_lib.stats.ppi_compare` on the same draws, side by side (docs/architecture.md
+section 8, "LLM judge + people").
 
 Experiment (:mod:`tipbench_lib.stats.judge_simulation`): 6 cells x 24 scenarios x 3 tips, 1-5
 scores piled at the ceiling (43% of relevance and 57% of tone scores are 5s), the primary family
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +40,7 @@ from scipy import stats as sps
 
 from tipbench_lib.stats import judge_simulation as js
 from tipbench_lib.stats.paired import holm
-from tipbench_lib.stats.ppi import ppi_compare
+from tipbench_lib.stats.ppi import leave_one_out_lambdas, ppi_compare
 
 J = js.Judge
 ALPHA = 0.05
@@ -44,6 +48,7 @@ BUDGETS = (4, 6, 12)
 N_CELLS, N_SCENARIOS, N_TIPS = 6, 24, 3
 LLM_JUDGES = {"good": 0.6, "weak": 2.5}
 DESIGNS = {"null": 0.0, "spread": 0.2}
+RULES = ("people", "old", "cross-fit", "new")
 
 
 def old_rule(y: np.ndarray, yhat: np.ndarray, yhat_u: np.ndarray) -> tuple[float, float, float]:
@@ -59,12 +64,23 @@ def old_rule(y: np.ndarray, yhat: np.ndarray, yhat_u: np.ndarray) -> tuple[float
     return float(estimate), se, float(effective)
 
 
-def old_family(people: np.ndarray, llm: np.ndarray) -> dict[str, np.ndarray]:
-    """The old rule over a family, with Holm and compare's verdict rule."""
+def cross_fitted(y: np.ndarray, yhat: np.ndarray, yhat_u: np.ndarray) -> tuple[float, float, float]:
+    """The candidate not chosen: scenario i corrected with lambda tuned without it."""
+    n, big_n = len(y), len(yhat_u)
+    lams = leave_one_out_lambdas(y, yhat, yhat_u) if n >= 3 else np.zeros(n)
+    rectified = y - lams * yhat
+    estimate = lams.mean() * yhat_u.mean() + rectified.mean()
+    se = float(np.sqrt(lams.mean() ** 2 * yhat_u.var(ddof=1) / big_n + rectified.var(ddof=1) / n))
+    effective = y.var(ddof=1) / se**2 if se > 0 else np.inf
+    return float(estimate), se, float(effective)
+
+
+def family(people: np.ndarray, llm: np.ndarray, rule: Callable) -> dict[str, np.ndarray]:
+    """A bench-side rule over a family, with Holm and compare's verdict rule."""
     found = []
     for k in range(len(people)):
         labelled = ~np.isnan(people[k])
-        found.append(old_rule(people[k, labelled], llm[k, labelled], llm[k, ~labelled]))
+        found.append(rule(people[k, labelled], llm[k, labelled], llm[k, ~labelled]))
     estimate, se, effective = (np.array(v) for v in zip(*found, strict=True))
     df = int((~np.isnan(people[0])).sum()) - 1
     half = sps.t.ppf(1 - ALPHA / 2, df) * se
@@ -143,7 +159,7 @@ def run(llm_sd: float, step: float, replicates: int, seed: int) -> dict[int, dic
     rng = np.random.default_rng(seed + 2)
     out = {}
     for n in BUDGETS:
-        tallies = {rule: Tally.empty() for rule in ("people", "old", "new")}
+        tallies = {rule: Tally.empty() for rule in RULES}
         for r in range(replicates):
             labelled = rng.permutation(N_SCENARIOS)[:n]
             shown = np.full_like(people[r], np.nan)
@@ -151,7 +167,8 @@ def run(llm_sd: float, step: float, replicates: int, seed: int) -> dict[int, dic
             new = new_family(shown, llm[r])
             tallies["new"].add(new, truth)
             tallies["people"].add(new, truth, prefix="people")
-            tallies["old"].add(old_family(shown, llm[r]), truth)
+            tallies["old"].add(family(shown, llm[r], old_rule), truth)
+            tallies["cross-fit"].add(family(shown, llm[r], cross_fitted), truth)
         out[n] = tallies
     return out
 
@@ -171,7 +188,7 @@ def summary(tallies: dict[str, Tally], n: int, null: bool) -> dict[str, dict[str
             "reported mean": float(finite.mean()) if finite.size and rule != "people" else n,
             "infinite": float(np.mean(~np.isfinite(effective))) if rule != "people" else 0.0,
             "realised": float(np.mean(realised)),
-            "overstated": float(np.mean(effective > 1.25 * realised)),
+            "overstated": float(np.mean(effective > 1.25 * realised)) if rule != "people" else 0,
         }
     return rows
 
@@ -190,38 +207,24 @@ def main() -> None:
         "runs reporting over 1.25x the realised) and realised; FWER (null) or power (spread)\n"
     )
     print(
-        f"{'LLM judge':<10} {'design':<7} {'n':>3} | {'coverage':^23} | {'FWER / power':^23} | "
-        f"{'worth N, old':^23} | {'worth N, new':^23}"
-    )
-    print(
-        f"{'':<10} {'':<7} {'':>3} | {'people':>7}{'old':>8}{'new':>8} | "
-        f"{'people':>7}{'old':>8}{'new':>8} | {'med  mean >25% real':^23} | "
-        f"{'med  mean >25% real':^23}"
+        f"{'LLM judge':<10} {'design':<7} {'n':>3} {'rule':<10} {'coverage':>8} "
+        f"{'FWER/power':>10} | {'worth N reported: median':>24} {'mean':>6} {'>1.25x':>7} | "
+        f"{'realised':>8}"
     )
     for i, (judge, sd) in enumerate(LLM_JUDGES.items()):
         for k, (name, step) in enumerate(DESIGNS.items()):
             found = run(sd, step, replicates, seed=1000 * i + 10 * k)
             for n, tallies in found.items():
                 row = summary(tallies, n, null=step == 0)
-                cover = "".join(
-                    f"{row[r]['coverage']:>{w}.3f}"
-                    for r, w in (("people", 7), ("old", 8), ("new", 8))
-                )
-                errors = "".join(
-                    f"{row[r]['errors']:>{w}.3f}"
-                    for r, w in (("people", 7), ("old", 8), ("new", 8))
-                )
-                worth = {
-                    r: f"{row[r]['reported median']:5.1f} {row[r]['reported mean']:5.1f} "
-                    f"{row[r]['overstated']:4.0%} {row[r]['realised']:5.1f}"
-                    for r in ("old", "new")
-                }
-                infinite = max(row["old"]["infinite"], row["new"]["infinite"])
-                note = f"  ({infinite:.1%} runs se 0)" if infinite else ""
-                print(
-                    f"{judge:<10} {name:<7} {n:>3} | {cover} | {errors} | {worth['old']:^23} | "
-                    f"{worth['new']:^23}{note}"
-                )
+                for rule in RULES:
+                    r = row[rule]
+                    note = f"  ({r['infinite']:.1%} runs with se 0)" if r["infinite"] else ""
+                    print(
+                        f"{judge:<10} {name:<7} {n:>3} {rule:<10} {r['coverage']:>8.3f} "
+                        f"{r['errors']:>10.3f} | {r['reported median']:>24.1f} "
+                        f"{r['reported mean']:>6.1f} {r['overstated']:>7.0%} | "
+                        f"{r['realised']:>8.1f}{note}"
+                    )
     print(f"\n{time.perf_counter() - start:.0f} s")
 
 

@@ -228,4 +228,4 @@ def test_the_ppi_note_claims_no_more_than_the_simulation_shows() -> None:
     scale = ScoreScale.from_rubric(data.rubric)
     view = ppi_view(data, scale, llm_judge=None, baseline=None, alpha=0.05)
     assert "never rest" not in view.note
-    assert "cross-fitted" in view.note and "approximate" in view.note
+    assert "jackknife" in view.note and "approximate" in view.note

@@ -29,25 +29,38 @@ def test_lambda_zero_is_the_people_alone() -> None:
     assert res.effective_scenarios == pytest.approx(10)
 
 
-def test_ppi_by_the_formula_with_cross_fitted_lambda() -> None:
+def _tuned(y: np.ndarray, yhat: np.ndarray, yhat_u: np.ndarray) -> float:
+    pooled = np.concatenate([yhat, yhat_u])
+    raw = np.cov(y, yhat)[0, 1] / ((1 + len(y) / len(yhat_u)) * pooled.var(ddof=1))
+    return float(np.clip(raw, 0, 1))
+
+
+def test_ppi_by_the_formula_with_tuned_lambda_and_its_jackknife() -> None:
     y, yhat, yhat_u = _data()
     res = ppi.ppi_mean(y, yhat, yhat_u)
     n, big_n = 10, 14
-    lams = []
-    for i in range(n):  # scenario i's lambda is tuned on the other nine (and the unlabelled)
-        keep = np.arange(n) != i
-        pooled = np.concatenate([yhat[keep], yhat_u])
-        raw = np.cov(y[keep], yhat[keep])[0, 1] / ((1 + (n - 1) / big_n) * pooled.var(ddof=1))
-        lams.append(np.clip(raw, 0, 1))
-    lams = np.array(lams)
-    assert res.lam == pytest.approx(lams.mean())
-    rectified = y - lams * yhat
-    assert res.estimate == pytest.approx(lams.mean() * yhat_u.mean() + rectified.mean())
-    se = np.sqrt(lams.mean() ** 2 * yhat_u.var(ddof=1) / big_n + rectified.var(ddof=1) / n)
+    assert res.lam == pytest.approx(_tuned(y, yhat, yhat_u))
+    expected = res.lam * yhat_u.mean() + (y - res.lam * yhat).mean()
+    assert res.estimate == pytest.approx(expected)
+    left_out = []
+    for k in range(n):  # scenario k left out, lambda tuned again on the other nine
+        keep = np.arange(n) != k
+        lam = _tuned(y[keep], yhat[keep], yhat_u)
+        left_out.append(lam * yhat_u.mean() + (y[keep] - lam * yhat[keep]).mean())
+    left_out = np.array(left_out)
+    jackknife = (n - 1) / n * ((left_out - left_out.mean()) ** 2).sum()
+    se = np.sqrt(res.lam**2 * yhat_u.var(ddof=1) / big_n + jackknife)
     assert res.se == pytest.approx(se)
     assert res.se < res.people_se and res.effective_scenarios > n
     # The LLM judge's bias of 0.8 does not pass into the estimate: it is corrected.
     assert abs(res.estimate - y.mean()) < 0.8
+
+
+def test_a_fixed_lambda_needs_no_jackknife() -> None:
+    y, yhat, yhat_u = _data()
+    res = ppi.ppi_mean(y, yhat, yhat_u, lam=0.5)
+    se = np.sqrt(0.25 * yhat_u.var(ddof=1) / 14 + (y - 0.5 * yhat).var(ddof=1) / 10)
+    assert res.lam == 0.5 and res.se == pytest.approx(se)
 
 
 def test_with_two_people_scenarios_no_lambda_can_be_tuned() -> None:
@@ -62,7 +75,8 @@ def test_an_unrelated_llm_judge_gets_lambda_near_zero() -> None:
     y = rng.normal(0, 1, 200)
     res = ppi.ppi_mean(y[:100], rng.normal(0, 1, 100), rng.normal(0, 1, 100))
     assert res.lam < 0.2
-    assert res.se <= res.people_se * 1.02
+    # tuning λ on noise costs a little precision, and the jackknife says so (issue 18.4)
+    assert res.people_se < res.se <= res.people_se * 1.05
 
 
 def test_too_few_people_scenarios_is_an_error() -> None:
@@ -176,7 +190,8 @@ def _coverage_and_gain(n: int, rho: float, replicates: int, seed: int) -> tuple[
 
 def test_ppi_keeps_its_coverage_with_four_people_scenarios() -> None:
     """λ tuned on the same four scenarios it corrects fits their noise: the interval was too
-    narrow (coverage 0.935). Cross-fitted, no scenario's λ has seen it."""
+    narrow (coverage 0.934). The jackknife re-tunes λ without each scenario, so λ's own
+    uncertainty is in the interval."""
     coverage, _ = _coverage_and_gain(4, 0.0, 20_000, seed=7)
     assert coverage >= 0.94
 

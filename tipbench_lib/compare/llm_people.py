@@ -173,8 +173,9 @@ def _ppi(
     note = (
         f"People scored {n_people} of {len(scenarios)} scenarios, drawn by the ppi-uniform "
         f"queue's recorded random order; the LLM judge {judge} scored every tip. "
-        "Prediction-powered intervals (PPI++ with λ cross-fitted, each scenario's λ tuned "
-        "without it; Student t; Holm over the primary family) combine the two. The LLM judge's "
+        "Prediction-powered intervals (PPI++, its standard error by the jackknife over the "
+        "people's scenarios so that tuning λ on them is counted; Student t; Holm over the "
+        "primary family) combine the two. The LLM judge's "
         "bias is measured on the people's scenarios and subtracted, so on average it does not "
         "move the estimate; the intervals are approximate (simulated coverage at least 94% from "
         "4 people-scenarios on), and the human cards they are worth are estimated from the "

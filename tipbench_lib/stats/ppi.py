@@ -15,21 +15,24 @@ lambda is::
     se^2   = lambda^2 var(yhat_u) / N + var(y - lambda yhat) / n
 
 and ``ppi-python``'s ``ppi_mean_ci`` tunes lambda on the same data:
-``clip(cov(y, yhat) / ((1 + n/N) var(yhat, yhat_u)), 0, 1)``. With the 4-12 people-scenarios of
-a small experiment that lambda fits the noise of the very scenarios it corrects, so
-``var(y - lambda yhat)`` comes out too small: coverage fell to 0.93 and an LLM judge unrelated
-to the people was reported as worth more human scenarios than were judged (issue 18.4). Here
-lambda is **cross-fitted**: scenario i's ``lambda_i`` is tuned on the other n - 1 labelled
-scenarios (and the unlabelled ones), so it has never seen scenario i::
+``clip(cov(y, yhat) / ((1 + n/N) var(yhat, yhat_u)), 0, 1)``. So does this module, but with
+the 4-12 people-scenarios of a small experiment that lambda fits the noise of the very
+scenarios it corrects, and the fixed-lambda ``se`` above, blind to that, came out too small:
+coverage fell to 0.93 and an LLM judge unrelated to the people was reported as worth more human
+scenarios than were judged (issue 18.4). The labelled part of the variance is therefore the
+**jackknife** over the people-scenarios: each left out in turn, lambda tuned again on the others
+and the estimate recomputed, so lambda's own uncertainty is in the interval::
 
-    z_i    = y_i - lambda_i yhat_i
-    theta  = mean(lambda_i) mean(yhat_u) + mean(z)
-    se^2   = mean(lambda_i)^2 var(yhat_u) / N + var(z) / n
+    theta_(k) = lambda_(k) mean(yhat_u) + mean over i != k of (y_i - lambda_(k) yhat_i)
+    se^2      = (n - 1)/n sum_k (theta_(k) - mean theta_(.))^2 + lambda^2 var(yhat_u) / N
 
-Variances use n - 1, the quantile and p-value Student's t with n - 1 degrees of freedom. With
-fewer than 3 people-scenarios no lambda_i can be tuned (it needs two others): lambda is 0, the
-people alone. ``bench/ppi_small_samples.py`` measures coverage, family-wise error and the
-reported against the realised gain at 4, 6 and 12 people-scenarios (docs/architecture.md
+For a fixed lambda the jackknife term is exactly ``var(y - lambda yhat) / n``. Variances use
+n - 1, the quantile and p-value Student's t with n - 1 degrees of freedom. Tuning needs 3
+people-scenarios or more (each left-out fit needs two); with 2, lambda is 0: the people alone.
+A cross-fitted estimate (each scenario corrected with a lambda tuned without it) was the other
+candidate: as well covered, but a noisier estimate whose "worth N" overstated its realised gain
+by 10-45% at 4 scenarios. ``bench/ppi_small_samples.py`` measures coverage, family-wise error
+and the reported against the realised gain at 4, 6 and 12 people-scenarios (docs/architecture.md
 section 8, "LLM judge + people"). lambda = 0 gives the people-only mean and its t interval,
 which is reported beside it. The *effective number of human scenarios* is how many the people
 alone would need for the same standard error, ``var(y) / se^2``; times the cards per scenario
@@ -92,8 +95,8 @@ def ppi_mean(
 ) -> PPIResult:
     """PPI++ mean of ``y`` from its LLM predictions ``yhat`` and the unlabelled ``yhat_u``.
 
-    ``lam`` None cross-fits it (module docstring); 0 is the people alone, 1 plain PPI. The
-    reported ``lam`` is the mean of the scenarios' lambdas.
+    ``lam`` None tunes it, with the jackknife variance (module docstring); 0 is the people
+    alone, 1 plain PPI.
     """
     y, yhat = np.asarray(y, dtype=float), np.asarray(yhat, dtype=float)
     yhat_u = np.asarray(yhat_unlabelled, dtype=float)
@@ -106,14 +109,16 @@ def ppi_mean(
         raise TipbenchError(
             f"PPI needs people's scores on at least 2 scenarios of the comparison, got {n}"
         )
-    if big_n == 0:
+    tuned = lam is None and big_n > 0 and n >= 3
+    if big_n == 0 or (lam is None and not tuned):
         lam = 0.0
-    lams = cross_fitted_lambdas(y, yhat, yhat_u) if lam is None else np.full(n, float(lam))
-    rectified = y - lams * yhat
-    mean_lam = float(lams.mean())
-    estimate = (mean_lam * yhat_u.mean() if big_n else 0.0) + rectified.mean()
-    imputed = mean_lam**2 * yhat_u.var(ddof=1) / big_n if big_n > 1 else 0.0
-    se = float(np.sqrt(imputed + rectified.var(ddof=1) / n))
+    if tuned:
+        lam = float(tuned_lambda(y, yhat, yhat_u))
+    rectified = y - lam * yhat
+    estimate = (lam * yhat_u.mean() if big_n else 0.0) + rectified.mean()
+    labelled = jackknife_variance(y, yhat, yhat_u) if tuned else rectified.var(ddof=1) / n
+    imputed = lam**2 * yhat_u.var(ddof=1) / big_n if big_n > 1 else 0.0
+    se = float(np.sqrt(imputed + labelled))
     lo, hi, p = _t_interval(estimate, se, n - 1, alpha)
     people_se = float(y.std(ddof=1) / np.sqrt(n))
     people_lo, people_hi, people_p = _t_interval(float(y.mean()), people_se, n - 1, alpha)
@@ -124,7 +129,7 @@ def ppi_mean(
         hi,
         p,
         se,
-        mean_lam,
+        float(lam),
         n,
         big_n,
         effective,
@@ -136,15 +141,20 @@ def ppi_mean(
     )
 
 
-def cross_fitted_lambdas(y: np.ndarray, yhat: np.ndarray, yhat_u: np.ndarray) -> np.ndarray:
-    """Per labelled scenario i, PPI++'s lambda tuned without scenario i:
-    ``clip(cov(y, yhat) / ((1 + m/N) var(yhat, yhat_u)), 0, 1)`` over the m = n - 1 others
-    (and every unlabelled scenario for the variance); 0 where fewer than two others exist."""
+def tuned_lambda(y: np.ndarray, yhat: np.ndarray, yhat_u: np.ndarray) -> float:
+    """PPI++'s lambda: ``clip(cov(y, yhat) / ((1 + n/N) var(yhat, yhat_u)), 0, 1)``."""
     n, big_n = len(y), len(yhat_u)
-    if n < 3 or big_n == 0:
-        return np.zeros(n)
+    spread = np.concatenate([yhat, yhat_u]).var(ddof=1)
+    cov = np.cov(y, yhat, ddof=1)[0, 1]
+    return 0.0 if spread <= 0 else float(np.clip(cov / ((1 + n / big_n) * spread), 0.0, 1.0))
+
+
+def leave_one_out_lambdas(y: np.ndarray, yhat: np.ndarray, yhat_u: np.ndarray) -> np.ndarray:
+    """Per labelled scenario k, :func:`tuned_lambda` over the n - 1 others (and every
+    unlabelled scenario), vectorised; needs n >= 3."""
+    n, big_n = len(y), len(yhat_u)
     m = n - 1
-    # Leave-one-out sums: each statistic over the labelled scenarios minus scenario i's part.
+    # Leave-one-out sums: each statistic over the labelled scenarios minus scenario k's part.
     sy, sh, syh = y.sum() - y, yhat.sum() - yhat, (y * yhat).sum() - y * yhat
     cov = (syh - sy * sh / m) / (m - 1)
     pooled_sum = sh + yhat_u.sum()
@@ -152,8 +162,18 @@ def cross_fitted_lambdas(y: np.ndarray, yhat: np.ndarray, yhat_u: np.ndarray) ->
     count = m + big_n
     spread = (pooled_sq - pooled_sum**2 / count) / (count - 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lams = np.where(spread > 0, cov / ((1 + m / big_n) * spread), 0.0)
+        lams = np.where(spread > 1e-12, cov / ((1 + m / big_n) * spread), 0.0)
     return np.clip(np.nan_to_num(lams), 0.0, 1.0)
+
+
+def jackknife_variance(y: np.ndarray, yhat: np.ndarray, yhat_u: np.ndarray) -> float:
+    """Jackknife variance of the tuned PPI++ estimate over the labelled scenarios, lambda
+    tuned again without each one (module docstring)."""
+    n = len(y)
+    lams = leave_one_out_lambdas(y, yhat, yhat_u)
+    rest = ((y.sum() - y) - lams * (yhat.sum() - yhat)) / (n - 1)
+    estimates = lams * yhat_u.mean() + rest
+    return float((n - 1) / n * ((estimates - estimates.mean()) ** 2).sum())
 
 
 def _t_interval(estimate: float, se: float, df: int, alpha: float) -> tuple[float, float, float]:

@@ -186,7 +186,7 @@ def summary(tallies: dict[str, Tally], n: int, null: bool) -> dict[str, dict[str
             "errors": float(decided.any(axis=1).mean() if null else decided.mean()),
             "reported median": float(np.median(effective)) if rule != "people" else n,
             "reported mean": float(finite.mean()) if finite.size and rule != "people" else n,
-            "infinite": float(np.mean(~np.isfinite(effective))) if rule != "people" else 0.0,
+            "infinite": int((~np.isfinite(effective)).sum()) if rule != "people" else 0,
             "realised": float(np.mean(realised)),
             "overstated": float(np.mean(effective > 1.25 * realised)) if rule != "people" else 0,
         }
@@ -218,7 +218,7 @@ def main() -> None:
                 row = summary(tallies, n, null=step == 0)
                 for rule in RULES:
                     r = row[rule]
-                    note = f"  ({r['infinite']:.1%} runs with se 0)" if r["infinite"] else ""
+                    note = f"  ({r['infinite']} comparisons with se 0)" if r["infinite"] else ""
                     print(
                         f"{judge:<10} {name:<7} {n:>3} {rule:<10} {r['coverage']:>8.3f} "
                         f"{r['errors']:>10.3f} | {r['reported median']:>24.1f} "

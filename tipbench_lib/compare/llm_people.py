@@ -178,8 +178,8 @@ def _ppi(
         "primary family) combine the two. The LLM judge's "
         "bias is measured on the people's scenarios and subtracted, so on average it does not "
         "move the estimate; the intervals are approximate (simulated coverage at least 94% from "
-        "4 people-scenarios on), and the human cards they are worth are estimated from the "
-        "people's scenarios alone."
+        "4 people-scenarios on), and the human cards they are worth are an estimate from the "
+        "people's scenarios, rough below 6 of them."
     )
     return PPIView(frame, judge, note)
 

@@ -16,7 +16,7 @@ weak judges), ``agreement`` (Krippendorff's alpha), ``descriptive`` (length, spe
 valid under optional stopping: sign-flip betting, the default, and the bounded PrPl-EB one),
 ``adaptive`` (the judging queue, its decisions, out-of-reach comparisons and status), ``ppi``
 (LLM judge plus people), ``calibration`` (LLM judge against people, length slopes) and
-``queue_simulation``; the
+``queue_simulation`` and ``judge_simulation`` (simulated judges for the benchmarks); the
 numerical core is ``pairs`` (differences on shared judges), ``paired`` (signed-rank tests,
 floors, Holm), ``intervals`` and ``resampling``, with the rubric's range from ``scale``.
 """

@@ -56,6 +56,8 @@ class Design:
     """Name the first cell as baseline: primary family = every cell against it."""
     method: str = DEFAULT_METHOD
     n_boot: int = 400
+    levels: synthetic.Levels = synthetic.CENTRED
+    """Where scores sit: centred on 3, or :data:`synthetic.CEILING` (piled up at 5)."""
 
     def __post_init__(self) -> None:
         if self.judges not in JUDGE_DESIGNS:
@@ -100,6 +102,7 @@ def experiment(
         effects=effects,
         effect_sd=design.effect_sd,
         n_experiments=replicates,
+        levels=design.levels,
         seed=seed,
     )
 
@@ -262,11 +265,12 @@ def shift_for(design: Design, difference: float, index: int = 0) -> float:
     composite difference through the rounding and clipping of scores), as the paired
     estimator does on shared judges.
     """
-    biases, sd = judges_of(design, index), synthetic.noise_sd()
-    base = float(synthetic.expected_composite(0.0, biases, sd))
+    biases, sd, levels = judges_of(design, index), synthetic.noise_sd(), design.levels
+    base = float(synthetic.expected_composite(0.0, biases, sd, levels=levels))
 
     def gap(effect: float) -> float:
-        return float(synthetic.expected_composite(effect, biases, sd)) - base - difference
+        value = synthetic.expected_composite(effect, biases, sd, levels=levels)
+        return float(value) - base - difference
 
     return float(optimize.brentq(gap, -4.0, 4.0))
 

@@ -172,7 +172,13 @@ def _pair_statistics(
     seed: int,
     scale: ScoreScale,
 ) -> dict[str, np.ndarray]:
-    """Mean, interval, spread, tests and floor of every row, one batch per scenario count."""
+    """Mean, interval, spread, tests and floor of every row, one batch per scenario count.
+
+    Everything is computed on the exact numerators (:class:`.pairs.PairDiffs`): the tests, the
+    floor, ties and the grid step are scale-free, so zeros and ties are exact; the mean, spread
+    and interval are computed in numerator units and divided by the one denominator, so a row
+    of equal differences has a spread of exactly 0.
+    """
     rows_total = len(diffs.n_usable)
     values = {name: np.full(rows_total, np.nan) for name in _STATS}
     values["floor"][:] = 1.0
@@ -181,32 +187,35 @@ def _pair_statistics(
     values["step"] = np.zeros(rows_total)
     rng = np.random.default_rng(seed)
     level = 1 - alpha
-    for n, rows, d in diffs.groups():
+    per_unit = 1.0 / diffs.denominator
+    tolerance = scale.tolerance * diffs.denominator
+    for n, rows, units in diffs.groups():
         if n == 0:
             continue
-        values["diff_mean"][rows] = d.mean(axis=1)
-        values["sd_diff"][rows] = intervals.spread(d, scale.tolerance)
+        exact = units.astype(float)  # whole numbers below 2^40: every sum of them is exact
+        values["diff_mean"][rows] = units.sum(axis=1) / (n * diffs.denominator)
+        values["sd_diff"][rows] = intervals.spread(exact, tolerance) * per_unit
         if method == "t":
-            lo, hi, _ = intervals.student_t(d, level, scale.tolerance)
+            lo, hi, _ = intervals.student_t(exact, level, tolerance)
         else:
             lo, hi, values["fallback"][rows] = paired_intervals(
-                d, n_boot, rng, level, method, scale.tolerance
+                exact, n_boot, rng, level, method, tolerance
             )
         values["diff_lo"][rows], values["diff_hi"][rows] = intervals.clip(
-            lo, hi, -scale.width, scale.width
+            lo * per_unit, hi * per_unit, -scale.width, scale.width
         )
-        values["p_wilcoxon"][rows] = wilcoxon_p(d)
-        values["p_permutation"][rows] = permutation_p(d, n_perm, rng)
-        values["floor"][rows] = signed_rank_floor(d)
-        values["tied"][rows] = _has_ties(d)
-        values["step"][rows] = grid_step(d)
+        values["p_wilcoxon"][rows] = wilcoxon_p(units)
+        values["p_permutation"][rows] = permutation_p(units, n_perm, rng)
+        values["floor"][rows] = signed_rank_floor(units)
+        values["tied"][rows] = _has_ties(units)
+        values["step"][rows] = grid_step(units, diffs.denominator)
     return values
 
 
-def _has_ties(d: np.ndarray) -> np.ndarray:
+def _has_ties(units: np.ndarray) -> np.ndarray:
     """Rows with tied magnitudes or zeros: their test takes the sign-flip or normal branch."""
-    ordered = np.sort(np.abs(d), axis=1)
-    return (ordered[:, 1:] == ordered[:, :-1]).any(axis=1) | (d == 0).any(axis=1)
+    ordered = np.sort(np.abs(units), axis=1)
+    return (ordered[:, 1:] == ordered[:, :-1]).any(axis=1) | (units == 0).any(axis=1)
 
 
 def _cell_means(grid: JudgeGrid) -> np.ndarray:

@@ -1,0 +1,99 @@
+"""Verdicts exact at the edges (issue 18): exact zeros and ties, a floor that counts the
+interval's condition too, and words that call no cell the best without a verdict.
+
+Each test reproduces an audit finding on a snapshot written by hand and goes through the entry
+points a user has: :func:`tipbench_lib.compare.analysis.analyse` (the notebook's) and
+``tipbench compare --data`` on a snapshot (the report's and the tables').
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from tipbench_lib import stats
+from tipbench_lib.compare.analysis import Analysis, Options, analyse
+from tipbench_lib.compare.cli import main as compare_main
+from tipbench_lib.compare.load import ExperimentData, write_snapshot
+from tipbench_lib.core.errors import EXIT_OK
+from tipbench_lib.stats.pairs import judge_grid, pair_differences
+
+from .handmade import frames
+
+A, B = ("mA", "v1"), ("mB", "v1")
+
+
+def analysed(scores: dict, **options) -> Analysis:
+    cells, candidates, judgments = frames(scores)
+    return analyse(ExperimentData(cells, candidates, judgments, {}), Options(**options))
+
+
+def compared_by_cli(scores: dict, tmp_path: Path) -> list[dict[str, str]]:
+    """``tipbench compare --data`` on a snapshot of ``scores``: the rows of comparisons.csv."""
+    cells, candidates, judgments = frames(scores)
+    data = ExperimentData(cells, candidates, judgments, {"experiment": "edges"})
+    snapshot = write_snapshot(data, tmp_path / "snap")
+    out = tmp_path / "out"
+    assert compare_main(["--data", str(snapshot), "--out", str(out)]) == EXIT_OK
+    with (out / "comparisons.csv").open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+# ---------------------------------------------------------------- 1: exact zeros and ties
+
+
+def zero_in_one_scenario() -> dict:
+    """2 cells x 6 scenarios x 2 people x 3 tips. In scenario 0 person X finds A ahead by 1/3,
+    person Y finds B ahead by 1/3: the scenario's difference is exactly 0. In the other five A
+    beats B by 1 for both people."""
+    a = {"X": [[15, 15, 15]] + [[10, 11, 12]] * 5, "Y": [[12, 12, 13]] + [[9, 10, 11]] * 5}
+    b = {"X": [[15, 15, 14]] + [[9, 10, 11]] * 5, "Y": [[12, 13, 13]] + [[8, 9, 10]] * 5}
+    return {A: a, B: b}
+
+
+def test_an_exact_zero_is_dropped_not_counted_as_a_tiny_difference(tmp_path: Path) -> None:
+    """+1/3 and -1/3 average to exactly 0, which the signed-rank test drops: five differences
+    remain, so the smallest p is 1/16 and the pair cannot pass alpha = 0.05. In floating point
+    the zero was about 1e-16, counted as a sixth difference: floor 1/32, p 0.031, 'better'."""
+    exact = sps.wilcoxon([1, 1, 1, 1, 1]).pvalue  # the zero dropped: 2 / 2^5
+    assert exact == pytest.approx(0.0625)
+    analysis = analysed(zero_in_one_scenario())
+    [row] = analysis.comparisons.iter_rows(named=True)
+    assert row["p_wilcoxon"] == exact
+    assert row["p_permutation"] == exact
+    assert row["min_p_attainable"] == exact
+    assert row["verdict"] == "underpowered"
+    assert not analysis.headline.startswith("Winner")
+    [csv_row] = compared_by_cli(zero_in_one_scenario(), tmp_path)
+    assert float(csv_row["p_wilcoxon"]) == exact
+    assert float(csv_row["min_p_attainable"]) == exact
+    assert csv_row["verdict"] == "underpowered"
+
+
+def test_equal_differences_stay_tied_whatever_composites_they_come_from() -> None:
+    """Three scenarios differ by 1/3 in size (16 - 15, 5 - 6 and 7 - 6 in thirds of a point): a
+    tie of three, which the test must rank alike. In floating point each 1/3 came out a little
+    different, the tie was broken by rounding and p fell from 0.125 to 0.094."""
+    a = {"ann": [[5, 5, 16], [5, 5, 5], [5, 5, 7], [12, 12, 12], [12, 12, 12], [13, 13, 13]]}
+    b = {"ann": [[5, 5, 15], [5, 5, 6], [5, 5, 6], [10, 10, 10], [10, 10, 10], [10, 10, 10]]}
+    [row] = analysed({A: a, B: b}).comparisons.iter_rows(named=True)
+    thirds = [1, -1, 1, 6, 6, 9]
+    assert row["p_wilcoxon"] == pytest.approx(sps.wilcoxon(thirds).pvalue, abs=1e-12)
+    assert row["p_wilcoxon"] == pytest.approx(0.125)
+    assert row["diff_mean"] == pytest.approx(sum(thirds) / 18, abs=1e-12)
+
+
+def test_pair_differences_are_exact_rationals() -> None:
+    """The differences carry an integer numerator per scenario over one denominator:
+    zero is 0 and equal differences are equal, exactly."""
+    cells, candidates, judgments = frames(zero_in_one_scenario())
+    diffs = pair_differences(judge_grid(stats.judge_scores(cells, candidates, judgments)))
+    numerators = diffs.numerators[0, : diffs.n_usable[0]]
+    assert numerators.dtype == np.int64
+    assert diffs.denominator == 6  # 3 tips x 2 judges
+    assert numerators.tolist() == [0, 6, 6, 6, 6, 6]
+    assert diffs.diffs[0].tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]

@@ -316,6 +316,7 @@ def test_verdict_needs_both_holm_and_an_interval_excluding_zero() -> None:
         n_shared=four,
         n_usable=np.array([12, 12, 12, 12, 0]),
         alpha=0.05,
+        reach=np.array([0.5, 0.5, 0.5, 0.5, np.nan]),
     )
     assert verdicts.tolist() == [
         "better",

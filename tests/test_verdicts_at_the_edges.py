@@ -97,3 +97,53 @@ def test_pair_differences_are_exact_rationals() -> None:
     assert diffs.denominator == 6  # 3 tips x 2 judges
     assert numerators.tolist() == [0, 6, 6, 6, 6, 6]
     assert diffs.diffs[0].tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+
+
+# ---------------------------------------------------------------- 5: what "cannot pass" means
+
+
+def sixths(numerators: list[int]) -> dict:
+    """One person, 6 tips per cell and scenario: B scores 10 on every tip, A's tips sum to 60 +
+    the numerator, so scenario s differs by numerators[s] / 6 points."""
+    a, b = [], []
+    for numerator in numerators:
+        total, tips = 60 + numerator, []
+        for k in range(6):
+            tips.append(total // 6 + (1 if k < total % 6 else 0))
+        a.append(tips)
+        b.append([10] * 6)
+    return {A: {"ann": a}, B: {"ann": b}}
+
+
+def test_a_pair_whose_interval_cannot_exclude_zero_is_underpowered_not_indistinguishable(
+    tmp_path: Path,
+) -> None:
+    """Differences -0.5, 3.33, -2.17, 0.33, -0.33, 0.33: the signed-rank floor (1/32) is below
+    alpha, but even with every sign positive the 95% t interval's lower bound is -0.18, so no
+    scores on these scenarios could make the pair better or worse. It read 'indistinguishable
+    ... about 3.5 points would be detected 80% of the time'."""
+    numerators = [-3, 20, -13, 2, -2, 2]
+    magnitudes = np.abs(numerators) / 6
+    best_case = magnitudes.mean() - sps.t.ppf(0.975, 5) * magnitudes.std(ddof=1) / np.sqrt(6)
+    assert best_case == pytest.approx(-0.18, abs=0.005)
+    analysis = analysed(sixths(numerators))
+    [row] = analysis.comparisons.iter_rows(named=True)
+    assert row["min_p_attainable"] == pytest.approx(1 / 32)
+    assert row["interval_reach"] == pytest.approx(best_case)
+    assert row["verdict"] == "underpowered"
+    sentence = stats.sentence(row)
+    assert "detected 80% of the time" not in sentence
+    assert "even if every scenario favoured the same cell" in sentence
+    assert "-0.2" in sentence or "−0.2" in sentence
+    [csv_row] = compared_by_cli(sixths(numerators), tmp_path)
+    assert csv_row["verdict"] == "underpowered"
+    assert float(csv_row["interval_reach"]) == pytest.approx(best_case)
+
+
+def test_a_pair_that_could_pass_both_conditions_stays_indistinguishable() -> None:
+    """The same scenarios with smaller swings: all signs positive would give an interval above
+    0, so the mixed signs observed make it 'indistinguishable', with its detectable difference."""
+    [row] = analysed(sixths([-6, 9, -6, 6, 6, 9])).comparisons.iter_rows(named=True)
+    assert row["interval_reach"] > 0
+    assert row["verdict"] == "indistinguishable"
+    assert "detected 80% of the time" in stats.sentence(row)

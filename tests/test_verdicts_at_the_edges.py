@@ -9,6 +9,7 @@ points a user has: :func:`tipbench_lib.compare.analysis.analyse` (the notebook's
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +148,46 @@ def test_a_pair_that_could_pass_both_conditions_stays_indistinguishable() -> Non
     assert row["interval_reach"] > 0
     assert row["verdict"] == "indistinguishable"
     assert "detected 80% of the time" in stats.sentence(row)
+
+
+# ---------------------------------------------------------------- 7: no "best" without a verdict
+
+
+def undecided() -> dict:
+    """Three cells over 6 scenarios, one person: every pair underpowered (floor 1/32 above
+    0.05/3), so nothing is decided, though one cell has the highest mean."""
+    base = [9, 11, 10, 12, 9, 10]
+    return {
+        ("m0", "v1"): {"ann": [b + 2 for b in base]},
+        ("m1", "v1"): {"ann": [b + 1 for b in base]},
+        ("m2", "v1"): {"ann": base},
+    }
+
+
+def test_no_cell_is_called_the_best_when_nothing_is_decided(tmp_path: Path) -> None:
+    """The headline, the lines under it, the baseline's note and the verdict sentences, in the
+    analysis and in the report ``tipbench compare --data`` writes, say 'highest mean'. They said
+    'cannot be separated from the best' and 'Against m0 · v1, the best cell, chosen after
+    seeing the data'."""
+    analysis = analysed(undecided())
+    assert analysis.summary.winner is None
+    assert set(analysis.comparisons["verdict"]) == {"underpowered"}
+    words = [analysis.headline, *analysis.evidence, analysis.baseline_intro, *analysis.verdicts]
+    assert not [w for w in words if "best" in w.lower()], words
+    assert "highest mean" in analysis.headline
+    assert analysis.baseline_intro.startswith("Against m0 · v1, the cell with the highest mean,")
+    cells, candidates, judgments = frames(undecided())
+    snapshot = write_snapshot(ExperimentData(cells, candidates, judgments, {}), tmp_path / "s")
+    assert compare_main(["--data", str(snapshot), "--out", str(tmp_path / "out")]) == EXIT_OK
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    visible = re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", "", page, flags=re.S))
+    assert "best" not in visible.lower()
+    assert "highest mean" in visible
+
+
+def test_a_winner_is_still_named_as_one() -> None:
+    """Words follow the verdict: a cell that beats every other is the winner."""
+    base = [9, 11, 10, 12, 9, 10, 11, 9, 10, 12]
+    scores = {("m0", "v1"): {"ann": [b + 4 for b in base]}, ("m1", "v1"): {"ann": base}}
+    analysis = analysed(scores)
+    assert analysis.headline.startswith("Winner: m0 · v1")

@@ -115,9 +115,7 @@ def composite_unit(composites: np.ndarray) -> int:
     off every such lattice (expected scores in a simulation) get :data:`FINE_UNIT`.
     """
     distinct = np.unique(np.asarray(composites, dtype=float))
-    distinct = distinct[np.isfinite(distinct)]
-    if distinct.size == 0:
-        return 1
+    distinct = distinct[np.isfinite(distinct)]  # none at all: every unit fits, 1 first
     candidates = np.arange(1, LARGEST_UNIT + 1, dtype=float)
     for q in _fitting(distinct[:200], candidates):
         if _fitting(distinct, np.array([q])).size:

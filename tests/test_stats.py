@@ -15,7 +15,7 @@ from statsmodels.stats.multitest import multipletests
 from tipbench_lib import stats, synthetic
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.schema import CELLS
-from tipbench_lib.stats import power
+from tipbench_lib.stats import intervals, power
 from tipbench_lib.stats.agreement import krippendorff_alpha
 from tipbench_lib.stats.paired import permutation_p, wilcoxon_p
 from tipbench_lib.stats.resampling import paired_intervals
@@ -554,6 +554,22 @@ def test_synthetic_truth_is_the_expected_rounded_clipped_score() -> None:
     rng = np.random.default_rng(0)
     draws = np.clip(np.floor(rng.normal(3.4, 1.1, 400_000) + 0.5), 1, 5)
     assert synthetic.expected_score(3.4, 1.1) == pytest.approx(draws.mean(), abs=0.01)
+
+
+def test_cell_intervals_stay_in_range_and_reach_further_away_from_the_ceiling() -> None:
+    """The cell interval is Student's t on the logit of the mean's place in the range: inside
+    the range, longer on the side away from a nearby bound, Student's t itself in the middle,
+    a point without spread."""
+    n, level = np.array([6.0, 6.0, 6.0, 1.0]), 0.95
+    mean, sd = np.array([16.5, 9.5, 16.0, 12.0]), np.array([0.5, 0.5, 0.0, 0.0])
+    lo, hi = intervals.bounded_t(mean, sd, n, level, 2.0, 17.0)
+    assert 2 <= lo[0] < hi[0] <= 17 and hi[0] - mean[0] < mean[0] - lo[0]
+    half = sps.t.ppf(0.975, 5) * 0.5 / np.sqrt(6)
+    assert lo[1] == pytest.approx(9.5 - half, abs=0.01) and hi[1] == pytest.approx(
+        9.5 + half, abs=0.01
+    )
+    assert (lo[2], hi[2]) == (16.0, 16.0)
+    assert np.isnan(lo[3]) and np.isnan(hi[3])
 
 
 def test_the_ceiling_generator_piles_scores_at_5_as_an_audit_saw_and_knows_its_truth() -> None:

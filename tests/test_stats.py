@@ -570,6 +570,10 @@ def test_cell_intervals_stay_in_range_and_reach_further_away_from_the_ceiling() 
     )
     assert (lo[2], hi[2]) == (16.0, 16.0)
     assert np.isnan(lo[3]) and np.isnan(hi[3])
+    # Every scenario at the top of 1-5: Markov's bound, (mu - 1) / 4 >= 0.025^(1/n).
+    lo, hi = intervals.bounded_t(np.array([5.0, 1.0]), np.zeros(2), np.full(2, 4.0), 0.95, 1, 5)
+    assert lo[0] == pytest.approx(1 + 4 * 0.025**0.25) and hi[0] == 5
+    assert lo[1] == 1 and hi[1] == pytest.approx(5 - 4 * 0.025**0.25)
 
 
 def test_the_ceiling_generator_piles_scores_at_5_as_an_audit_saw_and_knows_its_truth() -> None:

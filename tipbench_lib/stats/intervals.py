@@ -80,10 +80,12 @@ def bounded_t(
     at the top and are skewed down, so a symmetric t interval misses on the low side (issue 18:
     the top cell of ceiling-heavy experiments covered 0.92); this one covers 0.95 there and is
     as wide as Student's t in the middle of the scale (``bench/stats_validity.py``). A mean with
-    no spread gets [mean, mean]; NaN below 2 scenarios.
+    no spread gets [mean, mean], unless every scenario sits at a bound (:func:`at_bound`); NaN
+    below 2 scenarios.
     """
     mean, sd, n = (np.asarray(v, dtype=float) for v in (mean, sd, n))
-    width = np.asarray(high, dtype=float) - np.asarray(low, dtype=float)
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    width = high - low
     p = (mean - low) / width
     with np.errstate(invalid="ignore", divide="ignore"):
         half = t_quantile(level, n - 1) * sd / np.sqrt(n) / (width * p * (1 - p))
@@ -92,8 +94,40 @@ def bounded_t(
         hi = low + width * expit(centre + half)
     flat = sd == 0
     lo, hi = np.where(flat, mean, lo), np.where(flat, mean, hi)
+    lo, hi = at_bound(mean, sd, n, level, low, high, lo, hi)
     few = ~(n >= 2)
     return np.where(few, np.nan, lo), np.where(few, np.nan, hi)
+
+
+def at_bound(
+    mean: np.ndarray,
+    sd: np.ndarray,
+    n: np.ndarray,
+    level: float,
+    low: np.ndarray,
+    high: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds for means whose every scenario sits at the top (or bottom) of the range.
+
+    No spread says nothing about how far below the ceiling the truth may be: a cell whose tone
+    is 5 in every one of 4 scenarios can have a true mean of 4.8 (11% of the top cell's
+    intervals at 4 scenarios in the ceiling simulation, every one a miss as [5, 5]). A variable
+    in [low, high] with mean mu is at ``high`` with probability at most (mu - low) / (high - low)
+    (Markov's inequality on high - X), so n scenarios all at ``high`` have probability at most
+    that to the n-th power, and mu >= low + (high - low) tail^(1/n) at level 1 - tail: an
+    exact bound whatever the distribution, wide because it must be (with 4 scenarios at the top
+    of 1-5, 2.6).
+    """
+    tail = (1 - level) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reach = (high - low) * tail ** (1 / n)
+    top = (sd == 0) & (mean >= high)
+    bottom = (sd == 0) & (mean <= low)
+    lo = np.where(top, low + reach, lo)
+    hi = np.where(bottom, high - reach, hi)
+    return lo, hi
 
 
 def clip(lo: np.ndarray, hi: np.ndarray, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:

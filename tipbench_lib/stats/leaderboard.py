@@ -158,7 +158,13 @@ def leaderboard(
         bounds[f"{metric}_lo"] = pl.Series(low, dtype=pl.Float64).fill_nan(None)
         bounds[f"{metric}_hi"] = pl.Series(high, dtype=pl.Float64).fill_nan(None)
     n = means["n_scenarios"].to_numpy()
-    flat = np.isclose(lo[:, 0], hi[:, 0], rtol=0, atol=scale.tolerance)
+    spread = means.select(CELL_KEYS).join(
+        per_scenario.group_by(CELL_KEYS).agg(pl.col("composite").std(ddof=1).alias("_sd")),
+        on=CELL_KEYS,
+        how="left",
+        maintain_order="left",
+    )
+    flat = spread["_sd"].fill_null(np.nan).to_numpy() <= scale.tolerance
     note = intervals.notes(n, flat, fallback[:, 0])
     ordered = [
         "rank",

@@ -91,9 +91,17 @@ def ceiling_table(replicates: int, cells: tuple[int, ...] = CELLS) -> list[sim.E
     print(f"\nCeiling-heavy scores, people at -0.5/0/+0.5; {replicates} replicates per measure")
     print(BEFORE)
     print(
+        "cells: every cell's interval (composite), pooled; worst: the lowest single cell; top: "
+        "the cell with the highest true mean\n(t: the symmetric t interval before issue 18, same "
+        "draws), below: its misses from below; tone: its tone interval; range: bounds out of "
+        "range or NaN;\nundec.: indistinguishable rows no signs could decide; pass.: "
+        "underpowered rows that could pass; relab.: share of the floor's indistinguishable rows "
+        "now underpowered"
+    )
+    print(
         f"{'cells':>5} {'scen.':>5} {'family':<8} {'cells':>6} {'worst':>6} {'top':>6} "
-        f"{'below':>6} {'tone':>6} {'pairs':>6} {'FWER':>6} {'mdd':>6} {'power':>6} "
-        f"{'range':>5} {'undec.':>6} {'pass.':>5} {'seconds':>8}"
+        f"{'(t)':>6} {'below':>6} {'tone':>6} {'(t)':>6} {'pairs':>6} {'FWER':>6} {'mdd':>6} "
+        f"{'power':>6} {'range':>5} {'undec.':>6} {'pass.':>5} {'relab.':>6} {'seconds':>8}"
     )
     rows = []
     for n_cells in cells:
@@ -105,11 +113,13 @@ def ceiling_table(replicates: int, cells: tuple[int, ...] = CELLS) -> list[sim.E
                 print(
                     f"{n_cells:>5} {n:>5} {'baseline' if baseline else 'all':<8} "
                     f"{fmt(row.cover_cells):>6} {fmt(row.cover_worst_cell):>6} "
-                    f"{fmt(row.cover_top_cell):>6} {fmt(row.top_misses_from_below, 2):>6} "
-                    f"{fmt(row.cover_top_tone):>6} {fmt(row.pair_coverage):>6} "
+                    f"{fmt(row.cover_top_cell):>6} {fmt(row.before_top):>6} "
+                    f"{fmt(row.top_misses_from_below, 2):>6} {fmt(row.cover_top_tone):>6} "
+                    f"{fmt(row.before_top_tone):>6} {fmt(row.pair_coverage):>6} "
                     f"{fmt(row.familywise_error):>6} {fmt(row.mdd, 2):>6} {fmt(row.power):>6} "
                     f"{row.out_of_range:>5} {row.undecidable_indistinguishable:>6} "
-                    f"{row.passable_underpowered:>5} {row.seconds:>8.1f}",
+                    f"{row.passable_underpowered:>5} {fmt(row.relabelled, 3):>6} "
+                    f"{row.seconds:>8.1f}",
                     flush=True,
                 )
     return rows

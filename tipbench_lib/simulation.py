@@ -30,6 +30,7 @@ import polars as pl
 from scipy import optimize
 
 from tipbench_lib import stats, synthetic
+from tipbench_lib.stats import intervals
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
 from tipbench_lib.stats.pairs import judge_grid, pair_differences
 from tipbench_lib.synthetic import DIMENSIONS
@@ -233,6 +234,36 @@ def cell_coverages(run: Run, metric: str = "composite") -> pl.DataFrame:
     )
 
 
+def symmetric_t_coverages(
+    run: Run, exp: synthetic.SyntheticExperiment, metric: str = "composite"
+) -> pl.DataFrame:
+    """:func:`cell_coverages` of the symmetric Student-t interval on the same draws, the cells'
+    interval before issue 18, for a side-by-side figure (clipped to the range, as it was)."""
+    scale = stats.scale_for([])
+    low, high = scale.bounds(metric)
+    scores = stats.score_table(exp.cells, exp.candidates, exp.judgments)
+    level = 1 - run.design.alpha
+    per_cell = (
+        stats.scenario_means(scores)
+        .group_by("model", "prompt_version")
+        .agg(
+            pl.col(metric).mean().alias("_mean"),
+            pl.col(metric).std(ddof=1).fill_null(np.nan).alias("_sd"),
+            pl.len().alias("_n"),
+        )
+        .filter(pl.col("_n") >= 2)
+    )
+    n = per_cell["_n"].to_numpy().astype(float)
+    half = intervals.t_quantile(level, n - 1) * per_cell["_sd"].to_numpy() / np.sqrt(n)
+    mean = per_cell["_mean"].to_numpy()
+    lo, hi = intervals.clip(mean - half, mean + half, low, high)
+    truth = "truth" if metric == "composite" else f"{metric}_truth"
+    board = per_cell.with_columns(
+        pl.Series(f"{metric}_lo", lo), pl.Series(f"{metric}_hi", hi)
+    ).join(run.leaderboard.select("model", "prompt_version", truth), on=["model", "prompt_version"])
+    return cell_coverages(Run(run.design, board, run.comparisons, 0.0), metric)
+
+
 def pair_coverage(run: Run) -> float:
     pairs = run.comparisons.filter(pl.col("diff_lo").is_not_null() & pl.col("truth").is_not_null())
     inside = (pairs["diff_lo"] <= pairs["truth"]) & (pairs["truth"] <= pairs["diff_hi"])
@@ -407,6 +438,19 @@ def undecidable_indistinguishable(run: Run) -> int:
     return int((~(rows["interval_reach"].fill_null(np.nan) > 0)).sum())
 
 
+def undecidable_share(run: Run) -> float:
+    """Of the rows the floor alone would call ``indistinguishable``, the share now
+    ``underpowered`` because their interval could not exclude 0 whatever the signs."""
+    rows = run.comparisons.filter(pl.col("n_shared_scenarios") > 0)
+    stop = rows["holm_threshold"].fill_null(np.nan).to_numpy()
+    floor_ok = rows["min_p_attainable"].to_numpy() <= np.fmin(stop, rows["alpha"].to_numpy())
+    reach_ok = rows["interval_reach"].fill_null(np.nan).to_numpy() > 0
+    verdict = rows["verdict"].to_numpy()
+    relabelled = (verdict == "underpowered") & floor_ok & ~reach_ok
+    before = relabelled.sum() + (verdict == "indistinguishable").sum()
+    return float(relabelled.sum() / before) if before else math.nan
+
+
 def passable_underpowered(run: Run) -> int:
     """Rows read ``underpowered`` that could have passed: floor within Holm's stop (or alpha)
     and an interval that could exclude 0 (must be none)."""
@@ -435,6 +479,9 @@ class EdgeRow:
     """Of the top cell's misses, the share where the interval lay wholly above the truth."""
     cover_top_tone: float
     """The top cell's tone interval (57% of tone scores are 5)."""
+    before_top: float
+    """The top cell's coverage by the symmetric t interval on the same draws (before issue 18)."""
+    before_top_tone: float
     pair_coverage: float
     familywise_error: float
     mdd: float
@@ -443,6 +490,9 @@ class EdgeRow:
     out_of_range: int
     undecidable_indistinguishable: int
     passable_underpowered: int
+    relabelled: float
+    """Of the equal cells' rows the floor alone called indistinguishable, the share that no
+    signs could decide (now underpowered; issue 18 measured 14% at 6 scenarios)."""
     seconds: float
 
 
@@ -450,7 +500,8 @@ def edge_row(design: Design, replicates: int, seed: int = 0) -> EdgeRow:
     """Coverage per cell (random cell effects), FWER and the verdict checks (equal cells), power
     at the reported detectable difference, for one design."""
     start = time.perf_counter()
-    coverage = analyse(design, experiment(design, replicates, seed), seed)
+    drawn = experiment(design, replicates, seed)
+    coverage = analyse(design, drawn, seed)
     per_cell = cell_coverages(coverage)
     top = per_cell.row(0, named=True)
     missed = 1 - top["coverage"]
@@ -466,6 +517,8 @@ def edge_row(design: Design, replicates: int, seed: int = 0) -> EdgeRow:
         top["coverage"],
         top["above_truth"] / missed if missed > 0 else math.nan,
         cell_coverages(coverage, "tone").row(0, named=True)["coverage"],
+        symmetric_t_coverages(coverage, drawn).row(0, named=True)["coverage"],
+        symmetric_t_coverages(coverage, drawn, "tone").row(0, named=True)["coverage"],
         pair_coverage(coverage),
         familywise_error(null),
         target,
@@ -474,5 +527,6 @@ def edge_row(design: Design, replicates: int, seed: int = 0) -> EdgeRow:
         out_of_range(coverage) + out_of_range(null),
         undecidable_indistinguishable(coverage) + undecidable_indistinguishable(null),
         passable_underpowered(coverage) + passable_underpowered(null),
+        undecidable_share(null),
         time.perf_counter() - start,
     )

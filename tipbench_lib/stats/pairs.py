@@ -126,8 +126,8 @@ def composite_unit(composites: np.ndarray) -> int:
 def _fitting(values: np.ndarray, units: np.ndarray) -> np.ndarray:
     """The units (ascending) on whose lattice every value lies."""
     scaled = values[None, :] * units[:, None]
-    off = np.abs(scaled - np.rint(scaled)) <= _ON_LATTICE * np.maximum(1.0, np.abs(scaled))
-    return units[off.all(axis=1)]
+    on = np.abs(scaled - np.rint(scaled)) <= _ON_LATTICE * np.maximum(1.0, np.abs(scaled))
+    return units[on.all(axis=1)]
 
 
 def judge_grid(judge_scores: pl.DataFrame, by: str | None = None) -> JudgeGrid:

@@ -15,7 +15,7 @@ from statsmodels.stats.multitest import multipletests
 from tipbench_lib import stats, synthetic
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.schema import CELLS
-from tipbench_lib.stats import power
+from tipbench_lib.stats import intervals, power
 from tipbench_lib.stats.agreement import krippendorff_alpha
 from tipbench_lib.stats.paired import permutation_p, wilcoxon_p
 from tipbench_lib.stats.resampling import paired_intervals
@@ -316,6 +316,7 @@ def test_verdict_needs_both_holm_and_an_interval_excluding_zero() -> None:
         n_shared=four,
         n_usable=np.array([12, 12, 12, 12, 0]),
         alpha=0.05,
+        reach=np.array([0.5, 0.5, 0.5, 0.5, np.nan]),
     )
     assert verdicts.tolist() == [
         "better",
@@ -417,8 +418,12 @@ def test_discrete_differences_need_a_larger_shift_near_the_floor() -> None:
 
 
 def test_grid_step_finds_the_resolution_of_averaged_whole_scores() -> None:
-    rows = np.array([[0.5, -1.0, 1.5, 0.0], [1 / 3, 2 / 3, -1.0, 0.0], [0.137, 0.52, 1.9, 2.2]])
-    assert power.grid_step(rows).tolist() == pytest.approx([0.5, 1 / 3, 0.0])
+    """Exact differences in thousandths of a point: halves, thirds, and a row on no grid."""
+    rows = np.array([[500, -1000, 1500, 0], [333, 667, -1000, 0], [137, 520, 1900, 2200]])
+    thirds = np.array([[1, 2, -3, 0]])
+    assert power.grid_step(rows[[0, 2]], 1000).tolist() == [0.5, 0.0]
+    assert power.grid_step(thirds, 3).tolist() == [1 / 3]
+    assert power.grid_step(rows[[1]], 1000).tolist() == [0.0]  # 0.333 is not a third
 
 
 def test_scenarios_needed_is_the_first_n_that_detects_the_difference() -> None:
@@ -549,6 +554,46 @@ def test_synthetic_truth_is_the_expected_rounded_clipped_score() -> None:
     rng = np.random.default_rng(0)
     draws = np.clip(np.floor(rng.normal(3.4, 1.1, 400_000) + 0.5), 1, 5)
     assert synthetic.expected_score(3.4, 1.1) == pytest.approx(draws.mean(), abs=0.01)
+
+
+def test_cell_intervals_stay_in_range_and_reach_further_away_from_the_ceiling() -> None:
+    """The cell interval is Student's t on the logit of the mean's place in the range: inside
+    the range, longer on the side away from a nearby bound, Student's t itself in the middle,
+    a point without spread."""
+    n, level = np.array([6.0, 6.0, 6.0, 1.0]), 0.95
+    mean, sd = np.array([16.5, 9.5, 16.0, 12.0]), np.array([0.5, 0.5, 0.0, 0.0])
+    lo, hi = intervals.bounded_t(mean, sd, n, level, 2.0, 17.0)
+    assert 2 <= lo[0] < hi[0] <= 17 and hi[0] - mean[0] < mean[0] - lo[0]
+    half = sps.t.ppf(0.975, 5) * 0.5 / np.sqrt(6)
+    assert lo[1] == pytest.approx(9.5 - half, abs=0.01) and hi[1] == pytest.approx(
+        9.5 + half, abs=0.01
+    )
+    assert (lo[2], hi[2]) == (16.0, 16.0)
+    assert np.isnan(lo[3]) and np.isnan(hi[3])
+    # Every scenario at the top of 1-5: Markov's bound, (mu - 1) / 4 >= 0.025^(1/n).
+    lo, hi = intervals.bounded_t(np.array([5.0, 1.0]), np.zeros(2), np.full(2, 4.0), 0.95, 1, 5)
+    assert lo[0] == pytest.approx(1 + 4 * 0.025**0.25) and hi[0] == 5
+    assert lo[1] == 1 and hi[1] == pytest.approx(5 - 4 * 0.025**0.25)
+
+
+def test_the_ceiling_generator_piles_scores_at_5_as_an_audit_saw_and_knows_its_truth() -> None:
+    """``synthetic.CEILING`` with people harsh and lenient by 0.5: about 43% of relevance scores
+    and 57% of tone are 5; each dimension's truth is still the exact expectation, and the
+    default levels leave every draw as it was."""
+    kwargs = {"n_judges": 3, "judge_biases": [-0.5, 0.0, 0.5], "effects": np.zeros((3, 2))}
+    exp = synthetic.generate(3, 2, 12, 2, n_experiments=300, levels=synthetic.CEILING, **kwargs)
+    at_ceiling = {d: float((exp.judgments[d] == 5).mean()) for d in synthetic.DIMENSIONS}
+    assert at_ceiling["relevance"] == pytest.approx(0.43, abs=0.02)
+    assert at_ceiling["tone"] == pytest.approx(0.57, abs=0.02)
+    assert at_ceiling["actionability"] < at_ceiling["relevance"] < at_ceiling["tone"]
+    # The truth per dimension against the draws' own means, pooled over the replicates' cells.
+    truth = exp.truth.select(synthetic.DIMENSIONS).mean()
+    drawn = exp.judgments.select(synthetic.DIMENSIONS).mean()
+    for d in synthetic.DIMENSIONS:
+        assert truth[d].item() == pytest.approx(drawn[d].item(), abs=0.02), d
+    plain = synthetic.generate(3, 2, 12, 2, seed=4, n_judges=2)
+    centred = synthetic.generate(3, 2, 12, 2, seed=4, n_judges=2, levels=synthetic.CENTRED)
+    assert plain.judgments.equals(centred.judgments) and plain.truth.equals(centred.truth)
 
 
 def test_intervals_stay_finite_when_resamples_collapse_onto_tied_scenarios():

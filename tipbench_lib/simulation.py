@@ -30,6 +30,7 @@ import polars as pl
 from scipy import optimize
 
 from tipbench_lib import stats, synthetic
+from tipbench_lib.stats import intervals
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
 from tipbench_lib.stats.pairs import judge_grid, pair_differences
 from tipbench_lib.synthetic import DIMENSIONS
@@ -56,6 +57,8 @@ class Design:
     """Name the first cell as baseline: primary family = every cell against it."""
     method: str = DEFAULT_METHOD
     n_boot: int = 400
+    levels: synthetic.Levels = synthetic.CENTRED
+    """Where scores sit: centred on 3, or :data:`synthetic.CEILING` (piled up at 5)."""
 
     def __post_init__(self) -> None:
         if self.judges not in JUDGE_DESIGNS:
@@ -100,6 +103,7 @@ def experiment(
         effects=effects,
         effect_sd=design.effect_sd,
         n_experiments=replicates,
+        levels=design.levels,
         seed=seed,
     )
 
@@ -211,6 +215,55 @@ def cell_coverage(run: Run, metric: str = "composite") -> float:
     return float(inside.mean())
 
 
+def cell_coverages(run: Run, metric: str = "composite") -> pl.DataFrame:
+    """Per cell (the same cell across replicates): coverage of ``metric``'s interval, the share
+    of replicates whose interval lies wholly above the truth (a miss from below), and the mean
+    truth, sorted highest truth first: row 0 is the top cell, nearest the ceiling."""
+    truth = "truth" if metric == "composite" else f"{metric}_truth"
+    board = _split(run.leaderboard.filter(pl.col(f"{metric}_lo").is_not_null()))
+    inside = (pl.col(f"{metric}_lo") <= pl.col(truth)) & (pl.col(truth) <= pl.col(f"{metric}_hi"))
+    return (
+        board.group_by("model", "prompt_version")
+        .agg(
+            inside.mean().alias("coverage"),
+            (pl.col(truth) < pl.col(f"{metric}_lo")).mean().alias("above_truth"),
+            pl.col(truth).mean().alias("truth"),
+            pl.len().alias("replicates"),
+        )
+        .sort("truth", "model", "prompt_version", descending=[True, False, False])
+    )
+
+
+def symmetric_t_coverages(
+    run: Run, exp: synthetic.SyntheticExperiment, metric: str = "composite"
+) -> pl.DataFrame:
+    """:func:`cell_coverages` of the symmetric Student-t interval on the same draws, the cells'
+    interval before issue 18, for a side-by-side figure (clipped to the range, as it was)."""
+    scale = stats.scale_for([])
+    low, high = scale.bounds(metric)
+    scores = stats.score_table(exp.cells, exp.candidates, exp.judgments)
+    level = 1 - run.design.alpha
+    per_cell = (
+        stats.scenario_means(scores)
+        .group_by("model", "prompt_version")
+        .agg(
+            pl.col(metric).mean().alias("_mean"),
+            pl.col(metric).std(ddof=1).fill_null(np.nan).alias("_sd"),
+            pl.len().alias("_n"),
+        )
+        .filter(pl.col("_n") >= 2)
+    )
+    n = per_cell["_n"].to_numpy().astype(float)
+    half = intervals.t_quantile(level, n - 1) * per_cell["_sd"].to_numpy() / np.sqrt(n)
+    mean = per_cell["_mean"].to_numpy()
+    lo, hi = intervals.clip(mean - half, mean + half, low, high)
+    truth = "truth" if metric == "composite" else f"{metric}_truth"
+    board = per_cell.with_columns(
+        pl.Series(f"{metric}_lo", lo), pl.Series(f"{metric}_hi", hi)
+    ).join(run.leaderboard.select("model", "prompt_version", truth), on=["model", "prompt_version"])
+    return cell_coverages(Run(run.design, board, run.comparisons, 0.0), metric)
+
+
 def pair_coverage(run: Run) -> float:
     pairs = run.comparisons.filter(pl.col("diff_lo").is_not_null() & pl.col("truth").is_not_null())
     inside = (pairs["diff_lo"] <= pairs["truth"]) & (pairs["truth"] <= pairs["diff_hi"])
@@ -262,11 +315,12 @@ def shift_for(design: Design, difference: float, index: int = 0) -> float:
     composite difference through the rounding and clipping of scores), as the paired
     estimator does on shared judges.
     """
-    biases, sd = judges_of(design, index), synthetic.noise_sd()
-    base = float(synthetic.expected_composite(0.0, biases, sd))
+    biases, sd, levels = judges_of(design, index), synthetic.noise_sd(), design.levels
+    base = float(synthetic.expected_composite(0.0, biases, sd, levels=levels))
 
     def gap(effect: float) -> float:
-        return float(synthetic.expected_composite(effect, biases, sd)) - base - difference
+        value = synthetic.expected_composite(effect, biases, sd, levels=levels)
+        return float(value) - base - difference
 
     return float(optimize.brentq(gap, -4.0, 4.0))
 
@@ -283,16 +337,19 @@ def power_at(design: Design, difference: float, replicates: int, seed: int) -> t
     The reported detectable difference is the power of a pair facing its family's first Holm
     threshold, so the check puts exactly one real difference where it can be found: with a
     baseline (cell 0), a cell that shares a judge with it is ``difference`` above it, the others
-    equal to it. Without one (all pairs), cell A is ``difference / 2`` above the others and a
-    cell B sharing its judge ``difference / 2`` below: A - B is the pair checked; the half-size
-    differences to the other cells are rarely found and lower Holm's later thresholds little.
+    equal to it (all of them ``difference / 2`` below the design's level and that cell as far
+    above, so a large difference fits under a ceiling). Without one (all pairs), cell A is
+    ``difference / 2`` above the others and a cell B sharing its judge ``difference / 2`` below:
+    A - B is the pair checked; the half-size differences to the other cells are rarely found and
+    lower Holm's later thresholds little.
     Only replicates where the pair reports a finite detectable difference count: where failed
     judgments cost it a scenario, the procedure itself says it cannot detect anything.
     """
     partner = design.n_judges if design.judges == "one_per_cell" else 1
     effects = np.zeros((design.n_models, 2))
     if design.baseline:
-        high, low, moves = partner, 0, {partner: difference}
+        high, low = partner, 0
+        moves = {i: -difference / 2 for i in range(design.n_cells)} | {partner: difference / 2}
     else:
         high, low, moves = 0, partner, {0: difference / 2, partner: -difference / 2}
     for index, move in moves.items():
@@ -341,5 +398,135 @@ def validity_row(design: Design, replicates: int, seed: int = 0) -> Row:
         target,
         power,
         pairs,
+        time.perf_counter() - start,
+    )
+
+
+# ---------------------------------------------------------------- at the edges (issue 18)
+
+PEOPLE_BIASES = (-0.5, 0.0, 0.5)
+"""A harsh, a neutral and a lenient person (latent units), as an audit of the statistics used."""
+
+
+def ceiling_design(n_cells: int, n_scenarios: int, **options: object) -> Design:
+    """A design whose scores pile up at 5 (:data:`synthetic.CEILING`) with people at ±0.5."""
+    settings = {"judge_biases": PEOPLE_BIASES, "levels": synthetic.CEILING} | options
+    return Design(n_cells, n_scenarios, **settings)  # type: ignore[arg-type]
+
+
+def out_of_range(run: Run) -> int:
+    """Interval bounds outside what the rubric allows (cells: each metric's range; pairs: +-
+    the composite's width), or NaN where an interval is due (2 scenarios or more)."""
+    scale = stats.scale_for([])
+    bad = 0
+    board = run.leaderboard.filter(pl.col("n_scenarios") >= 2)
+    for metric in scale.metrics:
+        low, high = scale.bounds(metric)
+        lo, hi = board[f"{metric}_lo"].fill_null(np.nan), board[f"{metric}_hi"].fill_null(np.nan)
+        bad += int((~((lo >= low) & (hi <= high) & (lo <= hi))).sum())
+    pairs = run.comparisons.filter(pl.col("n_scenarios") >= 2)
+    lo, hi = pairs["diff_lo"].fill_null(np.nan), pairs["diff_hi"].fill_null(np.nan)
+    width = scale.width
+    bad += int((~((lo >= -width) & (hi <= width) & (lo <= hi))).sum())
+    return bad
+
+
+def undecidable_indistinguishable(run: Run) -> int:
+    """Rows read ``indistinguishable`` that no signs could have made better or worse: their
+    interval would include 0 even with every difference on one side (issue 18's finding 5)."""
+    rows = run.comparisons.filter(pl.col("verdict") == "indistinguishable")
+    return int((~(rows["interval_reach"].fill_null(np.nan) > 0)).sum())
+
+
+def undecidable_share(run: Run) -> float:
+    """Of the rows the floor alone would call ``indistinguishable``, the share now
+    ``underpowered`` because their interval could not exclude 0 whatever the signs."""
+    rows = run.comparisons.filter(pl.col("n_shared_scenarios") > 0)
+    stop = rows["holm_threshold"].fill_null(np.nan).to_numpy()
+    floor_ok = rows["min_p_attainable"].to_numpy() <= np.fmin(stop, rows["alpha"].to_numpy())
+    reach_ok = rows["interval_reach"].fill_null(np.nan).to_numpy() > 0
+    verdict = rows["verdict"].to_numpy()
+    relabelled = (verdict == "underpowered") & floor_ok & ~reach_ok
+    before = relabelled.sum() + (verdict == "indistinguishable").sum()
+    return float(relabelled.sum() / before) if before else math.nan
+
+
+def passable_underpowered(run: Run) -> int:
+    """Rows read ``underpowered`` that could have passed: floor within Holm's stop (or alpha)
+    and an interval that could exclude 0 (must be none)."""
+    rows = run.comparisons.filter(
+        (pl.col("verdict") == "underpowered") & (pl.col("n_shared_scenarios") > 0)
+    )
+    stop = rows["holm_threshold"].fill_null(np.nan).to_numpy()
+    bar = np.fmin(stop, rows["alpha"].to_numpy())
+    floor_ok = rows["min_p_attainable"].to_numpy() <= bar
+    reach_ok = rows["interval_reach"].fill_null(np.nan).to_numpy() > 0
+    return int((floor_ok & reach_ok).sum())
+
+
+@dataclass(frozen=True)
+class EdgeRow:
+    """One line of the ceiling table: every cell's coverage, the top cell's, and the rest."""
+
+    design: Design
+    cover_cells: float
+    """All cells' intervals (composite), pooled."""
+    cover_worst_cell: float
+    """The lowest coverage of any one cell across replicates."""
+    cover_top_cell: float
+    """The cell with the highest true mean (nearest the ceiling)."""
+    top_misses_from_below: float
+    """Of the top cell's misses, the share where the interval lay wholly above the truth."""
+    cover_top_tone: float
+    """The top cell's tone interval (57% of tone scores are 5)."""
+    before_top: float
+    """The top cell's coverage by the symmetric t interval on the same draws (before issue 18)."""
+    before_top_tone: float
+    pair_coverage: float
+    familywise_error: float
+    mdd: float
+    power: float
+    power_pairs: int
+    out_of_range: int
+    undecidable_indistinguishable: int
+    passable_underpowered: int
+    relabelled: float
+    """Of the equal cells' rows the floor alone called indistinguishable, the share that no
+    signs could decide (now underpowered; issue 18 measured 14% at 6 scenarios)."""
+    seconds: float
+
+
+def edge_row(design: Design, replicates: int, seed: int = 0) -> EdgeRow:
+    """Coverage per cell (random cell effects), FWER and the verdict checks (equal cells), power
+    at the reported detectable difference, for one design."""
+    start = time.perf_counter()
+    drawn = experiment(design, replicates, seed)
+    coverage = analyse(design, drawn, seed)
+    per_cell = cell_coverages(coverage)
+    top = per_cell.row(0, named=True)
+    missed = 1 - top["coverage"]
+    null = null_run(design, replicates, seed + 7)
+    target = reported_mdd(null)
+    power, pairs = math.nan, 0
+    if math.isfinite(target):
+        power, pairs = power_at(design, target, replicates, seed + 11)
+    return EdgeRow(
+        design,
+        cell_coverage(coverage),
+        float(per_cell["coverage"].min()),
+        top["coverage"],
+        top["above_truth"] / missed if missed > 0 else math.nan,
+        cell_coverages(coverage, "tone").row(0, named=True)["coverage"],
+        symmetric_t_coverages(coverage, drawn).row(0, named=True)["coverage"],
+        symmetric_t_coverages(coverage, drawn, "tone").row(0, named=True)["coverage"],
+        pair_coverage(coverage),
+        familywise_error(null),
+        target,
+        power,
+        pairs,
+        out_of_range(coverage) + out_of_range(null),
+        undecidable_indistinguishable(coverage) + undecidable_indistinguishable(null),
+        passable_underpowered(coverage) + passable_underpowered(null),
+        undecidable_share(null),
         time.perf_counter() - start,
     )

@@ -7,9 +7,16 @@ often an interval covers the truth or a test calls equal cells different.
 
 Generative model (per dimension d of one judged tip)::
 
-    latent = 3 + effect[model, prompt] + scenario[s] + interaction[cell, s] + tip + dim_noise
-             + length_slope * (chars - mean_chars) / 100 + judge_bias[j] + judge_noise
+    latent = base + offset[d] + effect[model, prompt] + scenario[s] + interaction[cell, s]
+             + tip + dim_noise + length_slope * (chars - mean_chars) / 100 + judge_bias[j]
+             + judge_noise
     score  = clip(round(latent), 1, 5)
+
+``base`` is 3 and every ``offset`` 0 by default (scores centred on the scale). Real rubric scores
+pile up at the ceiling instead, each dimension its own way (an audit of the statistics saw about
+43% of relevance scores at 5 and 57% of tone): :data:`CEILING` holds a base and offsets that give
+such experiments, for the simulations that must hold there too (``docs/architecture.md`` section
+8).
 
 ``scenario`` is shared by every cell (that is what makes pairing on scenarios worth it); ``tip`` is
 shared by every judge and dimension of one candidate; the judge biases are fixed (evenly spread in
@@ -52,6 +59,35 @@ TIME_SLOTS = ("morning", "afternoon", "evening")
 
 
 @dataclass(frozen=True)
+class Levels:
+    """Where the latent scores sit: ``base`` for every dimension, plus each dimension's offset
+    (in :data:`DIMENSIONS` order: relevance, actionability, tone)."""
+
+    base: float = 3.0
+    offsets: tuple[float, ...] = (0.0, 0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        if len(self.offsets) != len(DIMENSIONS):
+            raise ValueError(
+                f"offsets has {len(self.offsets)} values; expected one per dimension "
+                f"({', '.join(DIMENSIONS)})"
+            )
+
+    @property
+    def per_dimension(self) -> np.ndarray:
+        """The latent centre of each dimension for a cell of effect 0 and an unbiased judge."""
+        return self.base + np.asarray(self.offsets, dtype=float)
+
+
+CENTRED = Levels()
+"""The default: every dimension centred on 3."""
+CEILING = Levels(base=4.33, offsets=(0.0, -0.5, 0.35))
+"""Ceiling-heavy, with heavy ties: with :func:`generate`'s noise and judges at -0.5, 0 and +0.5,
+a cell of effect 0 gets 5 for about 43% of its relevance scores, 57% of tone and 25% of
+actionability (``tests/test_stats.py`` checks the shares)."""
+
+
+@dataclass(frozen=True)
 class SyntheticExperiment:
     """The three frames plus the truth they were drawn from (one row per cell)."""
 
@@ -72,11 +108,18 @@ def expected_composite(
     total_sd: float,
     p_format_ok: float = 0.9,
     p_overlong: float = 0.1,
+    levels: Levels = CENTRED,
 ) -> np.ndarray:
     """Expected tip-v1 composite of a cell with latent ``effect``, averaged over the judges."""
     effect = np.asarray(effect, dtype=float)
-    dims = expected_score(3 + effect[..., None] + np.asarray(judge_biases), total_sd).mean(axis=-1)
-    return _composite(dims, p_format_ok, p_overlong)
+    centre = effect[..., None, None] + np.asarray(judge_biases)[:, None] + levels.per_dimension
+    dims = expected_score(centre, total_sd).mean(axis=-2)  # (..., dimensions)
+    return _weighted(dims) + _composite(0.0, p_format_ok, p_overlong)
+
+
+def _weighted(dims: np.ndarray) -> np.ndarray:
+    """tip-v1's weighted sum of the dimensions (last axis, in :data:`DIMENSIONS` order)."""
+    return np.asarray(dims) @ np.array([WEIGHTS[d] for d in DIMENSIONS])
 
 
 def _composite(dims: np.ndarray | float, format_ok: float, overlong: float) -> np.ndarray:
@@ -175,6 +218,7 @@ def generate(
     judge_sds: Sequence[float] | None = None,
     assignment: np.ndarray | None = None,
     p_fail: float = 0.0,
+    levels: Levels = CENTRED,
     seed: int = 0,
 ) -> SyntheticExperiment:
     """Draw one (or ``n_experiments`` independent) synthetic experiments.
@@ -187,7 +231,8 @@ def generate(
     ``judge_biases`` (one per judge, latent units) replaces the even spread of ``judge_bias``;
     ``judge_sds`` (one per judge) replaces ``judge_sd``, e.g. a noisier LLM judge beside people;
     ``assignment`` (n_models, n_prompts, n_judges booleans) says which judges score each cell,
-    all of them by default; ``p_fail`` is the chance that a judgment fails and carries no scores.
+    all of them by default; ``p_fail`` is the chance that a judgment fails and carries no scores;
+    ``levels`` where the scores sit (:data:`CEILING` for ceiling-heavy ones).
     """
     rng = np.random.default_rng(seed)
     models, prompts = model_names(n_models), prompt_names(n_prompts)
@@ -216,6 +261,7 @@ def generate(
     else:
         judge_noise = rng.normal(0, 1, tip.shape + (n_j, n_d)) * _judge_sds(judge_sds, n_j)[:, None]
     latent = quality[..., None, None] + dim_noise + judge_noise + biases[:, None]
+    latent = latent + (levels.per_dimension - 3.0)
     scores = np.clip(np.floor(latent + 0.5), 1, 5).astype(np.int64)
     format_ok = rng.random(tip.shape) < p_format_ok
     overlong = rng.random(tip.shape) < p_overlong
@@ -235,7 +281,7 @@ def generate(
         [noise_sd(scenario_sd, interaction_sd, tip_sd, dim_sd, sd, length_slope) for sd in sds]
     )
     truth, judge_truth = _truth_frames(
-        n_e, models, prompts, effect, biases, total_sd, p_format_ok, p_overlong
+        n_e, models, prompts, effect, biases, total_sd, p_format_ok, p_overlong, levels
     )
     return SyntheticExperiment(cells, candidates, judgments, truth, judge_truth)
 
@@ -289,9 +335,10 @@ def _judge_sds(given: Sequence[float], n_j: int) -> np.ndarray:
 
 
 def _per_judge_scores(mean: np.ndarray, total_sd: np.ndarray) -> np.ndarray:
-    """Expected dimension score per judge: ``mean[..., j]`` with judge j's own total sd."""
+    """Expected dimension scores per judge: ``mean[..., j, d]`` with judge j's own total sd."""
     return np.stack(
-        [expected_score(mean[..., j], float(total_sd[j])) for j in range(mean.shape[-1])], axis=-1
+        [expected_score(mean[..., j, :], float(total_sd[j])) for j in range(mean.shape[-2])],
+        axis=-2,
     )
 
 
@@ -436,32 +483,33 @@ def _truth_frames(
     total_sd: np.ndarray,
     p_format_ok: float,
     p_overlong: float,
+    levels: Levels = CENTRED,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Expected scores per cell (over the scenario population and the fixed judges) and per
     (cell, judge): one judge's bias moves every dimension it scores."""
-    per_judge = _per_judge_scores(3 + effect[..., None] + biases, total_sd)  # (m, p, j)
+    centre = effect[..., None, None] + biases[:, None] + levels.per_dimension  # (m, p, j, d)
+    per_judge = _per_judge_scores(centre, total_sd)
     flags = float(_composite(0.0, p_format_ok, p_overlong))
-    dims_weight = sum(WEIGHTS[d] for d in DIMENSIONS)
-    cell_dims = per_judge.mean(axis=-1)
+    cell_dims = per_judge.mean(axis=-2)  # (m, p, d)
     cell_rows, judge_rows = [], []
     for prefix in _prefix(n_e):
         for mi, model in enumerate(models):
             for pi, prompt in enumerate(prompts):
                 cell = {"experiment": prefix, "model": prefix + model, "prompt_version": prompt}
-                dims = float(cell_dims[mi, pi])
+                dims = cell_dims[mi, pi]
                 cell_rows.append(
                     cell
                     | {"effect": float(effect[mi, pi])}
-                    | dict.fromkeys(DIMENSIONS, dims)
+                    | {d: float(v) for d, v in zip(DIMENSIONS, dims, strict=True)}
                     | {"format_ok": p_format_ok, "overlong": p_overlong}
-                    | {"composite": dims_weight * dims + flags}
+                    | {"composite": float(_weighted(dims)) + flags}
                 )
                 for j in range(len(biases)):
-                    dim = float(per_judge[mi, pi, j])
+                    dim = per_judge[mi, pi, j]
                     judge_rows.append(
                         cell
                         | {"judge_id": f"judge-{j}"}
-                        | dict.fromkeys(DIMENSIONS, dim)
-                        | {"composite": dims_weight * dim + flags}
+                        | {d: float(v) for d, v in zip(DIMENSIONS, dim, strict=True)}
+                        | {"composite": float(_weighted(dim)) + flags}
                     )
     return pl.DataFrame(cell_rows), pl.DataFrame(judge_rows)

@@ -113,9 +113,10 @@ class Baseline:
 
     cell: Cell
     named: bool
-    """True when the user named it before seeing the data; False: the best cell, picked after."""
+    """True when the user named it before seeing the data; False: the highest mean, picked after."""
     note: str
-    """Why the verdicts are shown against it (a clause: "the best cell, chosen after ...")."""
+    """Why the verdicts are shown against it (a clause: "the cell with the highest mean, chosen
+    after ...")."""
 
     @property
     def label(self) -> str:
@@ -171,7 +172,7 @@ class Analysis:
     summary: Summary
     baseline: Baseline
     highest: str
-    """The best cell's mean and interval on the rubric's scale, and how much data there is."""
+    """The highest mean, its interval on the rubric's scale, and how much data there is."""
     view_note: str
     """Which judges the numbers rest on and why verdicts are provisional."""
     judge_note: str
@@ -216,7 +217,7 @@ class Analysis:
 
     @property
     def evidence(self) -> tuple[str, ...]:
-        """The lines under the headline: the best cell's numbers, then how far the runner-up is."""
+        """The lines under the headline: the highest mean's numbers, then how far the next is."""
         return (self.highest, *self.summary.lines)
 
     @property
@@ -642,7 +643,7 @@ def highest_line(
     *,
     mixed: bool = False,
 ) -> str:
-    """The best cell by point estimate, its interval, the scale, and the data behind it.
+    """The cell with the highest mean, its interval, the scale, and the data behind it.
 
     ``mixed``: the cells' means rest on different judges, so the line says the top mean is no
     verdict.

@@ -25,7 +25,11 @@ signs are the only randomness under no difference, so this choice cannot favour 
 After Holm, a pair not rejected is ``underpowered`` when its floor exceeds the threshold Holm
 stopped at, alpha / (m - r) with r rejections: no data on these scenarios could have made it
 pass. With 6 scenarios and 15 pairs the floor 1/32 exceeds 0.05/15, so every pair is
-underpowered, whatever the scores.
+underpowered, whatever the scores. A verdict also needs the interval to exclude 0, so a pair
+is ``underpowered`` too when its interval could not exclude 0 even with every difference of
+the same sign (``interval_reach``, the interval's lower bound on the magnitudes, is 0 or
+less): its differences vary too much for its scenarios. That condition only labels; the Holm
+family is chosen on the floor alone, so the error rates are those of the signed-rank test.
 
 **Judges.** Scenarios where no judge scored both cells are dropped and counted
 (``n_confounded_scenarios``); a pair left with none is ``confounded`` and never better or worse.
@@ -34,7 +38,8 @@ A verdict resting on a judge listed in ``provisional_judges`` is marked ``provis
 **The verdict rule** (one rule, used everywhere):
 
 - ``confounded``: the cells share scenarios but no judge scored both in any of them;
-- ``underpowered``: no shared scenario, or not rejected while the floor is above Holm's stop;
+- ``underpowered``: no shared scenario, or not rejected while the floor is above Holm's stop, or
+  an interval that could not exclude 0 whatever the signs;
 - ``better`` / ``worse``: Holm-adjusted p < alpha and the (1 - alpha) interval of a - b lies
   above / below 0; requiring both keeps a verdict and the number printed beside it from
   contradicting each other, and the chance of any better/worse among equal cells stays within
@@ -69,7 +74,16 @@ VERDICTS: tuple[str, ...] = (
     "confounded",
 )
 FAMILIES: tuple[str, ...] = ("primary", "exploratory")
-_STATS = ("diff_mean", "diff_lo", "diff_hi", "sd_diff", "p_wilcoxon", "p_permutation", "floor")
+_STATS = (
+    "diff_mean",
+    "diff_lo",
+    "diff_hi",
+    "sd_diff",
+    "p_wilcoxon",
+    "p_permutation",
+    "floor",
+    "reach",
+)
 
 
 def compare_pairs(
@@ -112,7 +126,7 @@ def compare_pairs(
     primary = np.ones(len(a), dtype=bool)
     if base_slot is not None:
         primary = (a == base_slot[diffs.e]) | (b == base_slot[diffs.e])
-    family = _families(diffs.e, primary, values["floor"], values["p_wilcoxon"], alpha)
+    family = _families(diffs.e, primary, values["floor"] <= alpha, values["p_wilcoxon"], alpha)
     verdict = verdicts(
         family["rejected"],
         values["diff_lo"],
@@ -122,6 +136,7 @@ def compare_pairs(
         diffs.n_shared,
         diffs.n_usable,
         alpha,
+        reach=values["reach"],
     )
     mdd, needed, power_note = _power(diffs.n_usable, values, family, alpha)
     judges, provisional = _judges(grid, diffs.common, provisional_judges)
@@ -172,7 +187,13 @@ def _pair_statistics(
     seed: int,
     scale: ScoreScale,
 ) -> dict[str, np.ndarray]:
-    """Mean, interval, spread, tests and floor of every row, one batch per scenario count."""
+    """Mean, interval, spread, tests and floor of every row, one batch per scenario count.
+
+    Everything is computed on the exact numerators (:class:`.pairs.PairDiffs`): the tests, the
+    floor, ties and the grid step are scale-free, so zeros and ties are exact; the mean, spread
+    and interval are computed in numerator units and divided by the one denominator, so a row
+    of equal differences has a spread of exactly 0.
+    """
     rows_total = len(diffs.n_usable)
     values = {name: np.full(rows_total, np.nan) for name in _STATS}
     values["floor"][:] = 1.0
@@ -181,32 +202,60 @@ def _pair_statistics(
     values["step"] = np.zeros(rows_total)
     rng = np.random.default_rng(seed)
     level = 1 - alpha
-    for n, rows, d in diffs.groups():
+    per_unit = 1.0 / diffs.denominator
+    tolerance = scale.tolerance * diffs.denominator
+    for n, rows, units in diffs.groups():
         if n == 0:
             continue
-        values["diff_mean"][rows] = d.mean(axis=1)
-        values["sd_diff"][rows] = intervals.spread(d, scale.tolerance)
+        exact = units.astype(float)  # whole numbers below 2^40: every sum of them is exact
+        values["diff_mean"][rows] = units.sum(axis=1) / (n * diffs.denominator)
+        values["sd_diff"][rows] = intervals.spread(exact, tolerance) * per_unit
         if method == "t":
-            lo, hi, _ = intervals.student_t(d, level, scale.tolerance)
+            lo, hi, _ = intervals.student_t(exact, level, tolerance)
         else:
             lo, hi, values["fallback"][rows] = paired_intervals(
-                d, n_boot, rng, level, method, scale.tolerance
+                exact, n_boot, rng, level, method, tolerance
             )
         values["diff_lo"][rows], values["diff_hi"][rows] = intervals.clip(
-            lo, hi, -scale.width, scale.width
+            lo * per_unit, hi * per_unit, -scale.width, scale.width
         )
-        values["p_wilcoxon"][rows] = wilcoxon_p(d)
-        values["p_permutation"][rows] = permutation_p(d, n_perm, rng)
-        values["floor"][rows] = signed_rank_floor(d)
-        values["tied"][rows] = _has_ties(d)
-        values["step"][rows] = grid_step(d)
+        values["reach"][rows] = _reach(np.abs(exact), method, n_boot, rng, level, tolerance)
+        values["reach"][rows] *= per_unit
+        values["p_wilcoxon"][rows] = wilcoxon_p(units)
+        values["p_permutation"][rows] = permutation_p(units, n_perm, rng)
+        values["floor"][rows] = signed_rank_floor(units)
+        values["tied"][rows] = _has_ties(units)
+        values["step"][rows] = grid_step(units, diffs.denominator)
     return values
 
 
-def _has_ties(d: np.ndarray) -> np.ndarray:
+def _reach(
+    magnitudes: np.ndarray,
+    method: str,
+    n_boot: int,
+    rng: np.random.Generator,
+    level: float,
+    tolerance: float,
+) -> np.ndarray:
+    """Per row, the interval's lower bound if every difference had the same sign (> 0: the
+    interval can exclude 0; NaN below 2 differences).
+
+    For the t interval this is the most any sign pattern can reach: with the magnitudes fixed,
+    the sum of squares is fixed, so the spread falls as |mean| rises, and |t| is largest when
+    every sign agrees. A pair whose reach is 0 or less cannot become better or worse whatever
+    its signs, like a pair whose signed-rank floor is above its threshold (issue 18).
+    """
+    if method == "t":
+        lo, _, _ = intervals.student_t(magnitudes, level, tolerance)
+    else:
+        lo, _, _ = paired_intervals(magnitudes, n_boot, rng, level, method, tolerance)
+    return lo
+
+
+def _has_ties(units: np.ndarray) -> np.ndarray:
     """Rows with tied magnitudes or zeros: their test takes the sign-flip or normal branch."""
-    ordered = np.sort(np.abs(d), axis=1)
-    return (ordered[:, 1:] == ordered[:, :-1]).any(axis=1) | (d == 0).any(axis=1)
+    ordered = np.sort(np.abs(units), axis=1)
+    return (ordered[:, 1:] == ordered[:, :-1]).any(axis=1) | (units == 0).any(axis=1)
 
 
 def _cell_means(grid: JudgeGrid) -> np.ndarray:
@@ -234,16 +283,17 @@ def _orientation(grid: JudgeGrid, diffs: PairDiffs, base_slot: np.ndarray | None
 
 
 def _families(
-    e: np.ndarray, primary: np.ndarray, floor: np.ndarray, p: np.ndarray, alpha: float
+    e: np.ndarray, primary: np.ndarray, tested: np.ndarray, p: np.ndarray, alpha: float
 ) -> dict[str, np.ndarray]:
     """Holm within each (experiment, family): adjusted p, sizes and the threshold Holm stopped at.
 
+    ``tested``: the rows whose signed-rank floor is at most alpha (decided on the magnitudes of
+    the differences alone); the others leave the family before any sign is seen.
     Rows are sorted by family and p once, so thousands of stacked experiments cost one pass:
     Holm's running maximum runs over all families together, each family lifted above the one
     before by more than any of its steps can reach.
     """
     key = e * 2 + (~primary).astype(np.int64)
-    tested = floor <= alpha
     sort_p = np.where(tested, p, np.inf)
     order = np.lexsort((sort_p, key))
     key_sorted, p_sorted, tested_sorted = key[order], sort_p[order], tested[order]
@@ -282,17 +332,20 @@ def verdicts(
     n_shared: np.ndarray,
     n_usable: np.ndarray,
     alpha: float,
+    *,
+    reach: np.ndarray,
 ) -> np.ndarray:
     """The verdict rule of the module docstring, applied to arrays.
 
     ``rejected``: Holm rejected the pair in its family; ``stop``: the threshold Holm stopped at
     (NaN when it rejected everything it tested); ``n_shared``/``n_usable``: scenarios both cells
-    have / that have a judge in common.
+    have / that have a judge in common; ``reach``: the interval's lower bound were every sign
+    the same (:func:`_reach`).
     """
     out = np.full(len(rejected), "indistinguishable", dtype=object)
     out[rejected & (lo > 0)] = "better"
     out[rejected & (hi < 0)] = "worse"
-    hopeless = ~rejected & (floor > np.fmin(stop, alpha))
+    hopeless = (~rejected & (floor > np.fmin(stop, alpha))) | ~(reach > 0)
     out[hopeless | (n_shared == 0)] = "underpowered"
     out[(n_shared > 0) & (n_usable == 0)] = "confounded"
     return out.astype(str)
@@ -384,6 +437,7 @@ def _frame(
         pl.Series("family_tested", family["tested"], dtype=pl.Int64),
         floats("holm_threshold", family["stop"]),
         pl.Series("min_p_attainable", values["floor"], dtype=pl.Float64),
+        floats("interval_reach", values["reach"]),
         pl.Series("ties", values["tied"], dtype=pl.Boolean),
         pl.Series("mdd", mdd, dtype=pl.Float64).fill_nan(None),
         pl.Series("scenarios_needed", needed, dtype=pl.Int64).replace(-1, None),

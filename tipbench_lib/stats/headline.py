@@ -1,16 +1,16 @@
 """The summary a reader sees first, in one place for the report and the notebook.
 
-The headline names a winner only when the best cell beats every other cell in the primary
-family; otherwise it names the top group, the cells that cannot be separated from the best, and
-how many scenarios would separate the best from the runner-up. It names the judges behind the
-verdicts and says "provisional" when they rest on a weak judge. A baseline the report picks for
-display (the best cell) is labelled as chosen after seeing the data; it is a view of the
-all-pairs family, whose Holm correction already counts that choice.
+The headline names a winner only when the cell with the highest mean beats every other cell in
+the primary family; otherwise it names the top group, the cells the comparisons cannot separate
+from the highest mean, and how many scenarios would separate the two highest means. It names the
+judges behind the verdicts and says "provisional" when they rest on a weak judge. A baseline
+the report picks for display (the highest mean) is labelled as chosen after seeing the data; it
+is a view of the all-pairs family, whose Holm correction already counts that choice.
 
-When the cells' means rest on different judges (``mixed_judges``, :mod:`.judge_mix`), the order
-of the means is no verdict: the best cell is called "the cell with the highest mean" and the
-wording says the order of the means decides nothing; a winner still needs the comparisons, which
-pair on shared judges.
+Without a verdict no cell is "the best" (issue 18): the order of the means is an estimate, and
+the words say "the highest mean". When the cells' means rest on different judges
+(``mixed_judges``, :mod:`.judge_mix`), even that order is no verdict and the wording says so; a
+winner still needs the comparisons, which pair on shared judges.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class Summary:
 
     headline: str
     lines: tuple[str, ...]
-    """Evidence under the headline: how far the best is from the runner-up."""
+    """Evidence under the headline: how far the highest mean is from the next."""
     family_line: str
     """Which comparisons Holm corrected together, at which alpha and interval level."""
     winner: Cell | None
@@ -70,13 +70,13 @@ def shown_baseline(
     if baseline is not None:
         return tuple(baseline), "the baseline named before seeing the data"
     top = leaderboard.row(0, named=True)
-    best = (
+    highest = (
         "the cell with the highest mean over different judges (no verdict)"
         if mixed_judges
-        else "the best cell"
+        else "the cell with the highest mean"
     )
     return (top["model"], top["prompt_version"]), (
-        f"{best}, chosen after seeing the data; these rows belong to the all-pairs "
+        f"{highest}, chosen after seeing the data; these rows belong to the all-pairs "
         "family, whose Holm correction already counts that choice"
     )
 
@@ -109,40 +109,36 @@ def summarize(
             base,
             base_note,
         )
-    best, others = cells[0], cells[1:]
-    rows = {other: pair_row(comparisons, best, other) for other in others}
+    top, others = cells[0], cells[1:]
+    rows = {other: pair_row(comparisons, top, other) for other in others}
     primary = [r for r in rows.values() if r is not None and r.get("family") == "primary"]
-    wins = [
-        r is not None and r.get("family") == "primary" and beats(r, best) for r in rows.values()
-    ]
+    wins = [r is not None and r.get("family") == "primary" and beats(r, top) for r in rows.values()]
     if all(wins):
         size = primary[0]["family_size"] if primary else 0
         headline = (
-            f"Winner: {cell_label(*best)}, better than each of the other {len(others)} cells "
+            f"Winner: {cell_label(*top)}, better than each of the other {len(others)} cells "
             f"(Holm across the {size} primary comparisons), {judged}."
         )
-        return Summary(headline, (), family, best, (best,), base, base_note)
-    group = [best] + [c for c, r in rows.items() if r is None or not beats(r, best)]
+        return Summary(headline, (), family, top, (top,), base, base_note)
+    group = [top] + [c for c, r in rows.items() if r is None or not beats(r, top)]
     if len(group) == 1:  # it beats everyone, but not all in the primary family
         headline = (
-            f"No winner in the primary family: {cell_label(*best)} beats every other cell, but "
+            f"No winner in the primary family: {cell_label(*top)} beats every other cell, but "
             f"only in exploratory comparisons (the primary family is every cell against the "
             f"baseline {cell_label(*base)}), {judged}."
         )
         return Summary(headline, (), family, None, tuple(group), base, base_note)
-    if mixed_judges:
-        headline = (
-            f"No single winner: the comparisons cannot separate {_group(group[1:])} from "
-            f"{cell_label(*best)}, the cell with the highest mean over different judges (an "
-            f"order that is no verdict), {judged}."
-        )
-    else:
-        headline = (
-            f"No single winner: {_group(group)} cannot be separated from the best by these "
-            f"scenarios, {judged}."
-        )
+    highest = (
+        "the cell with the highest mean over different judges (an order that is no verdict)"
+        if mixed_judges
+        else "the cell with the highest mean"
+    )
+    headline = (
+        f"No single winner: the comparisons cannot separate {_group(group[1:])} from "
+        f"{cell_label(*top)}, {highest}, {judged}."
+    )
     runner = others[0]
-    lines = (_runner_up_line(best, runner, rows[runner], mixed_judges),)
+    lines = (_runner_up_line(top, runner, rows[runner], mixed_judges),)
     return Summary(headline, lines, family, None, tuple(group), base, base_note)
 
 
@@ -162,10 +158,14 @@ def _group(group: list[Cell]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _runner_up_line(best: Cell, runner: Cell, row: dict | None, mixed: bool = False) -> str:
-    """How far the data are from separating the best cell from the runner-up."""
-    first, second = cell_label(*best), cell_label(*runner)
-    second = f"the next cell by mean, {second}," if mixed else f"the runner-up {second}"
+def _runner_up_line(top: Cell, runner: Cell, row: dict | None, mixed: bool = False) -> str:
+    """How far the data are from separating the two highest means."""
+    first, second = cell_label(*top), cell_label(*runner)
+    second = (
+        f"the next cell by mean, {second},"
+        if mixed
+        else f"the cell with the next-highest mean, {second},"
+    )
     if row is None:
         return f"{first} and {second} were never compared."
     if row["verdict"] == "confounded":

@@ -1,9 +1,11 @@
 """One row per (model, prompt) cell: means over scenarios with intervals that stay on the scale.
 
 A cell's mean is the mean of its scenario means, so a scenario with more surviving tips does not
-weigh more than one with fewer; the interval is centred on the same quantity. By default it is
-Student's t on the scenario means (:mod:`.intervals` says why); the two-stage bootstrap
-(scenarios, then tips within them) remains as ``method="studentized"`` or ``"percentile"``.
+weigh more than one with fewer; the interval is built around the same quantity. By default it is
+Student's t on the scenario means, taken on the logit of the mean's place in the rubric's range
+(:mod:`.intervals` says why), so it stays inside the range and reaches further on the side away
+from a nearby ceiling (issue 18); the two-stage bootstrap (scenarios, then tips within them)
+remains as ``method="studentized"`` or ``"percentile"``.
 Bounds are clipped to the rubric's range and ``interval_note`` flags intervals from few
 scenarios, from a percentile fallback, or with no spread.
 """
@@ -89,11 +91,12 @@ def _bootstrap(
 def _student(
     means: pl.DataFrame,
     cells: pl.DataFrame,
-    metrics: tuple[str, ...],
+    scale: ScoreScale,
     level: float,
-    tolerance: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(cells, metrics) Student-t bounds on the scenario means, cells in ``cells`` order."""
+    """(cells, metrics) Student-t bounds on the scenario means, on the logit of each metric's
+    place in its range (:func:`.intervals.bounded_t`), cells in ``cells`` order."""
+    metrics = scale.metrics
     stats_ = (
         means.group_by(*CELL_KEYS)
         .agg(*(pl.col(m).std(ddof=1).alias(f"{m}_sd") for m in metrics))
@@ -102,14 +105,12 @@ def _student(
         )
     )
     ordered = cells.select(CELL_KEYS).join(stats_, on=CELL_KEYS, how="left", maintain_order="left")
-    n = ordered["n_scenarios"].to_numpy().astype(float)
+    n = ordered["n_scenarios"].to_numpy().astype(float)[:, None]
     sd = ordered.select(f"{m}_sd" for m in metrics).to_numpy().astype(float)
-    sd = np.where(sd <= tolerance, 0.0, sd)
+    sd = np.where(sd <= scale.tolerance, 0.0, sd)
     mean = ordered.select(f"{m}_mean" for m in metrics).to_numpy().astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        quantile = np.where(n >= 2, intervals.t_quantile(level, n - 1), np.nan)
-        half = quantile[:, None] * sd / np.sqrt(n)[:, None]
-    return mean - half, mean + half
+    low, high = np.array([scale.bounds(m) for m in metrics], dtype=float).T
+    return intervals.bounded_t(mean, sd, n, level, low, high)
 
 
 def leaderboard(
@@ -145,7 +146,7 @@ def leaderboard(
         .sort(*CELL_KEYS)
     )
     if method == "t":
-        lo, hi = _student(per_scenario, means, metrics, level, scale.tolerance)
+        lo, hi = _student(per_scenario, means, scale, level)
         fallback = np.zeros(lo.shape, dtype=bool)
     else:
         lo, hi, fallback = _bootstrap(
@@ -157,7 +158,13 @@ def leaderboard(
         bounds[f"{metric}_lo"] = pl.Series(low, dtype=pl.Float64).fill_nan(None)
         bounds[f"{metric}_hi"] = pl.Series(high, dtype=pl.Float64).fill_nan(None)
     n = means["n_scenarios"].to_numpy()
-    flat = np.isclose(lo[:, 0], hi[:, 0], rtol=0, atol=scale.tolerance)
+    spread = means.select(CELL_KEYS).join(
+        per_scenario.group_by(CELL_KEYS).agg(pl.col("composite").std(ddof=1).alias("_sd")),
+        on=CELL_KEYS,
+        how="left",
+        maintain_order="left",
+    )
+    flat = spread["_sd"].fill_null(np.nan).to_numpy() <= scale.tolerance
     note = intervals.notes(n, flat, fallback[:, 0])
     ordered = [
         "rank",

@@ -1,4 +1,10 @@
-"""Paired tests on per-scenario differences, vectorised over pairs, and Holm's correction."""
+"""Paired tests on per-scenario differences, vectorised over pairs, and Holm's correction.
+
+Every test here is scale-free, so it is given the differences as exact whole numbers in one
+unit per row (:class:`.pairs.PairDiffs` numerators): a zero is then 0 and a tie is equal, which
+the signed-rank test depends on (zeros are dropped, ties share a mid-rank). Floats work too, as
+floats: continuous data have neither zeros nor ties.
+"""
 
 from __future__ import annotations
 
@@ -171,6 +177,11 @@ def permutation_p(diffs: np.ndarray, n_perm: int, rng: np.random.Generator) -> n
     test counts the sign patterns whose |mean| reaches the observed one (the observed pattern is
     among them); the Monte Carlo test adds the observed pattern to n_perm random ones, so p is
     never 0. ``n_perm = 0`` skips the test (NaN), for simulations that do not report it.
+
+    Whole-number differences (an integer array, below 2^40) are compared exactly: their sums
+    are exact in floating point. Float differences are continuous data, whose sums in another
+    order differ in the last bits, so a pattern within 1e-9 (relative) of the observed one
+    counts as reaching it.
     """
     n_pairs, n = diffs.shape
     if n_perm <= 0:
@@ -179,7 +190,10 @@ def permutation_p(diffs: np.ndarray, n_perm: int, rng: np.random.Generator) -> n
         return np.ones(n_pairs)
     signs, exact = sign_matrix(n, n_perm, rng)
     observed = np.abs(diffs.sum(axis=1))
-    tolerance = 1e-9 * np.maximum(1.0, np.abs(diffs).sum(axis=1))
+    tolerance = np.zeros(n_pairs)
+    if not np.issubdtype(diffs.dtype, np.integer):
+        tolerance = 1e-9 * np.maximum(1.0, np.abs(diffs).sum(axis=1))
+    diffs = diffs.astype(float)
     hits = np.empty(n_pairs)
     step = max(1, _CHUNK_ELEMENTS // len(signs))
     for start in range(0, n_pairs, step):

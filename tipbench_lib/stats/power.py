@@ -115,24 +115,27 @@ def _smallest_shifts(n: int, c: int) -> np.ndarray:
     return np.partition(-walsh, c - 1, axis=1)[:, c - 1]
 
 
-def grid_step(diffs: np.ndarray, max_denominator: int = 60, share: float = 0.8) -> np.ndarray:
+def grid_step(
+    numerators: np.ndarray, denominator: int, max_denominator: int = 60, share: float = 0.8
+) -> np.ndarray:
     """Per row, the grid the differences lie on: 1/L for the smallest L with most of them on it.
 
     Composites are whole numbers averaged over a few tips and judges, so a pair's per-scenario
     differences sit on a grid such as 1/2 or 1/6 point; that grid decides how often differences
     are zero or tied, which near the floor decides whether the test can pass at all. "Most"
     (``share``) so that one scenario with a failed judgment does not refine the grid for all.
-    0 when no grid up to 1/``max_denominator`` fits: continuous data.
+    0 when no grid up to 1/``max_denominator`` fits: continuous data. The differences are exact
+    (``numerators / denominator`` points, :class:`.pairs.PairDiffs`), so "on the grid" is
+    exact: a difference in lowest terms p/r lies on the grid 1/L when r divides L.
     """
-    step = np.zeros(len(diffs))
-    open_ = np.ones(len(diffs), dtype=bool)
-    for denominator in range(1, max_denominator + 1):
-        scaled = diffs * denominator
-        on_grid = (np.abs(scaled - np.rint(scaled)) < 1e-6 * np.maximum(1.0, np.abs(scaled))).mean(
-            axis=1
-        )
+    numerators = np.asarray(numerators, dtype=np.int64)
+    lowest = denominator // np.gcd(numerators, np.int64(denominator))  # 0 -> 0/1
+    step = np.zeros(len(numerators))
+    open_ = np.ones(len(numerators), dtype=bool)
+    for grid in range(1, max_denominator + 1):
+        on_grid = (grid % lowest == 0).mean(axis=1) if lowest.shape[1] else np.zeros(len(step))
         hit = open_ & (on_grid >= share)
-        step[hit] = 1.0 / denominator
+        step[hit] = 1.0 / grid
         open_ &= ~hit
     return step
 
@@ -164,8 +167,8 @@ def discrete_ratio(n: int, threshold: float, step: float, power: float = POWER) 
     z = np.random.default_rng(3000 + n).standard_normal((DISCRETE_DRAWS, n))
 
     def reach(shift: float) -> float:
-        rounded = step * np.rint((z + shift) / step)
-        return float((wilcoxon_p(rounded) < threshold).mean())
+        on_grid = np.rint((z + shift) / step).astype(np.int64)  # in units of the step: exact
+        return float((wilcoxon_p(on_grid) < threshold).mean())
 
     low, high = 0.0, 1.0
     while reach(high) < power:

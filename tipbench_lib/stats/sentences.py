@@ -147,9 +147,12 @@ def _underpowered(row: Mapping[str, Any]) -> str:
     alpha = float(row.get("alpha", 0.05))
     floor = float(row.get("min_p_attainable") or 1.0)
     threshold = row.get("holm_threshold")
+    stopped = threshold is not None and not math.isnan(threshold)
+    if floor <= alpha and (not stopped or floor <= threshold):
+        return _out_of_reach_of_the_interval(row, a, b, n)
     size = max(1, int(row.get("family_size") or 1))
     family = row.get("family") or "primary"
-    if floor > alpha or threshold is None or math.isnan(threshold):
+    if floor > alpha or not stopped:
         bar = (
             f"above α = {alpha:g}, so it could not enter the Holm correction of the {size} "
             f"{family} {'comparison' if size == 1 else 'comparisons'}"
@@ -162,16 +165,33 @@ def _underpowered(row: Mapping[str, Any]) -> str:
         if first_possible > n
         else " Zero or tied differences raise that floor."
     )
-    needed = row.get("scenarios_needed")
-    if needed is not None and int(needed) > max(n, first_possible):
-        more += (
-            f" About {int(needed)} scenarios would detect the observed difference 80% of the time."
-        )
     return (
         f"{a} against {b} is undecided whatever the scores: with {scenarios(n)} the smallest "
         f"p its signed-rank test can reach is {floor:.3g}, {bar}; observed difference "
         f"{number(row.get('diff_mean'))} points ({_ci(row)}).{more}"
+        f"{_needed(row, n, first_possible)}"
     )
+
+
+def _out_of_reach_of_the_interval(row: Mapping[str, Any], a: str, b: str, n: int) -> str:
+    """Underpowered because the interval cannot exclude 0, whatever the signs (issue 18)."""
+    level = percent(_level(row))
+    return (
+        f"{a} against {b} is undecided whatever the scores: even if every scenario favoured the "
+        f"same cell, the {level} interval of the difference would still include 0 (its near end "
+        f"at {number(row.get('interval_reach'))}), because the differences vary too much for "
+        f"{scenarios(n)}; observed difference "
+        f"{number(row.get('diff_mean'))} points ({_ci(row)}).{_needed(row, n, n)}"
+    )
+
+
+def _needed(row: Mapping[str, Any], n: int, first_possible: int) -> str:
+    needed = row.get("scenarios_needed")
+    if needed is not None and int(needed) > max(n, first_possible):
+        return (
+            f" About {int(needed)} scenarios would detect the observed difference 80% of the time."
+        )
+    return ""
 
 
 def _confounded(row: Mapping[str, Any]) -> str:

@@ -128,10 +128,10 @@ def test_two_workers_collecting_one_experiment_at_once_make_one_run_per_cell(
     assert {runs[0].status for runs in by_cell.values()} == {"FINISHED"}
     assert generated == N_CELLS * N_TIPS, "a cell was generated twice"
 
-    in_mlflow = {
-        cid: {c.sample_index: c.candidate_id for c in read_cell_artifact(mlflow_client, r[0]).candidates}
-        for cid, r in by_cell.items()
-    }
+    in_mlflow = {}
+    for cid, [run] in by_cell.items():
+        tips = read_cell_artifact(mlflow_client, run).candidates
+        in_mlflow[cid] = {c.sample_index: c.candidate_id for c in tips}
     for home in ("worker-a", "worker-b"):
         assert journal_candidates(tmp_path / home) == in_mlflow, f"{home}'s journal differs"
 
@@ -178,9 +178,9 @@ def test_duplicate_and_stray_runs_are_reconciled_without_deleting_or_losing_a_ju
     dup_tips = read_cell_artifact(mlflow_client, original).candidates
     for candidate in [*real_tips, dup_tips[0]]:
         assert ana.save(candidate.candidate_id, tip(4, 4, 4, True, False)).synced
-    assert status_of(read_experiment(mlflow_client, experiment_name).records)[
-        "judged_candidates"
-    ] == 3
+    assert (
+        status_of(read_experiment(mlflow_client, experiment_name).records)["judged_candidates"] == 3
+    )
 
     # A stray FINISHED run for the first cell: same count, other texts (ids made right), later.
     changed = [

@@ -66,30 +66,36 @@ def test_workers_creating_one_experiment_at_once_all_succeed_with_one_record(
         assert experiment_rubric(mlflow_client, found)[0].ref == tip.ref
 
 
-def test_another_rubric_at_once_is_refused_or_retried_and_never_torn(
+def test_another_rubric_at_once_is_refused_naming_both_and_the_record_is_whole(
     mlflow_server, mlflow_client, experiment_name
 ):
     tip, brief = shipped_rubric(), parse_rubric(BRIEF_TEXT, BRIEF, "test")
     for round_ in range(ROUNDS):
         name = f"{experiment_name}-{round_}"
-        if round_ % 2:  # an experiment made outside tipbench, without a rubric record yet
-            mlflow_client.create_experiment(name)
-        rubrics = [tip, brief] * (WORKERS // 2)
-        outcomes = race(mlflow_server, name, rubrics)
-        for i, outcome in enumerate(outcomes):
-            if isinstance(outcome, RetryableError):  # what the scheduler's retry does
-                try:
-                    outcomes[i] = record_rubric(mlflow_client, name, rubrics[i])
-                except RubricConflict as exc:
-                    outcomes[i] = exc
+        outcomes = race(mlflow_server, name, [tip, brief] * (WORKERS // 2))
         found = mlflow_client.get_experiment_by_name(name)
-        recorded = experiment_rubric(mlflow_client, found)[0]  # text matches its hash
+        recorded = experiment_rubric(mlflow_client, found)[0]  # its text matches its hash
         assert recorded.ref in (tip.ref, brief.ref)
         for outcome in outcomes:
             if isinstance(outcome, Exception):
                 assert isinstance(outcome, RubricConflict), repr(outcome)
+                assert recorded.version in str(outcome), outcome
             else:
                 assert outcome[1].ref == recorded.ref
+
+
+def test_an_experiment_made_outside_tipbench_is_recorded_once_by_racing_workers(
+    mlflow_server, mlflow_client, experiment_name
+):
+    """No record yet, so the tags are written one by one: identical writes at once succeed."""
+    tip = shipped_rubric()
+    for round_ in range(ROUNDS):
+        name = f"{experiment_name}-{round_}"
+        mlflow_client.create_experiment(name)
+        outcomes = race(mlflow_server, name, [tip] * WORKERS)
+        assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+        found = mlflow_client.get_experiment_by_name(name)
+        assert experiment_rubric(mlflow_client, found)[0].ref == tip.ref
 
 
 def test_a_write_that_meets_another_is_retryable_never_refused(

@@ -118,6 +118,8 @@ class Claims:
         self.worker = worker
         self.settings = settings
         self._mine: dict[str, Run] = {}
+        self._gone: set[str] = set()
+        """Claims this worker withdrew: a view of the cell older than that still lists them."""
         self._lock = threading.RLock()
 
     def held(self) -> list[str]:
@@ -181,6 +183,8 @@ class Claims:
         """Give the cell up: delete the claim while it holds nothing, else mark it FAILED."""
         with self._lock:
             mine = self._mine.pop(cell_id, None)
+            if mine is not None:
+                self._gone.add(mine.run_id)
         if mine is None:
             return
         if self.client.list_artifacts(mine.run_id):  # a claim this home left mid-delivery
@@ -219,7 +223,13 @@ class Claims:
     def _take_back(self, known: Sequence[Run], lease: float) -> Run | None:
         """A claim this home left (a killed run of this home), renewed; the first if several."""
         left = sorted(
-            (r for r in known if r.status == "RUNNING" and r.tags.get(CLAIMANT_TAG) == self.worker),
+            (
+                r
+                for r in known
+                if r.status == "RUNNING"
+                and r.tags.get(CLAIMANT_TAG) == self.worker
+                and r.run_id not in self._gone
+            ),
             key=run_order,
         )
         if not left:

@@ -232,7 +232,8 @@ class StoredExperiment:
     """An experiment read from MLflow: its records, and the finished cell runs they came from.
 
     ``runs`` holds one run per cell, the one that stands for it (:func:`~tipbench_lib.tracking.
-    cellruns.choose_run`); ``ignored`` names every run or file left out, and why.
+    cellruns.choose_run`); ``ignored`` names every run or file left out, and why, and every cell
+    with several finished runs (one line each, also warned as :class:`StoreWarning`).
     """
 
     records: ExperimentRecords
@@ -261,6 +262,7 @@ def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> Sto
     experiment = find_experiment(client, name)
     rubric, note = experiment_rubric(client, experiment)
     ignored: list[str] = []
+    notes: list[str] = []
     runs = []
     for run in finished_cell_runs(client.search_runs([experiment.experiment_id])):
         problem = run_problem(name, run)
@@ -291,15 +293,16 @@ def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> Sto
     records = ExperimentRecords(name=name, rubric=rubric, rubric_note=note)
     chosen_runs = []
     for cell_id, held in sorted(by_cell.items()):
-        chosen = _stand_in(held, ignored)
+        chosen = _stand_in(held, notes)
         records.cells[cell_id] = Cell.from_params(cell_id, chosen.run.params)
         records.run_ids[cell_id] = chosen.run.run_id
         records.candidates += chosen.candidates
         records.judgments += _judgments_of(chosen, held, ignored)
         chosen_runs.append(chosen.run)
-    for line in ignored:
-        warnings.warn(f"MLflow experiment {name!r}: {line}; left out", StoreWarning, stacklevel=2)
-    return StoredExperiment(records, chosen_runs, experiment, ignored)
+    said = [f"{line}; left out" for line in ignored] + notes
+    for line in said:
+        warnings.warn(f"MLflow experiment {name!r}: {line}", StoreWarning, stacklevel=2)
+    return StoredExperiment(records, chosen_runs, experiment, said)
 
 
 def _stand_in(held: list[_Loaded], notes: list[str]) -> _Loaded:

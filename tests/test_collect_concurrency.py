@@ -303,3 +303,55 @@ def test_two_collects_with_other_settings_passing_their_checks_at_once_never_mix
         assert held == {"temperature=0.2"}
     leftovers = [r for runs in cell_runs(mlflow_client, experiment_name).values() for r in runs]
     assert {r.status for r in leftovers} <= {"FINISHED"}, "a claim was left behind"
+
+
+# -- claims of other workers --------------------------------------------------------------------
+
+
+def plant_claim(client: MlflowClient, experiment_id: str, cell_id: str, *, until_ms: int) -> str:
+    """Another worker's claim of a cell, as its collect made it."""
+    tags = {
+        CELL_TAG: cell_id,
+        "tipbench.claimant": "0123abcd@another-host",
+        "tipbench.claim_until": str(until_ms),
+    }
+    return client.create_run(experiment_id, "claimed elsewhere", tags=tags).run_id
+
+
+def test_a_live_claim_of_another_worker_is_waited_for_and_an_abandoned_one_left_alone(
+    mlflow_env, mlflow_client, experiment_name, tmp_path
+):
+    """The grid's cells are known from a first collect into another home; a second collect then
+    finds one cell claimed by a live worker and one by a worker whose lease ran out."""
+    import time
+
+    with OllamaStandIn(HOST_A, load_s=0.01, gen_s=0.005) as a:
+        first = collect_process(tmp_path / "first", a, mlflow_env, experiment_name)
+        assert first.communicate(timeout=600) and first.returncode == EXIT_OK
+    by_cell = cell_runs(mlflow_client, experiment_name)
+    (live_cell, [live_run]), (old_cell, [old_run]) = sorted(by_cell.items())[:2]
+    for run in (live_run, old_run):
+        mlflow_client.delete_run(run.run_id)  # as if the first collect never made these two
+    exp_id = live_run.experiment_id
+    now = int(time.time() * 1000)
+    live = plant_claim(mlflow_client, exp_id, live_cell, until_ms=now + 3_600_000)
+    abandoned = plant_claim(mlflow_client, exp_id, old_cell, until_ms=now - 3_600_000)
+
+    with OllamaStandIn(HOST_B, load_s=0.01, gen_s=0.005) as b:
+        second = collect_process(tmp_path / "second", b, mlflow_env, experiment_name)
+        # It makes the abandoned cell; the live worker's cell it waits for.
+        deadline = time.monotonic() + 600
+        while len(b.generation_requests()) < N_TIPS and second.poll() is None:
+            assert time.monotonic() < deadline, "the abandoned cell was never made"
+            time.sleep(0.05)
+        assert second.poll() is None, second.communicate()
+        assert mlflow_client.get_run(live).status == "RUNNING"
+        mlflow_client.delete_run(live)  # that worker gives the cell up
+        out = second.communicate(timeout=600)
+        generated = len(b.generation_requests())
+    assert second.returncode == EXIT_OK, out
+    assert generated == 2 * N_TIPS, "exactly the two missing cells were made"
+    assert mlflow_client.get_run(abandoned).status == "RUNNING", "another's claim left alone"
+    after = cell_runs(mlflow_client, experiment_name)
+    finished = {cid: [r for r in runs if r.status == "FINISHED"] for cid, runs in after.items()}
+    assert {cid: len(runs) for cid, runs in finished.items()} == dict.fromkeys(by_cell, 1)

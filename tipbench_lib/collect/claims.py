@@ -29,9 +29,11 @@ until its lease runs out: the tips left times the generation timeout (and ``--di
 tries), plus :data:`LEASE_SLACK_S`, on the claimant's clock, plus :data:`CLOCK_SKEW_S` for
 clocks that disagree. An abandoned claim of another worker is left as it is.
 
-**Deleting.** A claim is deleted only by the home that made it, when it is withdrawn or done
+**Deleting.** A claim is deleted only by the process that created it, when it is withdrawn or done
 with, and only while it holds no artifact (listed first): a run created empty that nobody else
-writes to (only a winner writes into its claim). Nothing else is ever deleted or killed.
+writes to (only a winner writes into its claim). A claim a killed run of this home left, once
+taken back and then given up, is marked FAILED instead (no reader takes a FAILED run). Nothing
+else is ever deleted, and nothing is ever killed.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ class Claims:
         self.worker = worker
         self.settings = settings
         self._mine: dict[str, Run] = {}
+        self._created: set[str] = set()
+        """Claims this process created: the only runs it may delete (while empty)."""
         self._gone: set[str] = set()
         """Claims this worker withdrew: a view of the cell older than that still lists them."""
         self._lock = threading.RLock()
@@ -180,18 +184,19 @@ class Claims:
                 self.withdraw(cell_id)
 
     def withdraw(self, cell_id: str) -> None:
-        """Give the cell up: delete the claim while it holds nothing, else mark it FAILED."""
+        """Give the cell up: delete the claim if this process created it and it holds nothing;
+        else (a claim a killed run of this home left) mark it FAILED, which no reader takes."""
         with self._lock:
             mine = self._mine.pop(cell_id, None)
             if mine is not None:
                 self._gone.add(mine.run_id)
         if mine is None:
             return
-        if self.client.list_artifacts(mine.run_id):  # a claim this home left mid-delivery
-            self.client.set_tag(mine.run_id, FAILURE_TAG, "claim withdrawn: another worker's run")
-            self.client.update_run(mine.run_id, "FAILED")
-        else:
+        if mine.run_id in self._created and not self.client.list_artifacts(mine.run_id):
             self.client.delete_run(mine.run_id)
+        else:
+            self.client.set_tag(mine.run_id, FAILURE_TAG, "claim withdrawn; the cell is elsewhere")
+            self.client.update_run(mine.run_id, "FAILED")
 
     def release(self, cell_ids: Sequence[str] | None = None) -> list[str]:
         """Withdraw these claims (every one still held when None); never raises. Returns what
@@ -218,7 +223,9 @@ class Claims:
         }
         if self.settings:
             tags[SETTINGS_TAG] = self.settings
-        return self.client.create_run(self.experiment_id, run_name, tags=tags)
+        run = self.client.create_run(self.experiment_id, run_name, tags=tags)
+        self._created.add(run.run_id)
+        return run
 
     def _take_back(self, known: Sequence[Run], lease: float) -> Run | None:
         """A claim this home left (a killed run of this home), renewed; the first if several."""

@@ -115,10 +115,17 @@ def run_problem(experiment: str, run: Run) -> str:
     except ValueError as exc:
         return f"its params cannot make a cell id ({exc})"
     if recomputed != tag:
+        since = ""
+        if not run.params.get(SCENARIO_HASH_PARAM):
+            since = (
+                f", or one made before runs recorded their scenario's hash, whose scenario "
+                f"{run.params.get('scenario_id', '?')!r} has been edited since"
+            )
         return (
             f"its cell tag {tag!r} is not the cell id its params give for experiment "
             f"{experiment!r} (model {run.params.get('model', '?')!r}, digest "
-            f"{run.params.get('model_digest', '?')!r}): a run of another experiment, or changed"
+            f"{run.params.get('model_digest', '?')!r}): a run of another experiment, or one "
+            f"whose params were changed{since}"
         )
     return ""
 

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 from tipbench_lib.collect.cli import main as collect_main
-from tipbench_lib.core.errors import EXIT_OK, EXIT_REFUSED
+from tipbench_lib.core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED
 from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.judge.session import JudgeSession, judge_artifact_path
 from tipbench_lib.tracking.client import MlflowClient
@@ -355,3 +355,37 @@ def test_a_live_claim_of_another_worker_is_waited_for_and_an_abandoned_one_left_
     after = cell_runs(mlflow_client, experiment_name)
     finished = {cid: [r for r in runs if r.status == "FINISHED"] for cid, runs in after.items()}
     assert {cid: len(runs) for cid, runs in finished.items()} == dict.fromkeys(by_cell, 1)
+
+
+def test_cells_made_while_mlflow_could_not_be_claimed_give_way_to_another_workers_runs(
+    monkeypatch, mlflow_server, mlflow_client, experiment_name, tmp_path, capsys
+):
+    """Worker A cannot claim (its MLflow answers runs/create with nonsense): it generates into
+    its journal. Worker B, with MLflow, makes the same cells. A's next run takes B's runs into its
+    journal instead of delivering its own tips beside them."""
+    from .test_service_answers import Answering
+
+    proxy = Answering(mlflow_server, lambda method, path: path.endswith("/runs/create"))
+    try:
+        with OllamaStandIn(HOST_A, load_s=0.01, gen_s=0.005) as a:
+            code = collect_here(monkeypatch, proxy.url, tmp_path / "a", a, experiment_name)
+            assert code == EXIT_INTERRUPTED, capsys.readouterr()
+            made_by_a = len(a.generation_requests())
+    finally:
+        proxy.close()
+    assert made_by_a == N_CELLS * N_TIPS and not cell_runs(mlflow_client, experiment_name)
+    with OllamaStandIn(HOST_B, load_s=0.01, gen_s=0.005) as b:
+        assert collect_here(monkeypatch, mlflow_server, tmp_path / "b", b, experiment_name) == 0
+    capsys.readouterr()
+    with OllamaStandIn(HOST_A, load_s=0.01, gen_s=0.005) as a:
+        code = collect_here(monkeypatch, mlflow_server, tmp_path / "a", a, experiment_name)
+        out = capsys.readouterr().out
+        assert a.generation_requests() == [], "nothing made again"
+    assert code == EXIT_OK, out
+    by_cell = cell_runs(mlflow_client, experiment_name)
+    assert {cid: len(runs) for cid, runs in by_cell.items()} == dict.fromkeys(by_cell, 1)
+    in_mlflow = {}
+    for cid, [run] in by_cell.items():
+        tips = read_cell_artifact(mlflow_client, run).candidates
+        in_mlflow[cid] = {c.sample_index: c.candidate_id for c in tips}
+    assert journal_candidates(tmp_path / "a") == in_mlflow, "A's journal holds B's tips"

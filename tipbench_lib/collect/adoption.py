@@ -29,12 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tipbench_lib.collect.delivery import CellSyncer
-from tipbench_lib.collect.journal import CollectJournal
+from tipbench_lib.collect.journal import CollectJournal, CollectState
 from tipbench_lib.collect.plan import PlannedCell
 from tipbench_lib.core.records import CellRecord
 from tipbench_lib.tracking.cellruns import Unverified, finished_cell_runs, run_problem
 from tipbench_lib.tracking.entities import Run
-from tipbench_lib.tracking.mapping import COUNT_TAG, N_TIPS_TAG
+from tipbench_lib.tracking.mapping import CELL_TAG, CLAIMANT_TAG, COUNT_TAG, N_TIPS_TAG
 
 
 @dataclass
@@ -65,9 +65,15 @@ def adopt_cell(
     cell: PlannedCell, journal: CollectJournal, syncer: CellSyncer, result: Adoption
 ) -> bool:
     """Take the cell from its finished run when MLflow holds more of it than the journal, or other
-    tips (the run's are the ones judges see); True when it did. Ignored runs go to ``result``."""
-    held = journal.state().candidate_list(cell.cell_id)
-    if len(held) >= cell.n_tips:
+    tips (the run's are the ones judges see); True when it did. Ignored runs go to ``result``.
+
+    A cell the journal holds complete is looked at only when its run was made by another worker
+    and never taken in here: this worker made it while MLflow was away, and the other worker's
+    run reached MLflow first (:mod:`.claims`).
+    """
+    state = journal.state()
+    held = state.candidate_list(cell.cell_id)
+    if len(held) >= cell.n_tips and not _other_workers(syncer.settled(cell.cell_id), state, syncer):
         return False
     for run in finished_cell_runs(syncer.runs_of(cell.cell_id)):
         problem = _planned_problem(cell, run) or run_problem(syncer.experiment, run)
@@ -94,6 +100,19 @@ def adopt_cell(
     )
     journal.adopt(record, candidates, run.run_id)
     return True
+
+
+def _other_workers(run: Run | None, state: CollectState, syncer: CellSyncer) -> bool:
+    """Whether ``run`` is a finished run another worker made that this journal never took in (a
+    run without a claimant was made before claims existed: the journal's own, as then)."""
+    if run is None or run.status != "FINISHED":
+        return False
+    claimant = run.tags.get(CLAIMANT_TAG)
+    return (
+        bool(claimant)
+        and claimant != syncer.claims.worker
+        and (state.adopted.get(run.tags[CELL_TAG]) != run.run_id)
+    )
 
 
 def _planned_problem(cell: PlannedCell, run: Run) -> str:

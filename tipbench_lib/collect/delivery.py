@@ -163,8 +163,9 @@ class CellSyncer:
         """The cell's own run in MLflow, if it has one a delivery may go into: its FINISHED run,
         else a FAILED one, else one a kill left RUNNING before runs were claimed. Each must be a
         cell run of this experiment (its params give its tag); when a cell has several FINISHED
-        runs (a collect reconciles them first), the earliest whose candidates verify. Claims are
-        not: a claim is its worker's until that worker delivers into it."""
+        runs (a collect reconciles them first), the earliest whose candidates verify (a lone one
+        is checked where it is read: adoption, more tips). Claims are not: a claim is its
+        worker's until that worker delivers into it."""
         runs = [
             r
             for r in self.runs_of(cell_id)
@@ -172,7 +173,7 @@ class CellSyncer:
         ]
         finished = sorted((r for r in runs if r.status == "FINISHED"), key=run_order)
         if len(finished) > 1:
-            finished = [r for r in finished if self.verifies(r)] or finished[:1]
+            finished = [r for r in finished if self.verifies(r)]
         for found in (finished, *(_with(runs, s) for s in ("FAILED", "RUNNING"))):
             if found:
                 return found[0]

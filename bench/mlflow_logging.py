@@ -3,16 +3,17 @@
 Logs the same cells to a fresh local ``mlflow server`` side by side:
 
   tipbench   the collect phase's own delivery (``collect.delivery.CellSyncer`` with the layout of
-             ``tracking/mapping.py``): create_run carrying the cell tags, candidates.json holding
-             the prompt, one log_batch with params, metrics and tags, status FINISHED
+             ``tracking/mapping.py``): the claim (create_run carrying the cell tags, one search
+             of the cell's runs: docs/architecture.md, section 5), candidates.json holding the
+             prompt, one log_batch with params, metrics and tags, status FINISHED
   separate   the layout before the prompt moved into candidates.json: the same, plus prompt.txt
   naive      one request per param, metric and tag (runs/log-parameter, log-metric, set-tag),
              plus the same run create, two artifacts and status update
 
 Requests are counted by an httpx event hook on the client that sends them.
 
-``req/cell`` leaves out the one ``runs/search`` a collect run makes for all of its cells (shown
-as ``searches``).
+``req/cell`` leaves out the one ``runs/search`` a collect run makes up front for all of its
+cells (``searches`` shows every search, the claims' included).
 
     .venv/bin/python bench/mlflow_logging.py [--cells 500]
 """
@@ -43,7 +44,7 @@ Cell = dict[str, Any]
 class Counter:
     requests: int = 0
     searches: int = 0
-    """``runs/search`` calls: a delivery makes one per run, for every cell at once."""
+    """``runs/search`` calls: one up front for every cell at once, then one per cell's claim."""
 
     def hook(self, request: httpx.Request) -> None:
         self.requests += 1
@@ -162,8 +163,8 @@ class Result:
 
     @property
     def per_cell(self) -> float:
-        """Requests per cell, besides the one search a run makes for all of its cells."""
-        return (self.requests - self.searches) / self.cells
+        """Requests per cell, besides the one search a run makes up front for all of its cells."""
+        return (self.requests - min(self.searches, 1)) / self.cells
 
     @property
     def cells_per_s(self) -> float:
@@ -192,7 +193,8 @@ def check_logged(client: MlflowClient, exp: str, cells: list[Cell]) -> None:
     assert len(runs) == len(cells), (len(runs), len(cells))
     sample = client.get_run(runs[0].run_id)
     assert sample.status == "FINISHED"
-    assert len(sample.params) == 14 and len(sample.metrics) == 7, sample
+    metrics = cell_metrics(cells[0]["candidates"])
+    assert len(sample.params) == 14 and len(sample.metrics) == len(metrics), sample
     assert {"tipbench.cell_id", "tipbench.judge_pending", "tipbench.n_candidates"} <= set(
         sample.tags
     )
@@ -264,9 +266,9 @@ def report(results: list[Result]) -> None:
         f"cells per second"
     )
     print(
-        f"target <= 4 requests/cell: tipbench {ours.per_cell:.1f} "
-        f"({'met' if ours.per_cell <= 4 else 'not met'}), separate prompt.txt "
-        f"{separate.per_cell:.1f}"
+        f"target <= 5 requests/cell (4 to log it, 1 search to claim it): tipbench "
+        f"{ours.per_cell:.1f} ({'met' if ours.per_cell <= 5 else 'not met'}), separate "
+        f"prompt.txt {separate.per_cell:.1f} (+1 when it claims too)"
     )
 
 

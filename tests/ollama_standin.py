@@ -251,6 +251,10 @@ class OllamaStandIn:
         self._counter = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.on_request: Callable[[str, Any], str | None] | None = None
+        """Called with (path, body) before a request is answered, outside every lock: a test
+        orders events across processes with it (it may block on a barrier or an event), and
+        ``"cut"`` as its answer drops the connection with a TCP reset, as a killed Ollama would."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -475,6 +479,11 @@ class OllamaStandIn:
     def record_request(self, path: str, body: Any) -> None:
         with self._lock:
             self._requests.append({"path": path, "body": body, "t": time.monotonic()})
+
+    def hook(self, path: str, body: Any) -> bool:
+        """Run :attr:`on_request`; False when it asked for the connection to be cut."""
+        hook = self.on_request
+        return hook is None or hook(path, body) != "cut"
 
     def tags(self) -> dict[str, Any]:
         with self._lock:
@@ -712,6 +721,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         s = self.standin
         s.record_request(self.path, None)
+        if not s.hook(self.path, None):
+            self._reset_connection()
+            return
         routes = {
             "/api/version": lambda: self._send_json(200, {"version": s.version}),
             "/api/tags": lambda: self._send_json(200, s.tags()),
@@ -727,6 +739,9 @@ class _Handler(BaseHTTPRequestHandler):
         s = self.standin
         body = self._read_body()
         s.record_request(self.path, body)
+        if not s.hook(self.path, body):
+            self._reset_connection()
+            return
         if self.path == "/api/show":
             self._send_json(200, s.show(body or {}))
         elif self.path in ("/api/generate", "/api/chat"):

@@ -167,7 +167,10 @@ def test_collecting_with_another_rubric_is_refused_and_changes_nothing(
 def test_an_experiment_collected_before_rubrics_were_recorded_is_read_as_tip_v1_and_says_so(
     standin, machine, mlflow_client, experiment_name, tmp_path, capsys
 ):
-    collected_experiment(mlflow_client, experiment_name, models=("tiny-a",), n_scenarios=1)
+    options = "temperature=0.8,top_p=0.95,max_tokens=32,num_ctx=2048"  # collect()'s settings
+    collected_experiment(
+        mlflow_client, experiment_name, models=("tiny-a",), n_scenarios=1, options=options
+    )
     exp = mlflow_client.get_experiment_by_name(experiment_name)
     assert RUBRIC_TAG not in exp.tags
     data = load_experiment(mlflow_client, experiment_name)

@@ -14,8 +14,7 @@ import pytest
 from tipbench_lib.backends.base import Generation
 from tipbench_lib.collect.delivery import CellSyncer
 from tipbench_lib.collect.journal import CollectState, candidate_record
-from tipbench_lib.core.cells import cell_label
-from tipbench_lib.core.hashing import content_hash
+from tipbench_lib.core.cells import cell_id_from_params, cell_label
 from tipbench_lib.core.records import CellRecord, Judgment
 from tipbench_lib.core.rubric import Rubric, load_rubric
 from tipbench_lib.core.scenarios import load_scenarios
@@ -28,6 +27,10 @@ TIPS = (
     "Take a short walk after your first meeting, then start the report.",
     "Sure! Here's a tip: **drink water** and stay positive today.",
 )
+
+
+OPTIONS = "temperature=0.8,top_p=0.95,max_tokens=96,num_ctx=2048"
+"""The generation options of the cells made here (a collect with the default settings)."""
 
 
 def tip(relevance, actionability, tone, format_ok, overlong, note=""):
@@ -47,8 +50,12 @@ def collected_experiment(
     n_tips: int = 3,
     texts: Sequence[str] = TIPS,
     rubric: Rubric | None = None,
+    options: str = OPTIONS,
 ) -> CollectState:
     """Cells and candidates as the collect phase journals them, delivered by its real syncer.
+
+    Cell ids are made as the planner makes them, from the params and the experiment's name, so
+    the runs verify as this experiment's cells (docs/architecture.md, section 6).
 
     With ``rubric`` the experiment records it first, as a collect run does; without one it is an
     experiment collected before rubrics were recorded (read as tip-v1).
@@ -64,21 +71,26 @@ def collected_experiment(
     for model in models:
         for prompt in prompts:
             for scenario in scenarios:
-                cell_id = content_hash([name, model, prompt, scenario.id])
+                params = {
+                    "model": model,
+                    "model_digest": f"sha-{model}",
+                    "prompt_version": prompt,
+                    "prompt_hash": f"hash-{prompt}",
+                    "scenario_id": scenario.id,
+                    "scenario_hash": scenario.content_hash,
+                    "persona": scenario.persona.id,
+                    "time_slot": scenario.time_slot.id,
+                    "options": options,
+                    "seed": "0",
+                    "rubric_version": scored_on.version,
+                }
+                cell_id = cell_id_from_params(name, params, scenario.content_hash)
                 state.cells[cell_id] = CellRecord(
                     cell_id=cell_id,
                     run_name=f"{model} | {prompt} | {scenario.id}",
                     n_tips=n_tips,
                     prompt_text="(test prompt)",
-                    params={
-                        "model": model,
-                        "model_digest": f"sha-{model}",
-                        "prompt_version": prompt,
-                        "scenario_id": scenario.id,
-                        "persona": scenario.persona.id,
-                        "time_slot": scenario.time_slot.id,
-                        "rubric_version": scored_on.version,
-                    },
+                    params=params,
                 )
                 for index in range(n_tips):
                     text = f"{texts[counter % len(texts)]}"

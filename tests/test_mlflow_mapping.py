@@ -34,7 +34,9 @@ class Requests:
         self.sent.append(f"{request.method} {request.url.path}")
 
 
-def test_a_new_cell_costs_at_most_four_requests(mlflow_server, experiment_name, tipbench_home):
+def test_a_new_cell_costs_at_most_five_requests(mlflow_server, experiment_name, tipbench_home):
+    """The claim (runs/create with the cell tag, one runs/search: docs/architecture.md, section
+    5), the candidates' upload, one runs/log-batch and runs/update."""
     with MlflowClient(mlflow_server) as setup:
         state = collected_experiment(setup, experiment_name, models=("smollm2-135m",))
         experiment_id = setup.ensure_experiment(f"{experiment_name}-counted")
@@ -46,7 +48,7 @@ def test_a_new_cell_costs_at_most_four_requests(mlflow_server, experiment_name, 
         report = syncer.deliver(state)
         per_cell = (len(requests.sent) - before) / len(report.delivered)
     assert len(report.delivered) == len(state.cells) == 2
-    assert per_cell <= 4, requests.sent[before:]
+    assert per_cell <= 5, requests.sent[before:]
     with MlflowClient(mlflow_server) as client:
         run = next(r for r in client.search_runs([experiment_id]) if r.tags.get(CELL_TAG))
         artifact = read_cell_artifact(client, run, prompt=True)
@@ -70,9 +72,11 @@ def test_runs_of_the_old_layout_still_load_judge_and_show_their_prompt(
     mlflow_client, experiment_name, tipbench_home
 ):
     source: CollectState = collected_experiment(
-        mlflow_client, f"{experiment_name}-source", models=("smollm2-135m",), n_scenarios=1
+        mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=1
     )
     experiment_id = mlflow_client.ensure_experiment(experiment_name)
+    for delivered in mlflow_client.search_runs([experiment_id]):
+        mlflow_client.delete_run(delivered.run_id)  # the cell as the old layout holds it instead
     [(cell_id, cell)] = source.cells.items()
     _old_layout_run(mlflow_client, experiment_id, cell, source.candidate_list(cell_id))
 

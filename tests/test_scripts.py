@@ -50,10 +50,11 @@ def test_collect_refusals_exit_2_before_loading_anything(env, experiment_name):
         assert result.returncode == 2, (args, result.stderr)
         assert needle in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
+    # No Ollama answering is a transport failure, not a bad request: 3, which a scheduler retries.
     ollama = run(
         "collect", "--experiment", experiment_name, "--backend", "ollama", "--models", "x", env=env
     )
-    assert ollama.returncode == 2 and "ollama serve" in ollama.stderr
+    assert ollama.returncode == 3 and "ollama serve" in ollama.stderr, ollama.stderr
 
 
 def test_collect_judge_compare_as_scripts(env, experiment_name, tmp_path):

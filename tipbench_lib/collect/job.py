@@ -2,9 +2,11 @@
 
 Shared by ``notebooks/collect.py`` in all three modes, so the browser's run button and the cron
 job do exactly the same thing. Everything that can refuse the job (a name too long to store, an
-unknown prompt, model or scenario, a model above the limit, an unreachable service, another rubric
-or other generation settings than the experiment's cells were collected with) does so before
-any model is loaded and before the MLflow experiment or the journal folder is created.
+unknown prompt, model or scenario, a model above the limit, another rubric or other generation
+settings than the experiment's cells were collected with) does so before any model is loaded and
+before the MLflow experiment or the journal folder is created; an unreachable service interrupts
+it there (exit 3). The settings are checked again under the journal's lock and after the first
+claim (:mod:`.settings`), so two collects started at once from two homes cannot mix them.
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tipbench_lib.backends.base import DEFAULT_MAX_MODEL_B, Backend, GenerationOptions, ModelInfo
+from tipbench_lib.collect.claims import Claims, worker_id
 from tipbench_lib.collect.delivery import CellSyncer
 from tipbench_lib.collect.diversity import Diversity
 from tipbench_lib.collect.journal import CollectJournal
 from tipbench_lib.collect.plan import CollectConfig, describe_models
 from tipbench_lib.collect.runner import Collector, CollectSummary, pending_work
-from tipbench_lib.collect.settings import held_cells, planned_settings, refuse_mixed_settings
+from tipbench_lib.collect.settings import (
+    held_cells,
+    planned_settings,
+    refuse_mixed_settings,
+    settings_tag,
+)
 from tipbench_lib.core.journal import exclusive_lock
 from tipbench_lib.core.names import check_experiment
 from tipbench_lib.core.progress import ProgressCallback
@@ -159,10 +167,22 @@ def run_prepared(
     client: MlflowClient,
     on_progress: ProgressCallback | None = None,
 ) -> CollectSummary:
-    """Generate, journal and deliver; holds the experiment's lock so two runs never overlap."""
-    journal = CollectJournal(prepared.config.experiment)
-    syncer = CellSyncer(client, prepared.experiment_id)
-    with exclusive_lock(journal.lock_path, f"collecting into {prepared.config.experiment!r}"):
+    """Generate, journal and deliver; holds the experiment's lock so two runs never overlap.
+
+    Under the lock the settings are checked again, against this journal and MLflow as they are
+    now (another worker's cells may have arrived since :func:`prepare`, e.g. while this worker's
+    Ollama described its models): the one ``runs/search`` the delivery starts with serves both.
+    """
+    config = prepared.config
+    journal = CollectJournal(config.experiment)
+    with exclusive_lock(journal.lock_path, f"collecting into {config.experiment!r}"):
+        claims = Claims(
+            client, prepared.experiment_id, worker_id(journal.dir), settings_tag(config)
+        )
+        syncer = CellSyncer(client, prepared.experiment_id, claims, experiment=config.experiment)
+        runs = [run for held in syncer.runs_by_cell().values() for run in held]
+        held = held_cells(journal, client, config.experiment, runs)
+        refuse_mixed_settings(config.experiment, planned_settings(config), held)
         journal.use_rubric(prepared.rubric)
         collector = Collector(
             prepared.config, backend, syncer, journal, prepared.rubric, on_progress

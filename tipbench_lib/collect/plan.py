@@ -20,7 +20,7 @@ from tipbench_lib.backends.base import (
     ModelInfo,
 )
 from tipbench_lib.collect.diversity import OPTION_KEY, Diversity
-from tipbench_lib.core.cells import cell_label
+from tipbench_lib.core.cells import cell_id, cell_label
 from tipbench_lib.core.errors import ModelTooLargeError
 from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.core.prompts import PromptVersion
@@ -110,6 +110,7 @@ class PlannedCell:
                 prompt_version=self.prompt.version,
                 prompt_hash=self.prompt.content_hash,
                 scenario_id=self.scenario.id,
+                scenario_hash=self.scenario.content_hash,
                 persona=self.scenario.persona.id,
                 time_slot=self.scenario.time_slot.id,
                 options=content_options(self.options, self.diversity),
@@ -143,16 +144,16 @@ def cell_id_for(
     diversity: Diversity | None = None,
 ) -> str:
     """The content hash that names a cell: change any input and it is a different cell."""
-    return content_hash(
-        {
-            "experiment": experiment,
-            "model": model.name,
-            "digest": model.digest,
-            "prompt": [prompt.version, prompt.content_hash],
-            "scenario": [scenario.id, scenario.content_hash],
-            "options": content_options(options, diversity),
-            "seed": base_seed,
-        }
+    return cell_id(
+        experiment,
+        model=model.name,
+        digest=model.digest,
+        prompt_version=prompt.version,
+        prompt_hash=prompt.content_hash,
+        scenario_id=scenario.id,
+        scenario_hash=scenario.content_hash,
+        options=content_options(options, diversity),
+        seed=base_seed,
     )
 
 

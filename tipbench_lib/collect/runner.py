@@ -20,14 +20,19 @@ timeout) fail a cell, which then waits for ``--retry-failed``.
 from __future__ import annotations
 
 import contextlib
+import enum
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from tipbench_lib.backends.base import BACKEND_STOPS, Backend, ModelInfo
-from tipbench_lib.collect.adoption import adopt_finished_cells
+from tipbench_lib.collect.adoption import Adoption, adopt_cell, adopt_finished_cells
+from tipbench_lib.collect.claims import lease_s
 from tipbench_lib.collect.delivery import BackgroundSender, CellSyncer, SyncReport, deliveries
 from tipbench_lib.collect.journal import CollectJournal, CollectState, candidate_record
 from tipbench_lib.collect.plan import CollectConfig, PlannedCell, plan_cells
+from tipbench_lib.collect.reconcile import reconcile
+from tipbench_lib.collect.settings import refuse_claimed_settings
 from tipbench_lib.core.bigrams import max_similarity
 from tipbench_lib.core.errors import (
     EXIT_FAILED,
@@ -69,8 +74,10 @@ class CollectSummary:
     run_names: dict[str, str] = field(default_factory=dict)
     adopted: list[str] = field(default_factory=list)
     """Cells taken from MLflow, finished by another worker (:mod:`.adoption`)."""
-    unadoptable: dict[str, str] = field(default_factory=dict)
-    """Finished runs whose candidates could not be read, so their cells were generated."""
+    ignored: dict[str, str] = field(default_factory=dict)
+    """Finished runs that did not verify (run id → cell and why): their cells were made here."""
+    reconciled: list[str] = field(default_factory=list)
+    """What reconciling cells with several finished runs did (:mod:`.reconcile`)."""
 
     @property
     def exit_code(self) -> int:
@@ -94,9 +101,9 @@ class CollectSummary:
                 f"  {name}: load {stats.load_s:.1f} s, {stats.tokens_per_s:.1f} tokens/s "
                 f"end to end ({stats.tokens} tokens, prompt processing included)"
             )
-        for cid, reason in self.unadoptable.items():
-            name = self.run_names.get(cid, cid)
-            out.append(f"  generated again, its finished MLflow run unreadable: {name}: {reason}")
+        for run_id, why in self.ignored.items():
+            out.append(f"  ignored MLflow run {run_id} ({why}); the cell was made here")
+        out.extend(self.reconciled)
         for cid, reason in self.failed.items():
             out.append(f"  FAILED {self.run_names.get(cid, cid)}: {reason}")
         if self.failed:
@@ -136,6 +143,20 @@ def pending_work(
     return todo, total, summary
 
 
+class _Claimed(enum.Enum):
+    """What claiming a cell before generating it came to."""
+
+    GO = "generate it"
+    WAIT = "another worker holds it"
+    TAKEN = "another worker finished it: taken from MLflow"
+    OFFLINE = "MLflow does not answer"
+
+
+POLL_FIRST_S = 0.25
+POLL_MAX_S = 5.0
+"""How often cells another worker holds are looked at again, at first and at most."""
+
+
 class Collector:
     """Runs a planned grid on one backend and logs it; safe to rerun with the same arguments."""
 
@@ -154,27 +175,54 @@ class Collector:
         self.journal = journal
         self.rubric = rubric
         self.on_progress = on_progress or (lambda _p: None)
+        self.waiting: dict[str, PlannedCell] = {}
+        """Cells another worker holds, looked at again once this worker's own are done."""
+        self._done = 0
+        self._total = 0
+        self._offline = ""
+        self._settings_checked = False
 
     def run(self, models: Sequence[ModelInfo]) -> CollectSummary:
-        """Adopt what MLflow already holds, then generate the rest model by model, deliver."""
+        """Reconcile and adopt what MLflow holds, then claim and generate the rest model by
+        model, wait for the cells other workers hold, deliver."""
         state = self.journal.state()
         backend_version = self.backend.version()
+        planned = plan_cells(self.config, models)
         self.sender = BackgroundSender(self.syncer)  # the experiment's one runs/search
         try:
             try:
-                adoption = adopt_finished_cells(
-                    plan_cells(self.config, models), self.journal, self.syncer
-                )
+                reconciled = self._reconcile(planned)
+                adoption = adopt_finished_cells(planned, self.journal, self.syncer)
             except TrackingError as exc:
                 return self._stopped_before_generating(models, str(exc))
-            todo, total, summary = pending_work(self.config, models, state)
-            summary.adopted, summary.unadoptable = adoption.adopted, adoption.unreadable
-            self._run_models(todo, state, summary, total, backend_version)
+            todo, self._total, summary = pending_work(self.config, models, state)
+            summary.adopted, summary.ignored = adoption.adopted, adoption.ignored
+            summary.reconciled = reconciled
+            self._run_models(todo, state, summary, backend_version)
+            self._wait_for_others(state, summary, backend_version)
         finally:
             self.sender.close()
+            self._release_unsettled()
         self.syncer.offline_error = ""  # one more try for whatever an outage held back
         summary.sync = self.syncer.deliver(self.journal.state())
         return summary
+
+    def _reconcile(self, planned: list[PlannedCell]) -> list[str]:
+        labels = {c.cell_id: c.label for c in planned}
+        lines, tagged = reconcile(
+            self.syncer.client, self.config.experiment, self.syncer.runs_by_cell(), labels, labels
+        )
+        for run in tagged.values():
+            self.syncer.updated(run)
+        return lines
+
+    def _release_unsettled(self) -> None:
+        """Withdraw the claims of cells this run did not settle (interrupted, or never begun), so
+        another worker can take them at once; claims of settled cells stay until delivered."""
+        state = self.journal.state()
+        settled = {c for c in state.cells if state.is_complete(c) or c in state.failures}
+        claims = self.syncer.claims
+        claims.release([c for c in claims.held() if c not in settled])
 
     def _stopped_before_generating(self, models: Sequence[ModelInfo], error: str) -> CollectSummary:
         """MLflow went away while cells were being adopted: generate nothing, since any cell
@@ -189,25 +237,23 @@ class Collector:
         todo: list[PlannedCell],
         state: CollectState,
         summary: CollectSummary,
-        total: int,
         backend_version: str,
     ) -> None:
         """Model-major: load each model once, run its cells, unload it before the next.
 
         When the backend cannot go on, the run stops: every cell not finished is interrupted.
         """
-        done = 0
         groups = _by_model(todo)
         for position, (model, model_cells) in enumerate(groups):
             try:
-                done = self._run_model(
-                    model, model_cells, state, summary, done, total, backend_version
-                )
+                self._run_model(model, model_cells, state, summary, backend_version)
             except BACKEND_STOPS as exc:
                 summary.stopped = str(exc)
-                settled = {*summary.finished, *summary.failed}
+                settled = {*summary.finished, *summary.failed, *summary.skipped}
                 left = [c.cell_id for _, cells in groups[position:] for c in cells]
+                left += [c for c in self.waiting if c not in left]
                 summary.interrupted += [cid for cid in left if cid not in settled]
+                self.waiting.clear()
                 return
 
     def _run_model(
@@ -216,37 +262,156 @@ class Collector:
         cells: list[PlannedCell],
         state: CollectState,
         summary: CollectSummary,
-        done: int,
-        total: int,
         backend_version: str,
-    ) -> int:
+    ) -> None:
         """One model's cells between its load and its unload; raises BACKEND_STOPS errors.
 
-        A load the model itself refuses (out of memory, unknown model) fails its cells and the
-        run goes on with the next model.
+        Each cell is claimed first (:meth:`_claim`); the model is loaded at the first cell this
+        worker may make, so a model whose cells all belong to other workers is never loaded. A
+        load the model itself refuses (out of memory, unknown model) fails the cells this worker
+        claims, and the run goes on with the next model.
         """
         stats = summary.models.setdefault(model.name, ModelStats())
+        loaded = False
+        try:
+            for position, cell in enumerate(cells):
+                if not self._go(cell, summary):
+                    continue
+                if not loaded:
+                    if not self._load(model, stats, cells[position:], summary, backend_version):
+                        return
+                    loaded = True
+                try:
+                    self._run_cell(cell, state, summary, stats, backend_version)
+                except BackendUnavailableError as exc:
+                    self.journal.add_interruption(cell.cell_id, str(exc))  # its record is there
+                    raise
+        except BackendUnavailableError:
+            raise  # no unload: the server is gone, and a restarted one holds nothing
+        except BaseException:
+            if loaded:
+                with contextlib.suppress(BackendError):
+                    self.backend.unload(model.name)
+            raise
+        if loaded:
+            self.backend.unload(model.name)
+
+    def _load(
+        self,
+        model: ModelInfo,
+        stats: ModelStats,
+        cells: list[PlannedCell],
+        summary: CollectSummary,
+        backend_version: str,
+    ) -> bool:
+        """Load the model for ``cells[0]`` (claimed); when the model itself refuses, fail that
+        cell and every further one this worker claims, and say False. Raises BACKEND_STOPS."""
         try:
             stats.load_s = self.backend.load(model.name, self.config.options)
         except BACKEND_STOPS:
             raise
         except BackendError as exc:
-            for cell in cells:
-                self._fail(cell, f"could not load {model.name}: {exc}", summary, backend_version)
-            return done
-        current = cells[0]
+            reason = f"could not load {model.name}: {exc}"
+            self._fail(cells[0], reason, summary, backend_version)
+            for cell in cells[1:]:
+                if self._go(cell, summary):
+                    self._fail(cell, reason, summary, backend_version)
+            return False
+        return True
+
+    def _go(self, cell: PlannedCell, summary: CollectSummary) -> bool:
+        """Whether this worker makes the cell now (claimed it, or MLflow does not answer)."""
+        outcome = self._claim(cell, summary)
+        if outcome is _Claimed.WAIT:
+            self.waiting[cell.cell_id] = cell
+        return outcome in (_Claimed.GO, _Claimed.OFFLINE)
+
+    def _claim(self, cell: PlannedCell, summary: CollectSummary, fresh: bool = False) -> _Claimed:
+        """Claim the cell in MLflow before generating it (:mod:`.claims`).
+
+        ``fresh`` looks at the cell's runs again first (a cell another worker held); without it
+        the experiment's search at the start tells. A cell another worker finished meanwhile is
+        taken from MLflow. After the run's first won claim, the experiment's settings are checked
+        once more against MLflow (:func:`refuse_claimed_settings`). When MLflow does not answer
+        the cell is generated anyway, into the journal (the record; MLflow is a copy) and claimed
+        when it is delivered.
+        """
+        cid = cell.cell_id
+        if self._offline:
+            return _Claimed.OFFLINE
+        if cid in self.syncer.targets:
+            return _Claimed.GO
+        left = cell.n_tips - len(self.journal.state().candidates.get(cid, {}))
+        tries = 1 + (cell.diversity.max_regenerations if cell.diversity else 0)
+        lease = lease_s(left, self.config.options.timeout_s, tries)
+        claims = self.syncer.claims
         try:
-            for current in cells:
-                done = self._run_cell(current, state, summary, stats, done, total, backend_version)
-        except BackendUnavailableError as exc:
-            self.journal.add_interruption(current.cell_id, str(exc))  # its cell record is there
-            raise  # no unload: the server is gone, and a restarted one holds nothing
-        except BaseException:
-            with contextlib.suppress(BackendError):
-                self.backend.unload(model.name)
-            raise
-        self.backend.unload(model.name)
-        return done
+            if fresh:
+                self.syncer.seen(cid, claims.runs_of(cid))
+                if self._taken(cell, summary):
+                    return _Claimed.TAKEN
+            claim = claims.claim(cid, cell.run_name, lease, known=self.syncer.runs_of(cid))
+            if not claim.won:
+                return _Claimed.WAIT
+            self.syncer.seen(cid, claim.runs)
+            if self._taken(cell, summary):
+                claims.withdraw(cid)
+                return _Claimed.TAKEN
+            self.syncer.target_for(claim)
+            self._check_settings_once()
+        except TrackingError as exc:  # as the delivery treats it: MLflow unusable for now
+            self._offline = str(exc).splitlines()[0]
+            return _Claimed.OFFLINE
+        return _Claimed.GO
+
+    def _taken(self, cell: PlannedCell, summary: CollectSummary) -> bool:
+        """Take the cell from MLflow if another worker finished it; True when now complete."""
+        found = Adoption()
+        adopted = adopt_cell(cell, self.journal, self.syncer, found)
+        for run_id, why in found.ignored.items():
+            summary.ignored.setdefault(run_id, why)
+        if adopted and self.journal.state().is_complete(cell.cell_id):
+            summary.adopted.append(cell.cell_id)
+            summary.skipped.append(cell.cell_id)
+            summary.failed.pop(cell.cell_id, None)
+            return True
+        return False
+
+    def _check_settings_once(self) -> None:
+        """After the first won claim, before anything is loaded: no claim or cell of other
+        settings may have reached MLflow since the check under the lock (module :mod:`.settings`).
+        """
+        if self._settings_checked:
+            return
+        refuse_claimed_settings(self.syncer.client, self.syncer.experiment_id, self.config)
+        self._settings_checked = True
+
+    def _wait_for_others(
+        self, state: CollectState, summary: CollectSummary, backend_version: str
+    ) -> None:
+        """Look again at the cells other workers held until each is taken from MLflow or, its
+        claim withdrawn or abandoned, claimed and made here. Bounded by the other workers'
+        leases; MLflow going away interrupts the cells still waiting."""
+        delay = POLL_FIRST_S
+        while self.waiting:
+            won = []
+            for cell in list(self.waiting.values()):
+                del self.waiting[cell.cell_id]
+                outcome = self._claim(cell, summary, fresh=True)
+                if outcome is _Claimed.OFFLINE:
+                    summary.interrupted += [cell.cell_id, *self.waiting]
+                    summary.stopped = f"MLflow stopped answering: {self._offline}"
+                    self.waiting.clear()
+                    return
+                if outcome is _Claimed.WAIT:
+                    self.waiting[cell.cell_id] = cell
+                elif outcome is _Claimed.GO:
+                    won.append(cell)
+            if won:
+                self._run_models(won, state, summary, backend_version)
+            if self.waiting:
+                time.sleep(delay)
+                delay = min(delay * 1.5, POLL_MAX_S)
 
     def _run_cell(
         self,
@@ -254,10 +419,8 @@ class Collector:
         state: CollectState,
         summary: CollectSummary,
         stats: ModelStats,
-        done: int,
-        total: int,
         backend_version: str,
-    ) -> int:
+    ) -> None:
         self.journal.add_cell(cell.record(backend_version, self.rubric.version))
         have = state.candidates.get(cell.cell_id, {})
         for index in range(cell.n_tips):
@@ -270,15 +433,14 @@ class Collector:
                     record = self._distinct(cell, index, stats, state)
             except GenerationError as exc:
                 self._fail(cell, str(exc), summary, backend_version)
-                return done
+                return
             self.journal.add_candidate(record)
-            done += 1
-            self.on_progress(ProgressEvent(done, total, cell.label, cell, record))
+            self._done += 1
+            self.on_progress(ProgressEvent(self._done, self._total, cell.label, cell, record))
         self.journal.clear_failure(cell.cell_id)
         summary.finished.append(cell.cell_id)
         summary.failed.pop(cell.cell_id, None)
         self.sender.submit(deliveries(self.journal.state(), only=[cell.cell_id]))
-        return done
 
     def _distinct(
         self, cell: PlannedCell, index: int, stats: ModelStats, state: CollectState

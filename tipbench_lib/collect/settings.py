@@ -17,8 +17,19 @@ index, the same sample; a cell's tips are averaged per scenario before any compa
 ``--timeout`` (it decides which generations fail, not what a tip says).
 
 The settings are read back from what every cell records, its ``options`` and ``seed`` params
-(:func:`settings_of`), and the run's own are made by the same code that writes those params
-(:func:`planned_settings`), so the two always speak the same words.
+(:func:`settings_of`), or for a cell only claimed so far, its claim's settings tag; the run's own
+are made by the same code that writes those params (:func:`planned_settings`), so the two always
+speak the same words.
+
+**Two collects racing.** The check runs three times, so two collects with other settings started
+at once (from two homes, where no lock is shared) cannot both add cells: in ``prepare`` (to
+refuse before any model is described or anything created), again under the journal's lock when
+the run starts (:func:`tipbench_lib.collect.job.run_prepared`; a collect whose Ollama took long to
+describe its models finds the other's cells by then), and once more right after the run's first
+won claim, before anything is loaded (:func:`refuse_claimed_settings`). Every claim carries its
+settings, so of two collects that both passed the lock, the later to claim sees the other's
+claim: a claim exists before its worker's check, so at least one of the two sees the other and is
+refused (both may be, and then neither adds a cell). A refused run withdraws its claims.
 """
 
 from __future__ import annotations
@@ -29,11 +40,12 @@ from typing import TYPE_CHECKING
 from tipbench_lib.collect.diversity import OFF, OPTION_KEY
 from tipbench_lib.collect.plan import CollectConfig, content_options
 from tipbench_lib.core.errors import SettingsConflict
-from tipbench_lib.tracking.mapping import is_cell_run
+from tipbench_lib.tracking.mapping import SETTINGS_TAG, is_cell_run, settings_text
 
 if TYPE_CHECKING:
     from tipbench_lib.collect.journal import CollectJournal
     from tipbench_lib.tracking.client import MlflowClient
+    from tipbench_lib.tracking.entities import Run
 
 SEED_KEY = "seed"
 FLAGS: dict[str, str | None] = {
@@ -71,24 +83,57 @@ def planned_settings(config: CollectConfig) -> Settings:
     return settings_of({k: str(v) for k, v in params.items()}) or {}
 
 
+def settings_params(run: Run) -> Mapping[str, str]:
+    """What a run says of its settings: its params, or for a claim without params yet, its
+    settings tag read as those params."""
+    if "options" in run.params:
+        return run.params
+    options, sep, seed = run.tags.get(SETTINGS_TAG, "").rpartition(";seed=")
+    return {"options": options, SEED_KEY: seed} if sep else {}
+
+
+def settings_tag(config: CollectConfig) -> str:
+    """The settings tag this run's claims carry (:data:`tipbench_lib.tracking.mapping.
+    SETTINGS_TAG`): its ``options`` and ``seed`` params, as :mod:`.plan` writes them."""
+    return settings_text(content_options(config.options, config.diversity), config.seed)
+
+
 def held_cells(
-    journal: CollectJournal, client: MlflowClient, experiment: str
+    journal: CollectJournal,
+    client: MlflowClient,
+    experiment: str,
+    runs: Iterable[Run] | None = None,
 ) -> list[tuple[str, Mapping[str, str]]]:
     """(where, params) of every cell the experiment holds, in this journal and in MLflow.
 
-    One ``runs/search`` when the experiment exists; none when it does not yet (nothing is created).
+    ``runs`` are the experiment's runs when the caller already searched them; else one
+    ``runs/search`` when the experiment exists, none when it does not yet (nothing is created).
     """
     held: list[tuple[str, Mapping[str, str]]] = [
         ("the journal", cell.params) for cell in journal.state().cells.values()
     ]
-    found = client.get_experiment_by_name(experiment)
-    if found is not None and not found.deleted:
-        held += [
-            ("MLflow", run.params)
-            for run in client.search_runs([found.experiment_id])
-            if is_cell_run(run)
-        ]
+    if runs is None:
+        found = client.get_experiment_by_name(experiment)
+        runs = [] if found is None or found.deleted else client.search_runs([found.experiment_id])
+    held += [("MLflow", settings_params(run)) for run in runs if is_cell_run(run)]
     return held
+
+
+def refuse_claimed_settings(
+    client: MlflowClient, experiment_id: str, config: CollectConfig
+) -> None:
+    """After a won claim: refuse when any claim or cell of other settings is in MLflow.
+
+    One search for a run whose settings tag is not this run's (claims carry the tag from their
+    creation, so a racing collect's first claim is found); cells delivered before claims
+    existed were checked under the lock.
+    """
+    from tipbench_lib.collect.claims import tag_filter
+
+    other = client.find_run(experiment_id, tag_filter(SETTINGS_TAG, settings_tag(config), "!="))
+    if other is not None:
+        held = [("MLflow", settings_params(other))]
+        refuse_mixed_settings(config.experiment, planned_settings(config), held)
 
 
 def refuse_mixed_settings(

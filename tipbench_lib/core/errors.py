@@ -10,11 +10,12 @@ Exit statuses, the same for every phase (cron and Airflow read them):
 - :data:`EXIT_FAILED` (1): some of the work failed and is listed (a cell the model could not
   answer, an LLM judgment that never parsed, judgments MLflow has not taken yet); the rest is done;
 - :data:`EXIT_REFUSED` (2): refused before anything ran (a bad argument or name, an unknown or
-  too-large model, a malformed data file the run needs, a service that does not answer at the
-  start); nothing was loaded and nothing was created. :func:`refuse` prints the one message;
-- :data:`EXIT_INTERRUPTED` (3): a service went away mid-run (Ollama, MLflow, a model that would not
-  unload) or the user pressed Ctrl-C; the journal keeps everything done so far and running the
-  same command again resumes.
+  too-large model, a malformed data file the run needs, a server that answers what no MLflow or
+  Ollama would); nothing was loaded and nothing was created. :func:`refuse` prints the one message;
+- :data:`EXIT_INTERRUPTED` (3): a service went away, at the start or mid-run (Ollama or MLflow cut
+  off, a model that would not unload), two writers met in MLflow (:class:`RetryableError`), or
+  the user pressed Ctrl-C; the journal keeps everything done so far and running the same command
+  again resumes. A scheduler retries it; it never retries a 2.
 """
 
 from __future__ import annotations
@@ -51,8 +52,18 @@ class DataFileError(TipbenchError):
         super().__init__(f"{shown}: {where}: {problem}")
 
 
+class RetryableError(TipbenchError):
+    """Nothing is wrong with the request: a service went away (a transport failure, at any point)
+    or two writers met in a shared store. Running the same command again resumes (exit 3)."""
+
+
 class TrackingError(TipbenchError):
     """MLflow could not be reached or refused a request; the message says what to change."""
+
+
+class StoreConflict(TrackingError, RetryableError):
+    """Another process wrote the same MLflow record at the same moment, with other content; the
+    record is left for the next run to read again (docs/architecture.md, section 6)."""
 
 
 class BackendError(TipbenchError):
@@ -67,8 +78,8 @@ class ModelTooLargeError(BackendError):
     """The model has more parameters than the configured limit; it was never loaded."""
 
 
-class BackendUnavailableError(BackendError):
-    """The backend's service does not answer (e.g. no Ollama server)."""
+class BackendUnavailableError(BackendError, RetryableError):
+    """The backend's service does not answer, or its connection broke (e.g. no Ollama server)."""
 
 
 class GenerationError(BackendError):
@@ -102,13 +113,31 @@ def refuse(message: object, stream: TextIO | None = None) -> int:
     return EXIT_REFUSED
 
 
+def exit_status(exc: BaseException) -> int:
+    """The exit status an error ends a command with: 3 when running it again may succeed."""
+    return EXIT_INTERRUPTED if isinstance(exc, RetryableError) else EXIT_REFUSED
+
+
+def interrupted(message: object, stream: TextIO | None = None) -> int:
+    """Say why a command stopped when a rerun may succeed, in one line; returns 3."""
+    text = str(message).rstrip(". ")
+    print(
+        f"tipbench: interrupted: {text}. Nothing is lost: run the same command again to resume",
+        file=stream or sys.stderr,
+    )
+    return EXIT_INTERRUPTED
+
+
 def guarded(step: Callable[[], int]) -> int:
-    """Run a command's ``step``; an error raised on purpose becomes a refusal, Ctrl-C a resume hint.
+    """Run a command's ``step``; an error raised on purpose becomes a refusal (2), or an
+    interruption (3) when a rerun may succeed (:class:`RetryableError`); Ctrl-C a resume hint.
 
     ``ValueError`` counts as a refusal too: it is what argument checks raise.
     """
     try:
         return step()
+    except RetryableError as exc:
+        return interrupted(exc)
     except (TipbenchError, ValueError) as exc:
         return refuse(exc)
     except KeyboardInterrupt:

@@ -7,15 +7,16 @@ to respect explicitly.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
-from tipbench_lib.core.errors import TrackingError
+from tipbench_lib.core.errors import TipbenchError, TrackingError
 from tipbench_lib.tracking.batching import check_param_value, check_tag_value, split_batches
 from tipbench_lib.tracking.entities import (
     Experiment,
@@ -37,6 +38,7 @@ from tipbench_lib.tracking.http import (
 API = "/api/2.0/mlflow"
 ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
 ARTIFACT_SCHEME = "mlflow-artifacts:"
+T = TypeVar("T")
 LONG_TAG_PREFIX = "tipbench-artifact:"
 """A tag value ``tipbench-artifact:tags/<key>.txt`` means: the real value is that artifact."""
 
@@ -116,6 +118,28 @@ class MlflowClient:
             response = self._send(method, path, json=body or {})
         return json_or_error(response, self.base_url)
 
+    def _parsed(self, parse: Callable[[Any], T], data: Any, key: str, what: str) -> T:
+        """``parse(data[key])``, or a TrackingError naming the answer that lacked it.
+
+        MLflow always sends these fields; a body without one (``{}`` with 200 from a proxy, a
+        stub or another service at the address) is named here instead of a KeyError traceback.
+        """
+        try:
+            return parse(data[key])
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            shown = json.dumps(data)[:200] if isinstance(data, dict | list) else repr(data)[:200]
+            if not isinstance(data, dict) or key not in data:
+                problem = f"without {key!r}"
+            elif isinstance(exc, KeyError):
+                problem = f"with a {key!r} that lacks {exc}"
+            else:
+                problem = f"with a {key!r} that cannot be read ({exc})"
+            raise TrackingError(
+                f"MLflow at {self.base_url} answered {what} {problem} (the answer was {shown}). "
+                "Is MLFLOW_TRACKING_URI the address of an MLflow (>= 3.5) tracking server, not a "
+                "proxy or another service?"
+            ) from None
+
     # -- experiments -------------------------------------------------------------------------
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
@@ -126,10 +150,20 @@ class MlflowClient:
             if err.error_code == "RESOURCE_DOES_NOT_EXIST":
                 return None
             raise
-        return parse_experiment(data["experiment"])
+        return self._parsed(parse_experiment, data, "experiment", "experiments/get-by-name")
 
-    def create_experiment(self, name: str) -> str:
-        return str(self._call("POST", "experiments/create", {"name": name})["experiment_id"])
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        data = self._call("GET", "experiments/get", {"experiment_id": experiment_id})
+        return self._parsed(parse_experiment, data, "experiment", "experiments/get")
+
+    def create_experiment(self, name: str, tags: Mapping[str, str] | None = None) -> str:
+        """Create the experiment with ``tags`` in the same request: one transaction in MLflow's
+        store, so a concurrent creator gets RESOURCE_ALREADY_EXISTS, never half of the tags."""
+        body: dict[str, Any] = {"name": name}
+        if tags:
+            body["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
+        data = self._call("POST", "experiments/create", body)
+        return self._parsed(str, data, "experiment_id", "experiments/create")
 
     def restore_experiment(self, experiment_id: str) -> None:
         self._call("POST", "experiments/restore", {"experiment_id": experiment_id})
@@ -184,7 +218,7 @@ class MlflowClient:
             "start_time": start_time_ms if start_time_ms is not None else now_ms(),
             "tags": [{"key": k, "value": str(v)} for k, v in (tags or {}).items()],
         }
-        run = parse_run(self._call("POST", "runs/create", body)["run"])
+        run = self._parsed(parse_run, self._call("POST", "runs/create", body), "run", "runs/create")
         self._artifact_roots[run.run_id] = run.artifact_uri
         return run
 
@@ -252,7 +286,8 @@ class MlflowClient:
         self._call("POST", "runs/update", body)
 
     def get_run(self, run_id: str) -> Run:
-        run = parse_run(self._call("GET", "runs/get", {"run_id": run_id})["run"])
+        data = self._call("GET", "runs/get", {"run_id": run_id})
+        run = self._parsed(parse_run, data, "run", "runs/get")
         self._artifact_roots[run.run_id] = run.artifact_uri
         return run
 
@@ -265,6 +300,7 @@ class MlflowClient:
     ) -> list[Run]:
         """Every matching run, following ``page_token``; ``max_results`` is the page size."""
         body: dict[str, Any] = {"experiment_ids": list(experiment_ids), "filter": filter_string}
+        what = "runs/search"
         if order_by:
             body["order_by"] = list(order_by)
         if max_results is not None:
@@ -272,11 +308,19 @@ class MlflowClient:
         runs: list[Run] = []
         while True:
             data = self._call("POST", "runs/search", body)
-            runs.extend(parse_run(item) for item in data.get("runs", []))
+            page = {"runs": data.get("runs") or []}
+            runs.extend(self._parsed(_parse_runs, page, "runs", what))
             token = data.get("next_page_token")
             if not token:
                 return runs
             body["page_token"] = token
+
+    def find_run(self, experiment_id: str, filter_string: str) -> Run | None:
+        """One run matching ``filter_string``, or None: a single page of one run."""
+        body = {"experiment_ids": [experiment_id], "filter": filter_string, "max_results": 1}
+        data = self._call("POST", "runs/search", body)
+        found = self._parsed(_parse_runs, {"runs": data.get("runs") or []}, "runs", "runs/search")
+        return found[0] if found else None
 
     def delete_run(self, run_id: str) -> None:
         self._call("POST", "runs/delete", {"run_id": run_id})
@@ -311,26 +355,69 @@ class MlflowClient:
         response = self._send("PUT", self._artifact_url(run_id, path), content=content)
         json_or_error(response, self.base_url)
 
-    def download_artifact(self, run_id: str, path: str) -> bytes:
-        response = self._send("GET", self._artifact_url(run_id, path))
-        if not response.is_success:
-            json_or_error(response, self.base_url)
-        return response.content
+    def download_artifact(self, run_id: str, path: str, max_bytes: int | None = None) -> bytes:
+        """The artifact's bytes; with ``max_bytes``, :class:`ArtifactTooLarge` as soon as more
+        arrive, so a stranger's 5 MB file is never read whole (docs/architecture.md, section 6)."""
+        url = self._artifact_url(run_id, path)
+        if max_bytes is None:
+            response = self._send("GET", url)
+            if not response.is_success:
+                json_or_error(response, self.base_url)
+            return response.content
+        return send_with_retries(
+            lambda: self._bounded_get(url, max_bytes, f"{path} of run {run_id}"),
+            base_url=self.base_url,
+            what=f"GET {path}",
+            retries=self.retries,
+            backoff=self.backoff,
+        )
+
+    def _bounded_get(self, url: str, max_bytes: int, what: str) -> bytes:
+        with self._http.stream("GET", url) as response:
+            if not response.is_success:
+                response.read()
+                json_or_error(response, self.base_url)
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise ArtifactTooLarge(what, max_bytes, int(declared))
+            data = bytearray()
+            for chunk in response.iter_bytes():
+                data += chunk
+                if len(data) > max_bytes:
+                    raise ArtifactTooLarge(what, max_bytes)
+            return bytes(data)
 
     def list_artifacts(self, run_id: str, path: str = "") -> list[FileInfo]:
         """The files and folders directly under ``path`` (paths relative to the run's root)."""
         prefix = path.strip("/")
         listing = f"{self._artifact_root(run_id)}/{prefix}".strip("/")
         response = self._send("GET", ARTIFACTS_API, params={"path": listing})
-        files = json_or_error(response, self.base_url).get("files", [])
-        return [
-            FileInfo(
-                path=f"{prefix}/{item['path']}" if prefix else item["path"],
-                is_dir=bool(item.get("is_dir", False)),
-                file_size=int(item["file_size"]) if "file_size" in item else None,
-            )
-            for item in files
-        ]
+        files = {"files": json_or_error(response, self.base_url).get("files") or []}
+
+        def infos(items: list[dict[str, Any]]) -> list[FileInfo]:
+            return [
+                FileInfo(
+                    path=f"{prefix}/{item['path']}" if prefix else item["path"],
+                    is_dir=bool(item.get("is_dir", False)),
+                    file_size=int(item["file_size"]) if "file_size" in item else None,
+                )
+                for item in items
+            ]
+
+        return self._parsed(infos, files, "files", "the artifact listing")
+
+
+def _parse_runs(items: list[dict[str, Any]]) -> list[Run]:
+    return [parse_run(item) for item in items]
+
+
+class ArtifactTooLarge(TipbenchError):
+    """An artifact larger than the reader's bound; what was read of it is dropped."""
+
+    def __init__(self, what: str, limit: int, size: int | None = None) -> None:
+        told = f" (it says {size:,} bytes)" if size is not None else ""
+        super().__init__(f"{what} is larger than {limit:,} bytes{told}; it was not read")
+        self.limit = limit
 
 
 def proxied_path(uri: str, owner: str) -> str:

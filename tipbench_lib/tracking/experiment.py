@@ -9,13 +9,22 @@ the rubric file, scores on the rubric the tips were collected for.
 
 from __future__ import annotations
 
+import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from tipbench_lib.core.errors import TrackingError
+from tipbench_lib.core.errors import StoreConflict, TipbenchError, TrackingError
 from tipbench_lib.core.experiment import ExperimentRecords, legacy_note, refuse_rubric
+from tipbench_lib.core.judgments import latest_per_pair
 from tipbench_lib.core.records import Candidate, Cell, Judgment
 from tipbench_lib.core.rubric import DEFAULT_RUBRIC, Rubric, recorded_rubric, shipped_rubric
+from tipbench_lib.tracking.cellruns import (
+    Unverified,
+    choose_run,
+    finished_cell_runs,
+    read_candidates,
+    run_problem,
+)
 from tipbench_lib.tracking.client import LONG_TAG_PREFIX, MlflowClient
 from tipbench_lib.tracking.entities import Experiment, Run
 from tipbench_lib.tracking.http import MlflowHttpError
@@ -24,8 +33,6 @@ from tipbench_lib.tracking.mapping import (
     MAX_EXPERIMENT_TAG_VALUE,
     RUBRIC_ARTIFACT,
     RUBRIC_TEXT_TAG,
-    is_cell_run,
-    read_cell_artifact,
     read_judgments,
     recorded_reference,
     rubric_reference_tags,
@@ -68,21 +75,61 @@ def record_rubric(client: MlflowClient, name: str, rubric: Rubric | None) -> tup
     rubric than the recorded one is refused before anything is created or changed, as is a new
     rubric for an experiment that already holds cells from before rubrics were recorded (those
     were scored on tip-v1, which is then recorded for them).
+
+    Workers starting at once on a new experiment all try to create it: it is created with its
+    rubric record in one request (one transaction in MLflow's store), so one creator wins and
+    the others find the record, an identical one being success and another rubric a refusal.
+    An existing experiment without a record gets it tag by tag (:func:`_write_rubric`), read back
+    and compared: a concurrent identical write is success, another is :class:`StoreConflict`
+    (retryable, exit 3), never a refusal (docs/architecture.md, section 6).
     """
     found = client.get_experiment_by_name(name)
+    if found is None:
+        chosen = rubric or shipped_rubric(DEFAULT_RUBRIC)
+        created = _create_with_rubric(client, name, chosen)
+        if created is not None:
+            return created, chosen
+        found = client.get_experiment_by_name(name)  # another worker created it just now
+        if found is None:
+            raise StoreConflict(f"MLflow said experiment {name!r} exists, then that it does not")
+    if found.deleted:
+        client.restore_experiment(found.experiment_id)
+    recorded = _recorded(client, found, rubric)
+    if recorded is not None:
+        return found.experiment_id, _same_rubric(recorded, rubric, name)
     held = None
-    if found is not None and not found.deleted:
-        if recorded_reference(found.tags) is not None:
-            recorded = experiment_rubric(client, found)[0]
-            return found.experiment_id, _same_rubric(recorded, rubric, name)
-        if client.has_runs(found.experiment_id):
-            held = _same_rubric(shipped_rubric(DEFAULT_RUBRIC), rubric, name)
+    if client.has_runs(found.experiment_id):
+        held = _same_rubric(shipped_rubric(DEFAULT_RUBRIC), rubric, name)
     chosen = held or rubric or shipped_rubric(DEFAULT_RUBRIC)
-    experiment_id = client.ensure_experiment(name)
-    experiment = client.get_experiment_by_name(name)
-    assert experiment is not None  # ensure_experiment made it
-    _write_rubric(client, experiment, chosen)
-    return experiment_id, chosen
+    _write_rubric(client, found, chosen)
+    return found.experiment_id, chosen
+
+
+def _recorded(client: MlflowClient, experiment: Experiment, asked: Rubric | None) -> Rubric | None:
+    """The rubric the experiment records, None when it records none.
+
+    The asked rubric when the record names exactly it (name, version, content hash): its text is
+    then known, and a record whose text is an artifact still being uploaded by the worker that
+    created the experiment is not read half-way (it is uploaded again, the same bytes). A record
+    torn by two writers (its text not the one its hash names) counts as none while the experiment
+    holds no run: nothing was scored on it yet.
+    """
+    ref = recorded_reference(experiment.tags)
+    if ref is None:
+        return None
+    if asked is not None and asked.ref == ref:
+        text = experiment.tags.get(RUBRIC_TEXT_TAG, "")
+        if text.startswith(LONG_TAG_PREFIX):
+            client.log_experiment_artifact(experiment, text[len(LONG_TAG_PREFIX) :], asked.text)
+        return asked
+    try:
+        return experiment_rubric(client, experiment)[0]
+    except TrackingError:
+        raise
+    except TipbenchError:
+        if client.has_runs(experiment.experiment_id):
+            raise
+        return None
 
 
 def _same_rubric(recorded: Rubric, asked: Rubric | None, name: str) -> Rubric:
@@ -91,61 +138,203 @@ def _same_rubric(recorded: Rubric, asked: Rubric | None, name: str) -> Rubric:
     return recorded
 
 
-def _write_rubric(client: MlflowClient, experiment: Experiment, rubric: Rubric) -> None:
-    """The rubric's text as a tag when the server takes it, else as an experiment artifact; then
-    the tags naming it, the name last (its presence means the record is complete)."""
-    eid = experiment.experiment_id
-    text = rubric.text
-    stored = False
-    if len(text) <= MAX_EXPERIMENT_TAG_VALUE:
+def _rubric_tags(rubric: Rubric, *, in_artifact: bool) -> dict[str, str]:
+    """Every tag of the record, the text's first and the name last (its presence means the
+    record is complete)."""
+    text = f"{LONG_TAG_PREFIX}{RUBRIC_ARTIFACT}" if in_artifact else rubric.text
+    return {RUBRIC_TEXT_TAG: text, **rubric_reference_tags(rubric.ref)}
+
+
+def _create_with_rubric(client: MlflowClient, name: str, rubric: Rubric) -> str | None:
+    """Create the experiment with its whole rubric record; None when it exists already.
+
+    The text goes in a tag when the server takes one that long, else into the experiment-level
+    artifact the tag then points at (uploaded right after; a reader who comes first is told to
+    try again by the error of the missing file).
+    """
+    in_artifact = len(rubric.text) > MAX_EXPERIMENT_TAG_VALUE
+    while True:
         try:
-            client.set_experiment_tag(eid, RUBRIC_TEXT_TAG, text)
-            stored = True
+            experiment_id = client.create_experiment(
+                name, _rubric_tags(rubric, in_artifact=in_artifact)
+            )
+            break
+        except MlflowHttpError as err:
+            if err.error_code == "RESOURCE_ALREADY_EXISTS":
+                return None
+            if err.error_code != "INVALID_PARAMETER_VALUE" or in_artifact:
+                raise
+            in_artifact = True  # an older server: 5,000 characters a tag
+    if in_artifact:
+        experiment = client.get_experiment(experiment_id)
+        client.log_experiment_artifact(experiment, RUBRIC_ARTIFACT, rubric.text)
+    return experiment_id
+
+
+def _write_rubric(client: MlflowClient, experiment: Experiment, rubric: Rubric) -> None:
+    """The record, tag by tag, on an experiment that exists without one (module doc).
+
+    The text as a tag when the server takes it, else as an experiment artifact; then the tags
+    naming it, the name last. MLflow writes a tag by reading, then inserting: two writers at
+    once make one of them fail with a UNIQUE constraint. So a failed write is read back: the
+    same value is success; then the whole record is read back and compared.
+    """
+    eid = experiment.experiment_id
+    in_artifact = len(rubric.text) > MAX_EXPERIMENT_TAG_VALUE
+    if not in_artifact:
+        try:
+            _set_tag_once(client, experiment, RUBRIC_TEXT_TAG, rubric.text)
         except MlflowHttpError as err:
             if err.error_code != "INVALID_PARAMETER_VALUE":
                 raise
-    if not stored:
-        client.log_experiment_artifact(experiment, RUBRIC_ARTIFACT, text)
-        client.set_experiment_tag(eid, RUBRIC_TEXT_TAG, f"{LONG_TAG_PREFIX}{RUBRIC_ARTIFACT}")
-    for key, value in rubric_reference_tags(rubric.ref).items():
-        client.set_experiment_tag(eid, key, value)
+            in_artifact = True
+    tags = _rubric_tags(rubric, in_artifact=in_artifact)
+    if in_artifact:
+        client.log_experiment_artifact(experiment, RUBRIC_ARTIFACT, rubric.text)
+    else:
+        del tags[RUBRIC_TEXT_TAG]
+    for key, value in tags.items():
+        _set_tag_once(client, experiment, key, value)
+    after = client.get_experiment(eid)
+    wanted = _rubric_tags(rubric, in_artifact=in_artifact)
+    if any(after.tags.get(key) != value for key, value in wanted.items()):
+        raise _conflict(experiment.name)
+
+
+def _set_tag_once(client: MlflowClient, experiment: Experiment, key: str, value: str) -> None:
+    """Set an experiment tag; another writer's identical write at the same moment is success."""
+    try:
+        client.set_experiment_tag(experiment.experiment_id, key, value)
+    except MlflowHttpError as err:
+        if err.error_code == "INVALID_PARAMETER_VALUE" or err.status >= 500:
+            raise
+        if client.get_experiment(experiment.experiment_id).tags.get(key) != value:
+            raise _conflict(experiment.name) from err
+
+
+def _conflict(name: str) -> StoreConflict:
+    return StoreConflict(
+        f"another process recorded a rubric for MLflow experiment {name!r} at the same moment "
+        "as this one, with other content; the record is read again on the next run, so run "
+        "the same command again"
+    )
 
 
 # -- the runs ----------------------------------------------------------------------------------
 
 
+class StoreWarning(UserWarning):
+    """A run or file of the experiment was left out: it cannot be shown to be this experiment's."""
+
+
 @dataclass
 class StoredExperiment:
-    """An experiment read from MLflow: its records, and the finished cell runs they came from."""
+    """An experiment read from MLflow: its records, and the finished cell runs they came from.
+
+    ``runs`` holds one run per cell, the one that stands for it (:func:`~tipbench_lib.tracking.
+    cellruns.choose_run`); ``ignored`` names every run or file left out, and why, and every cell
+    with several finished runs (one line each, also warned as :class:`StoreWarning`).
+    """
 
     records: ExperimentRecords
     runs: list[Run]
     experiment: Experiment
+    ignored: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Loaded:
+    run: Run
+    candidates: list[Candidate]
+    judgments: list[Judgment]
 
 
 def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> StoredExperiment:
-    """Every finished cell run of ``name``: its cell, candidates and judgments, and the rubric."""
+    """Every verified finished cell of ``name``: its cell, candidates and judgments, the rubric.
+
+    The one place runs are read into the model, so status, the judge phase and compare count the
+    same cells: a run that is not this experiment's cell, or whose candidates do not verify
+    (:mod:`tipbench_lib.tracking.cellruns`), is left out and named (a :class:`StoreWarning`). A
+    cell with several finished runs is the run :func:`choose_run` picks, with the judgments of its
+    tips from all of them (the latest per judge), so none drops out of sight before a collect
+    reconciles the runs.
+    """
     experiment = find_experiment(client, name)
     rubric, note = experiment_rubric(client, experiment)
-    runs = [
-        r
-        for r in client.search_runs([experiment.experiment_id])
-        if is_cell_run(r) and r.status == "FINISHED"
-    ]
+    ignored: list[str] = []
+    notes: list[str] = []
+    runs = []
+    for run in finished_cell_runs(client.search_runs([experiment.experiment_id])):
+        problem = run_problem(name, run)
+        if problem:
+            ignored.append(f"run {run.run_id}: {problem}")
+        else:
+            runs.append(run)
     parts = rubric.part_ids
 
-    def load(run: Run) -> tuple[list[Candidate], list[Judgment]]:
-        return read_cell_artifact(client, run).candidates, read_judgments(client, run, parts)
+    def load(run: Run) -> _Loaded | str:
+        try:
+            candidates = read_candidates(client, run).candidates
+        except Unverified as exc:
+            return f"run {run.run_id}: {exc}"
+        problems: list[str] = []
+        judgments = read_judgments(client, run, parts, problems)
+        ignored.extend(problems)
+        return _Loaded(run, candidates, judgments)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         loaded = list(pool.map(load, runs))
-    records = ExperimentRecords(
-        name=name,
-        rubric=rubric,
-        cells={r.tags[CELL_TAG]: Cell.from_params(r.tags[CELL_TAG], r.params) for r in runs},
-        candidates=[c for cands, _ in loaded for c in cands],
-        judgments=[j for _, judgments in loaded for j in judgments],
-        run_ids={r.tags[CELL_TAG]: r.run_id for r in runs},
-        rubric_note=note,
+    by_cell: dict[str, list[_Loaded]] = {}
+    for item in loaded:
+        if isinstance(item, str):
+            ignored.append(item)
+        else:
+            by_cell.setdefault(item.run.tags[CELL_TAG], []).append(item)
+    records = ExperimentRecords(name=name, rubric=rubric, rubric_note=note)
+    chosen_runs = []
+    for cell_id, held in sorted(by_cell.items()):
+        chosen = _stand_in(held, notes)
+        records.cells[cell_id] = Cell.from_params(cell_id, chosen.run.params)
+        records.run_ids[cell_id] = chosen.run.run_id
+        records.candidates += chosen.candidates
+        records.judgments += _judgments_of(chosen, held, ignored)
+        chosen_runs.append(chosen.run)
+    said = [f"{line}; left out" for line in ignored] + notes
+    for line in said:
+        warnings.warn(f"MLflow experiment {name!r}: {line}", StoreWarning, stacklevel=2)
+    return StoredExperiment(records, chosen_runs, experiment, said)
+
+
+def _stand_in(held: list[_Loaded], notes: list[str]) -> _Loaded:
+    """The run that stands for a cell among its verified finished runs (:func:`choose_run`)."""
+    if len(held) == 1:
+        return held[0]
+    by_id = {item.run.run_id: item for item in held}
+
+    def judged(run: Run) -> int:
+        item = by_id[run.run_id]
+        ids = {c.candidate_id for c in item.candidates}
+        return len({j.candidate_id for j in item.judgments if j.ok and j.candidate_id in ids})
+
+    chosen = by_id[choose_run([item.run for item in held], judged).run_id]
+    others = ", ".join(item.run.run_id for item in held if item is not chosen)
+    notes.append(
+        f"cell {chosen.run.tags[CELL_TAG]} has {len(held)} finished runs: run {chosen.run.run_id} "
+        f"stands for it, with the judgments of its tips from run(s) {others} (`tipbench "
+        "collect` of the experiment moves them and marks the others)"
     )
-    return StoredExperiment(records, runs, experiment)
+    return chosen
+
+
+def _judgments_of(chosen: _Loaded, held: list[_Loaded], notes: list[str]) -> list[Judgment]:
+    """The judgments of the chosen run's tips, from every run of the cell (latest per judge)."""
+    ids = {c.candidate_id for c in chosen.candidates}
+    if len(held) == 1:
+        kept = [j for j in chosen.judgments if j.candidate_id in ids]
+    else:
+        every = [j for item in held for j in item.judgments if j.candidate_id in ids]
+        kept = list(latest_per_pair(every).values())
+    stray = sum(j.candidate_id not in ids for j in chosen.judgments)
+    if stray:
+        notes.append(f"run {chosen.run.run_id}: {stray} judgment(s) of tips the run does not hold")
+    return kept

@@ -14,11 +14,11 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from tipbench_lib.core.errors import TrackingError
+from tipbench_lib.core.errors import RetryableError, TrackingError
 
 log = logging.getLogger("tipbench_lib.tracking")
 
@@ -35,6 +35,14 @@ class MlflowHttpError(TrackingError):
         super().__init__(message)
         self.status = status
         self.error_code = error_code
+
+
+class MlflowServerError(MlflowHttpError, RetryableError):
+    """MLflow answered 5xx, after the retries: the server's trouble, so a rerun may succeed."""
+
+
+class MlflowUnavailableError(TrackingError, RetryableError):
+    """No answer from MLflow at all (refused, reset, timed out): a transport failure (exit 3)."""
 
 
 def _origin(url: str) -> tuple[str, str, int | None, str]:
@@ -120,8 +128,9 @@ def error_for(response: httpx.Response, base_url: str) -> TrackingError:
         body = response.json()
     except ValueError:
         body = None
+    kind = MlflowServerError if status >= 500 else MlflowHttpError
     if isinstance(body, dict) and "error_code" in body:
-        return MlflowHttpError(
+        return kind(
             f"MLflow at {base_url} refused {where}: {body['error_code']}: "
             f"{str(body.get('message', ''))[:500]}",
             status,
@@ -152,7 +161,7 @@ def error_for(response: httpx.Response, base_url: str) -> TrackingError:
         if status == 404
         else ""
     )
-    return MlflowHttpError(
+    return kind(
         f"MLflow at {base_url} answered {status} with a non-JSON body to {where}: "
         f"{text[:200]!r}.{hint}",
         status,
@@ -173,7 +182,7 @@ def _credential_names() -> str:
 
 
 def server_down(base_url: str, err: Exception) -> TrackingError:
-    return TrackingError(
+    return MlflowUnavailableError(
         f"no MLflow server answers at {base_url} ({type(err).__name__}). Start one "
         f"(`mlflow server --host 127.0.0.1 --port {httpx.URL(base_url).port or 5000}`, or "
         f"`tipbench mlflow-ui`), or unset MLFLOW_TRACKING_URI so tipbench "
@@ -181,16 +190,20 @@ def server_down(base_url: str, err: Exception) -> TrackingError:
     )
 
 
+R = TypeVar("R")
+
+
 def send_with_retries(
-    send: Callable[[], httpx.Response],
+    send: Callable[[], R],
     *,
     base_url: str,
     what: str,
     retries: int,
     backoff: float,
-) -> httpx.Response:
+) -> R:
     """Retry connection errors and 5xx with exponential backoff; return any other answer.
 
+    ``send`` returns a response (or what it read from one); only a response can be a 5xx.
     A retried POST may have reached the server before failing; MLflow's run calls are safe to
     repeat except metric history, which can gain a duplicate point.
     """
@@ -203,8 +216,10 @@ def send_with_retries(
                 raise server_down(base_url, err) from None
             reason = type(err).__name__
         else:
-            if not _retryable(response) or attempt >= retries:
+            retryable = isinstance(response, httpx.Response) and _retryable(response)
+            if not retryable or attempt >= retries:
                 return response
+            assert isinstance(response, httpx.Response)
             reason = f"HTTP {response.status_code}"
         delay = backoff * 2**attempt
         attempt += 1

@@ -50,7 +50,7 @@ from statistics import fmean
 from typing import Any
 
 from tipbench_lib.core.bigrams import distinct_ratio
-from tipbench_lib.core.errors import TrackingError
+from tipbench_lib.core.errors import RetryableError, TrackingError
 from tipbench_lib.core.records import (
     CELL_KEYS,
     FORMAT_VERSION,
@@ -59,8 +59,9 @@ from tipbench_lib.core.records import (
     Judgment,
     RubricRef,
 )
-from tipbench_lib.tracking.client import MlflowClient
+from tipbench_lib.tracking.client import ArtifactTooLarge, MlflowClient
 from tipbench_lib.tracking.entities import Run
+from tipbench_lib.tracking.http import MlflowHttpError
 
 # -- runs and tags ------------------------------------------------------------------------------
 
@@ -71,6 +72,19 @@ N_TIPS_TAG = "tipbench.n_tips"
 FAILURE_TAG = "tipbench.failure_reason"
 MAX_FAILURE_CHARS = 7000
 """A failure reason is cut here, well inside MLflow's 8,000-character tag limit."""
+
+CLAIMANT_TAG = "tipbench.claimant"
+"""On a claim (a RUNNING run with the cell tag): the worker that holds the cell
+(:mod:`tipbench_lib.collect.claims`)."""
+CLAIM_UNTIL_TAG = "tipbench.claim_until"
+"""On a claim: until when (ms since the epoch, the claimant's clock) it holds the cell; later, a
+claim of another worker counts as abandoned."""
+SETTINGS_TAG = "tipbench.settings"
+"""The generation settings the cell is collected with (``<options>;seed=<seed>``), set when the
+cell is claimed, before any param: a racing collect with other settings sees them at once."""
+DUPLICATE_TAG = "tipbench.duplicate_of"
+"""On a second FINISHED run of a cell: the run kept for the cell, which its judgments were moved
+to (:mod:`tipbench_lib.collect.reconcile`); every reader leaves a run with this tag out."""
 
 KIND_TAG = "tipbench.kind"
 QUEUE_FAMILY_TAG = "tipbench.queue_family"
@@ -112,10 +126,17 @@ def is_cell_run(run: Run) -> bool:
     return bool(run.tags.get(CELL_TAG))
 
 
+def settings_text(options: str, seed: int | str) -> str:
+    """The value of :data:`SETTINGS_TAG`: a cell's ``options`` param and its seed."""
+    return f"{options};seed={seed}"
+
+
 # -- params -------------------------------------------------------------------------------------
 
 CELL_PARAMS = CELL_KEYS
 """Which cell a run is: the compare phase's ``cells`` frame is built from these."""
+SCENARIO_HASH_PARAM = "scenario_hash"
+"""The scenario's content hash, an input of the cell id (runs made before it lack it)."""
 CELL_EXTRA_PARAMS = PROVENANCE_PARAMS
 """How the cell was made: provenance (:class:`tipbench_lib.core.records.CellProvenance`), read
 back into the ``cells`` frame beside the above."""
@@ -128,19 +149,25 @@ def cell_params(
     prompt_version: str,
     prompt_hash: str,
     scenario_id: str,
+    scenario_hash: str,
     persona: str,
     time_slot: str,
     options: str,
     seed: int,
     rubric_version: str,
 ) -> dict[str, str]:
-    """A cell run's params; ``model_params`` is ``ModelInfo.as_params()`` (model, digest, ...)."""
+    """A cell run's params; ``model_params`` is ``ModelInfo.as_params()`` (model, digest, ...).
+
+    Every input of the cell id is among them (:data:`SCENARIO_HASH_PARAM` too), so a reader can
+    recompute the id from the params and the experiment's name (:mod:`.cellruns`).
+    """
     return {
         **model_params,
         "backend_version": backend_version,
         "prompt_version": prompt_version,
         "prompt_hash": prompt_hash,
         "scenario_id": scenario_id,
+        SCENARIO_HASH_PARAM: scenario_hash,
         "persona": persona,
         "time_slot": time_slot,
         "options": options,
@@ -264,16 +291,38 @@ def judgments_document(judgments: Sequence[Judgment]) -> str:
     return json.dumps(records, ensure_ascii=False, indent=1)
 
 
-def read_judgments(client: MlflowClient, run: Run, parts: Sequence[str]) -> list[Judgment]:
+MAX_JUDGMENTS_BYTES = 4_000_000
+"""The most of one judge's file of one cell that is read: a judgment of a tip is well under 2 kB
+with its note, so this holds a thousand revisions; a larger file is a stranger's."""
+
+
+def read_judgments(
+    client: MlflowClient, run: Run, parts: Sequence[str], problems: list[str] | None = None
+) -> list[Judgment]:
     """Every judge's judgments of one cell run, as their artifacts hold them.
 
-    ``parts`` are the score ids of the experiment's rubric (a record of any format is read).
+    ``parts`` are the score ids of the experiment's rubric (a record of any format is read). A
+    file over :data:`MAX_JUDGMENTS_BYTES` or that does not hold judgment records is left out and
+    named in ``problems`` (when given): it did not come from a judge.
     """
     judgments: list[Judgment] = []
     for info in client.list_artifacts(run.run_id, JUDGMENTS_FOLDER):
-        if info.path.endswith(".json") and not info.is_dir:
-            records = json.loads(client.download_artifact(run.run_id, info.path))
+        if not info.path.endswith(".json") or info.is_dir:
+            continue
+        try:
+            data = client.download_artifact(run.run_id, info.path, MAX_JUDGMENTS_BYTES)
+            records = json.loads(data)
+            if not isinstance(records, list):
+                raise TypeError("not a list of judgments")
             judgments += [Judgment.from_json(r, parts) for r in records]
+        except ArtifactTooLarge as exc:
+            if problems is not None:
+                problems.append(str(exc))
+        except (MlflowHttpError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            if isinstance(exc, RetryableError):
+                raise  # MLflow went away: the caller stops, nothing is left out silently
+            if problems is not None:
+                problems.append(f"{info.path} of run {run.run_id} cannot be read: {exc}")
     return judgments
 
 

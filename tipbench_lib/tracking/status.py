@@ -10,7 +10,9 @@ a scheduler tells "nothing judged yet" from a failed compare (the Airflow DAG's 
 README "Several GPU hosts").
 
 Exit status (:mod:`tipbench_lib.core.errors`): 0 the status was read, whatever it says; 2 refused
-(no such experiment, MLflow does not answer).
+(no such experiment, a server that does not answer like MLflow); 3 MLflow could not be reached
+(run it again). Runs that are not this experiment's verified cells are not counted, and are named
+on standard error (:func:`~tipbench_lib.tracking.experiment.read_experiment`).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def status_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "output: cells, candidate tips, judged candidates (what compare reports on) and "
         "judges. Writes nothing.",
         epilog="Exit status: 0 read (whatever it says; judged_candidates 0: nothing to compare "
-        "yet), 2 refused (no such experiment, or MLflow does not answer).",
+        "yet), 2 refused (no such experiment), 3 MLflow could not be reached (run it again).",
     )
     p.add_argument("--experiment", required=True, help="MLflow experiment name")
     return p

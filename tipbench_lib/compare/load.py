@@ -32,10 +32,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tipbench_lib.core.datafile import read_text
-from tipbench_lib.core.errors import DataFileError, TipbenchError
-from tipbench_lib.core.experiment import legacy_note
+from tipbench_lib.core.errors import DataFileError, RubricConflict, TipbenchError
+from tipbench_lib.core.experiment import changed_since_judged, legacy_note
 from tipbench_lib.core.provenance import JudgeEntry, ModelEntry, Provenance
-from tipbench_lib.core.records import Candidate, Cell, Judgment, parse_time
+from tipbench_lib.core.records import Candidate, Cell, Judgment, RubricRef, parse_time
 from tipbench_lib.core.rubric import (
     DEFAULT_RUBRIC,
     Rubric,
@@ -277,6 +277,7 @@ def read_snapshot(directory: Path) -> ExperimentData:
                 path, "file", "missing; a snapshot holds cells, candidates and judgments .parquet"
             )
         frames[name] = conform_columns(read_parquet(path), schema, path)
+    refuse_changed_rubric(frames["judgments"], rubric)
     judgments, warnings = recompute_composites(
         frames["judgments"], str(directory / "judgments.parquet"), rubric
     )
@@ -301,6 +302,23 @@ def snapshot_rubric(directory: Path, prov: dict[str, Any]) -> tuple[Rubric, str]
     if ref is None:
         return parse_rubric(text, _declared_version(text), path), ""
     return recorded_rubric(ref, text, str(path)), ""
+
+
+def refuse_changed_rubric(judgments: pl.DataFrame, rubric: Rubric) -> None:
+    """Refuse a snapshot whose ``rubric.toml`` is not the text its judgments were made under.
+
+    ``rubric_hash`` (written since tipbench recorded it in the frame; a snapshot of another tool
+    may lack it) names each judgment's rubric text; the check is the experiment model's
+    (:func:`tipbench_lib.core.experiment.changed_since_judged`), so a snapshot whose
+    ``rubric.toml`` and provenance hash were edited together is refused as MLflow's record is.
+    """
+    if "rubric_hash" not in judgments.columns:
+        return
+    pairs = judgments.select("rubric_version", "rubric_hash").drop_nulls().iter_rows()
+    refs = [RubricRef(version, version, str(h)) for version, h in pairs]
+    problem = changed_since_judged(rubric, refs)
+    if problem:
+        raise RubricConflict(problem)
 
 
 def _declared_version(text: str) -> str:

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from tipbench_lib.core.datafile import read_text
 from tipbench_lib.core.errors import DataFileError, RubricConflict, TipbenchError
 from tipbench_lib.core.experiment import changed_since_judged, legacy_note
-from tipbench_lib.core.provenance import JudgeEntry, ModelEntry, Provenance
+from tipbench_lib.core.provenance import JudgeEntry, ModelEntry, Provenance, shape_problem
 from tipbench_lib.core.records import Candidate, Cell, Judgment, RubricRef, parse_time
 from tipbench_lib.core.rubric import (
     DEFAULT_RUBRIC,
@@ -366,6 +366,9 @@ def read_provenance(path: Path) -> dict[str, Any]:
     warnings = prov.get(WARNINGS_KEY, [])
     if not (isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
         raise DataFileError(path, f"key {WARNINGS_KEY!r}", f"expected a list of strings; {remedy}")
+    wrong = shape_problem(prov)
+    if wrong is not None:
+        raise DataFileError(path, f"key {wrong[0]!r}", f"{wrong[1]}; {remedy}")
     return prov
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import threading
 import time
@@ -298,7 +299,7 @@ def test_compare_with_nothing_judged_yet_succeeds_and_says_how_to_judge(
         assert collect_main(grid) == 0
     params = {"experiment": experiment_name, "models": ["gen-a:1b"], "prompts": ["v1"]}
     params |= {"scenarios": "1", "n_tips": 2, "hosts": [host.url]}
-    params |= {"report_dir": str(tmp_path / "report"), "mlflow_tracking_uri": mlflow_server}
+    params |= {"report_dir": str(tmp_path / "report")}
     found = in_airflow(
         f"""
 import contextlib, io
@@ -323,6 +324,116 @@ print(json.dumps({{"report": report, "log": log.getvalue()}}))
     assert not (tmp_path / "report").exists()
     exp = mlflow_client.get_experiment_by_name(experiment_name)
     assert find_summary_run(mlflow_client, exp.experiment_id) is None
+
+
+class HeaderListener:
+    """A loopback HTTP server that answers 404 to everything and keeps each request's headers:
+    where a credential would land if the DAG sent tipbench to an address a run named."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        seen = self.headers = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                seen.append(dict(self.headers))
+                self.send_response(404)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"error_code": "RESOURCE_DOES_NOT_EXIST"}')
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_run_cannot_send_the_workers_mlflow_credentials_elsewhere(
+    tmp_path, mlflow_server, experiment_name
+):
+    """``mlflow_tracking_uri`` in a run's configuration once replaced the workers' MLflow address,
+    token included: whoever could trigger the DAG collected the worker's credential (issue 17,
+    finding 6). The address now comes from the worker's environment alone."""
+    listener = HeaderListener()
+    try:
+        params = {"experiment": experiment_name, "models": ["a"], "prompts": ["v1"]}
+        params |= {"scenarios": "1", "n_tips": 1, "hosts": ["http://127.0.0.1:9"]}
+        params |= {"report_dir": str(tmp_path / "report"), "mlflow_tracking_uri": listener.url}
+        found = in_airflow(
+            f"""
+import contextlib, io
+log = io.StringIO()
+try:
+    with contextlib.redirect_stdout(log):
+        d.compare_grid(d.grid_from_params({params!r}))
+    refused = None
+except Exception as exc:
+    refused = f"{{type(exc).__name__}}: {{exc}}"
+print(json.dumps({{"refused": refused, "log": log.getvalue()}}))
+""",
+            tmp_path,
+            TIPBENCH_AIRFLOW_HOME=str(tmp_path / "work"),
+            MLFLOW_TRACKING_URI=mlflow_server,
+            MLFLOW_TRACKING_TOKEN="worker-secret-token",
+        )
+    finally:
+        listener.close()
+    leaked = [h for h in listener.headers if any(k.lower() == "authorization" for k in h)]
+    assert leaked == [], "the worker's token went to the run's address"
+    assert listener.headers == [], "nothing at all goes to an address a run names"
+    refused = found["refused"] or ""
+    assert refused.startswith("ValueError: mlflow_tracking_uri is not a run parameter"), found
+    assert "MLFLOW_TRACKING_URI in every worker's environment" in refused
+
+
+def test_every_command_the_dag_prints_is_quoted_for_a_shell(tmp_path):
+    """A name from a run's parameters printed bare in a hint would, copied into a terminal, run
+    something else (issue 17, finding 6): ``make judge EXPERIMENT=x; touch f``. The hint and the
+    log's ``running:`` line split back into the very words the DAG meant."""
+    hostile = "x; touch pwned 'q'"
+    fake = tmp_path / "venv" / "bin"
+    fake.mkdir(parents=True)
+    (fake / "tipbench").write_text("#!/bin/sh\nexit 0\n")
+    (fake / "tipbench").chmod(0o755)
+    found = in_airflow(
+        f"""
+import contextlib, io
+grid = d.grid_from_params({{"experiment": {hostile!r}, "models": ["a b"], "prompts": ["v1"],
+                           "scenarios": "1", "n_tips": 1, "hosts": ["h"]}})
+hint = d.nothing_judged_yet(grid, {{"candidates": 2, "cells": 1}}, d.Path("/tmp/out dir"))
+log = io.StringIO()
+with contextlib.redirect_stdout(log):
+    d.run_tipbench("collect", d.collect_args(grid, "a b", False), {{}}, d.Path({str(tmp_path)!r}))
+print(json.dumps({{"hint": hint, "log": log.getvalue()}}))
+""",
+        tmp_path,
+        TIPBENCH_PYTHON=str(fake / "python"),
+    )
+    commands = [shlex.split(part) for i, part in enumerate(found["hint"].split("`")) if i % 2]
+    assert commands == [
+        ["tipbench", "judge", "--experiment", hostile, "--llm-judge", "MODEL"],
+        ["make", "judge", f"EXPERIMENT={hostile}", "JUDGE=ID"],
+        ["tipbench", "compare", "--experiment", hostile, "--out", "/tmp/out dir", "--log-summary"],
+    ], found["hint"]
+    [running] = [line for line in found["log"].splitlines() if line.startswith("running: ")]
+    words = shlex.split(running.removeprefix("running: "))
+    assert words[:6] == [
+        str(fake / "tipbench"),
+        "collect",
+        "--experiment",
+        hostile,
+        "--models",
+        "a b",
+    ]
 
 
 def tipbench_dir() -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tipbench_lib.core.errors import JudgingError, RubricConflict
+from tipbench_lib.core.escaping import shell_command
 from tipbench_lib.core.judgments import latest_per_pair
 from tipbench_lib.core.records import Candidate, Cell, Judgment, RubricRef
 from tipbench_lib.core.rubric import DEFAULT_RUBRIC, Rubric
@@ -41,7 +42,7 @@ def rubric_conflict(experiment: str, recorded: RubricRef, asked: RubricRef, wher
         f"experiment {experiment!r} is scored on rubric {recorded.version!r} (content hash "
         f"{recorded.content_hash}, recorded in {where}); you asked for {said}. Collect into a new "
         f"experiment for another rubric (--experiment NEW), or leave --rubric out (or pass "
-        f"--rubric {recorded.name}) to add cells scored on {recorded.version!r}"
+        f"{shell_command('--rubric', recorded.name)}) to add cells scored on {recorded.version!r}"
     )
 
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tipbench_lib.core.errors import TrackingError
+from tipbench_lib.core.escaping import shell_command
 from tipbench_lib.core.experiment import ExperimentRecords, legacy_note, refuse_rubric
 from tipbench_lib.core.records import Candidate, Cell, Judgment
 from tipbench_lib.core.rubric import DEFAULT_RUBRIC, Rubric, recorded_rubric, shipped_rubric
@@ -36,9 +37,10 @@ def find_experiment(client: MlflowClient, name: str) -> Experiment:
     """The live experiment named ``name``, or an error saying how to make it."""
     found = client.get_experiment_by_name(name)
     if found is None or found.deleted:
+        collect = shell_command("tipbench", "collect", "--experiment", name, "...")
         raise TrackingError(
-            f"MLflow has no experiment named {name!r}; run `tipbench collect "
-            f"--experiment {name} ...` first, or check MLFLOW_TRACKING_URI"
+            f"MLflow has no experiment named {name!r}; run `{collect}` first, or check "
+            "MLFLOW_TRACKING_URI"
         )
     return found
 

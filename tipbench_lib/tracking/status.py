@@ -23,6 +23,7 @@ from typing import Any
 
 from tipbench_lib.core.arguments import parse
 from tipbench_lib.core.errors import EXIT_OK, guarded
+from tipbench_lib.core.escaping import shell_command
 from tipbench_lib.core.experiment import ExperimentRecords
 
 PROG = "tipbench status"
@@ -48,13 +49,14 @@ def status_of(records: ExperimentRecords) -> dict[str, Any]:
 
 def nothing_judged(experiment: str, status: dict[str, Any]) -> str:
     """What to do when no candidate has a score yet: judge, then compare."""
+    llm = shell_command("tipbench", "judge", "--experiment", experiment, "--llm-judge", "MODEL")
+    app = shell_command("make", "judge", f"EXPERIMENT={experiment}", "JUDGE=ID")
+    compare = shell_command("tipbench", "compare", "--experiment", experiment, "--out", "DIR")
     return (
         f"nothing judged yet: experiment {experiment!r} holds {status['candidates']} candidate "
         f"tip(s) in {status['cells']} cell(s) and none has a score, so compare has nothing to "
-        f"report on. Judge with `tipbench judge --experiment {experiment} --llm-judge MODEL`, or "
-        f"by people in the judge app (`make judge EXPERIMENT={experiment} JUDGE=ID`) or "
-        "`tipbench judge --export`/`--apply`, then run `tipbench compare --experiment "
-        f"{experiment} --out DIR`"
+        f"report on. Judge with `{llm}`, or by people in the judge app (`{app}`) or "
+        f"`tipbench judge --export`/`--apply`, then run `{compare}`"
     )
 
 

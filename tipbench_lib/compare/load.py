@@ -51,7 +51,7 @@ from tipbench_lib.core.schema import (
     judgments_schema,
 )
 from tipbench_lib.tracking.client import MlflowClient, Run
-from tipbench_lib.tracking.experiment import StoredExperiment, read_experiment
+from tipbench_lib.tracking.experiment import StoredExperiment
 from tipbench_lib.tracking.mapping import CELL_TAG, queue_provenance
 
 PROVENANCE_FILE = "provenance.json"
@@ -114,9 +114,20 @@ def empty_frame(schema: dict[str, pl.DataType]) -> pl.DataFrame:
 # --- From MLflow -------------------------------------------------------------------------------
 
 
-def load_experiment(client: MlflowClient, experiment: str, *, workers: int = 8) -> ExperimentData:
-    """Read every finished cell run of ``experiment``: params, candidates, judgments, rubric."""
-    return experiment_frames(read_experiment(client, experiment, workers=workers))
+def load_experiment(client: MlflowClient, experiment: str) -> ExperimentData:
+    """Read every finished cell run of ``experiment``: params, candidates, judgments, rubric.
+
+    Judgments journalled on this machine that MLflow lacks (an app killed before it sent a
+    score) are sent first (:func:`tipbench_lib.judge.delivery.read_delivered`); those MLflow does
+    not take are named among the warnings, so a report never leaves a score out silently.
+    """
+    from tipbench_lib.judge.delivery import read_delivered  # the judge phase imports the stats
+
+    stored, backlog = read_delivered(client, experiment)
+    data = experiment_frames(stored)
+    if backlog.warning():
+        data.provenance[WARNINGS_KEY] = [*data.warnings, backlog.warning()]
+    return data
 
 
 def experiment_frames(stored: StoredExperiment) -> ExperimentData:

@@ -261,6 +261,18 @@ def create_journal(path: Path, records: list[dict[str, Any]]) -> bool:
 
 
 @contextlib.contextmanager
+def waiting_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``, waiting while another process (or thread) holds it."""
+    make_dirs(path.parent)
+    with os.fdopen(open_private_file(path, os.O_RDWR | os.O_APPEND), "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def exclusive_lock(path: Path, what: str) -> Iterator[None]:
     """Refuse a second process working on the same journal at the same time.
 

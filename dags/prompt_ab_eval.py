@@ -14,7 +14,9 @@ anything runs, a model that no host has, a repeated host, or more hosts than lan
 **collect_host_<i>** runs ``tipbench collect`` for one model on host ``i``
 (``OLLAMA_HOST`` set to it, ``--backend ollama``), one mapped task instance per model planned
 there. Every task writes the same MLflow experiment: MLflow is the shared store, so
-``MLFLOW_TRACKING_URI`` must name one server all workers reach (README, "Several GPU hosts").
+``MLFLOW_TRACKING_URI`` must name one server all workers reach (README, "Several GPU hosts"),
+in every worker's environment: the workers' MLflow credentials go to that address, so no run
+parameter may change it (a run's ``mlflow_tracking_uri`` is refused).
 Each task keeps its journal in its own ``TIPBENCH_HOME`` on the worker that runs it
 (``<work dir>/collect/<model>``): tipbench locks an experiment's journal per process, and a
 per-model home lets tasks of other models run beside it while a retry of the same model finds

@@ -111,7 +111,7 @@ def pick_scores(page: object, scores: tuple[int, int, int]) -> None:
 
 
 def submit_and_wait(
-    page: object, previous: str, *, keyboard: bool = False, timeout_ms: int = 30_000
+    page: object, previous: str, *, keyboard: bool = False, timeout_ms: int = 120_000
 ) -> str:
     """Submit the card (button or Ctrl+Enter) and wait until a different card is on screen."""
     if keyboard:
@@ -129,7 +129,7 @@ def judgments_in_mlflow(
     candidate_id: str | None = None,
     *,
     until: Callable[[list[dict]], bool] | None = None,
-    timeout: float = 30,
+    timeout: float = 120,
 ) -> list[dict]:
     """The judge's judgments MLflow holds for the run. The app delivers to MLflow from a thread
     of its own, a moment after the save: with ``candidate_id`` (or ``until``), wait until MLflow
@@ -235,7 +235,7 @@ def test_a_card_missing_a_score_is_refused_with_its_picks_kept_and_a_score_is_re
         groups.nth(2).locator('[role=radio][value^="5 ·"]').click()
         page.get_by_placeholder("optional note").fill("draft kept")
         page.get_by_role("button", name="Save and next").click()
-        page.get_by_text("Not saved: pick a score for Actionability.").wait_for(timeout=30_000)
+        page.get_by_text("Not saved: pick a score for Actionability.").wait_for(timeout=120_000)
         assert current_candidate(page) == first
         kept = page.get_by_role("radiogroup")
         assert kept.nth(0).locator('[role=radio][value^="4 ·"]').is_checked()
@@ -255,7 +255,7 @@ def test_a_card_missing_a_score_is_refused_with_its_picks_kept_and_a_score_is_re
         page.get_by_text("Revise an earlier score (1 saved)").wait_for()
         page.get_by_label("Revise an earlier score (1 saved)").click()
         page.get_by_role("option").filter(has_text="#").first.click()
-        page.wait_for_selector(f".tb-card[data-candidate='{first}']", timeout=30_000)
+        page.wait_for_selector(f".tb-card[data-candidate='{first}']", timeout=120_000)
         page.get_by_text("Revising tip #").first.wait_for()
         revised = page.get_by_role("radiogroup")
         assert revised.nth(0).locator('[role=radio][value^="4 ·"]').is_checked()

@@ -80,7 +80,7 @@ def marimo_app(
     proc.stdin.close()
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # a bound for a loaded machine, not a speed
         while time.monotonic() < deadline:
             assert proc.poll() is None, (tmp_path / f"marimo-{port}.log").read_text()
             with contextlib.suppress(httpx.HTTPError):

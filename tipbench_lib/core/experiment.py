@@ -71,14 +71,14 @@ def changed_since_judged(rubric: Rubric, judged_under: Iterable[RubricRef]) -> s
     if not others:
         return ""
     made = "; ".join(f"{n} judgment(s) under content hash {h}" for h, n in others.most_common())
-    oldest = others.most_common(1)[0][0]
+    judged = others.most_common(1)[0][0]
     where = rubric.source or (str(rubric.path) if rubric.path else "the experiment")
     return (
         f"the rubric {rubric.version!r} recorded in {where} has content hash "
         f"{rubric.content_hash}, but the experiment's judgments were made under another text of "
         f"it ({made}): the recorded rubric was changed after judging, and reading on would rescore "
         f"every judgment under it. Restore the recorded rubric (its text and the content hash "
-        f"beside it) to the text with content hash {oldest}, the rubric file the experiment was "
+        f"beside it) to the text with content hash {judged}, the rubric file the experiment was "
         f"collected with; to score under the new text, save it as a new rubric version and "
         f"collect a new experiment with it (--rubric FILE --experiment NEW)"
     )

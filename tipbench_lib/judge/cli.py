@@ -5,7 +5,10 @@ writes candidates for outside judges: every pending one, or with ``--judge-id ID
 next N cards of that judge's queue (adaptive by default, :mod:`tipbench_lib.judge.queue`), so an
 outside judge works in batches; ``--apply`` stores a filled export, all of it or nothing;
 ``--status`` prints where the primary comparisons stand as one JSON object. Judging by hand
-happens in the app (``marimo run notebooks/judge.py``).
+happens in the app (``marimo run notebooks/judge.py``). Every way in first sends MLflow the
+judgments journalled on this machine that it lacks (an app killed before it sent a score), and
+names on standard error those it does not take (:func:`tipbench_lib.judge.delivery.
+read_delivered`).
 
 The exit status follows :mod:`tipbench_lib.core.errors`: 0 done; 1 some LLM judgments failed (they
 are recorded as failed, never as scores) or MLflow has not taken every judgment yet (they are safe

@@ -88,12 +88,14 @@ define run_app
 		--token-password-file - -- $(2)
 endef
 
+# The names reach the app from the environment ("$$EXPERIMENT"; make puts variables given on its
+# command line there), never pasted into the recipe: a quote in a name stays part of the name.
 judge: $(STAMP)
-	@test -n "$(EXPERIMENT)" || { echo "usage: make judge EXPERIMENT=name [JUDGE=id]" >&2; exit 2; }
-	$(call run_app,notebooks/judge.py,--experiment '$(EXPERIMENT)' $(if $(JUDGE),--judge-id '$(JUDGE)') $(if $(ORDER),--order '$(ORDER)') $(if $(BASELINE),--baseline '$(BASELINE)'))
+	@test -n "$$EXPERIMENT" || { echo "usage: make judge EXPERIMENT=name [JUDGE=id]" >&2; exit 2; }
+	$(call run_app,notebooks/judge.py,--experiment "$$EXPERIMENT" $(if $(JUDGE),--judge-id "$$JUDGE") $(if $(ORDER),--order "$$ORDER") $(if $(BASELINE),--baseline "$$BASELINE"))
 
 compare-app: $(STAMP)
-	$(call run_app,notebooks/compare.py,$(if $(EXPERIMENT),--experiment '$(EXPERIMENT)'))
+	$(call run_app,notebooks/compare.py,$(if $(EXPERIMENT),--experiment "$$EXPERIMENT"))
 
 collect-app: $(STAMP)
 	$(call run_app,notebooks/collect.py,)

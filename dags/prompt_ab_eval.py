@@ -14,7 +14,9 @@ anything runs, a model that no host has, a repeated host, or more hosts than lan
 **collect_host_<i>** runs ``tipbench collect`` for one model on host ``i``
 (``OLLAMA_HOST`` set to it, ``--backend ollama``), one mapped task instance per model planned
 there. Every task writes the same MLflow experiment: MLflow is the shared store, so
-``MLFLOW_TRACKING_URI`` must name one server all workers reach (README, "Several GPU hosts").
+``MLFLOW_TRACKING_URI`` must name one server all workers reach (README, "Several GPU hosts"),
+in every worker's environment: the workers' MLflow credentials go to that address, so no run
+parameter may change it (a run's ``mlflow_tracking_uri`` is refused).
 Each task keeps its journal in its own ``TIPBENCH_HOME`` on the worker that runs it
 (``<work dir>/collect/<model>``): tipbench locks an experiment's journal per process, and a
 per-model home lets tasks of other models run beside it while a retry of the same model finds
@@ -65,6 +67,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -115,6 +118,14 @@ def tipbench_script() -> Path:
     return tipbench_python().parent / "tipbench"
 
 
+def shown(command: Sequence[str]) -> str:
+    """A command as the log and the hints print it, each word quoted for a shell where it needs
+    it: names come from the run's parameters, and a hint copied into a terminal must run what it
+    says (tipbench's own hints go through ``tipbench_lib.core.escaping.shell_command``, which
+    this file cannot import)."""
+    return shlex.join(command)
+
+
 def tipbench_command(phase: str, args: Sequence[str]) -> list[str]:
     """The one place that knows how to start tipbench: ``tipbench <phase> args``, where ``phase``
     is collect, judge or compare and ``args`` its command-line arguments (as on a terminal)."""
@@ -155,7 +166,6 @@ class Grid:
     llm_judge: str | None = None
     collect_args: tuple[str, ...] = ()
     report_dir: str | None = None
-    mlflow_tracking_uri: str | None = None
 
 
 def _names(value: Any, what: str) -> tuple[str, ...]:
@@ -203,6 +213,13 @@ def grid_from_params(params: Mapping[str, Any]) -> Grid:
     experiment = str(params.get("experiment") or "").strip()
     if not experiment:
         raise ValueError("experiment is empty: name the MLflow experiment")
+    if params.get("mlflow_tracking_uri"):
+        raise ValueError(
+            "mlflow_tracking_uri is not a run parameter: the tasks send the workers' MLflow "
+            "credentials to the MLflow server, so its address comes from the deployment (set "
+            "MLFLOW_TRACKING_URI in every worker's environment), never from whoever triggers "
+            "a run; leave it out of the run's configuration"
+        )
     return Grid(
         experiment=experiment,
         models=models,
@@ -214,7 +231,6 @@ def grid_from_params(params: Mapping[str, Any]) -> Grid:
         llm_judge=(params.get("llm_judge") or None),
         collect_args=tuple(str(a) for a in params.get("collect_args") or ()),
         report_dir=(params.get("report_dir") or None),
-        mlflow_tracking_uri=(params.get("mlflow_tracking_uri") or None),
     )
 
 
@@ -277,8 +293,13 @@ def lanes_of(grid: Grid, plan: Mapping[str, Sequence[str]]) -> dict[str, list[di
 # -- running tipbench -------------------------------------------------------------------------
 
 
-def tipbench_env(grid: Grid, home: Path, ollama_host: str | None = None) -> dict[str, str]:
-    """The worker's environment for tipbench, minus the Airflow environment's Python settings."""
+def tipbench_env(home: Path, ollama_host: str | None = None) -> dict[str, str]:
+    """The worker's environment for tipbench, minus the Airflow environment's Python settings.
+
+    MLflow's address and credentials are the worker's own (``MLFLOW_TRACKING_URI``,
+    ``MLFLOW_TRACKING_TOKEN`` or ``_USERNAME``/``_PASSWORD``), passed on unchanged: tipbench
+    sends the credentials only to that address, so no run parameter may change it.
+    """
     env = {
         k: v
         for k, v in os.environ.items()
@@ -286,8 +307,6 @@ def tipbench_env(grid: Grid, home: Path, ollama_host: str | None = None) -> dict
     }
     env["TIPBENCH_HOME"] = str(home)
     env["PYTHONUNBUFFERED"] = "1"
-    if grid.mlflow_tracking_uri:
-        env["MLFLOW_TRACKING_URI"] = grid.mlflow_tracking_uri
     if ollama_host:
         env["OLLAMA_HOST"] = ollama_host
     return env
@@ -314,7 +333,7 @@ def run_tipbench(phase: str, args: Sequence[str], env: Mapping[str, str], cwd: P
     else raises a retryable error, and the retry resumes where this attempt stopped.
     """
     command = tipbench_command(phase, args)
-    print("running:", " ".join(command), flush=True)
+    print("running:", shown(command), flush=True)
     cwd.mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
     tail: deque[str] = deque(maxlen=15)
@@ -400,13 +419,16 @@ def experiment_status(grid: Grid, env: Mapping[str, str], cwd: Path) -> dict[str
 def nothing_judged_yet(grid: Grid, status: Mapping[str, Any], out: Path) -> str:
     """The compare task's summary when no candidate has a score: what to do, and then what."""
     name = grid.experiment
+    llm = shown(["tipbench", "judge", "--experiment", name, "--llm-judge", "MODEL"])
+    app = shown(["make", "judge", f"EXPERIMENT={name}", "JUDGE=ID"])
+    compare = shown(
+        ["tipbench", "compare", "--experiment", name, "--out", str(out), "--log-summary"]
+    )
     return (
         f"nothing judged yet: experiment {name!r} holds {status.get('candidates')} candidate "
         f"tip(s) in {status.get('cells')} cell(s) and none has a score, so there is no report "
-        f"yet. Judge with `tipbench judge --experiment {name} --llm-judge MODEL` (or give the "
-        f"DAG run an llm_judge), or by people in the judge app (`make judge EXPERIMENT={name} "
-        f"JUDGE=ID`), then rerun compare: clear this task in Airflow (or run `tipbench compare "
-        f"--experiment {name} --out {out} --log-summary`)."
+        f"yet. Judge with `{llm}` (or give the DAG run an llm_judge), or by people in the judge "
+        f"app (`{app}`), then rerun compare: clear this task in Airflow (or run `{compare}`)."
     )
 
 
@@ -415,7 +437,7 @@ def compare_grid(grid: Grid) -> str | None:
     nothing is judged yet."""
     out = report_dir(grid)
     home = work_dir() / "compare"
-    env = tipbench_env(grid, home)
+    env = tipbench_env(home)
     status = experiment_status(grid, env, home)
     if not status["judged_candidates"]:
         print(nothing_judged_yet(grid, status, out), flush=True)
@@ -446,16 +468,17 @@ def _grid() -> Grid:
 def plan() -> dict[str, list[dict[str, Any]]]:
     """Check the run's parameters and give each model to one host (see the module docstring)."""
     grid = _grid()
-    if not (grid.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")):
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
         raise AirflowFailException(
-            "MLFLOW_TRACKING_URI is not set on this worker and the run has no "
-            "mlflow_tracking_uri: every task must log to one shared `mlflow server` "
-            "(README, 'Several GPU hosts: Airflow'); without it each task would start its own"
+            "MLFLOW_TRACKING_URI is not set on this worker: every task must log to one shared "
+            "`mlflow server`, named in every worker's environment (README, 'Several GPU hosts: "
+            "Airflow'); without it each task would start its own"
         )
     if not tipbench_script().exists():
+        install = shown(["make", "-C", str(checkout()), "install"])
         raise AirflowFailException(
-            f"tipbench's command is not at {tipbench_script()}: run `make install` in "
-            f"{checkout()} or set TIPBENCH_PYTHON to the Python of an environment with tipbench"
+            f"tipbench's command is not at {tipbench_script()}: run `{install}` or set "
+            "TIPBENCH_PYTHON to the Python of an environment with tipbench"
         )
     try:
         inventories = {host: host_inventory(host) for host in grid.hosts}
@@ -493,7 +516,7 @@ def collect(assignment: dict[str, Any]) -> None:
     grid = _grid()
     retry = context["ti"].try_number > 1
     home = work_dir() / "collect" / dir_key(model)
-    env = tipbench_env(grid, home, ollama_host=host)
+    env = tipbench_env(home, ollama_host=host)
     run_tipbench("collect", collect_args(grid, model, retry), env, cwd=home)
 
 
@@ -505,7 +528,7 @@ def llm_judge() -> None:
         raise AirflowSkipException("no llm_judge in this run's parameters")
     home = work_dir() / "judge"
     args = ["--experiment", grid.experiment, "--llm-judge", grid.llm_judge, "--backend", "ollama"]
-    run_tipbench("judge", args, tipbench_env(grid, home, ollama_host=grid.hosts[0]), cwd=home)
+    run_tipbench("judge", args, tipbench_env(home, ollama_host=grid.hosts[0]), cwd=home)
 
 
 @task(trigger_rule=TriggerRule.NONE_FAILED)
@@ -560,9 +583,6 @@ def compare() -> str | None:
             description='more collect arguments, e.g. ["--max-tokens", "96"]',
         ),
         "report_dir": Param(None, type=["null", "string"]),
-        "mlflow_tracking_uri": Param(
-            None, type=["null", "string"], description="else the workers' MLFLOW_TRACKING_URI"
-        ),
     },
 )
 def prompt_ab_eval() -> None:

@@ -84,7 +84,7 @@ def _(
     queue_options,
     start,
 ):
-    from tipbench_lib.judge.delivery import BackgroundDelivery
+    from tipbench_lib.judge.delivery import BackgroundDelivery, read_delivered
     from tipbench_lib.judge.queue import parse_baseline
     from tipbench_lib.judge.session import JudgeSession
     from tipbench_lib.tracking.client import MlflowClient
@@ -95,20 +95,25 @@ def _(
         if default_experiment and default_judge
         else None
     )
-    session, session_error = None, None
+    session, session_error, backlog_note = None, None, ""
     if chosen is not None:
         try:
             _extra = {}
             if queue_options["delta"] is not None:
                 _extra["delta"] = float(queue_options["delta"])
+            _client = MlflowClient(tracking_url())
+            # Every judge's scores journalled here that MLflow lacks go out first.
+            _stored, _backlog = read_delivered(_client, chosen["experiment"].strip())
+            backlog_note = _backlog.warning()
             session = JudgeSession(
-                MlflowClient(tracking_url()),
+                _client,
                 chosen["experiment"].strip(),
                 # The page cannot override what the app was started with (see the form above).
                 locked_judge or chosen["judge_id"],
                 blind=not (default_unblind and chosen.get("unblind", False)),
                 order=queue_options["order"],
                 baseline=parse_baseline(queue_options["baseline"]),
+                stored=_stored,
                 **_extra,
             )
         except Exception as exc:  # shown to the judge: every tipbench error says what to do
@@ -124,6 +129,8 @@ def _(
         )
     elif session is None:
         _message = mo.callout(mo.md("Enter the experiment and your judge id."), "info")
+    elif backlog_note:
+        _message = mo.callout(mo.md(escaping.md_text(backlog_note)), "warn")
     else:
         _message = mo.md("")
     _message

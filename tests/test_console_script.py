@@ -165,6 +165,7 @@ def test_mlflow_ui_serves_until_interrupted(env, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the demo's own bound below must come first, with its output
 def test_demo_runs_the_whole_job_on_the_embedded_models(env, experiment_name, tmp_path):
     out = tmp_path / "demo"
     args = ["--experiment", experiment_name, "--out", str(out), "--scenarios", "1", "--n-tips", "1"]

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import socket
-import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -305,10 +304,22 @@ def test_explicit_ollama_without_server_names_the_fix(monkeypatch: pytest.Monkey
 
 
 def test_explicit_embedded_never_asks_ollama(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OLLAMA_HOST", "http://192.0.2.1:9")  # unroutable: a probe waits 1 s
-    started = time.perf_counter()
-    chosen, message = choose_backend("embedded")
-    assert time.perf_counter() - started < 0.5
+    """No probe of Ollama at all, seen on a listening socket rather than guessed from how long
+    the choice took (a busy machine is slow either way; issue 17, finding 9)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.setblocking(False)
+        monkeypatch.setenv("OLLAMA_HOST", f"http://127.0.0.1:{listener.getsockname()[1]}")
+        chosen, message = choose_backend("embedded")
+        try:
+            # A connection is queued by the kernel even when the prober hung up at once.
+            probe, _ = listener.accept()
+            probe.close()
+            asked = True
+        except BlockingIOError:
+            asked = False
+    assert not asked, "choose_backend('embedded') connected to OLLAMA_HOST"
     assert isinstance(chosen, EmbeddedBackend)
     assert "embedded" in message
 

@@ -216,3 +216,101 @@ def test_records_carry_their_format_version(machine, mlflow_client, experiment_n
     [line] = [r for r in records if r.get("type") == "judgment"]
     assert line["format"] == FORMAT_VERSION
     assert line["rubric_hash"] == shipped_rubric().content_hash
+
+
+# -- the recorded rubric cannot change under the judgments (issue 17, finding 5) -----------------
+
+
+def edit_recorded_rubric(client, name: str, old: str, new: str) -> str:
+    """Edit the experiment's rubric text as a stranger with write access would: the weight
+    changed and the hash tag recomputed to match, so the text-against-hash check passes."""
+    from tipbench_lib.core.hashing import content_hash
+
+    exp = client.get_experiment_by_name(name)
+    text = exp.tags[RUBRIC_TEXT_TAG]
+    assert old in text
+    edited = text.replace(old, new, 1)
+    client.set_experiment_tag(exp.experiment_id, RUBRIC_TEXT_TAG, edited)
+    client.set_experiment_tag(exp.experiment_id, RUBRIC_HASH_TAG, content_hash(edited))
+    return content_hash(edited)
+
+
+def judged_on_tip_v1(client, name: str) -> None:
+    collected_experiment(client, name, models=("tiny-a",), n_scenarios=2, rubric=shipped_rubric())
+    session = JudgeSession(client, name, "ana")
+    for candidate_id in session.order[:3]:
+        session.save(candidate_id, tip(4, 4, 4, True, False))
+
+
+@pytest.mark.parametrize("weight", ["-1000", "0"])
+def test_a_rubric_edited_after_judging_is_refused_naming_both_hashes(
+    machine, mlflow_client, experiment_name, tmp_path, capsys, weight
+):
+    from tipbench_lib.compare.cli import main as compare_main
+    from tipbench_lib.judge.cli import main as judge_main
+    from tipbench_lib.tracking.status import main as status_main
+
+    judged_on_tip_v1(mlflow_client, experiment_name)
+    judged_hash = shipped_rubric().content_hash
+    edited_hash = edit_recorded_rubric(
+        mlflow_client, experiment_name, "relevance = 1\n", f"relevance = {weight}\n"
+    )
+    capsys.readouterr()
+    runs = [
+        (
+            "compare",
+            lambda: compare_main(["--experiment", experiment_name, "--out", str(tmp_path)]),
+        ),
+        ("status", lambda: status_main(["--experiment", experiment_name])),
+        (
+            "export",
+            lambda: judge_main(
+                ["--experiment", experiment_name, "--export", str(tmp_path / "x.json")]
+            ),
+        ),
+    ]
+    for what, run in runs:
+        assert run() == EXIT_REFUSED, what
+        err = capsys.readouterr().err
+        assert judged_hash in err and edited_hash in err, (what, err)
+        assert "3 judgment(s)" in err and "tipbench.rubric_toml" in err, (what, err)
+        assert "Traceback" not in err
+    assert not (tmp_path / "report.html").exists() and not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("weight", ["nan", "inf", "-inf", "1e308"])
+def test_a_recorded_rubric_with_a_weight_no_composite_can_use_is_refused_on_read(
+    machine, mlflow_client, experiment_name, tmp_path, capsys, weight
+):
+    from tipbench_lib.compare.cli import main as compare_main
+
+    judged_on_tip_v1(mlflow_client, experiment_name)
+    edit_recorded_rubric(mlflow_client, experiment_name, "tone = 1\n", f"tone = {weight}\n")
+    capsys.readouterr()
+    assert compare_main(["--experiment", experiment_name, "--out", str(tmp_path)]) == EXIT_REFUSED
+    err = capsys.readouterr().err
+    assert "tipbench.rubric_toml" in err and "composite.weights.tone" in err, err
+    assert "infs or NaNs" not in err and "Traceback" not in err
+
+
+def test_a_snapshot_whose_rubric_was_edited_after_judging_is_refused(
+    machine, mlflow_client, experiment_name, tmp_path, capsys
+):
+    from tipbench_lib.compare.cli import main as compare_main
+    from tipbench_lib.core.hashing import content_hash
+
+    judged_on_tip_v1(mlflow_client, experiment_name)
+    snap = write_snapshot(load_experiment(mlflow_client, experiment_name), tmp_path / "snap")
+    rubric_file, provenance_file = snap / "rubric.toml", snap / "provenance.json"
+    edited = rubric_file.read_text(encoding="utf-8").replace("relevance = 1\n", "relevance = 0\n")
+    rubric_file.write_text(edited, encoding="utf-8")
+    provenance = json.loads(provenance_file.read_text(encoding="utf-8"))
+    provenance["rubric"]["content_hash"] = content_hash(edited)
+    provenance_file.write_text(json.dumps(provenance), encoding="utf-8")
+    capsys.readouterr()
+
+    assert compare_main(["--data", str(snap), "--out", str(tmp_path / "out")]) == EXIT_REFUSED
+    err = capsys.readouterr().err
+    assert shipped_rubric().content_hash in err and content_hash(edited) in err, err
+    assert str(rubric_file) in err and "3 judgment(s)" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 import pytest
 
@@ -139,3 +140,82 @@ def test_records_of_another_owner_are_skipped_with_a_warning(tmp_path):
     with pytest.warns(JournalWarning, match="1 of 'a_b'"):
         kept = list(own_records(journal, "experiment", "a b"))
     assert [r.get("experiment") for r in kept] == ["a b", "a b", None]
+
+
+# -- who can read the journals (issue 17, finding 8) ------------------------------------------
+
+
+def modes_under(root):
+    """Every folder and file below (and including) ``root``, with its permission bits."""
+    found = {root: stat.S_IMODE(root.stat().st_mode)}
+    for path in root.rglob("*"):
+        found[path] = stat.S_IMODE(path.lstat().st_mode)
+    return found
+
+
+@pytest.fixture
+def permissive_umask():
+    """A umask that lets everyone read and write what is created (a shared machine's worst)."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o277])
+def test_journals_are_private_whatever_the_umask(tmp_path, umask):
+    """Folders 0700 and journal files 0600 as created, even under a umask that would give more
+    (or less: 0277 would leave the owner unable to write)."""
+    home = tmp_path / "home"
+    old = os.umask(umask)
+    try:
+        journal = Journal(experiment_dir("exp", home) / "judgments" / "ana.jsonl")
+        journal.append({"i": 0})
+        journal.append({"i": 1})
+        create_journal(experiment_dir("exp", home) / "adopted.jsonl", [{"i": 2}])
+        with exclusive_lock(experiment_dir("exp", home) / "collect.lock", "testing"):
+            pass
+    finally:
+        os.umask(old)
+    modes = modes_under(home)
+    assert {p: m for p, m in modes.items() if p.is_dir() and m != 0o700} == {}
+    assert {p: m for p, m in modes.items() if p.is_file() and m != 0o600} == {}
+    assert [r["i"] for r in journal.records()] == [0, 1]
+
+
+def test_a_journal_others_could_read_is_tightened_at_the_next_append(tmp_path):
+    path = tmp_path / "ana.jsonl"
+    path.write_text('{"i": 0}\n', encoding="utf-8")
+    path.chmod(0o644)
+    Journal(path).append({"i": 1})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_with_a_remote_mlflow_the_home_and_journals_are_private(
+    mlflow_server, tmp_path, monkeypatch, permissive_umask
+):
+    """With MLFLOW_TRACKING_URI set no embedded server makes the home private: the journals
+    must, or other local users read the judges' scores (they were created 0755 and 0644)."""
+    from tests.ollama_standin import FakeModel, OllamaStandIn
+    from tests.test_judge import tip
+    from tipbench_lib.collect.cli import main as collect_main
+    from tipbench_lib.judge.session import JudgeSession
+    from tipbench_lib.tracking.client import MlflowClient
+
+    home = tmp_path / "fresh" / "home"
+    monkeypatch.setenv("TIPBENCH_HOME", str(home))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    model = FakeModel("tiny-a", 1_000_000_000, texts=("Submit the form tonight.",))
+    with OllamaStandIn([model], load_s=0.0, gen_s=0.0) as standin:
+        monkeypatch.setenv("OLLAMA_HOST", standin.url)
+        grid = ["--models", "tiny-a", "--prompts", "v1", "--scenarios", "1", "--n-tips", "1"]
+        assert collect_main(["--experiment", "private", "--backend", "ollama", *grid]) == 0
+    with MlflowClient(mlflow_server) as client:
+        session = JudgeSession(client, "private", "ana")
+        session.save(session.order[0], tip(4, 4, 4, True, False))
+    modes = modes_under(home)
+    assert modes[home] == 0o700
+    assert {p: m for p, m in modes.items() if p.is_dir() and m != 0o700} == {}
+    assert {p: m for p, m in modes.items() if p.is_file() and m != 0o600} == {}
+    assert any(p.name.endswith(".jsonl") and "judgments" in p.parts for p in modes)

@@ -23,7 +23,7 @@ def _cells(client, experiment: str) -> dict[str, str]:
 
 def _submit(page, previous: str) -> str:
     page.get_by_role("button", name="Save and next").click()
-    page.wait_for_selector(f".tb-card:not([data-candidate='{previous}'])", timeout=30_000)
+    page.wait_for_selector(f".tb-card:not([data-candidate='{previous}'])", timeout=120_000)
     return current_candidate(page)
 
 

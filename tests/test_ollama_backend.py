@@ -63,7 +63,8 @@ def standin() -> Iterator[OllamaStandIn]:
 
 @pytest.fixture
 def backend(standin: OllamaStandIn) -> Iterator[OllamaBackend]:
-    b = OllamaBackend(standin.url, timeout=10, unload_timeout_s=5)
+    # Bounds for a loaded machine, not speeds: a healthy stand-in answers long before them.
+    b = OllamaBackend(standin.url, timeout=60, unload_timeout_s=60)
     yield b
     b.close()
 
@@ -237,11 +238,13 @@ def test_every_generation_carries_the_safety_options(
 
 
 def test_generation_reports_tokens_and_timing(backend: OllamaBackend) -> None:
+    started = time.monotonic()
     result = backend.generate("smol", chat())
+    around = time.monotonic() - started
     assert result.eval_tokens == len(TIP.split())
     assert result.done_reason == "stop"
     assert result.tokens_per_s > 0
-    assert 0 < result.latency_s < 5
+    assert 0 < result.latency_s <= around, "the server's time lies within the request's"
     assert result.prompt_tokens == (3 + 4) + (1 + 4)  # words plus 4 per message
     assert not result.truncated
     short = backend.generate("smol", chat(max_tokens=3))
@@ -333,13 +336,13 @@ def test_unknown_model_names_the_available_ones(backend: OllamaBackend) -> None:
 
 
 def test_slow_response_times_out(standin: OllamaStandIn, backend: OllamaBackend) -> None:
+    """The stand-in would answer only after an hour: the error coming at all shows the timeout
+    cut the request, with no wall-clock bound to miss on a busy machine (issue 17, finding 9)."""
     backend.load("smol", OPTIONS)
-    standin.set_fault("smol", Fault("slow", delay_s=5.0, times=1))
-    started = time.monotonic()
+    standin.set_fault("smol", Fault("slow", delay_s=3600.0, times=1))
     with pytest.raises(GenerationError) as caught:
         backend.generate("smol", chat(timeout_s=0.3))
     assert caught.value.kind == "timeout"
-    assert time.monotonic() - started < 2.0
     assert backend.generate("smol", chat()).text == TIP
 
 
@@ -427,10 +430,10 @@ def test_standin_keep_alive_semantics(standin: OllamaStandIn) -> None:
         client.generate(model="smol", prompt="hi", keep_alive="300")
     client.generate(model="smol", prompt="hi", keep_alive=0.5)
     assert standin.resident() == ["smol:latest"]
-    assert wait_for(lambda: standin.resident() == [], timeout=3)
+    assert wait_for(lambda: standin.resident() == [], timeout=60)  # a bound, not a speed
     assert standin.unloads("smol")[-1].detail == "expired"
     client.generate(model="smol", prompt="hi", keep_alive="0")
-    assert wait_for(lambda: standin.resident() == [], timeout=3)
+    assert wait_for(lambda: standin.resident() == [], timeout=60)
     assert standin.unloads("smol")[-1].detail == "keep_alive 0"
     client.generate(model="smol", prompt="hi", options={"num_ctx": 1024})
     client.generate(model="smol", prompt="hi", options={"num_ctx": 2048})

@@ -162,6 +162,35 @@ def test_a_score_id_may_not_take_a_column_of_the_frames() -> None:
         parse_rubric(text, BRIEF, "brief.toml")
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "where", "problem"),
+    [
+        ("clarity = 3", "clarity = nan", "composite.weights.clarity", "finite number"),
+        ("clarity = 3", "clarity = inf", "composite.weights.clarity", "finite number"),
+        ("kindness = 1", "kindness = 1e308", "composite.weights.kindness", "-1000 to 1000"),
+        ("too_long = -3", "too_long = -1001", "composite.weights.too_long", "-1000 to 1000"),
+        (
+            "clarity = 3\nkindness = 1\ntoo_long = -3",
+            "clarity = 0\nkindness = 0\ntoo_long = 0.0",
+            "composite.weights",
+            "every weight is 0",
+        ),
+        ("min = 1\nmax = 7", "min = -5000\nmax = 7", "scale.min", "from -1000 to 999"),
+        ("min = 1\nmax = 7", "min = 1\nmax = 500", "scale.max", "from 2 to 101"),
+    ],
+)
+def test_weights_and_scales_no_composite_can_use_are_refused_by_the_one_validator(
+    old: str, new: str, where: str, problem: str
+) -> None:
+    """NaN, infinite, huge or all-zero weights and unbounded scales are refused where the text is
+    parsed, naming the key: a file, an experiment's record or a snapshot alike (issue 17)."""
+    assert old in BRIEF_TEXT
+    with pytest.raises(DataFileError) as caught:
+        parse_rubric(BRIEF_TEXT.replace(old, new), BRIEF, "brief.toml")
+    message = str(caught.value)
+    assert f"brief.toml: {where}: " in message and problem in message, message
+
+
 # -- the frames, the statistics and the charts ---------------------------------------------------
 
 

@@ -57,12 +57,16 @@ def test_collect_refusals_exit_2_before_loading_anything(env, experiment_name):
     assert ollama.returncode == 3 and "ollama serve" in ollama.stderr, ollama.stderr
 
 
+@pytest.mark.timeout(2700)
 def test_collect_judge_compare_as_scripts(env, experiment_name, tmp_path):
+    """Sized for a loaded 2-core machine (issue 17, finding 9: 900 s were not enough for 16 tips
+    generated and LLM-judged on the embedded models): 2 models x 1 prompt x 2 scenarios x 2 tips,
+    still two models to rank over two scenarios, and a per-test bound to match."""
     grid = (
         "--models",
         "smollm2-135m,gemma3-270m",
         "--prompts",
-        "v1,v3-few-shot",
+        "v1",
         "--scenarios",
         "2",
         "--n-tips",
@@ -74,20 +78,20 @@ def test_collect_judge_compare_as_scripts(env, experiment_name, tmp_path):
         "collect", "--experiment", experiment_name, "--backend", "embedded", *grid, env=env
     )
     assert collected.returncode == 0, collected.stderr[-3000:]
-    assert "8 done, 0 failed" in collected.stdout
+    assert "4 done, 0 failed" in collected.stdout
     assert "using the embedded llama.cpp models" in collected.stderr
 
     again = run("collect", "--experiment", experiment_name, "--backend", "embedded", *grid, env=env)
-    assert again.returncode == 0 and "8 already complete" in again.stdout
+    assert again.returncode == 0 and "4 already complete" in again.stdout
 
     # An outside judge: export, fill half of it, apply.
     export = tmp_path / "to-judge.json"
     exported = run("judge", "--experiment", experiment_name, "--export", str(export), env=env)
     assert exported.returncode == 0, exported.stderr
     doc = json.loads(export.read_text(encoding="utf-8"))
-    assert doc["format"] == "tipbench.judging/1" and len(doc["items"]) == 16
+    assert doc["format"] == "tipbench.judging/1" and len(doc["items"]) == 8
     assert "model" not in json.dumps(doc["items"][0])  # blind by default
-    for item in doc["items"][:8]:
+    for item in doc["items"][:4]:
         item["scores"] = {
             "relevance": 4,
             "actionability": 3,

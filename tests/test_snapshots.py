@@ -415,6 +415,40 @@ def test_a_broken_provenance_is_named(snap: Path, content: bytes, problem: str) 
     assert path.read_bytes() == content
 
 
+@pytest.mark.parametrize("key", ["judges", "models", "prompts"])
+@pytest.mark.parametrize(
+    "value", ["a string", 5, [1, 2], {"x": 1}, {"x": [1]}, [{"judge_id": "a"}, 3]]
+)
+def test_a_provenance_entry_of_the_wrong_shape_is_named_not_a_traceback(
+    snap: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, value: object
+) -> None:
+    """``judges``, ``models`` and ``prompts`` of another shape than tipbench's (an object by name,
+    or a list of objects) are refused on read, naming the key (issue 17, finding 8)."""
+    path = snap / "provenance.json"
+    content = json.dumps({"experiment": "x", key: value})
+    path.write_text(content, encoding="utf-8")
+    out = tmp_path / "out"
+    assert compare_main(["--data", str(snap), "--out", str(out), "--n-boot", "50"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tipbench: refused: {path}: key {key!r}"), err
+    assert "delete it: provenance.json is optional" in err and "Traceback" not in err
+    assert path.read_text(encoding="utf-8") == content and not out.exists()
+
+
+def test_every_provenance_tipbench_writes_or_wrote_is_read(snap: Path) -> None:
+    """The accepted shapes: tipbench's objects by name, the lists of older files, nulls."""
+    shapes = {
+        "models": [{"model": "m", "model_digest": "d"}],
+        "prompts": [{"version": "v1", "hash": "h"}],
+        "judges": [{"judge_id": "ana", "kind": "human"}],
+    }
+    path = snap / "provenance.json"
+    for prov in (shapes, dict.fromkeys(shapes), {"models": {"m": None}, "prompts": {"v1": None}}):
+        path.write_text(json.dumps(prov), encoding="utf-8")
+        data = read_snapshot(path.parent)
+        render(analyse(data, Options(n_boot=50)))
+
+
 def test_a_provenance_with_a_bom_is_read(snap: Path) -> None:
     path = snap / "provenance.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"experiment": "from-windows"}).encode())

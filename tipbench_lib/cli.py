@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "status": (
         "tipbench_lib.tracking.status",
-        "where an experiment stands in MLflow (cells, tips, judged tips) as JSON; writes nothing",
+        "where an experiment stands in MLflow (cells, tips, judged tips) as JSON",
     ),
     "demo": (
         "tipbench_lib.demo",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tipbench_lib.core.arguments import add_data_dir
 from tipbench_lib.core.errors import EXIT_FAILED, EXIT_OK, guarded
+from tipbench_lib.core.escaping import shell_command
 from tipbench_lib.core.paths import data_dir_for
 from tipbench_lib.tracking.server import tracking_url
 
@@ -73,7 +74,7 @@ def _demo(args: argparse.Namespace) -> int:
         # MLFLOW_TRACKING_URI, which would make the steps send the environment's credentials to it.
         tracking_url()
         for name, step_args in steps(args.experiment, out, args.scenarios, args.n_tips):
-            print(f"\n== {name}: tipbench {name} {' '.join(step_args)}", flush=True)
+            print(f"\n== {name}: {shell_command('tipbench', name, *step_args)}", flush=True)
             command = [sys.executable, "-m", "tipbench_lib", name, *step_args]
             code = subprocess.call(command, env=env)
             if code not in (EXIT_OK, EXIT_FAILED) or (code != EXIT_OK and name == "compare"):
@@ -85,7 +86,8 @@ def _demo(args: argparse.Namespace) -> int:
         f"\nReport: {out / 'report.html'} (open it in any browser; it needs no network)\n"
         "Next:\n"
         "  tipbench mlflow-ui                          # browse the MLflow runs\n"
-        f"  tipbench compare --experiment {args.experiment} --out {out}   # rerun one step\n"
+        f"  {shell_command('tipbench', 'compare', '--experiment', args.experiment, '--out', out)}"
+        "   # rerun one step\n"
         "In a checkout, the notebooks:\n"
         "  .venv/bin/marimo edit notebooks/compare.py   # explore the results\n"
         "  .venv/bin/marimo run notebooks/judge.py      # judge the tips yourself"

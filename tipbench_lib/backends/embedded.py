@@ -30,6 +30,7 @@ from typing import Any
 from tipbench_lib.backends.base import Generation, GenerationOptions, GenerationRequest, ModelInfo
 from tipbench_lib.backends.prefix_reuse import reuse_whole_batches
 from tipbench_lib.core.errors import BackendError, GenerationError, UnknownModelError
+from tipbench_lib.core.journal import make_dirs
 from tipbench_lib.core.paths import tipbench_home
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ class FileDigests:
     def _write_entry(self, key: str, stamp: list[int], digest: str) -> None:
         entries = self._read()
         entries[key] = {"stamp": stamp, "sha256": digest}
-        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.cache_file.parent)  # it may create the home: private, as the journals
         partial = self.cache_file.with_name(f"{self.cache_file.name}.{os.getpid()}.partial")
         partial.write_text(json.dumps(entries, indent=1), encoding="utf-8")
         os.replace(partial, self.cache_file)

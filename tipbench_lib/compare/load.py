@@ -32,10 +32,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tipbench_lib.core.datafile import read_text
-from tipbench_lib.core.errors import DataFileError, TipbenchError
-from tipbench_lib.core.experiment import legacy_note
-from tipbench_lib.core.provenance import JudgeEntry, ModelEntry, Provenance
-from tipbench_lib.core.records import Candidate, Cell, Judgment, parse_time
+from tipbench_lib.core.errors import DataFileError, RubricConflict, TipbenchError
+from tipbench_lib.core.experiment import changed_since_judged, legacy_note
+from tipbench_lib.core.provenance import JudgeEntry, ModelEntry, Provenance, shape_problem
+from tipbench_lib.core.records import Candidate, Cell, Judgment, RubricRef, parse_time
 from tipbench_lib.core.rubric import (
     DEFAULT_RUBRIC,
     Rubric,
@@ -51,7 +51,7 @@ from tipbench_lib.core.schema import (
     judgments_schema,
 )
 from tipbench_lib.tracking.client import MlflowClient, Run
-from tipbench_lib.tracking.experiment import StoredExperiment, read_experiment
+from tipbench_lib.tracking.experiment import StoredExperiment
 from tipbench_lib.tracking.mapping import CELL_TAG, queue_provenance
 
 PROVENANCE_FILE = "provenance.json"
@@ -114,9 +114,20 @@ def empty_frame(schema: dict[str, pl.DataType]) -> pl.DataFrame:
 # --- From MLflow -------------------------------------------------------------------------------
 
 
-def load_experiment(client: MlflowClient, experiment: str, *, workers: int = 8) -> ExperimentData:
-    """Read every finished cell run of ``experiment``: params, candidates, judgments, rubric."""
-    return experiment_frames(read_experiment(client, experiment, workers=workers))
+def load_experiment(client: MlflowClient, experiment: str) -> ExperimentData:
+    """Read every finished cell run of ``experiment``: params, candidates, judgments, rubric.
+
+    Judgments journalled on this machine that MLflow lacks (an app killed before it sent a
+    score) are sent first (:func:`tipbench_lib.judge.delivery.read_delivered`); those MLflow does
+    not take are named among the warnings, so a report never leaves a score out silently.
+    """
+    from tipbench_lib.judge.delivery import read_delivered  # the judge phase imports the stats
+
+    stored, backlog = read_delivered(client, experiment)
+    data = experiment_frames(stored)
+    if backlog.warning():
+        data.provenance[WARNINGS_KEY] = [*data.warnings, backlog.warning()]
+    return data
 
 
 def experiment_frames(stored: StoredExperiment) -> ExperimentData:
@@ -277,6 +288,7 @@ def read_snapshot(directory: Path) -> ExperimentData:
                 path, "file", "missing; a snapshot holds cells, candidates and judgments .parquet"
             )
         frames[name] = conform_columns(read_parquet(path), schema, path)
+    refuse_changed_rubric(frames["judgments"], rubric)
     judgments, warnings = recompute_composites(
         frames["judgments"], str(directory / "judgments.parquet"), rubric
     )
@@ -301,6 +313,23 @@ def snapshot_rubric(directory: Path, prov: dict[str, Any]) -> tuple[Rubric, str]
     if ref is None:
         return parse_rubric(text, _declared_version(text), path), ""
     return recorded_rubric(ref, text, str(path)), ""
+
+
+def refuse_changed_rubric(judgments: pl.DataFrame, rubric: Rubric) -> None:
+    """Refuse a snapshot whose ``rubric.toml`` is not the text its judgments were made under.
+
+    ``rubric_hash`` (written since tipbench recorded it in the frame; a snapshot of another tool
+    may lack it) names each judgment's rubric text; the check is the experiment model's
+    (:func:`tipbench_lib.core.experiment.changed_since_judged`), so a snapshot whose
+    ``rubric.toml`` and provenance hash were edited together is refused as MLflow's record is.
+    """
+    if "rubric_hash" not in judgments.columns:
+        return
+    pairs = judgments.select("rubric_version", "rubric_hash").drop_nulls().iter_rows()
+    refs = [RubricRef(version, version, str(h)) for version, h in pairs]
+    problem = changed_since_judged(rubric, refs)
+    if problem:
+        raise RubricConflict(problem)
 
 
 def _declared_version(text: str) -> str:
@@ -348,6 +377,9 @@ def read_provenance(path: Path) -> dict[str, Any]:
     warnings = prov.get(WARNINGS_KEY, [])
     if not (isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
         raise DataFileError(path, f"key {WARNINGS_KEY!r}", f"expected a list of strings; {remedy}")
+    wrong = shape_problem(prov)
+    if wrong is not None:
+        raise DataFileError(path, f"key {wrong[0]!r}", f"{wrong[1]}; {remedy}")
     return prov
 
 

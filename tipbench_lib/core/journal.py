@@ -13,6 +13,10 @@ Folder and file names come from :func:`name_key`: a readable slug plus a hash of
 two different experiments (or judges) never share a journal, whatever characters their names use.
 Journals written before that keying (a slug only, see :func:`legacy_slug`) are adopted record by
 record by :mod:`tipbench_lib.core.journal_legacy`.
+
+The journals hold people's scores, so only their owner may read them, whatever the umask and
+whether or not an embedded MLflow server made the home private: every folder created here is
+0700 and every file 0600, and a journal file others could read is tightened at its next append.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import threading
 import unicodedata
 import warnings
@@ -33,6 +38,8 @@ from typing import Any, BinaryIO
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.paths import tipbench_home
 
+PRIVATE_FOLDER = 0o700
+PRIVATE_FILE = 0o600
 SLUG_CHARS = 40
 """Characters of the readable part of a key; the hash, not the slug, is what keeps names apart."""
 KEY_HASH_HEX = 8
@@ -89,7 +96,7 @@ class Journal:
         created = make_dirs(self.path.parent)
         is_new = not self.path.exists()
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
-        with open(self.path, "a+b") as fh:
+        with os.fdopen(open_private_file(self.path, os.O_RDWR | os.O_APPEND), "a+b") as fh:
             _repair_tail(fh)
             fh.write(line.encode("utf-8") + b"\n")
             fh.flush()
@@ -157,14 +164,33 @@ def _repair_tail(fh: BinaryIO) -> None:
 
 
 def make_dirs(folder: Path) -> list[Path]:
-    """``mkdir -p`` that returns the parents whose entries changed (to fsync them afterwards)."""
+    """``mkdir -p`` that returns the parents whose entries changed (to fsync them afterwards).
+
+    Every folder it creates is private (0700) whatever the umask: the first journal write is
+    what creates the tipbench home when no embedded server did.
+    """
     missing = []
     probe = folder
     while not probe.exists():
         missing.append(probe)
         probe = probe.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            path.mkdir(mode=PRIVATE_FOLDER)
+            os.chmod(path, PRIVATE_FOLDER)  # the umask may have taken bits away
     return [path.parent for path in reversed(missing)]
+
+
+def open_private_file(path: Path, flags: int) -> int:
+    """Open ``path`` (creating it) with ``flags``, as a file only its owner can read and write.
+
+    The mode is set after opening, so neither the umask nor an earlier, looser mode stays.
+    """
+    fd = os.open(path, flags | os.O_CREAT, PRIVATE_FILE)
+    if stat.S_IMODE(os.fstat(fd).st_mode) != PRIVATE_FILE:
+        with contextlib.suppress(PermissionError):  # not the owner's: leave its mode alone
+            os.fchmod(fd, PRIVATE_FILE)
+    return fd
 
 
 def fsync_dir(folder: Path) -> None:
@@ -218,7 +244,7 @@ def create_journal(path: Path, records: list[dict[str, Any]]) -> bool:
     created = make_dirs(path.parent)
     spare = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with open(spare, "wb") as fh:
+        with os.fdopen(open_private_file(spare, os.O_WRONLY | os.O_TRUNC), "wb") as fh:
             for record in records:
                 line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
                 fh.write(line.encode("utf-8") + b"\n")
@@ -235,14 +261,26 @@ def create_journal(path: Path, records: list[dict[str, Any]]) -> bool:
 
 
 @contextlib.contextmanager
+def waiting_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``, waiting while another process (or thread) holds it."""
+    make_dirs(path.parent)
+    with os.fdopen(open_private_file(path, os.O_RDWR | os.O_APPEND), "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def exclusive_lock(path: Path, what: str) -> Iterator[None]:
     """Refuse a second process working on the same journal at the same time.
 
     Two collectors on one experiment would both generate the same candidates; the lock turns that
     into a clear message instead of duplicated work.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
+    make_dirs(path.parent)
+    with os.fdopen(open_private_file(path, os.O_RDWR | os.O_APPEND), "a+") as fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:

@@ -91,6 +91,56 @@ class Provenance:
         )
 
 
+ENTRY_SHAPES: dict[str, tuple[str, tuple[type, ...]]] = {
+    "models": ("an object of model entries by name (each an object)", (Mapping,)),
+    "prompts": ("an object of content hashes by prompt version (each a string)", (str,)),
+    "judges": ("an object of judge entries by id (each an object)", (Mapping,)),
+}
+"""The provenance entries laid out as tables, and what each of their values must be. A list of
+objects is read too (the shape of older files)."""
+
+
+def shape_problem(data: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first entry of ``data`` (a provenance read from a file) that has no readable shape,
+    as (key, what it must be); None when every entry can be read.
+
+    Everything after reading (the report's provenance tables, the judges' descriptions) relies
+    on these shapes, so a file that breaks them is refused on read, naming the key, instead of
+    failing later inside the report.
+    """
+    for key, (expected, kinds) in ENTRY_SHAPES.items():
+        value = data.get(key)
+        if isinstance(value, Mapping):
+            entries = [(repr(k), v) for k, v in value.items() if v is not None]
+        elif isinstance(value, list):
+            entries = [(str(i), v) for i, v in enumerate(value)]
+            expected, kinds = expected + ", or a list of objects", (Mapping,)
+        elif value is None:
+            continue
+        else:
+            return key, f"is a JSON {_json_type(value)}; expected {expected}"
+        wrong = [(name, v) for name, v in entries if not isinstance(v, kinds)]
+        if wrong:
+            name, v = wrong[0]
+            return key, f"entry {name} is a JSON {_json_type(v)}; expected {expected}"
+    if not isinstance(data.get("rubric", {}), Mapping | None):
+        return "rubric", f"is a JSON {_json_type(data['rubric'])}; expected an object"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    """A value's type as JSON names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 

@@ -418,4 +418,5 @@ class Judgment:
             "created_at": self.time if self.created_at else None,
             "note": self.note,
             "judge_model": self.source.model,
+            "rubric_hash": self.rubric.content_hash,
         }

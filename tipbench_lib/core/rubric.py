@@ -16,11 +16,12 @@ machine uses that rubric, never a local default.
 
 from __future__ import annotations
 
+import math
 import numbers
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,6 +40,15 @@ DEFAULT_RUBRIC = "tip-v1"
 on (every experiment collected before rubrics were recorded used it)."""
 SCORE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 """A dimension's or flag's id: it becomes a column, a JSON key and an MLflow metric name."""
+MAX_WEIGHT = 1000.0
+"""The largest composite weight, either sign. A weight is a number people chose to add scores
+with; one beyond this (1e308, an infinity, NaN) makes no composite the statistics can use, so the
+validator refuses it wherever a rubric is read: a file, an experiment's record, a snapshot."""
+SCALE_BOUND = 1000
+"""A scale's ends lie within -1000 and 1000 ..."""
+MAX_SCALE_POINTS = 101
+"""... and it has at most 101 points (0 to 100): one anchored level each, every one shown on a
+judging card and sent to the LLM judge."""
 _QUOTE_PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "„": "“"}
 
 
@@ -203,6 +213,9 @@ class Rubric:
     """The file's exact content: recorded with an experiment so another machine judges with it."""
     path: Path | None = None
     """The file it came from; None for a rubric read from an experiment's record."""
+    source: str = field(default="", compare=False)
+    """Where the text was read (a file, an experiment's tag, a snapshot's ``rubric.toml``), for
+    messages about the record; '' when ``path`` says it."""
 
     # --- what a judgment holds ----------------------------------------------------------------
 
@@ -549,14 +562,35 @@ def _flag(table: Table) -> Flag:
 
 
 def _weights(table: Table, part_ids: tuple[str, ...]) -> dict[str, float]:
+    """The composite's weights: finite, at most :data:`MAX_WEIGHT` either way, not all zero."""
     table.only(*part_ids)
     weights = {}
     for key in part_ids:
         value = table.get(key, numbers.Real, optional=False)
         if isinstance(value, bool):
             raise table.fail(key, f"expected a number, got {value!r}")
-        weights[key] = float(value)
+        weight = float(value)
+        if not (math.isfinite(weight) and abs(weight) <= MAX_WEIGHT):
+            raise table.fail(
+                key,
+                f"is {value!r}; expected a finite number from {-MAX_WEIGHT:g} to {MAX_WEIGHT:g} "
+                "(the composite adds each score times its weight)",
+            )
+        weights[key] = weight
+    if not any(weights.values()):
+        raise table.fail(None, "every weight is 0; give at least one part a weight")
     return weights
+
+
+def _scale(root: Table) -> range:
+    """The scores a dimension can take: whole numbers within the bounds above."""
+    table = root.table("scale")
+    table.only("min", "max")
+    low = table.integer("min", minimum=-SCALE_BOUND, maximum=SCALE_BOUND - 1)
+    high = table.integer(
+        "max", minimum=low + 1, maximum=min(SCALE_BOUND, low + MAX_SCALE_POINTS - 1)
+    )
+    return range(low, high + 1)
 
 
 def _example_context(root: Table) -> ExampleContext | None:
@@ -570,7 +604,9 @@ def _example_context(root: Table) -> ExampleContext | None:
 def parse_rubric(text: str, name: str, source: Path | str, path: Path | None = None) -> Rubric:
     """A rubric from its TOML text, validated; its ``version`` must be ``name``.
 
-    ``source`` names where the text came from in messages (a file, or an experiment's record).
+    The one validator of a rubric's text, run on every read (a file, an experiment's record, a
+    snapshot's copy): ids, levels, finite and bounded weights and scales. ``source`` names where
+    the text came from in messages.
     """
     root = Table(parse_toml(text, source), source)
     root.only(
@@ -586,11 +622,8 @@ def parse_rubric(text: str, name: str, source: Path | str, path: Path | None = N
     version = root.text("version")
     if version != name:
         raise root.fail("version", f"is {version!r}; expected {name!r} to match the file name")
-    scale_t = root.table("scale")
-    scale_t.only("min", "max")
-    low = scale_t.integer("min")
-    high = scale_t.integer("max", minimum=low + 1)
-    scale = range(low, high + 1)
+    scale = _scale(root)
+    low, high = scale.start, scale.stop - 1
     dim_tables = root.tables("dimensions")
     dimensions = tuple(_dimension(t, scale) for t in dim_tables)
     flag_tables = root.tables("flags", min_len=0) if "flags" in root.data else []
@@ -620,6 +653,7 @@ def parse_rubric(text: str, name: str, source: Path | str, path: Path | None = N
         weights=_weights(composite.table("weights"), part_ids),
         text=text,
         path=path,
+        source=str(source),
     )
 
 
@@ -667,7 +701,9 @@ def shipped_rubric(version: str = DEFAULT_RUBRIC) -> Rubric:
 
 
 def recorded_rubric(ref: RubricRef, text: str, source: str) -> Rubric:
-    """The rubric an experiment recorded, checked against the hash recorded beside it."""
+    """The rubric an experiment recorded, validated and checked against the hash recorded beside
+    it (whether its judgments were made under it is :func:`tipbench_lib.core.experiment.
+    changed_since_judged`'s question)."""
     rubric = parse_rubric(text, ref.name, source)
     if ref.content_hash and rubric.content_hash != ref.content_hash:
         raise DataFileError(

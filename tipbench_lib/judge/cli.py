@@ -5,7 +5,10 @@ writes candidates for outside judges: every pending one, or with ``--judge-id ID
 next N cards of that judge's queue (adaptive by default, :mod:`tipbench_lib.judge.queue`), so an
 outside judge works in batches; ``--apply`` stores a filled export, all of it or nothing;
 ``--status`` prints where the primary comparisons stand as one JSON object. Judging by hand
-happens in the app (``marimo run notebooks/judge.py``).
+happens in the app (``marimo run notebooks/judge.py``). Every way in first sends MLflow the
+judgments journalled on this machine that it lacks (an app killed before it sent a score), and
+names on standard error those it does not take (:func:`tipbench_lib.judge.delivery.
+read_delivered`).
 
 The exit status follows :mod:`tipbench_lib.core.errors`: 0 done; 1 some LLM judgments failed (they
 are recorded as failed, never as scores) or MLflow has not taken every judgment yet (they are safe
@@ -28,10 +31,12 @@ from tipbench_lib.backends.select import BACKEND_KINDS
 from tipbench_lib.core.arguments import add_data_dir, parse
 from tipbench_lib.core.errors import EXIT_FAILED, EXIT_OK, JudgingError, guarded, refuse
 from tipbench_lib.core.paths import data_dir_for
-from tipbench_lib.judge.exchange import ImportRejected, apply_file, write_export
+from tipbench_lib.judge.delivery import read_delivered
+from tipbench_lib.judge.exchange import ImportRejected, apply_document, read_document, write_export
 from tipbench_lib.judge.queue import DEFAULT_ORDER, EXPORT_PLAN_TTL, ORDERS, parse_baseline
 from tipbench_lib.judge.session import DEFAULT_REQUIRED_JUDGES, JudgeSession
 from tipbench_lib.stats.anytime import DEFAULT_DELTA
+from tipbench_lib.tracking.experiment import StoredExperiment
 
 NEXT_CARDS = 20
 
@@ -158,18 +163,22 @@ def queue_session(client: Any, args: argparse.Namespace, judge_id: str, **kw: An
     )
 
 
-def run_status(client: Any, args: argparse.Namespace) -> int:
-    """One JSON object on standard output; nothing is written anywhere."""
+def run_status(client: Any, args: argparse.Namespace, stored: StoredExperiment) -> int:
+    """One JSON object on standard output; nothing else is written anywhere."""
     from tipbench_lib.judge.queue import status_of
 
     found = status_of(
-        client, args.experiment, baseline=parse_baseline(args.baseline), delta=args.delta
+        client,
+        args.experiment,
+        baseline=parse_baseline(args.baseline),
+        delta=args.delta,
+        stored=stored,
     )
     print(json.dumps(found))
     return EXIT_OK
 
 
-def run_queue_export(client: Any, args: argparse.Namespace) -> int:
+def run_queue_export(client: Any, args: argparse.Namespace, stored: StoredExperiment) -> int:
     """The judge's next cards in queue order; they stay planned for the judge until applied."""
     order = args.order or DEFAULT_ORDER
     session = queue_session(
@@ -180,6 +189,7 @@ def run_queue_export(client: Any, args: argparse.Namespace) -> int:
         queue=True,
         order=order,
         plan_ttl=args.hold_hours * 3600,
+        stored=stored,
     )
     count = args.next or NEXT_CARDS
     if order == "uniform":
@@ -210,11 +220,16 @@ def run_queue_export(client: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def run_export(client: Any, args: argparse.Namespace) -> int:
+def run_export(client: Any, args: argparse.Namespace, stored: StoredExperiment) -> int:
     if args.judge_id is not None:
-        return run_queue_export(client, args)
+        return run_queue_export(client, args, stored)
     session = JudgeSession(
-        client, args.experiment, "export", judge_kind="import", required_judges=args.required_judges
+        client,
+        args.experiment,
+        "export",
+        judge_kind="import",
+        required_judges=args.required_judges,
+        stored=stored,
     )
     count = write_export(session, args.export, unblind=args.unblind)
     print(
@@ -224,10 +239,16 @@ def run_export(client: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def run_apply(client: Any, args: argparse.Namespace) -> int:
+def run_apply(client: Any, args: argparse.Namespace, doc: Any, stored: StoredExperiment) -> int:
     try:
-        plan, result = apply_file(
-            client, args.experiment, args.apply, args.judge_id, required_judges=args.required_judges
+        plan, result = apply_document(
+            client,
+            args.experiment,
+            doc,
+            args.apply,
+            args.judge_id,
+            required_judges=args.required_judges,
+            stored=stored,
         )
     except ImportRejected as exc:
         return refuse(exc)
@@ -245,7 +266,7 @@ def run_apply(client: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def run_llm(client: Any, args: argparse.Namespace) -> int:
+def run_llm(client: Any, args: argparse.Namespace, stored: StoredExperiment) -> int:
     from tipbench_lib.backends.select import choose_backend, close_backend
     from tipbench_lib.core.progress import ProgressEvent, TerminalProgress
     from tipbench_lib.judge.llm import check_model, llm_judge_id, run_llm_judge
@@ -256,6 +277,7 @@ def run_llm(client: Any, args: argparse.Namespace) -> int:
         llm_judge_id(args.llm_judge),
         judge_kind="llm",
         required_judges=args.required_judges,
+        stored=stored,
     )
     backend, why = choose_backend(args.backend)
     print(f"tipbench: {why}", file=sys.stderr)
@@ -277,6 +299,15 @@ def run_llm(client: Any, args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def read_experiment_delivered(client: Any, experiment: str) -> StoredExperiment:
+    """The experiment, once the judgments journalled here that MLflow lacked were sent to it
+    (:func:`~tipbench_lib.judge.delivery.read_delivered`); what it did not take is named."""
+    stored, backlog = read_delivered(client, experiment)
+    if backlog.warning():
+        print(f"tipbench: {backlog.warning()}", file=sys.stderr)
+    return stored
+
+
 def main(argv: Sequence[str] | None = None, client: Any = None, *, prog: str = PROG) -> int:
     """The judge phase's script mode; returns the exit status (see the module docstring)."""
     args = parse(judge_parser(prog), argv)
@@ -292,13 +323,16 @@ def _judge(args: argparse.Namespace, client: Any) -> int:
 
                 client = MlflowClient.from_env()
             check_queue_args(args)
+            # A bad file is refused before MLflow is asked for anything.
+            doc = read_document(args.apply) if args.apply else None
+            stored = read_experiment_delivered(client, args.experiment)
             if args.status:
-                return run_status(client, args)
+                return run_status(client, args, stored)
             if args.export:
-                return run_export(client, args)
+                return run_export(client, args, stored)
             if args.apply:
-                return run_apply(client, args)
-            return run_llm(client, args)
+                return run_apply(client, args, doc, stored)
+            return run_llm(client, args, stored)
         finally:
             if own and client is not None:
                 client.close()

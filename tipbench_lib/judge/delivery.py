@@ -9,6 +9,13 @@ delivery among saves that come close together. Nothing is lost when a delivery f
 stops first: the cells stay pending in the session and the next delivery retries them, the
 process delivers what is pending when it exits normally, and a session opened later finds any
 journalled score MLflow lacks (:meth:`JudgeSession.sync_pending`, ``_missing_in_mlflow``).
+
+An app killed before its sender ran leaves scores only in the journal, and the judge may never
+open the app again. So every command that reads an experiment (``tipbench status``, ``judge
+--export/--status/--apply``, the LLM judge, compare, the notebooks) reads it through
+:func:`read_delivered`: each judge journalled on this machine gets a session, whose start-up
+check finds what MLflow lacks, and the same :meth:`JudgeSession.sync_pending` sends it before
+anything is counted; what cannot go out is named with how to send it (:class:`Backlog`).
 """
 
 from __future__ import annotations
@@ -16,8 +23,16 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.escaping import shell_command
+
+if TYPE_CHECKING:
+    from tipbench_lib.tracking.client import MlflowClient
+    from tipbench_lib.tracking.experiment import StoredExperiment
 
 QUIET_SECONDS = 0.3
 """How long after a save the sender waits for quiet before it sends. `marimo run` runs every
@@ -144,3 +159,88 @@ def _flush_all() -> None:
     """At a normal exit (the app stopped with Ctrl+C or SIGTERM), deliver what is pending."""
     for delivery in list(_LIVE):
         delivery.flush()
+
+
+# -- what a reading command sends first ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """This machine's journalled judgments of an experiment that MLflow lacked when it was read:
+    how many were sent, which still wait and why."""
+
+    experiment: str
+    sent: int = 0
+    waiting: dict[str, int] = field(default_factory=dict)
+    """judge id → judgments journalled here that MLflow lacks and did not take."""
+    error: str = ""
+    """Why MLflow did not take them (the first failure)."""
+    unchecked: dict[str, str] = field(default_factory=dict)
+    """judge id → why this judge's journal could not be compared with MLflow at all."""
+
+    def warning(self) -> str:
+        """What waits and how to send it; '' when MLflow has everything journalled here."""
+        said = []
+        if self.waiting:
+            count = sum(self.waiting.values())
+            judges = ", ".join(f"{n} by {judge!r}" for judge, n in sorted(self.waiting.items()))
+            said.append(
+                f"{count} judgment(s) journalled on this machine are not in MLflow yet "
+                f"({judges}; {self.error}), so they are not counted here"
+            )
+        for judge, why in sorted(self.unchecked.items()):
+            said.append(f"the journal of judge {judge!r} on this machine was not sent: {why}")
+        if not said:
+            return ""
+        again = shell_command("tipbench", "status", "--experiment", self.experiment)
+        return (
+            "; ".join(said) + ". Every command that reads the experiment sends what MLflow lacks "
+            f"first: once the cause is fixed, run one, e.g. `{again}`"
+        )
+
+
+def deliver_backlog(
+    client: MlflowClient, stored: StoredExperiment, home: Path | None = None
+) -> Backlog:
+    """Send every judgment journalled on this machine that MLflow lacks (see the module
+    docstring): one session per judge, whose start-up check finds what MLflow lacks or has
+    older, so nothing is sent twice."""
+    from tipbench_lib.judge.session import JudgeSession, local_judgments
+
+    records = stored.records
+    if not records.candidates:
+        return Backlog(records.name)
+    journalled = local_judgments(records.name, records.rubric.part_ids, home)
+    sent, waiting, unchecked, errors = 0, {}, {}, []
+    for judge in sorted({j.judge_id for j in journalled}):
+        try:
+            session = JudgeSession(
+                client, records.name, judge, stored=stored, queue=False, home=home
+            )
+        except TipbenchError as exc:  # e.g. a journal under another rubric: named, not sent
+            unchecked[judge] = str(exc)
+            continue
+        missing = sum(session.unsynced.values())
+        if not missing:
+            continue
+        error = session.sync_pending()
+        left = sum(session.unsynced.values())
+        sent += missing - left
+        if left:
+            waiting[judge] = left
+            errors.append(error)
+    return Backlog(records.name, sent, waiting, errors[0] if errors else "", unchecked)
+
+
+def read_delivered(
+    client: MlflowClient, experiment: str, home: Path | None = None
+) -> tuple[StoredExperiment, Backlog]:
+    """The experiment as MLflow holds it once this machine's journalled judgments are in it:
+    read, deliver what it lacks, and read again only when something was sent."""
+    from tipbench_lib.tracking.experiment import read_experiment
+
+    stored = read_experiment(client, experiment)
+    backlog = deliver_backlog(client, stored, home)
+    if backlog.sent:
+        stored = read_experiment(client, experiment)
+    return stored, backlog

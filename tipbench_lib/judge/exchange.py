@@ -372,6 +372,19 @@ def apply_file(
 ) -> tuple[ImportPlan, SaveResult | None]:
     """Validate ``path`` against the experiment, then apply all of it or (on any problem) none."""
     doc = read_document(path)  # a bad file is refused before MLflow is asked for anything
+    return apply_document(client, experiment, doc, path, judge_id, **session_kw)
+
+
+def apply_document(
+    client: Any,
+    experiment: str,
+    doc: Any,
+    path: Path,
+    judge_id: str | None = None,
+    **session_kw: Any,
+) -> tuple[ImportPlan, SaveResult | None]:
+    """:func:`apply_file` for a file already read (:func:`read_document`); ``stored`` in
+    ``session_kw`` is the experiment as already read from MLflow."""
     stored = session_kw.pop("stored", None) or read_experiment(client, experiment)
     records = stored.records
     candidates = {c.candidate_id: c for c in records.candidates}

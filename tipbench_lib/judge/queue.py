@@ -441,15 +441,17 @@ def open_queue(
     baseline: tuple[str, str] | None = None,
     delta: float | None = None,
     home: Path | None = None,
+    stored: Any = None,
 ) -> PeopleQueue:
     """The experiment's queue as MLflow and this machine's journals have it, every judge's live
     plan held, planning for no one: what ``--status`` reads. It records nothing. The recorded
-    family wins over ``baseline``, which counts only while none is recorded."""
+    family wins over ``baseline``, which counts only while none is recorded. ``stored`` is the
+    experiment as already read from MLflow (read here when None)."""
     from tipbench_lib.judge.session import judge_key, judgments_dir
     from tipbench_lib.tracking.experiment import read_experiment
     from tipbench_lib.tracking.mapping import QUEUE_FAMILY_TAG
 
-    stored = read_experiment(client, experiment)
+    stored = stored if stored is not None else read_experiment(client, experiment)
     feed = JournalFeed(judgments_dir(experiment, home), judge_key)
     journalled = feed.read()
     family = recorded_family(stored.experiment.tags.get(QUEUE_FAMILY_TAG), journalled)

@@ -35,6 +35,7 @@ from tipbench_lib.core.journal import (
     legacy_experiment_dir,
     name_key,
     own_records,
+    waiting_lock,
 )
 from tipbench_lib.core.journal_legacy import adopt_judgments
 from tipbench_lib.core.judgments import latest_per_pair, pending_candidates
@@ -200,6 +201,10 @@ class JudgeJournal:
         self.parts = tuple(parts)
         self.path = judgments_dir(experiment, home) / f"{judge_key(judge_id)}.jsonl"
         self._journal = Journal(self.path)
+        self.send_lock = self.path.with_name(f".{self.path.stem}.send.lock")
+        """Held while this judge's latest scores are read and uploaded (:meth:`JudgeSession.
+        sync_cell`): the app's sender and a reading command may both send them, and whichever
+        goes second then reads a journal at least as new, so MLflow never keeps an older copy."""
 
     def append(self, judgment: Judgment) -> None:
         if judgment.judge_id != self.judge_id:
@@ -793,10 +798,11 @@ class JudgeSession:
         """Upload this judge's latest judgments of the cell; refresh the run's metrics and tag."""
         run_id = self.records.run_ids[cell_id]
         ids = set(self.by_cell[cell_id])
-        mine = [j for c, j in self.journal.latest().items() if c in ids]
-        self.client.log_artifact(
-            run_id, judge_artifact_path(self.judge_id), judgments_document(mine)
-        )
+        with waiting_lock(self.journal.send_lock):
+            mine = [j for c, j in self.journal.latest().items() if c in ids]
+            self.client.log_artifact(
+                run_id, judge_artifact_path(self.judge_id), judgments_document(mine)
+            )
         known = [j for j in self.known().values() if j.candidate_id in ids]
         metrics, pending = cell_summary(
             self.by_cell[cell_id], known, self.required_judges, self.rubric.part_ids

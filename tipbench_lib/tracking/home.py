@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from tipbench_lib.core.errors import TrackingError
+from tipbench_lib.core.journal import make_dirs
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def private_home(home: Path, uid: int | None = None) -> Path:
     """
     uid = os.getuid() if uid is None else uid
     home = Path(home)
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dirs(home)  # 0700 whatever the umask
     info = os.stat(home)
     if info.st_uid != uid:
         raise UntrustedHomeError(

@@ -1,13 +1,15 @@
-"""``tipbench status``: where an experiment stands in MLflow, as one JSON object; writes nothing.
+"""``tipbench status``: where an experiment stands in MLflow, as one JSON object.
 
 ``{"experiment", "cells", "candidates", "judged_candidates", "judges"}``: the finished cell runs,
 their candidate tips, how many of those have a score that counts (a judge's latest, not a failed
 LLM judgment, on the experiment's rubric: what ``tipbench compare`` reports on) and the ids of the
-judges who gave one. It reads what compare reads (:func:`~tipbench_lib.tracking.experiment.
-read_experiment`), so ``judged_candidates`` 0 means compare has nothing to report on yet; the
-command then also says, on standard error, how to judge and that compare comes after. That is how
-a scheduler tells "nothing judged yet" from a failed compare (the Airflow DAG's compare task,
-README "Several GPU hosts").
+judges who gave one. It reads what compare reads (:func:`~tipbench_lib.judge.delivery.
+read_delivered`): MLflow, once the judgments journalled on this machine that MLflow lacked (an app
+killed before it sent a score) were sent to it, the only thing it writes; what MLflow did not take
+is named on standard error. So ``judged_candidates`` 0 means compare has nothing to report on
+yet; the command then also says, on standard error, how to judge and that compare comes after.
+That is how a scheduler tells "nothing judged yet" from a failed compare (the Airflow DAG's
+compare task, README "Several GPU hosts").
 
 Exit status (:mod:`tipbench_lib.core.errors`): 0 the status was read, whatever it says; 2 refused
 (no such experiment, a server that does not answer like MLflow); 3 MLflow could not be reached
@@ -25,6 +27,7 @@ from typing import Any
 
 from tipbench_lib.core.arguments import parse
 from tipbench_lib.core.errors import EXIT_OK, guarded
+from tipbench_lib.core.escaping import shell_command
 from tipbench_lib.core.experiment import ExperimentRecords
 
 PROG = "tipbench status"
@@ -50,13 +53,14 @@ def status_of(records: ExperimentRecords) -> dict[str, Any]:
 
 def nothing_judged(experiment: str, status: dict[str, Any]) -> str:
     """What to do when no candidate has a score yet: judge, then compare."""
+    llm = shell_command("tipbench", "judge", "--experiment", experiment, "--llm-judge", "MODEL")
+    app = shell_command("make", "judge", f"EXPERIMENT={experiment}", "JUDGE=ID")
+    compare = shell_command("tipbench", "compare", "--experiment", experiment, "--out", "DIR")
     return (
         f"nothing judged yet: experiment {experiment!r} holds {status['candidates']} candidate "
         f"tip(s) in {status['cells']} cell(s) and none has a score, so compare has nothing to "
-        f"report on. Judge with `tipbench judge --experiment {experiment} --llm-judge MODEL`, or "
-        f"by people in the judge app (`make judge EXPERIMENT={experiment} JUDGE=ID`) or "
-        "`tipbench judge --export`/`--apply`, then run `tipbench compare --experiment "
-        f"{experiment} --out DIR`"
+        f"report on. Judge with `{llm}`, or by people in the judge app (`{app}`) or "
+        f"`tipbench judge --export`/`--apply`, then run `{compare}`"
     )
 
 
@@ -65,7 +69,7 @@ def status_parser(prog: str = PROG) -> argparse.ArgumentParser:
         prog=prog,
         description="Where an experiment stands in MLflow, as one JSON object on standard "
         "output: cells, candidate tips, judged candidates (what compare reports on) and "
-        "judges. Writes nothing.",
+        "judges. Judgments journalled on this machine that MLflow lacks are sent to it first.",
         epilog="Exit status: 0 read (whatever it says; judged_candidates 0: nothing to compare "
         "yet), 2 refused (no such experiment), 3 MLflow could not be reached (run it again).",
     )
@@ -80,12 +84,15 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
 
 
 def _status(experiment: str) -> int:
+    from tipbench_lib.judge.delivery import read_delivered
     from tipbench_lib.tracking.client import MlflowClient
-    from tipbench_lib.tracking.experiment import read_experiment
     from tipbench_lib.tracking.server import tracking_url
 
     with MlflowClient(tracking_url()) as client:
-        status = status_of(read_experiment(client, experiment).records)
+        stored, backlog = read_delivered(client, experiment)
+    if backlog.warning():
+        print(f"tipbench: {backlog.warning()}", file=sys.stderr)
+    status = status_of(stored.records)
     if not status["judged_candidates"]:
         print(f"tipbench: {nothing_judged(experiment, status)}", file=sys.stderr)
     print(json.dumps(status))

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tipbench_lib.core.errors import TrackingError
+from tipbench_lib.core.journal import make_dirs, open_private_file
 from tipbench_lib.tracking.cellruns import run_order
 from tipbench_lib.tracking.client import MlflowClient, now_ms
 from tipbench_lib.tracking.entities import Run
@@ -81,9 +82,11 @@ def worker_id(folder: Path) -> str:
         if found:
             return found
     made = f"{uuid.uuid4().hex}@{socket.gethostname()}"
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder)
     spare = folder / f".{WORKER_FILE}.{os.getpid()}.tmp"
-    spare.write_text(made + "\n", encoding="utf-8")
+    fd = open_private_file(spare, os.O_WRONLY | os.O_TRUNC)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(made + "\n")
     os.replace(spare, path)
     return made
 

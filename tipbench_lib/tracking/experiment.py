@@ -292,15 +292,28 @@ def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> Sto
             ignored.append(item)
         else:
             by_cell.setdefault(item.run.tags[CELL_TAG], []).append(item)
-    records = ExperimentRecords(name=name, rubric=rubric, rubric_note=note)
+    cells: dict[str, Cell] = {}
+    run_ids: dict[str, str] = {}
+    candidates: list[Candidate] = []
+    judgments: list[Judgment] = []
     chosen_runs = []
     for cell_id, held in sorted(by_cell.items()):
         chosen = _stand_in(held, notes)
-        records.cells[cell_id] = Cell.from_params(cell_id, chosen.run.params)
-        records.run_ids[cell_id] = chosen.run.run_id
-        records.candidates += chosen.candidates
-        records.judgments += _judgments_of(chosen, held, ignored)
+        cells[cell_id] = Cell.from_params(cell_id, chosen.run.params)
+        run_ids[cell_id] = chosen.run.run_id
+        candidates += chosen.candidates
+        judgments += _judgments_of(chosen, held, ignored)
         chosen_runs.append(chosen.run)
+    # Built whole, so the records' own checks (the rubric against its judgments) see everything.
+    records = ExperimentRecords(
+        name=name,
+        rubric=rubric,
+        cells=cells,
+        candidates=candidates,
+        judgments=judgments,
+        run_ids=run_ids,
+        rubric_note=note,
+    )
     said = [f"{line}; left out" for line in ignored] + notes
     for line in said:
         warnings.warn(f"MLflow experiment {name!r}: {line}", StoreWarning, stacklevel=2)

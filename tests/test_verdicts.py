@@ -189,7 +189,7 @@ def test_sample_verdict_sentences_name_their_judges_family_and_provisional(sampl
     for said in sentences:
         assert "llm:claude-assistant" in said
         assert "provisional" in said
-        assert "Holm across the 15 primary comparisons" in said
+        assert "Holm across the 14 testable of the 15 primary comparisons" in said
     assert "chosen after seeing the data" in visible(html)
 
 

@@ -28,8 +28,9 @@ pass. With 6 scenarios and 15 pairs the floor 1/32 exceeds 0.05/15, so every pai
 underpowered, whatever the scores. A verdict also needs the interval to exclude 0, so a pair
 is ``underpowered`` too when its interval could not exclude 0 even with every difference of
 the same sign (``interval_reach``, the interval's lower bound on the magnitudes, is 0 or
-less): its differences vary too much for its scenarios. That condition only labels; the Holm
-family is chosen on the floor alone, so the error rates are those of the signed-rank test.
+less): its differences vary too much for its scenarios. Such a pair leaves the Holm family too,
+before any sign is seen: the reach, like the floor, is a function of the magnitudes alone, so
+leaving it out cannot favour a rejection, and the pairs that can pass share alpha among fewer.
 
 **Judges.** Scenarios where no judge scored both cells are dropped and counted
 (``n_confounded_scenarios``); a pair left with none is ``confounded`` and never better or worse.
@@ -126,7 +127,8 @@ def compare_pairs(
     primary = np.ones(len(a), dtype=bool)
     if base_slot is not None:
         primary = (a == base_slot[diffs.e]) | (b == base_slot[diffs.e])
-    family = _families(diffs.e, primary, values["floor"] <= alpha, values["p_wilcoxon"], alpha)
+    can_pass = (values["floor"] <= alpha) & (values["reach"] > 0)
+    family = _families(diffs.e, primary, can_pass, values["p_wilcoxon"], alpha)
     verdict = verdicts(
         family["rejected"],
         values["diff_lo"],
@@ -287,8 +289,9 @@ def _families(
 ) -> dict[str, np.ndarray]:
     """Holm within each (experiment, family): adjusted p, sizes and the threshold Holm stopped at.
 
-    ``tested``: the rows whose signed-rank floor is at most alpha (decided on the magnitudes of
-    the differences alone); the others leave the family before any sign is seen.
+    ``tested``: the rows whose signed-rank floor is at most alpha and whose interval can
+    exclude 0 (both decided on the magnitudes of the differences alone); the others leave the
+    family before any sign is seen.
     Rows are sorted by family and p once, so thousands of stacked experiments cost one pass:
     Holm's running maximum runs over all families together, each family lifted above the one
     before by more than any of its steps can reach.

@@ -7,13 +7,12 @@ says how unlikely, by simulating those scenarios.
 **Two models of the scenarios to come; the larger chance counts.**
 
 - *normal*: each difference to come is normal with a mean and a spread as uncertain as the n
-  differences seen leave them, counted at :data:`WEIGHT` each (w = WEIGHT n; the posterior
-  under the usual flat prior: sigma^2 = (w - 1) s^2 / chi^2_{w-1}, then
-  mu ~ N(mean, sigma^2 / w), drawn once per path);
+  differences seen leave them (their posterior under the usual flat prior:
+  sigma^2 = (n - 1) s^2 / chi^2_{n-1}, then mu ~ N(mean, sigma^2 / n), drawn once per path);
 - *resampled*: a Polya urn, the Bayesian bootstrap's predictive: each difference to come is one
-  of those already on the path - a seen one weighing :data:`WEIGHT`, a simulated one 1 - or,
-  with weight :data:`URN_WEIGHT`, a fresh normal draw at the mean and spread seen. It keeps the
-  shape of the differences: ties, zeros, a ceiling, a cell that fails badly in a few
+  of those already on the path - a seen one weighing :data:`SEEN_WEIGHT`, a simulated one 1 -
+  or, with weight :data:`URN_WEIGHT`, a fresh normal draw at the mean and spread seen. It keeps
+  the shape of the differences: ties, zeros, a ceiling, a cell that fails badly in a few
   scenarios.
 
 Neither suffices alone (``bench/adaptive_judging.py``, part 1b): the normal model misreads lumpy
@@ -49,13 +48,13 @@ _BLOCK = 32
 so a chance does not change with the longest horizon of the other comparisons."""
 URN_WEIGHT = 1.0
 """The fresh draw's weight in the urn, in observations."""
-WEIGHT = 0.5
-"""What one difference seen counts for in both models (a tempered posterior: the mean, the spread
-and the urn's shares as uncertain as half as many differences would leave them). Untempered
-(1), both models are over-confident after a few unlucky scenarios - a cell that fails badly in
+SEEN_WEIGHT = 0.5
+"""What one difference seen weighs in the urn, against 1 for a difference simulated on the path:
+the shares of the kinds of scenario are as uncertain as half as many differences would leave
+them. At 1 the urn is over-confident after a few unlucky scenarios - a cell that fails badly in
 a tenth of the scenarios but drew two failures in its first six - and the stop gave up 3-4% of
-such real decisions; at one half, about 1% (``bench/adaptive_judging.py``, part 1b), for some
-8% more cards on equal cells."""
+such real decisions (``tests/test_signflip.py``); at one half under 2%, for about 5% more
+scenarios on equal cells (tempering the normal model too costs 10% and gains little)."""
 ROWS_AT_ONCE = 64
 """Comparisons simulated together (bounds the memory: rows x paths x slopes per bettor)."""
 
@@ -188,21 +187,20 @@ def _futures(values: np.ndarray, n: np.ndarray, horizon: int, width: float) -> n
     seen = np.where(valid, values, 0.0)
     mean = seen.sum(axis=1) / count
     sd = np.sqrt(((np.where(valid, values - mean[:, None], 0.0)) ** 2).sum(axis=1) / (count - 1))
-    weight = WEIGHT * count  # what the differences seen count for
-    df = np.maximum(weight - 1, 0.5)
+    df = count - 1
     chi = sps.chi2.ppf(u_sigma[None, :], df[:, None])  # (rows, paths)
     sigma = sd[:, None] * np.sqrt(df[:, None] / np.maximum(chi, 1e-300))
-    mu = mean[:, None] + sigma / np.sqrt(weight)[:, None] * z_mu[None, :]
+    mu = mean[:, None] + sigma / np.sqrt(count)[:, None] * z_mu[None, :]
     normal = mu[..., None] + sigma[..., None] * z[None]  # (rows, paths, horizon)
 
     rows = len(n)
+    weight = SEEN_WEIGHT * count  # what the differences seen weigh in the urn, together
     urn = np.empty((rows, PATHS, horizon))
     for t in range(horizon):
-        # The seen differences weigh WEIGHT each, the path's own draws 1, a fresh one URN_WEIGHT.
         u = pick[None, :, t] * (weight[:, None] + t + URN_WEIGHT)
         from_seen = u < weight[:, None]
         from_path = ~from_seen & (u < weight[:, None] + t)
-        k = np.minimum((u / WEIGHT).astype(np.int64), n[:, None] - 1)
+        k = np.minimum((u / SEEN_WEIGHT).astype(np.int64), n[:, None] - 1)
         old = np.take_along_axis(seen, k, axis=1)
         earlier = np.clip((u - weight[:, None]).astype(np.int64), 0, max(t - 1, 0))
         simulated = (

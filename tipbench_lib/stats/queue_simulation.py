@@ -331,6 +331,9 @@ class QueueRun:
     """With ``finish``: the decisions once the first person has judged every card after the
     stop (an out-of-reach comparison must still be out of reach then; one out of reach by
     projection may be decided then: a decision the projection lost)."""
+    projected_chance: np.ndarray | None = None
+    """Per comparison given up by projection at the stop, the chance the status stated that
+    more cards would decide it (NaN for the others)."""
 
 
 def queue_run(
@@ -388,6 +391,7 @@ def queue_run(
     wrong_equivalent = bool(((decision == "equivalent") & (np.abs(truth) >= delta)).any())
     covered = (evaluation.lower < truth) & (truth < evaluation.upper)
     half = (evaluation.upper - evaluation.lower) / 2
+    chance = state.projected_chance()
     after = None
     cards = state.cards_judged
     if finish:
@@ -405,6 +409,7 @@ def queue_run(
         wrong_equivalent,
         half,
         after,
+        chance,
     )
 
 

@@ -32,11 +32,17 @@ reach with 8, 12 and 16 scenarios, against the theoretical best (1 - rho^2 with 
 LLM-only data, and with the 24 scenarios there are).
 
 Part 1b, out of reach exact or projected: the queue's projected out-of-reach rule (a futility rule,
-:mod:`tipbench_lib.stats.signflip`) against the exact one, on four shapes (one person or three,
-baseline or all pairs, 24 or 12 scenarios): cards until stop in both orders under the same rule,
-and the cost, the real difference's decisions lost against judging every card.
+:mod:`tipbench_lib.stats.signflip` and :mod:`tipbench_lib.stats.futility`) against the exact one,
+on :mod:`tipbench_lib.synthetic`'s scores (one person or three, baseline or all pairs, 24 or 12
+scenarios, a +3 difference) and on ceiling-heavy scores (:class:`queue_simulation.Ceiling`: 6
+cells, ~43% of relevance and ~57% of tone scores at 5, people at -0.5, 0, +0.5; 1 or 3 people,
+baseline or all pairs, 12 or 24 scenarios) and a cell that fails now and then: cards until stop
+in both orders under the same rule, the cost (the real difference's decisions lost against
+judging every card), and the chance the status states for a comparison given up beside the
+share of them more cards did decide.
 
-Run: ``.venv/bin/python bench/adaptive_judging.py [--runs 500] [--quick] [--parts futility]``
+Run: ``.venv/bin/python bench/adaptive_judging.py [--runs 500] [--other-runs 200] [--quick]
+[--parts futility] [--futility-shapes main,c24]``
 """
 
 from __future__ import annotations
@@ -66,7 +72,7 @@ def fmt(value: float | None, digits: int = 3) -> str:
 def queue_table(runs: int) -> None:
     print(
         "\nPart 1: the queue (sign-flip sequences at alpha/m, out of reach exact or projected "
-        f"at {DEFAULT_FUTILITY:.0%}, the default; cards = one person's score)"
+        f"below a {DEFAULT_FUTILITY:.0%} chance, the default; cards = one person's score)"
     )
     header = (
         f"{'people':>6} {'family':>9} {'delta':>5} {'order':>9} {'cards':>6} {'ratio':>5} "
@@ -125,40 +131,106 @@ def queue_table(runs: int) -> None:
     )
 
 
+CEILING = qs.Ceiling()
+SIX = {"n_models": 3, "n_prompts": 2}
+"""The audit's experiment: 6 cells (3 models x 2 prompts), one of them +2."""
 FUTILITY_SHAPES = {
-    "main": (qs.Experiment(people_biases=(0.0,)), "1 person, baseline, 24 scenarios"),
+    "main": (qs.Experiment(people_biases=(0.0,)), "1 person, baseline, 24 scen."),
     "12": (qs.Experiment(people_biases=(0.0,), n_scenarios=12), "1 person, baseline, 12 scen."),
-    "3people": (qs.Experiment(), "3 people, baseline, 24 scenarios"),
+    "3people": (qs.Experiment(), "3 people, baseline, 24 scen."),
     "allpairs": (qs.Experiment(people_biases=(0.0,), baseline=None), "1 person, all pairs, 24"),
+    "plus3": (
+        qs.Experiment(people_biases=(0.0,), difference=3.0),
+        "1 person, baseline, 24, +3",
+    ),
+    "c24": (
+        qs.Experiment(**SIX, people_biases=(0.0,), ceiling=CEILING),
+        "ceil. 1 person, baseline, 24",
+    ),
+    "c12": (
+        qs.Experiment(**SIX, n_scenarios=12, people_biases=(0.0,), ceiling=CEILING),
+        "ceil. 1 person, baseline, 12",
+    ),
+    "c24-3": (
+        qs.Experiment(**SIX, people_biases=qs.LENIENT_PEOPLE, ceiling=CEILING),
+        "ceil. 3 people, baseline, 24",
+    ),
+    "c12-3": (
+        qs.Experiment(**SIX, n_scenarios=12, people_biases=qs.LENIENT_PEOPLE, ceiling=CEILING),
+        "ceil. 3 people, baseline, 12",
+    ),
+    "c24-all": (
+        qs.Experiment(**SIX, people_biases=(0.0,), baseline=None, ceiling=CEILING),
+        "ceil. 1 person, all pairs, 24",
+    ),
+    "c12-all": (
+        qs.Experiment(**SIX, n_scenarios=12, people_biases=(0.0,), baseline=None, ceiling=CEILING),
+        "ceil. 1 person, all pairs, 12",
+    ),
+    "c24-3-all": (
+        qs.Experiment(**SIX, people_biases=qs.LENIENT_PEOPLE, baseline=None, ceiling=CEILING),
+        "ceil. 3 people, all pairs, 24",
+    ),
+    "c12-3-all": (
+        qs.Experiment(
+            **SIX, n_scenarios=12, people_biases=qs.LENIENT_PEOPLE, baseline=None, ceiling=CEILING
+        ),
+        "ceil. 3 people, all pairs, 12",
+    ),
+    "fails": (
+        qs.Experiment(
+            **SIX,
+            people_biases=(0.0,),
+            ceiling=qs.Ceiling(fails=0.1, fail_drop=6.0, interaction_sd=0.3, tip_sd=0.5),
+        ),
+        "+2 failing in 10%, baseline, 24",
+    ),
+    "worse-fails": (
+        qs.Experiment(
+            **SIX,
+            people_biases=(0.0,),
+            difference=-0.5,
+            ceiling=qs.Ceiling(fails=1 / 3, fail_drop=3.0, interaction_sd=0.3, tip_sd=0.5),
+        ),
+        "-0.5 failing in 1/3, baseline, 24",
+    ),
 }
-FUTILITY_RULES: dict[str, float | None] = {"exact": None, "t95": 0.95, "t99": DEFAULT_FUTILITY}
+"""Part 1b's shapes: :mod:`tipbench_lib.synthetic`'s scores (the first five; "plus3" checks a
++3 difference is always decided), the ceiling-heavy generator (:class:`qs.Ceiling`, 6 cells,
+people at -0.5, 0, +0.5), and a cell that fails now and then: +2 on average though 6 latent
+points worse in 10% of the scenarios, and issue 18.8's, -0.5 on average (median above 0),
+failing in a third."""
+MAIN_SHAPES = ("main", "12", "c24", "c12")
+"""The shapes run with ``--runs``; the others with ``--other-runs``."""
+FUTILITY_RULES: dict[str, float | None] = {"exact": None, "default": DEFAULT_FUTILITY}
 
 
 def futility_table(runs: int, other_runs: int, shapes: list[str]) -> None:
     """The projected out-of-reach rule against the exact one, both orders under the same rule,
     at delta = 1: what it saves and the decisions it loses (every run is finished: after the
     stop the first person judges every card left, and a real difference decided then but not
-    at the stop is a lost decision)."""
+    at the stop is a lost decision), and whether the chance the status states for a comparison
+    given up is the share of them that judging every card decides."""
     print(
         "\nPart 1b: out of reach, exact or projected (delta 1; exact: no outcome of the scenarios "
-        "left could decide; t95/t99: scenarios like those seen, mean at the favourable end of "
-        "the 95%/99% t interval, would not)"
+        "left could decide; default: simulated futures decide with a chance under "
+        f"{DEFAULT_FUTILITY:.0%})"
     )
     print(
-        f"{'shape':>33} {'runs':>4} {'rule':>5} {'order':>8} {'cards':>6} {'ratio':>5} "
-        f"{'vs exact':>8} {'found':>5} {'lost':>5} {'runs lost':>9} {'o.o.r.':>6} "
-        f"{'proj.':>5} {'FWER':>5} {'eq.err':>6} {'cov.cmp':>7} {'cov.fam':>7} {'sec':>4}"
+        f"{'shape':>33} {'runs':>4} {'rule':>7} {'order':>8} {'cards':>6} {'ratio':>5} "
+        f"{'vs exact':>8} {'found':>5} {'lost':>5} {'n lost':>6} {'runs lost':>9} "
+        f"{'o.o.r.':>6} {'proj.':>5} {'stated':>6} {'came':>5} {'FWER':>5} {'eq.err':>6} "
+        f"{'cov.cmp':>7} {'cov.fam':>7} {'sec':>4}"
     )
     for key in shapes:
         exp, label = FUTILITY_SHAPES[key]
-        n = runs if key in ("main", "12") else other_runs
+        n = runs if key in MAIN_SHAPES else other_runs
         data = qs.draw(exp, n, seed=31 + len(key))
         truth = data.truth[data.design.a] - data.truth[data.design.b]
         real = np.abs(truth) > 1e-9
         direction = np.where(truth > 0, "better", "worse")[real]
-        rules = FUTILITY_RULES if key == "main" else {"exact": None, "t99": 0.99}
         exact: dict[str, float] = {}
-        for rule, futility in rules.items():
+        for rule, futility in FUTILITY_RULES.items():
             mean_cards: dict[str, float] = {}
             for order in ("adaptive", "uniform"):
                 start = time.perf_counter()
@@ -172,16 +244,22 @@ def futility_table(runs: int, other_runs: int, shapes: list[str]) -> None:
                 could = after[:, real] == direction
                 lost = could & (decisions[:, real] != direction)
                 covered = np.array([r.covered for r in results])
+                chance = np.array([r.projected_chance for r in results])
+                given_up = decisions == anytime.PROJECTED
+                came = np.isin(after, anytime.DECIDED)[given_up]
                 mean_cards[order] = float(np.mean([r.cards for r in results]))
                 exact.setdefault(order, mean_cards[order])
                 print(
-                    f"{label:>33} {n:>4} {rule:>5} {order:>8} {mean_cards[order]:>6.0f} "
+                    f"{label:>33} {n:>4} {rule:>7} {order:>8} {mean_cards[order]:>6.0f} "
                     f"{mean_cards['adaptive'] / mean_cards[order]:>5.2f} "
                     f"{mean_cards[order] / exact[order]:>8.2f} "
                     f"{(decisions[:, real] == direction).all(axis=1).mean():>5.3f} "
-                    f"{lost.sum() / max(could.sum(), 1):>5.3f} {lost.any(axis=1).mean():>9.3f} "
+                    f"{lost.sum() / max(could.sum(), 1):>5.3f} "
+                    f"{f'{lost.sum()}/{could.sum()}':>6} {lost.any(axis=1).mean():>9.3f} "
                     f"{(decisions == 'out of reach').sum(axis=1).mean():>6.2f} "
-                    f"{(decisions == anytime.PROJECTED).sum(axis=1).mean():>5.2f} "
+                    f"{given_up.sum(axis=1).mean():>5.2f} "
+                    f"{fmt(np.mean(chance[given_up]) if given_up.any() else math.nan):>6} "
+                    f"{fmt(came.mean() if came.size else math.nan):>5} "
                     f"{np.mean([r.false_call for r in results]):>5.3f} "
                     f"{np.mean([r.wrong_equivalent for r in results]):>6.3f} "
                     f"{covered.mean():>7.3f} {covered.all(axis=1).mean():>7.3f} {seconds:>4.0f}",
@@ -191,9 +269,12 @@ def futility_table(runs: int, other_runs: int, shapes: list[str]) -> None:
         "cards: mean cards until the queue says stop; ratio: adaptive / this row, same rule; "
         "vs exact: this row / the exact rule's, same order; found: share of runs with every "
         "real difference decided in its direction at the stop; lost: of the real difference's "
-        "decisions that judging every card makes, the share not made at the stop; runs lost: "
-        "runs with at least one; o.o.r./proj.: mean comparisons out of reach, exact / "
-        "projected, at the stop; FWER, eq.err, cov.cmp, cov.fam as in part 1."
+        "decisions that judging every card makes, the share not made at the stop (n lost: "
+        "lost / could); runs lost: runs with at least one; o.o.r./proj.: mean comparisons out "
+        "of reach, exact / projected, at the stop; stated: mean chance the status states for a "
+        "comparison given up by projection (that more cards decide it); came: the share of "
+        "those that judging every card did decide; FWER: any false better/worse (for the "
+        "failing cell of mean -0.5, a 'better' counts); eq.err, cov.cmp, cov.fam as in part 1."
     )
 
 
@@ -367,7 +448,7 @@ def main() -> None:
         "--other-runs",
         type=int,
         default=None,
-        help="runs of part 1b's slower shapes (3 people, all pairs); default --runs",
+        help=f"runs of part 1b's shapes other than {', '.join(MAIN_SHAPES)}; default --runs",
     )
     args = parser.parse_args()
     runs = 50 if args.quick else args.runs

@@ -58,6 +58,7 @@ def test_the_status_panel_and_stop_message_name_comparisons_given_up_by_projecti
         "undecided": 1,
         "out_of_reach": 0,
         "out_of_reach_projected": 1,
+        "out_of_reach_projected_chance": 0.013,
         "cards_judged": 40,
         "cards_left_estimate": 0,
         "can_stop": True,
@@ -71,14 +72,26 @@ def test_the_status_panel_and_stop_message_name_comparisons_given_up_by_projecti
             "cs_lo": -2.0,
             "cs_hi": 2.2,
             "cards_left_estimate": 12,
+            "projected_chance": 0.013,
         },
     ]
     html = status_html(status, rows, "adaptive")
-    assert "1 given up (projected out of reach)" in html
+    assert (
+        "1 given up (projected out of reach: more cards would decide it with a chance of 1%)"
+        in html
+    )
     assert "given up: out of reach (projected)" in html
-    assert "12 cards left" not in html and "no more cards" in html
+    assert "12 cards left" not in html
+    assert "no more cards (a chance of 1% that more decide)" in html
     message = stop_text(status)
     assert message.startswith("**You can stop")
-    assert "1 of them was given up by projection" in message and "more cards still could" in message
+    assert (
+        "1 of them was given up by projection: judging the cards left would decide it with a "
+        "chance of 1%." in message
+    )
+    two = {**status, "out_of_reach_projected": 2, "out_of_reach_projected_chance": 0.034}
+    assert "would decide each with a chance of at most 3%." in stop_text(two)
+    few = {**two, "out_of_reach_projected_chance": 0.004}
+    assert "would decide each with a chance under 1%." in stop_text(few)
     assert "projection" not in stop_text({**status, "out_of_reach_projected": 0})
     assert "with other judges" in stop_text({**status, "can_stop": False})

@@ -10,11 +10,12 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.stats import anytime
 from tipbench_lib.stats import queue_simulation as qs
-from tipbench_lib.stats.signflip import SignFlipSequences
+from tipbench_lib.stats.signflip import DEFAULT_FUTILITY, SignFlipSequences
 
 WIDTH = 15.0
 
@@ -169,23 +170,26 @@ def _first_projected(futility: float | None) -> tuple[np.ndarray, np.ndarray, np
 
 def test_the_projection_gives_up_equal_cells_early_and_rarely_a_real_difference() -> None:
     """Equal cells cannot be shown within delta = 1 in 24 scenarios here, and the projection
-    says so for most of them by scenario 12, where the exact rule says nothing yet; of the
-    two-point differences the whole sequence decides, it gives up about 2% at 99% (6% at 95%): the
-    decisions a projected stop would lose (the bench measures them in the queue)."""
-    first, final, real = _first_projected(0.99)
-    assert np.mean((first[~real] > 0) & (first[~real] <= 12)) > 0.8
+    says so for most of them by scenario 14, where the exact rule says nothing yet; of the
+    two-point differences the whole sequence decides, it gives up under 2% (the decisions a
+    projected stop would lose; the bench measures them in the queue). Giving up below a
+    larger chance (10%) gives up sooner."""
+    first, final, real = _first_projected(DEFAULT_FUTILITY)
+    assert np.mean((first[~real] > 0) & (first[~real] <= 14)) > 0.8
     decided = final[real] == "better"
     assert decided.mean() > 0.85
-    assert np.mean(first[real][decided] > 0) <= 0.04
-    first95, _, _ = _first_projected(0.95)
-    assert np.mean(first95[real][decided] > 0) <= 0.08
-    assert np.mean(first95[~real] > 0) >= np.mean(first[~real] > 0)
+    assert np.mean(first[real][decided] > 0) <= 0.02
+    sooner, _, _ = _first_projected(0.1)
+    assert np.mean(sooner[~real] > 0) >= np.mean(first[~real] > 0)
+    assert np.mean(np.where(sooner[~real] > 0, sooner[~real], 25)) < np.mean(
+        np.where(first[~real] > 0, first[~real], 25)
+    )
     never, _, _ = _first_projected(None)
     assert (never < 0).all()
 
 
 def test_a_decision_is_never_overruled_by_the_projection() -> None:
-    seq = SignFlipSequences(1, WIDTH, 0.05, delta=1.0, futility=0.99)
+    seq = SignFlipSequences(1, WIDTH, 0.05, delta=1.0, futility=DEFAULT_FUTILITY)
     seq.extend(np.full((1, 8), 3.0))
     assert list(seq.decisions(np.array([16]))) == ["better"]
     seq.extend(np.array([[-3.0, 3.0, -3.0, 3.0]]))
@@ -210,10 +214,10 @@ def test_bad_input_is_named() -> None:
         seq.add([0, 0], [1.0, 2.0])
     with pytest.raises(TipbenchError, match="delta"):
         SignFlipSequences(2, WIDTH, 0.05, delta=-1.0)
-    with pytest.raises(TipbenchError, match="futility confidence"):
+    with pytest.raises(TipbenchError, match="futility chance"):
         SignFlipSequences(2, WIDTH, 0.05, delta=1.0, futility=1.0)
     with pytest.raises(TipbenchError, match="at least 3 scenarios"):
-        SignFlipSequences(2, WIDTH, 0.05, delta=1.0, futility=0.99, futility_after=2)
+        SignFlipSequences(2, WIDTH, 0.05, delta=1.0, futility=0.02, futility_after=2)
     assert anytime.PROJECTED in anytime.DECISIONS and anytime.PROJECTED not in anytime.DECIDED
     assert "out of reach" in anytime.DECISIONS and "exhausted" not in anytime.DECISIONS
 
@@ -228,14 +232,104 @@ def test_the_scenarios_needed_count_the_projection_when_it_is_on() -> None:
     diffs = np.round(rng.normal(shift, 1.7, (n, seen)) * 3) / 3
     left = np.full(n, steps - seen)
     needed = {}
-    for futility in (None, 0.99):
+    for futility in (None, DEFAULT_FUTILITY):
         seq = SignFlipSequences(n, WIDTH, 0.05 / 8, delta=1.0, grid_step=None, futility=futility)
         seq.extend(diffs)
         open_ = seq.decisions(left) == "undecided"
         needed[futility] = np.where(open_, seq.scenarios_needed(left), -1)
     equal = np.arange(n) < n // 2
-    both = (needed[None] >= 0) & (needed[0.99] >= 0)
-    assert (needed[0.99][both] <= needed[None][both]).all()
-    assert np.median(needed[0.99][equal & both]) < np.median(needed[None][equal & both])
+    both = (needed[None] >= 0) & (needed[DEFAULT_FUTILITY] >= 0)
+    assert (needed[DEFAULT_FUTILITY][both] <= needed[None][both]).all()
+    assert np.median(needed[DEFAULT_FUTILITY][equal & both]) < np.median(needed[None][equal & both])
     clear = ~equal & both
-    assert np.median(needed[0.99][clear]) == np.median(needed[None][clear])
+    assert np.median(needed[DEFAULT_FUTILITY][clear]) == np.median(needed[None][clear])
+
+
+def _rare_failures(runs: int, steps: int, seed: int) -> np.ndarray:
+    """A cell 2 points better on average that fails badly (about -8 points) in 10% of the
+    scenarios: lumpy, skewed differences in thirds of a point."""
+    rng = np.random.default_rng(seed)
+    failed = rng.random((runs, steps)) < 0.1
+    good = rng.normal((2.0 + 0.1 * 8.0) / 0.9, 1.2, (runs, steps))
+    return np.clip(
+        np.round(np.where(failed, rng.normal(-8.0, 1.0, failed.shape), good) * 3) / 3, -WIDTH, WIDTH
+    )
+
+
+def _given_up_and_decidable(diffs: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per comparison fed its differences in order: whether the default projection ever gave
+    it up (the queue then sends it no more cards), and whether every scenario decides it."""
+    n, steps = diffs.shape
+    seq = SignFlipSequences(n, WIDTH, level, delta=1.0, grid_step=None, futility=DEFAULT_FUTILITY)
+    given_up = np.zeros(n, dtype=bool)
+    for t in range(steps):
+        seq.add(np.arange(n), diffs[:, t])
+        given_up |= seq.decisions(np.full(n, steps - t - 1)) == anytime.PROJECTED
+    return given_up, np.isin(seq.decisions(np.zeros(n, dtype=np.int64)), anytime.DECIDED)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["ceiling, 24 scenarios", "ceiling, 12 scenarios", "failures"])
+def test_the_projected_stop_gives_up_at_most_2_percent_of_real_decisions(case: str) -> None:
+    """Issue 18.3: of the real 2-point differences that judging every scenario decides, the
+    projected stop gives up at most 2% (it gave up 3-5% on ceiling-heavy scores and 12% when
+    the better cell fails badly now and then, where the projection followed only the typical
+    path of the bets). Six cells against a baseline (level 0.05 / 5), one person."""
+    runs = 400
+    if case == "failures":
+        diffs = _rare_failures(runs, 24, seed=12)
+    else:
+        steps = 24 if "24" in case else 12
+        exp = qs.Experiment(
+            n_models=3, n_prompts=2, n_scenarios=steps, people_biases=(0.0,), ceiling=qs.Ceiling()
+        )
+        data = qs.draw(exp, runs, seed=9)
+        truth = data.truth[data.design.a] - data.truth[data.design.b]
+        judge = np.zeros((runs, steps), dtype=np.int64)
+        diffs = qs.scenario_differences(data, judge)[:, truth > 0][:, 0]
+    given_up, decidable = _given_up_and_decidable(diffs, 0.05 / 5)
+    assert decidable.sum() >= 40, decidable.sum()  # enough real decisions to measure a share
+    lost = (given_up & decidable).sum() / decidable.sum()
+    assert lost <= 0.02, (case, lost, given_up.mean())
+
+
+def test_the_audits_case_is_not_given_up_with_four_scenarios_left() -> None:
+    """Issue 18.3's case: a real +2 comparison (ceiling-heavy scores, level 0.05 / 5) at mean
+    1.82 after 20 of 24 scenarios was given up as out of reach (projected), yet the 4 left
+    decide it. It stays open, with its chance of a decision stated, and is decided."""
+    thirds = [1, 3, 9, 3, 2, -8, 3, 23, 1, 0, 4, 25, 4, 7, 22, 10, 0, 0, 2, -2, 3, 13, 4, 9]
+    diffs = np.array([thirds], dtype=float) / 3
+    seq = SignFlipSequences(
+        1, WIDTH, 0.05 / 5, delta=1.0, grid_step=None, futility=DEFAULT_FUTILITY
+    )
+    seq.extend(diffs[:, :20])
+    assert round(float(seq.mean()[0]), 2) == 1.82
+    left = np.array([4])
+    assert list(seq.decisions(left)) == ["undecided"]
+    chance = float(seq.decision_chance(left)[0])
+    assert DEFAULT_FUTILITY <= chance < 0.9, chance
+    seq.extend(diffs[:, 20:])
+    assert list(seq.decisions(np.array([0]))) == ["better"]
+
+
+def test_a_verdict_never_contradicts_the_mean_it_is_shown_with() -> None:
+    """Issue 18.8: a cell a little better in most scenarios but failing badly in 15% of them
+    (mean below 0, median above). Its sign-flip bettor can pass 'symmetric about 0' early, on
+    scenarios without a failure; the failures that come after pull the mean below 0. The
+    verdict is read with the mean's (1 - alpha) t interval, as compare reads its own, so
+    'better' never stands beside a mean that does not exclude 0 (before: it stuck)."""
+    rng = np.random.default_rng(21)
+    runs, steps = 2000, 24
+    failed = rng.random((runs, steps)) < 0.15
+    diffs = np.where(failed, -8.0, rng.choice([1 / 3, 2 / 3, 1.0], (runs, steps)))
+    assert diffs.mean() < 0 < np.median(diffs)
+    seq = SignFlipSequences(runs, WIDTH, 0.05 / 5, delta=1.0, grid_step=None)
+    called = np.zeros(runs, dtype=bool)
+    for t in range(steps):
+        seq.add(np.arange(runs), diffs[:, t])
+        decision = seq.decisions(np.full(runs, steps - t - 1))
+        called |= decision == "better"
+        n = t + 1
+        low = seq.mean() - sps.t.ppf(0.975, max(n - 1, 1)) * seq.sd() / np.sqrt(n)
+        assert not ((decision == "better") & (low <= 0)).any(), t
+    assert called.any()  # the bettor does pass early on failure-free scenarios

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tipbench_lib.core.escaping import html_text as esc
-from tipbench_lib.stats.anytime import PROJECTED
+from tipbench_lib.stats.anytime import PROJECTED, chance_text
 
 if TYPE_CHECKING:
     from tipbench_lib.core.rubric import Rubric
@@ -123,10 +123,11 @@ def stop_text(status: dict[str, Any]) -> str:
             "Cards below come in uniform order; come back later for queued ones."
         )
     projected = status.get("out_of_reach_projected", 0)
+    chance = chance_text(status.get("out_of_reach_projected_chance", 0.0), at_most=projected > 1)
     given_up = (
         f" {projected} of them {'was' if projected == 1 else 'were'} given up by projection: "
-        f"cards like those so far would not decide {'it' if projected == 1 else 'them'}, "
-        "though more cards still could."
+        f"judging the cards left would decide {'it' if projected == 1 else 'each'} with "
+        f"{chance}."
         if projected
         else ""
     )
@@ -142,10 +143,16 @@ def status_html(status: dict[str, Any], rows: list[dict[str, Any]], order: str) 
     decision, the sequence's interval and the cards it may still need. Arms are named only when
     the rows carry them (the session blanks them for a blind judge)."""
     projected = status.get("out_of_reach_projected", 0)
+    chance = chance_text(status.get("out_of_reach_projected_chance", 0.0), at_most=projected > 1)
     head = (
         f"{status['decided']} of {status['comparisons']} primary comparisons decided"
         f" · {status['out_of_reach']} out of reach"
-        + (f" · {projected} given up (projected out of reach)" if projected else "")
+        + (
+            f" · {projected} given up (projected out of reach: more cards would decide "
+            f"{'it' if projected == 1 else 'each'} with {chance})"
+            if projected
+            else ""
+        )
         + f" · about {status['cards_left_estimate']} cards left"
         f" · {status['cards_judged']} scored by people ({esc(order)} order)"
     )
@@ -160,6 +167,8 @@ def status_html(status: dict[str, Any], rows: list[dict[str, Any]], order: str) 
         interval = "—" if lo is None or hi is None else f"[{lo:+.1f}, {hi:+.1f}]"
         if row["decided"]:
             left = ""
+        elif row["decision"] == PROJECTED and row.get("projected_chance") is not None:
+            left = f"no more cards ({chance_text(row['projected_chance'])} that more decide)"
         elif row["decision"] in ("out of reach", PROJECTED):
             left = "no more cards"
         else:

@@ -72,7 +72,8 @@ def judge_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "--status",
         action="store_true",
         help="print one JSON object: comparisons, decided, undecided, cards_judged, "
-        "cards_left_estimate (then out_of_reach, out_of_reach_projected, can_stop, family)",
+        "cards_left_estimate (then out_of_reach, out_of_reach_projected, "
+        "out_of_reach_projected_chance, can_stop, family)",
     )
     p.add_argument(
         "--backend",

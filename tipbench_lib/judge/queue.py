@@ -414,6 +414,7 @@ class PeopleQueue:
         }
         out["out_of_reach"] = found["out_of_reach"]
         out["out_of_reach_projected"] = found["out_of_reach_projected"]
+        out["out_of_reach_projected_chance"] = found["out_of_reach_projected_chance"]
         out["can_stop"] = adaptive.can_stop(self.state)
         out["family"] = baseline_text(self.family.baseline if self.family else None)
         return out

@@ -43,12 +43,12 @@ is empty and :func:`can_stop` is true.
 
 **Out of reach, exact or projected.** ``out of reach`` is exact: no outcome of the scenarios left
 could decide the comparison. With the sign-flip sequence the queue also gives up, by default,
-on a comparison that is ``out of reach (projected)``: the scenarios left would not decide it if
-they looked like those seen so far, even with their mean at the favourable end of its 99% t
-interval (:mod:`.signflip`; ``futility=None`` turns it off, ``futility=0.95`` gives up sooner
-and loses more). Stopping never changes the error rates of better/worse/equivalent; what it costs
-is a decision more cards would have made, which ``bench/adaptive_judging.py`` measures (part 1b).
-:func:`status` counts the two apart.
+on a comparison that is ``out of reach (projected)``: simulated futures of the scenarios left
+decide it with a chance under 2% (:mod:`.futility`; ``futility=None`` turns it off, a larger
+chance gives up sooner and loses more). Stopping never changes the error rates of
+better/worse/equivalent; what it costs is a decision more cards would have made, which
+``bench/adaptive_judging.py`` measures (part 1b). :func:`status` counts the two apart and
+states the largest chance given up; :func:`comparison_status` states each one's.
 
 ``order="uniform"`` serves the order the caller gives (the app's shuffled, interleaved order of
 every card); the sequences follow the same rules, so the two orders are compared fairly.
@@ -81,6 +81,7 @@ from tipbench_lib.stats.anytime import (
     PROJECTED,
     SEQUENCES,
     BoundedSequences,
+    chance_text,
     check_level,
 )
 from tipbench_lib.stats.scale import ScoreScale, scale_for
@@ -233,7 +234,7 @@ class QueueState:
         self.futility = futility if sequence == "sign-flip" else None
         if sequence == "sign-flip":
             self.sequences: SignFlipSequences | BoundedSequences = SignFlipSequences(
-                m, self.scale.width, self.level, delta, futility=futility
+                m, self.scale.width, self.level, delta, futility=futility, verdict_alpha=alpha
             )
         else:
             self.sequences = BoundedSequences(m, self.scale.width, self.level, delta)
@@ -390,6 +391,16 @@ class QueueState:
                 seq.n.copy(), seq.mean(), lower, upper, decision, seq.sd(), left
             )
         return self._cache
+
+    def projected_chance(self) -> np.ndarray:
+        """Per comparison given up by projection, the chance that judging its scenarios left
+        would still decide it (:mod:`.futility`); NaN for the others."""
+        evaluation = self.evaluate()
+        projected = evaluation.decision == PROJECTED
+        if not projected.any() or not isinstance(self.sequences, SignFlipSequences):
+            return np.full(len(projected), np.nan)
+        chance = self.sequences.decision_chance(evaluation.left, np.flatnonzero(projected))
+        return np.where(projected, chance, np.nan)
 
     def scenarios_needed(self) -> np.ndarray:
         """The sequence's estimate of the scenarios each comparison still needs (0: closed,
@@ -615,6 +626,7 @@ def comparison_status(state: QueueState) -> list[dict[str, Any]]:
     evaluation = state.evaluate()
     needed = state.scenarios_needed()
     cards = _cards_for(state, needed)
+    chance = state.projected_chance()
     design = state.design
     rows = []
     for k in range(design.n_comparisons):
@@ -635,7 +647,8 @@ def comparison_status(state: QueueState) -> list[dict[str, Any]]:
                 "decided": decision in DECIDED,
                 "scenarios_left_estimate": int(needed[k]),
                 "cards_left_estimate": int(cards[k]),
-                "note": _note(state, k, evaluation, int(needed[k]), int(cards[k])),
+                "projected_chance": _number(chance[k]),
+                "note": _note(state, k, evaluation, int(needed[k]), int(cards[k]), chance[k]),
                 "level": state.level,
                 "delta": state.delta,
                 "sequence": state.sequence,
@@ -644,7 +657,9 @@ def comparison_status(state: QueueState) -> list[dict[str, Any]]:
     return rows
 
 
-def _note(state: QueueState, k: int, evaluation: Evaluation, needed: int, cards: int) -> str:
+def _note(
+    state: QueueState, k: int, evaluation: Evaluation, needed: int, cards: int, chance: float
+) -> str:
     """Where comparison k stands, in a researcher's words."""
     design = state.design
     a = "/".join(design.cells[design.a[k]])
@@ -667,32 +682,44 @@ def _note(state: QueueState, k: int, evaluation: Evaluation, needed: int, cards:
         )
     if decision == PROJECTED:
         return (
-            f"given up after {n} scenario{'s' if n != 1 else ''}: the {left} left would not "
-            f"decide it at {delta} if they look like these (the best ones still could); "
-            "add scenarios or widen δ"
+            f"given up after {n} scenario{'s' if n != 1 else ''}: judging the {left} left "
+            f"would decide it at {delta} with {chance_text(chance)} (simulated "
+            "from these, their mean and spread as uncertain as they leave them); add scenarios "
+            "or widen δ"
         )
+    lower, upper = evaluation.lower[k], evaluation.upper[k]
+    signs = (
+        f" (most scenarios favour {a if lower > 0 else b}, but the mean "
+        f"{evaluation.mean[k]:+.2f} is not yet clear of 0: a few large differences go the "
+        "other way)"
+        if lower > 0 or upper < 0
+        else ""
+    )
     return (
-        f"undecided after {n} scenario{'s' if n != 1 else ''}; about {needed} more "
+        f"undecided after {n} scenario{'s' if n != 1 else ''}{signs}; about {needed} more "
         f"scenario{'s' if needed != 1 else ''} ({cards} cards) to a decision or to out of reach"
     )
 
 
-def status(state: QueueState) -> dict[str, int]:
+def status(state: QueueState) -> dict[str, Any]:
     """The experiment's status, the object ``judge.py --status`` prints.
 
     ``undecided`` counts every comparison not decided, ``out_of_reach`` those of them that no
     more cards can decide, ``out_of_reach_projected`` those the projection gave up on (more cards
-    could still decide them, cards like those so far would not); the queue is done when
+    could still decide them, with a small chance), ``out_of_reach_projected_chance`` the largest
+    of those chances (0 when none was given up); the queue is done when
     ``undecided == out_of_reach + out_of_reach_projected``.
     """
     evaluation = state.evaluate()
     decided = int(np.isin(evaluation.decision, DECIDED).sum())
+    chance = state.projected_chance()
     return {
         "comparisons": int(state.design.n_comparisons),
         "decided": decided,
         "undecided": int(state.design.n_comparisons - decided),
         "out_of_reach": int((evaluation.decision == "out of reach").sum()),
         "out_of_reach_projected": int((evaluation.decision == PROJECTED).sum()),
+        "out_of_reach_projected_chance": float(np.nanmax(chance, initial=0.0)),
         "cards_judged": int(state.cards_judged),
         "cards_left_estimate": int(_cards_union(state, state.scenarios_needed())),
     }

@@ -52,9 +52,9 @@ sequence uses the same words):
 - ``out of reach``: no decision is possible with the scenarios left (for this sequence: none
   left; the sign-flip sequence knows earlier), so the comparison needs no more cards;
 - ``out of reach (projected)`` (sign-flip sequence only, the queue's default): some outcome of
-  the scenarios left could still decide it, but not if they look like the ones seen so far,
-  even with their mean at the favourable end of its 99% t interval - a futility rule that
-  saves cards at the cost of a few decisions more scenarios would have made;
+  the scenarios left could still decide it, but simulated futures like the scenarios seen so
+  far do so with a chance under 2% (:mod:`.futility`) - a futility rule that saves cards at
+  the cost of a few decisions more scenarios would have made;
 - ``undecided`` otherwise.
 """
 
@@ -78,6 +78,17 @@ DECISIONS: tuple[str, ...] = (
     PROJECTED,
 )
 DECIDED: tuple[str, ...] = ("better", "worse", "equivalent")
+
+
+def chance_text(chance: float, at_most: bool = False) -> str:
+    """A chance in words for the status: "a chance under 1%" below one percent (the projected
+    stop's simulation resolves about half a percent), else "a chance of 3%" ("of at most 3%"
+    for the largest of several)."""
+    if chance < 0.01:
+        return "a chance under 1%"
+    return f"a chance of {'at most ' if at_most else ''}{chance:.0%}"
+
+
 SEQUENCES: tuple[str, ...] = ("sign-flip", "bounded")
 DEFAULT_SEQUENCE = "sign-flip"
 DEFAULT_DELTA = 1.0

@@ -3,7 +3,9 @@
 The claims of :mod:`.adaptive`, :mod:`.anytime` and :mod:`.ppi` hold only as far as a simulation
 on a researcher's experiment shows them. This module draws such experiments with
 :mod:`tipbench_lib.synthetic` (discrete 1-5 scores, ties, several people with their own biases,
-an LLM judge with its own bias and noise) and drives the real queue with them:
+an LLM judge with its own bias and noise), or with the ceiling-heavy generator of
+:class:`Ceiling` (most scores at 5, heavy ties, harsh and lenient people), and drives the real
+queue with them:
 
 - :func:`queue_run`: people take turns asking :func:`.adaptive.next_cards` for a few cards and
   scoring them (their scores are the synthetic ones), until :func:`.adaptive.can_stop`; it
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize
+from scipy.special import ndtr
 
 from tipbench_lib import synthetic
 from tipbench_lib.stats import adaptive, ppi
@@ -31,6 +34,90 @@ from tipbench_lib.stats.signflip import DEFAULT_FUTILITY
 
 PEOPLE_BIASES: tuple[float, ...] = (-0.4, 0.0, 0.4)
 """Latent biases of the three simulated people (a strict, a neutral and a kind judge)."""
+
+
+LENIENT_PEOPLE: tuple[float, ...] = (-0.5, 0.0, 0.5)
+"""Latent biases of three people for the ceiling-heavy experiments: harsh, neutral, lenient."""
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """A ceiling-heavy ordinal generator: most scores at the top of the scale, heavy ties.
+
+    Per dimension d of one judged tip the latent is ``top[d] + effect[cell] + scenario +
+    cell x scenario + tip + dimension noise + judge bias + judge noise`` and the score is
+    ``clip(round(latent), 1, 5)``, as in :mod:`tipbench_lib.synthetic`, except that each
+    dimension has its own centre ``top[d]``, set so that ``shares[d]`` of all the experiment's
+    scores on that dimension (every cell, every person) are 5: by default ~43% of relevance and
+    ~57% of tone scores, an audit's figures. A better cell is squeezed against the ceiling, so
+    its paired differences are skewed, discrete and tied. The cell x scenario and tip effects
+    are larger than :mod:`tipbench_lib.synthetic`'s (a cell that suits some scenarios and not
+    others): the paired differences' sd is about 2.6 composite points for the +2 cell and 2.9
+    between equal cells (1.7 there), the regime where a +2 difference is decided only near
+    the last of 24 scenarios in about a third of the runs, and a stop rule is tested hardest.
+    format_ok (weight 2) and overlong (weight -1) are drawn per tip as in
+    :mod:`tipbench_lib.synthetic`, shared by every judge.
+
+    ``fails``: the share of scenarios (drawn per replicate) in which the experiment's ``better``
+    cell fails, its latent lowered by ``fail_drop`` for every tip there; its expected
+    difference (``Experiment.difference``) is then over failing and good scenarios alike, so a
+    cell that is a little better in most scenarios can be worse on average.
+    """
+
+    shares: tuple[float, float, float] = (0.43, 0.50, 0.57)
+    scenario_sd: float = 0.6
+    interaction_sd: float = 0.8
+    tip_sd: float = 0.7
+    dim_sd: float = 0.3
+    judge_sd: float = 0.3
+    p_format_ok: float = 0.9
+    p_overlong: float = 0.1
+    fails: float = 0.0
+    fail_drop: float = 3.0
+
+    @property
+    def total_sd(self) -> float:
+        """The sd of one judged score's latent around its cell's mean."""
+        return synthetic.noise_sd(
+            self.scenario_sd, self.interaction_sd, self.tip_sd, self.dim_sd, self.judge_sd
+        )
+
+    def _shifts(self, effects: np.ndarray, failing: int) -> tuple[np.ndarray, np.ndarray]:
+        """(cells, 2) latent shifts of a cell in a good and a failing scenario, and their
+        weights (only the failing cell has a failing part)."""
+        effects = np.asarray(effects, dtype=float)
+        shifts = np.stack([effects, effects], axis=1)
+        shifts[failing, 1] -= self.fail_drop
+        weights = np.zeros_like(shifts)
+        weights[:, 0] = 1.0
+        weights[failing] = (1 - self.fails, self.fails)
+        return shifts, weights
+
+    def top(self, effects: np.ndarray, biases: np.ndarray, failing: int) -> np.ndarray:
+        """(dimensions,) the latent centres that give ``shares`` of 5s over cells of latent
+        ``effects`` (``failing`` the cell that fails) scored by people of latent ``biases``."""
+        shifts, weights = self._shifts(effects, failing)
+        latent = shifts[..., None] + np.asarray(biases)  # (cells, 2, people)
+        weight = np.broadcast_to(weights[..., None], latent.shape) / (len(shifts) * len(biases))
+
+        def share(top: float) -> float:
+            return float((ndtr((top + latent - 4.5) / self.total_sd) * weight).sum())
+
+        return np.array(
+            [optimize.brentq(lambda t, q=q: share(t) - q, -10.0, 15.0) for q in self.shares]
+        )
+
+    def expected_composite(
+        self, effects: np.ndarray, biases: np.ndarray, top: np.ndarray, failing: int
+    ) -> np.ndarray:
+        """(cells,) each cell's expected composite over the people of latent ``biases``."""
+        shifts, weights = self._shifts(effects, failing)
+        latent = top + shifts[..., None, None] + np.asarray(biases)[:, None]
+        dims = synthetic.expected_score(latent, self.total_sd)  # (cells, 2, people, dims)
+        per_part = dims.sum(axis=-1).mean(axis=-1)  # (cells, 2)
+        flags = synthetic.WEIGHTS["format_ok"] * self.p_format_ok
+        flags += synthetic.WEIGHTS["overlong"] * self.p_overlong
+        return (per_part * weights).sum(axis=1) + flags
 
 
 @dataclass(frozen=True)
@@ -51,6 +138,8 @@ class Experiment:
     llm_bias: float = 0.3
     llm_sd: float | None = None
     """Per-dimension noise of the LLM judge; None: none in the experiment."""
+    ceiling: Ceiling | None = None
+    """The ceiling-heavy generator (people only); None: :mod:`tipbench_lib.synthetic`'s."""
 
     @property
     def n_cells(self) -> int:
@@ -62,11 +151,17 @@ class Experiment:
             if self.baseline
             else "all pairs"
         )
+        scores = (
+            f"; ceiling-heavy scores (5 in {', '.join(f'{x:.0%}' for x in self.ceiling.shares)} "
+            "of relevance, actionability, tone)"
+            if self.ceiling
+            else ""
+        )
         return (
             f"{self.n_models} models x {self.n_prompts} prompts x {self.n_scenarios} scenarios x "
             f"{self.n_tips} tips; model-{self.better[0]:02d}/v{self.better[1] + 1} "
             f"+{self.difference:g} points, the rest equal; {len(self.people_biases)} people "
-            f"(biases {', '.join(f'{b:+g}' for b in self.people_biases)}); family: {family}"
+            f"(biases {', '.join(f'{b:+g}' for b in self.people_biases)}); family: {family}{scores}"
         )
 
 
@@ -74,6 +169,8 @@ def cell_effect(exp: Experiment) -> float:
     """The latent effect that moves a cell's expected composite (over the people) by
     ``exp.difference`` points."""
     biases = np.asarray(exp.people_biases)
+    if exp.ceiling is not None:
+        return _ceiling_effects(exp)[0][exp.better[0] * exp.n_prompts + exp.better[1]]
     sd = synthetic.noise_sd()
     base = float(synthetic.expected_composite(0.0, biases, sd))
 
@@ -81,6 +178,35 @@ def cell_effect(exp: Experiment) -> float:
         return float(synthetic.expected_composite(effect, biases, sd)) - base - exp.difference
 
     return float(optimize.brentq(gap, -4.0, 4.0))
+
+
+def _ceiling_effects(exp: Experiment) -> tuple[np.ndarray, np.ndarray]:
+    """(cells,) latent effects and (dimensions,) centres of the ceiling-heavy experiment: the
+    better cell ``exp.difference`` composite points above the others, ``exp.ceiling.shares`` of
+    5s over all the scores."""
+    gen = exp.ceiling
+    assert gen is not None
+    biases = np.asarray(exp.people_biases, dtype=float)
+    better = exp.better[0] * exp.n_prompts + exp.better[1]
+
+    def solved(effect: float) -> tuple[np.ndarray, np.ndarray]:
+        effects = np.zeros(exp.n_cells)
+        effects[better] = effect
+        return effects, gen.top(effects, biases, better)
+
+    def gap(effect: float) -> float:
+        effects, top = solved(effect)
+        composite = gen.expected_composite(effects, biases, top, better)
+        return float(composite[better] - composite[better - 1 if better else 1]) - exp.difference
+
+    try:
+        effect = float(optimize.brentq(gap, -6.0, 6.0))
+    except ValueError as err:
+        raise ValueError(
+            f"a {exp.difference:+g}-point cell does not fit under the ceiling with "
+            f"{gen.shares} of the scores at 5; lower the shares or the difference"
+        ) from err
+    return solved(effect)
 
 
 @dataclass(frozen=True)
@@ -96,6 +222,8 @@ class Draw:
 
 def draw(exp: Experiment, replicates: int, seed: int) -> Draw:
     """``replicates`` independent experiments (people, then the LLM judge if it has noise)."""
+    if exp.ceiling is not None:
+        return _draw_ceiling(exp, replicates, seed)
     effects = np.zeros((exp.n_models, exp.n_prompts))
     effects[exp.better] = cell_effect(exp)
     biases = list(exp.people_biases)
@@ -126,6 +254,43 @@ def draw(exp: Experiment, replicates: int, seed: int) -> Draw:
     per_judge = people["composite"].to_numpy().reshape(exp.n_cells, n_j)
     truth = per_judge[:, : len(exp.people_biases)].mean(axis=1)
     return Draw(scores, truth, design_of(exp), len(exp.people_biases))
+
+
+def _draw_ceiling(exp: Experiment, replicates: int, seed: int) -> Draw:
+    """The ceiling-heavy generator (:class:`Ceiling`), people only."""
+    if exp.llm_sd is not None:
+        raise ValueError("the ceiling-heavy generator draws people only; set llm_sd=None")
+    gen = exp.ceiling
+    assert gen is not None
+    effects, top = _ceiling_effects(exp)
+    better = exp.better[0] * exp.n_prompts + exp.better[1]
+    rng = np.random.default_rng(seed)
+    biases = np.asarray(exp.people_biases, dtype=float)
+    r, c, s, k, j = replicates, exp.n_cells, exp.n_scenarios, exp.n_tips, len(biases)
+    shift = np.broadcast_to(effects[None, :, None, None], (r, c, s, 1)).copy()
+    if gen.fails > 0:
+        shift[:, better, :, 0] -= gen.fail_drop * (rng.random((r, s)) < gen.fails)
+    quality = (
+        shift
+        + rng.normal(0, gen.scenario_sd, (r, 1, s, 1))
+        + rng.normal(0, gen.interaction_sd, (r, c, s, 1))
+        + rng.normal(0, gen.tip_sd, (r, c, s, k))
+    )
+    dims = top + rng.normal(0, gen.dim_sd, (r, c, s, k, 1, 3))
+    latent = (
+        quality[..., None, None]
+        + dims
+        + biases[:, None]
+        + rng.normal(0, gen.judge_sd, (r, c, s, k, j, 3))
+    )
+    scores = np.clip(np.floor(latent + 0.5), 1, 5).sum(axis=-1)  # (r, c, s, k, j)
+    weights = synthetic.WEIGHTS
+    flags = weights["format_ok"] * (rng.random((r, c, s, k)) < gen.p_format_ok) + weights[
+        "overlong"
+    ] * (rng.random((r, c, s, k)) < gen.p_overlong)
+    scores = scores + flags[..., None]
+    truth = gen.expected_composite(effects, biases, top, better)
+    return Draw(scores.astype(float), truth, design_of(exp), j)
 
 
 def design_of(exp: Experiment) -> adaptive.QueueDesign:
@@ -166,6 +331,9 @@ class QueueRun:
     """With ``finish``: the decisions once the first person has judged every card after the
     stop (an out-of-reach comparison must still be out of reach then; one out of reach by
     projection may be decided then: a decision the projection lost)."""
+    projected_chance: np.ndarray | None = None
+    """Per comparison given up by projection at the stop, the chance the status stated that
+    more cards would decide it (NaN for the others)."""
 
 
 def queue_run(
@@ -223,6 +391,7 @@ def queue_run(
     wrong_equivalent = bool(((decision == "equivalent") & (np.abs(truth) >= delta)).any())
     covered = (evaluation.lower < truth) & (truth < evaluation.upper)
     half = (evaluation.upper - evaluation.lower) / 2
+    chance = state.projected_chance()
     after = None
     cards = state.cards_judged
     if finish:
@@ -240,6 +409,7 @@ def queue_run(
         wrong_equivalent,
         half,
         after,
+        chance,
     )
 
 

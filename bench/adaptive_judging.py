@@ -419,14 +419,15 @@ def ppi_table(runs: int) -> None:
             )
     print(
         "ratio: human scenarios (= cards / 27) PPI++ needs for the 95% interval width people "
-        "alone reach with 'ref scen', over 'ref scen' (target <= 0.6); bound: the best any "
+        "alone reach with 'ref scen', over 'ref scen'; bound: the best any "
         "PPI can do at that scenario-level correlation, 1 - rho^2 with unlimited LLM-only "
         "scenarios, and with the 24 there are; both are large-sample bounds, and the t "
         "quantile of few human scenarios (n - 1 degrees of freedom) costs more below about 8. "
         "The issue's correlation of 0.6 per tip is about "
         "0.53 on the scenario differences PPI corrects, where the bound is 0.72x: 0.6x is "
         "impossible there, and needs rho >= 0.63 even with unlimited LLM-only data (more with "
-        "24 scenarios). PPI pays where the LLM judge tracks people closely (0.8-0.9)."
+        "24 scenarios). PPI pays only where the LLM judge tracks people closely (0.8-0.9), and "
+        "less than the bound with few human scenarios, where the jackknife shrinks its weight."
     )
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from tipbench_lib.collect.cli import main as collect_main
 from tipbench_lib.core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED
 from tipbench_lib.core.hashing import content_hash
-from tipbench_lib.judge.session import JudgeSession, judge_artifact_path
+from tipbench_lib.judge.delivery import judge_artifact_path
+from tipbench_lib.judge.session import JudgeSession
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.mapping import (
     CANDIDATES_ARTIFACT,

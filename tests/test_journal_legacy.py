@@ -168,12 +168,9 @@ def test_a_name_that_only_shares_the_old_folder_takes_nothing_from_it(tipbench_h
 
 def test_old_judge_files_are_adopted_per_exact_judge_and_experiment(mlflow_client, tipbench_home):
     from tipbench_lib.core.records import JudgeSource
-    from tipbench_lib.judge.session import (
-        JudgeSession,
-        judge_artifact_path,
-        judgment_record,
-        local_judgments,
-    )
+    from tipbench_lib.judge.delivery import judge_artifact_path
+    from tipbench_lib.judge.journal import local_judgments
+    from tipbench_lib.judge.session import JudgeSession, judgment_record
 
     tag = uuid.uuid4().hex[:8]
     first, second = f"a b-{tag}", f"a_b-{tag}"

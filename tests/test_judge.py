@@ -155,7 +155,8 @@ def test_cards_are_blind_by_default_and_the_seed_is_recorded(
 ):
     from dataclasses import asdict
 
-    from tipbench_lib.judge.session import JudgeSession, judgments_dir
+    from tipbench_lib.judge.journal import judgments_dir
+    from tipbench_lib.judge.session import JudgeSession
 
     collected_experiment(mlflow_client, experiment_name)
     session = JudgeSession(mlflow_client, experiment_name, "ana")
@@ -181,7 +182,8 @@ def test_cards_are_blind_by_default_and_the_seed_is_recorded(
 
 
 def test_save_resume_revise_and_cell_metrics(mlflow_client, experiment_name, tipbench_home):
-    from tipbench_lib.judge.session import JudgeSession, judge_artifact_path
+    from tipbench_lib.judge.delivery import judge_artifact_path
+    from tipbench_lib.judge.session import JudgeSession
 
     collected_experiment(mlflow_client, experiment_name)
     session = JudgeSession(mlflow_client, experiment_name, "ana")
@@ -311,7 +313,7 @@ def test_a_last_score_without_its_newline_survives_the_next_save_and_reaches_mlf
 
 def test_a_record_of_another_judge_in_a_judge_file_is_never_counted(tipbench_home):
     from tipbench_lib.core.journal import Journal, JournalWarning
-    from tipbench_lib.judge.session import QUEUE, JudgeJournal, local_judgments
+    from tipbench_lib.judge.journal import QUEUE, JudgeJournal, local_judgments
 
     parts = load_rubric().part_ids
     journal = JudgeJournal("exp", "a b", parts)
@@ -384,7 +386,7 @@ def test_agreement_matches_krippendorffs_published_example():
 
 
 def test_failed_llm_judgments_never_count_and_latest_wins():
-    from tipbench_lib.judge.session import cell_summary
+    from tipbench_lib.judge.delivery import cell_summary
 
     base = {"judge_kind": "human", "format_ok": True, "overlong": False, "status": "ok"}
     records = [

@@ -135,7 +135,7 @@ def judgments_in_mlflow(
     of its own, a moment after the save: with ``candidate_id`` (or ``until``), wait until MLflow
     has a judgment of that candidate (or ``until`` holds)."""
     from tipbench_lib.core.errors import TrackingError
-    from tipbench_lib.judge.session import judge_artifact_path
+    from tipbench_lib.judge.delivery import judge_artifact_path
 
     if candidate_id is not None:
         until = lambda saved: any(r["candidate_id"] == candidate_id for r in saved)  # noqa: E731

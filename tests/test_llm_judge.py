@@ -47,7 +47,7 @@ def _run(client, experiment, model, *extra):
 
 def _llm_records(client, experiment, judge_id):
     from tipbench_lib.compare.load import load_experiment
-    from tipbench_lib.judge.session import judge_artifact_path
+    from tipbench_lib.judge.delivery import judge_artifact_path
 
     data = load_experiment(client, experiment)
     records = []

@@ -23,7 +23,8 @@ from tipbench_lib.compare.load import load_experiment
 from tipbench_lib.core.errors import EXIT_OK
 from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.judge.cli import main as judge_main
-from tipbench_lib.judge.session import JudgeSession, judge_artifact_path
+from tipbench_lib.judge.delivery import judge_artifact_path
+from tipbench_lib.judge.session import JudgeSession
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.experiment import read_experiment
 from tipbench_lib.tracking.mapping import (

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.errors import JudgingError, TipbenchError
 
 MAX_EXPERIMENT_CHARS = 200
 """Longest experiment name accepted (MLflow's column holds 256)."""
@@ -25,6 +25,11 @@ MAX_JUDGE_ID_CHARS = 64
 
 class InvalidNameError(TipbenchError):
     """A name the user chose cannot be stored; the message says which limit it breaks."""
+
+
+class MissingJudgeIdError(InvalidNameError, JudgingError):
+    """No judge id was given: a name that cannot be stored, and a score that would have no
+    owner (the judge phase catches it as a :class:`~tipbench_lib.core.errors.JudgingError`)."""
 
 
 def check_name(value: str, *, what: str, option: str, limit: int) -> str:
@@ -60,5 +65,18 @@ def check_experiment(name: str) -> str:
 
 
 def check_judge_id(judge_id: str) -> str:
-    """A judge id fit for the journal's file names (at most ``MAX_JUDGE_ID_CHARS``)."""
-    return check_name(judge_id, what="judge id", option="--judge-id", limit=MAX_JUDGE_ID_CHARS)
+    """The judge id as scores record it (surrounding spaces dropped), fit for the journal's file
+    names (at most ``MAX_JUDGE_ID_CHARS``).
+
+    The one check of a judge id, for the app, the command line and imported files alike. An empty
+    id is refused because scores must have an owner; unlike an experiment name, a judge id is
+    trimmed, since every caller records the id without its surrounding spaces.
+    """
+    if not isinstance(judge_id, str) or not judge_id.strip():
+        raise MissingJudgeIdError(
+            "a judge id is needed (e.g. your initials) so scores have an owner; "
+            "give one with --judge-id"
+        )
+    return check_name(
+        judge_id.strip(), what="judge id", option="--judge-id", limit=MAX_JUDGE_ID_CHARS
+    )

@@ -31,10 +31,10 @@ from tipbench_lib.backends.select import BACKEND_KINDS
 from tipbench_lib.core.arguments import add_data_dir, parse
 from tipbench_lib.core.errors import EXIT_FAILED, EXIT_OK, JudgingError, guarded, refuse
 from tipbench_lib.core.paths import data_dir_for
-from tipbench_lib.judge.delivery import read_delivered
+from tipbench_lib.judge.delivery import DEFAULT_REQUIRED_JUDGES, read_delivered
 from tipbench_lib.judge.exchange import ImportRejected, apply_document, read_document, write_export
 from tipbench_lib.judge.queue import DEFAULT_ORDER, EXPORT_PLAN_TTL, ORDERS, parse_baseline
-from tipbench_lib.judge.session import DEFAULT_REQUIRED_JUDGES, JudgeSession
+from tipbench_lib.judge.session import JudgeSession
 from tipbench_lib.stats.anytime import DEFAULT_DELTA
 from tipbench_lib.tracking.experiment import StoredExperiment
 

@@ -1,4 +1,8 @@
-"""Send a judge's saved scores to MLflow from a thread of their own, off the judge's path.
+"""Send a judge's saved scores to MLflow: the syncer, and a thread of its own off the judge's path.
+
+As collect's :mod:`tipbench_lib.collect.delivery` has a ``CellSyncer`` and a ``BackgroundSender``,
+the judge phase has a :class:`JudgmentSyncer` (what MLflow lacks of one judge's journal, and the
+upload of a cell's scores into its run) and a :class:`BackgroundDelivery` (the app's sender).
 
 In the app, a save is the journal's fsync (under a millisecond) plus the cell run's MLflow update
 (an artifact and a metrics batch, ~15 ms on loopback, more against a remote server). The judge
@@ -6,15 +10,15 @@ need not wait for the second half: the journal already holds the score, and ever
 card shows is read from the journals (docs/architecture.md, section 9). So the app journals,
 shows the next card, and this sender delivers a moment later, one delivery at a time, sharing one
 delivery among saves that come close together. Nothing is lost when a delivery fails or the app
-stops first: the cells stay pending in the session and the next delivery retries them, the
-process delivers what is pending when it exits normally, and a session opened later finds any
-journalled score MLflow lacks (:meth:`JudgeSession.sync_pending`, ``_missing_in_mlflow``).
+stops first: the cells stay pending in the syncer and the next delivery retries them, the
+process delivers what is pending when it exits normally, and a syncer opened later finds any
+journalled score MLflow lacks (:meth:`JudgmentSyncer.missing_in_mlflow`).
 
 An app killed before its sender ran leaves scores only in the journal, and the judge may never
 open the app again. So every command that reads an experiment (``tipbench status``, ``judge
 --export/--status/--apply``, the LLM judge, compare, the notebooks) reads it through
-:func:`read_delivered`: each judge journalled on this machine gets a session, whose start-up
-check finds what MLflow lacks, and the same :meth:`JudgeSession.sync_pending` sends it before
+:func:`read_delivered`: each judge journalled on this machine gets a syncer, whose start-up
+check finds what MLflow lacks, and the same :meth:`JudgmentSyncer.sync_pending` sends it before
 anything is counted; what cannot go out is named with how to send it (:class:`Backlog`).
 """
 
@@ -23,16 +27,33 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import fmean
 from typing import TYPE_CHECKING, Protocol
 
-from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.errors import TipbenchError, TrackingError
 from tipbench_lib.core.escaping import shell_command
+from tipbench_lib.core.journal import waiting_lock
+from tipbench_lib.core.judgments import latest_per_pair, pending_candidates
+from tipbench_lib.core.records import Judgment
+from tipbench_lib.judge.journal import JudgeJournal, judge_key, local_judgments, open_journals
+from tipbench_lib.tracking.mapping import (
+    JUDGED_COUNT,
+    PENDING_TAG,
+    judgments_artifact,
+    judgments_document,
+    mean_metric,
+)
 
 if TYPE_CHECKING:
+    from tipbench_lib.core.experiment import ExperimentRecords
     from tipbench_lib.tracking.client import MlflowClient
     from tipbench_lib.tracking.experiment import StoredExperiment
+
+DEFAULT_REQUIRED_JUDGES = 1
+"""Distinct judges every candidate of a cell needs before the cell run stops being pending."""
 
 QUIET_SECONDS = 0.3
 """How long after a save the sender waits for quiet before it sends. `marimo run` runs every
@@ -46,8 +67,139 @@ IDLE_SECONDS = 60.0
 (every page load opens a session, so threads must not pile up)."""
 
 
+def judge_artifact_path(judge_id: str) -> str:
+    """Where a cell run keeps this judge's latest judgments in MLflow."""
+    return judgments_artifact(judge_key(judge_id))
+
+
+def cell_summary(
+    candidate_ids: Sequence[str],
+    judgments: Iterable[Judgment],
+    required: int,
+    parts: Sequence[str],
+) -> tuple[dict[str, float], bool]:
+    """The cell run's judging metrics over every judge's latest score, and whether it is pending.
+
+    ``judged_count`` counts candidates with at least one score; ``<part>_mean`` is the mean of
+    each dimension and flag of the rubric (``parts``) and of the composite. The cell stops being
+    pending when every candidate has scores from ``required`` distinct judges. Failed LLM
+    judgments never count.
+    """
+    wanted = set(candidate_ids)
+    latest = latest_per_pair(j for j in judgments if j.candidate_id in wanted)
+    scores = [j for j in latest.values() if j.ok]
+    metrics: dict[str, float] = {JUDGED_COUNT: float(len({j.candidate_id for j in scores}))}
+    if scores:
+        for name in parts:
+            metrics[mean_metric(name)] = fmean(float(j.scores[name]) for j in scores)
+        metrics[mean_metric("composite")] = fmean(float(j.composite or 0.0) for j in scores)
+    pending = bool(pending_candidates(wanted, latest.values(), required))
+    return metrics, pending
+
+
+class JudgmentSyncer:
+    """Delivers one judge's journalled scores into the cells' MLflow runs (module doc).
+
+    It counts, per cell, the saves MLflow has not got (:attr:`unsynced`); at start-up that is what
+    MLflow lacks of the journal, or has older, so a score whose MLflow half never happened (MLflow
+    was down, the app closed before its sender ran) is sent with the next :meth:`sync_pending`.
+    """
+
+    def __init__(
+        self,
+        client: MlflowClient,
+        records: ExperimentRecords,
+        journal: JudgeJournal,
+        by_cell: Mapping[str, Sequence[str]],
+        *,
+        required: int = DEFAULT_REQUIRED_JUDGES,
+        home: Path | None = None,
+    ) -> None:
+        self.client = client
+        self.records = records
+        self.journal = journal
+        self.by_cell = by_cell
+        self.required = required
+        self.home = home
+        self._cell_of = {cid: cell for cell, ids in by_cell.items() for cid in ids}
+        self._lock = threading.Lock()
+        self.unsynced: dict[str, int] = self.missing_in_mlflow()
+        """cell → how many saves touched it since MLflow last had it (a sender in another thread
+        drops a cell only if no save came in while it was sending: see :meth:`sync_pending`)."""
+
+    def judged(self) -> dict[str, Judgment]:
+        """candidate_id → this judge's latest judgment, for candidates of this experiment."""
+        return {c: j for c, j in self.journal.latest().items() if c in self._cell_of}
+
+    def known(self) -> dict[tuple[str, str], Judgment]:
+        """The judgment that counts per (candidate, judge): MLflow's and this machine's merged."""
+        parts = self.records.rubric.part_ids
+        return self.records.latest(local_judgments(self.records.name, parts, self.home))
+
+    def saved(self, judgments: Iterable[Judgment]) -> None:
+        """Journalled judgments MLflow has not got yet: their cells go out with the next sync."""
+        with self._lock:
+            for judgment in judgments:
+                self.unsynced[judgment.cell_id] = self.unsynced.get(judgment.cell_id, 0) + 1
+
+    def sync_pending(self) -> str:
+        """Send every cell whose journalled scores MLflow has not got; '' when all arrived.
+
+        Safe to call from a sender thread while the judge saves on (:class:`BackgroundDelivery`):
+        it sends what it saw when it started, and keeps a cell pending when a save touched it
+        meanwhile, so the next call sends that save too.
+        """
+        with self._lock:
+            todo = dict(self.unsynced)
+        for cell, saves in sorted(todo.items()):
+            try:
+                self.sync_cell(cell)
+            except TrackingError as exc:
+                return str(exc).splitlines()[0]
+            with self._lock:
+                if self.unsynced.get(cell) == saves:
+                    del self.unsynced[cell]
+        return ""
+
+    def undelivered(self) -> int:
+        """How many cells hold journalled scores MLflow has not got yet."""
+        with self._lock:
+            return len(self.unsynced)
+
+    def missing_in_mlflow(self) -> dict[str, int]:
+        """Cells whose latest journalled judgment of this judge MLflow lacks (or has older)."""
+        judge = self.journal.judge_id
+        stored = latest_per_pair(j for j in self.records.judgments if j.judge_id == judge)
+        missing: dict[str, int] = {}
+        for candidate_id, judgment in self.judged().items():
+            have = stored.get((candidate_id, judge))
+            if have is None or have.time < judgment.time:
+                cell = self._cell_of[candidate_id]
+                missing[cell] = missing.get(cell, 0) + 1
+        return missing
+
+    def sync_cell(self, cell_id: str) -> dict[str, float]:
+        """Upload this judge's latest judgments of the cell; refresh the run's metrics and tag."""
+        run_id = self.records.run_ids[cell_id]
+        ids = set(self.by_cell[cell_id])
+        with waiting_lock(self.journal.send_lock):
+            mine = [j for c, j in self.journal.latest().items() if c in ids]
+            self.client.log_artifact(
+                run_id, judge_artifact_path(self.journal.judge_id), judgments_document(mine)
+            )
+        known = [j for j in self.known().values() if j.candidate_id in ids]
+        metrics, pending = cell_summary(
+            self.by_cell[cell_id], known, self.required, self.records.rubric.part_ids
+        )
+        self.client.log_batch(
+            run_id, metrics=metrics, tags={PENDING_TAG: "true" if pending else "false"}
+        )
+        return metrics
+
+
 class Deliverable(Protocol):
-    """What the sender needs of a session (a :class:`~tipbench_lib.judge.session.JudgeSession`)."""
+    """What the sender needs of a session (a :class:`~tipbench_lib.judge.session.JudgeSession`, or
+    a :class:`JudgmentSyncer`)."""
 
     def sync_pending(self) -> str: ...
 
@@ -203,33 +355,33 @@ def deliver_backlog(
     client: MlflowClient, stored: StoredExperiment, home: Path | None = None
 ) -> Backlog:
     """Send every judgment journalled on this machine that MLflow lacks (see the module
-    docstring): one session per judge, whose start-up check finds what MLflow lacks or has
+    docstring): one syncer per judge, whose start-up check finds what MLflow lacks or has
     older, so nothing is sent twice."""
-    from tipbench_lib.judge.session import JudgeSession, local_judgments
-
     records = stored.records
     if not records.candidates:
         return Backlog(records.name)
     journalled = local_judgments(records.name, records.rubric.part_ids, home)
-    sent, waiting, unchecked, errors = 0, {}, {}, []
-    for judge in sorted({j.judge_id for j in journalled}):
-        try:
-            session = JudgeSession(
-                client, records.name, judge, stored=stored, queue=False, home=home
-            )
-        except TipbenchError as exc:  # e.g. a journal under another rubric: named, not sent
-            unchecked[judge] = str(exc)
-            continue
-        missing = sum(session.unsynced.values())
+    judges = sorted({j.judge_id for j in journalled})
+    if not judges:
+        return Backlog(records.name)
+    try:
+        by_cell = open_journals(records, home)
+    except TipbenchError as exc:  # e.g. a journal under another rubric: named, not sent
+        return Backlog(records.name, unchecked=dict.fromkeys(judges, str(exc)))
+    sent, waiting, errors = 0, {}, []
+    for judge in judges:
+        journal = JudgeJournal(records.name, judge, records.rubric.part_ids, home)
+        syncer = JudgmentSyncer(client, records, journal, by_cell, home=home)
+        missing = sum(syncer.unsynced.values())
         if not missing:
             continue
-        error = session.sync_pending()
-        left = sum(session.unsynced.values())
+        error = syncer.sync_pending()
+        left = sum(syncer.unsynced.values())
         sent += missing - left
         if left:
             waiting[judge] = left
             errors.append(error)
-    return Backlog(records.name, sent, waiting, errors[0] if errors else "", unchecked)
+    return Backlog(records.name, sent, waiting, errors[0] if errors else "")
 
 
 def read_delivered(

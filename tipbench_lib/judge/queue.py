@@ -43,6 +43,7 @@ from tipbench_lib.core.experiment import ExperimentRecords
 from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.core.journal import parse_record
 from tipbench_lib.core.records import Judgment, now_iso, parse_time
+from tipbench_lib.judge.journal import judge_key, judgments_dir
 from tipbench_lib.stats import adaptive
 from tipbench_lib.stats.agreement import PEOPLE_KINDS
 from tipbench_lib.stats.anytime import DEFAULT_DELTA
@@ -188,7 +189,7 @@ class JournalFeed:
     lines (ending in a newline) are taken: a line being written, or torn by a crash, waits for
     its newline (:mod:`tipbench_lib.core.journal` cuts a torn one before the next append). A file
     that got shorter was replaced: it is read again from the start. Each file counts only for the
-    judge its name is keyed to, as in :func:`tipbench_lib.judge.session.local_judgments`.
+    judge its name is keyed to, as in :func:`tipbench_lib.judge.journal.local_judgments`.
     """
 
     def __init__(self, folder: Path, key: Any) -> None:
@@ -448,7 +449,6 @@ def open_queue(
     plan held, planning for no one: what ``--status`` reads. It records nothing. The recorded
     family wins over ``baseline``, which counts only while none is recorded. ``stored`` is the
     experiment as already read from MLflow (read here when None)."""
-    from tipbench_lib.judge.session import judge_key, judgments_dir
     from tipbench_lib.tracking.experiment import read_experiment
     from tipbench_lib.tracking.mapping import QUEUE_FAMILY_TAG
 

@@ -1,44 +1,30 @@
-"""The judge phase: each judge's blind queue, journal-first saving, the cell run's MLflow update.
+"""The judge phase's session: one judge's blind queue, the cards it serves, journal-first saving.
 
 Judging is where people spend their time, so nothing here may lose a score: a save appends to the
-judge's own fsynced journal (``journal/<experiment key>/judgments/<judge key>.jsonl``, keys from
-:func:`tipbench_lib.core.journal.name_key`, so judges ``a b`` and ``a_b`` never share one) before
-MLflow is touched, and everything a card shows (done or not, the previous scores) is read back from
-that file, never from widget state. One file per judge because ``marimo run`` gives every browser
-its own kernel: two judges never write the same file. The journal keeps every record; the latest
-one per (candidate, judge) counts (:mod:`tipbench_lib.core.judgments`), so revising a score is just
-saving again. Every read also checks the ``judge_id`` each record carries, so a record of another
-judge is never counted as this judge's.
+judge's own fsynced journal (:mod:`.journal`) before MLflow is touched, and everything a card
+shows (done or not, the previous scores) is read back from that file, never from widget state.
+MLflow's half of a save is the syncer's (:mod:`.delivery`); the order of the cards, beyond the
+seeded interleaving below, is the people's queue (:mod:`.queue`); a card's HTML and form are
+:mod:`.cards`.
 """
 
 from __future__ import annotations
 
 import json
 import random
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import fmean
 from typing import Any
 
-from tipbench_lib.core import names
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import JudgingError, TrackingError
 from tipbench_lib.core.experiment import ExperimentRecords
 from tipbench_lib.core.hashing import content_hash
-from tipbench_lib.core.journal import (
-    Journal,
-    experiment_dir,
-    legacy_experiment_dir,
-    name_key,
-    own_records,
-    waiting_lock,
-)
-from tipbench_lib.core.journal_legacy import adopt_judgments
-from tipbench_lib.core.judgments import latest_per_pair, pending_candidates
+from tipbench_lib.core.judgments import latest_per_pair
+from tipbench_lib.core.names import check_judge_id
 from tipbench_lib.core.records import (
     FAILED,
     Candidate,
@@ -49,6 +35,15 @@ from tipbench_lib.core.records import (
 )
 from tipbench_lib.core.rubric import Rubric
 from tipbench_lib.core.scenarios import ScenarioView, scenario_views
+from tipbench_lib.judge.delivery import DEFAULT_REQUIRED_JUDGES, JudgmentSyncer
+from tipbench_lib.judge.journal import (
+    JUDGMENT,
+    JudgeJournal,
+    judge_key,
+    judgments_dir,
+    local_judgments,
+    open_journals,
+)
 from tipbench_lib.judge.queue import (
     APP_PLAN_TTL,
     DEFAULT_ORDER,
@@ -65,20 +60,7 @@ from tipbench_lib.stats.adaptive import PLAN_CARDS
 from tipbench_lib.stats.agreement import PEOPLE_KINDS
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.experiment import StoredExperiment, read_experiment
-from tipbench_lib.tracking.mapping import (
-    JUDGED_COUNT,
-    PENDING_TAG,
-    PPI_SAMPLING_TAG,
-    QUEUE_FAMILY_TAG,
-    judgments_artifact,
-    judgments_document,
-    mean_metric,
-)
-
-JUDGMENT = "judgment"
-QUEUE = "queue"
-DEFAULT_REQUIRED_JUDGES = 1
-
+from tipbench_lib.tracking.mapping import PPI_SAMPLING_TAG, QUEUE_FAMILY_TAG
 
 # -- scores and records ---------------------------------------------------------------------------
 
@@ -100,48 +82,6 @@ class Scores:
         if not isinstance(self.note, str):
             found.append(f"note must be text, got {shown(self.note)}")
         return found
-
-
-def check_judge_id(judge_id: str) -> str:
-    """The judge id as scores record it (surrounding spaces dropped), within the name rules.
-
-    An empty id is refused because scores must have an owner; the length and character limits
-    are those of :mod:`tipbench_lib.core.names`.
-    """
-    if not isinstance(judge_id, str) or not judge_id.strip():
-        raise JudgingError("a judge id is needed (e.g. your initials) so scores have an owner")
-    return names.check_judge_id(judge_id.strip())
-
-
-def judge_key(judge_id: str) -> str:
-    """The judge's file name stem (journal and MLflow artifact): unique to the exact id."""
-    return name_key(check_judge_id(judge_id), "judge")
-
-
-def judge_artifact_path(judge_id: str) -> str:
-    """Where a cell run keeps this judge's latest judgments in MLflow."""
-    return judgments_artifact(judge_key(judge_id))
-
-
-def judgments_dir(experiment: str, home: Path | None = None) -> Path:
-    return experiment_dir(experiment, home) / "judgments"
-
-
-def adopt_legacy_judgments(
-    experiment: str, cell_ids: Collection[str], home: Path | None = None
-) -> None:
-    """Take this experiment's judgments out of the old layout's shared folder, once.
-
-    See :mod:`tipbench_lib.core.journal_legacy`: a judgment moves to the keyed journal of exactly
-    the judge id it carries, and only when its cell is one of this experiment's runs.
-    """
-    folder = judgments_dir(experiment, home)
-    adopt_judgments(
-        legacy_experiment_dir(experiment, home) / "judgments",
-        folder,
-        cell_ids,
-        lambda judge: folder / f"{judge_key(judge)}.jsonl",
-    )
 
 
 def judgment_record(
@@ -186,94 +126,6 @@ def failed_record(
         attempts=attempts,
         created_at=now_iso(),
     )
-
-
-# -- journals -------------------------------------------------------------------------------------
-
-
-class JudgeJournal:
-    """One judge's append-only journal of judgments (and the queue seed it was given)."""
-
-    def __init__(
-        self, experiment: str, judge_id: str, parts: Sequence[str], home: Path | None = None
-    ) -> None:
-        self.judge_id = judge_id
-        self.parts = tuple(parts)
-        self.path = judgments_dir(experiment, home) / f"{judge_key(judge_id)}.jsonl"
-        self._journal = Journal(self.path)
-        self.send_lock = self.path.with_name(f".{self.path.stem}.send.lock")
-        """Held while this judge's latest scores are read and uploaded (:meth:`JudgeSession.
-        sync_cell`): the app's sender and a reading command may both send them, and whichever
-        goes second then reads a journal at least as new, so MLflow never keeps an older copy."""
-
-    def append(self, judgment: Judgment) -> None:
-        if judgment.judge_id != self.judge_id:
-            raise JudgingError(
-                f"record for judge {judgment.judge_id!r} sent to {self.judge_id!r}'s journal"
-            )
-        self._journal.append(judgment.to_json())
-
-    def append_many(self, judgments: Sequence[Judgment]) -> None:
-        for judgment in judgments:
-            self.append(judgment)
-
-    def _records(self) -> list[dict[str, Any]]:
-        return list(own_records(self._journal, "judge_id", self.judge_id))
-
-    def judgments(self) -> list[Judgment]:
-        """Every judgment this judge ever saved, revisions included, in the order written."""
-        return [
-            Judgment.from_json(r, self.parts) for r in self._records() if r.get("type") == JUDGMENT
-        ]
-
-    def latest(self) -> dict[str, Judgment]:
-        """candidate_id → the judgment that counts for this judge."""
-        return {cid: j for (cid, _), j in latest_per_pair(self.judgments()).items()}
-
-    def history(self, candidate_id: str) -> list[Judgment]:
-        return [j for j in self.judgments() if j.candidate_id == candidate_id]
-
-    def records_of(self, kind: str) -> list[dict[str, Any]]:
-        """This judge's records of one type (``queue``, ``plan``, ``family``, ``sampling``)."""
-        return [r for r in self._records() if r.get("type") == kind]
-
-    def append_record(self, record: dict[str, Any]) -> None:
-        """A queue record (plan, family, sampling) of this judge, journalled like a score."""
-        self._journal.append({**record, "judge_id": self.judge_id})
-
-    def queue_seed(self, default: int) -> int:
-        """The seed this judge's order was shuffled with: recorded once, reused on every resume."""
-        for rec in self._records():
-            if rec.get("type") == QUEUE:
-                return int(rec["seed"])
-        self._journal.append(
-            {"type": QUEUE, "judge_id": self.judge_id, "seed": default, "created_at": now_iso()}
-        )
-        return default
-
-
-def local_judgments(
-    experiment: str, parts: Sequence[str], home: Path | None = None
-) -> list[Judgment]:
-    """Every judge's journalled judgments on this machine (all kernels, the LLM judge, imports).
-
-    A file counts only for the judge its name is keyed to; a record of any other judge in it is
-    left out with a warning. ``parts`` are the score ids of the experiment's rubric.
-    """
-    folder = judgments_dir(experiment, home)
-    judgments: list[Judgment] = []
-    for path in sorted(folder.glob("*.jsonl")) if folder.exists() else []:
-        judgments.extend(
-            Judgment.from_json(r, parts)
-            for r in own_records(Journal(path), "judge_id", _keyed_to(path.stem))
-            if r.get("type") == JUDGMENT
-        )
-    return judgments
-
-
-def _keyed_to(stem: str) -> Callable[[Any], bool]:
-    """Whether a record's judge id is the one a journal file's name was made from."""
-    return lambda judge: isinstance(judge, str) and bool(judge.strip()) and judge_key(judge) == stem
 
 
 # -- the queue ------------------------------------------------------------------------------------
@@ -335,34 +187,6 @@ class Card:
     previous: Judgment | None = None
     revealed: dict[str, str] = field(default_factory=dict)
     """model and prompt_version, only when judging unblind."""
-
-
-# -- cell metrics ---------------------------------------------------------------------------------
-
-
-def cell_summary(
-    candidate_ids: Sequence[str],
-    judgments: Iterable[Judgment],
-    required: int,
-    parts: Sequence[str],
-) -> tuple[dict[str, float], bool]:
-    """The cell run's judging metrics over every judge's latest score, and whether it is pending.
-
-    ``judged_count`` counts candidates with at least one score; ``<part>_mean`` is the mean of
-    each dimension and flag of the rubric (``parts``) and of the composite. The cell stops being
-    pending when every candidate has scores from ``required`` distinct judges. Failed LLM
-    judgments never count.
-    """
-    wanted = set(candidate_ids)
-    latest = latest_per_pair(j for j in judgments if j.candidate_id in wanted)
-    scores = [j for j in latest.values() if j.ok]
-    metrics: dict[str, float] = {JUDGED_COUNT: float(len({j.candidate_id for j in scores}))}
-    if scores:
-        for name in parts:
-            metrics[mean_metric(name)] = fmean(float(j.scores[name]) for j in scores)
-        metrics[mean_metric("composite")] = fmean(float(j.composite or 0.0) for j in scores)
-    pending = bool(pending_candidates(wanted, latest.values(), required))
-    return metrics, pending
 
 
 # -- the session ----------------------------------------------------------------------------------
@@ -433,7 +257,6 @@ class JudgeSession:
             raise JudgingError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
         if required_judges < 1:
             raise JudgingError(f"required judges must be at least 1, got {required_judges}")
-        self.client = client
         self.experiment = experiment
         self.judge_id = judge_id.strip()
         self.source = JudgeSource(judge_kind, self.judge_id)
@@ -444,30 +267,20 @@ class JudgeSession:
         self.records: ExperimentRecords = stored.records
         self.rubric: Rubric = self.records.rubric
         self.cells: dict[str, Cell] = self.records.cells
+        self.by_cell: dict[str, list[str]] = open_journals(self.records, home)
         self.candidates: dict[str, Candidate] = {
-            c.candidate_id: c for c in self.records.candidates if c.cell_id in self.cells
+            c.candidate_id: c for c in self.records.candidates if c.cell_id in self.by_cell
         }
-        if not self.candidates:
-            raise JudgingError(
-                f"experiment {experiment!r} has no finished cells with candidates to judge; "
-                "run `tipbench collect` for it first"
-            )
-        self.by_cell: dict[str, list[str]] = defaultdict(list)
-        for candidate in self.candidates.values():
-            self.by_cell[candidate.cell_id].append(candidate.candidate_id)
-        adopt_legacy_judgments(experiment, set(self.by_cell) | set(self.records.run_ids), home)
         self.journal = JudgeJournal(experiment, self.judge_id, self.rubric.part_ids, home)
-        self._refuse_other_rubrics()
         default_seed = judge_seed(experiment, self.judge_id) if seed is None else seed
         # Only a person works through a queue (in the app, or an outside judge's batches); an
         # import or LLM run must not write to disk here.
         keeps_queue = judge_kind == "human" if queue is None else queue
         self.seed = self.journal.queue_seed(default_seed) if keeps_queue else default_seed
         self.order = [r["candidate_id"] for r in interleaved_order(self.queue_rows(), self.seed)]
-        # cell -> how many saves touched it since MLflow last had it (a sender in another thread
-        # drops a cell only if no save came in while it was sending: see sync_pending).
-        self.unsynced: dict[str, int] = self._missing_in_mlflow()
-        self._unsynced_lock = threading.Lock()
+        self.syncer = JudgmentSyncer(
+            client, self.records, self.journal, self.by_cell, required=required_judges, home=home
+        )
         self.views = scenario_views(self.cells.values())
         self.queue_order = order
         self.plan_ttl = plan_ttl
@@ -542,15 +355,6 @@ class JudgeSession:
             for cid in ids
         ]
 
-    def _refuse_other_rubrics(self) -> None:
-        """Judgments journalled here under another rubric cannot join this experiment's."""
-        for judgment in self.local():
-            self.records.check_rubric(
-                judgment.rubric,
-                f"a judgment by {judgment.judge_id!r} journalled on this machine (in "
-                f"{judgments_dir(self.experiment, self.home)})",
-            )
-
     # -- reading (always from disk) --
 
     def local(self) -> list[Judgment]:
@@ -559,7 +363,7 @@ class JudgeSession:
 
     def known(self) -> dict[tuple[str, str], Judgment]:
         """The judgment that counts per (candidate, judge): MLflow's and this machine's merged."""
-        return self.records.latest(self.local())
+        return self.syncer.known()
 
     @property
     def total(self) -> int:
@@ -567,7 +371,7 @@ class JudgeSession:
 
     def judged(self) -> dict[str, Judgment]:
         """candidate_id → this judge's latest judgment, for candidates of this experiment."""
-        return {c: j for c, j in self.journal.latest().items() if c in self.candidates}
+        return self.syncer.judged()
 
     def revisable(self) -> list[tuple[str, str]]:
         """(label, candidate id) per tip this judge scored, in queue order, for the revise list.
@@ -742,9 +546,7 @@ class JudgeSession:
         started = time.perf_counter()
         self.journal.append_many(records)
         journalled = time.perf_counter()
-        with self._unsynced_lock:
-            for record in records:
-                self.unsynced[record.cell_id] = self.unsynced.get(record.cell_id, 0) + 1
+        self.syncer.saved(records)
         error = self.sync_pending() if sync else "not sent yet"
         finished = time.perf_counter()
         return SaveResult(
@@ -755,62 +557,33 @@ class JudgeSession:
             mlflow_ms=(finished - journalled) * 1000,
         )
 
-    def sync_pending(self) -> str:
-        """Send every cell whose journalled scores MLflow has not got; '' when all arrived.
+    # -- MLflow (the syncer's: :mod:`tipbench_lib.judge.delivery`) --
 
-        Safe to call from a sender thread while the judge saves on (:mod:`judge.delivery`): it
-        sends what it saw when it started, and keeps a cell pending when a save touched it
-        meanwhile, so the next call sends that save too.
-        """
-        with self._unsynced_lock:
-            todo = dict(self.unsynced)
-        for cell, saves in sorted(todo.items()):
-            try:
-                self.sync_cell(cell)
-            except TrackingError as exc:
-                return str(exc).splitlines()[0]
-            with self._unsynced_lock:
-                if self.unsynced.get(cell) == saves:
-                    del self.unsynced[cell]
-        return ""
+    @property
+    def client(self) -> MlflowClient:
+        """The MLflow client this session reads and sends with (the syncer's)."""
+        return self.syncer.client
+
+    @client.setter
+    def client(self, client: MlflowClient) -> None:
+        self.syncer.client = client
+
+    @property
+    def unsynced(self) -> dict[str, int]:
+        """cell → saves MLflow has not got yet (:attr:`JudgmentSyncer.unsynced`)."""
+        return self.syncer.unsynced
+
+    def sync_pending(self) -> str:
+        """Send every cell whose journalled scores MLflow has not got; '' when all arrived."""
+        return self.syncer.sync_pending()
 
     def undelivered(self) -> int:
         """How many cells hold journalled scores MLflow has not got yet."""
-        with self._unsynced_lock:
-            return len(self.unsynced)
-
-    def _missing_in_mlflow(self) -> dict[str, int]:
-        """Cells whose latest journalled judgment of this judge MLflow lacks (or has older).
-
-        A score whose MLflow half never happened (MLflow was down, the app closed before its
-        sender ran) is found again here when the judge comes back, and sent with the next sync.
-        """
-        stored = latest_per_pair(j for j in self.records.judgments if j.judge_id == self.judge_id)
-        missing: dict[str, int] = {}
-        for candidate_id, judgment in self.judged().items():
-            have = stored.get((candidate_id, self.judge_id))
-            if have is None or have.time < judgment.time:
-                cell = self.candidates[candidate_id].cell_id
-                missing[cell] = missing.get(cell, 0) + 1
-        return missing
+        return self.syncer.undelivered()
 
     def sync_cell(self, cell_id: str) -> dict[str, float]:
         """Upload this judge's latest judgments of the cell; refresh the run's metrics and tag."""
-        run_id = self.records.run_ids[cell_id]
-        ids = set(self.by_cell[cell_id])
-        with waiting_lock(self.journal.send_lock):
-            mine = [j for c, j in self.journal.latest().items() if c in ids]
-            self.client.log_artifact(
-                run_id, judge_artifact_path(self.judge_id), judgments_document(mine)
-            )
-        known = [j for j in self.known().values() if j.candidate_id in ids]
-        metrics, pending = cell_summary(
-            self.by_cell[cell_id], known, self.required_judges, self.rubric.part_ids
-        )
-        self.client.log_batch(
-            run_id, metrics=metrics, tags={PENDING_TAG: "true" if pending else "false"}
-        )
-        return metrics
+        return self.syncer.sync_cell(cell_id)
 
     def agreement(self) -> Any:
         """Krippendorff's alpha per dimension over every judge known (see :func:`agreement`)."""
@@ -819,7 +592,7 @@ class JudgeSession:
 
 def agreement(judgments: Iterable[Judgment], rubric: Rubric) -> Any:
     """Agreement per dimension between judges, computed by the stats module from latest scores."""
-    from tipbench_lib.compare.load import judgments_frame
+    from tipbench_lib.core.frames import judgments_frame
     from tipbench_lib.stats import judge_agreement
     from tipbench_lib.stats.scale import ScoreScale
 

@@ -84,45 +84,26 @@ def _(
     queue_options,
     start,
 ):
-    from tipbench_lib.judge.delivery import BackgroundDelivery, read_delivered
-    from tipbench_lib.judge.queue import parse_baseline
-    from tipbench_lib.judge.session import JudgeSession
-    from tipbench_lib.tracking.client import MlflowClient
-    from tipbench_lib.tracking.server import tracking_url
+    from tipbench_lib.judge.app import Opened, open_session
 
     chosen = start.value or (
         {"experiment": default_experiment, "judge_id": default_judge, "unblind": default_unblind}
         if default_experiment and default_judge
         else None
     )
-    session, session_error, backlog_note = None, None, ""
+    # Opens the session (judge/app.py): sends what MLflow lacks first, then starts the thread
+    # that sends MLflow's half of every save, so the next card never waits for it.
+    _opened = Opened()
     if chosen is not None:
-        try:
-            _extra = {}
-            if queue_options["delta"] is not None:
-                _extra["delta"] = float(queue_options["delta"])
-            _client = MlflowClient(tracking_url())
-            # Every judge's scores journalled here that MLflow lacks go out first.
-            _stored, _backlog = read_delivered(_client, chosen["experiment"].strip())
-            backlog_note = _backlog.warning()
-            session = JudgeSession(
-                _client,
-                chosen["experiment"].strip(),
-                # The page cannot override what the app was started with (see the form above).
-                locked_judge or chosen["judge_id"],
-                blind=not (default_unblind and chosen.get("unblind", False)),
-                order=queue_options["order"],
-                baseline=parse_baseline(queue_options["baseline"]),
-                stored=_stored,
-                **_extra,
-            )
-        except Exception as exc:  # shown to the judge: every tipbench error says what to do
-            session_error = str(exc)
-    # MLflow's half of every save goes out from a thread of its own, so the next card never
-    # waits for it; scores a former session journalled but never delivered go out now.
-    delivery = BackgroundDelivery(session) if session is not None else None
-    if delivery is not None and session.undelivered():
-        delivery.request()
+        _opened = open_session(
+            chosen["experiment"],
+            # The page cannot override what the app was started with (see the form above).
+            locked_judge or chosen["judge_id"],
+            blind=not (default_unblind and chosen.get("unblind", False)),
+            **queue_options,
+        )
+    session, delivery = _opened.session, _opened.delivery
+    session_error, backlog_note = _opened.error, _opened.backlog
     if session_error:
         _message = mo.callout(
             mo.md(f"**Cannot start:** {escaping.md_text(session_error)}"), "danger"
@@ -149,7 +130,9 @@ def _(mo):
 
 
 @app.cell
-def _(delivery, escaping, get_last, get_revising, judge_cards, mo, session, set_last, set_revising):
+def _(delivery, get_last, get_revising, judge_cards, mo, session, set_last, set_revising):
+    # The card, its form and the page around them are built in the library
+    # (tipbench_lib/judge/cards.py: card_form, card_page), the save in judge/app.py.
     from tipbench_lib.judge.app import submit as submit_card
 
     _last = get_last()
@@ -177,63 +160,13 @@ def _(delivery, escaping, get_last, get_revising, judge_cards, mo, session, set_
     _status = mo.md("")
     if _last is not None:
         _status = mo.callout(mo.md(_last.message), "success" if _last.ok else "warn")
-    if session is None:
-        form = None
-        _view = mo.md("")
-    elif card is None:
+    form, _view = None, mo.md("")
+    if session is not None:
         _progress = mo.Html(judge_cards.progress_html(session.progress()))
-        form = None
-        _view = mo.vstack(
-            [
-                _progress,
-                _status,
-                mo.callout(
-                    mo.md(
-                        "**All done.** Every candidate has your score; pick one below to revise it."
-                    ),
-                    "success",
-                ),
-                mo.md(
-                    "*Every primary comparison is decided or out of reach.*"
-                    if _standing is not None and _standing["can_stop"]
-                    else ""
-                ),
-                _panel,
-            ]
-        )
-    else:
-        _progress = mo.Html(judge_cards.progress_html(session.progress()))
-        _prev = card.previous if card.previous is not None and card.previous.ok else None
-        # A save refused for missing scores shows the same card again with the judge's picks.
-        _draft = _last.draft_for(card.candidate_id) if _last is not None else {}
-        _rubric = session.rubric
-        _dims = {}
-        for _dim in _rubric.dimensions:
-            _options = {f"{lv.score} · {lv.anchor}": lv.score for lv in _dim.levels}
-            _chosen = _draft.get(_dim.id, _prev.scores[_dim.id] if _prev else None)
-            _value = next((k for k, v in _options.items() if v == _chosen), None)
-            _dims[_dim.id] = mo.ui.radio(
-                options=_options,
-                value=_value,
-                label=f"**{escaping.md_text(_dim.name)}** — {escaping.md_text(_dim.question)}",
-            )
-        _flags = {}
-        for _flag in _rubric.flags:
-            _auto = card.auto.get(_flag.id)
-            _shown = bool(_draft.get(_flag.id, _prev.scores[_flag.id] if _prev else bool(_auto)))
-            _hint = "" if _auto is None else f" (automatic check: {'yes' if _auto else 'no'})"
-            _flags[_flag.id] = mo.ui.checkbox(
-                value=_shown, label=f"{escaping.md_text(_flag.label)}{_hint}"
-            )
-        _elements = {
-            **_dims,
-            **_flags,
-            "note": mo.ui.text(
-                value=_draft.get("note", _prev.note if _prev else ""),
-                placeholder="optional note",
-                full_width=True,
-            ),
-        }
+    if session is not None and card is None:
+        _can_stop = _standing is not None and _standing["can_stop"]
+        _view = judge_cards.done_page([_progress, _status], _can_stop, _panel)
+    elif card is not None:
 
         def _submit(value, card=card):
             # Saves while marimo takes the value (judge/app.py); no `validate=` round trip.
@@ -242,60 +175,11 @@ def _(delivery, escaping, get_last, get_revising, judge_cards, mo, session, set_
                 set_revising(None)
             set_last(outcome)
 
-        _names = list(_rubric.dimension_ids)
-        _columns = min(len(_names), 3)
-        form = (
-            mo.Html(
-                "<div style='display:grid;grid-template-columns:"
-                f"repeat({_columns},minmax(0,1fr));gap:18px'>"
-                + "".join(f"<div>{{{n}}}</div>" for n in _names)
-                + "</div><div style='display:flex;flex-wrap:wrap;gap:28px;margin-top:12px'>"
-                + "".join(f"{{{f}}}" for f in _rubric.flag_ids)
-                + "</div><div style='margin-top:10px'>{note}</div>"
-            )
-            .batch(**_elements)
-            .form(
-                submit_button_label="Save and next  (Ctrl+Enter)",
-                submit_button_tooltip="Saves to your journal, then MLflow",
-                on_change=_submit,
-                bordered=False,
-            )
-        )
-        _revising_note = (
-            mo.md(f"*Revising tip #{card.position}; the journal keeps your earlier score too.*")
-            if _prev
-            else mo.md("")
-        )
-        _view = mo.vstack(
-            [
-                _progress,
-                _stop,
-                _status,
-                mo.hstack(
-                    [
-                        mo.Html(judge_cards.scenario_html(card)),
-                        mo.vstack(
-                            [
-                                mo.Html(judge_cards.tip_html(card, _rubric)),
-                                _revising_note,
-                                form,
-                                mo.accordion(
-                                    {
-                                        "The rubric's levels": mo.Html(
-                                            judge_cards.levels_html(_rubric)
-                                        )
-                                    }
-                                ),
-                            ]
-                        ),
-                    ],
-                    widths=[2, 5],
-                    gap=1.5,
-                    align="start",
-                ),
-                _panel,
-            ],
-            gap=1,
+        # A save refused for missing scores shows the same card again with the judge's picks.
+        _draft = _last.draft_for(card.candidate_id) if _last is not None else {}
+        form = judge_cards.card_form(session.rubric, card, _draft, _submit)
+        _view = judge_cards.card_page(
+            card, session.rubric, form, [_progress, _stop, _status], _panel
         )
     _view
     return card, form

@@ -95,3 +95,98 @@ def test_the_status_panel_and_stop_message_name_comparisons_given_up_by_projecti
     assert "would decide each with a chance under 1%." in stop_text(few)
     assert "projection" not in stop_text({**status, "out_of_reach_projected": 0})
     assert "with other judges" in stop_text({**status, "can_stop": False})
+
+
+# -- the card's form: built in the library, its pre-selection tested without a browser ----------
+
+
+def judgment(scores: dict, note: str = "", ok: bool = True):
+    from tipbench_lib.core.records import FAILED, JudgeSource, Judgment, now_iso
+
+    rubric = shipped_rubric()
+    return Judgment(
+        candidate_id="c1",
+        cell_id="cell",
+        source=JudgeSource("human", "ana"),
+        rubric=rubric.ref,
+        scores=scores if ok else {},
+        composite=rubric.composite_of(rubric.check(scores)) if ok else None,
+        note=note,
+        status="ok" if ok else FAILED,
+        error="" if ok else "no JSON",
+        created_at=now_iso(),
+    )
+
+
+PREVIOUS = {"relevance": 2, "actionability": 3, "tone": 4, "format_ok": False, "overlong": True}
+
+
+def test_a_new_card_starts_blank_with_the_automatic_checks_ticked():
+    from tipbench_lib.judge.cards import preselected
+
+    values = preselected(shipped_rubric(), card(), {})
+    assert values == {
+        "relevance": None,
+        "actionability": None,
+        "tone": None,
+        "format_ok": True,  # the automatic check said yes
+        "overlong": False,
+        "note": "",
+    }
+
+
+def test_revising_starts_from_the_previous_score_not_the_automatic_checks():
+    from dataclasses import replace
+
+    from tipbench_lib.judge.cards import preselected
+
+    revising = replace(card(), previous=judgment(PREVIOUS, note="too long"))
+    values = preselected(shipped_rubric(), revising, {})
+    assert values == {**PREVIOUS, "note": "too long"}
+
+
+def test_a_refused_submit_keeps_the_judges_picks_over_the_previous_score():
+    from dataclasses import replace
+
+    from tipbench_lib.judge.cards import preselected
+
+    revising = replace(card(), previous=judgment(PREVIOUS, note="too long"))
+    draft = {"relevance": 5, "overlong": False, "note": "changed my mind"}
+    values = preselected(shipped_rubric(), revising, draft)
+    assert values == {**PREVIOUS, **draft}
+
+
+def test_a_failed_previous_judgment_is_not_a_score_to_start_from():
+    from dataclasses import replace
+
+    from tipbench_lib.judge.cards import preselected
+
+    failed = replace(card(), previous=judgment(PREVIOUS, ok=False))
+    assert preselected(shipped_rubric(), failed, {}) == preselected(shipped_rubric(), card(), {})
+
+
+def test_the_card_form_shows_the_preselection_and_submits_to_the_handler():
+    """The form the notebook shows: one radio per dimension (options are the anchored levels),
+    one checkbox per flag, a note; its elements start at :func:`preselected`'s values."""
+    from dataclasses import replace
+
+    from tipbench_lib.judge.cards import card_form
+
+    rubric = shipped_rubric()
+    revising = replace(card(), previous=judgment(PREVIOUS, note="too long"))
+    submitted = []
+    form = card_form(rubric, revising, {"tone": 1}, submitted.append)
+    elements = form.element.elements
+    assert set(elements) == {*rubric.dimension_ids, *rubric.flag_ids, "note"}
+    assert {d: elements[d].value for d in rubric.dimension_ids} == {
+        "relevance": 2,
+        "actionability": 3,
+        "tone": 1,
+    }
+    assert elements["overlong"].value is True and elements["format_ok"].value is False
+    assert elements["note"].value == "too long"
+    level = rubric.dimensions[0].levels[0]
+    assert f"{level.score} · {level.anchor}" in elements["relevance"].options
+    assert "automatic check: yes" in elements["format_ok"].text
+    form._on_change({"relevance": 5})  # what marimo does with a submitted value
+    assert submitted == [{"relevance": 5}]

@@ -1,5 +1,5 @@
-"""What the judge app does when a card is submitted: check, save, hand MLflow to the sender, and
-say what happened.
+"""What the judge app does when it starts (:func:`open_session`) and when a card is submitted
+(:func:`submit`): check, save, hand MLflow to the sender, and say what happened.
 
 Kept out of the notebook so tests reach it without a browser, and so the notebook can run it as
 the form's ``on_change`` handler: marimo calls that while it takes the submitted value, so the
@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tipbench_lib.core.escaping import md_text
-from tipbench_lib.judge.delivery import BackgroundDelivery
+from tipbench_lib.judge.delivery import BackgroundDelivery, read_delivered
+from tipbench_lib.judge.queue import parse_baseline
 from tipbench_lib.judge.session import Card, JudgeSession, Scores
 
 
@@ -33,6 +34,58 @@ class Outcome:
     def draft_for(self, candidate_id: str) -> dict[str, Any]:
         """The picks to show again on this card ({} for any other card)."""
         return self.draft if candidate_id == self.candidate_id else {}
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The app's session once started, or why it could not start (markdown, data escaped)."""
+
+    session: JudgeSession | None = None
+    delivery: BackgroundDelivery | None = None
+    error: str = ""
+    backlog: str = ""
+    """What this machine journalled that MLflow did not take (:class:`.delivery.Backlog`)."""
+
+
+def open_session(
+    experiment: str,
+    judge_id: str,
+    *,
+    blind: bool,
+    order: str,
+    baseline: Any = None,
+    delta: Any = None,
+) -> Opened:
+    """The app's judge session on the tracking server, with its background sender.
+
+    Every judge's scores journalled here that MLflow lacks go out first (:func:`read_delivered`),
+    then scores a former session of this judge journalled but never delivered go out from the
+    sender's thread, so the first card never waits for them. Any error comes back as the reason
+    the app cannot start: every tipbench error says what to do.
+    """
+    from tipbench_lib.tracking.client import MlflowClient
+    from tipbench_lib.tracking.server import tracking_url
+
+    try:
+        extra = {} if delta is None else {"delta": float(delta)}
+        client = MlflowClient(tracking_url())
+        stored, backlog = read_delivered(client, experiment.strip())
+        session = JudgeSession(
+            client,
+            experiment.strip(),
+            judge_id,
+            blind=blind,
+            order=order,
+            baseline=parse_baseline(baseline),
+            stored=stored,
+            **extra,
+        )
+    except Exception as exc:
+        return Opened(error=str(exc))
+    delivery = BackgroundDelivery(session)
+    if session.undelivered():
+        delivery.request()
+    return Opened(session, delivery, backlog=backlog.warning())
 
 
 def submit(

@@ -1,18 +1,28 @@
-"""The judging card's HTML: the scenario, the tip as literal text, the rubric, the progress bar.
+"""The judging card: the scenario, the tip as literal text, the rubric, the progress bar, and the
+form a judge scores it with.
 
 A tip is model output and a scenario comes from a file, so every string is escaped here, in one
 tested place: ``<script>`` or markdown in a tip must show as the characters the model wrote.
 The escaping itself is :func:`tipbench_lib.core.escaping.html_text`, shared with the notebooks.
+
+The form (:func:`card_form`) and the page around it (:func:`card_page`) are built here too, so the
+judge notebook stays a few lines per cell and the pre-selection rule (:func:`preselected`) is
+tested without a browser. marimo is imported where a form is built: the command-line judge never
+needs it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tipbench_lib.core.escaping import html_text as esc
+from tipbench_lib.core.escaping import md_text
 from tipbench_lib.stats.anytime import PROJECTED, chance_text
 
 if TYPE_CHECKING:
+    import marimo as mo
+
     from tipbench_lib.core.rubric import Rubric
     from tipbench_lib.judge.session import Card, JudgingProgress
 
@@ -184,3 +194,112 @@ def status_html(status: dict[str, Any], rows: list[dict[str, Any]], order: str) 
         f"<div class='tb-meta'><b>{esc(head)}</b></div>"
         f"<table class='tb-meta'>{''.join(lines)}</table></div>"
     )
+
+
+# -- the form -------------------------------------------------------------------------------------
+
+NOTE = "note"
+"""The form's free-text field, beside the rubric's dimension and flag ids."""
+
+
+def preselected(rubric: Rubric, card: Card, draft: Mapping[str, Any]) -> dict[str, Any]:
+    """What the card's form starts with: a score (or None) per dimension, a tick per flag, a note.
+
+    Each comes from the judge's own picks of a refused submit (``draft``: the judge must not pick
+    twice), else from the judge's previous score of this tip (revising; a failed LLM attempt is
+    no score), else blank, and for a flag from the rubric's automatic check of the tip.
+    """
+    previous = card.previous if card.previous is not None and card.previous.ok else None
+    values: dict[str, Any] = {
+        dim: draft.get(dim, previous.scores[dim] if previous else None)
+        for dim in rubric.dimension_ids
+    }
+    for flag in rubric.flag_ids:
+        fallback = previous.scores[flag] if previous else bool(card.auto.get(flag))
+        values[flag] = bool(draft.get(flag, fallback))
+    values[NOTE] = draft.get(NOTE, previous.note if previous else "")
+    return values
+
+
+def form_elements(rubric: Rubric, card: Card, draft: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's inputs by id: a radio of anchored levels per dimension, a checkbox per flag
+    (its automatic verdict in the label), the note; each set as :func:`preselected` says."""
+    import marimo as mo
+
+    start = preselected(rubric, card, draft)
+    elements: dict[str, Any] = {}
+    for dim in rubric.dimensions:
+        options = {f"{lv.score} · {lv.anchor}": lv.score for lv in dim.levels}
+        elements[dim.id] = mo.ui.radio(
+            options=options,
+            value=next((k for k, v in options.items() if v == start[dim.id]), None),
+            label=f"**{md_text(dim.name)}** — {md_text(dim.question)}",
+        )
+    for flag in rubric.flags:
+        auto = card.auto.get(flag.id)
+        hint = "" if auto is None else f" (automatic check: {'yes' if auto else 'no'})"
+        elements[flag.id] = mo.ui.checkbox(
+            value=start[flag.id], label=f"{md_text(flag.label)}{hint}"
+        )
+    elements[NOTE] = mo.ui.text(value=start[NOTE], placeholder="optional note", full_width=True)
+    return elements
+
+
+def card_form(
+    rubric: Rubric,
+    card: Card,
+    draft: Mapping[str, Any],
+    on_submit: Callable[[dict[str, Any]], None],
+) -> mo.ui.form:
+    """The card's form: the dimensions in a grid of up to three columns, the flags in a row, the
+    note below. ``on_submit`` gets the submitted value as marimo takes it (its ``on_change``: no
+    ``validate=`` round trip, see :mod:`tipbench_lib.judge.app`)."""
+    import marimo as mo
+
+    columns = min(len(rubric.dimension_ids), 3)
+    layout = (
+        "<div style='display:grid;grid-template-columns:"
+        f"repeat({columns},minmax(0,1fr));gap:18px'>"
+        + "".join(f"<div>{{{d}}}</div>" for d in rubric.dimension_ids)
+        + "</div><div style='display:flex;flex-wrap:wrap;gap:28px;margin-top:12px'>"
+        + "".join(f"{{{f}}}" for f in rubric.flag_ids)
+        + f"</div><div style='margin-top:10px'>{{{NOTE}}}</div>"
+    )
+    return (
+        mo.Html(layout)
+        .batch(**form_elements(rubric, card, draft))
+        .form(
+            submit_button_label="Save and next  (Ctrl+Enter)",
+            submit_button_tooltip="Saves to your journal, then MLflow",
+            on_change=on_submit,
+            bordered=False,
+        )
+    )
+
+
+def card_page(card: Card, rubric: Rubric, form: Any, above: Sequence[Any], below: Any) -> Any:
+    """The card as the judge sees it: ``above`` (progress, messages), then the scenario beside
+    the tip, a revising note, the form and the rubric's levels, then ``below`` (the status)."""
+    import marimo as mo
+
+    revising = (
+        mo.md(f"*Revising tip #{card.position}; the journal keeps your earlier score too.*")
+        if card.previous is not None and card.previous.ok
+        else mo.md("")
+    )
+    levels = mo.accordion({"The rubric's levels": mo.Html(levels_html(rubric))})
+    tip = mo.vstack([mo.Html(tip_html(card, rubric)), revising, form, levels])
+    sides = mo.hstack([mo.Html(scenario_html(card)), tip], widths=[2, 5], gap=1.5, align="start")
+    return mo.vstack([*above, sides, below], gap=1)
+
+
+def done_page(above: Sequence[Any], can_stop: bool, below: Any) -> Any:
+    """What a judge sees once every card has their score."""
+    import marimo as mo
+
+    done = mo.callout(
+        mo.md("**All done.** Every candidate has your score; pick one below to revise it."),
+        "success",
+    )
+    decided = "*Every primary comparison is decided or out of reach.*" if can_stop else ""
+    return mo.vstack([*above, done, mo.md(decided), below])

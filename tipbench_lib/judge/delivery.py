@@ -97,6 +97,7 @@ def cell_summary(
     return metrics, pending
 
 
+@dataclass
 class JudgmentSyncer:
     """Delivers one judge's journalled scores into the cells' MLflow runs (module doc).
 
@@ -105,27 +106,21 @@ class JudgmentSyncer:
     was down, the app closed before its sender ran) is sent with the next :meth:`sync_pending`.
     """
 
-    def __init__(
-        self,
-        client: MlflowClient,
-        records: ExperimentRecords,
-        journal: JudgeJournal,
-        by_cell: Mapping[str, Sequence[str]],
-        *,
-        required: int = DEFAULT_REQUIRED_JUDGES,
-        home: Path | None = None,
-    ) -> None:
-        self.client = client
-        self.records = records
-        self.journal = journal
-        self.by_cell = by_cell
-        self.required = required
-        self.home = home
-        self._cell_of = {cid: cell for cell, ids in by_cell.items() for cid in ids}
+    client: MlflowClient
+    records: ExperimentRecords
+    journal: JudgeJournal
+    by_cell: Mapping[str, Sequence[str]]
+    """cell id → its candidates' ids (:func:`tipbench_lib.judge.journal.open_journals`)."""
+    required: int = DEFAULT_REQUIRED_JUDGES
+    home: Path | None = None
+    unsynced: dict[str, int] = field(init=False)
+    """cell → how many saves touched it since MLflow last had it (a sender in another thread
+    drops a cell only if no save came in while it was sending: see :meth:`sync_pending`)."""
+
+    def __post_init__(self) -> None:
+        self._cell_of = {cid: cell for cell, ids in self.by_cell.items() for cid in ids}
         self._lock = threading.Lock()
-        self.unsynced: dict[str, int] = self.missing_in_mlflow()
-        """cell → how many saves touched it since MLflow last had it (a sender in another thread
-        drops a cell only if no save came in while it was sending: see :meth:`sync_pending`)."""
+        self.unsynced = self.missing_in_mlflow()
 
     def judged(self) -> dict[str, Judgment]:
         """candidate_id → this judge's latest judgment, for candidates of this experiment."""

@@ -205,6 +205,8 @@ class SaveResult:
 
 @dataclass(frozen=True)
 class CellProgress:
+    """How far one judge is in one cell: its label as the judge may see it (blind: no model)."""
+
     cell_id: str
     label: str
     judged: int

@@ -122,7 +122,7 @@ def _same_model_neighbours(order: Sequence[dict]) -> int:
 
 
 def test_queue_is_seeded_shuffled_and_interleaves_models():
-    from tipbench_lib.judge.session import interleaved_order
+    from tipbench_lib.judge.queue import interleaved_order
 
     rows = _rows({"smollm2": 12, "gemma3": 12, "qwen": 12})
     order = interleaved_order(rows, seed=7)
@@ -140,7 +140,7 @@ def test_queue_is_seeded_shuffled_and_interleaves_models():
 
 
 def test_queue_with_one_dominant_model_has_the_fewest_possible_blocks():
-    from tipbench_lib.judge.session import interleaved_order
+    from tipbench_lib.judge.queue import interleaved_order
 
     order = interleaved_order(_rows({"big": 10, "small": 4}), seed=3)
     # 10 tips of one model can be split by at most 4 others: 5 same-model neighbours at least.
@@ -268,7 +268,8 @@ def test_judges_whose_ids_shared_a_file_keep_their_own_queue_seed_and_scores(
 ):
     """``a b``, ``a_b`` and ``a/b`` once shared one journal file and one MLflow artifact."""
     from tipbench_lib.compare.load import load_experiment
-    from tipbench_lib.judge.session import JudgeSession, judge_seed
+    from tipbench_lib.judge.queue import judge_seed
+    from tipbench_lib.judge.session import JudgeSession
 
     collected_experiment(mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=2)
     first = JudgeSession(mlflow_client, experiment_name, "a b")

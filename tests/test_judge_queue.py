@@ -170,8 +170,7 @@ def test_exported_cards_are_planned_for_their_judge_not_judged(
 def test_a_plan_expires_so_an_absent_judge_blocks_nothing(
     mlflow_client, experiment_name, tipbench_home, tmp_path, capsys
 ):
-    from tipbench_lib.judge.queue import open_queue
-    from tipbench_lib.judge.session import judge_seed
+    from tipbench_lib.judge.queue import judge_seed, open_queue
 
     _experiment(mlflow_client, experiment_name)
     gone = _export(

@@ -28,13 +28,8 @@ from tipbench_lib.core.errors import JudgingError
 from tipbench_lib.core.judgments import pending_candidates
 from tipbench_lib.core.records import Candidate, Cell
 from tipbench_lib.core.rubric import Rubric
-from tipbench_lib.judge.session import (
-    JudgeSession,
-    SaveResult,
-    Scores,
-    interleaved_order,
-    judge_seed,
-)
+from tipbench_lib.judge.queue import interleaved_order, judge_seed
+from tipbench_lib.judge.session import JudgeSession, SaveResult, Scores
 from tipbench_lib.tracking.experiment import read_experiment
 
 FORMAT = "tipbench.judging/1"

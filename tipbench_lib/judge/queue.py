@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -435,6 +437,46 @@ def sampling_record(records: ExperimentRecords, seed: int, judge_id: str) -> dic
         "judge_id": judge_id,
         "created_at": now_iso(),
     }
+
+
+# -- the uniform order ---------------------------------------------------------------------------
+
+
+def judge_seed(experiment: str, judge_id: str) -> int:
+    """A per-judge default seed, so two judges never see the same order."""
+    return int(content_hash([experiment, judge_id, "queue"]), 16) % (2**31 - 1)
+
+
+def interleaved_order(
+    rows: Sequence[Mapping[str, Any]], seed: int, group_key: str = "model"
+) -> list[Mapping[str, Any]]:
+    """A seeded shuffle in which no two neighbours share a group (model) whenever that is possible.
+
+    A plain shuffle leaves runs of one model's tips, which a judge starts to recognise; a strict
+    round-robin leaks the model through the position. So each step draws a group at random, weighted
+    by how many of its tips remain, among groups other than the previous one; a group holding more
+    than half of what remains is taken at once so the end of the queue cannot become one block.
+    """
+    rng = random.Random(seed)
+    groups: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: r["candidate_id"]):
+        groups[row.get(group_key)].append(row)
+    for members in groups.values():
+        rng.shuffle(members)
+    order: list[Mapping[str, Any]] = []
+    previous: Any = object()
+    while groups:
+        remaining = sum(len(m) for m in groups.values())
+        names = sorted(groups, key=str)
+        forced = [g for g in names if 2 * len(groups[g]) > remaining and g != previous]
+        choices = forced or [g for g in names if g != previous] or names
+        weights = [len(groups[g]) for g in choices]
+        pick = rng.choices(choices, weights=weights)[0]
+        order.append(groups[pick].pop())
+        if not groups[pick]:
+            del groups[pick]
+        previous = pick
+    return order
 
 
 def open_queue(

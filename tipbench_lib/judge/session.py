@@ -3,17 +3,14 @@
 Judging is where people spend their time, so nothing here may lose a score: a save appends to the
 judge's own fsynced journal (:mod:`.journal`) before MLflow is touched, and everything a card
 shows (done or not, the previous scores) is read back from that file, never from widget state.
-MLflow's half of a save is the syncer's (:mod:`.delivery`); the order of the cards, beyond the
-seeded interleaving below, is the people's queue (:mod:`.queue`); a card's HTML and form are
-:mod:`.cards`.
+MLflow's half of a save is the syncer's (:mod:`.delivery`); the order of the cards (the seeded
+interleaving, the people's queue) is :mod:`.queue`'s; a card's HTML and form are :mod:`.cards`.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +19,6 @@ from typing import Any
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import JudgingError, TrackingError
 from tipbench_lib.core.experiment import ExperimentRecords
-from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.core.judgments import latest_per_pair
 from tipbench_lib.core.names import check_judge_id
 from tipbench_lib.core.records import (
@@ -53,6 +49,8 @@ from tipbench_lib.judge.queue import (
     PeopleQueue,
     choose_family,
     experiment_seed,
+    interleaved_order,
+    judge_seed,
     recorded_family,
     sampling_record,
 )
@@ -126,46 +124,6 @@ def failed_record(
         attempts=attempts,
         created_at=now_iso(),
     )
-
-
-# -- the queue ------------------------------------------------------------------------------------
-
-
-def judge_seed(experiment: str, judge_id: str) -> int:
-    """A per-judge default seed, so two judges never see the same order."""
-    return int(content_hash([experiment, judge_id, "queue"]), 16) % (2**31 - 1)
-
-
-def interleaved_order(
-    rows: Sequence[Mapping[str, Any]], seed: int, group_key: str = "model"
-) -> list[Mapping[str, Any]]:
-    """A seeded shuffle in which no two neighbours share a group (model) whenever that is possible.
-
-    A plain shuffle leaves runs of one model's tips, which a judge starts to recognise; a strict
-    round-robin leaks the model through the position. So each step draws a group at random, weighted
-    by how many of its tips remain, among groups other than the previous one; a group holding more
-    than half of what remains is taken at once so the end of the queue cannot become one block.
-    """
-    rng = random.Random(seed)
-    groups: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
-    for row in sorted(rows, key=lambda r: r["candidate_id"]):
-        groups[row.get(group_key)].append(row)
-    for members in groups.values():
-        rng.shuffle(members)
-    order: list[Mapping[str, Any]] = []
-    previous: Any = object()
-    while groups:
-        remaining = sum(len(m) for m in groups.values())
-        names = sorted(groups, key=str)
-        forced = [g for g in names if 2 * len(groups[g]) > remaining and g != previous]
-        choices = forced or [g for g in names if g != previous] or names
-        weights = [len(groups[g]) for g in choices]
-        pick = rng.choices(choices, weights=weights)[0]
-        order.append(groups[pick].pop())
-        if not groups[pick]:
-            del groups[pick]
-        previous = pick
-    return order
 
 
 # -- cards ----------------------------------------------------------------------------------------

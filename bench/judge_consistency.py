@@ -37,8 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from tipbench_lib.core.schema import PEOPLE_KINDS
 from tipbench_lib.stats import judge_simulation as js
-from tipbench_lib.stats.agreement import PEOPLE_KINDS, krippendorff_alpha
+from tipbench_lib.stats.agreement import krippendorff_alpha
 from tipbench_lib.stats.judges import AGREEMENT_FLOOR, MIN_SHARED_TIPS, choose_view, judge_panel
 
 J = js.Judge

@@ -23,11 +23,10 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.cells import CELL_SEP, cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.rubric import Rubric, shipped_rubric
-from tipbench_lib.core.schema import PAIR_COLUMNS
+from tipbench_lib.core.schema import PAIR_COLUMNS, require_columns
 
 AnyChart = alt.Chart | alt.LayerChart
 """What the chart functions return: a single view or a layered one; both serialise with to_dict."""

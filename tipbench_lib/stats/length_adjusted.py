@@ -48,9 +48,9 @@ import polars as pl
 from scipy import linalg
 from scipy import stats as sps
 
-from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.judgments import latest_judgments
+from tipbench_lib.core.schema import require_columns
 from tipbench_lib.stats.scale import ScoreScale, scale_of
 from tipbench_lib.stats.scores import CELL_KEYS
 

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.judgments import latest_judgments
+from tipbench_lib.core.schema import require_columns
 from tipbench_lib.stats.scale import ScoreScale, scale_for, scale_of
 
 CELL_KEYS: tuple[str, str] = ("model", "prompt_version")

@@ -3,7 +3,7 @@
 The claims the compare phase makes hold only when a simulation shows them on experiments like a
 researcher's: more than 3 cells, 6-24 scenarios, discrete 1-5 scores with ties, several judges
 with their own biases, some judgments failing, and designs where a judge is tied to a cell. This
-module draws such experiments with :mod:`tipbench_lib.synthetic`, many replicates stacked in one
+module draws such experiments with :mod:`.synthetic`, many replicates stacked in one
 frame, runs the real statistics on them (``compare_pairs(..., by=...)`` keeps each replicate's
 pairs and Holm families apart), and measures:
 
@@ -29,11 +29,12 @@ import numpy as np
 import polars as pl
 from scipy import optimize
 
-from tipbench_lib import stats, synthetic
+from tipbench_lib import stats
 from tipbench_lib.stats import intervals
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
 from tipbench_lib.stats.pairs import judge_grid, pair_differences
-from tipbench_lib.synthetic import DIMENSIONS
+from tipbench_lib.validation import synthetic
+from tipbench_lib.validation.synthetic import DIMENSIONS
 
 REPLICATE = "replicate"
 JUDGE_DESIGNS = ("shared", "one_per_cell")

@@ -49,10 +49,9 @@ from scipy import linalg
 from scipy import stats as sps
 
 from tipbench_lib.core.errors import TipbenchError
-from tipbench_lib.core.judgments import latest_judgments
 from tipbench_lib.core.schema import require_columns
-from tipbench_lib.stats.scale import ScoreScale, scale_of
-from tipbench_lib.stats.scores import CELL_KEYS
+from tipbench_lib.stats.scale import ScoreScale
+from tipbench_lib.stats.scores import CELL_KEYS, judge_scores
 
 INPUT_COLUMNS: tuple[str, ...] = (
     "judge_id",
@@ -166,29 +165,16 @@ def judgment_scores(
     """One row per (judge, judged tip) with the columns :func:`length_adjusted` needs.
 
     Unlike :func:`tipbench_lib.stats.score_table`, judges are not averaged: the length effect is
-    a judge's own. The same rules hold: a judge's latest judgment counts, and a judgment without
-    scores (a failed LLM judgment) is no score.
+    a judge's own. The rows are :func:`tipbench_lib.stats.judge_scores`' (what a score is is
+    decided there: a judge's latest judgment, no score from a failed one, the rubric's
+    composite), with each tip's length beside them.
     """
-    require_columns(cells, ["cell_id", *CELL_KEYS, "scenario_id"], "cells")
-    require_columns(candidates, ["candidate_id", "cell_id", "text"], "candidates")
-    scale = scale or scale_of(judgments)
-    require_columns(
-        judgments, ["candidate_id", "judge_id", *scale.dimensions, "composite"], "judgments"
+    per_judge = judge_scores(cells, candidates, judgments, judges=judges, kinds=kinds, scale=scale)
+    lengths = candidates.select(
+        "candidate_id", pl.col("text").str.len_chars().cast(pl.Int64).alias("char_count")
     )
-    chosen = judgments
-    if judges is not None:
-        chosen = chosen.filter(pl.col("judge_id").is_in(list(judges)))
-    if kinds is not None:
-        chosen = chosen.filter(pl.col("judge_kind").is_in(list(kinds)))
-    chosen = latest_judgments(chosen).filter(scale.scored() & pl.col("composite").is_not_null())
-    tips = candidates.select(
-        "candidate_id",
-        "cell_id",
-        pl.col("text").str.len_chars().cast(pl.Int64).alias("char_count"),
-    ).join(cells.select("cell_id", *CELL_KEYS, "scenario_id"), on="cell_id", how="inner")
     return (
-        chosen.select("candidate_id", "judge_id", pl.col("composite").cast(pl.Float64))
-        .join(tips, on="candidate_id", how="inner")
+        per_judge.join(lengths, on="candidate_id", how="inner")
         .select(*INPUT_COLUMNS)
         .sort("judge_id", *CELL_KEYS, "scenario_id", "candidate_id")
     )

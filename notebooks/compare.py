@@ -249,6 +249,7 @@ def _(analysis, charts, compare_analysis, compare_run, escaping, mo, notebook):
         [
             mo.md(
                 "## Length: a sensitivity view\n"
+                f"*{_md(compare_analysis.QUESTIONS['length_adjusted'])}*\n\n"
                 f"{_md(compare_analysis.LENGTH_METHOD)}\n\n"
                 + "\n".join(f"- {_md(line)}" for line in analysis.slopes)
                 + f"\n\n{_md(analysis.length_note)}"
@@ -309,7 +310,7 @@ def _(analysis, charts, compare_run, escaping, mo, notebook):
 
 
 @app.cell
-def _(analysis, charts, compare_run, escaping, mo, notebook):
+def _(analysis, charts, compare_analysis, compare_run, escaping, mo, notebook):
     # PPI appears by itself when its conditions hold (`tipbench compare --ppi` asks for it).
     _md = escaping.md_text
     _found = analysis.calibration
@@ -338,11 +339,14 @@ def _(analysis, charts, compare_run, escaping, mo, notebook):
             *_ppi,
             mo.md(
                 "### Calibration against people\n"
+                + f"*{_md(compare_analysis.QUESTIONS['calibration'])}*\n\n"
                 + (_md(_found.note) if _found is not None else "")
             ),
             charts["calibration"].chart,
             *_calibration,
-            mo.md("### Verbosity slope of every judge"),
+            mo.md(
+                f"### Verbosity slope of every judge\n*{_md(compare_analysis.QUESTIONS['slopes'])}*"
+            ),
             *_slopes,
         ]
     )

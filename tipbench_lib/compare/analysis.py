@@ -77,6 +77,15 @@ LENGTH_METHOD = (
     "composite is its score moved to the mean tip length."
 )
 """How the length-adjusted view is made, in a sentence (``stats.length_adjusted`` in full)."""
+QUESTIONS: dict[str, str] = {
+    "length": "Within each cell, do its longer tips score higher? (Raw: neither scenarios nor "
+    "judges are held fixed.)",
+    "length_adjusted": "Would the ranking change if every cell's tips were of the mean length?",
+    "calibration": "On which rubric dimensions does each LLM judge score tips as people do?",
+    "slopes": "Does a judge reward length itself, and an LLM judge more than people do?",
+}
+"""The one question each length and LLM-judge view answers, said above it in the report and the
+notebook (a view that answers none of its own goes)."""
 LAID_OUT = ("models", "prompts", "judges")
 """Provenance entries shown as tables of their own (the judges in ``Analysis.judges``)."""
 
@@ -145,8 +154,6 @@ class Analysis:
     """One row per judge for display: judge_id, description, n_judgments, n_failed, dates."""
     agreement: pl.DataFrame
     """Krippendorff's alpha per rubric dimension over all selected judges."""
-    llm_human: pl.DataFrame
-    """Each LLM judge against the people, per dimension; only rows where both scored a tip."""
 
     # -- the numbers
     scores: pl.DataFrame
@@ -368,7 +375,6 @@ def analyse(
         panel=panel,
         judges=judge_rows(judgments, data.provenance),
         agreement=stats.judge_agreement(judgments, scale),
-        llm_human=stats.llm_vs_human(judgments, scale).filter(pl.col("n_items") > 0),
         scores=scores,
         scenario_means=stats.scenario_means(scores, scale),
         leaderboard=leaderboard,

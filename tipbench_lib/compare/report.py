@@ -32,7 +32,7 @@ import polars as pl
 import vl_convert
 
 from tipbench_lib.compare import charts
-from tipbench_lib.compare.analysis import LENGTH_METHOD, Analysis
+from tipbench_lib.compare.analysis import LENGTH_METHOD, QUESTIONS, Analysis
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.escaping import html_text as esc
@@ -118,6 +118,11 @@ def cell_of(model: str, prompt: str) -> Callable[[dict[str, Any]], str]:
 
 def note(text: str) -> str:
     return f"<p class='note'>{esc(text)}</p>" if text else ""
+
+
+def question(view: str) -> str:
+    """The one question a view answers (:data:`~tipbench_lib.compare.analysis.QUESTIONS`)."""
+    return f"<p class='question'><em>{esc(QUESTIONS[view])}</em></p>"
 
 
 def bullets(lines: Sequence[str], css: str) -> str:
@@ -443,20 +448,6 @@ def judges_html(analysis: Analysis) -> str:
                 ],
             )
         )
-    if analysis.llm_human.height:  # only rows where an LLM judge and people scored a tip
-        parts.append("<h3>LLM judge against people</h3>")
-        parts.append(
-            table(
-                analysis.llm_human.iter_rows(named=True),
-                [
-                    ("Dimension", field("dimension"), ""),
-                    ("Tips", field("n_items", num), "num"),
-                    ("α", field("alpha", lambda v: num(v, 3)), "num"),
-                    ("Mean diff (LLM − people)", field("mean_diff", num), "num"),
-                    ("Spearman", field("spearman", num), "num"),
-                ],
-            )
-        )
     return "\n".join(parts)
 
 
@@ -496,7 +487,7 @@ def calibration_html(analysis: Analysis) -> str:
     found = analysis.calibration
     if found is None:
         return ""
-    parts = [note(found.note)]
+    parts = [question("calibration"), note(found.note)]
     if found.llm.height:
         parts.append(
             table(
@@ -513,6 +504,7 @@ def calibration_html(analysis: Analysis) -> str:
         )
     if found.slopes.height:
         parts.append("<h3>Verbosity slope of every judge</h3>")
+        parts.append(question("slopes"))
         parts.append(
             table(
                 found.slopes.iter_rows(named=True),
@@ -576,6 +568,7 @@ def length_html(analysis: Analysis) -> str:
         [
             per_cell,
             "<h3>Length-adjusted composite (a sensitivity view)</h3>",
+            question("length_adjusted"),
             note(LENGTH_METHOD),
             bullets(analysis.slopes, "slopes"),
             f"<p>{esc(analysis.length_note)}</p>",
@@ -646,6 +639,7 @@ def sections(analysis: Analysis) -> list[tuple[str, str, str]]:
             "length",
             "Length",
             "Length",
+            question("length"),
             blocks["length"],
             length_html(analysis),
             blocks["length_adjusted"],

@@ -111,6 +111,11 @@ def field(name: str, fmt: Callable[[Any], str] = esc) -> Callable[[dict[str, Any
     return lambda row: fmt(row.get(name))
 
 
+def interval_column(header: str, mean: str, lo: str, hi: str) -> Column:
+    """A column showing ``mean [lo, hi]`` from three fields of the row."""
+    return (header, lambda r: interval(r[mean], r[lo], r[hi]), "num")
+
+
 def cell_of(model: str, prompt: str) -> Callable[[dict[str, Any]], str]:
     """A column naming a cell from two fields of the row, as everywhere (``model · prompt``)."""
     return lambda row: esc(cell_label(row[model], row[prompt]))
@@ -254,10 +259,8 @@ def leaderboard_html(analysis: Analysis) -> str:
         ("Rank", field("rank", num), "num"),
         ("Model", field("model"), "cell"),
         ("Prompt", field("prompt_version"), "cell"),
-        (
-            f"Composite [{level} CI]",
-            lambda r: interval(r["composite_mean"], r["composite_lo"], r["composite_hi"]),
-            "num",
+        interval_column(
+            f"Composite [{level} CI]", "composite_mean", "composite_lo", "composite_hi"
         ),
     ]
     if analysis.judge_note:
@@ -322,11 +325,7 @@ def comparisons_html(analysis: Analysis) -> str:
     columns: list[Column] = [
         ("A", cell_of("a_model", "a_prompt"), "cell"),
         ("B", cell_of("b_model", "b_prompt"), "cell"),
-        (
-            f"A − B [{level} CI]",
-            lambda r: interval(r["diff_mean"], r["diff_lo"], r["diff_hi"]),
-            "num",
-        ),
+        interval_column(f"A − B [{level} CI]", "diff_mean", "diff_lo", "diff_hi"),
         ("Verdict", verdict_badge, ""),
         ("Holm p (adjusted)", field("p_holm", pval), "num"),
         ("Family", lambda r: esc(f"{r.get('family')} ({r.get('family_size')})"), "cell"),
@@ -461,25 +460,22 @@ def ppi_html(analysis: Analysis) -> str:
         [
             ("Cell", cell_of("a_model", "a_prompt"), "cell"),
             ("against", cell_of("b_model", "b_prompt"), "cell"),
-            (
-                "People alone",
-                lambda r: interval(r["diff_people"], r["lo_people"], r["hi_people"]),
-                "num",
-            ),
-            ("Holm p", field("p_holm_people", pval), "num"),
-            ("Verdict", field("verdict_people"), ""),
-            (
-                "With the LLM judge (PPI)",
-                lambda r: interval(r["diff_ppi"], r["lo_ppi"], r["hi_ppi"]),
-                "num",
-            ),
-            ("Holm p", field("p_holm_ppi", pval), "num"),
-            ("Verdict", field("verdict_ppi"), ""),
+            *side_columns("People alone", "people"),
+            *side_columns("With the LLM judge (PPI)", "ppi"),
             ("Human scenarios", field("n_human_scenarios", num), "num"),
             ("Worth human cards", field("effective_human_cards", lambda v: num(v, 0)), "num"),
             ("λ", field("lambda", num), "num"),
         ],
     )
+
+
+def side_columns(header: str, side: str) -> list[Column]:
+    """One side of a PPI row (``stats.ppi.ppi_compare``): its interval, Holm p and verdict."""
+    return [
+        interval_column(header, f"diff_{side}", f"lo_{side}", f"hi_{side}"),
+        ("Holm p", field(f"p_holm_{side}", pval), "num"),
+        ("Verdict", field(f"verdict_{side}"), ""),
+    ]
 
 
 def calibration_html(analysis: Analysis) -> str:
@@ -511,11 +507,7 @@ def calibration_html(analysis: Analysis) -> str:
                 [
                     ("Judge", field("judge_id"), ""),
                     ("Kind", field("kind"), ""),
-                    (
-                        "Points per SD of log length",
-                        lambda r: interval(r["gamma"], r["gamma_lo"], r["gamma_hi"]),
-                        "num",
-                    ),
+                    interval_column("Points per SD of log length", "gamma", "gamma_lo", "gamma_hi"),
                     ("Tips", field("n_tips", num), "num"),
                     ("Note", field("note"), ""),
                 ],

@@ -40,8 +40,8 @@ See ``docs/architecture.md`` for where this view sits in the compare phase.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Unpack
 
 import numpy as np
 import polars as pl
@@ -50,8 +50,7 @@ from scipy import stats as sps
 
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.schema import require_columns
-from tipbench_lib.stats.scale import ScoreScale
-from tipbench_lib.stats.scores import CELL_KEYS, judge_scores
+from tipbench_lib.stats.scores import CELL_KEYS, Selection, judge_scores
 
 INPUT_COLUMNS: tuple[str, ...] = (
     "judge_id",
@@ -157,10 +156,7 @@ def judgment_scores(
     cells: pl.DataFrame,
     candidates: pl.DataFrame,
     judgments: pl.DataFrame,
-    *,
-    judges: Sequence[str] | None = None,
-    kinds: Sequence[str] | None = None,
-    scale: ScoreScale | None = None,
+    **selection: Unpack[Selection],
 ) -> pl.DataFrame:
     """One row per (judge, judged tip) with the columns :func:`length_adjusted` needs.
 
@@ -169,7 +165,7 @@ def judgment_scores(
     decided there: a judge's latest judgment, no score from a failed one, the rubric's
     composite), with each tip's length beside them.
     """
-    per_judge = judge_scores(cells, candidates, judgments, judges=judges, kinds=kinds, scale=scale)
+    per_judge = judge_scores(cells, candidates, judgments, **selection)
     lengths = candidates.select(
         "candidate_id", pl.col("text").str.len_chars().cast(pl.Int64).alias("char_count")
     )

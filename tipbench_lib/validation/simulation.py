@@ -382,15 +382,22 @@ class Row:
     seconds: float
 
 
-def validity_row(design: Design, replicates: int, seed: int = 0) -> Row:
-    """Coverage (random cell effects), family-wise error (equal cells) and power, one design."""
-    start = time.perf_counter()
-    coverage = analyse(design, experiment(design, replicates, seed), seed)
+def null_and_power(design: Design, replicates: int, seed: int) -> tuple[Run, float, float, int]:
+    """Equal cells' run, the detectable difference it reports, and the power at that difference
+    (NaN and 0 pairs when no difference is detectable)."""
     null = null_run(design, replicates, seed + 7)
     target = reported_mdd(null)
     power, pairs = math.nan, 0
     if math.isfinite(target):
         power, pairs = power_at(design, target, replicates, seed + 11)
+    return null, target, power, pairs
+
+
+def validity_row(design: Design, replicates: int, seed: int = 0) -> Row:
+    """Coverage (random cell effects), family-wise error (equal cells) and power, one design."""
+    start = time.perf_counter()
+    coverage = analyse(design, experiment(design, replicates, seed), seed)
+    null, target, power, pairs = null_and_power(design, replicates, seed)
     return Row(
         design,
         cell_coverage(coverage),
@@ -506,11 +513,7 @@ def edge_row(design: Design, replicates: int, seed: int = 0) -> EdgeRow:
     per_cell = cell_coverages(coverage)
     top = per_cell.row(0, named=True)
     missed = 1 - top["coverage"]
-    null = null_run(design, replicates, seed + 7)
-    target = reported_mdd(null)
-    power, pairs = math.nan, 0
-    if math.isfinite(target):
-        power, pairs = power_at(design, target, replicates, seed + 11)
+    null, target, power, pairs = null_and_power(design, replicates, seed)
     return EdgeRow(
         design,
         cell_coverage(coverage),

@@ -11,8 +11,9 @@ escape the text for their medium (:mod:`tipbench_lib.core.escaping`); nothing he
 Rubric values (the dimensions, their names, the flags, the composite's range) come from the
 experiment's :class:`~tipbench_lib.core.rubric.Rubric`, the one the experiment recorded and the
 loader read with it (``ExperimentData.rubric``), never from literals or a local default: every
-statistic is handed its :class:`~tipbench_lib.stats.scale.ScoreScale`. See
-``docs/architecture.md`` for the statistics behind each part.
+statistic is handed its :class:`~tipbench_lib.stats.scale.ScoreScale`. The statistics behind
+each part are ``docs/architecture.md`` section 8; the figures that chose them,
+``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -484,10 +485,11 @@ def with_recorded_family(
     """The options with the baseline people judged under, when none was given here.
 
     The judge phase records the primary family once, before any person's score
-    (``docs/architecture.md`` section 9), so a baseline found there was named before seeing the
-    data, which is what makes "every cell against it" a valid primary family; compare uses it
-    and says so. A baseline given to compare wins, with a warning when it differs from the
-    recorded one (the adaptive queue spent its cards on the recorded family's comparisons).
+    (``docs/architecture.md`` section 8, "Adaptive judging"), so a baseline found there was
+    named before seeing the data, which is what makes "every cell against it" a valid primary
+    family; compare uses it and says so. A baseline given to compare wins, with a warning when
+    it differs from the recorded one (the adaptive queue spent its cards on the recorded
+    family's comparisons).
     Returns the options, the baseline's note ('' when not taken from the record) and warnings.
     """
     recorded = data.provenance.get(FAMILY_KEY)

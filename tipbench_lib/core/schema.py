@@ -187,7 +187,7 @@ COMPARISONS_CSV_COLUMNS: tuple[str, ...] = (
     "p_permutation",
     "p_holm",
     "verdict",
-    # Added with issue 8 (after the original twelve, which keep their places):
+    # Added after the original twelve, which keep their places:
     "family",
     "family_size",
     "family_tested",

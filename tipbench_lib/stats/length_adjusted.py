@@ -35,7 +35,7 @@ length effect moved to the overall mean length. Pooled over judges, raw and adju
 are the plain means of the per-judge values, each judge weighing the same (a judge whose slope
 cannot be estimated is left out of the pooled rows and says why in ``slopes.note``).
 
-See ``docs/architecture.md`` for where this view sits in the compare phase.
+Where this view sits in the compare phase: ``docs/architecture.md`` section 8, "Length".
 """
 
 from __future__ import annotations

@@ -4,11 +4,13 @@ product, one builder per number."""
 from __future__ import annotations
 
 import ast
+import subprocess
 from pathlib import Path
 
 import polars as pl
 
 from tipbench_lib import stats
+from tipbench_lib.core.paths import SHIPPED_DATA
 from tipbench_lib.validation import synthetic
 
 LIB = Path(__file__).resolve().parents[1] / "tipbench_lib"
@@ -68,3 +70,15 @@ def test_length_scores_are_the_score_tables_composites() -> None:
     assert (joined["composite"] == joined["composite_scores"]).all()
     expected = exp.judgments.join(lengths, on=["candidate_id", "judge_id"], suffix="_length")
     assert (expected["composite"] == expected["composite_length"]).all()
+
+
+def test_a_researcher_finds_the_data_at_the_top() -> None:
+    """``data/`` at the top of the repository is the package's data, not a copy that can drift:
+    git keeps it as a link (mode 120000), so ``pip install .`` ships the package's one copy."""
+    top = LIB.parent / "data"
+    assert top.is_symlink() and top.resolve() == SHIPPED_DATA.resolve()
+    assert (top / "rubric" / "tip-v1.toml").is_file() and (top / "sample").is_dir()
+    staged = subprocess.run(
+        ["git", "ls-files", "-s", "data"], cwd=LIB.parent, capture_output=True, text=True
+    ).stdout
+    assert staged.startswith("120000 "), staged

@@ -226,7 +226,7 @@ def _(analysis, compare_run, escaping, mo, notebook):
 
 
 @app.cell
-def _(analysis, mo, report):
+def _(analysis, compare_analysis, escaping, mo, report):
     charts = report.chart_blocks(analysis)
     mo.vstack(
         [
@@ -235,7 +235,18 @@ def _(analysis, mo, report):
             charts["baseline"].chart,
             charts["scenarios"].chart,
             charts["dimensions"].chart,
-            mo.hstack([charts["latency"].chart, charts["length"].chart], wrap=True),
+            mo.hstack(
+                [
+                    charts["latency"].chart,
+                    mo.vstack(
+                        [
+                            mo.md(f"*{escaping.md_text(compare_analysis.QUESTIONS['length'])}*"),
+                            charts["length"].chart,
+                        ]
+                    ),
+                ],
+                wrap=True,
+            ),
         ]
     )
     return (charts,)

@@ -8,8 +8,10 @@ import subprocess
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from tipbench_lib import stats
+from tipbench_lib.compare.cli import compare_parser
 from tipbench_lib.core.paths import SHIPPED_DATA
 from tipbench_lib.validation import synthetic
 
@@ -82,3 +84,13 @@ def test_a_researcher_finds_the_data_at_the_top() -> None:
         ["git", "ls-files", "-s", "data"], cwd=LIB.parent, capture_output=True, text=True
     ).stdout
     assert staged.startswith("120000 "), staged
+
+
+def test_compare_has_no_option_that_does_nothing() -> None:
+    """``--n-boot`` set resamples of a bootstrap the command never runs (its intervals are
+    Student t): it is gone, and argparse names it when passed."""
+    parser = compare_parser("tipbench compare")
+    assert "--n-boot" not in parser.format_help()
+    with pytest.raises(SystemExit) as exited:
+        parser.parse_args(["--sample", "--out", "x", "--n-boot", "50"])
+    assert exited.value.code == 2

@@ -3,7 +3,7 @@
 The experiment (a researcher's case, stated in full in the output): 3 models x 3 prompts x 24
 scenarios x 3 tips; one prompt of one model is 2 composite points better (expected, over the
 people), every other cell equal; discrete 1-5 scores with ties from
-:mod:`tipbench_lib.synthetic`'s generative model; one person, or three people with latent biases
+:mod:`validation.synthetic`'s generative model; one person, or three people with latent biases
 -0.4, 0 and +0.4 who take turns judging 6 cards of their own queue. Primary family: every cell
 against model-00/v1, named before judging (8 comparisons), or all pairs (36). delta = 1 point,
 and 2 points to show where equivalence becomes reachable. Nothing here is tuned to a target.
@@ -33,7 +33,7 @@ LLM-only data, and with the 24 scenarios there are).
 
 Part 1b, out of reach exact or projected: the queue's projected out-of-reach rule (a futility rule,
 :mod:`tipbench_lib.stats.signflip` and :mod:`tipbench_lib.stats.futility`) against the exact one,
-on :mod:`tipbench_lib.synthetic`'s scores (one person or three, baseline or all pairs, 24 or 12
+on :mod:`validation.synthetic`'s scores (one person or three, baseline or all pairs, 24 or 12
 scenarios, a +3 difference) and on ceiling-heavy scores (:class:`queue_simulation.Ceiling`: 6
 cells, ~43% of relevance and ~57% of tone scores at 5, people at -0.5, 0, +0.5; 1 or 3 people,
 baseline or all pairs, 12 or 24 scenarios) and a cell that fails now and then: cards until stop
@@ -56,9 +56,9 @@ import numpy as np
 from scipy import stats as sps
 
 from tipbench_lib.stats import adaptive, anytime
-from tipbench_lib.stats import queue_simulation as qs
 from tipbench_lib.stats.scale import scale_for
 from tipbench_lib.stats.signflip import DEFAULT_FUTILITY, DEFAULT_MAX_BET, SignFlipSequences
+from tipbench_lib.validation import queue_simulation as qs
 
 ALPHA = 0.05
 DELTAS = (1.0, 2.0)
@@ -195,7 +195,7 @@ FUTILITY_SHAPES = {
         "-0.5 failing in 1/3, baseline, 24",
     ),
 }
-"""Part 1b's shapes: :mod:`tipbench_lib.synthetic`'s scores (the first five; "plus3" checks a
+"""Part 1b's shapes: :mod:`validation.synthetic`'s scores (the first five; "plus3" checks a
 +3 difference is always decided), the ceiling-heavy generator (:class:`qs.Ceiling`, 6 cells,
 people at -0.5, 0, +0.5), and a cell that fails now and then: +2 on average though 6 latent
 points worse in 10% of the scenarios, and issue 18.8's, -0.5 on average (median above 0),

@@ -28,12 +28,13 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
-from tipbench_lib import stats, synthetic
+from tipbench_lib import stats
 from tipbench_lib.compare import report
 from tipbench_lib.compare.analysis import Options, analyse
 from tipbench_lib.compare.load import ExperimentData
 from tipbench_lib.compare.tables import write_tables
-from tipbench_lib.synthetic import DIMENSIONS
+from tipbench_lib.validation import synthetic
+from tipbench_lib.validation.synthetic import DIMENSIONS
 
 Frames = Mapping[str, pl.DataFrame]
 """``{"cells": ..., "candidates": ..., "judgments": ...}``, as ``compare.load`` loads them."""

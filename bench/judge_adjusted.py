@@ -1,6 +1,6 @@
 """Is the judge-adjusted cell mean right where the raw mean is biased? By simulation.
 
-A researcher's case (``tipbench_lib.synthetic``): 3 models x 2 prompts = 6 cells, 6, 12 and 24
+A researcher's case (``validation.synthetic``): 3 models x 2 prompts = 6 cells, 6, 12 and 24
 scenarios, 2 tips per cell and scenario, discrete 1-5 scores with ties, judges biased on the
 latent scale of each dimension, and these judge designs:
 
@@ -36,8 +36,9 @@ import time
 import numpy as np
 import polars as pl
 
-from tipbench_lib import stats, synthetic
+from tipbench_lib import stats
 from tipbench_lib.stats.judge_adjusted import judge_adjusted
+from tipbench_lib.validation import synthetic
 
 N_MODELS, N_PROMPTS, N_TIPS = 3, 2, 2
 BIASES = (-0.5, 0.0, 0.5)

@@ -7,7 +7,7 @@ every verdict provisional; a lone person was checked against the LLM judge. The 
 each judge's scenario means taken away, people only against people (the best-agreeing other
 person), LLM judges against the people who passed.
 
-Scores from :mod:`tipbench_lib.stats.judge_simulation`: discrete 1-5 scores piled at the
+Scores from :mod:`tipbench_lib.validation.judge_simulation`: discrete 1-5 scores piled at the
 ceiling (43% of relevance scores and 57% of tone scores are 5s for an unbiased judge), scenario
 (sd 0.6), cell x scenario (0.2), tip (0.5) and per-dimension (0.3) effects, six cells 0.1-0.6
 latent units apart (four at the smallest size), every judge scoring every tip; a person's own
@@ -37,9 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from tipbench_lib.stats import judge_simulation as js
-from tipbench_lib.stats.agreement import PEOPLE_KINDS, krippendorff_alpha
+from tipbench_lib.core.schema import PEOPLE_KINDS
+from tipbench_lib.stats.agreement import krippendorff_alpha
 from tipbench_lib.stats.judges import AGREEMENT_FLOOR, MIN_SHARED_TIPS, choose_view, judge_panel
+from tipbench_lib.validation import judge_simulation as js
 
 J = js.Judge
 SIZES = ((4, 6, 2), (6, 12, 3), (6, 24, 3))

@@ -10,7 +10,7 @@ candidate (each scenario corrected with a lambda tuned without it) and the produ
 :func:`tipbench_lib.stats.ppi_compare` on the same draws, side by side (docs/architecture.md
 section 8, "LLM judge + people").
 
-Experiment (:mod:`tipbench_lib.stats.judge_simulation`): 6 cells x 24 scenarios x 3 tips, 1-5
+Experiment (:mod:`tipbench_lib.validation.judge_simulation`): 6 cells x 24 scenarios x 3 tips, 1-5
 scores piled at the ceiling (43% of relevance and 57% of tone scores are 5s), the primary family
 every cell against the baseline (5 comparisons). Two people, a harsh (-0.5) and a lenient (+0.5)
 one: each labelled scenario is judged by one of them at random. The LLM judge scores every tip,
@@ -38,9 +38,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from tipbench_lib.stats import judge_simulation as js
 from tipbench_lib.stats.paired import holm
 from tipbench_lib.stats.ppi import leave_one_out_lambdas, ppi_compare
+from tipbench_lib.validation import judge_simulation as js
 
 J = js.Judge
 ALPHA = 0.05

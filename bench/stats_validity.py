@@ -3,7 +3,7 @@
 For 6 and 20 cells at 6, 8, 12 and 24 scenarios, with discrete 1-5 scores (2 tips per cell and
 scenario, so scenario means tie often), three judges biased by -0.4, 0 and +0.4 on the latent
 scale, 5% of judgments failing, and two judge designs (every judge scores every cell; each cell
-scored by one judge only), :mod:`tipbench_lib.simulation` measures:
+scored by one judge only), :mod:`tipbench_lib.validation.simulation` measures:
 
 - coverage of the cells' and the pairs' (1 - alpha) intervals (target 93-97%);
 - the family-wise rate of any false better/worse among equal cells (target <= 5%);
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import compare_scale  # noqa: E402  (the sibling benchmark, run as a module here)
 
-from tipbench_lib import simulation as sim  # noqa: E402
+from tipbench_lib.validation import simulation as sim  # noqa: E402
 
 CELLS = (6, 20)
 SCENARIOS = (6, 8, 12, 24)

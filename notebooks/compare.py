@@ -226,7 +226,7 @@ def _(analysis, compare_run, escaping, mo, notebook):
 
 
 @app.cell
-def _(analysis, mo, report):
+def _(analysis, compare_analysis, escaping, mo, report):
     charts = report.chart_blocks(analysis)
     mo.vstack(
         [
@@ -235,7 +235,18 @@ def _(analysis, mo, report):
             charts["baseline"].chart,
             charts["scenarios"].chart,
             charts["dimensions"].chart,
-            mo.hstack([charts["latency"].chart, charts["length"].chart], wrap=True),
+            mo.hstack(
+                [
+                    charts["latency"].chart,
+                    mo.vstack(
+                        [
+                            mo.md(f"*{escaping.md_text(compare_analysis.QUESTIONS['length'])}*"),
+                            charts["length"].chart,
+                        ]
+                    ),
+                ],
+                wrap=True,
+            ),
         ]
     )
     return (charts,)
@@ -249,6 +260,7 @@ def _(analysis, charts, compare_analysis, compare_run, escaping, mo, notebook):
         [
             mo.md(
                 "## Length: a sensitivity view\n"
+                f"*{_md(compare_analysis.QUESTIONS['length_adjusted'])}*\n\n"
                 f"{_md(compare_analysis.LENGTH_METHOD)}\n\n"
                 + "\n".join(f"- {_md(line)}" for line in analysis.slopes)
                 + f"\n\n{_md(analysis.length_note)}"
@@ -309,7 +321,7 @@ def _(analysis, charts, compare_run, escaping, mo, notebook):
 
 
 @app.cell
-def _(analysis, charts, compare_run, escaping, mo, notebook):
+def _(analysis, charts, compare_analysis, compare_run, escaping, mo, notebook):
     # PPI appears by itself when its conditions hold (`tipbench compare --ppi` asks for it).
     _md = escaping.md_text
     _found = analysis.calibration
@@ -338,11 +350,14 @@ def _(analysis, charts, compare_run, escaping, mo, notebook):
             *_ppi,
             mo.md(
                 "### Calibration against people\n"
+                + f"*{_md(compare_analysis.QUESTIONS['calibration'])}*\n\n"
                 + (_md(_found.note) if _found is not None else "")
             ),
             charts["calibration"].chart,
             *_calibration,
-            mo.md("### Verbosity slope of every judge"),
+            mo.md(
+                f"### Verbosity slope of every judge\n*{_md(compare_analysis.QUESTIONS['slopes'])}*"
+            ),
             *_slopes,
         ]
     )

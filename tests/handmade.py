@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from tipbench_lib.core.schema import CELLS
-from tipbench_lib.synthetic import CANDIDATES, JUDGMENTS
+from tipbench_lib.validation.synthetic import CANDIDATES, JUDGMENTS
 
 Scores = Mapping[tuple[str, str], Mapping[str, Sequence[float | Sequence[float]]]]
 """``scores[(model, prompt)][judge_id][s]``: scenario s's composite, or one per tip."""

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats as sps
 
 from tipbench_lib.stats import anytime
-from tipbench_lib.stats import queue_simulation as qs
+from tipbench_lib.validation import queue_simulation as qs
 
 pytestmark = pytest.mark.slow
 

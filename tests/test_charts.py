@@ -18,9 +18,10 @@ import polars as pl
 import pytest
 import vl_convert
 
-from tipbench_lib import stats, synthetic
+from tipbench_lib import stats
 from tipbench_lib.compare import charts
 from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.validation import synthetic
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from tipbench_lib import synthetic
 from tipbench_lib.compare.llm_people import (
     PPI_COLUMNS,
     PPIRefused,
@@ -16,6 +15,7 @@ from tipbench_lib.compare.llm_people import (
 from tipbench_lib.compare.load import ExperimentData
 from tipbench_lib.stats.ppi import ppi_design
 from tipbench_lib.stats.scale import ScoreScale
+from tipbench_lib.validation import synthetic
 
 SEED = 11
 

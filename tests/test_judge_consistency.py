@@ -11,9 +11,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tipbench_lib.stats import judge_simulation as js
 from tipbench_lib.stats.agreement import krippendorff_alpha, within_scenario_alpha
 from tipbench_lib.stats.judges import choose_view, judge_panel
+from tipbench_lib.validation import judge_simulation as js
 
 J = js.Judge
 REPLICATES = 30

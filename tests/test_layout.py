@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tipbench_lib import stats, synthetic
+from tipbench_lib import stats
 from tipbench_lib.compare import charts, report
 from tipbench_lib.compare.analysis import Options, analyse
 from tipbench_lib.compare.load import ExperimentData
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.tracking.mapping import run_name
+from tipbench_lib.validation import synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "tipbench_lib"

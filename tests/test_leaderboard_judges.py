@@ -21,7 +21,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tipbench_lib import synthetic
 from tipbench_lib.compare import report
 from tipbench_lib.compare.analysis import Analysis, Options, analyse
 from tipbench_lib.compare.cli import main as compare_main
@@ -30,6 +29,7 @@ from tipbench_lib.compare.tables import write_tables
 from tipbench_lib.core.errors import EXIT_OK
 from tipbench_lib.core.schema import leaderboard_csv_columns
 from tipbench_lib.stats.judge_mix import TOLERANCE, cell_judge_weights, judge_mix
+from tipbench_lib.validation import synthetic
 
 from .test_compare_analysis import NOTEBOOK, all_text, notebook_cell, text_of
 

@@ -15,7 +15,7 @@ import statsmodels.formula.api as smf
 import vl_convert
 from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
-from tipbench_lib import stats, synthetic
+from tipbench_lib import stats
 from tipbench_lib.compare import charts
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.stats.length_adjusted import (
@@ -26,6 +26,7 @@ from tipbench_lib.stats.length_adjusted import (
     judgment_scores,
     length_adjusted,
 )
+from tipbench_lib.validation import synthetic
 
 EFFECTS = np.array([[0.0, 0.3], [-0.3, 0.5], [0.2, -0.4]])
 """Six cells of different true quality (3 models x 2 prompts), fixed across replicates."""

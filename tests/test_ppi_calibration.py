@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 from scipy import stats as sps
 
-from tipbench_lib import synthetic
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.stats import calibration, ppi
+from tipbench_lib.validation import synthetic
 
 
 def _data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -16,7 +16,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tipbench_lib import synthetic
 from tipbench_lib.compare import charts, report
 from tipbench_lib.compare.analysis import Analysis, Options, analyse
 from tipbench_lib.compare.cli import main as compare_main
@@ -25,6 +24,7 @@ from tipbench_lib.compare.tables import write_tables
 from tipbench_lib.core.errors import EXIT_OK, TipbenchError
 from tipbench_lib.core.escaping import html_text
 from tipbench_lib.core.schema import COMPARISONS_CSV_COLUMNS, leaderboard_csv_columns
+from tipbench_lib.validation import synthetic
 
 from .browser import CHROMIUM_ARGS, require_chromium
 

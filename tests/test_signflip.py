@@ -14,8 +14,8 @@ from scipy import stats as sps
 
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.stats import anytime
-from tipbench_lib.stats import queue_simulation as qs
 from tipbench_lib.stats.signflip import DEFAULT_FUTILITY, SignFlipSequences
+from tipbench_lib.validation import queue_simulation as qs
 
 WIDTH = 15.0
 

@@ -19,7 +19,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tipbench_lib import synthetic
 from tipbench_lib.compare.analysis import Options, analyse
 from tipbench_lib.compare.cli import main as compare_main
 from tipbench_lib.compare.job import Selection, apply_selection
@@ -35,6 +34,7 @@ from tipbench_lib.core.errors import DataFileError
 from tipbench_lib.core.rubric import shipped_rubric
 from tipbench_lib.core.schema import frame_schemas
 from tipbench_lib.tracking.mapping import read_cell_artifact
+from tipbench_lib.validation import synthetic
 
 from .test_judge import collected_experiment
 

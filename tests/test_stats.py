@@ -12,14 +12,15 @@ import pytest
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
-from tipbench_lib import stats, synthetic
+from tipbench_lib import stats
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.schema import CELLS
 from tipbench_lib.stats import intervals, power
 from tipbench_lib.stats.agreement import krippendorff_alpha
 from tipbench_lib.stats.paired import permutation_p, wilcoxon_p
 from tipbench_lib.stats.resampling import paired_intervals
-from tipbench_lib.synthetic import CANDIDATES, JUDGMENTS
+from tipbench_lib.validation import synthetic
+from tipbench_lib.validation.synthetic import CANDIDATES, JUDGMENTS
 
 # ---------------------------------------------------------------- frames built by hand
 
@@ -599,7 +600,7 @@ def test_the_ceiling_generator_piles_scores_at_5_as_an_audit_saw_and_knows_its_t
 def test_intervals_stay_finite_when_resamples_collapse_onto_tied_scenarios():
     """Discrete scores and 6 scenarios: bootstrap-t can meet zero-spread resamples (t* = ±inf)."""
     from tipbench_lib import stats as _stats
-    from tipbench_lib import synthetic as _synthetic
+    from tipbench_lib.validation import synthetic as _synthetic
 
     exp = _synthetic.generate(2, 3, 6, 2, n_judges=2, llm_judges=1, seed=7)
     scores = _stats.score_table(exp.cells, exp.candidates, exp.judgments)

@@ -17,9 +17,9 @@ import math
 import pytest
 from scipy import stats as sps
 
-from tipbench_lib import simulation as sim
-from tipbench_lib import synthetic
-from tipbench_lib.synthetic import DIMENSIONS
+from tipbench_lib.validation import simulation as sim
+from tipbench_lib.validation import synthetic
+from tipbench_lib.validation.synthetic import DIMENSIONS
 
 pytestmark = pytest.mark.slow
 

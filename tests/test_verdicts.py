@@ -15,13 +15,14 @@ import polars as pl
 import pytest
 from scipy import stats as sps
 
-from tipbench_lib import stats, synthetic
+from tipbench_lib import stats
 from tipbench_lib.compare import job as compare_run
 from tipbench_lib.compare import report
 from tipbench_lib.compare.analysis import Analysis, Options, analyse
 from tipbench_lib.compare.load import ExperimentData
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.stats.paired import wilcoxon_p
+from tipbench_lib.validation import synthetic
 
 from .handmade import frames
 

@@ -11,8 +11,9 @@ escape the text for their medium (:mod:`tipbench_lib.core.escaping`); nothing he
 Rubric values (the dimensions, their names, the flags, the composite's range) come from the
 experiment's :class:`~tipbench_lib.core.rubric.Rubric`, the one the experiment recorded and the
 loader read with it (``ExperimentData.rubric``), never from literals or a local default: every
-statistic is handed its :class:`~tipbench_lib.stats.scale.ScoreScale`. See
-``docs/architecture.md`` for the statistics behind each part.
+statistic is handed its :class:`~tipbench_lib.stats.scale.ScoreScale`. The statistics behind
+each part are ``docs/architecture.md`` section 8; the figures that chose them,
+``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -77,6 +78,15 @@ LENGTH_METHOD = (
     "composite is its score moved to the mean tip length."
 )
 """How the length-adjusted view is made, in a sentence (``stats.length_adjusted`` in full)."""
+QUESTIONS: dict[str, str] = {
+    "length": "Within each cell, do its longer tips score higher? (Raw: neither scenarios nor "
+    "judges are held fixed.)",
+    "length_adjusted": "Would the ranking change if every cell's tips were of the mean length?",
+    "calibration": "On which rubric dimensions does each LLM judge score tips as people do?",
+    "slopes": "Does a judge reward length itself, and an LLM judge more than people do?",
+}
+"""The one question each length and LLM-judge view answers, said above it in the report and the
+notebook (a view that answers none of its own goes)."""
 LAID_OUT = ("models", "prompts", "judges")
 """Provenance entries shown as tables of their own (the judges in ``Analysis.judges``)."""
 
@@ -145,8 +155,6 @@ class Analysis:
     """One row per judge for display: judge_id, description, n_judgments, n_failed, dates."""
     agreement: pl.DataFrame
     """Krippendorff's alpha per rubric dimension over all selected judges."""
-    llm_human: pl.DataFrame
-    """Each LLM judge against the people, per dimension; only rows where both scored a tip."""
 
     # -- the numbers
     scores: pl.DataFrame
@@ -368,7 +376,6 @@ def analyse(
         panel=panel,
         judges=judge_rows(judgments, data.provenance),
         agreement=stats.judge_agreement(judgments, scale),
-        llm_human=stats.llm_vs_human(judgments, scale).filter(pl.col("n_items") > 0),
         scores=scores,
         scenario_means=stats.scenario_means(scores, scale),
         leaderboard=leaderboard,
@@ -478,10 +485,11 @@ def with_recorded_family(
     """The options with the baseline people judged under, when none was given here.
 
     The judge phase records the primary family once, before any person's score
-    (``docs/architecture.md`` section 9), so a baseline found there was named before seeing the
-    data, which is what makes "every cell against it" a valid primary family; compare uses it
-    and says so. A baseline given to compare wins, with a warning when it differs from the
-    recorded one (the adaptive queue spent its cards on the recorded family's comparisons).
+    (``docs/architecture.md`` section 8, "Adaptive judging"), so a baseline found there was
+    named before seeing the data, which is what makes "every cell against it" a valid primary
+    family; compare uses it and says so. A baseline given to compare wins, with a warning when
+    it differs from the recorded one (the adaptive queue spent its cards on the recorded
+    family's comparisons).
     Returns the options, the baseline's note ('' when not taken from the record) and warnings.
     """
     recorded = data.provenance.get(FAMILY_KEY)

@@ -23,11 +23,10 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.cells import CELL_SEP, cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.rubric import Rubric, shipped_rubric
-from tipbench_lib.core.schema import PAIR_COLUMNS
+from tipbench_lib.core.schema import PAIR_COLUMNS, require_columns
 
 AnyChart = alt.Chart | alt.LayerChart
 """What the chart functions return: a single view or a layered one; both serialise with to_dict."""
@@ -131,6 +130,29 @@ def _nonempty(frame: pl.DataFrame, what: str) -> None:
         raise TipbenchError(
             f"{what}: the frame has no rows; judge some candidates (or widen the filters) first"
         )
+
+
+def _dots(
+    base: alt.Chart, x: alt.X, y: alt.Y, size: int, opacity: float, by: tuple[str, str]
+) -> alt.Chart:
+    """Circles coloured by the category ``by`` (field, title) in the report's palette."""
+    field, title = by
+    return base.mark_circle(size=size, opacity=opacity).encode(
+        x=x, y=y, color=alt.Color(f"{field}:N", title=title, scale=_category_scale())
+    )
+
+
+def _cell_groups(
+    frame: pl.DataFrame, order: list[str], by: tuple[str, str], domain: list[str], scale: alt.Scale
+) -> alt.Chart:
+    """One row per cell (in ``order``) split into one band per ``by`` (field, title) value, each
+    band coloured: dimensions of a cell, judges of a cell."""
+    field, title = by
+    return alt.Chart(_values(frame, frame.columns)).encode(
+        y=alt.Y("cell:N", title="Model · prompt", sort=order),
+        yOffset=alt.YOffset(f"{field}:N", sort=domain),
+        color=alt.Color(f"{field}:N", title=title, scale=scale, sort=domain),
+    )
 
 
 def heatmap(
@@ -321,10 +343,7 @@ def scenario_dots(scenario_means: pl.DataFrame) -> alt.LayerChart:
         scale=alt.Scale(zero=False),
     )
     base = alt.Chart(_values(frame, frame.columns))
-    dots = base.mark_circle(size=36, opacity=0.55).encode(
-        x=x,
-        y=y,
-        color=alt.Color("prompt_version:N", title="Prompt", scale=_category_scale()),
+    dots = _dots(base, x, y, 36, 0.55, ("prompt_version", "Prompt")).encode(
         tooltip=[
             alt.Tooltip("cell:N", title="Cell"),
             alt.Tooltip("scenario_id:N", title="Scenario"),
@@ -371,15 +390,8 @@ def dimension_breakdown(
         ]
     )
     scale_text = rubric.scale_text
-    base = alt.Chart(_values(long, long.columns)).encode(
-        y=alt.Y("cell:N", title="Model · prompt", sort=order),
-        yOffset=alt.YOffset("dimension:N", sort=names),
-        color=alt.Color(
-            "dimension:N",
-            title="Dimension",
-            scale=_category_scale(names),
-            sort=names,
-        ),
+    groups = _cell_groups(long, order, ("dimension", "Dimension"), names, _category_scale(names))
+    base = groups.encode(
         tooltip=[
             alt.Tooltip("cell:N", title="Cell"),
             alt.Tooltip("dimension:N", title="Dimension"),
@@ -511,10 +523,7 @@ def score_length(scores: pl.DataFrame) -> alt.LayerChart:
     base = alt.Chart(_values(frame, frame.columns))
     x = alt.X("char_count:Q", title="Tip length (characters)")
     y = alt.Y("composite:Q", title="Composite (mean over judges)", scale=alt.Scale(zero=False))
-    dots = base.mark_circle(size=22, opacity=0.4).encode(
-        x=x,
-        y=y,
-        color=alt.Color("model:N", title="Model", scale=_category_scale()),
+    dots = _dots(base, x, y, 22, 0.4, ("model", "Model")).encode(
         tooltip=[
             alt.Tooltip("model:N", title="Model"),
             alt.Tooltip("prompt_version:N", title="Prompt"),
@@ -625,15 +634,8 @@ def length_adjusted(cells: pl.DataFrame) -> AnyChart:
         order_source.group_by("cell").agg(pl.col("composite_adjusted").mean()),
         "composite_adjusted",
     )
-    base = alt.Chart(_values(frame, frame.columns)).encode(
-        y=alt.Y("cell:N", title="Model · prompt", sort=order),
-        yOffset=alt.YOffset("judge:N", sort=domain),
-        color=alt.Color(
-            "judge:N",
-            title="Judge",
-            scale=alt.Scale(domain=domain, range=colours[: len(domain)]),
-            sort=domain,
-        ),
+    palette = alt.Scale(domain=domain, range=colours[: len(domain)])
+    base = _cell_groups(frame, order, ("judge", "Judge"), domain, palette).encode(
         tooltip=[
             alt.Tooltip("cell:N", title="Cell"),
             alt.Tooltip("judge:N", title="Judge"),

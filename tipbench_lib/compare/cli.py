@@ -67,9 +67,6 @@ def compare_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--models", default="", help="comma list: only these models")
     p.add_argument("--prompts", default="", help="comma list: only these prompt versions")
     p.add_argument("--judges", default="", help="comma list: only these judge ids")
-    p.add_argument(
-        "--n-boot", type=int, default=2000, help="bootstrap resamples (bootstrap intervals only)"
-    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--log-summary",
@@ -129,7 +126,6 @@ def _compare(args: argparse.Namespace) -> int:
                 alpha=args.alpha,
                 view=args.view,
                 ppi=args.ppi,
-                n_boot=args.n_boot,
                 seed=args.seed,
             )
             path = write_outputs(args.out, analyse(chosen, options))

@@ -28,7 +28,7 @@ import polars as pl
 from tipbench_lib import stats
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
-from tipbench_lib.stats.agreement import PEOPLE_KINDS
+from tipbench_lib.core.schema import PEOPLE_KINDS
 from tipbench_lib.stats.scale import ScoreScale
 from tipbench_lib.tracking.mapping import SAMPLING_KEY
 

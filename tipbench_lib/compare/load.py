@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tipbench_lib.core.datafile import read_text
-from tipbench_lib.core.errors import DataFileError, RubricConflict, TipbenchError
+from tipbench_lib.core.errors import DataFileError, RubricConflict
 from tipbench_lib.core.experiment import changed_since_judged, legacy_note
 from tipbench_lib.core.provenance import JudgeEntry, ModelEntry, Provenance, shape_problem
 from tipbench_lib.core.records import Candidate, Cell, Judgment, RubricRef, parse_time
@@ -49,6 +49,9 @@ from tipbench_lib.core.schema import (
     candidates_schema,
     frame_schemas,
     judgments_schema,
+)
+from tipbench_lib.core.schema import (
+    require_columns as require_columns,  # re-exported: callers that read it from here still work
 )
 from tipbench_lib.tracking.client import MlflowClient, Run
 from tipbench_lib.tracking.experiment import StoredExperiment
@@ -85,26 +88,6 @@ class ExperimentData:
         with), one sentence each. Kept in the provenance so a selection and the report's
         provenance section carry them without further wiring."""
         return list(self.provenance.get(WARNINGS_KEY, []))
-
-
-def require_columns(
-    frame: pl.DataFrame,
-    columns: Iterable[str],
-    what: str,
-    source: str = "tipbench_lib.compare.load (or tipbench_lib.stats)",
-) -> None:
-    """Refuse a frame without ``columns``, naming them, before a query or a chart trips on them.
-
-    The statistics, the charts and the CSV tables all check their input here, so a frame from
-    another tool gets one kind of message wherever it goes wrong: what lacks which columns, and
-    which tipbench function makes the frame that has them.
-    """
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise TipbenchError(
-            f"{what} lacks the column(s) {', '.join(missing)}; pass the frame that {source} "
-            f"returns for it (this one has {', '.join(frame.columns) or 'no columns'})"
-        )
 
 
 def empty_frame(schema: dict[str, pl.DataType]) -> pl.DataFrame:

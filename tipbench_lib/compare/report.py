@@ -32,7 +32,7 @@ import polars as pl
 import vl_convert
 
 from tipbench_lib.compare import charts
-from tipbench_lib.compare.analysis import LENGTH_METHOD, Analysis
+from tipbench_lib.compare.analysis import LENGTH_METHOD, QUESTIONS, Analysis
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.escaping import html_text as esc
@@ -111,6 +111,11 @@ def field(name: str, fmt: Callable[[Any], str] = esc) -> Callable[[dict[str, Any
     return lambda row: fmt(row.get(name))
 
 
+def interval_column(header: str, mean: str, lo: str, hi: str) -> Column:
+    """A column showing ``mean [lo, hi]`` from three fields of the row."""
+    return (header, lambda r: interval(r[mean], r[lo], r[hi]), "num")
+
+
 def cell_of(model: str, prompt: str) -> Callable[[dict[str, Any]], str]:
     """A column naming a cell from two fields of the row, as everywhere (``model · prompt``)."""
     return lambda row: esc(cell_label(row[model], row[prompt]))
@@ -118,6 +123,11 @@ def cell_of(model: str, prompt: str) -> Callable[[dict[str, Any]], str]:
 
 def note(text: str) -> str:
     return f"<p class='note'>{esc(text)}</p>" if text else ""
+
+
+def question(view: str) -> str:
+    """The one question a view answers (:data:`~tipbench_lib.compare.analysis.QUESTIONS`)."""
+    return f"<p class='question'><em>{esc(QUESTIONS[view])}</em></p>"
 
 
 def bullets(lines: Sequence[str], css: str) -> str:
@@ -249,10 +259,8 @@ def leaderboard_html(analysis: Analysis) -> str:
         ("Rank", field("rank", num), "num"),
         ("Model", field("model"), "cell"),
         ("Prompt", field("prompt_version"), "cell"),
-        (
-            f"Composite [{level} CI]",
-            lambda r: interval(r["composite_mean"], r["composite_lo"], r["composite_hi"]),
-            "num",
+        interval_column(
+            f"Composite [{level} CI]", "composite_mean", "composite_lo", "composite_hi"
         ),
     ]
     if analysis.judge_note:
@@ -317,11 +325,7 @@ def comparisons_html(analysis: Analysis) -> str:
     columns: list[Column] = [
         ("A", cell_of("a_model", "a_prompt"), "cell"),
         ("B", cell_of("b_model", "b_prompt"), "cell"),
-        (
-            f"A − B [{level} CI]",
-            lambda r: interval(r["diff_mean"], r["diff_lo"], r["diff_hi"]),
-            "num",
-        ),
+        interval_column(f"A − B [{level} CI]", "diff_mean", "diff_lo", "diff_hi"),
         ("Verdict", verdict_badge, ""),
         ("Holm p (adjusted)", field("p_holm", pval), "num"),
         ("Family", lambda r: esc(f"{r.get('family')} ({r.get('family_size')})"), "cell"),
@@ -443,20 +447,6 @@ def judges_html(analysis: Analysis) -> str:
                 ],
             )
         )
-    if analysis.llm_human.height:  # only rows where an LLM judge and people scored a tip
-        parts.append("<h3>LLM judge against people</h3>")
-        parts.append(
-            table(
-                analysis.llm_human.iter_rows(named=True),
-                [
-                    ("Dimension", field("dimension"), ""),
-                    ("Tips", field("n_items", num), "num"),
-                    ("α", field("alpha", lambda v: num(v, 3)), "num"),
-                    ("Mean diff (LLM − people)", field("mean_diff", num), "num"),
-                    ("Spearman", field("spearman", num), "num"),
-                ],
-            )
-        )
     return "\n".join(parts)
 
 
@@ -470,20 +460,8 @@ def ppi_html(analysis: Analysis) -> str:
         [
             ("Cell", cell_of("a_model", "a_prompt"), "cell"),
             ("against", cell_of("b_model", "b_prompt"), "cell"),
-            (
-                "People alone",
-                lambda r: interval(r["diff_people"], r["lo_people"], r["hi_people"]),
-                "num",
-            ),
-            ("Holm p", field("p_holm_people", pval), "num"),
-            ("Verdict", field("verdict_people"), ""),
-            (
-                "With the LLM judge (PPI)",
-                lambda r: interval(r["diff_ppi"], r["lo_ppi"], r["hi_ppi"]),
-                "num",
-            ),
-            ("Holm p", field("p_holm_ppi", pval), "num"),
-            ("Verdict", field("verdict_ppi"), ""),
+            *side_columns("People alone", "people"),
+            *side_columns("With the LLM judge (PPI)", "ppi"),
             ("Human scenarios", field("n_human_scenarios", num), "num"),
             ("Worth human cards", field("effective_human_cards", lambda v: num(v, 0)), "num"),
             ("λ", field("lambda", num), "num"),
@@ -491,12 +469,21 @@ def ppi_html(analysis: Analysis) -> str:
     )
 
 
+def side_columns(header: str, side: str) -> list[Column]:
+    """One side of a PPI row (``stats.ppi.ppi_compare``): its interval, Holm p and verdict."""
+    return [
+        interval_column(header, f"diff_{side}", f"lo_{side}", f"hi_{side}"),
+        ("Holm p", field(f"p_holm_{side}", pval), "num"),
+        ("Verdict", field(f"verdict_{side}"), ""),
+    ]
+
+
 def calibration_html(analysis: Analysis) -> str:
     """Where the LLM judge can be trusted: per dimension against people, and length slopes."""
     found = analysis.calibration
     if found is None:
         return ""
-    parts = [note(found.note)]
+    parts = [question("calibration"), note(found.note)]
     if found.llm.height:
         parts.append(
             table(
@@ -513,17 +500,14 @@ def calibration_html(analysis: Analysis) -> str:
         )
     if found.slopes.height:
         parts.append("<h3>Verbosity slope of every judge</h3>")
+        parts.append(question("slopes"))
         parts.append(
             table(
                 found.slopes.iter_rows(named=True),
                 [
                     ("Judge", field("judge_id"), ""),
                     ("Kind", field("kind"), ""),
-                    (
-                        "Points per SD of log length",
-                        lambda r: interval(r["gamma"], r["gamma_lo"], r["gamma_hi"]),
-                        "num",
-                    ),
+                    interval_column("Points per SD of log length", "gamma", "gamma_lo", "gamma_hi"),
                     ("Tips", field("n_tips", num), "num"),
                     ("Note", field("note"), ""),
                 ],
@@ -576,6 +560,7 @@ def length_html(analysis: Analysis) -> str:
         [
             per_cell,
             "<h3>Length-adjusted composite (a sensitivity view)</h3>",
+            question("length_adjusted"),
             note(LENGTH_METHOD),
             bullets(analysis.slopes, "slopes"),
             f"<p>{esc(analysis.length_note)}</p>",
@@ -646,6 +631,7 @@ def sections(analysis: Analysis) -> list[tuple[str, str, str]]:
             "length",
             "Length",
             "Length",
+            question("length"),
             blocks["length"],
             length_html(analysis),
             blocks["length_adjusted"],

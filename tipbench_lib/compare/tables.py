@@ -16,8 +16,11 @@ from pathlib import Path
 
 import polars as pl
 
-from tipbench_lib.compare.load import require_columns
-from tipbench_lib.core.schema import COMPARISONS_CSV_COLUMNS, leaderboard_csv_columns
+from tipbench_lib.core.schema import (
+    COMPARISONS_CSV_COLUMNS,
+    leaderboard_csv_columns,
+    require_columns,
+)
 
 TRAILING_TEXT = {"leaderboard.csv": ("judges", "judge_note")}
 """Text columns written after every numeric one (added later, so old readers keep working)."""

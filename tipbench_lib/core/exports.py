@@ -1,10 +1,11 @@
 """A package's public names, imported from their module only when one is first used.
 
 Every phase package lists its public names in ``__init__`` (``__all__``) so a reader sees the
-phase's surface in one place, yet importing a package must stay cheap and free of cycles: the
-MLflow keeper and ``tipbench --help`` should not load polars or altair, and ``stats`` reads one
-helper of ``compare`` while ``compare`` renders with ``stats``. So a package maps each name to its
-module and lets :func:`lazy_exports` import that module on first use (PEP 562).
+phase's surface in one place, yet importing a package must stay cheap: the MLflow keeper and
+``tipbench --help`` should not load polars or altair, and ``python -m
+tipbench_lib.tracking.server`` must not find its module already imported by its package. So a
+package maps each name to its module and lets :func:`lazy_exports` import that module on first
+use (PEP 562). (It no longer breaks an import circle: ``stats`` imports nothing from the phases.)
 """
 
 from __future__ import annotations

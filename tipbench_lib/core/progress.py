@@ -21,7 +21,8 @@ class ProgressEvent:
     total: int
     message: str
     cell: Any = None
-    """The collect phase's :class:`~tipbench_lib.collect.plan.Cell`, when a candidate arrived."""
+    """The collect phase's :class:`~tipbench_lib.collect.plan.PlannedCell`, when a candidate
+    arrived."""
     candidate: dict[str, Any] | None = None
     """The candidate's journal record, when one arrived."""
 

@@ -10,10 +10,12 @@ types.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import polars as pl
+
+from tipbench_lib.core.errors import TipbenchError
 
 CELLS: dict[str, pl.DataType] = {
     "cell_id": pl.String(),
@@ -39,6 +41,9 @@ AUTO_SUFFIX = "_auto"
 """``<flag>_auto``: the automatic check's verdict on a candidate, for a flag that has one."""
 
 JUDGE_KINDS: tuple[str, ...] = ("human", "llm", "import")
+"""Who made a judgment: a person in an app, an LLM judge, or outside judges' scores from a file."""
+PEOPLE_KINDS: tuple[str, ...] = ("human", "import")
+"""Judge kinds that are people: ``import`` holds scores of outside judges from a JSON file."""
 
 RESERVED_SCORE_IDS: frozenset[str] = frozenset(
     {
@@ -102,6 +107,26 @@ class ScoreParts(Protocol):
     def automatic_flag_ids(self) -> tuple[str, ...]: ...
 
 
+def require_columns(
+    frame: pl.DataFrame,
+    columns: Iterable[str],
+    what: str,
+    source: str = "tipbench_lib.compare.load (or tipbench_lib.stats)",
+) -> None:
+    """Refuse a frame without ``columns``, naming them, before a query or a chart trips on them.
+
+    The statistics, the charts and the CSV tables all check their input here, so a frame from
+    another tool gets one kind of message wherever it goes wrong: what lacks which columns, and
+    which tipbench function makes the frame that has them.
+    """
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise TipbenchError(
+            f"{what} lacks the column(s) {', '.join(missing)}; pass the frame that {source} "
+            f"returns for it (this one has {', '.join(frame.columns) or 'no columns'})"
+        )
+
+
 def auto_column(flag: str) -> str:
     return f"{flag}{AUTO_SUFFIX}"
 
@@ -162,7 +187,7 @@ COMPARISONS_CSV_COLUMNS: tuple[str, ...] = (
     "p_permutation",
     "p_holm",
     "verdict",
-    # Added with issue 8 (after the original twelve, which keep their places):
+    # Added after the original twelve, which keep their places:
     "family",
     "family_size",
     "family_tested",

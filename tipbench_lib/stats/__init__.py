@@ -15,10 +15,11 @@ weak judges), ``agreement`` (Krippendorff's alpha), ``descriptive`` (length, spe
 ``sentences`` and ``headline`` (the words), ``signflip`` and ``anytime`` (confidence sequences
 valid under optional stopping: sign-flip betting, the default, and the bounded PrPl-EB one),
 ``adaptive`` (the judging queue, its decisions, out-of-reach comparisons and status), ``ppi``
-(LLM judge plus people), ``calibration`` (LLM judge against people, length slopes) and
-``queue_simulation`` and ``judge_simulation`` (simulated judges for the benchmarks); the
+(LLM judge plus people), ``calibration`` (LLM judge against people, length slopes). The
 numerical core is ``pairs`` (differences on shared judges), ``paired`` (signed-rank tests,
-floors, Holm), ``intervals`` and ``resampling``, with the rubric's range from ``scale``.
+floors, Holm), ``intervals`` and ``resampling`` (the bootstraps, on request), ``futility`` (the
+chance a comparison is still decided), with the rubric's range from ``scale``. The simulations
+that check all of it live apart, in :mod:`tipbench_lib.validation`.
 """
 
 from tipbench_lib.stats import (

@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
-from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.judgments import latest_judgments
+from tipbench_lib.core.schema import PEOPLE_KINDS, require_columns
 from tipbench_lib.stats.scale import ScoreScale, scale_of
 
 AGREEMENT_SCHEMA = {
@@ -30,8 +30,6 @@ LLM_VS_HUMAN_SCHEMA = {
     "mean_diff": pl.Float64,
     "spearman": pl.Float64,
 }
-PEOPLE_KINDS: tuple[str, ...] = ("human", "import")
-"""Judge kinds that are people: ``import`` holds scores of outside judges from a JSON file."""
 
 
 def krippendorff_alpha(

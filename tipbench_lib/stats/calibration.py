@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from tipbench_lib.stats.agreement import PEOPLE_KINDS, llm_vs_human
+from tipbench_lib.core.judgments import latest_judgments
+from tipbench_lib.core.schema import PEOPLE_KINDS, require_columns
+from tipbench_lib.stats.agreement import llm_vs_human
 from tipbench_lib.stats.length_adjusted import judgment_scores, length_adjusted
 from tipbench_lib.stats.scale import ScoreScale
-from tipbench_lib.stats.scores import latest_judgments, require_columns
 
 CALIBRATION_SCHEMA = {
     "judge_id": pl.String,

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.bigrams import bigram_list, distinct_ratio
+from tipbench_lib.core.schema import require_columns
 from tipbench_lib.stats.scores import CELL_KEYS
 
 SCENARIO_COLUMNS: tuple[str, ...] = (

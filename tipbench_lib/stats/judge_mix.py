@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tipbench_lib.compare.load import require_columns
+from tipbench_lib.core.schema import require_columns
 from tipbench_lib.stats.scores import CELL_KEYS
 
 TOLERANCE = 0.10

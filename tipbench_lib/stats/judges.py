@@ -45,12 +45,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.judgments import latest_judgments
 from tipbench_lib.core.provenance import Provenance
 from tipbench_lib.core.records import WEAK_JUDGE_PARAMETERS
-from tipbench_lib.stats.agreement import PEOPLE_KINDS, within_scenario_alpha
+from tipbench_lib.core.schema import PEOPLE_KINDS, require_columns
+from tipbench_lib.stats.agreement import within_scenario_alpha
 from tipbench_lib.stats.scale import ScoreScale, scale_of
 
 AGREEMENT_FLOOR = 0.667

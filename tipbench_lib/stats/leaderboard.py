@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from tipbench_lib.compare.load import require_columns
+from tipbench_lib.core.schema import require_columns
 from tipbench_lib.stats import intervals
 from tipbench_lib.stats.intervals import DEFAULT_METHOD, check_method
 from tipbench_lib.stats.resampling import two_stage_intervals

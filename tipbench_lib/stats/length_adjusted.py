@@ -35,24 +35,22 @@ length effect moved to the overall mean length. Pooled over judges, raw and adju
 are the plain means of the per-judge values, each judge weighing the same (a judge whose slope
 cannot be estimated is left out of the pooled rows and says why in ``slopes.note``).
 
-See ``docs/architecture.md`` for where this view sits in the compare phase.
+Where this view sits in the compare phase: ``docs/architecture.md`` section 8, "Length".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Unpack
 
 import numpy as np
 import polars as pl
 from scipy import linalg
 from scipy import stats as sps
 
-from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.errors import TipbenchError
-from tipbench_lib.core.judgments import latest_judgments
-from tipbench_lib.stats.scale import ScoreScale, scale_of
-from tipbench_lib.stats.scores import CELL_KEYS
+from tipbench_lib.core.schema import require_columns
+from tipbench_lib.stats.scores import CELL_KEYS, Selection, judge_scores
 
 INPUT_COLUMNS: tuple[str, ...] = (
     "judge_id",
@@ -158,37 +156,21 @@ def judgment_scores(
     cells: pl.DataFrame,
     candidates: pl.DataFrame,
     judgments: pl.DataFrame,
-    *,
-    judges: Sequence[str] | None = None,
-    kinds: Sequence[str] | None = None,
-    scale: ScoreScale | None = None,
+    **selection: Unpack[Selection],
 ) -> pl.DataFrame:
     """One row per (judge, judged tip) with the columns :func:`length_adjusted` needs.
 
     Unlike :func:`tipbench_lib.stats.score_table`, judges are not averaged: the length effect is
-    a judge's own. The same rules hold: a judge's latest judgment counts, and a judgment without
-    scores (a failed LLM judgment) is no score.
+    a judge's own. The rows are :func:`tipbench_lib.stats.judge_scores`' (what a score is is
+    decided there: a judge's latest judgment, no score from a failed one, the rubric's
+    composite), with each tip's length beside them.
     """
-    require_columns(cells, ["cell_id", *CELL_KEYS, "scenario_id"], "cells")
-    require_columns(candidates, ["candidate_id", "cell_id", "text"], "candidates")
-    scale = scale or scale_of(judgments)
-    require_columns(
-        judgments, ["candidate_id", "judge_id", *scale.dimensions, "composite"], "judgments"
+    per_judge = judge_scores(cells, candidates, judgments, **selection)
+    lengths = candidates.select(
+        "candidate_id", pl.col("text").str.len_chars().cast(pl.Int64).alias("char_count")
     )
-    chosen = judgments
-    if judges is not None:
-        chosen = chosen.filter(pl.col("judge_id").is_in(list(judges)))
-    if kinds is not None:
-        chosen = chosen.filter(pl.col("judge_kind").is_in(list(kinds)))
-    chosen = latest_judgments(chosen).filter(scale.scored() & pl.col("composite").is_not_null())
-    tips = candidates.select(
-        "candidate_id",
-        "cell_id",
-        pl.col("text").str.len_chars().cast(pl.Int64).alias("char_count"),
-    ).join(cells.select("cell_id", *CELL_KEYS, "scenario_id"), on="cell_id", how="inner")
     return (
-        chosen.select("candidate_id", "judge_id", pl.col("composite").cast(pl.Float64))
-        .join(tips, on="candidate_id", how="inner")
+        per_judge.join(lengths, on="candidate_id", how="inner")
         .select(*INPUT_COLUMNS)
         .sort("judge_id", *CELL_KEYS, "scenario_id", "candidate_id")
     )

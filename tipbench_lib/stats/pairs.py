@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from tipbench_lib.compare.load import require_columns
+from tipbench_lib.core.schema import require_columns
 from tipbench_lib.stats.scores import CELL_KEYS
 
 _CHUNK_ELEMENTS = 4_000_000

@@ -292,26 +292,38 @@ def ppi_compare(
         cards = cards_per_scenario[k] if cards_per_scenario is not None else float("nan")
         rows.append(
             {
-                "diff_ppi": r.estimate,
-                "lo_ppi": r.lo,
-                "hi_ppi": r.hi,
-                "p_ppi": r.p_value,
-                "p_holm_ppi": float(p_ppi[k]),
-                "verdict_ppi": _verdict(p_ppi[k], r.lo, r.hi, alpha),
+                **_side("ppi", r.estimate, r.lo, r.hi, r.p_value, float(p_ppi[k]), alpha),
                 "lambda": r.lam,
                 "n_human_scenarios": r.n_labelled,
                 "n_llm_only_scenarios": r.n_unlabelled,
                 "effective_human_scenarios": r.effective_scenarios,
                 "effective_human_cards": r.effective_scenarios * cards,
-                "diff_people": r.people_estimate,
-                "lo_people": r.people_lo,
-                "hi_people": r.people_hi,
-                "p_people": r.people_p_value,
-                "p_holm_people": float(p_people[k]),
-                "verdict_people": _verdict(p_people[k], r.people_lo, r.people_hi, alpha),
+                **_side(
+                    "people",
+                    r.people_estimate,
+                    r.people_lo,
+                    r.people_hi,
+                    r.people_p_value,
+                    float(p_people[k]),
+                    alpha,
+                ),
             }
         )
     return rows
+
+
+def _side(
+    name: str, estimate: float, lo: float, hi: float, p: float, p_holm: float, alpha: float
+) -> dict[str, Any]:
+    """One side's columns of a comparison row (``_ppi`` or ``_people``), with its verdict."""
+    return {
+        f"diff_{name}": estimate,
+        f"lo_{name}": lo,
+        f"hi_{name}": hi,
+        f"p_{name}": p,
+        f"p_holm_{name}": p_holm,
+        f"verdict_{name}": _verdict(p_holm, lo, hi, alpha),
+    }
 
 
 def _verdict(p_holm: float, lo: float, hi: float, alpha: float) -> str:

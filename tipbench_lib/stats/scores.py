@@ -13,30 +13,49 @@ and flag of the experiment's rubric.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict, Unpack
 
 import polars as pl
 
-from tipbench_lib.compare.load import require_columns
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.judgments import latest_judgments
+from tipbench_lib.core.schema import require_columns
 from tipbench_lib.stats.scale import ScoreScale, scale_for, scale_of
 
 CELL_KEYS: tuple[str, str] = ("model", "prompt_version")
 
 
+class Selection(TypedDict, total=False):
+    """Which judgments a score table is built from, the same keywords for every builder."""
+
+    judges: Sequence[str] | None
+    """Only these judge ids (None: every judge)."""
+    kinds: Sequence[str] | None
+    """Only these judge kinds (None: every kind)."""
+    scale: ScoreScale | None
+    """The experiment's rubric's scale (None: the rubric the judgments name)."""
+
+
 def _chosen_judgments(
+    cells: pl.DataFrame,
+    candidates: pl.DataFrame,
     judgments: pl.DataFrame,
-    judges: Sequence[str] | None,
-    kinds: Sequence[str] | None,
-    scale: ScoreScale,
-) -> pl.DataFrame:
-    """The selected judges' latest judgments that carry every score (failed ones are no score)."""
+    selection: Selection,
+) -> tuple[ScoreScale, pl.DataFrame]:
+    """The scale, and the selected judges' latest judgments that carry every score (failed ones
+    are no score), once the three frames are checked."""
+    unknown = sorted(set(selection) - set(Selection.__annotations__))
+    if unknown:
+        raise TypeError(f"unexpected keyword(s) {', '.join(unknown)}; use judges, kinds, scale")
+    scale = selection.get("scale") or scale_of(judgments)
+    _check_frames(cells, candidates, judgments, scale)
+    judges, kinds = selection.get("judges"), selection.get("kinds")
     chosen = judgments
     if judges is not None:
         chosen = chosen.filter(pl.col("judge_id").is_in(list(judges)))
     if kinds is not None:
         chosen = chosen.filter(pl.col("judge_kind").is_in(list(kinds)))
-    return (
+    return scale, (
         latest_judgments(chosen)
         .filter(scale.scored())
         .with_columns(scale.composite_expr().alias("composite"))
@@ -69,26 +88,18 @@ def score_table(
     cells: pl.DataFrame,
     candidates: pl.DataFrame,
     judgments: pl.DataFrame,
-    *,
-    judges: Sequence[str] | None = None,
-    kinds: Sequence[str] | None = None,
-    scale: ScoreScale | None = None,
+    **selection: Unpack[Selection],
 ) -> pl.DataFrame:
     """One row per judged candidate with its scores averaged over the selected judges.
 
     ``scale`` is the experiment's rubric's (default: the rubric the judgments name); a flag's
     mean is the share of judges who set it.
     """
-    scale = scale or scale_of(judgments)
-    _check_frames(cells, candidates, judgments, scale)
-    per_candidate = (
-        _chosen_judgments(judgments, judges, kinds, scale)
-        .group_by("candidate_id")
-        .agg(
-            *(pl.col(p).cast(pl.Float64).mean() for p in scale.parts),
-            pl.col("composite").mean(),
-            pl.col("judge_id").n_unique().cast(pl.Int64).alias("n_judges"),
-        )
+    scale, chosen = _chosen_judgments(cells, candidates, judgments, selection)
+    per_candidate = chosen.group_by("candidate_id").agg(
+        *(pl.col(p).cast(pl.Float64).mean() for p in scale.parts),
+        pl.col("composite").mean(),
+        pl.col("judge_id").n_unique().cast(pl.Int64).alias("n_judges"),
     )
     cell_cols = ["cell_id", *CELL_KEYS, "scenario_id", "persona", "time_slot"]
     return (
@@ -118,10 +129,7 @@ def judge_scores(
     cells: pl.DataFrame,
     candidates: pl.DataFrame,
     judgments: pl.DataFrame,
-    *,
-    judges: Sequence[str] | None = None,
-    kinds: Sequence[str] | None = None,
-    scale: ScoreScale | None = None,
+    **selection: Unpack[Selection],
 ) -> pl.DataFrame:
     """One row per (judged candidate, judge): what comparisons pair on.
 
@@ -129,11 +137,8 @@ def judge_scores(
     not for comparing two cells: a judge's constant bias cancels only when both cells were scored
     by that judge, so :func:`tipbench_lib.stats.compare_pairs` needs to know who scored what.
     """
-    scale = scale or scale_of(judgments)
-    _check_frames(cells, candidates, judgments, scale)
-    chosen = _chosen_judgments(judgments, judges, kinds, scale).select(
-        "candidate_id", "judge_id", "judge_kind", "composite"
-    )
+    _, chosen = _chosen_judgments(cells, candidates, judgments, selection)
+    chosen = chosen.select("candidate_id", "judge_id", "judge_kind", "composite")
     return (
         chosen.join(candidates.select("candidate_id", "cell_id", "sample_index"), on="candidate_id")
         .join(cells.select("cell_id", *CELL_KEYS, "scenario_id"), on="cell_id")

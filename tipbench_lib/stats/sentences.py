@@ -105,22 +105,25 @@ def _ci(row: Mapping[str, Any], flip: bool = False) -> str:
 
 
 def _better(row: Mapping[str, Any]) -> str:
-    a, b = _names(row)
-    return (
-        f"{a} beats {b} by {number(row.get('diff_mean'))} points ({_ci(row)}) over "
-        f"{scenarios(int(row['n_scenarios']))} (signed-rank p {p_text(row.get('p_holm'))} "
-        f"after {family_text(row)})."
-    )
+    return _ahead(row, "beats", flip=False)
 
 
 def _worse(row: Mapping[str, Any]) -> str:
+    return _ahead(row, "trails", flip=True)
+
+
+def _ahead(row: Mapping[str, Any], verb: str, flip: bool) -> str:
+    """A decided difference, said as a positive gap in A's direction (``flip``: A is behind)."""
     a, b = _names(row)
     diff = row.get("diff_mean")
-    return (
-        f"{a} trails {b} by {number(None if diff is None else -diff)} points "
-        f"({_ci(row, flip=True)}) over {scenarios(int(row['n_scenarios']))} (signed-rank p "
-        f"{p_text(row.get('p_holm'))} after {family_text(row)})."
-    )
+    gap = None if diff is None else (-diff if flip else diff)
+    over = scenarios(int(row["n_scenarios"]))
+    return f"{a} {verb} {b} by {number(gap)} points ({_ci(row, flip)}) over {over} ({_test(row)})."
+
+
+def _test(row: Mapping[str, Any]) -> str:
+    """The test behind a verdict, as the sentences say it."""
+    return f"signed-rank p {p_text(row.get('p_holm'))} after {family_text(row)}"
 
 
 def _indistinguishable(row: Mapping[str, Any]) -> str:
@@ -134,8 +137,7 @@ def _indistinguishable(row: Mapping[str, Any]) -> str:
         )
     return (
         f"{a} and {b} cannot be told apart over {scenarios(int(row['n_scenarios']))}: "
-        f"difference {number(row.get('diff_mean'))} points ({_ci(row)}), signed-rank p "
-        f"{p_text(row.get('p_holm'))} after {family_text(row)}{reach}."
+        f"difference {number(row.get('diff_mean'))} points ({_ci(row)}), {_test(row)}{reach}."
     )
 
 

@@ -108,7 +108,7 @@ spread seen and the mean at the favourable end of a 99% t interval, with no chan
 That margin grows with the scenarios left (r scenarios times a shift of the mean), while what
 decides a comparison near the end is the scatter of the few scenarios left, which it ignored:
 too generous early, too strict late, and how many real decisions it lost depended on how many
-comparisons sit near the edge - about 1% on :mod:`tipbench_lib.synthetic`'s scores (a +2
+comparisons sit near the edge - about 1% on :mod:`tipbench_lib.validation.synthetic`'s scores (a +2
 difference decided well before 24 scenarios), 3% on ceiling-heavy scores with wider paired
 differences (the issue's case: a +2 at mean 1.8 after 20 of 24 scenarios given up, which the 4
 left decide), 10% when the better cell fails badly in a tenth of the scenarios.

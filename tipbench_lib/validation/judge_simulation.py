@@ -18,7 +18,7 @@ way real lenient judges are.
 
 The truth is exact: every normal term adds up to one normal latent per dimension, so a judge's
 expected composite of a cell over the scenario population has a closed form
-(:func:`tipbench_lib.synthetic.expected_score`).
+(:func:`tipbench_lib.validation.synthetic.expected_score`).
 
 Used by ``bench/judge_consistency.py``, ``bench/ppi_small_samples.py`` and their tests.
 """
@@ -34,7 +34,7 @@ import polars as pl
 from scipy import optimize
 from scipy.special import ndtr
 
-from tipbench_lib.synthetic import (
+from tipbench_lib.validation.synthetic import (
     DIMENSIONS,
     JUDGMENTS,
     WEIGHTS,

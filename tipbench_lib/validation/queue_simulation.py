@@ -2,7 +2,7 @@
 
 The claims of :mod:`.adaptive`, :mod:`.anytime` and :mod:`.ppi` hold only as far as a simulation
 on a researcher's experiment shows them. This module draws such experiments with
-:mod:`tipbench_lib.synthetic` (discrete 1-5 scores, ties, several people with their own biases,
+:mod:`.synthetic` (discrete 1-5 scores, ties, several people with their own biases,
 an LLM judge with its own bias and noise), or with the ceiling-heavy generator of
 :class:`Ceiling` (most scores at 5, heavy ties, harsh and lenient people), and drives the real
 queue with them:
@@ -27,10 +27,10 @@ import numpy as np
 from scipy import optimize
 from scipy.special import ndtr
 
-from tipbench_lib import synthetic
 from tipbench_lib.stats import adaptive, ppi
 from tipbench_lib.stats.anytime import DEFAULT_DELTA
 from tipbench_lib.stats.signflip import DEFAULT_FUTILITY
+from tipbench_lib.validation import synthetic
 
 PEOPLE_BIASES: tuple[float, ...] = (-0.4, 0.0, 0.4)
 """Latent biases of the three simulated people (a strict, a neutral and a kind judge)."""
@@ -46,17 +46,17 @@ class Ceiling:
 
     Per dimension d of one judged tip the latent is ``top[d] + effect[cell] + scenario +
     cell x scenario + tip + dimension noise + judge bias + judge noise`` and the score is
-    ``clip(round(latent), 1, 5)``, as in :mod:`tipbench_lib.synthetic`, except that each
+    ``clip(round(latent), 1, 5)``, as in :mod:`.synthetic`, except that each
     dimension has its own centre ``top[d]``, set so that ``shares[d]`` of all the experiment's
     scores on that dimension (every cell, every person) are 5: by default ~43% of relevance and
     ~57% of tone scores, an audit's figures. A better cell is squeezed against the ceiling, so
     its paired differences are skewed, discrete and tied. The cell x scenario and tip effects
-    are larger than :mod:`tipbench_lib.synthetic`'s (a cell that suits some scenarios and not
+    are larger than :mod:`.synthetic`'s (a cell that suits some scenarios and not
     others): the paired differences' sd is about 2.6 composite points for the +2 cell and 2.9
     between equal cells (1.7 there), the regime where a +2 difference is decided only near
     the last of 24 scenarios in about a third of the runs, and a stop rule is tested hardest.
     format_ok (weight 2) and overlong (weight -1) are drawn per tip as in
-    :mod:`tipbench_lib.synthetic`, shared by every judge.
+    :mod:`.synthetic`, shared by every judge.
 
     ``fails``: the share of scenarios (drawn per replicate) in which the experiment's ``better``
     cell fails, its latent lowered by ``fail_drop`` for every tip there; its expected
@@ -139,7 +139,7 @@ class Experiment:
     llm_sd: float | None = None
     """Per-dimension noise of the LLM judge; None: none in the experiment."""
     ceiling: Ceiling | None = None
-    """The ceiling-heavy generator (people only); None: :mod:`tipbench_lib.synthetic`'s."""
+    """The ceiling-heavy generator (people only); None: :mod:`.synthetic`'s."""
 
     @property
     def n_cells(self) -> int:

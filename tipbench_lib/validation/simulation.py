@@ -3,7 +3,7 @@
 The claims the compare phase makes hold only when a simulation shows them on experiments like a
 researcher's: more than 3 cells, 6-24 scenarios, discrete 1-5 scores with ties, several judges
 with their own biases, some judgments failing, and designs where a judge is tied to a cell. This
-module draws such experiments with :mod:`tipbench_lib.synthetic`, many replicates stacked in one
+module draws such experiments with :mod:`.synthetic`, many replicates stacked in one
 frame, runs the real statistics on them (``compare_pairs(..., by=...)`` keeps each replicate's
 pairs and Holm families apart), and measures:
 
@@ -29,11 +29,12 @@ import numpy as np
 import polars as pl
 from scipy import optimize
 
-from tipbench_lib import stats, synthetic
+from tipbench_lib import stats
 from tipbench_lib.stats import intervals
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
 from tipbench_lib.stats.pairs import judge_grid, pair_differences
-from tipbench_lib.synthetic import DIMENSIONS
+from tipbench_lib.validation import synthetic
+from tipbench_lib.validation.synthetic import DIMENSIONS
 
 REPLICATE = "replicate"
 JUDGE_DESIGNS = ("shared", "one_per_cell")
@@ -381,15 +382,22 @@ class Row:
     seconds: float
 
 
-def validity_row(design: Design, replicates: int, seed: int = 0) -> Row:
-    """Coverage (random cell effects), family-wise error (equal cells) and power, one design."""
-    start = time.perf_counter()
-    coverage = analyse(design, experiment(design, replicates, seed), seed)
+def null_and_power(design: Design, replicates: int, seed: int) -> tuple[Run, float, float, int]:
+    """Equal cells' run, the detectable difference it reports, and the power at that difference
+    (NaN and 0 pairs when no difference is detectable)."""
     null = null_run(design, replicates, seed + 7)
     target = reported_mdd(null)
     power, pairs = math.nan, 0
     if math.isfinite(target):
         power, pairs = power_at(design, target, replicates, seed + 11)
+    return null, target, power, pairs
+
+
+def validity_row(design: Design, replicates: int, seed: int = 0) -> Row:
+    """Coverage (random cell effects), family-wise error (equal cells) and power, one design."""
+    start = time.perf_counter()
+    coverage = analyse(design, experiment(design, replicates, seed), seed)
+    null, target, power, pairs = null_and_power(design, replicates, seed)
     return Row(
         design,
         cell_coverage(coverage),
@@ -505,11 +513,7 @@ def edge_row(design: Design, replicates: int, seed: int = 0) -> EdgeRow:
     per_cell = cell_coverages(coverage)
     top = per_cell.row(0, named=True)
     missed = 1 - top["coverage"]
-    null = null_run(design, replicates, seed + 7)
-    target = reported_mdd(null)
-    power, pairs = math.nan, 0
-    if math.isfinite(target):
-        power, pairs = power_at(design, target, replicates, seed + 11)
+    null, target, power, pairs = null_and_power(design, replicates, seed)
     return EdgeRow(
         design,
         cell_coverage(coverage),

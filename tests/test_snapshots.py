@@ -428,7 +428,7 @@ def test_a_provenance_entry_of_the_wrong_shape_is_named_not_a_traceback(
     content = json.dumps({"experiment": "x", key: value})
     path.write_text(content, encoding="utf-8")
     out = tmp_path / "out"
-    assert compare_main(["--data", str(snap), "--out", str(out), "--n-boot", "50"]) == 2
+    assert compare_main(["--data", str(snap), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"tipbench: refused: {path}: key {key!r}"), err
     assert "delete it: provenance.json is optional" in err and "Traceback" not in err
@@ -460,7 +460,7 @@ def test_compare_script_refuses_a_broken_provenance_without_traceback(
 ) -> None:
     (snap / "provenance.json").write_text("{not json", encoding="utf-8")
     out = tmp_path / "out"
-    assert compare_main(["--data", str(snap), "--out", str(out), "--n-boot", "50"]) == 2
+    assert compare_main(["--data", str(snap), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("tipbench: refused: ") and "Traceback" not in err
     assert str(snap / "provenance.json") in err and "invalid JSON" in err

@@ -113,7 +113,7 @@ def test_compare_with_log_summary_writes_the_report_and_logs_the_same_files(
     assert applied == 0
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     out = tmp_path / "out"
-    argv = ["--experiment", experiment_name, "--out", str(out), "--log-summary", "--n-boot", "200"]
+    argv = ["--experiment", experiment_name, "--out", str(out), "--log-summary"]
     assert compare_main(argv) == 0
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "judged by people (outside)" in report and "verbosity slope" in report

@@ -34,6 +34,8 @@ import pyarrow.parquet as pq
 from tipbench_lib.core.datafile import read_text
 from tipbench_lib.core.errors import DataFileError, RubricConflict
 from tipbench_lib.core.experiment import changed_since_judged, legacy_note
+from tipbench_lib.core.frames import judgments_frame
+from tipbench_lib.core.frames import rows_frame as _frame
 from tipbench_lib.core.provenance import JudgeEntry, ModelEntry, Provenance, shape_problem
 from tipbench_lib.core.records import Candidate, Cell, Judgment, RubricRef, parse_time
 from tipbench_lib.core.rubric import (
@@ -48,7 +50,6 @@ from tipbench_lib.core.schema import (
     auto_column,
     candidates_schema,
     frame_schemas,
-    judgments_schema,
 )
 from tipbench_lib.core.schema import (
     require_columns as require_columns,  # re-exported: callers that read it from here still work
@@ -88,10 +89,6 @@ class ExperimentData:
         with), one sentence each. Kept in the provenance so a selection and the report's
         provenance section carry them without further wiring."""
         return list(self.provenance.get(WARNINGS_KEY, []))
-
-
-def empty_frame(schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    return pl.DataFrame(schema=schema)
 
 
 # --- From MLflow -------------------------------------------------------------------------------
@@ -162,25 +159,6 @@ def candidates_frame(candidates: Iterable[Candidate], rubric: Rubric) -> pl.Data
             row.setdefault(auto_column(flag), None)
         rows.append(row)
     return _frame(rows, candidates_schema(rubric))
-
-
-def judgments_frame(judgments: Iterable[Judgment], rubric: Rubric) -> pl.DataFrame:
-    """Judgments to the judgments frame; failed LLM judgments are never scores."""
-    rows = [j.row(rubric.part_ids) for j in judgments if j.ok]
-    return _frame(rows, judgments_schema(rubric))
-
-
-def _frame(rows: list[dict[str, Any]], schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """Rows to a frame whose fixed columns come first with their fixed types."""
-    if not rows:
-        return empty_frame(schema)
-    frame = pl.DataFrame(rows, infer_schema_length=None)
-    for name in schema:
-        if name not in frame.columns:
-            frame = frame.with_columns(pl.lit(None).alias(name))
-    fixed = [pl.col(name).cast(dtype) for name, dtype in schema.items()]
-    extra = [c for c in frame.columns if c not in schema]
-    return frame.select(fixed + extra)
 
 
 def provenance(

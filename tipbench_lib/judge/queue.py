@@ -45,9 +45,9 @@ from tipbench_lib.core.experiment import ExperimentRecords
 from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.core.journal import parse_record
 from tipbench_lib.core.records import Judgment, now_iso, parse_time
+from tipbench_lib.core.schema import PEOPLE_KINDS
 from tipbench_lib.judge.journal import judge_key, judgments_dir
 from tipbench_lib.stats import adaptive
-from tipbench_lib.stats.agreement import PEOPLE_KINDS
 from tipbench_lib.stats.anytime import DEFAULT_DELTA
 from tipbench_lib.stats.ppi import ppi_design
 from tipbench_lib.stats.scale import ScoreScale

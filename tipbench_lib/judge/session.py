@@ -31,6 +31,7 @@ from tipbench_lib.core.records import (
 )
 from tipbench_lib.core.rubric import Rubric
 from tipbench_lib.core.scenarios import ScenarioView, scenario_views
+from tipbench_lib.core.schema import PEOPLE_KINDS
 from tipbench_lib.judge.delivery import DEFAULT_REQUIRED_JUDGES, JudgmentSyncer
 from tipbench_lib.judge.journal import (
     JUDGMENT,
@@ -55,7 +56,6 @@ from tipbench_lib.judge.queue import (
     sampling_record,
 )
 from tipbench_lib.stats.adaptive import PLAN_CARDS
-from tipbench_lib.stats.agreement import PEOPLE_KINDS
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.experiment import StoredExperiment, read_experiment
 from tipbench_lib.tracking.mapping import PPI_SAMPLING_TAG, QUEUE_FAMILY_TAG

@@ -90,11 +90,13 @@ airflow-standalone: $(STAMP) $(AIRFLOW_STAMP)
 	$(AIRFLOW_ENV) airflow pools import pools-airflow.json
 	$(AIRFLOW_ENV) airflow standalone
 
-# From a second terminal while airflow-standalone runs: CONF='{"experiment": ...}'. The DAG is
-# serialized here first (standalone's DAG processor takes 25-35 s to find a new file, and a
+# From a second terminal while airflow-standalone runs: CONF='{"experiment": ...}'. Waits for the
+# API server, then serializes the DAG (standalone's DAG processor takes 25-35 s to find a new file, and a
 # trigger before it answers DagNotFound), and unpaused (a new DAG starts paused).
 airflow-trigger:
 	@test -n "$$CONF" || { echo "usage: make airflow-trigger CONF='{\"experiment\": ..., \"models\": [...], \"hosts\": [...]}'" >&2; exit 2; }
+	@echo "waiting for Airflow's API server on port $(AIRFLOW_API_PORT) (a task queued before it answers stays queued)..."
+	@until curl -sf http://localhost:$(AIRFLOW_API_PORT)/api/v2/monitor/health >/dev/null; do sleep 2; done
 	$(AIRFLOW_ENV) airflow dags reserialize
 	$(AIRFLOW_ENV) airflow dags unpause prompt_ab_eval
 	$(AIRFLOW_ENV) airflow dags trigger prompt_ab_eval --conf "$$CONF"

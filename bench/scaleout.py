@@ -192,9 +192,7 @@ def report(one: Measured, two: Measured, direct: Measured, args: argparse.Namesp
         loads = ",".join(str(v) for v in m.loads.values())
         peaks = ",".join(str(p) for p in m.peaks)
         print(f"{m.name:12} {m.wall_s:8.1f}s {m.collect_s:8.1f}s  {loads:<17} {peaks}")
-    print(
-        "\nper host: predicted by the plan's cost model | measured (first collect to last end)"
-    )
+    print("\nper host: predicted by the plan's cost model | measured (first collect to last end)")
     for m in (one, two):
         for i, (predicted, measured, given) in enumerate(m.hosts):
             print(f"  {m.name:10} host {i}: {predicted:6.1f}s | {measured:6.1f}s  {given}")

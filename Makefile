@@ -25,12 +25,14 @@ APP_HOST ?= 127.0.0.1
 APP_PORT ?= 2718
 TOKEN_FILE ?=
 
-.PHONY: help install airflow airflow-test test demo mlflow-ui judge compare-app collect-app lint bench bench-scaleout clean
+.PHONY: help install airflow airflow-standalone airflow-trigger airflow-test test demo mlflow-ui judge compare-app collect-app lint bench bench-scaleout clean
 
 help:
 	@echo "make demo       collect with the embedded models, LLM-judge, compare, write report.html"
 	@echo "make test       run the test suite (real MLflow server, real embedded models, Airflow)"
 	@echo "make airflow    create .venv-airflow with Apache Airflow $(AIRFLOW_VERSION) for dags/"
+	@echo "make airflow-standalone  a local Airflow for dags/ (export MLFLOW_TRACKING_URI first)"
+	@echo "make airflow-trigger CONF='{...}'  from a second terminal: run prompt_ab_eval"
 	@echo "make airflow-test  run the prompt_ab_eval DAG end to end through a local Airflow"
 	@echo "make mlflow-ui  keep tipbench's MLflow server running to browse its UI"
 	@echo "make judge EXPERIMENT=name [JUDGE=id] [ORDER=adaptive|uniform|ppi-uniform] [BASELINE=model:prompt]"
@@ -65,6 +67,39 @@ $(AIRFLOW_STAMP): constraints-airflow.txt
 	@touch $@
 
 airflow: $(AIRFLOW_STAMP)
+
+# A local Airflow for dags/ on one machine (README, "Several GPU hosts: Airflow"): its state in
+# .airflow/, its API server on AIRFLOW_API_PORT, the scheduler's and the triggerer's log servers
+# on AIRFLOW_LOG_PORT and AIRFLOW_TRIGGER_LOG_PORT (Airflow's defaults 8080, 8793, 8794). The task
+# runners report to the API server, so its execution API moves with its port. Both targets set
+# the same environment, so the trigger works from a second terminal.
+AIRFLOW_API_PORT ?= 8080
+AIRFLOW_LOG_PORT ?= 8793
+AIRFLOW_TRIGGER_LOG_PORT ?= 8794
+AIRFLOW_ENV = AIRFLOW_HOME="$(CURDIR)/.airflow" AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/dags" \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__PORT=$(AIRFLOW_API_PORT) \
+	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://localhost:$(AIRFLOW_API_PORT)/execution/ \
+	AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=$(AIRFLOW_LOG_PORT) \
+	AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=$(AIRFLOW_TRIGGER_LOG_PORT) \
+	PATH="$(CURDIR)/$(AIRFLOW_VENV)/bin:$$PATH"
+
+# Holds the terminal. The tasks inherit MLFLOW_TRACKING_URI from it, so it must be exported first.
+airflow-standalone: $(STAMP) $(AIRFLOW_STAMP)
+	@test -n "$$MLFLOW_TRACKING_URI" || { echo "export MLFLOW_TRACKING_URI=http://MLFLOW-HOST:5000 first: every task logs to that one server (README, 'One shared MLflow server')" >&2; exit 2; }
+	$(AIRFLOW_ENV) airflow db migrate
+	$(AIRFLOW_ENV) airflow pools import pools-airflow.json
+	$(AIRFLOW_ENV) airflow standalone
+
+# From a second terminal while airflow-standalone runs: CONF='{"experiment": ...}'. Waits for the
+# API server, then serializes the DAG (standalone's DAG processor takes 25-35 s to find a new file, and a
+# trigger before it answers DagNotFound), and unpaused (a new DAG starts paused).
+airflow-trigger:
+	@test -n "$$CONF" || { echo "usage: make airflow-trigger CONF='{\"experiment\": ..., \"models\": [...], \"hosts\": [...]}'" >&2; exit 2; }
+	@echo "waiting for Airflow's API server on port $(AIRFLOW_API_PORT) (a task queued before it answers stays queued)..."
+	@until curl -sf http://localhost:$(AIRFLOW_API_PORT)/api/v2/monitor/health >/dev/null; do sleep 2; done
+	$(AIRFLOW_ENV) airflow dags reserialize
+	$(AIRFLOW_ENV) airflow dags unpause prompt_ab_eval
+	$(AIRFLOW_ENV) airflow dags trigger prompt_ab_eval --conf "$$CONF"
 
 airflow-test: $(STAMP) $(AIRFLOW_STAMP)
 	$(PY) -m pytest tests/test_airflow_dag.py

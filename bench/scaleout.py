@@ -8,7 +8,9 @@ size, as on a GPU), all logging to one real ``mlflow server``:
   direct      ``notebooks/collect.py`` on one stand-in, no Airflow: what the DAG costs on top
 Printed: wall time of each DAG run and of its collect phase (first collect task's start to the last
 one's end), the speed-up, loads per model and the most models resident on a host at once (from the
-stand-ins' own records), and the DAG's overhead against the direct run.
+stand-ins' own records), and the DAG's overhead against the direct run; per host, the plan's
+predicted time (its cost model, ``tipbench_lib.collect.hostplan``) beside the measured one (the
+host's first collect task's start to its last one's end) and what the plan gave it.
 
     python bench/scaleout.py [--gen-s 2.5] [--load-s 2.0] [--scenarios 4] [--n-tips 3]
 
@@ -18,12 +20,13 @@ Needs .venv-airflow (``make airflow``). Takes about 13 minutes with the defaults
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +51,9 @@ class Measured:
     collect_s: float
     loads: dict[str, int]
     peaks: list[int]
+    hosts: list[tuple[float, float, str]] = field(default_factory=list)
+    """Per host: predicted s, measured s, what the plan gave it."""
+    one_host_s: float = 0.0
 
 
 def stand_in(gen_s: float, load_s: float) -> OllamaStandIn:
@@ -102,10 +108,40 @@ def dag_run(
         ]
         collect_s = max(ti.end for ti in collects) - min(ti.start for ti in collects)
         loads = {m: sum(h.load_count(m) for h in hosts) for m in MODEL_PARAMS}
-        return Measured(name, end - start, collect_s, loads, [peak_resident(h) for h in hosts])
+        peaks = [peak_resident(h) for h in hosts]
+        per_host, one_host = planned_vs_measured(airflow, run_id, collects, n_hosts)
+        return Measured(name, end - start, collect_s, loads, peaks, per_host, one_host)
     finally:
         for host in hosts:
             host.stop()
+
+
+def plan_of(airflow: LocalAirflow, run_id: str) -> dict:
+    """The plan task's result (its XCom): the lanes' shares with their predicted seconds."""
+    rows = airflow.query(
+        "SELECT x.value FROM xcom x JOIN dag_run r ON x.dag_run_id = r.id "
+        "WHERE r.run_id = ? AND x.task_id = 'plan' AND x.key = 'return_value'",
+        (run_id,),
+    )
+    value = json.loads(rows[0]["value"]) if rows else {}
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def planned_vs_measured(
+    airflow: LocalAirflow, run_id: str, collects: list, n_hosts: int
+) -> tuple[list[tuple[float, float, str]], float]:
+    lanes = plan_of(airflow, run_id)
+    out = []
+    for lane in range(n_hosts):
+        shares = lanes.get(f"lane_{lane}", [])
+        mine = [ti for ti in collects if ti.task_id == f"collect_host_{lane}"]
+        measured = max(ti.end for ti in mine) - min(ti.start for ti in mine) if mine else 0.0
+        given = ", ".join(
+            s["model"] + ("" if s["scenarios"] is None else f"[{len(s['scenarios'])}sc]")
+            for s in shares
+        )
+        out.append((sum(s["predicted_s"] for s in shares), measured, given))
+    return out, sum(p for p, _, _ in out)
 
 
 def warm_up(airflow: LocalAirflow, args: argparse.Namespace, work: Path) -> None:
@@ -156,6 +192,17 @@ def report(one: Measured, two: Measured, direct: Measured, args: argparse.Namesp
         loads = ",".join(str(v) for v in m.loads.values())
         peaks = ",".join(str(p) for p in m.peaks)
         print(f"{m.name:12} {m.wall_s:8.1f}s {m.collect_s:8.1f}s  {loads:<17} {peaks}")
+    print("\nper host: predicted by the plan's cost model | measured (first collect to last end)")
+    for m in (one, two):
+        for i, (predicted, measured, given) in enumerate(m.hosts):
+            print(f"  {m.name:10} host {i}: {predicted:6.1f}s | {measured:6.1f}s  {given}")
+    if two.hosts:
+        predicted_ratio = one.one_host_s / max(p for p, _, _ in two.hosts)
+        measured_ratio = max(x for _, x, _ in one.hosts) / max(x for _, x, _ in two.hosts)
+        print(
+            f"  two hosts vs one, busiest host: predicted {predicted_ratio:.2f}x, "
+            f"measured {measured_ratio:.2f}x"
+        )
     loads = ",".join(str(v) for v in direct.loads.values())
     print(f"{'direct':12} {'':>9} {direct.wall_s:8.1f}s  {loads:<17} {direct.peaks[0]}")
     print(

@@ -4,22 +4,27 @@
           ├─ collect_host_1 [model b @ host 1] ...                      (pool tipbench_host_1)
           └─ ... one lane per possible host ───────────────────────────── llm_judge ── compare
 
-**plan** reads each host's ``/api/tags`` (one request per host: which models it has and their size
-on disk) and gives every model to exactly ONE host, model-major as tipbench collects on one
-machine, so each model is loaded once. Biggest model first, each to the host with the least work so
-far (longest-processing-time-first): the size in bytes is the cost guess, since a small model's
-token rate is bound by reading its weights, and every model runs the same cells. It refuses, before
-anything runs, a model that no host has, a repeated host, or more hosts than lanes.
+**plan** runs ``tipbench collect`` for the whole grid with ``--plan-hosts`` (collect nothing):
+tipbench makes every check a collect task would make (a name, prompt or scenario it does not
+know, a model no host has or one above ``--max-model-b``, another rubric or other generation
+settings than the experiment holds), so a run a collect would refuse fails here, before any
+collect starts, and llm_judge and compare never run; it then creates the experiment with its
+rubric record, once (the collects find it, so they never race to create it), and prints which
+host collects which model. The spread balances a modelled cost (``tipbench_lib.collect.
+hostplan``): a fixed cost per model and host (task start, load, unload) plus the tokens to
+generate times the model's time per token, which grows with its size on disk; a model may be
+split by scenario across hosts, each part one collect task that loads the model once on its
+host. It refuses, before anything runs, a repeated host or more hosts than lanes.
 
-**collect_host_<i>** runs ``tipbench collect`` for one model on host ``i``
-(``OLLAMA_HOST`` set to it, ``--backend ollama``), one mapped task instance per model planned
-there. Every task writes the same MLflow experiment: MLflow is the shared store, so
-``MLFLOW_TRACKING_URI`` must name one server all workers reach (README, "Several GPU hosts"),
-in every worker's environment: the workers' MLflow credentials go to that address, so no run
-parameter may change it (a run's ``mlflow_tracking_uri`` is refused).
+**collect_host_<i>** runs ``tipbench collect`` for one model (or the scenarios of it the plan
+gave this host) on host ``i`` (``OLLAMA_HOST`` set to it, ``--backend ollama``), one mapped task
+instance per share planned there. Every task writes the same MLflow experiment: MLflow is the
+shared store, so ``MLFLOW_TRACKING_URI`` must name one server all workers reach (README,
+"Several GPU hosts"), in every worker's environment: the workers' MLflow credentials go to
+that address, so no run parameter may change it (a run's ``mlflow_tracking_uri`` is refused).
 Each task keeps its journal in its own ``TIPBENCH_HOME`` on the worker that runs it
-(``<work dir>/collect/<model>``): tipbench locks an experiment's journal per process, and a
-per-model home lets tasks of other models run beside it while a retry of the same model finds
+(``<work dir>/collect/<model and part>``): tipbench locks an experiment's journal per process,
+and a per-share home lets tasks of other models run beside it while a retry of the same model finds
 the journal its killed attempt left; a retry on another worker first takes from MLflow the cells
 an earlier attempt finished (tipbench's adoption), so it generates only what is missing anywhere.
 
@@ -252,41 +257,31 @@ def host_inventory(host: str, timeout: float = INVENTORY_TIMEOUT_S) -> dict[str,
     }
 
 
-def assign_models(
-    models: Sequence[str], inventories: Mapping[str, Mapping[str, int]]
-) -> dict[str, list[str]]:
-    """Each model to one host that has it, biggest first to the least-loaded host.
+def lanes_of(grid: Grid, planned: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """``tipbench collect --plan-hosts``'s plan as the lanes' expansion lists: ``lane_<i>`` →
+    [{model, host, lane, scenarios, predicted_s}, ...], host ``i`` being the i-th listed.
 
-    Greedy longest-processing-time-first: when every host has every model, the busiest host gets
-    at most 4/3 of the work it would get in the best possible spread; and the plan is predictable
-    (ties go to the host listed first). A model no host has raises ValueError naming it.
-    """
-    hosts = list(inventories)
-    missing = [m for m in models if not any(canonical(m) in inv for inv in inventories.values())]
-    if missing:
-        raise ValueError(
-            f"no host has {', '.join(missing)} (hosts: {', '.join(hosts)}); "
-            "`ollama pull` it on at least one host or drop it from models"
-        )
-
-    def cost(model: str) -> int:
-        return max(inv.get(canonical(model), 0) for inv in inventories.values())
-
-    load = dict.fromkeys(hosts, 0)
-    plan: dict[str, list[str]] = {h: [] for h in hosts}
-    for model in sorted(models, key=lambda m: (-cost(m), models.index(m))):
-        able = [h for h in hosts if canonical(model) in inventories[h]]
-        host = min(able, key=lambda h: (load[h], hosts.index(h)))
-        plan[host].append(model)
-        load[host] += inventories[host][canonical(model)]
-    return plan
-
-
-def lanes_of(grid: Grid, plan: Mapping[str, Sequence[str]]) -> dict[str, list[dict[str, Any]]]:
-    """The plan as the lanes' expansion lists: ``lane_<i>`` → [{model, host, lane}, ...]."""
+    The plan comes from another process: it must name exactly the run's hosts, in order, and
+    only models of the run's grid."""
+    listed = [entry.get("host") for entry in planned.get("hosts", [])]
+    if len(listed) != len(grid.hosts):
+        raise AirflowException(f"the plan names {len(listed)} hosts, the run {len(grid.hosts)}")
+    known = {canonical(m) for m in grid.models}
     lanes: dict[str, list[dict[str, Any]]] = {f"lane_{i}": [] for i in range(HOST_LANES)}
-    for lane, host in enumerate(grid.hosts):
-        lanes[f"lane_{lane}"] = [{"model": m, "host": host, "lane": lane} for m in plan[host]]
+    for lane, (host, entry) in enumerate(zip(grid.hosts, planned["hosts"], strict=True)):
+        for share in entry.get("shares", []):
+            if canonical(str(share["model"])) not in known:
+                raise AirflowException(f"the plan names a model not in the run: {share}")
+            scenarios = share.get("scenarios")
+            lanes[f"lane_{lane}"].append(
+                {
+                    "model": str(share["model"]),
+                    "host": host,
+                    "lane": lane,
+                    "scenarios": None if scenarios is None else [str(s) for s in scenarios],
+                    "predicted_s": float(share.get("predicted_s") or 0.0),
+                }
+            )
     return lanes
 
 
@@ -383,7 +378,10 @@ def raise_for_exit(phase: str, code: int, tail: Sequence[str]) -> None:
     )
 
 
-def collect_args(grid: Grid, model: str, retry: bool) -> list[str]:
+def collect_args(
+    grid: Grid, model: str, retry: bool, scenarios: Sequence[str] | None = None
+) -> list[str]:
+    """The collect command's arguments for ``model`` (or its ``scenarios`` only, a split)."""
     args = [
         "--experiment",
         grid.experiment,
@@ -392,7 +390,7 @@ def collect_args(grid: Grid, model: str, retry: bool) -> list[str]:
         "--prompts",
         ",".join(grid.prompts),
         "--scenarios",
-        grid.scenarios,
+        grid.scenarios if scenarios is None else ",".join(scenarios),
         "--n-tips",
         str(grid.n_tips),
         "--backend",
@@ -405,15 +403,26 @@ def collect_args(grid: Grid, model: str, retry: bool) -> list[str]:
     return args + list(grid.collect_args)
 
 
-def experiment_status(grid: Grid, env: Mapping[str, str], cwd: Path) -> dict[str, Any]:
-    """``tipbench status``'s object for the run's experiment: its last output line that is one."""
-    lines = run_tipbench("status", ["--experiment", grid.experiment], env, cwd)
+def plan_args(grid: Grid) -> list[str]:
+    """The plan's command: the collect of the whole grid, every model, with ``--plan-hosts``."""
+    args = collect_args(grid, ",".join(grid.models), retry=False)
+    return [*args, "--plan-hosts", ",".join(grid.hosts)]
+
+
+def last_json(lines: Sequence[str], key: str) -> dict[str, Any]:
+    """The last output line that is a JSON object holding ``key``."""
     for line in reversed(lines):
         if line.startswith("{"):
             found = json.loads(line)
-            if isinstance(found, dict) and "judged_candidates" in found:
+            if isinstance(found, dict) and key in found:
                 return found
-    raise AirflowException("tipbench status printed no status object; retrying")
+    raise AirflowException(f"tipbench printed no object with {key!r}; retrying")
+
+
+def experiment_status(grid: Grid, env: Mapping[str, str], cwd: Path) -> dict[str, Any]:
+    """``tipbench status``'s object for the run's experiment: its last output line that is one."""
+    lines = run_tipbench("status", ["--experiment", grid.experiment], env, cwd)
+    return last_json(lines, "judged_candidates")
 
 
 def nothing_judged_yet(grid: Grid, status: Mapping[str, Any], out: Path) -> str:
@@ -466,7 +475,8 @@ def _grid() -> Grid:
 
 @task
 def plan() -> dict[str, list[dict[str, Any]]]:
-    """Check the run's parameters and give each model to one host (see the module docstring)."""
+    """Every check a collect would make, the experiment created once, and each model (or part
+    of it) given to one host (see the module docstring)."""
     grid = _grid()
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         raise AirflowFailException(
@@ -481,22 +491,26 @@ def plan() -> dict[str, list[dict[str, Any]]]:
             "TIPBENCH_PYTHON to the Python of an environment with tipbench"
         )
     try:
-        inventories = {host: host_inventory(host) for host in grid.hosts}
+        judge_host = host_inventory(grid.hosts[0]) if grid.llm_judge else {}
     except ConnectionError as exc:
         raise AirflowException(f"{exc}; retrying") from exc
-    if grid.llm_judge and canonical(grid.llm_judge) not in inventories[grid.hosts[0]]:
+    if grid.llm_judge and canonical(grid.llm_judge) not in judge_host:
         raise AirflowFailException(
             f"the LLM judge {grid.llm_judge} runs on the first host, {grid.hosts[0]}, which "
             "does not have it: `ollama pull` it there or list first a host that has it"
         )
-    try:
-        planned = assign_models(grid.models, inventories)
-    except ValueError as exc:
-        raise AirflowFailException(str(exc)) from None
-    for lane, host in enumerate(grid.hosts):
-        size_gb = sum(inventories[host][canonical(m)] for m in planned[host]) / 1e9
-        models = ", ".join(planned[host]) or "(nothing)"
-        print(f"lane {lane} ({pool_name(lane)}): {host}: {models} [{size_gb:.2f} GB]")
+    home = work_dir() / "plan"
+    args = plan_args(grid)
+    planned = last_json(run_tipbench("collect", args, tipbench_env(home), cwd=home), "hosts")
+    for lane, entry in enumerate(planned["hosts"]):
+        shares = ", ".join(
+            s["model"] + ("" if s["scenarios"] is None else f" [{len(s['scenarios'])} scenarios]")
+            for s in entry["shares"]
+        )
+        print(
+            f"lane {lane} ({pool_name(lane)}): {entry['host']}: {shares or '(nothing)'}; "
+            f"predicted {entry['predicted_s']:.0f} s (one host: {planned['one_host_s']:.0f} s)"
+        )
     return lanes_of(grid, planned)
 
 
@@ -512,12 +526,14 @@ def collect(assignment: dict[str, Any]) -> None:
     """``tipbench collect`` for one model on its host; its journal in a per-model home."""
     context = get_current_context()
     model, host = assignment["model"], assignment["host"]
-    context["model_at_host"] = f"{model} @ {host}"  # type: ignore[typeddict-unknown-key]
+    scenarios = assignment.get("scenarios")
+    part = "" if scenarios is None else f" [scenarios {','.join(scenarios)}]"
+    context["model_at_host"] = f"{model} @ {host}{part}"  # type: ignore[typeddict-unknown-key]
     grid = _grid()
     retry = context["ti"].try_number > 1
-    home = work_dir() / "collect" / dir_key(model)
+    home = work_dir() / "collect" / dir_key(model + part)
     env = tipbench_env(home, ollama_host=host)
-    run_tipbench("collect", collect_args(grid, model, retry), env, cwd=home)
+    run_tipbench("collect", collect_args(grid, model, retry, scenarios), env, cwd=home)
 
 
 @task(trigger_rule=TriggerRule.NONE_FAILED, pool=pool_name(0))

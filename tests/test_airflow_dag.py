@@ -135,56 +135,55 @@ def test_pools_file_gives_each_default_lane_one_slot():
     }
 
 
-def test_plan_gives_each_model_one_host_that_has_it_biggest_first(tmp_path):
+def test_the_plan_becomes_the_lanes_and_a_split_model_collects_its_scenarios_only(tmp_path):
+    """``tipbench collect --plan-hosts`` prints the plan (tests/test_host_plan.py); the DAG maps
+    it to lanes by the hosts' order, and a share of some scenarios collects only those, in a
+    home of its own (two shares of one model never share a journal)."""
     found = in_airflow(
         """
-sizes = {"a": 30, "b": 25, "c": 20, "d": 15}
-both = {"http://A": {d.canonical(m): s for m, s in sizes.items()},
-        "http://B": {d.canonical(m): s for m, s in sizes.items()}}
-without_c = {"http://A": both["http://A"],
-             "http://B": {k: v for k, v in both["http://B"].items() if k != "c:latest"}}
+grid = d.grid_from_params({"experiment": "e", "models": ["a", "b"], "prompts": ["v1"],
+                           "scenarios": "3", "n_tips": 2, "hosts": ["http://A", "http://B"]})
+planned = {"hosts": [
+    {"host": "http://A", "predicted_s": 9, "shares": [
+        {"model": "a", "scenarios": None, "predicted_s": 6},
+        {"model": "b", "scenarios": ["s1"], "predicted_s": 3}]},
+    {"host": "http://B", "predicted_s": 8, "shares": [
+        {"model": "b", "scenarios": ["s2", "s3"], "predicted_s": 8}]}], "one_host_s": 15}
+lanes = d.lanes_of(grid, planned)
+stranger = {"hosts": [planned["hosts"][0], {"host": "http://B", "predicted_s": 1,
+            "shares": [{"model": "zz", "scenarios": None, "predicted_s": 1}]}]}
 try:
-    d.assign_models(["a", "zz"], both)
-    missing = None
-except ValueError as exc:
-    missing = str(exc)
-print(json.dumps({"both": d.assign_models(list(sizes), both),
-                  "without_c": d.assign_models(list(sizes), without_c),
-                  "missing": missing}))
+    d.lanes_of(grid, stranger)
+    refused = None
+except Exception as exc:
+    refused = str(exc)
+print(json.dumps({
+    "lanes": lanes,
+    "part": d.collect_args(grid, "b", False, ["s2", "s3"]),
+    "plan": d.plan_args(grid),
+    "refused": refused,
+}))
 """,
         tmp_path,
+        TIPBENCH_AIRFLOW_HOST_LANES="3",
     )
-    assert found["both"] == {"http://A": ["a", "d"], "http://B": ["b", "c"]}
-    assert found["without_c"] == {"http://A": ["a", "c"], "http://B": ["b", "d"]}
-    assert "zz" in found["missing"] and "ollama pull" in found["missing"]
-
-
-def test_plan_spreads_work_so_hosts_finish_together(tmp_path):
-    """On random grids, the busiest host never has more than 4/3 of the best possible spread's
-    work (the guarantee of longest-processing-time-first), checked against brute force."""
-    found = in_airflow(
-        """
-import itertools, random
-rng = random.Random(7)
-worst = 0.0
-for trial in range(60):
-    n_hosts = rng.choice([2, 3])
-    sizes = {f"m{i}": rng.randint(1, 40) * 100 for i in range(rng.randint(3, 7))}
-    hosts = [f"http://h{i}" for i in range(n_hosts)]
-    inv = {h: {d.canonical(m): s for m, s in sizes.items()} for h in hosts}
-    plan = d.assign_models(list(sizes), inv)
-    assert sorted(m for ms in plan.values() for m in ms) == sorted(sizes)
-    makespan = max(sum(sizes[m] for m in ms) for ms in plan.values())
-    best = min(
-        max(sum(s for (m, s), h in zip(sizes.items(), pick) if h == host) for host in hosts)
-        for pick in itertools.product(hosts, repeat=len(sizes))
-    )
-    worst = max(worst, makespan / best)
-print(json.dumps({"worst": worst}))
-""",
-        tmp_path,
-    )
-    assert 1.0 <= found["worst"] <= 4 / 3
+    lanes = found["lanes"]
+    assert [(e["model"], e["host"], e["scenarios"]) for e in lanes["lane_0"]] == [
+        ("a", "http://A", None),
+        ("b", "http://A", ["s1"]),
+    ]
+    assert [(e["model"], e["lane"], e["scenarios"]) for e in lanes["lane_1"]] == [
+        ("b", 1, ["s2", "s3"])
+    ]
+    assert lanes["lane_2"] == []
+    part = found["part"]
+    assert part[part.index("--scenarios") + 1] == "s2,s3"
+    assert part[part.index("--models") + 1] == "b"
+    plan = found["plan"]
+    assert plan[plan.index("--models") + 1] == "a,b"
+    assert plan[plan.index("--plan-hosts") + 1] == "http://A,http://B"
+    assert collect_parser().parse_args(plan).plan_hosts == "http://A,http://B"
+    assert "zz" in (found["refused"] or ""), found
 
 
 def test_bad_runs_are_refused_with_the_reason(tmp_path):
@@ -740,3 +739,63 @@ def test_compare_writes_the_report_and_logs_the_summary_run(dag_run, mlflow_clie
 def test_every_process_airflow_started_is_gone_after_it_stops(dag_run):
     """Scheduler, API server, DAG processor, their workers, task processes and tipbench."""
     assert dag_run.leftover == []
+
+
+# -- a run a collect would refuse fails in the plan, before anything collects -------------------
+
+OVERSIZED = "huge:8b"
+
+
+@pytest.mark.timeout(900)
+def test_a_model_over_the_limit_fails_the_plan_and_nothing_collects(
+    mlflow_server, mlflow_client, tmp_path
+):
+    """Issue 23, finding 3: an 8B model was refused only inside its own collect task, after the
+    other models had collected. Now the plan task runs every check a collect makes (``tipbench
+    collect --plan-hosts``): it fails for good (no retry can help), no collect task starts, no
+    host loads or generates anything, and the experiment is not even created."""
+    experiment = f"airflow-refused-{uuid.uuid4().hex[:8]}"
+    big = FakeModel(OVERSIZED, 8_000_000_000)
+    hosts = [OllamaStandIn([*host_models(), big]).start() for _ in range(2)]
+    airflow = LocalAirflow(
+        tmp_path / "airflow",
+        lanes=2,
+        extra_env={
+            "MLFLOW_TRACKING_URI": mlflow_server,
+            "TIPBENCH_AIRFLOW_HOME": str(tmp_path / "work"),
+            "TIPBENCH_AIRFLOW_RETRY_DELAY_S": "1",
+        },
+    )
+    conf = {
+        "experiment": experiment,
+        "models": ["gen-a:1b", OVERSIZED, "gen-b:1b"],
+        "prompts": ["v1"],
+        "scenarios": "1",
+        "n_tips": 1,
+        "hosts": [h.url for h in hosts],
+    }
+    try:
+        with airflow:
+            airflow.wait_for_dag()
+            airflow.trigger(conf, run_id="refused")
+            state = airflow.wait_for_run("refused", timeout=600)
+            tis = {(ti.task_id, ti.map_index): ti for ti in airflow.task_instances("refused")}
+            logs = airflow.logs()
+            plan_log = "\n".join(
+                p.read_text(errors="replace")
+                for p in (tmp_path / "airflow" / "logs").rglob("*.log")
+                if "task_id=plan" in str(p)
+            )
+    finally:
+        for host in hosts:
+            host.stop()
+    assert state == "failed", logs
+    plan = tis[("plan", -1)]
+    assert (plan.state, plan.try_number) == ("failed", 1), "refused: never retried"
+    assert "huge:8b has 8,000,000,000 parameters" in plan_log, plan_log[-3000:]
+    others = {key: ti.state for key, ti in tis.items() if key[0] != "plan"}
+    assert set(others.values()) == {"upstream_failed"}, others  # none ran, none was mapped
+    assert ("compare", -1) in others and ("collect_host_1", -1) in others
+    for host in hosts:
+        assert not host.loads() and not host.generation_requests()
+    assert mlflow_client.get_experiment_by_name(experiment) is None

@@ -95,6 +95,13 @@ def collect_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "--data-dir, then the shipped ones) or a .toml file; recorded with the experiment, which "
         "judging and comparing read (default: the experiment's recorded rubric, else tip-v1)",
     )
+    p.add_argument(
+        "--plan-hosts",
+        metavar="URL,URL",
+        help="collect nothing: make every check a collect of this grid makes, create the "
+        "experiment with its rubric, and print as JSON which of these Ollama hosts collects "
+        "which model (or which of its scenarios); the plan of dags/prompt_ab_eval.py",
+    )
     add_data_dir(p)
     return p
 
@@ -132,6 +139,21 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     return guarded(lambda: _collect(args))
 
 
+def _plan_hosts(request: CollectRequest, hosts: Sequence[str]) -> int:
+    """``--plan-hosts``: the checks, the experiment, and the plan as one JSON line on stdout."""
+    import json
+
+    from tipbench_lib.backends.ollama import resolve_host
+    from tipbench_lib.collect.hostplan import CostModel, plan_hosts
+    from tipbench_lib.tracking.client import MlflowClient
+    from tipbench_lib.tracking.server import tracking_url
+
+    with MlflowClient(tracking_url()) as client:
+        plan = plan_hosts(request, [resolve_host(h) for h in hosts], client, CostModel())
+    print(json.dumps(plan.as_json()))
+    return 0
+
+
 def _collect(args: argparse.Namespace) -> int:
     from tipbench_lib.backends.select import choose_backend
     from tipbench_lib.collect.job import prepare, run_prepared
@@ -140,6 +162,8 @@ def _collect(args: argparse.Namespace) -> int:
 
     with data_dir_for(args.data_dir):
         request = collect_request(args)
+        if args.plan_hosts:
+            return _plan_hosts(request, split_list(args.plan_hosts))
         backend, note = choose_backend(args.backend)
         print(f"tipbench: {note}", file=sys.stderr)
         try:

@@ -397,3 +397,60 @@ def test_llama_cpp_internals_still_mean_what_the_prefix_reuse_needs():
         if llm.n_tokens != 0 or len(llm._input_ids) != 0:
             moved.append("Llama.reset() no longer empties Llama._input_ids")
         assert not moved, changed_message(moved)
+
+
+# --- a cell's prompt, evaluated once (issue 20) -------------------------------------------------
+
+
+class PromptEvaluations:
+    """Counts the prompt positions ``Llama.eval`` is asked to evaluate, request by request.
+
+    Wraps the resident ``Llama`` object's ``eval`` (every decode of llama-cpp-python goes through
+    it), so it counts what llama.cpp really did, whatever the backend believes it reused.
+    """
+
+    def __init__(self, llm: object) -> None:
+        self.llm = llm
+        self.calls: list[tuple[int, int]] = []  # (first position, number of tokens)
+        original = llm.eval  # type: ignore[attr-defined]
+
+        def counting_eval(tokens: object) -> None:
+            self.calls.append((llm.n_tokens, len(tokens)))  # type: ignore[attr-defined,arg-type]
+            original(tokens)
+
+        llm.eval = counting_eval  # type: ignore[attr-defined]
+
+    def prompt_positions(self, prompt_tokens: int) -> int:
+        """Positions below ``prompt_tokens`` evaluated since the last call (then forgets them)."""
+        count = sum(max(0, min(start + n, prompt_tokens) - start) for start, n in self.calls)
+        self.calls.clear()
+        return count
+
+
+def _cell(backend: EmbeddedBackend, model: str, prompt: str = "v1", scenario: int = 0) -> object:
+    from tipbench_lib.collect.plan import PlannedCell
+    from tipbench_lib.core.prompts import get_prompt
+    from tipbench_lib.core.scenarios import load_scenarios
+
+    info = backend.describe(model)
+    chosen = load_scenarios()[scenario]
+    return PlannedCell(f"cell-{model}-{prompt}-{scenario}", info, get_prompt(prompt), chosen,
+                       OPTIONS, 0, 3)
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "gemma3-270m"])
+def test_a_cells_k_tips_evaluate_its_prompt_once(backend: EmbeddedBackend, model: str) -> None:
+    """The K tips of a cell share one prompt: its tokens are evaluated for the first tip only,
+    each later tip evaluates its last token alone (to sample from fresh logits) and generates."""
+    backend.load(model, OPTIONS)
+    cell = _cell(backend, model)
+    backend._resident.llm.reset()  # type: ignore[union-attr]  # nothing held from other tests
+    counter = PromptEvaluations(backend._resident.llm)  # type: ignore[union-attr]
+    evaluated = []
+    for index in range(3):
+        gen = backend.generate(model, cell.request(index))  # type: ignore[attr-defined]
+        evaluated.append(counter.prompt_positions(gen.prompt_tokens))
+    assert gen.prompt_tokens > 100, "a real collect prompt"
+    assert evaluated == [gen.prompt_tokens, 1, 1], (
+        f"prompt positions evaluated per tip of a {gen.prompt_tokens}-token prompt: {evaluated}"
+    )

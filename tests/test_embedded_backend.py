@@ -7,6 +7,7 @@ the module so each model file is hashed and opened once.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tipbench_lib.backends.base import Backend, GenerationOptions, GenerationRequest
@@ -434,8 +436,9 @@ def _cell(backend: EmbeddedBackend, model: str, prompt: str = "v1", scenario: in
 
     info = backend.describe(model)
     chosen = load_scenarios()[scenario]
-    return PlannedCell(f"cell-{model}-{prompt}-{scenario}", info, get_prompt(prompt), chosen,
-                       OPTIONS, 0, 3)
+    return PlannedCell(
+        f"cell-{model}-{prompt}-{scenario}", info, get_prompt(prompt), chosen, OPTIONS, 0, 3
+    )
 
 
 @pytest.mark.parametrize("model", ["smollm2-135m", "gemma3-270m"])
@@ -454,3 +457,55 @@ def test_a_cells_k_tips_evaluate_its_prompt_once(backend: EmbeddedBackend, model
     assert evaluated == [gen.prompt_tokens, 1, 1], (
         f"prompt positions evaluated per tip of a {gen.prompt_tokens}-token prompt: {evaluated}"
     )
+
+
+def _logits_and_text(backend: EmbeddedBackend, model: str, request: GenerationRequest):
+    """The logits the first token is sampled from (bitwise), the prompt tokens reused for them,
+    then the text of the request."""
+    one = dataclasses.replace(request, options=dataclasses.replace(request.options, max_tokens=1))
+    reused = backend.generate(model, one).extra["prompt_tokens_reused"]
+    llm = backend._resident.llm  # type: ignore[union-attr]
+    logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy()
+    return logits.tobytes(), reused, backend.generate(model, request).text
+
+
+def _with_shared_part_marked(request: GenerationRequest) -> GenerationRequest:
+    """A raw few-shot prompt's examples are the part every scenario shares: mark their end."""
+    if request.prompt is None:
+        return request
+    shared = request.prompt[: request.prompt.rindex("\n\nUser: ")]
+    return dataclasses.replace(request, prefix_marks=(shared,))
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "gemma3-270m"])
+def test_same_request_same_logits_and_text_whatever_warmed_the_cache(
+    backend: EmbeddedBackend, model: str
+) -> None:
+    """The cache a request resumes from is bitwise what a fresh evaluation builds: the first
+    token's logits and the text agree after nothing, after the same prompt with another seed
+    (resumed at its last token), and after another scenario (resumed at the end of the system
+    prompt, or of a raw prompt's examples)."""
+    options = GenerationOptions(temperature=1.0, top_p=1.0, max_tokens=16, num_ctx=512)
+    backend.load(model, options)
+
+    def request_of(scenario: int) -> GenerationRequest:
+        cell = _cell(backend, model, scenario=scenario)
+        request = cell.request(0)  # type: ignore[attr-defined]
+        return _with_shared_part_marked(dataclasses.replace(request, options=options))
+
+    request = request_of(0)
+    warmers = {
+        "another seed": dataclasses.replace(request, seed=request.seed + 1),
+        "another scenario": request_of(1),
+    }
+    llm = backend._resident.llm  # type: ignore[union-attr]
+    llm.reset()
+    fresh_logits, reused, fresh_text = _logits_and_text(backend, model, request)
+    assert reused == 0
+    for name, warmer in warmers.items():
+        llm.reset()
+        backend.generate(model, warmer)
+        logits, reused, text = _logits_and_text(backend, model, request)
+        assert reused > 0, f"after {name}, nothing was reused: the test would prove nothing"
+        assert logits == fresh_logits, f"after {name}, the first token's logits differ"
+        assert text == fresh_text, f"after {name}: {text!r} != {fresh_text!r}"

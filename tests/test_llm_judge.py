@@ -168,9 +168,8 @@ def test_a_cells_tips_are_judged_with_one_rubric_and_scenario_evaluation(tipbenc
     tip costs its own tokens and the scores only. The next cell evaluates its scenario, not the
     rubric again."""
     from tipbench_lib.backends.embedded import EmbeddedBackend
-    from tipbench_lib.judge import llm as llm_judge
-
     from tipbench_lib.core.scenarios import ScenarioView, Task
+    from tipbench_lib.judge import llm as llm_judge
 
     from .test_embedded_backend import PromptEvaluations
 

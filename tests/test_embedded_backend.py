@@ -509,3 +509,11 @@ def test_same_request_same_logits_and_text_whatever_warmed_the_cache(
         assert reused > 0, f"after {name}, nothing was reused: the test would prove nothing"
         assert logits == fresh_logits, f"after {name}, the first token's logits differ"
         assert text == fresh_text, f"after {name}: {text!r} != {fresh_text!r}"
+
+
+def test_threads_are_the_cores_this_process_may_use(backend: EmbeddedBackend) -> None:
+    """Not ``os.cpu_count()``: a container or a CI runner may grant fewer cores than it shows."""
+    backend.load("smollm2-135m", OPTIONS)
+    llm = backend._resident.llm  # type: ignore[union-attr]
+    cores = len(os.sched_getaffinity(0))
+    assert (llm.context_params.n_threads, llm.context_params.n_threads_batch) == (cores, cores)

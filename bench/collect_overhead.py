@@ -303,7 +303,7 @@ def cell_ratio_bench(backend: Any, scenarios: int, n_tips: int) -> None:
     for model in ("smollm2-135m", "gemma3-270m"):
         engine = Engine(backend, model, options)
         info = backend.describe(model)
-        rows: dict[str, list[tuple[float, float, float]]] = {"before": [], "after": []}
+        rows: dict[str, list[tuple[float, float, float, int]]] = {"before": [], "after": []}
         prompt_tokens = 0
         for scenario in load_scenarios()[:scenarios]:
             cell = PlannedCell(
@@ -314,7 +314,8 @@ def cell_ratio_bench(backend: Any, scenarios: int, n_tips: int) -> None:
                     gens = [backend.generate(model, cell.request(i)) for i in range(n_tips)]
                 one = gens[0]
                 share = (one.extra["eval_s"]) / one.latency_s
-                rows[name].append((one.latency_s, sum(g.latency_s for g in gens), share))
+                evaluated = sum(g.extra["prompt_tokens_evaluated"] for g in gens)
+                rows[name].append((one.latency_s, sum(g.latency_s for g in gens), share, evaluated))
                 prompt_tokens = one.prompt_tokens
         for name, values in rows.items():
             one_s = statistics.median(v[0] for v in values)
@@ -348,7 +349,7 @@ def judge_bench(backend: Any, cells: int, n_tips: int) -> None:
     parts: dict[str, dict[str, float]] = {}
     for name in ("before", "after"):
         parts[name] = dict.fromkeys(("wall", "prompt", "decode", "rest", "parse"), 0.0)
-        parts[name]["evaluated"] = 0.0
+        parts[name]["evaluated"] = parts[name]["generated"] = 0.0
     judged = 0
     for view in views:
         for name in ("before", "after"):
@@ -368,6 +369,7 @@ def judge_bench(backend: Any, cells: int, n_tips: int) -> None:
                     part["decode"] += gen.extra["eval_s"]
                     part["rest"] += gen.latency_s - gen.extra["prompt_eval_s"] - gen.extra["eval_s"]
                     part["evaluated"] += gen.extra["prompt_tokens_evaluated"]
+                    part["generated"] += gen.eval_tokens
         judged += n_tips
     print(
         f"\nLLM judge ({model}, rubric prompt ~{gen.prompt_tokens} tokens): {cells} cells x "

@@ -298,7 +298,7 @@ def cell_ratio_bench(backend: Any, scenarios: int, n_tips: int) -> None:
     )
     print(
         f"{'model':<14} {'prompt tok':>10} {'path':<7} {'1 tip s':>8} {'K tips s':>9} "
-        f"{'ratio':>6} {'bound':>6}"
+        f"{'ratio':>6} {'bound':>6} {'prompt tok evaluated per cell':>30}"
     )
     for model in ("smollm2-135m", "gemma3-270m"):
         engine = Engine(backend, model, options)
@@ -322,9 +322,10 @@ def cell_ratio_bench(backend: Any, scenarios: int, n_tips: int) -> None:
             k_s = statistics.median(v[1] for v in values)
             ratio = statistics.median(v[1] / v[0] for v in values)
             bound = 1 + (n_tips - 1) * statistics.median(v[2] for v in values)
+            evaluated = statistics.median(v[3] for v in values)
             print(
                 f"{model:<14} {prompt_tokens:>10} {name:<7} {one_s:8.2f} {k_s:9.2f} "
-                f"{ratio:6.2f} {bound:6.2f}"
+                f"{ratio:6.2f} {bound:6.2f} {evaluated:30.0f}"
             )
 
 
@@ -377,13 +378,14 @@ def judge_bench(backend: Any, cells: int, n_tips: int) -> None:
     )
     print(
         f"{'path':<7} {'per tip':>8} {'prompt':>7} {'decode':>7} {'sampling+grammar':>17} "
-        f"{'JSON parse':>11} {'prompt tok evaluated':>21}"
+        f"{'JSON parse':>11} {'prompt tok evaluated':>21} {'tokens generated':>17}"
     )
     for name, part in parts.items():
         per = {k: v / judged for k, v in part.items()}
         print(
             f"{name:<7} {per['wall']:8.2f} {per['prompt']:7.2f} {per['decode']:7.2f} "
-            f"{per['rest']:17.2f} {per['parse'] * 1000:9.3f}ms {per['evaluated']:21.0f}"
+            f"{per['rest']:17.2f} {per['parse'] * 1000:9.3f}ms {per['evaluated']:21.0f} "
+            f"{per['generated']:17.1f}"
         )
     print(
         f"after / before: {parts['after']['wall'] / parts['before']['wall']:.2f}x the judge's time"

@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
 
 def _collect(args: argparse.Namespace) -> int:
     from tipbench_lib.backends.select import choose_backend
-    from tipbench_lib.collect.job import prepare, run_prepared
+    from tipbench_lib.collect.job import check_request, prepare, run_prepared
     from tipbench_lib.tracking.client import MlflowClient
     from tipbench_lib.tracking.server import tracking_url
 
@@ -143,8 +143,9 @@ def _collect(args: argparse.Namespace) -> int:
         backend, note = choose_backend(args.backend)
         print(f"tipbench: {note}", file=sys.stderr)
         try:
+            checked = check_request(request, backend)  # before the embedded server starts
             with MlflowClient(tracking_url()) as client:
-                prepared = prepare(request, backend, client)
+                prepared = prepare(request, backend, client, checked)
                 progress = TerminalProgress()
                 try:
                     summary = run_prepared(prepared, backend, client, progress)

@@ -152,6 +152,12 @@ class MlflowClient:
             raise
         return self._parsed(parse_experiment, data, "experiment", "experiments/get-by-name")
 
+    def experiment_names(self, limit: int = 1000) -> list[str]:
+        """The names of up to ``limit`` live experiments (one page: for a refusal's hints)."""
+        body = {"max_results": limit, "view_type": "ACTIVE_ONLY"}
+        found = self._call("POST", "experiments/search", body).get("experiments") or []
+        return sorted(str(e["name"]) for e in found if isinstance(e, dict) and "name" in e)
+
     def get_experiment(self, experiment_id: str) -> Experiment:
         data = self._call("GET", "experiments/get", {"experiment_id": experiment_id})
         return self._parsed(parse_experiment, data, "experiment", "experiments/get")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tipbench_lib.cli import main as tipbench
-from tipbench_lib.core.errors import EXIT_REFUSED
+from tipbench_lib.core.errors import EXIT_INTERRUPTED, EXIT_REFUSED
 from tipbench_lib.tracking import server
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.local_store import experiment_names_offline, missing_experiment_message
@@ -60,8 +60,8 @@ def test_offline_names_read_from_the_real_store(home_with_demo: Path) -> None:
 
 def test_misspelt_experiment_names_the_one_meant() -> None:
     message = missing_experiment_message("tipbench-dmeo", ["Default", "tipbench-demo", "x"])
-    assert "did you mean 'tipbench-demo'?" in message
-    assert "experiments there: tipbench-demo, x" in message
+    assert "did you mean 'tipbench-demo'?)" in message
+    assert "Experiments there: tipbench-demo, x" in message
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_misspelt_experiment_refused_before_the_server(
     assert tipbench(argv) == EXIT_REFUSED
     assert starts == []
     err = capsys.readouterr().err
-    assert "did you mean 'tipbench-demo'?" in err
+    assert "did you mean 'tipbench-demo'?)" in err
     assert "tipbench-ab" in err
     assert not (tmp_path / "out").exists()
 
@@ -89,8 +89,9 @@ def test_misspelt_experiment_refused_before_the_server(
 def test_judge_with_ollama_down_refused_before_the_server(
     starts: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Exit 3, as everywhere a service is down (a rerun may succeed), but before any start."""
     argv = ["judge", "--experiment", "tipbench-demo", "--llm-judge", "x", "--backend", "ollama"]
-    assert tipbench(argv) == EXIT_REFUSED
+    assert tipbench(argv) == EXIT_INTERRUPTED
     assert starts == []
     assert "no Ollama server answers" in capsys.readouterr().err
 

@@ -72,18 +72,17 @@ def experiment_names_offline(home: Path | None = None) -> list[str] | None:
 def missing_experiment_message(name: str, existing: Sequence[str]) -> str:
     """One message: no such experiment, the likely one meant, those that exist, how to make it."""
     collect = shell_command("tipbench", "collect", "--experiment", name, "...")
-    parts = [f"MLflow has no experiment named {name!r}"]
-    close = difflib.get_close_matches(name, list(existing), n=3, cutoff=0.6)
+    text = f"MLflow has no experiment named {name!r}"
+    close = difflib.get_close_matches(name, list(existing), n=2, cutoff=0.8)
     if close:
-        parts.append("did you mean " + " or ".join(repr(c) for c in close) + "?")
+        text += " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
     shown = [n for n in existing if n != "Default"]
     if shown:
         more = f" and {len(shown) - SHOWN_NAMES} more" if len(shown) > SHOWN_NAMES else ""
-        parts.append(f"experiments there: {', '.join(shown[:SHOWN_NAMES])}{more}")
+        text += f". Experiments there: {', '.join(shown[:SHOWN_NAMES])}{more}"
     else:
-        parts.append("it holds no experiment yet")
-    parts.append(f"to start a new one, run `{collect}`")
-    return "; ".join(parts)
+        text += ". It holds no experiment yet"
+    return f"{text}. To start a new one, run `{collect}`"
 
 
 def refuse_unknown_experiment(name: str, home: Path | None = None) -> None:

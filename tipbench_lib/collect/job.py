@@ -145,7 +145,9 @@ def chosen_rubric(spec: str | None, journal: CollectJournal) -> Rubric | None:
     return rubric
 
 
-def check_request(request: CollectRequest, backend: Backend) -> tuple[CollectConfig, list[ModelInfo]]:
+def check_request(
+    request: CollectRequest, backend: Backend
+) -> tuple[CollectConfig, list[ModelInfo]]:
     """The refusals that need no MLflow (names, numbers, each model on the backend), so a
     command makes them before the embedded server starts (docs/architecture.md §6)."""
     config = resolve_config(request)

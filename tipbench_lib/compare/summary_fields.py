@@ -95,9 +95,16 @@ def summary_fields(analysis: Analysis) -> SummaryFields:
 
 def run_note(analysis: Analysis) -> str:
     """The run's description in MLflow: the headline and the leaderboard as Markdown."""
-    lines = [f"**{analysis.summary.headline}**", "", "| cell | composite | interval |", "|---|---|---|"]
+    lines = [
+        f"**{analysis.summary.headline}**",
+        "",
+        "| cell | composite | interval |",
+        "|---|---|---|",
+    ]
     for row in analysis.leaderboard.head(30).iter_rows(named=True):
-        mean, lo, hi = (_round(row.get(c)) for c in ("composite_mean", "composite_lo", "composite_hi"))
+        mean, lo, hi = (
+            _round(row.get(c)) for c in ("composite_mean", "composite_lo", "composite_hi")
+        )
         interval = f"[{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else "n/a"
         shown = f"{mean:.2f}" if mean is not None else "n/a"
         lines.append(f"| {row['model']}:{row['prompt_version']} | {shown} | {interval} |")

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tipbench_lib.core.errors import TrackingError
-from tipbench_lib.core.paths import tipbench_home
 from tipbench_lib.core.escaping import shell_command
+from tipbench_lib.core.paths import tipbench_home
 
 STORE_NAME = "mlflow.db"
 """The embedded server's SQLite store in the home (``LocalMlflowServer.command``)."""

@@ -47,10 +47,14 @@ def test_mlflow_ui_takes_the_asked_port_after_another_command(tmp_path: Path) ->
         assert ui.stdout is not None
         for line in ui.stdout:
             lines.append(line)
+            if line.startswith("MLflow UI:"):
+                break
+        assert f"MLflow UI: http://127.0.0.1:{port} " in lines[-1], lines
+        for line in ui.stdout:  # printed at once after the URL
+            lines.append(line)
             if "/runs" in line:
                 break
         out = "".join(lines)
-        assert f"MLflow UI: http://127.0.0.1:{port} " in out, out
         assert f"tipbench-demo: http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs" in out
     finally:
         ui.send_signal(signal.SIGTERM)

@@ -214,6 +214,12 @@ class Analysis:
     calibration: Calibration | None = None
     """Each LLM judge against people per dimension, every judge's verbosity slope."""
 
+    # -- the explorer (compare/explorer): every tip, every judge, side by side
+    tips: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """One row per tip: scenario, cell, text, flags, near repeat, judges' spread."""
+    tip_scores: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """One row per tip and judge (every selected judge, not only the view's): scores, note."""
+
     @property
     def ppi_lines(self) -> tuple[str, ...]:
         return ppi_sentences(self.ppi) if self.ppi is not None else ()
@@ -406,7 +412,22 @@ def analyse(
         ppi=ppi,
         ppi_note=ppi.note if ppi is not None else ppi_absent_note(data, scale),
         calibration=calibration(data, options.alpha, scale),
+        **explorer_frames(data, rubric),
     )
+
+
+def explorer_frames(data: ExperimentData, rubric: Rubric) -> dict[str, pl.DataFrame]:
+    """The explorer's two frames (:func:`tipbench_lib.compare.explorer.tip_table`)."""
+    from tipbench_lib.compare.explorer import tip_table
+
+    tips, tip_scores = tip_table(
+        data.cells,
+        data.candidates,
+        data.judgments,
+        dimensions=rubric.dimension_ids,
+        notes=data.notes,
+    )
+    return {"tips": tips, "tip_scores": tip_scores}
 
 
 def with_diversity(

@@ -80,8 +80,10 @@ def test_notes_survive_a_snapshot(data: ExperimentData, tmp_path: Path) -> None:
 
 @pytest.mark.browser
 def test_explorer_in_the_report_at_1280(
-    browser: object, analysis: Analysis, tmp_path: Path
-) -> None:  # noqa: F811
+    browser: object,  # noqa: F811
+    analysis: Analysis,
+    tmp_path: Path,
+) -> None:
     path = report.write_report(tmp_path, analysis)
     visit = Visit(browser, path)
     try:

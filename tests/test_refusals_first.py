@@ -115,3 +115,12 @@ def test_a_known_experiment_goes_on_to_the_server(starts: list[str]) -> None:
     with pytest.raises(ServerStarted):
         tipbench(["status", "--experiment", "tipbench-demo"])
     assert len(starts) == 1
+
+
+def test_collect_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    """Finding 6: ``collect --help`` hid them."""
+    with pytest.raises(SystemExit):
+        tipbench(["collect", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in ("(default: 3)", "(default: 12)", "(default: auto)", "(default: 0)"):
+        assert shown in text

@@ -679,13 +679,19 @@ def highest_line(
     """
     best = leaderboard.row(0, named=True)
     low, high = scale.composite
-    interval = f"{number(best['composite_lo'])} to {number(best['composite_hi'])}"
+    lo, hi = best["composite_lo"], best["composite_hi"]
+    known = lo is not None and hi is not None and lo == lo and hi == hi  # NaN != NaN
+    interval = (
+        f"{percent(level)} interval {number(lo)} to {number(hi)}"
+        if known
+        else "no interval: too few scenarios"
+    )
     said = (
         "Highest mean (over different judges per cell, so no verdict)" if mixed else "Highest mean"
     )
     return (
         f"{said}: {cell_label(best['model'], best['prompt_version'])}, composite "
-        f"{number(best['composite_mean'])} ({percent(level)} interval {interval}) on the "
+        f"{number(best['composite_mean'])} ({interval}) on the "
         f"{low:g}–{high:g} scale, over {scenarios(int(best['n_scenarios']))} and "
         f"{best['n_candidates']} tips of its own; {scenarios(scores['scenario_id'].n_unique())} "
         f"and {scores.height} judged tips in all."

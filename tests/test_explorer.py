@@ -127,3 +127,21 @@ def test_explorer_in_the_report_at_1280(
         assert wide == [], wide
     finally:
         visit.close()
+
+
+def test_a_near_constant_judge_is_flagged_per_dimension() -> None:
+    """Finding 3: relevance 1 for every tip of most cells is said, per judge and dimension."""
+    exp = synthetic.generate(1, 3, 6, 2, n_judges=2, llm_judges=1, seed=5)
+    llm = exp.judgments.filter(pl.col("judge_kind") == "llm")["judge_id"][0]
+    judgments = exp.judgments.with_columns(
+        pl.when(pl.col("judge_id") == llm).then(1).otherwise(pl.col("relevance")).alias("relevance")
+    )
+    result = analyse(ExperimentData(exp.cells, exp.candidates, judgments, {}), Options(seed=1))
+    spread = result.judge_spread
+    flagged = spread.filter(pl.col("near_constant")).select("judge_id", "dimension").rows()
+    assert (llm, "relevance") in flagged
+    row = spread.filter((pl.col("judge_id") == llm) & (pl.col("dimension") == "relevance"))
+    assert row["score_1"][0] == row["n"][0] == exp.candidates.height
+    assert row["constant_cells"][0] == row["n_cells"][0] == 3
+    page = report.render(result)
+    assert "near-constant" in page and f"{llm} gave relevance 1 to 100%" in page

@@ -219,6 +219,9 @@ class Analysis:
     """One row per tip: scenario, cell, text, flags, near repeat, judges' spread."""
     tip_scores: pl.DataFrame = field(default_factory=pl.DataFrame)
     """One row per tip and judge (every selected judge, not only the view's): scores, note."""
+    judge_spread: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """Each judge's score counts per dimension, near-constant ones flagged
+    (:mod:`tipbench_lib.compare.judge_spread`)."""
 
     @property
     def ppi_lines(self) -> tuple[str, ...]:
@@ -427,7 +430,12 @@ def explorer_frames(data: ExperimentData, rubric: Rubric) -> dict[str, pl.DataFr
         dimensions=rubric.dimension_ids,
         notes=data.notes,
     )
-    return {"tips": tips, "tip_scores": tip_scores}
+    from tipbench_lib.compare.judge_spread import judge_spread
+
+    spread = judge_spread(
+        data.judgments, data.candidates, data.cells, rubric.dimension_ids, rubric.scores
+    )
+    return {"tips": tips, "tip_scores": tip_scores, "judge_spread": spread}
 
 
 def with_diversity(

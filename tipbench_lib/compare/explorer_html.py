@@ -97,10 +97,19 @@ def controls(tips: pl.DataFrame, dimensions: Sequence[str]) -> str:
     )
 
 
-def explorer_html(tips: pl.DataFrame, tip_scores: pl.DataFrame, dimensions: Sequence[str]) -> str:
-    """The explorer section's body: controls, then one block per scenario, cells side by side."""
+def explorer_html(
+    tips: pl.DataFrame,
+    tip_scores: pl.DataFrame,
+    dimensions: Sequence[str],
+    *,
+    controls_shown: bool = True,
+) -> str:
+    """The explorer section's body: controls, then one block per scenario, cells side by side.
+
+    The notebook filters with its own widgets (``filter_tips``) and renders without controls.
+    """
     if tips.height == 0:
-        return "<p class='note'>No tips.</p>"
+        return "<p class='note'>No tip matches.</p>"
     by_tip = {str(cid): group for (cid,), group in tip_scores.group_by(["candidate_id"])}
     empty = tip_scores.clear()
     blocks = []
@@ -123,5 +132,7 @@ def explorer_html(tips: pl.DataFrame, tip_scores: pl.DataFrame, dimensions: Sequ
     return (
         "<p class='note'>Every tip of every cell, a scenario at a time, cells side by side, "
         "exactly as the model wrote it, with every judge's scores and note (an LLM judge's "
-        "note is its reason).</p>" + controls(tips, dimensions) + "".join(blocks)
+        "note is its reason).</p>"
+        + (controls(tips, dimensions) if controls_shown else "")
+        + "".join(blocks)
     )

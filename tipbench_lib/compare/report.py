@@ -483,6 +483,43 @@ def judges_html(analysis: Analysis) -> str:
     return "\n".join(parts)
 
 
+def spread_html(analysis: Analysis) -> str:
+    """Each judge's scores per dimension, counted; near-constant ones flagged and said."""
+    from tipbench_lib.compare.judge_spread import NEAR_CONSTANT, spread_sentences
+
+    spread = analysis.judge_spread
+    if spread.height == 0:
+        return ""
+    scores = [c for c in spread.columns if c.startswith("score_")]
+    columns: list[Column] = [
+        ("Judge", field("judge_id"), "cell"),
+        ("Dimension", field("dimension"), "cell"),
+        *[(c.removeprefix("score_"), field(c, num), "num") for c in scores],
+        ("Most frequent", lambda r: f"{r['mode']} ({percent(r['mode_share'])})", "num"),
+        ("Cells with one score only", lambda r: f"{r['constant_cells']} of {r['n_cells']}", "num"),
+        (
+            "",
+            lambda r: (
+                "<span class='verdict confounded'>near-constant</span>"
+                if r["near_constant"]
+                else ""
+            ),
+            "",
+        ),
+    ]
+    said = spread_sentences(spread)
+    return (
+        "<h3>Each judge's scores, per dimension</h3>"
+        + note(
+            "How many tips each judge gave each score. Near-constant: one score takes "
+            f"{percent(NEAR_CONSTANT)} or more of a judge's scores on a dimension, so that "
+            "dimension of that judge barely separates cells, whatever its size or agreement."
+        )
+        + (bullets(said, "sentences") if said else "")
+        + table(spread.iter_rows(named=True), columns)
+    )
+
+
 def ppi_html(analysis: Analysis) -> str:
     """PPI beside people alone per primary comparison, or why there is none."""
     if analysis.ppi is None:
@@ -669,7 +706,14 @@ def sections(analysis: Analysis) -> list[tuple[str, str, str]]:
             length_html(analysis),
             blocks["length_adjusted"],
         ),
-        ("judges", "Judges", "Judges", blocks["agreement"], judges_html(analysis)),
+        (
+            "judges",
+            "Judges",
+            "Judges",
+            blocks["agreement"],
+            judges_html(analysis),
+            spread_html(analysis),
+        ),
         (
             "llm-judge",
             "LLM judge",
@@ -701,7 +745,7 @@ def render(analysis: Analysis) -> str:
     parts = sections(analysis)
     return Template(template("report.html")).substitute(
         title=esc(f"tipbench report: {analysis.experiment}"),
-        css=template("report.css"),
+        css=template("report.css") + template("explorer.css"),
         bundle=vega_bundle(),
         experiment=esc(analysis.experiment),
         rubric=esc(analysis.rubric.version),

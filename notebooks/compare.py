@@ -153,13 +153,8 @@ def _(
 def _(analysis, escaping, mo):
     _md = escaping.md_text
     _notes = [analysis.view_note, analysis.family_note]
-    _more = (
-        f"\n\n_{analysis.verdicts_left_out} more in the comparisons table._"
-        if analysis.verdicts_left_out
-        else ""
-    )
     _against = (
-        "\n".join(f"- {_md(line)}" for line in analysis.verdicts)
+        "\n".join(f"- {_md(line)}" for line in analysis.verdict_lines)
         or f"No comparison involves {_md(analysis.baseline.label)}."
     )
     _warnings = (
@@ -188,7 +183,6 @@ def _(analysis, escaping, mo):
             mo.md(
                 f"### Against {_md(analysis.baseline.label)}\n{_md(analysis.baseline_intro)}\n\n"
                 + _against
-                + _more
             ),
         ]
     )

@@ -224,6 +224,14 @@ class Analysis:
     (:mod:`tipbench_lib.compare.judge_spread`)."""
 
     @property
+    def verdict_lines(self) -> tuple[str, ...]:
+        """The verdicts against the shown baseline, one line per verdict (notebook, report)."""
+        from tipbench_lib.compare.verdict_groups import grouped_verdicts
+
+        level = percent(self.options.level)
+        return grouped_verdicts(self.against_baseline, self.baseline.cell, level)
+
+    @property
     def ppi_lines(self) -> tuple[str, ...]:
         return ppi_sentences(self.ppi) if self.ppi is not None else ()
 

@@ -69,8 +69,9 @@ def spread_sentences(spread: pl.DataFrame) -> tuple[str, ...]:
     out = []
     for r in spread.filter(pl.col("near_constant")).iter_rows(named=True):
         out.append(
-            f"{r['judge_id']} gave {r['dimension']} {r['mode']} to {r['mode_share']:.0%} of the "
-            f"{r['n']} tips it scored (one score only in {r['constant_cells']} of "
+            f"{r['judge_id']} gave {r['dimension']} {r['mode']} to "
+            f"{r['score_' + str(r['mode'])]} of the {r['n']} tips it scored "
+            f"(one score only in {r['constant_cells']} of "
             f"{r['n_cells']} cells): its {r['dimension']} cannot tell those cells apart."
         )
     return tuple(out)

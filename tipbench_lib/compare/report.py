@@ -395,12 +395,7 @@ def verdicts_html(analysis: Analysis) -> str:
     )
     if not analysis.verdicts:
         return intro + f"<p>No comparison involves {esc(base.label)}. No comparisons.</p>"
-    more = (
-        note(f"{analysis.verdicts_left_out} more in the comparisons table.")
-        if analysis.verdicts_left_out
-        else ""
-    )
-    return intro + bullets(analysis.verdicts, "sentences") + more
+    return intro + bullets(analysis.verdict_lines, "sentences")
 
 
 def examples_html(analysis: Analysis) -> str:
@@ -495,7 +490,11 @@ def spread_html(analysis: Analysis) -> str:
         ("Judge", field("judge_id"), "cell"),
         ("Dimension", field("dimension"), "cell"),
         *[(c.removeprefix("score_"), field(c, num), "num") for c in scores],
-        ("Most frequent", lambda r: f"{r['mode']} ({percent(r['mode_share'])})", "num"),
+        (
+            "Most frequent",
+            lambda r: f"{r['mode']} ({r['score_' + str(r['mode'])]} of {r['n']})",
+            "num",
+        ),
         ("Cells with one score only", lambda r: f"{r['constant_cells']} of {r['n_cells']}", "num"),
         (
             "",

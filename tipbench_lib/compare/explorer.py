@@ -3,7 +3,7 @@
 The report and the app showed only each cell's best and worst tip (issue 22): a researcher
 could not read what the cells wrote for one scenario, nor why a judge scored as it did. This
 module builds the explorer's data once, as plain frames, so the notebook and the report only
-render them and tests reach them without a browser (docs/architecture.md §7):
+render them and tests reach them without a browser (docs/architecture.md §2):
 
 - :func:`tip_table`: one row per tip (scenario, cell, text, automatic flags, near repeat) with,
   per judge of the analysis's view, the judge's composite, dimension scores and note (the LLM

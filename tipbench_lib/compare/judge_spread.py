@@ -72,6 +72,6 @@ def spread_sentences(spread: pl.DataFrame) -> tuple[str, ...]:
             f"{r['judge_id']} gave {r['dimension']} {r['mode']} to "
             f"{r['score_' + str(r['mode'])]} of the {r['n']} tips it scored "
             f"(one score only in {r['constant_cells']} of "
-            f"{r['n_cells']} cells): its {r['dimension']} cannot tell those cells apart."
+            f"{r['n_cells']} cells): its {r['dimension']} scores barely separate cells."
         )
     return tuple(out)

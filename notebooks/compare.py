@@ -73,6 +73,10 @@ def _(compare_run, mo, notebook):
                 "what this page says."
             ),
             mo.hstack([source_experiment, source_dir], widths=[1, 2]),
+            mo.md(
+                "*A name in the experiment box is used (read from MLflow) and the snapshot "
+                "directory is then ignored; leave the name empty to read the snapshot.*"
+            ),
         ]
     )
     return source_dir, source_experiment
@@ -149,13 +153,8 @@ def _(
 def _(analysis, escaping, mo):
     _md = escaping.md_text
     _notes = [analysis.view_note, analysis.family_note]
-    _more = (
-        f"\n\n_{analysis.verdicts_left_out} more in the comparisons table._"
-        if analysis.verdicts_left_out
-        else ""
-    )
     _against = (
-        "\n".join(f"- {_md(line)}" for line in analysis.verdicts)
+        "\n".join(f"- {_md(line)}" for line in analysis.verdict_lines)
         or f"No comparison involves {_md(analysis.baseline.label)}."
     )
     _warnings = (
@@ -184,7 +183,6 @@ def _(analysis, escaping, mo):
             mo.md(
                 f"### Against {_md(analysis.baseline.label)}\n{_md(analysis.baseline_intro)}\n\n"
                 + _against
-                + _more
             ),
         ]
     )
@@ -292,6 +290,8 @@ def _(analysis, charts, compare_analysis, compare_run, escaping, mo, notebook):
 
 @app.cell
 def _(analysis, charts, compare_run, escaping, mo, notebook):
+    from tipbench_lib.compare.judge_spread import spread_sentences
+
     _md = escaping.md_text
     mo.vstack(
         [
@@ -313,6 +313,11 @@ def _(analysis, charts, compare_run, escaping, mo, notebook):
                 selection=None,
             ),
             charts["agreement"].chart,
+            mo.md(
+                "### Each judge's scores, per dimension\n"
+                + "".join(f"- {_md(line)}\n" for line in spread_sentences(analysis.judge_spread))
+            ),
+            notebook.text_table(compare_run.for_display(analysis.judge_spread, 2), selection=None),
             mo.md(f"## Speed\n{_md(analysis.front_note)}"),
             notebook.text_table(compare_run.for_display(analysis.speed), selection=None),
         ]
@@ -359,6 +364,72 @@ def _(analysis, charts, compare_analysis, compare_run, escaping, mo, notebook):
                 f"### Verbosity slope of every judge\n*{_md(compare_analysis.QUESTIONS['slopes'])}*"
             ),
             *_slopes,
+        ]
+    )
+    return
+
+
+@app.cell
+def _(analysis, mo):
+    # The explorer's filters (compare/explorer.py builds and filters, explorer_html renders).
+    _tips = analysis.tips
+    xp_scenario = mo.ui.dropdown(
+        _tips["scenario_id"].unique(maintain_order=True).to_list(),
+        value=_tips["scenario_id"][0] if _tips.height else None,
+        label="Scenario",
+    )
+    xp_cells = mo.ui.multiselect(
+        _tips["cell"].unique(maintain_order=True).to_list(), label="Cells (none: all)"
+    )
+    xp_dimension = mo.ui.dropdown(list(analysis.rubric.dimension_ids), label="Scored 2 or less on")
+    xp_disagree = mo.ui.number(start=0, stop=100, step=1, value=0, label="Judges differ by ≥")
+    xp_repeats = mo.ui.checkbox(label="near repeats only")
+    return xp_cells, xp_dimension, xp_disagree, xp_repeats, xp_scenario
+
+
+@app.cell
+def _(
+    analysis,
+    mo,
+    report,
+    xp_cells,
+    xp_dimension,
+    xp_disagree,
+    xp_repeats,
+    xp_scenario,
+):
+    from tipbench_lib.compare.explorer import TipFilter, filter_tips
+    from tipbench_lib.compare.explorer_html import explorer_html
+
+    _shown = filter_tips(
+        analysis.tips,
+        analysis.tip_scores,
+        TipFilter(
+            scenario=xp_scenario.value,
+            cells=tuple(xp_cells.value),
+            dimension=xp_dimension.value,
+            min_disagreement=xp_disagree.value or None,
+            near_repeats=xp_repeats.value,
+        ),
+    )
+    mo.vstack(
+        [
+            mo.md("## Explorer: every tip, side by side"),
+            mo.hstack(
+                [xp_scenario, xp_cells, xp_dimension, xp_disagree, xp_repeats],
+                justify="start",
+                wrap=True,
+            ),
+            mo.md(f"{_shown.height} tips shown."),
+            mo.Html(
+                f"<style>{report.template('explorer.css')}</style>"
+                + explorer_html(
+                    _shown,
+                    analysis.tip_scores,
+                    analysis.rubric.dimension_ids,
+                    controls_shown=False,
+                )
+            ),
         ]
     )
     return

@@ -44,7 +44,7 @@ def test_the_compare_app_shows_what_the_report_says(tmp_path: Path) -> None:
         *expected.evidence,
         expected.view_note,
         expected.family_note,
-        *expected.verdicts,
+        *expected.verdict_lines,
         *expected.slopes,
         expected.length_note,
         expected.front_note,

@@ -77,7 +77,7 @@ def test_invalid_answers_are_retried_then_recorded_failed(
     assert len(asked) == 9, "one try and two retries per candidate"
     assert all(
         body["format"]["required"]
-        == ["relevance", "actionability", "tone", "format_ok", "overlong"]
+        == ["relevance", "actionability", "tone", "format_ok", "overlong", "reason"]
         for body in asked
     )
     assert len({body["options"]["seed"] for body in asked}) == 9, "each retry draws anew"

@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from tipbench_lib.collect.cli import main as collect_main
@@ -160,11 +161,13 @@ def test_a_new_rubric_runs_every_phase_without_code(
         ["--experiment", experiment_name, "--llm-judge", JUDGE_MODEL, "--backend", "embedded"]
     )
     assert judged == EXIT_OK
-    assert schemas and all(s == data.rubric.json_schema() for s in schemas)
-    assert schemas[0]["required"] == ["clarity", "kindness", "too_long"]
+    assert schemas and all(s == llm.with_reason(data.rubric.json_schema()) for s in schemas)
+    assert schemas[0]["required"] == ["clarity", "kindness", "too_long", "reason"]
     assert schemas[0]["properties"]["kindness"]["enum"] == list(range(1, 8))
 
     data = load_experiment(mlflow_client, experiment_name)
+    reasons = data.notes.filter(pl.col("judge_id") == f"llm:{JUDGE_MODEL}")
+    assert reasons.height == 4 and all(reasons["note"])  # the reason reaches compare's explorer
     judgments = data.judgments
     assert set(judgments["judge_id"]) == {"ana", "outside", f"llm:{JUDGE_MODEL}"}
     assert judgments.height == 1 + len(doc["items"]) + 4

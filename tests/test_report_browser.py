@@ -159,7 +159,7 @@ def test_page_shows_verdicts_provenance_and_weak_judge(page: Path, data: Analysi
     n_scen = data.scores["scenario_id"].n_unique()
     assert f"{n_scen} scenarios and {data.scores.height} judged tips in all" in text
     assert "judged by people (judge-0)" in text
-    for sentence in data.verdicts:
+    for sentence in data.verdict_lines:
         assert f"<li>{html_text(sentence)}</li>" in text
     assert "LLM judge (weak: a small model), gemma3-270m" in text
     for needle in ("sha256:abc", "Q4_K_M", "2222bbbb", "tip-v1", "2025-01-01"):

@@ -120,3 +120,22 @@ def test_compare_with_log_summary_writes_the_report_and_logs_the_same_files(
     [run] = summary_runs(mlflow_client, experiment_name)
     for name in SUMMARY_FILES:
         assert mlflow_client.download_artifact(run.run_id, name) == (out / name).read_bytes()
+    assert_headline_on_the_run(mlflow_client.get_run(run.run_id), out)
+    kind = mlflow_client.get_experiment_by_name(experiment_name).tags["mlflow.experimentKind"]
+    assert kind == "custom_model_development"  # MLflow 3 opens it on the runs, not "Traces"
+
+
+def assert_headline_on_the_run(run, out) -> None:
+    """The summary run reads as a leaderboard in MLflow's runs view (issue 22, finding 4)."""
+    import csv
+
+    with (out / "leaderboard.csv").open() as f:
+        board = list(csv.DictReader(f))
+    assert run.metrics["n_cells"] == len(board)
+    for rank, row in enumerate(board, start=1):
+        cell = f"{row['model']}:{row['prompt_version']}"
+        assert run.metrics[f"composite/{cell}"] == round(float(row["composite_mean"]), 3)
+        assert run.metrics[f"rank/{cell}"] == rank
+    assert run.metrics["top_composite_mean"] == round(float(board[0]["composite_mean"]), 3)
+    assert run.tags["top_cell"] and run.tags["verdict"] and run.tags["judges"]
+    assert run.tags["headline"] in run.tags["mlflow.note.content"]

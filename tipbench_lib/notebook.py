@@ -54,10 +54,11 @@ def text_table(data: Any, **kwargs: Any) -> Any:
     from tipbench_lib.core.escaping import html_text
 
     def as_text(value: Any) -> Any:
-        return value if value is None else mo.Html(f"<span>{html_text(value)}</span>")
+        return mo.Html("–" if value is None else f"<span>{html_text(value)}</span>")
 
-    mapping = {column: as_text for column in _text_columns(data)}
+    mapping: dict[str, Any] = {column: as_text for column in _text_columns(data)}
     mapping.update(kwargs.pop("format_mapping", None) or {})
+    kwargs.setdefault("show_data_types", False)  # no f64/i64 badges: a reader's table
     return mo.ui.table(data, format_mapping=mapping, **kwargs)
 
 

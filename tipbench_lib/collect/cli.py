@@ -30,10 +30,29 @@ PROG = "tipbench collect"
 DEFAULT_EXPERIMENT = "tipbench"
 
 
+class DefaultsShown(argparse.HelpFormatter):
+    """Each option's default in its help, where it has one worth saying (not None, not off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and default is not None
+            and default is not False
+            and default != argparse.SUPPRESS
+            and "%(default)" not in text
+            and "default:" not in text
+        ):
+            text = f"{text} (default: %(default)s)".strip()
+        return text
+
+
 def collect_parser(prog: str = PROG) -> argparse.ArgumentParser:
     defaults = GenerationOptions()
     p = argparse.ArgumentParser(
         prog=prog,
+        formatter_class=DefaultsShown,
         description="Generate candidate tips for a grid of model x prompt version x scenario, "
         "one model resident at a time, journalled and logged to MLflow. Rerun the same "
         "command to resume. An experiment keeps one set of generation settings (--temperature, "
@@ -65,7 +84,9 @@ def collect_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="refuse models above this many billion parameters (inclusive)",
     )
     p.add_argument("--seed", type=int, default=0, help="base seed; per-tip seeds derive from it")
-    p.add_argument("--temperature", type=float, default=defaults.temperature)
+    p.add_argument(
+        "--temperature", type=float, default=defaults.temperature, help="sampling temperature"
+    )
     p.add_argument(
         "--max-tokens",
         type=int,
@@ -156,7 +177,7 @@ def _plan_hosts(request: CollectRequest, hosts: Sequence[str]) -> int:
 
 def _collect(args: argparse.Namespace) -> int:
     from tipbench_lib.backends.select import choose_backend
-    from tipbench_lib.collect.job import prepare, run_prepared
+    from tipbench_lib.collect.job import check_request, prepare, run_prepared
     from tipbench_lib.tracking.client import MlflowClient
     from tipbench_lib.tracking.server import tracking_url
 
@@ -167,8 +188,9 @@ def _collect(args: argparse.Namespace) -> int:
         backend, note = choose_backend(args.backend)
         print(f"tipbench: {note}", file=sys.stderr)
         try:
+            checked = check_request(request, backend)  # before the embedded server starts
             with MlflowClient(tracking_url()) as client:
-                prepared = prepare(request, backend, client)
+                prepared = prepare(request, backend, client, checked)
                 progress = TerminalProgress()
                 try:
                     summary = run_prepared(prepared, backend, client, progress)

@@ -145,18 +145,32 @@ def chosen_rubric(spec: str | None, journal: CollectJournal) -> Rubric | None:
     return rubric
 
 
-def prepare(request: CollectRequest, backend: Backend, client: MlflowClient) -> PreparedCollect:
+def check_request(
+    request: CollectRequest, backend: Backend
+) -> tuple[CollectConfig, list[ModelInfo]]:
+    """The refusals that need no MLflow (names, numbers, each model on the backend), so a
+    command makes them before the embedded server starts (docs/architecture.md §6)."""
+    config = resolve_config(request)
+    return config, describe_models(backend, config.models, config.max_model_b)
+
+
+def prepare(
+    request: CollectRequest,
+    backend: Backend,
+    client: MlflowClient,
+    checked: tuple[CollectConfig, list[ModelInfo]] | None = None,
+) -> PreparedCollect:
     """Every refusal happens here, before a single model is loaded.
 
-    The rubric is recorded with the MLflow experiment (created here if new) once every check has
-    passed, so judging and comparing read it from the experiment.
+    ``checked`` is :func:`check_request`'s answer when the caller made it before reaching
+    MLflow. The rubric is recorded with the MLflow experiment (created here if new) once every
+    check has passed, so judging and comparing read it from the experiment.
     """
-    config = resolve_config(request)
+    config, models = checked or check_request(request, backend)
     journal = CollectJournal(config.experiment)
     rubric = chosen_rubric(request.rubric, journal)
     held = held_cells(journal, client, config.experiment)
     refuse_mixed_settings(config.experiment, planned_settings(config), held)
-    models = describe_models(backend, config.models, config.max_model_b)
     experiment_id, rubric = record_rubric(client, config.experiment, rubric)
     return PreparedCollect(config, models, experiment_id, rubric)
 

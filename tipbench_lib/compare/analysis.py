@@ -214,6 +214,23 @@ class Analysis:
     calibration: Calibration | None = None
     """Each LLM judge against people per dimension, every judge's verbosity slope."""
 
+    # -- the explorer (compare/explorer): every tip, every judge, side by side
+    tips: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """One row per tip: scenario, cell, text, flags, near repeat, judges' spread."""
+    tip_scores: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """One row per tip and judge (every selected judge, not only the view's): scores, note."""
+    judge_spread: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """Each judge's score counts per dimension, near-constant ones flagged
+    (:mod:`tipbench_lib.compare.judge_spread`)."""
+
+    @property
+    def verdict_lines(self) -> tuple[str, ...]:
+        """The verdicts against the shown baseline, one line per verdict (notebook, report)."""
+        from tipbench_lib.compare.verdict_groups import grouped_verdicts
+
+        level = percent(self.options.level)
+        return grouped_verdicts(self.against_baseline, self.baseline.cell, level)
+
     @property
     def ppi_lines(self) -> tuple[str, ...]:
         return ppi_sentences(self.ppi) if self.ppi is not None else ()
@@ -406,7 +423,27 @@ def analyse(
         ppi=ppi,
         ppi_note=ppi.note if ppi is not None else ppi_absent_note(data, scale),
         calibration=calibration(data, options.alpha, scale),
+        **explorer_frames(data, rubric),
     )
+
+
+def explorer_frames(data: ExperimentData, rubric: Rubric) -> dict[str, pl.DataFrame]:
+    """The explorer's two frames (:func:`tipbench_lib.compare.explorer.tip_table`)."""
+    from tipbench_lib.compare.explorer import tip_table
+
+    tips, tip_scores = tip_table(
+        data.cells,
+        data.candidates,
+        data.judgments,
+        dimensions=rubric.dimension_ids,
+        notes=data.notes,
+    )
+    from tipbench_lib.compare.judge_spread import judge_spread
+
+    spread = judge_spread(
+        data.judgments, data.candidates, data.cells, rubric.dimension_ids, rubric.scores
+    )
+    return {"tips": tips, "tip_scores": tip_scores, "judge_spread": spread}
 
 
 def with_diversity(
@@ -658,13 +695,19 @@ def highest_line(
     """
     best = leaderboard.row(0, named=True)
     low, high = scale.composite
-    interval = f"{number(best['composite_lo'])} to {number(best['composite_hi'])}"
+    lo, hi = best["composite_lo"], best["composite_hi"]
+    known = lo is not None and hi is not None and lo == lo and hi == hi  # NaN != NaN
+    interval = (
+        f"{percent(level)} interval {number(lo)} to {number(hi)}"
+        if known
+        else "no interval: too few scenarios"
+    )
     said = (
         "Highest mean (over different judges per cell, so no verdict)" if mixed else "Highest mean"
     )
     return (
         f"{said}: {cell_label(best['model'], best['prompt_version'])}, composite "
-        f"{number(best['composite_mean'])} ({percent(level)} interval {interval}) on the "
+        f"{number(best['composite_mean'])} ({interval}) on the "
         f"{low:g}–{high:g} scale, over {scenarios(int(best['n_scenarios']))} and "
         f"{best['n_candidates']} tips of its own; {scenarios(scores['scenario_id'].n_unique())} "
         f"and {scores.height} judged tips in all."

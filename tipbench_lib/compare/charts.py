@@ -55,6 +55,10 @@ ALPHA_RELIABLE = 0.8
 ALPHA_TENTATIVE = 0.667
 
 
+QUANT_AXIS = alt.Axis(tickCount=6, labelOverlap="greedy", labelSeparation=8)
+"""A quantitative axis with few, non-colliding labels ("−2.0−1.8" ran together)."""
+
+
 def _json_safe(frame: pl.DataFrame) -> pl.DataFrame:
     """Null out NaN/inf and stringify dates, which JSON (and so the browser) cannot carry."""
     exprs = []
@@ -172,8 +176,10 @@ def heatmap(
         for r in leaderboard.select(cols).iter_rows(named=True)
     ]
     frame = leaderboard.select(cols + extra).with_columns(pl.Series("label", labels))
-    means = [v for v in frame["composite_mean"].to_list() if v is not None and math.isfinite(v)]
-    middle = (min(means) + max(means)) / 2 if means else 0.0
+    # Colour spans the rubric's whole range, not the data's: cells 0.8 apart on a 15-point
+    # scale must not look as far apart as its two ends (issue 22).
+    low, high = _rubric(rubric).composite_range
+    middle = (low + high) / 2
     tooltip = [
         alt.Tooltip("model:N", title="Model"),
         alt.Tooltip("prompt_version:N", title="Prompt"),
@@ -190,7 +196,7 @@ def heatmap(
         color=alt.Color(
             "composite_mean:Q",
             title="Mean composite",
-            scale=alt.Scale(scheme="viridis", zero=False),
+            scale=alt.Scale(scheme="viridis", domain=[low, high]),
         )
     )
     text = base.mark_text(lineBreak="\n", fontSize=12, lineHeight=15).encode(
@@ -240,6 +246,7 @@ def forest_plot(
             "composite_lo:Q",
             title=f"Mean composite ({_rubric(rubric).composite_text})",
             scale=alt.Scale(zero=False),
+            axis=QUANT_AXIS,
         ),
         x2="composite_hi:Q",
     )
@@ -312,7 +319,8 @@ def baseline_differences(
         .encode(x="zero:Q")
     )
     bars = base.mark_rule(strokeWidth=2).encode(
-        x=alt.X("diff_lo:Q", title="Composite difference (cell − baseline)"), x2="diff_hi:Q"
+        x=alt.X("diff_lo:Q", title="Composite difference (cell − baseline)", axis=QUANT_AXIS),
+        x2="diff_hi:Q",
     )
     dots = base.mark_point(filled=True, size=70).encode(x="diff_mean:Q")
     return alt.layer(zero, bars, dots).properties(
@@ -341,6 +349,7 @@ def scenario_dots(scenario_means: pl.DataFrame) -> alt.LayerChart:
         "composite:Q",
         title="Composite, averaged over a scenario's tips",
         scale=alt.Scale(zero=False),
+        axis=QUANT_AXIS,
     )
     base = alt.Chart(_values(frame, frame.columns))
     dots = _dots(base, x, y, 36, 0.55, ("prompt_version", "Prompt")).encode(
@@ -464,7 +473,8 @@ def quality_latency(
     x = alt.X(
         "latency_s_median:Q",
         title="Median latency per tip (s), lower is better",
-        scale=alt.Scale(zero=False),
+        scale=alt.Scale(zero=True),  # from 0: 3.09 against 3.20 s is no difference to see
+        axis=QUANT_AXIS,
     )
     y = alt.Y(
         "composite_mean:Q", title="Mean composite, higher is better", scale=alt.Scale(zero=False)

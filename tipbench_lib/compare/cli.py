@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tipbench_lib.compare.analysis import Options, analyse
+from tipbench_lib.compare.analysis import Analysis, Options, analyse
 from tipbench_lib.compare.job import (
     Selection,
     apply_selection,
@@ -91,14 +91,18 @@ def argument_problem(args: argparse.Namespace) -> str:
     return ""
 
 
-def log_summary_run(experiment: str, out: Path) -> str:
-    """The outputs in ``out`` as the experiment's summary run; returns the run id."""
+def log_summary_run(experiment: str, out: Path, analysis: Analysis | None = None) -> str:
+    """The outputs in ``out`` as the experiment's summary run, with the analysis's headline
+    as metrics and tags (:mod:`.summary_fields`); returns the run id."""
+    from tipbench_lib.compare.summary_fields import SummaryFields, summary_fields
     from tipbench_lib.tracking.client import MlflowClient
     from tipbench_lib.tracking.server import tracking_url
     from tipbench_lib.tracking.summary import log_summary
 
+    fields = summary_fields(analysis) if analysis is not None else SummaryFields()
     with MlflowClient(tracking_url()) as client:
-        return log_summary(client, experiment, out).run_id
+        run = log_summary(client, experiment, out, metrics=fields.metrics, tags=fields.tags)
+        return run.run_id
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
@@ -111,6 +115,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    analysis: Analysis | None = None
     with data_dir_for(args.data_dir):
         data = load_source(args.experiment, args.data)  # neither: the sample
         if args.snapshot:
@@ -128,7 +133,8 @@ def _compare(args: argparse.Namespace) -> int:
                 ppi=args.ppi,
                 seed=args.seed,
             )
-            path = write_outputs(args.out, analyse(chosen, options))
+            analysis = analyse(chosen, options)
+            path = write_outputs(args.out, analysis)
             print(f"report: {path.resolve()}")
             print(
                 f"tables: {(args.out / 'leaderboard.csv').resolve()}, "
@@ -136,7 +142,7 @@ def _compare(args: argparse.Namespace) -> int:
             )
     if args.log_summary:
         try:
-            print(f"MLflow summary run: {log_summary_run(args.experiment, args.out)}")
+            print(f"MLflow summary run: {log_summary_run(args.experiment, args.out, analysis)}")
         except TrackingError as exc:  # the report is written; only MLflow has to catch up
             print(f"tipbench: the summary run was not logged: {exc}", file=sys.stderr)
             return EXIT_FAILED

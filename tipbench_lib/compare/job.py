@@ -45,8 +45,10 @@ def load_source(experiment: str | None = None, snapshot: Path | None = None) -> 
         raise ValueError("give either --experiment or --data, not both")
     if experiment:
         from tipbench_lib.tracking.client import MlflowClient
+        from tipbench_lib.tracking.local_store import refuse_unknown_experiment
         from tipbench_lib.tracking.server import tracking_url
 
+        refuse_unknown_experiment(experiment)  # before the embedded server starts
         with MlflowClient(tracking_url()) as client:
             return load_experiment(client, experiment)
     return read_snapshot(snapshot or sample_dir())

@@ -61,6 +61,9 @@ from tipbench_lib.tracking.mapping import CELL_TAG, queue_provenance
 PROVENANCE_FILE = "provenance.json"
 RUBRIC_FILE = "rubric.toml"
 """The experiment's rubric in a snapshot directory: the file's exact text."""
+NOTES_FILE = "notes.parquet"
+NOTES_SCHEMA = {"candidate_id": pl.String(), "judge_id": pl.String(), "note": pl.String()}
+MAX_NOTE_CHARS = 2000
 WARNINGS_KEY = "warnings"
 """The provenance entry holding what loading found wrong (see ``ExperimentData.warnings``)."""
 
@@ -79,6 +82,9 @@ class ExperimentData:
     """The experiment's rubric: the frames' score columns and every range are its."""
     rubric_note: str = ""
     """'' when the experiment recorded its rubric; else why it is read as tip-v1."""
+    notes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=NOTES_SCHEMA))
+    """The judges' notes (``candidate_id, judge_id, note``; the LLM judge's reason is its
+    note), for the explorer; a snapshot keeps them in ``notes.parquet`` when there are any."""
 
     def frames(self) -> dict[str, pl.DataFrame]:
         return {"cells": self.cells, "candidates": self.candidates, "judgments": self.judgments}
@@ -126,6 +132,7 @@ def experiment_frames(stored: StoredExperiment) -> ExperimentData:
         run_ids=dict(records.run_ids),
         rubric=rubric,
         rubric_note=records.rubric_note,
+        notes=notes_frame(records.judgments),
     )
     prov = provenance(records.name, data, stored.runs, records.judgments)
     prov.extra.update(queue_provenance(stored.experiment.tags))
@@ -208,6 +215,16 @@ def provenance(
     )
 
 
+def notes_frame(judgments: Iterable[Judgment]) -> pl.DataFrame:
+    """The notes of the judgments that count (scored, the latest per judge and tip last)."""
+    latest: dict[tuple[str, str], str] = {}
+    for j in judgments:
+        if j.ok:
+            latest[(j.candidate_id, j.judge_id)] = (j.note or "")[:MAX_NOTE_CHARS]
+    rows = [{"candidate_id": c, "judge_id": k, "note": n} for (c, k), n in latest.items() if n]
+    return pl.DataFrame(rows, schema=NOTES_SCHEMA)
+
+
 def _ms_iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
@@ -220,6 +237,8 @@ def write_snapshot(data: ExperimentData, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for name, frame in data.frames().items():
         frame.write_parquet(directory / f"{name}.parquet")
+    if data.notes.height:
+        data.notes.write_parquet(directory / NOTES_FILE)
     (directory / RUBRIC_FILE).write_text(data.rubric.text, encoding="utf-8")
     prov = Provenance.from_dict(data.provenance)
     prov.rubric = data.rubric.ref
@@ -260,7 +279,24 @@ def read_snapshot(directory: Path) -> ExperimentData:
     if warnings:
         prov[WARNINGS_KEY] = [*prov.get(WARNINGS_KEY, []), *warnings]
     return ExperimentData(
-        frames["cells"], frames["candidates"], judgments, prov, rubric=rubric, rubric_note=note
+        frames["cells"],
+        frames["candidates"],
+        judgments,
+        prov,
+        rubric=rubric,
+        rubric_note=note,
+        notes=read_notes(directory / NOTES_FILE),
+    )
+
+
+def read_notes(path: Path) -> pl.DataFrame:
+    """A snapshot's notes, optional (older snapshots have none); checked like its frames, each
+    note cut to ``MAX_NOTE_CHARS``."""
+    if not path.exists():
+        return pl.DataFrame(schema=NOTES_SCHEMA)
+    notes = conform_columns(read_parquet(path), NOTES_SCHEMA, path)
+    return notes.select(list(NOTES_SCHEMA)).with_columns(
+        pl.col("note").str.slice(0, MAX_NOTE_CHARS)
     )
 
 

@@ -33,6 +33,7 @@ import vl_convert
 
 from tipbench_lib.compare import charts
 from tipbench_lib.compare.analysis import LENGTH_METHOD, QUESTIONS, Analysis
+from tipbench_lib.compare.explorer_html import explorer_html
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.escaping import html_text as esc
@@ -257,8 +258,7 @@ def leaderboard_html(analysis: Analysis) -> str:
     level = level_text(analysis.options.level)
     columns: list[Column] = [
         ("Rank", field("rank", num), "num"),
-        ("Model", field("model"), "cell"),
-        ("Prompt", field("prompt_version"), "cell"),
+        ("Cell", cell_of("model", "prompt_version"), "cell"),
         interval_column(
             f"Composite [{level} CI]", "composite_mean", "composite_lo", "composite_hi"
         ),
@@ -279,12 +279,14 @@ def leaderboard_html(analysis: Analysis) -> str:
             )
         )
     board = analysis.leaderboard
-    columns += [
+    # The rest in a second table, so neither hides columns behind sideways scrolling at 1280 px.
+    more: list[Column] = [("Cell", cell_of("model", "prompt_version"), "cell")]
+    more += [
         (flag.name, field(f"{flag.id}_mean", percent), "num")
         for flag in rubric.flags
         if f"{flag.id}_mean" in board.columns
     ]
-    columns += [
+    more += [
         ("Distinct-2", field("distinct_2", num), "num"),
         ("Near repeats", field("near_repeat_share", percent), "num"),
         ("Scenarios", field("n_scenarios", num), "num"),
@@ -309,6 +311,8 @@ def leaderboard_html(analysis: Analysis) -> str:
         note(analysis.scale_note)
         + judge_warning(analysis)
         + table(board.iter_rows(named=True), columns)
+        + "<h3>Flags, diversity and counts</h3>"
+        + table(board.iter_rows(named=True), more)
         + legend
     )
 
@@ -320,22 +324,51 @@ def verdict_badge(row: Mapping[str, Any]) -> str:
     )
 
 
+def judges_and_note(row: Mapping[str, Any]) -> str:
+    """The judges a comparison rests on and its interval note, in one wrapping column."""
+    parts = [esc(row.get("judges") or "")]
+    if row.get("interval_note"):
+        parts.append(f"<span class='ci'>{esc(row['interval_note'])}</span>")
+    return "<br>".join(p for p in parts if p)
+
+
 def comparisons_html(analysis: Analysis) -> str:
     level = level_text(analysis.options.level)
     columns: list[Column] = [
         ("A", cell_of("a_model", "a_prompt"), "cell"),
         ("B", cell_of("b_model", "b_prompt"), "cell"),
-        interval_column(f"A − B [{level} CI]", "diff_mean", "diff_lo", "diff_hi"),
+        (
+            f"A − B [{level} CI] over n scenarios",
+            lambda r: (
+                interval(r["diff_mean"], r["diff_lo"], r["diff_hi"])
+                + f"<span class='ci'>n = {num(r.get('n_scenarios'))}</span>"
+            ),
+            "num",
+        ),
         ("Verdict", verdict_badge, ""),
-        ("Holm p (adjusted)", field("p_holm", pval), "num"),
-        ("Family", lambda r: esc(f"{r.get('family')} ({r.get('family_size')})"), "cell"),
-        ("Scenarios", field("n_scenarios", num), "num"),
-        ("Signed-rank p", field("p_wilcoxon", pval), "num"),
-        ("Sign-flip p (unadjusted)", field("p_permutation", pval), "num"),
-        ("Judges", field("judges"), ""),
-        ("Detectable diff.", field("mdd", num), "num"),
-        ("Scenarios needed", field("scenarios_needed", num), "num"),
-        ("Note", field("interval_note"), ""),
+        (
+            "Holm p (family)",
+            lambda r: (
+                f"{pval(r.get('p_holm'))}<span class='ci'>"
+                f"{esc(r.get('family'))} ({esc(r.get('family_size'))})</span>"
+            ),
+            "num",
+        ),
+        (
+            "Unadjusted p: signed-rank, sign-flip",
+            lambda r: (
+                f"{pval(r.get('p_wilcoxon'))}<span class='ci'>{pval(r.get('p_permutation'))}</span>"
+            ),
+            "num",
+        ),
+        (
+            "Detectable diff. (scenarios needed)",
+            lambda r: (
+                f"{num(r.get('mdd'))}<span class='ci'>{num(r.get('scenarios_needed'))}</span>"
+            ),
+            "num",
+        ),
+        ("Judges · note", judges_and_note, "wrap"),
     ]
     rows = analysis.comparison_rows
     shown = rows.head(MAX_TABLE_ROWS)
@@ -362,12 +395,7 @@ def verdicts_html(analysis: Analysis) -> str:
     )
     if not analysis.verdicts:
         return intro + f"<p>No comparison involves {esc(base.label)}. No comparisons.</p>"
-    more = (
-        note(f"{analysis.verdicts_left_out} more in the comparisons table.")
-        if analysis.verdicts_left_out
-        else ""
-    )
-    return intro + bullets(analysis.verdicts, "sentences") + more
+    return intro + bullets(analysis.verdict_lines, "sentences")
 
 
 def examples_html(analysis: Analysis) -> str:
@@ -448,6 +476,47 @@ def judges_html(analysis: Analysis) -> str:
             )
         )
     return "\n".join(parts)
+
+
+def spread_html(analysis: Analysis) -> str:
+    """Each judge's scores per dimension, counted; near-constant ones flagged and said."""
+    from tipbench_lib.compare.judge_spread import NEAR_CONSTANT, spread_sentences
+
+    spread = analysis.judge_spread
+    if spread.height == 0:
+        return ""
+    scores = [c for c in spread.columns if c.startswith("score_")]
+    columns: list[Column] = [
+        ("Judge", field("judge_id"), "cell"),
+        ("Dimension", field("dimension"), "cell"),
+        *[(c.removeprefix("score_"), field(c, num), "num") for c in scores],
+        (
+            "Most frequent",
+            lambda r: f"{r['mode']} ({r['score_' + str(r['mode'])]} of {r['n']})",
+            "num",
+        ),
+        ("Cells with one score only", lambda r: f"{r['constant_cells']} of {r['n_cells']}", "num"),
+        (
+            "",
+            lambda r: (
+                "<span class='verdict confounded'>near-constant</span>"
+                if r["near_constant"]
+                else ""
+            ),
+            "",
+        ),
+    ]
+    said = spread_sentences(spread)
+    return (
+        "<h3>Each judge's scores, per dimension</h3>"
+        + note(
+            "How many tips each judge gave each score. Near-constant: one score takes "
+            f"{percent(NEAR_CONSTANT)} or more of a judge's scores on a dimension, so that "
+            "dimension of that judge barely separates cells, whatever its size or agreement."
+        )
+        + (bullets(said, "sentences") if said else "")
+        + table(spread.iter_rows(named=True), columns)
+    )
 
 
 def ppi_html(analysis: Analysis) -> str:
@@ -636,7 +705,14 @@ def sections(analysis: Analysis) -> list[tuple[str, str, str]]:
             length_html(analysis),
             blocks["length_adjusted"],
         ),
-        ("judges", "Judges", "Judges", blocks["agreement"], judges_html(analysis)),
+        (
+            "judges",
+            "Judges",
+            "Judges",
+            blocks["agreement"],
+            judges_html(analysis),
+            spread_html(analysis),
+        ),
         (
             "llm-judge",
             "LLM judge",
@@ -648,6 +724,12 @@ def sections(analysis: Analysis) -> list[tuple[str, str, str]]:
             calibration_html(analysis),
         ),
         ("examples", "Examples", "Example tips", examples_html(analysis)),
+        (
+            "explorer",
+            "Explorer",
+            "Explorer: every tip, side by side",
+            explorer_html(analysis.tips, analysis.tip_scores, analysis.rubric.dimension_ids),
+        ),
         ("provenance", "Provenance", "Provenance", provenance_html(analysis)),
     ]
     return [(anchor, nav, section(anchor, title, *body)) for anchor, nav, title, *body in parts]
@@ -662,7 +744,7 @@ def render(analysis: Analysis) -> str:
     parts = sections(analysis)
     return Template(template("report.html")).substitute(
         title=esc(f"tipbench report: {analysis.experiment}"),
-        css=template("report.css"),
+        css=template("report.css") + template("explorer.css"),
         bundle=vega_bundle(),
         experiment=esc(analysis.experiment),
         rubric=esc(analysis.rubric.version),
@@ -670,7 +752,7 @@ def render(analysis: Analysis) -> str:
         summary=summary_html(analysis),
         nav="".join(f"<a href='#{anchor}'>{esc(label)}</a>" for anchor, label, _ in parts),
         sections="\n".join(html for _, _, html in parts),
-        embed=template("embed.js"),
+        embed=template("embed.js") + template("explorer.js"),
     )
 
 

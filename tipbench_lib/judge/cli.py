@@ -267,24 +267,39 @@ def run_apply(client: Any, args: argparse.Namespace, doc: Any, stored: StoredExp
     return EXIT_OK
 
 
-def run_llm(client: Any, args: argparse.Namespace, stored: StoredExperiment) -> int:
+def llm_backend(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The judge model's backend and the model checked on it, before MLflow is asked anything:
+    Ollama down, an unknown model or one too large is refused in a second, not after the
+    embedded server has started (docs/architecture.md §6)."""
     from tipbench_lib.backends.select import choose_backend, close_backend
-    from tipbench_lib.core.progress import ProgressEvent, TerminalProgress
-    from tipbench_lib.judge.llm import check_model, llm_judge_id, run_llm_judge
+    from tipbench_lib.judge.llm import check_model
 
-    session = JudgeSession(
-        client,
-        args.experiment,
-        llm_judge_id(args.llm_judge),
-        judge_kind="llm",
-        required_judges=args.required_judges,
-        stored=stored,
-    )
     backend, why = choose_backend(args.backend)
     print(f"tipbench: {why}", file=sys.stderr)
+    try:
+        return backend, check_model(backend, args.llm_judge, args.max_model_b)
+    except BaseException:
+        close_backend(backend)
+        raise
+
+
+def run_llm(
+    client: Any, args: argparse.Namespace, stored: StoredExperiment, backend: Any, info: Any
+) -> int:
+    from tipbench_lib.backends.select import close_backend
+    from tipbench_lib.core.progress import ProgressEvent, TerminalProgress
+    from tipbench_lib.judge.llm import llm_judge_id, run_llm_judge
+
     progress = TerminalProgress(unit="judgment")
     try:
-        info = check_model(backend, args.llm_judge, args.max_model_b)
+        session = JudgeSession(
+            client,
+            args.experiment,
+            llm_judge_id(args.llm_judge),
+            judge_kind="llm",
+            required_judges=args.required_judges,
+            stored=stored,
+        )
         summary = run_llm_judge(
             session,
             backend,
@@ -318,14 +333,22 @@ def main(argv: Sequence[str] | None = None, client: Any = None, *, prog: str = P
 def _judge(args: argparse.Namespace, client: Any) -> int:
     own = client is None
     with data_dir_for(args.data_dir):
+        backend = None
         try:
+            check_queue_args(args)
+            # A bad file, a misspelt experiment, Ollama down or an unknown judge model are
+            # refused before MLflow is asked for anything (the embedded server takes ~10 s).
+            doc = read_document(args.apply) if args.apply else None
+            llm = not (args.status or args.export or args.apply)
+            if own:
+                from tipbench_lib.tracking.local_store import refuse_unknown_experiment
+
+                refuse_unknown_experiment(args.experiment)
+            backend, info = llm_backend(args) if llm else (None, None)
             if own:
                 from tipbench_lib.tracking.client import MlflowClient
 
                 client = MlflowClient.from_env()
-            check_queue_args(args)
-            # A bad file is refused before MLflow is asked for anything.
-            doc = read_document(args.apply) if args.apply else None
             stored = read_experiment_delivered(client, args.experiment)
             if args.status:
                 return run_status(client, args, stored)
@@ -333,7 +356,12 @@ def _judge(args: argparse.Namespace, client: Any) -> int:
                 return run_export(client, args, stored)
             if args.apply:
                 return run_apply(client, args, doc, stored)
-            return run_llm(client, args, stored)
+            backend, given = None, backend  # run_llm closes it from here on
+            return run_llm(client, args, stored, given, info)
         finally:
+            if backend is not None:
+                from tipbench_lib.backends.select import close_backend
+
+                close_backend(backend)
             if own and client is not None:
                 client.close()

@@ -127,6 +127,25 @@ def judge_prompt(rubric: Rubric, view: ScenarioView, tip: str) -> str:
     return f"{system['content']}\n\n{user['content']}\n"
 
 
+REASON_CHARS = 160
+"""The judge's reason, asked after the scores and kept as the judgment's note (the compare
+explorer shows it); short, so the answer stays within the judge's token budget."""
+
+
+def with_reason(schema: dict[str, Any]) -> dict[str, Any]:
+    """The rubric's schema plus a short ``reason``, last (parse_answer keeps it as the note)."""
+    reason = {
+        "type": "string",
+        "maxLength": REASON_CHARS,
+        "description": "one short sentence: why these scores",
+    }
+    return {
+        **schema,
+        "properties": {**schema["properties"], "reason": reason},
+        "required": [*schema["required"], "reason"],
+    }
+
+
 def judge_request(
     info: ModelInfo,
     rubric: Rubric,
@@ -138,7 +157,7 @@ def judge_request(
     """The request for one tip; the rubric and the scenario are marked as the parts every tip of
     a cell shares, so the embedded backend evaluates them once per cell (the rubric once per run;
     docs/architecture.md, section 7)."""
-    schema = rubric.json_schema()
+    schema = with_reason(rubric.json_schema())
     marks = (judge_instructions(rubric), view.as_text())
     if info.is_base:
         prompt = judge_prompt(rubric, view, tip)

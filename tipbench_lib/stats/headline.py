@@ -117,7 +117,7 @@ def summarize(
         size = primary[0]["family_size"] if primary else 0
         headline = (
             f"Winner: {cell_label(*top)}, better than each of the other {len(others)} cells "
-            f"(Holm across the {size} primary comparisons), {judged}."
+            f"(Holm across the {comparisons_text(size)}), {judged}."
         )
         return Summary(headline, (), family, top, (top,), base, base_note)
     group = [top] + [c for c, r in rows.items() if r is None or not beats(r, top)]
@@ -129,17 +129,29 @@ def summarize(
         )
         return Summary(headline, (), family, None, tuple(group), base, base_note)
     highest = (
-        "the cell with the highest mean over different judges (an order that is no verdict)"
+        "has the highest mean over different judges (an order that is no verdict)"
         if mixed_judges
-        else "the cell with the highest mean"
+        else "has the highest mean"
+    )
+    # The top cell is named first, and a group of every other cell is said as such, so the
+    # headline never hides the cell it is about among "5 cells and 1 more" (issue 22).
+    rest = (
+        f"any of the other {len(others)} cells"
+        if len(group) - 1 == len(others) and len(others) > 1
+        else _group(group[1:])
     )
     headline = (
-        f"No single winner: the comparisons cannot separate {_group(group[1:])} from "
-        f"{cell_label(*top)}, {highest}, {judged}."
+        f"No single winner: {cell_label(*top)} {highest}, but the comparisons cannot "
+        f"separate it from {rest}, {judged}."
     )
     runner = others[0]
     lines = (_runner_up_line(top, runner, rows[runner], mixed_judges),)
     return Summary(headline, lines, family, None, tuple(group), base, base_note)
+
+
+def comparisons_text(size: int, family: str = "primary") -> str:
+    """'15 primary comparisons', or 'one primary comparison' (Holm over one is no correction)."""
+    return f"one {family} comparison" if size == 1 else f"{size} {family} comparisons"
 
 
 def _judged(view: View) -> str:
@@ -195,13 +207,13 @@ def _family_line(comparisons: pl.DataFrame, alpha: float, baseline: Cell | None)
     size = int(primary["family_size"].max() or 0) if primary.height else 0
     if baseline is None:
         return (
-            f"Verdicts at α = {alpha:g} with {level} intervals: Holm across the {size} primary "
-            "comparisons, every pair (no baseline was named before seeing the data)."
+            f"Verdicts at α = {alpha:g} with {level} intervals: Holm across the "
+            f"{comparisons_text(size)}, every pair (no baseline was named before seeing the data)."
         )
     explore = comparisons.filter(pl.col("family") == "exploratory")
     extra = int(explore["family_size"].max() or 0) if explore.height else 0
     return (
-        f"Verdicts at α = {alpha:g} with {level} intervals: Holm across the {size} primary "
-        f"comparisons against the baseline {cell_label(*baseline)}, and separately across the "
-        f"{extra} exploratory comparisons of the other cells."
+        f"Verdicts at α = {alpha:g} with {level} intervals: Holm across the "
+        f"{comparisons_text(size)} against the baseline {cell_label(*baseline)}, and "
+        f"separately across the {comparisons_text(extra, 'exploratory')} of the other cells."
     )

@@ -58,7 +58,7 @@ def family_text(row: Mapping[str, Any]) -> str:
     tested = int(row.get("family_tested") if row.get("family_tested") is not None else size)
     noun = "comparison" if size == 1 else "comparisons"
     if tested == size:
-        return f"Holm across the {size} {family} {noun}"
+        return f"Holm across the {'one' if size == 1 else size} {family} {noun}"
     return f"Holm across the {tested} testable of the {size} {family} {noun}"
 
 

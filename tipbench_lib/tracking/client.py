@@ -152,6 +152,19 @@ class MlflowClient:
             raise
         return self._parsed(parse_experiment, data, "experiment", "experiments/get-by-name")
 
+    def experiments(self, limit: int = 1000) -> list[Experiment]:
+        """Up to ``limit`` live experiments (one page: for hints and links, never for data)."""
+        body = {"max_results": limit, "view_type": "ACTIVE_ONLY"}
+        found = self._call("POST", "experiments/search", body).get("experiments") or []
+        return sorted(
+            (self._parsed(parse_experiment, {"e": e}, "e", "experiments/search") for e in found),
+            key=lambda e: e.name,
+        )
+
+    def experiment_names(self, limit: int = 1000) -> list[str]:
+        """The names of up to ``limit`` live experiments (for a refusal's hints)."""
+        return [e.name for e in self.experiments(limit)]
+
     def get_experiment(self, experiment_id: str) -> Experiment:
         data = self._call("GET", "experiments/get", {"experiment_id": experiment_id})
         return self._parsed(parse_experiment, data, "experiment", "experiments/get")

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from tipbench_lib.core.errors import StoreConflict, TipbenchError, TrackingError
-from tipbench_lib.core.escaping import shell_command
 from tipbench_lib.core.experiment import ExperimentRecords, legacy_note, refuse_rubric
 from tipbench_lib.core.judgments import latest_per_pair
 from tipbench_lib.core.records import Candidate, Cell, Judgment
@@ -44,11 +43,12 @@ def find_experiment(client: MlflowClient, name: str) -> Experiment:
     """The live experiment named ``name``, or an error saying how to make it."""
     found = client.get_experiment_by_name(name)
     if found is None or found.deleted:
-        collect = shell_command("tipbench", "collect", "--experiment", name, "...")
-        raise TrackingError(
-            f"MLflow has no experiment named {name!r}; run `{collect}` first, or check "
-            "MLFLOW_TRACKING_URI"
+        from tipbench_lib.tracking.local_store import (
+            UnknownExperimentError,
+            missing_experiment_message,
         )
+
+        raise UnknownExperimentError(missing_experiment_message(name, client.experiment_names()))
     return found
 
 

@@ -446,7 +446,7 @@ def keep_while_used(home: Path, lock_fd: int, port: int | None, poll: float = KE
     """
     server = LocalMlflowServer(home, port=port, lock_fd=lock_fd)
     users = open_private(home / USERS_NAME)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    _leave_on_sigterm()
     try:
         url = server.start()
         print(f"keeper {os.getpid()}: mlflow server at {url}", flush=True)
@@ -508,6 +508,71 @@ def stop_embedded() -> None:
         claim.release()
 
 
+def _leave_on_sigterm() -> None:
+    """SIGTERM ends the process like Ctrl-C ends the UI: once. A second signal while it is
+    already leaving (``make`` and a terminal both send one) is ignored, so no exception is raised
+    inside the ``finally`` or the interpreter's exit handlers, where it printed a traceback."""
+
+    def leave(*_: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise SystemExit(EXIT_OK)
+
+    signal.signal(signal.SIGTERM, leave)
+
+
+def port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something already listens on ``port`` (then our server could not bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex((host, port)) == 0
+
+
+def idle_server_on_another_port(home: Path, port: int, wait: float = 30.0) -> str:
+    """Let the home's server stop if it runs on another port than asked and nobody uses it.
+
+    Right after another tipbench command the home's server (on a port chosen at random) is
+    still up for up to ``KEEPER_POLL`` with no user left; joining it kept it on that port. So
+    when no process holds a claim (the users lock can be taken exclusively), wait for its
+    keeper to stop it, and the caller starts one on ``port``. Returns why ``port`` cannot be
+    used ('' when it can).
+    """
+    url = _read_url(home)
+    if url is None or url.endswith(f":{port}") or not _healthy(url):
+        return ""
+    users = open_private(home / USERS_NAME)
+    try:
+        try:
+            fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return (
+                f"--port {port} was not used: the embedded server of {home} already runs at "
+                f"{url} for other tipbench processes (a collect, a judge app, a compare); stop "
+                f"them and run this again to have it on port {port}"
+            )
+        fcntl.flock(users, fcntl.LOCK_UN)
+    finally:
+        os.close(users)
+    print(f"waiting for the idle server at {url} to stop, to start it on port {port}", flush=True)
+    deadline = time.monotonic() + wait
+    while _read_url(home) == url and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return ""
+
+
+def runs_urls(url: str) -> list[str]:
+    """The runs table of each experiment, where the summary run is the leaderboard (MLflow 3
+    would open an experiment of no recorded kind on its GenAI "Traces" page)."""
+    from tipbench_lib.tracking.client import MlflowClient
+
+    lines = []
+    with contextlib.suppress(TrackingError), MlflowClient(url) as client:
+        for experiment in client.experiments(limit=20):
+            if experiment.name != "Default":
+                lines.append(
+                    f"  {experiment.name}: {url}/#/experiments/{experiment.experiment_id}/runs"
+                )
+    return lines
+
+
 def main(argv: Sequence[str] | None = None, *, prog: str = "tipbench mlflow-ui") -> int:
     """Keep the embedded server up so the user can browse the MLflow UI (or, hidden: keep it)."""
     parser = argparse.ArgumentParser(
@@ -523,17 +588,26 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "tipbench mlflow-ui")
     home = (args.home or tipbench_home()).resolve()
     if args.keep_while_used:
         return keep_while_used(home, args.lock_fd, args.port)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    _leave_on_sigterm()
     try:
+        why = idle_server_on_another_port(home, args.port) if args.port is not None else ""
+        if args.port is not None and not why and _read_url(home) is None and port_taken(args.port):
+            return refuse(
+                f"port {args.port} is taken by another program (not tipbench's server of "
+                f"{home}); free it, or give another --port"
+            )
         url = shared_server_url(home, args.port)
-        elsewhere = args.port is not None and not url.endswith(f":{args.port}")
         print(
             f"MLflow UI: {url}  (store: {home}; Ctrl-C leaves it to the other tipbench "
             f"processes using it, if any)",
             flush=True,
         )
-        if elsewhere:
-            print(f"It was already running, so --port {args.port} was not used.", flush=True)
+        if why:
+            print(why, flush=True)
+        listed = runs_urls(url)
+        if listed:
+            print("Each experiment's runs (the summary run is its leaderboard):", flush=True)
+            print("\n".join(listed), flush=True)
         while _healthy(url):
             time.sleep(2)
         print(f"the mlflow server stopped; see {home / LOG_NAME}", file=sys.stderr)

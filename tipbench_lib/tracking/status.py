@@ -86,8 +86,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
 def _status(experiment: str) -> int:
     from tipbench_lib.judge.delivery import read_delivered
     from tipbench_lib.tracking.client import MlflowClient
+    from tipbench_lib.tracking.local_store import refuse_unknown_experiment
     from tipbench_lib.tracking.server import tracking_url
 
+    refuse_unknown_experiment(experiment)  # before the embedded server starts
     with MlflowClient(tracking_url()) as client:
         stored, backlog = read_delivered(client, experiment)
     if backlog.warning():

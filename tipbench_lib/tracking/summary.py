@@ -9,6 +9,7 @@ phases, which read cells by that tag, never take it for a cell.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from tipbench_lib.core.errors import TrackingError
@@ -27,6 +28,12 @@ __all__ = [
 """The tag and file names are re-exported from :mod:`.mapping`, where every MLflow name lives."""
 
 
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+RUNS_KIND = "custom_model_development"
+"""MLflow 3.x opens an experiment of no recorded kind on its GenAI "Traces" page, empty for
+tipbench; this kind opens it on the runs table, where the summary run is the leaderboard."""
+
+
 def find_summary_run(client: MlflowClient, experiment_id: str) -> Run | None:
     """The experiment's summary run; the oldest if two compares once raced to create one."""
     runs = client.search_runs(
@@ -35,8 +42,17 @@ def find_summary_run(client: MlflowClient, experiment_id: str) -> Run | None:
     return min(runs, key=lambda r: (r.start_time or 0, r.run_id)) if runs else None
 
 
-def log_summary(client: MlflowClient, experiment: str, out_dir: Path) -> Run:
-    """Upload the three compare outputs from ``out_dir`` to the summary run (made once)."""
+def log_summary(
+    client: MlflowClient,
+    experiment: str,
+    out_dir: Path,
+    *,
+    metrics: Mapping[str, float] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Run:
+    """Upload the three compare outputs from ``out_dir`` to the summary run (made once), with
+    the headline's ``metrics`` and ``tags`` (``compare.summary_fields``): a metric logged again
+    shows its latest value, so the run always reads as the latest leaderboard."""
     missing = [name for name in SUMMARY_FILES if not (out_dir / name).is_file()]
     if missing:
         raise TrackingError(
@@ -45,10 +61,14 @@ def log_summary(client: MlflowClient, experiment: str, out_dir: Path) -> Run:
     found = client.get_experiment_by_name(experiment)
     if found is None or found.deleted:
         raise TrackingError(f"MLflow has no experiment named {experiment!r} to log a summary to")
+    if EXPERIMENT_KIND_TAG not in found.tags:  # a kind the user chose is theirs
+        client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, RUNS_KIND)
     run = find_summary_run(client, found.experiment_id) or client.create_run(
         found.experiment_id, SUMMARY_RUN_NAME, tags={KIND_TAG: SUMMARY_KIND}
     )
     for name in SUMMARY_FILES:
         client.log_artifact(run.run_id, name, (out_dir / name).read_bytes())
+    if metrics or tags:
+        client.log_batch(run.run_id, metrics=dict(metrics or {}), tags=dict(tags or {}))
     client.update_run(run.run_id, "FINISHED", end_time_ms=now_ms())
     return run

@@ -7,6 +7,7 @@ the module so each model file is hashed and opened once.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tipbench_lib.backends.base import Backend, GenerationOptions, GenerationRequest
@@ -397,3 +399,121 @@ def test_llama_cpp_internals_still_mean_what_the_prefix_reuse_needs():
         if llm.n_tokens != 0 or len(llm._input_ids) != 0:
             moved.append("Llama.reset() no longer empties Llama._input_ids")
         assert not moved, changed_message(moved)
+
+
+# --- a cell's prompt, evaluated once (issue 20) -------------------------------------------------
+
+
+class PromptEvaluations:
+    """Counts the prompt positions ``Llama.eval`` is asked to evaluate, request by request.
+
+    Wraps the resident ``Llama`` object's ``eval`` (every decode of llama-cpp-python goes through
+    it), so it counts what llama.cpp really did, whatever the backend believes it reused.
+    """
+
+    def __init__(self, llm: object) -> None:
+        self.llm = llm
+        self.calls: list[tuple[int, int]] = []  # (first position, number of tokens)
+        original = llm.eval  # type: ignore[attr-defined]
+
+        def counting_eval(tokens: object) -> None:
+            self.calls.append((llm.n_tokens, len(tokens)))  # type: ignore[attr-defined,arg-type]
+            original(tokens)
+
+        llm.eval = counting_eval  # type: ignore[attr-defined]
+
+    def prompt_positions(self, prompt_tokens: int) -> int:
+        """Positions below ``prompt_tokens`` evaluated since the last call (then forgets them)."""
+        count = sum(max(0, min(start + n, prompt_tokens) - start) for start, n in self.calls)
+        self.calls.clear()
+        return count
+
+
+def _cell(backend: EmbeddedBackend, model: str, prompt: str = "v1", scenario: int = 0) -> object:
+    from tipbench_lib.collect.plan import PlannedCell
+    from tipbench_lib.core.prompts import get_prompt
+    from tipbench_lib.core.scenarios import load_scenarios
+
+    info = backend.describe(model)
+    chosen = load_scenarios()[scenario]
+    return PlannedCell(
+        f"cell-{model}-{prompt}-{scenario}", info, get_prompt(prompt), chosen, OPTIONS, 0, 3
+    )
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "gemma3-270m"])
+def test_a_cells_k_tips_evaluate_its_prompt_once(backend: EmbeddedBackend, model: str) -> None:
+    """The K tips of a cell share one prompt: its tokens are evaluated for the first tip only,
+    each later tip evaluates its last token alone (to sample from fresh logits) and generates."""
+    backend.load(model, OPTIONS)
+    cell = _cell(backend, model)
+    backend._resident.llm.reset()  # type: ignore[union-attr]  # nothing held from other tests
+    counter = PromptEvaluations(backend._resident.llm)  # type: ignore[union-attr]
+    evaluated = []
+    for index in range(3):
+        gen = backend.generate(model, cell.request(index))  # type: ignore[attr-defined]
+        evaluated.append(counter.prompt_positions(gen.prompt_tokens))
+    assert gen.prompt_tokens > 100, "a real collect prompt"
+    assert evaluated == [gen.prompt_tokens, 1, 1], (
+        f"prompt positions evaluated per tip of a {gen.prompt_tokens}-token prompt: {evaluated}"
+    )
+
+
+def _logits_and_text(backend: EmbeddedBackend, model: str, request: GenerationRequest):
+    """The logits the first token is sampled from (bitwise), the prompt tokens reused for them,
+    then the text of the request."""
+    one = dataclasses.replace(request, options=dataclasses.replace(request.options, max_tokens=1))
+    reused = backend.generate(model, one).extra["prompt_tokens_reused"]
+    llm = backend._resident.llm  # type: ignore[union-attr]
+    logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy()
+    return logits.tobytes(), reused, backend.generate(model, request).text
+
+
+def _with_shared_part_marked(request: GenerationRequest) -> GenerationRequest:
+    """A raw few-shot prompt's examples are the part every scenario shares: mark their end."""
+    if request.prompt is None:
+        return request
+    shared = request.prompt[: request.prompt.rindex("\n\nUser: ")]
+    return dataclasses.replace(request, prefix_marks=(shared,))
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "gemma3-270m"])
+def test_same_request_same_logits_and_text_whatever_warmed_the_cache(
+    backend: EmbeddedBackend, model: str
+) -> None:
+    """The cache a request resumes from is bitwise what a fresh evaluation builds: the first
+    token's logits and the text agree after nothing, after the same prompt with another seed
+    (resumed at its last token), and after another scenario (resumed at the end of the system
+    prompt, or of a raw prompt's examples)."""
+    options = GenerationOptions(temperature=1.0, top_p=1.0, max_tokens=16, num_ctx=512)
+    backend.load(model, options)
+
+    def request_of(scenario: int) -> GenerationRequest:
+        cell = _cell(backend, model, scenario=scenario)
+        request = cell.request(0)  # type: ignore[attr-defined]
+        return _with_shared_part_marked(dataclasses.replace(request, options=options))
+
+    request = request_of(0)
+    warmers = {
+        "another seed": dataclasses.replace(request, seed=request.seed + 1),
+        "another scenario": request_of(1),
+    }
+    llm = backend._resident.llm  # type: ignore[union-attr]
+    llm.reset()
+    fresh_logits, reused, fresh_text = _logits_and_text(backend, model, request)
+    assert reused == 0
+    for name, warmer in warmers.items():
+        llm.reset()
+        backend.generate(model, warmer)
+        logits, reused, text = _logits_and_text(backend, model, request)
+        assert reused > 0, f"after {name}, nothing was reused: the test would prove nothing"
+        assert logits == fresh_logits, f"after {name}, the first token's logits differ"
+        assert text == fresh_text, f"after {name}: {text!r} != {fresh_text!r}"
+
+
+def test_threads_are_the_cores_this_process_may_use(backend: EmbeddedBackend) -> None:
+    """Not ``os.cpu_count()``: a container or a CI runner may grant fewer cores than it shows."""
+    backend.load("smollm2-135m", OPTIONS)
+    llm = backend._resident.llm  # type: ignore[union-attr]
+    cores = len(os.sched_getaffinity(0))
+    assert (llm.context_params.n_threads, llm.context_params.n_threads_batch) == (cores, cores)

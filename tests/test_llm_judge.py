@@ -157,3 +157,66 @@ def test_parse_answer_names_the_problem():
         parse_answer('{"relevance": ', candidate, rubric)
     with pytest.raises(JudgingError, match="tone must be an integer from 1 to 5"):
         parse_answer('{"relevance": 2, "actionability": 3, "tone": "good"}', candidate, rubric)
+
+
+# --- the embedded judge's cost per tip (issue 20) ------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_cells_tips_are_judged_with_one_rubric_and_scenario_evaluation(tipbench_home):
+    """The K tips of a cell share the rubric and the scenario: those are evaluated once, and each
+    tip costs its own tokens and the scores only. The next cell evaluates its scenario, not the
+    rubric again."""
+    from tipbench_lib.backends.embedded import EmbeddedBackend
+    from tipbench_lib.core.scenarios import ScenarioView, Task
+    from tipbench_lib.judge import llm as llm_judge
+
+    from .test_embedded_backend import PromptEvaluations
+
+    rubric = load_rubric()
+    first_view = ScenarioView(
+        "nurse-morning",
+        "Amara",
+        "ICU nurse",
+        "morning",
+        "7-11 am",
+        (
+            Task("Renew BLS", "high", 90, "Friday"),
+            Task("Pharmacology quiz", "high", 40, "tomorrow"),
+        ),
+    )
+    other_view = ScenarioView(
+        "teacher-evening",
+        "Jo",
+        "secondary school teacher",
+        "evening",
+        "6-10 pm",
+        (Task("Grade essays", "high", 60, "tomorrow"), Task("Call the landlord", "low", 10, "")),
+    )
+    tips = [
+        "Finish the quiz before you sleep; it is due tomorrow.",
+        "Drink water.",
+        "Call the landlord now; it takes ten minutes.",
+    ]
+    options = llm_judge.JUDGE_OPTIONS
+    with EmbeddedBackend() as backend:
+        backend.load("smollm2-135m", options)
+        info = backend.describe("smollm2-135m")
+        llm = backend._resident.llm
+        counter = PromptEvaluations(llm)
+
+        def judged(view, tip):
+            request = llm_judge.judge_request(info, rubric, view, tip, 7, options)
+            gen = backend.generate("smollm2-135m", request)
+            tip_tokens = len(llm.tokenize(tip.encode(), add_bos=False))
+            return gen.prompt_tokens, counter.prompt_positions(gen.prompt_tokens), tip_tokens
+
+        prompt, evaluated, _ = judged(first_view, tips[0])
+        assert evaluated == prompt, "the first judgment evaluates its whole prompt"
+        for tip in tips[1:]:
+            prompt, evaluated, tip_tokens = judged(first_view, tip)
+            # The tip, the few words around it and the chat template's turn markers.
+            assert evaluated <= tip_tokens + 30, (tip, prompt, evaluated)
+        rubric_tokens = len(llm.tokenize(llm_judge.judge_instructions(rubric).encode()))
+        prompt, evaluated, tip_tokens = judged(other_view, tips[0])
+        assert evaluated <= prompt - rubric_tokens, "the rubric is reused across cells"

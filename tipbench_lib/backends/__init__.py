@@ -21,5 +21,5 @@ __all__, __getattr__ = lazy_exports(
     select=("choose_backend", "close_backend"),
     embedded=("EmbeddedBackend",),
     ollama=("OllamaBackend",),
-    prefix_reuse=("reuse_whole_batches",),
+    prefix_reuse=("schedule_prompts", "PromptSchedule"),
 )

@@ -106,6 +106,13 @@ class GenerationRequest:
     """Constrain the output to this JSON schema (Ollama ``format``, llama.cpp grammar)."""
     stop: tuple[str, ...] = ()
     """Stop sequences; a raw few-shot prompt needs them or a base model writes the next example."""
+    prefix_marks: tuple[str, ...] = ()
+    """Texts of the prompt, in order, ending parts other requests share (a rubric, a scenario).
+
+    The embedded backend cuts its prompt evaluation there so the cache of those parts is reused by
+    the next request that shares them; a chat request's messages before the last are marks
+    already. Never changes what is generated (docs/architecture.md, section 7); Ollama ignores it.
+    """
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tipbench_lib.backends.base import Generation, GenerationOptions, GenerationRequest, ModelInfo
-from tipbench_lib.backends.prefix_reuse import reuse_whole_batches
+from tipbench_lib.backends.prefix_reuse import PromptCost, PromptSchedule, schedule_prompts
 from tipbench_lib.core.errors import BackendError, GenerationError, UnknownModelError
 from tipbench_lib.core.journal import make_dirs
 from tipbench_lib.core.paths import tipbench_home
@@ -299,6 +299,8 @@ class _Resident:
     name: str
     n_ctx: int
     llm: Any
+    prompts: PromptSchedule | None
+    """Evaluates each prompt on its request's schedule (None: llama-cpp-python moved, afresh)."""
 
 
 class EmbeddedBackend:
@@ -306,9 +308,17 @@ class EmbeddedBackend:
 
     name = "embedded"
 
-    def __init__(self, *, models_dir: Path | None = None, n_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        models_dir: Path | None = None,
+        n_threads: int | None = None,
+        prompt_reuse: bool = True,
+    ) -> None:
         self.models_dir = models_dir or default_models_dir()
         self.n_threads = n_threads or _available_cores()
+        self.prompt_reuse = prompt_reuse
+        """False leaves prompt evaluation to llama-cpp-python (for measuring what reuse saves)."""
         self._resident: _Resident | None = None
         self._infos: dict[str, ModelInfo] = {}
         self._paths: dict[str, Path] = {}
@@ -374,8 +384,8 @@ class EmbeddedBackend:
                 f"llama.cpp could not load {model} from {path} with num_ctx={options.num_ctx}: "
                 f"{exc}; try a smaller num_ctx or free memory"
             ) from exc
-        reuse_whole_batches(llm)
-        self._resident = _Resident(model, options.num_ctx, llm)
+        prompts = schedule_prompts(llm) if self.prompt_reuse else None
+        self._resident = _Resident(model, options.num_ctx, llm, prompts)
         return time.perf_counter() - started
 
     def _is_resident(self, model: str, n_ctx: int) -> bool:
@@ -415,6 +425,10 @@ class EmbeddedBackend:
     def generate(self, model: str, request: GenerationRequest) -> Generation:
         llm = self._loaded(model, request.options)
         kwargs = _sampling_kwargs(request, model)
+        prompts = self._resident.prompts if self._resident else None
+        if prompts is not None:
+            prompts.marks = _prefix_marks(request)
+            prompts.last = None
         _reset_perf(llm)
         started = time.perf_counter()
         with _llama_errors(model):
@@ -432,7 +446,8 @@ class EmbeddedBackend:
             else:
                 raise GenerationError("error", "the request has neither messages nor a prompt")
         latency = time.perf_counter() - started
-        return _generation(llm, response, text, latency, request.options)
+        cost = prompts.last if prompts is not None else None
+        return _generation(llm, response, text, latency, request.options, cost)
 
     def _loaded(self, model: str, options: GenerationOptions) -> Any:
         resident = self._resident
@@ -474,6 +489,13 @@ def _spec(model: str) -> ModelSpec:
     return spec
 
 
+def _prefix_marks(request: GenerationRequest) -> tuple[str, ...]:
+    """Where the prompt's evaluation is cut: after each chat message but the last (a system
+    prompt is shared by every scenario), then after the request's own marks."""
+    earlier = tuple(m["content"] for m in request.messages[:-1] if m.get("content"))
+    return tuple(dict.fromkeys(earlier + request.prefix_marks))
+
+
 def _sampling_kwargs(request: GenerationRequest, model: str) -> dict[str, Any]:
     options = request.options
     kwargs: dict[str, Any] = {
@@ -505,10 +527,18 @@ def _reset_perf(llm: Any) -> None:
 
 
 def _generation(
-    llm: Any, response: dict[str, Any], text: str, latency: float, options: GenerationOptions
+    llm: Any,
+    response: dict[str, Any],
+    text: str,
+    latency: float,
+    options: GenerationOptions,
+    cost: PromptCost | None,
 ) -> Generation:
     """Token counts from the response; decode speed from llama.cpp's own counters, like Ollama's
-    eval_count / eval_duration, so both backends report the same kind of tokens per second."""
+    eval_count / eval_duration, so both backends report the same kind of tokens per second.
+
+    ``cost`` is what the prompt schedule reused and evaluated; without it (reuse off) llama.cpp's
+    counter of prompt tokens is the best there is (it leaves out one-token batches)."""
     import llama_cpp
 
     usage = response.get("usage") or {}
@@ -533,7 +563,8 @@ def _generation(
         truncated=cut_by_context,
         extra={
             "prompt_eval_s": perf.t_p_eval_ms / 1000.0,
-            "prompt_tokens_evaluated": int(perf.n_p_eval),
+            "prompt_tokens_evaluated": cost.evaluated if cost else int(perf.n_p_eval),
+            "prompt_tokens_reused": cost.reused if cost else 0,
             "eval_s": decode_s,
             "n_ctx": llm.n_ctx(),
         },

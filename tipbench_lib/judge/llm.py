@@ -135,13 +135,19 @@ def judge_request(
     seed: int,
     options: GenerationOptions,
 ) -> GenerationRequest:
+    """The request for one tip; the rubric and the scenario are marked as the parts every tip of
+    a cell shares, so the embedded backend evaluates them once per cell (the rubric once per run;
+    docs/architecture.md, section 7)."""
     schema = rubric.json_schema()
+    marks = (judge_instructions(rubric), view.as_text())
     if info.is_base:
+        prompt = judge_prompt(rubric, view, tip)
         return GenerationRequest(
-            seed=seed, options=options, prompt=judge_prompt(rubric, view, tip), json_schema=schema
+            seed=seed, options=options, prompt=prompt, json_schema=schema, prefix_marks=marks
         )
+    messages = judge_messages(rubric, view, tip)
     return GenerationRequest(
-        seed=seed, options=options, messages=judge_messages(rubric, view, tip), json_schema=schema
+        seed=seed, options=options, messages=messages, json_schema=schema, prefix_marks=marks
     )
 
 

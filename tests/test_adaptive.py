@@ -433,3 +433,37 @@ def test_a_better_cell_that_fails_now_and_then_is_undecided_while_its_mean_is_no
     for s in range(11, 24):
         judge(s, 1.0)
     assert adaptive.comparison_status(state)[0]["decision"] == "better"
+
+
+def _design(n_cells: int, n_scenarios: int, baseline: bool) -> adaptive.QueueDesign:
+    rows = [
+        {"candidate_id": f"c{c}-s{s}", "model": "m", "prompt_version": f"p{c}", "scenario_id": s}
+        for c in range(n_cells)
+        for s in range(n_scenarios)
+    ]
+    return adaptive.queue_design(rows, ("m", "p0") if baseline else None)
+
+
+@pytest.mark.parametrize("n_cells", [2, 3, 4, 6])
+@pytest.mark.parametrize("baseline", [False, True])
+def test_the_scenarios_a_family_needs_are_the_fewest_that_decide_a_clear_difference(
+    n_cells, baseline
+):
+    """Issue 20: ``design_reach`` says how many scenarios a family of m comparisons needs before
+    any can be decided: with that many, no comparison is out of reach at 0 judged and the
+    signed-rank floor 2/2^n is within alpha/m (compare's first Holm step); with one fewer, every
+    comparison is out of reach at 0 judged, and the design says it is undecidable."""
+    from tipbench_lib.stats.paired import min_p_attainable
+
+    probe = adaptive.QueueState(_design(n_cells, 30, baseline))
+    needed = adaptive.design_reach(probe).scenarios_to_decide
+    m = probe.design.n_comparisons
+    assert min_p_attainable(needed) <= 0.05 / m
+    short = adaptive.QueueState(_design(n_cells, needed - 1, baseline))
+    reach = adaptive.design_reach(short)
+    assert reach.decidable is False and reach.scenarios_to_decide == needed
+    assert adaptive.status(short)["out_of_reach"] == m
+    assert adaptive.status(short)["decidable"] is False
+    state = adaptive.QueueState(_design(n_cells, needed, baseline))
+    assert adaptive.design_reach(state).decidable is True
+    assert adaptive.status(state)["out_of_reach"] == 0 and not adaptive.can_stop(state)

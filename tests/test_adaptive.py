@@ -347,7 +347,12 @@ def test_status_counts_and_estimates() -> None:
         "out_of_reach_projected_chance",
         "cards_judged",
         "cards_left_estimate",
+        "decidable",
+        "scenarios_to_decide",
+        "scenarios_to_decide_with_baseline",
+        "design_note",
     }
+    assert status["decidable"] and status["design_note"] == ""
     assert status["out_of_reach_projected_chance"] == 0.0  # nothing given up
     assert status["comparisons"] == 3 and status["decided"] == 0 and status["undecided"] == 3
     assert status["cards_judged"] == 9

@@ -1,0 +1,161 @@
+"""The demo's stages, their elapsed times and the ETA of the whole demo (issue 20).
+
+The plan is known before anything runs: the tips to generate (cells x tips) and the tips to
+judge (the same number). What a tip costs is not: it depends on the CPU, its load and the
+models. So the ETA is the plan's work times a rate measured as the demo goes:
+
+- each stage has a *reference* cost, measured on a 2-core machine (``bench/demo_stages.py``
+  prints it): seconds it costs beside its units (starting the server, loading the models,
+  writing the report) and seconds per unit (a generated or judged tip);
+- this machine's *speed factor* is the ratio of a running stage's measured seconds per unit to
+  its reference: from the first cells of collect on, every stage still to come is its reference
+  times that factor, so a machine three times slower gets an ETA three times longer;
+- a running stage's own rate (seconds per unit between its first and its latest unit, so the
+  model load does not count as a unit) gives its remaining time: units left times that rate.
+
+Everything here is pure: :class:`Eta` is fed with (stage, units done, seconds since the stage
+began) observations, so its rule is tested on recorded timings, never on the wall clock
+(``tests/test_demo_progress.py``). :func:`duration` formats seconds as people read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+RATE_UNITS = 8
+"""Units a running stage must have done (after its first) before its own rate replaces the
+reference's: one tip's time varies by half or more."""
+RATE_SPAN_S = 10.0
+"""Seconds those units must span: the journals are read every 2 s, so a short span is mostly
+the reading's step."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the demo and its reference cost (seconds on the reference machine)."""
+
+    name: str
+    units: int = 0
+    """Tips this stage generates or judges (0: a stage without units, e.g. compare)."""
+    fixed_s: float = 0.0
+    """Seconds the stage costs beside its units (server start, model loads, the report)."""
+    unit_s: float = 0.0
+    """Seconds per unit."""
+
+    def reference_s(self) -> float:
+        return self.fixed_s + self.unit_s * self.units
+
+
+@dataclass
+class _Seen:
+    started: bool = False
+    finished_s: float | None = None
+    first: tuple[int, float] | None = None
+    """(units done, seconds into the stage) when units were first seen done."""
+    latest: tuple[int, float] = (0, 0.0)
+
+
+@dataclass
+class Eta:
+    """The demo's estimated seconds left, from its plan and what was observed so far."""
+
+    stages: Sequence[Stage]
+    _seen: dict[str, _Seen] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._seen = {s.name: _Seen() for s in self.stages}
+
+    def _stage(self, name: str) -> Stage:
+        return next(s for s in self.stages if s.name == name)
+
+    def observe(self, name: str, done: int, elapsed_s: float) -> None:
+        """``done`` units of stage ``name`` finished ``elapsed_s`` seconds after it began."""
+        seen = self._seen[name]
+        seen.started = True
+        if done > 0 and (seen.first is None or done < seen.first[0]):
+            seen.first = (done, elapsed_s)
+        if done >= seen.latest[0]:
+            seen.latest = (done, elapsed_s)
+
+    def finish(self, name: str, elapsed_s: float) -> None:
+        seen = self._seen[name]
+        seen.started = True
+        seen.finished_s = elapsed_s
+
+    def _unit_rate(self, name: str) -> float | None:
+        """Seconds per unit measured in a stage, between its first and its latest units seen,
+        once at least :data:`RATE_UNITS` units and :data:`RATE_SPAN_S` seconds lie between
+        them."""
+        seen = self._seen[name]
+        if seen.first is None or seen.latest[0] - seen.first[0] < RATE_UNITS:
+            return None
+        if seen.latest[1] - seen.first[1] < RATE_SPAN_S:
+            return None
+        return (seen.latest[1] - seen.first[1]) / (seen.latest[0] - seen.first[0])
+
+    def measured(self, name: str) -> bool:
+        """Whether stage ``name`` has its own rate yet (its first cells are done)."""
+        return self._unit_rate(name) is not None
+
+    def speed_factor(self) -> float:
+        """Measured seconds per unit over the reference, from the latest stage with a rate
+        (1 before any stage has one)."""
+        factor = 1.0
+        for stage in self.stages:
+            rate = self._unit_rate(stage.name)
+            if rate is not None and stage.unit_s > 0:
+                factor = rate / stage.unit_s
+        return factor
+
+    def stage_left(self, name: str) -> float:
+        """Seconds stage ``name`` still needs: its units left at its own rate once it has one,
+        else at the reference rate times the speed factor, plus what is left of its fixed cost
+        while no unit is done."""
+        stage, seen = self._stage(name), self._seen[name]
+        if seen.finished_s is not None:
+            return 0.0
+        factor = self.speed_factor()
+        rate = self._unit_rate(name)
+        rate = stage.unit_s * factor if rate is None else rate
+        done, elapsed = seen.latest
+        if not seen.started:
+            return stage.fixed_s * factor + stage.units * rate
+        units_left = max(stage.units - done, 0) * rate
+        if done == 0:
+            return max(stage.fixed_s * factor - elapsed, 0.0) + units_left
+        return units_left
+
+    def left(self) -> float:
+        """Seconds the demo still needs, every stage counted."""
+        return sum(self.stage_left(s.name) for s in self.stages)
+
+
+def duration(seconds: float) -> str:
+    """``1 min 05 s``, ``42 s``: how long, as people read it."""
+    seconds = max(0, round(seconds))
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def replay(stages: Sequence[Stage], trace: Iterable[tuple[float, str, int | None]]) -> list:
+    """The ETA after each event of a recorded trace, as (time, estimated end, true end, whether
+    collect had its own rate by then).
+
+    A trace is (seconds since the demo began, stage, units done) per event, ``None`` units for
+    "the stage finished"; a stage begins at its first event. What the tests and the bench hold
+    the ETA to.
+    """
+    events = list(trace)
+    end = events[-1][0]
+    began: dict[str, float] = {}
+    eta = Eta(stages)
+    out = []
+    for time_s, name, done in events:
+        began.setdefault(name, time_s)
+        if done is None:
+            eta.finish(name, time_s - began[name])
+        else:
+            eta.observe(name, done, time_s - began[name])
+        out.append((time_s, time_s + eta.left(), end, eta.measured("collect")))
+    return out

@@ -244,7 +244,8 @@ def _run_stage(
             if time.monotonic() - last_print >= REPORT_EVERY_S:
                 last_print = time.monotonic()
                 print(
-                    f"-- {name}: {done} of {total} tips, {duration(time.monotonic() - began)} "
+                    ("\n" if sys.stderr.isatty() else "")  # below the phase's progress bar
+                    + f"-- {name}: {done} of {total} tips, {duration(time.monotonic() - began)} "
                     f"so far; about {duration(eta.left())} left for the demo",
                     flush=True,
                 )

@@ -29,6 +29,9 @@ reference's: one tip's time varies by half or more."""
 RATE_SPAN_S = 10.0
 """Seconds those units must span: the journals are read every 2 s, so a short span is mostly
 the reading's step."""
+SLOW_SPAN_S = 40.0
+"""On a slow machine 8 tips take minutes: from 2 units over this many seconds the stage's own
+rate is taken anyway (noisier, but the reference's would be off several times)."""
 
 
 @dataclass(frozen=True)
@@ -86,11 +89,13 @@ class Eta:
     def _unit_rate(self, name: str) -> float | None:
         """Seconds per unit measured in a stage, between its first and its latest units seen,
         once at least :data:`RATE_UNITS` units and :data:`RATE_SPAN_S` seconds lie between
-        them."""
+        them, or 2 units and :data:`SLOW_SPAN_S` seconds."""
         seen = self._seen[name]
-        if seen.first is None or seen.latest[0] - seen.first[0] < RATE_UNITS:
+        if seen.first is None:
             return None
-        if seen.latest[1] - seen.first[1] < RATE_SPAN_S:
+        units, span = seen.latest[0] - seen.first[0], seen.latest[1] - seen.first[1]
+        enough = units >= RATE_UNITS and span >= RATE_SPAN_S
+        if not (enough or (units >= 2 and span >= SLOW_SPAN_S)):
             return None
         return (seen.latest[1] - seen.first[1]) / (seen.latest[0] - seen.first[0])
 

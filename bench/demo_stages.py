@@ -77,6 +77,7 @@ def main() -> int:
         elif done and name not in first_unit:
             first_unit[name] = (time_s, done)
     print("\nstage     time      fixed (s)  s/tip   reference fixed, s/tip")
+    per_tip_of: dict[str, float] = {}
     for stage in stages:
         if stage.name not in ended_at:
             continue
@@ -86,9 +87,16 @@ def main() -> int:
             t_first, n_first = first_unit[stage.name]
             per_tip = (ended_at[stage.name] - t_first) / max(stage.units - n_first, 1)
             fixed = t_first - began_at[stage.name] - per_tip * n_first
+        per_tip_of[stage.name] = per_tip
         print(
             f"{stage.name:9s} {duration(took):>9s} {fixed:9.1f} {per_tip:7.2f}   "
             f"{stage.fixed_s:.1f}, {stage.unit_s:.2f}"
+        )
+    if per_tip_of.get("collect") and per_tip_of.get("judge"):
+        print(
+            f"judge s/tip / collect s/tip, side by side in this run: "
+            f"{per_tip_of['judge'] / per_tip_of['collect']:.2f} "
+            f"(the ETA's reference: {demo.JUDGE_TIP_S / demo.COLLECT_TIP_S:.2f})"
         )
     rows = replay(stages, events)
     end = rows[-1][2]

@@ -64,7 +64,9 @@ def main() -> int:
     if not trace_path.exists():
         print(f"no trace at {trace_path}")
         return 1
-    events = [tuple(e) for e in json.loads(trace_path.read_text())["events"]]
+    recorded = json.loads(trace_path.read_text())
+    events = [tuple(e) for e in recorded["events"]]
+    cpu_s = recorded.get("cpu_s", {})
     grid = demo.Grid(scenarios=args.scenarios, n_tips=args.n_tips)
     stages = demo.plan(grid)
     began_at: dict[str, float] = {}
@@ -88,6 +90,8 @@ def main() -> int:
             per_tip = (ended_at[stage.name] - t_first) / max(stage.units - n_first, 1)
             fixed = t_first - began_at[stage.name] - per_tip * n_first
         per_tip_of[stage.name] = per_tip
+        if stage.name in cpu_s:
+            print(f"          CPU {cpu_s[stage.name]:.0f} s (user + system, the step's process)")
         print(
             f"{stage.name:9s} {duration(took):>9s} {fixed:9.1f} {per_tip:7.2f}   "
             f"{stage.fixed_s:.1f}, {stage.unit_s:.2f}"

@@ -99,8 +99,9 @@ def test_next_steps_print_commands_that_work_as_typed(tmp_path, monkeypatch):
 def test_the_summary_says_what_each_tokens_per_second_measures():
     """Issue 22.6: the terminal's tokens/s (11.6) and the report's (67.9) disagreed with no word
     on why; the demo's summary says what each one measures, beside the stages' times."""
-    text = demo.stage_summary({"start": 9.0, "collect": 100.0, "judge": 80.0}, demo.Grid())
-    assert "start 9 s, collect 1 min 40 s, judge 1 min 20 s" in text
+    times = {"start": 9.0, "collect": 100.0, "judge": 80.0}
+    text = demo.stage_summary(times, demo.Grid(), {"collect": 180.4, "judge": 150.0})
+    assert "start 9 s, collect 1 min 40 s (180 CPU s), judge 1 min 20 s (150 CPU s)" in text
     assert "end to end" in text and "Tokens/s (median)" in text and "load average" in text
 
 

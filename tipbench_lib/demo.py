@@ -212,13 +212,17 @@ class Trace:
 
     began: float
     events: list[tuple[float, str, int | None]] = field(default_factory=list)
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    """CPU seconds (user + system) of each step's process: unlike the wall time, a busy
+    machine hardly changes it."""
 
     def add(self, name: str, done: int | None) -> None:
         self.events.append((round(time.monotonic() - self.began, 3), name, done))
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"events": self.events}) + "\n", encoding="utf-8")
+        record = {"events": self.events, "cpu_s": self.cpu_s}
+        path.write_text(json.dumps(record) + "\n", encoding="utf-8")
 
 
 def _run_stage(
@@ -300,9 +304,10 @@ def _demo(args: argparse.Namespace) -> int:
                 flush=True,
             )
             command = [sys.executable, "-m", "tipbench_lib", name, *step_args]
-            stage_began = time.monotonic()
+            stage_began, cpu_before = time.monotonic(), children_cpu_s()
             code = _run_stage(name, command, env, eta, folder, trace)
             times[name] = time.monotonic() - stage_began
+            trace.cpu_s[name] = round(children_cpu_s() - cpu_before, 2)
             trace.write(out / TRACE_FILE)
             print(f"== {name} took {duration(times[name])}", flush=True)
             if code not in (EXIT_OK, EXIT_FAILED) or (code != EXIT_OK and name == "compare"):
@@ -310,15 +315,30 @@ def _demo(args: argparse.Namespace) -> int:
                 return code
             if code == EXIT_FAILED:
                 print(f"demo: the {name} step reported failures (see above); going on")
-    print(stage_summary(times, grid))
+    print(stage_summary(times, grid, trace.cpu_s))
     print(next_steps(args.experiment, out, grid))
     return EXIT_OK
 
 
-def stage_summary(times: dict[str, float], grid: Grid) -> str:
-    """The stages' times, the machine's load, and what the two tokens/s figures measure."""
+def children_cpu_s() -> float:
+    """CPU seconds used so far by the processes this one has waited for (the steps)."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def stage_summary(
+    times: dict[str, float], grid: Grid, cpu_s: dict[str, float] | None = None
+) -> str:
+    """The stages' times (and CPU times), the machine's load, and what the two tokens/s
+    figures measure."""
     load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    parts = ", ".join(f"{name} {duration(s)}" for name, s in times.items())
+    cpu_s = cpu_s or {}
+    parts = ", ".join(
+        f"{name} {duration(s)}" + (f" ({cpu_s[name]:.0f} CPU s)" if name in cpu_s else "")
+        for name, s in times.items()
+    )
     return (
         f"\nDemo done in {duration(sum(times.values()))}: {parts} "
         f"({os.cpu_count()} CPUs, load average {load}).\n"

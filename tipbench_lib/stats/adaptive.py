@@ -770,11 +770,12 @@ class DesignReach:
             if floor > level
             else ""
         )
+        which = "its one primary comparison" if m == 1 else f"any of its {m} primary comparisons"
+        these = "it" if m == 1 else f"these {m} comparisons"
         text = (
-            f"This design cannot decide any of its {m} primary comparisons, whatever the "
-            f"scores: with {n} scenarios no comparison's sign-flip sequence can reach its "
-            f"threshold at α/{m}{compare}. It needs at least {self.scenarios_to_decide} "
-            f"scenarios for these {m} comparisons"
+            f"This design cannot decide {which}, whatever the scores: with {n} scenarios no "
+            f"comparison's sign-flip sequence can reach its threshold at α/{m}{compare}. It "
+            f"needs at least {self.scenarios_to_decide} scenarios for {these}"
         )
         if self.baseline_comparisons is not None:
             text += (

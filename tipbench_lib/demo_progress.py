@@ -8,8 +8,10 @@ models. So the ETA is the plan's work times a rate measured as the demo goes:
   prints it): seconds it costs beside its units (starting the server, loading the models,
   writing the report) and seconds per unit (a generated or judged tip);
 - this machine's *speed factor* is the ratio of a running stage's measured seconds per unit to
-  its reference: from the first cells of collect on, every stage still to come is its reference
-  times that factor, so a machine three times slower gets an ETA three times longer;
+  its reference: from the first cells of collect on, every unit still to come costs its
+  reference times that factor, so a machine three times slower gets an ETA three times longer;
+  fixed costs get their own factor, measured on the stages' fixed parts (the start, the time to
+  a stage's first unit): on a busy machine decoding slows down far more than starting does;
 - a running stage's own rate (seconds per unit between its first and its latest unit, so the
   model load does not count as a unit) gives its remaining time: units left times that rate.
 
@@ -113,22 +115,42 @@ class Eta:
                 factor = rate / stage.unit_s
         return factor
 
+    def fixed_factor(self) -> float:
+        """Measured fixed costs over the reference, from the latest stage that showed one: a
+        stage without units by its whole time, a stage with units by the time to its first
+        unit (less that unit's own cost). Fixed costs (starting Python and the server, loading
+        a model, writing the report) do not slow down like decoding on a busy machine: two
+        processes decoding on two cores slow each other down about tenfold, a start far less.
+        """
+        factor = 1.0
+        for stage in self.stages:
+            seen = self._seen[stage.name]
+            if stage.fixed_s <= 0:
+                continue
+            if stage.units == 0 and seen.finished_s is not None:
+                factor = seen.finished_s / stage.fixed_s
+            elif stage.units and seen.first is not None:
+                rate = self._unit_rate(stage.name) or stage.unit_s * self.speed_factor()
+                first_done, first_s = seen.first
+                factor = max(first_s - first_done * rate, 0.0) / stage.fixed_s
+        return factor
+
     def stage_left(self, name: str) -> float:
         """Seconds stage ``name`` still needs: its units left at its own rate once it has one,
         else at the reference rate times the speed factor, plus what is left of its fixed cost
-        while no unit is done."""
+        (times the fixed factor) while no unit is done."""
         stage, seen = self._stage(name), self._seen[name]
         if seen.finished_s is not None:
             return 0.0
-        factor = self.speed_factor()
         rate = self._unit_rate(name)
-        rate = stage.unit_s * factor if rate is None else rate
+        rate = stage.unit_s * self.speed_factor() if rate is None else rate
+        fixed = stage.fixed_s * self.fixed_factor()
         done, elapsed = seen.latest
         if not seen.started:
-            return stage.fixed_s * factor + stage.units * rate
+            return fixed + stage.units * rate
         units_left = max(stage.units - done, 0) * rate
         if done == 0:
-            return max(stage.fixed_s * factor - elapsed, 0.0) + units_left
+            return max(fixed - elapsed, 0.0) + units_left
         return units_left
 
     def left(self) -> float:

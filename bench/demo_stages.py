@@ -39,6 +39,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scenarios", type=int, default=demo.DEMO_SCENARIOS)
     p.add_argument("--n-tips", type=int, default=demo.DEMO_TIPS)
+    p.add_argument("--prompts", default=",".join(demo.DEMO_PROMPTS))
     p.add_argument("--keep", type=Path, help="tipbench home to use and keep (default: a temp one)")
     args = p.parse_args()
     home = args.keep or Path(tempfile.mkdtemp(prefix="tipbench-demo-bench-"))
@@ -56,6 +57,8 @@ def main() -> int:
         str(args.scenarios),
         "--n-tips",
         str(args.n_tips),
+        "--prompts",
+        args.prompts,
     ]
     code = subprocess.call(command, env=env, cwd=REPO)
     wall = time.monotonic() - began
@@ -67,7 +70,8 @@ def main() -> int:
     recorded = json.loads(trace_path.read_text())
     events = [tuple(e) for e in recorded["events"]]
     cpu_s = recorded.get("cpu_s", {})
-    grid = demo.Grid(scenarios=args.scenarios, n_tips=args.n_tips)
+    prompts = tuple(args.prompts.split(","))
+    grid = demo.Grid(scenarios=args.scenarios, n_tips=args.n_tips, prompts=prompts)
     stages = demo.plan(grid)
     began_at: dict[str, float] = {}
     ended_at: dict[str, float] = {}
@@ -90,11 +94,10 @@ def main() -> int:
             per_tip = (ended_at[stage.name] - t_first) / max(stage.units - n_first, 1)
             fixed = t_first - began_at[stage.name] - per_tip * n_first
         per_tip_of[stage.name] = per_tip
-        if stage.name in cpu_s:
-            print(f"          CPU {cpu_s[stage.name]:.0f} s (user + system, the step's process)")
+        cpu = f"   CPU {cpu_s[stage.name]:.0f} s" if stage.name in cpu_s else ""
         print(
             f"{stage.name:9s} {duration(took):>9s} {fixed:9.1f} {per_tip:7.2f}   "
-            f"{stage.fixed_s:.1f}, {stage.unit_s:.2f}"
+            f"{stage.fixed_s:.1f}, {stage.unit_s:.2f}{cpu}"
         )
     if per_tip_of.get("collect") and per_tip_of.get("judge"):
         print(

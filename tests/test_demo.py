@@ -37,14 +37,14 @@ def test_the_demo_grid_can_decide_where_the_old_one_could_not():
     spare (a zero difference is dropped)."""
     old = demo.Grid(scenarios=8, n_tips=3, prompts=("v1", "v2-mentor", "v3-few-shot"))
     assert adaptive.design_reach(_design(old, None)).decidable is False
-    grid = demo.Grid()
-    state = _design(grid, grid.baseline)
-    reach = adaptive.design_reach(state)
-    m = state.design.n_comparisons
-    assert reach.decidable and m == 3
-    assert grid.scenarios >= reach.scenarios_to_decide + 2
-    assert min_p_attainable(grid.scenarios - 2) <= 0.05 / m
-    assert adaptive.status(state)["out_of_reach"] == 0
+    for grid in (demo.Grid(), demo.Grid(prompts=("v1", "v2-mentor"))):  # m = 1, m = 3
+        state = _design(grid, grid.baseline)
+        reach = adaptive.design_reach(state)
+        m = state.design.n_comparisons
+        assert reach.decidable and m == len(grid.models) * len(grid.prompts) - 1
+        assert grid.scenarios >= reach.scenarios_to_decide + 2
+        assert min_p_attainable(grid.scenarios - 2) <= 0.05 / m
+        assert adaptive.status(state)["out_of_reach"] == 0
 
 
 def test_the_baseline_is_named_for_compare_and_the_summary_run_is_logged(tmp_path):
@@ -68,6 +68,7 @@ def test_help_is_written_for_people(capsys):
     assert text.startswith("usage: tipbench demo")
     assert "Run the whole tipbench job" in text
     assert f"default {demo.DEMO_SCENARIOS}" in text and "baseline smollm2-135m:v1" in text
+    assert demo.main(["--prompts", "v2-mentor"]) == 2, "the baseline's prompt is refused early"
 
 
 def test_next_steps_print_commands_that_work_as_typed(tmp_path, monkeypatch):

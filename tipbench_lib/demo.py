@@ -7,11 +7,12 @@ scheduler would run it, and works the same from a checkout or an installed packa
 server serves all three steps (the embedded one, started here and stopped when the demo ends,
 unless MLFLOW_TRACKING_URI names another), so it starts once.
 
-**The grid can decide** (docs/architecture.md, section 8, "The demo's design"): 2 models x 2
-prompts, every cell against the named baseline (m = 3 comparisons), over enough scenarios that
-compare's signed-rank test can pass Holm's first step and the judging queue's sequences can
-reach their threshold (:func:`tipbench_lib.stats.adaptive.family_scenarios`); all 15 pairs of
-the old 6-cell grid could not at 8 scenarios, whatever the scores.
+**The grid can decide** (the README's *The demo* says why): 2 models with one prompt, the
+other cell against the baseline named here before any score (m = 1 comparison; ``--prompts``
+adds cells, m = cells - 1), over enough scenarios that compare's signed-rank test can pass
+Holm's first step and the judging queue's sequences can reach their threshold
+(:func:`tipbench_lib.stats.adaptive.family_scenarios`), with room for tied scenarios; all 15
+pairs of the old 6-cell grid could not at 8 scenarios, whatever the scores.
 
 **Progress.** Each stage prints its elapsed time and the demo's ETA
 (:mod:`tipbench_lib.demo_progress`); while collect and the judge run, their journals are read
@@ -41,9 +42,9 @@ from tipbench_lib.demo_progress import Eta, Stage, duration
 from tipbench_lib.tracking.server import tracking_url
 
 DEMO_MODELS = ("smollm2-135m", "gemma3-270m")
-DEMO_PROMPTS = ("v1", "v2-mentor")
+DEMO_PROMPTS = ("v1",)
 DEMO_BASELINE = "smollm2-135m:v1"
-"""Named before any score: the primary family is every other cell against it (m = 3)."""
+"""Named before any score: the primary family is every other cell against it."""
 DEMO_JUDGE = "smollm2-135m"
 DEMO_SCENARIOS = 10
 DEMO_TIPS = 2
@@ -53,20 +54,24 @@ DEMO_EXPERIMENT = "tipbench-demo"
 # docs/benchmarks.md; bench/demo_stages.py measures them again): the ETA scales them by this
 # machine's measured rate (tipbench_lib/demo_progress.py).
 START_S = 15.0
-COLLECT_FIXED_S, COLLECT_TIP_S = 20.0, 1.2
-JUDGE_FIXED_S, JUDGE_TIP_S = 15.0, 1.6
-COMPARE_S = 30.0
+COLLECT_FIXED_S, COLLECT_TIP_S = 5.0, 1.2
+JUDGE_FIXED_S, JUDGE_TIP_S = 30.0, 1.16
+COMPARE_S = 8.0
+TIP_WEIGHT = {"smollm2-135m": 1.0, "gemma3-270m": 0.5}
+"""A tip's relative cost per model: SmolLM2 runs its tips to the 96-token limit, Gemma writes
+about 25 tokens; recorded here a Gemma tip cost 0.36 (the demo, load 7) to 0.57
+(bench/collect_overhead.py) of a SmolLM2 one."""
 
 DESCRIPTION = """\
 Run the whole tipbench job on this machine with the embedded models (no Ollama, no GPU):
-collect tips from 2 small models with 2 prompts, score every tip with an embedded LLM judge,
-compare every cell against the baseline named here, write report.html and log a summary run
-to MLflow. Each stage prints its elapsed time and an estimate of the time left."""
+collect tips from 2 small models, score every tip with an embedded LLM judge, compare every
+cell against the baseline named here, write report.html and log a summary run to MLflow.
+Each stage prints its elapsed time and an estimate of the time left."""
 
 EPILOG = """\
-The default grid (2 models x 2 prompts x 10 scenarios x 2 tips, baseline smollm2-135m:v1)
-is the smallest that can reach a verdict: see "The demo" in the README. Change the grid with
---scenarios and --n-tips; fewer scenarios may leave every comparison undecidable."""
+The default grid (2 models x prompt v1 x 10 scenarios x 2 tips, baseline smollm2-135m:v1)
+can reach a verdict within about 5 minutes: see "The demo" in the README. --prompts
+v1,v2-mentor adds cells (and time); fewer scenarios may leave every comparison undecidable."""
 
 
 @dataclass(frozen=True)
@@ -121,11 +126,17 @@ def steps(experiment: str, out: Path, grid: Grid) -> list[tuple[str, list[str]]]
     ]
 
 
+def collect_weights(grid: Grid) -> tuple[float, ...]:
+    """Each tip's relative cost in collect's order: one model's cells after the other's."""
+    per_model = len(grid.prompts) * grid.scenarios * grid.n_tips
+    return tuple(TIP_WEIGHT.get(m, 1.0) for m in grid.models for _ in range(per_model))
+
+
 def plan(grid: Grid) -> list[Stage]:
     """The demo's stages with their reference costs (module constants)."""
     return [
         Stage("start", fixed_s=START_S),
-        Stage("collect", grid.tips, COLLECT_FIXED_S, COLLECT_TIP_S),
+        Stage("collect", grid.tips, COLLECT_FIXED_S, COLLECT_TIP_S, collect_weights(grid)),
         Stage("judge", grid.tips, JUDGE_FIXED_S, JUDGE_TIP_S),
         Stage("compare", fixed_s=COMPARE_S),
     ]
@@ -154,6 +165,12 @@ def parser(prog: str = "tipbench demo") -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--n-tips", type=int, default=DEMO_TIPS, help=f"tips per cell (default {DEMO_TIPS})"
+    )
+    p.add_argument(
+        "--prompts",
+        default=",".join(DEMO_PROMPTS),
+        help=f"comma list of prompt versions (default {','.join(DEMO_PROMPTS)}; the baseline "
+        f"{DEMO_BASELINE} needs v1)",
     )
     add_data_dir(p)
     return p
@@ -213,8 +230,9 @@ class Trace:
     began: float
     events: list[tuple[float, str, int | None]] = field(default_factory=list)
     cpu_s: dict[str, float] = field(default_factory=dict)
-    """CPU seconds (user + system) of each step's process: unlike the wall time, a busy
-    machine hardly changes it."""
+    """CPU seconds (user + system) of each step's process, beside the wall time. Not free of
+    the load either: on a busy machine llama.cpp's threads spin while they wait for each
+    other, so they overstate what an idle machine would spend."""
 
     def add(self, name: str, done: int | None) -> None:
         self.events.append((round(time.monotonic() - self.began, 3), name, done))
@@ -273,7 +291,13 @@ def _demo(args: argparse.Namespace) -> int:
     if args.scenarios < 1 or args.n_tips < 1:
         print("demo: --scenarios and --n-tips must be 1 or more", file=sys.stderr)
         return EXIT_REFUSED
-    grid = Grid(scenarios=args.scenarios, n_tips=args.n_tips)
+    prompts = tuple(p.strip() for p in args.prompts.split(",") if p.strip())
+    if DEMO_BASELINE.rsplit(":", 1)[1] not in prompts:
+        print(
+            f"demo: --prompts must include the baseline's prompt ({DEMO_BASELINE})", file=sys.stderr
+        )
+        return EXIT_REFUSED
+    grid = Grid(scenarios=args.scenarios, n_tips=args.n_tips, prompts=prompts)
     out = args.out.resolve()
     eta = Eta(plan(grid))
     times: dict[str, float] = {}
@@ -281,7 +305,7 @@ def _demo(args: argparse.Namespace) -> int:
         env = dict(os.environ)  # the steps inherit TIPBENCH_DATA, so they read the same data
         print(
             f"demo: {grid.tips} tips to collect and judge ({len(grid.models)} models x "
-            f"{len(grid.prompts)} prompts x {grid.scenarios} scenarios x {grid.n_tips} tips); "
+            f"{len(grid.prompts)} prompt(s) x {grid.scenarios} scenarios x {grid.n_tips} tips); "
             f"about {duration(eta.left())} on an idle 2-core machine",
             flush=True,
         )

@@ -36,6 +36,11 @@ SLOW_SPAN_S = 40.0
 rate is taken anyway (noisier, but the reference's would be off several times)."""
 
 
+FIXED_MIN_S = 10.0
+"""A stage whose fixed cost is shorter says nothing about the fixed factor: its time to the
+first unit is mostly that unit's own (noisy) cost."""
+
+
 @dataclass(frozen=True)
 class Stage:
     """One step of the demo and its reference cost (seconds on the reference machine)."""
@@ -46,10 +51,19 @@ class Stage:
     fixed_s: float = 0.0
     """Seconds the stage costs beside its units (server start, model loads, the report)."""
     unit_s: float = 0.0
-    """Seconds per unit."""
+    """Seconds per unit of weight 1."""
+    weights: tuple[float, ...] = ()
+    """Each unit's relative cost, in the order the stage does them (empty: all 1). Collect does
+    one model's cells after the other's, and a model that writes longer tips costs more per
+    tip: the first cells' rate alone would mispredict the second model's."""
+
+    def weight(self, done: int) -> float:
+        """The summed weight of the first ``done`` units."""
+        done = max(0, min(done, self.units))
+        return float(sum(self.weights[:done])) if self.weights else float(done)
 
     def reference_s(self) -> float:
-        return self.fixed_s + self.unit_s * self.units
+        return self.fixed_s + self.unit_s * self.weight(self.units)
 
 
 @dataclass
@@ -89,7 +103,7 @@ class Eta:
         seen.finished_s = elapsed_s
 
     def _unit_rate(self, name: str) -> float | None:
-        """Seconds per unit measured in a stage, between its first and its latest units seen,
+        """Seconds per unit of weight measured in a stage, between its first and latest units,
         once at least :data:`RATE_UNITS` units and :data:`RATE_SPAN_S` seconds lie between
         them, or 2 units and :data:`SLOW_SPAN_S` seconds."""
         seen = self._seen[name]
@@ -99,7 +113,8 @@ class Eta:
         enough = units >= RATE_UNITS and span >= RATE_SPAN_S
         if not (enough or (units >= 2 and span >= SLOW_SPAN_S)):
             return None
-        return (seen.latest[1] - seen.first[1]) / (seen.latest[0] - seen.first[0])
+        stage = self._stage(name)
+        return span / (stage.weight(seen.latest[0]) - stage.weight(seen.first[0]))
 
     def measured(self, name: str) -> bool:
         """Whether stage ``name`` has its own rate yet (its first cells are done)."""
@@ -125,14 +140,14 @@ class Eta:
         factor = 1.0
         for stage in self.stages:
             seen = self._seen[stage.name]
-            if stage.fixed_s <= 0:
+            if stage.fixed_s < FIXED_MIN_S:
                 continue
             if stage.units == 0 and seen.finished_s is not None:
                 factor = seen.finished_s / stage.fixed_s
             elif stage.units and seen.first is not None:
                 rate = self._unit_rate(stage.name) or stage.unit_s * self.speed_factor()
                 first_done, first_s = seen.first
-                factor = max(first_s - first_done * rate, 0.0) / stage.fixed_s
+                factor = max(first_s - stage.weight(first_done) * rate, 0.0) / stage.fixed_s
         return factor
 
     def stage_left(self, name: str) -> float:
@@ -147,8 +162,8 @@ class Eta:
         fixed = stage.fixed_s * self.fixed_factor()
         done, elapsed = seen.latest
         if not seen.started:
-            return fixed + stage.units * rate
-        units_left = max(stage.units - done, 0) * rate
+            return fixed + stage.weight(stage.units) * rate
+        units_left = (stage.weight(stage.units) - stage.weight(done)) * rate
         if done == 0:
             return max(fixed - elapsed, 0.0) + units_left
         return units_left

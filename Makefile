@@ -29,7 +29,7 @@ TOKEN_FILE ?=
 
 help:
 	@echo "make demo       collect with the embedded models, LLM-judge, compare against a named"
-	@echo "                baseline, write report.html, log the summary run (about 5 min, ETA shown)"
+	@echo "                baseline, write report.html, log the summary run (prints an ETA)"
 	@echo "make test       run the test suite (real MLflow server, real embedded models, Airflow)"
 	@echo "make airflow    create .venv-airflow with Apache Airflow $(AIRFLOW_VERSION) for dags/"
 	@echo "make airflow-test  run the prompt_ab_eval DAG end to end through a local Airflow"

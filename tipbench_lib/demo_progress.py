@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 RATE_UNITS = 8
 """Units a running stage must have done (after its first) before its own rate replaces the
 reference's: one tip's time varies by half or more."""
+WINDOW_UNITS = 12
+"""A running stage's rate is taken over its last this many units (all of them before)."""
 RATE_SPAN_S = 10.0
 """Seconds those units must span: the journals are read every 2 s, so a short span is mostly
 the reading's step."""
@@ -73,6 +75,8 @@ class _Seen:
     first: tuple[int, float] | None = None
     """(units done, seconds into the stage) when units were first seen done."""
     latest: tuple[int, float] = (0, 0.0)
+    history: list[tuple[int, float]] = field(default_factory=list)
+    """Every (units done, seconds) seen with units done, in order."""
 
 
 @dataclass
@@ -96,6 +100,8 @@ class Eta:
             seen.first = (done, elapsed_s)
         if done >= seen.latest[0]:
             seen.latest = (done, elapsed_s)
+        if done > 0 and (not seen.history or done > seen.history[-1][0]):
+            seen.history.append((done, elapsed_s))
 
     def finish(self, name: str, elapsed_s: float) -> None:
         seen = self._seen[name]
@@ -109,12 +115,19 @@ class Eta:
         seen = self._seen[name]
         if seen.first is None:
             return None
-        units, span = seen.latest[0] - seen.first[0], seen.latest[1] - seen.first[1]
+        # The recent units only, once there are enough of them: a load that changes mid-stage
+        # (another job starting or ending) changes the rate, and the first units would hold it.
+        start = seen.first
+        for point in seen.history:
+            if seen.latest[0] - point[0] < WINDOW_UNITS:
+                break
+            start = point
+        units, span = seen.latest[0] - start[0], seen.latest[1] - start[1]
         enough = units >= RATE_UNITS and span >= RATE_SPAN_S
         if not (enough or (units >= 2 and span >= SLOW_SPAN_S)):
             return None
         stage = self._stage(name)
-        return span / (stage.weight(seen.latest[0]) - stage.weight(seen.first[0]))
+        return span / (stage.weight(seen.latest[0]) - stage.weight(start[0]))
 
     def measured(self, name: str) -> bool:
         """Whether stage ``name`` has its own rate yet (its first cells are done)."""

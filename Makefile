@@ -28,7 +28,8 @@ TOKEN_FILE ?=
 .PHONY: help install airflow airflow-standalone airflow-trigger airflow-test test demo mlflow-ui judge compare-app collect-app lint bench bench-scaleout clean
 
 help:
-	@echo "make demo       collect with the embedded models, LLM-judge, compare, write report.html"
+	@echo "make demo       collect with the embedded models, LLM-judge, compare against a named"
+	@echo "                baseline, write report.html, log the summary run (prints an ETA)"
 	@echo "make test       run the test suite (real MLflow server, real embedded models, Airflow)"
 	@echo "make airflow    create .venv-airflow with Apache Airflow $(AIRFLOW_VERSION) for dags/"
 	@echo "make airflow-standalone  a local Airflow for dags/ (export MLFLOW_TRACKING_URI first)"
@@ -126,7 +127,7 @@ endef
 # The names reach the app from the environment ("$$EXPERIMENT"; make puts variables given on its
 # command line there), never pasted into the recipe: a quote in a name stays part of the name.
 judge: $(STAMP)
-	@test -n "$$EXPERIMENT" || { echo "usage: make judge EXPERIMENT=name [JUDGE=id]" >&2; exit 2; }
+	@test -n "$$EXPERIMENT" || { echo "usage: make judge EXPERIMENT=name [JUDGE=id] [BASELINE=model:prompt]" >&2; exit 2; }
 	$(call run_app,notebooks/judge.py,--experiment "$$EXPERIMENT" $(if $(JUDGE),--judge-id "$$JUDGE") $(if $(ORDER),--order "$$ORDER") $(if $(BASELINE),--baseline "$$BASELINE"))
 
 compare-app: $(STAMP)

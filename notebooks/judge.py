@@ -152,10 +152,12 @@ def _(delivery, get_last, get_revising, judge_cards, mo, session, set_last, set_
             judge_cards.status_html(_standing, session.comparisons(), session.queue_order)
         )
     _stop = mo.md("")
-    if _standing is not None and _extra and card is not None:
+    _warning = judge_cards.design_warning(_standing) if _standing is not None else None
+    # A design that can decide nothing says so from the first card on (issue 20).
+    if _standing is not None and (_extra or _warning is not None) and card is not None:
         _stop = mo.callout(
             mo.md(judge_cards.stop_text(_standing)),
-            "success" if _standing["can_stop"] else "info",
+            "warn" if _warning else "success" if _standing["can_stop"] else "info",
         )
     _status = mo.md("")
     if _last is not None:
@@ -164,7 +166,7 @@ def _(delivery, get_last, get_revising, judge_cards, mo, session, set_last, set_
     if session is not None:
         _progress = mo.Html(judge_cards.progress_html(session.progress()))
     if session is not None and card is None:
-        _can_stop = _standing is not None and _standing["can_stop"]
+        _can_stop = _standing is not None and _standing["can_stop"] and _warning is None
         _view = judge_cards.done_page([_progress, _status], _can_stop, _panel)
     elif card is not None:
 

@@ -347,7 +347,12 @@ def test_status_counts_and_estimates() -> None:
         "out_of_reach_projected_chance",
         "cards_judged",
         "cards_left_estimate",
+        "decidable",
+        "scenarios_to_decide",
+        "scenarios_to_decide_with_baseline",
+        "design_note",
     }
+    assert status["decidable"] and status["design_note"] == ""
     assert status["out_of_reach_projected_chance"] == 0.0  # nothing given up
     assert status["comparisons"] == 3 and status["decided"] == 0 and status["undecided"] == 3
     assert status["cards_judged"] == 9
@@ -433,3 +438,37 @@ def test_a_better_cell_that_fails_now_and_then_is_undecided_while_its_mean_is_no
     for s in range(11, 24):
         judge(s, 1.0)
     assert adaptive.comparison_status(state)[0]["decision"] == "better"
+
+
+def _design(n_cells: int, n_scenarios: int, baseline: bool) -> adaptive.QueueDesign:
+    rows = [
+        {"candidate_id": f"c{c}-s{s}", "model": "m", "prompt_version": f"p{c}", "scenario_id": s}
+        for c in range(n_cells)
+        for s in range(n_scenarios)
+    ]
+    return adaptive.queue_design(rows, ("m", "p0") if baseline else None)
+
+
+@pytest.mark.parametrize("n_cells", [2, 3, 4, 6])
+@pytest.mark.parametrize("baseline", [False, True])
+def test_the_scenarios_a_family_needs_are_the_fewest_that_decide_a_clear_difference(
+    n_cells, baseline
+):
+    """Issue 20: ``design_reach`` says how many scenarios a family of m comparisons needs before
+    any can be decided: with that many, no comparison is out of reach at 0 judged and the
+    signed-rank floor 2/2^n is within alpha/m (compare's first Holm step); with one fewer, every
+    comparison is out of reach at 0 judged, and the design says it is undecidable."""
+    from tipbench_lib.stats.paired import min_p_attainable
+
+    probe = adaptive.QueueState(_design(n_cells, 30, baseline))
+    needed = adaptive.design_reach(probe).scenarios_to_decide
+    m = probe.design.n_comparisons
+    assert min_p_attainable(needed) <= 0.05 / m
+    short = adaptive.QueueState(_design(n_cells, needed - 1, baseline))
+    reach = adaptive.design_reach(short)
+    assert reach.decidable is False and reach.scenarios_to_decide == needed
+    assert adaptive.status(short)["out_of_reach"] == m
+    assert adaptive.status(short)["decidable"] is False
+    state = adaptive.QueueState(_design(n_cells, needed, baseline))
+    assert adaptive.design_reach(state).decidable is True
+    assert adaptive.status(state)["out_of_reach"] == 0 and not adaptive.can_stop(state)

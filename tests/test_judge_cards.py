@@ -190,3 +190,38 @@ def test_the_card_form_shows_the_preselection_and_submits_to_the_handler():
     assert "automatic check: yes" in elements["format_ok"].text
     form._on_change({"relevance": 5})  # what marimo does with a submitted value
     assert submitted == [{"relevance": 5}]
+
+
+def _demo_like_status(n_scenarios: int, baseline: tuple[str, str] | None = None) -> dict:
+    """The queue's status of 2 models x 3 prompts x ``n_scenarios`` x 3 tips at 0 judged."""
+    from tipbench_lib.stats import adaptive
+
+    rows = [
+        {"candidate_id": f"{m}-{p}-{s}-{k}", "model": m, "prompt_version": p, "scenario_id": s}
+        for m in ("smollm2-135m", "gemma3-270m")
+        for p in ("v1", "v2-mentor", "v3-few-shot")
+        for s in range(n_scenarios)
+        for k in range(3)
+    ]
+    state = adaptive.QueueState(adaptive.queue_design(rows, baseline))
+    return {**adaptive.status(state), "can_stop": adaptive.can_stop(state)}
+
+
+def test_an_undecidable_design_is_said_before_the_first_card_instead_of_stop():
+    """Issue 20: today's demo (6 cells, 8 scenarios, all 15 pairs) cannot decide anything; the
+    stop message said "You can stop: every primary comparison is decided or out of reach" at 0
+    judged. It must say the design cannot decide, and what would."""
+    from tipbench_lib.judge.cards import design_warning, status_html, stop_text
+
+    status = _demo_like_status(8)
+    assert status["cards_judged"] == 0 and status["decidable"] is False
+    message = stop_text(status)
+    assert not message.startswith("**You can stop")
+    assert "cannot decide any of its 15 primary comparisons" in message
+    assert "at least 10 scenarios" in message
+    assert "name a baseline" in message and "5 comparisons need at least 8" in message
+    assert design_warning(status) is not None and "cannot decide" in design_warning(status)
+    assert "cannot decide" in status_html(status, [], "adaptive")
+    named = _demo_like_status(8, ("smollm2-135m", "v1"))
+    assert named["decidable"] is True and design_warning(named) is None
+    assert "cannot decide" not in status_html(named, [], "adaptive")

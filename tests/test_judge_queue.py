@@ -301,3 +301,23 @@ def test_a_bad_baseline_is_refused_by_name(
     ) == EXIT_REFUSED  # fmt: skip
     err = capsys.readouterr().err
     assert "Traceback" not in err and ("MODEL:PROMPT" in err or "not a cell" in err)
+
+
+def test_status_says_an_undecidable_design_cannot_decide_before_any_card(
+    mlflow_client, experiment_name, tipbench_home, capsys
+):
+    """Issue 20: 4 cells over 8 scenarios, all 6 pairs. No scores can decide any comparison
+    (the sign-flip sequence at alpha/6 needs 9 scenarios), so at 0 judged --status must say the
+    design cannot decide and what would (more scenarios, or a named baseline), not "can stop"."""
+    _experiment(mlflow_client, experiment_name, n_scenarios=8)
+    status = _status(mlflow_client, experiment_name, capsys)
+    assert status["cards_judged"] == 0 and status["comparisons"] == 6
+    assert status["decidable"] is False
+    assert status["scenarios_to_decide"] == 9
+    assert status["scenarios_to_decide_with_baseline"] == 8
+    note = status["design_note"]
+    assert "cannot decide any of its 6 primary comparisons" in note
+    assert "at least 9 scenarios" in note and "--baseline MODEL:PROMPT" in note
+    named = _status(mlflow_client, experiment_name, capsys, "--baseline", BASELINE)
+    assert named["decidable"] is True and named["design_note"] == ""
+    assert named["comparisons"] == 3 and not named["can_stop"]

@@ -93,3 +93,26 @@ def test_the_judge_id_given_at_start_is_locked_and_unblinding_hidden(
         current_candidate(page)
         assert page.get_by_text("Show model and prompt (unblind)").count() == 1
     assert JudgeSession(mlflow_client, experiment_name, "ana", home=home).progress().judged == 1
+
+
+@pytest.mark.browser
+def test_an_undecidable_design_is_said_above_the_first_card_not_stop(
+    mlflow_client, mlflow_env, experiment_name
+):
+    """Issue 20: 2 cells over 5 scenarios: the one comparison needs 6, so nothing can be decided
+    whatever the scores. The app said "You can stop" at 0 judged; it must say the design
+    cannot decide, and what would, above the first card."""
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=5, n_tips=1)
+    Path(mlflow_env["TIPBENCH_HOME"]).mkdir(parents=True, exist_ok=True)
+    with judge_app(mlflow_env, experiment_name, "ana") as url, browser_page() as page:
+        page.goto(url)
+        current_candidate(page)
+        page.wait_for_selector(".tb-undecidable", timeout=60_000)
+        assert "0 / 10 judged" in page.locator(".tb-progress").inner_text()
+        bold = page.get_by_text("Nothing can be decided here, whatever the scores.").first
+        banner = bold.locator("xpath=..").inner_text()  # the callout's paragraph
+        assert "cannot decide its one primary comparison" in banner
+        assert "needs at least 6 scenarios" in banner
+        assert page.get_by_text("You can stop").count() == 0
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "judge-undecidable.png"), full_page=True)

@@ -124,9 +124,27 @@ DECISION_WORDS = {
 }
 
 
+def design_warning(status: Mapping[str, Any]) -> str | None:
+    """What a design that can decide nothing must say before the first card (None: it can).
+
+    The queue of such a design has nothing to plan from the start (every comparison is out of
+    reach at 0 judged), which is not the same as a finished one (:func:`stop_text`)."""
+    if status.get("decidable", True):
+        return None
+    return str(status.get("design_note") or "This design cannot decide any comparison.")
+
+
 def stop_text(status: dict[str, Any]) -> str:
-    """The message above a card served beyond the queue (markdown): the judge may stop, or the
-    deciding cards are with other judges."""
+    """The message above a card served beyond the queue (markdown): the design cannot decide
+    anything, the judge may stop, or the deciding cards are with other judges."""
+    warning = design_warning(status)
+    if warning is not None:
+        return (
+            # The note is the library's own sentence of numbers (stats/adaptive.DesignReach).
+            f"**Nothing can be decided here, whatever the scores.** {warning} "
+            "Your scores are saved and still count in the compare phase's description of the "
+            "cells; the cards below come in uniform order."
+        )
     if not status["can_stop"]:
         return (
             "**The cards that decide the comparisons now are with other judges.** "
@@ -189,9 +207,11 @@ def status_html(status: dict[str, Any], rows: list[dict[str, Any]], order: str) 
             f"<td>{esc(interval)}</td><td>{row['n_scenarios']} scenarios</td>"
             f"<td>{esc(left)}</td></tr>"
         )
+    warning = design_warning(status)
+    design = "" if warning is None else f"<div class='tb-undecidable'><b>{esc(warning)}</b></div>"
     return (
         f"{CSS}<div class='tb-status' data-can-stop='{str(status['can_stop']).lower()}'>"
-        f"<div class='tb-meta'><b>{esc(head)}</b></div>"
+        f"{design}<div class='tb-meta'><b>{esc(head)}</b></div>"
         f"<table class='tb-meta'>{''.join(lines)}</table></div>"
     )
 

@@ -419,6 +419,13 @@ class PeopleQueue:
         out["out_of_reach_projected"] = found["out_of_reach_projected"]
         out["out_of_reach_projected_chance"] = found["out_of_reach_projected_chance"]
         out["can_stop"] = adaptive.can_stop(self.state)
+        for key in (
+            "decidable",
+            "scenarios_to_decide",
+            "scenarios_to_decide_with_baseline",
+            "design_note",
+        ):
+            out[key] = found[key]
         out["family"] = baseline_text(self.family.baseline if self.family else None)
         return out
 

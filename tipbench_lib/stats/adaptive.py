@@ -61,6 +61,15 @@ so far (:meth:`.signflip.SignFlipSequences.scenarios_needed`); the experiment's 
 number of distinct cards of those scenarios not yet scored by any person (the next scenarios of
 the experiment's seeded order), shared cards counted once, plus the cards already planned for
 someone. It is an estimate for the progress display, nothing rests on it.
+
+**A design that cannot decide** (:func:`design_reach`). Whether any comparison can be decided
+depends on the family's size m and the scenarios, before any score: a sign-flip bettor's wealth
+grows at most (1 + b) per scenario and must reach 2m / alpha, and compare's signed-rank test
+cannot go below 2 / 2^n, which Holm's first step compares with alpha / m
+(:func:`tipbench_lib.stats.power.smallest_testable_n`). With 6 cells, all 15 pairs and 8
+scenarios neither can pass, so every comparison is out of reach at 0 judged; the status says the
+design cannot decide, the scenarios it would need, and those a named baseline (m = cells - 1)
+would need, instead of reporting a queue with nothing to do as finished.
 """
 
 from __future__ import annotations
@@ -84,6 +93,7 @@ from tipbench_lib.stats.anytime import (
     chance_text,
     check_level,
 )
+from tipbench_lib.stats.power import smallest_testable_n
 from tipbench_lib.stats.scale import ScoreScale, scale_for
 from tipbench_lib.stats.signflip import DEFAULT_FUTILITY, SignFlipSequences
 
@@ -708,11 +718,14 @@ def status(state: QueueState) -> dict[str, Any]:
     more cards can decide, ``out_of_reach_projected`` those the projection gave up on (more cards
     could still decide them, with a small chance), ``out_of_reach_projected_chance`` the largest
     of those chances (0 when none was given up); the queue is done when
-    ``undecided == out_of_reach + out_of_reach_projected``.
+    ``undecided == out_of_reach + out_of_reach_projected``. ``decidable`` is false when the
+    design can decide nothing whatever the scores (:func:`design_reach`); ``design_note`` then
+    says why and what would (more scenarios, a named baseline), "" otherwise.
     """
     evaluation = state.evaluate()
     decided = int(np.isin(evaluation.decision, DECIDED).sum())
     chance = state.projected_chance()
+    reach = design_reach(state)
     return {
         "comparisons": int(state.design.n_comparisons),
         "decided": decided,
@@ -722,7 +735,92 @@ def status(state: QueueState) -> dict[str, Any]:
         "out_of_reach_projected_chance": float(np.nanmax(chance, initial=0.0)),
         "cards_judged": int(state.cards_judged),
         "cards_left_estimate": int(_cards_union(state, state.scenarios_needed())),
+        "decidable": reach.decidable,
+        "scenarios_to_decide": reach.scenarios_to_decide,
+        "scenarios_to_decide_with_baseline": reach.scenarios_to_decide_with_baseline,
+        "design_note": reach.note(),
     }
+
+
+@dataclass(frozen=True)
+class DesignReach:
+    """Whether a design's primary family can decide anything at all (module docstring)."""
+
+    decidable: bool
+    comparisons: int
+    scenarios: int
+    """The most scenarios any primary comparison can take (both arms have tips there)."""
+    scenarios_to_decide: int
+    """Fewest scenarios with which a comparison of this family can be decided."""
+    baseline_comparisons: int | None = None
+    """Comparisons with a named baseline (None: one is named, or fewer than 3 cells)."""
+    scenarios_to_decide_with_baseline: int | None = None
+    level_alpha: float = 0.05
+
+    def note(self) -> str:
+        """The design's limit in a researcher's words ("" when it can decide)."""
+        if self.decidable:
+            return ""
+        m, n, alpha = self.comparisons, self.scenarios, self.level_alpha
+        level = alpha / max(m, 1)
+        floor = 2.0 ** (1 - n)
+        compare = (
+            f", and compare's signed-rank test cannot go below p = {floor:.2g} (2/2^{n}), "
+            f"above the α/{m} = {level:.2g} Holm's first step needs"
+            if floor > level
+            else ""
+        )
+        which = "its one primary comparison" if m == 1 else f"any of its {m} primary comparisons"
+        these = "it" if m == 1 else f"these {m} comparisons"
+        text = (
+            f"This design cannot decide {which}, whatever the scores: with {n} scenarios no "
+            f"comparison's sign-flip sequence can reach its threshold at α/{m}{compare}. It "
+            f"needs at least {self.scenarios_to_decide} scenarios for {these}"
+        )
+        if self.baseline_comparisons is not None:
+            text += (
+                "; or name a baseline before anyone judges (--baseline MODEL:PROMPT; "
+                f"BASELINE=model:prompt for make judge): its {self.baseline_comparisons} "
+                f"comparisons need at least {self.scenarios_to_decide_with_baseline} scenarios"
+            )
+        return text + "."
+
+
+def family_scenarios(
+    comparisons: int, alpha: float, sequence: str, width: float, delta: float
+) -> int:
+    """Fewest scenarios with which one comparison of a family of ``comparisons`` can be decided,
+    by the queue's sequence at alpha / m (its own out-of-reach rule, asked of a fresh sequence)
+    and by compare's signed-rank test at Holm's first step (floor 2 / 2^n within alpha / m)."""
+    level = alpha / max(comparisons, 1)
+    n = smallest_testable_n(level)
+    if sequence == "sign-flip":  # the bounded sequence is never out of reach before the end
+        fresh = SignFlipSequences(1, width, level, delta)
+        while n < 100_000 and not bool(fresh.reachable(np.array([n]))[0]):
+            n += 1
+    return n
+
+
+def design_reach(state: QueueState) -> DesignReach:
+    """Whether the state's family can decide anything with its scenarios, and what would."""
+    design = state.design
+    m = design.n_comparisons
+    scenarios = int(state._possible.sum(axis=1).max(initial=0))
+    args = (state.alpha, state.sequence, state.scale.width, state.delta)
+    needed = family_scenarios(m, *args)
+    n_cells = len(design.cells)
+    with_baseline = design.baseline is None and n_cells >= 3
+    return DesignReach(
+        decidable=m == 0 or scenarios >= needed,
+        comparisons=m,
+        scenarios=scenarios,
+        scenarios_to_decide=needed,
+        baseline_comparisons=n_cells - 1 if with_baseline else None,
+        scenarios_to_decide_with_baseline=(
+            family_scenarios(n_cells - 1, *args) if with_baseline else None
+        ),
+        level_alpha=state.alpha,
+    )
 
 
 def can_stop(state: QueueState) -> bool:

@@ -31,6 +31,7 @@ from tipbench_lib.backends.select import BACKEND_KINDS
 from tipbench_lib.core.arguments import add_data_dir, parse
 from tipbench_lib.core.errors import EXIT_FAILED, EXIT_OK, JudgingError, guarded, refuse
 from tipbench_lib.core.paths import data_dir_for
+from tipbench_lib.judge.cards import design_warning
 from tipbench_lib.judge.delivery import DEFAULT_REQUIRED_JUDGES, read_delivered
 from tipbench_lib.judge.exchange import ImportRejected, apply_document, read_document, write_export
 from tipbench_lib.judge.queue import DEFAULT_ORDER, EXPORT_PLAN_TTL, ORDERS, parse_baseline
@@ -73,7 +74,8 @@ def judge_parser(prog: str = PROG) -> argparse.ArgumentParser:
         action="store_true",
         help="print one JSON object: comparisons, decided, undecided, cards_judged, "
         "cards_left_estimate (then out_of_reach, out_of_reach_projected, "
-        "out_of_reach_projected_chance, can_stop, family)",
+        "out_of_reach_projected_chance, can_stop, family, decidable, scenarios_to_decide, "
+        "scenarios_to_decide_with_baseline, design_note)",
     )
     p.add_argument(
         "--backend",
@@ -206,7 +208,10 @@ def run_queue_export(client: Any, args: argparse.Namespace, stored: StoredExperi
         f"wrote the next {written} card(s) of {session.judge_id!r}'s {order} queue to "
         f"{args.export}; fill the scores, then run with --apply"
     )
-    if not written and status["can_stop"]:
+    warning = design_warning(status)
+    if not written and warning is not None:
+        print(f"nothing can be decided here, whatever the scores: {warning}")
+    elif not written and status["can_stop"]:
         print(
             "every primary comparison is decided or out of reach (exactly or by projection): "
             "you can stop here "

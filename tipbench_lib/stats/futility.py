@@ -138,18 +138,14 @@ def decision_chance(
         sub = Bettors(
             bettors.log_wealth[part], bettors.peak[part], bettors.theta, bettors.sign, bettors.needs
         )
-        out[part] = _chance(bets, sub, values[part], n[part], scale[part], left[part])
+        out[part] = _chance(bets, sub, (values[part], n[part], scale[part], left[part]))
     return out
 
 
-def _chance(
-    bets: Bets,
-    bettors: Bettors,
-    values: np.ndarray,
-    n: np.ndarray,
-    scale: np.ndarray,
-    left: np.ndarray,
-) -> np.ndarray:
+def _chance(bets: Bets, bettors: Bettors, chunk: tuple[np.ndarray, ...]) -> np.ndarray:
+    """:func:`decision_chance` for at most :data:`ROWS_AT_ONCE` rows (``values, n, scale,
+    left``), so the paths of one chunk stay in memory."""
+    values, n, scale, left = chunk
     rows = len(n)
     horizon = int(left.max(initial=0))
     paths = 2 * PATHS

@@ -763,10 +763,11 @@ class DesignReach:
             return ""
         m, n, alpha = self.comparisons, self.scenarios, self.level_alpha
         level = alpha / max(m, 1)
+        threshold = "α" if m == 1 else f"α/{m}"
         floor = 2.0 ** (1 - n)
         compare = (
             f", and compare's signed-rank test cannot go below p = {floor:.2g} (2/2^{n}), "
-            f"above the α/{m} = {level:.2g} Holm's first step needs"
+            f"above the {threshold} = {level:.2g} Holm's first step needs"
             if floor > level
             else ""
         )
@@ -774,7 +775,7 @@ class DesignReach:
         these = "it" if m == 1 else f"these {m} comparisons"
         text = (
             f"This design cannot decide {which}, whatever the scores: with {n} scenarios no "
-            f"comparison's sign-flip sequence can reach its threshold at α/{m}{compare}. It "
+            f"comparison's sign-flip sequence can reach its threshold at {threshold}{compare}. It "
             f"needs at least {self.scenarios_to_decide} scenarios for {these}"
         )
         if self.baseline_comparisons is not None:

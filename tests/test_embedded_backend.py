@@ -334,21 +334,10 @@ def test_bad_kind_lists_the_valid_ones() -> None:
 def test_a_long_shared_prefix_is_reused_without_changing_any_text():
     """Judge prompts share a ~600-token rubric: reuse it, never at the cost of determinism."""
     from tipbench_lib.core.rubric import load_rubric
-    from tipbench_lib.core.scenarios import ScenarioView, Task
     from tipbench_lib.judge import llm as llm_judge
 
     rubric = load_rubric()
-    view = ScenarioView(
-        "nurse-morning",
-        "Amara",
-        "ICU nurse",
-        "morning",
-        "7-11 am",
-        (
-            Task("Renew BLS", "high", 90, "Friday"),
-            Task("Pharmacology quiz", "high", 40, "tomorrow"),
-        ),
-    )
+    view = nurse_morning()
     tips = [
         "Finish the quiz before you sleep; it is due tomorrow.",
         "Drink water.",
@@ -517,3 +506,20 @@ def test_threads_are_the_cores_this_process_may_use(backend: EmbeddedBackend) ->
     llm = backend._resident.llm  # type: ignore[union-attr]
     cores = len(os.sched_getaffinity(0))
     assert (llm.context_params.n_threads, llm.context_params.n_threads_batch) == (cores, cores)
+
+
+def nurse_morning():
+    """One scenario view the judge-prompt tests share (a short task list keeps prompts small)."""
+    from tipbench_lib.core.scenarios import ScenarioView, Task
+
+    return ScenarioView(
+        "nurse-morning",
+        "Amara",
+        "ICU nurse",
+        "morning",
+        "7-11 am",
+        (
+            Task("Renew BLS", "high", 90, "Friday"),
+            Task("Pharmacology quiz", "high", 40, "tomorrow"),
+        ),
+    )

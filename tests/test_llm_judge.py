@@ -171,20 +171,10 @@ def test_a_cells_tips_are_judged_with_one_rubric_and_scenario_evaluation(tipbenc
     from tipbench_lib.core.scenarios import ScenarioView, Task
     from tipbench_lib.judge import llm as llm_judge
 
-    from .test_embedded_backend import PromptEvaluations
+    from .test_embedded_backend import PromptEvaluations, nurse_morning
 
     rubric = load_rubric()
-    first_view = ScenarioView(
-        "nurse-morning",
-        "Amara",
-        "ICU nurse",
-        "morning",
-        "7-11 am",
-        (
-            Task("Renew BLS", "high", 90, "Friday"),
-            Task("Pharmacology quiz", "high", 40, "tomorrow"),
-        ),
-    )
+    first_view = nurse_morning()
     other_view = ScenarioView(
         "teacher-evening",
         "Jo",

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tipbench_lib.core.errors import JudgingError
+from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.core.schema import AUTO_SUFFIX, JUDGE_KINDS, auto_column
 
 FORMAT_VERSION = 2
@@ -419,4 +420,193 @@ class Judgment:
             "note": self.note,
             "judge_model": self.source.model,
             "rubric_hash": self.rubric.content_hash,
+        }
+
+
+# -- pairwise judgments ---------------------------------------------------------------------------
+
+PAIR_ANSWERS: tuple[str, ...] = ("a", "b", "tie")
+"""A pairwise answer in the pair's own terms: side A better, side B better, or a tie."""
+PAIR_SIDES: tuple[str, ...] = ("a", "b")
+PAIR_QUESTION = "overall"
+"""The one question pairs answer today: which tip serves the person better on the whole rubric."""
+
+
+def pair_id(candidate_a: str, candidate_b: str) -> str:
+    """The id of two candidates judged side by side, whatever order they are given in."""
+    first, second = sorted((candidate_a, candidate_b))
+    return content_hash({"pair": [first, second]})
+
+
+@dataclass(frozen=True)
+class PairJudgment:
+    """One judge's choice between two tips of one scenario from two cells; or a failed attempt.
+
+    The pair is kept in one canonical order, A the candidate of the smaller ``cell_id`` (then the
+    smaller candidate id), so a judge's revisions and other judges' answers of the same two tips
+    share one key whatever side each was shown on. ``answer`` is what counts ("a", "b" or "tie";
+    empty for a failed judgment, which is kept but never counted). ``order_answers`` keeps each
+    showing: the side shown on the left ("a" or "b") → the answer given in the pair's terms. A
+    person's card is one showing; the LLM judge shows both orders and its ``answer`` is a win only
+    when both agree, otherwise a tie. Position bias is read from ``order_answers``.
+    """
+
+    candidate_a: str
+    candidate_b: str
+    cell_a: str
+    cell_b: str
+    scenario_id: str
+    source: JudgeSource
+    rubric: RubricRef
+    answer: str
+    order_answers: dict[str, str]
+    question: str = PAIR_QUESTION
+    note: str = ""
+    status: str = OK
+    error: str = ""
+    attempts: int | None = None
+    created_at: str = ""
+    format: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.cell_a == self.cell_b:
+            problems.append("both tips come from the same cell")
+        if (self.cell_a, self.candidate_a) > (self.cell_b, self.candidate_b):
+            problems.append("side A must be the candidate of the smaller cell id")
+        if self.status == OK and self.answer not in PAIR_ANSWERS:
+            problems.append(f"answer {self.answer!r} is not one of {', '.join(PAIR_ANSWERS)}")
+        if self.status == OK and not self.order_answers:
+            problems.append("no showing is recorded (order_answers is empty)")
+        for side, answer in self.order_answers.items():
+            if side not in PAIR_SIDES or answer not in PAIR_ANSWERS:
+                problems.append(f"showing {side!r} → {answer!r} is not a side and an answer")
+        if problems:
+            raise JudgingError(f"pairwise judgment of {self.pair_id}: {'; '.join(problems)}")
+
+    @classmethod
+    def shown(
+        cls,
+        left: tuple[str, str],
+        right: tuple[str, str],
+        choice: str,
+        **fields: Any,
+    ) -> PairJudgment:
+        """A judgment from one showing: ``left``/``right`` are (candidate id, cell id) as shown,
+        ``choice`` "left", "right" or "tie" as the judge answered."""
+        if choice not in ("left", "right", "tie"):
+            raise JudgingError(f"choice {choice!r} is not left, right or tie")
+        (a, cell_a), (b, cell_b) = sorted((left, right), key=lambda s: (s[1], s[0]))
+        left_side = "a" if left == (a, cell_a) else "b"
+        right_side = "b" if left_side == "a" else "a"
+        answer = {"left": left_side, "right": right_side, "tie": "tie"}[choice]
+        return cls(a, b, cell_a, cell_b, answer=answer, order_answers={left_side: answer}, **fields)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    @property
+    def pair_id(self) -> str:
+        return pair_id(self.candidate_a, self.candidate_b)
+
+    @property
+    def judge_id(self) -> str:
+        return self.source.id
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(pair, judge): the latest judgment per key counts, as for scores."""
+        return (self.pair_id, self.source.id)
+
+    @property
+    def time(self) -> datetime:
+        return parse_time(self.created_at)
+
+    @property
+    def left_choices(self) -> int:
+        """Showings whose answer was the side shown on the left (for position bias)."""
+        return sum(1 for side, answer in self.order_answers.items() if answer == side)
+
+    @property
+    def right_choices(self) -> int:
+        return sum(1 for side, answer in self.order_answers.items() if answer not in (side, "tie"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "pair",
+            "format": self.format,
+            "pair_id": self.pair_id,
+            "candidate_a": self.candidate_a,
+            "candidate_b": self.candidate_b,
+            "cell_a": self.cell_a,
+            "cell_b": self.cell_b,
+            "scenario_id": self.scenario_id,
+            **self.source.to_json(),
+            "rubric_name": self.rubric.name,
+            "rubric_version": self.rubric.version,
+            "rubric_hash": self.rubric.content_hash,
+            "question": self.question,
+            "answer": self.answer,
+            "order_answers": dict(self.order_answers),
+            "note": self.note,
+            "status": self.status,
+            "error": self.error,
+            **({"attempts": self.attempts} if self.attempts is not None else {}),
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PairJudgment:
+        """A pairwise judgment as written by :meth:`to_json`; ``pair_id`` is recomputed, never
+        read, so a record cannot claim another pair's key."""
+        order = data.get("order_answers") or {}
+        if not isinstance(order, Mapping):
+            raise JudgingError("order_answers must be an object of side → answer")
+        return cls(
+            candidate_a=str(data["candidate_a"]),
+            candidate_b=str(data["candidate_b"]),
+            cell_a=str(data["cell_a"]),
+            cell_b=str(data["cell_b"]),
+            scenario_id=str(data["scenario_id"]),
+            source=JudgeSource.from_json(data),
+            rubric=RubricRef.from_json(
+                {
+                    "name": data.get("rubric_name"),
+                    "version": data.get("rubric_version"),
+                    "content_hash": data.get("rubric_hash"),
+                }
+            ),
+            answer=str(data.get("answer") or ""),
+            order_answers={str(k): str(v) for k, v in order.items()},
+            question=str(data.get("question") or PAIR_QUESTION),
+            note=str(data.get("note") or ""),
+            status=str(data.get("status") or OK),
+            error=str(data.get("error") or ""),
+            attempts=_int_or_none(data.get("attempts")),
+            created_at=str(data.get("created_at") or ""),
+            format=format_of(data),
+        )
+
+    def row(self) -> dict[str, Any]:
+        """The pairs frame's row (:data:`tipbench_lib.core.schema.PAIRS`)."""
+        return {
+            "pair_id": self.pair_id,
+            "scenario_id": self.scenario_id,
+            "candidate_a": self.candidate_a,
+            "candidate_b": self.candidate_b,
+            "cell_a": self.cell_a,
+            "cell_b": self.cell_b,
+            "judge_id": self.source.id,
+            "judge_kind": self.source.kind,
+            "judge_model": self.source.model,
+            "rubric_version": self.rubric.version,
+            "rubric_hash": self.rubric.content_hash,
+            "question": self.question,
+            "answer": self.answer,
+            "n_showings": len(self.order_answers),
+            "n_left": self.left_choices,
+            "n_right": self.right_choices,
+            "created_at": self.time if self.created_at else None,
+            "note": self.note,
         }

@@ -45,6 +45,20 @@ JUDGE_KINDS: tuple[str, ...] = ("human", "llm", "import")
 PEOPLE_KINDS: tuple[str, ...] = ("human", "import")
 """Judge kinds that are people: ``import`` holds scores of outside judges from a JSON file."""
 
+PAIRS_RESERVED: tuple[str, ...] = (
+    "pair_id",
+    "candidate_a",
+    "candidate_b",
+    "cell_a",
+    "cell_b",
+    "question",
+    "answer",
+    "order_answers",
+    "n_showings",
+    "n_left",
+    "n_right",
+)
+
 RESERVED_SCORE_IDS: frozenset[str] = frozenset(
     {
         # the frames' and the records' own columns and keys
@@ -87,6 +101,8 @@ RESERVED_SCORE_IDS: frozenset[str] = frozenset(
         "interval_note",
         "dimension",
         "judged_count",
+        # the pairs frame's own
+        *PAIRS_RESERVED,
     }
 )
 """Ids a rubric's dimension or flag may not take: they name columns every frame already has."""
@@ -149,6 +165,49 @@ def judgments_schema(rubric: ScoreParts) -> dict[str, pl.DataType]:
         "composite": pl.Float64(),
         "created_at": pl.Datetime("us", "UTC"),
     }
+
+
+PAIRS: dict[str, pl.DataType] = {
+    "pair_id": pl.String(),
+    "scenario_id": pl.String(),
+    "candidate_a": pl.String(),
+    "candidate_b": pl.String(),
+    "cell_a": pl.String(),
+    "cell_b": pl.String(),
+    "judge_id": pl.String(),
+    "judge_kind": pl.String(),
+    "judge_model": pl.String(),
+    "rubric_version": pl.String(),
+    "rubric_hash": pl.String(),
+    "question": pl.String(),
+    "answer": pl.String(),
+    "n_showings": pl.Int64(),
+    "n_left": pl.Int64(),
+    "n_right": pl.Int64(),
+    "created_at": pl.Datetime("us", "UTC"),
+    "note": pl.String(),
+}
+"""The pairs frame: one row per counted pairwise judgment (``core/records.PairJudgment.row``).
+
+``answer`` is "a", "b" or "tie" in the pair's canonical order (A: the smaller cell id);
+``n_left``/``n_right`` count the showings whose answer was the side shown left/right, the rest
+of ``n_showings`` were ties: position bias is ``sum(n_left) / sum(n_left + n_right)``."""
+
+PAIR_OUTCOMES: dict[str, pl.DataType] = {
+    "scenario_id": pl.String(),
+    "a_model": pl.String(),
+    "a_prompt": pl.String(),
+    "b_model": pl.String(),
+    "b_prompt": pl.String(),
+    "judge_id": pl.String(),
+    "judge_kind": pl.String(),
+    "answer": pl.String(),
+    "n_left": pl.Int64(),
+    "n_right": pl.Int64(),
+    "n_showings": pl.Int64(),
+}
+"""What the pairwise statistics read (``stats/pairwise``): the pairs frame with each side's
+(model, prompt) from the cells frame, built by ``core/frames.pair_outcomes``."""
 
 
 def frame_schemas(rubric: ScoreParts) -> dict[str, dict[str, pl.DataType]]:

@@ -36,7 +36,9 @@ def load() -> str:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        description=" ".join(__doc__.split("\n\n")[0].split()),
+    )
     p.add_argument("--scenarios", type=int, default=demo.DEMO_SCENARIOS)
     p.add_argument("--n-tips", type=int, default=demo.DEMO_TIPS)
     p.add_argument("--prompts", default=",".join(demo.DEMO_PROMPTS))

@@ -50,20 +50,22 @@ DEMO_SCENARIOS = 10
 DEMO_TIPS = 2
 DEMO_EXPERIMENT = "tipbench-demo"
 
-# Reference costs of the stages, seconds on an idle 2-core machine (the issue's AMD EPYC): the
-# ETA scales them by this machine's measured rates (tipbench_lib/demo_progress.py). Not measured
-# idle here (the project's machine is shared): a SmolLM2 tip (weight 1) from the issue's 3.16 s
-# median per tip before the prompt was evaluated once per cell; the judge's per tip from the
-# judge/collect ratio measured side by side by bench/demo_stages.py (1.29 per average tip, load
-# 7); fixed costs from that run (its start took 16 s against 15: they hardly slow down).
-START_S = 15.0
-COLLECT_FIXED_S, COLLECT_TIP_S = 5.0, 3.0
-JUDGE_FIXED_S, JUDGE_TIP_S = 30.0, 2.9
-COMPARE_S = 8.0
-TIP_WEIGHT = {"smollm2-135m": 1.0, "gemma3-270m": 0.5}
+# Reference costs of the stages, seconds on an idle 2-core machine: the ETA scales them by this
+# machine's measured rates (tipbench_lib/demo_progress.py). Measured by bench/demo_stages.py on
+# the project's machine when it was idle (2026-12-07, Intel Xeon, 2 vCPUs, load 0.6 before):
+# the default demo took 3 min 12 s, a SmolLM2 tip (weight 1) cost 1.7 s to collect, a Gemma tip
+# 0.7 of that, a tip 2.93 s to judge (its ≤ 160-character reason and the retries of a malformed
+# answer included: 1.2-9.7 s a tip). On a loaded machine judging slowed down less than
+# collecting (1.29 s judged per tip collected at load 7-9, 2.1 idle): no constant ratio holds
+# for both, and the idle one is the user's usual case.
+START_S = 6.5
+COLLECT_FIXED_S, COLLECT_TIP_S = 2.6, 1.7
+JUDGE_FIXED_S, JUDGE_TIP_S = 5.1, 2.93
+COMPARE_S = 5.0
+TIP_WEIGHT = {"smollm2-135m": 1.0, "gemma3-270m": 0.7}
 """A tip's relative cost per model: SmolLM2 runs its tips to the 96-token limit, Gemma writes
-about 25 tokens; recorded here a Gemma tip cost 0.36 (the demo, load 7) to 0.57
-(bench/collect_overhead.py) of a SmolLM2 one."""
+about 25 tokens; measured idle, a Gemma tip cost 0.7 of a SmolLM2 one (0.36 at load 7, 0.57 in
+bench/collect_overhead.py)."""
 
 DESCRIPTION = """\
 Run the whole tipbench job on this machine with the embedded models (no Ollama, no GPU):
@@ -309,7 +311,8 @@ def _demo(args: argparse.Namespace) -> int:
         print(
             f"demo: {grid.tips} tips to collect and judge ({len(grid.models)} models x "
             f"{len(grid.prompts)} prompt(s) x {grid.scenarios} scenarios x {grid.n_tips} tips); "
-            f"about {duration(eta.left())} on an idle 2-core machine",
+            f"about {duration(eta.left())} on an idle 2-core machine (measured on an Intel "
+            "Xeon; this machine's own rate replaces it after the first cells)",
             flush=True,
         )
         began = time.monotonic()

@@ -38,7 +38,7 @@ SLOW_SPAN_S = 40.0
 rate is taken anyway (noisier, but the reference's would be off several times)."""
 
 
-FIXED_MIN_S = 10.0
+FIXED_MIN_S = 4.0
 """A stage whose fixed cost is shorter says nothing about the fixed factor: its time to the
 first unit is mostly that unit's own (noisy) cost."""
 

@@ -114,8 +114,16 @@ def unjudged_slots(
         for a, b in product(by_cell[cell_a], by_cell[cell_b])
         if frozenset((a.candidate_id, b.candidate_id)) not in done
     ]
+    return draw_cards(open_pairs, n, seed)
+
+
+def draw_cards(
+    open_pairs: Sequence[tuple[str, Candidate, Candidate]], n: int, seed: int
+) -> list[PairCard]:
+    """``n`` of the (scenario, tip, tip) drawn uniformly without replacement, each shown with
+    its sides drawn at random (a fair coin per card)."""
     rng = random.Random(seed)
-    chosen = rng.sample(open_pairs, min(n, len(open_pairs)))
+    chosen = rng.sample(list(open_pairs), min(n, len(open_pairs)))
     return [
         PairCard(scenario, a, b) if rng.random() < 0.5 else PairCard(scenario, b, a)
         for scenario, a, b in chosen

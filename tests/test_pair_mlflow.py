@@ -20,7 +20,12 @@ from tipbench_lib.judge.delivery import JudgmentSyncer, judge_pairs_path, read_d
 from tipbench_lib.judge.journal import JudgeJournal, judge_key, open_journals
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.experiment import StoredExperiment, StoreWarning, read_experiment
-from tipbench_lib.tracking.mapping import MAX_PAIRS_BYTES, pairs_artifact, pairs_document
+from tipbench_lib.tracking.mapping import (
+    MAX_PAIRS_BYTES,
+    PAIRS_TAG,
+    pairs_artifact,
+    pairs_document,
+)
 
 from .test_judge import collected_experiment
 
@@ -172,6 +177,12 @@ def test_a_strangers_pairs_are_left_out_and_each_file_named(
     mlflow_client.log_artifact(
         run_b2, pairs_artifact(judge_key("zed")), b"[" + b" " * MAX_PAIRS_BYTES + b"]"
     )
+    # A run that does not say it holds pairs is not searched for them (no request per run)...
+    unread = stored(mlflow_client, experiment_name)
+    assert "eve" not in {p.judge_id for p in unread.records.pairs}
+    assert not any(judge_key("eve") in line for line in unread.ignored)
+    # ... and a stranger who sets the tag too gets the files read, and verified.
+    mlflow_client.set_tag(run_b2, PAIRS_TAG, "true")
     with pytest.warns(StoreWarning) as caught:
         again = read_experiment(mlflow_client, experiment_name)
     assert sorted(p.judge_id for p in again.records.pairs) == ["ana", "mallory"]

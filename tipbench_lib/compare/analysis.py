@@ -37,6 +37,7 @@ from tipbench_lib.compare.llm_people import (
     ppi_view,
 )
 from tipbench_lib.compare.load import WARNINGS_KEY, ExperimentData
+from tipbench_lib.compare.pairwise_view import PairwiseView, pairwise_view
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.rubric import Rubric
@@ -223,6 +224,11 @@ class Analysis:
     """Each judge's score counts per dimension, near-constant ones flagged
     (:mod:`tipbench_lib.compare.judge_spread`)."""
 
+    # -- pairwise judging (docs/architecture.md section 13)
+    pairwise: PairwiseView | None = None
+    """The pairwise leaderboard, verdicts, win-rate matrix, position bias and the two rankings'
+    agreement (:mod:`tipbench_lib.compare.pairwise_view`); None: the experiment has no pairs."""
+
     @property
     def verdict_lines(self) -> tuple[str, ...]:
         """The verdicts against the shown baseline, one line per verdict (notebook, report)."""
@@ -230,6 +236,15 @@ class Analysis:
 
         level = percent(self.options.level)
         return grouped_verdicts(self.against_baseline, self.baseline.cell, level)
+
+    @property
+    def pairwise_lines(self) -> tuple[str, ...]:
+        """The pairwise headline and the two rankings' agreement, under the rubric's headline
+        (none without pairs)."""
+        if self.pairwise is None:
+            return ()
+        said = (self.pairwise.headline, self.pairwise.agreement_line)
+        return tuple(line for line in said if line)
 
     @property
     def ppi_lines(self) -> tuple[str, ...]:
@@ -310,12 +325,17 @@ class Analysis:
 
 
 def analyse(
-    data: ExperimentData, options: Options | None = None, *, rubric: Rubric | None = None
+    data: ExperimentData,
+    options: Options | None = None,
+    *,
+    rubric: Rubric | None = None,
+    pairs: pl.DataFrame | None = None,
 ) -> Analysis:
     """Run every statistic the notebook and the report show, and word the results.
 
     ``rubric`` defaults to the experiment's (:func:`experiment_rubric`); every statistic gets its
-    scale, so none looks a rubric up by name.
+    scale, so none looks a rubric up by name. ``pairs`` (the pairs frame, ``core/schema.PAIRS``)
+    defaults to the experiment's (:func:`experiment_pairs`).
     Refused (:class:`TipbenchError`): a baseline that is not a cell of the data, a view with no
     judges, and data without a single judged tip.
     """
@@ -385,6 +405,19 @@ def analyse(
     ppi = ppi_view(
         data, scale, llm_judge=options.ppi, baseline=options.baseline, alpha=options.alpha
     )
+    pairwise = pairwise_view(
+        cells,
+        experiment_pairs(data) if pairs is None else pairs,
+        rubric_view=view,
+        panel=panel,
+        provenance=data.provenance,
+        alpha=options.alpha,
+        baseline=options.baseline,
+        n_boot=options.n_boot,
+        seed=options.seed,
+        rubric_leaderboard=leaderboard,
+        rubric_comparisons=comparisons,
+    )
     return Analysis(
         options=options,
         rubric=rubric,
@@ -418,13 +451,20 @@ def analyse(
         length_note=length_note(length_adjusted),
         front_note=front_note(front),
         provenance={k: v for k, v in data.provenance.items() if k != WARNINGS_KEY},
-        warnings=(*data.warnings, *family_warning),
+        warnings=(*data.warnings, *family_warning, *(pairwise.warnings if pairwise else ())),
         rubric_note=data.rubric_note,
         ppi=ppi,
         ppi_note=ppi.note if ppi is not None else ppi_absent_note(data, scale),
         calibration=calibration(data, options.alpha, scale),
+        pairwise=pairwise,
         **explorer_frames(data, rubric),
     )
+
+
+def experiment_pairs(data: ExperimentData) -> pl.DataFrame | None:
+    """The experiment's pairs frame: ``ExperimentData.pairs`` where the loader reads pairs
+    (MLflow's ``pairs/`` artifacts, a snapshot's ``pairs.parquet``); None for data without."""
+    return getattr(data, "pairs", None)
 
 
 def explorer_frames(data: ExperimentData, rubric: Rubric) -> dict[str, pl.DataFrame]:

@@ -31,6 +31,7 @@ from tipbench_lib.stats.compare import VERDICTS
 from tipbench_lib.validation import synthetic
 
 from .pair_data import pair_judgments, pairs_frame
+from .test_report_browser import ARTIFACTS, Visit, browser  # noqa: F401
 
 OPTIONS = Options(n_boot=200, n_perm=500, seed=1)
 EFFECTS = {  # well apart, so the rubric's order is clear and one reversed pair flips it
@@ -337,3 +338,72 @@ def test_the_report_has_a_pairwise_section_beside_the_leaderboard(both: Analysis
     assert "<p class='sub pairwise'>Pairwise judging: highest Bradley–Terry strength" in header
     assert len(report.chart_blocks(both)) == 12
     assert np.isfinite(both.pairwise.leaderboard["strength"].to_numpy()).all()
+
+
+# ---------------------------------------------------------------- in a real browser
+
+
+def right_edges(visit: Visit, selector: str) -> list[float]:
+    return visit.page.eval_on_selector_all(
+        selector, "els => els.map(el => { const r = el.getBoundingClientRect(); return r.right; })"
+    )
+
+
+@pytest.mark.browser
+def test_the_pairwise_section_reads_at_1280_px_offline(
+    browser: object,  # noqa: F811
+    exp: synthetic.SyntheticExperiment,
+    tmp_path: Path,
+) -> None:
+    """Both modes, the two best cells reversed in the pairs, an LLM judge beside the person:
+    every chart draws with the network cut, nothing is logged, and the section's tables and
+    charts stay inside a 1280 px window."""
+    person = pair_judgments(exp, "judge-0", tips=2, reverse=[(TOP, SECOND)], seed=1)
+    llm = pair_judgments(exp, "judge-1", kind="llm", tips=2, left_lean=0.9, seed=2)
+    analysis = analyse(data_of(exp), OPTIONS, pairs=pairs_frame(person + llm))
+    visit = Visit(browser, report.write_report(tmp_path, analysis))
+    try:
+        drawn = visit.page.eval_on_selector_all(
+            ".chart", "els => els.map(el => !!el.querySelector('svg, canvas'))"
+        )
+        assert len(drawn) == 12 and all(drawn), drawn
+        assert visit.console == [] and visit.dialogs == [] and visit.blocked == []
+        section = visit.page.locator("#pairwise")
+        text = " ".join(section.inner_text().split())
+        for line in (*analysis.pairwise.verdict_lines, analysis.pairwise.agreement_line):
+            assert line in text, line
+        assert "Rubric ranks higher" in text  # the disagreement table
+        assert visit.page.evaluate("document.documentElement.scrollWidth") <= 1280
+        for selector in ("#pairwise table", "#pairwise .chart svg"):
+            edges = right_edges(visit, selector)
+            assert edges and max(edges) <= 1280, (selector, edges)
+        ARTIFACTS.mkdir(exist_ok=True)
+        section.screenshot(path=str(ARTIFACTS / "report-pairwise.png"))
+    finally:
+        visit.close()
+
+
+@pytest.mark.browser
+def test_a_24_cell_win_matrix_fits_the_page(
+    browser: object,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    wide = synthetic.generate(6, 4, 6, 1, seed=5)
+    pairs = pairs_frame(pair_judgments(wide, "judge-0", seed=3))
+    analysis = analyse(data_of(wide), dataclasses.replace(OPTIONS, n_boot=50), pairs=pairs)
+    assert analysis.pairwise.leaderboard.height == 24
+    visit = Visit(browser, report.write_report(tmp_path, analysis))
+    try:
+        assert visit.console == []
+        edges = right_edges(visit, "#chart-pairwise-matrix svg")
+        assert edges and max(edges) <= 1280, edges
+        labels = visit.page.eval_on_selector_all(
+            "#chart-pairwise-matrix svg text", "els => els.map(el => el.textContent)"
+        )
+        assert "model-05 · v4" in labels  # every cell named on the axes
+        ARTIFACTS.mkdir(exist_ok=True)
+        visit.page.locator("#chart-pairwise-matrix").screenshot(
+            path=str(ARTIFACTS / "report-pairwise-matrix-24.png")
+        )
+    finally:
+        visit.close()

@@ -775,9 +775,9 @@ def win_matrix(matrix: pl.DataFrame, order: Sequence[str] | None = None) -> AnyC
         )
     )
     layers: list[alt.Chart] = [rect]
-    if step >= 30:  # room to write the rate in the square
+    if step >= 26:  # room to write the rate in the square ("100%" needs 30 px at 11 px)
         layers.append(
-            base.mark_text(fontSize=11).encode(
+            base.mark_text(fontSize=11 if step >= 36 else 9).encode(
                 text=alt.Text("label:N"),
                 color=alt.condition(
                     (alt.datum.win_rate < 0.2) | (alt.datum.win_rate > 0.8),

@@ -97,7 +97,9 @@ def _(cell_label, data, mo, stats):
     models = mo.ui.multiselect(sorted(set(_cells["model"])), label="Models")
     prompts = mo.ui.multiselect(sorted(set(_cells["prompt_version"])), label="Prompts")
     scenarios = mo.ui.multiselect(sorted(set(_cells["scenario_id"])), label="Scenarios")
-    judges = mo.ui.multiselect(sorted(set(data.judgments["judge_id"])), label="Judges")
+    judges = mo.ui.multiselect(
+        sorted(set(data.judgments["judge_id"]) | set(data.pairs["judge_id"])), label="Judges"
+    )
     _panel = stats.judges.judge_panel(
         data.judgments,
         data.provenance,

@@ -21,7 +21,7 @@ from scipy import stats as sps
 
 from tipbench_lib.compare import charts, report
 from tipbench_lib.compare.analysis import Analysis, Options, analyse
-from tipbench_lib.compare.job import write_outputs
+from tipbench_lib.compare.job import Selection, apply_selection, write_outputs
 from tipbench_lib.compare.load import ExperimentData
 from tipbench_lib.compare.summary_fields import summary_fields
 from tipbench_lib.compare.tables import PAIRWISE_CSV_COLUMNS, PAIRWISE_LEADERBOARD_CSV_COLUMNS
@@ -50,8 +50,11 @@ def experiment() -> synthetic.SyntheticExperiment:
     return synthetic.generate(3, 2, 8, 2, n_judges=2, llm_judges=1, effects=EFFECTS, seed=11)
 
 
-def data_of(exp: synthetic.SyntheticExperiment) -> ExperimentData:
-    return ExperimentData(exp.cells, exp.candidates, exp.judgments, {"experiment": "pairs"})
+def data_of(
+    exp: synthetic.SyntheticExperiment, pairs: pl.DataFrame | None = None
+) -> ExperimentData:
+    data = ExperimentData(exp.cells, exp.candidates, exp.judgments, {"experiment": "pairs"})
+    return data if pairs is None else dataclasses.replace(data, pairs=pairs)
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +73,14 @@ def pairs(exp: synthetic.SyntheticExperiment) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def both(exp: synthetic.SyntheticExperiment, pairs: pl.DataFrame) -> Analysis:
-    return analyse(data_of(exp), OPTIONS, pairs=pairs)
+    return analyse(data_of(exp, pairs), OPTIONS)
 
 
 @pytest.fixture(scope="module")
 def disagreeing(exp: synthetic.SyntheticExperiment) -> Analysis:
     """The person's pair answers between the rubric's two best cells reversed."""
     person = pair_judgments(exp, "judge-0", tips=2, reverse=[(TOP, SECOND)], seed=1)
-    return analyse(data_of(exp), OPTIONS, pairs=pairs_frame(person))
+    return analyse(data_of(exp, pairs_frame(person)), OPTIONS)
 
 
 # ---------------------------------------------------------------- the analysis
@@ -144,7 +147,7 @@ def test_pairwise_verdicts_are_grouped_like_the_rubrics(both: Analysis) -> None:
 def test_a_named_baseline_anchors_strength_and_makes_the_primary_family(
     exp: synthetic.SyntheticExperiment, pairs: pl.DataFrame
 ) -> None:
-    named = analyse(data_of(exp), dataclasses.replace(OPTIONS, baseline=SECOND), pairs=pairs)
+    named = analyse(data_of(exp, pairs), dataclasses.replace(OPTIONS, baseline=SECOND))
     pw = named.pairwise
     assert pw.named and pw.baseline == SECOND
     assert (
@@ -166,7 +169,7 @@ def test_the_llm_judges_view_is_provisional_when_no_person_judged_its_pairs(
     person = pair_judgments(exp, "judge-0", tips=1, seed=1)
     llm = pair_judgments(exp, "judge-1", kind="llm", tips=1, first_tip=1, seed=2)
     found = analyse(
-        data_of(exp), dataclasses.replace(OPTIONS, view="judge-1"), pairs=pairs_frame(person + llm)
+        data_of(exp, pairs_frame(person + llm)), dataclasses.replace(OPTIONS, view="judge-1")
     )
     pw = found.pairwise
     assert pw.judges.judges == ("judge-1",)
@@ -224,32 +227,59 @@ def test_the_cell_pair_the_modes_disagree_on_is_named_with_both_verdicts(
     assert f"they order {n} of the 15 cell pairs differently" in pw.agreement_line
 
 
+def test_a_selection_keeps_the_pairs_of_the_cells_and_judges_it_keeps(
+    exp: synthetic.SyntheticExperiment, pairs: pl.DataFrame
+) -> None:
+    """Pairs whose cells were filtered out go with them (no 'unknown cell' warning), and a
+    judge filter applies to pair judges as to scores."""
+    data = data_of(exp, pairs)
+    chosen = apply_selection(data, Selection(models=("model-00", "model-01")))
+    kept = set(chosen.cells["cell_id"])
+    assert chosen.pairs.height == 2 * 8 * 2 * 6  # 2 judges, 8 scenarios, 2 tips, 4·3/2 pairs
+    assert set(chosen.pairs["cell_a"]) | set(chosen.pairs["cell_b"]) <= kept
+    found = analyse(chosen, OPTIONS)
+    assert found.pairwise.leaderboard.height == 4 and found.warnings == ()
+    person = apply_selection(data, Selection(judges=("judge-0",)))
+    assert set(person.pairs["judge_id"]) == {"judge-0"}
+    assert analyse(person, OPTIONS).pairwise.position_bias["judge_id"].to_list() == ["judge-0"]
+
+
 def test_without_pairs_nothing_is_added(exp: synthetic.SyntheticExperiment) -> None:
-    data = data_of(exp)
-    for pairs in (None, empty_pairs([])):
-        plain = analyse(data, OPTIONS, pairs=pairs)
+    assert data_of(exp).pairs.height == 0  # the loader's default: an empty pairs frame
+    for data in (data_of(exp), data_of(exp, empty_pairs([]))):
+        plain = analyse(data, OPTIONS)
         assert plain.pairwise is None and plain.pairwise_lines == ()
-        assert "pairwise" not in report.chart_blocks(plain)
-        assert summary_fields(plain).tags.get("pairwise_top_cell") is None
-        assert not any(k.startswith("strength/") for k in summary_fields(plain).metrics)
+        assert not any(key.startswith("pairwise") for key in report.chart_blocks(plain))
+        fields = summary_fields(plain)
+        assert "pairwise_top_cell" not in fields.tags
+        assert not any(k.startswith(("strength", "pair_", "n_pair")) for k in fields.metrics)
 
 
 def test_without_pairs_the_report_is_the_one_before_pairs(
     exp: synthetic.SyntheticExperiment, tmp_path: Path
 ) -> None:
-    """No section, no navigation entry, no chart, no CSV: the page is byte for byte the one an
-    analysis that never heard of pairs makes (its generation time aside)."""
-    data = data_of(exp)
-    none = report.render(analyse(data, OPTIONS))
-    empty = report.render(analyse(data, OPTIONS, pairs=empty_pairs([])))
-
-    def timeless(page: str) -> str:
-        return re.sub(r"generated [0-9T:+-]+", "generated …", page)
-
-    assert timeless(none) == timeless(empty)
-    assert "id='pairwise'" not in none and "Pairwise" not in none
-    assert len(report.chart_blocks(analyse(data, OPTIONS))) == 10
-    write_outputs(tmp_path, analyse(data, OPTIONS, pairs=empty_pairs([])))
+    """No section, no navigation entry, no line in the header, no chart, no CSV: the sections
+    and charts of the page before pairs existed, and nothing that names pairs."""
+    plain = analyse(data_of(exp), OPTIONS)
+    page = report.render(plain)
+    nav = re.findall(r"href='#([^']+)'", re.search(r"<nav>(.*?)</nav>", page, re.S).group(1))
+    assert nav == [
+        "leaderboard",
+        "verdicts",
+        "comparisons",
+        "scenarios",
+        "dimensions",
+        "speed",
+        "length",
+        "judges",
+        "llm-judge",
+        "examples",
+        "explorer",
+        "provenance",
+    ]
+    assert len(report.chart_blocks(plain)) == 10
+    assert "pairwise" not in page.lower() and "Bradley" not in page
+    write_outputs(tmp_path, plain)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "comparisons.csv",
         "leaderboard.csv",
@@ -360,7 +390,7 @@ def test_the_pairwise_section_reads_at_1280_px_offline(
     charts stay inside a 1280 px window."""
     person = pair_judgments(exp, "judge-0", tips=2, reverse=[(TOP, SECOND)], seed=1)
     llm = pair_judgments(exp, "judge-1", kind="llm", tips=2, left_lean=0.9, seed=2)
-    analysis = analyse(data_of(exp), OPTIONS, pairs=pairs_frame(person + llm))
+    analysis = analyse(data_of(exp, pairs_frame(person + llm)), OPTIONS)
     visit = Visit(browser, report.write_report(tmp_path, analysis))
     try:
         drawn = visit.page.eval_on_selector_all(
@@ -390,7 +420,7 @@ def test_a_24_cell_win_matrix_fits_the_page(
 ) -> None:
     wide = synthetic.generate(6, 4, 6, 1, seed=5)
     pairs = pairs_frame(pair_judgments(wide, "judge-0", seed=3))
-    analysis = analyse(data_of(wide), dataclasses.replace(OPTIONS, n_boot=50), pairs=pairs)
+    analysis = analyse(data_of(wide, pairs), dataclasses.replace(OPTIONS, n_boot=50))
     assert analysis.pairwise.leaderboard.height == 24
     visit = Visit(browser, report.write_report(tmp_path, analysis))
     try:

@@ -325,17 +325,13 @@ class Analysis:
 
 
 def analyse(
-    data: ExperimentData,
-    options: Options | None = None,
-    *,
-    rubric: Rubric | None = None,
-    pairs: pl.DataFrame | None = None,
+    data: ExperimentData, options: Options | None = None, *, rubric: Rubric | None = None
 ) -> Analysis:
     """Run every statistic the notebook and the report show, and word the results.
 
     ``rubric`` defaults to the experiment's (:func:`experiment_rubric`); every statistic gets its
-    scale, so none looks a rubric up by name. ``pairs`` (the pairs frame, ``core/schema.PAIRS``)
-    defaults to the experiment's (:func:`experiment_pairs`).
+    scale, so none looks a rubric up by name. The pairwise views come from ``data.pairs`` (none
+    when it is empty).
     Refused (:class:`TipbenchError`): a baseline that is not a cell of the data, a view with no
     judges, and data without a single judged tip.
     """
@@ -407,7 +403,7 @@ def analyse(
     )
     pairwise = pairwise_view(
         cells,
-        experiment_pairs(data) if pairs is None else pairs,
+        data.pairs,
         rubric_view=view,
         panel=panel,
         provenance=data.provenance,
@@ -459,12 +455,6 @@ def analyse(
         pairwise=pairwise,
         **explorer_frames(data, rubric),
     )
-
-
-def experiment_pairs(data: ExperimentData) -> pl.DataFrame | None:
-    """The experiment's pairs frame: ``ExperimentData.pairs`` where the loader reads pairs
-    (MLflow's ``pairs/`` artifacts, a snapshot's ``pairs.parquet``); None for data without."""
-    return getattr(data, "pairs", None)
 
 
 def explorer_frames(data: ExperimentData, rubric: Rubric) -> dict[str, pl.DataFrame]:

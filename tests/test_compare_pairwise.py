@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +23,19 @@ from scipy import stats as sps
 
 from tipbench_lib.compare import charts, report
 from tipbench_lib.compare.analysis import Analysis, Options, analyse
+from tipbench_lib.compare.cli import main as compare_main
 from tipbench_lib.compare.job import Selection, apply_selection, write_outputs
-from tipbench_lib.compare.load import ExperimentData
+from tipbench_lib.compare.load import ExperimentData, write_snapshot
 from tipbench_lib.compare.summary_fields import summary_fields
 from tipbench_lib.compare.tables import PAIRWISE_CSV_COLUMNS, PAIRWISE_LEADERBOARD_CSV_COLUMNS
 from tipbench_lib.core.cells import cell_label
+from tipbench_lib.core.errors import EXIT_OK
 from tipbench_lib.core.frames import pairs_frame as empty_pairs
 from tipbench_lib.stats.compare import VERDICTS
 from tipbench_lib.validation import synthetic
 
 from .pair_data import pair_judgments, pairs_frame
+from .test_compare_analysis import NOTEBOOK, all_text, notebook_cell, text_of
 from .test_report_browser import ARTIFACTS, Visit, browser  # noqa: F401
 
 OPTIONS = Options(n_boot=200, n_perm=500, seed=1)
@@ -48,6 +53,20 @@ TOP, SECOND = ("model-00", "v1"), ("model-00", "v2")
 def experiment() -> synthetic.SyntheticExperiment:
     """6 cells, 8 scenarios, 2 tips; judge-0 a person, judge-1 an LLM judge."""
     return synthetic.generate(3, 2, 8, 2, n_judges=2, llm_judges=1, effects=EFFECTS, seed=11)
+
+
+def run_notebook(arguments: list[str]) -> list[str]:
+    """The HTML of every cell output of ``notebooks/compare.py`` run with these arguments."""
+    spec = importlib.util.spec_from_file_location("compare_notebook_with_pairs", NOTEBOOK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    argv = sys.argv
+    sys.argv = [str(NOTEBOOK), *arguments]  # marimo reads the notebook's own arguments here
+    try:
+        outputs, _ = module.app.run(defs={"is_script": False})
+    finally:
+        sys.argv = argv
+    return [getattr(output, "text", "") or "" for output in outputs]
 
 
 def data_of(
@@ -437,3 +456,31 @@ def test_a_24_cell_win_matrix_fits_the_page(
         )
     finally:
         visit.close()
+
+
+# ---------------------------------------------------------------- the notebook says the same
+
+
+def test_the_notebook_and_the_report_say_the_same_of_the_pairs(
+    exp: synthetic.SyntheticExperiment, pairs: pl.DataFrame, tmp_path: Path
+) -> None:
+    """A snapshot with pairs.parquet, read by ``notebooks/compare.py`` (marimo's ``app.run``)
+    and by ``tipbench compare --data``: the pairwise lines are the same in both."""
+    snapshot = write_snapshot(data_of(exp, pairs), tmp_path / "snapshot")
+    out = tmp_path / "out"
+    assert compare_main(["--data", str(snapshot), "--out", str(out)]) == EXIT_OK
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert (out / "pairwise.csv").is_file() and (out / "pairwise_leaderboard.csv").is_file()
+    section = re.search(r"<section id='pairwise'>(.*?)</section>", page, re.S).group(1)
+    header = page.split("<main>", 1)[0]
+    report_lines = all_text(r"<p class='sub pairwise'>(.*?)</p>", header)
+    report_items = all_text(r"<li>(.*?)</li>", section)
+    assert len(report_lines) == 2 and len(report_items) >= 3
+
+    outputs = run_notebook(["--data", str(snapshot)])
+    shown = notebook_cell(outputs, "pairwise-judging")
+    verdicts = notebook_cell(outputs, "verdicts")
+    for line in report_lines:
+        assert line in text_of(verdicts), line
+    assert all_text(r"<li>(.*?)</li>", shown) == report_items
+    assert report_lines[1].startswith("The rubric's ranking") and report_lines[1] in text_of(shown)

@@ -29,7 +29,7 @@ from tipbench_lib.compare.load import ExperimentData, write_snapshot
 from tipbench_lib.compare.summary_fields import summary_fields
 from tipbench_lib.compare.tables import PAIRWISE_CSV_COLUMNS, PAIRWISE_LEADERBOARD_CSV_COLUMNS
 from tipbench_lib.core.cells import cell_label
-from tipbench_lib.core.errors import EXIT_OK
+from tipbench_lib.core.errors import EXIT_OK, TipbenchError
 from tipbench_lib.core.frames import pairs_frame as empty_pairs
 from tipbench_lib.stats.compare import VERDICTS
 from tipbench_lib.validation import synthetic
@@ -261,6 +261,14 @@ def test_a_selection_keeps_the_pairs_of_the_cells_and_judges_it_keeps(
     person = apply_selection(data, Selection(judges=("judge-0",)))
     assert set(person.pairs["judge_id"]) == {"judge-0"}
     assert analyse(person, OPTIONS).pairwise.position_bias["judge_id"].to_list() == ["judge-0"]
+
+
+def test_pairs_without_rubric_scores_are_refused_with_what_to_do(
+    exp: synthetic.SyntheticExperiment, pairs: pl.DataFrame
+) -> None:
+    data = dataclasses.replace(data_of(exp, pairs), judgments=exp.judgments.head(0))
+    with pytest.raises(TipbenchError, match="has 480 pairwise judgments but no rubric score"):
+        analyse(data, OPTIONS)
 
 
 def test_without_pairs_nothing_is_added(exp: synthetic.SyntheticExperiment) -> None:

@@ -350,10 +350,7 @@ def analyse(
     cells, candidates, judgments = data.cells, data.candidates, data.judgments
     scores = stats.score_table(cells, candidates, judgments, judges=view.judges, scale=scale)
     if scores.height == 0:
-        raise TipbenchError(
-            "no judged candidates to report on: judge some (`tipbench judge`, or the judge "
-            "app) or widen the judge filter before writing a report"
-        )
+        raise TipbenchError(nothing_scored(data))
     # Both resample scenarios the same way, on the rubric's scale.
     resampling: dict[str, Any] = {
         "scale": scale,
@@ -454,6 +451,26 @@ def analyse(
         calibration=calibration(data, options.alpha, scale),
         pairwise=pairwise,
         **explorer_frames(data, rubric),
+    )
+
+
+def nothing_scored(data: ExperimentData) -> str:
+    """Why there is no report when no tip has a rubric score in the view.
+
+    The pairwise views stand beside the rubric's leaderboard (``docs/architecture.md`` section
+    13); an experiment judged in pairs only is told that, rather than "judge some".
+    """
+    counted = data.pairs.filter(pl.col("answer").is_in(["a", "b", "tie"])).height
+    if counted:
+        return (
+            f"no judged candidates to report on: the experiment has {counted} pairwise "
+            "judgments but no rubric score in this view, and compare shows the pairs beside the "
+            "rubric's leaderboard; score some tips on the rubric too (`tipbench judge`, or the "
+            "judge app) or widen the judge filter"
+        )
+    return (
+        "no judged candidates to report on: judge some (`tipbench judge`, or the judge "
+        "app) or widen the judge filter before writing a report"
     )
 
 

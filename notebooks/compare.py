@@ -212,9 +212,9 @@ def _(analysis, compare_run, escaping, mo, notebook):
                 compare_run.for_display(analysis.leaderboard), selection=None, page_size=20
             ),
             mo.md(
-                "## All pairwise comparisons\nPrimary family first, clearest verdicts first; "
-                "`p_permutation` is the unadjusted sign-flip p, `p_holm` the Holm-adjusted "
-                "signed-rank p that decides."
+                "## All comparisons of two cells on the rubric\nPrimary family first, clearest "
+                "verdicts first; `p_permutation` is the unadjusted sign-flip p, `p_holm` the "
+                "Holm-adjusted signed-rank p that decides."
             ),
             notebook.text_table(
                 compare_run.for_display(analysis.comparison_rows, 3),

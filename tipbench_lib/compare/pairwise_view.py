@@ -35,7 +35,7 @@ from tipbench_lib.stats.pairwise import (
     win_matrix,
 )
 from tipbench_lib.stats.scores import CELL_KEYS
-from tipbench_lib.stats.sentences import percent, scenarios
+from tipbench_lib.stats.sentences import family_text, percent, scenarios
 
 Cell = tuple[str, str]
 
@@ -133,8 +133,6 @@ class PairwiseView:
         """Which comparisons Holm corrected together (the primary family's first row)."""
         if self.comparisons.height == 0:
             return ""
-        from tipbench_lib.stats.sentences import family_text
-
         row = self.comparisons.filter(pl.col("family") == "primary").row(0, named=True)
         return (
             f"Pairwise verdicts: {family_text(row)} at α = {row['alpha']:g}, "
@@ -173,12 +171,18 @@ class PairwiseView:
             if differ
             else 0
         )
-        said = (
-            "they order every pair of cells alike"
-            if differ == 0
-            else f"they order {differ} of the {n_pairs} cell pairs differently, "
-            f"{decided} of them with a verdict in either mode"
-        )
+        if differ == 0:
+            said = "they order every pair of cells alike"
+        elif decided == 0:
+            said = (
+                f"they order {differ} of the {n_pairs} cell pairs differently, none of them "
+                "decided (better or worse) in either mode, so those orders may differ by chance"
+            )
+        else:
+            said = (
+                f"they order {differ} of the {n_pairs} cell pairs differently, {decided} of "
+                "them decided (better or worse) in one mode or both"
+            )
         return (
             f"The rubric's ranking (mean composite) and the pairwise ranking (strength) agree "
             f"with Kendall's τ-b {found.tau:+.2f}{span} over {found.n_cells} cells: {said}."

@@ -241,3 +241,32 @@ def test_a_snapshots_forged_pairs_are_left_out_and_named(tmp_path):
     assert said.count("row ") == 4 and "4 pairwise judgment(s) left out" in said
     for words in ("pair_id", "'maybe'", "candidates frame", "A the smaller cell id"):
         assert words in said, (words, said)
+
+
+def test_a_selection_keeps_only_the_pairs_of_its_cells_and_judges():
+    from tipbench_lib.compare.job import Selection, apply_selection
+    from tipbench_lib.compare.load import ExperimentData
+    from tipbench_lib.validation import synthetic
+
+    exp = synthetic.generate(n_models=2, n_prompts=2, n_scenarios=6, seed=3)
+    judged = synthetic_pairs(exp)
+    by_bo = [
+        PairJudgment.shown(
+            (p.candidate_a, p.cell_a),
+            (p.candidate_b, p.cell_b),
+            "tie",
+            scenario_id=p.scenario_id,
+            source=JudgeSource("human", "bo"),
+            rubric=RUBRIC,
+            created_at=T1,
+        )
+        for p in judged
+    ]
+    data = ExperimentData(exp.cells, exp.candidates, exp.judgments, {"experiment": "x"})
+    data.pairs = pairs_frame([*judged, *by_bo])
+    scenario = exp.cells["scenario_id"][0]
+    chosen = apply_selection(data, Selection(scenarios=(scenario,), judges=("bo",)))
+    cells = set(chosen.cells["cell_id"])
+    assert chosen.pairs.height == 1
+    assert set(chosen.pairs["cell_a"]) | set(chosen.pairs["cell_b"]) <= cells
+    assert set(chosen.pairs["judge_id"]) == {"bo"}

@@ -55,8 +55,9 @@ def load_source(experiment: str | None = None, snapshot: Path | None = None) -> 
 
 
 def apply_selection(data: ExperimentData, selection: Selection) -> ExperimentData:
-    """Keep the chosen models, prompts, scenarios and judges (of scores and of pairs);
-    provenance is kept as it was."""
+    """Keep the chosen models, prompts, scenarios and judges; provenance is kept as it was.
+
+    A pairwise judgment stays when both its cells and its judge do."""
     cells = data.cells
     for column, wanted in (
         ("model", selection.models),
@@ -69,7 +70,6 @@ def apply_selection(data: ExperimentData, selection: Selection) -> ExperimentDat
     judgments = data.judgments.filter(
         pl.col("candidate_id").is_in(candidates["candidate_id"].implode())
     )
-    # A pair counts only when both of its cells are kept (docs/architecture.md section 13).
     kept = cells["cell_id"].implode()
     pairs = data.pairs.filter(pl.col("cell_a").is_in(kept) & pl.col("cell_b").is_in(kept))
     if selection.judges:

@@ -86,10 +86,11 @@ class PairPlan:
 # -- export ---------------------------------------------------------------------------------------
 
 
-def answered_pairs(stored: StoredExperiment, home: Path | None = None) -> set[str]:
-    """Pair ids some judge has answered (MLflow's and this machine's journals, latest counting)."""
+def answered_pairs(stored: StoredExperiment, home: Path | None = None) -> set[frozenset[str]]:
+    """The two candidate ids of every pair some judge has answered (MLflow's and this machine's
+    journals, the latest answer per judge counting)."""
     latest = stored.records.latest_pairs(local_pairs(stored.records.name, home))
-    return {pid for (pid, _), p in latest.items() if p.ok}
+    return {frozenset((p.candidate_a, p.candidate_b)) for p in latest.values() if p.ok}
 
 
 def unjudged_slots(
@@ -111,7 +112,7 @@ def unjudged_slots(
         for scenario, cells in sorted(by_scenario.items())
         for cell_a, cell_b in combinations(cells, 2)
         for a, b in product(by_cell[cell_a], by_cell[cell_b])
-        if pair_id(a.candidate_id, b.candidate_id) not in done
+        if frozenset((a.candidate_id, b.candidate_id)) not in done
     ]
     rng = random.Random(seed)
     chosen = rng.sample(open_pairs, min(n, len(open_pairs)))

@@ -233,7 +233,7 @@ def _(analysis, charts, compare_run, escaping, mo, notebook):
     _md = escaping.md_text
     _shown = None
     if _pw is not None:
-        from tipbench_lib.compare.pairwise_view import BIAS_NOTE, METHOD
+        from tipbench_lib.compare.pairwise_view import AGREEMENT_NOTE, BIAS_NOTE, METHOD
 
         _agreement = (
             [mo.md(f"### The rubric and the pairs\n{_md(_pw.agreement_line)}")]
@@ -267,10 +267,11 @@ def _(analysis, charts, compare_run, escaping, mo, notebook):
                     compare_run.for_display(_pw.comparison_rows, 3), selection=None, page_size=15
                 ),
                 mo.md(
-                    f"### Position bias of each judge\n_{_md(BIAS_NOTE)}_\n\n"
+                    "### Pair judges: agreement and position bias\n"
+                    f"_{_md(AGREEMENT_NOTE)} {_md(BIAS_NOTE)}_\n\n"
                     + "\n".join(f"- {_md(line)}" for line in _pw.bias_lines)
                 ),
-                notebook.text_table(compare_run.for_display(_pw.position_bias, 3), selection=None),
+                notebook.text_table(compare_run.for_display(_pw.judge_rows, 3), selection=None),
                 *_agreement,
                 *_disagree,
             ]

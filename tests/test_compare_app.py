@@ -80,7 +80,7 @@ def test_the_compare_app_shows_the_pairwise_section_of_an_experiment_with_pairs(
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(f"{url}/?access_token={token}")
-        page.get_by_text("Position bias of each judge").first.wait_for(timeout=120_000)
+        page.get_by_text("Pair judges: agreement and position bias").first.wait_for(timeout=120_000)
         charts = page.locator("canvas.marks")
         for _ in range(240):
             if charts.count() >= 12:

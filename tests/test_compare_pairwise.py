@@ -192,7 +192,7 @@ def test_the_llm_judges_view_is_provisional_when_no_person_judged_its_pairs(
     )
     pw = found.pairwise
     assert pw.judges.judges == ("judge-1",)
-    assert "no person judged the same pairs" in pw.judges.reasons["judge-1"]
+    assert "agreement is unknown" in pw.judges.reasons["judge-1"]
     assert "Provisional, because of weak judges (judge-1: " in pw.judges.note
     assert pw.leaderboard["provisional"].all() and pw.comparisons["provisional"].all()
     assert pw.verdict_lines[-1].endswith("; provisional, resting on a weak judge.")
@@ -207,6 +207,11 @@ def test_each_judges_position_bias_is_measured(both: Analysis, pairs: pl.DataFra
         assert row["share_left"] == pytest.approx(row["n_left"] / (row["n_left"] + row["n_right"]))
     lines = both.pairwise.bias_lines
     assert len(lines) == 2 and lines[0].startswith("judge-0: the left tip won ")
+    # beside it, each judge's agreement on the same tip pairs (stats.pairwise.pair_judge_panel)
+    rows = {r["judge_id"]: r for r in both.pairwise.judge_rows.iter_rows(named=True)}
+    assert rows["judge-1"]["reference"] == "people (judge-0)"
+    assert rows["judge-1"]["n_alpha_tips"] == 240 and rows["judge-1"]["alpha"] is not None
+    assert rows["judge-0"]["n_judgments"] == rows["judge-1"]["n_judgments"] == 240
 
 
 def test_the_two_rankings_agree_when_the_pairs_follow_the_scores(both: Analysis) -> None:
@@ -385,7 +390,7 @@ def test_the_report_has_a_pairwise_section_beside_the_leaderboard(both: Analysis
     for needle in (
         "Strength [95% CI]",
         f"Against {cell_label(*both.pairwise.baseline)} [95% CI]",
-        "Position bias of each judge",
+        "Pair judges: agreement and position bias",
         "The rubric and the pairs",
         "id='chart-pairwise-matrix'",
         "id='chart-pairwise-baseline'",

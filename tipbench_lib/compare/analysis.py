@@ -398,11 +398,11 @@ def analyse(
     ppi = ppi_view(
         data, scale, llm_judge=options.ppi, baseline=options.baseline, alpha=options.alpha
     )
+    scenario_means = stats.scenario_means(scores, scale)
     pairwise = pairwise_view(
         cells,
         data.pairs,
         rubric_view=view,
-        panel=panel,
         provenance=data.provenance,
         alpha=options.alpha,
         baseline=options.baseline,
@@ -410,6 +410,7 @@ def analyse(
         seed=options.seed,
         rubric_leaderboard=leaderboard,
         rubric_comparisons=comparisons,
+        rubric_scenario_means=scenario_means,
     )
     return Analysis(
         options=options,
@@ -420,7 +421,7 @@ def analyse(
         judges=judge_rows(judgments, data.provenance),
         agreement=stats.judge_agreement(judgments, scale),
         scores=scores,
-        scenario_means=stats.scenario_means(scores, scale),
+        scenario_means=scenario_means,
         leaderboard=leaderboard,
         comparisons=comparisons,
         comparison_rows=reading_order(comparisons),

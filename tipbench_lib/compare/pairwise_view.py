@@ -28,6 +28,7 @@ from tipbench_lib.stats.bradley_terry import strengths
 from tipbench_lib.stats.headline import involving
 from tipbench_lib.stats.judges import View
 from tipbench_lib.stats.pairwise import (
+    PAIR_AGREEMENT_FLOOR,
     RankAgreement,
     compare_pairwise,
     position_bias,
@@ -53,6 +54,15 @@ BIAS_NOTE = (
     "verdicts, not an advantage to a cell."
 )
 """What the position-bias view measures, and why a lean does not favour a cell."""
+AGREEMENT_NOTE = (
+    "Agreement: Krippendorff's interval α of a judge's answers (A 1, tie ½, B 0) on the same "
+    "tip pairs as those it is checked against (a person: the other person who agrees best; an "
+    "LLM judge: the people, else the judge it agrees best with), "
+    f"each judge's mean answer taken away; below {PAIR_AGREEMENT_FLOOR} (the pairs' floor, "
+    "chosen by simulation: a choice among three answers agrees less than a composite) the "
+    "judge's verdicts are provisional."
+)
+"""What the pair judges' agreement column means (``stats.pairwise.pair_judge_panel``)."""
 VERDICT_ORDER = {"better": 0, "worse": 0, "indistinguishable": 1, "underpowered": 2}
 
 
@@ -140,6 +150,14 @@ class PairwiseView:
         )
 
     @property
+    def judge_rows(self) -> pl.DataFrame:
+        """Every pair judge's agreement (``PairJudges.panel``) beside its position bias."""
+        agreement = self.judges.panel.select(
+            "judge_id", "n_judgments", "reference", "alpha", "n_alpha_tips", "provisional", "reason"
+        )
+        return self.position_bias.join(agreement, on="judge_id", how="left")
+
+    @property
     def bias_lines(self) -> tuple[str, ...]:
         """Each judge's share of showings won by the left side, and whether it leans."""
         return tuple(bias_sentence(r, self.level) for r in self.position_bias.iter_rows(named=True))
@@ -194,7 +212,6 @@ def pairwise_view(
     pairs: pl.DataFrame | None,
     *,
     rubric_view: View | None,
-    panel: pl.DataFrame,
     provenance: Mapping[str, Any],
     alpha: float,
     baseline: Cell | None,
@@ -202,15 +219,17 @@ def pairwise_view(
     seed: int,
     rubric_leaderboard: pl.DataFrame | None = None,
     rubric_comparisons: pl.DataFrame | None = None,
+    rubric_scenario_means: pl.DataFrame | None = None,
 ) -> PairwiseView | None:
     """The pairwise views of ``pairs`` (None: no counted pair judgment, or none of two known
     cells). ``baseline`` is the one named before seeing the data (or None); the rubric's
-    frames, when given, give the two rankings' agreement."""
+    frames, when given, give the two rankings' agreement (its interval a scenario bootstrap
+    with the rubric's scenario means)."""
     if pairs is None or pairs.height == 0:
         return None
     left_out: list[str] = []
     every = pair_outcomes(cells, pairs, left_out)
-    who = pair_judges(pairs, rubric_view, panel, provenance)
+    who = pair_judges(pairs, rubric_view, provenance)
     if who is None:
         return None
     outcomes = every.filter(
@@ -239,7 +258,15 @@ def pairwise_view(
     agreement = None
     disagreements = pl.DataFrame()
     if rubric_leaderboard is not None and rubric_leaderboard.height:
-        agreement = rank_agreement(rubric_leaderboard, board, seed=seed, alpha=alpha)
+        agreement = rank_agreement(
+            rubric_leaderboard,
+            board,
+            seed=seed,
+            alpha=alpha,
+            n_boot=n_boot,
+            scenario_means=rubric_scenario_means,
+            outcomes=outcomes,
+        )
         disagreements = with_verdicts(agreement.disagreements, rubric_comparisons, comparisons)
     return PairwiseView(
         judges=who,

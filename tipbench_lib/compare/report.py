@@ -34,7 +34,7 @@ import vl_convert
 from tipbench_lib.compare import charts
 from tipbench_lib.compare.analysis import LENGTH_METHOD, QUESTIONS, Analysis
 from tipbench_lib.compare.explorer_html import explorer_html
-from tipbench_lib.compare.pairwise_view import BIAS_NOTE, METHOD, PairwiseView
+from tipbench_lib.compare.pairwise_view import AGREEMENT_NOTE, BIAS_NOTE, METHOD, PairwiseView
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.escaping import html_text as esc
@@ -708,17 +708,32 @@ def pairwise_html(analysis: Analysis, blocks: Mapping[str, str]) -> str:
         blocks.get("pairwise_matrix", ""),
         "<h3>Every cell pair</h3>",
         pairwise_comparisons_html(pw),
-        "<h3>Position bias of each judge</h3>",
-        note(BIAS_NOTE),
+        "<h3>Pair judges: agreement and position bias</h3>",
+        note(f"{AGREEMENT_NOTE} {BIAS_NOTE}"),
         bullets(pw.bias_lines, "sentences"),
         table(
-            pw.position_bias.iter_rows(named=True),
+            pw.judge_rows.iter_rows(named=True),
             [
-                ("Judge", field("judge_id"), ""),
+                ("Judge", field("judge_id"), "cell"),
                 ("Kind", field("judge_kind"), ""),
-                ("Left won", field("n_left", num), "num"),
-                ("Right won", field("n_right", num), "num"),
-                ("Ties", field("n_ties", num), "num"),
+                ("Pair judgments", field("n_judgments", num), "num"),
+                ("Checked against", field("reference"), "wrap"),
+                (
+                    "α on the same tip pairs",
+                    lambda r: (
+                        f"{num(r['alpha'], 3)}<span class='ci'>"
+                        f"{num(r['n_alpha_tips'])} tip pairs</span>"
+                        if r["n_alpha_tips"]
+                        else "–"
+                    ),
+                    "num",
+                ),
+                ("Provisional because", field("reason"), "wrap"),
+                (
+                    "Left · right won · ties",
+                    lambda r: f"{num(r['n_left'])} · {num(r['n_right'])} · {num(r['n_ties'])}",
+                    "num",
+                ),
                 (
                     f"Left share [{level} CI]",
                     lambda r: share_interval(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import importlib.util
+import itertools
+import json
 import re
 import sys
 from pathlib import Path
@@ -497,3 +499,58 @@ def test_the_notebook_and_the_report_say_the_same_of_the_pairs(
         assert line in text_of(verdicts), line
     assert all_text(r"<li>(.*?)</li>", shown) == report_items
     assert report_lines[1].startswith("The rubric's ranking") and report_lines[1] in text_of(shown)
+
+
+# ---------------------------------------------------------------- end to end, through MLflow
+
+
+def test_compare_of_an_experiment_with_pairs_in_mlflow_logs_them_on_the_summary_run(
+    mlflow_client, mlflow_server, experiment_name, tipbench_home, tmp_path, monkeypatch
+) -> None:
+    """Scores applied by an outside judge, pairs journalled by a person and delivered by the
+    real syncer; ``tipbench compare --experiment X --out DIR --log-summary`` then writes the
+    pairwise section and tables and puts the strengths and the tables on the summary run."""
+    from tipbench_lib.judge.cli import main as judge_main
+
+    from .test_judge import collected_experiment
+    from .test_judge_io import _export, _fill
+    from .test_pair_mlflow import journal_for, shown, stored, tips_by_scenario
+    from .test_summary_run import summary_runs
+
+    collected_experiment(
+        mlflow_client, experiment_name, prompts=("v1", "v2"), n_scenarios=3, n_tips=2
+    )
+    exported = _export(mlflow_client, experiment_name, tmp_path / "judging.json")
+    (tmp_path / "filled.json").write_text(json.dumps(_fill(exported)), encoding="utf-8")
+    filled = ["--experiment", experiment_name, "--apply", str(tmp_path / "filled.json")]
+    assert judge_main(filled, client=mlflow_client) == EXIT_OK
+    found = stored(mlflow_client, experiment_name)
+    journal = journal_for(found, "ana", tipbench_home)
+    rubric = found.records.rubric.ref
+    for scenario, cells in sorted(tips_by_scenario(found).items()):
+        for i, j in itertools.combinations(range(len(cells)), 2):
+            for k in range(2):
+                choice = "tie" if (k, j) == (1, i + 1) else "left"  # cells in id order
+                journal.append_pair(
+                    shown(cells[i][k], cells[j][k], choice, scenario, rubric=rubric)
+                )
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    out = tmp_path / "out"
+    argv = ["--experiment", experiment_name, "--out", str(out), "--log-summary"]
+    assert compare_main(argv) == EXIT_OK  # reading sends the journalled pairs first
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<section id='pairwise'>" in page
+    assert "rest on the pair judgments of people (ana)" in page
+    with (out / "pairwise_leaderboard.csv").open() as f:
+        board = list(csv.DictReader(f))
+    assert len(board) == 4 and sum(int(r["n_pairs"]) for r in board) == 2 * 3 * 6 * 2
+    [run] = summary_runs(mlflow_client, experiment_name)
+    logged = mlflow_client.get_run(run.run_id)
+    for row in board:
+        cell = f"{row['model']}:{row['prompt_version']}"
+        assert logged.metrics[f"strength/{cell}"] == round(float(row["strength"]), 3)
+        assert logged.metrics[f"pair_rank/{cell}"] == int(row["rank"])
+    assert logged.metrics["n_pair_judgments"] == 36
+    assert "rank_agreement_tau" in logged.metrics
+    for name in ("pairwise.csv", "pairwise_leaderboard.csv"):
+        assert mlflow_client.download_artifact(run.run_id, name) == (out / name).read_bytes()

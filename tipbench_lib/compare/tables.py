@@ -62,6 +62,8 @@ PAIRWISE_LEADERBOARD_CSV_COLUMNS: tuple[str, ...] = (
     "n_scenarios",
 )
 """``pairwise_leaderboard.csv``'s fixed columns (``stats.bradley_terry.strengths``)."""
+PAIRWISE_FILES = ("pairwise_leaderboard.csv", "pairwise.csv")
+"""The pairwise tables' names, as :func:`write_pairwise_tables` writes them."""
 TRAILING_TEXT = {
     "leaderboard.csv": ("judges", "judge_note"),
     "pairwise.csv": ("judges", "provisional"),
@@ -103,13 +105,17 @@ def write_pairwise_tables(
     return (
         write_table(
             out_dir,
-            "pairwise_leaderboard.csv",
+            PAIRWISE_FILES[0],
             leaderboard,
             PAIRWISE_LEADERBOARD_CSV_COLUMNS,
             "bradley_terry.strengths",
         ),
         write_table(
-            out_dir, "pairwise.csv", comparisons, PAIRWISE_CSV_COLUMNS, "pairwise.compare_pairwise"
+            out_dir,
+            PAIRWISE_FILES[1],
+            comparisons,
+            PAIRWISE_CSV_COLUMNS,
+            "pairwise.compare_pairwise",
         ),
     )
 

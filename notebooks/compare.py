@@ -97,7 +97,9 @@ def _(cell_label, data, mo, stats):
     models = mo.ui.multiselect(sorted(set(_cells["model"])), label="Models")
     prompts = mo.ui.multiselect(sorted(set(_cells["prompt_version"])), label="Prompts")
     scenarios = mo.ui.multiselect(sorted(set(_cells["scenario_id"])), label="Scenarios")
-    judges = mo.ui.multiselect(sorted(set(data.judgments["judge_id"])), label="Judges")
+    judges = mo.ui.multiselect(
+        sorted(set(data.judgments["judge_id"]) | set(data.pairs["judge_id"])), label="Judges"
+    )
     _panel = stats.judges.judge_panel(
         data.judgments,
         data.provenance,
@@ -177,6 +179,7 @@ def _(analysis, escaping, mo):
                 f"## Verdicts\n**{_md(analysis.headline)}**\n\n"
                 + "".join(f"{_md(line)}\n\n" for line in analysis.evidence)
                 + "".join(f"_{_md(line)}_\n\n" for line in _notes if line)
+                + "".join(f"{_md(line)}\n\n" for line in analysis.pairwise_lines)
             ),
             *_judge_mix,
             *_warnings,
@@ -209,9 +212,9 @@ def _(analysis, compare_run, escaping, mo, notebook):
                 compare_run.for_display(analysis.leaderboard), selection=None, page_size=20
             ),
             mo.md(
-                "## All pairwise comparisons\nPrimary family first, clearest verdicts first; "
-                "`p_permutation` is the unadjusted sign-flip p, `p_holm` the Holm-adjusted "
-                "signed-rank p that decides."
+                "## All comparisons of two cells on the rubric\nPrimary family first, clearest "
+                "verdicts first; `p_permutation` is the unadjusted sign-flip p, `p_holm` the "
+                "Holm-adjusted signed-rank p that decides."
             ),
             notebook.text_table(
                 compare_run.for_display(analysis.comparison_rows, 3),
@@ -220,6 +223,60 @@ def _(analysis, compare_run, escaping, mo, notebook):
             ),
         ]
     )
+    return
+
+
+@app.cell
+def _(analysis, charts, compare_run, escaping, mo, notebook):
+    # Pairwise judging (docs/architecture.md section 13): shown only when the experiment has pairs.
+    _pw = analysis.pairwise
+    _md = escaping.md_text
+    _shown = None
+    if _pw is not None:
+        from tipbench_lib.compare.pairwise_view import AGREEMENT_NOTE, BIAS_NOTE, METHOD
+
+        _agreement = (
+            [mo.md(f"### The rubric and the pairs\n{_md(_pw.agreement_line)}")]
+            if _pw.agreement is not None
+            else []
+        )
+        _disagree = (
+            [notebook.text_table(compare_run.for_display(_pw.disagreements), selection=None)]
+            if _pw.disagreements.height
+            else []
+        )
+        _shown = mo.vstack(
+            [
+                mo.md(
+                    f"## Pairwise judging\n_{_md(_pw.judges.note)}_\n\n{_md(_pw.headline)}\n\n"
+                    f"_{_md(METHOD)} {_md(_pw.family_note)}_"
+                ),
+                notebook.text_table(
+                    compare_run.for_display(_pw.leaderboard), selection=None, page_size=20
+                ),
+                mo.md(
+                    f"### Pairwise verdicts against {_md(_pw.baseline_label)}\n"
+                    f"{_md(_pw.baseline_intro)}\n\n"
+                    + "\n".join(f"- {_md(line)}" for line in _pw.verdict_lines)
+                ),
+                mo.hstack(
+                    [charts["pairwise_baseline"].chart, charts["pairwise_matrix"].chart],
+                    wrap=True,
+                ),
+                notebook.text_table(
+                    compare_run.for_display(_pw.comparison_rows, 3), selection=None, page_size=15
+                ),
+                mo.md(
+                    "### Pair judges: agreement and position bias\n"
+                    f"_{_md(AGREEMENT_NOTE)} {_md(BIAS_NOTE)}_\n\n"
+                    + "\n".join(f"- {_md(line)}" for line in _pw.bias_lines)
+                ),
+                notebook.text_table(compare_run.for_display(_pw.judge_rows, 3), selection=None),
+                *_agreement,
+                *_disagree,
+            ]
+        )
+    _shown
     return
 
 

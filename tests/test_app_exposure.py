@@ -304,7 +304,9 @@ def test_a_crafted_snapshot_renders_as_text_in_the_compare_app(tmp_path: Path) -
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         page.goto(f"{url}/?access_token={token}")
         page.get_by_text("Highest mean").first.wait_for(timeout=120_000)
-        page.get_by_text("All pairwise comparisons").first.wait_for(timeout=120_000)
+        page.get_by_text("All comparisons of two cells on the rubric").first.wait_for(
+            timeout=120_000
+        )
         page.wait_for_timeout(2_000)  # let the tables and charts draw
         text = page.locator("body").inner_text()
 

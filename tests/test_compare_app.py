@@ -53,3 +53,48 @@ def test_the_compare_app_shows_what_the_report_says(tmp_path: Path) -> None:
     for line in said:
         assert line in text, line
     assert errors == []
+
+
+@pytest.mark.browser
+def test_the_compare_app_shows_the_pairwise_section_of_an_experiment_with_pairs(
+    tmp_path: Path,
+) -> None:
+    """A snapshot with pairs: the app draws the two pairwise charts beside the ten and says the
+    pairwise lines the analysis makes; tests/artifacts/compare-app-pairwise.png shows it."""
+    from tipbench_lib.compare.load import read_snapshot, write_snapshot
+
+    from .test_compare_pairwise import data_of, experiment, pair_judgments, pairs_frame
+
+    exp = experiment()
+    pairs = pairs_frame(
+        pair_judgments(exp, "judge-0", tips=2, seed=1)
+        + pair_judgments(exp, "judge-1", kind="llm", tips=2, seed=2)
+    )
+    snapshot = write_snapshot(data_of(exp, pairs), tmp_path / "snapshot")
+    expected = analyse(read_snapshot(snapshot)).pairwise
+    with (
+        marimo_app("notebooks/compare.py", tmp_path, "--data", str(snapshot)) as (url, token),
+        chromium() as browser,
+    ):
+        page = browser.new_page(viewport={"width": 1400, "height": 12000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/?access_token={token}")
+        page.get_by_text("Pair judges: agreement and position bias").first.wait_for(timeout=120_000)
+        charts = page.locator("canvas.marks")
+        for _ in range(240):
+            if charts.count() >= 12:
+                break
+            page.wait_for_timeout(500)
+        assert charts.count() == 12, "the ten charts and the two pairwise ones"
+        text = " ".join(page.locator("body").inner_text().split())
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "compare-app-pairwise.png"), full_page=True)
+    for line in (
+        expected.headline,
+        expected.agreement_line,
+        *expected.verdict_lines,
+        *expected.bias_lines,
+    ):
+        assert line in text, line
+    assert errors == []

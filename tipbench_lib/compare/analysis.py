@@ -37,6 +37,7 @@ from tipbench_lib.compare.llm_people import (
     ppi_view,
 )
 from tipbench_lib.compare.load import WARNINGS_KEY, ExperimentData
+from tipbench_lib.compare.pairwise_view import PairwiseView, pairwise_view
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.rubric import Rubric
@@ -223,6 +224,11 @@ class Analysis:
     """Each judge's score counts per dimension, near-constant ones flagged
     (:mod:`tipbench_lib.compare.judge_spread`)."""
 
+    # -- pairwise judging (docs/architecture.md section 13)
+    pairwise: PairwiseView | None = None
+    """The pairwise leaderboard, verdicts, win-rate matrix, position bias and the two rankings'
+    agreement (:mod:`tipbench_lib.compare.pairwise_view`); None: the experiment has no pairs."""
+
     @property
     def verdict_lines(self) -> tuple[str, ...]:
         """The verdicts against the shown baseline, one line per verdict (notebook, report)."""
@@ -230,6 +236,15 @@ class Analysis:
 
         level = percent(self.options.level)
         return grouped_verdicts(self.against_baseline, self.baseline.cell, level)
+
+    @property
+    def pairwise_lines(self) -> tuple[str, ...]:
+        """The pairwise headline and the two rankings' agreement, under the rubric's headline
+        (none without pairs)."""
+        if self.pairwise is None:
+            return ()
+        said = (self.pairwise.headline, self.pairwise.agreement_line)
+        return tuple(line for line in said if line)
 
     @property
     def ppi_lines(self) -> tuple[str, ...]:
@@ -315,7 +330,8 @@ def analyse(
     """Run every statistic the notebook and the report show, and word the results.
 
     ``rubric`` defaults to the experiment's (:func:`experiment_rubric`); every statistic gets its
-    scale, so none looks a rubric up by name.
+    scale, so none looks a rubric up by name. The pairwise views come from ``data.pairs`` (none
+    when it is empty).
     Refused (:class:`TipbenchError`): a baseline that is not a cell of the data, a view with no
     judges, and data without a single judged tip.
     """
@@ -334,10 +350,7 @@ def analyse(
     cells, candidates, judgments = data.cells, data.candidates, data.judgments
     scores = stats.score_table(cells, candidates, judgments, judges=view.judges, scale=scale)
     if scores.height == 0:
-        raise TipbenchError(
-            "no judged candidates to report on: judge some (`tipbench judge`, or the judge "
-            "app) or widen the judge filter before writing a report"
-        )
+        raise TipbenchError(nothing_scored(data))
     # Both resample scenarios the same way, on the rubric's scale.
     resampling: dict[str, Any] = {
         "scale": scale,
@@ -385,6 +398,20 @@ def analyse(
     ppi = ppi_view(
         data, scale, llm_judge=options.ppi, baseline=options.baseline, alpha=options.alpha
     )
+    scenario_means = stats.scenario_means(scores, scale)
+    pairwise = pairwise_view(
+        cells,
+        data.pairs,
+        rubric_view=view,
+        provenance=data.provenance,
+        alpha=options.alpha,
+        baseline=options.baseline,
+        n_boot=options.n_boot,
+        seed=options.seed,
+        rubric_leaderboard=leaderboard,
+        rubric_comparisons=comparisons,
+        rubric_scenario_means=scenario_means,
+    )
     return Analysis(
         options=options,
         rubric=rubric,
@@ -394,7 +421,7 @@ def analyse(
         judges=judge_rows(judgments, data.provenance),
         agreement=stats.judge_agreement(judgments, scale),
         scores=scores,
-        scenario_means=stats.scenario_means(scores, scale),
+        scenario_means=scenario_means,
         leaderboard=leaderboard,
         comparisons=comparisons,
         comparison_rows=reading_order(comparisons),
@@ -418,12 +445,33 @@ def analyse(
         length_note=length_note(length_adjusted),
         front_note=front_note(front),
         provenance={k: v for k, v in data.provenance.items() if k != WARNINGS_KEY},
-        warnings=(*data.warnings, *family_warning),
+        warnings=(*data.warnings, *family_warning, *(pairwise.warnings if pairwise else ())),
         rubric_note=data.rubric_note,
         ppi=ppi,
         ppi_note=ppi.note if ppi is not None else ppi_absent_note(data, scale),
         calibration=calibration(data, options.alpha, scale),
+        pairwise=pairwise,
         **explorer_frames(data, rubric),
+    )
+
+
+def nothing_scored(data: ExperimentData) -> str:
+    """Why there is no report when no tip has a rubric score in the view.
+
+    The pairwise views stand beside the rubric's leaderboard (``docs/architecture.md`` section
+    13); an experiment judged in pairs only is told that, rather than "judge some".
+    """
+    counted = data.pairs.filter(pl.col("answer").is_in(["a", "b", "tie"])).height
+    if counted:
+        return (
+            f"no judged candidates to report on: the experiment has {counted} pairwise "
+            "judgments but no rubric score in this view, and compare shows the pairs beside the "
+            "rubric's leaderboard; score some tips on the rubric too (`tipbench judge`, or the "
+            "judge app) or widen the judge filter"
+        )
+    return (
+        "no judged candidates to report on: judge some (`tipbench judge`, or the judge "
+        "app) or widen the judge filter before writing a report"
     )
 
 

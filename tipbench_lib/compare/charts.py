@@ -717,3 +717,165 @@ def llm_calibration(calibration: pl.DataFrame) -> AnyChart:
         width=WIDTH,
         height=alt.Step(34),
     )
+
+
+# ---------------------------------------------------------------- pairwise (architecture §13)
+
+MATRIX_WIDTH = 720
+"""The win-rate matrix's plot area at most: with its row labels it stays inside the report's
+1280 px page (issue 22's rule for the tables)."""
+
+
+def win_matrix(matrix: pl.DataFrame, order: Sequence[str] | None = None) -> AnyChart:
+    """How often the row cell beat the column cell over their judged tip pairs (ties half).
+
+    Colour is anchored at 0–1 with 0.5 neutral (a diverging scale): a cell that beats another
+    55% of the time must not look as far from a coin toss as one that always wins. Each square
+    writes its rate; the tooltip adds how many tip pairs it rests on. ``order``: cell labels,
+    strongest first (rows top-down, columns left to right); else by mean win rate.
+    """
+    cols = ["row_model", "row_prompt", "col_model", "col_prompt", "win_rate", "n"]
+    require_columns(matrix, cols, "win-rate matrix", "tipbench_lib.stats.pairwise.win_matrix")
+    title = "Win rate of the row cell against the column cell"
+    if matrix.height == 0:
+        return placeholder(title, "No two cells were judged against each other.")
+    frame = _with_label(
+        _with_label(matrix.select(cols), "col_model", "col_prompt").rename({"cell": "column"}),
+        "row_model",
+        "row_prompt",
+    ).with_columns(
+        pl.format("{}%", (100 * pl.col("win_rate")).round(0).cast(pl.Int64)).alias("label")
+    )
+    if order is None:
+        order = _cell_order(frame.group_by("cell").agg(pl.col("win_rate").mean()), "win_rate")
+    order = list(order)
+    step = max(14, min(46, MATRIX_WIDTH // max(len(order), 1)))
+    tooltip = [
+        alt.Tooltip("cell:N", title="Row cell"),
+        alt.Tooltip("column:N", title="Against"),
+        alt.Tooltip("win_rate:Q", title="Win rate (ties half)", format=".0%"),
+        alt.Tooltip("n:Q", title="Tip pairs judged (n)"),
+    ]
+    base = alt.Chart(_values(frame, frame.columns)).encode(
+        x=alt.X(
+            "column:N",
+            title="Against (column cell)",
+            sort=order,
+            axis=alt.Axis(labelAngle=-40, labelLimit=180),
+        ),
+        y=alt.Y("cell:N", title="Row cell", sort=order, axis=alt.Axis(labelLimit=220)),
+        tooltip=tooltip,
+    )
+    rect = base.mark_rect(stroke="white", strokeWidth=1).encode(
+        color=alt.Color(
+            "win_rate:Q",
+            title="Win rate",
+            scale=alt.Scale(scheme="blueorange", domain=[0, 1], domainMid=0.5),
+            legend=alt.Legend(format=".0%", values=[0, 0.25, 0.5, 0.75, 1]),
+        )
+    )
+    layers: list[alt.Chart] = [rect]
+    if step >= 26:  # room to write the rate in the square ("100%" needs 30 px at 11 px)
+        layers.append(
+            base.mark_text(fontSize=11 if step >= 36 else 9).encode(
+                text=alt.Text("label:N"),
+                color=alt.condition(
+                    (alt.datum.win_rate < 0.2) | (alt.datum.win_rate > 0.8),
+                    alt.value("white"),
+                    alt.value("black"),
+                ),
+            )
+        )
+    return alt.layer(*layers).properties(
+        title=_title(
+            title,
+            "Over every judged tip pair of the two cells, a tie counting half; "
+            "orange: the row cell wins more, blue: less, white: even",
+        ),
+        width=alt.Step(step),
+        height=alt.Step(step),
+    )
+
+
+def pairwise_against_baseline(
+    leaderboard: pl.DataFrame,
+    against: pl.DataFrame,
+    baseline: tuple[str, str],
+    level: float = 0.95,
+) -> AnyChart:
+    """Each cell's mean win share against the baseline with its interval, coloured by verdict.
+
+    The axis spans the whole 0–1 range of a share, with a dashed line at 0.5 (no difference):
+    the pairwise counterpart of :func:`baseline_differences`.
+    """
+    cols = [
+        "model",
+        "prompt_version",
+        "win_rate_vs_baseline",
+        "vs_baseline_lo",
+        "vs_baseline_hi",
+    ]
+    require_columns(leaderboard, [*cols, "n_scenarios"], "win share against the baseline")
+    require_columns(against, [*PAIR_COLUMNS, "verdict", "n_scenarios"], "pairwise comparisons")
+    title = f"Win share against the baseline {cell_label(*baseline)}"
+    frame = leaderboard.filter(pl.col("win_rate_vs_baseline").is_not_null())
+    if frame.height == 0:
+        return placeholder(title, f"No cell was judged against {cell_label(*baseline)}.")
+    verdicts = _against_verdicts(against, baseline)
+    frame = _with_label(frame.select(cols)).join(verdicts, on="cell", how="left")
+    order = _cell_order(frame, "win_rate_vs_baseline")
+    base = alt.Chart(_values(frame, frame.columns)).encode(
+        y=alt.Y("cell:N", title="Model · prompt", sort=order),
+        color=alt.Color("verdict:N", title="Verdict", scale=_verdict_scale()),
+        tooltip=[
+            alt.Tooltip("cell:N", title="Cell"),
+            alt.Tooltip("win_rate_vs_baseline:Q", title="Mean win share", format=".0%"),
+            alt.Tooltip("vs_baseline_lo:Q", title=f"{_pct(level)} CI low", format=".0%"),
+            alt.Tooltip("vs_baseline_hi:Q", title=f"{_pct(level)} CI high", format=".0%"),
+            alt.Tooltip("n_scenarios:Q", title="Scenarios"),
+            alt.Tooltip("verdict:N", title="Verdict"),
+        ],
+    )
+    scale = alt.Scale(domain=[0, 1])
+    axis = alt.Axis(format=".0%", values=[0, 0.25, 0.5, 0.75, 1])
+    even = (
+        alt.Chart(alt.InlineData(values=[{"even": 0.5}]))
+        .mark_rule(color="#555555", strokeDash=[4, 3])
+        .encode(x=alt.X("even:Q", scale=scale))
+    )
+    bars = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X(
+            "vs_baseline_lo:Q",
+            title="Share of pairs the cell won against the baseline (ties half)",
+            scale=scale,
+            axis=axis,
+        ),
+        x2="vs_baseline_hi:Q",
+    )
+    dots = base.mark_point(filled=True, size=70).encode(
+        x=alt.X("win_rate_vs_baseline:Q", scale=scale)
+    )
+    return alt.layer(even, bars, dots).properties(
+        title=_title(
+            title,
+            f"Mean over scenarios with its {_pct(level)} interval; dashed: 50%, no difference",
+        ),
+        width=WIDTH,
+        height=alt.Step(ROW_STEP),
+    )
+
+
+def _against_verdicts(against: pl.DataFrame, baseline: tuple[str, str]) -> pl.DataFrame:
+    """cell → the verdict of that cell against the baseline (turned round where B is the cell)."""
+    model, prompt = baseline
+    is_b = (pl.col("b_model") == model) & (pl.col("b_prompt") == prompt)
+    flip = {"better": "worse", "worse": "better"}
+    as_a = against.filter(is_b).select(
+        pl.concat_str([pl.col("a_model"), pl.lit(CELL_SEP), pl.col("a_prompt")]).alias("cell"),
+        "verdict",
+    )
+    as_b = against.filter(~is_b).select(
+        pl.concat_str([pl.col("b_model"), pl.lit(CELL_SEP), pl.col("b_prompt")]).alias("cell"),
+        pl.col("verdict").replace(flip),
+    )
+    return pl.concat([as_a, as_b])

@@ -21,6 +21,7 @@ from tipbench_lib.compare.job import (
     write_outputs,
 )
 from tipbench_lib.compare.load import write_snapshot
+from tipbench_lib.compare.tables import PAIRWISE_FILES
 from tipbench_lib.core.arguments import add_data_dir, parse, split_list
 from tipbench_lib.core.errors import EXIT_FAILED, EXIT_OK, TrackingError, guarded, refuse
 from tipbench_lib.core.paths import data_dir_for
@@ -44,7 +45,12 @@ def compare_parser(prog: str = PROG) -> argparse.ArgumentParser:
         action="store_true",
         help="the sample experiment shipped with tipbench (a snapshot; see its README.md)",
     )
-    p.add_argument("--out", type=Path, help="write report.html, leaderboard.csv, comparisons.csv")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="write report.html, leaderboard.csv, comparisons.csv (with pairwise judgments also "
+        "pairwise_leaderboard.csv, pairwise.csv)",
+    )
     p.add_argument("--snapshot", type=Path, help="with --experiment: write a snapshot here")
     p.add_argument(
         "--baseline",
@@ -93,7 +99,8 @@ def argument_problem(args: argparse.Namespace) -> str:
 
 def log_summary_run(experiment: str, out: Path, analysis: Analysis | None = None) -> str:
     """The outputs in ``out`` as the experiment's summary run, with the analysis's headline
-    as metrics and tags (:mod:`.summary_fields`); returns the run id."""
+    as metrics and tags (:mod:`.summary_fields`), and the pairwise tables when the analysis
+    has pairs (``docs/architecture.md`` section 13); returns the run id."""
     from tipbench_lib.compare.summary_fields import SummaryFields, summary_fields
     from tipbench_lib.tracking.client import MlflowClient
     from tipbench_lib.tracking.server import tracking_url
@@ -102,6 +109,9 @@ def log_summary_run(experiment: str, out: Path, analysis: Analysis | None = None
     fields = summary_fields(analysis) if analysis is not None else SummaryFields()
     with MlflowClient(tracking_url()) as client:
         run = log_summary(client, experiment, out, metrics=fields.metrics, tags=fields.tags)
+        if analysis is not None and analysis.pairwise is not None:  # this analysis wrote them
+            for name in PAIRWISE_FILES:
+                client.log_artifact(run.run_id, name, (out / name).read_bytes())
         return run.run_id
 
 
@@ -136,10 +146,9 @@ def _compare(args: argparse.Namespace) -> int:
             analysis = analyse(chosen, options)
             path = write_outputs(args.out, analysis)
             print(f"report: {path.resolve()}")
-            print(
-                f"tables: {(args.out / 'leaderboard.csv').resolve()}, "
-                f"{(args.out / 'comparisons.csv').resolve()}"
-            )
+            tables = ["leaderboard.csv", "comparisons.csv"]
+            tables += list(PAIRWISE_FILES) if analysis.pairwise is not None else []
+            print(f"tables: {', '.join(str((args.out / t).resolve()) for t in tables)}")
     if args.log_summary:
         try:
             print(f"MLflow summary run: {log_summary_run(args.experiment, args.out, analysis)}")

@@ -34,6 +34,7 @@ import vl_convert
 from tipbench_lib.compare import charts
 from tipbench_lib.compare.analysis import LENGTH_METHOD, QUESTIONS, Analysis
 from tipbench_lib.compare.explorer_html import explorer_html
+from tipbench_lib.compare.pairwise_view import AGREEMENT_NOTE, BIAS_NOTE, METHOD, PairwiseView
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.escaping import html_text as esc
@@ -210,9 +211,27 @@ def chart_blocks(analysis: Analysis) -> dict[str, ChartBlock]:
             lambda: charts.llm_calibration(a.calibration.llm if a.calibration else CALIBRATION0),
         ),
     }
+    made |= pairwise_charts(analysis)
     return {
         key: ChartBlock(f"chart-{key.replace('_', '-')}", title, draw())
         for key, (title, draw) in made.items()
+    }
+
+
+def pairwise_charts(analysis: Analysis) -> dict[str, tuple[str, Callable[[], Any]]]:
+    """The pairwise charts, only when the experiment has pairs (no empty section otherwise)."""
+    pw = analysis.pairwise
+    if pw is None:
+        return {}
+    order = [cell_label(m, p) for m, p in pw.leaderboard.select("model", "prompt_version").rows()]
+    return {
+        "pairwise_baseline": (
+            "Pairwise win share against the baseline",
+            lambda: charts.pairwise_against_baseline(
+                pw.leaderboard, pw.against_baseline, pw.baseline, pw.level
+            ),
+        ),
+        "pairwise_matrix": ("Win-rate matrix", lambda: charts.win_matrix(pw.matrix, order)),
     }
 
 
@@ -235,6 +254,7 @@ def summary_html(analysis: Analysis) -> str:
         for line in (analysis.view_note, analysis.family_note)
         if line
     ]
+    lines += [f"<p class='sub pairwise'>{esc(line)}</p>" for line in analysis.pairwise_lines]
     lines.append(judge_warning(analysis))
     if analysis.warnings:
         said = "".join(f"<p>{esc(w)}</p>" for w in analysis.warnings)
@@ -318,6 +338,8 @@ def leaderboard_html(analysis: Analysis) -> str:
 
 
 def verdict_badge(row: Mapping[str, Any]) -> str:
+    if not row.get("verdict"):
+        return "–"
     badge = f"<span class='verdict {esc(row['verdict'])}'>{esc(row['verdict'])}</span>"
     return badge + (
         " <span class='provisional'>provisional</span>" if row.get("provisional") else ""
@@ -638,6 +660,170 @@ def length_html(analysis: Analysis) -> str:
     )
 
 
+def pairwise_html(analysis: Analysis, blocks: Mapping[str, str]) -> str:
+    """The pairwise section (``docs/architecture.md`` section 13): leaderboard, verdicts against
+    the baseline, the win-rate matrix, every cell pair, each judge's position bias, and the two
+    rankings' agreement when the experiment was scored on the rubric too."""
+    pw = analysis.pairwise
+    if pw is None:
+        return ""
+    level = level_text(pw.level)
+    board: list[Column] = [
+        ("Rank", field("rank", num), "num"),
+        ("Cell", cell_of("model", "prompt_version"), "cell"),
+        (
+            f"Strength [{level} CI]",
+            lambda r: (
+                f"{signed(r['strength'])} <span class='ci'>[{signed(r['strength_lo'])}, "
+                f"{signed(r['strength_hi'])}]</span>"
+            ),
+            "num",
+        ),
+        ("Win rate", field("win_rate", percent), "num"),
+        (
+            f"Against {pw.baseline_label} [{level} CI]",
+            lambda r: share_interval(
+                r["win_rate_vs_baseline"], r["vs_baseline_lo"], r["vs_baseline_hi"]
+            ),
+            "num",
+        ),
+        ("Pair judgments", field("n_pairs", num), "num"),
+        ("Scenarios", field("n_scenarios", num), "num"),
+        ("Judges", lambda r: judges_cell(r), "judges"),
+    ]
+    parts = [
+        note(pw.judges.note),
+        f"<p>{esc(pw.headline)}</p>",
+        note(f"{METHOD} {pw.family_note}"),
+        table(pw.leaderboard.iter_rows(named=True), board),
+        note(
+            "Win rate: the share of all its judged tip pairs the cell won, a tie counting half. "
+            f"Against {pw.baseline_label}: the mean over scenarios of the share it won against "
+            "that cell, with its interval; – for the baseline itself."
+        ),
+        f"<h3>Verdicts against {esc(pw.baseline_label)}</h3>",
+        note(pw.baseline_intro),
+        bullets(pw.verdict_lines, "sentences") if pw.verdict_lines else "",
+        blocks.get("pairwise_baseline", ""),
+        blocks.get("pairwise_matrix", ""),
+        "<h3>Every cell pair</h3>",
+        pairwise_comparisons_html(pw),
+        "<h3>Pair judges: agreement and position bias</h3>",
+        note(f"{AGREEMENT_NOTE} {BIAS_NOTE}"),
+        bullets(pw.bias_lines, "sentences"),
+        table(
+            pw.judge_rows.iter_rows(named=True),
+            [
+                ("Judge", field("judge_id"), "cell"),
+                ("Kind", field("judge_kind"), ""),
+                ("Pair judgments", field("n_judgments", num), "num"),
+                ("Checked against", field("reference"), "wrap"),
+                (
+                    "α on the same tip pairs",
+                    lambda r: (
+                        f"{num(r['alpha'], 3)}<span class='ci'>"
+                        f"{num(r['n_alpha_tips'])} tip pairs</span>"
+                        if r["n_alpha_tips"]
+                        else "–"
+                    ),
+                    "num",
+                ),
+                ("Provisional because", field("reason"), "wrap"),
+                (
+                    "Left · right won · ties",
+                    lambda r: f"{num(r['n_left'])} · {num(r['n_right'])} · {num(r['n_ties'])}",
+                    "num",
+                ),
+                (
+                    f"Left share [{level} CI]",
+                    lambda r: share_interval(
+                        r["share_left"], r["share_left_lo"], r["share_left_hi"]
+                    ),
+                    "num",
+                ),
+            ],
+        ),
+    ]
+    if pw.agreement is not None:
+        parts += ["<h3>The rubric and the pairs</h3>", f"<p>{esc(pw.agreement_line)}</p>"]
+        if pw.disagreements.height:
+            parts.append(disagreements_html(pw))
+    return "\n".join(p for p in parts if p)
+
+
+def share_interval(mean: Any, lo: Any, hi: Any) -> str:
+    """A share with its interval, as percentages (``62% [48%, 75%]``)."""
+    if mean is None:
+        return "–"
+    return f"{percent(mean)} <span class='ci'>[{percent(lo)}, {percent(hi)}]</span>"
+
+
+def judges_cell(row: Mapping[str, Any]) -> str:
+    """A cell's pair judges, and the provisional mark when one of them is weak."""
+    mark = " <span class='provisional'>provisional</span>" if row.get("provisional") else ""
+    return esc(row.get("judges") or "") + mark
+
+
+def pairwise_comparisons_html(pw: PairwiseView) -> str:
+    level = level_text(pw.level)
+    columns: list[Column] = [
+        ("A", cell_of("a_model", "a_prompt"), "cell"),
+        ("B", cell_of("b_model", "b_prompt"), "cell"),
+        (
+            f"A's win share [{level} CI] over n scenarios",
+            lambda r: (
+                share_interval(r["share_mean"], r["share_lo"], r["share_hi"])
+                + f"<span class='ci'>n = {num(r.get('n_scenarios'))}</span>"
+            ),
+            "num",
+        ),
+        (
+            "A won · B won · ties",
+            lambda r: f"{num(r['wins_a'])} · {num(r['wins_b'])} · {num(r['ties'])}",
+            "num",
+        ),
+        ("Verdict", verdict_badge, ""),
+        (
+            "Holm p (family)",
+            lambda r: (
+                f"{pval(r.get('p_holm'))}<span class='ci'>"
+                f"{esc(r.get('family'))} ({esc(r.get('family_size'))})</span>"
+            ),
+            "num",
+        ),
+        ("Judges", field("judges"), "wrap"),
+    ]
+    rows = pw.comparison_rows
+    shown = rows.head(MAX_TABLE_ROWS)
+    more = (
+        note(f"Showing {shown.height} of {rows.height} cell pairs; pairwise.csv has them all.")
+        if rows.height > shown.height
+        else ""
+    )
+    return table(shown.iter_rows(named=True), columns) + more
+
+
+def disagreements_html(pw: PairwiseView) -> str:
+    """The cell pairs the rubric and the pairs order differently, with each mode's verdict."""
+    columns: list[Column] = [
+        ("Rubric ranks higher", cell_of("a_model", "a_prompt"), "cell"),
+        ("Pairs rank higher", cell_of("b_model", "b_prompt"), "cell"),
+        (
+            "Composite",
+            lambda r: f"{num(r['composite_a'])} · {num(r['composite_b'])}",
+            "num",
+        ),
+        ("Strength", lambda r: f"{signed(r['strength_a'])} · {signed(r['strength_b'])}", "num"),
+        ("Rubric verdict", lambda r: verdict_badge({"verdict": r["rubric_verdict"]}), ""),
+        ("Pairwise verdict", lambda r: verdict_badge({"verdict": r["pairwise_verdict"]}), ""),
+    ]
+    return note(
+        "Each row: the first cell has the higher mean composite, the second the higher strength; "
+        "the verdicts are the first cell's against the second, in each mode. Indistinguishable "
+        "in both: the two orders differ by chance."
+    ) + table(pw.disagreements.iter_rows(named=True), columns)
+
+
 def provenance_html(analysis: Analysis) -> str:
     """Every provenance entry: the models and prompts as tables, the rest as a list."""
     items = "".join(
@@ -692,6 +878,7 @@ def sections(analysis: Analysis) -> list[tuple[str, str, str]]:
             verdicts_html(analysis),
             blocks["baseline"],
         ),
+        *pairwise_section(analysis, blocks),
         ("comparisons", "Comparisons", "Comparisons", comparisons_html(analysis)),
         ("scenarios", "Scenarios", "Scenarios", blocks["scenarios"]),
         ("dimensions", "Dimensions", "Rubric dimensions", blocks["dimensions"]),
@@ -733,6 +920,13 @@ def sections(analysis: Analysis) -> list[tuple[str, str, str]]:
         ("provenance", "Provenance", "Provenance", provenance_html(analysis)),
     ]
     return [(anchor, nav, section(anchor, title, *body)) for anchor, nav, title, *body in parts]
+
+
+def pairwise_section(analysis: Analysis, blocks: Mapping[str, str]) -> list[tuple[str, ...]]:
+    """The pairwise section's entry, none without pairs (no empty section)."""
+    if analysis.pairwise is None:
+        return []
+    return [("pairwise", "Pairwise", "Pairwise judging", pairwise_html(analysis, blocks))]
 
 
 def render(analysis: Analysis) -> str:

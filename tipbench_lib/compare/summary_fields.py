@@ -6,6 +6,11 @@ name that sorts by cell (``composite/<model>:<prompt>``) and the headline counts
 report shows them; its words (top cell, verdict, judges, view) as tags, and the headline with the
 leaderboard as the run's description (``mlflow.note.content``, shown on the run's page).
 
+With pairwise judgments (``docs/architecture.md`` section 13) each cell also gets its
+Bradley–Terry strength with its interval, its pairwise win rate and rank
+(``strength/<model>:<prompt>`` …), so the runs view sorts the cells by either mode; the counts
+and, with both modes, Kendall's τ of the two rankings go beside the rubric's.
+
 Words are tags, not params, because MLflow's params are write-once: the summary run is one run
 updated by every compare, and a second compare with another top cell would be refused
 (INVALID_PARAMETER_VALUE). Tags can be shown as columns of the runs view like params.
@@ -79,8 +84,11 @@ def summary_fields(analysis: Analysis) -> SummaryFields:
         if summary.winner
         else f"no winner: {len(summary.top_group)} cell(s) cannot be separated at the top"
     )
+    metrics |= pairwise_metrics(analysis)
+    strongest = analysis.pairwise.leaderboard.row(0) if analysis.pairwise else None
     tags = {
         "top_cell": cell_text(top),
+        "pairwise_top_cell": cell_text(strongest[:2] if strongest else None),
         "verdict": verdict,
         "headline": summary.headline[:MAX_TAG_TEXT],
         "view": analysis.view.name,
@@ -91,6 +99,32 @@ def summary_fields(analysis: Analysis) -> SummaryFields:
         NOTE_TAG: run_note(analysis)[:MAX_TAG_TEXT],
     }
     return SummaryFields(metrics, {k: v for k, v in tags.items() if v})
+
+
+def pairwise_metrics(analysis: Analysis) -> dict[str, float]:
+    """Per cell its strength, interval, win rate and pairwise rank; the counts; τ (both modes)."""
+    found = analysis.pairwise
+    if found is None:
+        return {}
+    metrics: dict[str, float] = {}
+    for row in found.leaderboard.iter_rows(named=True):
+        cell = f"{row['model']}:{row['prompt_version']}"
+        for column, prefix in (
+            ("strength", "strength"),
+            ("strength_lo", "strength_lo"),
+            ("strength_hi", "strength_hi"),
+            ("win_rate", "pair_win_rate"),
+            ("rank", "pair_rank"),
+        ):
+            value = _round(row.get(column))
+            if value is not None:
+                metrics[metric_name(prefix, cell)] = value
+    metrics["n_pair_judgments"] = float(found.outcomes.height)
+    metrics["n_pair_judges"] = float(len(found.judges.judges))
+    tau = _round(found.agreement.tau) if found.agreement is not None else None
+    if tau is not None:
+        metrics["rank_agreement_tau"] = tau
+    return metrics
 
 
 def run_note(analysis: Analysis) -> str:
@@ -108,5 +142,13 @@ def run_note(analysis: Analysis) -> str:
         interval = f"[{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else "n/a"
         shown = f"{mean:.2f}" if mean is not None else "n/a"
         lines.append(f"| {row['model']}:{row['prompt_version']} | {shown} | {interval} |")
+    if analysis.pairwise is not None:
+        lines += ["", f"**{analysis.pairwise.headline}**", "", "| cell | strength | interval |"]
+        lines.append("|---|---|---|")
+        for row in analysis.pairwise.leaderboard.head(30).iter_rows(named=True):
+            lo, hi = row["strength_lo"], row["strength_hi"]
+            interval = f"[{lo:+.2f}, {hi:+.2f}]" if lo is not None and hi is not None else "n/a"
+            shown = f"{row['strength']:+.2f}" if row["strength"] is not None else "n/a"
+            lines.append(f"| {row['model']}:{row['prompt_version']} | {shown} | {interval} |")
     lines += ["", "The report and the tables are this run's artifacts (report.html)."]
     return "\n".join(lines)

@@ -4,11 +4,14 @@ Five near-identical paragraphs ("… after Holm across the 14 testable of the 15
 comparisons. Judged by …; provisional …") hid the one thing that differs, the verdict and its
 difference (issue 22). Here each verdict gets one line naming its cells with their differences
 and intervals, and what every row shares (the family, the judges, provisional) is said once.
+The rubric's verdicts read a difference of composites (:data:`RUBRIC`), the pairwise ones a win
+share (:data:`PAIRWISE`, ``docs/architecture.md`` section 13); both group the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -25,38 +28,79 @@ OPENINGS = {
 }
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value != value  # NaN != NaN
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a comparison row measures: its columns, how the other side reads it, its words."""
+
+    mean: str
+    lo: str
+    hi: str
+    mirror: Callable[[float], float]
+    """The same number seen from the other cell (a difference negated, a share from 1)."""
+    shown: Callable[[float], str]
+    explain: str
+    """What the brackets hold ({label}: the baseline, {level}: the interval's level)."""
+    test: str
+    """The test whose Holm-adjusted p decides, as the shared line names it."""
+
+    def text(self, value: Any) -> str:
+        return "n/a" if _missing(value) else self.shown(value)
+
+
+RUBRIC = Measure(
+    "diff_mean",
+    "diff_lo",
+    "diff_hi",
+    lambda v: -v,
+    lambda v: f"{v:+.1f}",
+    "{label} minus the cell, with its {level} interval, in composite points",
+    "Signed-rank p",
+)
+PAIRWISE = Measure(
+    "share_mean",
+    "share_lo",
+    "share_hi",
+    lambda v: 1 - v,
+    lambda v: f"{100 * v:.0f}%",
+    "the share of pair judgments {label} won against the cell (a tie counts half), with its "
+    "{level} interval over scenarios",
+    "Paired test over scenarios, p",
+)
+
+
 def _oriented(
-    row: Mapping[str, Any], base: tuple[str, str]
-) -> tuple[str, str, float, float, float]:
-    """(other cell, verdict from the baseline's side, base − other mean, lo, hi)."""
+    row: Mapping[str, Any], base: tuple[str, str], measure: Measure
+) -> tuple[str, str, Any, Any, Any]:
+    """(other cell, verdict from the baseline's side, its measure, lo, hi from that side)."""
     a = (row["a_model"], row["a_prompt"])
     verdict = row["verdict"]
-    diff, lo, hi = row["diff_mean"], row["diff_lo"], row["diff_hi"]
+    mean, lo, hi = row[measure.mean], row[measure.lo], row[measure.hi]
     if a == tuple(base):
-        return cell_label(row["b_model"], row["b_prompt"]), verdict, diff, lo, hi
+        return cell_label(row["b_model"], row["b_prompt"]), verdict, mean, lo, hi
     flipped = {"better": "worse", "worse": "better"}.get(verdict, verdict)
-    other = cell_label(*a)
-    return (
-        other,
-        flipped,
-        -diff if diff is not None else diff,
-        -hi if hi is not None else hi,
-        (-lo if lo is not None else lo),
-    )
+
+    def mirror(value: Any) -> Any:
+        return value if _missing(value) else measure.mirror(value)
+
+    return cell_label(*a), flipped, mirror(mean), mirror(hi), mirror(lo)
 
 
-def _num(value: Any) -> str:
-    return "n/a" if value is None or value != value else f"{value:+.1f}"
-
-
-def grouped_verdicts(against: pl.DataFrame, base: tuple[str, str], level: str) -> tuple[str, ...]:
+def grouped_verdicts(
+    against: pl.DataFrame, base: tuple[str, str], level: str, measure: Measure = RUBRIC
+) -> tuple[str, ...]:
     """One line per verdict, then one line with what every comparison shares."""
     if against.height == 0:
         return ()
     groups: dict[str, list[str]] = {}
     for row in against.iter_rows(named=True):
-        other, verdict, diff, lo, hi = _oriented(row, base)
-        groups.setdefault(verdict, []).append(f"{other} ({_num(diff)} [{_num(lo)}, {_num(hi)}])")
+        other, verdict, mean, lo, hi = _oriented(row, base, measure)
+        groups.setdefault(verdict, []).append(
+            f"{other} ({measure.text(mean)} [{measure.text(lo)}, {measure.text(hi)}])"
+        )
     label = cell_label(*base)
     lines = [
         f"{OPENINGS.get(v, v + ' against {base}').format(base=label)}: {', '.join(cells)}."
@@ -64,9 +108,10 @@ def grouped_verdicts(against: pl.DataFrame, base: tuple[str, str], level: str) -
         if (cells := groups.get(v))
     ]
     first = against.row(0, named=True)
+    explain = measure.explain.format(label=label, level=level)
     shared = (
-        f"In brackets: {label} minus the cell, with its {level} interval, in composite points. "
-        f"Signed-rank p after {family_text(first)}; judged by {first.get('judges') or 'n/a'}"
+        f"In brackets: {explain}. {measure.test} after {family_text(first)}; judged by "
+        f"{first.get('judges') or 'n/a'}"
     )
     if against["provisional"].any():
         shared += "; provisional, resting on a weak judge"

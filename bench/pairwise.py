@@ -155,6 +155,10 @@ def queue(runs: int) -> None:
     data = qs.draw(exp, runs, 7)
     done = [qs.queue_run(data, r, "adaptive", seed=r) for r in range(runs)]
     row("rubric (one person scores both arms' tips)", 2 * exp.n_tips, done)
+    equal = ps.queue_setup(replace(exp, difference=0.0))
+    drawn = ps.answers(equal, 2 * runs, 8)
+    done = [ps.pair_queue_run(equal, drawn, r, seed=r) for r in range(2 * runs)]
+    row(f"pairwise, every cell equal ({2 * runs} runs)", 3, done)
 
 
 def row(name: str, per_unit: int, done: list) -> None:

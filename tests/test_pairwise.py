@@ -258,3 +258,31 @@ def test_rank_agreement_names_the_pairs_the_rankings_order_differently() -> None
     other = pairwise.rank_agreement(swapped, strengths)
     assert other.tau == pytest.approx(4 / 6)
     assert other.disagreements.select("a_model", "b_model").rows() == [("b", "c")]
+
+
+def test_rank_agreement_resamples_scenarios_when_the_data_are_given() -> None:
+    frame = sample_frame()
+    strengths = bradley_terry.strengths(frame, n_boot=200)
+    rng = np.random.default_rng(0)
+    level = {("qwen", "v1"): 12.0, ("llama", "v1"): 11.0, ("llama", "v2"): 10.0}
+    means = pl.DataFrame(
+        [
+            {
+                "model": m,
+                "prompt_version": p,
+                "scenario_id": f"s{s}",
+                "composite": value + rng.normal(0, 0.3),
+            }
+            for (m, p), value in level.items()
+            for s in range(8)
+        ]
+    )
+    board = means.group_by("model", "prompt_version").agg(
+        pl.col("composite").mean().alias("composite_mean")
+    )
+    agreement = pairwise.rank_agreement(
+        board, strengths, scenario_means=means, outcomes=frame, n_boot=300
+    )
+    assert agreement.method == "scenario bootstrap"
+    assert agreement.tau == 1.0 and agreement.hi == 1.0
+    assert -1.0 <= agreement.lo <= 1.0 and agreement.disagreements.height == 0

@@ -290,7 +290,7 @@ def pair_queue_run(
     ]
     design = pair_queue.pair_design(rows, setup.baseline_cell())
     state = pair_queue.PairQueueState(
-        design, alpha=alpha, futility=futility, cards_per_unit=cards_per_unit
+        design, alpha=alpha, futility=futility, cards_per_unit=cards_per_unit, seed=seed
     )
     slot = {cell: i for i, cell in enumerate(cells)}
     a_slots, b_slots = pair_slots(setup.n_cells)

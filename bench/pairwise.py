@@ -18,7 +18,8 @@ Part 2, the adaptive pair queue (:mod:`tipbench_lib.stats.pair_queue`) against t
 (:mod:`tipbench_lib.stats.adaptive`) on the rubric queue benchmark's experiment (3 models × 3
 prompts × 24 scenarios × 3 tips, one cell +2 points, baseline named, three people taking turns
 with 6 cards): cards until the queue stops, the share of runs in which the +2 cell is found
-better before that and the cards it took, and the family-wise false better/worse.
+better before that and the cards it took, and the family-wise false better/worse; then the
+pair queue with every cell equal (twice the runs), for its family-wise error alone.
 
 Part 3, the LLM judge's position bias: an LLM judge pushing the left tip up by 1.0 latent
 point (noise 0.3) on equal cells and on the +2 cell: shown once with A always on the left (a

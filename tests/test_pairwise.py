@@ -286,3 +286,13 @@ def test_rank_agreement_resamples_scenarios_when_the_data_are_given() -> None:
     assert agreement.method == "scenario bootstrap"
     assert agreement.tau == 1.0 and agreement.hi == 1.0
     assert -1.0 <= agreement.lo <= 1.0 and agreement.disagreements.height == 0
+
+
+def test_every_judge_weighs_the_same_in_a_scenario_whatever_cards_they_answered() -> None:
+    """ana answered four cards for llama/v1, bo one against it: the scenario's share is the
+    mean of 1 and 0, not 4 of 5 pooled, so a judge who answers more cannot outvote another."""
+    rows = [("s0", "ana", "a", "c1c2")] * 4 + [("s0", "bo", "b", "c1c2")]
+    shares = pairwise.win_shares(direct(rows))
+    assert shares["share_a"].item() == 0.5
+    assert (shares["wins_a"].item(), shares["wins_b"].item(), shares["n"].item()) == (4, 1, 5)
+    assert pairwise.win_matrix(direct(rows))["win_rate"][0] == pytest.approx(0.8)  # pooled

@@ -352,7 +352,8 @@ def next_pairs(state: PairQueueState, judge_id: str, n: int, seed: int) -> list[
 
 def pair_status(state: PairQueueState) -> dict[str, Any]:
     """Per primary comparison its decision, the sequence's interval on the win share and the
-    cards left (one card per scenario), and the experiment's totals."""
+    cards left (the sequence's estimate of the scenarios it still needs, times the cards per
+    scenario), and the experiment's totals."""
     design = state.design
     decision = state.decisions()
     needed = state.scenarios_needed()
@@ -375,7 +376,7 @@ def pair_status(state: PairQueueState) -> dict[str, Any]:
                 "cs_hi": float(0.5 + upper[k]),
                 "decision": str(decision[k]),
                 "decided": str(decision[k]) in DECIDED,
-                "cards_left_estimate": int(needed[k]),
+                "cards_left_estimate": int(needed[k]) * state.cards_per_unit,
             }
         )
     reach = design_reach(state)
@@ -386,7 +387,8 @@ def pair_status(state: PairQueueState) -> dict[str, Any]:
         "out_of_reach": int((decision == "out of reach").sum()),
         "out_of_reach_projected": int((decision == PROJECTED).sum()),
         "cards_judged": state.cards_judged,
-        "cards_left_estimate": int(needed.sum()),
+        "cards_left_estimate": int(needed.sum()) * state.cards_per_unit,
+        "cards_per_unit": state.cards_per_unit,
         "can_stop": can_stop(state),
         "decidable": reach.decidable,
         "scenarios_to_decide": reach.scenarios_to_decide,

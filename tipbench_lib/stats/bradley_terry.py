@@ -30,6 +30,7 @@ from tipbench_lib.stats.pairwise import GROUP, TIE_WEIGHT, canonical, compare_pa
 
 PRIOR_GAMES = 0.5
 """Virtual games between every two cells judged against each other, half won by each."""
+INTERVAL_METHODS = ("t", "percentile")
 MAX_ITERATIONS = 2000
 TOLERANCE = 1e-9
 COLUMNS = (
@@ -151,9 +152,14 @@ def bootstrap(
     n_boot: int,
     rng: np.random.Generator,
     level: float,
+    method: str = "t",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(estimate, lower, upper) per cell of one experiment's (scenarios, cells, cells) wins:
-    β̂ ± t(n − 1) · se · sqrt(n / (n − 1)), se from a scenario bootstrap (module docstring)."""
+    β̂ ± t(n − 1) · se · sqrt(n / (n − 1)), se from a scenario bootstrap (module docstring);
+    ``method="percentile"``: the resamples' quantiles instead, the alternative
+    ``bench/pairwise.py`` part 5 measures against it."""
+    if method not in INTERVAL_METHODS:
+        raise TipbenchError(f"method must be one of {', '.join(INTERVAL_METHODS)}, got {method!r}")
     n_s = wins.shape[0]
     estimate = fit(wins.sum(axis=0), anchor)
     if n_s < 2 or n_boot < 2:
@@ -162,6 +168,9 @@ def bootstrap(
     weights = rng.multinomial(n_s, np.full(n_s, 1.0 / n_s), size=n_boot).astype(float)
     resampled = np.einsum("bs,sij->bij", weights, wins)
     draws = fit(resampled, np.full(n_boot, anchor))
+    if method == "percentile":
+        low, high = np.nanquantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        return estimate, low, high
     se = np.nanstd(draws, axis=0, ddof=1) * np.sqrt(n_s / (n_s - 1))
     half = sps.t.ppf(0.5 + level / 2, n_s - 1) * se
     return estimate, estimate - half, estimate + half

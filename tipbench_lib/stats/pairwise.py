@@ -675,12 +675,13 @@ def disagreements(joined: pl.DataFrame) -> pl.DataFrame:
 
 ANSWER_VALUES = {"a": 1.0, "tie": 0.5, "b": 0.0}
 PAIR_AGREEMENT_FLOOR = 0.45
-"""The agreement below which a pairwise judge is provisional. Not the rubric's 0.667: a choice
-among three answers agrees less than a composite of three 1–5 scores for the same people. In
-``bench/pairwise.py``'s simulation (6 cells, 12 scenarios, people at −0.5, 0, +0.5 with noise
-0.3) people agree at 0.52–0.62 (10th–90th percentile), a person with three times their noise at
-0.35–0.41, five times 0.18–0.31, one pushing the left tip up by 1.0 at 0.34–0.42: the floor
-passes the first and flags the others, the role 0.667 plays for the rubric."""
+"""The agreement below which a pairwise judge is provisional. Not the rubric's 0.667, which
+every simulated person misses on pairs: a choice among three answers is coarse. In
+``bench/pairwise.py`` part 4 (6 cells, 12 scenarios, 2 tip pairs, 100 replicates) people harsh,
+neutral and lenient by 0.5 agree at 0.48–0.63 (10th–90th percentile) and are flagged in 0–1%
+of the replicates; a person with three times their noise agrees at 0.32–0.42, five times at
+0.19–0.32, one pushing the left tip up by 1.0 at 0.31–0.42, flagged in 97–100%: the role 0.667
+plays for the rubric (docs/benchmarks.md, pairwise judging)."""
 
 
 def pair_judge_panel(

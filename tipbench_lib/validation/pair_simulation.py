@@ -38,7 +38,7 @@ import polars as pl
 
 from tipbench_lib.stats import bradley_terry, pair_queue, pairwise
 from tipbench_lib.stats.pairs import pair_slots
-from tipbench_lib.validation import queue_simulation, synthetic
+from tipbench_lib.validation import queue_simulation
 
 SCENARIO_SD, INTERACTION_SD, TIP_SD = 0.6, 0.2, 0.5
 TIP_NOISE_SD = 0.3 / np.sqrt(3)
@@ -212,11 +212,6 @@ def true_strengths(setup: Setup) -> np.ndarray:
     np.fill_diagonal(wins, 0)
     anchor = -1 if setup.baseline is None else setup.baseline
     return bradley_terry.fit(wins, np.array(anchor), prior=0.0)
-
-
-def rubric_levels() -> synthetic.Levels:
-    """The rubric simulations' centred levels, for reference in the docs."""
-    return synthetic.CENTRED
 
 
 def compare(setup: Setup, frame: pl.DataFrame, alpha: float = 0.05) -> pl.DataFrame:

@@ -71,8 +71,9 @@ VALUES = {"a": 0.5, "b": -0.5, "tie": 0.0}
 DEFAULT_CARDS_PER_UNIT = 3
 """Cards (tip pairs) whose mean enters a comparison's sequence per scenario. One ternary answer
 per scenario is too coarse for a bettor at α/m: on ``bench/pairwise.py``'s queue experiment (9
-cells, 24 scenarios, a +2 cell, baseline named) one card per scenario found the +2 cell in a
-fifth of the runs, three (the experiment's tips per cell) in most (docs/benchmarks.md)."""
+cells, 24 scenarios, a +2 cell, baseline named, 100 runs) one card per scenario found the +2
+cell in 35% of the runs, three (the experiment's tips per cell) in 78%, at a median of 204 cards
+(docs/benchmarks.md, pairwise judging)."""
 
 
 @dataclass(frozen=True)

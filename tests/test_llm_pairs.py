@@ -228,3 +228,60 @@ def test_the_both_orders_rule_and_the_sides():
         parse_choice('{"better": "le')
     with pytest.raises(JudgingError, match="better must be one of"):
         parse_choice('{"better": "A"}')
+
+
+# -- the real embedded model ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_embedded_judge_judges_pairs_end_to_end(
+    mlflow_client, experiment_name, tipbench_home, capsys
+):
+    """smollm2-135m on llama.cpp, a real mlflow server: every pair answered in both orders under
+    the grammar, the both-orders rule applied, the position bias printed."""
+    _experiment(mlflow_client, experiment_name, n_scenarios=1)
+    argv = ["--experiment", experiment_name, "--llm-judge", "smollm2-135m"]
+    code = main([*argv, "--backend", "embedded", "--mode", "pairwise"], client=mlflow_client)
+    out = capsys.readouterr().out
+    assert code == EXIT_OK, out
+    pairs = _journalled(experiment_name, "llm:smollm2-135m")
+    assert len(pairs) == 3 and all(p.ok and set(p.order_answers) == {"a", "b"} for p in pairs)
+    for pair in pairs:
+        assert pair.answer == both_orders(pair.order_answers["a"], pair.order_answers["b"])
+        assert pair.source.parameter_count and pair.source.is_weak
+    assert "position bias: the left side won" in out and "orders disagreed on" in out, out
+
+
+@pytest.mark.slow
+def test_a_pairs_second_order_reuses_the_rubric_and_the_scenario(tipbench_home):
+    """Both showings of a pair, and every pair of a scenario, share the rubric and the scenario:
+    after the first showing, a showing evaluates the two tips and the words around them only."""
+    from tipbench_lib.backends.embedded import EmbeddedBackend
+    from tipbench_lib.core.rubric import load_rubric
+    from tipbench_lib.judge.llm_pairs import PAIR_OPTIONS, showing_request
+
+    from .test_embedded_backend import PromptEvaluations, nurse_morning
+
+    rubric, view = load_rubric(), nurse_morning()
+    with EmbeddedBackend() as backend:
+        backend.load("smollm2-135m", PAIR_OPTIONS)
+        info = backend.describe("smollm2-135m")
+        llm = backend._resident.llm
+        counter = PromptEvaluations(llm)
+
+        def shown(left: str, right: str) -> tuple[int, int, int]:
+            request = showing_request(info, rubric, view, left, right, 11, PAIR_OPTIONS)
+            gen = backend.generate("smollm2-135m", request)
+            json.loads(gen.text)
+            user = request.messages[-1]["content"]
+            assert user.startswith(view.as_text())
+            after_scenario = user[len(view.as_text()) :].encode()
+            own = len(llm.tokenize(after_scenario, add_bos=False))
+            return gen.prompt_tokens, counter.prompt_positions(gen.prompt_tokens), own
+
+        prompt, evaluated, _ = shown(TIPS[0], TIPS[1])
+        assert evaluated == prompt, "the first showing evaluates its whole prompt"
+        for left, right in ((TIPS[1], TIPS[0]), (TIPS[2], TIPS[3]), (TIPS[3], TIPS[2])):
+            # The tips, the words around them and the chat template's closing turn markers.
+            prompt, evaluated, own = shown(left, right)
+            assert evaluated <= own + 12, (prompt, evaluated, own)

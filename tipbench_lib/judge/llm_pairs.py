@@ -46,7 +46,7 @@ from tipbench_lib.core.errors import (
     JudgingError,
 )
 from tipbench_lib.core.hashing import content_hash
-from tipbench_lib.core.judgments import latest_per_pair
+from tipbench_lib.core.judgments import latest_pair_judgments
 from tipbench_lib.core.records import (
     FAILED,
     PAIR_QUESTION,
@@ -362,29 +362,30 @@ class OrderEffect:
 
 
 def order_effect(pairs: Iterable[PairJudgment]) -> OrderEffect:
-    """The order effect of a judge's latest answered pairs (the interval from
-    :func:`tipbench_lib.stats.pairwise.position_bias` when it is there)."""
-    answered = [p for p in pairs if p.ok and len(p.order_answers) == 2]
-    n_left = sum(p.left_choices for p in answered)
-    n_right = sum(p.right_choices for p in answered)
-    n_ties = sum(len(p.order_answers) for p in answered) - n_left - n_right
-    disagreed = [p for p in answered if len(set(p.order_answers.values())) > 1]
+    """The order effect of a judge's answered pairs: the left side's share of decided showings
+    from :func:`tipbench_lib.stats.pairwise.position_bias` (Wilson's 95% interval), and the
+    pairs whose two orders disagreed."""
+    from tipbench_lib.core.frames import pairs_frame
+    from tipbench_lib.stats.pairwise import position_bias
+
+    answered = [p for p in latest_pair_judgments(pairs).values() if p.ok]
+    two = [p for p in answered if len(p.order_answers) == 2]
+    disagreed = [p for p in two if len(set(p.order_answers.values())) > 1]
     same_side = sum(1 for p in disagreed if p.left_choices == 2 or p.right_choices == 2)
-    share, lo, hi = share_interval(n_left, n_right)
+    if not answered:
+        return OrderEffect(0, 0, 0, 0, None, None, None, 0, 0)
+    (bias,) = position_bias(pairs_frame(answered)).to_dicts()
     return OrderEffect(
-        len(answered), n_left, n_right, n_ties, share, lo, hi, len(disagreed), same_side
+        pairs=len(answered),
+        n_left=bias["n_left"],
+        n_right=bias["n_right"],
+        n_ties=bias["n_ties"],
+        share_left=bias["share_left"],
+        share_left_lo=bias["share_left_lo"],
+        share_left_hi=bias["share_left_hi"],
+        disagreed=len(disagreed),
+        same_side=same_side,
     )
-
-
-def share_interval(n_left: int, n_right: int) -> tuple[float | None, float | None, float | None]:
-    """The left side's share of decided showings with a 95% Wilson interval."""
-    from statsmodels.stats.proportion import proportion_confint
-
-    total = n_left + n_right
-    if not total:
-        return None, None, None
-    lo, hi = proportion_confint(n_left, total, alpha=0.05, method="wilson")
-    return n_left / total, float(lo), float(hi)
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -439,19 +440,18 @@ class LlmPairsSummary:
         return lines
 
 
-def journalled_pairs(session: JudgeSession) -> list[PairJudgment]:
-    """This judge's pairwise judgments in its journal, revisions included."""
-    return [PairJudgment.from_json(r) for r in session.journal.records_of("pair")]
-
-
-def latest_pairs(session: JudgeSession) -> list[PairJudgment]:
-    """The judgment that counts per pair for this judge."""
-    return list(latest_per_pair(journalled_pairs(session)).values())
+def answered_pairs(session: JudgeSession) -> list[PairJudgment]:
+    """This judge's pairwise judgments that count: MLflow's (verified on read, perhaps from
+    another machine) and this machine's journal merged, the latest per pair."""
+    stored = (p for p in session.records.pairs if p.judge_id == session.judge_id)
+    mine = latest_pair_judgments(stored, session.journal.pairs())
+    return list(mine.values())
 
 
 def save_pair(session: JudgeSession, pair: PairJudgment) -> None:
-    """Journal one pair (fsynced) before anything else happens to it."""
-    session.journal.append_record(pair.to_json())
+    """Journal one pair (fsynced) first; its cell A's run gets it with the next sync."""
+    session.journal.append_pair(pair)
+    session.syncer.saved([pair])
 
 
 def run_llm_pairs(
@@ -466,13 +466,14 @@ def run_llm_pairs(
 ) -> LlmPairsSummary:
     """Judge every planned pair this judge has not answered yet, scenario by scenario.
 
-    Each pair is journalled as it comes (a failed one too); MLflow gets them at the end, so an
-    interrupted run keeps everything and the next one judges only what is left.
+    Each pair is journalled as it comes (a failed one too); the run of a cell A is updated once
+    its pairs are done, so an interrupted run keeps everything and the next one judges only what
+    is left.
     """
     seed = recorded_seed(session)
     scenario_of = {cid: session.cells[cid].scenario_id for cid in session.by_cell}
     plan = pair_plan(session.by_cell, scenario_of, seed, per_cell)
-    done = {p.pair_id for p in latest_pairs(session) if p.ok}
+    done = {p.pair_id for p in answered_pairs(session) if p.ok}
     pending = [p for p in plan if p.pair_id not in done]
     summary = LlmPairsSummary(
         info.name, session.judge_id, seed, len(plan), len(plan) - len(pending)
@@ -497,7 +498,7 @@ def run_llm_pairs(
         summary.stopped = str(exc)
         summary.left = len(pending) - summary.ok - len(summary.failed)
     summary.sync_error = sync_pairs(session)
-    summary.effect = order_effect(latest_pairs(session))
+    summary.effect = order_effect(answered_pairs(session))
     return summary
 
 
@@ -533,6 +534,8 @@ def _judge_all(
                 summary.ok += 1
             else:
                 summary.failed.append(f"{record.pair_id}: {record.error}")
+            if done == len(pending) or pending[done].cell_a != pair.cell_a:
+                summary.sync_error = sync_pairs(session)
             if on_progress:
                 on_progress(done, len(pending))
     except BackendUnavailableError:
@@ -545,6 +548,6 @@ def _judge_all(
 
 
 def sync_pairs(session: JudgeSession) -> str:
-    """Send the journalled pairs MLflow lacks; '' when all arrived (pairs reach MLflow through
-    the judge's syncer once it carries them)."""
+    """Send the journalled pairs MLflow lacks (to each pair's cell A, the judge's syncer:
+    :mod:`tipbench_lib.judge.delivery`); '' when all arrived."""
     return session.sync_pending()

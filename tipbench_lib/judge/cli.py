@@ -1,6 +1,8 @@
 """``tipbench judge`` (and ``python notebooks/judge.py``): judging without the app.
 
-Four ways in: an LLM judge scores every pending candidate (``--llm-judge MODEL``); ``--export``
+Four ways in: an LLM judge scores every pending candidate (``--llm-judge MODEL``), or with
+``--mode pairwise`` chooses between tips of two cells of a scenario, each pair in both orders
+(:mod:`tipbench_lib.judge.llm_pairs`); ``--export``
 writes candidates for outside judges: every pending one, or with ``--judge-id ID --next N`` the
 next N cards of that judge's queue (adaptive by default, :mod:`tipbench_lib.judge.queue`), so an
 outside judge works in batches; ``--apply`` stores a filled export, all of it or nothing;

@@ -16,6 +16,7 @@ showings with Wilson's 95% interval (``stats.pairwise.position_bias``), the pair
 disagreed and what the both-orders rule made of them.
 
     python bench/llm_pairs.py [--judge smollm2-135m] [--pairs-per-cell 2] [--scenarios 10]
+                              [--tips 2] [--threads N]
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ def judge_pairs(
             )
         )
         seconds.append(time.perf_counter() - started)
+        print(f"    pair {len(seconds)}: {seconds[-1]:.1f} s, {records[-1].answer}", flush=True)
     return records, seconds
 
 
@@ -149,6 +151,7 @@ def judge_tips(backend: Any, info: Any, rubric: Any, tips: list, views: dict, sc
             )
         )
         seconds.append(time.perf_counter() - started)
+        print(f"    tip {len(seconds)}: {seconds[-1]:.1f} s", flush=True)
     return verdicts, seconds
 
 
@@ -164,10 +167,17 @@ def main() -> None:
     parser.add_argument("--pairs-per-cell", type=int, default=2)
     parser.add_argument("--scenarios", type=int, default=10)
     parser.add_argument("--tips", type=int, default=2, help="tips per cell (the demo's 2)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="llama.cpp threads (default: the cores this process may use; on a 2-core machine "
+        "busy with other work one thread is faster, docs/architecture.md section 7)",
+    )
     args = parser.parse_args()
 
     print(cpu_line())
-    print(f"load average at start: {os.getloadavg()[0]:.1f}")
+    print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
     by_cell, scenario_of, candidates, views = sample_experiment(args.scenarios, args.tips)
     plan = llm_pairs.pair_plan(by_cell, scenario_of, 0, args.pairs_per_cell)
     texts = {cid: c.text for cid, c in candidates.items()}
@@ -178,11 +188,13 @@ def main() -> None:
         f"sample: {len(by_cell)} cells ({', '.join(f'{m}:{p}' for m, p in DEMO_CELLS)}) × "
         f"{len(scenarios)} scenarios, {args.tips} tips per cell; {len(plan)} pairs "
         f"({args.pairs_per_cell} per cell pair, seed 0), "
-        f"{len(tips_of(plan, candidates))} tips in them"
+        f"{len(tips_of(plan, candidates))} tips in them",
+        flush=True,
     )
     pair_records, pair_s, tip_s = [], [], []
     verdicts: list = []
-    with EmbeddedBackend() as backend:
+    with EmbeddedBackend(n_threads=args.threads) as backend:
+        print(f"llama.cpp threads: {backend.n_threads}", flush=True)
         info = backend.describe(args.judge)
         backend.load(args.judge, llm.JUDGE_OPTIONS)
         recorded = Recorded(backend)
@@ -201,7 +213,10 @@ def main() -> None:
                     )
                     verdicts += found
                     tip_s += seconds
-                print(f"  half {index + 1}: {what} done ({len(seconds)} in {sum(seconds):.0f} s)")
+                print(
+                    f"  half {index + 1}: {what} done ({len(seconds)} in {sum(seconds):.0f} s)",
+                    flush=True,
+                )
         backend.unload(args.judge)
 
     per_pair, per_tip = statistics.median(pair_s), statistics.median(tip_s)

@@ -212,6 +212,16 @@ def test_pairs_per_cell_is_refused_outside_the_pairwise_llm_judge(
     assert standin.generation_requests() == []
 
 
+def test_an_experiment_with_one_cell_per_scenario_is_refused_before_the_model_loads(
+    standin, mlflow_client, experiment_name, tipbench_home, capsys
+):
+    _experiment(mlflow_client, experiment_name, models=CELL_MODELS[:1])
+    assert _run(mlflow_client, experiment_name, "pair-left") == EXIT_REFUSED
+    assert "one cell per scenario" in capsys.readouterr().err
+    assert standin.loads("pair-left") == [] and standin.generation_requests() == []
+    assert _journalled(experiment_name, "llm:pair-left") == []
+
+
 # -- the pure parts -------------------------------------------------------------------------------
 
 

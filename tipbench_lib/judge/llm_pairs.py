@@ -470,8 +470,14 @@ def run_llm_pairs(
     its pairs are done, so an interrupted run keeps everything and the next one judges only what
     is left.
     """
-    seed = recorded_seed(session)
     scenario_of = {cid: session.cells[cid].scenario_id for cid in session.by_cell}
+    if len(set(scenario_of.values())) == len(scenario_of):
+        raise JudgingError(
+            f"experiment {session.experiment!r} has one cell per scenario: there is nothing to "
+            "judge in pairs; collect at least two (model, prompt) cells of a scenario, or judge "
+            "with --mode rubric"
+        )
+    seed = recorded_seed(session)
     plan = pair_plan(session.by_cell, scenario_of, seed, per_cell)
     done = {p.pair_id for p in answered_pairs(session) if p.ok}
     pending = [p for p in plan if p.pair_id not in done]

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tipbench_lib.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED
-from tipbench_lib.core.records import PairJudgment
+from tipbench_lib.core.records import PairJudgment, pair_id
 from tipbench_lib.judge.cli import main
 from tipbench_lib.judge.journal import JudgeJournal
 from tipbench_lib.judge.llm_pairs import (
@@ -222,6 +223,19 @@ def test_an_experiment_with_one_cell_per_scenario_is_refused_before_the_model_lo
     assert _journalled(experiment_name, "llm:pair-left") == []
 
 
+def test_the_embedded_grammar_keeps_raw_control_characters_out_of_json_strings():
+    """llama-cpp-python's converter lets a JSON string hold a raw line break, which JSON (and
+    ``json.loads``) refuses; the embedded backend's grammar uses llama.cpp's own string rule. An
+    upgrade that writes the rule differently fails here rather than in a judge's answers."""
+    from llama_cpp import LlamaGrammar
+
+    from tipbench_lib.backends.embedded import STRICT_JSON_CHAR, json_grammar
+
+    grammar = json_grammar(PAIR_SCHEMA)
+    assert STRICT_JSON_CHAR in grammar and 'char ::= [^"\\\\] ' not in grammar
+    LlamaGrammar.from_string(grammar, verbose=False)
+
+
 # -- the pure parts -------------------------------------------------------------------------------
 
 
@@ -273,6 +287,38 @@ def test_the_embedded_judge_judges_pairs_end_to_end(
         assert pair.answer == both_orders(pair.order_answers["a"], pair.order_answers["b"])
         assert pair.source.parameter_count and pair.source.is_weak
     assert "position bias: the left side won" in out and "orders disagreed on" in out, out
+    assert _in_mlflow(mlflow_client, experiment_name, "llm:smollm2-135m") == {
+        p.pair_id: p for p in pairs
+    }
+
+
+@pytest.mark.slow
+def test_a_line_break_in_a_reason_no_longer_fails_a_pair(tipbench_home):
+    """Found by bench/llm_pairs.py: on this pair of the shipped sample smollm2-135m wrote a raw
+    line break inside its reason in all three attempts of the first order, so a valid choice was
+    recorded failed. The grammar now keeps control characters out of strings: every attempt
+    parses."""
+    import polars as pl
+
+    from tipbench_lib.backends.embedded import EmbeddedBackend
+    from tipbench_lib.core.rubric import load_rubric
+    from tipbench_lib.core.scenarios import ScenarioView, load_scenarios
+    from tipbench_lib.judge.llm_pairs import PAIR_OPTIONS, showing_request
+
+    sample = Path(__file__).resolve().parents[1] / "tipbench_lib" / "data" / "sample"
+    tips = pl.read_parquet(sample / "candidates.parquet")
+    text = dict(zip(tips["candidate_id"], tips["text"], strict=True))
+    left, right = text["1b5b945722343a0b"], text["8ff038647b3ec484"]
+    (view,) = [ScenarioView.of(s) for s in load_scenarios() if s.id == "founder-evening"]
+    seed = int(pair_id("1b5b945722343a0b", "8ff038647b3ec484")[:8], 16)
+    with EmbeddedBackend(n_threads=1) as backend:
+        backend.load("smollm2-135m", PAIR_OPTIONS)
+        info = backend.describe("smollm2-135m")
+        for attempt in range(3):
+            request = showing_request(
+                info, load_rubric(), view, left, right, seed + attempt, PAIR_OPTIONS
+            )
+            parse_choice(backend.generate("smollm2-135m", request).text)
 
 
 @pytest.mark.slow

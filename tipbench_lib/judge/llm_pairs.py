@@ -441,11 +441,12 @@ class LlmPairsSummary:
 
 
 def answered_pairs(session: JudgeSession) -> list[PairJudgment]:
-    """This judge's pairwise judgments that count: MLflow's (verified on read, perhaps from
-    another machine) and this machine's journal merged, the latest per pair."""
-    stored = (p for p in session.records.pairs if p.judge_id == session.judge_id)
-    mine = latest_pair_judgments(stored, session.journal.pairs())
-    return list(mine.values())
+    """This judge's answered pairs: MLflow's (verified on read, perhaps from another machine) and
+    this machine's journal merged, the latest answer per pair (a failed attempt is no answer and
+    hides none, as in :func:`tipbench_lib.core.frames.pairs_frame`)."""
+    stored = [p for p in session.records.pairs if p.judge_id == session.judge_id]
+    answered = (p for p in [*stored, *session.journal.pairs()] if p.ok)
+    return list(latest_pair_judgments(answered).values())
 
 
 def save_pair(session: JudgeSession, pair: PairJudgment) -> None:
@@ -479,7 +480,7 @@ def run_llm_pairs(
         )
     seed = recorded_seed(session)
     plan = pair_plan(session.by_cell, scenario_of, seed, per_cell)
-    done = {p.pair_id for p in answered_pairs(session) if p.ok}
+    done = {p.pair_id for p in answered_pairs(session)}
     pending = [p for p in plan if p.pair_id not in done]
     summary = LlmPairsSummary(
         info.name, session.judge_id, seed, len(plan), len(plan) - len(pending)

@@ -242,6 +242,8 @@ def main() -> None:
     failed_pairs = sum(1 for r in pair_records if not r.ok)
     failed_tips = sum(1 for v in verdicts if v.scores is None)
     print(f"  failed after retries: {failed_pairs} pair(s), {failed_tips} tip(s)")
+    for record in [r for r in pair_records if not r.ok][:3]:
+        print(f"    pair {record.pair_id}: {record.error[:200]}")
     effect = llm_pairs.order_effect(pair_records)
     answers = Counter(r.answer for r in pair_records if r.ok)
     print(f"\nposition bias of {args.judge} on {effect.pairs} pairs ({2 * effect.pairs} showings):")

@@ -20,7 +20,12 @@ from tipbench_lib.judge.delivery import JudgmentSyncer, judge_pairs_path, read_d
 from tipbench_lib.judge.journal import JudgeJournal, judge_key, open_journals
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.experiment import StoredExperiment, StoreWarning, read_experiment
-from tipbench_lib.tracking.mapping import MAX_PAIRS_BYTES, pairs_artifact, pairs_document
+from tipbench_lib.tracking.mapping import (
+    MAX_PAIRS_BYTES,
+    PAIRS_TAG,
+    pairs_artifact,
+    pairs_document,
+)
 
 from .test_judge import collected_experiment
 
@@ -160,7 +165,8 @@ def test_a_strangers_pairs_are_left_out_and_each_file_named(
     bad_answer = record(shown(a1[0], b1[1], "left", s1, judge="mallory"), answer="maybe")
     foreign = record(shown(foreign_tip, b1[1], "left", s1, judge="mallory"))
     honest = shown(a1[1], b1[1], "tie", s1, judge="mallory", rubric=rubric)
-    planted = [record(across), forged, other_judge, bad_answer, foreign, record(honest)]
+    noted = record(shown(a1[0], b1[1], "tie", s1, judge="mallory"), note="x" * 100_000)
+    planted = [record(across), forged, other_judge, bad_answer, foreign, noted, record(honest)]
     mlflow_client.log_artifact(run_a1, pairs_artifact(judge_key("mallory")), json.dumps(planted))
     # A pair held by cell B's run (A is another cell) and a file too large to be a judge's.
     wrong_run = shown(a2[0], b2[0], "left", s2, judge="eve", rubric=rubric)
@@ -171,6 +177,12 @@ def test_a_strangers_pairs_are_left_out_and_each_file_named(
     mlflow_client.log_artifact(
         run_b2, pairs_artifact(judge_key("zed")), b"[" + b" " * MAX_PAIRS_BYTES + b"]"
     )
+    # A run that does not say it holds pairs is not searched for them (no request per run)...
+    unread = stored(mlflow_client, experiment_name)
+    assert "eve" not in {p.judge_id for p in unread.records.pairs}
+    assert not any(judge_key("eve") in line for line in unread.ignored)
+    # ... and a stranger who sets the tag too gets the files read, and verified.
+    mlflow_client.set_tag(run_b2, PAIRS_TAG, "true")
     with pytest.warns(StoreWarning) as caught:
         again = read_experiment(mlflow_client, experiment_name)
     assert sorted(p.judge_id for p in again.records.pairs) == ["ana", "mallory"]
@@ -179,13 +191,41 @@ def test_a_strangers_pairs_are_left_out_and_each_file_named(
     assert len(said) == 3, said  # one warning per file holding anything left out
     mallory = next(s for s in said if judge_key("mallory") in s)
     for words in (
-        "5 pairwise record(s)",
+        "6 pairwise record(s)",
         "not of the pair's scenario",
         "pair_id",
         "judge 'ana'",
         "answer 'maybe'",
         "not a verified candidate",
+        "100,000 characters",
     ):
         assert words in mallory, (words, mallory)
     assert any(judge_key("eve") in s and "cell A" in s for s in said)
     assert any(judge_key("zed") in s and "larger than" in s for s in said)
+
+
+def test_compare_loads_the_pairs_frame_and_a_snapshot_keeps_it(
+    mlflow_client, experiment_name, tipbench_home, tmp_path
+):
+    from tipbench_lib.compare.load import load_experiment, read_snapshot, write_snapshot
+    from tipbench_lib.core.frames import pair_outcomes
+
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=2, n_tips=1)
+    found = stored(mlflow_client, experiment_name)
+    journal = journal_for(found, "ana", tipbench_home)
+    rubric = found.records.rubric.ref
+    for scenario, (a, b) in sorted(tips_by_scenario(found).items()):
+        journal.append_pair(shown(a[0], b[0], "left", scenario, rubric=rubric))
+    data = load_experiment(mlflow_client, experiment_name)  # sends the journal first
+    assert data.pairs.height == 2 and set(data.pairs["answer"]) == {"a"}
+    assert data.provenance["n_pairs"] == 2
+    outcomes = pair_outcomes(data.cells, data.pairs)
+    model_of = dict(data.cells.select("cell_id", "model").rows())
+    for row in outcomes.iter_rows(named=True):  # A is each pair's own cell A, model by model
+        assert (row["a_model"], row["b_model"]) == (
+            model_of[row["cell_a"]],
+            model_of[row["cell_b"]],
+        )
+        assert {row["a_model"], row["b_model"]} == {"gemma3-270m", "smollm2-135m"}
+    back = read_snapshot(write_snapshot(data, tmp_path / "snap"))
+    assert back.pairs.sort("pair_id").equals(data.pairs.sort("pair_id"))

@@ -120,6 +120,9 @@ class FakeModel:
     fault: Fault | None = None
     gen_s: float | None = None
     """Seconds per generation for this model; None: the server's ``gen_s``."""
+    answer: Callable[[Mapping[str, Any]], str] | None = None
+    """Scripts the answer to a request with ``format`` from its body (messages or prompt), in
+    place of the fixed ``json_text``: a judge whose answer depends on what it was shown."""
 
     def __post_init__(self) -> None:
         self.name = canonical_name(self.name)
@@ -839,7 +842,8 @@ class _Handler(BaseHTTPRequestHandler):
 def _pick_text(req: _Completion, counter: int) -> str:
     """The scripted text: the JSON text when ``format`` is set, else one chosen by the seed."""
     if req.body.get("format"):
-        return req.model.json_text
+        scripted = req.model.answer
+        return req.model.json_text if scripted is None else scripted(req.body)
     seed = req.options.get("seed")
     index = counter if seed is None else int(seed)
     return req.model.texts[index % len(req.model.texts)]

@@ -509,11 +509,31 @@ def _sampling_kwargs(request: GenerationRequest, model: str) -> dict[str, Any]:
     return kwargs
 
 
+LOOSE_JSON_CHAR = r'char ::= [^"\\] '
+STRICT_JSON_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] '
+"""The grammar rule of a character inside a JSON string, as llama-cpp-python writes it and as
+JSON (and llama.cpp's own converter) has it: no raw control characters."""
+
+
+def json_grammar(schema: dict[str, Any]) -> str:
+    """The GBNF grammar of ``schema``, with strings that JSON can parse.
+
+    llama-cpp-python's converter (0.3.36) lets a string hold raw control characters, so a small
+    model writing a line break inside a judge's ``reason`` produced an answer that
+    ``json.loads`` refuses: a valid choice lost as a failed judgment after every retry. The
+    string rule here is llama.cpp's own, which leaves control characters out (a line break in a
+    string must then be written ``\\n``).
+    """
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return json_schema_to_gbnf(json.dumps(schema)).replace(LOOSE_JSON_CHAR, STRICT_JSON_CHAR)
+
+
 def _grammar(schema: dict[str, Any], model: str) -> Any:
     from llama_cpp import LlamaGrammar
 
     try:
-        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        return LlamaGrammar.from_string(json_grammar(schema), verbose=False)
     except (ValueError, RuntimeError) as exc:
         raise GenerationError(
             "error", f"llama.cpp cannot turn the JSON schema for {model} into a grammar: {exc}"

@@ -1,6 +1,8 @@
 """``tipbench judge`` (and ``python notebooks/judge.py``): judging without the app.
 
-Four ways in: an LLM judge scores every pending candidate (``--llm-judge MODEL``); ``--export``
+Four ways in: an LLM judge scores every pending candidate (``--llm-judge MODEL``), or with
+``--mode pairwise`` chooses between tips of two cells of a scenario, each pair in both orders
+(:mod:`tipbench_lib.judge.llm_pairs`); ``--export``
 writes candidates for outside judges: every pending one, or with ``--judge-id ID --next N`` the
 next N cards of that judge's queue (adaptive by default, :mod:`tipbench_lib.judge.queue`), so an
 outside judge works in batches (``--mode pairwise``: blind pair cards instead, answered left, right
@@ -110,7 +112,8 @@ def judge_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "--mode",
         choices=MODES,
         help="rubric (default: score each tip) or pairwise (choose the better of two tips); "
-        "for --export the kind of cards written, for --apply checked against the file",
+        "for --export the kind of cards written, for --apply checked against the file, for "
+        "--llm-judge what the model does (pairwise: each pair in both orders)",
     )
     p.add_argument(
         "--judge-id",
@@ -156,8 +159,23 @@ def judge_parser(prog: str = PROG) -> argparse.ArgumentParser:
         default=DEFAULT_REQUIRED_JUDGES,
         help="judges each candidate needs before its cell stops being pending",
     )
+    add_pairwise_args(p)
     add_data_dir(p)
     return p
+
+
+def add_pairwise_args(p: argparse.ArgumentParser) -> None:
+    """The LLM judge of pairs' options (docs/architecture.md, section 13); ``--mode`` is
+    shared with export and apply."""
+    from tipbench_lib.judge.llm_pairs import DEFAULT_PAIRS_PER_CELL
+
+    p.add_argument(
+        "--pairs-per-cell",
+        type=int,
+        metavar="N",
+        help="for --llm-judge --mode pairwise: tip pairs per scenario and pair of cells, drawn "
+        f"with a seed recorded in the judge's journal (default {DEFAULT_PAIRS_PER_CELL})",
+    )
 
 
 def check_queue_args(args: argparse.Namespace) -> None:
@@ -182,6 +200,18 @@ def check_pair_args(args: argparse.Namespace) -> None:
             f"{' and '.join(given)} are options of score cards; pair cards are blind and drawn "
             "at random over the pairs no judge has answered: leave them out with --mode pairwise"
         )
+
+
+def check_pairwise_args(args: argparse.Namespace) -> None:
+    """Refuse a pairwise option that would be silently ignored, or out of range."""
+    from tipbench_lib.judge.llm_pairs import DEFAULT_PAIRS_PER_CELL
+
+    if args.pairs_per_cell is None:
+        args.pairs_per_cell = DEFAULT_PAIRS_PER_CELL
+    elif not (args.llm_judge and args.mode == "pairwise"):
+        raise JudgingError("--pairs-per-cell is for --llm-judge MODEL --mode pairwise")
+    elif args.pairs_per_cell < 1:
+        raise JudgingError(f"--pairs-per-cell must be 1 or more, got {args.pairs_per_cell}")
 
 
 def queue_session(client: Any, args: argparse.Namespace, judge_id: str, **kw: Any) -> JudgeSession:
@@ -365,6 +395,8 @@ def run_llm(
     from tipbench_lib.core.progress import ProgressEvent, TerminalProgress
     from tipbench_lib.judge.llm import llm_judge_id, run_llm_judge
 
+    if args.mode == "pairwise":
+        return run_llm_pairs_cli(client, args, stored, backend, info)
     progress = TerminalProgress(unit="judgment")
     try:
         session = JudgeSession(
@@ -379,6 +411,42 @@ def run_llm(
             session,
             backend,
             info,
+            retries=args.retries,
+            on_progress=lambda done, total: progress(ProgressEvent(done, total, info.name)),
+        )
+    finally:
+        progress.close()
+        close_backend(backend)
+    for line in summary.lines():
+        print(line)
+    return summary.exit_code
+
+
+def run_llm_pairs_cli(
+    client: Any, args: argparse.Namespace, stored: StoredExperiment, backend: Any, info: Any
+) -> int:
+    """``--llm-judge MODEL --mode pairwise``: every planned pair in both orders
+    (:mod:`tipbench_lib.judge.llm_pairs`), then the judge's position bias."""
+    from tipbench_lib.backends.select import close_backend
+    from tipbench_lib.core.progress import ProgressEvent, TerminalProgress
+    from tipbench_lib.judge.llm import llm_judge_id
+    from tipbench_lib.judge.llm_pairs import run_llm_pairs
+
+    progress = TerminalProgress(unit="pair")
+    try:
+        session = JudgeSession(
+            client,
+            args.experiment,
+            llm_judge_id(args.llm_judge),
+            judge_kind="llm",
+            required_judges=args.required_judges,
+            stored=stored,
+        )
+        summary = run_llm_pairs(
+            session,
+            backend,
+            info,
+            per_cell=args.pairs_per_cell,
             retries=args.retries,
             on_progress=lambda done, total: progress(ProgressEvent(done, total, info.name)),
         )
@@ -411,6 +479,7 @@ def _judge(args: argparse.Namespace, client: Any) -> int:
         backend = None
         try:
             check_queue_args(args)
+            check_pairwise_args(args)
             # A bad file, a misspelt experiment, Ollama down or an unknown judge model are
             # refused before MLflow is asked for anything (the embedded server takes ~10 s).
             doc = read_document(args.apply) if args.apply else None

@@ -299,8 +299,13 @@ def card_form(
 
 def card_page(card: Card, rubric: Rubric, form: Any, above: Sequence[Any], below: Any) -> Any:
     """The card as the judge sees it: ``above`` (progress, messages), then the scenario beside
-    the tip, a revising note, the form and the rubric's levels, then ``below`` (the status)."""
+    the tip, a revising note, the form and the rubric's levels, then ``below`` (the status).
+
+    It starts with the card's widget, which scrolls a new card into view (a save from the note
+    box, below the tip, left the next tip's top above the screen: :mod:`.widgets`)."""
     import marimo as mo
+
+    from tipbench_lib.judge.widgets import card_widget
 
     revising = (
         mo.md(f"*Revising tip #{card.position}; the journal keeps your earlier score too.*")
@@ -310,7 +315,7 @@ def card_page(card: Card, rubric: Rubric, form: Any, above: Sequence[Any], below
     levels = mo.accordion({"The rubric's levels": mo.Html(levels_html(rubric))})
     tip = mo.vstack([mo.Html(tip_html(card, rubric)), revising, form, levels])
     sides = mo.hstack([mo.Html(scenario_html(card)), tip], widths=[2, 5], gap=1.5, align="start")
-    return mo.vstack([*above, sides, below], gap=1)
+    return mo.vstack([card_widget(card.candidate_id), *above, sides, below], gap=1)
 
 
 def done_page(above: Sequence[Any], can_stop: bool, below: Any) -> Any:

@@ -56,7 +56,12 @@ __all__, __getattr__ = lazy_exports(
     journal=("Journal", "name_key"),
     escaping=("html_text", "md_text"),
     cells=("cell_label",),
-    judgments=("latest_judgments", "latest_per_pair", "pending_candidates"),
+    judgments=(
+        "latest_judgments",
+        "latest_pair_judgments",
+        "latest_per_pair",
+        "pending_candidates",
+    ),
     progress=("ProgressEvent", "TerminalProgress"),
     arguments=("split_list",),
 )

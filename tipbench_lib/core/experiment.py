@@ -3,7 +3,9 @@
 Whatever holds the experiment (MLflow, read by :mod:`tipbench_lib.tracking.experiment`; a
 snapshot; the journals on this machine), the phases work on this one shape. What MLflow has and
 what the journals have meet in one place, :meth:`ExperimentRecords.latest`, under the one rule of
-:mod:`tipbench_lib.core.judgments`: the latest judgment per (candidate, judge) counts.
+:mod:`tipbench_lib.core.judgments`: the latest judgment per (candidate, judge) counts; pairwise
+judgments meet in :meth:`ExperimentRecords.latest_pairs`, the latest per (pair, judge)
+(docs/architecture.md, section 13).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from dataclasses import dataclass, field
 
 from tipbench_lib.core.errors import JudgingError, RubricConflict
 from tipbench_lib.core.escaping import shell_command
-from tipbench_lib.core.judgments import latest_per_pair
-from tipbench_lib.core.records import Candidate, Cell, Judgment, RubricRef
+from tipbench_lib.core.judgments import latest_pair_judgments, latest_per_pair
+from tipbench_lib.core.records import Candidate, Cell, Judgment, PairJudgment, RubricRef
 from tipbench_lib.core.rubric import DEFAULT_RUBRIC, Rubric
 
 
@@ -97,6 +99,8 @@ class ExperimentRecords:
     """cell_id → MLflow run id (empty when not read from MLflow)."""
     rubric_note: str = ""
     """Why ``rubric`` is assumed rather than recorded (see :func:`legacy_note`); '' if recorded."""
+    pairs: list[PairJudgment] = field(default_factory=list)
+    """The pairwise judgments (section 13), each judge's latest per pair as the store held it."""
 
     def __post_init__(self) -> None:
         """Refuse records whose judgments name another text of the rubric (see
@@ -109,6 +113,10 @@ class ExperimentRecords:
     def latest(self, *more: Iterable[Judgment]) -> dict[tuple[str, str], Judgment]:
         """(candidate, judge) → the judgment that counts, over these and ``more`` (a journal's)."""
         return latest_per_pair(self.judgments, *more)
+
+    def latest_pairs(self, *more: Iterable[PairJudgment]) -> dict[tuple[str, str], PairJudgment]:
+        """(pair, judge) → the pairwise judgment that counts, over these and ``more``."""
+        return latest_pair_judgments(self.pairs, *more)
 
     def check_rubric(self, ref: RubricRef, what: str) -> None:
         """Refuse a judgment (or file of them) made under another rubric than the experiment's."""

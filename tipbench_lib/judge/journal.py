@@ -6,7 +6,9 @@ Nothing a judge does may be lost, so a save appends to the judge's own journal
 MLflow is touched, and everything a card shows is read back from that file (docs/architecture.md,
 section 9). One file per judge because ``marimo run`` gives every browser its own kernel: two
 judges never write the same file. The journal keeps every record; the latest one per (candidate,
-judge) counts (:mod:`tipbench_lib.core.judgments`), so revising a score is just saving again. Every
+judge) counts (:mod:`tipbench_lib.core.judgments`), so revising a score is just saving again.
+Pairwise judgments (docs/architecture.md, section 13) are records of type ``pair`` in the same
+file, under the same rule per (pair, judge). Every
 read checks the ``judge_id`` each record carries, so a record of another judge is never counted as
 this judge's. The session (:mod:`.session`), the people's queue (:mod:`.queue`) and the sender
 (:mod:`.delivery`) all read the journals through this module.
@@ -14,7 +16,8 @@ this judge's. The session (:mod:`.session`), the people's queue (:mod:`.queue`) 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+import warnings
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +25,19 @@ from tipbench_lib.core.errors import JudgingError
 from tipbench_lib.core.experiment import ExperimentRecords
 from tipbench_lib.core.journal import (
     Journal,
+    JournalWarning,
     experiment_dir,
     legacy_experiment_dir,
     name_key,
     own_records,
 )
 from tipbench_lib.core.journal_legacy import adopt_judgments
-from tipbench_lib.core.judgments import latest_per_pair
+from tipbench_lib.core.judgments import latest_pair_judgments, latest_per_pair
 from tipbench_lib.core.names import check_judge_id
-from tipbench_lib.core.records import Judgment, now_iso
+from tipbench_lib.core.records import Judgment, PairJudgment, now_iso
 
 JUDGMENT = "judgment"
+PAIR = "pair"
 QUEUE = "queue"
 
 
@@ -92,6 +97,23 @@ class JudgeJournal:
         for judgment in judgments:
             self.append(judgment)
 
+    def append_pair(self, pair: PairJudgment) -> None:
+        """Journal one pairwise judgment of this judge (fsynced before anything else happens)."""
+        if pair.judge_id != self.judge_id:
+            raise JudgingError(
+                f"pairwise record for judge {pair.judge_id!r} sent to {self.judge_id!r}'s journal"
+            )
+        self._journal.append(pair.to_json())
+
+    def pairs(self) -> list[PairJudgment]:
+        """Every pairwise judgment this judge ever saved, revisions included, in the order
+        written. A record that does not read as one (a hand edit) is skipped with a warning."""
+        return list(_pairs_of(self._records(), self.path))
+
+    def latest_pairs(self) -> dict[str, PairJudgment]:
+        """pair_id → the pairwise judgment that counts for this judge."""
+        return {pid: p for (pid, _), p in latest_pair_judgments(self.pairs()).items()}
+
     def _records(self) -> list[dict[str, Any]]:
         return list(own_records(self._journal, "judge_id", self.judge_id))
 
@@ -144,6 +166,36 @@ def local_judgments(
             if r.get("type") == JUDGMENT
         )
     return judgments
+
+
+def local_pairs(experiment: str, home: Path | None = None) -> list[PairJudgment]:
+    """Every judge's journalled pairwise judgments on this machine, as :func:`local_judgments`."""
+    folder = judgments_dir(experiment, home)
+    pairs: list[PairJudgment] = []
+    for path in sorted(folder.glob("*.jsonl")) if folder.exists() else []:
+        records = own_records(Journal(path), "judge_id", _keyed_to(path.stem))
+        pairs.extend(_pairs_of(records, path))
+    return pairs
+
+
+def _pairs_of(records: Iterable[dict[str, Any]], path: Path) -> Iterator[PairJudgment]:
+    """The ``pair`` records as judgments; one that is not a valid pairwise judgment is named in
+    one warning per file and skipped (only a hand edit makes one: the app writes valid ones)."""
+    bad: list[str] = []
+    for record in records:
+        if record.get("type") != PAIR:
+            continue
+        try:
+            yield PairJudgment.from_json(record)
+        except (JudgingError, KeyError, TypeError, ValueError) as exc:
+            bad.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if bad:
+        warnings.warn(
+            f"{path}: {len(bad)} pairwise record(s) skipped, they do not read as pairwise "
+            f"judgments (first: {bad[0]}); they were not used or sent anywhere",
+            JournalWarning,
+            stacklevel=2,
+        )
 
 
 def _keyed_to(stem: str) -> Callable[[Any], bool]:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import marimo as mo
 
     from tipbench_lib.core.rubric import Rubric
+    from tipbench_lib.judge.pair_session import PairCard, PairSide
     from tipbench_lib.judge.session import Card, JudgingProgress
 
 CSS = """
@@ -49,25 +50,35 @@ CSS = """
 .tb-rubric ul { margin: 2px 0; padding-left: 1.1rem; }
 .tb-status { border: 1px solid var(--slate-6, #dde1e6); border-radius: 10px; padding: 10px 14px; }
 .tb-status td { padding: 2px 16px 2px 0; }
+.tb-pair { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
+.tb-pair .tb-tip { font-size: 1.2rem; height: 100%; box-sizing: border-box; }
+.tb-side { display: flex; flex-direction: column; }
+.tb-scenario-wide { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr);
+  gap: 0 24px; }
 </style>
 """
 
 
-def scenario_html(card: Card) -> str:
-    """The user the tip was written for; every string escaped (it came from a file)."""
+def scenario_html(card: Card | PairCard, *, wide: bool = False) -> str:
+    """The user the tip was written for; every string escaped (it came from a file). ``wide``:
+    the person beside the tasks, for a pairwise card's full-width scenario."""
     s = card.scenario
     tasks = (
         "".join(f"<li>{esc(t)}</li>" for t in s.task_lines()) or "<li><em>no task list</em></li>"
     )
     revealed = "".join(
-        f"<div class='tb-meta'>{esc(k)}: <b>{esc(v)}</b></div>" for k, v in card.revealed.items()
+        f"<div class='tb-meta'>{esc(k)}: <b>{esc(v)}</b></div>"
+        for k, v in getattr(card, "revealed", {}).items()
     )
-    return (
-        f"{CSS}<div class='tb-scenario'><div class='tb-label'>Scenario {esc(s.scenario_id)}</div>"
+    person = (
+        f"<div><div class='tb-label'>Scenario {esc(s.scenario_id)}</div>"
         f"<h3>{esc(s.persona)}</h3><div>{esc(s.persona_description)}</div>"
         f"<div class='tb-when'><b>{esc(s.time_slot)}</b> — {esc(s.time_slot_description)}</div>"
-        f"<div class='tb-label'>Tasks</div><ul>{tasks}</ul>{revealed}</div>"
+        "</div>"
     )
+    todo = f"<div><div class='tb-label'>Tasks</div><ul>{tasks}</ul>{revealed}</div>"
+    kind = "tb-scenario tb-scenario-wide" if wide else "tb-scenario"
+    return f"{CSS}<div class='{kind}'>{person}{todo}</div>"
 
 
 def auto_text(card: Card, rubric: Rubric) -> str:
@@ -328,3 +339,69 @@ def done_page(above: Sequence[Any], can_stop: bool, below: Any) -> Any:
     )
     decided = "*Every primary comparison is decided or out of reach.*" if can_stop else ""
     return mo.vstack([*above, done, mo.md(decided), below])
+
+
+# -- the pairwise card ----------------------------------------------------------------------------
+
+
+def side_html(side: PairSide, name: str, label: str) -> str:
+    """One tip of a pairwise card, exactly as written (escaped, pre-wrap), under its side's name;
+    model and prompt only when unblind."""
+    revealed = " · ".join(f"{esc(k)}: {esc(v)}" for k, v in side.revealed.items())
+    return (
+        f"<div class='tb-side' data-side='{name}' data-candidate='{esc(side.candidate_id)}'>"
+        f"<div class='tb-head'><div class='tb-label'>{esc(label)}</div>"
+        f"<div class='tb-meta'>{side.char_count} chars{' · ' + revealed if revealed else ''}"
+        f"</div></div><pre class='tb-tip'>{esc(side.text)}</pre></div>"
+    )
+
+
+def pair_html(card: PairCard) -> str:
+    """The two tips side by side, left as A and right as B (the names the keys use)."""
+    return (
+        f"{CSS}<div class='tb-card tb-pair' data-candidate='{esc(card.pair_id)}' "
+        f"data-left='{esc(card.left.candidate_id)}' data-right='{esc(card.right.candidate_id)}'>"
+        f"{side_html(card.left, 'left', f'A · left (pair {card.position} of {card.total})')}"
+        f"{side_html(card.right, 'right', 'B · right')}</div>"
+    )
+
+
+PAIR_QUESTION_TEXT = (
+    "Which tip serves this person better, right now, on the rubric as a whole "
+    "(fits their day and tasks, can be acted on at once, reads like a kind colleague)?"
+)
+"""The question a pairwise card asks (the record's ``question``: ``overall``)."""
+
+
+def pair_page(card: PairCard, answers: Any, above: Sequence[Any], below: Any) -> Any:
+    """A pairwise card as the judge sees it: ``above`` (progress, messages), the scenario across
+    the page, the question, the two tips side by side, the answer widget (its buttons show the
+    keys, :mod:`.widgets`), then ``below`` (the status)."""
+    import marimo as mo
+
+    from tipbench_lib.judge.widgets import card_widget
+
+    previous = card.previous_choice
+    words = {"left": "A (left) better", "right": "B (right) better", "tie": "a tie"}
+    revising = (
+        mo.md(
+            f"*Revising pair #{card.position}: you answered {words[previous]}; the journal "
+            "keeps that answer too.*"
+        )
+        if previous
+        else mo.md("")
+    )
+    question = mo.md(f"**{md_text(PAIR_QUESTION_TEXT)}**")
+    return mo.vstack(
+        [
+            card_widget(card.pair_id),
+            *above,
+            mo.Html(scenario_html(card, wide=True)),
+            question,
+            mo.Html(pair_html(card)),
+            revising,
+            answers,
+            below,
+        ],
+        gap=1,
+    )

@@ -119,7 +119,7 @@ function answers(model, el, card) {
 function render({model, el}) {
   const card = model.get("card");
   el.dataset.card = card;
-  intoView(el, card);
+  if (model.get("scroll")) intoView(el, card);
   if (model.get("answers")) return answers(model, el, card);
 }
 
@@ -153,6 +153,7 @@ def _widget_class() -> type:
         _css = CSS
         card = traitlets.Unicode().tag(sync=True)
         answers = traitlets.Bool(False).tag(sync=True)
+        scroll = traitlets.Bool(True).tag(sync=True)
         note = traitlets.Unicode("").tag(sync=True)
         note_limit = traitlets.Int(NOTE_LIMIT).tag(sync=True)
 
@@ -165,12 +166,16 @@ def card_widget(
     on_answer: Callable[[dict[str, Any]], None] | None = None,
     note: str = "",
 ) -> Any:
-    """The widget a card carries (module docstring): it brings the card into view, and with
-    ``on_answer`` it shows the answer buttons and keys and calls ``on_answer`` with the page's
-    message (``card``, ``choice``, ``note``; unchecked: see :func:`answer_problems`)."""
+    """The widget a card carries (module docstring): put at the card's top, it brings the card
+    into view; with ``on_answer`` it is the answer panel instead (placed below the tips, so it
+    leaves scrolling to the one at the top): buttons and keys, and ``on_answer`` called with the
+    page's message (``card``, ``choice``, ``note``; unchecked: see :func:`answer_problems`)."""
     import marimo as mo
 
-    widget = _widget_class()(card=card_key, answers=on_answer is not None, note=note[:NOTE_LIMIT])
+    answers = on_answer is not None
+    widget = _widget_class()(
+        card=card_key, answers=answers, scroll=not answers, note=note[:NOTE_LIMIT]
+    )
     if on_answer is not None:
 
         def take(_widget: Any, content: Any, _buffers: Any) -> None:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.names import check_judge_id
 from tipbench_lib.core.paths import tipbench_home
 
 PRIVATE_FOLDER = 0o700
@@ -57,6 +58,15 @@ def name_key(name: str, fallback: str) -> str:
     slug = slug[:SLUG_CHARS].strip("._-") or fallback
     digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:KEY_HASH_HEX]
     return f"{slug}-{digest}"
+
+
+def judge_key(judge_id: str) -> str:
+    """A judge's file name stem (journal and MLflow artifacts): unique to the exact id.
+
+    Here, below the judge phase, because the MLflow reader checks that a judge's file on a run
+    holds only that judge's records (docs/architecture.md, section 13).
+    """
+    return name_key(check_judge_id(judge_id), "judge")
 
 
 def legacy_slug(name: str, fallback: str) -> str:

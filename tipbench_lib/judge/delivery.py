@@ -14,6 +14,10 @@ stops first: the cells stay pending in the syncer and the next delivery retries 
 process delivers what is pending when it exits normally, and a syncer opened later finds any
 journalled score MLflow lacks (:meth:`JudgmentSyncer.missing_in_mlflow`).
 
+Pairwise judgments (docs/architecture.md, section 13) travel the same way: a judge's latest
+pairs whose cell A is a cell go into that cell's run as ``pairs/<judge key>.json``, counted
+pending on cell A, found missing at start-up and sent by the same :meth:`JudgmentSyncer.sync_cell`.
+
 An app killed before its sender ran leaves scores only in the journal, and the judge may never
 open the app again. So every command that reads an experiment (``tipbench status``, ``judge
 --export/--status/--apply``, the LLM judge, compare, the notebooks) reads it through
@@ -36,15 +40,23 @@ from typing import TYPE_CHECKING, Protocol
 from tipbench_lib.core.errors import TipbenchError, TrackingError
 from tipbench_lib.core.escaping import shell_command
 from tipbench_lib.core.journal import waiting_lock
-from tipbench_lib.core.judgments import latest_per_pair, pending_candidates
-from tipbench_lib.core.records import Judgment
-from tipbench_lib.judge.journal import JudgeJournal, judge_key, local_judgments, open_journals
+from tipbench_lib.core.judgments import latest_pair_judgments, latest_per_pair, pending_candidates
+from tipbench_lib.core.records import Judgment, PairJudgment
+from tipbench_lib.judge.journal import (
+    JudgeJournal,
+    judge_key,
+    local_judgments,
+    local_pairs,
+    open_journals,
+)
 from tipbench_lib.tracking.mapping import (
     JUDGED_COUNT,
     PENDING_TAG,
     judgments_artifact,
     judgments_document,
     mean_metric,
+    pairs_artifact,
+    pairs_document,
 )
 
 if TYPE_CHECKING:
@@ -70,6 +82,16 @@ IDLE_SECONDS = 60.0
 def judge_artifact_path(judge_id: str) -> str:
     """Where a cell run keeps this judge's latest judgments in MLflow."""
     return judgments_artifact(judge_key(judge_id))
+
+
+def judge_pairs_path(judge_id: str) -> str:
+    """Where the run of a pair's cell A keeps this judge's latest pairwise judgments in MLflow."""
+    return pairs_artifact(judge_key(judge_id))
+
+
+def holder_cell(record: Judgment | PairJudgment) -> str:
+    """The cell whose run holds a record in MLflow: a score's cell, a pair's cell A."""
+    return record.cell_a if isinstance(record, PairJudgment) else record.cell_id
 
 
 def cell_summary(
@@ -131,11 +153,24 @@ class JudgmentSyncer:
         parts = self.records.rubric.part_ids
         return self.records.latest(local_judgments(self.records.name, parts, self.home))
 
-    def saved(self, judgments: Iterable[Judgment]) -> None:
-        """Journalled judgments MLflow has not got yet: their cells go out with the next sync."""
+    def pairs_judged(self) -> dict[str, PairJudgment]:
+        """pair_id → this judge's latest pairwise judgment, for pairs of this experiment's tips
+        whose cell A has a run to hold them."""
+        return {
+            pid: p
+            for pid, p in self.journal.latest_pairs().items()
+            if self._cell_of.get(p.candidate_a) == p.cell_a
+            and self._cell_of.get(p.candidate_b) == p.cell_b
+            and p.cell_a in self.records.run_ids
+        }
+
+    def saved(self, records: Iterable[Judgment | PairJudgment]) -> None:
+        """Journalled judgments (scores or pairs) MLflow has not got yet: their cells (a pair's
+        cell A) go out with the next sync."""
         with self._lock:
-            for judgment in judgments:
-                self.unsynced[judgment.cell_id] = self.unsynced.get(judgment.cell_id, 0) + 1
+            for record in records:
+                cell = holder_cell(record)
+                self.unsynced[cell] = self.unsynced.get(cell, 0) + 1
 
     def sync_pending(self) -> str:
         """Send every cell whose journalled scores MLflow has not got; '' when all arrived.
@@ -171,17 +206,28 @@ class JudgmentSyncer:
             if have is None or have.time < judgment.time:
                 cell = self._cell_of[candidate_id]
                 missing[cell] = missing.get(cell, 0) + 1
+        stored_pairs = latest_pair_judgments(p for p in self.records.pairs if p.judge_id == judge)
+        for pid, pair in self.pairs_judged().items():
+            had = stored_pairs.get((pid, judge))
+            if had is None or had.time < pair.time:
+                missing[pair.cell_a] = missing.get(pair.cell_a, 0) + 1
         return missing
 
     def sync_cell(self, cell_id: str) -> dict[str, float]:
-        """Upload this judge's latest judgments of the cell; refresh the run's metrics and tag."""
+        """Upload this judge's latest judgments of the cell and pairs with the cell as A; refresh
+        the run's metrics and tag. A file is written only when the judge has something in it,
+        so a judge of pairs only adds no empty scores file (and the reverse)."""
         run_id = self.records.run_ids[cell_id]
         ids = set(self.by_cell[cell_id])
+        judge = self.journal.judge_id
         with waiting_lock(self.journal.send_lock):
             mine = [j for c, j in self.journal.latest().items() if c in ids]
-            self.client.log_artifact(
-                run_id, judge_artifact_path(self.journal.judge_id), judgments_document(mine)
-            )
+            pairs = [p for p in self.pairs_judged().values() if p.cell_a == cell_id]
+            if mine:
+                document = judgments_document(mine)
+                self.client.log_artifact(run_id, judge_artifact_path(judge), document)
+            if pairs:
+                self.client.log_artifact(run_id, judge_pairs_path(judge), pairs_document(pairs))
         known = [j for j in self.known().values() if j.candidate_id in ids]
         metrics, pending = cell_summary(
             self.by_cell[cell_id], known, self.required, self.records.rubric.part_ids
@@ -356,7 +402,7 @@ def deliver_backlog(
     if not records.candidates:
         return Backlog(records.name)
     journalled = local_judgments(records.name, records.rubric.part_ids, home)
-    judges = sorted({j.judge_id for j in journalled})
+    judges = sorted({j.judge_id for j in [*journalled, *local_pairs(records.name, home)]})
     if not judges:
         return Backlog(records.name)
     try:

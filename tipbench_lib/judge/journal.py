@@ -27,23 +27,17 @@ from tipbench_lib.core.journal import (
     Journal,
     JournalWarning,
     experiment_dir,
+    judge_key,
     legacy_experiment_dir,
-    name_key,
     own_records,
 )
 from tipbench_lib.core.journal_legacy import adopt_judgments
 from tipbench_lib.core.judgments import latest_pair_judgments, latest_per_pair
-from tipbench_lib.core.names import check_judge_id
 from tipbench_lib.core.records import Judgment, PairJudgment, now_iso
 
 JUDGMENT = "judgment"
 PAIR = "pair"
 QUEUE = "queue"
-
-
-def judge_key(judge_id: str) -> str:
-    """The judge's file name stem (journal and MLflow artifact): unique to the exact id."""
-    return name_key(check_judge_id(judge_id), "judge")
 
 
 def judgments_dir(experiment: str, home: Path | None = None) -> Path:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from tipbench_lib.core.errors import StoreConflict, TipbenchError, TrackingError
 from tipbench_lib.core.experiment import ExperimentRecords, legacy_note, refuse_rubric
-from tipbench_lib.core.judgments import latest_per_pair
+from tipbench_lib.core.judgments import latest_pair_judgments, latest_per_pair
 from tipbench_lib.core.records import Candidate, Cell, Judgment
 from tipbench_lib.core.rubric import DEFAULT_RUBRIC, Rubric, recorded_rubric, shipped_rubric
 from tipbench_lib.tracking.cellruns import (
@@ -33,10 +33,13 @@ from tipbench_lib.tracking.mapping import (
     MAX_EXPERIMENT_TAG_VALUE,
     RUBRIC_ARTIFACT,
     RUBRIC_TEXT_TAG,
+    PairsFile,
     read_judgments,
+    read_pairs_files,
     recorded_reference,
     rubric_reference_tags,
 )
+from tipbench_lib.tracking.pairruns import verify_pairs
 
 
 def find_experiment(client: MlflowClient, name: str) -> Experiment:
@@ -249,6 +252,7 @@ class _Loaded:
     run: Run
     candidates: list[Candidate]
     judgments: list[Judgment]
+    pairs: list[PairsFile] = field(default_factory=list)
 
 
 def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> StoredExperiment:
@@ -281,8 +285,9 @@ def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> Sto
             return f"run {run.run_id}: {exc}"
         problems: list[str] = []
         judgments = read_judgments(client, run, parts, problems)
+        pairs = read_pairs_files(client, run, problems)
         ignored.extend(problems)
-        return _Loaded(run, candidates, judgments)
+        return _Loaded(run, candidates, judgments, pairs)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         loaded = list(pool.map(load, runs))
@@ -304,6 +309,9 @@ def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> Sto
         candidates += chosen.candidates
         judgments += _judgments_of(chosen, held, ignored)
         chosen_runs.append(chosen.run)
+    files = [(cell_id, f) for cell_id, held in by_cell.items() for item in held for f in item.pairs]
+    verified = verify_pairs(files, cells, candidates)
+    ignored.extend(verified.problems)
     # Built whole, so the records' own checks (the rubric against its judgments) see everything.
     records = ExperimentRecords(
         name=name,
@@ -313,6 +321,7 @@ def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> Sto
         judgments=judgments,
         run_ids=run_ids,
         rubric_note=note,
+        pairs=list(latest_pair_judgments(verified.pairs).values()),
     )
     said = [f"{line}; left out" for line in ignored] + notes
     for line in said:

@@ -19,9 +19,11 @@ all three take the names from here, so the layout can be read (and changed) in o
   mean of every score (``<score>_mean``, :func:`mean_metric`) and :data:`JUDGED_COUNT`.
 - **Artifacts**: :data:`CANDIDATES_ARTIFACT` holds the exact prompt the model was sent and the
   candidates (:func:`candidates_document`); ``judgments/<judge key>.json`` each judge's latest
-  judgments of the cell (:func:`judgments_artifact`). Runs delivered before the prompt moved into
-  ``candidates.json`` hold a plain list there and the prompt in :data:`LEGACY_PROMPT_ARTIFACT`;
-  :func:`read_cell_artifact` reads both shapes.
+  judgments of the cell (:func:`judgments_artifact`); ``pairs/<judge key>.json`` on the run of a
+  pair's cell A, each judge's latest pairwise judgments whose A is that cell
+  (:func:`pairs_artifact`, docs/architecture.md section 13). Runs delivered before the prompt
+  moved into ``candidates.json`` hold a plain list there and the prompt in
+  :data:`LEGACY_PROMPT_ARTIFACT`; :func:`read_cell_artifact` reads both shapes.
 - **The experiment's own tags** (:func:`rubric_tags`): the rubric it is scored on
   (:data:`RUBRIC_TAG`, :data:`RUBRIC_VERSION_TAG`, :data:`RUBRIC_HASH_TAG`) and the rubric file's
   text (:data:`RUBRIC_TEXT_TAG`), so another machine judges and compares with the same rubric;
@@ -57,6 +59,7 @@ from tipbench_lib.core.records import (
     PROVENANCE_PARAMS,
     Candidate,
     Judgment,
+    PairJudgment,
     RubricRef,
 )
 from tipbench_lib.tracking.client import ArtifactTooLarge, MlflowClient
@@ -324,6 +327,63 @@ def read_judgments(
             if problems is not None:
                 problems.append(f"{info.path} of run {run.run_id} cannot be read: {exc}")
     return judgments
+
+
+PAIRS_FOLDER = "pairs"
+MAX_PAIRS_BYTES = 4_000_000
+"""The most of one judge's pairs file of one cell that is read: a pairwise judgment is under
+2 kB with its note, so this holds two thousand; a larger file is a stranger's."""
+
+
+def pairs_artifact(judge_key: str) -> str:
+    """Where the run of cell A keeps one judge's latest pairwise judgments whose A is that cell."""
+    return f"{PAIRS_FOLDER}/{judge_key}.json"
+
+
+def pairs_document(pairs: Sequence[PairJudgment]) -> str:
+    """``pairs/<judge key>.json``: one judge's latest pairwise judgments with A in one cell."""
+    records = [{k: v for k, v in p.to_json().items() if k != "type"} for p in pairs]
+    return json.dumps(records, ensure_ascii=False, indent=1)
+
+
+@dataclass(frozen=True)
+class PairsFile:
+    """One ``pairs/<judge key>.json`` of a run as downloaded: its records, not yet verified."""
+
+    run_id: str
+    path: str
+    records: list[Any]
+
+    @property
+    def judge_key(self) -> str:
+        return self.path.removeprefix(f"{PAIRS_FOLDER}/").removesuffix(".json")
+
+
+def read_pairs_files(
+    client: MlflowClient, run: Run, problems: list[str] | None = None
+) -> list[PairsFile]:
+    """Every judge's pairs file of one run, bounded (:data:`MAX_PAIRS_BYTES`) and parsed as a JSON
+    list; what they hold is checked by :mod:`tipbench_lib.tracking.pairruns`. A file over the
+    bound or not a list is left out and named in ``problems`` (when given)."""
+    files: list[PairsFile] = []
+    for info in client.list_artifacts(run.run_id, PAIRS_FOLDER):
+        if not info.path.endswith(".json") or info.is_dir:
+            continue
+        try:
+            data = client.download_artifact(run.run_id, info.path, MAX_PAIRS_BYTES)
+            records = json.loads(data)
+            if not isinstance(records, list):
+                raise TypeError("not a list of pairwise judgments")
+            files.append(PairsFile(run.run_id, info.path, records))
+        except ArtifactTooLarge as exc:
+            if problems is not None:
+                problems.append(str(exc))
+        except (MlflowHttpError, ValueError, TypeError, RecursionError) as exc:
+            if isinstance(exc, RetryableError):
+                raise
+            if problems is not None:
+                problems.append(f"{info.path} of run {run.run_id} cannot be read: {exc}")
+    return files
 
 
 # -- the experiment's rubric ---------------------------------------------------------------------

@@ -1,0 +1,93 @@
+"""The adaptive pair queue (stats/pair_queue): family, units entered once, plans, stopping."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.stats import pair_queue as pq
+
+CELLS = [("m1", "v1"), ("m1", "v2"), ("m2", "v1")]
+
+
+def cells_frame(n_scenarios: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {"model": m, "prompt_version": p, "scenario_id": f"s{s:02d}"}
+            for m, p in CELLS
+            for s in range(n_scenarios)
+        ]
+    )
+
+
+def empty_outcomes() -> pl.DataFrame:
+    columns = ("scenario_id", "a_model", "a_prompt", "b_model", "b_prompt", "answer")
+    return pl.DataFrame(schema={c: pl.String for c in columns})
+
+
+def test_the_family_is_fixed_by_the_baseline_and_slots_come_from_it() -> None:
+    state = pq.pair_queue_state(empty_outcomes(), cells_frame(12), baseline=("m1", "v1"))
+    assert state.design.n_comparisons == 2
+    slots = pq.next_pairs(state, "ana", 6, seed=1)
+    assert len(slots) == 6
+    assert all(slot.cell_b == ("m1", "v1") for slot in slots)
+    assert len({(s.scenario_id, s.cell_a) for s in slots}) == 6
+    others = pq.next_pairs(state, "bo", 6, seed=2)
+    taken = {(s.scenario_id, s.cell_a) for s in slots}
+    assert not taken & {(s.scenario_id, s.cell_a) for s in others}
+    all_pairs = pq.pair_queue_state(empty_outcomes(), cells_frame(12))
+    assert all_pairs.design.n_comparisons == 3
+
+
+def test_a_scenario_enters_once_with_its_first_judgment_whatever_follows() -> None:
+    state = pq.pair_queue_state(empty_outcomes(), cells_frame(12), baseline=("m1", "v1"))
+    state.record("s00", ("m1", "v2"), ("m1", "v1"), "a")
+    state.record("s00", ("m1", "v2"), ("m1", "v1"), "b")  # a second card of the same unit
+    state.record("s01", ("m1", "v1"), ("m1", "v2"), "a")  # the baseline's side won: -1/2
+    state.record("s01", ("m1", "v1"), ("m2", "v1"), "tie")
+    assert state.sequences.n.tolist() == [2, 1]
+    assert state.sequences.mean().tolist() == [0.0, 0.0]
+    assert state.cards_judged == 4
+    with pytest.raises(TipbenchError, match="not a cell or scenario"):
+        state.record("s99", ("m1", "v2"), ("m1", "v1"), "a")
+
+
+def test_a_cell_that_always_wins_is_decided_and_the_queue_stops() -> None:
+    state = pq.pair_queue_state(empty_outcomes(), cells_frame(24), baseline=("m1", "v1"))
+    rounds = 0
+    while not pq.can_stop(state) and rounds < 100:
+        rounds += 1
+        for slot in pq.next_pairs(state, "ana", 4, seed=3):
+            better = slot.cell_a == ("m2", "v1")
+            state.record(slot.scenario_id, slot.cell_a, slot.cell_b, "a" if better else "tie")
+    status = pq.pair_status(state)
+    decisions = {(r["a_model"], r["a_prompt"]): r["decision"] for r in status["comparisons"]}
+    assert decisions[("m2", "v1")] == "better"
+    assert decisions[("m1", "v2")] != "better"
+    assert status["can_stop"] and status["decidable"]
+    winner = next(r for r in status["comparisons"] if r["a_model"] == "m2")
+    assert winner["cs_lo"] > 0.5 and winner["share_mean"] == 1.0
+    assert pq.next_pairs(state, "ana", 4, seed=3) == []
+
+
+def test_a_design_too_small_to_decide_says_so_before_the_first_card() -> None:
+    state = pq.pair_queue_state(empty_outcomes(), cells_frame(4))
+    status = pq.pair_status(state)
+    assert not status["decidable"]
+    assert "cannot decide" in status["design_note"]
+    assert status["scenarios_to_decide"] > 4
+
+
+def test_several_cards_per_unit_enter_their_mean() -> None:
+    design = pq.pair_design(cells_frame(12).iter_rows(named=True), ("m1", "v1"))
+    state = pq.PairQueueState(design, cards_per_unit=2)
+    slots = pq.next_pairs(state, "ana", 2, seed=0)
+    assert len(slots) == 2 and slots[0] == slots[1]
+    state.record(slots[0].scenario_id, slots[0].cell_a, slots[0].cell_b, "a")
+    assert state.sequences.n.sum() == 0
+    state.record(slots[0].scenario_id, slots[0].cell_a, slots[0].cell_b, "tie")
+    assert (
+        state.sequences.n.sum() == 1
+        and state.sequences.mean()[0 if slots[0].cell_a == ("m1", "v2") else 1] == 0.25
+    )

@@ -1,0 +1,283 @@
+"""Bradley–Terry strengths of the (model, prompt) cells from pairwise judgments (leaderboard).
+
+**The model.** Cell i beats cell j with probability 1 / (1 + exp(−(β_i − β_j))); β is the
+*strength*, on the log-odds scale: a strength 1 above another wins 73% of their pairs. A tie
+counts as half a win for each side (as in :mod:`.pairwise`; Davidson's model would add a tie
+parameter, but the half-win estimate of β is the same when ties fall evenly and needs none of
+its assumptions). Strengths are fitted by Hunter's MM algorithm ("MM algorithms for generalized
+Bradley–Terry models", Annals of Statistics 2004), vectorised over bootstrap resamples, with
+:data:`PRIOR_GAMES` virtual games split evenly between every two cells judged against each
+other, so a cell that won every pair of a resample keeps a finite strength. Strengths are
+anchored at the baseline (its strength is 0) when one is named, else at their mean.
+
+**Intervals.** The scenario is the unit: the intervals resample scenarios (every judged tip pair
+of a scenario together), never single pairs. A resample's strengths give the bootstrap's
+standard error; the interval is β̂ ± t(n − 1) · se · sqrt(n / (n − 1)) over n scenarios: the
+percentile bootstrap of a handful of clusters is too narrow (the plug-in variance divides by n,
+and its quantiles are those of a normal rather than a t), which for a mean of scenario values
+makes this exactly compare's Student t interval. Its coverage of the strengths a very large
+experiment would give is measured by :mod:`tipbench_lib.validation.pair_simulation`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from scipy import stats as sps
+
+from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.stats.pairwise import GROUP, TIE_WEIGHT, canonical, compare_pairwise
+
+PRIOR_GAMES = 0.5
+"""Virtual games between every two cells judged against each other, half won by each."""
+MAX_ITERATIONS = 2000
+TOLERANCE = 1e-9
+COLUMNS = (
+    "model",
+    "prompt_version",
+    "strength",
+    "strength_lo",
+    "strength_hi",
+    "win_rate",
+    "win_rate_vs_baseline",
+    "vs_baseline_lo",
+    "vs_baseline_hi",
+    "n_pairs",
+    "n_scenarios",
+    "rank",
+)
+
+
+def wins_tensor(
+    outcomes: pl.DataFrame, by: str | None = None
+) -> tuple[np.ndarray, pl.DataFrame, list[object]]:
+    """(experiments, scenarios, cells, cells) wins of the row cell over the column cell (ties
+    half), the cells (e, c, model, prompt_version) and the experiments' ``by`` values."""
+    frame = canonical(outcomes, by)
+    groups_frame = frame.select(GROUP).unique().sort(GROUP, nulls_last=True).with_row_index("e")
+    sides = pl.concat(
+        [
+            frame.select(
+                GROUP,
+                pl.col(f"{s}_model").alias("model"),
+                pl.col(f"{s}_prompt").alias("prompt_version"),
+            )
+            for s in ("a", "b")
+        ]
+    )
+    cells = (
+        sides.unique()
+        .join(groups_frame, on=GROUP, nulls_equal=True)
+        .sort("e", "model", "prompt_version")
+        .with_columns(pl.int_range(pl.len()).over("e").alias("c"))
+    )
+    scenarios = (
+        frame.select(GROUP, "scenario_id")
+        .unique()
+        .join(groups_frame, on=GROUP, nulls_equal=True)
+        .sort("e", "scenario_id")
+        .with_columns(pl.int_range(pl.len()).over("e").alias("s"))
+    )
+    slot = cells.select(GROUP, "model", "prompt_version", "c")
+    rows = (
+        frame.group_by(GROUP, "a_model", "a_prompt", "b_model", "b_prompt", "scenario_id")
+        .agg(
+            ((pl.col("win") == 1).sum() + TIE_WEIGHT * (pl.col("win") == 0).sum()).alias("_a"),
+            ((pl.col("win") == -1).sum() + TIE_WEIGHT * (pl.col("win") == 0).sum()).alias("_b"),
+        )
+        .join(groups_frame, on=GROUP, nulls_equal=True)
+        .join(
+            slot.rename({"model": "a_model", "prompt_version": "a_prompt", "c": "ca"}),
+            on=[GROUP, "a_model", "a_prompt"],
+            nulls_equal=True,
+        )
+        .join(
+            slot.rename({"model": "b_model", "prompt_version": "b_prompt", "c": "cb"}),
+            on=[GROUP, "b_model", "b_prompt"],
+            nulls_equal=True,
+        )
+        .join(
+            scenarios.select(GROUP, "scenario_id", "s"),
+            on=[GROUP, "scenario_id"],
+            nulls_equal=True,
+        )
+    )
+    n_e = groups_frame.height
+    n_c = int(cells["c"].max() or 0) + 1 if cells.height else 0
+    n_s = int(scenarios["s"].max() or 0) + 1 if scenarios.height else 0
+    wins = np.zeros((n_e, n_s, n_c, n_c))
+    e, s = rows["e"].to_numpy(), rows["s"].to_numpy()
+    ca, cb = rows["ca"].to_numpy(), rows["cb"].to_numpy()
+    wins[e, s, ca, cb] = rows["_a"].to_numpy()
+    wins[e, s, cb, ca] = rows["_b"].to_numpy()
+    return wins, cells.select("e", "c", "model", "prompt_version"), groups_frame[GROUP].to_list()
+
+
+def fit(
+    wins: np.ndarray, anchor: np.ndarray | None = None, prior: float = PRIOR_GAMES
+) -> np.ndarray:
+    """Strengths β (..., cells) from wins (..., cells, cells), by MM; NaN for a cell never
+    judged. ``anchor``: the cell slot (per leading index, −1 for none) whose β is 0, else the
+    judged cells' mean is 0."""
+    wins = np.asarray(wins, dtype=float)
+    games = wins + np.swapaxes(wins, -1, -2)
+    met = games > 0
+    games = games + prior * met
+    won = wins.sum(axis=-1) + prior / 2 * met.sum(axis=-1)
+    judged = met.any(axis=-1)
+    p = np.where(judged, 1.0, 0.0)
+    for _ in range(MAX_ITERATIONS):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            denom = (games / (p[..., :, None] + p[..., None, :])).sum(axis=-1, where=met)
+            new = np.where(judged, won / denom, 0.0)
+        logs = np.where(judged, np.log(np.where(judged, new, 1.0)), 0.0)
+        centre = logs.sum(axis=-1, keepdims=True) / np.maximum(judged.sum(-1, keepdims=True), 1)
+        new = np.where(judged, np.exp(logs - centre), 0.0)
+        change = np.max(np.abs(new - p), initial=0.0)
+        p = new
+        if change < TOLERANCE:
+            break
+    beta = np.where(judged, np.log(np.where(judged, p, 1.0)), np.nan)
+    if anchor is not None:
+        anchor = np.broadcast_to(np.asarray(anchor), beta.shape[:-1])
+        base = np.take_along_axis(beta, np.maximum(anchor, 0)[..., None], axis=-1)
+        beta = np.where((anchor >= 0)[..., None], beta - base, beta)
+    return beta
+
+
+def bootstrap(
+    wins: np.ndarray,
+    anchor: int,
+    n_boot: int,
+    rng: np.random.Generator,
+    level: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(estimate, lower, upper) per cell of one experiment's (scenarios, cells, cells) wins:
+    β̂ ± t(n − 1) · se · sqrt(n / (n − 1)), se from a scenario bootstrap (module docstring)."""
+    n_s = wins.shape[0]
+    estimate = fit(wins.sum(axis=0), anchor)
+    if n_s < 2 or n_boot < 2:
+        nan = np.full_like(estimate, np.nan)
+        return estimate, nan, nan
+    weights = rng.multinomial(n_s, np.full(n_s, 1.0 / n_s), size=n_boot).astype(float)
+    resampled = np.einsum("bs,sij->bij", weights, wins)
+    draws = fit(resampled, np.full(n_boot, anchor))
+    se = np.nanstd(draws, axis=0, ddof=1) * np.sqrt(n_s / (n_s - 1))
+    half = sps.t.ppf(0.5 + level / 2, n_s - 1) * se
+    return estimate, estimate - half, estimate + half
+
+
+def strengths(
+    outcomes: pl.DataFrame,
+    *,
+    baseline: tuple[str, str] | None = None,
+    alpha: float = 0.05,
+    n_boot: int = 2000,
+    seed: int = 0,
+    by: str | None = None,
+) -> pl.DataFrame:
+    """The pairwise leaderboard: one row per cell, strongest first (``rank`` 1).
+
+    ``strength`` and its (1 − α) interval (module docstring); ``win_rate`` the share of its
+    judged tip pairs the cell won, ties half; with a baseline, ``win_rate_vs_baseline`` and its
+    interval are the mean judge-aware win share against it over scenarios and compare's t
+    interval (:func:`tipbench_lib.stats.pairwise.compare_pairwise`), null for the baseline.
+    """
+    if not 0 < alpha < 1:
+        raise TipbenchError(f"alpha must lie between 0 and 1, got {alpha}")
+    wins, cells, groups = wins_tensor(outcomes, by)
+    rng = np.random.default_rng(seed)
+    frames = []
+    for e, group in enumerate(groups):
+        these = cells.filter(pl.col("e") == e).sort("c")
+        anchor = _anchor(these, baseline)
+        n_c = these.height
+        w = wins[e][:, :n_c, :n_c]
+        present = (w + np.swapaxes(w, -1, -2)).sum(axis=-1) > 0  # (scenarios, cells)
+        w = w[present.any(axis=1)]
+        estimate, lo, hi = bootstrap(w, anchor, n_boot, rng, 1 - alpha)
+        total = w.sum(axis=0)
+        games = total + total.T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = total.sum(axis=1) / games.sum(axis=1)
+        frame = these.select("model", "prompt_version").with_columns(
+            pl.Series("strength", estimate, dtype=pl.Float64).fill_nan(None),
+            pl.Series("strength_lo", lo, dtype=pl.Float64).fill_nan(None),
+            pl.Series("strength_hi", hi, dtype=pl.Float64).fill_nan(None),
+            pl.Series("win_rate", rate, dtype=pl.Float64).fill_nan(None),
+            pl.Series("n_pairs", np.rint(games.sum(axis=1)).astype(np.int64), dtype=pl.Int64),
+            pl.Series("n_scenarios", present.sum(axis=0), dtype=pl.Int64),
+        )
+        if by is not None:
+            frame = frame.with_columns(pl.lit(group).alias(by))
+        frames.append(frame)
+    if not frames:
+        return _empty(by)
+    table = pl.concat(frames)
+    table = _with_baseline_shares(table, outcomes, baseline, alpha, seed, by)
+    keys = [by] if by else []
+    table = table.with_columns(
+        pl.col("strength")
+        .rank("ordinal", descending=True)
+        .over(keys or pl.lit(0))
+        .cast(pl.Int64)
+        .alias("rank")
+    )
+    return table.select(*COLUMNS, *keys).sort(*keys, "rank")
+
+
+def _anchor(cells: pl.DataFrame, baseline: tuple[str, str] | None) -> int:
+    """The baseline's slot among ``cells`` (−1 without a baseline), or an error naming them."""
+    if baseline is None:
+        return -1
+    match = cells.with_row_index("_i").filter(
+        (pl.col("model") == baseline[0]) & (pl.col("prompt_version") == baseline[1])
+    )
+    if match.height == 0:
+        known = ", ".join(f"{m}/{p}" for m, p in cells.select("model", "prompt_version").rows())
+        raise TipbenchError(
+            f"baseline {baseline[0]}/{baseline[1]} is not a (model, prompt) cell with pairwise "
+            f"judgments; pick one of: {known}"
+        )
+    return int(match["_i"][0])
+
+
+def _with_baseline_shares(
+    table: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    baseline: tuple[str, str] | None,
+    alpha: float,
+    seed: int,
+    by: str | None,
+) -> pl.DataFrame:
+    """Each cell's mean win share against the baseline and its interval (null without one)."""
+    columns = ("win_rate_vs_baseline", "vs_baseline_lo", "vs_baseline_hi")
+    if baseline is None:
+        return table.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in columns)
+    rows = compare_pairwise(outcomes, alpha=alpha, baseline=baseline, seed=seed, by=by)
+    rows = rows.filter(
+        (pl.col("b_model") == baseline[0]) & (pl.col("b_prompt") == baseline[1])
+    ).select(
+        pl.col("a_model").alias("model"),
+        pl.col("a_prompt").alias("prompt_version"),
+        *([by] if by else []),
+        pl.col("share_mean").alias(columns[0]),
+        pl.col("share_lo").alias(columns[1]),
+        pl.col("share_hi").alias(columns[2]),
+    )
+    keys = ["model", "prompt_version", *([by] if by else [])]
+    return table.join(rows, on=keys, how="left", nulls_equal=True)
+
+
+def _empty(by: str | None) -> pl.DataFrame:
+    schema: dict[str, pl.DataType] = {c: pl.Float64() for c in COLUMNS}
+    schema.update(
+        model=pl.String(),
+        prompt_version=pl.String(),
+        n_pairs=pl.Int64(),
+        n_scenarios=pl.Int64(),
+        rank=pl.Int64(),
+    )
+    if by:
+        schema[by] = pl.String()
+    return pl.DataFrame(schema=schema)

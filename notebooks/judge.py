@@ -220,8 +220,30 @@ def _(delivery, get_last, get_revising, judge_cards, mo, pair_session, set_last,
     _last = get_last()
     _revising = get_revising()
     pair_card = None
+    _extra = False
     if pair_session is not None:
-        pair_card = pair_session.card(_revising) if _revising else pair_session.serve()[0]
+        pair_card, _extra = (
+            (pair_session.card(_revising), False) if _revising else pair_session.serve()
+        )
+    # The pair queue's status panel, stop moment and design warning, as on the rubric card.
+    _standing = (
+        pair_session.status()
+        if pair_session is not None and pair_session.people is not None
+        else None
+    )
+    _panel, _stop = mo.md(""), mo.md("")
+    _warning = judge_cards.design_warning(_standing) if _standing is not None else None
+    if _standing is not None:
+        _panel = mo.Html(
+            judge_cards.status_html(
+                _standing, pair_session.comparisons(), "adaptive", pairwise=True
+            )
+        )
+        if (_extra or _warning is not None) and pair_card is not None:
+            _stop = mo.callout(
+                mo.md(judge_cards.stop_text(_standing)),
+                "warn" if _warning else "success" if _standing["can_stop"] else "info",
+            )
     _status = mo.md("")
     if _last is not None and pair_session is not None:
         _status = mo.callout(mo.md(_last.message), "success" if _last.ok else "warn")
@@ -229,7 +251,8 @@ def _(delivery, get_last, get_revising, judge_cards, mo, pair_session, set_last,
     if pair_session is not None:
         _progress = mo.Html(judge_cards.progress_html(pair_session.progress()))
         if pair_card is None:
-            _view = judge_cards.done_page([_progress, _status], False, mo.md(""))
+            _can_stop = _standing is not None and _standing["can_stop"] and _warning is None
+            _view = judge_cards.done_page([_progress, _status], _can_stop, _panel, pairwise=True)
         else:
 
             def _answer(content, card=pair_card):
@@ -243,7 +266,7 @@ def _(delivery, get_last, get_revising, judge_cards, mo, pair_session, set_last,
             _answers = card_widget(
                 pair_card.pair_id, on_answer=_answer, note=_draft.get("note", "")
             )
-            _view = judge_cards.pair_page(pair_card, _answers, [_progress, _status], mo.md(""))
+            _view = judge_cards.pair_page(pair_card, _answers, [_progress, _stop, _status], _panel)
     _view
     return (pair_card,)
 

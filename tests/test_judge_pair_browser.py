@@ -5,6 +5,7 @@ the sides as shown (docs/architecture.md, section 13)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,25 @@ def test_pairs_judged_with_the_keyboard_are_stored_as_shown(
         )
         assert record.note == note
         assert record.judge_id == "ana" and record.source.kind == "human"
+
+    # MLflow, read back verified as every reader does, holds the same answers (the app's sender
+    # delivered them from its thread; closing the app delivers what was pending).
+    delivered = pairs_in_mlflow(mlflow_client, experiment_name, "ana", len(answered))
+    assert {p.pair_id: (p.answer, p.order_answers, p.note) for p in delivered} == {
+        pid: (r.answer, r.order_answers, r.note) for pid, r in stored.items()
+    }
+
+
+def pairs_in_mlflow(client, experiment: str, judge_id: str, count: int, timeout: float = 120):
+    """The judge's pairwise judgments MLflow holds (verified on reading), once there are
+    ``count`` of them."""
+    from tipbench_lib.tracking.experiment import read_experiment
+
+    deadline = time.monotonic() + timeout
+    while True:
+        pairs = [
+            p for p in read_experiment(client, experiment).records.pairs if p.judge_id == judge_id
+        ]
+        if len(pairs) >= count or time.monotonic() > deadline:
+            return pairs
+        time.sleep(0.2)

@@ -80,10 +80,16 @@ def open_session(
         client = MlflowClient(tracking_url())
         stored, backlog = read_delivered(client, experiment.strip())
         if mode == "pairwise":
-            return _opened(
-                PairSession(client, experiment.strip(), judge_id, blind=blind, stored=stored),
-                backlog,
+            pairs = PairSession(
+                client,
+                experiment.strip(),
+                judge_id,
+                blind=blind,
+                order=order,
+                baseline=parse_baseline(baseline),
+                stored=stored,
             )
+            return _opened(pairs, backlog)
         session = JudgeSession(
             client,
             experiment.strip(),

@@ -177,10 +177,13 @@ def stop_text(status: dict[str, Any]) -> str:
     )
 
 
-def status_html(status: dict[str, Any], rows: list[dict[str, Any]], order: str) -> str:
+def status_html(
+    status: dict[str, Any], rows: list[dict[str, Any]], order: str, *, pairwise: bool = False
+) -> str:
     """Where the primary comparisons stand: the headline, then one line per comparison with its
     decision, the sequence's interval and the cards it may still need. Arms are named only when
-    the rows carry them (the session blanks them for a blind judge)."""
+    the rows carry them (the session blanks them for a blind judge). ``pairwise``: the interval
+    is on the first arm's win share (ties half), not on a score difference."""
     projected = status.get("out_of_reach_projected", 0)
     chance = chance_text(status.get("out_of_reach_projected_chance", 0.0), at_most=projected > 1)
     head = (
@@ -193,7 +196,8 @@ def status_html(status: dict[str, Any], rows: list[dict[str, Any]], order: str) 
             else ""
         )
         + f" · about {status['cards_left_estimate']} cards left"
-        f" · {status['cards_judged']} scored by people ({esc(order)} order)"
+        f" · {status['cards_judged']} {'answered' if pairwise else 'scored'} by people"
+        f" ({esc(order)} order)"
     )
     lines = []
     for index, row in enumerate(rows, start=1):
@@ -203,7 +207,12 @@ def status_html(status: dict[str, Any], rows: list[dict[str, Any]], order: str) 
             else f"comparison {index}"
         )
         lo, hi = row.get("cs_lo"), row.get("cs_hi")
-        interval = "—" if lo is None or hi is None else f"[{lo:+.1f}, {hi:+.1f}]"
+        if lo is None or hi is None:
+            interval = "—"
+        elif pairwise:
+            interval = f"win share [{lo:.2f}, {hi:.2f}]"
+        else:
+            interval = f"[{lo:+.1f}, {hi:+.1f}]"
         if row["decided"]:
             left = ""
         elif row["decision"] == PROJECTED and row.get("projected_chance") is not None:
@@ -329,14 +338,16 @@ def card_page(card: Card, rubric: Rubric, form: Any, above: Sequence[Any], below
     return mo.vstack([card_widget(card.candidate_id), *above, sides, below], gap=1)
 
 
-def done_page(above: Sequence[Any], can_stop: bool, below: Any) -> Any:
-    """What a judge sees once every card has their score."""
+def done_page(above: Sequence[Any], can_stop: bool, below: Any, *, pairwise: bool = False) -> Any:
+    """What a judge sees once every card has their score (``pairwise``: every pair an answer)."""
     import marimo as mo
 
-    done = mo.callout(
-        mo.md("**All done.** Every candidate has your score; pick one below to revise it."),
-        "success",
+    said = (
+        "Every pair has your answer; pick a recent one below to revise it."
+        if pairwise
+        else "Every candidate has your score; pick one below to revise it."
     )
+    done = mo.callout(mo.md(f"**All done.** {said}"), "success")
     decided = "*Every primary comparison is decided or out of reach.*" if can_stop else ""
     return mo.vstack([*above, done, mo.md(decided), below])
 

@@ -7,12 +7,19 @@ half, the scenario views, blinding) is the rubric session's, so a :class:`PairSe
 :class:`~tipbench_lib.judge.session.JudgeSession` opened without the people's score queue and
 adds the pairs.
 
-**The order.** The population is every (scenario, cell pair, tip pair) of the experiment. Until
-the adaptive pair queue picks the next (scenario, cell pair) (:mod:`tipbench_lib.stats.pair_queue`),
-the order is uniform: each (scenario, cell pair) comes once per round with one of its tip pairs
-(a seeded shuffle of its tip pairs, one per round), and within a round the cards are interleaved
-so no two neighbours share a scenario (:func:`tipbench_lib.judge.queue.interleaved_order`). The
+**The order.** The population is every (scenario, cell pair, tip pair) of the experiment. By
+default (``adaptive``) the pair queue (:mod:`tipbench_lib.stats.pair_queue`) picks the next
+(scenario, cell pair) within the primary family, fixed before data as the rubric queue's is
+(:meth:`JudgeSession.fixed_family <tipbench_lib.judge.session.JudgeSession.fixed_family>`: the
+two modes share it), fed with every person's answers MLflow and this machine's journals hold; it
+says when every primary comparison is decided or out of reach. Its tips are the first pair of
+that unit in the judge's uniform order not judged yet. In ``uniform`` order (and after the queue
+has nothing left) each (scenario, cell pair) comes once per round with one of its tip pairs (a
+seeded shuffle of its tip pairs, one per round), and within a round the cards are interleaved so
+no two neighbours share a scenario (:func:`tipbench_lib.judge.queue.interleaved_order`). The
 seed is the judge's own, journalled once (a ``pair-queue`` record) and reused on every resume.
+Plans are not shared between processes (the rubric queue journals them): two judges may be sent
+the same (scenario, cell pair); the first answer enters the sequence, both count in compare.
 
 **The sides.** Each card's left side is drawn from the judge's seed and the pair's id, so a card
 shows the same sides after a reload or when revised, and the sides are balanced over cards; the
@@ -22,6 +29,7 @@ record keeps the side shown on the left (:meth:`PairJudgment.shown
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -30,17 +38,68 @@ from itertools import combinations, product
 from pathlib import Path
 from typing import Any
 
-from tipbench_lib.core.errors import JudgingError
+from tipbench_lib.core.errors import JudgingError, TipbenchError
 from tipbench_lib.core.hashing import content_hash
 from tipbench_lib.core.records import PairJudgment, now_iso, pair_id
 from tipbench_lib.core.scenarios import ScenarioView
-from tipbench_lib.judge.queue import interleaved_order, judge_seed
+from tipbench_lib.core.schema import PEOPLE_KINDS
+from tipbench_lib.judge.journal import PAIR, judge_key, judgments_dir
+from tipbench_lib.judge.queue import (
+    Family,
+    JournalFeed,
+    baseline_text,
+    interleaved_order,
+    judge_seed,
+)
 from tipbench_lib.judge.session import JudgeSession, JudgingProgress
+from tipbench_lib.stats import pair_queue
 from tipbench_lib.tracking.client import MlflowClient
-from tipbench_lib.tracking.experiment import StoredExperiment
+from tipbench_lib.tracking.experiment import StoredExperiment, read_experiment
 
 PAIR_QUEUE = "pair-queue"
 """The journal record holding the seed of a judge's pair order and sides."""
+PAIR_ORDERS = ("adaptive", "uniform")
+
+
+@dataclass
+class PeopleFeed:
+    """The pair queue's state, fed once with every person's answers (MLflow's at the start, then
+    what the journals on this machine gain: :class:`~tipbench_lib.judge.queue.JournalFeed`)."""
+
+    state: pair_queue.PairQueueState
+    feed: JournalFeed
+    family: Family
+    session: PairSession
+    seen: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def refresh(self) -> None:
+        self.take([], self.feed.read())
+
+    def take(self, pairs: Sequence[PairJudgment], journalled: Sequence[dict[str, Any]]) -> None:
+        """Record each person's answer once, in the order made; a revision of a pair already
+        seen counts as a card but its unit has entered already (the sequence keeps the value it
+        bet on)."""
+        found = list(pairs)
+        for record in journalled:
+            if record.get("type") == PAIR:
+                with contextlib.suppress(TipbenchError, KeyError, TypeError, ValueError):
+                    found.append(PairJudgment.from_json(record))
+        cells = self.session.scores.cells
+        for pair in sorted(found, key=lambda p: p.time):
+            key = (pair.pair_id, pair.judge_id, pair.created_at)
+            if key in self.seen or not pair.ok or pair.source.kind not in PEOPLE_KINDS:
+                continue
+            if pair.cell_a not in cells or pair.cell_b not in cells:
+                continue
+            self.seen.add(key)
+            a, b = cells[pair.cell_a], cells[pair.cell_b]
+            with contextlib.suppress(TipbenchError):
+                self.state.record(
+                    pair.scenario_id,
+                    (a.model, a.prompt_version),
+                    (b.model, b.prompt_version),
+                    pair.answer,
+                )
 
 
 @dataclass(frozen=True)
@@ -144,10 +203,18 @@ class PairSession:
         judge_id: str,
         *,
         blind: bool = True,
+        order: str = "adaptive",
+        baseline: tuple[str, str] | None = None,
+        alpha: float = 0.05,
         seed: int | None = None,
         home: Path | None = None,
         stored: StoredExperiment | None = None,
     ) -> None:
+        if order not in PAIR_ORDERS:
+            raise JudgingError(
+                f"pairwise judging comes in {' or '.join(PAIR_ORDERS)} order, not {order!r}"
+            )
+        stored = stored if stored is not None else read_experiment(client, experiment)
         self.scores = JudgeSession(
             client, experiment, judge_id, blind=blind, queue=False, home=home, stored=stored
         )
@@ -168,8 +235,35 @@ class PairSession:
             )
         self.order = [p.pair_id for p in uniform_pair_order(list(self.pairs.values()), self.seed)]
         self._position = {pid: index for index, pid in enumerate(self.order, start=1)}
-        self.queue_order = "uniform"
-        self.people = None
+        self.queue_order = order
+        self.people: PeopleFeed | None = None
+        if order == "adaptive":
+            self.people = self._open_queue(stored, baseline, alpha)
+
+    def _open_queue(
+        self, stored: StoredExperiment, baseline: tuple[str, str] | None, alpha: float
+    ) -> PeopleFeed:
+        """The pair queue over the primary family (fixed and recorded before data), fed with
+        every person's answers so far."""
+        feed = JournalFeed(judgments_dir(self.experiment, self.scores.home), judge_key)
+        journalled = feed.read()
+        family = self.scores.fixed_family(stored, journalled, baseline, None)
+        cells = self.scores.cells
+        rows = [
+            {
+                "model": cells[c].model,
+                "prompt_version": cells[c].prompt_version,
+                "scenario_id": cells[c].scenario_id,
+            }
+            for c in self.scores.by_cell
+        ]
+        try:
+            design = pair_queue.pair_design(rows, family.baseline)
+        except TipbenchError as exc:  # a baseline that is no cell: say so as a judging error
+            raise JudgingError(str(exc)) from None
+        people = PeopleFeed(pair_queue.PairQueueState(design, alpha=alpha), feed, family, self)
+        people.take(list(stored.records.pairs), journalled)
+        return people
 
     def _recorded_seed(self, default: int) -> int:
         """The seed of this judge's pair order and sides: journalled once, reused on resume."""
@@ -196,9 +290,62 @@ class PairSession:
         return [p for p in self.order if p not in done]
 
     def serve(self) -> tuple[PairCard | None, bool]:
-        """The next card, and whether it is beyond the order's queue (never, in uniform order)."""
+        """The next card, and whether it is an extra one: the pair queue has none now (every
+        comparison decided or out of reach, or its units planned for this judge's others), so it
+        comes from the uniform order, which the judge may follow or stop."""
+        if self.people is not None:
+            self.people.refresh()
+            done = self.done_ids()
+            for slot in pair_queue.next_pairs(self.people.state, self.judge_id, 3, self.seed):
+                found = self._tips_for(slot, done)
+                if found is not None:
+                    return self.card(found), False
         rest = self.uniform_queue()[:1]
-        return (self.card(rest[0]) if rest else None), False
+        return (self.card(rest[0]) if rest else None), self.people is not None and bool(rest)
+
+    def _tips_for(self, slot: pair_queue.PairSlot, done: set[str]) -> str | None:
+        """The first pair of the slot's (scenario, cells) in this judge's order not judged."""
+        cells = {
+            (c.model, c.prompt_version): cid
+            for cid, c in self.scores.cells.items()
+            if c.scenario_id == slot.scenario_id and cid in self.scores.by_cell
+        }
+        wanted = {cells.get(slot.cell_a), cells.get(slot.cell_b)}
+        for pid in self.order:
+            pair = self.pairs[pid]
+            same_unit = (
+                pair.scenario_id == slot.scenario_id and {pair.cell_a, pair.cell_b} == wanted
+            )
+            if same_unit and pid not in done:
+                return pid
+        return None
+
+    def status(self) -> dict[str, Any]:
+        """Where the primary comparisons stand, in the rubric status panel's keys."""
+        if self.people is None:
+            raise JudgingError("this session has no pair queue (uniform order)")
+        self.people.refresh()
+        found = pair_queue.pair_status(self.people.state)
+        return {
+            **{k: v for k, v in found.items() if k != "comparisons"},
+            "comparisons": len(found["comparisons"]),
+            "family": baseline_text(self.people.family.baseline),
+        }
+
+    def comparisons(self) -> list[dict[str, Any]]:
+        """Per primary comparison its decision, interval and cards left (arms hidden when blind:
+        a judge who knew which cell leads could favour it)."""
+        if self.people is None:
+            return []
+        rows = pair_queue.pair_status(self.people.state)["comparisons"]
+        if self.blind:
+            for row in rows:
+                for key in ("a_model", "a_prompt", "b_model", "b_prompt"):
+                    row[key] = ""
+        return rows
+
+    def can_stop(self) -> bool:
+        return self.people is not None and pair_queue.can_stop(self.people.state)
 
     def next_card(self) -> PairCard | None:
         return self.serve()[0]
@@ -268,14 +415,10 @@ class PairSession:
         """Journal (fsync) the answer; MLflow gets it from the sender (:meth:`sync_pending`)."""
         record = self.record_for(card, choice, note)
         self.journal.append_pair(record)
-        self._mark_unsynced(record)
+        if self.people is not None:
+            self.people.take([record], [])
+        self.scores.syncer.saved([record])  # cell A's run lacks it until the sender runs
         return record
-
-    def _mark_unsynced(self, record: PairJudgment) -> None:
-        """Tell the syncer cell A's run lacks this answer (the pair's artifact lives there)."""
-        saved_pairs = getattr(self.scores.syncer, "saved_pairs", None)
-        if saved_pairs is not None:
-            saved_pairs([record])
 
     # -- MLflow (the syncer's) --
 

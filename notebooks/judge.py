@@ -263,8 +263,10 @@ def _(delivery, get_last, get_revising, judge_cards, mo, pair_session, set_last,
                 set_last(outcome)
 
             _draft = _last.draft_for(pair_card.pair_id) if _last is not None else {}
+            # The note box starts from a refused answer's note, else the answer being revised.
+            _note = pair_card.previous.note if pair_card.previous is not None else ""
             _answers = card_widget(
-                pair_card.pair_id, on_answer=_answer, note=_draft.get("note", "")
+                pair_card.pair_id, on_answer=_answer, note=_draft.get("note", _note)
             )
             _view = judge_cards.pair_page(pair_card, _answers, [_progress, _stop, _status], _panel)
     _view

@@ -364,7 +364,8 @@ class PairSession:
             revealed,
         )
 
-    def card(self, pair: str) -> PairCard:
+    def card(self, pair: str, judged: dict[str, PairJudgment] | None = None) -> PairCard:
+        """The card of ``pair`` (``judged``: this judge's answers, when already read)."""
         found = self.pairs.get(pair)
         if found is None:
             raise JudgingError(f"pair {pair} is not part of {self.experiment!r}")
@@ -377,7 +378,7 @@ class PairSession:
             right=right,
             position=self._position[pair],
             total=self.total,
-            previous=self.judged().get(pair),
+            previous=(self.judged() if judged is None else judged).get(pair),
         )
 
     def progress(self) -> JudgingProgress:
@@ -386,10 +387,11 @@ class PairSession:
     def revisable(self, last: int = 10) -> list[tuple[str, str]]:
         """(label, pair id) of this judge's last ``last`` answers, newest first, for the revise
         list (one journal read for the lot)."""
-        judged = sorted(self.judged().values(), key=lambda j: j.time, reverse=True)[:last]
+        judged = self.judged()
+        recent = sorted(judged.values(), key=lambda j: j.time, reverse=True)[:last]
         out = []
-        for judgment in judged:
-            card = self.card(judgment.pair_id)
+        for judgment in recent:
+            card = self.card(judgment.pair_id, judged)
             words = {"left": "left better", "right": "right better", "tie": "tie"}
             choice = words.get(card.previous_choice or "", "failed")
             text = card.left.text.replace("\n", " ")[:40]

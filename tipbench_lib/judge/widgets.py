@@ -112,6 +112,8 @@ function answers(model, el, card) {
     answer(choice);
   };
   globalThis.__tbAnswering = card;
+  // When this card began to take answers (bench/judge_latency.py reads it).
+  globalThis.__tbAnswerReady = {card, at: performance.timeOrigin + performance.now()};
   document.addEventListener("keydown", onKey);
   return () => document.removeEventListener("keydown", onKey);
 }

@@ -241,7 +241,7 @@ def _(delivery, get_last, get_revising, judge_cards, mo, pair_session, set_last,
         )
         if (_extra or _warning is not None) and pair_card is not None:
             _stop = mo.callout(
-                mo.md(judge_cards.stop_text(_standing)),
+                mo.md(judge_cards.stop_text(_standing, pairwise=True)),
                 "warn" if _warning else "success" if _standing["can_stop"] else "info",
             )
     _status = mo.md("")

@@ -82,10 +82,29 @@ def test_pairs_judged_with_the_keyboard_are_stored_as_shown(
         shown = after
         page.wait_for_function("() => document.body.innerText.includes('5 / 8 judged')")
         page.screenshot(path=str(ARTIFACTS / "judge-pair-next.png"), full_page=True)
+        # Two scenarios cannot decide the one comparison: said above the card, not "stop".
+        assert page.locator(".tb-undecidable").count() == 1
+        assert page.get_by_text("You can stop").count() == 0
+
+        # Revise the last answer from the list below the card: same sides, the note kept,
+        # answered with a key; then the queue resumes where it was.
+        page.get_by_text("Revise a recent answer (5 saved)").wait_for()
+        page.get_by_label("Revise a recent answer (5 saved)").click()
+        page.get_by_role("option").filter(has_text="#").first.click()
+        revised = answered[-1][0]
+        page.wait_for_selector(f".tb-pair[data-candidate='{revised['pair']}']", timeout=120_000)
+        assert shown_pair(page) == revised, "a revised pair shows the sides it was answered on"
+        page.get_by_text("Revising pair #").first.wait_for()
+        assert page.locator("textarea.tb-note").input_value() == answered[-1][2]
+        page.locator("textarea.tb-note").blur()
+        assert answer_with_key(page, "3", revised) == shown, "the queue resumes"
+        answered[-1] = (revised, "tie", answered[-1][2])
+        page.screenshot(path=str(ARTIFACTS / "judge-pair-revised.png"), full_page=True)
 
     journal = JudgeJournal(experiment_name, "ana", (), home)
     stored = journal.latest_pairs()
     assert len(stored) == len(answered) == len({s["pair"] for s, _, _ in answered})
+    assert len(journal.pairs()) == len(answered) + 1, "the journal keeps the revised answer too"
     cells = read_experiment(mlflow_client, experiment_name).records.candidates
     cell_of = {c.candidate_id: c.cell_id for c in cells}
     for shown, choice, note in answered:
@@ -127,3 +146,43 @@ def pairs_in_mlflow(client, experiment: str, judge_id: str, count: int, timeout:
         if len(pairs) >= count or time.monotonic() > deadline:
             return pairs
         time.sleep(0.2)
+
+
+@pytest.mark.browser
+def test_the_pair_queue_panel_decides_and_says_stop(mlflow_client, mlflow_env, experiment_name):
+    """The adaptive pair queue (the default order): a blind status panel per primary comparison,
+    and "you can stop" once it is decided, before every pair was shown."""
+    from tipbench_lib.tracking.experiment import read_experiment
+
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=12, n_tips=1)
+    records = read_experiment(mlflow_client, experiment_name).records
+    model_of = {c.candidate_id: records.cells[c.cell_id].model for c in records.candidates}
+    Path(mlflow_env["TIPBENCH_HOME"]).mkdir(parents=True, exist_ok=True)
+    with (
+        judge_app(mlflow_env, experiment_name, "ana", "--mode", "pairwise") as url,
+        browser_page() as page,
+    ):
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.goto(url)
+        shown = shown_pair(page)
+        status = page.locator(".tb-status")
+        assert "0 of 1 primary comparisons decided" in status.inner_text()
+        assert "smollm2" not in status.inner_text(), "the panel names no model to a blind judge"
+        answered = 0
+        while status.get_attribute("data-can-stop") != "true" and answered < 12:
+            key = "ArrowLeft" if model_of[shown["left"]] == "smollm2-135m" else "ArrowRight"
+            shown = answer_with_key(page, key, shown)
+            answered += 1
+            page.wait_for_function(
+                "n => document.body.innerText.includes(n + ' / 12 judged')", arg=answered
+            )
+        assert status.get_attribute("data-can-stop") == "true", "the queue never said stop"
+        assert answered < 12, "the pair queue stopped before every pair"
+        assert "1 of 1 primary comparisons decided" in status.inner_text()
+        assert "win share [" in status.inner_text()
+        assert page.get_by_text("You can stop").count() >= 1
+        assert page.get_by_text("Your answers are saved").count() >= 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "judge-pair-stop.png"), full_page=True)
+        status.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "judge-pair-panel.png"), full_page=True)

@@ -145,15 +145,16 @@ def design_warning(status: Mapping[str, Any]) -> str | None:
     return str(status.get("design_note") or "This design cannot decide any comparison.")
 
 
-def stop_text(status: dict[str, Any]) -> str:
+def stop_text(status: dict[str, Any], *, pairwise: bool = False) -> str:
     """The message above a card served beyond the queue (markdown): the design cannot decide
     anything, the judge may stop, or the deciding cards are with other judges."""
+    saved = "Your answers are saved" if pairwise else "Your scores are saved"
     warning = design_warning(status)
     if warning is not None:
         return (
             # The note is the library's own sentence of numbers (stats/adaptive.DesignReach).
             f"**Nothing can be decided here, whatever the scores.** {warning} "
-            "Your scores are saved and still count in the compare phase's description of the "
+            f"{saved} and still count in the compare phase's description of the "
             "cells; the cards below come in uniform order."
         )
     if not status["can_stop"]:
@@ -172,7 +173,7 @@ def stop_text(status: dict[str, Any]) -> str:
     )
     return (
         "**You can stop: every primary comparison is decided or out of reach.**"
-        f"{given_up} Your scores are saved. If you go on, the cards below come in uniform "
+        f"{given_up} {saved}. If you go on, the cards below come in uniform "
         "order and only add to the compare phase's analysis."
     )
 

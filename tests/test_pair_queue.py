@@ -27,7 +27,9 @@ def empty_outcomes() -> pl.DataFrame:
 
 
 def test_the_family_is_fixed_by_the_baseline_and_slots_come_from_it() -> None:
-    state = pq.pair_queue_state(empty_outcomes(), cells_frame(12), baseline=("m1", "v1"))
+    state = pq.pair_queue_state(
+        empty_outcomes(), cells_frame(12), baseline=("m1", "v1"), cards_per_unit=1
+    )
     assert state.design.n_comparisons == 2
     slots = pq.next_pairs(state, "ana", 6, seed=1)
     assert len(slots) == 6
@@ -41,7 +43,9 @@ def test_the_family_is_fixed_by_the_baseline_and_slots_come_from_it() -> None:
 
 
 def test_a_scenario_enters_once_with_its_first_judgment_whatever_follows() -> None:
-    state = pq.pair_queue_state(empty_outcomes(), cells_frame(12), baseline=("m1", "v1"))
+    state = pq.pair_queue_state(
+        empty_outcomes(), cells_frame(12), baseline=("m1", "v1"), cards_per_unit=1
+    )
     state.record("s00", ("m1", "v2"), ("m1", "v1"), "a")
     state.record("s00", ("m1", "v2"), ("m1", "v1"), "b")  # a second card of the same unit
     state.record("s01", ("m1", "v1"), ("m1", "v2"), "a")  # the baseline's side won: -1/2

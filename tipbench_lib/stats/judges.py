@@ -214,12 +214,15 @@ class _Agreement:
     n_tips: int = 0
 
 
-def _agreements(tips: _Tips, kinds: Mapping[str, str]) -> dict[str, _Agreement]:
+def _agreements(
+    tips: _Tips, kinds: Mapping[str, str], floor: float = AGREEMENT_FLOOR
+) -> dict[str, _Agreement]:
     """Each judge's agreement (module docstring): people against the other person who agrees
-    best; other judges against the people who passed, else the other judge who agrees best."""
+    best; other judges against the people who passed (``floor``), else the other judge who
+    agrees best."""
     people = [j for j in tips.scores if kinds.get(j) in PEOPLE_KINDS]
     found = {j: _best_of(tips, j, [p for p in people if p != j]) for j in people}
-    passed = [p for p in people if not _below_floor(found[p].alpha)] or people
+    passed = [p for p in people if not _below_floor(found[p].alpha, floor)] or people
     for judge in tips.scores:
         if judge in found:
             continue
@@ -256,18 +259,24 @@ def _against_mean(tips: _Tips, judge: str, people: Sequence[str]) -> _Agreement:
     return _Agreement(f"people ({', '.join(people)})", alpha, n)
 
 
-def _below_floor(alpha: float | None) -> bool:
-    return alpha is not None and alpha < AGREEMENT_FLOOR
+def _below_floor(alpha: float | None, floor: float = AGREEMENT_FLOOR) -> bool:
+    return alpha is not None and alpha < floor
 
 
-def _provisional(kind: str, small: bool, found: _Agreement) -> dict[str, object]:
+def _provisional(
+    kind: str,
+    small: bool,
+    found: _Agreement,
+    floor: float = AGREEMENT_FLOOR,
+    measure: str = "within scenarios",
+) -> dict[str, object]:
     reasons = []
     if small:
         reasons.append("an LLM under 1B parameters")
-    if _below_floor(found.alpha):
+    if _below_floor(found.alpha, floor):
         reasons.append(
-            f"Krippendorff's alpha {found.alpha:.2f} within scenarios against {found.reference}, "
-            f"below {AGREEMENT_FLOOR}"
+            f"Krippendorff's alpha {found.alpha:.2f} {measure} against {found.reference}, "
+            f"below {floor}"
         )
     if found.reference is None and kind not in PEOPLE_KINDS:
         reasons.append("no other judge scored the same tips, so its agreement is unknown")

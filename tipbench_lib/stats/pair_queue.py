@@ -14,13 +14,13 @@ betting sequence (:class:`tipbench_lib.stats.signflip.SignFlipSequences`) at lev
 verdict read at any moment, and stopping there, keeps the family-wise error within α.
 
 **Observations.** A comparison's scenario enters its sequence once, with the first
-``cards_per_unit`` counted judgments of that pair of cells in that scenario (1 by default;
-whoever made them): the mean of their centred win shares, +1/2 when a's tip won, −1/2 when b's
-did, 0 for a tie. Under "the two cells do not differ" a scenario's tips
-are exchangeable and the sides were drawn at random, so that value is symmetric about 0: the
-null the bettors test. Later judgments of the same pair and scenario (other tips, other people,
-revisions) are for compare's fixed-sample test, not for the sequence, whose bets were placed on
-the value it had.
+``cards_per_unit`` counted judgments of that pair of cells in that scenario (3 by default,
+:data:`DEFAULT_CARDS_PER_UNIT`; whoever made them): the mean of their centred win shares, each
++1/2 when a's tip won, −1/2 when b's did, 0 for a tie. Under "the two cells do not differ" a
+scenario's tips are exchangeable and the sides were drawn at random, so that value is symmetric
+about 0: the null the bettors test. Later judgments of the same pair and scenario (other tips,
+other people, revisions) are for compare's fixed-sample test, not for the sequence, whose bets
+were placed on the value it had.
 
 **The policy** (Chatbot Arena's active sampling, within the sequences' guarantees). A judge's
 next pairs are picked greedily among the comparisons still ``undecided`` with a scenario left
@@ -63,6 +63,11 @@ within 1/2 ± 0.1 (neither cell wins more than 60% of the pairs)."""
 GRID_STEP = 0.01
 """Share points between the centres the displayed sequence tests."""
 VALUES = {"a": 0.5, "b": -0.5, "tie": 0.0}
+DEFAULT_CARDS_PER_UNIT = 3
+"""Cards (tip pairs) whose mean enters a comparison's sequence per scenario. One ternary answer
+per scenario is too coarse for a bettor at α/m: on ``bench/pairwise.py``'s queue experiment (9
+cells, 24 scenarios, a +2 cell, baseline named) one card per scenario found the +2 cell in a
+fifth of the runs, three (the experiment's tips per cell) in most (docs/benchmarks.md)."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +144,7 @@ class PairQueueState:
         alpha: float = 0.05,
         delta: float = DEFAULT_DELTA,
         futility: float | None = DEFAULT_FUTILITY,
-        cards_per_unit: int = 1,
+        cards_per_unit: int = DEFAULT_CARDS_PER_UNIT,
     ) -> None:
         if not 0 < alpha < 1:
             raise TipbenchError(f"alpha must lie between 0 and 1, got {alpha}")
@@ -298,6 +303,7 @@ def pair_queue_state(
     alpha: float = 0.05,
     delta: float = DEFAULT_DELTA,
     futility: float | None = DEFAULT_FUTILITY,
+    cards_per_unit: int = DEFAULT_CARDS_PER_UNIT,
 ) -> PairQueueState:
     """A state from the experiment's cells (model, prompt_version, scenario_id), the family
     (``baseline`` or all pairs, fixed before data) and the people's outcomes so far."""
@@ -306,6 +312,7 @@ def pair_queue_state(
         alpha=alpha,
         delta=delta,
         futility=futility,
+        cards_per_unit=cards_per_unit,
     )
     state.record_outcomes(outcomes)
     return state

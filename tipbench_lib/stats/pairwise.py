@@ -34,15 +34,19 @@ happen: a pairwise judgment always judges both cells.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 from scipy import stats as sps
 
 from tipbench_lib.core.errors import TipbenchError
+from tipbench_lib.core.provenance import Provenance
+from tipbench_lib.core.records import WEAK_JUDGE_PARAMETERS
 from tipbench_lib.core.schema import require_columns
+from tipbench_lib.stats import judges
 from tipbench_lib.stats.compare import _families, _pair_statistics, verdicts
 from tipbench_lib.stats.pairs import PairDiffs, _common_denominator, pair_slots
 from tipbench_lib.stats.scale import ScoreScale
@@ -531,38 +535,52 @@ def rank_agreement(
     seed: int = 0,
     alpha: float = 0.05,
     n_boot: int = 2000,
+    scenario_means: pl.DataFrame | None = None,
+    outcomes: pl.DataFrame | None = None,
 ) -> RankAgreement:
     """Kendall's τ-b of the cells both frames hold, with a (1 − α) interval and the disagreements.
 
-    The interval draws each cell's composite mean and strength from normals matching their own
-    intervals (the frames carry no scenarios; :func:`tipbench_lib.stats.bradley_terry.
-    rank_agreement_by_scenario` resamples scenarios when the data are at hand).
+    With ``scenario_means`` (model, prompt_version, scenario_id, composite: the rubric's
+    scenario means, :func:`tipbench_lib.stats.scenario_means`) and ``outcomes`` (the pair
+    outcomes) the interval is a scenario bootstrap: the same resampled scenarios give the
+    cells' means and their strengths, and τ is taken between them. Without them it draws each
+    cell's composite mean and strength from normals matching their own intervals (an
+    approximation that ignores how the cells' errors go together), and ``method`` says which.
     """
     require_columns(leaderboard, ["model", "prompt_version", "composite_mean"], "leaderboard")
     require_columns(strengths, ["model", "prompt_version", "strength"], "strengths")
-    joined = leaderboard.select(
-        "model",
-        "prompt_version",
-        "composite_mean",
-        *(c for c in ("composite_lo", "composite_hi") if c in leaderboard.columns),
-    ).join(
-        strengths.select(
+    joined = (
+        leaderboard.select(
             "model",
             "prompt_version",
-            "strength",
-            *(c for c in ("strength_lo", "strength_hi") if c in strengths.columns),
-        ),
-        on=["model", "prompt_version"],
+            "composite_mean",
+            *(c for c in ("composite_lo", "composite_hi") if c in leaderboard.columns),
+        )
+        .join(
+            strengths.select(
+                "model",
+                "prompt_version",
+                "strength",
+                *(c for c in ("strength_lo", "strength_hi") if c in strengths.columns),
+            ),
+            on=["model", "prompt_version"],
+        )
+        .drop_nulls(["composite_mean", "strength"])
+        .sort("model", "prompt_version")
     )
-    joined = joined.sort("model", "prompt_version")
     x, y = joined["composite_mean"].to_numpy(), joined["strength"].to_numpy()
     n = joined.height
     tau = float(kendall_tau_b(x, y)) if n >= 2 else float("nan")
-    lo = hi = float("nan")
-    if n >= 2 and {"composite_lo", "composite_hi", "strength_lo", "strength_hi"} <= set(
+    rng = np.random.default_rng(seed)
+    taus, method = None, ""
+    if n >= 2 and scenario_means is not None and outcomes is not None:
+        taus, method = (
+            _scenario_taus(joined, scenario_means, outcomes, rng, n_boot),
+            ("scenario bootstrap"),
+        )
+    elif n >= 2 and {"composite_lo", "composite_hi", "strength_lo", "strength_hi"} <= set(
         joined.columns
     ):
-        rng = np.random.default_rng(seed)
         z = sps.norm.ppf(1 - alpha / 2)
 
         def sd(low: str, high: str) -> np.ndarray:
@@ -570,9 +588,51 @@ def rank_agreement(
 
         xs = x + rng.standard_normal((n_boot, n)) * sd("composite_lo", "composite_hi")
         ys = y + rng.standard_normal((n_boot, n)) * sd("strength_lo", "strength_hi")
-        taus = kendall_tau_b(xs, ys)
+        taus, method = kendall_tau_b(xs, ys), "from the cells' intervals"
+    lo = hi = float("nan")
+    if taus is not None and np.isfinite(taus).any():
         lo, hi = (float(v) for v in np.nanquantile(taus, [alpha / 2, 1 - alpha / 2]))
-    return RankAgreement(tau, lo, hi, n, disagreements(joined), "from the cells' intervals")
+    return RankAgreement(tau, lo, hi, n, disagreements(joined), method)
+
+
+def _scenario_taus(
+    joined: pl.DataFrame,
+    scenario_means: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    rng: np.random.Generator,
+    n_boot: int,
+) -> np.ndarray:
+    """τ-b of each scenario resample: cell means of the resampled scenario means against the
+    Bradley–Terry strengths fitted to the resampled scenarios' pairs."""
+    from tipbench_lib.stats import bradley_terry  # it imports this module
+
+    require_columns(
+        scenario_means, ["model", "prompt_version", "scenario_id", "composite"], "scenario means"
+    )
+    cells = joined.select("model", "prompt_version").with_row_index("c")
+    wins, pair_cells, _ = bradley_terry.wins_tensor(outcomes)
+    scenario_ids = sorted(canonical(outcomes)["scenario_id"].unique().to_list())
+    means = scenario_means.join(cells, on=["model", "prompt_version"])
+    scenarios = sorted(set(scenario_ids) | set(means["scenario_id"].to_list()))
+    code = {s: i for i, s in enumerate(scenarios)}
+    n_s, n_c = len(scenarios), cells.height
+    sums, counts = np.zeros((n_s, n_c)), np.zeros((n_s, n_c))
+    rows = (means["scenario_id"].replace_strict(code).to_numpy(), means["c"].to_numpy())
+    np.add.at(sums, rows, means["composite"].to_numpy())
+    np.add.at(counts, rows, 1)
+    order = pair_cells.join(cells, on=["model", "prompt_version"], how="left")["c"].to_numpy()
+    tensor = np.zeros((n_s, n_c, n_c))
+    if wins.size:
+        known = ~np.isnan(order.astype(float))
+        slots = order[known].astype(np.int64)
+        taken = wins[0][:, known][:, :, known]
+        at = np.array([code[s] for s in scenario_ids])
+        tensor[np.ix_(at, slots, slots)] = taken
+    weights = rng.multinomial(n_s, np.full(n_s, 1.0 / n_s), size=n_boot).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cell_means = (weights @ sums) / (weights @ counts)
+    strengths = bradley_terry.fit(np.einsum("bs,sij->bij", weights, tensor))
+    return kendall_tau_b(cell_means, strengths)
 
 
 def disagreements(joined: pl.DataFrame) -> pl.DataFrame:
@@ -609,3 +669,89 @@ def disagreements(joined: pl.DataFrame) -> pl.DataFrame:
         "strength_b": pl.Float64,
     }
     return pl.DataFrame(out, schema=schema)
+
+
+# -- who the verdicts rest on ---------------------------------------------------------------------
+
+ANSWER_VALUES = {"a": 1.0, "tie": 0.5, "b": 0.0}
+PAIR_AGREEMENT_FLOOR = 0.45
+"""The agreement below which a pairwise judge is provisional. Not the rubric's 0.667: a choice
+among three answers agrees less than a composite of three 1–5 scores for the same people. In
+``bench/pairwise.py``'s simulation (6 cells, 12 scenarios, people at −0.5, 0, +0.5 with noise
+0.3) people agree at 0.52–0.62 (10th–90th percentile), a person with three times their noise at
+0.35–0.41, five times 0.18–0.31, one pushing the left tip up by 1.0 at 0.34–0.42: the floor
+passes the first and flags the others, the role 0.667 plays for the rubric."""
+
+
+def pair_judge_panel(
+    pairs: pl.DataFrame,
+    provenance: Provenance | Mapping[str, Any] | None = None,
+) -> pl.DataFrame:
+    """One row per pairwise judge: kind, size, agreement, and whether it is provisional.
+
+    The rubric's rule (:mod:`tipbench_lib.stats.judges`, ``docs/architecture.md`` section 8,
+    "Provisional") on pairwise answers: an LLM judge under 1B parameters; a person whose best
+    agreement with another person, or an LLM judge whose agreement with the people who passed
+    (else with the judge it agrees with best), is below the floor over at least 10
+    tip pairs both judged; an LLM judge nobody can be checked against. The floor is
+    :data:`PAIR_AGREEMENT_FLOOR` (0.45), not 0.667, chosen by simulation. Agreement is interval
+    alpha on the answer (A 1, tie 1/2, B 0) of the same tip pairs (``pair_id``), each judge's
+    mean answer taken away (the rubric's within-scenario centring with the experiment as one
+    scenario): a judge's lean towards side A, which the paired test cancels, is no disagreement.
+    ``n_alpha_tips`` counts tip pairs. Reads the pairs frame (``core/schema.PAIRS``).
+    """
+    require_columns(pairs, ["pair_id", "judge_id", "judge_kind", "answer"], "pairs")
+    counted = pairs.filter(pl.col("answer").is_in(list(ANSWER_VALUES)))
+    prov = provenance if isinstance(provenance, Provenance) else Provenance.from_dict(provenance)
+    counts = counted.group_by("judge_id").agg(
+        pl.col("judge_kind").first().alias("kind"), pl.len().cast(pl.Int64).alias("n")
+    )
+    kinds = dict(zip(counts["judge_id"], counts["kind"], strict=True))
+    wide = (
+        counted.with_columns(pl.col("answer").replace_strict(ANSWER_VALUES).alias("_value"))
+        .group_by("pair_id", "judge_id")
+        .agg(pl.col("_value").last())
+        .pivot(on="judge_id", index="pair_id", values="_value")
+    )
+    judges_seen = [c for c in wide.columns if c != "pair_id"]
+    tips = judges._Tips(
+        np.zeros(wide.height, dtype=np.int64),
+        {j: wide[j].cast(pl.Float64).fill_null(np.nan).to_numpy() for j in judges_seen},
+    )
+    agreement = judges._agreements(tips, kinds, PAIR_AGREEMENT_FLOOR)
+    rows = []
+    for judge, n in sorted(zip(counts["judge_id"], counts["n"], strict=True)):
+        declared = prov.judges.get(judge)
+        model = (declared.model if declared else "") or judges._column_value(
+            counted, judge, "judge_model"
+        )
+        size = judges._parameter_count(prov, judge, str(model or ""), counted)
+        small = bool(declared and declared.weak) or (
+            kinds[judge] == "llm" and size is not None and size < WEAK_JUDGE_PARAMETERS
+        )
+        found = agreement[judge]
+        rows.append(
+            {
+                "judge_id": judge,
+                "kind": kinds[judge],
+                "n_judgments": n,
+                "model": str(model or ""),
+                "parameter_count": size,
+                "small_model": small,
+                "reference": found.reference,
+                "alpha": found.alpha,
+                "n_alpha_tips": found.n_tips,
+            }
+            | judges._provisional(
+                kinds[judge], small, found, PAIR_AGREEMENT_FLOOR, "on the same tip pairs"
+            )
+        )
+    return pl.DataFrame(rows, schema=judges.PANEL_SCHEMA)
+
+
+def pair_provisional_judges(
+    pairs: pl.DataFrame, provenance: Provenance | Mapping[str, Any] | None = None
+) -> tuple[str, ...]:
+    """The judges :func:`pair_judge_panel` marks provisional (for ``compare_pairwise``)."""
+    panel = pair_judge_panel(pairs, provenance)
+    return tuple(panel.filter(pl.col("provisional"))["judge_id"].to_list())

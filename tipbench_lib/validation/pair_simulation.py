@@ -36,9 +36,9 @@ from functools import lru_cache
 import numpy as np
 import polars as pl
 
-from tipbench_lib.stats import bradley_terry, pairwise
+from tipbench_lib.stats import bradley_terry, pair_queue, pairwise
 from tipbench_lib.stats.pairs import pair_slots
-from tipbench_lib.validation import synthetic
+from tipbench_lib.validation import queue_simulation, synthetic
 
 SCENARIO_SD, INTERACTION_SD, TIP_SD = 0.6, 0.2, 0.5
 TIP_NOISE_SD = 0.3 / np.sqrt(3)
@@ -61,6 +61,8 @@ class Setup:
     leans: tuple[float, ...] = LENIENT_PEOPLE
     position: tuple[float, ...] = PEOPLE_POSITION
     judge_sd: float = JUDGE_SD
+    noise: tuple[float, ...] | None = None
+    """Per-judge noise sd replacing ``judge_sd`` (e.g. a careless person)."""
     level: float = 3.0
     """Where impressions sit: 3 centred, :data:`tipbench_lib.validation.synthetic.CEILING`'s
     base 4.33 for ceiling-heavy ones."""
@@ -105,6 +107,7 @@ def answers(setup: Setup, replicates: int, seed: int) -> dict[str, np.ndarray]:
     a, b = pair_slots(c)
     qa, qb = quality[:, a, ..., None], quality[:, b, ..., None]  # (r, p, s, k, 1)
     lean = np.asarray(setup.leans, dtype=float)
+    sd = np.asarray(setup.noise if setup.noise is not None else [setup.judge_sd] * j, dtype=float)
     push = np.asarray(setup.position, dtype=float)
     shape = (r, len(a), s, k, j)
     showings = 2 if setup.both_orders else 1
@@ -118,8 +121,8 @@ def answers(setup: Setup, replicates: int, seed: int) -> dict[str, np.ndarray]:
             a_left = np.ones(shape, dtype=bool)
         else:
             a_left = rng.random(shape) < 0.5
-        seen_a = setup.level + qa + lean + rng.normal(0, setup.judge_sd, shape) + push * a_left
-        seen_b = setup.level + qb + lean + rng.normal(0, setup.judge_sd, shape) + push * ~a_left
+        seen_a = setup.level + qa + lean + rng.normal(0, 1, shape) * sd + push * a_left
+        seen_b = setup.level + qb + lean + rng.normal(0, 1, shape) * sd + push * ~a_left
         score_a = np.clip(np.floor(seen_a + 0.5), 1, 5)
         score_b = np.clip(np.floor(seen_b + 0.5), 1, 5)
         pick = np.sign(score_a - score_b).astype(np.int64)
@@ -196,8 +199,8 @@ def _true_shares(setup: Setup, draws: int, seed: int) -> np.ndarray:
     a, b = pair_slots(c)
     shares[a, b] = total / done
     shares[b, a] = 1 - total / done
-    if setup.effects is None:
-        shares[:] = 0.5  # equal cells: exactly one half by symmetry
+    effects = setup.cell_effects()
+    shares[effects[:, None] == effects[None, :]] = 0.5  # equal cells: one half by symmetry
     return shares
 
 
@@ -226,3 +229,109 @@ def compare(setup: Setup, frame: pl.DataFrame, alpha: float = 0.05) -> pl.DataFr
     a = [slot[(m, p)] for m, p in zip(rows["a_model"], rows["a_prompt"], strict=True)]
     b = [slot[(m, p)] for m, p in zip(rows["b_model"], rows["b_prompt"], strict=True)]
     return rows.with_columns(pl.Series("true_share", shares[a, b], dtype=pl.Float64))
+
+
+# -- the adaptive pair queue, driven by simulated people ------------------------------------------
+
+
+def queue_setup(exp: queue_simulation.Experiment, **options: object) -> Setup:
+    """The pairwise twin of the rubric queue's benchmark experiment: the same cells, scenarios,
+    tips, better cell (its latent effect found by :func:`.queue_simulation.cell_effect`, so it
+    is ``exp.difference`` composite points better on the rubric) and people's leans."""
+    effects = np.zeros(exp.n_cells)
+    effects[exp.better[0] * exp.n_prompts + exp.better[1]] = queue_simulation.cell_effect(exp)
+    baseline = None if exp.baseline is None else exp.baseline[0] * exp.n_prompts + exp.baseline[1]
+    fields: dict[str, object] = {
+        "n_cells": exp.n_cells,
+        "n_scenarios": exp.n_scenarios,
+        "n_tips": exp.n_tips,
+        "effects": tuple(float(e) for e in effects),
+        "leans": tuple(exp.people_biases),
+        "position": PEOPLE_POSITION[: len(exp.people_biases)],
+        "baseline": baseline,
+    }
+    fields.update(options)
+    return Setup(**fields)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class PairQueueRun:
+    cards: int
+    """Cards judged (one person's answer to one pair) until the queue said stop."""
+    cards_found: float
+    """Cards judged when every comparison with a true difference was decided in its direction
+    (NaN: not before the stop)."""
+    decisions: tuple[str, ...]
+    false_call: bool
+    """Any better/worse on a comparison of equal cells, or of the wrong sign."""
+    covered: np.ndarray
+    """Per comparison: its sequence held the true centred share at the end (hence throughout)."""
+
+
+def pair_queue_run(
+    setup: Setup,
+    drawn: dict[str, np.ndarray],
+    replicate: int,
+    *,
+    alpha: float = 0.05,
+    batch: int = 6,
+    seed: int = 0,
+    cards_per_unit: int = pair_queue.DEFAULT_CARDS_PER_UNIT,
+    futility: float | None = pair_queue.DEFAULT_FUTILITY,
+) -> PairQueueRun:
+    """People take turns judging ``batch`` pairs of their queue until it may stop. A card of
+    (cell pair, scenario) takes the unit's next tip pair (tip k of each cell) and the person's
+    answer to it from ``drawn`` (:func:`answers`)."""
+    cells = setup.cells()
+    rows = [
+        {"model": m, "prompt_version": p, "scenario_id": f"s{s:03d}"}
+        for m, p in cells
+        for s in range(setup.n_scenarios)
+    ]
+    design = pair_queue.pair_design(rows, setup.baseline_cell())
+    state = pair_queue.PairQueueState(
+        design, alpha=alpha, futility=futility, cards_per_unit=cards_per_unit
+    )
+    slot = {cell: i for i, cell in enumerate(cells)}
+    a_slots, b_slots = pair_slots(setup.n_cells)
+    pair_of = {(int(a), int(b)): p for p, (a, b) in enumerate(zip(a_slots, b_slots, strict=True))}
+    shares = true_shares(setup)
+    truth = np.array(
+        [
+            shares[slot[design.cells[a]], slot[design.cells[b]]] - 0.5
+            for a, b in zip(design.a, design.b, strict=True)
+        ]
+    )
+    real = np.flatnonzero(np.abs(truth) > 1e-9)
+    direction = np.where(truth[real] > 0, "better", "worse")
+    used: dict[tuple[int, int, int], int] = {}
+    people = [f"person-{j}" for j in range(setup.n_judges)]
+    cards_found, idle, turn = float("nan"), 0, 0
+    while not pair_queue.can_stop(state) and idle < len(people):
+        j = turn % len(people)
+        turn += 1
+        slots = pair_queue.next_pairs(state, people[j], batch, seed=seed * 100 + j)
+        idle = idle + 1 if not slots else 0
+        for pick in slots:
+            ca, cb = slot[pick.cell_a], slot[pick.cell_b]
+            s = int(pick.scenario_id[1:])
+            low, high = min(ca, cb), max(ca, cb)
+            p = pair_of[(low, high)]
+            k = used.get((p, s, j), 0) % setup.n_tips
+            used[(p, s, j)] = k + 1
+            win = int(drawn["win"][replicate, p, s, k, j]) * (1 if ca == low else -1)
+            state.record(
+                pick.scenario_id, pick.cell_a, pick.cell_b, {1: "a", -1: "b", 0: "tie"}[win]
+            )
+        if np.isnan(cards_found) and (state.decisions()[real] == direction).all():
+            cards_found = float(state.cards_judged)
+    decision = state.decisions()
+    null = np.abs(truth) < 1e-9
+    false_call = bool(
+        (np.isin(decision, ("better", "worse")) & null).any()
+        | ((decision == "better") & (truth < 0)).any()
+        | ((decision == "worse") & (truth > 0)).any()
+    )
+    lower, upper = state.sequences.bounds()
+    covered = (lower[: len(truth)] < truth) & (truth < upper[: len(truth)])
+    return PairQueueRun(state.cards_judged, cards_found, tuple(decision), false_call, covered)

@@ -85,6 +85,9 @@ def test_collect_judge_compare_through_the_console_script(env, experiment_name, 
             "candidates": 4,
             "judged_candidates": 0,
             "judges": [],
+            "pairwise_judgments": 0,
+            "judged_pairs": 0,
+            "pair_judges": [],
         }
         assert "tipbench: nothing judged yet" in unjudged.stderr
         assert f"tipbench judge --experiment {experiment_name} --llm-judge" in unjudged.stderr

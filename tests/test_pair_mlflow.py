@@ -189,3 +189,30 @@ def test_a_strangers_pairs_are_left_out_and_each_file_named(
         assert words in mallory, (words, mallory)
     assert any(judge_key("eve") in s and "cell A" in s for s in said)
     assert any(judge_key("zed") in s and "larger than" in s for s in said)
+
+
+def test_compare_loads_the_pairs_frame_and_a_snapshot_keeps_it(
+    mlflow_client, experiment_name, tipbench_home, tmp_path
+):
+    from tipbench_lib.compare.load import load_experiment, read_snapshot, write_snapshot
+    from tipbench_lib.core.frames import pair_outcomes
+
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=2, n_tips=1)
+    found = stored(mlflow_client, experiment_name)
+    journal = journal_for(found, "ana", tipbench_home)
+    rubric = found.records.rubric.ref
+    for scenario, (a, b) in sorted(tips_by_scenario(found).items()):
+        journal.append_pair(shown(a[0], b[0], "left", scenario, rubric=rubric))
+    data = load_experiment(mlflow_client, experiment_name)  # sends the journal first
+    assert data.pairs.height == 2 and set(data.pairs["answer"]) == {"a"}
+    assert data.provenance["n_pairs"] == 2
+    outcomes = pair_outcomes(data.cells, data.pairs)
+    model_of = dict(data.cells.select("cell_id", "model").rows())
+    for row in outcomes.iter_rows(named=True):  # A is each pair's own cell A, model by model
+        assert (row["a_model"], row["b_model"]) == (
+            model_of[row["cell_a"]],
+            model_of[row["cell_b"]],
+        )
+        assert {row["a_model"], row["b_model"]} == {"gemma3-270m", "smollm2-135m"}
+    back = read_snapshot(write_snapshot(data, tmp_path / "snap"))
+    assert back.pairs.sort("pair_id").equals(data.pairs.sort("pair_id"))

@@ -161,3 +161,112 @@ def test_pair_outcomes_counts_each_judge_once_per_pair():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert pair_outcomes(cells, frame)["answer"].to_list() == ["b"]
+
+
+# -- the pairs frame in compare's data: snapshots ------------------------------------------------
+
+
+def synthetic_pairs(experiment, n: int = 12) -> list[PairJudgment]:
+    """Pairwise judgments of ``n`` pairs of tips of two cells of one scenario each."""
+    cells = experiment.cells.select("cell_id", "scenario_id").rows()
+    tips = experiment.candidates.group_by("cell_id").agg("candidate_id")
+    by_cell = {cell: sorted(ids) for cell, ids in tips.rows()}
+    by_scenario: dict[str, list[str]] = {}
+    for cell, scenario in sorted(cells):
+        by_scenario.setdefault(scenario, []).append(cell)
+    pairs = []
+    for index, (scenario, cell_ids) in enumerate(sorted(by_scenario.items())):
+        if len(pairs) == n:
+            break
+        first, second = cell_ids[0], cell_ids[1]
+        left = (by_cell[first][0], first)
+        right = (by_cell[second][0], second)
+        choice = ("left", "right", "tie")[index % 3]
+        pairs.append(
+            PairJudgment.shown(
+                left,
+                right,
+                choice,
+                scenario_id=scenario,
+                source=JudgeSource("human", "ana"),
+                rubric=RUBRIC,
+                created_at=T1,
+            )
+        )
+    return pairs
+
+
+def test_a_snapshot_keeps_the_pairs_and_one_without_them_has_none(tmp_path):
+    from tipbench_lib.compare.load import PAIRS_FILE, ExperimentData, read_snapshot, write_snapshot
+    from tipbench_lib.validation import synthetic
+
+    exp = synthetic.generate(n_models=2, n_prompts=2, n_scenarios=6, seed=3)
+    pairs = pairs_frame(synthetic_pairs(exp))
+    assert pairs.height == 6
+    data = ExperimentData(exp.cells, exp.candidates, exp.judgments, {"experiment": "x"})
+    assert data.pairs.schema == pl.Schema(PAIRS) and data.pairs.height == 0
+    data.pairs = pairs
+    snap = write_snapshot(data, tmp_path / "snap")
+    back = read_snapshot(snap)
+    assert back.pairs.sort("pair_id").equals(pairs.sort("pair_id"))
+    assert back.warnings == []
+    (snap / PAIRS_FILE).unlink()
+    assert read_snapshot(snap).pairs.schema == pl.Schema(PAIRS)
+    assert read_snapshot(snap).pairs.height == 0
+
+
+def test_a_snapshots_forged_pairs_are_left_out_and_named(tmp_path):
+    from tipbench_lib.compare.load import PAIRS_FILE, ExperimentData, read_snapshot, write_snapshot
+    from tipbench_lib.validation import synthetic
+
+    exp = synthetic.generate(n_models=2, n_prompts=2, n_scenarios=6, seed=3)
+    pairs = pairs_frame(synthetic_pairs(exp))
+    data = ExperimentData(exp.cells, exp.candidates, exp.judgments, {"experiment": "x"})
+    snap = write_snapshot(data, tmp_path / "snap")
+    forged = pl.concat(
+        [
+            pairs.head(2),
+            pairs.slice(2, 1).with_columns(pl.lit("0" * 16).alias("pair_id")),
+            pairs.slice(3, 1).with_columns(pl.lit("maybe").alias("answer")),
+            pairs.slice(4, 1).with_columns(pl.lit("nobody").alias("candidate_b")),
+            pairs.slice(5, 1).with_columns(
+                pl.col("cell_b").alias("cell_a"), pl.col("cell_a").alias("cell_b")
+            ),
+        ]
+    )
+    forged.write_parquet(snap / PAIRS_FILE)
+    back = read_snapshot(snap)
+    assert back.pairs.sort("pair_id").equals(pairs.head(2).sort("pair_id"))
+    (said,) = [w for w in back.warnings if PAIRS_FILE in w]
+    assert said.count("row ") == 4 and "4 pairwise judgment(s) left out" in said
+    for words in ("pair_id", "'maybe'", "candidates frame", "A the smaller cell id"):
+        assert words in said, (words, said)
+
+
+def test_a_selection_keeps_only_the_pairs_of_its_cells_and_judges():
+    from tipbench_lib.compare.job import Selection, apply_selection
+    from tipbench_lib.compare.load import ExperimentData
+    from tipbench_lib.validation import synthetic
+
+    exp = synthetic.generate(n_models=2, n_prompts=2, n_scenarios=6, seed=3)
+    judged = synthetic_pairs(exp)
+    by_bo = [
+        PairJudgment.shown(
+            (p.candidate_a, p.cell_a),
+            (p.candidate_b, p.cell_b),
+            "tie",
+            scenario_id=p.scenario_id,
+            source=JudgeSource("human", "bo"),
+            rubric=RUBRIC,
+            created_at=T1,
+        )
+        for p in judged
+    ]
+    data = ExperimentData(exp.cells, exp.candidates, exp.judgments, {"experiment": "x"})
+    data.pairs = pairs_frame([*judged, *by_bo])
+    scenario = exp.cells["scenario_id"][0]
+    chosen = apply_selection(data, Selection(scenarios=(scenario,), judges=("bo",)))
+    cells = set(chosen.cells["cell_id"])
+    assert chosen.pairs.height == 1
+    assert set(chosen.pairs["cell_a"]) | set(chosen.pairs["cell_b"]) <= cells
+    assert set(chosen.pairs["judge_id"]) == {"bo"}

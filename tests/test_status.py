@@ -51,6 +51,9 @@ def test_nothing_counts_until_a_score_compare_would_use_exists():
         "candidates": 4,
         "judged_candidates": 0,
         "judges": [],
+        "pairwise_judgments": 0,
+        "judged_pairs": 0,
+        "pair_judges": [],
     }
     not_yet = records(
         judged("t0", "llm:tiny", status=FAILED, error="no JSON"),  # a failed LLM judgment
@@ -73,3 +76,45 @@ def test_judged_candidates_and_their_judges_are_counted_once():
     )
     assert found["judged_candidates"] == 2
     assert found["judges"] == ["ana", "llm:tiny"]
+
+
+def test_pairwise_judgments_are_counted_as_compare_counts_them():
+    from tipbench_lib.core.records import PairJudgment
+
+    def pair(a: str, b: str, judge: str, choice: str, at: str, **kw) -> PairJudgment:
+        return PairJudgment.shown(
+            (a, "c1"),
+            (b, "c2"),
+            choice,
+            scenario_id="s1",
+            source=JudgeSource("human", judge),
+            rubric=RUBRIC.ref,
+            created_at=at,
+            **kw,
+        )
+
+    day1, day2 = "2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00"
+    found = records()
+    found.pairs = [
+        pair("t0", "t1", "ana", "left", day1),
+        pair("t0", "t1", "ana", "right", day2),  # a revision: one answer counts
+        pair("t0", "t1", "bo", "tie", day1),
+        pair("t2", "t3", "bo", "left", day1),
+        PairJudgment(
+            "t0",
+            "t3",
+            "c1",
+            "c2",
+            "s1",
+            JudgeSource("llm", "llm:tiny"),
+            RUBRIC.ref,
+            answer="",
+            order_answers={},
+            status=FAILED,
+            created_at=day1,
+        ),  # a failed LLM judgment counts for nothing
+    ]
+    status = status_of(found)
+    assert status["judged_candidates"] == 0
+    assert (status["pairwise_judgments"], status["judged_pairs"]) == (3, 2)
+    assert status["pair_judges"] == ["ana", "bo"]

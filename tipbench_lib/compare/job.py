@@ -55,7 +55,9 @@ def load_source(experiment: str | None = None, snapshot: Path | None = None) -> 
 
 
 def apply_selection(data: ExperimentData, selection: Selection) -> ExperimentData:
-    """Keep the chosen models, prompts, scenarios and judges; provenance is kept as it was."""
+    """Keep the chosen models, prompts, scenarios and judges; provenance is kept as it was.
+
+    A pairwise judgment stays when both its cells and its judge do."""
     cells = data.cells
     for column, wanted in (
         ("model", selection.models),
@@ -68,9 +70,12 @@ def apply_selection(data: ExperimentData, selection: Selection) -> ExperimentDat
     judgments = data.judgments.filter(
         pl.col("candidate_id").is_in(candidates["candidate_id"].implode())
     )
+    kept = cells["cell_id"].implode()
+    pairs = data.pairs.filter(pl.col("cell_a").is_in(kept) & pl.col("cell_b").is_in(kept))
     if selection.judges:
         judgments = judgments.filter(pl.col("judge_id").is_in(list(selection.judges)))
-    return replace(data, cells=cells, candidates=candidates, judgments=judgments)
+        pairs = pairs.filter(pl.col("judge_id").is_in(list(selection.judges)))
+    return replace(data, cells=cells, candidates=candidates, judgments=judgments, pairs=pairs)
 
 
 def for_display(frame: pl.DataFrame, digits: int = 2) -> pl.DataFrame:

@@ -15,6 +15,12 @@ The composite is never taken on trust: it is recomputed from the rubric that def
 judgment whose stored composite disagrees is named in ``ExperimentData.warnings``; judgments made
 under another rubric than the experiment's are left out, and named too
 (:func:`recompute_composites`).
+
+Pairwise judgments (docs/architecture.md, section 13) are a fourth frame, ``pairs``
+(:data:`tipbench_lib.core.schema.PAIRS`): from MLflow as :mod:`tipbench_lib.tracking.pairruns`
+verified them, in a snapshot as ``pairs.parquet`` (a snapshot without it has no pairs). A
+snapshot's pairs are checked against its own cells and candidates, as MLflow's are against the
+runs (:func:`check_snapshot_pairs`).
 """
 
 from __future__ import annotations
@@ -34,10 +40,19 @@ import pyarrow.parquet as pq
 from tipbench_lib.core.datafile import read_text
 from tipbench_lib.core.errors import DataFileError, RubricConflict
 from tipbench_lib.core.experiment import changed_since_judged, legacy_note
-from tipbench_lib.core.frames import judgments_frame
+from tipbench_lib.core.frames import judgments_frame, pairs_frame
 from tipbench_lib.core.frames import rows_frame as _frame
+from tipbench_lib.core.judgments import latest_pair_rows
 from tipbench_lib.core.provenance import JudgeEntry, ModelEntry, Provenance, shape_problem
-from tipbench_lib.core.records import Candidate, Cell, Judgment, RubricRef, parse_time
+from tipbench_lib.core.records import (
+    PAIR_ANSWERS,
+    Candidate,
+    Cell,
+    Judgment,
+    RubricRef,
+    pair_id,
+    parse_time,
+)
 from tipbench_lib.core.rubric import (
     DEFAULT_RUBRIC,
     Rubric,
@@ -47,6 +62,7 @@ from tipbench_lib.core.rubric import (
 )
 from tipbench_lib.core.schema import (
     CELLS,
+    PAIRS,
     auto_column,
     candidates_schema,
     frame_schemas,
@@ -62,6 +78,8 @@ PROVENANCE_FILE = "provenance.json"
 RUBRIC_FILE = "rubric.toml"
 """The experiment's rubric in a snapshot directory: the file's exact text."""
 NOTES_FILE = "notes.parquet"
+PAIRS_FILE = "pairs.parquet"
+"""The pairwise judgments in a snapshot (optional: snapshots written before them have none)."""
 NOTES_SCHEMA = {"candidate_id": pl.String(), "judge_id": pl.String(), "note": pl.String()}
 MAX_NOTE_CHARS = 2000
 WARNINGS_KEY = "warnings"
@@ -85,6 +103,10 @@ class ExperimentData:
     notes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=NOTES_SCHEMA))
     """The judges' notes (``candidate_id, judge_id, note``; the LLM judge's reason is its
     note), for the explorer; a snapshot keeps them in ``notes.parquet`` when there are any."""
+    pairs: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PAIRS))
+    """The pairwise judgments that count (:data:`~tipbench_lib.core.schema.PAIRS`, one row per
+    pair and judge); empty with those columns when the experiment has none. Not among
+    :meth:`frames`, the three every snapshot must hold."""
 
     def frames(self) -> dict[str, pl.DataFrame]:
         return {"cells": self.cells, "candidates": self.candidates, "judgments": self.judgments}
@@ -133,6 +155,7 @@ def experiment_frames(stored: StoredExperiment) -> ExperimentData:
         rubric=rubric,
         rubric_note=records.rubric_note,
         notes=notes_frame(records.judgments),
+        pairs=pairs_frame(records.pairs),
     )
     prov = provenance(records.name, data, stored.runs, records.judgments)
     prov.extra.update(queue_provenance(stored.experiment.tags))
@@ -208,6 +231,7 @@ def provenance(
             else [],
             "n_cells": cells.height,
             "n_candidates": data.candidates.height,
+            "n_pairs": data.pairs.height,
             "collected_from": _ms_iso(min(starts)) if starts else None,
             "collected_to": _ms_iso(max(starts)) if starts else None,
             "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -239,6 +263,7 @@ def write_snapshot(data: ExperimentData, directory: Path) -> Path:
         frame.write_parquet(directory / f"{name}.parquet")
     if data.notes.height:
         data.notes.write_parquet(directory / NOTES_FILE)
+    data.pairs.write_parquet(directory / PAIRS_FILE)  # always: no stale pairs of an older write
     (directory / RUBRIC_FILE).write_text(data.rubric.text, encoding="utf-8")
     prov = Provenance.from_dict(data.provenance)
     prov.rubric = data.rubric.ref
@@ -272,6 +297,10 @@ def read_snapshot(directory: Path) -> ExperimentData:
     judgments, warnings = recompute_composites(
         frames["judgments"], str(directory / "judgments.parquet"), rubric
     )
+    pairs, pair_warnings = check_snapshot_pairs(
+        read_pairs(directory / PAIRS_FILE), frames["cells"], frames["candidates"], directory
+    )
+    warnings = [*warnings, *pair_warnings]
     prov.setdefault("source", "snapshot")
     prov["snapshot_dir"] = str(directory)
     if note:
@@ -286,7 +315,69 @@ def read_snapshot(directory: Path) -> ExperimentData:
         rubric=rubric,
         rubric_note=note,
         notes=read_notes(directory / NOTES_FILE),
+        pairs=pairs,
     )
+
+
+def read_pairs(path: Path) -> pl.DataFrame:
+    """A snapshot's pairs, optional; checked like its frames (:func:`conform_columns`)."""
+    if not path.exists():
+        return pl.DataFrame(schema=PAIRS)
+    pairs = conform_columns(read_parquet(path), PAIRS, path)
+    return pairs.select(list(PAIRS))
+
+
+MAX_NAMED_PAIR_ROWS = 5
+
+
+def check_snapshot_pairs(
+    pairs: pl.DataFrame, cells: pl.DataFrame, candidates: pl.DataFrame, directory: Path
+) -> tuple[pl.DataFrame, list[str]]:
+    """The snapshot's pairs that are what they say (the latest per pair and judge), and one
+    warning naming the rows left out.
+
+    The rules are MLflow's (:mod:`tipbench_lib.tracking.pairruns`) on what a snapshot holds: an
+    answer of the pair's terms, two different cells in canonical order (A the smaller cell id),
+    both candidates in the candidates frame under those cells, both cells of the pair's
+    scenario, and a ``pair_id`` that is the id of its two candidates.
+    """
+    if pairs.height == 0:
+        return pairs, []
+    cell_of = dict(zip(candidates["candidate_id"], candidates["cell_id"], strict=True))
+    scenario_of = dict(zip(cells["cell_id"], cells["scenario_id"], strict=True))
+    bad: list[str] = []
+    keep: list[bool] = []
+    for index, row in enumerate(pairs.iter_rows(named=True)):
+        problem = _pair_row_problem(row, cell_of, scenario_of)
+        keep.append(not problem)
+        if problem:
+            bad.append(f"row {index}: {problem}")
+    kept = latest_pair_rows(pairs.filter(pl.Series(keep, dtype=pl.Boolean)))
+    if not bad:
+        return kept, []
+    named = "; ".join(bad[:MAX_NAMED_PAIR_ROWS])
+    more = len(bad) - MAX_NAMED_PAIR_ROWS
+    return kept, [
+        f"{directory / PAIRS_FILE}: {len(bad)} pairwise judgment(s) left out, they are not what "
+        f"they say ({named}" + (f"; and {more} more" if more > 0 else "") + ")"
+    ]
+
+
+def _pair_row_problem(
+    row: dict[str, Any], cell_of: dict[str, str], scenario_of: dict[str, str]
+) -> str:
+    a, b, cell_a, cell_b = row["candidate_a"], row["candidate_b"], row["cell_a"], row["cell_b"]
+    if row["answer"] not in PAIR_ANSWERS:
+        return f"answer {str(row['answer'])[:20]!r} is not one of {', '.join(PAIR_ANSWERS)}"
+    if None in (a, b, cell_a, cell_b) or not cell_a < cell_b:
+        return "its cells are not two different ones with A the smaller cell id"
+    if cell_of.get(a) != cell_a or cell_of.get(b) != cell_b:
+        return "a candidate is not in the candidates frame under its cell"
+    if not scenario_of.get(cell_a) == scenario_of.get(cell_b) == row["scenario_id"]:
+        return "its cells are not both of the pair's scenario"
+    if row["pair_id"] != pair_id(a, b):
+        return "its pair_id is not the id of its two candidates"
+    return ""
 
 
 def read_notes(path: Path) -> pl.DataFrame:

@@ -3,7 +3,9 @@
 Four ways in: an LLM judge scores every pending candidate (``--llm-judge MODEL``); ``--export``
 writes candidates for outside judges: every pending one, or with ``--judge-id ID --next N`` the
 next N cards of that judge's queue (adaptive by default, :mod:`tipbench_lib.judge.queue`), so an
-outside judge works in batches; ``--apply`` stores a filled export, all of it or nothing;
+outside judge works in batches (``--mode pairwise``: blind pair cards instead, answered left, right
+or tie, :mod:`tipbench_lib.judge.pair_exchange`); ``--apply`` stores a filled export (scores or
+pair cards, as the file says), all of it or nothing;
 ``--status`` prints where the primary comparisons stand as one JSON object. Judging by hand
 happens in the app (``marimo run notebooks/judge.py``). Every way in first sends MLflow the
 judgments journalled on this machine that it lacks (an app killed before it sent a score), and
@@ -34,12 +36,20 @@ from tipbench_lib.core.paths import data_dir_for
 from tipbench_lib.judge.cards import design_warning
 from tipbench_lib.judge.delivery import DEFAULT_REQUIRED_JUDGES, read_delivered
 from tipbench_lib.judge.exchange import ImportRejected, apply_document, read_document, write_export
+from tipbench_lib.judge.pair_exchange import (
+    apply_pairs,
+    is_pairs_document,
+    refuse_mixed_mode,
+    validate_pairs_document,
+    write_pairs_export,
+)
 from tipbench_lib.judge.queue import DEFAULT_ORDER, EXPORT_PLAN_TTL, ORDERS, parse_baseline
 from tipbench_lib.judge.session import JudgeSession
 from tipbench_lib.stats.anytime import DEFAULT_DELTA
 from tipbench_lib.tracking.experiment import StoredExperiment
 
 NEXT_CARDS = 20
+MODES = ("rubric", "pairwise")
 
 PROG = "tipbench judge"
 
@@ -97,6 +107,12 @@ def judge_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     p.add_argument("--unblind", action="store_true", help="for --export: include model and prompt")
     p.add_argument(
+        "--mode",
+        choices=MODES,
+        help="rubric (default: score each tip) or pairwise (choose the better of two tips); "
+        "for --export the kind of cards written, for --apply checked against the file",
+    )
+    p.add_argument(
         "--judge-id",
         help="for --apply: who judged (overrides the file's judge_id); for --export: the judge "
         "whose queue the next cards come from",
@@ -146,12 +162,26 @@ def judge_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 def check_queue_args(args: argparse.Namespace) -> None:
     """Refuse queue options that would be silently ignored."""
-    if args.judge_id is None and args.export and (args.next is not None or args.order):
+    queue = args.export and args.mode != "pairwise"  # pair cards: --next counts the draw
+    if args.judge_id is None and queue and (args.next is not None or args.order):
         raise JudgingError("--next and --order pick cards from a judge's queue: add --judge-id ID")
     if args.next is not None and args.next < 1:
         raise JudgingError(f"--next must be 1 or more cards, got {args.next}")
     if args.hold_hours <= 0:
         raise JudgingError(f"--hold-hours must be above 0, got {args.hold_hours:g}")
+    check_pair_args(args)
+
+
+def check_pair_args(args: argparse.Namespace) -> None:
+    """Refuse options pair cards do not have (they would be silently ignored)."""
+    if args.mode != "pairwise" or not args.export:
+        return
+    given = [flag for flag, on in (("--order", args.order), ("--unblind", args.unblind)) if on]
+    if given:
+        raise JudgingError(
+            f"{' and '.join(given)} are options of score cards; pair cards are blind and drawn "
+            "at random over the pairs no judge has answered: leave them out with --mode pairwise"
+        )
 
 
 def queue_session(client: Any, args: argparse.Namespace, judge_id: str, **kw: Any) -> JudgeSession:
@@ -226,7 +256,45 @@ def run_queue_export(client: Any, args: argparse.Namespace, stored: StoredExperi
     return EXIT_OK
 
 
+def run_pairs_export(client: Any, args: argparse.Namespace, stored: StoredExperiment) -> int:
+    """Blind pair cards for outside judges (:mod:`tipbench_lib.judge.pair_exchange`)."""
+    count = args.next or NEXT_CARDS
+    written = write_pairs_export(stored, args.export, count, args.judge_id)
+    print(
+        f"wrote {written} blind pair card(s) to {args.export}; set each answer to left, right "
+        "or tie, then run with --apply"
+    )
+    if written < count:
+        print(f"only {written} pair(s) of tips have no answer yet ({count} asked for)")
+    return EXIT_OK
+
+
+def run_pairs_apply(
+    client: Any, args: argparse.Namespace, doc: Any, stored: StoredExperiment
+) -> int:
+    """Store a filled pair-card file, all of it or (on any problem) nothing."""
+    try:
+        plan = validate_pairs_document(doc, stored, args.judge_id, args.apply)
+    except ImportRejected as exc:
+        return refuse(exc)
+    error = apply_pairs(client, stored, plan, required_judges=args.required_judges)
+    print(
+        f"applied {len(plan.pairs)} pairwise judgment(s) by {plan.judge_id!r}; "
+        f"{plan.skipped} card(s) left unanswered were skipped"
+    )
+    if error:
+        print(
+            f"MLflow has not got them yet ({error}); they are safe in the journal and go out "
+            "with the next command that reads the experiment",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def run_export(client: Any, args: argparse.Namespace, stored: StoredExperiment) -> int:
+    if args.mode == "pairwise":
+        return run_pairs_export(client, args, stored)
     if args.judge_id is not None:
         return run_queue_export(client, args, stored)
     session = JudgeSession(
@@ -246,6 +314,8 @@ def run_export(client: Any, args: argparse.Namespace, stored: StoredExperiment) 
 
 
 def run_apply(client: Any, args: argparse.Namespace, doc: Any, stored: StoredExperiment) -> int:
+    if is_pairs_document(doc):
+        return run_pairs_apply(client, args, doc, stored)
     try:
         plan, result = apply_document(
             client,
@@ -344,6 +414,8 @@ def _judge(args: argparse.Namespace, client: Any) -> int:
             # A bad file, a misspelt experiment, Ollama down or an unknown judge model are
             # refused before MLflow is asked for anything (the embedded server takes ~10 s).
             doc = read_document(args.apply) if args.apply else None
+            if args.apply and args.mode:
+                refuse_mixed_mode(doc, args.mode)
             llm = not (args.status or args.export or args.apply)
             if own:
                 from tipbench_lib.tracking.local_store import refuse_unknown_experiment

@@ -220,28 +220,32 @@ def _too_deep() -> str:
     )
 
 
-def _shown(value: Any, limit: int = 60) -> str:
+def shown_value(value: Any, limit: int = 60) -> str:
     """A value as a message shows it: its repr, cut so a huge value cannot flood the terminal."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
-def _file_problems(
-    doc: Any, experiment: str, judge_id: str | None, rubric: Rubric
+def file_problems(
+    doc: Any, experiment: str, judge_id: str | None, rubric: Rubric, expected: str = FORMAT
 ) -> list[ImportProblem]:
+    """What is wrong with the file as a whole (its format ``expected``: scores or pair cards)."""
     if not isinstance(doc, dict):
         return [ImportProblem(None, "", "the file must hold one JSON object (as exported)")]
     problems = []
-    if doc.get("format") != FORMAT:
+    if doc.get("format") != expected:
         problems.append(
-            ImportProblem(None, "", f"format is {_shown(doc.get('format'))}, expected {FORMAT!r}")
+            ImportProblem(
+                None, "", f"format is {shown_value(doc.get('format'))}, expected {expected!r}"
+            )
         )
     if doc.get("experiment") != experiment:
         problems.append(
             ImportProblem(
                 None,
                 "",
-                f"the file is for experiment {_shown(doc.get('experiment'))}, not {experiment!r}",
+                f"the file is for experiment {shown_value(doc.get('experiment'))}, "
+                f"not {experiment!r}",
             )
         )
     other = _rubric_problem(doc.get("rubric"), rubric)
@@ -297,7 +301,7 @@ def _item_problems(
 
     if not isinstance(cid, str) or cid not in candidates:
         return problem(
-            f"unknown candidate id {_shown(cid)}: not a finished candidate of this experiment"
+            f"unknown candidate id {shown_value(cid)}: not a finished candidate of this experiment"
         )
     if cid in seen:
         return problem("this candidate appears more than once in the file")
@@ -320,7 +324,7 @@ def _item_problems(
         )
     note = item.get("note", "")
     filled_in = Scores(filled, note="" if note is None else note)
-    messages = filled_in.problems(rubric, shown=_shown, prefix="scores.")
+    messages = filled_in.problems(rubric, shown=shown_value, prefix="scores.")
     if messages:
         return [ImportProblem(position, cid, m) for m in messages], None
     return [], filled_in
@@ -335,7 +339,7 @@ def validate_document(
     path: object = "import file",
 ) -> ImportPlan:
     """Check the whole file; raises :class:`ImportRejected` listing every problem found."""
-    problems = _file_problems(doc, experiment, judge_id, rubric)
+    problems = file_problems(doc, experiment, judge_id, rubric)
     if problems:
         raise ImportRejected(path, problems)
     plan: dict[str, Scores] = {}

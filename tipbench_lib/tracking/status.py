@@ -1,9 +1,12 @@
 """``tipbench status``: where an experiment stands in MLflow, as one JSON object.
 
-``{"experiment", "cells", "candidates", "judged_candidates", "judges"}``: the finished cell runs,
-their candidate tips, how many of those have a score that counts (a judge's latest, not a failed
-LLM judgment, on the experiment's rubric: what ``tipbench compare`` reports on) and the ids of the
-judges who gave one. It reads what compare reads (:func:`~tipbench_lib.judge.delivery.
+``{"experiment", "cells", "candidates", "judged_candidates", "judges", "pairwise_judgments",
+"judged_pairs", "pair_judges"}``: the finished cell runs, their candidate tips, how many of those
+have a score that counts (a judge's latest, not a failed LLM judgment, on the experiment's rubric:
+what ``tipbench compare`` reports on) and the ids of the judges who gave one; then the pairwise
+judgments that count (docs/architecture.md, section 13: each judge's latest answer per pair of
+tips, as compare's pairs frame holds them), the pairs of tips with at least one, and their
+judges. It reads what compare reads (:func:`~tipbench_lib.judge.delivery.
 read_delivered`): MLflow, once the judgments journalled on this machine that MLflow lacked (an app
 killed before it sent a score) were sent to it, the only thing it writes; what MLflow did not take
 is named on standard error. So ``judged_candidates`` 0 means compare has nothing to report on
@@ -29,6 +32,7 @@ from tipbench_lib.core.arguments import parse
 from tipbench_lib.core.errors import EXIT_OK, guarded
 from tipbench_lib.core.escaping import shell_command
 from tipbench_lib.core.experiment import ExperimentRecords
+from tipbench_lib.core.judgments import latest_pair_judgments
 
 PROG = "tipbench status"
 
@@ -48,6 +52,17 @@ def status_of(records: ExperimentRecords) -> dict[str, Any]:
         "candidates": len(candidates),
         "judged_candidates": len({j.candidate_id for j in counting}),
         "judges": sorted({j.judge_id for j in counting}),
+        **pairwise_status(records),
+    }
+
+
+def pairwise_status(records: ExperimentRecords) -> dict[str, Any]:
+    """The pairwise part of the status: answers that count, pairs answered, their judges."""
+    answers = latest_pair_judgments(p for p in records.pairs if p.ok)
+    return {
+        "pairwise_judgments": len(answers),
+        "judged_pairs": len({pid for pid, _ in answers}),
+        "pair_judges": sorted({judge for _, judge in answers}),
     }
 
 
@@ -69,7 +84,8 @@ def status_parser(prog: str = PROG) -> argparse.ArgumentParser:
         prog=prog,
         description="Where an experiment stands in MLflow, as one JSON object on standard "
         "output: cells, candidate tips, judged candidates (what compare reports on) and "
-        "judges. Judgments journalled on this machine that MLflow lacks are sent to it first.",
+        "judges, then pairwise judgments, judged pairs and their judges. Judgments journalled "
+        "on this machine that MLflow lacks are sent to it first.",
         epilog="Exit status: 0 read (whatever it says; judged_candidates 0: nothing to compare "
         "yet), 2 refused (no such experiment), 3 MLflow could not be reached (run it again).",
     )
@@ -95,7 +111,7 @@ def _status(experiment: str) -> int:
     if backlog.warning():
         print(f"tipbench: {backlog.warning()}", file=sys.stderr)
     status = status_of(stored.records)
-    if not status["judged_candidates"]:
+    if not status["judged_candidates"] and not status["pairwise_judgments"]:
         print(f"tipbench: {nothing_judged(experiment, status)}", file=sys.stderr)
     print(json.dumps(status))
     return EXIT_OK

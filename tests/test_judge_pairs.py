@@ -131,16 +131,18 @@ def test_the_pair_queue_decides_a_clear_difference_and_says_stop_before_every_pa
     session = _open(mlflow_client, experiment_name)
     assert session.status()["decidable"] and not session.can_stop()
     model = {cid: c.model for cid, c in session.scores.cells.items()}
-    answered, scenarios = 0, set()
+    answered, scenarios = 0, Counter()
     while not session.can_stop():
         card, extra = session.serve()
         assert card is not None and not extra, "the queue serves until it can stop"
-        scenarios.add(card.scenario.scenario_id)
+        scenarios[card.scenario.scenario_id] += 1
         choice = "left" if model[card.left.cell_id] == "smollm2-135m" else "right"
         session.save(card, choice)
         answered += 1
     assert answered < session.total, "stopped before every pair"
-    assert len(scenarios) == answered, "one card per scenario enters the sequence"
+    per_unit = session.cards_per_unit()
+    assert per_unit == 3, "the queue's three cards per unit: 2 x 2 tip pairs allow them"
+    assert set(scenarios.values()) == {per_unit}, "a unit's cards (other tips) enter together"
     status = session.status()
     assert status["decided"] == status["comparisons"] == 1 and status["can_stop"]
     [row] = session.comparisons()

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations, product
@@ -261,9 +261,17 @@ class PairSession:
             design = pair_queue.pair_design(rows, family.baseline)
         except TipbenchError as exc:  # a baseline that is no cell: say so as a judging error
             raise JudgingError(str(exc)) from None
-        people = PeopleFeed(pair_queue.PairQueueState(design, alpha=alpha), feed, family, self)
+        state = pair_queue.PairQueueState(design, alpha=alpha, cards_per_unit=self.cards_per_unit())
+        people = PeopleFeed(state, feed, family, self)
         people.take(list(stored.records.pairs), journalled)
         return people
+
+    def cards_per_unit(self) -> int:
+        """Cards whose mean enters a comparison's sequence per scenario: the pair queue's
+        default, or fewer when a (scenario, cell pair) has fewer tip pairs (one tip per cell:
+        one), since one judge must be able to fill a unit alone."""
+        sizes = Counter((p.scenario_id, p.cell_a, p.cell_b) for p in self.pairs.values())
+        return max(1, min(pair_queue.DEFAULT_CARDS_PER_UNIT, *sizes.values()))
 
     def _recorded_seed(self, default: int) -> int:
         """The seed of this judge's pair order and sides: journalled once, reused on resume."""

@@ -121,6 +121,9 @@ def _(
             **queue_options,
         )
     session, delivery = _opened.session, _opened.delivery
+    # One card cell per mode; each leaves the page to the other when its mode is not on.
+    rubric_session = session if mode == "rubric" else None
+    pair_session = session if mode == "pairwise" else None
     session_error, backlog_note = _opened.error, _opened.backlog
     if session_error:
         _message = mo.callout(
@@ -133,9 +136,6 @@ def _(
     else:
         _message = mo.md("")
     _message
-    # One card cell per mode; each leaves the page to the other when its mode is not on.
-    rubric_session = session if mode == "rubric" else None
-    pair_session = session if mode == "pairwise" else None
     return delivery, pair_session, rubric_session, session
 
 

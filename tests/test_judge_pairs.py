@@ -155,3 +155,17 @@ def test_the_pair_queue_decides_a_clear_difference_and_says_stop_before_every_pa
         _open(mlflow_client, experiment_name, baseline=("gemma3-270m", "v1"))
     with pytest.raises(JudgingError, match="could be chosen after seeing data"):
         JudgeSession(mlflow_client, experiment_name, "bo", baseline=("gemma3-270m", "v1"))
+
+
+def test_an_experiment_without_two_cells_in_a_scenario_is_refused_writing_nothing(
+    mlflow_client, experiment_name, tipbench_home
+):
+    from tipbench_lib.judge.journal import judgments_dir
+
+    collected_experiment(
+        mlflow_client, experiment_name, models=("smollm2-135m",), n_scenarios=2, texts=TIPS
+    )
+    with pytest.raises(JudgingError, match="no scenario with two cells"):
+        _open(mlflow_client, experiment_name)
+    folder = judgments_dir(experiment_name)
+    assert not folder.exists() or not any(folder.glob("*.jsonl"))

@@ -223,16 +223,16 @@ class PairSession:
         self.blind = blind
         self.rubric = self.scores.rubric
         self.journal = self.scores.journal
-        self.seed = self._recorded_seed(
-            judge_seed(experiment, f"{self.judge_id} pairwise") if seed is None else seed
-        )
         self.pairs = {p.pair_id: p for p in pair_population(self.scores)}
-        if not self.pairs:
+        if not self.pairs:  # refused before anything is journalled
             raise JudgingError(
                 f"experiment {experiment!r} has no scenario with two cells, so there is no pair "
                 "to judge; collect two models or prompts over the same scenarios, or judge with "
                 "the rubric (leave out --mode pairwise)"
             )
+        self.seed = self._recorded_seed(
+            judge_seed(experiment, f"{self.judge_id} pairwise") if seed is None else seed
+        )
         self.order = [p.pair_id for p in uniform_pair_order(list(self.pairs.values()), self.seed)]
         self._position = {pid: index for index, pid in enumerate(self.order, start=1)}
         self.queue_order = order

@@ -210,16 +210,37 @@ def _(delivery, get_last, get_revising, judge_cards, mo, rubric_session, set_las
 
 
 @app.cell
-def _(delivery, get_last, get_revising, judge_cards, mo, pair_session, set_last, set_revising):
+def _(mode):
+    # The app's one browser-side widget (judge/widgets.py), made once: it scrolls a new card into
+    # view and, pairwise, takes the answer keys and buttons. Nothing of it is built per card.
+    from tipbench_lib.judge.widgets import card_keys
+
+    keyboard = card_keys(answers=mode == "pairwise")
+    keyboard.element
+    return (keyboard,)
+
+
+@app.cell
+def _(
+    delivery,
+    get_last,
+    get_revising,
+    judge_cards,
+    keyboard,
+    mo,
+    pair_session,
+    set_last,
+    set_revising,
+):
     # The pairwise card (section 13): two tips of one scenario, sides drawn per card from the
     # judge's recorded seed; the answer comes from the card's widget (judge/widgets.py: buttons
     # and keys) and is saved in its message handler (judge/app.py submit_pair), journal first.
     from tipbench_lib.judge.app import submit_pair
-    from tipbench_lib.judge.widgets import card_widget
 
     _last = get_last()
     _revising = get_revising()
     pair_card = None
+    keyboard.answer = None  # until a pairwise card is on screen
     _extra = False
     if pair_session is not None:
         pair_card, _extra = (
@@ -265,10 +286,11 @@ def _(delivery, get_last, get_revising, judge_cards, mo, pair_session, set_last,
             _draft = _last.draft_for(pair_card.pair_id) if _last is not None else {}
             # The note box starts from a refused answer's note, else the answer being revised.
             _note = pair_card.previous.note if pair_card.previous is not None else ""
-            _answers = card_widget(
-                pair_card.pair_id, on_answer=_answer, note=_draft.get("note", _note)
+            # The widget sends this card's answers here (judge/widgets.py).
+            keyboard.answer = _answer
+            _view = judge_cards.pair_page(
+                pair_card, _draft.get("note", _note), [_progress, _stop, _status], _panel
             )
-            _view = judge_cards.pair_page(pair_card, _answers, [_progress, _stop, _status], _panel)
     _view
     return (pair_card,)
 

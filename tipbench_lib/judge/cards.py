@@ -13,6 +13,7 @@ needs it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,17 @@ CSS = """
 .tb-pair { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
 .tb-pair .tb-tip { font-size: 1.2rem; height: 100%; box-sizing: border-box; }
 .tb-side { display: flex; flex-direction: column; }
+.tb-answers { margin-top: 4px; }
+.tb-answer-row { display: flex; gap: 12px; }
+.tb-answer { flex: 1; display: flex; flex-direction: column; align-items: center; gap: 2px;
+  padding: 10px 8px; border-radius: 8px; border: 1px solid #c9ced6; background: #fff;
+  cursor: pointer; font: inherit; font-size: 1rem; color: #111; }
+.tb-answer:hover:not(:disabled) { background: #f1f5f9; border-color: #64748b; }
+.tb-answer.tb-chosen { background: #dcfce7; border-color: #16a34a; }
+.tb-answer:disabled { cursor: default; }
+.tb-key { font-size: .8rem; color: #555; }
+.tb-note { width: 100%; box-sizing: border-box; margin-top: 10px; padding: 6px 8px;
+  border-radius: 6px; border: 1px solid #c9ced6; font: inherit; resize: vertical; }
 .tb-scenario-wide { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr);
   gap: 0 24px; }
 </style>
@@ -321,12 +333,8 @@ def card_form(
 def card_page(card: Card, rubric: Rubric, form: Any, above: Sequence[Any], below: Any) -> Any:
     """The card as the judge sees it: ``above`` (progress, messages), then the scenario beside
     the tip, a revising note, the form and the rubric's levels, then ``below`` (the status).
-
-    It starts with the card's widget, which scrolls a new card into view (a save from the note
-    box, below the tip, left the next tip's top above the screen: :mod:`.widgets`)."""
+    The app's widget (:mod:`.widgets`) scrolls a new card's top (the progress bar) into view."""
     import marimo as mo
-
-    from tipbench_lib.judge.widgets import card_widget
 
     revising = (
         mo.md(f"*Revising tip #{card.position}; the journal keeps your earlier score too.*")
@@ -336,7 +344,7 @@ def card_page(card: Card, rubric: Rubric, form: Any, above: Sequence[Any], below
     levels = mo.accordion({"The rubric's levels": mo.Html(levels_html(rubric))})
     tip = mo.vstack([mo.Html(tip_html(card, rubric)), revising, form, levels])
     sides = mo.hstack([mo.Html(scenario_html(card)), tip], widths=[2, 5], gap=1.5, align="start")
-    return mo.vstack([card_widget(card.candidate_id), *above, sides, below], gap=1)
+    return mo.vstack([*above, sides, below], gap=1)
 
 
 def done_page(above: Sequence[Any], can_stop: bool, below: Any, *, pairwise: bool = False) -> Any:
@@ -368,10 +376,13 @@ def side_html(side: PairSide, name: str, label: str) -> str:
     )
 
 
-def pair_html(card: PairCard) -> str:
-    """The two tips side by side, left as A and right as B (the names the keys use)."""
+def pair_html(card: PairCard, shown: str = "") -> str:
+    """The two tips side by side, left as A and right as B (the names the keys use). ``shown``
+    tells this showing from the last one of the same card (a refused answer shows it again):
+    the app's widget gives a new showing its buttons back (:mod:`.widgets`)."""
     return (
         f"{CSS}<div class='tb-card tb-pair' data-candidate='{esc(card.pair_id)}' "
+        f"data-shown='{esc(shown or card.pair_id)}' "
         f"data-left='{esc(card.left.candidate_id)}' data-right='{esc(card.right.candidate_id)}'>"
         f"{side_html(card.left, 'left', f'A · left (pair {card.position} of {card.total})')}"
         f"{side_html(card.right, 'right', 'B · right')}</div>"
@@ -385,13 +396,29 @@ PAIR_QUESTION_TEXT = (
 """The question a pairwise card asks (the record's ``question``: ``overall``)."""
 
 
-def pair_page(card: PairCard, answers: Any, above: Sequence[Any], below: Any) -> Any:
-    """A pairwise card as the judge sees it: ``above`` (progress, messages), the scenario across
-    the page, the question, the two tips side by side, the answer widget (its buttons show the
-    keys, :mod:`.widgets`), then ``below`` (the status)."""
-    import marimo as mo
+def answers_html(note: str = "") -> str:
+    """The answer buttons, each showing its keys, and the note box (``note``: what it starts
+    with). Plain HTML: the app's widget (:mod:`.widgets`) takes the clicks and the keys."""
+    from tipbench_lib.judge.widgets import KEYS, NOTE_LIMIT
 
-    from tipbench_lib.judge.widgets import card_widget
+    labels = {"left": "A · left is better", "tie": "Tie", "right": "B · right is better"}
+    buttons = "".join(
+        f"<button type='button' class='tb-answer' data-choice='{choice}'><b>{esc(label)}</b>"
+        f"<span class='tb-key'>{esc(' or '.join(KEYS[choice]))}</span></button>"
+        for choice, label in labels.items()
+    )
+    return (
+        f"{CSS}<div class='tb-answers'><div class='tb-answer-row'>{buttons}</div>"
+        f"<textarea class='tb-note' rows='2' maxlength='{NOTE_LIMIT}' placeholder='optional note"
+        f" (Esc leaves the box; keys answer only outside it)'>{esc(note)}</textarea></div>"
+    )
+
+
+def pair_page(card: PairCard, note: str, above: Sequence[Any], below: Any) -> Any:
+    """A pairwise card as the judge sees it: ``above`` (progress, messages), the scenario across
+    the page, the question, the two tips side by side, the answer buttons (showing their keys)
+    and the note box (starting with ``note``), then ``below`` (the status)."""
+    import marimo as mo
 
     previous = card.previous_choice
     words = {"left": "A (left) better", "right": "B (right) better", "tie": "a tie"}
@@ -406,13 +433,12 @@ def pair_page(card: PairCard, answers: Any, above: Sequence[Any], below: Any) ->
     question = mo.md(f"**{md_text(PAIR_QUESTION_TEXT)}**")
     return mo.vstack(
         [
-            card_widget(card.pair_id),
             *above,
             mo.Html(scenario_html(card, wide=True)),
             question,
-            mo.Html(pair_html(card)),
+            mo.Html(pair_html(card, uuid.uuid4().hex[:12])),
             revising,
-            answers,
+            mo.Html(answers_html(note)),
             below,
         ],
         gap=1,

@@ -6,8 +6,9 @@ marimo renders ``mo.Html`` as HTML only: a ``<script>`` inside it never runs
 view; and a message the module sends reaches the widget's Python callbacks while the kernel takes
 it, before any cell re-runs, as a form's ``on_change`` does. So the app holds one small widget
 (:func:`card_keys`), made once when the app starts, in a cell of its own: nothing of it is built
-or sent per card, which keeps it off the submit path (a widget made with each card cost the
-rubric card about a third more time from submit to the next card, bench/judge_latency.py). Its
+or sent per card, which keeps it off the submit path (a widget made with each card made the
+rubric card's submit → next card 1.42× as long in the page: bench/judge_latency.py, 12 cards,
+the two revisions side by side). Its
 module watches the page for the card (``.tb-card``, its ``data-candidate``):
 
 - **into view**: when the card on screen is a different one from the last (the judge saved or

@@ -18,7 +18,8 @@ Part 2, the adaptive pair queue (:mod:`tipbench_lib.stats.pair_queue`) against t
 (:mod:`tipbench_lib.stats.adaptive`) on the rubric queue benchmark's experiment (3 models × 3
 prompts × 24 scenarios × 3 tips, one cell +2 points, baseline named, three people taking turns
 with 6 cards): cards until the queue stops, the share of runs in which the +2 cell is found
-better before that and the cards it took, and the family-wise false better/worse.
+better before that and the cards it took, and the family-wise false better/worse; then the
+pair queue with every cell equal (twice the runs), for its family-wise error alone.
 
 Part 3, the LLM judge's position bias: an LLM judge pushing the left tip up by 1.0 latent
 point (noise 0.3) on equal cells and on the +2 cell: shown once with A always on the left (a
@@ -29,7 +30,11 @@ on the +2 cell and the measured share of left answers.
 Part 4, the pairwise agreement floor (:data:`tipbench_lib.stats.pairwise.PAIR_AGREEMENT_FLOOR`):
 each judge type's agreement (10th, 50th, 90th percentile) and share flagged provisional.
 
-Run: ``nice .venv/bin/python bench/pairwise.py [--runs 1000] [--queue-runs 200] [--parts 1,2,3,4]``
+Part 5, the strengths' interval: t with the bootstrap's standard error against the percentile
+bootstrap, coverage and width from the same resamples.
+
+Run: ``nice .venv/bin/python bench/pairwise.py [--runs 1000] [--queue-runs 200]
+[--parts 1,2,3,4,5]``
 """
 
 from __future__ import annotations
@@ -155,6 +160,10 @@ def queue(runs: int) -> None:
     data = qs.draw(exp, runs, 7)
     done = [qs.queue_run(data, r, "adaptive", seed=r) for r in range(runs)]
     row("rubric (one person scores both arms' tips)", 2 * exp.n_tips, done)
+    equal = ps.queue_setup(replace(exp, difference=0.0))
+    drawn = ps.answers(equal, 2 * runs, 8)
+    done = [ps.pair_queue_run(equal, drawn, r, seed=r) for r in range(2 * runs)]
+    row(f"pairwise, every cell equal ({2 * runs} runs)", 3, done)
 
 
 def row(name: str, per_unit: int, done: list) -> None:
@@ -263,13 +272,49 @@ def agreement(runs: int) -> None:
         print(f"| {name} | {q[0]:.2f} | {q[1]:.2f} | {q[2]:.2f} | {np.mean(flagged[name]):.2f} |")
 
 
+def interval_choice(runs: int, n_boot: int) -> None:
+    print(
+        "\n### Part 5: the strengths' interval, t with the bootstrap's standard error (the "
+        f"choice) against the percentile bootstrap (6 cells spread as in part 1, baseline named, "
+        f"{runs} replicates, the same {n_boot} resamples for both)\n"
+    )
+    print(
+        "| impressions | scenarios | t coverage | percentile coverage | t width | "
+        "percentile width |"
+    )
+    print("|---|---|---|---|---|---|")
+    for level, name in ((3.0, "centred"), (CEILING_LEVEL, "ceiling")):
+        for n_s in (6, 12, 24):
+            setup = ps.Setup(n_scenarios=n_s, level=level, effects=SPREAD)
+            truth = ps.true_strengths(setup)[1:]
+            wins, _, _ = bradley_terry.wins_tensor(
+                ps.outcomes(setup, runs, 3000 + n_s), "experiment"
+            )
+            found = {"t": [], "percentile": []}
+            for e in range(runs):
+                for method in found:
+                    rng = np.random.default_rng(e)  # the same resamples for both methods
+                    _, lo, hi = bradley_terry.bootstrap(wins[e], 0, n_boot, rng, 0.95, method)
+                    found[method].append((lo[1:], hi[1:]))
+            cover, width = {}, {}
+            for method, bounds in found.items():
+                lo, hi = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
+                cover[method] = float(((lo <= truth) & (truth <= hi)).mean())
+                width[method] = float(np.nanmean(hi - lo))
+            print(
+                f"| {name} | {n_s} | {fmt(cover['t'])} | {fmt(cover['percentile'])} | "
+                f"{width['t']:.2f} | {width['percentile']:.2f} |",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--queue-runs", type=int, default=200)
     parser.add_argument("--agreement-runs", type=int, default=100)
     parser.add_argument("--boot", type=int, default=500)
-    parser.add_argument("--parts", default="1,2,3,4")
+    parser.add_argument("--parts", default="1,2,3,4,5")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     started = time.monotonic()
@@ -286,6 +331,8 @@ def main() -> None:
         llm_bias(args.runs)
     if "4" in parts:
         agreement(args.agreement_runs)
+    if "5" in parts:
+        interval_choice(args.runs, args.boot)
     print(f"\n({time.monotonic() - started:.0f} s)")
 
 

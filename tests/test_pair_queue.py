@@ -95,3 +95,37 @@ def test_several_cards_per_unit_enter_their_mean() -> None:
         state.sequences.n.sum() == 1
         and state.sequences.mean()[0 if slots[0].cell_a == ("m1", "v2") else 1] == 0.25
     )
+
+
+def entered_order(others: str) -> list[str]:
+    """The scenarios comparison m1/v2 − m1/v1 takes, in order, when three people take turns:
+    it gets alternating wins and losses, the other comparison always ``others`` ("a": decided
+    in a few scenarios) or alternating ones too ("ab": open for long)."""
+    state = pq.pair_queue_state(
+        empty_outcomes(), cells_frame(24), baseline=("m1", "v1"), futility=None
+    )
+    order: list[str] = []
+    cards = {True: 0, False: 0}
+    for turn in range(60):
+        judge = f"person-{turn % 3}"
+        for slot in pq.next_pairs(state, judge, 3, seed=turn % 3):
+            mine = slot.cell_a == ("m1", "v2")
+            pattern = "ab" if mine else others
+            answer = pattern[cards[mine] % len(pattern)]
+            cards[mine] += 1
+            before = int(state.sequences.n[0])
+            state.record(slot.scenario_id, slot.cell_a, slot.cell_b, answer)
+            if state.sequences.n[0] > before:
+                order.append(slot.scenario_id)
+    return order
+
+
+def test_the_scenarios_a_comparison_gets_do_not_depend_on_other_comparisons_answers() -> None:
+    """Its sequence is exact only if the order its scenarios enter in is fixed before any
+    answer. The other comparison shares the baseline's tips, so its answers say something about
+    this one's in the same scenario; a per-judge scenario order let them pick this one's next
+    scenario (through which judge happened to plan it)."""
+    settled, open_ = entered_order("a"), entered_order("ab")
+    shortest = min(len(settled), len(open_))
+    assert shortest >= 12
+    assert settled[:shortest] == open_[:shortest]

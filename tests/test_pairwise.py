@@ -258,3 +258,41 @@ def test_rank_agreement_names_the_pairs_the_rankings_order_differently() -> None
     other = pairwise.rank_agreement(swapped, strengths)
     assert other.tau == pytest.approx(4 / 6)
     assert other.disagreements.select("a_model", "b_model").rows() == [("b", "c")]
+
+
+def test_rank_agreement_resamples_scenarios_when_the_data_are_given() -> None:
+    frame = sample_frame()
+    strengths = bradley_terry.strengths(frame, n_boot=200)
+    rng = np.random.default_rng(0)
+    level = {("qwen", "v1"): 12.0, ("llama", "v1"): 11.0, ("llama", "v2"): 10.0}
+    means = pl.DataFrame(
+        [
+            {
+                "model": m,
+                "prompt_version": p,
+                "scenario_id": f"s{s}",
+                "composite": value + rng.normal(0, 0.3),
+            }
+            for (m, p), value in level.items()
+            for s in range(8)
+        ]
+    )
+    board = means.group_by("model", "prompt_version").agg(
+        pl.col("composite").mean().alias("composite_mean")
+    )
+    agreement = pairwise.rank_agreement(
+        board, strengths, scenario_means=means, outcomes=frame, n_boot=300
+    )
+    assert agreement.method == "scenario bootstrap"
+    assert agreement.tau == 1.0 and agreement.hi == 1.0
+    assert -1.0 <= agreement.lo <= 1.0 and agreement.disagreements.height == 0
+
+
+def test_every_judge_weighs_the_same_in_a_scenario_whatever_cards_they_answered() -> None:
+    """ana answered four cards for llama/v1, bo one against it: the scenario's share is the
+    mean of 1 and 0, not 4 of 5 pooled, so a judge who answers more cannot outvote another."""
+    rows = [("s0", "ana", "a", "c1c2")] * 4 + [("s0", "bo", "b", "c1c2")]
+    shares = pairwise.win_shares(direct(rows))
+    assert shares["share_a"].item() == 0.5
+    assert (shares["wins_a"].item(), shares["wins_b"].item(), shares["n"].item()) == (4, 1, 5)
+    assert pairwise.win_matrix(direct(rows))["win_rate"][0] == pytest.approx(0.8)  # pooled

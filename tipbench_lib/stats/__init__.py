@@ -15,7 +15,9 @@ weak judges), ``agreement`` (Krippendorff's alpha), ``descriptive`` (length, spe
 ``sentences`` and ``headline`` (the words), ``signflip`` and ``anytime`` (confidence sequences
 valid under optional stopping: sign-flip betting, the default, and the bounded PrPl-EB one),
 ``adaptive`` (the judging queue, its decisions, out-of-reach comparisons and status), ``ppi``
-(LLM judge plus people), ``calibration`` (LLM judge against people, length slopes). The
+(LLM judge plus people), ``calibration`` (LLM judge against people, length slopes),
+``pairwise``, ``pair_judges``, ``bradley_terry`` and ``pair_queue`` (pairwise judging: win
+shares, verdicts, judges, strengths, the pair queue). The
 numerical core is ``pairs`` (differences on shared judges), ``paired`` (signed-rank tests,
 floors, Holm), ``intervals`` and ``resampling`` (the bootstraps, on request), ``futility`` (the
 chance a comparison is still decided), with the rubric's range from ``scale``. The simulations

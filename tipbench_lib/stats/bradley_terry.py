@@ -3,8 +3,8 @@
 **The model.** Cell i beats cell j with probability 1 / (1 + exp(−(β_i − β_j))); β is the
 *strength*, on the log-odds scale: a strength 1 above another wins 73% of their pairs. A tie
 counts as half a win for each side (as in :mod:`.pairwise`; Davidson's model would add a tie
-parameter, but the half-win estimate of β is the same when ties fall evenly and needs none of
-its assumptions). Strengths are fitted by Hunter's MM algorithm ("MM algorithms for generalized
+parameter and a model of when ties happen; half-wins need neither, and no verdict uses the
+strengths). Strengths are fitted by Hunter's MM algorithm ("MM algorithms for generalized
 Bradley–Terry models", Annals of Statistics 2004), vectorised over bootstrap resamples, with
 :data:`PRIOR_GAMES` virtual games split evenly between every two cells judged against each
 other, so a cell that won every pair of a resample keeps a finite strength. Strengths are
@@ -14,8 +14,9 @@ anchored at the baseline (its strength is 0) when one is named, else at their me
 of a scenario together), never single pairs. A resample's strengths give the bootstrap's
 standard error; the interval is β̂ ± t(n − 1) · se · sqrt(n / (n − 1)) over n scenarios: the
 percentile bootstrap of a handful of clusters is too narrow (the plug-in variance divides by n,
-and its quantiles are those of a normal rather than a t), which for a mean of scenario values
-makes this exactly compare's Student t interval. Its coverage of the strengths a very large
+and its quantiles are those of a normal rather than a t; ``bench/pairwise.py`` part 5: 0.85
+coverage at 6 scenarios against 0.95), and for a mean of scenario values this is close to
+compare's Student t interval. Its coverage of the strengths a very large
 experiment would give is measured by :mod:`tipbench_lib.validation.pair_simulation`.
 """
 
@@ -30,6 +31,7 @@ from tipbench_lib.stats.pairwise import GROUP, TIE_WEIGHT, canonical, compare_pa
 
 PRIOR_GAMES = 0.5
 """Virtual games between every two cells judged against each other, half won by each."""
+INTERVAL_METHODS = ("t", "percentile")
 MAX_ITERATIONS = 2000
 TOLERANCE = 1e-9
 COLUMNS = (
@@ -151,9 +153,14 @@ def bootstrap(
     n_boot: int,
     rng: np.random.Generator,
     level: float,
+    method: str = "t",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(estimate, lower, upper) per cell of one experiment's (scenarios, cells, cells) wins:
-    β̂ ± t(n − 1) · se · sqrt(n / (n − 1)), se from a scenario bootstrap (module docstring)."""
+    β̂ ± t(n − 1) · se · sqrt(n / (n − 1)), se from a scenario bootstrap (module docstring);
+    ``method="percentile"``: the resamples' quantiles instead, the alternative
+    ``bench/pairwise.py`` part 5 measures against it."""
+    if method not in INTERVAL_METHODS:
+        raise TipbenchError(f"method must be one of {', '.join(INTERVAL_METHODS)}, got {method!r}")
     n_s = wins.shape[0]
     estimate = fit(wins.sum(axis=0), anchor)
     if n_s < 2 or n_boot < 2:
@@ -162,6 +169,9 @@ def bootstrap(
     weights = rng.multinomial(n_s, np.full(n_s, 1.0 / n_s), size=n_boot).astype(float)
     resampled = np.einsum("bs,sij->bij", weights, wins)
     draws = fit(resampled, np.full(n_boot, anchor))
+    if method == "percentile":
+        low, high = np.nanquantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        return estimate, low, high
     se = np.nanstd(draws, axis=0, ddof=1) * np.sqrt(n_s / (n_s - 1))
     half = sps.t.ppf(0.5 + level / 2, n_s - 1) * se
     return estimate, estimate - half, estimate + half

@@ -27,10 +27,15 @@ next pairs are picked greedily among the comparisons still ``undecided`` with a 
 that has not entered and is not planned for another judge: the one whose interval would shrink
 most with one more card, sd · (1/sqrt(n + 1) − 1/sqrt(n + 2)) with sd the spread of its
 outcomes so far, which is largest for a comparison whose outcomes are most uncertain (a share
-near 1/2 spreads most) and seen least. The scenario is the next one in the judge's own seeded
-permutation: which scenario a comparison gets next is fixed before any judgment, whatever the
-data say, which keeps its sequence exact. A planned pair counts as seen for the next pick, so a
-plan spreads over comparisons.
+near 1/2 spreads most) and seen least. A planned pair counts as seen for the next pick, so a
+plan spreads over comparisons. The scenario is the next one in the *experiment's* seeded
+permutation (one for every comparison and judge, ``seed``), skipping those planned for someone
+else: the order in which scenarios enter a comparison is then fixed before any judgment, which
+keeps its sequence exact. Not the judge's own permutation, as the rubric queue does: which judge
+plans a comparison's next unit depends on the other comparisons' answers, and those share the
+baseline's tips in the same scenarios, so they would choose this comparison's next scenario
+with knowledge of its likely outcome (``tests/test_pair_queue.py`` checks that a comparison's
+scenarios come in the same order whatever the others answer).
 
 **Stopping.** A comparison is decided (``better``, ``worse``, ``equivalent``: the share within
 ±δ of 1/2) or ``out of reach`` exactly as in :mod:`.signflip` (no outcome of the scenarios left
@@ -66,8 +71,9 @@ VALUES = {"a": 0.5, "b": -0.5, "tie": 0.0}
 DEFAULT_CARDS_PER_UNIT = 3
 """Cards (tip pairs) whose mean enters a comparison's sequence per scenario. One ternary answer
 per scenario is too coarse for a bettor at α/m: on ``bench/pairwise.py``'s queue experiment (9
-cells, 24 scenarios, a +2 cell, baseline named) one card per scenario found the +2 cell in a
-fifth of the runs, three (the experiment's tips per cell) in most (docs/benchmarks.md)."""
+cells, 24 scenarios, a +2 cell, baseline named, 100 runs) one card per scenario found the +2
+cell in 35% of the runs, three (the experiment's tips per cell) in 78%, at a median of 204 cards
+(docs/benchmarks.md, pairwise judging)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,7 @@ class PairQueueState:
         delta: float = DEFAULT_DELTA,
         futility: float | None = DEFAULT_FUTILITY,
         cards_per_unit: int = DEFAULT_CARDS_PER_UNIT,
+        seed: int = 0,
     ) -> None:
         if not 0 < alpha < 1:
             raise TipbenchError(f"alpha must lie between 0 and 1, got {alpha}")
@@ -154,6 +161,11 @@ class PairQueueState:
             raise TipbenchError(f"cards_per_unit must be 1 or more, got {cards_per_unit}")
         self.design, self.alpha, self.delta = design, float(alpha), float(delta)
         self.cards_per_unit = int(cards_per_unit)
+        self.seed = int(seed)
+        n_scenarios = len(design.scenarios)
+        self._rank = np.empty(n_scenarios, dtype=np.int64)
+        self._rank[scenario_order(n_scenarios, self.seed)] = np.arange(n_scenarios)
+        """Each scenario's place in the experiment's order (module docstring, "The policy")."""
         m = design.n_comparisons
         self.level = alpha / max(m, 1)
         self.sequences = SignFlipSequences(
@@ -260,12 +272,12 @@ class PairQueueState:
     # -- plans -----------------------------------------------------------------------------------
 
     def plan(self, judge_id: str, n: int, seed: int) -> list[tuple[int, int]]:
-        """Replace the judge's plan with ``n`` greedily picked units (module docstring)."""
+        """Replace the judge's plan with ``n`` greedily picked units (module docstring);
+        ``seed`` breaks ties between equally good comparisons."""
         old = self._plans.pop(judge_id, _Plan())
         for k, s in old.units:
             self._planned[k, s] = False
-        rank = np.empty(len(self.design.scenarios), dtype=np.int64)
-        rank[scenario_order(len(self.design.scenarios), seed)] = np.arange(len(rank))
+        rank = self._rank
         rng = random.Random(seed * 1_000_003 + self.cards_judged)
         open_ = self.decisions() == "undecided"
         seen = self.sequences.n[: self.design.n_comparisons].astype(float)
@@ -304,15 +316,18 @@ def pair_queue_state(
     delta: float = DEFAULT_DELTA,
     futility: float | None = DEFAULT_FUTILITY,
     cards_per_unit: int = DEFAULT_CARDS_PER_UNIT,
+    seed: int = 0,
 ) -> PairQueueState:
     """A state from the experiment's cells (model, prompt_version, scenario_id), the family
-    (``baseline`` or all pairs, fixed before data) and the people's outcomes so far."""
+    (``baseline`` or all pairs, fixed before data), the experiment's seed (its scenario order;
+    ``judge/queue.experiment_seed``) and the people's outcomes so far."""
     state = PairQueueState(
         pair_design(cells.iter_rows(named=True), baseline),
         alpha=alpha,
         delta=delta,
         futility=futility,
         cards_per_unit=cards_per_unit,
+        seed=seed,
     )
     state.record_outcomes(outcomes)
     return state
@@ -322,9 +337,9 @@ def next_pairs(state: PairQueueState, judge_id: str, n: int, seed: int) -> list[
     """The judge's next ``n`` pairs (fewer, or none once nothing is undecided).
 
     A fresh plan each call; a unit of several cards repeats its slot (the judge side shows
-    different tips). The judge's scenario order is seeded by ``seed`` (recorded by the app,
-    reused on resume). An empty list while :func:`can_stop` is false means every open unit is
-    planned for someone else."""
+    different tips). Scenarios come in the experiment's order (the state's ``seed``); ``seed``
+    here (the judge's, recorded by the app) only breaks ties between comparisons. An empty list
+    while :func:`can_stop` is false means every open unit is planned for someone else."""
     design = state.design
     slots: list[PairSlot] = []
     for k, s in state.plan(judge_id, n, seed):
@@ -338,7 +353,8 @@ def next_pairs(state: PairQueueState, judge_id: str, n: int, seed: int) -> list[
 
 def pair_status(state: PairQueueState) -> dict[str, Any]:
     """Per primary comparison its decision, the sequence's interval on the win share and the
-    cards left (one card per scenario), and the experiment's totals."""
+    cards left (the sequence's estimate of the scenarios it still needs, times the cards per
+    scenario), and the experiment's totals."""
     design = state.design
     decision = state.decisions()
     needed = state.scenarios_needed()
@@ -361,7 +377,7 @@ def pair_status(state: PairQueueState) -> dict[str, Any]:
                 "cs_hi": float(0.5 + upper[k]),
                 "decision": str(decision[k]),
                 "decided": str(decision[k]) in DECIDED,
-                "cards_left_estimate": int(needed[k]),
+                "cards_left_estimate": int(needed[k]) * state.cards_per_unit,
             }
         )
     reach = design_reach(state)
@@ -372,7 +388,8 @@ def pair_status(state: PairQueueState) -> dict[str, Any]:
         "out_of_reach": int((decision == "out of reach").sum()),
         "out_of_reach_projected": int((decision == PROJECTED).sum()),
         "cards_judged": state.cards_judged,
-        "cards_left_estimate": int(needed.sum()),
+        "cards_left_estimate": int(needed.sum()) * state.cards_per_unit,
+        "cards_per_unit": state.cards_per_unit,
         "can_stop": can_stop(state),
         "decidable": reach.decidable,
         "scenarios_to_decide": reach.scenarios_to_decide,

@@ -34,19 +34,15 @@ happen: a pairwise judgment always judges both cells.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import polars as pl
 from scipy import stats as sps
 
 from tipbench_lib.core.errors import TipbenchError
-from tipbench_lib.core.provenance import Provenance
-from tipbench_lib.core.records import WEAK_JUDGE_PARAMETERS
 from tipbench_lib.core.schema import require_columns
-from tipbench_lib.stats import judges
 from tipbench_lib.stats.compare import _families, _pair_statistics, verdicts
 from tipbench_lib.stats.pairs import PairDiffs, _common_denominator, pair_slots
 from tipbench_lib.stats.scale import ScoreScale
@@ -461,46 +457,6 @@ def win_matrix(outcomes: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([forward, backward]).sort("row_model", "row_prompt", "col_model", "col_prompt")
 
 
-def wilson(successes: np.ndarray, n: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, ...]:
-    """Wilson's score interval of a binomial share (NaN where n is 0)."""
-    successes, n = np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
-    z = sps.norm.ppf(1 - alpha / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = successes / n
-        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return p, np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
-
-
-def position_bias(pairs: pl.DataFrame, *, alpha: float = 0.05) -> pl.DataFrame:
-    """Per judge: showings won by the side shown left / right, ties, and the left share.
-
-    ``share_left`` = n_left / (n_left + n_right), 1/2 for a judge with no position bias, with
-    Wilson's (1 − α) interval. Reads the pairs frame (or pair outcomes): ``n_left``,
-    ``n_right``, ``n_showings`` per judgment.
-    """
-    require_columns(pairs, ["judge_id", "judge_kind", "n_left", "n_right", "n_showings"], "pairs")
-    counts = (
-        pairs.group_by("judge_id", "judge_kind")
-        .agg(
-            pl.col("n_left").sum().cast(pl.Int64),
-            pl.col("n_right").sum().cast(pl.Int64),
-            (pl.col("n_showings") - pl.col("n_left") - pl.col("n_right"))
-            .sum()
-            .cast(pl.Int64)
-            .alias("n_ties"),
-        )
-        .sort("judge_id", "judge_kind")
-    )
-    left, right = counts["n_left"].to_numpy(), counts["n_right"].to_numpy()
-    share, lo, hi = wilson(left, left + right, alpha)
-    return counts.with_columns(
-        pl.Series("share_left", share, dtype=pl.Float64).fill_nan(None),
-        pl.Series("share_left_lo", lo, dtype=pl.Float64).fill_nan(None),
-        pl.Series("share_left_hi", hi, dtype=pl.Float64).fill_nan(None),
-    )
-
-
 # -- agreement with the rubric's leaderboard ------------------------------------------------------
 
 
@@ -671,87 +627,28 @@ def disagreements(joined: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(out, schema=schema)
 
 
-# -- who the verdicts rest on ---------------------------------------------------------------------
+# the judges' side, kept in its own module and named here for one import
+from tipbench_lib.stats.pair_judges import (  # noqa: E402
+    PAIR_AGREEMENT_FLOOR,
+    pair_judge_panel,
+    pair_provisional_judges,
+    position_bias,
+    wilson,
+)
 
-ANSWER_VALUES = {"a": 1.0, "tie": 0.5, "b": 0.0}
-PAIR_AGREEMENT_FLOOR = 0.45
-"""The agreement below which a pairwise judge is provisional. Not the rubric's 0.667: a choice
-among three answers agrees less than a composite of three 1–5 scores for the same people. In
-``bench/pairwise.py``'s simulation (6 cells, 12 scenarios, people at −0.5, 0, +0.5 with noise
-0.3) people agree at 0.52–0.62 (10th–90th percentile), a person with three times their noise at
-0.35–0.41, five times 0.18–0.31, one pushing the left tip up by 1.0 at 0.34–0.42: the floor
-passes the first and flags the others, the role 0.667 plays for the rubric."""
-
-
-def pair_judge_panel(
-    pairs: pl.DataFrame,
-    provenance: Provenance | Mapping[str, Any] | None = None,
-) -> pl.DataFrame:
-    """One row per pairwise judge: kind, size, agreement, and whether it is provisional.
-
-    The rubric's rule (:mod:`tipbench_lib.stats.judges`, ``docs/architecture.md`` section 8,
-    "Provisional") on pairwise answers: an LLM judge under 1B parameters; a person whose best
-    agreement with another person, or an LLM judge whose agreement with the people who passed
-    (else with the judge it agrees with best), is below the floor over at least 10
-    tip pairs both judged; an LLM judge nobody can be checked against. The floor is
-    :data:`PAIR_AGREEMENT_FLOOR` (0.45), not 0.667, chosen by simulation. Agreement is interval
-    alpha on the answer (A 1, tie 1/2, B 0) of the same tip pairs (``pair_id``), each judge's
-    mean answer taken away (the rubric's within-scenario centring with the experiment as one
-    scenario): a judge's lean towards side A, which the paired test cancels, is no disagreement.
-    ``n_alpha_tips`` counts tip pairs. Reads the pairs frame (``core/schema.PAIRS``).
-    """
-    require_columns(pairs, ["pair_id", "judge_id", "judge_kind", "answer"], "pairs")
-    counted = pairs.filter(pl.col("answer").is_in(list(ANSWER_VALUES)))
-    prov = provenance if isinstance(provenance, Provenance) else Provenance.from_dict(provenance)
-    counts = counted.group_by("judge_id").agg(
-        pl.col("judge_kind").first().alias("kind"), pl.len().cast(pl.Int64).alias("n")
-    )
-    kinds = dict(zip(counts["judge_id"], counts["kind"], strict=True))
-    wide = (
-        counted.with_columns(pl.col("answer").replace_strict(ANSWER_VALUES).alias("_value"))
-        .group_by("pair_id", "judge_id")
-        .agg(pl.col("_value").last())
-        .pivot(on="judge_id", index="pair_id", values="_value")
-    )
-    judges_seen = [c for c in wide.columns if c != "pair_id"]
-    tips = judges._Tips(
-        np.zeros(wide.height, dtype=np.int64),
-        {j: wide[j].cast(pl.Float64).fill_null(np.nan).to_numpy() for j in judges_seen},
-    )
-    agreement = judges._agreements(tips, kinds, PAIR_AGREEMENT_FLOOR)
-    rows = []
-    for judge, n in sorted(zip(counts["judge_id"], counts["n"], strict=True)):
-        declared = prov.judges.get(judge)
-        model = (declared.model if declared else "") or judges._column_value(
-            counted, judge, "judge_model"
-        )
-        size = judges._parameter_count(prov, judge, str(model or ""), counted)
-        small = bool(declared and declared.weak) or (
-            kinds[judge] == "llm" and size is not None and size < WEAK_JUDGE_PARAMETERS
-        )
-        found = agreement[judge]
-        rows.append(
-            {
-                "judge_id": judge,
-                "kind": kinds[judge],
-                "n_judgments": n,
-                "model": str(model or ""),
-                "parameter_count": size,
-                "small_model": small,
-                "reference": found.reference,
-                "alpha": found.alpha,
-                "n_alpha_tips": found.n_tips,
-            }
-            | judges._provisional(
-                kinds[judge], small, found, PAIR_AGREEMENT_FLOOR, "on the same tip pairs"
-            )
-        )
-    return pl.DataFrame(rows, schema=judges.PANEL_SCHEMA)
-
-
-def pair_provisional_judges(
-    pairs: pl.DataFrame, provenance: Provenance | Mapping[str, Any] | None = None
-) -> tuple[str, ...]:
-    """The judges :func:`pair_judge_panel` marks provisional (for ``compare_pairwise``)."""
-    panel = pair_judge_panel(pairs, provenance)
-    return tuple(panel.filter(pl.col("provisional"))["judge_id"].to_list())
+__all__ = [
+    "PAIR_AGREEMENT_FLOOR",
+    "RankAgreement",
+    "canonical",
+    "centred_shares",
+    "compare_pairwise",
+    "kendall_tau_b",
+    "pair_judge_panel",
+    "pair_provisional_judges",
+    "position_bias",
+    "rank_agreement",
+    "share_grid",
+    "wilson",
+    "win_matrix",
+    "win_shares",
+]

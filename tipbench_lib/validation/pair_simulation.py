@@ -38,7 +38,7 @@ import polars as pl
 
 from tipbench_lib.stats import bradley_terry, pair_queue, pairwise
 from tipbench_lib.stats.pairs import pair_slots
-from tipbench_lib.validation import queue_simulation, synthetic
+from tipbench_lib.validation import queue_simulation
 
 SCENARIO_SD, INTERACTION_SD, TIP_SD = 0.6, 0.2, 0.5
 TIP_NOISE_SD = 0.3 / np.sqrt(3)
@@ -214,11 +214,6 @@ def true_strengths(setup: Setup) -> np.ndarray:
     return bradley_terry.fit(wins, np.array(anchor), prior=0.0)
 
 
-def rubric_levels() -> synthetic.Levels:
-    """The rubric simulations' centred levels, for reference in the docs."""
-    return synthetic.CENTRED
-
-
 def compare(setup: Setup, frame: pl.DataFrame, alpha: float = 0.05) -> pl.DataFrame:
     """:func:`.pairwise.compare_pairwise` over stacked replicates, with each row's truth."""
     rows = pairwise.compare_pairwise(
@@ -290,7 +285,7 @@ def pair_queue_run(
     ]
     design = pair_queue.pair_design(rows, setup.baseline_cell())
     state = pair_queue.PairQueueState(
-        design, alpha=alpha, futility=futility, cards_per_unit=cards_per_unit
+        design, alpha=alpha, futility=futility, cards_per_unit=cards_per_unit, seed=seed
     )
     slot = {cell: i for i, cell in enumerate(cells)}
     a_slots, b_slots = pair_slots(setup.n_cells)

@@ -20,7 +20,12 @@ from tipbench_lib.judge.delivery import JudgmentSyncer, judge_pairs_path, read_d
 from tipbench_lib.judge.journal import JudgeJournal, judge_key, open_journals
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.experiment import StoredExperiment, StoreWarning, read_experiment
-from tipbench_lib.tracking.mapping import MAX_PAIRS_BYTES, pairs_artifact, pairs_document
+from tipbench_lib.tracking.mapping import (
+    MAX_PAIRS_BYTES,
+    PAIRS_TAG,
+    pairs_artifact,
+    pairs_document,
+)
 
 from .test_judge import collected_experiment
 
@@ -160,7 +165,8 @@ def test_a_strangers_pairs_are_left_out_and_each_file_named(
     bad_answer = record(shown(a1[0], b1[1], "left", s1, judge="mallory"), answer="maybe")
     foreign = record(shown(foreign_tip, b1[1], "left", s1, judge="mallory"))
     honest = shown(a1[1], b1[1], "tie", s1, judge="mallory", rubric=rubric)
-    planted = [record(across), forged, other_judge, bad_answer, foreign, record(honest)]
+    noted = record(shown(a1[0], b1[1], "tie", s1, judge="mallory"), note="x" * 100_000)
+    planted = [record(across), forged, other_judge, bad_answer, foreign, noted, record(honest)]
     mlflow_client.log_artifact(run_a1, pairs_artifact(judge_key("mallory")), json.dumps(planted))
     # A pair held by cell B's run (A is another cell) and a file too large to be a judge's.
     wrong_run = shown(a2[0], b2[0], "left", s2, judge="eve", rubric=rubric)
@@ -171,6 +177,12 @@ def test_a_strangers_pairs_are_left_out_and_each_file_named(
     mlflow_client.log_artifact(
         run_b2, pairs_artifact(judge_key("zed")), b"[" + b" " * MAX_PAIRS_BYTES + b"]"
     )
+    # A run that does not say it holds pairs is not searched for them (no request per run)...
+    unread = stored(mlflow_client, experiment_name)
+    assert "eve" not in {p.judge_id for p in unread.records.pairs}
+    assert not any(judge_key("eve") in line for line in unread.ignored)
+    # ... and a stranger who sets the tag too gets the files read, and verified.
+    mlflow_client.set_tag(run_b2, PAIRS_TAG, "true")
     with pytest.warns(StoreWarning) as caught:
         again = read_experiment(mlflow_client, experiment_name)
     assert sorted(p.judge_id for p in again.records.pairs) == ["ana", "mallory"]
@@ -179,12 +191,13 @@ def test_a_strangers_pairs_are_left_out_and_each_file_named(
     assert len(said) == 3, said  # one warning per file holding anything left out
     mallory = next(s for s in said if judge_key("mallory") in s)
     for words in (
-        "5 pairwise record(s)",
+        "6 pairwise record(s)",
         "not of the pair's scenario",
         "pair_id",
         "judge 'ana'",
         "answer 'maybe'",
         "not a verified candidate",
+        "100,000 characters",
     ):
         assert words in mallory, (words, mallory)
     assert any(judge_key("eve") in s and "cell A" in s for s in said)

@@ -51,6 +51,7 @@ from tipbench_lib.judge.journal import (
 )
 from tipbench_lib.tracking.mapping import (
     JUDGED_COUNT,
+    PAIRS_TAG,
     PENDING_TAG,
     judgments_artifact,
     judgments_document,
@@ -232,9 +233,10 @@ class JudgmentSyncer:
         metrics, pending = cell_summary(
             self.by_cell[cell_id], known, self.required, self.records.rubric.part_ids
         )
-        self.client.log_batch(
-            run_id, metrics=metrics, tags={PENDING_TAG: "true" if pending else "false"}
-        )
+        tags = {PENDING_TAG: "true" if pending else "false"}
+        if pairs:
+            tags[PAIRS_TAG] = "true"  # readers list pairs/ only on runs that say they hold some
+        self.client.log_batch(run_id, metrics=metrics, tags=tags)
         return metrics
 
 

@@ -66,7 +66,7 @@ INSTRUCTIONS = (
 
 
 @dataclass(frozen=True)
-class PairSlot:
+class PairCard:
     """One card to show: a scenario and two tips of two cells, the first shown left."""
 
     scenario_id: str
@@ -95,7 +95,7 @@ def answered_pairs(stored: StoredExperiment, home: Path | None = None) -> set[fr
 
 def unjudged_slots(
     stored: StoredExperiment, n: int, seed: int, home: Path | None = None
-) -> list[PairSlot]:
+) -> list[PairCard]:
     """``n`` cards drawn uniformly at random over the unanswered (scenario, cell pair, tips),
     each with its sides drawn at random (module doc)."""
     records = stored.records
@@ -114,10 +114,18 @@ def unjudged_slots(
         for a, b in product(by_cell[cell_a], by_cell[cell_b])
         if frozenset((a.candidate_id, b.candidate_id)) not in done
     ]
+    return draw_cards(open_pairs, n, seed)
+
+
+def draw_cards(
+    open_pairs: Sequence[tuple[str, Candidate, Candidate]], n: int, seed: int
+) -> list[PairCard]:
+    """``n`` of the (scenario, tip, tip) drawn uniformly without replacement, each shown with
+    its sides drawn at random (a fair coin per card)."""
     rng = random.Random(seed)
-    chosen = rng.sample(open_pairs, min(n, len(open_pairs)))
+    chosen = rng.sample(list(open_pairs), min(n, len(open_pairs)))
     return [
-        PairSlot(scenario, a, b) if rng.random() < 0.5 else PairSlot(scenario, b, a)
+        PairCard(scenario, a, b) if rng.random() < 0.5 else PairCard(scenario, b, a)
         for scenario, a, b in chosen
     ]
 
@@ -128,7 +136,7 @@ def pair_seed(experiment: str, judge_id: str | None) -> int:
 
 
 def export_pairs_document(
-    stored: StoredExperiment, slots: Sequence[PairSlot], judge_id: str | None
+    stored: StoredExperiment, slots: Sequence[PairCard], judge_id: str | None
 ) -> dict[str, Any]:
     """Blind pair cards as a ``tipbench.pairs/1`` document (no cell, model or prompt)."""
     records = stored.records

@@ -31,6 +31,7 @@ from tipbench_lib.tracking.http import MlflowHttpError
 from tipbench_lib.tracking.mapping import (
     CELL_TAG,
     MAX_EXPERIMENT_TAG_VALUE,
+    PAIRS_TAG,
     RUBRIC_ARTIFACT,
     RUBRIC_TEXT_TAG,
     PairsFile,
@@ -285,7 +286,7 @@ def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> Sto
             return f"run {run.run_id}: {exc}"
         problems: list[str] = []
         judgments = read_judgments(client, run, parts, problems)
-        pairs = read_pairs_files(client, run, problems)
+        pairs = read_pairs_files(client, run, problems) if run.tags.get(PAIRS_TAG) else []
         ignored.extend(problems)
         return _Loaded(run, candidates, judgments, pairs)
 

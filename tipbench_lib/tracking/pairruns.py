@@ -17,8 +17,9 @@ runs hold (:mod:`tipbench_lib.tracking.cellruns` verified those first):
 - it is on the right run: the holder is a verified run of the pair's cell A.
 
 The file itself was read with a byte bound (:data:`~tipbench_lib.tracking.mapping.
-MAX_PAIRS_BYTES`). A record that fails is left out; each file with such records is named once,
-with the first few records and why (:func:`verify_pairs`).
+MAX_PAIRS_BYTES`), and no text field of a record may exceed :data:`MAX_FIELD_CHARS`. A record
+that fails is left out; each file with such records is named once, with the first few records
+and why (:func:`verify_pairs`).
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ from tipbench_lib.core.journal import judge_key
 from tipbench_lib.core.records import FAILED, OK, Candidate, Cell, PairJudgment, parse_time
 from tipbench_lib.tracking.mapping import PairsFile
 
-MAX_NAMED_RECORDS = 5
+MAX_NAMED_RECORDS = 8
 """How many bad records of one file the warning names before it only counts them."""
+MAX_FIELD_CHARS = 20_000
+"""The longest text a record's field may hold (a note or an LLM judge's reason is a few hundred
+characters): one longer is a stranger's, however small the file."""
 MAX_PROBLEM_CHARS = 300
 """A named record's reason is cut here: a stranger's record may quote a megabyte."""
 
@@ -78,6 +82,9 @@ def _checked(
     """The record as a verified pairwise judgment, or None and why not."""
     if not isinstance(record, dict):
         return None, f"a JSON {type(record).__name__}, not a pairwise judgment"
+    longest = max((len(v) for v in record.values() if isinstance(v, str)), default=0)
+    if longest > MAX_FIELD_CHARS:
+        return None, f"a field holds {longest:,} characters, over {MAX_FIELD_CHARS:,}"
     try:
         pair = PairJudgment.from_json(record)
         parse_time(pair.created_at)

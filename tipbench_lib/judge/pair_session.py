@@ -48,6 +48,7 @@ from tipbench_lib.judge.queue import (
     Family,
     JournalFeed,
     baseline_text,
+    experiment_seed,
     interleaved_order,
     judge_seed,
 )
@@ -261,7 +262,14 @@ class PairSession:
             design = pair_queue.pair_design(rows, family.baseline)
         except TipbenchError as exc:  # a baseline that is no cell: say so as a judging error
             raise JudgingError(str(exc)) from None
-        state = pair_queue.PairQueueState(design, alpha=alpha, cards_per_unit=self.cards_per_unit())
+        # Scenarios enter every comparison in the experiment's seeded order (stats/pair_queue);
+        # the judge's seed only breaks ties between comparisons (next_pairs in serve).
+        state = pair_queue.PairQueueState(
+            design,
+            alpha=alpha,
+            cards_per_unit=self.cards_per_unit(),
+            seed=experiment_seed(self.experiment),
+        )
         people = PeopleFeed(state, feed, family, self)
         people.take(list(stored.records.pairs), journalled)
         return people

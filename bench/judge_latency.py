@@ -10,7 +10,7 @@ shared machine hits every app alike. Two times per card:
 - **in the page**: from the click on "Save and next" (a pairwise card: the key press) to the new
   card in the DOM (a listener and a MutationObserver in the page, `performance.now()`), and **on
   screen**: to the frame that paints it, what the judge waits for; a pairwise card also has
-  **ready**: until its answer widget takes keys (the widget renders after the card's HTML);
+  **ready**: until the app's widget (judge/widgets.py) has seen the new card and takes its keys;
 - **round trip**: Playwright's `click()` until its `wait_for_selector` sees the new card, which
   adds Playwright's own checks and polling (the measure the issue's 148 ms was taken with); the
   same calls on a static page whose button swaps the card at once give the harness's floor.
@@ -363,7 +363,7 @@ def main() -> None:
         print(line(f"on screen ({app.name}): click -> card painted", app.painted))
     for app in apps:
         if app.ready:
-            print(line(f"ready ({app.name}): key -> answer widget takes keys", app.ready))
+            print(line(f"ready ({app.name}): key -> the card takes keys", app.ready))
     for app in apps:
         print(line(f"round trip ({app.name}): Playwright click -> card", app.round_trip))
     by_name = {app.name: app for app in apps}

@@ -36,7 +36,7 @@ help:
 	@echo "make airflow-trigger CONF='{...}'  from a second terminal: run prompt_ab_eval"
 	@echo "make airflow-test  run the prompt_ab_eval DAG end to end through a local Airflow"
 	@echo "make mlflow-ui  keep tipbench's MLflow server running to browse its UI"
-	@echo "make judge EXPERIMENT=name [JUDGE=id] [ORDER=adaptive|uniform|ppi-uniform] [BASELINE=model:prompt]"
+	@echo "make judge EXPERIMENT=name [JUDGE=id] [MODE=rubric|pairwise] [ORDER=adaptive|uniform|ppi-uniform] [BASELINE=model:prompt]"
 	@echo "                                        the judging app, behind a token (prints its URL)"
 	@echo "make compare-app [EXPERIMENT=name]      the compare app, behind a token"
 	@echo "make collect-app                        the collect app, behind a token"
@@ -127,8 +127,8 @@ endef
 # The names reach the app from the environment ("$$EXPERIMENT"; make puts variables given on its
 # command line there), never pasted into the recipe: a quote in a name stays part of the name.
 judge: $(STAMP)
-	@test -n "$$EXPERIMENT" || { echo "usage: make judge EXPERIMENT=name [JUDGE=id] [BASELINE=model:prompt]" >&2; exit 2; }
-	$(call run_app,notebooks/judge.py,--experiment "$$EXPERIMENT" $(if $(JUDGE),--judge-id "$$JUDGE") $(if $(ORDER),--order "$$ORDER") $(if $(BASELINE),--baseline "$$BASELINE"))
+	@test -n "$$EXPERIMENT" || { echo "usage: make judge EXPERIMENT=name [JUDGE=id] [MODE=rubric|pairwise] [BASELINE=model:prompt]" >&2; exit 2; }
+	$(call run_app,notebooks/judge.py,--experiment "$$EXPERIMENT" $(if $(JUDGE),--judge-id "$$JUDGE") $(if $(MODE),--mode "$$MODE") $(if $(ORDER),--order "$$ORDER") $(if $(BASELINE),--baseline "$$BASELINE"))
 
 compare-app: $(STAMP)
 	$(call run_app,notebooks/compare.py,$(if $(EXPERIMENT),--experiment "$$EXPERIMENT"))

@@ -39,10 +39,13 @@ def _(mo, notebook):
     default_judge = locked_judge or str(query.get("judge") or "")
     # marimo reads a bare `--unblind` as "" (a flag with no value), so its presence counts.
     default_unblind = "unblind" in args and args["unblind"] not in (False, 0, "false")
+    # `--mode pairwise`: two tips of one scenario per card, answered with one key (section 13).
+    mode = str(args.get("mode") or query.get("mode") or "rubric")
     queue_options = {
         "order": str(args.get("order") or "adaptive"),
         "baseline": args.get("baseline"),
         "delta": args.get("delta"),
+        "mode": mode,
     }
     _fields = {
         "experiment": mo.ui.text(value=default_experiment, label="Experiment", full_width=False),
@@ -60,7 +63,13 @@ def _(mo, notebook):
             """
             ## tipbench · judge
 
-            Score each tip on the rubric. Model and prompt stay hidden.
+            """
+            + (
+                "Pick the better of two tips for the same person, with one key. "
+                if mode == "pairwise"
+                else "Score each tip on the rubric. "
+            )
+            + """Model and prompt stay hidden.
             Every save goes to your journal on disk first, then to MLflow.
 
             """
@@ -70,7 +79,15 @@ def _(mo, notebook):
         .form(submit_button_label="Start judging", bordered=False)
     )
     start
-    return default_experiment, default_judge, default_unblind, locked_judge, queue_options, start
+    return (
+        default_experiment,
+        default_judge,
+        default_unblind,
+        locked_judge,
+        mode,
+        queue_options,
+        start,
+    )
 
 
 @app.cell
@@ -81,6 +98,7 @@ def _(
     escaping,
     locked_judge,
     mo,
+    mode,
     queue_options,
     start,
 ):
@@ -103,6 +121,9 @@ def _(
             **queue_options,
         )
     session, delivery = _opened.session, _opened.delivery
+    # One card cell per mode; each leaves the page to the other when its mode is not on.
+    rubric_session = session if mode == "rubric" else None
+    pair_session = session if mode == "pairwise" else None
     session_error, backlog_note = _opened.error, _opened.backlog
     if session_error:
         _message = mo.callout(
@@ -115,7 +136,7 @@ def _(
     else:
         _message = mo.md("")
     _message
-    return delivery, session
+    return delivery, pair_session, rubric_session, session
 
 
 @app.cell
@@ -130,26 +151,27 @@ def _(mo):
 
 
 @app.cell
-def _(delivery, get_last, get_revising, judge_cards, mo, session, set_last, set_revising):
+def _(delivery, get_last, get_revising, judge_cards, mo, rubric_session, set_last, set_revising):
     # The card, its form and the page around them are built in the library
     # (tipbench_lib/judge/cards.py: card_form, card_page), the save in judge/app.py.
     from tipbench_lib.judge.app import submit as submit_card
 
+    _session = rubric_session
     _last = get_last()
     _revising = get_revising()
-    if session is None:
+    if _session is None:
         card, _extra = None, False
     elif _revising:
-        card, _extra = session.card(_revising), False
+        card, _extra = _session.card(_revising), False
     else:
-        card, _extra = session.serve()
+        card, _extra = _session.serve()
     # Where the primary comparisons stand, in the same cell as the card: one cell to re-run
     # and send per save keeps submit -> next card fast (bench/judge_latency.py).
-    _standing = session.status() if session is not None and session.people is not None else None
+    _standing = _session.status() if _session is not None and _session.people is not None else None
     _panel = mo.md("")
     if _standing is not None:
         _panel = mo.Html(
-            judge_cards.status_html(_standing, session.comparisons(), session.queue_order)
+            judge_cards.status_html(_standing, _session.comparisons(), _session.queue_order)
         )
     _stop = mo.md("")
     _warning = judge_cards.design_warning(_standing) if _standing is not None else None
@@ -163,40 +185,127 @@ def _(delivery, get_last, get_revising, judge_cards, mo, session, set_last, set_
     if _last is not None:
         _status = mo.callout(mo.md(_last.message), "success" if _last.ok else "warn")
     form, _view = None, mo.md("")
-    if session is not None:
-        _progress = mo.Html(judge_cards.progress_html(session.progress()))
-    if session is not None and card is None:
+    if _session is not None:
+        _progress = mo.Html(judge_cards.progress_html(_session.progress()))
+    if _session is not None and card is None:
         _can_stop = _standing is not None and _standing["can_stop"] and _warning is None
         _view = judge_cards.done_page([_progress, _status], _can_stop, _panel)
     elif card is not None:
 
         def _submit(value, card=card):
             # Saves while marimo takes the value (judge/app.py); no `validate=` round trip.
-            outcome = submit_card(session, card, value, delivery)
+            outcome = submit_card(_session, card, value, delivery)
             if outcome.saved:
                 set_revising(None)
             set_last(outcome)
 
         # A save refused for missing scores shows the same card again with the judge's picks.
         _draft = _last.draft_for(card.candidate_id) if _last is not None else {}
-        form = judge_cards.card_form(session.rubric, card, _draft, _submit)
+        form = judge_cards.card_form(_session.rubric, card, _draft, _submit)
         _view = judge_cards.card_page(
-            card, session.rubric, form, [_progress, _stop, _status], _panel
+            card, _session.rubric, form, [_progress, _stop, _status], _panel
         )
     _view
     return card, form
 
 
 @app.cell
-def _(get_last, mo, session, set_revising):
+def _(mode):
+    # The app's one browser-side widget (judge/widgets.py), made once: it scrolls a new card into
+    # view and, pairwise, takes the answer keys and buttons. Nothing of it is built per card.
+    from tipbench_lib.judge.widgets import card_keys
+
+    keyboard = card_keys(answers=mode == "pairwise")
+    keyboard.element
+    return (keyboard,)
+
+
+@app.cell
+def _(
+    delivery,
+    get_last,
+    get_revising,
+    judge_cards,
+    keyboard,
+    mo,
+    pair_session,
+    set_last,
+    set_revising,
+):
+    # The pairwise card (section 13): two tips of one scenario, sides drawn per card from the
+    # judge's recorded seed; the answer comes from the card's widget (judge/widgets.py: buttons
+    # and keys) and is saved in its message handler (judge/app.py submit_pair), journal first.
+    from tipbench_lib.judge.app import submit_pair
+
+    _last = get_last()
+    _revising = get_revising()
+    pair_card = None
+    keyboard.answer = None  # until a pairwise card is on screen
+    _extra = False
+    if pair_session is not None:
+        pair_card, _extra = (
+            (pair_session.card(_revising), False) if _revising else pair_session.serve()
+        )
+    # The pair queue's status panel, stop moment and design warning, as on the rubric card.
+    _standing = (
+        pair_session.status()
+        if pair_session is not None and pair_session.people is not None
+        else None
+    )
+    _panel, _stop = mo.md(""), mo.md("")
+    _warning = judge_cards.design_warning(_standing) if _standing is not None else None
+    if _standing is not None:
+        _panel = mo.Html(
+            judge_cards.status_html(
+                _standing, pair_session.comparisons(), "adaptive", pairwise=True
+            )
+        )
+        if (_extra or _warning is not None) and pair_card is not None:
+            _stop = mo.callout(
+                mo.md(judge_cards.stop_text(_standing, pairwise=True)),
+                "warn" if _warning else "success" if _standing["can_stop"] else "info",
+            )
+    _status = mo.md("")
+    if _last is not None and pair_session is not None:
+        _status = mo.callout(mo.md(_last.message), "success" if _last.ok else "warn")
+    _view = mo.md("")
+    if pair_session is not None:
+        _progress = mo.Html(judge_cards.progress_html(pair_session.progress()))
+        if pair_card is None:
+            _can_stop = _standing is not None and _standing["can_stop"] and _warning is None
+            _view = judge_cards.done_page([_progress, _status], _can_stop, _panel, pairwise=True)
+        else:
+
+            def _answer(content, card=pair_card):
+                # Runs while marimo takes the widget's message, before any cell (section 10).
+                outcome = submit_pair(pair_session, card, content, delivery)
+                if outcome.saved:
+                    set_revising(None)
+                set_last(outcome)
+
+            _draft = _last.draft_for(pair_card.pair_id) if _last is not None else {}
+            # The note box starts from a refused answer's note, else the answer being revised.
+            _note = pair_card.previous.note if pair_card.previous is not None else ""
+            # The widget sends this card's answers here (judge/widgets.py).
+            keyboard.answer = _answer
+            _view = judge_cards.pair_page(
+                pair_card, _draft.get("note", _note), [_progress, _stop, _status], _panel
+            )
+    _view
+    return (pair_card,)
+
+
+@app.cell
+def _(get_last, mo, mode, session, set_revising):
     get_last()  # rebuild after every save: the list is read from the journal on disk
-    # Picking a tip sets the revising state the card cell reads; this cell comes after the
-    # card so that a save shows the next card before the list is rebuilt.
+    # Picking a tip (or a pair) sets the revising state the card cell reads; this cell comes
+    # after the card so that a save shows the next card before the list is rebuilt.
     _labels = dict(session.revisable()) if session is not None else {}
+    _what = "a recent answer" if mode == "pairwise" else "an earlier score"
     revise = mo.ui.dropdown(
         options=_labels,
         value=None,
-        label=f"Revise an earlier score ({len(_labels)} saved)",
+        label=f"Revise {_what} ({len(_labels)} saved)",
         searchable=True,
         full_width=True,
         on_change=set_revising,
@@ -206,20 +315,21 @@ def _(get_last, mo, session, set_revising):
 
 
 @app.cell
-def _(escaping, get_last, mo, notebook, session):
+def _(escaping, get_last, mo, notebook, rubric_session):
     get_last()
+    _session = rubric_session
     _rows = (
         []
-        if session is None
+        if _session is None
         else [
             {"cell": c.label, "judged": c.judged, "total": c.total}
-            for c in session.progress().cells
+            for c in _session.progress().cells
         ]
     )
     _agree = mo.md("")
-    if session is not None:
+    if _session is not None:
         try:
-            _agreement = session.agreement()
+            _agreement = _session.agreement()
             _agree = (
                 notebook.text_table(_agreement, selection=None)
                 if _agreement.height
@@ -227,12 +337,18 @@ def _(escaping, get_last, mo, notebook, session):
             )
         except Exception as exc:
             _agree = mo.md(f"Agreement unavailable: {escaping.md_text(exc)}")
-    mo.accordion(
-        {
-            "Progress per cell": notebook.text_table(_rows, selection=None, page_size=12),
-            "Agreement between judges (Krippendorff's alpha, ordinal)": _agree,
-        }
+    # Per-cell progress and agreement are the rubric's (the pairwise card has neither yet).
+    _tables = (
+        mo.md("")
+        if _session is None
+        else mo.accordion(
+            {
+                "Progress per cell": notebook.text_table(_rows, selection=None, page_size=12),
+                "Agreement between judges (Krippendorff's alpha, ordinal)": _agree,
+            }
+        )
     )
+    _tables
     return
 
 

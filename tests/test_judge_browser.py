@@ -293,3 +293,32 @@ def load_run_ids(client: object, experiment: str) -> dict[str, str]:
     data = load_experiment(client, experiment)
     cells = dict(zip(data.candidates["candidate_id"], data.candidates["cell_id"], strict=True))
     return {cid: data.run_ids[cell] for cid, cell in cells.items()}
+
+
+def card_top(page: object) -> float:
+    """Where the tip's card starts, in pixels from the top of the viewport."""
+    return page.locator(".tb-card").first.evaluate("e => e.getBoundingClientRect().top")
+
+
+@pytest.mark.browser
+def test_after_ctrl_enter_the_next_tip_starts_on_screen(mlflow_client, mlflow_env, experiment_name):
+    """Issue 22: the note box is below the tip, so a judge who saves from it with Ctrl+Enter has
+    scrolled down; the next card replaced the last in place and its tip began above the screen."""
+    collected_experiment(mlflow_client, experiment_name)
+    Path(mlflow_env["TIPBENCH_HOME"]).mkdir(parents=True, exist_ok=True)
+    with judge_app(mlflow_env, experiment_name, "ana") as url, browser_page() as page:
+        page.set_viewport_size({"width": 1280, "height": 600})
+        page.goto(url)
+        current = current_candidate(page)
+        for _ in range(2):
+            pick_scores(page, (4, 3, 5))
+            page.get_by_placeholder("optional note").fill("from the keyboard")
+            assert card_top(page) < 0, "the note box is below the fold: the tip scrolled away"
+            current = submit_and_wait(page, current, keyboard=True)
+            page.wait_for_function(
+                "() => { const r = document.querySelector('.tb-card').getBoundingClientRect();"
+                " return r.top >= 0 && r.top < window.innerHeight / 2; }",
+                timeout=10_000,
+            )
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "judge-after-ctrl-enter.png"))

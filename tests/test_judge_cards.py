@@ -225,3 +225,20 @@ def test_an_undecidable_design_is_said_before_the_first_card_instead_of_stop():
     named = _demo_like_status(8, ("smollm2-135m", "v1"))
     assert named["decidable"] is True and design_warning(named) is None
     assert "cannot decide" not in status_html(named, [], "adaptive")
+
+
+def test_a_pairwise_card_shows_both_tips_as_literal_text_and_names_no_cell_when_blind():
+    from tipbench_lib.judge.cards import pair_html
+    from tipbench_lib.judge.pair_session import PairCard, PairSide
+
+    view = card().scenario
+    left = PairSide("c1", "cell-1", HOSTILE, len(HOSTILE))
+    right = PairSide("c2", "cell-2", "Take a <b>walk</b>", 18, {"model": "<evil>"})
+    html = pair_html(PairCard("p1", view, left, right, 4, 9))
+    assert "<script>" not in html and "<img" not in html and "<b>walk" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; **bold**" in html
+    assert "Take a &lt;b&gt;walk&lt;/b&gt;" in html and "&lt;evil&gt;" in html
+    assert "data-left='c1'" in html and "data-right='c2'" in html
+    assert "A · left (pair 4 of 9)" in html and "B · right" in html
+    blind = pair_html(PairCard("p1", view, left, PairSide("c2", "cell-2", "x", 1), 4, 9))
+    assert "cell-1" not in blind and "cell-2" not in blind and "model" not in blind

@@ -12,10 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tipbench_lib.core.errors import JudgingError
 from tipbench_lib.core.escaping import md_text
 from tipbench_lib.judge.delivery import BackgroundDelivery, read_delivered
+from tipbench_lib.judge.pair_session import PairCard, PairSession
 from tipbench_lib.judge.queue import parse_baseline
 from tipbench_lib.judge.session import Card, JudgeSession, Scores
+from tipbench_lib.judge.widgets import answer_problems
+
+MODES = ("rubric", "pairwise")
+"""The judge app's modes: score one tip on the rubric, or choose between two (section 13)."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class Outcome:
 class Opened:
     """The app's session once started, or why it could not start (markdown, data escaped)."""
 
-    session: JudgeSession | None = None
+    session: JudgeSession | PairSession | None = None
     delivery: BackgroundDelivery | None = None
     error: str = ""
     backlog: str = ""
@@ -55,6 +61,7 @@ def open_session(
     order: str,
     baseline: Any = None,
     delta: Any = None,
+    mode: str = "rubric",
 ) -> Opened:
     """The app's judge session on the tracking server, with its background sender.
 
@@ -67,9 +74,22 @@ def open_session(
     from tipbench_lib.tracking.server import tracking_url
 
     try:
+        if mode not in MODES:
+            raise JudgingError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
         extra = {} if delta is None else {"delta": float(delta)}
         client = MlflowClient(tracking_url())
         stored, backlog = read_delivered(client, experiment.strip())
+        if mode == "pairwise":
+            pairs = PairSession(
+                client,
+                experiment.strip(),
+                judge_id,
+                blind=blind,
+                order=order,
+                baseline=parse_baseline(baseline),
+                stored=stored,
+            )
+            return _opened(pairs, backlog)
         session = JudgeSession(
             client,
             experiment.strip(),
@@ -82,6 +102,11 @@ def open_session(
         )
     except Exception as exc:
         return Opened(error=str(exc))
+    return _opened(session, backlog)
+
+
+def _opened(session: Any, backlog: Any) -> Opened:
+    """The session with its sender, which first sends what a former session left undelivered."""
     delivery = BackgroundDelivery(session)
     if session.undelivered():
         delivery.request()
@@ -127,5 +152,43 @@ def _submit(
         message=(
             f"Saved tip #{card.position} (composite {result.record.composite:g}) to your "
             f"journal; {md_text(sent.sentence())}."
+        ),
+    )
+
+
+def submit_pair(
+    session: PairSession,
+    card: PairCard,
+    content: dict[str, Any],
+    delivery: BackgroundDelivery,
+) -> Outcome:
+    """Save the page's answer to a pairwise ``card``: journal now, MLflow from ``delivery``.
+
+    The page's message is checked first (:func:`tipbench_lib.judge.widgets.answer_problems`): an
+    answer for another card than the one served (a key pressed twice before the next card came)
+    or a malformed one is refused and the card stays. Called from the widget's message handler,
+    so every failure comes back as a refused outcome, as :func:`submit` does.
+    """
+    try:
+        problems = answer_problems(content, card.pair_id)
+        if problems:
+            note = content.get("note")
+            return Outcome(
+                ok=False,
+                message=f"**Not saved:** {md_text('; '.join(problems))}.",
+                candidate_id=card.pair_id,
+                draft={"note": note} if isinstance(note, str) else {},
+            )
+        session.save(card, content["choice"], content.get("note") or "")
+    except Exception as exc:
+        return Outcome(ok=False, message=f"**Not saved:** {md_text(exc)}")
+    delivery.request()
+    sent = delivery.state()
+    said = {"left": "left better", "right": "right better", "tie": "a tie"}[content["choice"]]
+    return Outcome(
+        ok=not sent.error,
+        saved=True,
+        message=(
+            f"Saved pair #{card.position} ({said}) to your journal; {md_text(sent.sentence())}."
         ),
     )

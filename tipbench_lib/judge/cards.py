@@ -13,6 +13,7 @@ needs it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import marimo as mo
 
     from tipbench_lib.core.rubric import Rubric
+    from tipbench_lib.judge.pair_session import PairCard, PairSide
     from tipbench_lib.judge.session import Card, JudgingProgress
 
 CSS = """
@@ -49,25 +51,46 @@ CSS = """
 .tb-rubric ul { margin: 2px 0; padding-left: 1.1rem; }
 .tb-status { border: 1px solid var(--slate-6, #dde1e6); border-radius: 10px; padding: 10px 14px; }
 .tb-status td { padding: 2px 16px 2px 0; }
+.tb-pair { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
+.tb-pair .tb-tip { font-size: 1.2rem; height: 100%; box-sizing: border-box; }
+.tb-side { display: flex; flex-direction: column; }
+.tb-answers { margin-top: 4px; }
+.tb-answer-row { display: flex; gap: 12px; }
+.tb-answer { flex: 1; display: flex; flex-direction: column; align-items: center; gap: 2px;
+  padding: 10px 8px; border-radius: 8px; border: 1px solid #c9ced6; background: #fff;
+  cursor: pointer; font: inherit; font-size: 1rem; color: #111; }
+.tb-answer:hover:not(:disabled) { background: #f1f5f9; border-color: #64748b; }
+.tb-answer.tb-chosen { background: #dcfce7; border-color: #16a34a; }
+.tb-answer:disabled { cursor: default; }
+.tb-key { font-size: .8rem; color: #555; }
+.tb-note { width: 100%; box-sizing: border-box; margin-top: 10px; padding: 6px 8px;
+  border-radius: 6px; border: 1px solid #c9ced6; font: inherit; resize: vertical; }
+.tb-scenario-wide { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr);
+  gap: 0 24px; }
 </style>
 """
 
 
-def scenario_html(card: Card) -> str:
-    """The user the tip was written for; every string escaped (it came from a file)."""
+def scenario_html(card: Card | PairCard, *, wide: bool = False) -> str:
+    """The user the tip was written for; every string escaped (it came from a file). ``wide``:
+    the person beside the tasks, for a pairwise card's full-width scenario."""
     s = card.scenario
     tasks = (
         "".join(f"<li>{esc(t)}</li>" for t in s.task_lines()) or "<li><em>no task list</em></li>"
     )
     revealed = "".join(
-        f"<div class='tb-meta'>{esc(k)}: <b>{esc(v)}</b></div>" for k, v in card.revealed.items()
+        f"<div class='tb-meta'>{esc(k)}: <b>{esc(v)}</b></div>"
+        for k, v in getattr(card, "revealed", {}).items()
     )
-    return (
-        f"{CSS}<div class='tb-scenario'><div class='tb-label'>Scenario {esc(s.scenario_id)}</div>"
+    person = (
+        f"<div><div class='tb-label'>Scenario {esc(s.scenario_id)}</div>"
         f"<h3>{esc(s.persona)}</h3><div>{esc(s.persona_description)}</div>"
         f"<div class='tb-when'><b>{esc(s.time_slot)}</b> — {esc(s.time_slot_description)}</div>"
-        f"<div class='tb-label'>Tasks</div><ul>{tasks}</ul>{revealed}</div>"
+        "</div>"
     )
+    todo = f"<div><div class='tb-label'>Tasks</div><ul>{tasks}</ul>{revealed}</div>"
+    kind = "tb-scenario tb-scenario-wide" if wide else "tb-scenario"
+    return f"{CSS}<div class='{kind}'>{person}{todo}</div>"
 
 
 def auto_text(card: Card, rubric: Rubric) -> str:
@@ -134,15 +157,16 @@ def design_warning(status: Mapping[str, Any]) -> str | None:
     return str(status.get("design_note") or "This design cannot decide any comparison.")
 
 
-def stop_text(status: dict[str, Any]) -> str:
+def stop_text(status: dict[str, Any], *, pairwise: bool = False) -> str:
     """The message above a card served beyond the queue (markdown): the design cannot decide
     anything, the judge may stop, or the deciding cards are with other judges."""
+    saved = "Your answers are saved" if pairwise else "Your scores are saved"
     warning = design_warning(status)
     if warning is not None:
         return (
             # The note is the library's own sentence of numbers (stats/adaptive.DesignReach).
             f"**Nothing can be decided here, whatever the scores.** {warning} "
-            "Your scores are saved and still count in the compare phase's description of the "
+            f"{saved} and still count in the compare phase's description of the "
             "cells; the cards below come in uniform order."
         )
     if not status["can_stop"]:
@@ -161,15 +185,18 @@ def stop_text(status: dict[str, Any]) -> str:
     )
     return (
         "**You can stop: every primary comparison is decided or out of reach.**"
-        f"{given_up} Your scores are saved. If you go on, the cards below come in uniform "
+        f"{given_up} {saved}. If you go on, the cards below come in uniform "
         "order and only add to the compare phase's analysis."
     )
 
 
-def status_html(status: dict[str, Any], rows: list[dict[str, Any]], order: str) -> str:
+def status_html(
+    status: dict[str, Any], rows: list[dict[str, Any]], order: str, *, pairwise: bool = False
+) -> str:
     """Where the primary comparisons stand: the headline, then one line per comparison with its
     decision, the sequence's interval and the cards it may still need. Arms are named only when
-    the rows carry them (the session blanks them for a blind judge)."""
+    the rows carry them (the session blanks them for a blind judge). ``pairwise``: the interval
+    is on the first arm's win share (ties half), not on a score difference."""
     projected = status.get("out_of_reach_projected", 0)
     chance = chance_text(status.get("out_of_reach_projected_chance", 0.0), at_most=projected > 1)
     head = (
@@ -182,7 +209,8 @@ def status_html(status: dict[str, Any], rows: list[dict[str, Any]], order: str) 
             else ""
         )
         + f" · about {status['cards_left_estimate']} cards left"
-        f" · {status['cards_judged']} scored by people ({esc(order)} order)"
+        f" · {status['cards_judged']} {'answered' if pairwise else 'scored'} by people"
+        f" ({esc(order)} order)"
     )
     lines = []
     for index, row in enumerate(rows, start=1):
@@ -192,7 +220,12 @@ def status_html(status: dict[str, Any], rows: list[dict[str, Any]], order: str) 
             else f"comparison {index}"
         )
         lo, hi = row.get("cs_lo"), row.get("cs_hi")
-        interval = "—" if lo is None or hi is None else f"[{lo:+.1f}, {hi:+.1f}]"
+        if lo is None or hi is None:
+            interval = "—"
+        elif pairwise:
+            interval = f"win share [{lo:.2f}, {hi:.2f}]"
+        else:
+            interval = f"[{lo:+.1f}, {hi:+.1f}]"
         if row["decided"]:
             left = ""
         elif row["decision"] == PROJECTED and row.get("projected_chance") is not None:
@@ -299,7 +332,8 @@ def card_form(
 
 def card_page(card: Card, rubric: Rubric, form: Any, above: Sequence[Any], below: Any) -> Any:
     """The card as the judge sees it: ``above`` (progress, messages), then the scenario beside
-    the tip, a revising note, the form and the rubric's levels, then ``below`` (the status)."""
+    the tip, a revising note, the form and the rubric's levels, then ``below`` (the status).
+    The app's widget (:mod:`.widgets`) scrolls a new card's top (the progress bar) into view."""
     import marimo as mo
 
     revising = (
@@ -313,13 +347,99 @@ def card_page(card: Card, rubric: Rubric, form: Any, above: Sequence[Any], below
     return mo.vstack([*above, sides, below], gap=1)
 
 
-def done_page(above: Sequence[Any], can_stop: bool, below: Any) -> Any:
-    """What a judge sees once every card has their score."""
+def done_page(above: Sequence[Any], can_stop: bool, below: Any, *, pairwise: bool = False) -> Any:
+    """What a judge sees once every card has their score (``pairwise``: every pair an answer)."""
     import marimo as mo
 
-    done = mo.callout(
-        mo.md("**All done.** Every candidate has your score; pick one below to revise it."),
-        "success",
+    said = (
+        "Every pair has your answer; pick a recent one below to revise it."
+        if pairwise
+        else "Every candidate has your score; pick one below to revise it."
     )
+    done = mo.callout(mo.md(f"**All done.** {said}"), "success")
     decided = "*Every primary comparison is decided or out of reach.*" if can_stop else ""
     return mo.vstack([*above, done, mo.md(decided), below])
+
+
+# -- the pairwise card ----------------------------------------------------------------------------
+
+
+def side_html(side: PairSide, name: str, label: str) -> str:
+    """One tip of a pairwise card, exactly as written (escaped, pre-wrap), under its side's name;
+    model and prompt only when unblind."""
+    revealed = " · ".join(f"{esc(k)}: {esc(v)}" for k, v in side.revealed.items())
+    return (
+        f"<div class='tb-side' data-side='{name}' data-candidate='{esc(side.candidate_id)}'>"
+        f"<div class='tb-head'><div class='tb-label'>{esc(label)}</div>"
+        f"<div class='tb-meta'>{side.char_count} chars{' · ' + revealed if revealed else ''}"
+        f"</div></div><pre class='tb-tip'>{esc(side.text)}</pre></div>"
+    )
+
+
+def pair_html(card: PairCard, shown: str = "") -> str:
+    """The two tips side by side, left as A and right as B (the names the keys use). ``shown``
+    tells this showing from the last one of the same card (a refused answer shows it again):
+    the app's widget gives a new showing its buttons back (:mod:`.widgets`)."""
+    return (
+        f"{CSS}<div class='tb-card tb-pair' data-candidate='{esc(card.pair_id)}' "
+        f"data-shown='{esc(shown or card.pair_id)}' "
+        f"data-left='{esc(card.left.candidate_id)}' data-right='{esc(card.right.candidate_id)}'>"
+        f"{side_html(card.left, 'left', f'A · left (pair {card.position} of {card.total})')}"
+        f"{side_html(card.right, 'right', 'B · right')}</div>"
+    )
+
+
+PAIR_QUESTION_TEXT = (
+    "Which tip serves this person better, right now, on the rubric as a whole "
+    "(fits their day and tasks, can be acted on at once, reads like a kind colleague)?"
+)
+"""The question a pairwise card asks (the record's ``question``: ``overall``)."""
+
+
+def answers_html(note: str = "") -> str:
+    """The answer buttons, each showing its keys, and the note box (``note``: what it starts
+    with). Plain HTML: the app's widget (:mod:`.widgets`) takes the clicks and the keys."""
+    from tipbench_lib.judge.widgets import KEYS, NOTE_LIMIT
+
+    labels = {"left": "A · left is better", "tie": "Tie", "right": "B · right is better"}
+    buttons = "".join(
+        f"<button type='button' class='tb-answer' data-choice='{choice}'><b>{esc(label)}</b>"
+        f"<span class='tb-key'>{esc(' or '.join(KEYS[choice]))}</span></button>"
+        for choice, label in labels.items()
+    )
+    return (
+        f"{CSS}<div class='tb-answers'><div class='tb-answer-row'>{buttons}</div>"
+        f"<textarea class='tb-note' rows='2' maxlength='{NOTE_LIMIT}' placeholder='optional note"
+        f" (Esc leaves the box; keys answer only outside it)'>{esc(note)}</textarea></div>"
+    )
+
+
+def pair_page(card: PairCard, note: str, above: Sequence[Any], below: Any) -> Any:
+    """A pairwise card as the judge sees it: ``above`` (progress, messages), the scenario across
+    the page, the question, the two tips side by side, the answer buttons (showing their keys)
+    and the note box (starting with ``note``), then ``below`` (the status)."""
+    import marimo as mo
+
+    previous = card.previous_choice
+    words = {"left": "A (left) better", "right": "B (right) better", "tie": "a tie"}
+    revising = (
+        mo.md(
+            f"*Revising pair #{card.position}: you answered {words[previous]}; the journal "
+            "keeps that answer too.*"
+        )
+        if previous
+        else mo.md("")
+    )
+    question = mo.md(f"**{md_text(PAIR_QUESTION_TEXT)}**")
+    return mo.vstack(
+        [
+            *above,
+            mo.Html(scenario_html(card, wide=True)),
+            question,
+            mo.Html(pair_html(card, uuid.uuid4().hex[:12])),
+            revising,
+            mo.Html(answers_html(note)),
+            below,
+        ],
+        gap=1,
+    )

@@ -35,6 +35,7 @@ from tipbench_lib.core.schema import PEOPLE_KINDS
 from tipbench_lib.judge.delivery import DEFAULT_REQUIRED_JUDGES, JudgmentSyncer
 from tipbench_lib.judge.journal import (
     JUDGMENT,
+    PAIR,
     JudgeJournal,
     judge_key,
     judgments_dir,
@@ -46,6 +47,7 @@ from tipbench_lib.judge.queue import (
     DEFAULT_ORDER,
     ORDERS,
     SAMPLING,
+    Family,
     JournalFeed,
     PeopleQueue,
     choose_family,
@@ -259,15 +261,7 @@ class JudgeSession:
         this judge's own plan resumed; in ``ppi-uniform`` order the sampling record written."""
         feed = JournalFeed(judgments_dir(self.experiment, self.home), judge_key)
         journalled = feed.read()
-        recorded = recorded_family(stored.experiment.tags.get(QUEUE_FAMILY_TAG), journalled)
-        people_scored = sum(
-            1 for j in self.records.judgments if j.source.kind in PEOPLE_KINDS and j.ok
-        ) + sum(
-            1
-            for r in journalled
-            if r.get("type") == JUDGMENT and r.get("judge_kind", "human") in PEOPLE_KINDS
-        )
-        family, new = choose_family(recorded, baseline, people_scored, self.judge_id, delta)
+        family = self.fixed_family(stored, journalled, baseline, delta)
         seed = experiment_seed(self.experiment)
         queue = PeopleQueue.build(
             self.records,
@@ -278,13 +272,38 @@ class JudgeSession:
             delta=family.delta,
             seed=seed,
         )
-        if new:
-            self.journal.append_record(family.as_record(self.judge_id))
-            self._tag(QUEUE_FAMILY_TAG, json.dumps(family.to_json()))
         if self.queue_order == "ppi-uniform":
             self._record_sampling(stored, seed)
         queue.resume(self.judge_id, self.seed, self.order)
         return queue
+
+    def fixed_family(
+        self,
+        stored: StoredExperiment,
+        journalled: Sequence[Mapping[str, Any]],
+        baseline: tuple[str, str] | None,
+        delta: float | None,
+    ) -> Family:
+        """The primary family judging runs under, fixed before data (:mod:`.queue`): the one
+        recorded, else ``baseline`` (all pairs when None), recorded now in the journal and the
+        experiment's tag. Scores and pairwise answers by people both count as data, so neither
+        mode can change a family the other began under (docs/architecture.md, section 13)."""
+        recorded = recorded_family(stored.experiment.tags.get(QUEUE_FAMILY_TAG), journalled)
+        people = (
+            sum(1 for j in self.records.judgments if j.source.kind in PEOPLE_KINDS and j.ok)
+            + sum(1 for p in self.records.pairs if p.source.kind in PEOPLE_KINDS and p.ok)
+            + sum(
+                1
+                for r in journalled
+                if r.get("type") in (JUDGMENT, PAIR)
+                and r.get("judge_kind", "human") in PEOPLE_KINDS
+            )
+        )
+        family, new = choose_family(recorded, baseline, people, self.judge_id, delta)
+        if new:
+            self.journal.append_record(family.as_record(self.judge_id))
+            self._tag(QUEUE_FAMILY_TAG, json.dumps(family.to_json()))
+        return family
 
     def _record_sampling(self, stored: StoredExperiment, seed: int) -> None:
         """Journal the ppi-uniform design once, and keep MLflow's copy (compare reads it)."""

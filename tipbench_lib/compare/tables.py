@@ -25,6 +25,7 @@ from tipbench_lib.core.schema import (
     leaderboard_csv_columns,
     require_columns,
 )
+from tipbench_lib.stats import bradley_terry
 
 PAIRWISE_CSV_COLUMNS: tuple[str, ...] = (
     "a_model",
@@ -49,17 +50,7 @@ PAIRWISE_CSV_COLUMNS: tuple[str, ...] = (
 against B over scenarios, a tie counting half, its interval, test, verdict and the counts."""
 PAIRWISE_LEADERBOARD_CSV_COLUMNS: tuple[str, ...] = (
     "rank",
-    "model",
-    "prompt_version",
-    "strength",
-    "strength_lo",
-    "strength_hi",
-    "win_rate",
-    "win_rate_vs_baseline",
-    "vs_baseline_lo",
-    "vs_baseline_hi",
-    "n_pairs",
-    "n_scenarios",
+    *(c for c in bradley_terry.COLUMNS if c != "rank"),
 )
 """``pairwise_leaderboard.csv``'s fixed columns (``stats.bradley_terry.strengths``)."""
 PAIRWISE_FILES = ("pairwise_leaderboard.csv", "pairwise.csv")

@@ -27,7 +27,13 @@ import polars as pl
 from scipy import stats as sps
 
 from tipbench_lib.core.errors import TipbenchError
-from tipbench_lib.stats.pairwise import GROUP, TIE_WEIGHT, canonical, compare_pairwise
+from tipbench_lib.stats.pairwise import (
+    GROUP,
+    TIE_WEIGHT,
+    canonical,
+    compare_pairwise,
+    slot_frames,
+)
 
 PRIOR_GAMES = 0.5
 """Virtual games between every two cells judged against each other, half won by each."""
@@ -56,30 +62,7 @@ def wins_tensor(
     """(experiments, scenarios, cells, cells) wins of the row cell over the column cell (ties
     half), the cells (e, c, model, prompt_version) and the experiments' ``by`` values."""
     frame = canonical(outcomes, by)
-    groups_frame = frame.select(GROUP).unique().sort(GROUP, nulls_last=True).with_row_index("e")
-    sides = pl.concat(
-        [
-            frame.select(
-                GROUP,
-                pl.col(f"{s}_model").alias("model"),
-                pl.col(f"{s}_prompt").alias("prompt_version"),
-            )
-            for s in ("a", "b")
-        ]
-    )
-    cells = (
-        sides.unique()
-        .join(groups_frame, on=GROUP, nulls_equal=True)
-        .sort("e", "model", "prompt_version")
-        .with_columns(pl.int_range(pl.len()).over("e").alias("c"))
-    )
-    scenarios = (
-        frame.select(GROUP, "scenario_id")
-        .unique()
-        .join(groups_frame, on=GROUP, nulls_equal=True)
-        .sort("e", "scenario_id")
-        .with_columns(pl.int_range(pl.len()).over("e").alias("s"))
-    )
+    groups_frame, cells, scenarios = slot_frames(frame)
     slot = cells.select(GROUP, "model", "prompt_version", "c")
     rows = (
         frame.group_by(GROUP, "a_model", "a_prompt", "b_model", "b_prompt", "scenario_id")

@@ -140,19 +140,33 @@ def judge_panel(
     )
     kinds = dict(zip(counts["judge_id"], counts["kind"], strict=True))
     agreement = _agreements(_composites(scored, scenarios), kinds)
+    return panel_frame(counts, agreement, prov, scored)
+
+
+def panel_frame(
+    counts: pl.DataFrame,
+    agreement: Mapping[str, _Agreement],
+    prov: Provenance,
+    judged: pl.DataFrame,
+    floor: float = AGREEMENT_FLOOR,
+    measure: str = "within scenarios",
+) -> pl.DataFrame:
+    """The panel's rows from each judge's count and agreement, for scores and pairs alike: the
+    judge's model and size (declared, else read from ``judged``), whether it is small, and
+    whether it is provisional by ``floor``."""
     rows = []
-    for judge, n in sorted(zip(counts["judge_id"], counts["n"], strict=True)):
+    for judge, kind, n in sorted(zip(counts["judge_id"], counts["kind"], counts["n"], strict=True)):
         declared = prov.judges.get(judge)
-        model = (declared.model if declared else "") or _column_value(scored, judge, "judge_model")
-        size = _parameter_count(prov, judge, str(model or ""), scored)
+        model = (declared.model if declared else "") or _column_value(judged, judge, "judge_model")
+        size = _parameter_count(prov, judge, str(model or ""), judged)
         small = bool(declared and declared.weak) or (
-            kinds[judge] == "llm" and size is not None and size < WEAK_JUDGE_PARAMETERS
+            kind == "llm" and size is not None and size < WEAK_JUDGE_PARAMETERS
         )
         found = agreement[judge]
         rows.append(
             {
                 "judge_id": judge,
-                "kind": kinds[judge],
+                "kind": kind,
                 "n_judgments": n,
                 "model": str(model or ""),
                 "parameter_count": size,
@@ -161,7 +175,7 @@ def judge_panel(
                 "alpha": found.alpha,
                 "n_alpha_tips": found.n_tips,
             }
-            | _provisional(kinds[judge], small, found)
+            | _provisional(kind, small, found, floor, measure)
         )
     return pl.DataFrame(rows, schema=PANEL_SCHEMA)
 

@@ -14,7 +14,6 @@ import polars as pl
 from scipy import stats as sps
 
 from tipbench_lib.core.provenance import Provenance
-from tipbench_lib.core.records import WEAK_JUDGE_PARAMETERS
 from tipbench_lib.core.schema import require_columns
 from tipbench_lib.stats import judges
 
@@ -108,34 +107,9 @@ def pair_judge_panel(
         {j: wide[j].cast(pl.Float64).fill_null(np.nan).to_numpy() for j in judges_seen},
     )
     agreement = judges._agreements(tips, kinds, PAIR_AGREEMENT_FLOOR)
-    rows = []
-    for judge, n in sorted(zip(counts["judge_id"], counts["n"], strict=True)):
-        declared = prov.judges.get(judge)
-        model = (declared.model if declared else "") or judges._column_value(
-            counted, judge, "judge_model"
-        )
-        size = judges._parameter_count(prov, judge, str(model or ""), counted)
-        small = bool(declared and declared.weak) or (
-            kinds[judge] == "llm" and size is not None and size < WEAK_JUDGE_PARAMETERS
-        )
-        found = agreement[judge]
-        rows.append(
-            {
-                "judge_id": judge,
-                "kind": kinds[judge],
-                "n_judgments": n,
-                "model": str(model or ""),
-                "parameter_count": size,
-                "small_model": small,
-                "reference": found.reference,
-                "alpha": found.alpha,
-                "n_alpha_tips": found.n_tips,
-            }
-            | judges._provisional(
-                kinds[judge], small, found, PAIR_AGREEMENT_FLOOR, "on the same tip pairs"
-            )
-        )
-    return pl.DataFrame(rows, schema=judges.PANEL_SCHEMA)
+    return judges.panel_frame(
+        counts, agreement, prov, counted, PAIR_AGREEMENT_FLOOR, "on the same tip pairs"
+    )
 
 
 def pair_provisional_judges(

@@ -148,15 +148,11 @@ class ShareGrid:
         return int(self.cells["c"].max() or 0) + 1 if self.cells.height else 0
 
 
-def share_grid(outcomes: pl.DataFrame, by: str | None = None) -> ShareGrid:
-    """The dense grid of :class:`ShareGrid` from a pair outcomes frame (experiments by ``by``).
-
-    Cells are every (model, prompt) that appears on either side within an experiment, in
-    (model, prompt) order, so the pair slots (a < b) match the canonical order of the rows.
-    """
-    frame = canonical(outcomes, by)
+def slot_frames(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The slots of a :func:`canonical` frame: its experiments (``GROUP``, e), cells (e, c,
+    model, prompt_version: every (model, prompt) on either side, in that order, so the pair
+    slots a < b match the rows' canonical order) and scenarios (e, s, scenario_id)."""
     groups_frame = frame.select(GROUP).unique().sort(GROUP, nulls_last=True).with_row_index("e")
-    groups = groups_frame[GROUP].to_list()
     sides = pl.concat(
         [
             frame.select(
@@ -180,6 +176,18 @@ def share_grid(outcomes: pl.DataFrame, by: str | None = None) -> ShareGrid:
         .sort("e", "scenario_id")
         .with_columns(pl.int_range(pl.len()).over("e").alias("s"))
     )
+    return groups_frame, cells, scenarios
+
+
+def share_grid(outcomes: pl.DataFrame, by: str | None = None) -> ShareGrid:
+    """The dense grid of :class:`ShareGrid` from a pair outcomes frame (experiments by ``by``).
+
+    Cells are every (model, prompt) that appears on either side within an experiment, in
+    (model, prompt) order, so the pair slots (a < b) match the canonical order of the rows.
+    """
+    frame = canonical(outcomes, by)
+    groups_frame, cells, scenarios = slot_frames(frame)
+    groups = groups_frame[GROUP].to_list()
     judges = sorted(frame["judge_id"].unique().to_list())
     n_e = len(groups)
     n_c = int(cells["c"].max() or 0) + 1 if cells.height else 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,17 +59,15 @@ class Verdict:
     attempts: int
 
 
-@dataclass
-class LlmJudgeSummary:
-    model: str
-    judge_id: str
-    ok: int = 0
-    failed: list[str] = field(default_factory=list)
-    sync_error: str = ""
-    stopped: str = ""
-    """Why the backend could not go on, when it could not: the run was interrupted."""
-    left: int = 0
-    """Candidates not judged because the run was interrupted."""
+class RunStatus:
+    """How an LLM judge's run ended, for the rubric and the pair judge alike: needs ``failed``,
+    ``sync_error``, ``stopped`` (why the backend could not go on: the run was interrupted) and
+    ``left`` (what the interruption left unjudged)."""
+
+    failed: list[str]
+    sync_error: str
+    stopped: str
+    left: int
 
     @property
     def complete(self) -> bool:
@@ -82,13 +80,14 @@ class LlmJudgeSummary:
             return EXIT_INTERRUPTED
         return EXIT_OK if self.complete else EXIT_FAILED
 
-    def lines(self) -> list[str]:
-        lines = [f"LLM judge {self.judge_id}: {self.ok} scored, {len(self.failed)} failed"]
-        lines += [f"  failed: {line}" for line in self.failed]
+    def status_lines(self, things: str, findings: Sequence[str] = ()) -> list[str]:
+        """The failures, ``findings`` (what the run measured), the stop and what MLflow lacks,
+        each with what to do; ``things`` names what was judged ("candidate(s)", "pair(s)")."""
+        lines = [f"  failed: {line}" for line in self.failed] + list(findings)
         if self.stopped:
             lines += [
                 f"  STOPPED: {self.stopped}",
-                f"  {self.left} candidate(s) interrupted, none of them failed: fix the above, "
+                f"  {self.left} {things} interrupted, none of them failed: fix the above, "
                 "then run the same command again to judge them",
             ]
         if self.sync_error:
@@ -97,6 +96,22 @@ class LlmJudgeSummary:
                 "the journal; run the same command again to send them"
             )
         return lines
+
+
+@dataclass
+class LlmJudgeSummary(RunStatus):
+    model: str
+    judge_id: str
+    ok: int = 0
+    failed: list[str] = field(default_factory=list)
+    sync_error: str = ""
+    stopped: str = ""
+    left: int = 0
+    """Candidates not judged because the run was interrupted."""
+
+    def lines(self) -> list[str]:
+        head = f"LLM judge {self.judge_id}: {self.ok} scored, {len(self.failed)} failed"
+        return [head, *self.status_lines("candidate(s)")]
 
 
 # -- prompt ---------------------------------------------------------------------------------------

@@ -37,9 +37,6 @@ from tipbench_lib.backends.base import (
     ModelInfo,
 )
 from tipbench_lib.core.errors import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
     BackendError,
     BackendUnavailableError,
     GenerationError,
@@ -57,7 +54,7 @@ from tipbench_lib.core.records import (
 )
 from tipbench_lib.core.rubric import Rubric
 from tipbench_lib.core.scenarios import ScenarioView
-from tipbench_lib.judge.llm import DEFAULT_RETRIES, REASON_CHARS
+from tipbench_lib.judge.llm import DEFAULT_RETRIES, REASON_CHARS, RunStatus
 from tipbench_lib.judge.session import JudgeSession
 
 PAIR_OPTIONS = GenerationOptions(temperature=0.2, top_p=0.9, max_tokens=128, num_ctx=4096)
@@ -392,7 +389,7 @@ def order_effect(pairs: Iterable[PairJudgment]) -> OrderEffect:
 
 
 @dataclass
-class LlmPairsSummary:
+class LlmPairsSummary(RunStatus):
     model: str
     judge_id: str
     seed: int
@@ -406,38 +403,14 @@ class LlmPairsSummary:
     left: int = 0
     effect: OrderEffect | None = None
 
-    @property
-    def complete(self) -> bool:
-        return not self.failed and not self.sync_error and not self.stopped
-
-    @property
-    def exit_code(self) -> int:
-        """3 when interrupted (a rerun resumes), 1 when pairs failed or are not in MLflow."""
-        if self.stopped:
-            return EXIT_INTERRUPTED
-        return EXIT_OK if self.complete else EXIT_FAILED
-
     def lines(self) -> list[str]:
-        lines = [
+        head = (
             f"LLM pair judge {self.judge_id}: {self.ok} pair(s) judged in both orders, "
             f"{len(self.failed)} failed, {self.skipped} judged before (of {self.planned} "
             f"planned; tip pairs drawn with seed {self.seed})"
-        ]
-        lines += [f"  failed: {line}" for line in self.failed]
-        if self.effect is not None:
-            lines += self.effect.lines()
-        if self.stopped:
-            lines += [
-                f"  STOPPED: {self.stopped}",
-                f"  {self.left} pair(s) interrupted, none of them failed: fix the above, "
-                "then run the same command again to judge them",
-            ]
-        if self.sync_error:
-            lines.append(
-                f"  MLflow has not got every pair yet ({self.sync_error}); they are safe in "
-                "the journal; run the same command again to send them"
-            )
-        return lines
+        )
+        effect = self.effect.lines() if self.effect is not None else []
+        return [head, *self.status_lines("pair(s)", effect)]
 
 
 def answered_pairs(session: JudgeSession) -> list[PairJudgment]:

@@ -111,7 +111,7 @@ def test_every_view_has_the_contracts_columns_from_pair_judgment_rows() -> None:
     bias = pairwise.position_bias(frame)
     assert bias.columns == [
         "judge_id", "judge_kind", "n_left", "n_right", "n_ties",
-        "share_left", "share_left_lo", "share_left_hi",
+        "n_both_orders", "n_same_side", "share_left", "share_left_lo", "share_left_hi",
     ]  # fmt: skip
 
 
@@ -187,6 +187,25 @@ def test_position_bias_counts_showings_and_gives_wilsons_interval() -> None:
     assert llm["share_left_lo"] == pytest.approx(wilson.low)
     assert llm["share_left_hi"] == pytest.approx(wilson.high)
     assert bias.row(0, named=True)["share_left"] == 0.0
+    assert (llm["n_both_orders"], llm["n_same_side"]) == (2, 1)
+
+
+def test_a_judge_deciding_by_position_both_ways_shows_though_its_left_share_is_half() -> None:
+    """Left won both showings of one pair and right both of another: share_left 1/2, as for no
+    bias at all, but both pairs went to the same side twice (found by the pair LLM judge's
+    benchmark: 14 of 20 pairs of smollm2-135m, share_left 0.40)."""
+    frame = pl.DataFrame(
+        {
+            "judge_id": ["llm"] * 3,
+            "judge_kind": ["llm"] * 3,
+            "n_left": [2, 0, 1],
+            "n_right": [0, 2, 1],
+            "n_showings": [2, 2, 2],
+        }
+    )
+    row = pairwise.position_bias(frame).row(0, named=True)
+    assert row["share_left"] == 0.5
+    assert (row["n_both_orders"], row["n_same_side"]) == (3, 2)
 
 
 def test_win_matrix_rates_of_a_pair_add_up_to_one() -> None:

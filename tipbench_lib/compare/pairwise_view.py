@@ -416,6 +416,12 @@ def bias_sentence(row: Mapping[str, Any], level: float) -> str:
         meaning = "it favours the tip shown on the right"
     else:
         meaning = "no clear lean to either side"
+    both, same = int(row.get("n_both_orders") or 0), int(row.get("n_same_side") or 0)
+    if both and same:
+        meaning += (
+            f"; shown in both orders, {same} of {both} pairs went to the same side both times "
+            "(position, not content: counted as ties)"
+        )
     return (
         f"{judge}: the left tip won {_pct(share)} of its {decided} decided showings "
         f"({percent(level)} interval {_pct(lo)} to {_pct(hi)}; {row['n_ties']} ties): {meaning}."

@@ -741,6 +741,15 @@ def pairwise_html(analysis: Analysis, blocks: Mapping[str, str]) -> str:
                     ),
                     "num",
                 ),
+                (
+                    "Same side in both orders",
+                    lambda r: (
+                        f"{num(r['n_same_side'])} of {num(r['n_both_orders'])}"
+                        if r.get("n_both_orders")
+                        else "—"
+                    ),
+                    "num",
+                ),
             ],
         ),
     ]

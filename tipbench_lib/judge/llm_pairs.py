@@ -368,7 +368,6 @@ def order_effect(pairs: Iterable[PairJudgment]) -> OrderEffect:
     answered = [p for p in latest_pair_judgments(pairs).values() if p.ok]
     two = [p for p in answered if len(p.order_answers) == 2]
     disagreed = [p for p in two if len(set(p.order_answers.values())) > 1]
-    same_side = sum(1 for p in disagreed if p.left_choices == 2 or p.right_choices == 2)
     if not answered:
         return OrderEffect(0, 0, 0, 0, None, None, None, 0, 0)
     (bias,) = position_bias(pairs_frame(answered)).to_dicts()
@@ -381,7 +380,7 @@ def order_effect(pairs: Iterable[PairJudgment]) -> OrderEffect:
         share_left_lo=bias["share_left_lo"],
         share_left_hi=bias["share_left_hi"],
         disagreed=len(disagreed),
-        same_side=same_side,
+        same_side=bias["n_same_side"],
     )
 
 

@@ -33,7 +33,10 @@ def position_bias(pairs: pl.DataFrame, *, alpha: float = 0.05) -> pl.DataFrame:
     """Per judge: showings won by the side shown left / right, ties, and the left share.
 
     ``share_left`` = n_left / (n_left + n_right), 1/2 for a judge with no position bias, with
-    Wilson's (1 − α) interval. Reads the pairs frame (or pair outcomes): ``n_left``,
+    Wilson's (1 − α) interval. A share of 1/2 can also hide a judge that decides by position in
+    both directions, so ``n_same_side`` counts the pairs shown in both orders
+    (``n_both_orders``) whose two showings the same side won: position, not content (the
+    both-orders rule makes them ties). Reads the pairs frame (or pair outcomes): ``n_left``,
     ``n_right``, ``n_showings`` per judgment.
     """
     require_columns(pairs, ["judge_id", "judge_kind", "n_left", "n_right", "n_showings"], "pairs")
@@ -46,6 +49,11 @@ def position_bias(pairs: pl.DataFrame, *, alpha: float = 0.05) -> pl.DataFrame:
             .sum()
             .cast(pl.Int64)
             .alias("n_ties"),
+            (pl.col("n_showings") == 2).sum().cast(pl.Int64).alias("n_both_orders"),
+            ((pl.col("n_showings") == 2) & ((pl.col("n_left") == 2) | (pl.col("n_right") == 2)))
+            .sum()
+            .cast(pl.Int64)
+            .alias("n_same_side"),
         )
         .sort("judge_id", "judge_kind")
     )

@@ -431,3 +431,31 @@ def test_failed_llm_judgments_never_count_and_latest_wins():
     assert metrics["judged_count"] == 1.0
     assert metrics["composite_mean"] == 17.0
     assert pending, "b has only a failed judgment"
+
+
+def test_a_cell_runs_metrics_are_rounded_for_mlflows_runs_table():
+    """Issue 22: MLflow showed the cell runs' means as 4.333333333333333."""
+    from tipbench_lib.judge.delivery import cell_summary
+
+    parts = load_rubric().part_ids
+    judgments = [
+        Judgment.from_json(
+            {
+                "cell_id": "c",
+                "candidate_id": c,
+                "judge_id": "ana",
+                "relevance": r,
+                "actionability": 4,
+                "tone": 4,
+                "format_ok": True,
+                "overlong": False,
+                "composite": 12.0 + r,
+                "created_at": "2025-01-02T00:00:00+00:00",
+            },
+            parts,
+        )
+        for c, r in (("a", 4), ("b", 4), ("d", 5))
+    ]
+    metrics, _ = cell_summary(["a", "b", "d"], judgments, 1, parts)
+    assert metrics["relevance_mean"] == 4.3333
+    assert metrics["composite_mean"] == 16.3333

@@ -58,6 +58,7 @@ from tipbench_lib.tracking.mapping import (
     mean_metric,
     pairs_artifact,
     pairs_document,
+    shown_metrics,
 )
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def cell_summary(
             metrics[mean_metric(name)] = fmean(float(j.scores[name]) for j in scores)
         metrics[mean_metric("composite")] = fmean(float(j.composite or 0.0) for j in scores)
     pending = bool(pending_candidates(wanted, latest.values(), required))
-    return metrics, pending
+    return shown_metrics(metrics), pending
 
 
 @dataclass

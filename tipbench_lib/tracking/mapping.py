@@ -190,6 +190,17 @@ REGENERATIONS = "regenerations"
 """Generations ``--diversity`` rejected in the cell as near repeats of an earlier candidate."""
 
 
+METRIC_DIGITS = 4
+"""Decimals a cell run's metrics keep: MLflow's runs table shows a metric as logged, and
+4.333333333333333 reads worse than 4.3333 and says no more (issue 22; the artifacts keep every
+score)."""
+
+
+def shown_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """``metrics`` rounded to :data:`METRIC_DIGITS` for the runs table."""
+    return {name: round(value, METRIC_DIGITS) for name, value in metrics.items()}
+
+
 def mean_metric(score: str) -> str:
     """The metric holding the mean of one score over a cell's latest judgments."""
     return f"{score}_mean"
@@ -207,16 +218,21 @@ def cell_metrics(candidates: Sequence[Candidate]) -> dict[str, float]:
         return {}
     flags = sorted({flag for c in candidates for flag in c.auto})
     ordered = sorted(candidates, key=lambda c: c.sample_index)
-    return {
-        "latency_s": fmean(c.latency_s for c in candidates),
-        "tokens_per_s": fmean(c.tokens_per_s for c in candidates),
-        "load_s": max(c.load_s for c in candidates),
-        "eval_tokens": fmean(c.eval_tokens for c in candidates),
-        **{rate_metric(f): fmean(float(c.auto.get(f, False)) for c in candidates) for f in flags},
-        "n_candidates": float(len(candidates)),
-        DISTINCT_RATIO: distinct_ratio([c.text for c in ordered]),
-        REGENERATIONS: float(sum(c.regenerations for c in candidates)),
-    }
+    return shown_metrics(
+        {
+            "latency_s": fmean(c.latency_s for c in candidates),
+            "tokens_per_s": fmean(c.tokens_per_s for c in candidates),
+            "load_s": max(c.load_s for c in candidates),
+            "eval_tokens": fmean(c.eval_tokens for c in candidates),
+            **{
+                rate_metric(f): fmean(float(c.auto.get(f, False)) for c in candidates)
+                for f in flags
+            },
+            "n_candidates": float(len(candidates)),
+            DISTINCT_RATIO: distinct_ratio([c.text for c in ordered]),
+            REGENERATIONS: float(sum(c.regenerations for c in candidates)),
+        }
+    )
 
 
 def rate_metric(flag: str) -> str:

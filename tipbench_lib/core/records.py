@@ -321,8 +321,71 @@ OK = "ok"
 FAILED = "failed"
 
 
+class Verdict:
+    """What a judgment of scores and a pairwise judgment share: who judged, under which rubric,
+    the note, status (a failed LLM call is kept, never counted), attempts and time, in one JSON
+    form. A mixin for the two frozen dataclasses, which declare the fields."""
+
+    source: JudgeSource
+    rubric: RubricRef
+    note: str
+    status: str
+    error: str
+    attempts: int | None
+    created_at: str
+
+    @property
+    def ok(self) -> bool:
+        """Whether it counts: a failed LLM judgment is kept, but never counted."""
+        return self.status == OK
+
+    @property
+    def judge_id(self) -> str:
+        return self.source.id
+
+    @property
+    def time(self) -> datetime:
+        return parse_time(self.created_at)
+
+    def judged_by_json(self) -> dict[str, Any]:
+        """The judge and the rubric, as the flat JSON form names them."""
+        return {
+            **self.source.to_json(),
+            "rubric_name": self.rubric.name,
+            "rubric_version": self.rubric.version,
+            "rubric_hash": self.rubric.content_hash,
+        }
+
+    def outcome_json(self) -> dict[str, Any]:
+        """The note, status, error, attempts (when known) and time."""
+        return {
+            "note": self.note,
+            "status": self.status,
+            "error": self.error,
+            **({"attempts": self.attempts} if self.attempts is not None else {}),
+            "created_at": self.created_at,
+        }
+
+
+def verdict_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of :class:`Verdict` (and ``format``) read from a record of any format."""
+    version = str(data.get("rubric_version") or "")
+    return {
+        "source": JudgeSource.from_json(data),
+        "rubric": RubricRef(
+            str(data.get("rubric_name") or version), version, str(data.get("rubric_hash") or "")
+        ),
+        "note": str(data.get("note") or ""),
+        "status": str(data.get("status") or OK),
+        "error": str(data.get("error") or ""),
+        "attempts": _int_or_none(data.get("attempts")),
+        "created_at": str(data.get("created_at") or ""),
+        "format": format_of(data),
+    }
+
+
 @dataclass(frozen=True)
-class Judgment:
+class Judgment(Verdict):
     """One judge's scores for one candidate under one rubric; or a failed attempt (no scores).
 
     ``scores`` holds every dimension (an integer on the rubric's scale) and every flag (true or
@@ -344,22 +407,9 @@ class Judgment:
     format: int = FORMAT_VERSION
 
     @property
-    def ok(self) -> bool:
-        """Whether it holds scores: a failed LLM judgment is kept, but never counted."""
-        return self.status == OK
-
-    @property
-    def judge_id(self) -> str:
-        return self.source.id
-
-    @property
     def key(self) -> tuple[str, str]:
         """(candidate, judge): one judgment per key counts (see :mod:`.judgments`)."""
         return (self.candidate_id, self.source.id)
-
-    @property
-    def time(self) -> datetime:
-        return parse_time(self.created_at)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -367,17 +417,10 @@ class Judgment:
             "format": self.format,
             "candidate_id": self.candidate_id,
             "cell_id": self.cell_id,
-            **self.source.to_json(),
-            "rubric_name": self.rubric.name,
-            "rubric_version": self.rubric.version,
-            "rubric_hash": self.rubric.content_hash,
+            **self.judged_by_json(),
             **self.scores,
             "composite": self.composite,
-            "note": self.note,
-            "status": self.status,
-            "error": self.error,
-            **({"attempts": self.attempts} if self.attempts is not None else {}),
-            "created_at": self.created_at,
+            **self.outcome_json(),
         }
 
     @classmethod
@@ -387,24 +430,13 @@ class Judgment:
         Keys that are no part of the rubric are left out (an outside tool's extras); a part
         without a value (a failed judgment's nulls) is no score.
         """
-        version = str(data.get("rubric_version") or "")
-        rubric = RubricRef(
-            str(data.get("rubric_name") or version), version, str(data.get("rubric_hash") or "")
-        )
         composite = data.get("composite")
         return cls(
             candidate_id=str(data["candidate_id"]),
             cell_id=str(data.get("cell_id") or ""),
-            source=JudgeSource.from_json(data),
-            rubric=rubric,
             scores={p: data[p] for p in parts if data.get(p) is not None},
             composite=None if composite is None else float(composite),
-            note=str(data.get("note") or ""),
-            status=str(data.get("status") or OK),
-            error=str(data.get("error") or ""),
-            attempts=_int_or_none(data.get("attempts")),
-            created_at=str(data.get("created_at") or ""),
-            format=format_of(data),
+            **verdict_fields(data),
         )
 
     def row(self, parts: Sequence[str]) -> dict[str, Any]:
@@ -439,7 +471,7 @@ def pair_id(candidate_a: str, candidate_b: str) -> str:
 
 
 @dataclass(frozen=True)
-class PairJudgment:
+class PairJudgment(Verdict):
     """One judge's choice between two tips of one scenario from two cells; or a failed attempt.
 
     The pair is kept in one canonical order, A the candidate of the smaller ``cell_id`` (then the
@@ -503,25 +535,13 @@ class PairJudgment:
         return cls(a, b, cell_a, cell_b, answer=answer, order_answers={left_side: answer}, **fields)
 
     @property
-    def ok(self) -> bool:
-        return self.status == OK
-
-    @property
     def pair_id(self) -> str:
         return pair_id(self.candidate_a, self.candidate_b)
-
-    @property
-    def judge_id(self) -> str:
-        return self.source.id
 
     @property
     def key(self) -> tuple[str, str]:
         """(pair, judge): the latest judgment per key counts, as for scores."""
         return (self.pair_id, self.source.id)
-
-    @property
-    def time(self) -> datetime:
-        return parse_time(self.created_at)
 
     @property
     def left_choices(self) -> int:
@@ -542,18 +562,11 @@ class PairJudgment:
             "cell_a": self.cell_a,
             "cell_b": self.cell_b,
             "scenario_id": self.scenario_id,
-            **self.source.to_json(),
-            "rubric_name": self.rubric.name,
-            "rubric_version": self.rubric.version,
-            "rubric_hash": self.rubric.content_hash,
+            **self.judged_by_json(),
             "question": self.question,
             "answer": self.answer,
             "order_answers": dict(self.order_answers),
-            "note": self.note,
-            "status": self.status,
-            "error": self.error,
-            **({"attempts": self.attempts} if self.attempts is not None else {}),
-            "created_at": self.created_at,
+            **self.outcome_json(),
         }
 
     @classmethod
@@ -569,23 +582,10 @@ class PairJudgment:
             cell_a=str(data["cell_a"]),
             cell_b=str(data["cell_b"]),
             scenario_id=str(data["scenario_id"]),
-            source=JudgeSource.from_json(data),
-            rubric=RubricRef.from_json(
-                {
-                    "name": data.get("rubric_name"),
-                    "version": data.get("rubric_version"),
-                    "content_hash": data.get("rubric_hash"),
-                }
-            ),
             answer=str(data.get("answer") or ""),
             order_answers={str(k): str(v) for k, v in order.items()},
             question=str(data.get("question") or PAIR_QUESTION),
-            note=str(data.get("note") or ""),
-            status=str(data.get("status") or OK),
-            error=str(data.get("error") or ""),
-            attempts=_int_or_none(data.get("attempts")),
-            created_at=str(data.get("created_at") or ""),
-            format=format_of(data),
+            **verdict_fields(data),
         )
 
     def row(self) -> dict[str, Any]:

@@ -393,20 +393,13 @@ def run_llm(
 ) -> int:
     from tipbench_lib.backends.select import close_backend
     from tipbench_lib.core.progress import ProgressEvent, TerminalProgress
-    from tipbench_lib.judge.llm import llm_judge_id, run_llm_judge
+    from tipbench_lib.judge.llm import run_llm_judge
 
     if args.mode == "pairwise":
         return run_llm_pairs_cli(client, args, stored, backend, info)
     progress = TerminalProgress(unit="judgment")
     try:
-        session = JudgeSession(
-            client,
-            args.experiment,
-            llm_judge_id(args.llm_judge),
-            judge_kind="llm",
-            required_judges=args.required_judges,
-            stored=stored,
-        )
+        session = llm_session(client, args, stored)
         summary = run_llm_judge(
             session,
             backend,
@@ -422,6 +415,20 @@ def run_llm(
     return summary.exit_code
 
 
+def llm_session(client: Any, args: argparse.Namespace, stored: StoredExperiment) -> JudgeSession:
+    """The LLM judge's session: its journal and queue under the id its model gives it."""
+    from tipbench_lib.judge.llm import llm_judge_id
+
+    return JudgeSession(
+        client,
+        args.experiment,
+        llm_judge_id(args.llm_judge),
+        judge_kind="llm",
+        required_judges=args.required_judges,
+        stored=stored,
+    )
+
+
 def run_llm_pairs_cli(
     client: Any, args: argparse.Namespace, stored: StoredExperiment, backend: Any, info: Any
 ) -> int:
@@ -429,19 +436,11 @@ def run_llm_pairs_cli(
     (:mod:`tipbench_lib.judge.llm_pairs`), then the judge's position bias."""
     from tipbench_lib.backends.select import close_backend
     from tipbench_lib.core.progress import ProgressEvent, TerminalProgress
-    from tipbench_lib.judge.llm import llm_judge_id
     from tipbench_lib.judge.llm_pairs import run_llm_pairs
 
     progress = TerminalProgress(unit="pair")
     try:
-        session = JudgeSession(
-            client,
-            args.experiment,
-            llm_judge_id(args.llm_judge),
-            judge_kind="llm",
-            required_judges=args.required_judges,
-            stored=stored,
-        )
+        session = llm_session(client, args, stored)
         summary = run_llm_pairs(
             session,
             backend,

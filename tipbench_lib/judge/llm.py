@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,6 +244,23 @@ def judge_one(
 # -- the run --------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def resident(backend: Backend, model: str, options: GenerationOptions) -> Iterator[None]:
+    """The judge model loaded for the block and unloaded after it, also when the block fails,
+    so it never stays in memory beside the next model (the one-resident-model rule, section
+    7); not when the backend itself is gone: a restarted server holds nothing."""
+    backend.load(model, options)
+    try:
+        yield
+    except BackendUnavailableError:
+        raise
+    except BaseException:
+        with contextlib.suppress(BackendError):
+            backend.unload(model)
+        raise
+    backend.unload(model)
+
+
 def check_model(backend: Backend, model: str, max_model_b: float) -> ModelInfo:
     """Describe the judge model and refuse one above the size limit before it is ever loaded."""
     info = backend.describe(model)
@@ -271,8 +288,7 @@ def run_llm_judge(
     pending = sorted(session.queue(), key=lambda c: (session.candidates[c].cell_id, c))
     done = 0
     try:
-        backend.load(info.name, options)
-        try:
+        with resident(backend, info.name, options):
             for cid in pending:
                 _judge_and_save(session, backend, info, cid, summary, retries, options)
                 done += 1
@@ -283,13 +299,6 @@ def run_llm_judge(
                     summary.sync_error = session.sync_pending()
                 if on_progress:
                     on_progress(done, len(pending))
-        except BackendUnavailableError:
-            raise  # no unload: the server is gone, and a restarted one holds nothing
-        except BaseException:
-            with contextlib.suppress(BackendError):
-                backend.unload(info.name)
-            raise
-        backend.unload(info.name)
     except BACKEND_STOPS as exc:
         summary.stopped = str(exc)
         summary.left = len(pending) - done

@@ -21,7 +21,6 @@ same pairs (and a larger ``per_cell`` the same ones first) and judges only those
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import random
@@ -37,8 +36,6 @@ from tipbench_lib.backends.base import (
     ModelInfo,
 )
 from tipbench_lib.core.errors import (
-    BackendError,
-    BackendUnavailableError,
     GenerationError,
     JudgingError,
 )
@@ -54,7 +51,7 @@ from tipbench_lib.core.records import (
 )
 from tipbench_lib.core.rubric import Rubric
 from tipbench_lib.core.scenarios import ScenarioView
-from tipbench_lib.judge.llm import DEFAULT_RETRIES, REASON_CHARS, RunStatus
+from tipbench_lib.judge.llm import DEFAULT_RETRIES, REASON_CHARS, RunStatus, resident
 from tipbench_lib.judge.session import JudgeSession
 
 PAIR_OPTIONS = GenerationOptions(temperature=0.2, top_p=0.9, max_tokens=128, num_ctx=4096)
@@ -494,8 +491,7 @@ def _judge_all(
     on_progress: Callable[[int, int], None] | None,
 ) -> None:
     """Load the judge model, judge and journal each pending pair, unload (as :mod:`.llm`)."""
-    backend.load(info.name, options)
-    try:
+    with resident(backend, info.name, options):
         for done, pair in enumerate(pending, start=1):
             record = judge_pair(
                 backend,
@@ -517,13 +513,6 @@ def _judge_all(
                 summary.sync_error = sync_pairs(session)
             if on_progress:
                 on_progress(done, len(pending))
-    except BackendUnavailableError:
-        raise  # no unload: the server is gone, and a restarted one holds nothing
-    except BaseException:
-        with contextlib.suppress(BackendError):
-            backend.unload(info.name)
-        raise
-    backend.unload(info.name)
 
 
 def sync_pairs(session: JudgeSession) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -391,21 +391,42 @@ def llm_backend(args: argparse.Namespace) -> tuple[Any, Any]:
 def run_llm(
     client: Any, args: argparse.Namespace, stored: StoredExperiment, backend: Any, info: Any
 ) -> int:
-    from tipbench_lib.backends.select import close_backend
-    from tipbench_lib.core.progress import ProgressEvent, TerminalProgress
     from tipbench_lib.judge.llm import run_llm_judge
 
     if args.mode == "pairwise":
         return run_llm_pairs_cli(client, args, stored, backend, info)
-    progress = TerminalProgress(unit="judgment")
+    return run_llm_session(
+        client,
+        args,
+        stored,
+        backend,
+        info,
+        "judgment",
+        lambda session, on_progress: run_llm_judge(
+            session, backend, info, retries=args.retries, on_progress=on_progress
+        ),
+    )
+
+
+def run_llm_session(
+    client: Any,
+    args: argparse.Namespace,
+    stored: StoredExperiment,
+    backend: Any,
+    info: Any,
+    unit: str,
+    run: Callable[[JudgeSession, Callable[[int, int], None]], Any],
+) -> int:
+    """An LLM judge's run (``run``: scores or pairs) in its session, with a progress bar
+    counting ``unit``; the backend closed after it; its summary printed; its exit status."""
+    from tipbench_lib.backends.select import close_backend
+    from tipbench_lib.core.progress import ProgressEvent, TerminalProgress
+
+    progress = TerminalProgress(unit=unit)
     try:
-        session = llm_session(client, args, stored)
-        summary = run_llm_judge(
-            session,
-            backend,
-            info,
-            retries=args.retries,
-            on_progress=lambda done, total: progress(ProgressEvent(done, total, info.name)),
+        summary = run(
+            llm_session(client, args, stored),
+            lambda done, total: progress(ProgressEvent(done, total, info.name)),
         )
     finally:
         progress.close()
@@ -434,27 +455,24 @@ def run_llm_pairs_cli(
 ) -> int:
     """``--llm-judge MODEL --mode pairwise``: every planned pair in both orders
     (:mod:`tipbench_lib.judge.llm_pairs`), then the judge's position bias."""
-    from tipbench_lib.backends.select import close_backend
-    from tipbench_lib.core.progress import ProgressEvent, TerminalProgress
     from tipbench_lib.judge.llm_pairs import run_llm_pairs
 
-    progress = TerminalProgress(unit="pair")
-    try:
-        session = llm_session(client, args, stored)
-        summary = run_llm_pairs(
+    return run_llm_session(
+        client,
+        args,
+        stored,
+        backend,
+        info,
+        "pair",
+        lambda session, on_progress: run_llm_pairs(
             session,
             backend,
             info,
             per_cell=args.pairs_per_cell,
             retries=args.retries,
-            on_progress=lambda done, total: progress(ProgressEvent(done, total, info.name)),
-        )
-    finally:
-        progress.close()
-        close_backend(backend)
-    for line in summary.lines():
-        print(line)
-    return summary.exit_code
+            on_progress=on_progress,
+        ),
+    )
 
 
 def read_experiment_delivered(client: Any, experiment: str) -> StoredExperiment:

@@ -33,6 +33,7 @@ from tipbench_lib.stats.pairwise import (
     canonical,
     compare_pairwise,
     slot_frames,
+    with_slots,
 )
 
 PRIOR_GAMES = 0.5
@@ -63,29 +64,13 @@ def wins_tensor(
     half), the cells (e, c, model, prompt_version) and the experiments' ``by`` values."""
     frame = canonical(outcomes, by)
     groups_frame, cells, scenarios = slot_frames(frame)
-    slot = cells.select(GROUP, "model", "prompt_version", "c")
     rows = (
         frame.group_by(GROUP, "a_model", "a_prompt", "b_model", "b_prompt", "scenario_id")
         .agg(
             ((pl.col("win") == 1).sum() + TIE_WEIGHT * (pl.col("win") == 0).sum()).alias("_a"),
             ((pl.col("win") == -1).sum() + TIE_WEIGHT * (pl.col("win") == 0).sum()).alias("_b"),
         )
-        .join(groups_frame, on=GROUP, nulls_equal=True)
-        .join(
-            slot.rename({"model": "a_model", "prompt_version": "a_prompt", "c": "ca"}),
-            on=[GROUP, "a_model", "a_prompt"],
-            nulls_equal=True,
-        )
-        .join(
-            slot.rename({"model": "b_model", "prompt_version": "b_prompt", "c": "cb"}),
-            on=[GROUP, "b_model", "b_prompt"],
-            nulls_equal=True,
-        )
-        .join(
-            scenarios.select(GROUP, "scenario_id", "s"),
-            on=[GROUP, "scenario_id"],
-            nulls_equal=True,
-        )
+        .pipe(with_slots, groups_frame, cells, scenarios)
     )
     n_e = groups_frame.height
     n_c = int(cells["c"].max() or 0) + 1 if cells.height else 0

@@ -179,6 +179,30 @@ def slot_frames(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
     return groups_frame, cells, scenarios
 
 
+def with_slots(
+    rows: pl.DataFrame, groups_frame: pl.DataFrame, cells: pl.DataFrame, scenarios: pl.DataFrame
+) -> pl.DataFrame:
+    """``rows`` of a :func:`canonical` frame with their slots from :func:`slot_frames`: the
+    experiment (e), side A's and B's cells (ca, cb) and the scenario (s)."""
+    slot = cells.select(GROUP, "model", "prompt_version", "c")
+    return (
+        rows.join(groups_frame, on=GROUP, nulls_equal=True)
+        .join(
+            slot.rename({"model": "a_model", "prompt_version": "a_prompt", "c": "ca"}),
+            on=[GROUP, "a_model", "a_prompt"],
+            nulls_equal=True,
+        )
+        .join(
+            slot.rename({"model": "b_model", "prompt_version": "b_prompt", "c": "cb"}),
+            on=[GROUP, "b_model", "b_prompt"],
+            nulls_equal=True,
+        )
+        .join(
+            scenarios.select(GROUP, "scenario_id", "s"), on=[GROUP, "scenario_id"], nulls_equal=True
+        )
+    )
+
+
 def share_grid(outcomes: pl.DataFrame, by: str | None = None) -> ShareGrid:
     """The dense grid of :class:`ShareGrid` from a pair outcomes frame (experiments by ``by``).
 
@@ -195,7 +219,6 @@ def share_grid(outcomes: pl.DataFrame, by: str | None = None) -> ShareGrid:
     a_slots, b_slots = pair_slots(n_c)
     pair_index = np.full((max(n_c, 1), max(n_c, 1)), -1, dtype=np.int64)
     pair_index[a_slots, b_slots] = np.arange(len(a_slots))
-    slot = cells.select(GROUP, "model", "prompt_version", "c")
     counted = (
         frame.group_by(GROUP, *SIDES, "scenario_id", "judge_id")
         .agg(
@@ -203,20 +226,7 @@ def share_grid(outcomes: pl.DataFrame, by: str | None = None) -> ShareGrid:
             pl.len().cast(pl.Int64).alias("_n"),
             (pl.col("win") == 0).sum().cast(pl.Int64).alias("_ties"),
         )
-        .join(groups_frame, on=GROUP, nulls_equal=True)
-        .join(
-            slot.rename({"model": "a_model", "prompt_version": "a_prompt", "c": "ca"}),
-            on=[GROUP, "a_model", "a_prompt"],
-            nulls_equal=True,
-        )
-        .join(
-            slot.rename({"model": "b_model", "prompt_version": "b_prompt", "c": "cb"}),
-            on=[GROUP, "b_model", "b_prompt"],
-            nulls_equal=True,
-        )
-        .join(
-            scenarios.select(GROUP, "scenario_id", "s"), on=[GROUP, "scenario_id"], nulls_equal=True
-        )
+        .pipe(with_slots, groups_frame, cells, scenarios)
         .join(
             pl.DataFrame({"judge_id": judges}, schema={"judge_id": pl.String}).with_row_index("j"),
             on="judge_id",

@@ -425,8 +425,14 @@ def experiment_status(grid: Grid, env: Mapping[str, str], cwd: Path) -> dict[str
     return last_json(lines, "judged_candidates")
 
 
+def judged(status: Mapping[str, Any]) -> bool:
+    """Whether compare has something to report on: a tip scored on the rubric, or a pairwise
+    judgment (an experiment may be judged in pairs only, ``docs/architecture.md`` section 13)."""
+    return bool(status.get("judged_candidates") or status.get("pairwise_judgments"))
+
+
 def nothing_judged_yet(grid: Grid, status: Mapping[str, Any], out: Path) -> str:
-    """The compare task's summary when no candidate has a score: what to do, and then what."""
+    """The compare task's summary when nothing is judged: what to do, and then what."""
     name = grid.experiment
     llm = shown(["tipbench", "judge", "--experiment", name, "--llm-judge", "MODEL"])
     app = shown(["make", "judge", f"EXPERIMENT={name}", "JUDGE=ID"])
@@ -448,7 +454,7 @@ def compare_grid(grid: Grid) -> str | None:
     home = work_dir() / "compare"
     env = tipbench_env(home)
     status = experiment_status(grid, env, home)
-    if not status["judged_candidates"]:
+    if not judged(status):
         print(nothing_judged_yet(grid, status, out), flush=True)
         return None
     args = ["--experiment", grid.experiment, "--out", str(out), "--log-summary"]

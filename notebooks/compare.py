@@ -92,7 +92,7 @@ def _(Path, compare_run, source_dir, source_experiment):
 
 
 @app.cell
-def _(cell_label, data, mo, stats):
+def _(cell_label, compare_analysis, data, mo):
     _cells = data.cells
     models = mo.ui.multiselect(sorted(set(_cells["model"])), label="Models")
     prompts = mo.ui.multiselect(sorted(set(_cells["prompt_version"])), label="Prompts")
@@ -100,17 +100,8 @@ def _(cell_label, data, mo, stats):
     judges = mo.ui.multiselect(
         sorted(set(data.judgments["judge_id"]) | set(data.pairs["judge_id"])), label="Judges"
     )
-    _panel = stats.judges.judge_panel(
-        data.judgments,
-        data.provenance,
-        stats.ScoreScale.from_rubric(data.rubric),
-        scenarios=stats.judges.tip_scenarios(data.cells, data.candidates),
-    )
-    view = mo.ui.dropdown(
-        stats.judges.available_views(_panel),
-        value=stats.judges.default_view_name(_panel),
-        label="Judge view",
-    )
+    _views, _default = compare_analysis.view_choices(data)
+    view = mo.ui.dropdown(_views, value=_default, label="Judge view")
     _pairs = sorted(set(_cells.select("model", "prompt_version").iter_rows()))
     baseline = mo.ui.dropdown(
         {"none: all pairs": None} | {cell_label(m, p): (m, p) for m, p in _pairs},
@@ -154,7 +145,7 @@ def _(
 @app.cell
 def _(analysis, escaping, mo):
     _md = escaping.md_text
-    _notes = [analysis.view_note, analysis.family_note]
+    _notes = [analysis.view_note, analysis.family_note, *analysis.rubric_note_lines]
     _against = (
         "\n".join(f"- {_md(line)}" for line in analysis.verdict_lines)
         or f"No comparison involves {_md(analysis.baseline.label)}."
@@ -204,6 +195,7 @@ def _(analysis, compare_run, escaping, mo, notebook):
         if analysis.judge_note
         else []
     )
+    # Judged in pairs only: no rubric leaderboard (the verdicts above say why).
     mo.vstack(
         [
             mo.md(f"## Leaderboard\n{escaping.md_text(analysis.scale_note)}"),
@@ -222,7 +214,7 @@ def _(analysis, compare_run, escaping, mo, notebook):
                 page_size=15,
             ),
         ]
-    )
+    ) if analysis.rubric_judged else None
     return
 
 
@@ -303,14 +295,15 @@ def _(analysis, compare_analysis, escaping, mo, report):
                 wrap=True,
             ),
         ]
-    )
+    ) if analysis.rubric_judged else None
     return (charts,)
 
 
 @app.cell
 def _(analysis, charts, compare_analysis, compare_run, escaping, mo, notebook):
     _md = escaping.md_text
-    _pooled = analysis.length_adjusted.cells.filter(analysis.length_adjusted.cells["pooled"])
+    _fit = analysis.length_adjusted
+    _pooled = _fit.cells.filter(_fit.cells["pooled"]) if _fit is not None else None
     mo.vstack(
         [
             mo.md(
@@ -341,7 +334,7 @@ def _(analysis, charts, compare_analysis, compare_run, escaping, mo, notebook):
                 wrap=True,
             ),
         ]
-    )
+    ) if _pooled is not None else None
     return
 
 
@@ -350,6 +343,10 @@ def _(analysis, charts, compare_run, escaping, mo, notebook):
     from tipbench_lib.compare.judge_spread import spread_sentences
 
     _md = escaping.md_text
+    _speed = [
+        mo.md(f"## Speed\n{_md(analysis.front_note)}"),
+        notebook.text_table(compare_run.for_display(analysis.speed), selection=None),
+    ]
     mo.vstack(
         [
             mo.md(f"## Judges\n{_md(analysis.view_note)}"),
@@ -375,10 +372,9 @@ def _(analysis, charts, compare_run, escaping, mo, notebook):
                 + "".join(f"- {_md(line)}\n" for line in spread_sentences(analysis.judge_spread))
             ),
             notebook.text_table(compare_run.for_display(analysis.judge_spread, 2), selection=None),
-            mo.md(f"## Speed\n{_md(analysis.front_note)}"),
-            notebook.text_table(compare_run.for_display(analysis.speed), selection=None),
+            *_speed,
         ]
-    )
+    ) if analysis.rubric_judged else mo.vstack(_speed)
     return
 
 
@@ -422,7 +418,7 @@ def _(analysis, charts, compare_analysis, compare_run, escaping, mo, notebook):
             ),
             *_slopes,
         ]
-    )
+    ) if analysis.rubric_judged else None
     return
 
 

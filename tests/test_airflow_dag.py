@@ -325,6 +325,46 @@ print(json.dumps({{"report": report, "log": log.getvalue()}}))
     assert find_summary_run(mlflow_client, exp.experiment_id) is None
 
 
+def test_compare_of_an_experiment_judged_in_pairs_only_writes_the_report(
+    tmp_path, mlflow_server, mlflow_client, experiment_name, tipbench_home, monkeypatch
+):
+    """No tip scored on the rubric, every pair answered by an outside judge: compare ran
+    before only when a candidate had a rubric score, so a team judging in pairs got no report
+    (issue 21, "choose per experiment"). ``tipbench status`` counts the pairs and compare runs."""
+    from tipbench_lib.collect.cli import main as collect_main
+
+    from .test_pair_exchange import _answer, _apply, _export
+
+    with OllamaStandIn(host_models(), load_s=0.01, gen_s=0.0) as host:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+        monkeypatch.setenv("OLLAMA_HOST", host.url)
+        grid = ["--experiment", experiment_name, "--backend", "ollama", "--models", "gen-a:1b"]
+        grid += ["--prompts", "v1,v2-mentor", "--scenarios", "2", "--n-tips", "2"]
+        assert collect_main([*grid, "--max-tokens", "16"]) == 0
+    cards = _export(mlflow_client, experiment_name, tmp_path / "pairs.json", "--judge-id", "ana")
+    assert _apply(mlflow_client, experiment_name, tmp_path / "filled.json", _answer(cards)) == 0
+    params = {"experiment": experiment_name, "models": ["gen-a:1b"], "prompts": ["v1", "v2-mentor"]}
+    params |= {"scenarios": "2", "n_tips": 2, "hosts": [host.url]}
+    params |= {"report_dir": str(tmp_path / "report")}
+    found = in_airflow(
+        f"""
+import contextlib, io
+log = io.StringIO()
+with contextlib.redirect_stdout(log):
+    report = d.compare_grid(d.grid_from_params({params!r}))
+print(json.dumps({{"report": report, "log": log.getvalue()}}))
+""",
+        tmp_path,
+        TIPBENCH_AIRFLOW_HOME=str(tmp_path / "work"),
+        MLFLOW_TRACKING_URI=mlflow_server,
+    )
+    assert found["report"] == str(tmp_path / "report" / "report.html"), found["log"]
+    page = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    assert "judged in pairs only" in page and "<section id='pairwise'>" in page
+    exp = mlflow_client.get_experiment_by_name(experiment_name)
+    assert find_summary_run(mlflow_client, exp.experiment_id) is not None
+
+
 class HeaderListener:
     """A loopback HTTP server that answers 404 to everything and keeps each request's headers:
     where a credential would land if the DAG sent tipbench to an address a run named."""

@@ -270,14 +270,6 @@ def test_a_selection_keeps_the_pairs_of_the_cells_and_judges_it_keeps(
     assert analyse(person, OPTIONS).pairwise.position_bias["judge_id"].to_list() == ["judge-0"]
 
 
-def test_pairs_without_rubric_scores_are_refused_with_what_to_do(
-    exp: synthetic.SyntheticExperiment, pairs: pl.DataFrame
-) -> None:
-    data = dataclasses.replace(data_of(exp, pairs), judgments=exp.judgments.head(0))
-    with pytest.raises(TipbenchError, match="has 480 pairwise judgments but no rubric score"):
-        analyse(data, OPTIONS)
-
-
 def test_without_pairs_nothing_is_added(exp: synthetic.SyntheticExperiment) -> None:
     assert data_of(exp).pairs.height == 0  # the loader's default: an empty pairs frame
     for data in (data_of(exp), data_of(exp, empty_pairs([]))):

@@ -47,8 +47,16 @@ from tipbench_lib.stats.headline import Summary, involving, summarize
 from tipbench_lib.stats.intervals import DEFAULT_METHOD
 from tipbench_lib.stats.judge_adjusted import judge_adjusted
 from tipbench_lib.stats.judge_mix import JudgeMix, judge_mix
-from tipbench_lib.stats.judges import View, choose_view, judge_panel, tip_scenarios
+from tipbench_lib.stats.judges import (
+    View,
+    available_views,
+    choose_view,
+    default_view_name,
+    judge_panel,
+    tip_scenarios,
+)
 from tipbench_lib.stats.length_adjusted import LengthAdjusted
+from tipbench_lib.stats.pairwise import pair_judge_panel
 from tipbench_lib.stats.scale import ScoreScale
 from tipbench_lib.stats.scores import CELL_KEYS
 from tipbench_lib.stats.sentences import number, percent, scenarios
@@ -88,6 +96,15 @@ QUESTIONS: dict[str, str] = {
 }
 """The one question each length and LLM-judge view answers, said above it in the report and the
 notebook (a view that answers none of its own goes)."""
+RUBRIC_ABSENT = (
+    "No tip was scored on the rubric: this experiment was judged in pairs only, so the verdicts "
+    "above are the pairwise ones and the rubric's views (mean composite, dimensions, scenario "
+    "means, length, judge agreement on scores, the LLM judge beside people) are not shown. Score "
+    "tips on the rubric (`tipbench judge`, or the judge app) to add them and see whether the "
+    "two modes agree."
+)
+"""Said at the top of a pairs-only analysis (``docs/architecture.md`` section 13, "Pairs
+only"), so an absent view is never mistaken for an empty one."""
 LAID_OUT = ("models", "prompts", "judges")
 """Provenance entries shown as tables of their own (the judges in ``Analysis.judges``)."""
 
@@ -169,8 +186,9 @@ class Analysis:
     """The rows with the baseline on either side (the verdict sentences' rows)."""
     length: pl.DataFrame
     """Per cell: Spearman of score and length, points per 100 characters."""
-    length_adjusted: LengthAdjusted
-    """Each view judge's verbosity slope and every cell's length-adjusted composite."""
+    length_adjusted: LengthAdjusted | None
+    """Each view judge's verbosity slope and every cell's length-adjusted composite (None:
+    judged in pairs only)."""
     speed: pl.DataFrame
     front: pl.DataFrame
     """The leaderboard with each model's median latency and ``pareto`` (not dominated)."""
@@ -230,18 +248,32 @@ class Analysis:
     agreement (:mod:`tipbench_lib.compare.pairwise_view`); None: the experiment has no pairs."""
 
     @property
+    def rubric_judged(self) -> bool:
+        """Whether any tip has a rubric score in the view; False: judged in pairs only, and
+        every rubric frame is empty (``docs/architecture.md`` section 13, "Pairs only")."""
+        return self.scores.height > 0
+
+    @property
+    def rubric_note_lines(self) -> tuple[str, ...]:
+        """Why the rubric's views are absent, under the headline (none when they are shown)."""
+        return () if self.rubric_judged else (RUBRIC_ABSENT,)
+
+    @property
     def verdict_lines(self) -> tuple[str, ...]:
-        """The verdicts against the shown baseline, one line per verdict (notebook, report)."""
+        """The verdicts against the shown baseline, one line per verdict (notebook, report):
+        the rubric's, or the pairwise ones when only pairs were judged."""
         from tipbench_lib.compare.verdict_groups import grouped_verdicts
 
+        if not self.rubric_judged and self.pairwise is not None:
+            return self.pairwise.verdict_lines
         level = percent(self.options.level)
         return grouped_verdicts(self.against_baseline, self.baseline.cell, level)
 
     @property
     def pairwise_lines(self) -> tuple[str, ...]:
         """The pairwise headline and the two rankings' agreement, under the rubric's headline
-        (none without pairs)."""
-        if self.pairwise is None:
+        (none without pairs, nor when the pairwise headline is the headline)."""
+        if self.pairwise is None or not self.rubric_judged:
             return ()
         said = (self.pairwise.headline, self.pairwise.agreement_line)
         return tuple(line for line in said if line)
@@ -332,8 +364,10 @@ def analyse(
     ``rubric`` defaults to the experiment's (:func:`experiment_rubric`); every statistic gets its
     scale, so none looks a rubric up by name. The pairwise views come from ``data.pairs`` (none
     when it is empty).
+    An experiment without a single rubric score but with pairwise judgments is analysed in
+    pairs only (:func:`pairs_only`).
     Refused (:class:`TipbenchError`): a baseline that is not a cell of the data, a view with no
-    judges, and data without a single judged tip.
+    judges, and data without a single judged tip or pair.
     """
     options = options or Options()
     rubric = rubric or experiment_rubric(data)
@@ -346,6 +380,8 @@ def analyse(
         scale,
         scenarios=tip_scenarios(data.cells, data.candidates),
     )
+    if panel.height == 0 and data.pairs.height:
+        return pairs_only(data, options, rubric, family_note, family_warning)
     view = choose_view(panel, options.view)
     cells, candidates, judgments = data.cells, data.candidates, data.judgments
     scores = stats.score_table(cells, candidates, judgments, judges=view.judges, scale=scale)
@@ -455,19 +491,108 @@ def analyse(
     )
 
 
-def nothing_scored(data: ExperimentData) -> str:
-    """Why there is no report when no tip has a rubric score in the view.
+def pairs_only(
+    data: ExperimentData,
+    options: Options,
+    rubric: Rubric,
+    family_note: str,
+    family_warning: tuple[str, ...],
+) -> Analysis:
+    """The analysis of an experiment judged in pairs only: the pairwise view is the analysis.
 
-    The pairwise views stand beside the rubric's leaderboard (``docs/architecture.md`` section
-    13); an experiment judged in pairs only is told that, rather than "judge some".
+    The headline is :func:`~tipbench_lib.stats.headline.summarize`'s, worded for strengths, on
+    the pairwise leaderboard and comparisons, so a cell is called the winner by the same rule as
+    on the rubric. The rubric's frames are empty and :data:`RUBRIC_ABSENT` says why
+    (``docs/architecture.md`` section 13, "Pairs only"). A judge view the pairs do not have is
+    refused by name, as on the rubric (the pair judges' views, ``choose_view``).
+    """
+    wanted = choose_view(pair_judge_panel(data.pairs, data.provenance), options.view or None)
+    pw = pairwise_view(
+        data.cells,
+        data.pairs,
+        rubric_view=wanted,
+        provenance=data.provenance,
+        alpha=options.alpha,
+        baseline=options.baseline,
+        n_boot=options.n_boot,
+        seed=options.seed,
+    )
+    if pw is None:
+        raise TipbenchError(nothing_scored(data))
+    summary = summarize(
+        pw.leaderboard,
+        pw.comparisons,
+        view=pw.judges.view,
+        alpha=options.alpha,
+        baseline=pw.baseline if pw.named else None,
+        pairs=True,
+    )
+    empty = pl.DataFrame()
+    return Analysis(
+        options=options,
+        rubric=rubric,
+        scale=ScoreScale.from_rubric(rubric),
+        view=pw.judges.view,
+        panel=pw.judges.panel,
+        judges=judge_rows(data.judgments, data.provenance),
+        agreement=empty,
+        scores=empty,
+        scenario_means=empty,
+        leaderboard=empty,
+        comparisons=empty,
+        comparison_rows=empty,
+        against_baseline=empty,
+        length=empty,
+        length_adjusted=None,
+        speed=stats.speed_by_model(data.candidates, data.cells),
+        front=empty,
+        examples=empty,
+        summary=summary,
+        baseline=Baseline(pw.baseline, pw.named, family_note or pw.baseline_note),
+        highest=pw.headline,
+        view_note=pw.judges.note,
+        judge_note="",
+        verdicts=(),
+        verdicts_left_out=0,
+        slopes=(),
+        length_note="",
+        front_note="",
+        provenance={k: v for k, v in data.provenance.items() if k != WARNINGS_KEY},
+        warnings=(*data.warnings, *family_warning, *pw.warnings),
+        rubric_note=data.rubric_note,
+        pairwise=pw,
+        **explorer_frames(data, rubric),
+    )
+
+
+def view_choices(data: ExperimentData) -> tuple[list[str], str]:
+    """The judge views a reader may choose, and the default: the rubric judges', or the pair
+    judges' when no tip is scored on the rubric (their views then decide, :func:`pairs_only`)."""
+    scale = ScoreScale.from_rubric(data.rubric)
+    panel = judge_panel(
+        data.judgments,
+        data.provenance,
+        scale,
+        scenarios=tip_scenarios(data.cells, data.candidates),
+    )
+    if panel.height == 0 and data.pairs.height:
+        panel = pair_judge_panel(data.pairs, data.provenance)
+    return available_views(panel), default_view_name(panel)
+
+
+def nothing_scored(data: ExperimentData) -> str:
+    """Why there is no report: no tip has a rubric score in the view, and no pair counts.
+
+    Pairs alone make a report (:func:`pairs_only`); pairs that name fewer than two of the
+    cells kept, or only failed calls, do not, and the message says so rather than "judge some".
     """
     counted = data.pairs.filter(pl.col("answer").is_in(["a", "b", "tie"])).height
-    if counted:
+    if data.pairs.height:
         return (
-            f"no judged candidates to report on: the experiment has {counted} pairwise "
-            "judgments but no rubric score in this view, and compare shows the pairs beside the "
-            "rubric's leaderboard; score some tips on the rubric too (`tipbench judge`, or the "
-            "judge app) or widen the judge filter"
+            f"no judged candidates to report on: no rubric score in this view, and of the "
+            f"{data.pairs.height} pairwise judgments {counted} counted (the rest failed or were "
+            "left out), none between two cells kept here; widen the model, prompt or judge "
+            "filter, or judge more (`tipbench judge`, or the judge app)"
         )
     return (
         "no judged candidates to report on: judge some (`tipbench judge`, or the judge "

@@ -19,9 +19,9 @@ from tipbench_lib.compare.job import (
     load_source,
     parse_cell,
     write_outputs,
+    written_tables,
 )
 from tipbench_lib.compare.load import write_snapshot
-from tipbench_lib.compare.tables import PAIRWISE_FILES
 from tipbench_lib.core.arguments import add_data_dir, parse, split_list
 from tipbench_lib.core.errors import EXIT_FAILED, EXIT_OK, TrackingError, guarded, refuse
 from tipbench_lib.core.paths import data_dir_for
@@ -104,14 +104,14 @@ def log_summary_run(experiment: str, out: Path, analysis: Analysis | None = None
     from tipbench_lib.compare.summary_fields import SummaryFields, summary_fields
     from tipbench_lib.tracking.client import MlflowClient
     from tipbench_lib.tracking.server import tracking_url
-    from tipbench_lib.tracking.summary import log_summary
+    from tipbench_lib.tracking.summary import SUMMARY_FILES, log_summary
 
     fields = summary_fields(analysis) if analysis is not None else SummaryFields()
+    files = ("report.html", *written_tables(analysis)) if analysis is not None else SUMMARY_FILES
     with MlflowClient(tracking_url()) as client:
-        run = log_summary(client, experiment, out, metrics=fields.metrics, tags=fields.tags)
-        if analysis is not None and analysis.pairwise is not None:  # this analysis wrote them
-            for name in PAIRWISE_FILES:
-                client.log_artifact(run.run_id, name, (out / name).read_bytes())
+        run = log_summary(
+            client, experiment, out, metrics=fields.metrics, tags=fields.tags, files=files
+        )
         return run.run_id
 
 
@@ -146,8 +146,7 @@ def _compare(args: argparse.Namespace) -> int:
             analysis = analyse(chosen, options)
             path = write_outputs(args.out, analysis)
             print(f"report: {path.resolve()}")
-            tables = ["leaderboard.csv", "comparisons.csv"]
-            tables += list(PAIRWISE_FILES) if analysis.pairwise is not None else []
+            tables = written_tables(analysis)
             print(f"tables: {', '.join(str((args.out / t).resolve()) for t in tables)}")
     if args.log_summary:
         try:

@@ -17,7 +17,7 @@ import polars as pl
 from tipbench_lib.compare.analysis import Analysis
 from tipbench_lib.compare.load import ExperimentData, load_experiment, read_snapshot
 from tipbench_lib.compare.report import write_report
-from tipbench_lib.compare.tables import write_pairwise_tables, write_tables
+from tipbench_lib.compare.tables import PAIRWISE_FILES, write_pairwise_tables, write_tables
 from tipbench_lib.core.paths import data_dirs
 
 SAMPLE = "sample"
@@ -95,10 +95,21 @@ def parse_cell(text: str | None) -> tuple[str, str] | None:
 
 def write_outputs(out: Path, analysis: Analysis) -> Path:
     """``report.html``, ``leaderboard.csv`` and ``comparisons.csv`` in ``out`` (and, with
-    pairwise judgments, ``pairwise_leaderboard.csv`` and ``pairwise.csv``); the page's path."""
-    write_tables(
-        out, analysis.leaderboard, analysis.comparisons, dimensions=analysis.rubric.dimension_ids
-    )
+    pairwise judgments, ``pairwise_leaderboard.csv`` and ``pairwise.csv``); the page's path.
+    Judged in pairs only, the rubric's two tables are not written (:func:`written_tables`)."""
+    if analysis.rubric_judged:
+        write_tables(
+            out,
+            analysis.leaderboard,
+            analysis.comparisons,
+            dimensions=analysis.rubric.dimension_ids,
+        )
     if analysis.pairwise is not None:
         write_pairwise_tables(out, analysis.pairwise.leaderboard, analysis.pairwise.comparisons)
     return write_report(out, analysis)
+
+
+def written_tables(analysis: Analysis) -> tuple[str, ...]:
+    """The CSV files :func:`write_outputs` writes for this analysis, in order."""
+    rubric = ("leaderboard.csv", "comparisons.csv") if analysis.rubric_judged else ()
+    return (*rubric, *(PAIRWISE_FILES if analysis.pairwise is not None else ()))

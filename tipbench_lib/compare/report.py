@@ -179,9 +179,20 @@ class ChartBlock:
 
 
 def chart_blocks(analysis: Analysis) -> dict[str, ChartBlock]:
-    """Every chart of the analysis, keyed by name; the notebook shows the same charts."""
+    """Every chart of the analysis, keyed by name; the notebook shows the same charts (the
+    rubric's only when a tip was scored on it)."""
+    made = rubric_charts(analysis) if analysis.rubric_judged else {}
+    made |= pairwise_charts(analysis)
+    return {
+        key: ChartBlock(f"chart-{key.replace('_', '-')}", title, draw())
+        for key, (title, draw) in made.items()
+    }
+
+
+def rubric_charts(analysis: Analysis) -> dict[str, tuple[str, Callable[[], Any]]]:
+    """The charts of the rubric's scores."""
     a, level, rubric = analysis, analysis.options.level, analysis.rubric
-    made = {
+    return {
         "heatmap": ("Heatmap", lambda: charts.heatmap(a.leaderboard, level, rubric=rubric)),
         "forest": ("Cell means", lambda: charts.forest_plot(a.leaderboard, level, rubric=rubric)),
         "baseline": (
@@ -210,11 +221,6 @@ def chart_blocks(analysis: Analysis) -> dict[str, ChartBlock]:
             "LLM judge against people",
             lambda: charts.llm_calibration(a.calibration.llm if a.calibration else CALIBRATION0),
         ),
-    }
-    made |= pairwise_charts(analysis)
-    return {
-        key: ChartBlock(f"chart-{key.replace('_', '-')}", title, draw())
-        for key, (title, draw) in made.items()
     }
 
 
@@ -251,7 +257,7 @@ def summary_html(analysis: Analysis) -> str:
     lines += [f"<p class='sub'>{esc(line)}</p>" for line in analysis.evidence]
     lines += [
         f"<p class='sub muted'>{esc(line)}</p>"
-        for line in (analysis.view_note, analysis.family_note)
+        for line in (analysis.view_note, analysis.family_note, *analysis.rubric_note_lines)
         if line
     ]
     lines += [f"<p class='sub pairwise'>{esc(line)}</p>" for line in analysis.pairwise_lines]
@@ -616,7 +622,8 @@ def speed_html(analysis: Analysis) -> str:
         ("Latency p95 (s)", field("latency_s_p95", num), "num"),
         ("Load (s)", field("load_s", num), "num"),
     ]
-    return note(analysis.front_note) + table(analysis.speed.iter_rows(named=True), columns)
+    said = note(analysis.front_note) if analysis.front_note else ""
+    return said + table(analysis.speed.iter_rows(named=True), columns)
 
 
 def length_html(analysis: Analysis) -> str:
@@ -871,7 +878,30 @@ def section(anchor: str, title: str, *body: str) -> str:
 def sections(analysis: Analysis) -> list[tuple[str, str, str]]:
     """(anchor, navigation label, section HTML), in page order."""
     blocks = {key: block.html() for key, block in chart_blocks(analysis).items()}
-    parts = [
+    laid_out = rubric_parts if analysis.rubric_judged else pairs_only_parts
+    parts = laid_out(analysis, blocks)
+    return [(anchor, nav, section(anchor, title, *body)) for anchor, nav, title, *body in parts]
+
+
+def pairs_only_parts(analysis: Analysis, blocks: Mapping[str, str]) -> list[tuple[str, ...]]:
+    """The sections of an experiment judged in pairs only: the pairs, speed, every tip, and
+    provenance (the header says why the rubric's are absent)."""
+    return [
+        *pairwise_section(analysis, blocks),
+        ("speed", "Speed", "Speed", speed_html(analysis)),
+        (
+            "explorer",
+            "Explorer",
+            "Explorer: every tip, side by side",
+            explorer_html(analysis.tips, analysis.tip_scores, analysis.rubric.dimension_ids),
+        ),
+        ("provenance", "Provenance", "Provenance", provenance_html(analysis)),
+    ]
+
+
+def rubric_parts(analysis: Analysis, blocks: Mapping[str, str]) -> list[tuple[str, ...]]:
+    """The sections of an experiment scored on the rubric (and, with pairs, the pairs')."""
+    return [
         (
             "leaderboard",
             "Leaderboard",
@@ -928,7 +958,6 @@ def sections(analysis: Analysis) -> list[tuple[str, str, str]]:
         ),
         ("provenance", "Provenance", "Provenance", provenance_html(analysis)),
     ]
-    return [(anchor, nav, section(anchor, title, *body)) for anchor, nav, title, *body in parts]
 
 
 def pairwise_section(analysis: Analysis, blocks: Mapping[str, str]) -> list[tuple[str, ...]]:
@@ -940,7 +969,7 @@ def pairwise_section(analysis: Analysis, blocks: Mapping[str, str]) -> list[tupl
 
 def render(analysis: Analysis) -> str:
     """The report as one HTML string (see the module docstring for what makes it safe offline)."""
-    if analysis.leaderboard.height == 0:
+    if not analysis.rubric_judged and analysis.pairwise is None:
         raise TipbenchError(
             "nothing to report: the leaderboard is empty; judge some candidates first"
         )

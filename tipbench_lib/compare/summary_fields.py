@@ -75,10 +75,7 @@ def summary_fields(analysis: Analysis) -> SummaryFields:
             value = _round(best.get(column))
             if value is not None:
                 metrics[f"top_{column}"] = value
-    metrics["n_cells"] = float(board.height)
-    metrics["n_scenarios"] = float(analysis.scenario_means["scenario_id"].n_unique())
-    metrics["n_candidates"] = float(analysis.scores["candidate_id"].n_unique())
-    metrics["n_judges"] = float(len(analysis.view.judges))
+    metrics |= counts(analysis)
     verdict = (
         f"winner {cell_text(summary.winner)}"
         if summary.winner
@@ -99,6 +96,24 @@ def summary_fields(analysis: Analysis) -> SummaryFields:
         NOTE_TAG: run_note(analysis)[:MAX_TAG_TEXT],
     }
     return SummaryFields(metrics, {k: v for k, v in tags.items() if v})
+
+
+def counts(analysis: Analysis) -> dict[str, float]:
+    """Cells, scenarios, judged tips and judges the headline rests on: the rubric's scores, or
+    the pairs when only pairs were judged (``docs/architecture.md`` section 13; their count is
+    ``n_pair_judgments``, :func:`pairwise_metrics`)."""
+    judges = {"n_judges": float(len(analysis.view.judges))}
+    if not analysis.rubric_judged and analysis.pairwise is not None:
+        found = analysis.pairwise
+        return {
+            "n_cells": float(found.leaderboard.height),
+            "n_scenarios": float(found.outcomes["scenario_id"].n_unique()),
+        } | judges
+    return {
+        "n_cells": float(analysis.leaderboard.height),
+        "n_scenarios": float(analysis.scenario_means["scenario_id"].n_unique()),
+        "n_candidates": float(analysis.scores["candidate_id"].n_unique()),
+    } | judges
 
 
 def pairwise_metrics(analysis: Analysis) -> dict[str, float]:
@@ -129,12 +144,9 @@ def pairwise_metrics(analysis: Analysis) -> dict[str, float]:
 
 def run_note(analysis: Analysis) -> str:
     """The run's description in MLflow: the headline and the leaderboard as Markdown."""
-    lines = [
-        f"**{analysis.summary.headline}**",
-        "",
-        "| cell | composite | interval |",
-        "|---|---|---|",
-    ]
+    lines = [f"**{analysis.summary.headline}**", ""]
+    if analysis.rubric_judged:
+        lines += ["| cell | composite | interval |", "|---|---|---|"]
     for row in analysis.leaderboard.head(30).iter_rows(named=True):
         mean, lo, hi = (
             _round(row.get(c)) for c in ("composite_mean", "composite_lo", "composite_hi")

@@ -7,6 +7,11 @@ judges behind the verdicts and says "provisional" when they rest on a weak judge
 the report picks for display (the highest mean) is labelled as chosen after seeing the data; it
 is a view of the all-pairs family, whose Holm correction already counts that choice.
 
+The same words serve an experiment judged in pairs only (``pairs=True``, ``docs/architecture.md``
+section 13): the leaderboard is then the Bradley–Terry strengths and the comparison rows the
+pairwise ones, so "the highest mean" becomes "the highest strength" and the runner-up line gives
+the win share between the two strongest cells rather than a difference in points.
+
 Without a verdict no cell is "the best" (issue 18): the order of the means is an estimate, and
 the words say "the highest mean". When the cells' means rest on different judges
 (``mixed_judges``, :mod:`.judge_mix`), even that order is no verdict and the wording says so; a
@@ -63,17 +68,24 @@ def beats(row: dict, cell: Cell) -> bool:
     return row["verdict"] == ("better" if on_a else "worse")
 
 
+STRENGTH = "Bradley–Terry strength"
+"""What ranks the cells of a pairs-only experiment, in the headline's words."""
+
+
 def shown_baseline(
-    leaderboard: pl.DataFrame, baseline: Cell | None, mixed_judges: bool = False
+    leaderboard: pl.DataFrame,
+    baseline: Cell | None,
+    mixed_judges: bool = False,
+    measure: str = "mean",
 ) -> tuple[Cell, str]:
     """The cell the verdict list is read against, and how it was chosen."""
     if baseline is not None:
         return tuple(baseline), "the baseline named before seeing the data"
     top = leaderboard.row(0, named=True)
     highest = (
-        "the cell with the highest mean over different judges (no verdict)"
+        f"the cell with the highest {measure} over different judges (no verdict)"
         if mixed_judges
-        else "the cell with the highest mean"
+        else f"the cell with the highest {measure}"
     )
     return (top["model"], top["prompt_version"]), (
         f"{highest}, chosen after seeing the data; these rows belong to the all-pairs "
@@ -89,13 +101,17 @@ def summarize(
     alpha: float,
     baseline: Cell | None = None,
     mixed_judges: bool = False,
+    pairs: bool = False,
 ) -> Summary:
     """Headline and supporting lines for a leaderboard and its comparison rows.
 
     ``mixed_judges``: the cells' means rest on different judges (:mod:`.judge_mix`), so the
-    leaderboard's order is not presented as a finding.
+    leaderboard's order is not presented as a finding. ``pairs``: the leaderboard is the
+    Bradley–Terry strengths and the rows ``stats.pairwise.compare_pairwise``'s (module
+    docstring).
     """
-    base, base_note = shown_baseline(leaderboard, baseline, mixed_judges)
+    measure = STRENGTH if pairs else "mean"
+    base, base_note = shown_baseline(leaderboard, baseline, mixed_judges, measure)
     cells = [(r["model"], r["prompt_version"]) for r in leaderboard.iter_rows(named=True)]
     judged = _judged(view)
     family = _family_line(comparisons, alpha, baseline)
@@ -117,7 +133,8 @@ def summarize(
         size = primary[0]["family_size"] if primary else 0
         headline = (
             f"Winner: {cell_label(*top)}, better than each of the other {len(others)} cells "
-            f"(Holm across the {comparisons_text(size)}), {judged}."
+            f"{'in pairs ' if pairs else ''}(Holm across the {comparisons_text(size)}), "
+            f"{judged}."
         )
         return Summary(headline, (), family, top, (top,), base, base_note)
     group = [top] + [c for c, r in rows.items() if r is None or not beats(r, top)]
@@ -129,9 +146,9 @@ def summarize(
         )
         return Summary(headline, (), family, None, tuple(group), base, base_note)
     highest = (
-        "has the highest mean over different judges (an order that is no verdict)"
+        f"has the highest {measure} over different judges (an order that is no verdict)"
         if mixed_judges
-        else "has the highest mean"
+        else f"has the highest {measure}"
     )
     # The top cell is named first, and a group of every other cell is said as such, so the
     # headline never hides the cell it is about among "5 cells and 1 more" (issue 22).
@@ -141,11 +158,12 @@ def summarize(
         else _group(group[1:])
     )
     headline = (
-        f"No single winner: {cell_label(*top)} {highest}, but the comparisons cannot "
-        f"separate it from {rest}, {judged}."
+        f"No single winner: {cell_label(*top)} {highest}, but the "
+        f"{'pairwise ' if pairs else ''}comparisons cannot separate it from {rest}, {judged}."
     )
     runner = others[0]
-    lines = (_runner_up_line(top, runner, rows[runner], mixed_judges),)
+    said = _pair_runner_up_line if pairs else _runner_up_line
+    lines = (said(top, runner, rows[runner], mixed_judges),)
     return Summary(headline, lines, family, None, tuple(group), base, base_note)
 
 
@@ -199,6 +217,30 @@ def _runner_up_line(top: Cell, runner: Cell, row: dict | None, mixed: bool = Fal
         f"{second} is real, about {needed} scenarios would separate them "
         f"(80% power at this family's Holm threshold; now {scenarios(int(row['n_scenarios']))})."
     )
+
+
+def _pair_runner_up_line(top: Cell, runner: Cell, row: dict | None, mixed: bool = False) -> str:
+    """How often the strongest cell won against the next strongest, over how many scenarios."""
+    first, second = cell_label(*top), cell_label(*runner)
+    if row is None:
+        return f"{first} and the next-strongest cell, {second}, were never judged in one pair."
+    share, lo, hi = row.get("share_mean"), row.get("share_lo"), row.get("share_hi")
+    if share is None:
+        return f"{first} and the next-strongest cell, {second}, have no scenario in common."
+    if (row["a_model"], row["a_prompt"]) != tuple(top):
+        share, lo, hi = 1 - share, None if hi is None else 1 - hi, None if lo is None else 1 - lo
+    level = percent(1 - float(row.get("alpha") or 0.05))
+    span = f" ({level} interval {_share(lo)} to {_share(hi)})" if None not in (lo, hi) else ""
+    return (
+        f"Against the next-strongest cell, {second}, {first} won {_share(share)} of their "
+        f"pairs on average over {scenarios(int(row['n_scenarios']))}{span}, a tie counting half; "
+        "more scenarios or more judged pairs would be needed to separate them."
+    )
+
+
+def _share(value: float) -> str:
+    """A win share as the pairwise tables show it: a whole percentage."""
+    return f"{100 * value:.0f}%"
 
 
 def _family_line(comparisons: pl.DataFrame, alpha: float, baseline: Cell | None) -> str:

@@ -9,8 +9,9 @@ tips, as compare's pairs frame holds them), the pairs of tips with at least one,
 judges. It reads what compare reads (:func:`~tipbench_lib.judge.delivery.
 read_delivered`): MLflow, once the judgments journalled on this machine that MLflow lacked (an app
 killed before it sent a score) were sent to it, the only thing it writes; what MLflow did not take
-is named on standard error. So ``judged_candidates`` 0 means compare has nothing to report on
-yet; the command then also says, on standard error, how to judge and that compare comes after.
+is named on standard error. So ``judged_candidates`` and ``pairwise_judgments`` both 0 mean
+compare has nothing to report on yet (either alone makes a report: an experiment may be judged in
+pairs only, section 13); the command then also says, on standard error, how to judge and that compare comes after.
 That is how a scheduler tells "nothing judged yet" from a failed compare (the Airflow DAG's
 compare task, README "Several GPU hosts").
 
@@ -86,8 +87,8 @@ def status_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "output: cells, candidate tips, judged candidates (what compare reports on) and "
         "judges, then pairwise judgments, judged pairs and their judges. Judgments journalled "
         "on this machine that MLflow lacks are sent to it first.",
-        epilog="Exit status: 0 read (whatever it says; judged_candidates 0: nothing to compare "
-        "yet), 2 refused (no such experiment), 3 MLflow could not be reached (run it again).",
+        epilog="Exit status: 0 read (whatever it says; judged_candidates and pairwise_judgments "
+        "both 0: nothing to compare yet), 2 refused (no such experiment), 3 MLflow could not be reached (run it again).",
     )
     p.add_argument("--experiment", required=True, help="MLflow experiment name")
     return p

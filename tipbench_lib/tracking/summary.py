@@ -9,7 +9,7 @@ phases, which read cells by that tag, never take it for a cell.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tipbench_lib.core.errors import TrackingError
@@ -49,11 +49,13 @@ def log_summary(
     *,
     metrics: Mapping[str, float] | None = None,
     tags: Mapping[str, str] | None = None,
+    files: Sequence[str] = SUMMARY_FILES,
 ) -> Run:
-    """Upload the three compare outputs from ``out_dir`` to the summary run (made once), with
-    the headline's ``metrics`` and ``tags`` (``compare.summary_fields``): a metric logged again
-    shows its latest value, so the run always reads as the latest leaderboard."""
-    missing = [name for name in SUMMARY_FILES if not (out_dir / name).is_file()]
+    """Upload the compare outputs ``files`` from ``out_dir`` to the summary run (made once),
+    with the headline's ``metrics`` and ``tags`` (``compare.summary_fields``): a metric logged
+    again shows its latest value, so the run always reads as the latest leaderboard. ``files``
+    are the report and the tables the analysis wrote (``compare.job.written_tables``)."""
+    missing = [name for name in files if not (out_dir / name).is_file()]
     if missing:
         raise TrackingError(
             f"{out_dir} lacks {', '.join(missing)}; write the report there first (--out)"
@@ -66,7 +68,7 @@ def log_summary(
     run = find_summary_run(client, found.experiment_id) or client.create_run(
         found.experiment_id, SUMMARY_RUN_NAME, tags={KIND_TAG: SUMMARY_KIND}
     )
-    for name in SUMMARY_FILES:
+    for name in files:
         client.log_artifact(run.run_id, name, (out_dir / name).read_bytes())
     if metrics or tags:
         client.log_batch(run.run_id, metrics=dict(metrics or {}), tags=dict(tags or {}))

@@ -374,12 +374,7 @@ def analyse(
     scale = ScoreScale.from_rubric(rubric)
     check_baseline(data, options.baseline)
     options, family_note, family_warning = with_recorded_family(data, options)
-    panel = judge_panel(
-        data.judgments,
-        data.provenance,
-        scale,
-        scenarios=tip_scenarios(data.cells, data.candidates),
-    )
+    panel = rubric_panel(data, scale)
     if panel.height == 0 and data.pairs.height:
         return pairs_only(data, options, rubric, family_note, family_warning)
     view = choose_view(panel, options.view)
@@ -435,15 +430,10 @@ def analyse(
         data, scale, llm_judge=options.ppi, baseline=options.baseline, alpha=options.alpha
     )
     scenario_means = stats.scenario_means(scores, scale)
-    pairwise = pairwise_view(
-        cells,
-        data.pairs,
-        rubric_view=view,
-        provenance=data.provenance,
-        alpha=options.alpha,
-        baseline=options.baseline,
-        n_boot=options.n_boot,
-        seed=options.seed,
+    pairwise = pairs_view(
+        data,
+        options,
+        view,
         rubric_leaderboard=leaderboard,
         rubric_comparisons=comparisons,
         rubric_scenario_means=scenario_means,
@@ -507,16 +497,7 @@ def pairs_only(
     refused by name, as on the rubric (the pair judges' views, ``choose_view``).
     """
     wanted = choose_view(pair_judge_panel(data.pairs, data.provenance), options.view or None)
-    pw = pairwise_view(
-        data.cells,
-        data.pairs,
-        rubric_view=wanted,
-        provenance=data.provenance,
-        alpha=options.alpha,
-        baseline=options.baseline,
-        n_boot=options.n_boot,
-        seed=options.seed,
-    )
+    pw = pairs_view(data, options, wanted)
     if pw is None:
         raise TipbenchError(nothing_scored(data))
     summary = summarize(
@@ -565,19 +546,41 @@ def pairs_only(
     )
 
 
+def pairs_view(
+    data: ExperimentData, options: Options, view: View, **rubric_frames: pl.DataFrame
+) -> PairwiseView | None:
+    """The pairwise view of the data under these options (``rubric_frames``: the rubric's
+    leaderboard, comparisons and scenario means, for the two rankings' agreement)."""
+    return pairwise_view(
+        data.cells,
+        data.pairs,
+        rubric_view=view,
+        provenance=data.provenance,
+        alpha=options.alpha,
+        baseline=options.baseline,
+        n_boot=options.n_boot,
+        seed=options.seed,
+        **rubric_frames,
+    )
+
+
 def view_choices(data: ExperimentData) -> tuple[list[str], str]:
     """The judge views a reader may choose, and the default: the rubric judges', or the pair
     judges' when no tip is scored on the rubric (their views then decide, :func:`pairs_only`)."""
-    scale = ScoreScale.from_rubric(data.rubric)
-    panel = judge_panel(
+    panel = rubric_panel(data, ScoreScale.from_rubric(data.rubric))
+    if panel.height == 0 and data.pairs.height:
+        panel = pair_judge_panel(data.pairs, data.provenance)
+    return available_views(panel), default_view_name(panel)
+
+
+def rubric_panel(data: ExperimentData, scale: ScoreScale) -> pl.DataFrame:
+    """The rubric judges' panel (``stats.judges.judge_panel``), agreement within scenarios."""
+    return judge_panel(
         data.judgments,
         data.provenance,
         scale,
         scenarios=tip_scenarios(data.cells, data.candidates),
     )
-    if panel.height == 0 and data.pairs.height:
-        panel = pair_judge_panel(data.pairs, data.provenance)
-    return available_views(panel), default_view_name(panel)
 
 
 def nothing_scored(data: ExperimentData) -> str:

@@ -889,6 +889,13 @@ def pairs_only_parts(analysis: Analysis, blocks: Mapping[str, str]) -> list[tupl
     return [
         *pairwise_section(analysis, blocks),
         ("speed", "Speed", "Speed", speed_html(analysis)),
+        *closing_parts(analysis),
+    ]
+
+
+def closing_parts(analysis: Analysis) -> list[tuple[str, ...]]:
+    """The page's last sections, in every mode: every tip side by side, then provenance."""
+    return [
         (
             "explorer",
             "Explorer",
@@ -950,13 +957,7 @@ def rubric_parts(analysis: Analysis, blocks: Mapping[str, str]) -> list[tuple[st
             calibration_html(analysis),
         ),
         ("examples", "Examples", "Example tips", examples_html(analysis)),
-        (
-            "explorer",
-            "Explorer",
-            "Explorer: every tip, side by side",
-            explorer_html(analysis.tips, analysis.tip_scores, analysis.rubric.dimension_ids),
-        ),
-        ("provenance", "Provenance", "Provenance", provenance_html(analysis)),
+        *closing_parts(analysis),
     ]
 
 

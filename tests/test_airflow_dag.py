@@ -283,6 +283,22 @@ print(json.dumps(out))
     assert "killed by signal 9" in found["-9"]
 
 
+def compare_in_airflow(params: dict, tmp_path: Path, **env: str) -> dict:
+    """The DAG's compare task run on ``params`` in Airflow's environment: its result and log."""
+    return in_airflow(
+        f"""
+import contextlib, io
+log = io.StringIO()
+with contextlib.redirect_stdout(log):
+    report = d.compare_grid(d.grid_from_params({params!r}))
+print(json.dumps({{"report": report, "log": log.getvalue()}}))
+""",
+        tmp_path,
+        TIPBENCH_AIRFLOW_HOME=str(tmp_path / "work"),
+        **env,
+    )
+
+
 def test_compare_with_nothing_judged_yet_succeeds_and_says_how_to_judge(
     tmp_path, mlflow_server, mlflow_client, experiment_name, monkeypatch
 ):
@@ -299,17 +315,7 @@ def test_compare_with_nothing_judged_yet_succeeds_and_says_how_to_judge(
     params = {"experiment": experiment_name, "models": ["gen-a:1b"], "prompts": ["v1"]}
     params |= {"scenarios": "1", "n_tips": 2, "hosts": [host.url]}
     params |= {"report_dir": str(tmp_path / "report")}
-    found = in_airflow(
-        f"""
-import contextlib, io
-log = io.StringIO()
-with contextlib.redirect_stdout(log):
-    report = d.compare_grid(d.grid_from_params({params!r}))
-print(json.dumps({{"report": report, "log": log.getvalue()}}))
-""",
-        tmp_path,
-        TIPBENCH_AIRFLOW_HOME=str(tmp_path / "work"),
-    )
+    found = compare_in_airflow(params, tmp_path)
     assert found["report"] is None, found["log"]
     log = found["log"]
     ran = [line for line in log.splitlines() if line.startswith("running: ")]
@@ -346,18 +352,7 @@ def test_compare_of_an_experiment_judged_in_pairs_only_writes_the_report(
     params = {"experiment": experiment_name, "models": ["gen-a:1b"], "prompts": ["v1", "v2-mentor"]}
     params |= {"scenarios": "2", "n_tips": 2, "hosts": [host.url]}
     params |= {"report_dir": str(tmp_path / "report")}
-    found = in_airflow(
-        f"""
-import contextlib, io
-log = io.StringIO()
-with contextlib.redirect_stdout(log):
-    report = d.compare_grid(d.grid_from_params({params!r}))
-print(json.dumps({{"report": report, "log": log.getvalue()}}))
-""",
-        tmp_path,
-        TIPBENCH_AIRFLOW_HOME=str(tmp_path / "work"),
-        MLFLOW_TRACKING_URI=mlflow_server,
-    )
+    found = compare_in_airflow(params, tmp_path, MLFLOW_TRACKING_URI=mlflow_server)
     assert found["report"] == str(tmp_path / "report" / "report.html"), found["log"]
     page = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     assert "judged in pairs only" in page and "<section id='pairwise'>" in page

@@ -7,7 +7,10 @@ in pairs by the same four: every cell pair of every scenario on K tip pairs (tip
 k), the people once each with their own lean and position bias, the LLM judge in both orders
 with a strong lean to the left (:func:`tipbench_lib.validation.pair_simulation.answers`, the
 same latent cell effects as the rubric's). :func:`tipbench_lib.compare.analysis.analyse` runs on
-it with and without the pairs, alternated, and the ratio is printed with a per-stage trace of
+it with and without the pairs, alternated: with pairs from nothing (the first analysis, or a
+judge-view change, which changes the pairs counted) and after the baseline control changed (the
+notebook runs the analysis again on every change of a control); the ratios to the same analysis
+without pairs are printed with a per-stage trace of
 :func:`tipbench_lib.compare.pairwise_view.pairwise_view` (cProfile, cumulative seconds of the
 functions it calls).
 
@@ -46,6 +49,8 @@ PEOPLE_LEANS = (-0.5, 0.0, 0.5)
 PEOPLE_POSITION = (0.0, 0.2, 0.4)
 LLM_LEAN, LLM_POSITION = 0.3, 1.0
 N_BOOT, N_PERM = 2000, 10000
+BASELINE = ("model-03", "v1")
+"""The baseline the bench switches to, as a user does in the compare notebook."""
 STAGES = (
     "pair_outcomes",
     "pair_judges",
@@ -199,27 +204,50 @@ def trace(data: Any, options: Any) -> dict[str, float]:
     return found
 
 
+def forget_fits() -> None:
+    """Drop the strengths' kept resampled fits (commits without them keep none)."""
+    from tipbench_lib.stats import bradley_terry
+
+    getattr(bradley_terry, "forget_fits", lambda: None)()
+
+
 def measure(n_tips: int, repeats: int, seed: int) -> dict[str, Any]:
-    """Time ``analyse`` with and without pairs, alternated, in this interpreter."""
+    """Time ``analyse`` with and without pairs, alternated, in this interpreter.
+
+    Per repeat: without pairs; with pairs from nothing (``cold``: the first analysis, or a
+    judge-view change that changes the pairs counted); with pairs after the baseline control
+    changed (``control``); without pairs with that baseline.
+    """
     import tipbench_lib
     from tipbench_lib.compare.analysis import Options, analyse
 
     exp, pairs = experiment(n_tips, seed)
-    options = Options(n_boot=N_BOOT, n_perm=N_PERM, seed=seed)
+    shown = Options(n_boot=N_BOOT, n_perm=N_PERM, seed=seed)
+    named = dataclasses.replace(shown, baseline=BASELINE)
     with_pairs, without = data_of(exp, pairs), data_of(exp, None)
-    first = analyse(with_pairs, options)  # warm: imports, compiled expressions
-    analyse(without, options)
-    times: dict[str, list[float]] = {"without": [], "with": []}
+    first = analyse(with_pairs, shown)  # warm: imports, compiled expressions
+    analyse(without, shown)
+    times: dict[str, list[float]] = {name: [] for name in ("without", "cold", "control")}
+    times["without_named"] = []
+    steps = (
+        ("without", without, shown, False),
+        ("cold", with_pairs, shown, True),
+        ("control", with_pairs, named, False),
+        ("without_named", without, named, False),
+    )
     for _ in range(repeats):
-        for name, data in (("without", without), ("with", with_pairs)):
+        for name, data, options, cold in steps:
+            if cold:
+                forget_fits()
             start = time.perf_counter()
             analyse(data, options)
             times[name].append(time.perf_counter() - start)
+    forget_fits()
     return {
         "library": str(Path(tipbench_lib.__file__).parent),
         "n_pairs": pairs.height,
         "times": times,
-        "stages": trace(with_pairs, options),
+        "stages": trace(with_pairs, shown),
         "fingerprint": fingerprint(first),
     }
 
@@ -249,20 +277,27 @@ def export(ref: str, into: Path) -> None:
 
 
 def _summary(label: str, runs: list[dict[str, Any]]) -> dict[str, float]:
-    without = [t for r in runs for t in r["times"]["without"]]
-    with_ = [t for r in runs for t in r["times"]["with"]]
-    ratio = [
-        w / o for r in runs for w, o in zip(r["times"]["with"], r["times"]["without"], strict=True)
-    ]
+    def pooled(name: str) -> list[float]:
+        return [t for r in runs for t in r["times"][name]]
+
+    def ratios(name: str, base: str) -> list[float]:
+        return [
+            w / o for r in runs for w, o in zip(r["times"][name], r["times"][base], strict=True)
+        ]
+
     med = {
-        "without": statistics.median(without),
-        "with": statistics.median(with_),
-        "ratio": statistics.median(ratio),
+        "without": statistics.median(pooled("without")),
+        "cold": statistics.median(pooled("cold")),
+        "control": statistics.median(pooled("control")),
+        "ratio": statistics.median(ratios("cold", "without")),
+        "control_ratio": statistics.median(ratios("control", "without_named")),
     }
+    n = len(pooled("cold"))
     print(
-        f"  {label:<10} without pairs {med['without']:6.2f} s   with pairs {med['with']:6.2f} s"
-        f"   ratio {med['ratio']:5.2f}x  (medians of {len(with_)}; range with pairs "
-        f"{min(with_):.2f}-{max(with_):.2f} s)"
+        f"  without pairs {med['without']:6.2f} s | with pairs {med['cold']:6.2f} s, ratio "
+        f"{med['ratio']:5.2f}x | after a baseline change {med['control']:6.2f} s, ratio "
+        f"{med['control_ratio']:5.2f}x  (medians of {n}; with pairs "
+        f"{min(pooled('cold')):.2f}-{max(pooled('cold')):.2f} s)"
     )
     return med
 
@@ -324,9 +359,13 @@ def main() -> None:
         base, ours = (summaries[label] for label, _ in trees)
         same = prints[trees[0][0]] == prints[trees[1][0]]
         print(
-            f"with pairs: {base['with']:.2f} s -> {ours['with']:.2f} s "
-            f"({base['with'] / ours['with']:.1f}x faster); ratio with/without "
-            f"{base['ratio']:.2f}x -> {ours['ratio']:.2f}x; pairwise numbers identical: {same}"
+            f"with pairs: {base['cold']:.2f} s -> {ours['cold']:.2f} s "
+            f"({base['cold'] / ours['cold']:.1f}x faster), ratio to without "
+            f"{base['ratio']:.2f}x -> {ours['ratio']:.2f}x; after a baseline change "
+            f"{base['control']:.2f} s -> {ours['control']:.2f} s "
+            f"({base['control'] / ours['control']:.1f}x faster), ratio "
+            f"{base['control_ratio']:.2f}x -> {ours['control_ratio']:.2f}x; pairwise numbers "
+            f"identical: {same}"
         )
 
 

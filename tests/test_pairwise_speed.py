@@ -242,6 +242,7 @@ def test_the_pairwise_view_fits_one_bootstrap_and_compares_once(
     """Before: the rank agreement drew and fitted the strengths' resamples again, and with a
     named baseline the strengths computed the comparisons again."""
     options = Options(n_boot=N_BOOT, n_perm=500, seed=2, baseline=baseline)
+    bradley_terry.forget_fits()
     fits = counting(monkeypatch, bradley_terry, "fit")
     compared = [
         counting(monkeypatch, module, "compare_pairwise") for module in (view_module, bradley_terry)
@@ -277,3 +278,59 @@ def test_the_pairwise_view_fits_one_bootstrap_and_compares_once(
         agreement.hi,
     )
     assert found.agreement.disagreements.equals(agreement.disagreements)
+
+
+def big_fits(fits: list[tuple]) -> int:
+    return sum(len(shapes[0] or ()) == 3 for shapes in fits)
+
+
+def test_a_new_baseline_or_alpha_reuses_the_fitted_resamples(
+    judged: ExperimentData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The notebook's baseline and α controls run the analysis again; the resamples' fit
+    depends on neither, so it is kept, and the numbers are those of a fresh analysis."""
+    bradley_terry.forget_fits()
+    analyse(judged, Options(n_boot=N_BOOT, n_perm=500, seed=2))
+    fits = counting(monkeypatch, bradley_terry, "fit")
+    for options in (
+        Options(n_boot=N_BOOT, n_perm=500, seed=2, baseline=("model-02", "v1")),
+        Options(n_boot=N_BOOT, n_perm=500, seed=2, alpha=0.1),
+    ):
+        fits.clear()
+        kept = analyse(judged, options).pairwise
+        assert big_fits(fits) == 0
+        bradley_terry.forget_fits()
+        fresh = analyse(judged, options).pairwise
+        assert big_fits(fits) == 1
+        assert kept is not None and fresh is not None
+        for name in ("leaderboard", "comparisons", "disagreements"):
+            assert getattr(kept, name).equals(getattr(fresh, name)), name
+        assert kept.agreement is not None and fresh.agreement is not None
+        assert (kept.agreement.tau, kept.agreement.lo, kept.agreement.hi) == (
+            fresh.agreement.tau,
+            fresh.agreement.lo,
+            fresh.agreement.hi,
+        )
+    fits.clear()
+    analyse(judged, Options(n_boot=N_BOOT + 10, n_perm=500, seed=2))
+    analyse(judged, Options(n_boot=N_BOOT, n_perm=500, seed=3))
+    assert big_fits(fits) == 2  # another number of resamples, another seed: fitted anew
+
+
+def test_kept_fits_leave_the_generator_where_drawing_would_have() -> None:
+    """Stacked experiments share one generator: an experiment whose fit is kept must move it
+    on as drawing would, or the next experiment's resamples change."""
+    setup = pair_simulation.Setup(n_cells=4, n_scenarios=6, effects=(0.0, 0.3, 0.6, 0.9))
+    stacked = pair_simulation.outcomes(setup, 3, 9)
+    bradley_terry.forget_fits()
+    fresh = bradley_terry.strengths(stacked, n_boot=N_BOOT, seed=5, by="experiment")
+    bradley_terry.forget_fits()
+    first = stacked.filter(pl.col("experiment") == "0")
+    bradley_terry.strengths(first, n_boot=N_BOOT, seed=5, by="experiment")  # keeps its fit
+    partly = bradley_terry.strengths(stacked, n_boot=N_BOOT, seed=5, by="experiment")
+    again = bradley_terry.strengths(stacked, n_boot=N_BOOT, seed=5, by="experiment")
+    assert partly.equals(fresh) and again.equals(fresh)
+    with pytest.raises(ValueError):
+        _, resamples = bradley_terry.strengths_with_resamples(first.drop("experiment"))
+        assert resamples is not None
+        resamples.draws[0, 0] = 1.0  # kept arrays are read-only

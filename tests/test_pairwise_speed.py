@@ -144,6 +144,14 @@ def test_rank_agreement_ranks_the_strengths_own_resamples_with_the_same_numbers(
         fresh = pairwise.rank_agreement(rubric, board, **options)
         assert len(fits) == 2
         assert (reused.tau, reused.lo, reused.hi) == (fresh.tau, fresh.lo, fresh.hi)
+    # resamples of other pairs (here fewer scenarios' worth) are not those of these outcomes
+    _, fewer = bradley_terry.strengths_with_resamples(
+        outcomes.filter(pl.col("scenario_id") != "3"), n_boot=N_BOOT, seed=7
+    )
+    fits.clear()
+    other = pairwise.rank_agreement(rubric, board, **common, resamples=fewer)
+    assert len(fits) == 1
+    assert (other.tau, other.lo, other.hi) == (alone.tau, alone.lo, alone.hi)
 
 
 def test_strengths_read_the_baseline_shares_from_the_comparisons_given() -> None:

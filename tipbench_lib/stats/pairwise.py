@@ -591,17 +591,14 @@ def _scenario_taus(
     """τ-b of each scenario resample: cell means of the resampled scenario means against the
     Bradley–Terry strengths fitted to the resampled scenarios' pairs (``resamples``' own when
     they are of the same scenarios, cells and number: the weights ``rng`` would draw, as
-    ``strengths`` drew them from a generator of the same seed, and the strengths they gave)."""
+    ``strengths`` drew them from a generator of the same seed, and the strengths they gave;
+    the rubric's scenarios must then be the pairs' too, or the weights would not be those)."""
     require_columns(
         scenario_means, ["model", "prompt_version", "scenario_id", "composite"], "scenario means"
     )
     cells = joined.select("model", "prompt_version").with_row_index("c")
     means = scenario_means.join(cells, on=["model", "prompt_version"])
-    pair_scenarios = (
-        list(resamples.scenarios)
-        if resamples is not None
-        else sorted(canonical(outcomes)["scenario_id"].unique().to_list())
-    )
+    pair_scenarios = canonical(outcomes)["scenario_id"].unique().to_list()
     scenarios = sorted(set(pair_scenarios) | set(means["scenario_id"].to_list()))
     code = {s: i for i, s in enumerate(scenarios)}
     n_s, n_c = len(scenarios), cells.height
@@ -617,7 +614,9 @@ def _scenario_taus(
     ):
         weights, strengths = resamples.weights, resamples.draws
     else:
-        weights, strengths = _resampled_strengths(cells, outcomes, scenarios, rng, n_boot)
+        weights, strengths = _resampled_strengths(
+            cells, outcomes, scenarios, sorted(pair_scenarios), rng, n_boot
+        )
     with np.errstate(invalid="ignore", divide="ignore"):
         cell_means = (weights @ sums) / (weights @ counts)
     return kendall_tau_b(cell_means, strengths)
@@ -627,15 +626,16 @@ def _resampled_strengths(
     cells: pl.DataFrame,
     outcomes: pl.DataFrame,
     scenarios: list[str],
+    scenario_ids: list[str],
     rng: np.random.Generator,
     n_boot: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Scenario weights (n_boot, scenarios) drawn from ``rng`` and the strengths of ``cells``
-    fitted to each resample's pairs."""
+    """Scenario weights (n_boot, ``scenarios``) drawn from ``rng`` and the strengths of
+    ``cells`` fitted to each resample's pairs (``scenario_ids``: the pairs' scenarios, sorted,
+    the order of the wins tensor's)."""
     from tipbench_lib.stats import bradley_terry  # it imports this module
 
     wins, pair_cells, _ = bradley_terry.wins_tensor(outcomes)
-    scenario_ids = sorted(canonical(outcomes)["scenario_id"].unique().to_list())
     code = {s: i for i, s in enumerate(scenarios)}
     n_s, n_c = len(scenarios), cells.height
     order = pair_cells.join(cells, on=["model", "prompt_version"], how="left")["c"].to_numpy()

@@ -198,8 +198,10 @@ def trace(data: Any, options: Any) -> dict[str, float]:
     analyse(data, options)
     profiler.disable()
     found: dict[str, float] = {}
-    for (_, _, name), row in pstats.Stats(profiler, stream=io.StringIO()).stats.items():  # type: ignore[attr-defined]
-        if name in STAGES or name in ("pairwise_view", "analyse"):
+    stats = pstats.Stats(profiler, stream=io.StringIO()).stats  # type: ignore[attr-defined]
+    for (path, _, name), row in stats.items():
+        ours = "tipbench_lib" in Path(path).parts and "charts.py" not in path
+        if ours and (name in STAGES or name in ("pairwise_view", "analyse")):
             found[name] = found.get(name, 0.0) + row[3]
     return found
 

@@ -24,7 +24,7 @@ from tipbench_lib.compare.pair_judges import PairJudges, pair_judges
 from tipbench_lib.compare.verdict_groups import PAIRWISE, grouped_verdicts
 from tipbench_lib.core.cells import cell_label
 from tipbench_lib.core.frames import pair_outcomes
-from tipbench_lib.stats.bradley_terry import strengths
+from tipbench_lib.stats.bradley_terry import strengths_with_resamples
 from tipbench_lib.stats.headline import involving
 from tipbench_lib.stats.judges import View
 from tipbench_lib.stats.pairwise import (
@@ -246,7 +246,9 @@ def pairwise_view(
         provisional_judges=who.provisional_judges,
         seed=seed,
     )
-    board = strengths(outcomes, baseline=named, alpha=alpha, n_boot=n_boot, seed=seed)
+    board, resamples = strengths_with_resamples(
+        outcomes, baseline=named, alpha=alpha, n_boot=n_boot, seed=seed, comparisons=comparisons
+    )
     shown: Cell = named or (board["model"][0], board["prompt_version"][0])
     note = (
         "the baseline named before seeing the data"
@@ -266,6 +268,7 @@ def pairwise_view(
             n_boot=n_boot,
             scenario_means=rubric_scenario_means,
             outcomes=outcomes,
+            resamples=resamples,
         )
         disagreements = with_verdicts(agreement.disagreements, rubric_comparisons, comparisons)
     return PairwiseView(
@@ -288,10 +291,15 @@ def pairwise_view(
 
 
 def _cells(outcomes: pl.DataFrame) -> set[Cell]:
-    sides = [
-        outcomes.select(pl.col(f"{s}_model"), pl.col(f"{s}_prompt")).rows() for s in ("a", "b")
-    ]
-    return {(str(m), str(p)) for side in sides for m, p in side}
+    sides = pl.concat(
+        [
+            outcomes.select(
+                pl.col(f"{s}_model").alias("model"), pl.col(f"{s}_prompt").alias("prompt")
+            )
+            for s in ("a", "b")
+        ]
+    ).unique()
+    return {(str(m), str(p)) for m, p in sides.rows()}
 
 
 def with_shares_against(board: pl.DataFrame, against: pl.DataFrame, base: Cell) -> pl.DataFrame:
@@ -368,18 +376,33 @@ def reading_order(comparisons: pl.DataFrame) -> pl.DataFrame:
     return comparisons.sort([family, verdict, pl.col("p_holm")], nulls_last=True)
 
 
-def _verdict_from(rows: pl.DataFrame | None, first: Cell, second: Cell) -> str:
-    """The verdict of ``first`` against ``second`` in ``rows`` ('' when not compared)."""
+def _oriented_verdicts(rows: pl.DataFrame | None, name: str) -> pl.DataFrame:
+    """Each cell pair of ``rows`` in both orders with its verdict from the first cell's side
+    (``name``): the first row holding the two cells counts, as ``headline.pair_row`` reads."""
+    keys = {
+        "a_model": pl.String,
+        "a_prompt": pl.String,
+        "b_model": pl.String,
+        "b_prompt": pl.String,
+    }
     if rows is None or rows.height == 0:
-        return ""
-    found = involving(involving(rows, first), second)
-    if found.height == 0:
-        return ""
-    row = found.row(0, named=True)
-    verdict = str(row["verdict"])
-    if (row["a_model"], row["a_prompt"]) == tuple(first):
-        return verdict
-    return {"better": "worse", "worse": "better"}.get(verdict, verdict)
+        return pl.DataFrame(schema=keys | {name: pl.String})
+    indexed = rows.select(*keys, pl.col("verdict").cast(pl.String)).with_row_index("_i")
+    flipped = pl.col("verdict").replace({"better": "worse", "worse": "better"})
+    backward = indexed.select(
+        "_i",
+        pl.col("b_model").alias("a_model"),
+        pl.col("b_prompt").alias("a_prompt"),
+        pl.col("a_model").alias("b_model"),
+        pl.col("a_prompt").alias("b_prompt"),
+        flipped.alias("verdict"),
+    )
+    return (
+        pl.concat([indexed, backward])
+        .sort("_i", maintain_order=True)
+        .unique(subset=list(keys), keep="first", maintain_order=True)
+        .select(*keys, pl.col("verdict").alias(name))
+    )
 
 
 def with_verdicts(
@@ -388,19 +411,16 @@ def with_verdicts(
     comparisons: pl.DataFrame,
 ) -> pl.DataFrame:
     """The disagreeing cell pairs with each mode's verdict, from A's side (A: the cell the
-    rubric ranks higher), so "indistinguishable" in both says the two orders differ by chance."""
-    rows = []
-    for row in disagreements.iter_rows(named=True):
-        a, b = (row["a_model"], row["a_prompt"]), (row["b_model"], row["b_prompt"])
-        rows.append(
-            row
-            | {
-                "rubric_verdict": _verdict_from(rubric_comparisons, a, b),
-                "pairwise_verdict": _verdict_from(comparisons, a, b),
-            }
-        )
+    rubric ranks higher), so "indistinguishable" in both says the two orders differ by chance;
+    '' where a mode did not compare the two."""
+    keys = ["a_model", "a_prompt", "b_model", "b_prompt"]
+    found = disagreements
+    for rows, name in ((rubric_comparisons, "rubric_verdict"), (comparisons, "pairwise_verdict")):
+        found = found.join(
+            _oriented_verdicts(rows, name), on=keys, how="left", maintain_order="left"
+        ).with_columns(pl.col(name).fill_null(""))
     schema = disagreements.schema | {"rubric_verdict": pl.String, "pairwise_verdict": pl.String}
-    return pl.DataFrame(rows, schema=schema)
+    return found.select(list(schema)).cast(schema)  # type: ignore[arg-type]
 
 
 def bias_sentence(row: Mapping[str, Any], level: float) -> str:

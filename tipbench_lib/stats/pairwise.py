@@ -477,6 +477,11 @@ def win_matrix(outcomes: pl.DataFrame) -> pl.DataFrame:
 
 # -- agreement with the rubric's leaderboard ------------------------------------------------------
 
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:  # bradley_terry imports this module
+    from tipbench_lib.stats.bradley_terry import Resamples
+
 
 @dataclass(frozen=True)
 class RankAgreement:
@@ -511,6 +516,7 @@ def rank_agreement(
     n_boot: int = 2000,
     scenario_means: pl.DataFrame | None = None,
     outcomes: pl.DataFrame | None = None,
+    resamples: Resamples | None = None,
 ) -> RankAgreement:
     """Kendall's τ-b of the cells both frames hold, with a (1 − α) interval and the disagreements.
 
@@ -520,6 +526,10 @@ def rank_agreement(
     cells' means and their strengths, and τ is taken between them. Without them it draws each
     cell's composite mean and strength from normals matching their own intervals (an
     approximation that ignores how the cells' errors go together), and ``method`` says which.
+    ``resamples``: the scenario bootstrap of the strengths of these outcomes
+    (:func:`tipbench_lib.stats.bradley_terry.strengths_with_resamples`); when it drew with this
+    seed and ``n_boot`` over the same scenarios and cells as are ranked here, its resamples are
+    ranked rather than drawn and fitted again, which gives the same numbers at half the cost.
     """
     require_columns(leaderboard, ["model", "prompt_version", "composite_mean"], "leaderboard")
     require_columns(strengths, ["model", "prompt_version", "strength"], "strengths")
@@ -548,8 +558,9 @@ def rank_agreement(
     rng = np.random.default_rng(seed)
     taus, method = None, ""
     if n >= 2 and scenario_means is not None and outcomes is not None:
+        shared = resamples if resamples is not None and resamples.seed == seed else None
         taus, method = (
-            _scenario_taus(joined, scenario_means, outcomes, rng, n_boot),
+            _scenario_taus(joined, scenario_means, outcomes, rng, n_boot, shared),
             ("scenario bootstrap"),
         )
     elif n >= 2 and {"composite_lo", "composite_hi", "strength_lo", "strength_hi"} <= set(
@@ -575,25 +586,58 @@ def _scenario_taus(
     outcomes: pl.DataFrame,
     rng: np.random.Generator,
     n_boot: int,
+    resamples: Resamples | None = None,
 ) -> np.ndarray:
     """τ-b of each scenario resample: cell means of the resampled scenario means against the
-    Bradley–Terry strengths fitted to the resampled scenarios' pairs."""
-    from tipbench_lib.stats import bradley_terry  # it imports this module
-
+    Bradley–Terry strengths fitted to the resampled scenarios' pairs (``resamples``' own when
+    they are of the same scenarios, cells and number: the weights ``rng`` would draw, as
+    ``strengths`` drew them from a generator of the same seed, and the strengths they gave;
+    the rubric's scenarios must then be the pairs' too, or the weights would not be those)."""
     require_columns(
         scenario_means, ["model", "prompt_version", "scenario_id", "composite"], "scenario means"
     )
     cells = joined.select("model", "prompt_version").with_row_index("c")
-    wins, pair_cells, _ = bradley_terry.wins_tensor(outcomes)
-    scenario_ids = sorted(canonical(outcomes)["scenario_id"].unique().to_list())
     means = scenario_means.join(cells, on=["model", "prompt_version"])
-    scenarios = sorted(set(scenario_ids) | set(means["scenario_id"].to_list()))
+    pair_scenarios = canonical(outcomes)["scenario_id"].unique().to_list()
+    scenarios = sorted(set(pair_scenarios) | set(means["scenario_id"].to_list()))
     code = {s: i for i, s in enumerate(scenarios)}
     n_s, n_c = len(scenarios), cells.height
     sums, counts = np.zeros((n_s, n_c)), np.zeros((n_s, n_c))
     rows = (means["scenario_id"].replace_strict(code).to_numpy(), means["c"].to_numpy())
     np.add.at(sums, rows, means["composite"].to_numpy())
     np.add.at(counts, rows, 1)
+    if (
+        resamples is not None
+        and resamples.scenarios == tuple(scenarios)
+        and resamples.cells == tuple(cells.select("model", "prompt_version").rows())
+        and resamples.weights.shape[0] == n_boot
+    ):
+        weights, strengths = resamples.weights, resamples.draws
+    else:
+        weights, strengths = _resampled_strengths(
+            cells, outcomes, scenarios, sorted(pair_scenarios), rng, n_boot
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cell_means = (weights @ sums) / (weights @ counts)
+    return kendall_tau_b(cell_means, strengths)
+
+
+def _resampled_strengths(
+    cells: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    scenarios: list[str],
+    scenario_ids: list[str],
+    rng: np.random.Generator,
+    n_boot: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scenario weights (n_boot, ``scenarios``) drawn from ``rng`` and the strengths of
+    ``cells`` fitted to each resample's pairs (``scenario_ids``: the pairs' scenarios, sorted,
+    the order of the wins tensor's)."""
+    from tipbench_lib.stats import bradley_terry  # it imports this module
+
+    wins, pair_cells, _ = bradley_terry.wins_tensor(outcomes)
+    code = {s: i for i, s in enumerate(scenarios)}
+    n_s, n_c = len(scenarios), cells.height
     order = pair_cells.join(cells, on=["model", "prompt_version"], how="left")["c"].to_numpy()
     tensor = np.zeros((n_s, n_c, n_c))
     if wins.size:
@@ -603,10 +647,7 @@ def _scenario_taus(
         at = np.array([code[s] for s in scenario_ids])
         tensor[np.ix_(at, slots, slots)] = taken
     weights = rng.multinomial(n_s, np.full(n_s, 1.0 / n_s), size=n_boot).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cell_means = (weights @ sums) / (weights @ counts)
-    strengths = bradley_terry.fit(np.einsum("bs,sij->bij", weights, tensor))
-    return kendall_tau_b(cell_means, strengths)
+    return weights, bradley_terry.fit(np.einsum("bs,sij->bij", weights, tensor))
 
 
 def disagreements(joined: pl.DataFrame) -> pl.DataFrame:

@@ -22,6 +22,7 @@ from tipbench_lib.tracking.cellruns import (
     Unverified,
     choose_run,
     finished_cell_runs,
+    judged_tips,
     read_candidates,
     run_problem,
 )
@@ -338,15 +339,16 @@ def _stand_in(held: list[_Loaded], notes: list[str]) -> _Loaded:
 
     def judged(run: Run) -> int:
         item = by_id[run.run_id]
-        ids = {c.candidate_id for c in item.candidates}
-        return len({j.candidate_id for j in item.judgments if j.ok and j.candidate_id in ids})
+        scored = (j.candidate_id for j in item.judgments if j.ok)
+        paired = (record for file in item.pairs for record in file.records)
+        return judged_tips({c.candidate_id for c in item.candidates}, scored, paired)
 
     chosen = by_id[choose_run([item.run for item in held], judged).run_id]
     others = ", ".join(item.run.run_id for item in held if item is not chosen)
     notes.append(
         f"cell {chosen.run.tags[CELL_TAG]} has {len(held)} finished runs: run {chosen.run.run_id} "
-        f"stands for it, with the judgments of its tips from run(s) {others} (`tipbench "
-        "collect` of the experiment moves them and marks the others)"
+        f"stands for it, with the judgments and pairwise judgments of its tips from run(s) "
+        f"{others} (`tipbench collect` of the experiment moves them and marks the others)"
     )
     return chosen
 

@@ -10,7 +10,12 @@ import warnings
 from dataclasses import replace
 
 from tipbench_lib.collect.reconcile import reconcile
+from tipbench_lib.compare.load import load_experiment, read_snapshot, write_snapshot
+from tipbench_lib.core.errors import EXIT_REFUSED
+from tipbench_lib.core.frames import pairs_frame
 from tipbench_lib.core.hashing import content_hash
+from tipbench_lib.core.records import RubricRef
+from tipbench_lib.judge.delivery import read_delivered
 from tipbench_lib.judge.journal import judge_key
 from tipbench_lib.tracking.client import MlflowClient
 from tipbench_lib.tracking.experiment import StoreWarning
@@ -144,3 +149,123 @@ def test_a_run_whose_tips_were_judged_in_pairs_only_stands_for_its_cell(
     assert not mlflow_client.get_run(judged.run_id).tags.get(DUPLICATE_TAG)
     after = stored(mlflow_client, experiment_name)
     assert sorted(after.records.pairs, key=_order) == sorted(pairs, key=_order)
+
+
+def test_a_run_whose_tips_were_judged_as_side_b_stands_for_its_cell(
+    mlflow_client, experiment_name, tipbench_home
+):
+    """As above for the pair's cell B, whose answers are held by cell A's run: a tip counts as
+    judged wherever a pair naming it is held."""
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=1, n_tips=2)
+    found = stored(mlflow_client, experiment_name)
+    ((scenario, (a, b)),) = tips_by_scenario(found).items()
+    rubric = found.records.rubric.ref
+    cell_b = b[0][1]
+    judged = mlflow_client.get_run(found.records.run_ids[cell_b])
+    ana = journal_for(found, "ana", tipbench_home)
+    pairs = [shown(a[0], b[0], "left", scenario, rubric=rubric)]
+    for pair in pairs:
+        ana.append_pair(pair)
+    sync(mlflow_client, found, ana, tipbench_home)
+    tips = read_cell_artifact(mlflow_client, judged).candidates
+    other = [
+        replace(
+            c,
+            text=f"Other {c.sample_index}.",
+            candidate_id=content_hash([cell_b, c.sample_index, f"Other {c.sample_index}."]),
+        )
+        for c in tips
+    ]
+    earlier = plant_copy(mlflow_client, judged, other, start_time_ms=judged.start_time - 60_000)
+
+    read = stored(mlflow_client, experiment_name)
+    assert read.records.run_ids[cell_b] == judged.run_id, "the judged run stands for the cell"
+    assert read.records.pairs == pairs
+    lines = _reconciled(mlflow_client, experiment_name)
+    assert mlflow_client.get_run(earlier).tags.get(DUPLICATE_TAG) == judged.run_id, lines
+    assert stored(mlflow_client, experiment_name).records.pairs == pairs
+
+
+# -- 2. pairs of another rubric version ------------------------------------------------------
+
+OLD = RubricRef("tip-v0", "tip-v0", "")
+
+
+def _plant_pairs(client: MlflowClient, run_id: str, judge: str, pairs: list) -> None:
+    """A judge's pairs file on a run, as an older tipbench (or another tool) would have sent it."""
+    client.log_artifact(run_id, pairs_artifact(judge_key(judge)), pairs_document(pairs))
+    client.set_tag(run_id, PAIRS_TAG, "true")
+
+
+def test_pairs_of_another_rubric_version_are_left_out_at_load_with_one_warning(
+    mlflow_client, experiment_name, tipbench_home, tmp_path
+):
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=1, n_tips=2)
+    found = stored(mlflow_client, experiment_name)
+    ((scenario, (a, b)),) = tips_by_scenario(found).items()
+    ana = journal_for(found, "ana", tipbench_home)
+    current = shown(a[0], b[0], "left", scenario, rubric=found.records.rubric.ref)
+    ana.append_pair(current)
+    sync(mlflow_client, found, ana, tipbench_home)
+    run_a = found.records.run_ids[a[0][1]]
+    old = [
+        shown(a[0], b[1], "left", scenario, judge="old", rubric=OLD),
+        shown(a[1], b[0], "tie", scenario, judge="old", rubric=OLD),
+    ]
+    _plant_pairs(mlflow_client, run_a, "old", old)
+    newer = RubricRef("tip-v2", "tip-v2", "")
+    _plant_pairs(
+        mlflow_client, run_a, "new", [shown(a[1], b[1], "right", scenario, "new", rubric=newer)]
+    )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StoreWarning)
+        data = load_experiment(mlflow_client, experiment_name)
+    assert data.pairs["judge_id"].to_list() == ["ana"], "pairs on another rubric were counted"
+    said = [w for w in data.warnings if "pairwise" in w and "tip-v0" in w]
+    assert len(said) == 1, data.warnings
+    for words in ("3 pairwise judgment(s)", "tip-v0, tip-v2", "tip-v1", "left out"):
+        assert words in said[0], (words, said[0])
+
+    # A snapshot holding such rows (another tool's, or written before this check) is read alike.
+    every = pairs_frame([current, *old])
+    snapshot = write_snapshot(replace(data, pairs=every), tmp_path / "snap")
+    back = read_snapshot(snapshot)
+    assert back.pairs["judge_id"].to_list() == ["ana"]
+    assert len([w for w in back.warnings if "2 pairwise judgment(s)" in w and "tip-v0" in w]) == 1
+
+
+def test_pairs_journalled_under_another_rubric_are_refused_not_sent(
+    mlflow_client, experiment_name, tipbench_home
+):
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=1, n_tips=1)
+    found = stored(mlflow_client, experiment_name)
+    ((scenario, (a, b)),) = tips_by_scenario(found).items()
+    journal_for(found, "old", tipbench_home).append_pair(
+        shown(a[0], b[0], "left", scenario, judge="old", rubric=OLD)
+    )
+    read, backlog = read_delivered(mlflow_client, experiment_name, tipbench_home)
+    assert stored(mlflow_client, experiment_name).records.pairs == [], "sent to MLflow"
+    assert backlog.sent == 0 and "tip-v0" in backlog.warning(), backlog.warning()
+    assert "'old'" in backlog.warning()
+
+
+def test_a_pair_file_for_another_rubric_or_question_is_refused_storing_nothing(
+    mlflow_client, experiment_name, tipbench_home, tmp_path, capsys
+):
+    from .test_pair_exchange import _answer, _apply, _export, _journal_and_mlflow
+
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=1, n_tips=2)
+    doc = _answer(_export(mlflow_client, experiment_name, tmp_path / "out.json", "--judge-id", "x"))
+    capsys.readouterr()
+    for change, named in (
+        ({"rubric": {**doc["rubric"], "version": "tip-v0"}}, ["'tip-v0'", "'tip-v1'"]),
+        ({"question": "relevance"}, ["'relevance'", "'overall'", "--export"]),
+    ):
+        status = _apply(mlflow_client, experiment_name, tmp_path / "in.json", {**doc, **change})
+        err = capsys.readouterr().err
+        assert status == EXIT_REFUSED, (change, err)
+        assert "nothing was stored" in err
+        for words in named:
+            assert words in err, (words, err)
+        assert _journal_and_mlflow(mlflow_client, experiment_name, tipbench_home) == []

@@ -36,6 +36,7 @@ from tipbench_lib.tracking.cellruns import (
     choose_run,
     finished_cell_runs,
     judged_tips,
+    paired_candidates,
     read_candidates,
     run_problem,
 )
@@ -63,16 +64,16 @@ class _Held:
     files: dict[str, list[Record]] = field(default_factory=dict)
     pair_files: dict[str, list[Record]] = field(default_factory=dict)
 
-    def judged(self) -> int:
-        """Its judged tips, counted as every reader counts them (:func:`judged_tips`)."""
+    def judged(self, paired: set[str]) -> int:
+        """Its judged tips, counted as every reader counts them (:func:`judged_tips`; ``paired``:
+        the tips answered in the experiment's pairs files)."""
         scored = (
-            r.get("candidate_id")
+            str(r.get("candidate_id"))
             for records in self.files.values()
             for r in records
             if r.get("status", "ok") == "ok"
         )
-        paired = (r for records in self.pair_files.values() for r in records)
-        return judged_tips(self.tips, (str(c) for c in scored), paired)
+        return judged_tips(self.tips, scored, paired)
 
 
 @dataclass
@@ -99,6 +100,7 @@ def reconcile(
     """
     lines: list[str] = []
     tagged: dict[str, Run] = {}
+    paired: set[str] | None = None
     for cell_id in cells:
         finished = finished_cell_runs(runs.get(cell_id, ()))
         if len(finished) < 2:
@@ -106,7 +108,9 @@ def reconcile(
         held = [h for h in (_read(client, experiment, run) for run in finished) if h is not None]
         if len(held) < 2:
             continue
-        kept = _kept(held)
+        if paired is None:  # read once, and only when some cell has several runs
+            paired = _paired_anywhere(client, experiment, runs)
+        kept = _kept(held, paired)
         name = (labels or {}).get(cell_id, cell_id)
         for other in held:
             if other is kept:
@@ -139,10 +143,30 @@ def _line(name: str, count: int, kept: _Held, other: _Held, moved: _Moved) -> st
     return line
 
 
-def _kept(held: list[_Held]) -> _Held:
+def _kept(held: list[_Held], paired: set[str]) -> _Held:
     """The run every reader picks for the cell (:func:`choose_run`)."""
     by_id = {h.run.run_id: h for h in held}
-    return by_id[choose_run([h.run for h in held], lambda r: by_id[r.run_id].judged()).run_id]
+    chosen = choose_run([h.run for h in held], lambda r: by_id[r.run_id].judged(paired))
+    return by_id[chosen.run_id]
+
+
+def _paired_anywhere(
+    client: MlflowClient, experiment: str, runs: Mapping[str, Sequence[Run]]
+) -> set[str]:
+    """The tips answered in pairs, as readers find them: in the pairs files of every verified
+    finished run tagged ``tipbench.has_pairs``, whatever its cell (a pair is held by its cell A's
+    run, so cell B's tips are judged in another cell's files)."""
+    records = []
+    for cell_runs in runs.values():
+        for run in finished_cell_runs(cell_runs):
+            if not run.tags.get(PAIRS_TAG) or run_problem(experiment, run):
+                continue
+            try:
+                read_candidates(client, run)
+            except Unverified:
+                continue
+            records += [r for f in read_pairs_files(client, run) for r in f.records]
+    return paired_candidates(records)
 
 
 def _read(client: MlflowClient, experiment: str, run: Run) -> _Held | None:

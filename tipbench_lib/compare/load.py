@@ -46,6 +46,7 @@ from tipbench_lib.core.judgments import latest_pair_rows
 from tipbench_lib.core.provenance import JudgeEntry, ModelEntry, Provenance, shape_problem
 from tipbench_lib.core.records import (
     PAIR_ANSWERS,
+    PAIR_QUESTION,
     Candidate,
     Cell,
     Judgment,
@@ -147,6 +148,9 @@ def experiment_frames(stored: StoredExperiment) -> ExperimentData:
         f"MLflow experiment {records.name!r} (judgments)",
         rubric,
     )
+    pairs, pair_warnings = pairs_on_rubric(
+        pairs_frame(records.pairs), rubric, f"MLflow experiment {records.name!r} (pairs)"
+    )
     data = ExperimentData(
         cells=cells_frame(stored.runs),
         candidates=candidates_frame(records.candidates, rubric),
@@ -155,11 +159,11 @@ def experiment_frames(stored: StoredExperiment) -> ExperimentData:
         rubric=rubric,
         rubric_note=records.rubric_note,
         notes=notes_frame(records.judgments),
-        pairs=pairs_frame(records.pairs),
+        pairs=pairs,
     )
     prov = provenance(records.name, data, stored.runs, records.judgments)
     prov.extra.update(queue_provenance(stored.experiment.tags))
-    prov.warnings = warnings
+    prov.warnings = [*warnings, *pair_warnings]
     data.provenance = prov.to_dict()
     return data
 
@@ -300,7 +304,8 @@ def read_snapshot(directory: Path) -> ExperimentData:
     pairs, pair_warnings = check_snapshot_pairs(
         read_pairs(directory / PAIRS_FILE), frames["cells"], frames["candidates"], directory
     )
-    warnings = [*warnings, *pair_warnings]
+    pairs, other_rubric = pairs_on_rubric(pairs, rubric, str(directory / PAIRS_FILE))
+    warnings = [*warnings, *pair_warnings, *other_rubric]
     prov.setdefault("source", "snapshot")
     prov["snapshot_dir"] = str(directory)
     if note:
@@ -361,6 +366,46 @@ def check_snapshot_pairs(
         f"{directory / PAIRS_FILE}: {len(bad)} pairwise judgment(s) left out, they are not what "
         f"they say ({named}" + (f"; and {more} more" if more > 0 else "") + ")"
     ]
+
+
+def pairs_on_rubric(
+    pairs: pl.DataFrame, rubric: Rubric, source: str
+) -> tuple[pl.DataFrame, list[str]]:
+    """The pairs asked under the experiment's rubric and question, and one warning per kind left
+    out (docs/architecture.md, section 13).
+
+    A pairwise answer says which tip serves the person better *on a rubric as a whole*
+    (``question``: today only :data:`~tipbench_lib.core.records.PAIR_QUESTION`), so a pair
+    judged under another rubric version, or asked another question, is not an answer on this
+    experiment's: it is left out as a score of another version is (:func:`recompute_composites`),
+    naming how many, which versions or questions, and what to do. A row that names no rubric is
+    read as the experiment's.
+    """
+    if pairs.height == 0:
+        return pairs, []
+    warnings = []
+    version = pl.col("rubric_version")
+    foreign = pairs.filter(version.is_not_null() & (version != rubric.version))
+    if foreign.height:
+        versions = ", ".join(sorted(foreign["rubric_version"].unique().to_list()))
+        warnings.append(
+            f"{source}: {foreign.height} pairwise judgment(s) name rubric {versions}, not the "
+            f"experiment's {rubric.version}; they were left out (a choice on another rubric is "
+            f"not one on this one). Judge those pairs again under {rubric.version}, or analyse "
+            "them in an experiment collected with their rubric."
+        )
+        pairs = pairs.filter(version.is_null() | (version == rubric.version))
+    question = pl.col("question")
+    asked = pairs.filter(question.is_not_null() & (question != PAIR_QUESTION))
+    if asked.height:
+        questions = ", ".join(repr(q) for q in sorted(asked["question"].unique().to_list()))
+        warnings.append(
+            f"{source}: {asked.height} pairwise judgment(s) answer question {questions}, not "
+            f"{PAIR_QUESTION!r} (which tip serves the person better on the rubric as a whole); "
+            "they were left out. Judge those pairs again with `tipbench judge --mode pairwise`."
+        )
+        pairs = pairs.filter(question.is_null() | (question == PAIR_QUESTION))
+    return pairs, warnings
 
 
 def _pair_row_problem(

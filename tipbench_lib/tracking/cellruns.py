@@ -214,18 +214,24 @@ def choose_run(runs: Sequence[Run], judged: Callable[[Run], int]) -> Run:
     return min(runs, key=lambda r: (-judged(r), *run_order(r)))
 
 
-def judged_tips(tips: Collection[str], scored: Iterable[str], paired: Iterable[Any]) -> int:
+def judged_tips(tips: Collection[str], scored: Iterable[str], paired: Collection[str]) -> int:
     """How many of a run's ``tips`` hold an answer that counts, for :func:`choose_run`: a score
     (``scored``: the candidate ids of the run's ok score judgments) or a pairwise answer
-    (``paired``: the records of the run's ``pairs/`` files as stored, either side counting).
+    (``paired``: :func:`paired_candidates` of every pairs file readers read in the experiment).
 
-    Pairs count as scores do (docs/architecture.md, section 5): a run whose tips were judged only in
-    pairs would otherwise lose the cell to an earlier unjudged run, and its pairs with it. The
-    records are not verified yet (the choice comes first), as the score files' are not.
+    Pairs count as scores do (docs/architecture.md, section 5): a run whose tips were judged only
+    in pairs would otherwise lose the cell to an earlier unjudged run, and its pairs with it. A
+    pair's answer is held by its cell A's run, so a tip of cell B is found in another cell's
+    files; a candidate id hashes its cell, so an id can only be a tip of its own cell.
     """
-    held = set(tips)
-    answered = set(scored)
-    for record in paired:
+    return len(set(tips) & ({*scored} | set(paired)))
+
+
+def paired_candidates(records: Iterable[Any]) -> set[str]:
+    """Both tips of every answered pairwise record among ``records`` (``pairs/`` files as stored:
+    not verified yet, as the score files counted for the choice are not)."""
+    answered: set[str] = set()
+    for record in records:
         if isinstance(record, Mapping) and record.get("status", OK) == OK and record.get("answer"):
             answered.update(str(record.get(side)) for side in ("candidate_a", "candidate_b"))
-    return len(held & answered)
+    return answered

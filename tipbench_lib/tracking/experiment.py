@@ -23,6 +23,7 @@ from tipbench_lib.tracking.cellruns import (
     choose_run,
     finished_cell_runs,
     judged_tips,
+    paired_candidates,
     read_candidates,
     run_problem,
 )
@@ -304,8 +305,15 @@ def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> Sto
     candidates: list[Candidate] = []
     judgments: list[Judgment] = []
     chosen_runs = []
+    paired = paired_candidates(
+        record
+        for held in by_cell.values()
+        for item in held
+        for f in item.pairs
+        for record in f.records
+    )
     for cell_id, held in sorted(by_cell.items()):
-        chosen = _stand_in(held, notes)
+        chosen = _stand_in(held, paired, notes)
         cells[cell_id] = Cell.from_params(cell_id, chosen.run.params)
         run_ids[cell_id] = chosen.run.run_id
         candidates += chosen.candidates
@@ -331,8 +339,9 @@ def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> Sto
     return StoredExperiment(records, chosen_runs, experiment, said)
 
 
-def _stand_in(held: list[_Loaded], notes: list[str]) -> _Loaded:
-    """The run that stands for a cell among its verified finished runs (:func:`choose_run`)."""
+def _stand_in(held: list[_Loaded], paired: set[str], notes: list[str]) -> _Loaded:
+    """The run that stands for a cell among its verified finished runs (:func:`choose_run`);
+    ``paired``: the tips answered in any pairs file read (:func:`paired_candidates`)."""
     if len(held) == 1:
         return held[0]
     by_id = {item.run.run_id: item for item in held}
@@ -340,7 +349,6 @@ def _stand_in(held: list[_Loaded], notes: list[str]) -> _Loaded:
     def judged(run: Run) -> int:
         item = by_id[run.run_id]
         scored = (j.candidate_id for j in item.judgments if j.ok)
-        paired = (record for file in item.pairs for record in file.records)
         return judged_tips({c.candidate_id for c in item.candidates}, scored, paired)
 
     chosen = by_id[choose_run([item.run for item in held], judged).run_id]

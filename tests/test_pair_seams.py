@@ -269,3 +269,67 @@ def test_a_pair_file_for_another_rubric_or_question_is_refused_storing_nothing(
         for words in named:
             assert words in err, (words, err)
         assert _journal_and_mlflow(mlflow_client, experiment_name, tipbench_home) == []
+
+
+# -- 3. pair judges in the provenance ---------------------------------------------------------
+
+
+def test_judges_of_pairs_only_are_in_the_provenance_with_their_pair_counts(
+    mlflow_client, experiment_name, tipbench_home, tmp_path
+):
+    from tipbench_lib.core.records import FAILED, JudgeSource, PairJudgment
+    from tipbench_lib.judge.session import JudgeSession
+
+    from .test_judge import tip
+
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=1, n_tips=2)
+    found = stored(mlflow_client, experiment_name)
+    ((scenario, (a, b)),) = tips_by_scenario(found).items()
+    rubric = found.records.rubric.ref
+    ana = JudgeSession(mlflow_client, experiment_name, "ana")  # scores, and one pair
+    assert ana.save(a[0][0], tip(4, 4, 4, True, False)).synced
+    bo = journal_for(found, "bo", tipbench_home)  # a person judging pairs only
+    for left, right, choice in ((a[0], b[0], "left"), (a[1], b[1], "tie"), (b[0], a[1], "left")):
+        bo.append_pair(shown(left, right, choice, scenario, judge="bo", rubric=rubric))
+    model = JudgeSource("llm", "judge-135m", model="smollm2-135m", parameter_count=135_000_000)
+    answered = PairJudgment.shown(
+        a[0], b[0], "right", scenario_id=scenario, source=model, rubric=rubric, created_at=T2
+    )
+    failed = replace(  # both orders asked, no valid answer: kept, never counted
+        answered,
+        candidate_a=a[1][0],
+        candidate_b=b[1][0],
+        answer="",
+        order_answers={},
+        status=FAILED,
+        error="no valid answer after 3 tries",
+    )
+    llm = journal_for(found, "judge-135m", tipbench_home)  # an LLM judge of pairs only
+    llm.append_pair(answered)
+    llm.append_pair(failed)
+
+    data = load_experiment(mlflow_client, experiment_name)  # sends every journal first
+    judges = data.provenance["judges"]
+    assert set(judges) == {"ana", "bo", "judge-135m"}, judges
+    assert judges["ana"]["ok"] == 1 and judges["ana"]["pairs"] == 0
+    assert judges["bo"] | {"ok": 0} == {
+        "kind": "human",
+        "model": "",
+        "weak": False,
+        "parameter_count": None,
+        "ok": 0,
+        "failed": 0,
+        "pairs": 3,
+        "pairs_failed": 0,
+    }
+    llm_entry = judges["judge-135m"]
+    assert llm_entry["kind"] == "llm" and llm_entry["model"] == "smollm2-135m"
+    assert llm_entry["weak"] and llm_entry["parameter_count"] == 135_000_000
+    assert (llm_entry["pairs"], llm_entry["pairs_failed"]) == (1, 1)
+    # A snapshot keeps them, and reads them back typed.
+    back = read_snapshot(write_snapshot(data, tmp_path / "snap"))
+    assert back.provenance["judges"] == judges
+    from tipbench_lib.core.provenance import Provenance
+
+    typed = Provenance.from_dict(back.provenance).judges["judge-135m"]
+    assert (typed.pairs, typed.pairs_failed, typed.weak) == (1, 1, True)

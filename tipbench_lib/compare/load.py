@@ -50,6 +50,7 @@ from tipbench_lib.core.records import (
     Candidate,
     Cell,
     Judgment,
+    PairJudgment,
     RubricRef,
     pair_id,
     parse_time,
@@ -161,7 +162,7 @@ def experiment_frames(stored: StoredExperiment) -> ExperimentData:
         notes=notes_frame(records.judgments),
         pairs=pairs,
     )
-    prov = provenance(records.name, data, stored.runs, records.judgments)
+    prov = provenance(records.name, data, stored.runs, records.judgments, records.pairs)
     prov.extra.update(queue_provenance(stored.experiment.tags))
     prov.warnings = [*warnings, *pair_warnings]
     data.provenance = prov.to_dict()
@@ -196,7 +197,11 @@ def candidates_frame(candidates: Iterable[Candidate], rubric: Rubric) -> pl.Data
 
 
 def provenance(
-    experiment: str, data: ExperimentData, runs: list[Run], judgments: list[Judgment]
+    experiment: str,
+    data: ExperimentData,
+    runs: list[Run],
+    judgments: list[Judgment],
+    pairs: Iterable[PairJudgment] = (),
 ) -> Provenance:
     """Who and what produced the data: models and digests, prompt hashes, rubric, judges, dates."""
     cells = data.cells
@@ -211,15 +216,6 @@ def provenance(
             )
         for row in cells.select("prompt_version", "prompt_hash").unique().iter_rows(named=True):
             prompts[row["prompt_version"]] = row["prompt_hash"]
-    judges: dict[str, JudgeEntry] = {}
-    for j in judgments:
-        entry = judges.get(j.judge_id) or JudgeEntry(
-            kind=j.source.kind,
-            model=j.source.model,
-            weak=j.source.is_weak,
-            parameter_count=j.source.parameter_count,
-        )
-        judges[j.judge_id] = replace(entry, ok=entry.ok + j.ok, failed=entry.failed + (not j.ok))
     starts = [r.start_time for r in runs if r.start_time]
     return Provenance(
         experiment=experiment,
@@ -228,7 +224,7 @@ def provenance(
         prompts=prompts,
         rubric=data.rubric.ref,
         rubric_note=data.rubric_note,
-        judges=judges,
+        judges=judge_entries(judgments, pairs),
         extra={
             "rubric_versions": sorted(set(cells["rubric_version"].to_list()))
             if cells.height
@@ -241,6 +237,25 @@ def provenance(
             "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     )
+
+
+def judge_entries(
+    judgments: Iterable[Judgment], pairs: Iterable[PairJudgment] = ()
+) -> dict[str, JudgeEntry]:
+    """Every judge the data rests on, by id: who judged (kind, model, size, weak) and how much,
+    scores and pairwise judgments counted apart, failed ones as failed (an LLM judge's call that
+    gave no valid answer). A judge's description is taken from its first record, a score's
+    before a pair's."""
+    judges: dict[str, JudgeEntry] = {}
+    for j in judgments:
+        entry = judges.get(j.judge_id) or JudgeEntry.of(j.source)
+        judges[j.judge_id] = replace(entry, ok=entry.ok + j.ok, failed=entry.failed + (not j.ok))
+    for p in pairs:
+        entry = judges.get(p.judge_id) or JudgeEntry.of(p.source)
+        judges[p.judge_id] = replace(
+            entry, pairs=entry.pairs + p.ok, pairs_failed=entry.pairs_failed + (not p.ok)
+        )
+    return judges
 
 
 def notes_frame(judgments: Iterable[Judgment]) -> pl.DataFrame:

@@ -108,6 +108,37 @@ def test_pairs_on_a_duplicate_run_move_to_the_kept_run_with_their_tag(
     assert sorted(stored(mlflow_client, experiment_name).records.pairs, key=_order) == before
 
 
+def test_the_kept_run_gets_the_pairs_tag_with_its_first_pairs(
+    mlflow_client, experiment_name, tipbench_home
+):
+    """The kept run held scores only: the pairs moved to it must be listed by readers, which look
+    for pairs only on runs tagged ``tipbench.has_pairs``."""
+    from tipbench_lib.judge.session import JudgeSession
+
+    from .test_judge import tip
+
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=1, n_tips=2)
+    found = stored(mlflow_client, experiment_name)
+    ((scenario, (a, b)),) = tips_by_scenario(found).items()
+    original = mlflow_client.get_run(found.records.run_ids[a[0][1]])
+    assert (
+        JudgeSession(mlflow_client, experiment_name, "ana")
+        .save(a[0][0], tip(4, 4, 4, True, False))
+        .synced
+    )
+    tips = read_cell_artifact(mlflow_client, original).candidates
+    copy = plant_copy(mlflow_client, original, tips, start_time_ms=original.start_time + 1)
+    bo = [shown(a[1], b[0], "left", scenario, judge="bo", rubric=found.records.rubric.ref)]
+    mlflow_client.log_artifact(copy, pairs_artifact(judge_key("bo")), pairs_document(bo))
+    mlflow_client.set_tag(copy, PAIRS_TAG, "true")
+    assert not mlflow_client.get_run(original.run_id).tags.get(PAIRS_TAG)
+
+    _reconciled(mlflow_client, experiment_name)
+
+    assert mlflow_client.get_run(original.run_id).tags.get(PAIRS_TAG) == "true"
+    assert stored(mlflow_client, experiment_name).records.pairs == bo
+
+
 def _order(pair) -> tuple[str, str]:
     return (pair.judge_id, pair.pair_id)
 

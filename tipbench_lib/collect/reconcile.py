@@ -100,7 +100,7 @@ def reconcile(
     """
     lines: list[str] = []
     tagged: dict[str, Run] = {}
-    paired: set[str] | None = None
+    paired: dict[str, set[str]] = {}  # scenario → its tips answered in pairs
     for cell_id in cells:
         finished = finished_cell_runs(runs.get(cell_id, ()))
         if len(finished) < 2:
@@ -108,9 +108,10 @@ def reconcile(
         held = [h for h in (_read(client, experiment, run) for run in finished) if h is not None]
         if len(held) < 2:
             continue
-        if paired is None:  # read once, and only when some cell has several runs
-            paired = _paired_anywhere(client, experiment, runs)
-        kept = _kept(held, paired)
+        scenario = _scenario(held[0].run)
+        if scenario not in paired:  # read only for a scenario with a cell of several runs
+            paired[scenario] = _paired_in(client, experiment, runs, scenario)
+        kept = _kept(held, paired[scenario])
         name = (labels or {}).get(cell_id, cell_id)
         for other in held:
             if other is kept:
@@ -150,16 +151,23 @@ def _kept(held: list[_Held], paired: set[str]) -> _Held:
     return by_id[chosen.run_id]
 
 
-def _paired_anywhere(
-    client: MlflowClient, experiment: str, runs: Mapping[str, Sequence[Run]]
+def _scenario(run: Run) -> str:
+    return run.params.get("scenario_id", "")
+
+
+def _paired_in(
+    client: MlflowClient, experiment: str, runs: Mapping[str, Sequence[Run]], scenario: str
 ) -> set[str]:
-    """The tips answered in pairs, as readers find them: in the pairs files of every verified
-    finished run tagged ``tipbench.has_pairs``, whatever its cell (a pair is held by its cell A's
-    run, so cell B's tips are judged in another cell's files)."""
+    """The tips of ``scenario`` answered in pairs, as readers find them: in the pairs files of
+    every verified finished run of the scenario tagged ``tipbench.has_pairs``, whatever its cell
+    (a pair is held by its cell A's run, so cell B's tips are judged in another cell's files;
+    both cells of a pair are of one scenario)."""
     records = []
     for cell_runs in runs.values():
         for run in finished_cell_runs(cell_runs):
-            if not run.tags.get(PAIRS_TAG) or run_problem(experiment, run):
+            if _scenario(run) != scenario or not run.tags.get(PAIRS_TAG):
+                continue
+            if run_problem(experiment, run):
                 continue
             try:
                 read_candidates(client, run)

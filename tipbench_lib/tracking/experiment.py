@@ -10,8 +10,10 @@ the rubric file, scores on the rubric the tips were collected for.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from tipbench_lib.core.errors import StoreConflict, TipbenchError, TrackingError
 from tipbench_lib.core.experiment import ExperimentRecords, legacy_note, refuse_rubric
@@ -305,15 +307,9 @@ def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> Sto
     candidates: list[Candidate] = []
     judgments: list[Judgment] = []
     chosen_runs = []
-    paired = paired_candidates(
-        record
-        for held in by_cell.values()
-        for item in held
-        for f in item.pairs
-        for record in f.records
-    )
+    paired = _paired_by_scenario(by_cell)
     for cell_id, held in sorted(by_cell.items()):
-        chosen = _stand_in(held, paired, notes)
+        chosen = _stand_in(held, paired.get(_scenario(held[0].run), set()), notes)
         cells[cell_id] = Cell.from_params(cell_id, chosen.run.params)
         run_ids[cell_id] = chosen.run.run_id
         candidates += chosen.candidates
@@ -339,9 +335,24 @@ def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> Sto
     return StoredExperiment(records, chosen_runs, experiment, said)
 
 
+def _scenario(run: Run) -> str:
+    return run.params.get("scenario_id", "")
+
+
+def _paired_by_scenario(by_cell: Mapping[str, list[_Loaded]]) -> dict[str, set[str]]:
+    """scenario → the tips answered in the pairs files of its runs (:func:`paired_candidates`):
+    a pair's cells are of one scenario, and reconcile reads a scenario's files alike."""
+    records: dict[str, list[Any]] = {}
+    for held in by_cell.values():
+        for item in held:
+            found = records.setdefault(_scenario(item.run), [])
+            found += [record for f in item.pairs for record in f.records]
+    return {scenario: paired_candidates(found) for scenario, found in records.items()}
+
+
 def _stand_in(held: list[_Loaded], paired: set[str], notes: list[str]) -> _Loaded:
     """The run that stands for a cell among its verified finished runs (:func:`choose_run`);
-    ``paired``: the tips answered in any pairs file read (:func:`paired_candidates`)."""
+    ``paired``: the tips answered in the pairs files of the cell's scenario."""
     if len(held) == 1:
         return held[0]
     by_id = {item.run.run_id: item for item in held}

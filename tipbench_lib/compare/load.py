@@ -20,7 +20,10 @@ Pairwise judgments (docs/architecture.md, section 13) are a fourth frame, ``pair
 (:data:`tipbench_lib.core.schema.PAIRS`): from MLflow as :mod:`tipbench_lib.tracking.pairruns`
 verified them, in a snapshot as ``pairs.parquet`` (a snapshot without it has no pairs). A
 snapshot's pairs are checked against its own cells and candidates, as MLflow's are against the
-runs (:func:`check_snapshot_pairs`).
+runs (:func:`check_snapshot_pairs`). From either, pairs judged under another rubric version (or
+asked another question) are left out and named, as scores of another version are
+(:func:`pairs_on_rubric`), and every judge of scores or pairs is in the provenance
+(:func:`judge_entries`).
 """
 
 from __future__ import annotations

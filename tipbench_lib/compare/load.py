@@ -20,7 +20,10 @@ Pairwise judgments (docs/architecture.md, section 13) are a fourth frame, ``pair
 (:data:`tipbench_lib.core.schema.PAIRS`): from MLflow as :mod:`tipbench_lib.tracking.pairruns`
 verified them, in a snapshot as ``pairs.parquet`` (a snapshot without it has no pairs). A
 snapshot's pairs are checked against its own cells and candidates, as MLflow's are against the
-runs (:func:`check_snapshot_pairs`).
+runs (:func:`check_snapshot_pairs`). From either, pairs judged under another rubric version (or
+asked another question) are left out and named, as scores of another version are
+(:func:`pairs_on_rubric`), and every judge of scores or pairs is in the provenance
+(:func:`judge_entries`).
 """
 
 from __future__ import annotations
@@ -46,9 +49,11 @@ from tipbench_lib.core.judgments import latest_pair_rows
 from tipbench_lib.core.provenance import JudgeEntry, ModelEntry, Provenance, shape_problem
 from tipbench_lib.core.records import (
     PAIR_ANSWERS,
+    PAIR_QUESTION,
     Candidate,
     Cell,
     Judgment,
+    PairJudgment,
     RubricRef,
     pair_id,
     parse_time,
@@ -147,6 +152,9 @@ def experiment_frames(stored: StoredExperiment) -> ExperimentData:
         f"MLflow experiment {records.name!r} (judgments)",
         rubric,
     )
+    pairs, pair_warnings = pairs_on_rubric(
+        pairs_frame(records.pairs), rubric, f"MLflow experiment {records.name!r} (pairs)"
+    )
     data = ExperimentData(
         cells=cells_frame(stored.runs),
         candidates=candidates_frame(records.candidates, rubric),
@@ -155,11 +163,11 @@ def experiment_frames(stored: StoredExperiment) -> ExperimentData:
         rubric=rubric,
         rubric_note=records.rubric_note,
         notes=notes_frame(records.judgments),
-        pairs=pairs_frame(records.pairs),
+        pairs=pairs,
     )
-    prov = provenance(records.name, data, stored.runs, records.judgments)
+    prov = provenance(records.name, data, stored.runs, records.judgments, records.pairs)
     prov.extra.update(queue_provenance(stored.experiment.tags))
-    prov.warnings = warnings
+    prov.warnings = [*warnings, *pair_warnings]
     data.provenance = prov.to_dict()
     return data
 
@@ -192,7 +200,11 @@ def candidates_frame(candidates: Iterable[Candidate], rubric: Rubric) -> pl.Data
 
 
 def provenance(
-    experiment: str, data: ExperimentData, runs: list[Run], judgments: list[Judgment]
+    experiment: str,
+    data: ExperimentData,
+    runs: list[Run],
+    judgments: list[Judgment],
+    pairs: Iterable[PairJudgment] = (),
 ) -> Provenance:
     """Who and what produced the data: models and digests, prompt hashes, rubric, judges, dates."""
     cells = data.cells
@@ -207,15 +219,6 @@ def provenance(
             )
         for row in cells.select("prompt_version", "prompt_hash").unique().iter_rows(named=True):
             prompts[row["prompt_version"]] = row["prompt_hash"]
-    judges: dict[str, JudgeEntry] = {}
-    for j in judgments:
-        entry = judges.get(j.judge_id) or JudgeEntry(
-            kind=j.source.kind,
-            model=j.source.model,
-            weak=j.source.is_weak,
-            parameter_count=j.source.parameter_count,
-        )
-        judges[j.judge_id] = replace(entry, ok=entry.ok + j.ok, failed=entry.failed + (not j.ok))
     starts = [r.start_time for r in runs if r.start_time]
     return Provenance(
         experiment=experiment,
@@ -224,7 +227,7 @@ def provenance(
         prompts=prompts,
         rubric=data.rubric.ref,
         rubric_note=data.rubric_note,
-        judges=judges,
+        judges=judge_entries(judgments, pairs),
         extra={
             "rubric_versions": sorted(set(cells["rubric_version"].to_list()))
             if cells.height
@@ -237,6 +240,25 @@ def provenance(
             "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     )
+
+
+def judge_entries(
+    judgments: Iterable[Judgment], pairs: Iterable[PairJudgment] = ()
+) -> dict[str, JudgeEntry]:
+    """Every judge the data rests on, by id: who judged (kind, model, size, weak) and how much,
+    scores and pairwise judgments counted apart, failed ones as failed (an LLM judge's call that
+    gave no valid answer). A judge's description is taken from its first record, a score's
+    before a pair's."""
+    judges: dict[str, JudgeEntry] = {}
+    for j in judgments:
+        entry = judges.get(j.judge_id) or JudgeEntry.of(j.source)
+        judges[j.judge_id] = replace(entry, ok=entry.ok + j.ok, failed=entry.failed + (not j.ok))
+    for p in pairs:
+        entry = judges.get(p.judge_id) or JudgeEntry.of(p.source)
+        judges[p.judge_id] = replace(
+            entry, pairs=entry.pairs + p.ok, pairs_failed=entry.pairs_failed + (not p.ok)
+        )
+    return judges
 
 
 def notes_frame(judgments: Iterable[Judgment]) -> pl.DataFrame:
@@ -300,7 +322,8 @@ def read_snapshot(directory: Path) -> ExperimentData:
     pairs, pair_warnings = check_snapshot_pairs(
         read_pairs(directory / PAIRS_FILE), frames["cells"], frames["candidates"], directory
     )
-    warnings = [*warnings, *pair_warnings]
+    pairs, other_rubric = pairs_on_rubric(pairs, rubric, str(directory / PAIRS_FILE))
+    warnings = [*warnings, *pair_warnings, *other_rubric]
     prov.setdefault("source", "snapshot")
     prov["snapshot_dir"] = str(directory)
     if note:
@@ -361,6 +384,46 @@ def check_snapshot_pairs(
         f"{directory / PAIRS_FILE}: {len(bad)} pairwise judgment(s) left out, they are not what "
         f"they say ({named}" + (f"; and {more} more" if more > 0 else "") + ")"
     ]
+
+
+def pairs_on_rubric(
+    pairs: pl.DataFrame, rubric: Rubric, source: str
+) -> tuple[pl.DataFrame, list[str]]:
+    """The pairs asked under the experiment's rubric and question, and one warning per kind left
+    out (docs/architecture.md, section 13).
+
+    A pairwise answer says which tip serves the person better *on a rubric as a whole*
+    (``question``: today only :data:`~tipbench_lib.core.records.PAIR_QUESTION`), so a pair
+    judged under another rubric version, or asked another question, is not an answer on this
+    experiment's: it is left out as a score of another version is (:func:`recompute_composites`),
+    naming how many, which versions or questions, and what to do. A row that names no rubric is
+    read as the experiment's.
+    """
+    if pairs.height == 0:
+        return pairs, []
+    warnings = []
+    version = pl.col("rubric_version")
+    foreign = pairs.filter(version.is_not_null() & (version != rubric.version))
+    if foreign.height:
+        versions = ", ".join(sorted(foreign["rubric_version"].unique().to_list()))
+        warnings.append(
+            f"{source}: {foreign.height} pairwise judgment(s) name rubric {versions}, not the "
+            f"experiment's {rubric.version}; they were left out (a choice on another rubric is "
+            f"not one on this one). Judge those pairs again under {rubric.version}, or analyse "
+            "them in an experiment collected with their rubric."
+        )
+        pairs = pairs.filter(version.is_null() | (version == rubric.version))
+    question = pl.col("question")
+    asked = pairs.filter(question.is_not_null() & (question != PAIR_QUESTION))
+    if asked.height:
+        questions = ", ".join(repr(q) for q in sorted(asked["question"].unique().to_list()))
+        warnings.append(
+            f"{source}: {asked.height} pairwise judgment(s) answer question {questions}, not "
+            f"{PAIR_QUESTION!r} (which tip serves the person better on the rubric as a whole); "
+            "they were left out. Judge those pairs again with `tipbench judge --mode pairwise`."
+        )
+        pairs = pairs.filter(question.is_null() | (question == PAIR_QUESTION))
+    return pairs, warnings
 
 
 def _pair_row_problem(

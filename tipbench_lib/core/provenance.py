@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tipbench_lib.core.records import WEAK_JUDGE_PARAMETERS, RubricRef
+from tipbench_lib.core.records import WEAK_JUDGE_PARAMETERS, JudgeSource, RubricRef
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,9 @@ class ModelEntry:
 
 @dataclass(frozen=True)
 class JudgeEntry:
-    """A judge as the loaded judgments describe it."""
+    """A judge as the loaded judgments describe it: its scores (``ok``, ``failed``: the latest
+    per tip) and its pairwise judgments (``pairs``, ``pairs_failed``: the latest per pair of
+    tips; docs/architecture.md, section 13), so a judge of pairs only is listed too."""
 
     kind: str = ""
     model: str = ""
@@ -37,6 +39,13 @@ class JudgeEntry:
     parameter_count: int | None = None
     ok: int = 0
     failed: int = 0
+    pairs: int = 0
+    pairs_failed: int = 0
+
+    @classmethod
+    def of(cls, source: JudgeSource) -> JudgeEntry:
+        """A judge with nothing counted yet, described by its source."""
+        return cls(source.kind, source.model, source.is_weak, source.parameter_count)
 
 
 @dataclass
@@ -185,5 +194,7 @@ def _judges(value: Any) -> dict[str, JudgeEntry]:
             parameter_count=size,
             ok=_count(entry.get("ok")) or 0,
             failed=_count(entry.get("failed")) or 0,
+            pairs=_count(entry.get("pairs")) or 0,
+            pairs_failed=_count(entry.get("pairs_failed")) or 0,
         )
     return out

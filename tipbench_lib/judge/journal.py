@@ -200,7 +200,8 @@ def _keyed_to(stem: str) -> Callable[[Any], bool]:
 def open_journals(records: ExperimentRecords, home: Path | None = None) -> dict[str, list[str]]:
     """The experiment's candidates by cell (cell id → candidate ids), once this machine's journals
     are ready for them: the old layout's judgments adopted, and any journalled under another
-    rubric refused (:meth:`ExperimentRecords.check_rubric`), so they never join this experiment's.
+    rubric refused (:meth:`ExperimentRecords.check_rubric`), scores and pairwise judgments alike,
+    so they never join this experiment's.
 
     Every judge session and every reading command that sends a journal (:mod:`.delivery`) opens
     the experiment's journals here, so both refuse the same things with the same words.
@@ -219,6 +220,12 @@ def open_journals(records: ExperimentRecords, home: Path | None = None) -> dict[
         records.check_rubric(
             judgment.rubric,
             f"a judgment by {judgment.judge_id!r} journalled on this machine (in "
+            f"{judgments_dir(records.name, home)})",
+        )
+    for pair in local_pairs(records.name, home):
+        records.check_rubric(
+            pair.rubric,
+            f"a pairwise judgment by {pair.judge_id!r} journalled on this machine (in "
             f"{judgments_dir(records.name, home)})",
         )
     return by_cell

@@ -9,7 +9,8 @@ shown on which side and apply maps the answer back to the pair's own terms
 (:meth:`~tipbench_lib.core.records.PairJudgment.shown`).
 
 Apply trusts the file no more than a scores file: the same reading (size, encoding, nesting:
-:func:`.exchange.read_document`), the same file checks (format, experiment, rubric, judge id), and
+:func:`.exchange.read_document`), the same file checks (format, experiment, rubric, judge id; and
+the question, which must be the one pairs answer), and
 per card: known candidates of this experiment, tip texts unchanged since export, two cells of one
 scenario, each pair once, a valid answer and a text note. Any problem refuses the whole file;
 otherwise every judgment is journalled first, then sent to MLflow by the judge's syncer
@@ -250,6 +251,9 @@ def validate_pairs_document(
     """Check the whole file; raises :class:`~.exchange.ImportRejected` listing every problem."""
     records = stored.records
     problems = file_problems(doc, records.name, judge_id, records.rubric, PAIRS_FORMAT)
+    asked = _question_problem(doc)
+    if asked:
+        problems.append(ImportProblem(None, "", asked))
     if problems:
         raise ImportRejected(path, problems)
     judge = (judge_id if judge_id is not None else doc["judge_id"]).strip()
@@ -279,6 +283,23 @@ def validate_pairs_document(
     if problems:
         raise ImportRejected(path, problems)
     return PairPlan(judge, pairs, skipped)
+
+
+def _question_problem(doc: Any) -> str:
+    """Why the file's question is not the one pairs answer ('' when it is, or names none).
+
+    An answer means "this tip serves the person better" on the rubric as a whole
+    (:data:`~tipbench_lib.core.records.PAIR_QUESTION`); a file asking another question would store
+    answers to it as answers to that one (docs/architecture.md, section 13).
+    """
+    asked = doc.get("question") if isinstance(doc, dict) else None
+    if asked in (None, "", PAIR_QUESTION):
+        return ""
+    return (
+        f"the file asks question {shown_value(asked)}, but pairs answer {PAIR_QUESTION!r} (which "
+        "tip serves the person better on the rubric as a whole); export a new file with "
+        "`tipbench judge --export FILE --mode pairwise`"
+    )
 
 
 def _card_ids(item: Any) -> str:

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from functools import cache
+from typing import Any
 
 from tipbench_lib.core.cells import cell_id_from_params
 from tipbench_lib.core.errors import RetryableError, TipbenchError
 from tipbench_lib.core.hashing import content_hash
-from tipbench_lib.core.records import Candidate, parse_time
+from tipbench_lib.core.records import OK, Candidate, parse_time
 from tipbench_lib.tracking.client import ArtifactTooLarge, MlflowClient
 from tipbench_lib.tracking.entities import Run
 from tipbench_lib.tracking.http import MlflowHttpError
@@ -211,3 +212,26 @@ def choose_run(runs: Sequence[Run], judged: Callable[[Run], int]) -> Run:
     """The run that stands for a cell among its verified FINISHED runs: the one holding the most
     judged tips (no judgment may drop out of sight), then the earliest (:func:`run_order`)."""
     return min(runs, key=lambda r: (-judged(r), *run_order(r)))
+
+
+def judged_tips(tips: Collection[str], scored: Iterable[str], paired: Collection[str]) -> int:
+    """How many of a run's ``tips`` hold an answer that counts, for :func:`choose_run`: a score
+    (``scored``: the candidate ids of the run's ok score judgments) or a pairwise answer
+    (``paired``: :func:`paired_candidates` of every pairs file readers read in the experiment).
+
+    Pairs count as scores do (docs/architecture.md, section 5): a run whose tips were judged only
+    in pairs would otherwise lose the cell to an earlier unjudged run, and its pairs with it. A
+    pair's answer is held by its cell A's run, so a tip of cell B is found in another cell's
+    files; a candidate id hashes its cell, so an id can only be a tip of its own cell.
+    """
+    return len(set(tips) & ({*scored} | set(paired)))
+
+
+def paired_candidates(records: Iterable[Any]) -> set[str]:
+    """Both tips of every answered pairwise record among ``records`` (``pairs/`` files as stored:
+    not verified yet, as the score files counted for the choice are not)."""
+    answered: set[str] = set()
+    for record in records:
+        if isinstance(record, Mapping) and record.get("status", OK) == OK and record.get("answer"):
+            answered.update(str(record.get(side)) for side in ("candidate_a", "candidate_b"))
+    return answered

@@ -10,8 +10,10 @@ the rubric file, scores on the rubric the tips were collected for.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from tipbench_lib.core.errors import StoreConflict, TipbenchError, TrackingError
 from tipbench_lib.core.experiment import ExperimentRecords, legacy_note, refuse_rubric
@@ -22,6 +24,8 @@ from tipbench_lib.tracking.cellruns import (
     Unverified,
     choose_run,
     finished_cell_runs,
+    judged_tips,
+    paired_candidates,
     read_candidates,
     run_problem,
 )
@@ -303,8 +307,9 @@ def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> Sto
     candidates: list[Candidate] = []
     judgments: list[Judgment] = []
     chosen_runs = []
+    paired = _paired_by_scenario(by_cell)
     for cell_id, held in sorted(by_cell.items()):
-        chosen = _stand_in(held, notes)
+        chosen = _stand_in(held, paired.get(_scenario(held[0].run), set()), notes)
         cells[cell_id] = Cell.from_params(cell_id, chosen.run.params)
         run_ids[cell_id] = chosen.run.run_id
         candidates += chosen.candidates
@@ -330,23 +335,39 @@ def read_experiment(client: MlflowClient, name: str, *, workers: int = 8) -> Sto
     return StoredExperiment(records, chosen_runs, experiment, said)
 
 
-def _stand_in(held: list[_Loaded], notes: list[str]) -> _Loaded:
-    """The run that stands for a cell among its verified finished runs (:func:`choose_run`)."""
+def _scenario(run: Run) -> str:
+    return run.params.get("scenario_id", "")
+
+
+def _paired_by_scenario(by_cell: Mapping[str, list[_Loaded]]) -> dict[str, set[str]]:
+    """scenario → the tips answered in the pairs files of its runs (:func:`paired_candidates`):
+    a pair's cells are of one scenario, and reconcile reads a scenario's files alike."""
+    records: dict[str, list[Any]] = {}
+    for held in by_cell.values():
+        for item in held:
+            found = records.setdefault(_scenario(item.run), [])
+            found += [record for f in item.pairs for record in f.records]
+    return {scenario: paired_candidates(found) for scenario, found in records.items()}
+
+
+def _stand_in(held: list[_Loaded], paired: set[str], notes: list[str]) -> _Loaded:
+    """The run that stands for a cell among its verified finished runs (:func:`choose_run`);
+    ``paired``: the tips answered in the pairs files of the cell's scenario."""
     if len(held) == 1:
         return held[0]
     by_id = {item.run.run_id: item for item in held}
 
     def judged(run: Run) -> int:
         item = by_id[run.run_id]
-        ids = {c.candidate_id for c in item.candidates}
-        return len({j.candidate_id for j in item.judgments if j.ok and j.candidate_id in ids})
+        scored = (j.candidate_id for j in item.judgments if j.ok)
+        return judged_tips({c.candidate_id for c in item.candidates}, scored, paired)
 
     chosen = by_id[choose_run([item.run for item in held], judged).run_id]
     others = ", ".join(item.run.run_id for item in held if item is not chosen)
     notes.append(
         f"cell {chosen.run.tags[CELL_TAG]} has {len(held)} finished runs: run {chosen.run.run_id} "
-        f"stands for it, with the judgments of its tips from run(s) {others} (`tipbench "
-        "collect` of the experiment moves them and marks the others)"
+        f"stands for it, with the judgments and pairwise judgments of its tips from run(s) "
+        f"{others} (`tipbench collect` of the experiment moves them and marks the others)"
     )
     return chosen
 

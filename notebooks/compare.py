@@ -374,7 +374,13 @@ def _(analysis, charts, compare_run, escaping, mo, notebook):
             notebook.text_table(compare_run.for_display(analysis.judge_spread, 2), selection=None),
             *_speed,
         ]
-    ) if analysis.rubric_judged else mo.vstack(_speed)
+    ) if analysis.rubric_judged else mo.vstack(
+        [
+            mo.md(f"## Judges\n{_md(analysis.view_note)}"),
+            notebook.text_table(analysis.judges, selection=None),
+            *_speed,
+        ]
+    )
     return
 
 

@@ -82,6 +82,15 @@ def test_the_headline_is_the_pairwise_verdict(found: Analysis) -> None:
     assert found.pairwise_lines == ()  # the pairwise headline is the headline, not said twice
 
 
+def test_every_judge_is_listed_with_its_pairs_counted(found: Analysis) -> None:
+    """Who judged, even when no tip has a score: the people and the LLM judge of pairs."""
+    rows = {r["judge_id"]: r for r in found.judges.iter_rows(named=True)}
+    assert set(rows) == {"judge-0", "judge-1"}
+    assert rows["judge-0"]["n_pairs"] == rows["judge-1"]["n_pairs"] == 240
+    assert rows["judge-1"]["description"].startswith("LLM judge")
+    assert rows["judge-0"]["n_judgments"] is None
+
+
 def test_it_says_the_rubric_views_are_absent_and_why(found: Analysis) -> None:
     assert found.rubric_note_lines == (RUBRIC_ABSENT,)
     assert "judged in pairs only" in RUBRIC_ABSENT and "tipbench judge" in RUBRIC_ABSENT
@@ -133,16 +142,16 @@ def test_nothing_judged_at_all_is_still_refused(exp: synthetic.SyntheticExperime
 def test_the_report_shows_the_pairs_and_says_what_is_absent(found: Analysis) -> None:
     page = report.render(found)
     nav = re.findall(r"href='#([^']+)'", re.search(r"<nav>(.*?)</nav>", page, re.S).group(1))
-    assert nav == ["pairwise", "speed", "explorer", "provenance"]
+    assert nav == ["pairwise", "judges", "speed", "explorer", "provenance"]
+    judges = text_of(re.search(r"<section id='judges'>(.*?)</section>", page, re.S).group(1))
+    assert "Pair judgments" in judges and "judge-1" in judges
     header = text_of(page.split("<main>", 1)[0])
     assert found.headline in header and "judged in pairs only" in header
     assert set(report.chart_blocks(found)) == {"pairwise_baseline", "pairwise_matrix"}
     assert "Composite [" not in page and "Rubric dimensions" not in page
 
 
-def test_the_outputs_are_the_pairwise_tables_and_the_page(
-    found: Analysis, tmp_path: Path
-) -> None:
+def test_the_outputs_are_the_pairwise_tables_and_the_page(found: Analysis, tmp_path: Path) -> None:
     write_outputs(tmp_path, found)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "pairwise.csv",

@@ -444,7 +444,7 @@ def analyse(
         scale=scale,
         view=view,
         panel=panel,
-        judges=judge_rows(judgments, data.provenance),
+        judges=judge_rows(judgments, data.provenance, data.pairs),
         agreement=stats.judge_agreement(judgments, scale),
         scores=scores,
         scenario_means=scenario_means,
@@ -515,7 +515,7 @@ def pairs_only(
         scale=ScoreScale.from_rubric(rubric),
         view=pw.judges.view,
         panel=pw.judges.panel,
-        judges=judge_rows(data.judgments, data.provenance),
+        judges=judge_rows(data.judgments, data.provenance, data.pairs),
         agreement=empty,
         scores=empty,
         scenario_means=empty,
@@ -785,33 +785,32 @@ def judge_description(kind: Any, entry: Mapping[str, Any]) -> str:
     return {"human": "person", "import": "imported scores"}.get(str(kind), str(kind))
 
 
-def judge_rows(judgments: pl.DataFrame, provenance: Mapping[str, Any]) -> pl.DataFrame:
-    """One row per judge: what the provenance declares merged with what the judgments show."""
+def judge_rows(
+    judgments: pl.DataFrame, provenance: Mapping[str, Any], pairs: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """One row per judge: what the provenance declares merged with what the judgments and the
+    pairwise judgments show (a judge of pairs only is listed too, with its pairs counted apart:
+    ``docs/architecture.md`` section 13)."""
     declared = provenance.get("judges") or {}
     if isinstance(declared, list):
         declared = {str(j.get("judge_id", i)): j for i, j in enumerate(declared)}
-    counts: dict[str, dict[str, Any]] = {}
-    if judgments.height:
-        seen = judgments.group_by("judge_id").agg(
-            pl.col("judge_kind").first(),
-            pl.len().alias("n"),
-            pl.col("created_at").min().alias("first"),
-            pl.col("created_at").max().alias("last"),
-        )
-        counts = {r["judge_id"]: r for r in seen.iter_rows(named=True)}
+    counts = judge_counts(judgments)
+    pair_counts = judge_counts(pairs if pairs is not None else pl.DataFrame())
     rows = []
-    for judge_id in sorted(set(declared) | set(counts)):
+    for judge_id in sorted(set(declared) | set(counts) | set(pair_counts)):
         entry = declared.get(judge_id)
         entry = entry if isinstance(entry, Mapping) else {}
-        seen_row = counts.get(judge_id, {})
+        seen_row = counts.get(judge_id) or pair_counts.get(judge_id, {})
         rows.append(
             {
                 "judge_id": str(judge_id),
                 "description": judge_description(
                     entry.get("kind") or seen_row.get("judge_kind"), entry
                 ),
-                "n_judgments": _int_or_none(seen_row.get("n", entry.get("ok"))),
+                "n_judgments": _int_or_none(counts.get(judge_id, {}).get("n", entry.get("ok"))),
                 "n_failed": _int_or_none(entry.get("failed")),
+                "n_pairs": _int_or_none(pair_counts.get(judge_id, {}).get("n", entry.get("pairs"))),
+                "n_pairs_failed": _int_or_none(entry.get("pairs_failed")),
                 "dates": date_range(seen_row.get("first"), seen_row.get("last")),
             }
         )
@@ -820,9 +819,25 @@ def judge_rows(judgments: pl.DataFrame, provenance: Mapping[str, Any]) -> pl.Dat
         "description": pl.String,
         "n_judgments": pl.Int64,
         "n_failed": pl.Int64,
+        "n_pairs": pl.Int64,
+        "n_pairs_failed": pl.Int64,
         "dates": pl.String,
     }
     return pl.DataFrame(rows, schema=schema)
+
+
+def judge_counts(frame: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """Judge id → its kind, number of rows and first and last time, in a judgments or pairs
+    frame (none for an empty frame)."""
+    if frame.height == 0:
+        return {}
+    seen = frame.group_by("judge_id").agg(
+        pl.col("judge_kind").first(),
+        pl.len().alias("n"),
+        pl.col("created_at").min().alias("first"),
+        pl.col("created_at").max().alias("last"),
+    )
+    return {r["judge_id"]: r for r in seen.iter_rows(named=True)}
 
 
 def plain(value: Any) -> str:

@@ -458,20 +458,26 @@ def tip_html(row: Mapping[str, Any] | None) -> str:
     )
 
 
-def judges_html(analysis: Analysis) -> str:
-    parts = [
-        table(
-            analysis.judges.iter_rows(named=True),
-            [
-                ("Judge", field("judge_id"), ""),
-                ("Kind", field("description"), ""),
-                ("Judgments", field("n_judgments", num), "num"),
-                ("Failed", field("n_failed", num), "num"),
-                ("When", field("dates"), ""),
-            ],
-        ),
-        note(analysis.view_note),
+def judge_list_html(analysis: Analysis) -> str:
+    """Who judged: every judge with its kind, its scores and its pairwise judgments (each with
+    the failed ones: an LLM judge's calls that gave no answer), and when."""
+    columns: list[Column] = [
+        ("Judge", field("judge_id"), ""),
+        ("Kind", field("description"), ""),
+        ("Scores", field("n_judgments", num), "num"),
+        ("Failed", field("n_failed", num), "num"),
     ]
+    if analysis.judges["n_pairs"].fill_null(0).sum() or analysis.pairwise is not None:
+        columns += [
+            ("Pair judgments", field("n_pairs", num), "num"),
+            ("Failed pairs", field("n_pairs_failed", num), "num"),
+        ]
+    columns.append(("When", field("dates"), ""))
+    return table(analysis.judges.iter_rows(named=True), columns) + note(analysis.view_note)
+
+
+def judges_html(analysis: Analysis) -> str:
+    parts = [judge_list_html(analysis)]
     if analysis.panel.height:
         parts.append("<h3>Agreement on the composite, and provisional judges</h3>")
         parts.append(
@@ -888,6 +894,7 @@ def pairs_only_parts(analysis: Analysis, blocks: Mapping[str, str]) -> list[tupl
     provenance (the header says why the rubric's are absent)."""
     return [
         *pairwise_section(analysis, blocks),
+        ("judges", "Judges", "Judges", judge_list_html(analysis)),
         ("speed", "Speed", "Speed", speed_html(analysis)),
         *closing_parts(analysis),
     ]

@@ -28,7 +28,9 @@ that has not entered and is not planned for another judge: the one whose interva
 most with one more card, sd · (1/sqrt(n + 1) − 1/sqrt(n + 2)) with sd the spread of its
 outcomes so far, which is largest for a comparison whose outcomes are most uncertain (a share
 near 1/2 spreads most) and seen least. A planned pair counts as seen for the next pick, so a
-plan spreads over comparisons. The scenario is the next one in the *experiment's* seeded
+plan spreads over comparisons. Planned for another judge means in a plan this state made, or
+one held for a judge planning in another process (:meth:`PairQueueState.hold`: the judge app
+journals every plan, ``judge/queue.Plans``). The scenario is the next one in the *experiment's* seeded
 permutation (one for every comparison and judge, ``seed``), skipping those planned for someone
 else: the order in which scenarios enter a comparison is then fixed before any judgment, which
 keeps its sequence exact. Not the judge's own permutation, as the rubric queue does: which judge
@@ -228,10 +230,10 @@ class PairQueueState:
             return
         self.sequences.add(k, self._sum[k, s] / self._count[k, s])
         self._entered[k, s] = True
-        self._planned[k, s] = False
         for plan in self._plans.values():
             if (k, s) in plan.units:
                 plan.units.remove((k, s))
+        self._mark_planned()
         self._cache = None
 
     def record_outcomes(self, outcomes: pl.DataFrame) -> None:
@@ -271,12 +273,19 @@ class PairQueueState:
 
     # -- plans -----------------------------------------------------------------------------------
 
+    def _mark_planned(self) -> None:
+        """A unit is planned while any judge's plan holds it, this state's or held."""
+        self._planned[:] = False
+        for plan in self._plans.values():
+            for k, s in plan.units:
+                self._planned[k, s] = True
+
     def plan(self, judge_id: str, n: int, seed: int) -> list[tuple[int, int]]:
         """Replace the judge's plan with ``n`` greedily picked units (module docstring);
-        ``seed`` breaks ties between equally good comparisons."""
-        old = self._plans.pop(judge_id, _Plan())
-        for k, s in old.units:
-            self._planned[k, s] = False
+        ``seed`` breaks ties between equally good comparisons. Units held for other judges
+        (:meth:`hold`) are not picked."""
+        self._plans.pop(judge_id, None)
+        self._mark_planned()
         rank = self._rank
         rng = random.Random(seed * 1_000_003 + self.cards_judged)
         open_ = self.decisions() == "undecided"
@@ -301,10 +310,43 @@ class PairQueueState:
         self._plans[judge_id] = plan
         return list(plan.units)
 
+    def hold(self, judge_id: str, slots: Iterable[PairSlot]) -> None:
+        """Mark ``slots`` as planned for ``judge_id``, replacing what was held for them before.
+
+        Plans made elsewhere (another browser's kernel) reach this state only as the slots
+        handed out (``judge/queue.Plans``); their units are then left out of every other plan,
+        as :meth:`plan` does for its own. A slot this design does not have, outside the primary
+        family, or already entered holds nothing (a plan from a stranger's file changes nothing
+        it should not).
+        """
+        units = [self._unit(slot) for slot in slots]
+        open_ = [u for u in units if u is not None and self._possible[u] and not self._entered[u]]
+        self._plans[judge_id] = _Plan(list(dict.fromkeys(open_)))
+        self._mark_planned()
+
+    def _unit(self, slot: PairSlot) -> tuple[int, int] | None:
+        """The (comparison, scenario) a slot serves, either way round; None: no comparison."""
+        ca, cb = self._cell.get(tuple(slot.cell_a)), self._cell.get(tuple(slot.cell_b))
+        s = self._scenario.get(str(slot.scenario_id))
+        k = self._comparison.get((ca, cb), self._comparison.get((cb, ca)))
+        return None if k is None or s is None else (k, s)
+
+    def planned_slots(self, judge_id: str) -> list[PairSlot]:
+        """The slots of the judge's plan, one per unit, in the order planned."""
+        plan = self._plans.get(judge_id, _Plan())
+        return [self.slot(k, s) for k, s in plan.units]
+
+    def slot(self, k: int, s: int) -> PairSlot:
+        design = self.design
+        return PairSlot(
+            design.scenarios[s], design.cells[int(design.a[k])], design.cells[int(design.b[k])]
+        )
+
     def release(self, judge_id: str) -> None:
-        """Give the judge's planned pairs back to everyone (the judge left)."""
-        for k, s in self._plans.pop(judge_id, _Plan()).units:
-            self._planned[k, s] = False
+        """Give the judge's planned pairs back to everyone (the judge left, or their plan
+        expired)."""
+        if self._plans.pop(judge_id, None) is not None:
+            self._mark_planned()
 
 
 def pair_queue_state(
@@ -340,14 +382,10 @@ def next_pairs(state: PairQueueState, judge_id: str, n: int, seed: int) -> list[
     different tips). Scenarios come in the experiment's order (the state's ``seed``); ``seed``
     here (the judge's, recorded by the app) only breaks ties between comparisons. An empty list
     while :func:`can_stop` is false means every open unit is planned for someone else."""
-    design = state.design
     slots: list[PairSlot] = []
     for k, s in state.plan(judge_id, n, seed):
         cards = state.cards_per_unit - int(state._count[k, s])
-        slot = PairSlot(
-            design.scenarios[s], design.cells[int(design.a[k])], design.cells[int(design.b[k])]
-        )
-        slots += [slot] * cards
+        slots += [state.slot(k, s)] * cards
     return slots[: max(n, 0)] if slots else slots
 
 

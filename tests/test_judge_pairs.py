@@ -248,3 +248,32 @@ def test_pair_plans_hold_across_comparisons_and_leave_rubric_plans_alone(
             assert not _planned(session) & _planned(other), "one unit planned for both"
     rubric_bo = JudgeSession(mlflow_client, experiment_name, "bo")
     assert planned and not planned & set(rubric_bo.queue()), "ana's rubric plan still holds"
+
+
+def test_the_pairwise_design_warning_names_the_test_of_win_shares_and_its_numbers(
+    mlflow_client, experiment_name, tipbench_home
+):
+    """Two cells over two scenarios cannot decide their one comparison. The warning above the
+    first pair card must say so in pairwise terms: answers, the sequence on the win share, and
+    compare's paired test of the scenarios' win shares (stats/pairwise.compare_pairwise) with
+    its floor and threshold, not the rubric card's sentence about scores."""
+    from tipbench_lib.judge.cards import design_warning, status_html, stop_text
+
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=2, n_tips=2, texts=TIPS)
+    session = _open(mlflow_client, experiment_name)
+    status = session.status()
+    assert status["decidable"] is False and status["scenarios_to_decide"] == 6
+    assert design_warning(status) == (
+        "This design cannot decide its one primary comparison, whatever the answers: with 2 "
+        "scenarios, not even a cell winning every pair in every scenario takes a comparison's "
+        "sign-flip sequence on the win share to its threshold at α, and compare's paired test "
+        "of the win shares (the signed-rank test over scenarios of each scenario's share − 1/2) "
+        "cannot go below p = 0.5 (2/2^2), above the α = 0.05 Holm's first step needs. It needs "
+        "at least 6 scenarios for it."
+    )
+    message = stop_text(status, pairwise=True)
+    assert message.startswith("**Nothing can be decided here, whatever the answers.** This")
+    assert "score" not in message, message
+    assert design_warning(status) in status_html(
+        status, session.comparisons(), "adaptive", pairwise=True
+    ).replace("&#x27;", "'")

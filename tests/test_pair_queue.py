@@ -79,8 +79,14 @@ def test_a_design_too_small_to_decide_says_so_before_the_first_card() -> None:
     state = pq.pair_queue_state(empty_outcomes(), cells_frame(4))
     status = pq.pair_status(state)
     assert not status["decidable"]
-    assert "cannot decide" in status["design_note"]
     assert status["scenarios_to_decide"] > 4
+    note = status["design_note"]
+    assert note.startswith("This design cannot decide any of its 3 primary comparisons, whatever")
+    assert "sign-flip sequence on the win share to its threshold at α/3" in note
+    assert "compare's paired test of the win shares" in note and "score" not in note
+    assert "p = 0.12 (2/2^4), above the α/3 = 0.017 Holm's first step needs" in note
+    assert f"at least {status['scenarios_to_decide']} scenarios for these 3" in note
+    assert "name a baseline" in note and "its 2 comparisons need at least" in note
 
 
 def test_several_cards_per_unit_enter_their_mean() -> None:

@@ -163,9 +163,11 @@ def stop_text(status: dict[str, Any], *, pairwise: bool = False) -> str:
     saved = "Your answers are saved" if pairwise else "Your scores are saved"
     warning = design_warning(status)
     if warning is not None:
+        given = "answers" if pairwise else "scores"
         return (
-            # The note is the library's own sentence of numbers (stats/adaptive.DesignReach).
-            f"**Nothing can be decided here, whatever the scores.** {warning} "
+            # The note is the library's own sentence of numbers in the mode's terms
+            # (stats/adaptive.DesignReach; stats/pair_queue.PairDesignReach for pairs).
+            f"**Nothing can be decided here, whatever the {given}.** {warning} "
             f"{saved} and still count in the compare phase's description of the "
             "cells; the cards below come in uniform order."
         )

@@ -65,7 +65,7 @@ CSS = """
 .tb-key { font-size: .8rem; color: #555; }
 .tb-note { width: 100%; box-sizing: border-box; margin-top: 10px; padding: 6px 8px;
   border-radius: 6px; border: 1px solid #c9ced6; font: inherit; resize: vertical; }
-.tb-scenario-wide { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr);
+.tb-scenario-wide { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr);
   gap: 0 24px; }
 </style>
 """
@@ -349,6 +349,20 @@ def card_page(card: Card, rubric: Rubric, form: Any, above: Sequence[Any], below
     return mo.vstack([*above, sides, below], gap=1)
 
 
+def started_header(experiment: str, judge_id: str, mode: str, form: Any) -> Any:
+    """The start form once judging has started: one folded line saying what is judged and by
+    whom, the form inside it to start over. Unfolded, the form and its title pushed the first
+    pairwise card's answer buttons below the screen at 1280x800."""
+    import marimo as mo
+
+    what = "pairs of tips" if mode == "pairwise" else "tips on the rubric"
+    label = (
+        f"tipbench · judge — {md_text(experiment)} · {what} · judge {md_text(judge_id)} "
+        "(open to start over)"
+    )
+    return mo.accordion({label: form})
+
+
 def done_page(above: Sequence[Any], can_stop: bool, below: Any, *, pairwise: bool = False) -> Any:
     """What a judge sees once every card has their score (``pairwise``: every pair an answer)."""
     import marimo as mo
@@ -360,7 +374,7 @@ def done_page(above: Sequence[Any], can_stop: bool, below: Any, *, pairwise: boo
     )
     done = mo.callout(mo.md(f"**All done.** {said}"), "success")
     decided = "*Every primary comparison is decided or out of reach.*" if can_stop else ""
-    return mo.vstack([*above, done, mo.md(decided), below])
+    return mo.vstack([*(a for a in above if a is not None), done, mo.md(decided), below])
 
 
 # -- the pairwise card ----------------------------------------------------------------------------
@@ -417,9 +431,11 @@ def answers_html(note: str = "") -> str:
 
 
 def pair_page(card: PairCard, note: str, above: Sequence[Any], below: Any) -> Any:
-    """A pairwise card as the judge sees it: ``above`` (progress, messages), the scenario across
-    the page, the question, the two tips side by side, the answer buttons (showing their keys)
-    and the note box (starting with ``note``), then ``below`` (the status)."""
+    """A pairwise card as the judge sees it: ``above`` (progress, messages; None: nothing), the
+    scenario across the page, the question, the two tips side by side, the answer buttons
+    (showing their keys) and the note box (starting with ``note``), then ``below`` (the status).
+    Nothing empty takes a place in the stack: each would add a gap, and on the first card the
+    buttons must be on screen at 1280x800 without scrolling."""
     import marimo as mo
 
     previous = card.previous_choice
@@ -430,18 +446,16 @@ def pair_page(card: PairCard, note: str, above: Sequence[Any], below: Any) -> An
             "keeps that answer too.*"
         )
         if previous
-        else mo.md("")
+        else None
     )
     question = mo.md(f"**{md_text(PAIR_QUESTION_TEXT)}**")
-    return mo.vstack(
-        [
-            *above,
-            mo.Html(scenario_html(card, wide=True)),
-            question,
-            mo.Html(pair_html(card, uuid.uuid4().hex[:12])),
-            revising,
-            mo.Html(answers_html(note)),
-            below,
-        ],
-        gap=1,
-    )
+    parts = [
+        *above,
+        mo.Html(scenario_html(card, wide=True)),
+        question,
+        mo.Html(pair_html(card, uuid.uuid4().hex[:12])),
+        revising,
+        mo.Html(answers_html(note)),
+        below,
+    ]
+    return mo.vstack([part for part in parts if part is not None], gap=1)

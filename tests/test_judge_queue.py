@@ -355,13 +355,17 @@ def test_each_mode_reads_only_its_own_plans_and_ignores_what_no_queue_wrote():
 
     for reader_units, mine in ((CARD_UNITS, ["c1", "c2"]), (PAIR_UNITS, [slot])):
         reader, state = Plans(reader_units), Held()
+        other = {"scenario_id": "s2", "cell_a": ["m1", "v1"], "cell_b": ["m2", "v1"]}
         for record in (
             card_record,
             pair_record,
-            {**pair_record, "created_at": "not a time"},
-            {**pair_record, "pair_slots": [{"scenario_id": "s1", "cell_a": "m1"}]},
-            {**card_record, "candidate_ids": "c1"},
-            {**card_record, "type": "judgment"},
+            # Each would replace ana's plan if it were read (same time, other units).
+            {**pair_record, "pair_slots": [other], "created_at": "not a time"},
+            {**pair_record, "pair_slots": [other, {"scenario_id": "s1", "cell_a": "m1"}]},
+            {**card_record, "candidate_ids": "c9"},
+            {**card_record, "candidate_ids": ["c9"], "ttl_seconds": float("inf")},
+            {**pair_record, "pair_slots": [other], "ttl_seconds": "never"},
+            {**card_record, "candidate_ids": ["c9"], "type": "judgment"},
         ):
             reader.take(record)
         reader.apply(state)

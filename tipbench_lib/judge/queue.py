@@ -35,6 +35,7 @@ another baseline is refused.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
@@ -332,6 +333,8 @@ class Plans:
             made = parse_time(record.get("created_at")).timestamp()
             ttl = float(record.get("ttl_seconds", APP_PLAN_TTL))
         except (KeyError, TypeError, ValueError, OverflowError):
+            return
+        if not 0 < ttl < math.inf:  # a plan that never expires would hold its units forever
             return
         known = self.plans.get(judge)
         if known is None or made >= known.made_at:

@@ -191,7 +191,7 @@ def _(delivery, get_last, get_revising, judge_cards, mo, rubric_session, set_las
     _status = mo.md("")
     if _last is not None:
         _status = mo.callout(mo.md(_last.message), "success" if _last.ok else "warn")
-    form, _view = None, None  # no output in pairwise mode: no gap above the pair card
+    form, _view = None, None  # no output in pairwise mode: no gap (14 px) above the pair card
     if _session is not None:
         _progress = mo.Html(judge_cards.progress_html(_session.progress()))
     if _session is not None and card is None:
@@ -259,7 +259,7 @@ def _(
         if pair_session is not None and pair_session.people is not None
         else None
     )
-    _panel, _stop = mo.md(""), None  # None: left out of the page (no gap above the card)
+    _panel, _stop = mo.md(""), mo.md("")
     _warning = judge_cards.design_warning(_standing) if _standing is not None else None
     if _standing is not None:
         _panel = mo.Html(
@@ -272,7 +272,7 @@ def _(
                 mo.md(judge_cards.stop_text(_standing, pairwise=True)),
                 "warn" if _warning else "success" if _standing["can_stop"] else "info",
             )
-    _status = None
+    _status = mo.md("")
     if _last is not None and pair_session is not None:
         _status = mo.callout(mo.md(_last.message), "success" if _last.ok else "warn")
     _view = None  # no output in rubric mode

@@ -374,7 +374,7 @@ def done_page(above: Sequence[Any], can_stop: bool, below: Any, *, pairwise: boo
     )
     done = mo.callout(mo.md(f"**All done.** {said}"), "success")
     decided = "*Every primary comparison is decided or out of reach.*" if can_stop else ""
-    return mo.vstack([*(a for a in above if a is not None), done, mo.md(decided), below])
+    return mo.vstack([*above, done, mo.md(decided), below])
 
 
 # -- the pairwise card ----------------------------------------------------------------------------
@@ -431,11 +431,9 @@ def answers_html(note: str = "") -> str:
 
 
 def pair_page(card: PairCard, note: str, above: Sequence[Any], below: Any) -> Any:
-    """A pairwise card as the judge sees it: ``above`` (progress, messages; None: nothing), the
-    scenario across the page, the question, the two tips side by side, the answer buttons
-    (showing their keys) and the note box (starting with ``note``), then ``below`` (the status).
-    Nothing empty takes a place in the stack: each would add a gap, and on the first card the
-    buttons must be on screen at 1280x800 without scrolling."""
+    """A pairwise card as the judge sees it: ``above`` (progress, messages), the scenario across
+    the page, the question, the two tips side by side, the answer buttons (showing their keys)
+    and the note box (starting with ``note``), then ``below`` (the status)."""
     import marimo as mo
 
     previous = card.previous_choice
@@ -446,16 +444,18 @@ def pair_page(card: PairCard, note: str, above: Sequence[Any], below: Any) -> An
             "keeps that answer too.*"
         )
         if previous
-        else None
+        else mo.md("")
     )
     question = mo.md(f"**{md_text(PAIR_QUESTION_TEXT)}**")
-    parts = [
-        *above,
-        mo.Html(scenario_html(card, wide=True)),
-        question,
-        mo.Html(pair_html(card, uuid.uuid4().hex[:12])),
-        revising,
-        mo.Html(answers_html(note)),
-        below,
-    ]
-    return mo.vstack([part for part in parts if part is not None], gap=1)
+    return mo.vstack(
+        [
+            *above,
+            mo.Html(scenario_html(card, wide=True)),
+            question,
+            mo.Html(pair_html(card, uuid.uuid4().hex[:12])),
+            revising,
+            mo.Html(answers_html(note)),
+            below,
+        ],
+        gap=1,
+    )

@@ -18,10 +18,10 @@ has nothing left) each (scenario, cell pair) comes once per round with one of it
 seeded shuffle of its tip pairs, one per round), and within a round the cards are interleaved so
 no two neighbours share a scenario (:func:`tipbench_lib.judge.queue.interleaved_order`). The
 seed is the judge's own, journalled once (a ``pair-queue`` record) and reused on every resume.
-The slots a judge's queue plans are journalled as the rubric queue's cards are (a ``plan``
-record of mode ``pairwise``: :class:`~tipbench_lib.judge.queue.Plans`), and every other judge's
-queue holds them while they live, so two judges (two browser kernels) are not sent the same
-(scenario, cell pair).
+The slot of the card a judge is handed is journalled as their plan, as the rubric queue's cards
+are (a ``plan`` record of mode ``pairwise``: :class:`~tipbench_lib.judge.queue.Plans`), and every
+other judge's queue holds it while the plan lives, so two judges (two browser kernels) are not
+sent the same (scenario, cell pair).
 
 **The sides.** Each card's left side is drawn from the judge's seed and the pair's id, so a card
 shows the same sides after a reload or when revised, and the sides are balanced over cards; the
@@ -330,21 +330,22 @@ class PairSession:
         if self.people is not None:
             self.people.refresh()
             done = self.done_ids()
-            slots = pair_queue.next_pairs(self.people.state, self.judge_id, 3, self.seed)
-            self._hold(self.people.state.planned_slots(self.judge_id))
-            for slot in slots:
+            for slot in pair_queue.next_pairs(self.people.state, self.judge_id, 3, self.seed):
                 found = self._tips_for(slot, done)
                 if found is not None:
+                    self._hold(slot)
                     return self.card(found), False
         rest = self.uniform_queue()[:1]
         return (self.card(rest[0]) if rest else None), self.people is not None and bool(rest)
 
-    def _hold(self, slots: Sequence[pair_queue.PairSlot]) -> None:
-        """Journal this judge's plan when it gained a slot, so the other judges' queues (other
-        kernels) leave those slots alone while it lives (:class:`~tipbench_lib.judge.queue.Plans`).
-        """
+    def _hold(self, slot: pair_queue.PairSlot) -> None:
+        """Journal the slot of the card handed out as this judge's plan when it is a new one, so
+        the other judges' queues (other kernels) leave it alone while the plan lives
+        (:class:`~tipbench_lib.judge.queue.Plans`). Only that slot: the queue plans afresh for
+        every card, so what else it planned is not handed out, and a record per new slot (about
+        one per unit of cards) keeps the journal's fsync off most submits."""
         if self.people is not None:
-            record = self.people.plans.record(slots, self.plan_ttl)
+            record = self.people.plans.record([slot], self.plan_ttl)
             if record is not None:
                 self.journal.append_record(record)
 

@@ -78,7 +78,7 @@ def _(mo, notebook):
         .batch(**_fields)
         .form(submit_button_label="Start judging", bordered=False)
     )
-    start
+    # Shown by the next cell: folded to one line once judging has started.
     return (
         default_experiment,
         default_judge,
@@ -96,6 +96,7 @@ def _(
     default_judge,
     default_unblind,
     escaping,
+    judge_cards,
     locked_judge,
     mo,
     mode,
@@ -135,7 +136,13 @@ def _(
         _message = mo.callout(mo.md(escaping.md_text(backlog_note)), "warn")
     else:
         _message = mo.md("")
-    _message
+    # Once started, the form folds into one line, so the first card is on screen (1280x800).
+    _start = (
+        start
+        if session is None
+        else judge_cards.started_header(session.experiment, session.judge_id, mode, start)
+    )
+    mo.vstack([_start, _message])
     return delivery, pair_session, rubric_session, session
 
 
@@ -184,7 +191,7 @@ def _(delivery, get_last, get_revising, judge_cards, mo, rubric_session, set_las
     _status = mo.md("")
     if _last is not None:
         _status = mo.callout(mo.md(_last.message), "success" if _last.ok else "warn")
-    form, _view = None, mo.md("")
+    form, _view = None, None  # no output in pairwise mode: no gap (14 px) above the pair card
     if _session is not None:
         _progress = mo.Html(judge_cards.progress_html(_session.progress()))
     if _session is not None and card is None:
@@ -268,7 +275,7 @@ def _(
     _status = mo.md("")
     if _last is not None and pair_session is not None:
         _status = mo.callout(mo.md(_last.message), "success" if _last.ok else "warn")
-    _view = mo.md("")
+    _view = None  # no output in rubric mode
     if pair_session is not None:
         _progress = mo.Html(judge_cards.progress_html(pair_session.progress()))
         if pair_card is None:

@@ -62,6 +62,13 @@ def test_pairs_judged_with_the_keyboard_are_stored_as_shown(
         assert "smollm2" not in page.content() and "gemma" not in page.content(), "blind"
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "judge-pair.png"), full_page=True)
+        # The first card answers without scrolling at 1280x800: the buttons on screen, whole,
+        # under the design's warning (two scenarios cannot decide anything).
+        page.wait_for_selector(".tb-undecidable")  # the warning: in the same output as the card
+        page.screenshot(path=str(ARTIFACTS / "judge-pair-first.png"))
+        for index in range(3):
+            box = buttons.nth(index).bounding_box()
+            assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 800, box
 
         for key, choice in (("ArrowLeft", "left"), ("b", "right"), ("3", "tie"), ("a", "left")):
             after = answer_with_key(page, key, shown)

@@ -5,6 +5,7 @@ to stop under the family fixed before data."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import pytest
@@ -169,3 +170,102 @@ def test_an_experiment_without_two_cells_in_a_scenario_is_refused_writing_nothin
         _open(mlflow_client, experiment_name)
     folder = judgments_dir(experiment_name)
     assert not folder.exists() or not any(folder.glob("*.jsonl"))
+
+
+def _slot(session, card) -> tuple[str, frozenset]:
+    """The (scenario, cell pair) unit a pair card serves, the cells as (model, prompt)."""
+    pair = session.pairs[card.pair_id]
+    cells = session.scores.cells
+    arms = (cells[pair.cell_a], cells[pair.cell_b])
+    return pair.scenario_id, frozenset((c.model, c.prompt_version) for c in arms)
+
+
+def test_two_judges_apps_are_never_sent_the_same_pair_slot_while_its_plan_lives(
+    mlflow_client, experiment_name, tipbench_home
+):
+    """Two apps (two kernels: two sessions that meet only through their journals) judging pairs
+    at once: a slot planned for one is not handed to the other while the plan lives; a judge who
+    leaves holds it for the app's time-to-live, then it goes back to everyone."""
+    from tipbench_lib.judge.queue import APP_PLAN_TTL
+
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=12, n_tips=2, texts=TIPS)
+    ana = _open(mlflow_client, experiment_name, "ana")
+    bo = _open(mlflow_client, experiment_name, "bo")
+    for _ in range(4):
+        card_a, extra_a = ana.serve()
+        card_b, extra_b = bo.serve()
+        assert not extra_a and not extra_b
+        assert _slot(ana, card_a) != _slot(bo, card_b), "both judges were sent the same slot"
+        ana.save(card_a, "left")
+        bo.save(card_b, "right")
+
+    # ana leaves with a card on screen: one comparison, so its slot is the next one anyone
+    # would get, and cy is kept off it until ana's plan expires.
+    left_behind, _ = ana.serve()
+    now = time.time()
+    for minutes, free in ((APP_PLAN_TTL / 60 - 1, False), (APP_PLAN_TTL / 60 + 1, True)):
+        cy = _open(mlflow_client, experiment_name, "cy")
+        cy.people.plans.clock = lambda minutes=minutes: now + minutes * 60
+        card, extra = cy.serve()
+        assert not extra
+        assert (_slot(cy, card) == _slot(ana, left_behind)) == free, minutes
+
+
+def test_pair_plans_hold_across_comparisons_and_leave_rubric_plans_alone(
+    mlflow_client, experiment_name, tipbench_home
+):
+    """Four cells against a named baseline (three comparisons), two judges answering in turns,
+    each with a card on screen: a judge is never served a unit the other's plan holds, and a
+    pair plan never replaces the same judge's rubric plan (each mode keeps its own)."""
+    from tipbench_lib.judge.session import JudgeSession
+
+    collected_experiment(
+        mlflow_client, experiment_name, prompts=("v1", "v2-mentor"), n_scenarios=12, n_tips=2,
+        texts=TIPS,
+    )  # fmt: skip
+    scores = JudgeSession(mlflow_client, experiment_name, "ana", baseline=("smollm2-135m", "v1"))
+    planned = set(scores.queue())
+    ana = _open(mlflow_client, experiment_name, "ana")
+    bo = _open(mlflow_client, experiment_name, "bo")
+    judges = (ana, bo)
+    on_screen = {}
+    for turn in range(24):
+        session, other = judges[turn % 2], judges[1 - turn % 2]
+        if session.judge_id in on_screen:
+            session.save(on_screen[session.judge_id], ("left", "right", "tie")[turn % 3])
+        card, extra = session.serve()
+        assert card is not None and not extra
+        on_screen[session.judge_id] = card
+        if other.judge_id in on_screen:
+            assert _slot(session, card) != _slot(other, on_screen[other.judge_id])
+    rubric_bo = JudgeSession(mlflow_client, experiment_name, "bo")
+    assert planned and not planned & set(rubric_bo.queue()), "ana's rubric plan still holds"
+
+
+def test_the_pairwise_design_warning_names_the_test_of_win_shares_and_its_numbers(
+    mlflow_client, experiment_name, tipbench_home
+):
+    """Two cells over two scenarios cannot decide their one comparison. The warning above the
+    first pair card must say so in pairwise terms: answers, the sequence on the win share, and
+    compare's paired test of the scenarios' win shares (stats/pairwise.compare_pairwise) with
+    its floor and threshold, not the rubric card's sentence about scores."""
+    from tipbench_lib.judge.cards import design_warning, status_html, stop_text
+
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=2, n_tips=2, texts=TIPS)
+    session = _open(mlflow_client, experiment_name)
+    status = session.status()
+    assert status["decidable"] is False and status["scenarios_to_decide"] == 6
+    assert design_warning(status) == (
+        "This design cannot decide its one primary comparison, whatever the answers: with 2 "
+        "scenarios, not even a cell winning every pair in every scenario takes a comparison's "
+        "sign-flip sequence on the win share to its threshold at α, and compare's paired test "
+        "of the win shares (the signed-rank test over scenarios of each scenario's share − 1/2) "
+        "cannot go below p = 0.5 (2/2^2), above the α = 0.05 Holm's first step needs. It needs "
+        "at least 6 scenarios for it."
+    )
+    message = stop_text(status, pairwise=True)
+    assert message.startswith("**Nothing can be decided here, whatever the answers.** This")
+    assert "score" not in message, message
+    assert design_warning(status) in status_html(
+        status, session.comparisons(), "adaptive", pairwise=True
+    ).replace("&#x27;", "'")

@@ -183,7 +183,7 @@ def test_a_plan_expires_so_an_absent_judge_blocks_nothing(
 
     def ana_next(hours_later: float) -> list[str]:
         queue = open_queue(mlflow_client, experiment_name)
-        queue.clock = lambda: time.time() + hours_later * 3600
+        queue.plans.clock = lambda: time.time() + hours_later * 3600
         queue.apply_plans()
         queue.resume("ana", judge_seed(experiment_name, "ana"), [])
         return queue.next_cards(8, "adaptive")
@@ -321,3 +321,52 @@ def test_status_says_an_undecidable_design_cannot_decide_before_any_card(
     named = _status(mlflow_client, experiment_name, capsys, "--baseline", BASELINE)
     assert named["decidable"] is True and named["design_note"] == ""
     assert named["comparisons"] == 3 and not named["can_stop"]
+
+
+def test_each_mode_reads_only_its_own_plans_and_ignores_what_no_queue_wrote():
+    """The rubric's and the pairs' plans share the ``plan`` record and its hold (one mechanism,
+    judge/queue.Plans); a judge's plan in one mode never replaces their plan in the other, and a
+    record no queue could have written holds nothing."""
+    from tipbench_lib.judge.queue import CARD_UNITS, PAIR_UNITS, Plans
+    from tipbench_lib.stats.pair_queue import PairSlot
+
+    class Held:
+        def __init__(self):
+            self.held: dict[str, list] = {}
+
+        def hold(self, judge, units):
+            self.held[judge] = list(units)
+
+        def release(self, judge):
+            self.held.pop(judge, None)
+
+    slot = PairSlot("s1", ("m1", "v1"), ("m2", "v1"))
+    pairs = Plans(PAIR_UNITS)
+    pairs.own = "ana"
+    pair_record = pairs.record([slot], 600.0)
+    assert pair_record["mode"] == "pairwise" and pair_record["pair_slots"] == [
+        {"scenario_id": "s1", "cell_a": ["m1", "v1"], "cell_b": ["m2", "v1"]}
+    ]
+    assert pairs.record([slot], 600.0) is None, "no news, no record"
+    cards = Plans(CARD_UNITS)
+    cards.own = "ana"
+    card_record = cards.record(["c1", "c2"], 600.0)
+    assert "mode" not in card_record, "a rubric plan reads as before pairs"
+
+    for reader_units, mine in ((CARD_UNITS, ["c1", "c2"]), (PAIR_UNITS, [slot])):
+        reader, state = Plans(reader_units), Held()
+        other = {"scenario_id": "s2", "cell_a": ["m1", "v1"], "cell_b": ["m2", "v1"]}
+        for record in (
+            card_record,
+            pair_record,
+            # Each would replace ana's plan if it were read (same time, other units).
+            {**pair_record, "pair_slots": [other], "created_at": "not a time"},
+            {**pair_record, "pair_slots": [other, {"scenario_id": "s1", "cell_a": "m1"}]},
+            {**card_record, "candidate_ids": "c9"},
+            {**card_record, "candidate_ids": ["c9"], "ttl_seconds": float("inf")},
+            {**pair_record, "pair_slots": [other], "ttl_seconds": "never"},
+            {**card_record, "candidate_ids": ["c9"], "type": "judgment"},
+        ):
+            reader.take(record)
+        reader.apply(state)
+        assert state.held == {"ana": mine}

@@ -76,9 +76,12 @@ def test_the_judge_id_given_at_start_is_locked_and_unblinding_hidden(
     with judge_app(mlflow_env, experiment_name, "ana") as url, browser_page() as page:
         page.goto(url)
         first = current_candidate(page)
+        # Once judging has started the start form is folded into one line; it opens again.
+        page.get_by_text("open to start over").click()
         box = page.get_by_role("textbox", name="Your judge id")
         assert box.is_disabled()
-        assert page.get_by_text("unblind").count() == 0
+        # (The experiment's name, in the folded line, holds the word itself.)
+        assert page.get_by_text("Show model and prompt (unblind)").count() == 0
         # A page edited to lift the lock still saves under the id the app was started with.
         box.evaluate("e => e.removeAttribute('disabled')")
         box.fill("mallory")
@@ -91,6 +94,7 @@ def test_the_judge_id_given_at_start_is_locked_and_unblinding_hidden(
     with judge_app(mlflow_env, experiment_name, "bo", "--unblind") as url, browser_page() as page:
         page.goto(url)
         current_candidate(page)
+        page.get_by_text("open to start over").click()
         assert page.get_by_text("Show model and prompt (unblind)").count() == 1
     assert JudgeSession(mlflow_client, experiment_name, "ana", home=home).progress().judged == 1
 

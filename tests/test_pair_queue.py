@@ -79,8 +79,14 @@ def test_a_design_too_small_to_decide_says_so_before_the_first_card() -> None:
     state = pq.pair_queue_state(empty_outcomes(), cells_frame(4))
     status = pq.pair_status(state)
     assert not status["decidable"]
-    assert "cannot decide" in status["design_note"]
     assert status["scenarios_to_decide"] > 4
+    note = status["design_note"]
+    assert note.startswith("This design cannot decide any of its 3 primary comparisons, whatever")
+    assert "sign-flip sequence on the win share to its threshold at α/3" in note
+    assert "compare's paired test of the win shares" in note and "score" not in note
+    assert "p = 0.12 (2/2^4), above the α/3 = 0.017 Holm's first step needs" in note
+    assert f"at least {status['scenarios_to_decide']} scenarios for these 3" in note
+    assert "name a baseline" in note and "its 2 comparisons need at least" in note
 
 
 def test_several_cards_per_unit_enter_their_mean() -> None:
@@ -129,3 +135,39 @@ def test_the_scenarios_a_comparison_gets_do_not_depend_on_other_comparisons_answ
     shortest = min(len(settled), len(open_))
     assert shortest >= 12
     assert settled[:shortest] == open_[:shortest]
+
+
+def test_units_held_for_another_judge_are_planned_for_no_one_else_until_released() -> None:
+    """Plans made in another process reach the state as slots (``hold``): their units stay out
+    of this state's plans, even of a judge who planned one of them first, until released."""
+    state = pq.pair_queue_state(
+        empty_outcomes(), cells_frame(12), baseline=("m1", "v1"), cards_per_unit=1
+    )
+    mine = pq.next_pairs(state, "ana", 4, seed=1)
+    elsewhere = pq.next_pairs(
+        pq.pair_queue_state(
+            empty_outcomes(), cells_frame(12), baseline=("m1", "v1"), cards_per_unit=1
+        ),
+        "bo",
+        4,
+        seed=1,
+    )
+    assert set(mine) == set(elsewhere), "two states that do not know each other collide"
+    # Held either way round; a slot of no comparison, an unknown cell or scenario holds nothing.
+    turned = pq.PairSlot(elsewhere[0].scenario_id, elsewhere[0].cell_b, elsewhere[0].cell_a)
+    junk = [
+        pq.PairSlot("s99", ("m1", "v2"), ("m1", "v1")),
+        pq.PairSlot("s00", ("m9", "v1"), ("m1", "v1")),
+        pq.PairSlot("s00", ("m1", "v2"), ("m2", "v1")),  # not in the baseline's family
+    ]
+    state.hold("bo", [turned, *elsewhere[1:], *junk])
+    assert state.planned_slots("bo") == elsewhere
+    again = pq.next_pairs(state, "ana", 4, seed=1)
+    assert not set(again) & set(elsewhere), "ana's new plan takes nothing bo holds"
+    state.release("bo")
+    assert set(pq.next_pairs(state, "ana", 8, seed=1)) >= set(elsewhere)
+    # A unit that entered its sequence holds nothing any more.
+    first = elsewhere[0]
+    state.record(first.scenario_id, first.cell_a, first.cell_b, "a")
+    state.hold("bo", elsewhere)
+    assert first not in state.planned_slots("bo")

@@ -65,7 +65,7 @@ CSS = """
 .tb-key { font-size: .8rem; color: #555; }
 .tb-note { width: 100%; box-sizing: border-box; margin-top: 10px; padding: 6px 8px;
   border-radius: 6px; border: 1px solid #c9ced6; font: inherit; resize: vertical; }
-.tb-scenario-wide { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr);
+.tb-scenario-wide { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr);
   gap: 0 24px; }
 </style>
 """
@@ -163,9 +163,11 @@ def stop_text(status: dict[str, Any], *, pairwise: bool = False) -> str:
     saved = "Your answers are saved" if pairwise else "Your scores are saved"
     warning = design_warning(status)
     if warning is not None:
+        given = "answers" if pairwise else "scores"
         return (
-            # The note is the library's own sentence of numbers (stats/adaptive.DesignReach).
-            f"**Nothing can be decided here, whatever the scores.** {warning} "
+            # The note is the library's own sentence of numbers in the mode's terms
+            # (stats/adaptive.DesignReach; stats/pair_queue.PairDesignReach for pairs).
+            f"**Nothing can be decided here, whatever the {given}.** {warning} "
             f"{saved} and still count in the compare phase's description of the "
             "cells; the cards below come in uniform order."
         )
@@ -345,6 +347,20 @@ def card_page(card: Card, rubric: Rubric, form: Any, above: Sequence[Any], below
     tip = mo.vstack([mo.Html(tip_html(card, rubric)), revising, form, levels])
     sides = mo.hstack([mo.Html(scenario_html(card)), tip], widths=[2, 5], gap=1.5, align="start")
     return mo.vstack([*above, sides, below], gap=1)
+
+
+def started_header(experiment: str, judge_id: str, mode: str, form: Any) -> Any:
+    """The start form once judging has started: one folded line saying what is judged and by
+    whom, the form inside it to start over. Unfolded, the form and its title pushed the first
+    pairwise card's answer buttons below the screen at 1280x800."""
+    import marimo as mo
+
+    what = "pairs of tips" if mode == "pairwise" else "tips on the rubric"
+    label = (
+        f"tipbench · judge — {md_text(experiment)} · {what} · judge {md_text(judge_id)} "
+        "(open to start over)"
+    )
+    return mo.accordion({label: form})
 
 
 def done_page(above: Sequence[Any], can_stop: bool, below: Any, *, pairwise: bool = False) -> Any:

@@ -18,8 +18,10 @@ has nothing left) each (scenario, cell pair) comes once per round with one of it
 seeded shuffle of its tip pairs, one per round), and within a round the cards are interleaved so
 no two neighbours share a scenario (:func:`tipbench_lib.judge.queue.interleaved_order`). The
 seed is the judge's own, journalled once (a ``pair-queue`` record) and reused on every resume.
-Plans are not shared between processes (the rubric queue journals them): two judges may be sent
-the same (scenario, cell pair); the first answer enters the sequence, both count in compare.
+The slot of the card a judge is handed is journalled as their plan, as the rubric queue's cards
+are (a ``plan`` record of mode ``pairwise``: :class:`~tipbench_lib.judge.queue.Plans`), and every
+other judge's queue holds it while the plan lives, so two judges (two browser kernels) are not
+sent the same (scenario, cell pair).
 
 **The sides.** Each card's left side is drawn from the judge's seed and the pair's id, so a card
 shows the same sides after a reload or when revised, and the sides are balanced over cards; the
@@ -45,8 +47,11 @@ from tipbench_lib.core.scenarios import ScenarioView
 from tipbench_lib.core.schema import PEOPLE_KINDS
 from tipbench_lib.judge.journal import PAIR, judge_key, judgments_dir
 from tipbench_lib.judge.queue import (
+    APP_PLAN_TTL,
+    PAIR_UNITS,
     Family,
     JournalFeed,
+    Plans,
     baseline_text,
     experiment_seed,
     interleaved_order,
@@ -65,31 +70,38 @@ PAIR_ORDERS = ("adaptive", "uniform")
 @dataclass
 class PeopleFeed:
     """The pair queue's state, fed once with every person's answers (MLflow's at the start, then
-    what the journals on this machine gain: :class:`~tipbench_lib.judge.queue.JournalFeed`)."""
+    what the journals on this machine gain: :class:`~tipbench_lib.judge.queue.JournalFeed`),
+    holding the other judges' live pair plans (:class:`~tipbench_lib.judge.queue.Plans`)."""
 
     state: pair_queue.PairQueueState
     feed: JournalFeed
     family: Family
     session: PairSession
+    plans: Plans = field(default_factory=lambda: Plans(PAIR_UNITS))
     seen: set[tuple[str, str, str]] = field(default_factory=set)
 
     def refresh(self) -> None:
+        """Take what the journals gained since the last call, and apply the live plans."""
         self.take([], self.feed.read())
+        self.plans.apply(self.state)
 
     def take(self, pairs: Sequence[PairJudgment], journalled: Sequence[dict[str, Any]]) -> None:
         """Record each person's answer once, in the order made; a revision of a pair already
         seen counts as a card but its unit has entered already (the sequence keeps the value it
-        bet on)."""
+        bet on). Pair plans are taken as they come."""
         found = list(pairs)
         for record in journalled:
             if record.get("type") == PAIR:
                 with contextlib.suppress(TipbenchError, KeyError, TypeError, ValueError):
                     found.append(PairJudgment.from_json(record))
+            else:
+                self.plans.take(record)
         cells = self.session.scores.cells
         for pair in sorted(found, key=lambda p: p.time):
             key = (pair.pair_id, pair.judge_id, pair.created_at)
             if key in self.seen or not pair.ok or pair.source.kind not in PEOPLE_KINDS:
                 continue
+            self.plans.saw(pair.judge_id, pair.time.timestamp())
             if pair.cell_a not in cells or pair.cell_b not in cells:
                 continue
             self.seen.add(key)
@@ -210,6 +222,7 @@ class PairSession:
         seed: int | None = None,
         home: Path | None = None,
         stored: StoredExperiment | None = None,
+        plan_ttl: float = APP_PLAN_TTL,
     ) -> None:
         if order not in PAIR_ORDERS:
             raise JudgingError(
@@ -237,6 +250,7 @@ class PairSession:
         self.order = [p.pair_id for p in uniform_pair_order(list(self.pairs.values()), self.seed)]
         self._position = {pid: index for index, pid in enumerate(self.order, start=1)}
         self.queue_order = order
+        self.plan_ttl = plan_ttl
         self.people: PeopleFeed | None = None
         if order == "adaptive":
             self.people = self._open_queue(stored, baseline, alpha)
@@ -272,6 +286,10 @@ class PairSession:
         )
         people = PeopleFeed(state, feed, family, self)
         people.take(list(stored.records.pairs), journalled)
+        # This judge's own journalled plan is theirs to continue: the pair queue plans afresh
+        # for every card, so only the others' plans are held.
+        people.plans.resume(self.judge_id)
+        people.plans.apply(state)
         return people
 
     def cards_per_unit(self) -> int:
@@ -315,9 +333,21 @@ class PairSession:
             for slot in pair_queue.next_pairs(self.people.state, self.judge_id, 3, self.seed):
                 found = self._tips_for(slot, done)
                 if found is not None:
+                    self._hold(slot)
                     return self.card(found), False
         rest = self.uniform_queue()[:1]
         return (self.card(rest[0]) if rest else None), self.people is not None and bool(rest)
+
+    def _hold(self, slot: pair_queue.PairSlot) -> None:
+        """Journal the slot of the card handed out as this judge's plan when it is a new one, so
+        the other judges' queues (other kernels) leave it alone while the plan lives
+        (:class:`~tipbench_lib.judge.queue.Plans`). Only that slot: the queue plans afresh for
+        every card, so what else it planned is not handed out, and a record per new slot (about
+        one per unit of cards) keeps the journal's fsync off most submits."""
+        if self.people is not None:
+            record = self.people.plans.record([slot], self.plan_ttl)
+            if record is not None:
+                self.journal.append_record(record)
 
     def _tips_for(self, slot: pair_queue.PairSlot, done: set[str]) -> str | None:
         """The first pair of the slot's (scenario, cells) in this judge's order not judged."""

@@ -11,13 +11,18 @@ journals as they grow: it reads only the bytes appended since its last look
 
 **Plans across processes.** A card handed out and not scored yet is *planned* for its judge,
 so no one else is sent the same (comparison, scenario) unit. The app's kernel and an export run
-are separate processes, so each plan is journalled (a ``plan`` record: the cards, a time-to-live)
-and every queue holds the live plans of the others (:meth:`QueueState.hold
-<tipbench_lib.stats.adaptive.QueueState.hold>`). A plan lives while its judge is active: it
-expires ``ttl`` seconds after the later of the plan and that judge's last score (30 minutes for
-the app, whose kernels cannot tell when a tab was closed; 24 hours by default for an exported
-batch, ``--hold-hours``). An expired plan's units go back to everyone, so a judge who never comes
-back blocks no scenario for longer than that. A judge's newest plan replaces their older ones.
+are separate processes, so each plan is journalled (a ``plan`` record: the units, a
+time-to-live) and every queue holds the live plans of the others (:class:`Plans`, through the
+state's ``hold``). A plan lives while its judge is active: it expires ``ttl`` seconds after the
+later of the plan and that judge's last score or answer (30 minutes for the app, whose kernels
+cannot tell when a tab was closed; 24 hours by default for an exported batch,
+``--hold-hours``). An expired plan's units go back to everyone, so a judge who never comes back
+blocks no scenario for longer than that. A judge's newest plan replaces their older ones. Both
+judging modes plan this way, each with its own units: the rubric queue's plans list cards
+(candidate ids: :meth:`QueueState.hold <tipbench_lib.stats.adaptive.QueueState.hold>`), the
+pair queue's (``mode: pairwise``) list pair slots, a scenario and two cells
+(:meth:`PairQueueState.hold <tipbench_lib.stats.pair_queue.PairQueueState.hold>`); a judge's
+plan in one mode never holds or replaces anything of the other.
 
 **The family is fixed before data.** The primary family follows compare's rule: every cell
 against a baseline named with ``--baseline MODEL:PROMPT`` before any person scored, else all
@@ -30,15 +35,16 @@ another baseline is refused.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tipbench_lib.core.errors import JudgingError, TipbenchError
 from tipbench_lib.core.experiment import ExperimentRecords
@@ -49,6 +55,7 @@ from tipbench_lib.core.schema import PEOPLE_KINDS
 from tipbench_lib.judge.journal import judge_key, judgments_dir
 from tipbench_lib.stats import adaptive
 from tipbench_lib.stats.anytime import DEFAULT_DELTA
+from tipbench_lib.stats.pair_queue import PairSlot
 from tipbench_lib.stats.ppi import ppi_design
 from tipbench_lib.stats.scale import ScoreScale
 
@@ -237,14 +244,152 @@ class JournalFeed:
         return out
 
 
-# -- the queue ------------------------------------------------------------------------------------
+# -- plans across processes ----------------------------------------------------------------------
+
+
+class Holder(Protocol):
+    """A queue state that can hold other judges' plans: the rubric's
+    (:class:`~tipbench_lib.stats.adaptive.QueueState`) and the pairs'
+    (:class:`~tipbench_lib.stats.pair_queue.PairQueueState`)."""
+
+    def hold(self, judge_id: str, units: Sequence[Any], /) -> None: ...
+
+    def release(self, judge_id: str, /) -> None: ...
+
+
+@dataclass(frozen=True)
+class PlanUnits:
+    """What one judging mode's plans hold and how a ``plan`` record writes them: the rubric's
+    plans hold cards (candidate ids), the pairs' hold pair slots (a scenario and two cells)."""
+
+    mode: str
+    """The record's ``mode`` (a record without one is the rubric's, as before pairs)."""
+    key: str
+    """The record's field listing the units."""
+    write: Callable[[Any], Any]
+    read: Callable[[Any], Any]
+    """A unit from the record; raises on one no queue could have written."""
+
+
+def _slot_json(slot: PairSlot) -> dict[str, Any]:
+    return {
+        "scenario_id": slot.scenario_id,
+        "cell_a": list(slot.cell_a),
+        "cell_b": list(slot.cell_b),
+    }
+
+
+def _slot_from_json(data: Any) -> PairSlot:
+    cells = [data["cell_a"], data["cell_b"]]
+    if not all(isinstance(c, list) and len(c) == 2 for c in cells):
+        raise ValueError("a pair slot's cells are [model, prompt]")
+    a, b = (tuple(str(x) for x in c) for c in cells)
+    return PairSlot(str(data["scenario_id"]), a, b)  # type: ignore[arg-type]
+
+
+CARD_UNITS = PlanUnits("rubric", "candidate_ids", str, str)
+PAIR_UNITS = PlanUnits("pairwise", "pair_slots", _slot_json, _slot_from_json)
+MAX_PLAN_UNITS = 10_000
+"""A plan record listing more units than this is no queue's: it is ignored."""
 
 
 @dataclass
 class _Plan:
-    cards: list[str]
+    units: list[Any]
     made_at: float
     ttl: float
+
+
+@dataclass
+class Plans:
+    """Every judge's plan of one judging mode, as their journals hold it (module docstring,
+    "Plans across processes"): the rubric's queue and the pair queue keep one each, so the two
+    modes share the record, the time-to-live and the hold, and never each other's units."""
+
+    units: PlanUnits
+    own: str | None = None
+    """The judge this process plans for (None: a status reader); its own plan is what it
+    wrote, not what it reads back."""
+    plans: dict[str, _Plan] = field(default_factory=dict)
+    active: dict[str, float] = field(default_factory=dict)
+    """judge id -> time (epoch seconds) of their latest score or answer seen."""
+    clock: Callable[[], float] = time.time
+    """Seconds since the epoch, now (a test moves it to see plans expire)."""
+    _written: tuple[Any, ...] = ()
+
+    def take(self, record: Mapping[str, Any]) -> None:
+        """A journal record: a ``plan`` of this mode replaces its judge's older one; anything
+        else, or a record no queue could have written, changes nothing."""
+        if record.get("type") != PLAN or record.get("mode", CARD_UNITS.mode) != self.units.mode:
+            return
+        judge = str(record.get("judge_id"))
+        if judge == self.own:
+            return
+        try:
+            listed = record.get(self.units.key) or []
+            if not isinstance(listed, list) or len(listed) > MAX_PLAN_UNITS:
+                return
+            units = [self.units.read(u) for u in listed]
+            made = parse_time(record.get("created_at")).timestamp()
+            ttl = float(record.get("ttl_seconds", APP_PLAN_TTL))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return
+        if not 0 < ttl < math.inf:  # a plan that never expires would hold its units forever
+            return
+        known = self.plans.get(judge)
+        if known is None or made >= known.made_at:
+            self.plans[judge] = _Plan(units, made, ttl)
+
+    def saw(self, judge: str, stamp: float) -> None:
+        """The judge scored or answered at ``stamp``: their plan lives on from then."""
+        self.active[judge] = max(self.active.get(judge, 0.0), stamp)
+
+    def _live(self, judge: str, plan: _Plan, now: float) -> bool:
+        return now <= max(plan.made_at, self.active.get(judge, 0.0)) + plan.ttl
+
+    def apply(self, state: Holder, now: float | None = None) -> None:
+        """Hold every other judge's live plan in ``state``; release the expired ones."""
+        now = self.clock() if now is None else now
+        for judge, plan in self.plans.items():
+            if judge == self.own:
+                continue
+            if self._live(judge, plan, now):
+                state.hold(judge, plan.units)
+            else:
+                state.release(judge)
+
+    def resume(self, judge: str) -> list[Any]:
+        """Plan for ``judge`` from now on; their own live plan as journalled (a closed tab, the
+        last exported batch), [] when it expired or there is none."""
+        self.own = judge
+        plan = self.plans.get(judge)
+        if plan is None or not self._live(judge, plan, self.clock()):
+            return []
+        self._written = tuple(plan.units)
+        return list(plan.units)
+
+    def record(
+        self, units: Sequence[Any], ttl: float, *, renew: bool = False
+    ) -> dict[str, Any] | None:
+        """The ``plan`` record to journal when the own plan gained units, or always with
+        ``renew`` (an export hands out exactly these, from now); None: no news."""
+        fresh = tuple(units)
+        if not fresh or (not renew and set(fresh) <= set(self._written)):
+            return None
+        self._written = fresh
+        self.plans[self.own or ""] = _Plan(list(fresh), self.clock(), ttl)
+        mode = {} if self.units is CARD_UNITS else {"mode": self.units.mode}
+        return {
+            "type": PLAN,
+            **mode,
+            "judge_id": self.own,
+            self.units.key: [self.units.write(u) for u in fresh],
+            "ttl_seconds": ttl,
+            "created_at": now_iso(),
+        }
+
+
+# -- the queue ------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -255,14 +400,12 @@ class PeopleQueue:
     state: adaptive.QueueState
     feed: JournalFeed
     family: Family | None
-    own: str | None = None
-    """The judge this queue plans for (None: a status reader)."""
-    plans: dict[str, _Plan] = field(default_factory=dict)
-    active: dict[str, float] = field(default_factory=dict)
-    """judge id -> time (epoch seconds) of their latest score seen."""
-    _written: tuple[str, ...] = ()
-    clock: Any = time.time
-    """Seconds since the epoch, now (a test moves it to see plans expire)."""
+    plans: Plans = field(default_factory=lambda: Plans(CARD_UNITS))
+
+    @property
+    def own(self) -> str | None:
+        """The judge this queue plans for (None: a status reader)."""
+        return self.plans.own
 
     @classmethod
     def build(
@@ -314,8 +457,8 @@ class PeopleQueue:
         for record in journalled:
             if record.get("type") == "judgment":
                 stream.append(Judgment.from_json(record, parts))
-            elif record.get("type") == PLAN:
-                self._plan_record(record)
+            else:
+                self.plans.take(record)
         for index, judgment in enumerate(stream):
             key = (judgment.candidate_id, judgment.judge_id, judgment.created_at)
             if judgment.source.kind not in PEOPLE_KINDS or key in seen:
@@ -329,52 +472,25 @@ class PeopleQueue:
             )
         for stamp, _, judge, candidate, composite in sorted(events, key=lambda e: e[:2]):
             self.state.record(judge, candidate, composite)
-            self.active[judge] = max(self.active.get(judge, 0.0), stamp.timestamp())
-
-    def _plan_record(self, record: Mapping[str, Any]) -> None:
-        judge = str(record["judge_id"])
-        cards = [str(c) for c in record.get("candidate_ids") or []]
-        made = parse_time(record.get("created_at")).timestamp()
-        try:
-            ttl = float(record.get("ttl_seconds", APP_PLAN_TTL))
-        except (TypeError, ValueError):
-            ttl = APP_PLAN_TTL
-        known = self.plans.get(judge)
-        if known is None or made >= known.made_at:
-            self.plans[judge] = _Plan(cards, made, ttl)
+            self.plans.saw(judge, stamp.timestamp())
 
     def refresh(self, now: float | None = None) -> None:
         """Take what the journals gained since the last call, and apply the live plans."""
-        own_plan = self.plans.get(self.own) if self.own else None
         self._take([], self.feed.read())
-        if self.own and own_plan is not None:
-            self.plans[self.own] = own_plan  # this process knows its own plan best
         self.apply_plans(now)
 
     def apply_plans(self, now: float | None = None) -> None:
         """Hold every other judge's live plan; release the expired ones (module docstring)."""
-        now = self.clock() if now is None else now
-        for judge, plan in self.plans.items():
-            if judge == self.own:
-                continue
-            last = max(plan.made_at, self.active.get(judge, 0.0))
-            if now > last + plan.ttl:
-                self.state.release(judge)
-            else:
-                self.state.hold(judge, plan.cards)
+        self.plans.apply(self.state, now)
 
     def resume(self, judge_id: str, seed: int, uniform_order: Sequence[str]) -> None:
         """Plan for ``judge_id`` from now on; their own live plan (a closed tab, the last
         exported batch) becomes their pending cards again, so they continue where they were."""
-        self.own = judge_id
         self.state.add_judge(judge_id, seed=seed, uniform_order=uniform_order)
+        own = self.plans.resume(judge_id)
         self.apply_plans()
-        plan = self.plans.get(judge_id)
-        if plan is not None:
-            last = max(plan.made_at, self.active.get(judge_id, 0.0))
-            if self.clock() <= last + plan.ttl:
-                self.state.hold(judge_id, plan.cards)
-                self._written = tuple(plan.cards)
+        if own:
+            self.state.hold(judge_id, own)
 
     # -- cards -------------------------------------------------------------------------------
 
@@ -387,19 +503,8 @@ class PeopleQueue:
         self, cards: Sequence[str], ttl: float, *, renew: bool = False
     ) -> dict[str, Any] | None:
         """The ``plan`` record to journal when the judge's plan gained cards, or always with
-        ``renew`` (an export hands out exactly these, from now); None: no news."""
-        fresh = tuple(cards)
-        if not fresh or (not renew and set(fresh) <= set(self._written)):
-            return None
-        self._written = fresh
-        self.plans[self.own or ""] = _Plan(list(fresh), self.clock(), ttl)
-        return {
-            "type": PLAN,
-            "judge_id": self.own,
-            "candidate_ids": list(fresh),
-            "ttl_seconds": ttl,
-            "created_at": now_iso(),
-        }
+        ``renew`` (:meth:`Plans.record`)."""
+        return self.plans.record(cards, ttl, renew=renew)
 
     def planned(self) -> list[str]:
         """The judge's pending adaptive plan (what the app will show next)."""

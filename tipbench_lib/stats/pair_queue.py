@@ -22,20 +22,22 @@ about 0: the null the bettors test. Later judgments of the same pair and scenari
 other people, revisions) are for compare's fixed-sample test, not for the sequence, whose bets
 were placed on the value it had.
 
-**The policy** (Chatbot Arena's active sampling, within the sequences' guarantees). A judge's
-next pairs are picked greedily among the comparisons still ``undecided`` with a scenario left
-that has not entered and is not planned for another judge: the one whose interval would shrink
-most with one more card, sd · (1/sqrt(n + 1) − 1/sqrt(n + 2)) with sd the spread of its
-outcomes so far, which is largest for a comparison whose outcomes are most uncertain (a share
-near 1/2 spreads most) and seen least. A planned pair counts as seen for the next pick, so a
-plan spreads over comparisons. The scenario is the next one in the *experiment's* seeded
-permutation (one for every comparison and judge, ``seed``), skipping those planned for someone
-else: the order in which scenarios enter a comparison is then fixed before any judgment, which
-keeps its sequence exact. Not the judge's own permutation, as the rubric queue does: which judge
-plans a comparison's next unit depends on the other comparisons' answers, and those share the
-baseline's tips in the same scenarios, so they would choose this comparison's next scenario
-with knowledge of its likely outcome (``tests/test_pair_queue.py`` checks that a comparison's
-scenarios come in the same order whatever the others answer).
+**The policy** (Chatbot Arena's active sampling, within the sequences' guarantees). A judge's next
+pairs are picked greedily among the comparisons still ``undecided`` with a scenario left that has
+not entered and is not planned for another judge: the one whose interval would shrink most with one
+more card, sd · (1/sqrt(n + 1) − 1/sqrt(n + 2)) with sd the spread of its outcomes so far, which is
+largest for a comparison whose outcomes are most uncertain (a share near 1/2 spreads most) and seen
+least. A planned pair counts as seen for the next pick, so a plan spreads over comparisons. Planned
+for another judge means in a plan this state made, or one held for a judge planning in another
+process (:meth:`PairQueueState.hold`: the judge app journals every plan, ``judge/queue.Plans``).
+The scenario is the next one in the *experiment's* seeded permutation (one for every comparison and
+judge, ``seed``), skipping those planned for someone else: the order in which scenarios enter a
+comparison is then fixed before any judgment, which keeps its sequence exact. Not the judge's own
+permutation, as the rubric queue does: which judge plans a comparison's next unit depends on the
+other comparisons' answers, and those share the baseline's tips in the same scenarios, so they
+would choose this comparison's next scenario with knowledge of its likely outcome
+(``tests/test_pair_queue.py`` checks that a comparison's scenarios come in the same order whatever
+the others answer).
 
 **Stopping.** A comparison is decided (``better``, ``worse``, ``equivalent``: the share within
 ±δ of 1/2) or ``out of reach`` exactly as in :mod:`.signflip` (no outcome of the scenarios left
@@ -228,10 +230,10 @@ class PairQueueState:
             return
         self.sequences.add(k, self._sum[k, s] / self._count[k, s])
         self._entered[k, s] = True
-        self._planned[k, s] = False
         for plan in self._plans.values():
             if (k, s) in plan.units:
                 plan.units.remove((k, s))
+        self._mark_planned()
         self._cache = None
 
     def record_outcomes(self, outcomes: pl.DataFrame) -> None:
@@ -271,12 +273,19 @@ class PairQueueState:
 
     # -- plans -----------------------------------------------------------------------------------
 
+    def _mark_planned(self) -> None:
+        """A unit is planned while any judge's plan holds it, this state's or held."""
+        self._planned[:] = False
+        for plan in self._plans.values():
+            for k, s in plan.units:
+                self._planned[k, s] = True
+
     def plan(self, judge_id: str, n: int, seed: int) -> list[tuple[int, int]]:
         """Replace the judge's plan with ``n`` greedily picked units (module docstring);
-        ``seed`` breaks ties between equally good comparisons."""
-        old = self._plans.pop(judge_id, _Plan())
-        for k, s in old.units:
-            self._planned[k, s] = False
+        ``seed`` breaks ties between equally good comparisons. Units held for other judges
+        (:meth:`hold`) are not picked."""
+        self._plans.pop(judge_id, None)
+        self._mark_planned()
         rank = self._rank
         rng = random.Random(seed * 1_000_003 + self.cards_judged)
         open_ = self.decisions() == "undecided"
@@ -301,10 +310,43 @@ class PairQueueState:
         self._plans[judge_id] = plan
         return list(plan.units)
 
+    def hold(self, judge_id: str, slots: Iterable[PairSlot]) -> None:
+        """Mark ``slots`` as planned for ``judge_id``, replacing what was held for them before.
+
+        Plans made elsewhere (another browser's kernel) reach this state only as the slots
+        handed out (``judge/queue.Plans``); their units are then left out of every other plan,
+        as :meth:`plan` does for its own. A slot this design does not have, outside the primary
+        family, or already entered holds nothing (a plan from a stranger's file changes nothing
+        it should not).
+        """
+        units = [self._unit(slot) for slot in slots]
+        open_ = [u for u in units if u is not None and self._possible[u] and not self._entered[u]]
+        self._plans[judge_id] = _Plan(list(dict.fromkeys(open_)))
+        self._mark_planned()
+
+    def _unit(self, slot: PairSlot) -> tuple[int, int] | None:
+        """The (comparison, scenario) a slot serves, either way round; None: no comparison."""
+        ca, cb = self._cell.get(tuple(slot.cell_a)), self._cell.get(tuple(slot.cell_b))
+        s = self._scenario.get(str(slot.scenario_id))
+        k = self._comparison.get((ca, cb), self._comparison.get((cb, ca)))
+        return None if k is None or s is None else (k, s)
+
+    def planned_slots(self, judge_id: str) -> list[PairSlot]:
+        """The slots of the judge's plan, one per unit, in the order planned."""
+        plan = self._plans.get(judge_id, _Plan())
+        return [self.slot(k, s) for k, s in plan.units]
+
+    def slot(self, k: int, s: int) -> PairSlot:
+        design = self.design
+        return PairSlot(
+            design.scenarios[s], design.cells[int(design.a[k])], design.cells[int(design.b[k])]
+        )
+
     def release(self, judge_id: str) -> None:
-        """Give the judge's planned pairs back to everyone (the judge left)."""
-        for k, s in self._plans.pop(judge_id, _Plan()).units:
-            self._planned[k, s] = False
+        """Give the judge's planned pairs back to everyone (the judge left, or their plan
+        expired)."""
+        if self._plans.pop(judge_id, None) is not None:
+            self._mark_planned()
 
 
 def pair_queue_state(
@@ -340,14 +382,10 @@ def next_pairs(state: PairQueueState, judge_id: str, n: int, seed: int) -> list[
     different tips). Scenarios come in the experiment's order (the state's ``seed``); ``seed``
     here (the judge's, recorded by the app) only breaks ties between comparisons. An empty list
     while :func:`can_stop` is false means every open unit is planned for someone else."""
-    design = state.design
     slots: list[PairSlot] = []
     for k, s in state.plan(judge_id, n, seed):
         cards = state.cards_per_unit - int(state._count[k, s])
-        slot = PairSlot(
-            design.scenarios[s], design.cells[int(design.a[k])], design.cells[int(design.b[k])]
-        )
-        slots += [slot] * cards
+        slots += [state.slot(k, s)] * cards
     return slots[: max(n, 0)] if slots else slots
 
 
@@ -399,15 +437,56 @@ def pair_status(state: PairQueueState) -> dict[str, Any]:
     }
 
 
-def design_reach(state: PairQueueState) -> DesignReach:
-    """Whether the family can decide anything with its scenarios (the rubric queue's rule)."""
+@dataclass(frozen=True)
+class PairDesignReach(DesignReach):
+    """The rubric queue's :class:`~tipbench_lib.stats.adaptive.DesignReach` (the same floors,
+    the same fields) told in pairwise terms: people answer rather than score, the sequence is
+    on the win share, and compare's verdicts come from its paired test of the scenarios' win
+    shares (:func:`tipbench_lib.stats.pairwise.compare_pairwise`), whose floor is reached when
+    one cell wins every pair in every scenario."""
+
+    def note(self) -> str:
+        """The design's limit in a pairwise judge's words ("" when it can decide)."""
+        if self.decidable:
+            return ""
+        m, n, alpha = self.comparisons, self.scenarios, self.level_alpha
+        level = alpha / max(m, 1)
+        threshold = "α" if m == 1 else f"α/{m}"
+        floor = 2.0 ** (1 - n)
+        compare = (
+            ", and compare's paired test of the win shares (the signed-rank test over scenarios "
+            f"of each scenario's share − 1/2) cannot go below p = {floor:.2g} (2/2^{n}), above "
+            f"the {threshold} = {level:.2g} Holm's first step needs"
+            if floor > level
+            else ""
+        )
+        which = "its one primary comparison" if m == 1 else f"any of its {m} primary comparisons"
+        these = "it" if m == 1 else f"these {m} comparisons"
+        text = (
+            f"This design cannot decide {which}, whatever the answers: with {n} scenarios, not "
+            "even a cell winning every pair in every scenario takes a comparison's sign-flip "
+            f"sequence on the win share to its threshold at {threshold}{compare}. It needs at "
+            f"least {self.scenarios_to_decide} scenarios for {these}"
+        )
+        if self.baseline_comparisons is not None:
+            text += (
+                "; or name a baseline before anyone judges (--baseline MODEL:PROMPT; "
+                f"BASELINE=model:prompt for make judge): its {self.baseline_comparisons} "
+                f"comparisons need at least {self.scenarios_to_decide_with_baseline} scenarios"
+            )
+        return text + "."
+
+
+def design_reach(state: PairQueueState) -> PairDesignReach:
+    """Whether the family can decide anything with its scenarios (the rubric queue's rule,
+    :func:`~tipbench_lib.stats.adaptive.family_scenarios`, on the win share's range)."""
     design = state.design
     m = design.n_comparisons
     scenarios = int(state._possible.sum(axis=1).max(initial=0))
     args = (state.alpha, "sign-flip", SHARE_WIDTH, state.delta)
     needed = family_scenarios(m, *args)
     with_baseline = design.baseline is None and len(design.cells) >= 3
-    return DesignReach(
+    return PairDesignReach(
         decidable=m == 0 or scenarios >= needed,
         comparisons=m,
         scenarios=scenarios,

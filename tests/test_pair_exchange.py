@@ -229,3 +229,67 @@ def test_cards_are_drawn_uniformly_and_sides_by_a_fair_coin():
     assert all(abs(count - expected) < 100 for count in drawn.values()), drawn
     assert abs(first_left / 20_000 - 0.5) < 0.02  # sd 0.0035
     assert draw_cards(open_pairs, 100, 1) and len(draw_cards(open_pairs, 100, 1)) == 40
+
+
+def test_an_exported_batch_is_held_for_its_judge_and_keeps_off_other_plans(
+    mlflow_client, experiment_name, tipbench_home, tmp_path
+):
+    """An export's pairs were drawn with no regard for the apps' pair plans and held nothing,
+    so a person in the judge app and an outside judge could answer the same (scenario, cell
+    pair) at once. The batch's slots are now journalled as its judge's pair plan, which the
+    apps' queues read (``judge/queue.Plans``), and a slot another judge's live plan holds is
+    never drawn."""
+    from tipbench_lib.judge.journal import JudgeJournal, judge_key, judgments_dir
+    from tipbench_lib.judge.queue import PAIR_UNITS, JournalFeed, Plans
+    from tipbench_lib.stats.pair_queue import PairSlot
+
+    collected_experiment(mlflow_client, experiment_name, n_scenarios=3, n_tips=2)
+    records = stored(mlflow_client, experiment_name).records
+    cells = frozenset((c.model, c.prompt_version) for c in records.cells.values())
+    scenarios = sorted({c.scenario_id for c in records.cells.values()})
+    every = {(s, cells) for s in scenarios}
+    # dee, in the judge app, holds the first scenario's slot (as PairSession journals it)
+    app = Plans(PAIR_UNITS, own="dee")
+    planned = app.record([PairSlot(scenarios[0], *sorted(cells, reverse=True))], 1800.0)
+    JudgeJournal(records.name, "dee", records.rubric.part_ids, tipbench_home).append_record(planned)
+    by_id = {c.candidate_id: records.cells[c.cell_id] for c in records.candidates}
+
+    def slots_of(doc: dict) -> set:
+        return {
+            (
+                by_id[item["left"]["candidate_id"]].scenario_id,
+                frozenset(
+                    (by_id[i].model, by_id[i].prompt_version)
+                    for i in (item["left"]["candidate_id"], item["right"]["candidate_id"])
+                ),
+            )
+            for item in doc["items"]
+        }
+
+    def held_by_plans(reader: str) -> dict[str, set]:
+        """The slots each judge's live pair plan holds, as another judge's app reads them."""
+
+        class Held:
+            found: dict[str, set] = {}
+
+            def hold(self, judge, units):
+                self.found[judge] = {
+                    (u.scenario_id, frozenset((u.cell_a, u.cell_b))) for u in units
+                }
+
+            def release(self, judge):
+                self.found.pop(judge, None)
+
+        plans = Plans(PAIR_UNITS, own=reader)
+        for record in JournalFeed(judgments_dir(records.name, tipbench_home), judge_key).read():
+            plans.take(record)
+        held = Held()
+        plans.apply(held)
+        return held.found
+
+    ana = _export(mlflow_client, experiment_name, tmp_path / "ana.json", "--judge-id", "ana")
+    assert len(ana["items"]) == 8, "dee's held slot was drawn"
+    assert slots_of(ana) == every - {(scenarios[0], cells)}
+    assert held_by_plans("cy") == {"dee": {(scenarios[0], cells)}, "ana": slots_of(ana)}
+    bo = _export(mlflow_client, experiment_name, tmp_path / "bo.json", "--judge-id", "bo")
+    assert bo["items"] == [], "another judge was handed slots ana's batch holds"

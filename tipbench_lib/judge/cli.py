@@ -289,7 +289,9 @@ def run_queue_export(client: Any, args: argparse.Namespace, stored: StoredExperi
 def run_pairs_export(client: Any, args: argparse.Namespace, stored: StoredExperiment) -> int:
     """Blind pair cards for outside judges (:mod:`tipbench_lib.judge.pair_exchange`)."""
     count = args.next or NEXT_CARDS
-    written = write_pairs_export(stored, args.export, count, args.judge_id)
+    written = write_pairs_export(
+        stored, args.export, count, args.judge_id, hold_seconds=args.hold_hours * 3600
+    )
     print(
         f"wrote {written} blind pair card(s) to {args.export}; set each answer to left, right "
         "or tie, then run with --apply"

@@ -18,15 +18,20 @@ otherwise every judgment is journalled first, then sent to MLflow by the judge's
 
 Which pairs an export holds: with ``--judge-id ID --next N`` (or without a judge, the same draw),
 N pairs drawn uniformly at random over the (scenario, cell pair, tips) that no judge has answered
-yet, seeded by the experiment and the judge, so exporting twice before applying gives the same
-cards. The adaptive pair queue (``stats/pair_queue``) is to choose them once it is wired here.
+yet and no other judge's live pair plan holds, seeded by the experiment and the judge, so
+exporting twice before applying gives the same cards. With a judge id the batch's (scenario,
+cell pair) slots are then journalled as that judge's pair plan for ``--hold-hours``
+(:class:`~tipbench_lib.judge.queue.Plans`, docs/architecture.md section 13), so the judge apps'
+pair queues and other exports leave them alone while the batch is out, as the rubric's exported
+batches are left alone. The adaptive pair queue (``stats/pair_queue``) is to choose them once it
+is wired here.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations, product
 from pathlib import Path
@@ -52,7 +57,15 @@ from tipbench_lib.judge.exchange import (
     file_problems,
     shown_value,
 )
-from tipbench_lib.judge.journal import JudgeJournal, local_pairs, open_journals
+from tipbench_lib.judge.journal import (
+    JudgeJournal,
+    judge_key,
+    judgments_dir,
+    local_pairs,
+    open_journals,
+)
+from tipbench_lib.judge.queue import EXPORT_PLAN_TTL, PAIR_UNITS, JournalFeed, Plans
+from tipbench_lib.stats.pair_queue import PairSlot
 from tipbench_lib.tracking.experiment import StoredExperiment
 
 PAIRS_FORMAT = "tipbench.pairs/1"
@@ -94,11 +107,62 @@ def answered_pairs(stored: StoredExperiment, home: Path | None = None) -> set[fr
     return {frozenset((p.candidate_a, p.candidate_b)) for p in latest.values() if p.ok}
 
 
+SlotKey = tuple[str, frozenset[tuple[str, str]]]
+"""A pair slot either way round: the scenario and the two cells' (model, prompt)."""
+
+
+@dataclass
+class HeldSlots:
+    """The pair slots other judges' live plans hold (a :class:`~.queue.Holder`)."""
+
+    by_judge: dict[str, list[PairSlot]] = field(default_factory=dict)
+
+    def hold(self, judge_id: str, units: Sequence[PairSlot], /) -> None:
+        self.by_judge[judge_id] = list(units)
+
+    def release(self, judge_id: str, /) -> None:
+        self.by_judge.pop(judge_id, None)
+
+    def keys(self) -> set[SlotKey]:
+        return {slot_key(s) for units in self.by_judge.values() for s in units}
+
+
+def slot_key(slot: PairSlot) -> SlotKey:
+    return (slot.scenario_id, frozenset((tuple(slot.cell_a), tuple(slot.cell_b))))
+
+
+def pair_plans(stored: StoredExperiment, judge_id: str | None, home: Path | None) -> Plans:
+    """Every other judge's pair plan as this machine's journals hold it, each living on from
+    that judge's latest answer (MLflow's or a journal's), as the apps' queues read them."""
+    plans = Plans(PAIR_UNITS, own=judge_id)
+    for record in JournalFeed(judgments_dir(stored.records.name, home), judge_key).read():
+        plans.take(record)
+    for pair in stored.records.latest_pairs(local_pairs(stored.records.name, home)).values():
+        plans.saw(pair.judge_id, pair.time.timestamp())
+    return plans
+
+
+def card_slot(stored: StoredExperiment, card: PairCard) -> PairSlot:
+    """The (scenario, cell pair) a card serves, as the pair queue names it."""
+    cells = stored.records.cells
+    left, right = cells[card.left.cell_id], cells[card.right.cell_id]
+    return PairSlot(
+        card.scenario_id,
+        (left.model, left.prompt_version),
+        (right.model, right.prompt_version),
+    )
+
+
 def unjudged_slots(
-    stored: StoredExperiment, n: int, seed: int, home: Path | None = None
+    stored: StoredExperiment,
+    n: int,
+    seed: int,
+    home: Path | None = None,
+    held: Collection[SlotKey] = (),
 ) -> list[PairCard]:
-    """``n`` cards drawn uniformly at random over the unanswered (scenario, cell pair, tips),
-    each with its sides drawn at random (module doc)."""
+    """``n`` cards drawn uniformly at random over the unanswered (scenario, cell pair, tips)
+    whose slot no other judge holds (``held``), each with its sides drawn at random (module
+    doc)."""
     records = stored.records
     by_cell: dict[str, list[Candidate]] = {}
     for candidate in records.candidates:
@@ -108,10 +172,12 @@ def unjudged_slots(
     for cell_id in sorted(by_cell):
         by_scenario.setdefault(records.cells[cell_id].scenario_id, []).append(cell_id)
     done = answered_pairs(stored, home)
+    arm = {c: (records.cells[c].model, records.cells[c].prompt_version) for c in by_cell}
     open_pairs = [
         (scenario, a, b)
         for scenario, cells in sorted(by_scenario.items())
         for cell_a, cell_b in combinations(cells, 2)
+        if (scenario, frozenset((arm[cell_a], arm[cell_b]))) not in held
         for a, b in product(by_cell[cell_a], by_cell[cell_b])
         if frozenset((a.candidate_id, b.candidate_id)) not in done
     ]
@@ -170,11 +236,22 @@ def write_pairs_export(
     n: int,
     judge_id: str | None = None,
     home: Path | None = None,
+    hold_seconds: float = EXPORT_PLAN_TTL,
 ) -> int:
-    """Write ``n`` unanswered pair cards to ``path``; returns how many it holds."""
-    slots = unjudged_slots(stored, n, pair_seed(stored.records.name, judge_id), home)
+    """Write ``n`` unanswered pair cards to ``path``, none of a slot another judge's live plan
+    holds; with a judge id, journal the batch's slots as their plan for ``hold_seconds``
+    (module doc). Returns how many cards it holds."""
+    plans = pair_plans(stored, judge_id, home)
+    held = HeldSlots()
+    plans.apply(held)
+    slots = unjudged_slots(stored, n, pair_seed(stored.records.name, judge_id), home, held.keys())
     doc = export_pairs_document(stored, slots, judge_id)
     Path(path).write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if judge_id and slots:
+        record = plans.record([card_slot(stored, c) for c in slots], hold_seconds, renew=True)
+        records = stored.records
+        journal = JudgeJournal(records.name, judge_id, records.rubric.part_ids, home)
+        journal.append_record(record)
     return len(slots)
 
 

@@ -315,3 +315,31 @@ def test_every_judge_weighs_the_same_in_a_scenario_whatever_cards_they_answered(
     assert shares["share_a"].item() == 0.5
     assert (shares["wins_a"].item(), shares["wins_b"].item(), shares["n"].item()) == (4, 1, 5)
     assert pairwise.win_matrix(direct(rows))["win_rate"][0] == pytest.approx(0.8)  # pooled
+
+
+def test_the_pairwise_modules_use_only_public_names_of_the_rubric_statistics() -> None:
+    """stats/pairwise and stats/pair_judges reuse compare's test and Holm, pairs' common
+    denominator and judges' agreement rule: by their public names, so a refactor of either side
+    sees who relies on them (one place per behaviour)."""
+    import ast
+    from pathlib import Path
+
+    import tipbench_lib.stats as stats_package
+
+    root = Path(stats_package.__file__).parent
+    private = []
+    for name in ("pairwise.py", "pair_judges.py"):
+        tree = ast.parse((root / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tipbench_lib"):
+                private += [
+                    f"{name}: {node.module}.{a.name}" for a in node.names if a.name[0] == "_"
+                ]
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in {"compare", "judges", "pairs"}
+                and node.attr.startswith("_")
+            ):
+                private.append(f"{name}: {node.value.id}.{node.attr}")
+    assert private == []

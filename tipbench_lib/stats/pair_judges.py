@@ -110,11 +110,11 @@ def pair_judge_panel(
         .pivot(on="judge_id", index="pair_id", values="_value")
     )
     judges_seen = [c for c in wide.columns if c != "pair_id"]
-    tips = judges._Tips(
+    tips = judges.TipScores(
         np.zeros(wide.height, dtype=np.int64),
         {j: wide[j].cast(pl.Float64).fill_null(np.nan).to_numpy() for j in judges_seen},
     )
-    agreement = judges._agreements(tips, kinds, PAIR_AGREEMENT_FLOOR)
+    agreement = judges.agreements(tips, kinds, PAIR_AGREEMENT_FLOOR)
     return judges.panel_frame(
         counts, agreement, prov, counted, PAIR_AGREEMENT_FLOOR, "on the same tip pairs"
     )

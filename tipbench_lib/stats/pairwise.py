@@ -648,6 +648,7 @@ def disagreements(joined: pl.DataFrame) -> pl.DataFrame:
 # the judges' side, kept in its own module and named here for one import
 from tipbench_lib.stats.pair_judges import (  # noqa: E402
     PAIR_AGREEMENT_FLOOR,
+    clustered_wilson,
     pair_judge_panel,
     pair_provisional_judges,
     position_bias,
@@ -659,6 +660,7 @@ __all__ = [
     "RankAgreement",
     "canonical",
     "centred_shares",
+    "clustered_wilson",
     "compare_pairwise",
     "kendall_tau_b",
     "pair_judge_panel",

@@ -41,14 +41,15 @@ def clustered_wilson(
     decided (left or right). The share is Σ left / Σ decided. The two showings of one pair are
     not independent: a judge that reads the tips picks the same tip in both orders (one left,
     one right), one that picks a side picks it twice, so Wilson's interval over showings covers
-    a side-picking judge 0.85–0.88 of the time (``bench/pairwise.py --parts bias``). Here the
+    a side-picking judge shown both orders 0.85–0.87 of the time (``bench/pairwise.py --parts
+    bias``). Here the
     pair is the unit: the share's cluster-robust variance n/(n − 1) Σ (left − p·decided)² /
     (Σ decided)² over the n pairs with a decided showing gives the design effect (that
     variance over the binomial one, at least 1), Wilson's interval is taken on the showings
     divided by it (Kish's effective size), with Student's t quantile on n − 1 degrees of
     freedom instead of the normal one (Korn and Graubard's rule for few clusters). Where the
     design effect cannot be estimated (fewer than 2 such pairs, or a share of 0 or 1) the
-    effective size is the number of pairs: every pair's showings taken as one. Covers 0.95–1.00
+    effective size is the number of pairs: every pair's showings taken as one. Covers 0.949–1.00
     at 10–100 pairs, shown once or in both orders, judges reading the tips, picking sides or
     noisy, leaning left by 0, 0.1 and 0.3 (the bench's table, ``docs/architecture.md``
     section 13). Returns (share, lo, hi, effective size).

@@ -199,7 +199,7 @@ def test_a_decided_comparison_gets_no_more_cards() -> None:
 def test_a_scenario_enters_once_complete_and_its_value_never_changes() -> None:
     """Only when one person has scored every tip of both arms; later scores, revisions and
     other people's scores of that scenario leave the value the sequence took as it was."""
-    design = adaptive.queue_design(rows(2, 1, scenarios=3, tips=2))
+    design = adaptive.queue_design(rows(2, 1, scenarios=1, tips=2))
     state = adaptive.QueueState(design)
     a0, a1, b0, b1 = "m0-p0-s00-t0", "m0-p0-s00-t1", "m1-p0-s00-t0", "m1-p0-s00-t1"
     state.record("ann", a0, 10.0)
@@ -219,9 +219,12 @@ def test_a_scenario_enters_once_complete_and_its_value_never_changes() -> None:
 
 
 def test_replaying_the_history_rebuilds_the_same_sequences() -> None:
+    """Scenarios enter in the experiment's order: the second of it, completed first, waits for
+    the first; a queue rebuilt from the history takes the same values in the same order."""
     design = adaptive.queue_design(rows(2, 1, scenarios=4, tips=2))
+    first, second, third = (int(s) for s in adaptive.scenario_order(4, 0)[:3])
     events = []
-    for s in (2, 0, 3):
+    for s in (second, first, third):
         for card in (f"m0-p0-s{s:02d}-t0", f"m0-p0-s{s:02d}-t1", f"m1-p0-s{s:02d}-t0"):
             events.append({"judge_id": "ann", "candidate_id": card, "composite": 9.0 + s})
         events.append({"judge_id": "ann", "candidate_id": f"m1-p0-s{s:02d}-t1", "composite": 7.0})
@@ -232,12 +235,12 @@ def test_replaying_the_history_rebuilds_the_same_sequences() -> None:
     resumed = adaptive.QueueState(design)
     resumed.record_many(events)
     assert resumed.observations() == live.observations()
-    assert [s for s, _ in live.observations()[0]] == ["s02", "s00", "s03"]
+    assert [s for s, _ in live.observations()[0]] == [f"s{s:02d}" for s in (first, second, third)]
     assert live.evaluate().lower[0] == resumed.evaluate().lower[0]
 
 
 def test_a_composite_outside_the_rubric_is_refused_and_changes_nothing() -> None:
-    design = adaptive.queue_design(rows(2, 1, scenarios=3, tips=1))
+    design = adaptive.queue_design(rows(2, 1, scenarios=1, tips=1))
     state = adaptive.QueueState(design)
     state.record("ann", "m0-p0-s00-t0", 10.0)
     with pytest.raises(TipbenchError, match="outside the rubric's range 2-17"):
@@ -423,8 +426,10 @@ def test_a_better_cell_that_fails_now_and_then_is_undecided_while_its_mean_is_no
     note says why; a run of good scenarios after it makes it better again."""
     design = adaptive.queue_design(rows(2, 1, scenarios=24, tips=1), baseline=("m0", "p0"))
     state = adaptive.QueueState(design, futility=None)
+    order = adaptive.scenario_order(24, 0)  # the order scenarios enter in
 
-    def judge(scenario: int, difference: float) -> None:
+    def judge(step: int, difference: float) -> None:
+        scenario = int(order[step])
         state.record("ann", f"m0-p0-s{scenario:02d}-t0", 12.0)
         state.record("ann", f"m1-p0-s{scenario:02d}-t0", 12.0 + difference)
 

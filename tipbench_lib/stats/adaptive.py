@@ -14,9 +14,10 @@ keeps the family-wise error within alpha.
 **Observations: once, complete, never changed.** A scenario enters a comparison's sequence when one
 person has scored every tip of both arms there; its value is that person's tip mean of a minus
 their tip mean of b (their constant bias cancels, as in :mod:`.pairs`). It enters once and never
-changes, in the order scenarios complete, except that a completed scenario waits while one before
-it in the experiment's order is planned for someone for that comparison and not complete
-(:meth:`QueueState._flush`): later revisions, withdrawals and other people's
+changes, in the experiment's seeded order: a completed scenario waits until every scenario
+before it in that order that the comparison can take is complete (:meth:`QueueState._flush`;
+the policy below plans them in that order, so the wait is for cards someone is judging): later
+revisions, withdrawals and other people's
 scores of the scenario are for the fixed-sample comparison of the compare phase, not for the
 sequence, whose bets were placed on the value it had. A scenario where a cell has no tip never
 enters.
@@ -374,14 +375,14 @@ class QueueState:
     def _flush(self) -> None:
         """Enter the completed scenarios whose turn has come, in the experiment's order.
 
-        A completed scenario waits while a scenario before it in the experiment's order is
-        planned for the same comparison and not complete (someone is judging it): units are
-        planned in that order, so they enter in it, whoever finishes first. Otherwise the order
-        in which one judge's cards complete (their plan's mix, cards dropped when another
-        comparison is decided) would decide which of the planned scenarios a comparison takes
-        next, and the other comparisons' scores, which share the baseline's tips, would reach
-        into that choice (module docstring, "The policy"). A scenario nobody has planned
-        blocks nothing (the uniform orders complete scenarios in an order fixed before data).
+        A completed scenario waits until every scenario before it in the experiment's order that
+        the comparison can take is complete: units are planned in that order, so they enter in
+        it, whoever finishes first. Otherwise the order in which cards complete (a plan's mix,
+        cards dropped when another comparison is decided) would decide which of the planned
+        scenarios a comparison takes next, and the other comparisons' scores, which share the
+        baseline's tips, would reach into that choice (module docstring, "The policy"). The
+        rule reads the scores alone, so a queue rebuilt from the journals' history enters the
+        same values in the same order as the live one did.
         """
         waiting = self._done & ~self._entered
         while waiting.any():
@@ -461,8 +462,9 @@ class QueueState:
     # -- plans -------------------------------------------------------------------------------
 
     def _blocking(self) -> np.ndarray:
-        """(comparisons, scenarios): planned for someone and not complete (:meth:`_flush`)."""
-        return self._planned & ~self._done & self._possible
+        """(comparisons, scenarios): scenarios a comparison can take, not complete yet: later
+        ones wait for them (:meth:`_flush`)."""
+        return self._possible & ~self._done
 
     def _open(self, evaluation: Evaluation) -> np.ndarray:
         return evaluation.decision == "undecided"
@@ -575,7 +577,6 @@ class QueueState:
                 wanted.update(cards)
         judge.units = units
         judge.pending = [c for c in judge.pending if c in wanted]
-        self._flush()  # a unit no longer planned blocks nothing
 
     def hold(self, judge_id: str, cards: Sequence[str]) -> None:
         """Mark ``cards`` as planned for ``judge_id``, replacing what was held for them before.
@@ -624,7 +625,6 @@ class QueueState:
             self._planned[k, scenario] = False
         for scenario in [s for s, owner in self._ppi_taken.items() if owner == judge_id]:
             del self._ppi_taken[scenario]
-        self._flush()
 
     def next_ppi(self, judge_id: str, want: int) -> list[str]:
         """Whole scenarios in the experiment's seeded order, one judge per scenario.

@@ -48,8 +48,8 @@ people of different leniency taking turns with 6 cards, :mod:`validation.synthet
 family: FWER and the share of the 8 comparisons falsely called) and one cell +2 (cards to stop,
 cards until found). Three rules on the same draws: each judge's own scenario order with scenarios
 entering as they complete (the rule before), one seeded order per experiment (the pair queue's
-switch), and that order with a completed scenario waiting for the earlier ones planned for
-someone, cards served scenario by scenario (the rule now, :meth:`.adaptive.QueueState._flush`).
+switch), and that order with a completed scenario waiting for every earlier one of it, cards
+served scenario by scenario (the rule now, :meth:`.adaptive.QueueState._flush`).
 
 Run: ``.venv/bin/python bench/adaptive_judging.py [--runs 500] [--other-runs 200] [--quick]
 [--parts futility] [--futility-shapes main,c24]``

@@ -41,6 +41,16 @@ in both orders under the same rule, the cost (the real difference's decisions lo
 judging every card), and the chance the status states for a comparison given up beside the
 share of them more cards did decide.
 
+Part 1c, whose scenario order (``--parts order``): the rubric queue's scenario order on the
+user's case, 9 cells (3 models x 3 prompts, baseline named), 3 tips, 12 and 24 scenarios, 3
+people of different leniency taking turns with 6 cards, :mod:`validation.synthetic`'s scores
+(people at -0.4, 0, +0.4) and ceiling-heavy ones (-0.5, 0, +0.5): every cell equal (the null
+family: FWER and the share of the 8 comparisons falsely called) and one cell +2 (cards to stop,
+cards until found). Three rules on the same draws: each judge's own scenario order with scenarios
+entering as they complete (the rule before), one seeded order per experiment (the pair queue's
+switch), and that order with a completed scenario waiting for every earlier one of it, cards
+served scenario by scenario (the rule now, :meth:`.adaptive.QueueState._flush`).
+
 Run: ``.venv/bin/python bench/adaptive_judging.py [--runs 500] [--other-runs 200] [--quick]
 [--parts futility] [--futility-shapes main,c24]``
 """
@@ -278,6 +288,91 @@ def futility_table(runs: int, other_runs: int, shapes: list[str]) -> None:
     )
 
 
+class JudgeOrderQueue(adaptive.QueueState):
+    """The rule before: each judge's own seeded scenario order, a completed scenario entering at
+    once, a plan's cards mixed over all its scenarios."""
+
+    def _candidate(self, judge, k, judged):  # type: ignore[no-untyped-def]
+        free = np.flatnonzero(self._available(k))
+        if free.size == 0:
+            return None
+        order = adaptive.scenario_order(len(self.design.scenarios), judge.seed)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        scenario = int(free[np.argmin(rank[free])])
+        return scenario, self._unit_cards(k, scenario, judged)
+
+    def _blocking(self) -> np.ndarray:
+        return np.zeros_like(self._planned)
+
+    def _in_order(self, cards, rng):  # type: ignore[no-untyped-def]
+        return self._mix(cards, rng)
+
+
+class ExperimentOrderQueue(JudgeOrderQueue):
+    """One seeded order per experiment (the pair queue's switch), entering as they complete."""
+
+    _candidate = adaptive.QueueState._candidate
+
+
+ORDER_RULES: dict[str, type[adaptive.QueueState]] = {
+    "per judge (before)": JudgeOrderQueue,
+    "experiment": ExperimentOrderQueue,
+    "experiment, in order (now)": adaptive.QueueState,
+}
+
+
+def order_table(runs: int) -> None:
+    """Part 1c (module docstring): the three scenario-order rules side by side."""
+    print(
+        "\nPart 1c: whose scenario order (9 cells, baseline named, 3 tips, 3 people taking "
+        f"turns with 6 cards; {runs} runs per row, the same draws for every rule)"
+    )
+    print(
+        f"{'scores':>8} {'scen.':>5} {'rule':>27} {'FWER':>6} {'false/cmp':>9} "
+        f"{'cards0':>6} {'cards+2':>7} {'found':>5} {'cards@found':>11} {'sec':>5}"
+    )
+    shapes = (
+        ("synthetic", {"people_biases": qs.PEOPLE_BIASES}),
+        ("ceiling", {"people_biases": qs.LENIENT_PEOPLE, "ceiling": CEILING}),
+    )
+    for name, options in shapes:
+        for n_s in (12, 24):
+            null = qs.Experiment(n_scenarios=n_s, difference=0.0, **options)
+            plus = qs.Experiment(n_scenarios=n_s, **options)
+            null_data = qs.draw(null, runs, seed=300 + n_s)
+            plus_data = qs.draw(plus, runs, seed=400 + n_s)
+            for rule, queue in ORDER_RULES.items():
+                start = time.perf_counter()
+                nulls = [
+                    qs.queue_run(null_data, r, "adaptive", seed=r, queue=queue) for r in range(runs)
+                ]
+                pluses = [
+                    qs.queue_run(plus_data, r, "adaptive", seed=r, queue=queue) for r in range(runs)
+                ]
+                seconds = time.perf_counter() - start
+                calls = np.isin(np.array([r.decisions for r in nulls]), ("better", "worse"))
+                at = np.array([r.cards_found for r in pluses])
+                found = np.isfinite(at)
+                print(
+                    f"{name:>8} {n_s:>5} {rule:>27} "
+                    f"{fmt(np.mean([r.false_call for r in nulls])):>6} "
+                    f"{fmt(calls.mean(), 4):>9} "
+                    f"{np.mean([r.cards for r in nulls]):>6.0f} "
+                    f"{np.mean([r.cards for r in pluses]):>7.0f} {found.mean():>5.2f} "
+                    f"{fmt(float(np.median(at[found])) if found.any() else math.nan, 0):>11} "
+                    f"{seconds:>5.0f}",
+                    flush=True,
+                )
+    print(
+        "FWER: any false better/worse among the 8 comparisons of equal cells; false/cmp: the "
+        "share of those comparisons falsely called; cards0 / cards+2: mean cards until the "
+        "queue says stop, every cell equal / one cell +2; found: share of the +2 runs in which "
+        "its comparison was decided better before the stop; cards@found: median cards until "
+        "then."
+    )
+
+
 def call_latency(data: qs.Draw, order: str, delta: float, cards: int = 200) -> float:
     """Median milliseconds of ``next_cards(state, person, 1)`` after each score, one person."""
     state = adaptive.QueueState(data.design, alpha=ALPHA, delta=delta)
@@ -438,7 +533,8 @@ def main() -> None:
     parser.add_argument(
         "--parts",
         default="queue,futility,sequences,ppi",
-        help="comma-separated parts to run: queue (1), futility (1b), sequences (2), ppi (3)",
+        help="comma-separated parts to run: queue (1), futility (1b), order (1c), sequences (2), "
+        "ppi (3)",
     )
     parser.add_argument(
         "--futility-shapes",
@@ -456,7 +552,7 @@ def main() -> None:
     other_runs = runs if args.other_runs is None or args.quick else args.other_runs
     parts = set(args.parts.split(","))
     shapes = [s for s in args.futility_shapes.split(",") if s]
-    unknown = (parts - {"queue", "futility", "sequences", "ppi"}) | (
+    unknown = (parts - {"queue", "futility", "order", "sequences", "ppi"}) | (
         set(shapes) - set(FUTILITY_SHAPES)
     )
     if unknown:
@@ -470,6 +566,8 @@ def main() -> None:
         queue_table(runs)
     if "futility" in parts:
         futility_table(runs, other_runs, shapes)
+    if "order" in parts:
+        order_table(runs)
     if "sequences" in parts:
         sequence_table(runs)
     if "ppi" in parts:

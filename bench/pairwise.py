@@ -33,8 +33,15 @@ each judge type's agreement (10th, 50th, 90th percentile) and share flagged prov
 Part 5, the strengths' interval: t with the bootstrap's standard error against the percentile
 bootstrap, coverage and width from the same resamples.
 
+Part bias, the position bias's interval (:func:`tipbench_lib.stats.pairwise.position_bias`):
+judges that read the tips, pick a side, or are noisy (:data:`tipbench_lib.validation.
+pair_simulation.POSITION_JUDGES`), leaning left by 0, 0.1 and 0.3 (true left share 0.5, 0.6,
+0.8), 10 to 100 pairs shown in both orders (the LLM judge) or once (a person): the coverage and
+width of Wilson's interval over showings (the rule before) and of the interval over pairs
+(:func:`tipbench_lib.stats.pair_judges.clustered_wilson`, the rule now), on the same draws.
+
 Run: ``nice .venv/bin/python bench/pairwise.py [--runs 1000] [--queue-runs 200]
-[--parts 1,2,3,4,5]``
+[--bias-runs 4000] [--parts 1,2,3,4,5,bias]``
 """
 
 from __future__ import annotations
@@ -308,13 +315,48 @@ def interval_choice(runs: int, n_boot: int) -> None:
             )
 
 
+def bias_interval(runs: int) -> None:
+    print(
+        "\n### Part bias: the position bias's interval, Wilson over showings (before) against "
+        f"the interval over pairs (now), 95%, {runs} replicates per row, the same draws\n"
+    )
+    print(
+        "| judge | shown | true left share | pairs | coverage before | coverage now | "
+        "width before | width now |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    worst = {"before": 1.0, "now": 1.0}
+    for both in (True, False):
+        for judge in ps.POSITION_JUDGES:
+            for lean in (0.0, 0.1, 0.3):
+                for n in (10, 20, 50, 100):
+                    seed = 7000 + 100 * both + 10 * n + int(lean * 10)
+                    left, decided = ps.position_showings(judge, lean, n, both, runs, seed)
+                    _, lo_w, hi_w = pairwise.wilson(left.sum(axis=1), decided.sum(axis=1))
+                    _, lo, hi, _ = pairwise.clustered_wilson(left, decided)
+                    truth = 0.5 + lean
+                    cover = {
+                        "before": float(np.nanmean((lo_w <= truth) & (truth <= hi_w))),
+                        "now": float(np.nanmean((lo <= truth) & (truth <= hi))),
+                    }
+                    worst = {k: min(worst[k], v) for k, v in cover.items()}
+                    print(
+                        f"| {judge.name} | {'both orders' if both else 'once'} | {truth:.1f} | "
+                        f"{n} | {cover['before']:.3f} | {cover['now']:.3f} | "
+                        f"{np.nanmean(hi_w - lo_w):.3f} | {np.nanmean(hi - lo):.3f} |",
+                        flush=True,
+                    )
+    print(f"\nlowest coverage: before {worst['before']:.3f}, now {worst['now']:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--queue-runs", type=int, default=200)
     parser.add_argument("--agreement-runs", type=int, default=100)
     parser.add_argument("--boot", type=int, default=500)
-    parser.add_argument("--parts", default="1,2,3,4,5")
+    parser.add_argument("--bias-runs", type=int, default=4000)
+    parser.add_argument("--parts", default="1,2,3,4,5,bias")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     started = time.monotonic()
@@ -333,6 +375,8 @@ def main() -> None:
         agreement(args.agreement_runs)
     if "5" in parts:
         interval_choice(args.runs, args.boot)
+    if "bias" in parts:
+        bias_interval(args.bias_runs)
     print(f"\n({time.monotonic() - started:.0f} s)")
 
 

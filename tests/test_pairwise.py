@@ -6,6 +6,7 @@ Frames are built from :class:`tipbench_lib.core.records.PairJudgment` rows (the 
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -170,7 +171,10 @@ def test_rows_given_in_the_other_order_count_for_the_same_cell() -> None:
         assert row["verdict"] == "better"
 
 
-def test_position_bias_counts_showings_and_gives_wilsons_interval() -> None:
+def test_position_bias_counts_showings_and_gives_an_interval_over_pairs() -> None:
+    """The llm judge's two pairs went left 3 of 3 decided showings: a share of 1, whose design
+    effect cannot be estimated, so each pair counts once (Wilson over 2, t on 1 degree of
+    freedom), not Wilson over the 3 showings."""
     frame = pl.DataFrame(
         {
             "judge_id": ["llm", "llm", "ana"],
@@ -183,11 +187,31 @@ def test_position_bias_counts_showings_and_gives_wilsons_interval() -> None:
     bias = pairwise.position_bias(frame).sort("judge_id")
     llm = bias.row(1, named=True)
     assert (llm["n_left"], llm["n_right"], llm["n_ties"]) == (3, 0, 1)
-    wilson = sps.binomtest(3, 3).proportion_ci(0.95, method="wilson")
-    assert llm["share_left_lo"] == pytest.approx(wilson.low)
-    assert llm["share_left_hi"] == pytest.approx(wilson.high)
+    t = sps.t.ppf(0.975, 1)
+    assert llm["share_left"] == 1.0
+    assert llm["share_left_lo"] == pytest.approx(2 / (2 + t**2))  # Wilson's bound at p = 1
+    assert llm["share_left_hi"] == 1.0
     assert bias.row(0, named=True)["share_left"] == 0.0
     assert (llm["n_both_orders"], llm["n_same_side"]) == (2, 1)
+
+
+def test_the_interval_over_pairs_takes_the_design_effect_of_the_showings() -> None:
+    """Pairs (left, decided) (2, 2), (0, 2), (1, 2), (2, 2): share 5/8; the cluster-robust
+    variance over the 4 pairs against the binomial one over 8 showings gives the effective
+    size, Wilson on it with t(3)."""
+    left, decided = np.array([2, 0, 1, 2]), np.array([2, 2, 2, 2])
+    share, lo, hi, size = pairwise.clustered_wilson(left, decided)
+    p = 5 / 8
+    robust = 4 / 3 * ((left - p * decided) ** 2).sum() / 8**2
+    effect = max(robust / (p * (1 - p) / 8), 1)
+    assert share == p and size == pytest.approx(8 / effect)
+    t = sps.t.ppf(0.975, 3)
+    n = 8 / effect
+    centre = (p + t**2 / (2 * n)) / (1 + t**2 / n)
+    half = t * math.sqrt(p * (1 - p) / n + t**2 / (4 * n**2)) / (1 + t**2 / n)
+    assert (lo, hi) == (pytest.approx(centre - half), pytest.approx(centre + half))
+    wide_lo, wide_hi = pairwise.wilson(5, 8)[1:]
+    assert lo < wide_lo and hi > wide_hi  # two showings that go together are one decision
 
 
 def test_a_judge_deciding_by_position_both_ways_shows_though_its_left_share_is_half() -> None:
@@ -315,3 +339,31 @@ def test_every_judge_weighs_the_same_in_a_scenario_whatever_cards_they_answered(
     assert shares["share_a"].item() == 0.5
     assert (shares["wins_a"].item(), shares["wins_b"].item(), shares["n"].item()) == (4, 1, 5)
     assert pairwise.win_matrix(direct(rows))["win_rate"][0] == pytest.approx(0.8)  # pooled
+
+
+def test_the_pairwise_modules_use_only_public_names_of_the_rubric_statistics() -> None:
+    """stats/pairwise and stats/pair_judges reuse compare's test and Holm, pairs' common
+    denominator and judges' agreement rule: by their public names, so a refactor of either side
+    sees who relies on them (one place per behaviour)."""
+    import ast
+    from pathlib import Path
+
+    import tipbench_lib.stats as stats_package
+
+    root = Path(stats_package.__file__).parent
+    private = []
+    for name in ("pairwise.py", "pair_judges.py"):
+        tree = ast.parse((root / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tipbench_lib"):
+                private += [
+                    f"{name}: {node.module}.{a.name}" for a in node.names if a.name[0] == "_"
+                ]
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in {"compare", "judges", "pairs"}
+                and node.attr.startswith("_")
+            ):
+                private.append(f"{name}: {node.value.id}.{node.attr}")
+    assert private == []

@@ -49,7 +49,8 @@ METHOD = (
 """How the pairwise numbers are made, in words (``stats/bradley_terry``, ``stats/pairwise``)."""
 BIAS_NOTE = (
     "Position bias: the share of a judge's decided showings won by the tip shown on the left "
-    "(0.5: no lean), with Wilson's interval. The sides are drawn at random per card and the LLM "
+    "(0.5: no lean), with an interval over pairs (a pair's two showings, which often go the "
+    "same way, count as one decision). The sides are drawn at random per card and the LLM "
     "judge answers both orders (a win only when both agree), so a lean adds noise to the "
     "verdicts, not an advantage to a cell."
 )

@@ -13,8 +13,11 @@ keeps the family-wise error within alpha.
 
 **Observations: once, complete, never changed.** A scenario enters a comparison's sequence when one
 person has scored every tip of both arms there; its value is that person's tip mean of a minus
-their tip mean of b (their constant bias cancels, as in :mod:`.pairs`). It enters once, in the
-order scenarios complete, and never changes: later revisions, withdrawals and other people's
+their tip mean of b (their constant bias cancels, as in :mod:`.pairs`). It enters once and never
+changes, in the experiment's seeded order: a completed scenario waits until every scenario
+before it in that order that the comparison can take is complete (:meth:`QueueState._flush`;
+the policy below plans them in that order, so the wait is for cards someone is judging): later
+revisions, withdrawals and other people's
 scores of the scenario are for the fixed-sample comparison of the compare phase, not for the
 sequence, whose bets were placed on the value it had. A scenario where a cell has no tip never
 enters.
@@ -25,17 +28,26 @@ scored, each a separate blind card. Units are picked greedily:
 
 - only comparisons still ``undecided`` (not decided, not out of reach) with a scenario left that
   has not entered and is not planned for someone;
-- the scenario is the next one in the judge's own seeded permutation of the scenarios, so within
-  a comparison scenarios come in a random order fixed before any score, whatever the data say
-  (this is what keeps the sequences exact); and because all comparisons follow the same
-  permutation, a cell shared by several comparisons (the baseline) is judged once per scenario
-  and serves them all;
+- the scenario is the next one in the *experiment's* seeded permutation of the scenarios (the
+  state's ``seed``, one for every comparison and judge), so within a comparison scenarios are
+  planned, and enter, in a random order fixed before any score, whatever the data say (this is
+  what keeps the sequences exact); and because all comparisons follow the same permutation, a
+  cell shared by several comparisons (the baseline) is judged once per scenario and serves them
+  all. Not the judge's own permutation, as before: which judge plans a comparison's next unit
+  depends on the other comparisons' scores, which share the baseline's tips in the same
+  scenarios, so they chose this comparison's next scenario; nor in the order the units
+  complete, which the other comparisons' scores move too (a decided comparison's cards leave a
+  plan). ``tests/test_adaptive.py`` checks that a comparison's scenarios come in the same order
+  whatever the others score; ``bench/adaptive_judging.py --parts order`` measures both rules;
+- a judge's cards come scenario by scenario in that order, mixed within a scenario, so one
+  judge's units complete in the order they were planned and seldom wait;
 - among comparisons, the largest expected shrinkage of the interval per card (Chatbot Arena's
   active-sampling rule, weighted by cost): a sequence's width falls roughly as sd / sqrt(n), so
   one more scenario is worth sd (1/sqrt(n + 1) - 1/sqrt(n + 2)), divided by the cards the unit
   costs this judge. A planned unit counts as observed for the next pick, so a plan spreads over
   comparisons;
-- the plan's cards are mixed so that no two neighbours share a model whenever possible.
+- the plan's cards are mixed so that no two neighbours share a model whenever possible (within
+  a scenario's cards, and across the boundary between two scenarios).
 
 A comparison that is decided or out of reach gets no more cards: its planned units are dropped
 (their cards stay only if another open comparison needs them). Once none is undecided the queue
@@ -180,9 +192,7 @@ def scenario_order(n_scenarios: int, seed: int) -> np.ndarray:
 @dataclass
 class _Judge:
     seed: int
-    permutation: np.ndarray
-    rank: np.ndarray
-    """rank[s]: position of scenario slot s in the permutation."""
+    """Breaks ties between equally good comparisons and mixes the judge's cards."""
     rng: random.Random
     uniform: list[str] | None = None
     pending: list[str] = field(default_factory=list)
@@ -262,10 +272,16 @@ class QueueState:
             self._tips[cell, scenario] = len(tips)
         self._possible = (self._tips[design.a] > 0) & (self._tips[design.b] > 0)
         self._entered = np.zeros((m, n_s), dtype=bool)
+        self._done = np.zeros((m, n_s), dtype=bool)
+        """Completed: the value is fixed, entered or waiting for its turn (:meth:`_flush`)."""
+        self._values = np.zeros((m, n_s))
         self._observations: list[list[tuple[int, float]]] = [[] for _ in range(m)]
         self._planned = np.zeros((m, n_s), dtype=bool)
         self._of_cell = [np.flatnonzero((design.a == c) | (design.b == c)) for c in range(n_c)]
         self._experiment_order = scenario_order(n_s, seed)
+        self._experiment_rank = np.empty_like(self._experiment_order)
+        self._experiment_rank[self._experiment_order] = np.arange(n_s)
+        """Each scenario's place in the experiment's order (module docstring, "The policy")."""
         self._ppi_taken: dict[int, str] = {}
         self._held: dict[str, list[tuple[int, int]]] = {}
         """judge id -> units planned for a judge this state does not plan for (:meth:`hold`)."""
@@ -276,8 +292,10 @@ class QueueState:
     def add_judge(
         self, judge_id: str, seed: int, uniform_order: Sequence[str] | None = None
     ) -> None:
-        """Register a person with the seed of their scenario permutation (recorded by the app,
-        reused on resume) and, for ``order="uniform"``, their shuffled order of every card."""
+        """Register a person with the seed that mixes their cards and breaks ties between
+        comparisons (recorded by the app, reused on resume) and, for ``order="uniform"``, their
+        shuffled order of every card. Scenarios come in the experiment's order (``seed`` of the
+        state), not the judge's (module docstring, "The policy")."""
         if judge_id in self.judges:
             judge = self.judges[judge_id]
             if judge.seed != seed:
@@ -288,13 +306,8 @@ class QueueState:
             if uniform_order is not None:
                 judge.uniform = [str(c) for c in uniform_order]
             return
-        permutation = scenario_order(len(self.design.scenarios), seed)
-        rank = np.empty_like(permutation)
-        rank[permutation] = np.arange(len(permutation))
         self.judges[judge_id] = _Judge(
             seed,
-            permutation,
-            rank,
             random.Random(seed),
             [str(c) for c in uniform_order] if uniform_order is not None else None,
         )
@@ -344,7 +357,7 @@ class QueueState:
     def _enter_complete(self, j: int, cell: int, scenario: int) -> None:
         """Enter the scenario into every comparison of ``cell`` that judge j has just completed."""
         rows = self._of_cell[cell]
-        rows = rows[~self._entered[rows, scenario] & self._possible[rows, scenario]]
+        rows = rows[~self._done[rows, scenario] & self._possible[rows, scenario]]
         if rows.size == 0:
             return
         a, b = self.design.a[rows], self.design.b[rows]
@@ -354,12 +367,39 @@ class QueueState:
             return
         rows, a, b = rows[done], a[done], b[done]
         sums = self._sums[j, :, scenario]
-        values = sums[a] / tips[a] - sums[b] / tips[b]
-        self.sequences.add(rows, values)
-        self._entered[rows, scenario] = True
+        self._values[rows, scenario] = sums[a] / tips[a] - sums[b] / tips[b]
+        self._done[rows, scenario] = True
         self._planned[rows, scenario] = False
-        for k, value in zip(rows, values, strict=True):
-            self._observations[int(k)].append((scenario, float(value)))
+        self._flush()
+
+    def _flush(self) -> None:
+        """Enter the completed scenarios whose turn has come, in the experiment's order.
+
+        A completed scenario waits until every scenario before it in the experiment's order that
+        the comparison can take is complete: units are planned in that order, so they enter in
+        it, whoever finishes first. Otherwise the order in which cards complete (a plan's mix,
+        cards dropped when another comparison is decided) would decide which of the planned
+        scenarios a comparison takes next, and the other comparisons' scores, which share the
+        baseline's tips, would reach into that choice (module docstring, "The policy"). The
+        rule reads the scores alone, so a queue rebuilt from the journals' history enters the
+        same values in the same order as the live one did.
+        """
+        waiting = self._done & ~self._entered
+        while waiting.any():
+            blocked = self._blocking()
+            first_blocked = np.where(blocked, self._experiment_rank, len(self._experiment_rank))
+            first_waiting = np.where(waiting, self._experiment_rank, len(self._experiment_rank))
+            rows = np.flatnonzero(first_waiting.min(axis=1) < first_blocked.min(axis=1))
+            if rows.size == 0:
+                return
+            scenarios = self._experiment_order[first_waiting[rows].min(axis=1)]
+            values = self._values[rows, scenarios]
+            self.sequences.add(rows, values)
+            self._entered[rows, scenarios] = True
+            waiting[rows, scenarios] = False
+            for k, scenario, value in zip(rows, scenarios, values, strict=True):
+                self._observations[int(k)].append((int(scenario), float(value)))
+            self._cache = None
 
     def record_many(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Score events (judge_id, candidate_id, composite) in the order they were made.
@@ -421,19 +461,25 @@ class QueueState:
 
     # -- plans -------------------------------------------------------------------------------
 
+    def _blocking(self) -> np.ndarray:
+        """(comparisons, scenarios): scenarios a comparison can take, not complete yet: later
+        ones wait for them (:meth:`_flush`)."""
+        return self._possible & ~self._done
+
     def _open(self, evaluation: Evaluation) -> np.ndarray:
         return evaluation.decision == "undecided"
 
     def _available(self, k: int) -> np.ndarray:
         """Scenario slots comparison k can still take and nobody has planned for it."""
-        return self._possible[k] & ~self._entered[k] & ~self._planned[k]
+        return self._possible[k] & ~self._done[k] & ~self._planned[k]
 
     def _candidate(self, judge: _Judge, k: int, judged: set[str]) -> tuple[int, list[str]] | None:
-        """Comparison k's next unit for this judge: the first free scenario of their order."""
+        """Comparison k's next unit for this judge: the first free scenario of the experiment's
+        order (the same for every judge: module docstring, "The policy")."""
         free = np.flatnonzero(self._available(k))
         if free.size == 0:
             return None
-        scenario = int(free[np.argmin(judge.rank[free])])
+        scenario = int(free[np.argmin(self._experiment_rank[free])])
         return scenario, self._unit_cards(k, scenario, judged)
 
     def _unit_cards(self, k: int, scenario: int, judged: set[str]) -> list[str]:
@@ -447,7 +493,7 @@ class QueueState:
         judge = self.judges[judge_id]
         evaluation = self.evaluate()
         judged = self.judged_by(judge_id) | set(judge.pending)
-        extra = self._planned.sum(axis=1)
+        extra = (self._planned | (self._done & ~self._entered)).sum(axis=1)
         open_ = self._open(evaluation)
         batch: list[str] = []
         units: list[tuple[int, int]] = []
@@ -475,18 +521,31 @@ class QueueState:
                 shares = {int(self.design.a[other]), int(self.design.b[other])} & arms
                 if other == k or (found is not None and found[0] == scenario and shares):
                     candidates[other] = self._candidate(judge, other, judged)
-        judge.pending += self._mix(batch, judge.rng)
+        judge.pending += self._in_order(batch, judge.rng)
         judge.units += units
 
-    def _mix(self, cards: list[str], rng: random.Random) -> list[str]:
-        """The cards in random order with no two neighbours of one model when possible."""
+    def _in_order(self, cards: list[str], rng: random.Random) -> list[str]:
+        """The cards scenario by scenario in the experiment's order, each scenario's mixed
+        (:meth:`_mix`): a judge then completes a comparison's units in the order they were
+        planned, so they enter its sequence without waiting for one another (:meth:`_flush`)."""
+        by_scenario: dict[int, list[str]] = defaultdict(list)
+        for card in cards:
+            by_scenario[self.design.where[card][1]].append(card)
+        out: list[str] = []
+        for scenario in sorted(by_scenario, key=lambda s: self._experiment_rank[s]):
+            previous = self.design.cells[self.design.where[out[-1]][0]][0] if out else None
+            out += self._mix(by_scenario[scenario], rng, previous)
+        return out
+
+    def _mix(self, cards: list[str], rng: random.Random, previous: str | None = None) -> list[str]:
+        """The cards in random order with no two neighbours of one model when possible (the
+        first not of model ``previous``)."""
         groups: dict[str, list[str]] = defaultdict(list)
         for card in cards:
             groups[self.design.cells[self.design.where[card][0]][0]].append(card)
         for members in groups.values():
             rng.shuffle(members)
         out: list[str] = []
-        previous = None
         while groups:
             remaining = sum(len(m) for m in groups.values())
             names = sorted(groups)
@@ -504,9 +563,7 @@ class QueueState:
         judge = self.judges[judge_id]
         evaluation = self.evaluate()
         live_units = [
-            u
-            for u in judge.units
-            if evaluation.decision[u[0]] == "undecided" and not self._entered[u]
+            u for u in judge.units if evaluation.decision[u[0]] == "undecided" and not self._done[u]
         ]
         for k, s in judge.units:
             if (k, s) not in live_units:
@@ -540,7 +597,7 @@ class QueueState:
             cell, scenario = where
             scenarios.add(scenario)
             for k in self._of_cell[cell]:
-                if self._possible[k, scenario] and not self._entered[k, scenario]:
+                if self._possible[k, scenario] and not self._done[k, scenario]:
                     units.add((int(k), scenario))
         for k, scenario in units:
             self._planned[k, scenario] = True
@@ -836,7 +893,7 @@ def _number(value: float) -> float | None:
 def _next_scenarios(state: QueueState, k: int, count: int) -> list[int]:
     """The next ``count`` scenarios comparison k can take, in the experiment's seeded order."""
     order = [int(s) for s in state._experiment_order]
-    return [s for s in order if state._possible[k, s] and not state._entered[k, s]][:count]
+    return [s for s in order if state._possible[k, s] and not state._done[k, s]][:count]
 
 
 def _open_cards(state: QueueState, k: int, scenarios: Iterable[int]) -> set[str]:

@@ -116,7 +116,7 @@ def compare_pairs(
     grid = judge_grid(judge_scores, by)
     base_slot = _baseline_slots(grid, baseline)
     diffs = pair_differences(grid)
-    values = _pair_statistics(diffs, alpha, method, n_boot, n_perm, seed, scale)
+    values = pair_statistics(diffs, alpha, method, n_boot, n_perm, seed, scale)
     flip = _orientation(grid, diffs, base_slot)
     a = np.where(flip, diffs.b, diffs.a)
     b = np.where(flip, diffs.a, diffs.b)
@@ -128,7 +128,7 @@ def compare_pairs(
     if base_slot is not None:
         primary = (a == base_slot[diffs.e]) | (b == base_slot[diffs.e])
     can_pass = (values["floor"] <= alpha) & (values["reach"] > 0)
-    family = _families(diffs.e, primary, can_pass, values["p_wilcoxon"], alpha)
+    family = holm_families(diffs.e, primary, can_pass, values["p_wilcoxon"], alpha)
     verdict = verdicts(
         family["rejected"],
         values["diff_lo"],
@@ -180,7 +180,7 @@ def _baseline_slots(grid: JudgeGrid, baseline: tuple[str, str] | None) -> np.nda
     return slots
 
 
-def _pair_statistics(
+def pair_statistics(
     diffs: PairDiffs,
     alpha: float,
     method: str,
@@ -190,6 +190,9 @@ def _pair_statistics(
     scale: ScoreScale,
 ) -> dict[str, np.ndarray]:
     """Mean, interval, spread, tests and floor of every row, one batch per scenario count.
+
+    Shared by the rubric's comparisons and the pairwise ones (:mod:`.pairwise`, on centred win
+    shares), so both rest on one implementation of the test, floor and interval.
 
     Everything is computed on the exact numerators (:class:`.pairs.PairDiffs`): the tests, the
     floor, ties and the grid step are scale-free, so zeros and ties are exact; the mean, spread
@@ -284,10 +287,12 @@ def _orientation(grid: JudgeGrid, diffs: PairDiffs, base_slot: np.ndarray | None
     return flip
 
 
-def _families(
+def holm_families(
     e: np.ndarray, primary: np.ndarray, tested: np.ndarray, p: np.ndarray, alpha: float
 ) -> dict[str, np.ndarray]:
     """Holm within each (experiment, family): adjusted p, sizes and the threshold Holm stopped at.
+
+    Shared by the rubric's comparisons and the pairwise ones (:mod:`.pairwise`).
 
     ``tested``: the rows whose signed-rank floor is at most alpha and whose interval can
     exclude 0 (both decided on the magnitudes of the differences alone); the others leave the

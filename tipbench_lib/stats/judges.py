@@ -139,13 +139,13 @@ def judge_panel(
         pl.col("judge_kind").first().alias("kind"), pl.len().cast(pl.Int64).alias("n")
     )
     kinds = dict(zip(counts["judge_id"], counts["kind"], strict=True))
-    agreement = _agreements(_composites(scored, scenarios), kinds)
+    agreement = agreements(_composites(scored, scenarios), kinds)
     return panel_frame(counts, agreement, prov, scored)
 
 
 def panel_frame(
     counts: pl.DataFrame,
-    agreement: Mapping[str, _Agreement],
+    agreement: Mapping[str, JudgeAgreement],
     prov: Provenance,
     judged: pl.DataFrame,
     floor: float = AGREEMENT_FLOOR,
@@ -200,17 +200,20 @@ def _parameter_count(prov: Provenance, judge: str, model: str, scored: pl.DataFr
 
 
 @dataclass(frozen=True)
-class _Tips:
-    """Per tip (rows): its scenario code and every judge's composite (NaN: not scored)."""
+class TipScores:
+    """Per tip (rows): its scenario code and every judge's composite (NaN: not scored).
+
+    The pairwise judges' panel (:mod:`.pair_judges`) fills it with answers (A 1, tie 1/2, B 0)
+    per tip pair, all in one scenario, to apply the same agreement rule."""
 
     scenario: np.ndarray
     scores: dict[str, np.ndarray]
 
 
-def _composites(scored: pl.DataFrame, scenarios: pl.DataFrame) -> _Tips:
+def _composites(scored: pl.DataFrame, scenarios: pl.DataFrame) -> TipScores:
     """Every judge's composites of the tips whose scenario is known."""
     if scored.height == 0:
-        return _Tips(np.empty(0, dtype=np.int64), {})
+        return TipScores(np.empty(0, dtype=np.int64), {})
     wide = (
         scored.select("candidate_id", "judge_id", pl.col("composite").cast(pl.Float64))
         .pivot(on="judge_id", index="candidate_id", values="composite")
@@ -218,19 +221,21 @@ def _composites(scored: pl.DataFrame, scenarios: pl.DataFrame) -> _Tips:
     )
     judges = [c for c in wide.columns if c not in ("candidate_id", "scenario_id")]
     codes = wide["scenario_id"].cast(pl.String).rank("dense").to_numpy().astype(np.int64)
-    return _Tips(codes, {j: wide[j].cast(pl.Float64).fill_null(np.nan).to_numpy() for j in judges})
+    return TipScores(
+        codes, {j: wide[j].cast(pl.Float64).fill_null(np.nan).to_numpy() for j in judges}
+    )
 
 
 @dataclass(frozen=True)
-class _Agreement:
+class JudgeAgreement:
     reference: str | None = None
     alpha: float | None = None
     n_tips: int = 0
 
 
-def _agreements(
-    tips: _Tips, kinds: Mapping[str, str], floor: float = AGREEMENT_FLOOR
-) -> dict[str, _Agreement]:
+def agreements(
+    tips: TipScores, kinds: Mapping[str, str], floor: float = AGREEMENT_FLOOR
+) -> dict[str, JudgeAgreement]:
     """Each judge's agreement (module docstring): people against the other person who agrees
     best; other judges against the people who passed (``floor``), else the other judge who
     agrees best."""
@@ -243,34 +248,34 @@ def _agreements(
         against_people = _against_mean(tips, judge, passed)
         others = [j for j in tips.scores if j != judge]
         found[judge] = against_people if against_people.reference else _best_of(tips, judge, others)
-    return {j: found.get(j, _Agreement()) for j in kinds}
+    return {j: found.get(j, JudgeAgreement()) for j in kinds}
 
 
-def _best_of(tips: _Tips, judge: str, others: Sequence[str]) -> _Agreement:
+def _best_of(tips: TipScores, judge: str, others: Sequence[str]) -> JudgeAgreement:
     """Agreement with the one of ``others`` who agrees best, over enough shared tips."""
-    best = _Agreement()
+    best = JudgeAgreement()
     for other in others:
         alpha, n = within_scenario_alpha(tips.scores[judge], tips.scores[other], tips.scenario)
         if n < MIN_SHARED_TIPS or math.isnan(alpha):
             continue
         if best.alpha is None or alpha > best.alpha:
             label = other if len(others) == 1 else f"{other} (best of {', '.join(others)})"
-            best = _Agreement(label, alpha, n)
+            best = JudgeAgreement(label, alpha, n)
     return best
 
 
-def _against_mean(tips: _Tips, judge: str, people: Sequence[str]) -> _Agreement:
+def _against_mean(tips: TipScores, judge: str, people: Sequence[str]) -> JudgeAgreement:
     """Agreement with the mean of ``people`` per tip (over those who scored it)."""
     if not people:
-        return _Agreement()
+        return JudgeAgreement()
     theirs = np.vstack([tips.scores[p] for p in people])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # tips none of them scored
         consensus = np.nanmean(theirs, axis=0)
     alpha, n = within_scenario_alpha(tips.scores[judge], consensus, tips.scenario)
     if n < MIN_SHARED_TIPS or math.isnan(alpha):
-        return _Agreement()
-    return _Agreement(f"people ({', '.join(people)})", alpha, n)
+        return JudgeAgreement()
+    return JudgeAgreement(f"people ({', '.join(people)})", alpha, n)
 
 
 def _below_floor(alpha: float | None, floor: float = AGREEMENT_FLOOR) -> bool:
@@ -280,7 +285,7 @@ def _below_floor(alpha: float | None, floor: float = AGREEMENT_FLOOR) -> bool:
 def _provisional(
     kind: str,
     small: bool,
-    found: _Agreement,
+    found: JudgeAgreement,
     floor: float = AGREEMENT_FLOOR,
     measure: str = "within scenarios",
 ) -> dict[str, object]:

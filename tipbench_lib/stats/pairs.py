@@ -237,7 +237,7 @@ def pair_differences(grid: JudgeGrid) -> PairDiffs:
         common[e] = both.any(axis=2)
     keep = (present[:, a] & present[:, b]).ravel()
     rows = (n_e * n_p, n_s)
-    numerators, denominator = _common_denominator(
+    numerators, denominator = common_denominator(
         numerator.reshape(rows), scale.reshape(rows), usable.reshape(rows), grid.unit
     )
     e_index = np.repeat(np.arange(n_e), n_p)
@@ -253,11 +253,12 @@ def pair_differences(grid: JudgeGrid) -> PairDiffs:
     )
 
 
-def _common_denominator(
+def common_denominator(
     numerator: np.ndarray, scale: np.ndarray, usable: np.ndarray, unit: int
 ) -> tuple[np.ndarray, int]:
     """Every usable difference numerator / (scale unit) over one denominator, usable ones first
-    in each row (in scenario order) and 0 after them."""
+    in each row (in scenario order) and 0 after them. Also used by :mod:`.pairwise` for its
+    centred win shares (unit 2)."""
     distinct = [int(v) for v in np.unique(scale[usable])]
     common = math.lcm(*distinct) if distinct else 1
     factor = np.where(usable, common // scale, 0) if common * unit < EXACT_LIMIT else None

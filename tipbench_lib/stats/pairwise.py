@@ -43,8 +43,8 @@ from scipy import stats as sps
 
 from tipbench_lib.core.errors import TipbenchError
 from tipbench_lib.core.schema import require_columns
-from tipbench_lib.stats.compare import _families, _pair_statistics, verdicts
-from tipbench_lib.stats.pairs import PairDiffs, _common_denominator, pair_slots
+from tipbench_lib.stats.compare import holm_families, pair_statistics, verdicts
+from tipbench_lib.stats.pairs import PairDiffs, common_denominator, pair_slots
 from tipbench_lib.stats.scale import ScoreScale
 
 GROUP = "_group"
@@ -256,7 +256,7 @@ def centred_shares(grid: ShareGrid) -> PairDiffs:
     With J judges of a pair in a scenario, n_j its tip pairs for judge j and M the least common
     multiple of the n_j: share − 1/2 = N / (2 J M) with N = Σ_j net_j M / n_j, an integer; the
     scenarios are then put over one denominator (:func:`tipbench_lib.stats.pairs.
-    _common_denominator`, with unit 2).
+    common_denominator`, with unit 2).
     """
     n_e, n_p, n_s, n_j = grid.net.shape
     counts = grid.counts
@@ -268,7 +268,7 @@ def centred_shares(grid: ShareGrid) -> PairDiffs:
     usable = n_judges > 0
     scale = np.where(usable, n_judges * lcm, 1)
     rows = (n_e * n_p, n_s)
-    numerators, denominator = _common_denominator(
+    numerators, denominator = common_denominator(
         numerator.reshape(rows), scale.reshape(rows), usable.reshape(rows), 2
     )
     a, b = pair_slots(grid.n_cells)
@@ -312,7 +312,7 @@ def compare_pairwise(
         raise TipbenchError(f"alpha must lie between 0 and 1, got {alpha}")
     grid = share_grid(outcomes, by)
     diffs = centred_shares(grid)
-    values = _pair_statistics(diffs, alpha, "t", 0, 0, seed, SHARE_SCALE)
+    values = pair_statistics(diffs, alpha, "t", 0, 0, seed, SHARE_SCALE)
     base_slot = _baseline_slots(grid, baseline)
     flip = values["diff_mean"] < 0
     if base_slot is not None:
@@ -328,7 +328,7 @@ def compare_pairwise(
     if base_slot is not None:
         primary = (a == base_slot[diffs.e]) | (b == base_slot[diffs.e])
     can_pass = (values["floor"] <= alpha) & (values["reach"] > 0)
-    family = _families(diffs.e, primary, can_pass, values["p_wilcoxon"], alpha)
+    family = holm_families(diffs.e, primary, can_pass, values["p_wilcoxon"], alpha)
     verdict = verdicts(
         family["rejected"],
         lo,
@@ -689,6 +689,7 @@ def disagreements(joined: pl.DataFrame) -> pl.DataFrame:
 # the judges' side, kept in its own module and named here for one import
 from tipbench_lib.stats.pair_judges import (  # noqa: E402
     PAIR_AGREEMENT_FLOOR,
+    clustered_wilson,
     pair_judge_panel,
     pair_provisional_judges,
     position_bias,
@@ -700,6 +701,7 @@ __all__ = [
     "RankAgreement",
     "canonical",
     "centred_shares",
+    "clustered_wilson",
     "compare_pairwise",
     "kendall_tau_b",
     "pair_judge_panel",

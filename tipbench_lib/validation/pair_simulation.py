@@ -35,6 +35,8 @@ from functools import lru_cache
 
 import numpy as np
 import polars as pl
+from scipy import optimize
+from scipy.special import ndtr
 
 from tipbench_lib.stats import bradley_terry, pair_queue, pairwise
 from tipbench_lib.stats.pairs import pair_slots
@@ -330,3 +332,80 @@ def pair_queue_run(
     lower, upper = state.sequences.bounds()
     covered = (lower[: len(truth)] < truth) & (truth < upper[: len(truth)])
     return PairQueueRun(state.cards_judged, cards_found, tuple(decision), false_call, covered)
+
+
+# -- position bias: a judge's showings of one pair, and the left share's truth --------------------
+
+
+@dataclass(frozen=True)
+class PositionJudge:
+    """How a judge's answer to one showing of a pair comes about, for the left share's interval.
+
+    Per showing the judge weighs ``o·content + habit + lean + noise`` (o = +1 when tip A is on
+    the left, −1 when B is): ``content`` (sd ``content_sd``, per pair) is how much better A is,
+    ``habit`` (sd ``habit_sd``, per pair) the side this pair happens to pull the judge to, the
+    same in both orders, ``noise`` (sd ``noise_sd``) fresh per showing, and ``lean`` the
+    judge's constant push to the left (:func:`position_lean`). Above ``tie`` (in units of the
+    total sd) the left tip wins, below −``tie`` the right one, else a tie. A judge that reads
+    the tips answers one left, one right in the two orders (negatively dependent showings); one
+    that picks a side picks it twice (the smollm2-135m judge of section 13, 14 of 20 pairs).
+    """
+
+    name: str
+    content_sd: float
+    habit_sd: float
+    noise_sd: float
+    tie: float = 0.25
+
+    @property
+    def total_sd(self) -> float:
+        return float(np.sqrt(self.content_sd**2 + self.habit_sd**2 + self.noise_sd**2))
+
+    def left_share(self, push: float) -> float:
+        """The expected share of decided showings won by the left side, ``push`` to the left:
+        every showing weighs a normal of mean ``push`` and sd :attr:`total_sd`."""
+        sd, tie = self.total_sd, self.tie * self.total_sd
+        left, right = ndtr((push - tie) / sd), ndtr((-push - tie) / sd)
+        return float(left / (left + right))
+
+
+POSITION_JUDGES: tuple[PositionJudge, ...] = (
+    PositionJudge("reads the tips", content_sd=1.0, habit_sd=0.1, noise_sd=0.3),
+    PositionJudge("picks a side", content_sd=0.2, habit_sd=1.0, noise_sd=0.2),
+    PositionJudge("noisy", content_sd=0.3, habit_sd=0.3, noise_sd=1.0),
+)
+"""The judge types of ``bench/pairwise.py --parts bias``."""
+
+
+def position_lean(judge: PositionJudge, lean: float) -> float:
+    """The push to the left that makes the judge's true left share 1/2 + ``lean``."""
+    if lean == 0:
+        return 0.0
+    return float(
+        optimize.brentq(lambda push: judge.left_share(push) - 0.5 - lean, 0.0, 50 * judge.total_sd)
+    )
+
+
+def position_showings(
+    judge: PositionJudge,
+    lean: float,
+    n_pairs: int,
+    both_orders: bool,
+    replicates: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(replicates, n_pairs) showings won by the left side and showings decided, per pair:
+    each pair shown in both orders (the LLM judge) or once with its sides at random (a
+    person's card)."""
+    rng = np.random.default_rng(seed)
+    push = position_lean(judge, lean)
+    shape = (replicates, n_pairs, 1)
+    content = rng.normal(0, judge.content_sd, shape)
+    habit = rng.normal(0, judge.habit_sd, shape)
+    side = np.array([1.0, -1.0]) if both_orders else rng.choice([-1.0, 1.0], shape)
+    showings = 2 if both_orders else 1
+    weighed = side * content + habit + push
+    weighed = weighed + rng.normal(0, judge.noise_sd, (replicates, n_pairs, showings))
+    tie = judge.tie * judge.total_sd
+    left = (weighed > tie).sum(axis=-1)
+    return left, left + (weighed < -tie).sum(axis=-1)

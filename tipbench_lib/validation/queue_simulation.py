@@ -348,14 +348,14 @@ def queue_run(
     sequence: str = "sign-flip",
     finish: bool = False,
     futility: float | None = DEFAULT_FUTILITY,
+    queue: type[adaptive.QueueState] = adaptive.QueueState,
 ) -> QueueRun:
     """People take turns judging ``batch`` cards of their queue until they may stop (with
     ``finish``, the first person then judges every card left, see :class:`QueueRun`).
-    ``futility``: the queue's projected out-of-reach rule (None: only the exact one)."""
+    ``futility``: the queue's projected out-of-reach rule (None: only the exact one).
+    ``queue``: the state's class (a benchmark's variant of a rule, side by side)."""
     design = data.design
-    state = adaptive.QueueState(
-        design, alpha=alpha, delta=delta, seed=seed, sequence=sequence, futility=futility
-    )
+    state = queue(design, alpha=alpha, delta=delta, seed=seed, sequence=sequence, futility=futility)
     people = [f"person-{j}" for j in range(data.n_people)]
     rng = np.random.default_rng(seed)
     for j, person in enumerate(people):

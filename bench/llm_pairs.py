@@ -12,8 +12,8 @@ alternating by half (rubric then pairs on the first half of the scenarios, pairs
 the second), so both see the same machine load. Prints seconds per pair (both orders) and per
 rubric tip, their ratio, the prompt tokens each request evaluated (the rubric and scenario are a
 reused prefix in both), and the pair judge's order effect: the left side's share of decided
-showings with Wilson's 95% interval (``stats.pairwise.position_bias``), the pairs whose two orders
-disagreed and what the both-orders rule made of them.
+showings with its 95% interval over pairs (``stats.pairwise.position_bias``), the pairs whose
+two orders disagreed and what the both-orders rule made of them.
 
     python bench/llm_pairs.py [--judge smollm2-135m] [--pairs-per-cell 2] [--scenarios 10]
                               [--tips 2] [--threads N]

@@ -31,7 +31,7 @@ from tipbench_lib.compare.load import ExperimentData, write_snapshot
 from tipbench_lib.compare.summary_fields import summary_fields
 from tipbench_lib.compare.tables import PAIRWISE_CSV_COLUMNS, PAIRWISE_LEADERBOARD_CSV_COLUMNS
 from tipbench_lib.core.cells import cell_label
-from tipbench_lib.core.errors import EXIT_OK, TipbenchError
+from tipbench_lib.core.errors import EXIT_OK
 from tipbench_lib.core.frames import pairs_frame as empty_pairs
 from tipbench_lib.stats.compare import VERDICTS
 from tipbench_lib.validation import synthetic

@@ -367,3 +367,26 @@ def test_the_pairwise_modules_use_only_public_names_of_the_rubric_statistics() -
             ):
                 private.append(f"{name}: {node.value.id}.{node.attr}")
     assert private == []
+
+
+def test_the_pair_judges_panel_is_the_same_whatever_the_rows_order() -> None:
+    """``pair_judge_panel`` pivoted groups in polars' hash order, so the judges' order, who each
+    is checked against and the last bits of alpha changed from one run to the next (found by
+    the compare speed benchmark's fingerprint). Rows shuffled give the very same panel."""
+    import numpy as np
+
+    from tipbench_lib.core.frames import pairs_frame
+    from tipbench_lib.stats.pair_judges import pair_judge_panel
+
+    from .pair_data import pair_judgments
+    from .test_compare_pairwise import experiment
+
+    exp = experiment()
+    made = []
+    for seed, judge in enumerate(("judge-0", "judge-1"), start=1):
+        made += pair_judgments(exp, judge, tips=2, seed=seed)
+    pairs = pairs_frame(made)
+    first = pair_judge_panel(pairs)
+    for seed in range(5):
+        order = np.random.default_rng(seed).permutation(pairs.height)
+        assert pair_judge_panel(pairs[order]).equals(first)

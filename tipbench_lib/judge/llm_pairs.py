@@ -357,7 +357,8 @@ class OrderEffect:
 
 def order_effect(pairs: Iterable[PairJudgment]) -> OrderEffect:
     """The order effect of a judge's answered pairs: the left side's share of decided showings
-    from :func:`tipbench_lib.stats.pairwise.position_bias` (Wilson's 95% interval), and the
+    from :func:`tipbench_lib.stats.pairwise.position_bias` (a 95% interval over pairs, not
+    showings: ``stats/pair_judges.clustered_wilson``), and the
     pairs whose two orders disagreed."""
     from tipbench_lib.core.frames import pairs_frame
     from tipbench_lib.stats.pairwise import position_bias

@@ -90,7 +90,7 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -814,6 +814,12 @@ class DesignReach:
     scenarios_to_decide_with_baseline: int | None = None
     level_alpha: float = 0.05
 
+    TEST: ClassVar[str] = "compare's signed-rank test"
+    """The test whose floor the note names (the pair queue's says its own)."""
+    WHATEVER: ClassVar[str] = "whatever the scores"
+    NO_REACH: ClassVar[str] = " no comparison's sign-flip sequence can reach its threshold"
+    """Why nothing can be decided, after "with n scenarios" (its own punctuation first)."""
+
     def note(self) -> str:
         """The design's limit in a researcher's words ("" when it can decide)."""
         if self.decidable:
@@ -823,7 +829,7 @@ class DesignReach:
         threshold = "α" if m == 1 else f"α/{m}"
         floor = 2.0 ** (1 - n)
         compare = (
-            f", and compare's signed-rank test cannot go below p = {floor:.2g} (2/2^{n}), "
+            f", and {self.TEST} cannot go below p = {floor:.2g} (2/2^{n}), "
             f"above the {threshold} = {level:.2g} Holm's first step needs"
             if floor > level
             else ""
@@ -831,8 +837,8 @@ class DesignReach:
         which = "its one primary comparison" if m == 1 else f"any of its {m} primary comparisons"
         these = "it" if m == 1 else f"these {m} comparisons"
         text = (
-            f"This design cannot decide {which}, whatever the scores: with {n} scenarios no "
-            f"comparison's sign-flip sequence can reach its threshold at {threshold}{compare}. It "
+            f"This design cannot decide {which}, {self.WHATEVER}: with {n} scenarios"
+            f"{self.NO_REACH} at {threshold}{compare}. It "
             f"needs at least {self.scenarios_to_decide} scenarios for {these}"
         )
         if self.baseline_comparisons is not None:

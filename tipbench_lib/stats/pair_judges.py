@@ -146,15 +146,21 @@ def pair_judge_panel(
     require_columns(pairs, ["pair_id", "judge_id", "judge_kind", "answer"], "pairs")
     counted = pairs.filter(pl.col("answer").is_in(list(ANSWER_VALUES)))
     prov = provenance if isinstance(provenance, Provenance) else Provenance.from_dict(provenance)
-    counts = counted.group_by("judge_id").agg(
-        pl.col("judge_kind").first().alias("kind"), pl.len().cast(pl.Int64).alias("n")
+    counts = (
+        counted.group_by("judge_id")
+        .agg(pl.col("judge_kind").first().alias("kind"), pl.len().cast(pl.Int64).alias("n"))
+        .sort("judge_id")
     )
     kinds = dict(zip(counts["judge_id"], counts["kind"], strict=True))
     wide = (
         counted.with_columns(pl.col("answer").replace_strict(ANSWER_VALUES).alias("_value"))
-        .group_by("pair_id", "judge_id")
+        .group_by("pair_id", "judge_id", maintain_order=True)
         .agg(pl.col("_value").last())
+        # a fixed order of judges and pairs, so the agreements (and who each judge is checked
+        # against when two agree equally) do not change from one run to the next
+        .sort("judge_id", "pair_id")
         .pivot(on="judge_id", index="pair_id", values="_value")
+        .sort("pair_id")
     )
     judges_seen = [c for c in wide.columns if c != "pair_id"]
     tips = judges.TipScores(

@@ -33,7 +33,8 @@ process (:meth:`PairQueueState.hold`: the judge app journals every plan, ``judge
 The scenario is the next one in the *experiment's* seeded permutation (one for every comparison and
 judge, ``seed``), skipping those planned for someone else: the order in which scenarios enter a
 comparison is then fixed before any judgment, which keeps its sequence exact. Not the judge's own
-permutation, as the rubric queue does: which judge plans a comparison's next unit depends on the
+permutation (the rubric queue used one until it moved to the experiment's order too,
+``stats/adaptive``): which judge plans a comparison's next unit depends on the
 other comparisons' answers, and those share the baseline's tips in the same scenarios, so they
 would choose this comparison's next scenario with knowledge of its likely outcome
 (``tests/test_pair_queue.py`` checks that a comparison's scenarios come in the same order whatever
@@ -52,7 +53,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -445,36 +446,15 @@ class PairDesignReach(DesignReach):
     shares (:func:`tipbench_lib.stats.pairwise.compare_pairwise`), whose floor is reached when
     one cell wins every pair in every scenario."""
 
-    def note(self) -> str:
-        """The design's limit in a pairwise judge's words ("" when it can decide)."""
-        if self.decidable:
-            return ""
-        m, n, alpha = self.comparisons, self.scenarios, self.level_alpha
-        level = alpha / max(m, 1)
-        threshold = "α" if m == 1 else f"α/{m}"
-        floor = 2.0 ** (1 - n)
-        compare = (
-            ", and compare's paired test of the win shares (the signed-rank test over scenarios "
-            f"of each scenario's share − 1/2) cannot go below p = {floor:.2g} (2/2^{n}), above "
-            f"the {threshold} = {level:.2g} Holm's first step needs"
-            if floor > level
-            else ""
-        )
-        which = "its one primary comparison" if m == 1 else f"any of its {m} primary comparisons"
-        these = "it" if m == 1 else f"these {m} comparisons"
-        text = (
-            f"This design cannot decide {which}, whatever the answers: with {n} scenarios, not "
-            "even a cell winning every pair in every scenario takes a comparison's sign-flip "
-            f"sequence on the win share to its threshold at {threshold}{compare}. It needs at "
-            f"least {self.scenarios_to_decide} scenarios for {these}"
-        )
-        if self.baseline_comparisons is not None:
-            text += (
-                "; or name a baseline before anyone judges (--baseline MODEL:PROMPT; "
-                f"BASELINE=model:prompt for make judge): its {self.baseline_comparisons} "
-                f"comparisons need at least {self.scenarios_to_decide_with_baseline} scenarios"
-            )
-        return text + "."
+    TEST: ClassVar[str] = (
+        "compare's paired test of the win shares (the signed-rank test over scenarios of each "
+        "scenario's share − 1/2)"
+    )
+    WHATEVER: ClassVar[str] = "whatever the answers"
+    NO_REACH: ClassVar[str] = (
+        ", not even a cell winning every pair in every scenario takes a comparison's sign-flip "
+        "sequence on the win share to its threshold"
+    )
 
 
 def design_reach(state: PairQueueState) -> PairDesignReach:

@@ -11,7 +11,8 @@ read_delivered`): MLflow, once the judgments journalled on this machine that MLf
 killed before it sent a score) were sent to it, the only thing it writes; what MLflow did not take
 is named on standard error. So ``judged_candidates`` and ``pairwise_judgments`` both 0 mean
 compare has nothing to report on yet (either alone makes a report: an experiment may be judged in
-pairs only, section 13); the command then also says, on standard error, how to judge and that compare comes after.
+pairs only, section 13); the command then also says, on standard error, how to judge and that
+compare comes after.
 That is how a scheduler tells "nothing judged yet" from a failed compare (the Airflow DAG's
 compare task, README "Several GPU hosts").
 
@@ -88,7 +89,8 @@ def status_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "judges, then pairwise judgments, judged pairs and their judges. Judgments journalled "
         "on this machine that MLflow lacks are sent to it first.",
         epilog="Exit status: 0 read (whatever it says; judged_candidates and pairwise_judgments "
-        "both 0: nothing to compare yet), 2 refused (no such experiment), 3 MLflow could not be reached (run it again).",
+        "both 0: nothing to compare yet), 2 refused (no such experiment), 3 MLflow could not "
+        "be reached (run it again).",
     )
     p.add_argument("--experiment", required=True, help="MLflow experiment name")
     return p

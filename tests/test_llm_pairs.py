@@ -236,6 +236,19 @@ def test_the_embedded_grammar_keeps_raw_control_characters_out_of_json_strings()
     LlamaGrammar.from_string(grammar, verbose=False)
 
 
+def test_neither_judge_may_answer_with_an_empty_reason():
+    """smollm2-135m once closed its ``reason`` at once under load in the full suite
+    (``test_new_rubric``: 3 notes for 4 judgments), a score with no why; both judges' grammars
+    now need one character before the closing quote."""
+    from tipbench_lib.backends.embedded import json_grammar
+    from tipbench_lib.judge.llm import with_reason
+
+    rubric_schema = with_reason({"type": "object", "properties": {}, "required": []})
+    for schema in (PAIR_SCHEMA, rubric_schema):
+        reason = json_grammar(schema).split("reason ::= ", 1)[1].splitlines()[0]
+        assert reason.startswith('"\\"" char (char'), reason
+
+
 # -- the pure parts -------------------------------------------------------------------------------
 
 

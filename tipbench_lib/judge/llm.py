@@ -144,13 +144,15 @@ def judge_prompt(rubric: Rubric, view: ScenarioView, tip: str) -> str:
 
 REASON_CHARS = 160
 """The judge's reason, asked after the scores and kept as the judgment's note (the compare
-explorer shows it); short, so the answer stays within the judge's token budget."""
+explorer shows it); short, so the answer stays within the judge's token budget, and never empty
+(``minLength`` 1: smollm2-135m once closed it at once, a judgment without its why)."""
 
 
 def with_reason(schema: dict[str, Any]) -> dict[str, Any]:
     """The rubric's schema plus a short ``reason``, last (parse_answer keeps it as the note)."""
     reason = {
         "type": "string",
+        "minLength": 1,
         "maxLength": REASON_CHARS,
         "description": "one short sentence: why these scores",
     }

@@ -67,6 +67,7 @@ PAIR_SCHEMA: dict[str, Any] = {
         "better": {"type": "string", "enum": list(CHOICES)},
         "reason": {
             "type": "string",
+            "minLength": 1,
             "maxLength": REASON_CHARS,
             "description": "one short sentence: why",
         },

@@ -100,11 +100,14 @@ class PairPlan:
 # -- export ---------------------------------------------------------------------------------------
 
 
-def answered_pairs(stored: StoredExperiment, home: Path | None = None) -> set[frozenset[str]]:
-    """The two candidate ids of every pair some judge has answered (MLflow's and this machine's
-    journals, the latest answer per judge counting)."""
-    latest = stored.records.latest_pairs(local_pairs(stored.records.name, home))
-    return {frozenset((p.candidate_a, p.candidate_b)) for p in latest.values() if p.ok}
+def latest_answers(stored: StoredExperiment, home: Path | None = None) -> list[PairJudgment]:
+    """Every judge's latest pairwise judgment per pair: MLflow's and this machine's journals."""
+    return list(stored.records.latest_pairs(local_pairs(stored.records.name, home)).values())
+
+
+def answered_pairs(latest: Sequence[PairJudgment]) -> set[frozenset[str]]:
+    """The two candidate ids of every pair some judge has answered (of :func:`latest_answers`)."""
+    return {frozenset((p.candidate_a, p.candidate_b)) for p in latest if p.ok}
 
 
 SlotKey = tuple[str, frozenset[tuple[str, str]]]
@@ -131,13 +134,19 @@ def slot_key(slot: PairSlot) -> SlotKey:
     return (slot.scenario_id, frozenset((tuple(slot.cell_a), tuple(slot.cell_b))))
 
 
-def pair_plans(stored: StoredExperiment, judge_id: str | None, home: Path | None) -> Plans:
+def pair_plans(
+    stored: StoredExperiment,
+    judge_id: str | None,
+    home: Path | None,
+    latest: Sequence[PairJudgment],
+) -> Plans:
     """Every other judge's pair plan as this machine's journals hold it, each living on from
-    that judge's latest answer (MLflow's or a journal's), as the apps' queues read them."""
+    that judge's latest answer (``latest``: :func:`latest_answers`), as the apps' queues read
+    them."""
     plans = Plans(PAIR_UNITS, own=judge_id)
     for record in JournalFeed(judgments_dir(stored.records.name, home), judge_key).read():
         plans.take(record)
-    for pair in stored.records.latest_pairs(local_pairs(stored.records.name, home)).values():
+    for pair in latest:
         plans.saw(pair.judge_id, pair.time.timestamp())
     return plans
 
@@ -157,12 +166,12 @@ def unjudged_slots(
     stored: StoredExperiment,
     n: int,
     seed: int,
-    home: Path | None = None,
+    done: Collection[frozenset[str]] = (),
     held: Collection[SlotKey] = (),
 ) -> list[PairCard]:
-    """``n`` cards drawn uniformly at random over the unanswered (scenario, cell pair, tips)
-    whose slot no other judge holds (``held``), each with its sides drawn at random (module
-    doc)."""
+    """``n`` cards drawn uniformly at random over the pairs of tips not ``done`` (answered:
+    :func:`answered_pairs`) whose slot no other judge holds (``held``), each with its sides
+    drawn at random (module doc)."""
     records = stored.records
     by_cell: dict[str, list[Candidate]] = {}
     for candidate in records.candidates:
@@ -171,7 +180,6 @@ def unjudged_slots(
     by_scenario: dict[str, list[str]] = {}
     for cell_id in sorted(by_cell):
         by_scenario.setdefault(records.cells[cell_id].scenario_id, []).append(cell_id)
-    done = answered_pairs(stored, home)
     arm = {c: (records.cells[c].model, records.cells[c].prompt_version) for c in by_cell}
     open_pairs = [
         (scenario, a, b)
@@ -241,10 +249,12 @@ def write_pairs_export(
     """Write ``n`` unanswered pair cards to ``path``, none of a slot another judge's live plan
     holds; with a judge id, journal the batch's slots as their plan for ``hold_seconds``
     (module doc). Returns how many cards it holds."""
-    plans = pair_plans(stored, judge_id, home)
+    latest = latest_answers(stored, home)
+    plans = pair_plans(stored, judge_id, home, latest)
     held = HeldSlots()
     plans.apply(held)
-    slots = unjudged_slots(stored, n, pair_seed(stored.records.name, judge_id), home, held.keys())
+    seed = pair_seed(stored.records.name, judge_id)
+    slots = unjudged_slots(stored, n, seed, answered_pairs(latest), held.keys())
     doc = export_pairs_document(stored, slots, judge_id)
     Path(path).write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     if judge_id and slots:

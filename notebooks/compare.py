@@ -11,7 +11,7 @@ def _():
 
     import marimo as mo
 
-    from tipbench_lib import notebook, stats
+    from tipbench_lib import notebook
     from tipbench_lib.compare import analysis as compare_analysis
     from tipbench_lib.compare import job as compare_run
     from tipbench_lib.compare import report, report_folder
@@ -28,7 +28,6 @@ def _():
         notebook,
         report,
         report_folder,
-        stats,
         sys,
     )
 
